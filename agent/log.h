@@ -1,0 +1,15 @@
+// Logging to stderr with the "profagent:" prefix (spdlog, header-only, private logger that
+// never touches a host's spdlog registry). Normal context only: never from a signal handler
+// or an allocation hook.
+#pragma once
+
+#include <spdlog/logger.h>
+
+#include "agent/config.h"
+
+namespace profagent {
+
+spdlog::logger& log();
+void set_log_level(LogLevel level);
+
+}  // namespace profagent

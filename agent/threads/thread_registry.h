@@ -1,0 +1,34 @@
+// Names of the program's threads by tid, so samples get a thread_name label even after the
+// thread exited. Normal context only (takes the agent's own mutex, allocates); a thread's
+// name is noted when it starts, when it exits and when it renames itself, never from a
+// signal handler.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace profagent {
+
+// Records the calling thread's current name (prctl PR_GET_NAME) under its tid.
+void note_current_thread_name() noexcept;
+// Records a name for a tid (e.g. from pthread_setname_np on another thread).
+void note_thread_name(pid_t tid, const char* name) noexcept;
+// The last known name of `tid`: /proc/self/task/<tid>/comm for a live thread, else the
+// noted name, else "".
+std::string thread_name(pid_t tid);
+// Forgets every thread (fork child).
+void reset_thread_registry() noexcept;
+
+// Linux thread id of the caller (syscall, async-signal-safe).
+pid_t current_tid() noexcept;
+
+// Agent-owned threads (dump thread, HTTP server...) register so profiles can leave them out.
+void register_agent_thread(pid_t tid) noexcept;
+bool is_agent_thread(pid_t tid) noexcept;
+
+// Live threads of the process, from /proc/self/task.
+std::vector<pid_t> list_threads();
+
+}  // namespace profagent

@@ -1,0 +1,32 @@
+// Stack capture with libunwind. SIGNAL/HOOK CONTEXT: both capture functions are
+// async-signal-safe (no allocation, no locks the host can hold; libunwind uses its
+// per-thread cache and its own mmap'ed memory), and write into caller-provided arrays.
+//
+// Addresses come out as pprof location addresses (pprof-semantics.md §6.1): the interrupted
+// PC of a signal sample exactly, every return address minus one.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace profagent {
+
+// Deepest stack any collector records (pprof-semantics.md: CPU 64; we use 64 for all kinds).
+constexpr int kMaxFrames = 64;
+
+// Prepares libunwind outside any handler (caching policy, first unwind to fill its caches and
+// resolve lazy bindings). Call once at start and once in a forked child. Normal context.
+void unwinder_init() noexcept;
+
+// Unwinds the thread interrupted by a signal, from the handler's ucontext. Returns the number
+// of frames written (0 if nothing could be unwound).
+int unwind_from_signal(void* ucontext, uintptr_t* pcs, int max_frames) noexcept;
+
+// Unwinds the calling thread from the caller of the hook, dropping every leading frame that
+// belongs to libprofagent.so (hooks, trampolines). Returns the number of frames written.
+int unwind_from_hook(uintptr_t* pcs, int max_frames) noexcept;
+
+// True if `pc` lies inside libprofagent.so's own code.
+bool is_agent_pc(uintptr_t pc) noexcept;
+
+}  // namespace profagent

@@ -1,0 +1,14 @@
+// The list of every profile kind the agent knows, in file-kind order. Normal context.
+#include "collectors/registry.h"
+
+#include "collectors/cpu_collector.h"
+
+namespace profagent {
+
+std::vector<std::unique_ptr<Collector>> make_all_collectors() {
+  std::vector<std::unique_ptr<Collector>> all;
+  all.push_back(std::make_unique<CpuCollector>());
+  return all;
+}
+
+}  // namespace profagent
