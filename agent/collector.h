@@ -46,6 +46,10 @@ class Collector {
   // continues. Only async-signal-safe work here; heavy work is deferred to the next dump.
   virtual void on_fork_child() noexcept {}
 
+  // Background work on the agent's thread, about every 100 ms (e.g. draining a signal
+  // handler's fixed-size buffer into an aggregate before it fills). Normal context.
+  virtual void on_tick() {}
+
   // The profile to write for this dump, or nothing if there is nothing to write.
   // Runs on the dump thread (or the exiting thread for the final dump).
   virtual std::optional<ProfileBuilder> snapshot(const DumpRequest& request) = 0;

@@ -18,6 +18,11 @@ bool install_sampling_signal();
 
 // True while the agent owns SIGPROF (false once the program installs its own handler).
 bool sampling_signal_owned() noexcept;
+// The program took SIGPROF (signal hooks, or its own ITIMER_PROF): the dispatcher is no
+// longer in place; every callback registered below runs (e.g. the CPU collector deletes its
+// timers). Any context the program's sigaction/setitimer call runs in.
+void release_sampling_signal() noexcept;
+void on_sampling_signal_released(void (*callback)() noexcept) noexcept;
 
 // Handlers called by the dispatcher: timer expirations (si_code SI_TIMER) go to the CPU
 // handler; thread snapshot requests (sent with send_snapshot_signal) to the snapshot handler.

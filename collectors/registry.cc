@@ -2,12 +2,14 @@
 #include "collectors/registry.h"
 
 #include "collectors/cpu_collector.h"
+#include "collectors/heap_collector.h"
 
 namespace profagent {
 
 std::vector<std::unique_ptr<Collector>> make_all_collectors() {
   std::vector<std::unique_ptr<Collector>> all;
   all.push_back(std::make_unique<CpuCollector>());
+  all.push_back(std::make_unique<HeapCollector>());
   return all;
 }
 

@@ -17,9 +17,23 @@ namespace {
 
 char* g_debuginfo_path = nullptr;  // libdwfl's default search path
 
+// The standard search, except that it must never reach the network from inside the
+// profiled program: when DEBUGINFOD_URLS is set, libdwfl's standard search would ask a
+// debuginfod server at dump time, so only the local build-id tree is searched then.
+int find_debuginfo_locally(Dwfl_Module* mod, void** userdata, const char* modname,
+                           Dwarf_Addr base, const char* file_name, const char* debuglink_file,
+                           GElf_Word debuglink_crc, char** debuginfo_file_name) {
+  const char* urls = getenv("DEBUGINFOD_URLS");
+  if (urls == nullptr || urls[0] == '\0')
+    return dwfl_standard_find_debuginfo(mod, userdata, modname, base, file_name,
+                                        debuglink_file, debuglink_crc, debuginfo_file_name);
+  return dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name, debuglink_file,
+                                      debuglink_crc, debuginfo_file_name);
+}
+
 const Dwfl_Callbacks kCallbacks = {
     .find_elf = dwfl_linux_proc_find_elf,
-    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .find_debuginfo = find_debuginfo_locally,
     .section_address = nullptr,
     .debuginfo_path = &g_debuginfo_path,
 };

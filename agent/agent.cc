@@ -1,0 +1,195 @@
+// The agent's lifecycle: start (from the constructor), the dump path every trigger shares,
+// the exit dump, fork handling and the per-thread start/exit calls. Normal context.
+#include "agent/agent.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <new>
+#include <string>
+
+#include "agent/clock.h"
+#include "agent/dump_thread.h"
+#include "agent/hook_guard.h"
+#include "agent/lifecycle.h"
+#include "agent/log.h"
+#include "agent/pprof/file_writer.h"
+#include "agent/signals.h"
+#include "agent/symbolize/symbolizer.h"
+#include "agent/threads/thread_registry.h"
+#include "agent/unwind/unwinder.h"
+#include "collectors/registry.h"
+
+namespace profagent {
+namespace {
+
+// Everything the lifecycle owns. Allocated once and never destroyed: the exit dump runs
+// after static destructors of the program, and must find all of it intact.
+struct AgentState {
+  std::vector<std::unique_ptr<Collector>> all;
+  std::vector<Collector*> running;
+  std::mutex dump_mutex;
+  Symbolizer* symbolizer = nullptr;
+  uint64_t seq = 0;
+  bool final_done = false;
+  bool write_failing = false;
+  std::string exe;
+};
+
+AgentState* g_state = nullptr;
+std::atomic<bool> g_running{false};
+pthread_key_t g_thread_exit_key;
+
+std::string executable_basename() {
+  char path[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+  if (n > 0) {
+    path[n] = '\0';
+    const char* slash = strrchr(path, '/');
+    return slash != nullptr ? slash + 1 : path;
+  }
+  return program_invocation_short_name;
+}
+
+// mkdir -p; returns "" or the reason.
+std::string make_directories(const std::string& dir) {
+  std::string partial;
+  size_t pos = 0;
+  while (pos != std::string::npos) {
+    pos = dir.find('/', pos + 1);
+    partial = dir.substr(0, pos);
+    if (partial.empty()) continue;
+    if (mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST)
+      return "cannot create " + partial + ": " + strerror(errno);
+  }
+  struct stat st;
+  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return dir + " is not a directory";
+  if (access(dir.c_str(), W_OK | X_OK) != 0)
+    return "cannot write to " + dir + ": " + strerror(errno);
+  return "";
+}
+
+void on_thread_exit_key(void*) {
+  AgentScope scope;
+  agent_thread_exiting();
+}
+
+void at_exit() {
+  if (!g_running.load()) return;
+  dump_now(/*final=*/true);
+}
+
+void fork_child() {
+  AgentScope scope;
+  if (g_state == nullptr) return;
+  // Only this thread exists now. Locks another parent thread held are re-made, state that
+  // belongs to the parent (its samples, its dump count, its dump thread) is dropped, and
+  // the child carries on profiling under its own pid.
+  new (&g_state->dump_mutex) std::mutex;
+  g_state->symbolizer = nullptr;  // the parent's may be mid-update; leak it, build anew
+  g_state->seq = 0;
+  g_state->final_done = false;
+  reset_thread_registry();
+  forget_dump_thread_after_fork();
+  for (Collector* c : g_state->running) c->on_fork_child();
+  start_dump_thread(config().interval_seconds);
+}
+
+}  // namespace
+
+bool agent_running() noexcept { return g_running.load(std::memory_order_acquire); }
+
+const std::vector<Collector*>& running_collectors() {
+  static const std::vector<Collector*> none;
+  return g_state != nullptr ? g_state->running : none;
+}
+
+void agent_start() {
+  AgentScope scope;
+  if (g_state != nullptr) return;
+  char cwd[PATH_MAX];
+  std::string cwd_string = getcwd(cwd, sizeof cwd) != nullptr ? cwd : "";
+  ParsedConfig parsed = parse_config([](const char* name) { return getenv(name); }, cwd_string);
+  set_log_level(parsed.config.log_level);
+  for (const std::string& w : parsed.warnings) log().warn("{}", w);
+  set_config(parsed.config);
+  // An exec'd child with another working directory must write to the same place.
+  if (const char* dir = getenv("PROFAGENT_DIR"); dir != nullptr && dir[0] != '/' && dir[0])
+    setenv("PROFAGENT_DIR", parsed.config.dir.c_str(), 1);
+
+  g_state = new AgentState;
+  g_state->exe = executable_basename();
+  if (std::string problem = make_directories(config().dir); !problem.empty()) {
+    log().warn("PROFAGENT_DIR: {}; no profile can be written", problem);
+    g_state->write_failing = true;
+  }
+  unwinder_init();
+  pthread_key_create(&g_thread_exit_key, on_thread_exit_key);
+
+  g_state->all = make_all_collectors();
+  for (auto& c : g_state->all) {
+    if (!c->wanted(config())) continue;
+    if (c->start(config())) g_state->running.push_back(c.get());
+  }
+  start_dump_thread(config().interval_seconds);
+  install_agent_signal_handlers(config().dump_signal);
+  pthread_atfork(nullptr, nullptr, fork_child);
+  atexit(at_exit);
+  g_running.store(true, std::memory_order_release);
+  log().info("started for {} (pid {}), writing to {}", g_state->exe, getpid(), config().dir);
+}
+
+void dump_now(bool final) {
+  if (g_state == nullptr) return;
+  AgentScope scope;
+  std::lock_guard<std::mutex> lock(g_state->dump_mutex);
+  if (g_state->final_done) return;
+  if (final) g_state->final_done = true;
+  DumpRequest request;
+  request.now_unix_nanos = unix_nanos();
+  request.now_monotonic_nanos = monotonic_nanos();
+  request.seq = ++g_state->seq;
+  request.final = final;
+  if (g_state->symbolizer == nullptr) g_state->symbolizer = new Symbolizer();
+  g_state->symbolizer->refresh();
+  bool failed = false;
+  for (Collector* c : g_state->running) {
+    std::optional<ProfileBuilder> builder = c->snapshot(request);
+    if (!builder) continue;
+    std::string bytes = builder->encode_gzipped(*g_state->symbolizer);
+    std::string path =
+        profile_path(config().dir, g_state->exe, getpid(), request.seq, c->kind());
+    std::string error = write_file_atomically(path, bytes);
+    if (error.empty()) {
+      log().debug("wrote {}", path);
+      continue;
+    }
+    // One warning when writing starts failing (full disk, directory gone), not one per file.
+    if (!g_state->write_failing && !failed) log().warn("{}; this dump is lost", error);
+    failed = true;
+  }
+  if (!failed && g_state->write_failing) log().info("profiles are being written again");
+  g_state->write_failing = failed;
+}
+
+void agent_thread_started() noexcept {
+  if (g_state == nullptr) return;
+  note_current_thread_name();
+  pthread_setspecific(g_thread_exit_key, reinterpret_cast<void*>(1));
+  for (Collector* c : g_state->running) c->on_thread_start();
+}
+
+void agent_thread_exiting() noexcept {
+  if (g_state == nullptr) return;
+  note_current_thread_name();
+  for (Collector* c : g_state->running) c->on_thread_exit();
+}
+
+}  // namespace profagent

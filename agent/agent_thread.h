@@ -1,0 +1,18 @@
+// Creating the agent's own threads (dump thread, later servers): started with the real
+// pthread_create (never our interposer), all signals blocked so the host's signals are never
+// delivered to them, marked in-agent so hooks pass through, and registered so profiles leave
+// them out. Normal context.
+#pragma once
+
+#include <pthread.h>
+
+namespace profagent {
+
+// Returns 0 or an errno value, like pthread_create.
+int create_agent_thread(pthread_t* thread, void* (*body)(void*), void* arg, const char* name);
+
+// The real pthread_create (next in the lookup order after libprofagent.so).
+using PthreadCreateFn = int (*)(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*);
+PthreadCreateFn real_pthread_create();
+
+}  // namespace profagent

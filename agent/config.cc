@@ -1,0 +1,184 @@
+// Parsing of the PROFAGENT_* environment variables into a Config. Normal context only.
+// Every bad value yields one warning naming the variable and the value, then the default.
+#include "agent/config.h"
+
+#include <signal.h>
+#include <string.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <optional>
+
+namespace profagent {
+namespace {
+
+// A pointer, not an object: the agent's constructor runs before this library's dynamic
+// initializers, which would otherwise reset a global Config after the agent set it.
+Config* g_config = nullptr;
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+std::string trim(const std::string& s) {
+  size_t b = s.find_first_not_of(" \t\n\r");
+  if (b == std::string::npos) return "";
+  size_t e = s.find_last_not_of(" \t\n\r");
+  return s.substr(b, e - b + 1);
+}
+
+// A whole decimal integer in [lo, hi]; nothing else (no sign games, no trailing text).
+std::optional<int64_t> parse_int(const std::string& text, int64_t lo, int64_t hi) {
+  std::string t = trim(text);
+  if (t.empty()) return std::nullopt;
+  size_t i = (t[0] == '+') ? 1 : 0;
+  if (i == t.size()) return std::nullopt;
+  for (size_t j = i; j < t.size(); ++j)
+    if (!std::isdigit(static_cast<unsigned char>(t[j]))) return std::nullopt;
+  errno = 0;
+  char* end = nullptr;
+  long long v = std::strtoll(t.c_str() + i, &end, 10);
+  if (errno == ERANGE || *end != '\0') return std::nullopt;
+  if (v < lo || v > hi) return std::nullopt;
+  return v;
+}
+
+std::optional<bool> parse_bool(const std::string& text) {
+  std::string t = lower(trim(text));
+  if (t == "1" || t == "true" || t == "yes" || t == "on") return true;
+  if (t == "0" || t == "false" || t == "no" || t == "off") return false;
+  return std::nullopt;
+}
+
+// Signals that may trigger a dump: catchable, not the agent's SIGPROF, not a fault signal.
+bool usable_dump_signal(int sig) {
+  if (sig <= 0 || sig > SIGRTMAX) return false;
+  switch (sig) {
+    case SIGKILL: case SIGSTOP: case SIGPROF: case SIGSEGV: case SIGBUS: case SIGFPE:
+    case SIGILL: case SIGABRT: case SIGTRAP: case SIGSYS:
+      return false;
+    default:
+      return sig < 32 || sig >= SIGRTMIN;  // 32..SIGRTMIN-1 belong to glibc
+  }
+}
+
+// "USR2", "SIGUSR2", "usr2", "12", "none".
+std::optional<int> parse_signal(const std::string& text) {
+  std::string t = trim(text);
+  if (lower(t) == "none") return 0;
+  if (auto n = parse_int(t, 1, SIGRTMAX)) {
+    if (usable_dump_signal(static_cast<int>(*n))) return static_cast<int>(*n);
+    return std::nullopt;
+  }
+  std::string name = t;
+  for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (name.rfind("SIG", 0) == 0) name = name.substr(3);
+  if (name.empty()) return std::nullopt;
+  for (int sig = 1; sig < 32; ++sig) {
+    const char* abbrev = sigabbrev_np(sig);
+    if (abbrev != nullptr && name == abbrev)
+      return usable_dump_signal(sig) ? std::optional<int>(sig) : std::nullopt;
+  }
+  return std::nullopt;
+}
+
+std::optional<LogLevel> parse_log_level(const std::string& text) {
+  std::string t = lower(trim(text));
+  if (t == "trace") return LogLevel::kTrace;
+  if (t == "debug") return LogLevel::kDebug;
+  if (t == "info") return LogLevel::kInfo;
+  if (t == "warn" || t == "warning") return LogLevel::kWarn;
+  if (t == "error") return LogLevel::kError;
+  if (t == "off" || t == "none") return LogLevel::kOff;
+  return std::nullopt;
+}
+
+std::string join_path(const std::string& cwd, const std::string& path) {
+  if (!path.empty() && path[0] == '/') return path;
+  if (cwd.empty()) return path;
+  std::string out = cwd;
+  if (out.back() != '/') out += '/';
+  // Drop a leading "./" for tidier paths.
+  std::string rest = path;
+  while (rest.rfind("./", 0) == 0) rest = rest.substr(2);
+  out += rest;
+  while (out.size() > 1 && out.back() == '/') out.pop_back();
+  return out;
+}
+
+}  // namespace
+
+ParsedConfig parse_config(const EnvLookup& lookup, const std::string& cwd) {
+  ParsedConfig parsed;
+  Config& c = parsed.config;
+  auto warn = [&](const char* name, const std::string& value, const std::string& expected,
+                  const std::string& fallback) {
+    parsed.warnings.push_back(std::string(name) + "='" + value + "' is not " + expected +
+                              "; using " + fallback);
+  };
+  auto get = [&](const char* name) -> std::optional<std::string> {
+    const char* v = lookup(name);
+    if (v == nullptr) return std::nullopt;
+    return std::string(v);
+  };
+
+  if (auto v = get("PROFAGENT_DIR")) {
+    if (trim(*v).empty()) warn("PROFAGENT_DIR", *v, "a directory path", "'profiles'");
+    else c.dir = *v;
+  }
+  c.dir = join_path(cwd, c.dir);
+
+  if (auto v = get("PROFAGENT_CPU_HZ")) {
+    if (auto n = parse_int(*v, 0, 4000)) c.cpu_hz = static_cast<int>(*n);
+    else warn("PROFAGENT_CPU_HZ", *v, "a whole number from 0 to 4000", "100");
+  }
+  if (auto v = get("PROFAGENT_HEAP_RATE")) {
+    if (auto n = parse_int(*v, 0, int64_t{1} << 40)) c.heap_rate = *n;
+    else warn("PROFAGENT_HEAP_RATE", *v, "a whole number of bytes from 0 to 2^40", "524288");
+  }
+  if (auto v = get("PROFAGENT_MUTEX_FRACTION")) {
+    if (auto n = parse_int(*v, 0, INT32_MAX)) c.mutex_fraction = *n;
+    else warn("PROFAGENT_MUTEX_FRACTION", *v, "a whole number from 0 to 2147483647", "0 (off)");
+  }
+  if (auto v = get("PROFAGENT_BLOCK_RATE")) {
+    if (auto n = parse_int(*v, 0, int64_t{1} << 50)) c.block_rate = *n;
+    else warn("PROFAGENT_BLOCK_RATE", *v, "a whole number of nanoseconds from 0 to 2^50",
+              "0 (off)");
+  }
+  if (auto v = get("PROFAGENT_THREADS")) {
+    if (auto b = parse_bool(*v)) c.threads = *b;
+    else warn("PROFAGENT_THREADS", *v, "0 or 1", "1");
+  }
+  if (auto v = get("PROFAGENT_SIGNAL")) {
+    if (auto s = parse_signal(*v)) c.dump_signal = *s;
+    else warn("PROFAGENT_SIGNAL", *v,
+              "a usable signal name or number (like USR1, SIGUSR2, 10) or 'none'", "USR2");
+  }
+  if (auto v = get("PROFAGENT_INTERVAL")) {
+    if (auto n = parse_int(*v, 0, 31536000)) c.interval_seconds = *n;
+    else warn("PROFAGENT_INTERVAL", *v, "a whole number of seconds from 0 to 31536000",
+              "0 (dumps only on signal and at exit)");
+  }
+  if (auto v = get("PROFAGENT_LOG")) {
+    if (auto l = parse_log_level(*v)) c.log_level = *l;
+    else warn("PROFAGENT_LOG", *v, "one of trace, debug, info, warn, error, off", "warn");
+  }
+  return parsed;
+}
+
+const Config& config() {
+  if (g_config == nullptr) g_config = new Config;  // defaults until the agent starts
+  return *g_config;
+}
+
+void set_config(const Config& config) {
+  if (g_config == nullptr) g_config = new Config(config);  // never freed: used at exit
+  else *g_config = config;
+}
+
+}  // namespace profagent

@@ -1,0 +1,42 @@
+// The agent's private spdlog logger on stderr ("profagent: <level>: <message>"). Normal
+// context only. The logger is created once and never destroyed, so it outlives the exit dump.
+#include "agent/log.h"
+
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/stdout_sinks.h>
+
+#include <mutex>
+
+namespace profagent {
+namespace {
+
+spdlog::level::level_enum to_spdlog(LogLevel level) {
+  switch (level) {
+    case LogLevel::kTrace: return spdlog::level::trace;
+    case LogLevel::kDebug: return spdlog::level::debug;
+    case LogLevel::kInfo: return spdlog::level::info;
+    case LogLevel::kWarn: return spdlog::level::warn;
+    case LogLevel::kError: return spdlog::level::err;
+    case LogLevel::kOff: return spdlog::level::off;
+  }
+  return spdlog::level::warn;
+}
+
+}  // namespace
+
+spdlog::logger& log() {
+  // Leaked on purpose: no destructor may run before the final dump at exit.
+  static spdlog::logger* logger = [] {
+    auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+    auto* l = new spdlog::logger("profagent", std::move(sink));
+    l->set_pattern("profagent: %l: %v");
+    l->set_level(spdlog::level::warn);
+    l->flush_on(spdlog::level::trace);
+    return l;
+  }();
+  return *logger;
+}
+
+void set_log_level(LogLevel level) { log().set_level(to_spdlog(level)); }
+
+}  // namespace profagent

@@ -1,0 +1,173 @@
+// The agent's own signal dispositions: the dump signal, and SIGTERM/SIGINT/SIGHUP while the
+// program leaves them at SIG_DFL (dump, then die of the same signal). The two handlers are
+// SIGNAL CONTEXT (eventfd write, atomics, errno preserved); the rest is normal context.
+//
+// What the program sees: sigaction() queries of a signal the agent owns report the
+// disposition the program itself last set (initially what it was before the agent), so the
+// agent is invisible. The program installing a handler of its own always wins (the agent
+// steps aside for that signal; see signal_hooks.cc).
+#include "agent/signals.h"
+
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+#include "agent/agent.h"
+#include "agent/dump_thread.h"
+#include "agent/log.h"
+#include "agent/sampling_signal.h"
+
+namespace profagent {
+namespace {
+
+constexpr int kMaxSignal = 65;
+constexpr int kTerminationSignals[] = {SIGTERM, SIGINT, SIGHUP};
+
+enum class Role : int { kNone, kDump, kTermination, kSampling };
+
+std::atomic<int> g_role[kMaxSignal];           // Role the agent has for each signal
+struct sigaction g_shown[kMaxSignal];          // what the program believes is installed
+std::atomic<int> g_pending_termination{0};
+
+void dump_signal_handler(int) {
+  int saved = errno;
+  request_dump();
+  errno = saved;
+}
+
+void termination_handler(int sig) {
+  int saved = errno;
+  int expected = 0;
+  if (!dump_thread_running() || !g_pending_termination.compare_exchange_strong(expected, sig)) {
+    // No dump thread, or a second termination signal while dumping: die right away.
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    real_sigaction()(sig, &dfl, nullptr);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+    raise(sig);
+  }
+  wake_dump_thread();
+  errno = saved;
+}
+
+bool install(int sig, void (*handler)(int), Role role) {
+  struct sigaction old;
+  if (real_sigaction()(sig, nullptr, &old) != 0) return false;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = handler;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  if (real_sigaction()(sig, &sa, nullptr) != 0) return false;
+  g_shown[sig] = old;
+  g_role[sig].store(static_cast<int>(role));
+  return true;
+}
+
+bool is_default(const struct sigaction& sa) {
+  return !(sa.sa_flags & SA_SIGINFO) && sa.sa_handler == SIG_DFL;
+}
+
+}  // namespace
+
+SigactionFn real_sigaction() {
+  static SigactionFn fn = reinterpret_cast<SigactionFn>(dlsym(RTLD_NEXT, "sigaction"));
+  return fn != nullptr ? fn : &::sigaction;
+}
+
+void install_agent_signal_handlers(int dump_signal) {
+  if (dump_signal > 0 && dump_signal < kMaxSignal) {
+    struct sigaction current;
+    real_sigaction()(dump_signal, nullptr, &current);
+    if (!is_default(current) && current.sa_handler != SIG_IGN) {
+      log().warn("the program already handles signal {} (PROFAGENT_SIGNAL); dumps on signal "
+                 "are off", dump_signal);
+    } else if (!install(dump_signal, dump_signal_handler, Role::kDump)) {
+      log().warn("cannot install the handler for signal {}; dumps on signal are off",
+                 dump_signal);
+    }
+  }
+  for (int sig : kTerminationSignals) {
+    if (sig == dump_signal) continue;
+    struct sigaction current;
+    real_sigaction()(sig, nullptr, &current);
+    if (is_default(current)) install(sig, termination_handler, Role::kTermination);
+  }
+  if (sampling_signal_owned()) {
+    real_sigaction()(SIGPROF, nullptr, &g_shown[SIGPROF]);
+    memset(&g_shown[SIGPROF], 0, sizeof g_shown[SIGPROF]);
+    g_shown[SIGPROF].sa_handler = SIG_DFL;
+    g_role[SIGPROF].store(static_cast<int>(Role::kSampling));
+  }
+}
+
+bool agent_owns_signal(int sig, struct sigaction* shown) {
+  if (sig <= 0 || sig >= kMaxSignal) return false;
+  if (static_cast<Role>(g_role[sig].load()) == Role::kNone) return false;
+  if (sig == SIGPROF && !sampling_signal_owned()) return false;
+  if (shown != nullptr) *shown = g_shown[sig];
+  return true;
+}
+
+bool program_sets_signal(int sig, const struct sigaction& wanted) {
+  Role role = static_cast<Role>(g_role[sig].load());
+  bool wants_default = is_default(wanted);
+  bool wants_ignore = !(wanted.sa_flags & SA_SIGINFO) && wanted.sa_handler == SIG_IGN;
+  // SIG_DFL keeps the agent's handler, which behaves as the default would (a termination
+  // signal still terminates, after the dump; the dump signal's default would kill the
+  // process, which is what PROFAGENT_SIGNAL asked us to prevent). SIG_IGN on SIGPROF too:
+  // the dispatcher swallows every SIGPROF that is not the agent's own.
+  if (wants_default || (wants_ignore && role == Role::kSampling)) {
+    g_shown[sig] = wanted;
+    return false;  // the agent keeps the signal
+  }
+  program_takes_signal(sig);
+  return true;
+}
+
+void program_takes_signal(int sig) {
+  Role role = static_cast<Role>(g_role[sig].exchange(static_cast<int>(Role::kNone)));
+  switch (role) {
+    case Role::kSampling:
+      // What the program had before the agent comes back (then the program's own call, if
+      // any, installs what it asked for).
+      real_sigaction()(SIGPROF, &g_shown[SIGPROF], nullptr);
+      release_sampling_signal();
+      log().warn("the program installed its own SIGPROF handler or profiling timer; the "
+                 "agent stops its CPU and threads profiles and leaves SIGPROF to the program");
+      break;
+    case Role::kDump:
+      log().warn("the program installed its own handler for signal {} (PROFAGENT_SIGNAL); "
+                 "dumps on signal are off", sig);
+      break;
+    case Role::kTermination:
+      log().debug("the program handles signal {} itself; no dump on it", sig);
+      break;
+    case Role::kNone:
+      break;
+  }
+}
+
+int pending_termination_signal() noexcept { return g_pending_termination.load(); }
+
+void die_of_signal(int sig) {
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  real_sigaction()(sig, &dfl, nullptr);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, sig);
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  raise(sig);  // default action: the whole process dies of `sig`
+  _exit(128 + sig);  // not reached
+}
+
+}  // namespace profagent

@@ -1,0 +1,49 @@
+// HOOK CONTEXT. Interposes pthread_create so every thread the program creates runs the
+// collectors' per-thread start (CPU timer armed on its own CPU clock) and, through a
+// pthread key destructor, their per-thread exit (timer deleted: no leak when threads come
+// and go). The trampoline frame never appears in a profile (the unwinder drops agent PCs).
+#include <pthread.h>
+
+#include <new>
+
+#include "agent/agent.h"
+#include "agent/agent_thread.h"
+#include "agent/hook_guard.h"
+#include "agent/lifecycle.h"
+
+namespace {
+
+struct ThreadStart {
+  void* (*routine)(void*);
+  void* arg;
+};
+
+void* thread_trampoline(void* p) {
+  ThreadStart start = *static_cast<ThreadStart*>(p);
+  {
+    profagent::AgentScope scope;
+    delete static_cast<ThreadStart*>(p);
+    profagent::agent_thread_started();
+  }
+  return start.routine(start.arg);
+}
+
+}  // namespace
+
+extern "C" __attribute__((visibility("default"))) int pthread_create(
+    pthread_t* thread, const pthread_attr_t* attr, void* (*routine)(void*), void* arg) {
+  profagent::PthreadCreateFn real = profagent::real_pthread_create();
+  if (!profagent::agent_running() || profagent::in_agent()) return real(thread, attr, routine, arg);
+  ThreadStart* start;
+  {
+    profagent::AgentScope scope;
+    start = new (std::nothrow) ThreadStart{routine, arg};
+  }
+  if (start == nullptr) return real(thread, attr, routine, arg);
+  int rc = real(thread, attr, thread_trampoline, start);
+  if (rc != 0) {
+    profagent::AgentScope scope;
+    delete start;
+  }
+  return rc;
+}

@@ -1,0 +1,108 @@
+// Stack capture with libunwind. SIGNAL/HOOK CONTEXT: unwind_from_signal and
+// unwind_from_hook run inside the SIGPROF handler and allocation/lock hooks. They allocate
+// nothing (libunwind's per-thread cache and its mmap'ed pools), take no lock the host can
+// hold, and write only into the caller's array. unwinder_init runs in normal context.
+#define UNW_LOCAL_ONLY
+#include "agent/unwind/unwinder.h"
+
+#include <libunwind.h>
+#include <link.h>
+
+#include <atomic>
+#include <cstring>
+
+namespace profagent {
+namespace {
+
+// Executable segments of libprofagent.so itself, found once at init.
+constexpr int kMaxAgentRanges = 4;
+struct Range {
+  uintptr_t lo, hi;
+};
+Range g_agent_ranges[kMaxAgentRanges];
+std::atomic<int> g_agent_range_count{0};
+
+int find_agent_ranges(dl_phdr_info* info, size_t, void* data) {
+  auto self = reinterpret_cast<uintptr_t>(data);
+  int found = 0;
+  Range ranges[kMaxAgentRanges];
+  bool contains_self = false;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X)) continue;
+    uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
+    uintptr_t hi = lo + ph.p_memsz;
+    if (self >= lo && self < hi) contains_self = true;
+    if (found < kMaxAgentRanges) ranges[found++] = {lo, hi};
+  }
+  if (!contains_self) return 0;
+  // Only the injected libprofagent.so is "agent code"; linked into a test executable, the
+  // same functions are ordinary program code.
+  if (info->dlpi_name == nullptr || strstr(info->dlpi_name, "libprofagent") == nullptr) return 1;
+  for (int i = 0; i < found; ++i) g_agent_ranges[i] = ranges[i];
+  g_agent_range_count.store(found, std::memory_order_release);
+  return 1;
+}
+
+}  // namespace
+
+bool is_agent_pc(uintptr_t pc) noexcept {
+  int n = g_agent_range_count.load(std::memory_order_acquire);
+  for (int i = 0; i < n; ++i)
+    if (pc >= g_agent_ranges[i].lo && pc < g_agent_ranges[i].hi) return true;
+  return false;
+}
+
+void unwinder_init() noexcept {
+  unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+  if (g_agent_range_count.load() == 0)
+    dl_iterate_phdr(find_agent_ranges, reinterpret_cast<void*>(&unwinder_init));
+  // A first unwind outside any handler: resolves libunwind's lazy bindings and fills its
+  // caches, so a handler's first unwind does not do that work.
+  uintptr_t pcs[kMaxFrames];
+  (void)unwind_from_hook(pcs, kMaxFrames);
+  unw_context_t context;
+  unw_getcontext(&context);
+  unw_cursor_t cursor;
+  if (unw_init_local(&cursor, &context) == 0)
+    while (unw_step(&cursor) > 0) {
+    }
+}
+
+int unwind_from_signal(void* ucontext, uintptr_t* pcs, int max_frames) noexcept {
+  unw_cursor_t cursor;
+  if (unw_init_local2(&cursor, static_cast<unw_context_t*>(ucontext), UNW_INIT_SIGNAL_FRAME) < 0)
+    return 0;
+  int n = 0;
+  bool exact_pc = true;  // the interrupted frame's PC is not a return address
+  while (n < max_frames) {
+    unw_word_t ip = 0;
+    if (unw_get_reg(&cursor, UNW_REG_IP, &ip) < 0 || ip == 0) break;
+    uintptr_t pc = exact_pc ? ip : ip - 1;
+    if (!is_agent_pc(pc)) pcs[n++] = pc;  // agent trampolines never show in a stack
+    // The frame after a signal trampoline was interrupted, so its PC is exact too.
+    exact_pc = unw_is_signal_frame(&cursor) > 0;
+    if (unw_step(&cursor) <= 0) break;
+  }
+  return n;
+}
+
+int unwind_from_hook(uintptr_t* pcs, int max_frames) noexcept {
+  // Room for the agent's own frames on top, which are dropped below.
+  constexpr int kExtra = 8;
+  void* raw[kMaxFrames + kExtra];
+  int want = max_frames + kExtra;
+  if (want > kMaxFrames + kExtra) want = kMaxFrames + kExtra;
+  int got = unw_backtrace(raw, want);
+  int n = 0;
+  int i = 0;
+  // raw[0] is this function's own PC; all others are return addresses.
+  while (i < got && is_agent_pc(reinterpret_cast<uintptr_t>(raw[i]) - (i == 0 ? 0 : 1))) ++i;
+  for (; i < got && n < max_frames; ++i) {
+    uintptr_t pc = reinterpret_cast<uintptr_t>(raw[i]) - 1;
+    if (!is_agent_pc(pc)) pcs[n++] = pc;
+  }
+  return n;
+}
+
+}  // namespace profagent

@@ -1,0 +1,154 @@
+// CPU profile collector: timers on, drain the handler's buffer on every tick, write one
+// delta profile per dump (pprof-semantics.md §4 cpu, §5.4). Normal context.
+#include "collectors/cpu_collector.h"
+
+#include "agent/clock.h"
+#include "agent/hook_guard.h"
+#include "agent/log.h"
+#include "agent/sampling_signal.h"
+#include "agent/threads/thread_registry.h"
+#include "collectors/cpu_signal_handler.h"
+
+namespace profagent {
+namespace {
+
+CpuTimers g_timers;
+constexpr size_t kMaxAggregateStacks = 1 << 20;  // beyond this, samples count as lost
+
+}  // namespace
+
+bool CpuCollector::start(const Config& config) {
+  CpuHandlerState& state = cpu_handler_state();
+  if (!state.buffer.init()) {
+    log().warn("cannot map the CPU sample buffer; CPU profile is off");
+    return false;
+  }
+  period_nanos_ = 1000000000 / config.cpu_hz;
+  g_timers.set_period(period_nanos_);
+  set_cpu_sample_handler(cpu_sample_handler);
+  on_sampling_signal_released(&CpuCollector::step_aside);
+  if (!install_sampling_signal()) return false;
+  dump_window_.start_unix = unix_nanos();
+  dump_window_.start_mono = monotonic_nanos();
+  state.active.store(true, std::memory_order_release);
+  running_ = true;
+  g_timers.arm_existing_threads();
+  log().debug("CPU profile at {} Hz ({} timers)", config.cpu_hz, g_timers.live_timers());
+  return true;
+}
+
+void CpuCollector::stop() {
+  cpu_handler_state().active.store(false, std::memory_order_release);
+  g_timers.disarm_all();
+  running_ = false;
+}
+
+void CpuCollector::step_aside() noexcept {
+  cpu_handler_state().active.store(false, std::memory_order_release);
+  g_timers.disarm_all();
+}
+
+void CpuCollector::on_thread_start() noexcept {
+  if (running_ && cpu_handler_state().active.load(std::memory_order_acquire))
+    g_timers.arm_current_thread();
+}
+
+void CpuCollector::on_thread_exit() noexcept { g_timers.disarm_current_thread(); }
+
+void CpuCollector::on_fork_child() noexcept {
+  // Timers are not inherited; the parent's samples are the parent's. The child starts its
+  // own window and re-arms a timer for its only thread.
+  g_timers.forget_all_after_fork();
+  CpuHandlerState& state = cpu_handler_state();
+  state.buffer.clear();
+  state.lost.store(0);
+  state.in_agent.store(0);
+  new (&mutex_) std::mutex;
+  dump_window_ = Window{};
+  extra_windows_.clear();
+  dump_window_.start_unix = unix_nanos();
+  dump_window_.start_mono = monotonic_nanos();
+  if (running_ && state.active.load()) g_timers.arm_current_thread();
+}
+
+void CpuCollector::add_locked(const Key& key, uint64_t count) {
+  if (dump_window_.samples.size() < kMaxAggregateStacks || dump_window_.samples.count(key))
+    dump_window_.samples[key] += count;
+  else
+    dump_window_.samples[Key{kLostTid, {}}] += count;
+  for (auto& [id, window] : extra_windows_) {
+    if (window.samples.size() < kMaxAggregateStacks || window.samples.count(key))
+      window.samples[key] += count;
+    else
+      window.samples[Key{kLostTid, {}}] += count;
+  }
+}
+
+void CpuCollector::drain_locked() {
+  CpuHandlerState& state = cpu_handler_state();
+  state.buffer.drain([this](int32_t tid, const uintptr_t* pcs, uint32_t depth, uint64_t count) {
+    add_locked(Key{tid, std::vector<uintptr_t>(pcs, pcs + depth)}, count);
+  });
+  if (uint64_t lost = state.lost.exchange(0)) add_locked(Key{kLostTid, {}}, lost);
+  if (uint64_t agent = state.in_agent.exchange(0)) add_locked(Key{kAgentTid, {}}, agent);
+}
+
+void CpuCollector::on_tick() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  drain_locked();
+  g_timers.sweep_dead_threads();
+}
+
+ProfileBuilder CpuCollector::build(const Window& window, int64_t now_mono) const {
+  ProfileBuilder builder(ProfileShape{
+      {{"samples", "count"}, {"cpu", "nanoseconds"}}, {"cpu", "nanoseconds"}, period_nanos_, ""});
+  builder.set_time(window.start_unix, now_mono - window.start_mono);
+  std::map<int32_t, std::string> names;
+  for (const auto& [key, count] : window.samples) {
+    int64_t values[2] = {static_cast<int64_t>(count), static_cast<int64_t>(count) * period_nanos_};
+    if (key.tid == kLostTid || key.tid == kAgentTid) {
+      builder.add_synthetic_sample(key.tid == kLostTid ? "[profagent: lost]" : "[profagent]",
+                                   values);
+      continue;
+    }
+    auto it = names.find(key.tid);
+    if (it == names.end()) it = names.emplace(key.tid, thread_name(key.tid)).first;
+    std::vector<uint64_t> stack(key.stack.begin(), key.stack.end());
+    std::vector<Label> labels = {ProfileBuilder::num_label("tid", key.tid)};
+    if (!it->second.empty()) labels.push_back(ProfileBuilder::str_label("thread_name", it->second));
+    builder.add_sample(stack, values, std::move(labels));
+  }
+  return builder;
+}
+
+std::optional<ProfileBuilder> CpuCollector::snapshot(const DumpRequest& request) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  drain_locked();
+  ProfileBuilder builder = build(dump_window_, request.now_monotonic_nanos);
+  dump_window_ = Window{};
+  dump_window_.start_unix = request.now_unix_nanos;
+  dump_window_.start_mono = request.now_monotonic_nanos;
+  return builder;
+}
+
+int CpuCollector::open_window() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  drain_locked();  // samples from before the window belong to the windows already open
+  int id = next_window_id_++;
+  Window& w = extra_windows_[id];
+  w.start_unix = unix_nanos();
+  w.start_mono = monotonic_nanos();
+  return id;
+}
+
+std::optional<ProfileBuilder> CpuCollector::close_window(int id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  drain_locked();
+  auto it = extra_windows_.find(id);
+  if (it == extra_windows_.end()) return std::nullopt;
+  ProfileBuilder builder = build(it->second, monotonic_nanos());
+  extra_windows_.erase(it);
+  return builder;
+}
+
+}  // namespace profagent

@@ -1,0 +1,40 @@
+// Per-thread CPU-time timers (timer_create on the thread's CPU clock, SIGEV_THREAD_ID), as
+// Go >= 1.18 does: every thread is sampled in proportion to its own CPU time. Normal
+// context; arm_current_thread/disarm_current_thread also run on host threads from the
+// pthread_create trampoline (no host locks taken, no host allocation).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+
+namespace profagent {
+
+class CpuTimers {
+ public:
+  // Period of every timer, in ns (1e9/hz).
+  void set_period(int64_t period_nanos) noexcept { period_nanos_ = period_nanos; }
+
+  // Arms a timer for the calling thread (its own CPU clock), delivering SIGPROF to it.
+  bool arm_current_thread() noexcept;
+  // Deletes the calling thread's timer, if it has one.
+  void disarm_current_thread() noexcept;
+
+  // Arms timers for threads that already exist and have none (found in /proc/self/task at
+  // start: threads created before the agent loaded). Their timers are swept when they exit.
+  void arm_existing_threads();
+  // Deletes timers of threads that no longer exist (called from the dump thread's tick).
+  void sweep_dead_threads();
+  // Deletes every timer this process armed (stop, or the program took SIGPROF).
+  void disarm_all();
+  // After fork: the child has no timers (they are not inherited); forget the parent's.
+  void forget_all_after_fork() noexcept;
+
+  int live_timers() const noexcept;
+
+ private:
+  bool arm(pid_t tid, bool own_thread) noexcept;
+  int64_t period_nanos_ = 10000000;
+};
+
+}  // namespace profagent

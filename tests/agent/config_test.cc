@@ -1,0 +1,162 @@
+// Unit tests of the PROFAGENT_* parser: every variable, good and bad values.
+#include "agent/config.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+
+namespace profagent {
+namespace {
+
+ParsedConfig parse(const std::map<std::string, std::string>& env,
+                   const std::string& cwd = "/work") {
+  return parse_config(
+      [&env](const char* name) -> const char* {
+        auto it = env.find(name);
+        return it == env.end() ? nullptr : it->second.c_str();
+      },
+      cwd);
+}
+
+TEST(Config, DefaultsWhenNothingIsSet) {
+  ParsedConfig p = parse({});
+  EXPECT_TRUE(p.warnings.empty());
+  EXPECT_EQ(p.config.dir, "/work/profiles");
+  EXPECT_EQ(p.config.cpu_hz, 100);
+  EXPECT_EQ(p.config.heap_rate, 524288);
+  EXPECT_EQ(p.config.mutex_fraction, 0);
+  EXPECT_EQ(p.config.block_rate, 0);
+  EXPECT_TRUE(p.config.threads);
+  EXPECT_EQ(p.config.dump_signal, SIGUSR2);
+  EXPECT_EQ(p.config.interval_seconds, 0);
+  EXPECT_EQ(p.config.log_level, LogLevel::kWarn);
+}
+
+TEST(Config, GoodValuesOfEveryVariable) {
+  ParsedConfig p = parse({{"PROFAGENT_DIR", "out/prof"},
+                          {"PROFAGENT_CPU_HZ", "997"},
+                          {"PROFAGENT_HEAP_RATE", "1"},
+                          {"PROFAGENT_MUTEX_FRACTION", "5"},
+                          {"PROFAGENT_BLOCK_RATE", "10000"},
+                          {"PROFAGENT_THREADS", "0"},
+                          {"PROFAGENT_SIGNAL", "SIGUSR1"},
+                          {"PROFAGENT_INTERVAL", "30"},
+                          {"PROFAGENT_LOG", "debug"}});
+  EXPECT_TRUE(p.warnings.empty()) << p.warnings.front();
+  EXPECT_EQ(p.config.dir, "/work/out/prof");
+  EXPECT_EQ(p.config.cpu_hz, 997);
+  EXPECT_EQ(p.config.heap_rate, 1);
+  EXPECT_EQ(p.config.mutex_fraction, 5);
+  EXPECT_EQ(p.config.block_rate, 10000);
+  EXPECT_FALSE(p.config.threads);
+  EXPECT_EQ(p.config.dump_signal, SIGUSR1);
+  EXPECT_EQ(p.config.interval_seconds, 30);
+  EXPECT_EQ(p.config.log_level, LogLevel::kDebug);
+}
+
+TEST(Config, DirectoryForms) {
+  EXPECT_EQ(parse({{"PROFAGENT_DIR", "/abs/dir"}}).config.dir, "/abs/dir");
+  EXPECT_EQ(parse({{"PROFAGENT_DIR", "./rel/"}}).config.dir, "/work/rel");
+  ParsedConfig empty = parse({{"PROFAGENT_DIR", "  "}});
+  EXPECT_EQ(empty.config.dir, "/work/profiles");
+  ASSERT_EQ(empty.warnings.size(), 1u);
+  EXPECT_NE(empty.warnings[0].find("PROFAGENT_DIR"), std::string::npos);
+}
+
+TEST(Config, ZeroTurnsKindsOff) {
+  ParsedConfig p = parse({{"PROFAGENT_CPU_HZ", "0"}, {"PROFAGENT_HEAP_RATE", "0"}});
+  EXPECT_TRUE(p.warnings.empty());
+  EXPECT_EQ(p.config.cpu_hz, 0);
+  EXPECT_EQ(p.config.heap_rate, 0);
+}
+
+TEST(Config, BoundsAreInclusive) {
+  EXPECT_EQ(parse({{"PROFAGENT_CPU_HZ", "4000"}}).config.cpu_hz, 4000);
+  EXPECT_EQ(parse({{"PROFAGENT_CPU_HZ", " 250 "}}).config.cpu_hz, 250);
+  EXPECT_EQ(parse({{"PROFAGENT_CPU_HZ", "+7"}}).config.cpu_hz, 7);
+}
+
+struct BadValue {
+  std::string variable;
+  std::string value;
+};
+
+class ConfigBadValue : public ::testing::TestWithParam<BadValue> {};
+
+TEST_P(ConfigBadValue, WarnsNamingVariableAndValueThenUsesDefault) {
+  const BadValue& bad = GetParam();
+  ParsedConfig p = parse({{bad.variable, bad.value}});
+  ASSERT_EQ(p.warnings.size(), 1u) << bad.variable << "=" << bad.value;
+  EXPECT_NE(p.warnings[0].find(bad.variable), std::string::npos) << p.warnings[0];
+  EXPECT_NE(p.warnings[0].find("'" + bad.value + "'"), std::string::npos) << p.warnings[0];
+  Config defaults;
+  defaults.dir = "/work/profiles";
+  EXPECT_EQ(p.config.dir, defaults.dir);
+  EXPECT_EQ(p.config.cpu_hz, defaults.cpu_hz);
+  EXPECT_EQ(p.config.heap_rate, defaults.heap_rate);
+  EXPECT_EQ(p.config.mutex_fraction, defaults.mutex_fraction);
+  EXPECT_EQ(p.config.block_rate, defaults.block_rate);
+  EXPECT_EQ(p.config.threads, defaults.threads);
+  EXPECT_EQ(p.config.dump_signal, defaults.dump_signal);
+  EXPECT_EQ(p.config.interval_seconds, defaults.interval_seconds);
+  EXPECT_EQ(p.config.log_level, defaults.log_level);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EveryVariable, ConfigBadValue,
+    ::testing::Values(
+        BadValue{"PROFAGENT_CPU_HZ", "abc"}, BadValue{"PROFAGENT_CPU_HZ", ""},
+        BadValue{"PROFAGENT_CPU_HZ", "-5"}, BadValue{"PROFAGENT_CPU_HZ", "4001"},
+        BadValue{"PROFAGENT_CPU_HZ", "99999999999999999999999"},
+        BadValue{"PROFAGENT_CPU_HZ", "100hz"}, BadValue{"PROFAGENT_CPU_HZ", "1e3"},
+        BadValue{"PROFAGENT_HEAP_RATE", "lots"}, BadValue{"PROFAGENT_HEAP_RATE", "-1"},
+        BadValue{"PROFAGENT_HEAP_RATE", "18446744073709551616"},
+        BadValue{"PROFAGENT_HEAP_RATE", "0x100"},
+        BadValue{"PROFAGENT_MUTEX_FRACTION", "half"},
+        BadValue{"PROFAGENT_MUTEX_FRACTION", "-3"},
+        BadValue{"PROFAGENT_MUTEX_FRACTION", "2147483648"},
+        BadValue{"PROFAGENT_BLOCK_RATE", "1.5"}, BadValue{"PROFAGENT_BLOCK_RATE", "-10"},
+        BadValue{"PROFAGENT_BLOCK_RATE", "9999999999999999999999999"},
+        BadValue{"PROFAGENT_THREADS", "maybe"}, BadValue{"PROFAGENT_THREADS", "2"},
+        BadValue{"PROFAGENT_THREADS", ""},
+        BadValue{"PROFAGENT_SIGNAL", "USR9"}, BadValue{"PROFAGENT_SIGNAL", "KILL"},
+        BadValue{"PROFAGENT_SIGNAL", "SIGSEGV"}, BadValue{"PROFAGENT_SIGNAL", "PROF"},
+        BadValue{"PROFAGENT_SIGNAL", "0"}, BadValue{"PROFAGENT_SIGNAL", "999"},
+        BadValue{"PROFAGENT_SIGNAL", ""}, BadValue{"PROFAGENT_SIGNAL", "-12"},
+        BadValue{"PROFAGENT_INTERVAL", "soon"}, BadValue{"PROFAGENT_INTERVAL", "-1"},
+        BadValue{"PROFAGENT_INTERVAL", "31536001"},
+        BadValue{"PROFAGENT_LOG", "verbose"}, BadValue{"PROFAGENT_LOG", ""}),
+    [](const ::testing::TestParamInfo<BadValue>& info) {
+      return info.param.variable.substr(10) + "_" + std::to_string(info.index);
+    });
+
+TEST(Config, SignalSpellings) {
+  EXPECT_EQ(parse({{"PROFAGENT_SIGNAL", "USR1"}}).config.dump_signal, SIGUSR1);
+  EXPECT_EQ(parse({{"PROFAGENT_SIGNAL", "usr1"}}).config.dump_signal, SIGUSR1);
+  EXPECT_EQ(parse({{"PROFAGENT_SIGNAL", "sigusr2"}}).config.dump_signal, SIGUSR2);
+  EXPECT_EQ(parse({{"PROFAGENT_SIGNAL", "10"}}).config.dump_signal, 10);
+  EXPECT_EQ(parse({{"PROFAGENT_SIGNAL", "WINCH"}}).config.dump_signal, SIGWINCH);
+  EXPECT_EQ(parse({{"PROFAGENT_SIGNAL", "none"}}).config.dump_signal, 0);
+  EXPECT_EQ(parse({{"PROFAGENT_SIGNAL", std::to_string(SIGRTMIN + 1)}}).config.dump_signal,
+            SIGRTMIN + 1);
+}
+
+TEST(Config, BooleanAndLogSpellings) {
+  EXPECT_TRUE(parse({{"PROFAGENT_THREADS", "true"}}).config.threads);
+  EXPECT_FALSE(parse({{"PROFAGENT_THREADS", "off"}}).config.threads);
+  EXPECT_EQ(parse({{"PROFAGENT_LOG", "TRACE"}}).config.log_level, LogLevel::kTrace);
+  EXPECT_EQ(parse({{"PROFAGENT_LOG", "off"}}).config.log_level, LogLevel::kOff);
+  EXPECT_EQ(parse({{"PROFAGENT_LOG", "error"}}).config.log_level, LogLevel::kError);
+  EXPECT_EQ(parse({{"PROFAGENT_LOG", "info"}}).config.log_level, LogLevel::kInfo);
+}
+
+TEST(Config, SeveralBadValuesGiveOneWarningEach) {
+  ParsedConfig p = parse({{"PROFAGENT_CPU_HZ", "x"}, {"PROFAGENT_LOG", "y"},
+                          {"PROFAGENT_INTERVAL", "z"}, {"PROFAGENT_HEAP_RATE", "4096"}});
+  EXPECT_EQ(p.warnings.size(), 3u);
+  EXPECT_EQ(p.config.heap_rate, 4096);
+}
+
+}  // namespace
+}  // namespace profagent

@@ -1,0 +1,128 @@
+// End-to-end: the CPU profile of real programs under LD_PRELOAD, read with go tool pprof.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <regex>
+#include <unistd.h>
+
+#include "tests/e2e/support/e2e_support.h"
+
+namespace {
+
+using e2e::RawProfile;
+
+class CpuE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!e2e::have_go()) GTEST_FAIL() << "go tool pprof (golang-go) is required";
+    dir_ = e2e::make_temp_dir();
+  }
+  std::string dir_;
+};
+
+TEST_F(CpuE2E, ThreeToOneRatioAndTotalMatchesRusage) {
+  e2e::RunOptions options;
+  options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_CPU_HZ", "1000"}};
+  e2e::RunResult r = e2e::run({e2e::program("burn_ratio"), "4", "1", "160000000"}, options);
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.out, m, std::regex("cpu_ns (\\d+)")));
+  double rusage_ns = std::stod(m[1]);
+
+  std::vector<std::string> files = e2e::profiles(dir_, "cpu");
+  ASSERT_EQ(files.size(), 1u);
+  RawProfile p = e2e::read_raw(files[0]);
+  EXPECT_EQ(p.period_type, "cpu nanoseconds");
+  EXPECT_EQ(p.period, 1000000);
+  ASSERT_EQ(p.sample_types.size(), 2u);
+  EXPECT_EQ(p.sample_types[0], "samples/count");
+  EXPECT_EQ(p.sample_types[1], "cpu/nanoseconds");
+  EXPECT_TRUE(p.has_time);
+  EXPECT_TRUE(p.has_duration);
+
+  int cpu = p.sample_index("cpu");
+  double three = static_cast<double>(p.cum_containing(cpu, "burn_three"));
+  double one = static_cast<double>(p.cum_containing(cpu, "burn_one"));
+  ASSERT_GT(one, 0);
+  EXPECT_NEAR(three / one, 3.0, 3.0 * 0.05) << "burn_three " << three << " burn_one " << one;
+  double total = static_cast<double>(p.total(cpu));
+  EXPECT_NEAR(total / rusage_ns, 1.0, 0.10) << "sampled " << total << " rusage " << rusage_ns;
+
+  // Every sample carries the thread labels; worker threads are the burn_ratio threads.
+  for (const auto& s : p.samples) {
+    EXPECT_EQ(s.labels.count("tid"), 1u);
+    EXPECT_EQ(s.labels.count("thread_name"), 1u);
+  }
+  // Symbolized by the agent (pprof did not symbolize: -symbolize=none) and flagged so.
+  ASSERT_FALSE(p.mappings.empty());
+  EXPECT_NE(p.mappings[0].file.find("burn_ratio"), std::string::npos);
+  EXPECT_NE(p.mappings[0].flags.find("[FN]"), std::string::npos);
+  EXPECT_FALSE(p.mappings[0].build_id.empty());
+  // The agent's own frames never show.
+  for (const auto& s : p.samples)
+    for (const std::string& f : p.stack_functions(s))
+      EXPECT_EQ(f.find("profagent::"), std::string::npos) << f;
+
+  std::string top = e2e::pprof({"-top", "-symbolize=none", files[0]});
+  EXPECT_NE(top.find("burn_three"), std::string::npos) << top;
+}
+
+TEST_F(CpuE2E, CppNamesAreDemangledWithFileAndLine) {
+  e2e::RunOptions options;
+  options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_CPU_HZ", "500"}};
+  e2e::RunResult r = e2e::run({e2e::program("cpp_demo"), "40000"}, options);
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  std::vector<std::string> files = e2e::profiles(dir_, "cpu");
+  ASSERT_EQ(files.size(), 1u);
+  RawProfile p = e2e::read_raw(files[0]);
+  int cpu = p.sample_index("cpu");
+  int64_t total = p.total(cpu);
+  ASSERT_GT(total, 0);
+  int64_t churn = p.cum_containing(cpu, "demo::Accumulator<double>::churn(");
+  EXPECT_GT(churn, total * 8 / 10);
+  bool found_line = false;
+  for (const auto& [id, loc] : p.locations)
+    for (const auto& line : loc.lines)
+      if (line.function.find("demo::Accumulator<double>::churn") != std::string::npos &&
+          line.file.find("cpp_demo.cc") != std::string::npos && line.line > 0) {
+        found_line = true;
+        EXPECT_EQ(line.system_name.rfind("_ZN4demo11AccumulatorIdE5churn", 0), 0u)
+            << line.system_name;
+      }
+  EXPECT_TRUE(found_line);
+  EXPECT_GT(p.cum_containing(cpu, "demo::run_doubles(int)"), total * 8 / 10);
+  EXPECT_GT(p.cum_containing(cpu, "main"), total * 8 / 10);
+}
+
+TEST_F(CpuE2E, PythonInterpreterLoopDominatesByName) {
+  const char* python = "/usr/bin/python3";
+  if (access(python, X_OK) != 0) GTEST_FAIL() << "Debian's python3 is required";
+  e2e::RunOptions options;
+  options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_CPU_HZ", "500"}};
+  e2e::RunResult r = e2e::run(
+      {python, "-c",
+       "def fib(n):\n  return n if n < 2 else fib(n-1) + fib(n-2)\nprint(fib(27))\n"},
+      options);
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_EQ(r.out, "196418\n");
+  std::vector<std::string> files = e2e::profiles(dir_, "cpu");
+  ASSERT_EQ(files.size(), 1u);
+  RawProfile p = e2e::read_raw(files[0]);
+  int cpu = p.sample_index("cpu");
+  int64_t total = p.total(cpu);
+  ASSERT_GT(total, 0);
+  EXPECT_GT(p.cum_containing(cpu, "_PyEval_EvalFrameDefault"), total / 2);
+  std::string top = e2e::pprof({"-top", "-symbolize=none", files[0]});
+  EXPECT_NE(top.find("_PyEval_EvalFrameDefault"), std::string::npos) << top;
+}
+
+TEST_F(CpuE2E, CpuOffWritesNoCpuFile) {
+  e2e::RunOptions options;
+  options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_CPU_HZ", "0"}};
+  e2e::RunResult r = e2e::run({e2e::program("burn_ratio"), "1", "1"}, options);
+  ASSERT_EQ(r.exit_code(), 0);
+  EXPECT_TRUE(e2e::profiles(dir_, "cpu").empty());
+}
+
+}  // namespace

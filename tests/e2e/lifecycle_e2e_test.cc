@@ -1,0 +1,141 @@
+// End-to-end: when dumps happen (dump signal, exit, termination signals), file naming and
+// atomicity, bad configuration, and that the program's output and status never change.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "tests/e2e/support/e2e_support.h"
+
+namespace {
+
+class LifecycleE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!e2e::have_go()) GTEST_FAIL() << "go tool pprof (golang-go) is required";
+    dir_ = e2e::make_temp_dir();
+  }
+  // Waits until `count` cpu files exist (dumps are asynchronous to the signal).
+  bool wait_for_cpu_files(size_t count) {
+    for (int i = 0; i < 200; ++i) {
+      if (e2e::profiles(dir_, "cpu").size() >= count) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+  std::string read_line(int fd) {
+    std::string line;
+    char c;
+    while (read(fd, &c, 1) == 1 && c != '\n') line += c;
+    return line;
+  }
+  std::string dir_;
+};
+
+TEST_F(LifecycleE2E, DumpSignalTwiceThenExitGivesThreeNumberedDumps) {
+  e2e::RunOptions options;
+  options.env = {{"PROFAGENT_DIR", dir_}};
+  int out_fd = -1, err_fd = -1, in_fd = -1;
+  int pid = e2e::start_with_pipes({e2e::program("wait_for_signals")}, options, &out_fd, &err_fd,
+                                  &in_fd);
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(read_line(out_fd), "ready");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  kill(pid, SIGUSR2);
+  ASSERT_TRUE(wait_for_cpu_files(1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  kill(pid, SIGUSR2);
+  ASSERT_TRUE(wait_for_cpu_files(2));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  close(in_fd);
+  e2e::RunResult r = e2e::wait_for(pid, 60, out_fd, err_fd);
+  EXPECT_EQ(r.exit_code(), 3);
+  EXPECT_EQ(r.out, "done with work\n");
+  EXPECT_EQ(r.err, "");
+
+  std::vector<std::string> files = e2e::profiles(dir_, "cpu");
+  ASSERT_EQ(files.size(), 3u);
+  std::string base = dir_ + "/wait_for_signals." + std::to_string(pid) + ".";
+  for (int seq = 1; seq <= 3; ++seq)
+    EXPECT_EQ(files[seq - 1], base + std::to_string(seq) + ".cpu.pb.gz");
+  // Each dump is a delta holding the program's own work, and nothing is left half-written.
+  for (const std::string& f : files) {
+    e2e::RawProfile p = e2e::read_raw(f);
+    EXPECT_GT(p.cum_containing(p.sample_index("cpu"), "steady_work"), 0) << f;
+  }
+  for (const std::string& name : e2e::all_files(dir_))
+    EXPECT_EQ(name.find(".tmp"), std::string::npos) << name;
+
+  // Without the agent: the same output and status.
+  e2e::RunOptions plain;
+  plain.preload = false;
+  int in2 = -1, out2 = -1, err2 = -1;
+  int pid2 = e2e::start_with_pipes({e2e::program("wait_for_signals")}, plain, &out2, &err2, &in2);
+  ASSERT_EQ(read_line(out2), "ready");
+  close(in2);
+  e2e::RunResult r2 = e2e::wait_for(pid2, 60, out2, err2);
+  EXPECT_EQ(r2.exit_code(), r.exit_code());
+  EXPECT_EQ(r2.out, r.out);
+}
+
+TEST_F(LifecycleE2E, SigtermDumpsThenDiesOfSigterm) {
+  e2e::RunOptions options;
+  options.env = {{"PROFAGENT_DIR", dir_}};
+  int out_fd = -1, err_fd = -1, in_fd = -1;
+  int pid = e2e::start_with_pipes({e2e::program("wait_for_signals")}, options, &out_fd, &err_fd,
+                                  &in_fd);
+  ASSERT_EQ(read_line(out_fd), "ready");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  kill(pid, SIGTERM);
+  e2e::RunResult r = e2e::wait_for(pid, 60, out_fd, err_fd);
+  close(in_fd);
+  EXPECT_EQ(r.term_signal(), SIGTERM);
+  std::vector<std::string> files = e2e::profiles(dir_, "cpu");
+  ASSERT_EQ(files.size(), 1u);
+  e2e::RawProfile p = e2e::read_raw(files[0]);
+  EXPECT_GT(p.cum_containing(p.sample_index("cpu"), "steady_work"), 0);
+}
+
+TEST_F(LifecycleE2E, UnwritableDirectoryWarnsOnceAndProgramRunsUnchanged) {
+  std::string file = dir_ + "/a-file";
+  FILE* f = fopen(file.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  fclose(f);
+  e2e::RunOptions options;
+  options.env = {{"PROFAGENT_DIR", file + "/sub"}};
+  e2e::RunResult r = e2e::run({e2e::program("burn_ratio"), "2", "2"}, options);
+  EXPECT_EQ(r.exit_code(), 0);
+  EXPECT_NE(r.out.find("cpu_ns"), std::string::npos);
+  EXPECT_NE(r.err.find("profagent: warning: PROFAGENT_DIR: cannot create " + file + "/sub"),
+            std::string::npos)
+      << r.err;
+  // One warning, not one per dump.
+  size_t first = r.err.find("profagent:");
+  EXPECT_EQ(r.err.find("profagent:", first + 1), std::string::npos) << r.err;
+}
+
+TEST_F(LifecycleE2E, BadValueWarnsNamingVariableAndUsesDefault) {
+  e2e::RunOptions options;
+  options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_CPU_HZ", "fast"}};
+  e2e::RunResult r = e2e::run({e2e::program("burn_ratio"), "1", "2"}, options);
+  EXPECT_EQ(r.exit_code(), 0);
+  EXPECT_NE(r.err.find("profagent: warning: PROFAGENT_CPU_HZ='fast'"), std::string::npos)
+      << r.err;
+  std::vector<std::string> files = e2e::profiles(dir_, "cpu");
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_EQ(e2e::read_raw(files[0]).period, 10000000);  // the default 100 Hz
+}
+
+TEST_F(LifecycleE2E, RelativeDirIsResolvedAtStart) {
+  e2e::RunOptions options;
+  options.cwd = dir_;
+  options.env = {{"PROFAGENT_DIR", "out/nested"}};
+  e2e::RunResult r = e2e::run({e2e::program("burn_ratio"), "1", "2"}, options);
+  EXPECT_EQ(r.exit_code(), 0);
+  EXPECT_EQ(e2e::profiles(dir_ + "/out/nested", "cpu").size(), 1u);
+}
+
+}  // namespace
