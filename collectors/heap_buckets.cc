@@ -1,0 +1,119 @@
+// Heap bucket table (see heap_buckets.h). HOOK CONTEXT except init() and copy().
+#include "collectors/heap_buckets.h"
+
+#include <sys/mman.h>
+
+#include <cstring>
+
+namespace profagent {
+namespace {
+
+uint64_t hash_key(const uintptr_t* pcs, int depth, uint64_t size, int32_t tid) {
+  uint64_t h = 0xcbf29ce484222325ULL ^ size ^ (static_cast<uint64_t>(static_cast<uint32_t>(tid)) << 40);
+  for (int i = 0; i < depth; ++i) {
+    h ^= pcs[i];
+    h *= 0x100000001b3ULL;
+    h ^= h >> 29;
+  }
+  return h ^ (h >> 32);
+}
+
+}  // namespace
+
+bool HeapBucketTable::init(uint32_t max_buckets) noexcept {
+  if (buckets_ != nullptr) return true;
+  if (max_buckets < 2) max_buckets = 2;
+  uint32_t index_size = 1;
+  while (index_size < 2 * max_buckets) index_size <<= 1;
+  size_t bucket_bytes = sizeof(HeapBucket) * max_buckets;
+  size_t index_bytes = sizeof(uint32_t) * index_size;
+  void* b = mmap(nullptr, bucket_bytes, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (b == MAP_FAILED) return false;
+  void* i = mmap(nullptr, index_bytes, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (i == MAP_FAILED) {
+    munmap(b, bucket_bytes);
+    return false;
+  }
+  buckets_ = static_cast<HeapBucket*>(b);  // zero pages: every atomic starts at 0
+  index_ = static_cast<uint32_t*>(i);
+  max_buckets_ = max_buckets;
+  index_mask_ = index_size - 1;
+  count_.store(1, std::memory_order_release);  // bucket 0 = overflow, never in the index
+  return true;
+}
+
+uint32_t HeapBucketTable::record_alloc(const uintptr_t* pcs, int depth, uint64_t size,
+                                       int32_t tid) noexcept {
+  if (buckets_ == nullptr) return kOverflowBucket;
+  if (depth > kMaxFrames) depth = kMaxFrames;
+  if (depth < 0) depth = 0;
+  uint64_t h = hash_key(pcs, depth, size, tid);
+  uint32_t id = kOverflowBucket;
+  {
+    HeapSpinGuard guard(lock_);
+    for (uint32_t slot = static_cast<uint32_t>(h) & index_mask_;; slot = (slot + 1) & index_mask_) {
+      uint32_t v = index_[slot];
+      if (v == 0) {
+        uint32_t n = count_.load(std::memory_order_relaxed);
+        if (n >= max_buckets_) break;  // full: overflow bucket
+        HeapBucket& b = buckets_[n];
+        b.hash = h;
+        b.size = size;
+        b.tid = tid;
+        b.depth = static_cast<uint32_t>(depth);
+        memcpy(b.pcs, pcs, sizeof(uintptr_t) * static_cast<size_t>(depth));
+        index_[slot] = n + 1;
+        count_.store(n + 1, std::memory_order_release);
+        id = n;
+        break;
+      }
+      const HeapBucket& b = buckets_[v - 1];
+      if (b.hash == h && b.size == size && b.tid == tid && b.depth == static_cast<uint32_t>(depth) &&
+          memcmp(b.pcs, pcs, sizeof(uintptr_t) * static_cast<size_t>(depth)) == 0) {
+        id = v - 1;
+        break;
+      }
+    }
+  }
+  HeapBucket& b = buckets_[id];
+  b.allocs.fetch_add(1, std::memory_order_relaxed);
+  b.alloc_bytes.fetch_add(size, std::memory_order_relaxed);
+  return id;
+}
+
+void HeapBucketTable::record_free(uint32_t id, uint64_t size) noexcept {
+  if (buckets_ == nullptr || id >= count_.load(std::memory_order_acquire)) return;
+  HeapBucket& b = buckets_[id];
+  // Release: a copy() that sees this free also sees the allocation counted before it.
+  b.free_bytes.fetch_add(size, std::memory_order_release);
+  b.frees.fetch_add(1, std::memory_order_release);
+}
+
+std::vector<HeapBucketCopy> HeapBucketTable::copy() const {
+  std::vector<HeapBucketCopy> out;
+  if (buckets_ == nullptr) return out;
+  uint32_t n = count_.load(std::memory_order_acquire);  // key fields of [0, n) are published
+  out.reserve(n);
+  for (uint32_t id = 0; id < n; ++id) {
+    const HeapBucket& b = buckets_[id];
+    HeapBucketCopy c;
+    // Frees first: an object's free is counted after its alloc, so frees <= allocs.
+    c.frees = b.frees.load(std::memory_order_acquire);
+    c.free_bytes = b.free_bytes.load(std::memory_order_acquire);
+    c.allocs = b.allocs.load(std::memory_order_acquire);
+    c.alloc_bytes = b.alloc_bytes.load(std::memory_order_acquire);
+    if (c.allocs == 0) continue;
+    if (c.frees > c.allocs) c.frees = c.allocs;
+    if (c.free_bytes > c.alloc_bytes) c.free_bytes = c.alloc_bytes;
+    c.overflow = id == kOverflowBucket;
+    c.size = b.size;
+    c.tid = b.tid;
+    c.stack.assign(b.pcs, b.pcs + b.depth);
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+}  // namespace profagent

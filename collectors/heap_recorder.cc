@@ -1,0 +1,49 @@
+// Sampled heap objects (see heap_recorder.h). HOOK CONTEXT except init().
+#include "collectors/heap_recorder.h"
+
+#include <cerrno>
+
+#include "agent/hook_guard.h"
+#include "agent/threads/thread_registry.h"
+#include "agent/unwind/unwinder.h"
+
+namespace profagent {
+
+constinit HeapRecorder g_heap_recorder;
+
+bool HeapRecorder::init(size_t region_bytes, uint32_t max_buckets) noexcept {
+  AgentScope scope;
+  return buckets_.init(max_buckets) && region_.reserve(region_bytes);
+}
+
+void* HeapRecorder::allocate(size_t size, size_t alignment) noexcept {
+  AgentScope scope;
+  int saved_errno = errno;
+  void* p = region_.allocate(size, alignment, HeapBucketTable::kOverflowBucket);
+  if (p != nullptr) {
+    uintptr_t pcs[kMaxFrames];
+    int depth = unwind_from_hook(pcs, kMaxFrames);
+    uint32_t id = buckets_.record_alloc(pcs, depth, size, static_cast<int32_t>(current_tid()));
+    region_.set_tag(p, id);
+  }
+  errno = saved_errno;
+  return p;
+}
+
+void HeapRecorder::free(void* p) noexcept {
+  AgentScope scope;
+  int saved_errno = errno;
+  HeapRegion::ObjectInfo info = region_.info(p);
+  if (info.valid) {
+    buckets_.record_free(info.tag, info.size);
+    region_.release(p);
+  }
+  errno = saved_errno;
+}
+
+size_t HeapRecorder::usable_size(const void* p) const noexcept {
+  HeapRegion::ObjectInfo info = region_.info(p);
+  return info.valid ? info.usable : 0;
+}
+
+}  // namespace profagent

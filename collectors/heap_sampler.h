@@ -1,0 +1,70 @@
+// Heap sampling decision (pprof-semantics.md §5.1), shaped after tcmalloc's
+// tcmalloc/sampler.h: a per-thread byte countdown in initial-exec TLS. HOOK CONTEXT: the fast
+// path below is one thread-local compare and one subtraction, inlined into every malloc hook;
+// the slow path (heap_sampler.cc) runs once per sample, allocates nothing, takes no lock and
+// is async-signal-safe.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+namespace profagent {
+
+// Mean bytes between samples (PROFAGENT_HEAP_RATE) while the heap collector runs; 0 when it
+// does not (before the constructor: every allocation looks again; once agent_running() with
+// heap profiling off or stopped: never again). Read by the slow path.
+extern std::atomic<int64_t> g_heap_sample_rate;
+
+class HeapSampler {
+ public:
+  constexpr HeapSampler() = default;
+
+  // True if an allocation of `size` bytes is to be sampled. Go's rule: sampled iff
+  // size >= the countdown; otherwise the countdown shrinks by size. A fresh thread's
+  // countdown is 0, so its first allocation takes the slow path, which primes it (draws a
+  // first interval and applies the same rule, so a thread's first allocation is not
+  // favoured).
+  bool record_allocation(size_t size) noexcept {
+    if (__builtin_expect(size < bytes_until_sample_, 1)) {
+      bytes_until_sample_ -= size;
+      return false;
+    }
+    return record_allocation_slow(size);
+  }
+
+  // Countdown exhausted: decides with the current rate and draws the next interval.
+  bool record_allocation_slow(size_t size) noexcept;
+
+  // One exponentially distributed interval with mean `rate` (0 when rate <= 1: every
+  // allocation is sampled). Exposed for tests.
+  size_t pick_next_interval(int64_t rate) noexcept;
+
+  // Deterministic seeding (tests); seed 0 means "seed from tid and clock on next use".
+  void seed(uint64_t seed) noexcept { rng_ = seed; }
+  // Fork child: forget the countdown and the random state so the child does not repeat the
+  // parent's sampling points.
+  void reset() noexcept {
+    bytes_until_sample_ = 0;
+    rng_ = 0;
+    primed_ = false;
+  }
+  size_t bytes_until_sample() const noexcept { return bytes_until_sample_; }
+
+  // The countdown once the agent runs without heap sampling: the slow path never runs again.
+  static constexpr size_t kOffCountdown = SIZE_MAX;
+
+ private:
+  uint64_t next_random() noexcept;
+
+  size_t bytes_until_sample_ = 0;
+  uint64_t rng_ = 0;
+  bool primed_ = false;  // a first interval was drawn while the collector ran
+};
+
+// The calling thread's sampler. constinit: no TLS wrapper, no dynamic initialisation, so the
+// hooks reach it with one %fs-relative load.
+extern constinit thread_local HeapSampler t_heap_sampler
+    __attribute__((tls_model("initial-exec")));
+
+}  // namespace profagent

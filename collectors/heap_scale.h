@@ -1,0 +1,17 @@
+// Write-time unsampling of heap bucket counters (Go's scaleHeapSample, pprof-semantics.md
+// §5.1). Normal context (pure arithmetic).
+#pragma once
+
+#include <cstdint>
+
+namespace profagent {
+
+struct ScaledHeapValue {
+  int64_t count = 0;
+  int64_t bytes = 0;
+};
+
+// Estimates the true (count, bytes) from sampled ones at mean sampling interval `rate`.
+ScaledHeapValue scale_heap_sample(int64_t count, int64_t bytes, int64_t rate);
+
+}  // namespace profagent
