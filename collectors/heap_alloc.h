@@ -13,17 +13,18 @@
 namespace profagent {
 
 // The allocator below us (dlsym(RTLD_NEXT, ...)).
+// noexcept as glibc declares them: a noexcept hook can then tail-call them.
 struct NextAllocator {
-  void* (*malloc)(size_t);
-  void (*free)(void*);
-  void* (*calloc)(size_t, size_t);
-  void* (*realloc)(void*, size_t);
-  int (*posix_memalign)(void**, size_t, size_t);
-  void* (*aligned_alloc)(size_t, size_t);
-  void* (*memalign)(size_t, size_t);
-  void* (*valloc)(size_t);
-  void* (*pvalloc)(size_t);
-  size_t (*malloc_usable_size)(void*);
+  void* (*malloc)(size_t) noexcept;
+  void (*free)(void*) noexcept;
+  void* (*calloc)(size_t, size_t) noexcept;
+  void* (*realloc)(void*, size_t) noexcept;
+  int (*posix_memalign)(void**, size_t, size_t) noexcept;
+  void* (*aligned_alloc)(size_t, size_t) noexcept;
+  void* (*memalign)(size_t, size_t) noexcept;
+  void* (*valloc)(size_t) noexcept;
+  void* (*pvalloc)(size_t) noexcept;
+  size_t (*malloc_usable_size)(void*) noexcept;
 };
 
 enum class AlignedKind { kAlignedAlloc, kMemalign, kValloc, kPvalloc };

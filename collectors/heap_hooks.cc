@@ -18,13 +18,13 @@
 #include "collectors/heap_sampler.h"
 
 extern "C" {
-void* __libc_malloc(size_t);
-void __libc_free(void*);
-void* __libc_calloc(size_t, size_t);
-void* __libc_realloc(void*, size_t);
-void* __libc_memalign(size_t, size_t);
-void* __libc_valloc(size_t);
-void* __libc_pvalloc(size_t);
+void* __libc_malloc(size_t) noexcept;
+void __libc_free(void*) noexcept;
+void* __libc_calloc(size_t, size_t) noexcept;
+void* __libc_realloc(void*, size_t) noexcept;
+void* __libc_memalign(size_t, size_t) noexcept;
+void* __libc_valloc(size_t) noexcept;
+void* __libc_pvalloc(size_t) noexcept;
 }
 
 namespace profagent {
@@ -65,16 +65,16 @@ size_t arena_size(const void* p) {
 std::atomic<int> g_resolve_state{0};  // 0 unresolved, 1 resolving, 2 done
 constinit thread_local bool t_resolving __attribute__((tls_model("initial-exec"))) = false;
 
-void* boot_malloc(size_t);
-void boot_free(void*);
-void* boot_calloc(size_t, size_t);
-void* boot_realloc(void*, size_t);
-int boot_posix_memalign(void**, size_t, size_t);
-void* boot_aligned_alloc(size_t, size_t);
-void* boot_memalign(size_t, size_t);
-void* boot_valloc(size_t);
-void* boot_pvalloc(size_t);
-size_t boot_malloc_usable_size(void*);
+void* boot_malloc(size_t) noexcept;
+void boot_free(void*) noexcept;
+void* boot_calloc(size_t, size_t) noexcept;
+void* boot_realloc(void*, size_t) noexcept;
+int boot_posix_memalign(void**, size_t, size_t) noexcept;
+void* boot_aligned_alloc(size_t, size_t) noexcept;
+void* boot_memalign(size_t, size_t) noexcept;
+void* boot_valloc(size_t) noexcept;
+void* boot_pvalloc(size_t) noexcept;
+size_t boot_malloc_usable_size(void*) noexcept;
 
 constinit NextAllocator g_next = {
     boot_malloc,  boot_free,   boot_calloc, boot_realloc,
@@ -88,7 +88,7 @@ F lookup(const char* name, F fallback) {
   return f != nullptr ? reinterpret_cast<F>(f) : fallback;
 }
 
-int fallback_posix_memalign(void** out, size_t alignment, size_t size) {
+int fallback_posix_memalign(void** out, size_t alignment, size_t size) noexcept {
   void* p = __libc_memalign(alignment, size);
   if (p == nullptr) return ENOMEM;
   *out = p;
@@ -114,7 +114,7 @@ bool resolve() noexcept {
     n.memalign = lookup("memalign", &__libc_memalign);
     n.valloc = lookup("valloc", &__libc_valloc);
     n.pvalloc = lookup("pvalloc", &__libc_pvalloc);
-    n.malloc_usable_size = lookup<size_t (*)(void*)>("malloc_usable_size", nullptr);
+    n.malloc_usable_size = lookup<size_t (*)(void*) noexcept>("malloc_usable_size", nullptr);
     g_next = n;
     errno = saved_errno;
     t_resolving = false;
@@ -125,16 +125,16 @@ bool resolve() noexcept {
   return true;
 }
 
-void* boot_malloc(size_t n) { return resolve() ? g_next.malloc(n) : arena_alloc(n, 16); }
-void boot_free(void* p) {
+void* boot_malloc(size_t n) noexcept { return resolve() ? g_next.malloc(n) : arena_alloc(n, 16); }
+void boot_free(void* p) noexcept {
   if (resolve()) g_next.free(p);
 }
-void* boot_calloc(size_t c, size_t n) {
+void* boot_calloc(size_t c, size_t n) noexcept {
   if (resolve()) return g_next.calloc(c, n);
   size_t total;
   return __builtin_mul_overflow(c, n, &total) ? nullptr : arena_alloc(total, 16);
 }
-void* boot_realloc(void* p, size_t n) {
+void* boot_realloc(void* p, size_t n) noexcept {
   if (resolve()) return g_next.realloc(p, n);
   void* q = arena_alloc(n, 16);
   if (q != nullptr && p != nullptr) {
@@ -143,41 +143,88 @@ void* boot_realloc(void* p, size_t n) {
   }
   return q;
 }
-int boot_posix_memalign(void** out, size_t a, size_t n) {
+int boot_posix_memalign(void** out, size_t a, size_t n) noexcept {
   if (resolve()) return g_next.posix_memalign(out, a, n);
   void* p = arena_alloc(n, a);
   if (p == nullptr) return ENOMEM;
   *out = p;
   return 0;
 }
-void* boot_aligned_alloc(size_t a, size_t n) {
+void* boot_aligned_alloc(size_t a, size_t n) noexcept {
   return resolve() ? g_next.aligned_alloc(a, n) : arena_alloc(n, a);
 }
-void* boot_memalign(size_t a, size_t n) {
+void* boot_memalign(size_t a, size_t n) noexcept {
   return resolve() ? g_next.memalign(a, n) : arena_alloc(n, a);
 }
-void* boot_valloc(size_t n) { return resolve() ? g_next.valloc(n) : arena_alloc(n, 4096); }
-void* boot_pvalloc(size_t n) {
+void* boot_valloc(size_t n) noexcept { return resolve() ? g_next.valloc(n) : arena_alloc(n, 4096); }
+void* boot_pvalloc(size_t n) noexcept {
   return resolve() ? g_next.pvalloc(n) : arena_alloc(heap_pvalloc_size(n), 4096);
 }
-size_t boot_malloc_usable_size(void* p) {
+size_t boot_malloc_usable_size(void* p) noexcept {
   if (resolve()) return g_next.malloc_usable_size != nullptr ? g_next.malloc_usable_size(p) : 0;
   return 0;
 }
 
-inline void* do_realloc(void* p, size_t n) noexcept {
-  if (__builtin_expect(arena_owns(p), 0)) {
-    if (n == 0) return nullptr;  // realloc(p, 0) frees p; arena memory is never reused
-    void* q = malloc(n);
-    if (q != nullptr) {
-      size_t old = arena_size(p);
-      memcpy(q, p, old < n ? old : n);
-    }
-    return q;
+// Slow halves of the hooks, out of line so each hook's fast path is a frameless tail call.
+#define SLOW __attribute__((noinline, cold))
+
+SLOW void* malloc_slow(size_t n) noexcept {
+  if (!t_heap_sampler.record_allocation_slow(n)) return g_next.malloc(n);
+  return heap_sampled_malloc(g_next, g_heap_recorder, n);
+}
+
+SLOW void* calloc_slow(size_t count, size_t size, size_t total) noexcept {
+  if (!t_heap_sampler.record_allocation_slow(total)) return g_next.calloc(count, size);
+  return heap_sampled_calloc(g_next, g_heap_recorder, count, size);
+}
+
+SLOW void* arena_realloc(void* p, size_t n) noexcept {
+  if (n == 0) return nullptr;  // realloc(p, 0) frees p; arena memory is never reused
+  void* q = malloc(n);
+  if (q != nullptr) {
+    size_t old = arena_size(p);
+    memcpy(q, p, old < n ? old : n);
   }
+  return q;
+}
+
+SLOW void* realloc_slow(void* p, size_t n) noexcept {
+  if (arena_owns(p)) return arena_realloc(p, n);
   bool sample = (n != 0 || p == nullptr) && t_heap_sampler.record_allocation(n);
-  if (__builtin_expect(!sample && !g_heap_recorder.owns(p), 1)) return g_next.realloc(p, n);
+  if (!sample && !g_heap_recorder.owns(p)) return g_next.realloc(p, n);
   return heap_realloc(g_next, g_heap_recorder, p, n, sample);
+}
+
+inline void* do_realloc(void* p, size_t n) noexcept {
+  // Fast: an unsampled pointer that stays unsampled (no arena, no region, countdown left).
+  if (__builtin_expect(!arena_owns(p) && !g_heap_recorder.owns(p) && n != 0 &&
+                           t_heap_sampler.try_record_allocation_fast(n),
+                       1))
+    return g_next.realloc(p, n);
+  return realloc_slow(p, n);
+}
+
+SLOW int posix_memalign_slow(void** out, size_t alignment, size_t size) noexcept {
+  if (!t_heap_sampler.record_allocation_slow(size))
+    return g_next.posix_memalign(out, alignment, size);
+  return heap_sampled_posix_memalign(g_next, g_heap_recorder, out, alignment, size);
+}
+
+SLOW void* aligned_slow(AlignedKind kind, size_t alignment, size_t size, size_t counted) noexcept {
+  if (!t_heap_sampler.record_allocation_slow(counted)) {
+    switch (kind) {
+      case AlignedKind::kAlignedAlloc: return g_next.aligned_alloc(alignment, size);
+      case AlignedKind::kMemalign: return g_next.memalign(alignment, size);
+      case AlignedKind::kValloc: return g_next.valloc(size);
+      case AlignedKind::kPvalloc: return g_next.pvalloc(size);
+    }
+  }
+  return heap_sampled_aligned(g_next, g_heap_recorder, kind, alignment, size);
+}
+
+SLOW void free_slow(void* p) noexcept {
+  if (g_heap_recorder.owns(p)) g_heap_recorder.free(p);
+  // else: a bootstrap arena pointer, never given back
 }
 
 }  // namespace
@@ -186,29 +233,27 @@ inline void* do_realloc(void* p, size_t n) noexcept {
 using profagent::g_heap_recorder;
 using profagent::g_next;
 using profagent::t_heap_sampler;
+using profagent::AlignedKind;
 
 #define PROFAGENT_HOOK extern "C" __attribute__((visibility("default")))
 
 PROFAGENT_HOOK void* malloc(size_t n) noexcept {
-  if (__builtin_expect(!t_heap_sampler.record_allocation(n), 1)) return g_next.malloc(n);
-  return profagent::heap_sampled_malloc(g_next, g_heap_recorder, n);
+  if (__builtin_expect(t_heap_sampler.try_record_allocation_fast(n), 1)) return g_next.malloc(n);
+  return profagent::malloc_slow(n);
 }
 
 PROFAGENT_HOOK void free(void* p) noexcept {
-  if (__builtin_expect(g_heap_recorder.owns(p), 0)) {
-    g_heap_recorder.free(p);
-    return;
-  }
-  if (__builtin_expect(profagent::arena_owns(p), 0)) return;
-  g_next.free(p);
+  if (__builtin_expect(!g_heap_recorder.owns(p) && !profagent::arena_owns(p), 1))
+    return g_next.free(p);
+  profagent::free_slow(p);
 }
 
 PROFAGENT_HOOK void* calloc(size_t count, size_t size) noexcept {
   size_t total;
   if (__builtin_mul_overflow(count, size, &total)) return g_next.calloc(count, size);
-  if (__builtin_expect(!t_heap_sampler.record_allocation(total), 1))
+  if (__builtin_expect(t_heap_sampler.try_record_allocation_fast(total), 1))
     return g_next.calloc(count, size);
-  return profagent::heap_sampled_calloc(g_next, g_heap_recorder, count, size);
+  return profagent::calloc_slow(count, size, total);
 }
 
 PROFAGENT_HOOK void* realloc(void* p, size_t n) noexcept { return profagent::do_realloc(p, n); }
@@ -223,36 +268,34 @@ PROFAGENT_HOOK void* reallocarray(void* p, size_t count, size_t size) noexcept {
 }
 
 PROFAGENT_HOOK int posix_memalign(void** out, size_t alignment, size_t size) noexcept {
-  if (__builtin_expect(!t_heap_sampler.record_allocation(size), 1))
+  if (__builtin_expect(t_heap_sampler.try_record_allocation_fast(size), 1))
     return g_next.posix_memalign(out, alignment, size);
-  return profagent::heap_sampled_posix_memalign(g_next, g_heap_recorder, out, alignment, size);
+  return profagent::posix_memalign_slow(out, alignment, size);
 }
 
 PROFAGENT_HOOK void* aligned_alloc(size_t alignment, size_t size) noexcept {
-  if (__builtin_expect(!t_heap_sampler.record_allocation(size), 1))
+  if (__builtin_expect(t_heap_sampler.try_record_allocation_fast(size), 1))
     return g_next.aligned_alloc(alignment, size);
-  return profagent::heap_sampled_aligned(g_next, g_heap_recorder,
-                                         profagent::AlignedKind::kAlignedAlloc, alignment, size);
+  return profagent::aligned_slow(AlignedKind::kAlignedAlloc, alignment, size, size);
 }
 
 PROFAGENT_HOOK void* memalign(size_t alignment, size_t size) noexcept {
-  if (__builtin_expect(!t_heap_sampler.record_allocation(size), 1))
+  if (__builtin_expect(t_heap_sampler.try_record_allocation_fast(size), 1))
     return g_next.memalign(alignment, size);
-  return profagent::heap_sampled_aligned(g_next, g_heap_recorder,
-                                         profagent::AlignedKind::kMemalign, alignment, size);
+  return profagent::aligned_slow(AlignedKind::kMemalign, alignment, size, size);
 }
 
 PROFAGENT_HOOK void* valloc(size_t size) noexcept {
-  if (__builtin_expect(!t_heap_sampler.record_allocation(size), 1)) return g_next.valloc(size);
-  return profagent::heap_sampled_aligned(g_next, g_heap_recorder, profagent::AlignedKind::kValloc,
-                                         4096, size);
+  if (__builtin_expect(t_heap_sampler.try_record_allocation_fast(size), 1))
+    return g_next.valloc(size);
+  return profagent::aligned_slow(AlignedKind::kValloc, 4096, size, size);
 }
 
 PROFAGENT_HOOK void* pvalloc(size_t size) noexcept {
-  if (__builtin_expect(!t_heap_sampler.record_allocation(profagent::heap_pvalloc_size(size)), 1))
+  size_t counted = profagent::heap_pvalloc_size(size);
+  if (__builtin_expect(t_heap_sampler.try_record_allocation_fast(counted), 1))
     return g_next.pvalloc(size);
-  return profagent::heap_sampled_aligned(g_next, g_heap_recorder,
-                                         profagent::AlignedKind::kPvalloc, 4096, size);
+  return profagent::aligned_slow(AlignedKind::kPvalloc, 4096, size, counted);
 }
 
 PROFAGENT_HOOK size_t malloc_usable_size(void* p) noexcept {

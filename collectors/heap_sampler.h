@@ -26,11 +26,19 @@ class HeapSampler {
   // first interval and applies the same rule, so a thread's first allocation is not
   // favoured).
   bool record_allocation(size_t size) noexcept {
+    if (__builtin_expect(try_record_allocation_fast(size), 1)) return false;
+    return record_allocation_slow(size);
+  }
+
+  // The fast half alone (tcmalloc's TryRecordAllocationFast): true when the allocation is
+  // not sampled and the countdown was decremented; false means "ask record_allocation_slow".
+  // Hooks use it so both outcomes end in a tail call and the fast path needs no stack frame.
+  bool try_record_allocation_fast(size_t size) noexcept {
     if (__builtin_expect(size < bytes_until_sample_, 1)) {
       bytes_until_sample_ -= size;
-      return false;
+      return true;
     }
-    return record_allocation_slow(size);
+    return false;
   }
 
   // Countdown exhausted: decides with the current rate and draws the next interval.
