@@ -4,6 +4,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -76,6 +77,24 @@ std::string make_directories(const std::string& dir) {
   return "";
 }
 
+// Points the existing NAME=... entry of the process environment at NAME=value. Not setenv:
+// some programs (bash) interpose their own setenv, and read main's envp, which is the same
+// array as environ at this point, so the entry is replaced in place. The new string is
+// never freed (the environment may keep pointing at it).
+void replace_environment_entry(const char* name, const std::string& value) {
+  size_t len = strlen(name);
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    if (strncmp(*e, name, len) == 0 && (*e)[len] == '=') {
+      std::string entry = std::string(name) + "=" + value;
+      char* copy = static_cast<char*>(malloc(entry.size() + 1));
+      if (copy == nullptr) return;
+      memcpy(copy, entry.c_str(), entry.size() + 1);
+      *e = copy;
+      return;
+    }
+  }
+}
+
 void on_thread_exit_key(void*) {
   AgentScope scope;
   agent_thread_exiting();
@@ -122,7 +141,7 @@ void agent_start() {
   set_config(parsed.config);
   // An exec'd child with another working directory must write to the same place.
   if (const char* dir = getenv("PROFAGENT_DIR"); dir != nullptr && dir[0] != '/' && dir[0])
-    setenv("PROFAGENT_DIR", parsed.config.dir.c_str(), 1);
+    replace_environment_entry("PROFAGENT_DIR", parsed.config.dir);
 
   g_state = new AgentState;
   g_state->exe = executable_basename();
@@ -146,9 +165,42 @@ void agent_start() {
   log().info("started for {} (pid {}), writing to {}", g_state->exe, getpid(), config().dir);
 }
 
+// Blocks SIGXFSZ on the dumping thread for the dump: a host running under `ulimit -f` must
+// see our write fail with EFBIG (one warning), not die of SIGXFSZ. A SIGXFSZ our write
+// raised is consumed before the mask is restored; one that was pending before is left alone.
+class FileSizeSignalBlock {
+ public:
+  FileSizeSignalBlock() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGXFSZ);
+    pthread_sigmask(SIG_BLOCK, &set, &old_);
+    sigset_t pending;
+    sigpending(&pending);
+    was_pending_ = sigismember(&pending, SIGXFSZ) == 1;
+  }
+  ~FileSizeSignalBlock() {
+    sigset_t pending;
+    sigpending(&pending);
+    if (!was_pending_ && sigismember(&pending, SIGXFSZ) == 1) {
+      sigset_t set;
+      sigemptyset(&set);
+      sigaddset(&set, SIGXFSZ);
+      timespec zero{0, 0};
+      sigtimedwait(&set, nullptr, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+
+ private:
+  sigset_t old_;
+  bool was_pending_ = false;
+};
+
 void dump_now(bool final) {
   if (g_state == nullptr) return;
   AgentScope scope;
+  FileSizeSignalBlock no_sigxfsz;
   std::lock_guard<std::mutex> lock(g_state->dump_mutex);
   if (g_state->final_done) return;
   if (final) g_state->final_done = true;

@@ -13,6 +13,7 @@
 #include "agent/agent_thread.h"
 #include "agent/clock.h"
 #include "agent/log.h"
+#include "agent/sampling_signal.h"
 #include "agent/signals.h"
 
 namespace profagent {
@@ -51,6 +52,7 @@ void* dump_thread_main(void*) {
       while (next_interval <= now) next_interval += g_interval_nanos;
     }
     if (now >= next_tick) {
+      log_sigprof_sharing_once();
       for (Collector* c : running_collectors()) c->on_tick();
       next_tick = now + kTickMillis * 1000000LL;
     }

@@ -1,6 +1,7 @@
-// The SIGPROF dispatcher shared by the CPU timers and thread snapshots. The dispatcher and
-// send_snapshot_signal are SIGNAL CONTEXT: async-signal-safe, no allocation, errno saved and
-// restored around the registered handlers. Installation is normal context.
+// The SIGPROF dispatcher shared by the CPU timers, thread snapshots and the program itself.
+// The dispatcher, the program-disposition accessors and send_snapshot_signal are SIGNAL
+// CONTEXT: async-signal-safe, no allocation, no locks, errno saved and restored.
+// Installation is normal context.
 #include "agent/sampling_signal.h"
 
 #include <sys/syscall.h>
@@ -22,18 +23,63 @@ std::atomic<SignalHandlerFn> g_snapshot_handler{nullptr};
 std::atomic<bool> g_owned{false};
 std::mutex g_install_mutex;
 
-void dispatch(int, siginfo_t* info, void* ucontext) {
-  int saved_errno = errno;
-  if (info != nullptr) {
-    if (info->si_code == SI_TIMER) {
-      if (SignalHandlerFn fn = g_cpu_handler.load(std::memory_order_acquire)) fn(info, ucontext);
-    } else if (info->si_code == SI_QUEUE && info->si_pid == getpid()) {
-      if (SignalHandlerFn fn = g_snapshot_handler.load(std::memory_order_acquire))
-        fn(info, ucontext);
-    }
-    // Anything else (a stray kill -PROF) is swallowed: the default action would kill the
-    // process, which the program never asked for while the agent owns SIGPROF.
+// The program's disposition, double-buffered so a reader in a handler never sees a half
+// written one: writers fill the inactive slot, then publish its index.
+struct sigaction g_program_actions[2];
+std::atomic<int> g_program_index{0};
+std::atomic<int> g_program_writers{0};
+
+bool is_agent_signal(const siginfo_t* info) {
+  if (info->si_code == SI_TIMER) return info->si_value.sival_ptr == kTimerCookie;
+  if (info->si_code == SI_QUEUE && info->si_pid == getpid())
+    return (reinterpret_cast<uintptr_t>(info->si_value.sival_ptr) >> 32) == kSnapshotMagic;
+  return false;
+}
+
+// Delivers a SIGPROF that is not the agent's as the program's own disposition would.
+void forward_to_program(int sig, siginfo_t* info, void* ucontext) {
+  struct sigaction action;
+  program_sigprof_action(&action);
+  bool has_info = (action.sa_flags & SA_SIGINFO) != 0;
+  if (!has_info && action.sa_handler == SIG_IGN) return;
+  if ((has_info && action.sa_sigaction == nullptr) || (!has_info && action.sa_handler == SIG_DFL)) {
+    // SIGPROF's default action terminates the process: do exactly that.
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    real_sigaction()(sig, &dfl, nullptr);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+    raise(sig);
+    return;
   }
+  if (action.sa_flags & SA_RESETHAND) {
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    set_program_sigprof_action(dfl);
+  }
+  sigset_t old;
+  pthread_sigmask(SIG_BLOCK, &action.sa_mask, &old);
+  if (has_info) action.sa_sigaction(sig, info, ucontext);
+  else action.sa_handler(sig);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
+void dispatch(int sig, siginfo_t* info, void* ucontext) {
+  int saved_errno = errno;
+  if (info != nullptr && is_agent_signal(info)) {
+    SignalHandlerFn fn = info->si_code == SI_TIMER
+                             ? g_cpu_handler.load(std::memory_order_acquire)
+                             : g_snapshot_handler.load(std::memory_order_acquire);
+    if (fn != nullptr) fn(info, ucontext);
+    errno = saved_errno;
+    return;
+  }
+  errno = saved_errno;  // the program's handler sees the errno it would have seen
+  forward_to_program(sig, info, ucontext);
   errno = saved_errno;
 }
 
@@ -46,37 +92,51 @@ bool install_sampling_signal() {
   if (real_sigaction()(kSamplingSignal, nullptr, &current) != 0) return false;
   bool program_has_handler = (current.sa_flags & SA_SIGINFO) ? current.sa_sigaction != nullptr
                                                              : current.sa_handler != SIG_DFL;
-  if (program_has_handler) {
-    log().warn("the program has its own SIGPROF handler; CPU and threads profiles are off");
-    return false;
-  }
+  if (program_has_handler)
+    log().info("sharing SIGPROF with the program's own handler (installed before the agent)");
+  set_program_sigprof_action(current);
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_sigaction = dispatch;
   sa.sa_flags = SA_SIGINFO | SA_RESTART;
   sigemptyset(&sa.sa_mask);
-  if (real_sigaction()(kSamplingSignal, &sa, nullptr) != 0) return false;
+  if (real_sigaction()(kSamplingSignal, &sa, nullptr) != 0) {
+    log().warn("cannot install the SIGPROF handler ({}); CPU and threads profiles are off",
+               strerror(errno));
+    return false;
+  }
   g_owned.store(true);
   return true;
 }
 
 bool sampling_signal_owned() noexcept { return g_owned.load(std::memory_order_acquire); }
 
-constexpr int kMaxReleaseCallbacks = 4;
-std::atomic<void (*)() noexcept> g_release_callbacks[kMaxReleaseCallbacks];
-
-void release_sampling_signal() noexcept {
-  if (!g_owned.exchange(false)) return;
-  for (auto& cb : g_release_callbacks)
-    if (auto fn = cb.load()) fn();
+void program_sigprof_action(struct sigaction* out) noexcept {
+  *out = g_program_actions[g_program_index.load(std::memory_order_acquire)];
 }
 
-void on_sampling_signal_released(void (*callback)() noexcept) noexcept {
-  for (auto& cb : g_release_callbacks) {
-    void (*expected)() noexcept = nullptr;
-    if (cb.load() == callback) return;
-    if (cb.compare_exchange_strong(expected, callback)) return;
+void set_program_sigprof_action(const struct sigaction& action) noexcept {
+  // Concurrent writers (two threads calling sigaction at once) take turns; readers never wait.
+  while (g_program_writers.exchange(1, std::memory_order_acquire) != 0) {
   }
+  int next = 1 - g_program_index.load(std::memory_order_relaxed);
+  g_program_actions[next] = action;
+  g_program_index.store(next, std::memory_order_release);
+  g_program_writers.store(0, std::memory_order_release);
+}
+
+std::atomic<int> g_program_sigprof_state{0};  // 0 no, 1 noted, 2 logged
+
+void note_program_uses_sigprof() noexcept {
+  int expected = 0;
+  g_program_sigprof_state.compare_exchange_strong(expected, 1);
+}
+
+void log_sigprof_sharing_once() {
+  int expected = 1;
+  if (g_program_sigprof_state.compare_exchange_strong(expected, 2))
+    log().info("the program installed its own SIGPROF handler: SIGPROF is shared, its own "
+               "signals go to its handler and the agent keeps profiling");
 }
 
 void set_cpu_sample_handler(SignalHandlerFn fn) noexcept {
@@ -95,7 +155,8 @@ int send_snapshot_signal(pid_t tid, int cookie) noexcept {
   info.si_code = SI_QUEUE;
   info.si_pid = getpid();
   info.si_uid = getuid();
-  info.si_value.sival_int = cookie;
+  info.si_value.sival_ptr = reinterpret_cast<void*>(
+      (static_cast<uintptr_t>(kSnapshotMagic) << 32) | static_cast<uint32_t>(cookie));
   if (syscall(SYS_rt_tgsigqueueinfo, getpid(), tid, kSamplingSignal, &info) != 0) return errno;
   return 0;
 }

@@ -1,39 +1,56 @@
 // The agent's one sampling signal (SIGPROF): the CPU timers and the threads-profile
-// snapshots share it; the handler dispatches on si_code. SIGNAL CONTEXT for the handlers
-// registered here: they must be async-signal-safe, allocation-free, preserve errno (the
-// dispatcher saves and restores it), and never block.
+// snapshots share it, and so does the program, if it wants SIGPROF for itself. SIGNAL
+// CONTEXT for the handlers registered here: they must be async-signal-safe, allocation-free,
+// and never block; the dispatcher saves and restores errno around them.
+//
+// Sharing: the dispatcher recognises the agent's own signals exactly (its timers carry
+// kTimerCookie in si_value; its snapshot requests are SI_QUEUE from this process with
+// kSnapshotMagic in the high half of si_value). Every other SIGPROF (the program's own
+// ITIMER_PROF or timer, a kill -PROF) gets the disposition the program set with
+// sigaction/signal, as if the agent were not there: its handler (honouring SA_SIGINFO,
+// sa_mask, SA_RESETHAND), SIG_IGN, or SIG_DFL (the process dies of SIGPROF).
 #pragma once
 
 #include <signal.h>
 #include <sys/types.h>
 
+#include <cstdint>
+
 namespace profagent {
 
 using SignalHandlerFn = void (*)(siginfo_t* info, void* ucontext) noexcept;
 
-// Installs the SIGPROF dispatcher (SA_RESTART|SA_SIGINFO) unless the program already has a
-// SIGPROF handler of its own. Returns false (after one warning) when the agent steps aside.
-// Normal context; idempotent.
+constexpr int kSamplingSignal = SIGPROF;
+// si_value.sival_ptr of the agent's CPU timers.
+inline void* const kTimerCookie = reinterpret_cast<void*>(0x70726f6661676e74ull);  // "profagnt"
+constexpr uint32_t kSnapshotMagic = 0x50524f46u;
+
+// Installs the dispatcher (SA_RESTART|SA_SIGINFO). A SIGPROF disposition the program set
+// before the agent started becomes the program's disposition the dispatcher forwards to.
+// Returns false (after one warning) if sigaction fails. Normal context; idempotent.
 bool install_sampling_signal();
 
-// True while the agent owns SIGPROF (false once the program installs its own handler).
+// True once the dispatcher is installed.
 bool sampling_signal_owned() noexcept;
-// The program took SIGPROF (signal hooks, or its own ITIMER_PROF): the dispatcher is no
-// longer in place; every callback registered below runs (e.g. the CPU collector deletes its
-// timers). Any context the program's sigaction/setitimer call runs in.
-void release_sampling_signal() noexcept;
-void on_sampling_signal_released(void (*callback)() noexcept) noexcept;
 
-// Handlers called by the dispatcher: timer expirations (si_code SI_TIMER) go to the CPU
-// handler; thread snapshot requests (sent with send_snapshot_signal) to the snapshot handler.
+// The program's own SIGPROF disposition, as the sigaction/signal interposers see it: what a
+// query reports, and what a set records (never installed for real: the dispatcher
+// forwards). HOOK CONTEXT (sigaction may run in a signal handler): lock-free.
+void program_sigprof_action(struct sigaction* out) noexcept;
+void set_program_sigprof_action(const struct sigaction& action) noexcept;
+
+// The program set a SIGPROF handler of its own (HOOK CONTEXT: only sets a flag), and the
+// matching one-time log line (normal context, from the dump thread).
+void note_program_uses_sigprof() noexcept;
+void log_sigprof_sharing_once();
+
+// Handlers called by the dispatcher for the agent's own signals.
 void set_cpu_sample_handler(SignalHandlerFn fn) noexcept;
 void set_thread_snapshot_handler(SignalHandlerFn fn) noexcept;
 
-// Sends a snapshot request to thread `tid` of this process (rt_tgsigqueueinfo, SI_QUEUE,
-// si_value.sival_int = cookie). Returns 0 or an errno value. Any context.
+// Sends a snapshot request to thread `tid` of this process (rt_tgsigqueueinfo, SI_QUEUE;
+// the handler reads the cookie back from si_value.sival_int). Returns 0 or an errno value.
+// Any context.
 int send_snapshot_signal(pid_t tid, int cookie) noexcept;
-
-// The signal number in use (SIGPROF).
-constexpr int kSamplingSignal = SIGPROF;
 
 }  // namespace profagent

@@ -5,7 +5,8 @@
 // What the program sees: sigaction() queries of a signal the agent owns report the
 // disposition the program itself last set (initially what it was before the agent), so the
 // agent is invisible. The program installing a handler of its own always wins (the agent
-// steps aside for that signal; see signal_hooks.cc).
+// steps aside for that signal; see signal_hooks.cc). SIGPROF is not handled here: it is
+// shared with the program (sampling_signal.cc).
 #include "agent/signals.h"
 
 #include <dlfcn.h>
@@ -18,7 +19,6 @@
 #include "agent/agent.h"
 #include "agent/dump_thread.h"
 #include "agent/log.h"
-#include "agent/sampling_signal.h"
 
 namespace profagent {
 namespace {
@@ -26,7 +26,7 @@ namespace {
 constexpr int kMaxSignal = 65;
 constexpr int kTerminationSignals[] = {SIGTERM, SIGINT, SIGHUP};
 
-enum class Role : int { kNone, kDump, kTermination, kSampling };
+enum class Role : int { kNone, kDump, kTermination };
 
 std::atomic<int> g_role[kMaxSignal];           // Role the agent has for each signal
 struct sigaction g_shown[kMaxSignal];          // what the program believes is installed
@@ -100,18 +100,11 @@ void install_agent_signal_handlers(int dump_signal) {
     real_sigaction()(sig, nullptr, &current);
     if (is_default(current)) install(sig, termination_handler, Role::kTermination);
   }
-  if (sampling_signal_owned()) {
-    real_sigaction()(SIGPROF, nullptr, &g_shown[SIGPROF]);
-    memset(&g_shown[SIGPROF], 0, sizeof g_shown[SIGPROF]);
-    g_shown[SIGPROF].sa_handler = SIG_DFL;
-    g_role[SIGPROF].store(static_cast<int>(Role::kSampling));
-  }
 }
 
 bool agent_owns_signal(int sig, struct sigaction* shown) {
   if (sig <= 0 || sig >= kMaxSignal) return false;
   if (static_cast<Role>(g_role[sig].load()) == Role::kNone) return false;
-  if (sig == SIGPROF && !sampling_signal_owned()) return false;
   if (shown != nullptr) *shown = g_shown[sig];
   return true;
 }
@@ -119,12 +112,10 @@ bool agent_owns_signal(int sig, struct sigaction* shown) {
 bool program_sets_signal(int sig, const struct sigaction& wanted) {
   Role role = static_cast<Role>(g_role[sig].load());
   bool wants_default = is_default(wanted);
-  bool wants_ignore = !(wanted.sa_flags & SA_SIGINFO) && wanted.sa_handler == SIG_IGN;
   // SIG_DFL keeps the agent's handler, which behaves as the default would (a termination
   // signal still terminates, after the dump; the dump signal's default would kill the
-  // process, which is what PROFAGENT_SIGNAL asked us to prevent). SIG_IGN on SIGPROF too:
-  // the dispatcher swallows every SIGPROF that is not the agent's own.
-  if (wants_default || (wants_ignore && role == Role::kSampling)) {
+  // process, which is what PROFAGENT_SIGNAL asked us to prevent).
+  if (wants_default && role != Role::kNone) {
     g_shown[sig] = wanted;
     return false;  // the agent keeps the signal
   }
@@ -135,14 +126,6 @@ bool program_sets_signal(int sig, const struct sigaction& wanted) {
 void program_takes_signal(int sig) {
   Role role = static_cast<Role>(g_role[sig].exchange(static_cast<int>(Role::kNone)));
   switch (role) {
-    case Role::kSampling:
-      // What the program had before the agent comes back (then the program's own call, if
-      // any, installs what it asked for).
-      real_sigaction()(SIGPROF, &g_shown[SIGPROF], nullptr);
-      release_sampling_signal();
-      log().warn("the program installed its own SIGPROF handler or profiling timer; the "
-                 "agent stops its CPU and threads profiles and leaves SIGPROF to the program");
-      break;
     case Role::kDump:
       log().warn("the program installed its own handler for signal {} (PROFAGENT_SIGNAL); "
                  "dumps on signal are off", sig);

@@ -26,7 +26,6 @@ bool CpuCollector::start(const Config& config) {
   period_nanos_ = 1000000000 / config.cpu_hz;
   g_timers.set_period(period_nanos_);
   set_cpu_sample_handler(cpu_sample_handler);
-  on_sampling_signal_released(&CpuCollector::step_aside);
   if (!install_sampling_signal()) return false;
   dump_window_.start_unix = unix_nanos();
   dump_window_.start_mono = monotonic_nanos();
@@ -41,11 +40,6 @@ void CpuCollector::stop() {
   cpu_handler_state().active.store(false, std::memory_order_release);
   g_timers.disarm_all();
   running_ = false;
-}
-
-void CpuCollector::step_aside() noexcept {
-  cpu_handler_state().active.store(false, std::memory_order_release);
-  g_timers.disarm_all();
 }
 
 void CpuCollector::on_thread_start() noexcept {

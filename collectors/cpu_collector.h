@@ -24,9 +24,6 @@ class CpuCollector final : public Collector {
   void on_tick() override;
   std::optional<ProfileBuilder> snapshot(const DumpRequest& request) override;
 
-  // The program took SIGPROF for itself: stop sampling at once (from the sigaction hook).
-  static void step_aside() noexcept;
-
   // Extra observation windows besides the file dumps' own (an HTTP /profile?seconds=N
   // request, a push window): every sample drained while a window is open is added to it.
   // open_window returns its id; close_window returns its profile and forgets it.

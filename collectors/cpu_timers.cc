@@ -71,6 +71,7 @@ bool CpuTimers::arm(pid_t tid, bool own_thread) noexcept {
   memset(&sev, 0, sizeof sev);
   sev.sigev_notify = SIGEV_THREAD_ID;
   sev.sigev_signo = kSamplingSignal;
+  sev.sigev_value.sival_ptr = kTimerCookie;  // tells the dispatcher this SIGPROF is ours
   sev._sigev_un._tid = tid;
   clockid_t clock = own_thread ? CLOCK_THREAD_CPUTIME_ID : thread_cpu_clock(tid);
   timer_t timer;

@@ -1,0 +1,334 @@
+// End-to-end torture matrix: the agent never breaks the host. fork/vfork/posix_spawn/exec,
+// thread churn, dlopen and exception storms under fast sampling, programs with their own
+// signal handling or profiler, bad configuration, a file size limit hit during a dump, and
+// real programs whose output must be byte-identical with every profile on.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <random>
+#include <regex>
+#include <set>
+#include <thread>
+
+#include "tests/e2e/support/e2e_support.h"
+
+namespace {
+
+using e2e::RawProfile;
+
+// Every profile on, fast.
+std::map<std::string, std::string> all_profiles_on(const std::string& dir) {
+  return {{"PROFAGENT_DIR", dir},           {"PROFAGENT_CPU_HZ", "1000"},
+          {"PROFAGENT_HEAP_RATE", "4096"},  {"PROFAGENT_MUTEX_FRACTION", "1"},
+          {"PROFAGENT_BLOCK_RATE", "1"},    {"PROFAGENT_THREADS", "1"}};
+}
+
+class RobustnessE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!e2e::have_go()) GTEST_FAIL() << "go tool pprof (golang-go) is required";
+    dir_ = e2e::make_temp_dir();
+  }
+  // Runs argv with and without the agent; both must give the same stdout and status.
+  void expect_identical(const std::vector<std::string>& argv, const std::string& stdin_data = "",
+                        int timeout = 300) {
+    e2e::RunOptions with;
+    with.env = all_profiles_on(dir_);
+    with.stdin_data = stdin_data;
+    with.timeout_seconds = timeout;
+    e2e::RunOptions without = with;
+    without.preload = false;
+    e2e::RunResult a = e2e::run(argv, with);
+    e2e::RunResult b = e2e::run(argv, without);
+    EXPECT_FALSE(a.timed_out) << argv[0];
+    EXPECT_EQ(a.wait_status, b.wait_status) << argv[0] << " stderr: " << a.err;
+    EXPECT_EQ(a.out, b.out) << argv[0];
+    EXPECT_EQ(a.err, b.err) << argv[0];
+  }
+  std::string dir_;
+};
+
+std::string pid_of(const std::string& path) {
+  std::smatch m;
+  std::string name = path.substr(path.rfind('/') + 1);
+  std::regex_search(name, m, std::regex(R"(\.(\d+)\.\d+\.[a-z]+\.pb\.gz$)"));
+  return m[1];
+}
+
+TEST_F(RobustnessE2E, ForkWithoutExecEachProcessProfilesItsOwnWork) {
+  e2e::RunOptions options;
+  options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_CPU_HZ", "250"}};
+  e2e::RunResult r = e2e::run({e2e::program("fork_storm"), "4"}, options);
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_EQ(r.out, "children done, failures 0\n");
+  std::vector<std::string> files = e2e::profiles(dir_, "cpu");
+  // Parent + 4 forked children + a vfork/exec child + a posix_spawn child, one file each.
+  ASSERT_EQ(files.size(), 7u);
+  std::set<std::string> pids;
+  int parents = 0, children = 0, leaves = 0;
+  for (const std::string& f : files) {
+    pids.insert(pid_of(f));
+    RawProfile p = e2e::read_raw(f);
+    int cpu = p.sample_index("cpu");
+    int64_t parent = p.cum_containing(cpu, "parent_work");
+    int64_t child = p.cum_containing(cpu, "child_work");
+    int64_t leaf = p.cum_containing(cpu, "leaf_work");
+    if (parent > 0) {
+      ++parents;
+      EXPECT_EQ(child, 0) << f;
+    }
+    if (child > 0) {
+      ++children;
+      EXPECT_EQ(parent, 0) << "a child's profile holds the parent's samples: " << f;
+    }
+    if (leaf > 0) ++leaves;
+  }
+  EXPECT_EQ(pids.size(), 7u);
+  EXPECT_EQ(parents, 1);
+  EXPECT_EQ(children, 4);
+  EXPECT_EQ(leaves, 2);
+}
+
+TEST_F(RobustnessE2E, ExecedShellChildrenWriteToTheSameRelativeDirectory) {
+  e2e::RunOptions options;
+  options.cwd = dir_;
+  options.env = {{"PROFAGENT_DIR", "rel/out"}};
+  e2e::RunResult r = e2e::run(
+      {"/bin/bash", "-c", "cd / && " + e2e::program("burn_ratio") + " 1 1 1000000; echo ok"},
+      options);
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_NE(r.out.find("ok\n"), std::string::npos);
+  std::vector<std::string> files = e2e::profiles(dir_ + "/rel/out", "cpu");
+  bool burn = false, shell = false;
+  for (const std::string& f : files) {
+    std::string name = f.substr(f.rfind('/') + 1);
+    if (name.rfind("burn_ratio.", 0) == 0) burn = true;
+    if (name.rfind("bash.", 0) == 0) shell = true;  // bash exits with exit(), so it dumps
+  }
+  EXPECT_TRUE(burn);
+  EXPECT_TRUE(shell);
+}
+
+TEST_F(RobustnessE2E, TwentyThousandThreadsLeakNoTimersAndNoMemory) {
+  e2e::RunOptions options;
+  options.env = all_profiles_on(dir_);
+  options.env["PROFAGENT_HEAP_RATE"] = "1";
+  options.timeout_seconds = 300;
+  e2e::RunResult r = e2e::run({e2e::program("thread_churn"), "20000"}, options);
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"(timers (-?\d+) (-?\d+))"))) << r.out;
+  EXPECT_EQ(m[1], m[2]) << "POSIX timers before/after 20000 threads";
+  EXPECT_LE(std::stol(m[2]), 2) << "only the main thread's timer should remain";
+  ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"(rss_kib (\d+) (\d+))")));
+  long growth = std::stol(m[2]) - std::stol(m[1]);
+  EXPECT_LT(growth, 16 * 1024) << "RSS grew by " << growth << " KiB over 20000 threads";
+}
+
+TEST_F(RobustnessE2E, DlopenStormUnderFastSamplingNeverHangs) {
+  e2e::RunOptions options;
+  options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_CPU_HZ", "1000"}};
+  options.timeout_seconds = 120;
+  auto start = std::chrono::steady_clock::now();
+  e2e::RunResult r = e2e::run(
+      {e2e::program("dlopen_storm"), e2e::program("libstorm_plugin.so"), "4", "3000"}, options);
+  EXPECT_FALSE(r.timed_out) << "hang";
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_EQ(r.out, "dlopen storm done\n");
+  EXPECT_EQ(e2e::profiles(dir_, "cpu").size(), 1u);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(120));
+}
+
+TEST_F(RobustnessE2E, ExceptionStormUnderFastSamplingNeverHangs) {
+  e2e::RunOptions options;
+  options.env = all_profiles_on(dir_);
+  options.timeout_seconds = 120;
+  e2e::RunResult r = e2e::run({e2e::program("exception_storm"), "4", "30000"}, options);
+  EXPECT_FALSE(r.timed_out) << "hang";
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_EQ(r.out, "caught 120000\n");
+}
+
+TEST_F(RobustnessE2E, ProgramWithItsOwnProfilerKeepsItAndSoDoesTheAgent) {
+  e2e::RunOptions options;
+  options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_LOG", "info"}, {"PROFAGENT_CPU_HZ", "250"}};
+  options.timeout_seconds = 60;
+  e2e::RunResult r = e2e::run({e2e::program("own_sigprof")}, options);
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_EQ(r.out, "own ticks >= 20, handler mine\n");
+  EXPECT_NE(r.err.find("profagent: info: the program installed its own SIGPROF handler: "
+                       "SIGPROF is shared"),
+            std::string::npos)
+      << r.err;
+  // The agent's own samples never reached the program's handler, and the agent kept its own.
+  std::vector<std::string> files = e2e::profiles(dir_, "cpu");
+  ASSERT_EQ(files.size(), 1u);
+  RawProfile p = e2e::read_raw(files[0]);
+  EXPECT_GT(p.cum_containing(p.sample_index("cpu"), "main"), 0);
+}
+
+TEST_F(RobustnessE2E, SortWithItsCleanupHandlersIsUnchanged) {
+  // GNU sort installs a cleanup handler for SIGPROF (and re-raises what it catches): the
+  // agent's timer signals must never reach it.
+  std::string file = e2e::make_temp_dir() + "/input.txt";
+  {
+    std::ofstream out(file);
+    std::mt19937 rng(7);
+    for (int i = 0; i < 300000; ++i) out << rng() << "\n";
+  }
+  e2e::RunOptions options;
+  options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_CPU_HZ", "1000"}};
+  e2e::RunResult r = e2e::run({"sort", "-n", file}, options);
+  EXPECT_EQ(r.exit_code(), 0) << r.wait_status << " " << r.err;
+  EXPECT_EQ(r.err, "");
+  EXPECT_EQ(e2e::profiles(dir_, "cpu").size(), 1u);
+}
+
+TEST_F(RobustnessE2E, ProgramHandlingSigtermItselfIsUntouched) {
+  for (bool preload : {true, false}) {
+    e2e::RunOptions options;
+    options.preload = preload;
+    options.env = {{"PROFAGENT_DIR", dir_}};
+    int out = -1, err = -1, in = -1;
+    int pid = e2e::start_with_pipes({e2e::program("handles_term")}, options, &out, &err, &in);
+    std::string first;
+    char c;
+    while (read(out, &c, 1) == 1 && c != '\n') first += c;
+    EXPECT_EQ(first, "SIGINT default, SIGHUP default") << "preload " << preload;
+    kill(pid, SIGTERM);
+    e2e::RunResult r = e2e::wait_for(pid, 30, out, err);
+    close(in);
+    EXPECT_EQ(r.exit_code(), 7) << "preload " << preload;
+    EXPECT_EQ(r.out, "caught SIGTERM\n");
+    EXPECT_EQ(r.err, "");
+  }
+}
+
+struct BadInput {
+  std::string variable;
+  std::string value;
+};
+
+class BadInputE2E : public RobustnessE2E, public ::testing::WithParamInterface<BadInput> {};
+
+TEST_P(BadInputE2E, OneWarningNamingTheVariableAndTheProgramRunsUnchanged) {
+  const BadInput& bad = GetParam();
+  e2e::RunOptions options;
+  options.cwd = dir_;  // where the default "profiles" directory goes
+  options.env["PROFAGENT_DIR"] = dir_;
+  options.env[bad.variable] = bad.value;
+  std::string out_dir = bad.variable == "PROFAGENT_DIR" ? dir_ + "/profiles" : dir_;
+  std::vector<std::string> argv = {e2e::program("burn_ratio"), "1", "1", "1000000"};
+  e2e::RunResult r = e2e::run(argv, options);
+  EXPECT_EQ(r.exit_code(), 0);
+  EXPECT_NE(r.out.find("cpu_ns "), std::string::npos);
+  std::string expected = "profagent: warning: " + bad.variable + "='" + bad.value + "'";
+  EXPECT_NE(r.err.find(expected), std::string::npos) << r.err;
+  size_t first = r.err.find("profagent:");
+  EXPECT_EQ(r.err.find("profagent:", first + 1), std::string::npos) << r.err;
+  // Defaults apply: a CPU profile is written where PROFAGENT_DIR says.
+  if (bad.variable != "PROFAGENT_CPU_HZ") {
+    EXPECT_EQ(e2e::profiles(out_dir, "cpu").size(), 1u);
+  }
+}
+
+std::vector<BadInput> bad_inputs() {
+  std::vector<BadInput> out;
+  for (const char* var : {"PROFAGENT_CPU_HZ", "PROFAGENT_HEAP_RATE", "PROFAGENT_MUTEX_FRACTION",
+                          "PROFAGENT_BLOCK_RATE", "PROFAGENT_THREADS", "PROFAGENT_SIGNAL",
+                          "PROFAGENT_INTERVAL", "PROFAGENT_LOG"})
+    for (const char* value : {"garbage", "", "-1", "99999999999999999999999", "12abc"})
+      out.push_back({var, value});
+  out.push_back({"PROFAGENT_DIR", ""});
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryVariable, BadInputE2E, ::testing::ValuesIn(bad_inputs()),
+                         [](const ::testing::TestParamInfo<BadInput>& info) {
+                           return info.param.variable.substr(10) + "_" +
+                                  std::to_string(info.index);
+                         });
+
+TEST_F(RobustnessE2E, FileSizeLimitHitDuringDumpLeavesNoFileAndOneWarning) {
+  e2e::RunOptions options;
+  options.env = all_profiles_on(dir_);
+  std::string prog = e2e::program("burn_ratio");
+  // ulimit -f 1: every profile is larger than 512 bytes, so every write fails with EFBIG, as
+  // on a full disk. The program itself writes nothing big: it must run on unchanged.
+  e2e::RunResult r = e2e::run({"/bin/sh", "-c", "ulimit -f 1; exec " + prog + " 2 1 2000000"},
+                              options);
+  EXPECT_EQ(r.exit_code(), 0) << "status " << r.wait_status << " " << r.err;
+  EXPECT_NE(r.out.find("cpu_ns "), std::string::npos);
+  EXPECT_NE(r.err.find("profagent: warning: cannot write " + dir_), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("File too large"), std::string::npos) << r.err;
+  size_t first = r.err.find("profagent:");
+  EXPECT_EQ(r.err.find("profagent:", first + 1), std::string::npos) << r.err;
+  EXPECT_TRUE(e2e::all_files(dir_).empty()) << e2e::all_files(dir_).front();
+}
+
+TEST_F(RobustnessE2E, CppProgramWithExceptionsTemplatesAndMutexesIsIdentical) {
+  expect_identical({e2e::program("mixed_cpp")});
+}
+
+TEST_F(RobustnessE2E, Sqlite3ScriptIsIdentical) {
+  std::string script = "CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT, v REAL);\nBEGIN;\n";
+  for (int i = 0; i < 20000; ++i)
+    script += "INSERT INTO t(name, v) VALUES('n" + std::to_string(i % 977) + "', " +
+              std::to_string(i * 0.5) + ");\n";
+  script += "COMMIT;\nCREATE INDEX ix ON t(name);\n"
+            "SELECT name, count(*), sum(v) FROM t GROUP BY name ORDER BY name LIMIT 20;\n"
+            "SELECT count(*), max(v) FROM t;\n";
+  std::string file = dir_ + "/../script.sql";
+  std::ofstream(file) << script;
+  expect_identical({"sqlite3", ":memory:", ".read " + file});
+}
+
+TEST_F(RobustnessE2E, SortAndGzipOnAGeneratedFileAreIdentical) {
+  std::string file = e2e::make_temp_dir() + "/input.txt";
+  {
+    std::ofstream out(file);
+    std::mt19937 rng(42);
+    for (int i = 0; i < 200000; ++i) out << rng() << " line " << (rng() % 1000) << "\n";
+  }
+  expect_identical({"sort", file});
+  expect_identical({"gzip", "-c", "-6", file});
+  expect_identical({"sort", "-n", "-k3", "--parallel=2", "-S", "1M", file});
+}
+
+TEST_F(RobustnessE2E, PythonThreadedScriptIsIdentical) {
+  const char* script = R"PY(
+import hashlib, threading, queue
+results = queue.Queue()
+def work(n):
+    h = hashlib.sha256()
+    for i in range(20000):
+        h.update(str(i * n).encode())
+    results.put((n, h.hexdigest()))
+threads = [threading.Thread(target=work, args=(n,)) for n in range(1, 9)]
+for t in threads: t.start()
+for t in threads: t.join()
+out = sorted(results.get() for _ in threads)
+for n, d in out: print(n, d)
+data = {i: [j * j for j in range(i)] for i in range(200)}
+print(sum(len(v) for v in data.values()))
+)PY";
+  expect_identical({"/usr/bin/python3", "-c", script});
+}
+
+TEST_F(RobustnessE2E, PythonRegressionTestModulesPass) {
+  // A few modules of CPython's own test suite (Debian: libpython3.11-testsuite).
+  e2e::RunOptions options;
+  options.env = all_profiles_on(dir_);
+  options.timeout_seconds = 600;
+  std::vector<std::string> argv = {"/usr/bin/python3", "-m", "test", "test_heapq", "test_bisect",
+                                   "test_json", "test_threading_local", "test_queue"};
+  e2e::RunResult r = e2e::run(argv, options);
+  ASSERT_EQ(r.exit_code(), 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("Tests result: SUCCESS"), std::string::npos) << r.out;
+  EXPECT_EQ(r.err.find("profagent"), std::string::npos) << r.err;
+}
+
+}  // namespace
