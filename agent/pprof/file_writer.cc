@@ -1,5 +1,10 @@
-// Atomic profile files: write under a temporary name in the same directory, then rename().
-// Normal context only.
+// write_file_atomically() and profile_path(): a profile appears under its final name only
+// when complete (temporary file in the same directory, then rename()); any failure removes
+// the temporary and reports why. Normal context only.
+//
+// No fsync(): the goal is that readers never see a partial file, not durability across a
+// power loss; an fsync per dump would stall the agent thread on slow disks. close() errors
+// are checked (NFS and quota report write-back errors there).
 #include "agent/pprof/file_writer.h"
 
 #include <fcntl.h>
@@ -10,45 +15,80 @@
 #include <cstring>
 
 namespace profagent {
+namespace {
+
+std::string error_text(int err) {
+  char buf[256];
+  // GNU strerror_r (g++ defines _GNU_SOURCE): returns the message, thread-safe.
+  return strerror_r(err, buf, sizeof buf);
+}
+
+std::string failure(const char* what, const std::string& path, int err) {
+  return std::string("cannot ") + what + " " + path + ": " + error_text(err);
+}
+
+std::string temporary_path_for(const std::string& path) {
+  static std::atomic<unsigned long long> counter{0};
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? std::string() : path.substr(0, slash + 1);
+  const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+  return dir + "." + base + ".tmp." + std::to_string(getpid()) + "." +
+         std::to_string(counter.fetch_add(1, std::memory_order_relaxed));
+}
+
+// Writes all of `bytes`, retrying short writes and EINTR. Returns 0 or an errno.
+int write_all(int fd, std::string_view bytes) {
+  const char* p = bytes.data();
+  size_t left = bytes.size();
+  while (left > 0) {
+    const ssize_t n = ::write(fd, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (n == 0) return EIO;  // no progress on a regular file: do not spin
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  return 0;
+}
+
+}  // namespace
 
 std::string write_file_atomically(const std::string& path, std::string_view bytes) {
-  static std::atomic<unsigned> counter{0};
-  size_t slash = path.rfind('/');
-  std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
-  std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
-  std::string tmp = dir + "/." + base + ".tmp." + std::to_string(getpid()) + "." +
-                    std::to_string(counter.fetch_add(1));
-  int fd = open(tmp.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
-  if (fd < 0) return "cannot write " + path + ": " + strerror(errno);
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int err = n < 0 ? errno : EIO;
-      close(fd);
-      unlink(tmp.c_str());
-      return "cannot write " + path + ": " + strerror(err);
-    }
-    done += static_cast<size_t>(n);
+  if (path.empty() || path.back() == '/') return failure("write", path, EISDIR);
+  const std::string tmp = temporary_path_for(path);
+  int fd;
+  do {
+    fd = ::open(tmp.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) return failure("create", path, errno);
+
+  if (const int err = write_all(fd, bytes); err != 0) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return failure("write", path, err);
   }
-  if (close(fd) != 0) {
-    int err = errno;
-    unlink(tmp.c_str());
-    return "cannot write " + path + ": " + strerror(err);
+  // close() is not retried on EINTR: on Linux the descriptor is released either way.
+  if (::close(fd) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    return failure("write", path, err);
   }
-  if (rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    unlink(tmp.c_str());
-    return "cannot write " + path + ": " + strerror(err);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    return failure("rename to", path, err);
   }
-  return "";
+  return {};
 }
 
 std::string profile_path(const std::string& dir, const std::string& exe, int pid,
                          unsigned long long seq, const std::string& kind) {
-  return dir + "/" + exe + "." + std::to_string(pid) + "." + std::to_string(seq) + "." + kind +
-         ".pb.gz";
+  std::string name = exe + "." + std::to_string(pid) + "." + std::to_string(seq) + "." + kind +
+                     ".pb.gz";
+  if (dir.empty()) return name;
+  return dir.back() == '/' ? dir + name : dir + "/" + name;
 }
 
 }  // namespace profagent

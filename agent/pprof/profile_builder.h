@@ -45,7 +45,11 @@ class ProfileBuilder {
   void add_comment(std::string comment);
 
   // One sample: `stack` holds location addresses, leaf first; `values` has one entry per
-  // sample type. Samples with equal stack and labels are merged by adding values.
+  // sample type. Samples with equal stack and labels are merged by adding values (saturating
+  // at the int64 limits). A sample whose value count differs from the number of sample types
+  // is dropped and counted in dropped_samples(). A numeric label with num == 0 and no unit is
+  // not kept: pprof's reader drops it anyway, and keeping it would split samples that pprof
+  // then shows as identical.
   void add_sample(std::span<const uint64_t> stack, std::span<const int64_t> values,
                   std::vector<Label> labels = {});
 
@@ -55,6 +59,10 @@ class ProfileBuilder {
                             std::vector<Label> labels = {});
 
   size_t sample_count() const { return samples_.size(); }
+  // Samples refused by add_sample/add_synthetic_sample because their value count did not
+  // match the number of sample types (added so a caller can log the bad input instead of
+  // writing a profile pprof rejects with "mismatch: sample has X values vs. Y types").
+  size_t dropped_samples() const { return dropped_samples_; }
   const ProfileShape& shape() const { return shape_; }
 
   // The serialized Profile message (not compressed). Symbolizes with `symbolizer`.
@@ -68,16 +76,24 @@ class ProfileBuilder {
 
  private:
   struct SampleKey {
-    std::vector<uint64_t> stack;      // addresses; a synthetic frame is stored as ~index
-    std::vector<Label> labels;        // sorted
+    std::vector<uint64_t> stack;      // addresses, leaf first (empty for a synthetic sample)
+    // 1 + index into synthetic_frames_ for a synthetic sample, 0 for a real stack. Kept
+    // apart from `stack` so no address (e.g. a bogus 0 - 1 from a broken unwind) can be
+    // mistaken for a synthetic frame.
+    uint32_t synthetic = 0;
+    std::vector<Label> labels;        // sorted, numeric 0-without-unit labels removed
     bool operator<(const SampleKey& o) const;
   };
+
+  // Validates `values`, normalizes `labels` and merges the sample into samples_.
+  void insert(SampleKey key, std::span<const int64_t> values);
 
   ProfileShape shape_;
   int64_t time_nanos_ = 0;
   int64_t duration_nanos_ = 0;
   std::vector<std::string> comments_;
-  std::vector<std::string> synthetic_frames_;
+  std::vector<std::string> synthetic_frames_;  // distinct names, in first-use order
+  size_t dropped_samples_ = 0;
   std::map<SampleKey, std::vector<int64_t>> samples_;
 };
 
