@@ -18,10 +18,13 @@
 
 #include "agent/clock.h"
 #include "agent/dump_thread.h"
+#include "agent/http/http_server.h"
 #include "agent/hook_guard.h"
 #include "agent/lifecycle.h"
 #include "agent/log.h"
 #include "agent/pprof/file_writer.h"
+#include "agent/push/pusher.h"
+#include "agent/self_stats.h"
 #include "agent/signals.h"
 #include "agent/symbolize/symbolizer.h"
 #include "agent/threads/thread_registry.h"
@@ -118,7 +121,8 @@ void fork_child() {
   reset_thread_registry();
   forget_dump_thread_after_fork();
   for (Collector* c : g_state->running) c->on_fork_child();
-  start_dump_thread(config().interval_seconds);
+  push_after_fork_child();
+  start_dump_thread(config().interval_nanos);
 }
 
 }  // namespace
@@ -143,6 +147,7 @@ void agent_start() {
   if (const char* dir = getenv("PROFAGENT_DIR"); dir != nullptr && dir[0] != '/' && dir[0])
     replace_environment_entry("PROFAGENT_DIR", parsed.config.dir);
 
+  self_stats_start();
   g_state = new AgentState;
   g_state->exe = executable_basename();
   if (std::string problem = make_directories(config().dir); !problem.empty()) {
@@ -157,7 +162,9 @@ void agent_start() {
     if (!c->wanted(config())) continue;
     if (c->start(config())) g_state->running.push_back(c.get());
   }
-  start_dump_thread(config().interval_seconds);
+  push_start(config(), g_state->exe);  // PROFAGENT_PUSH_URL
+  start_dump_thread(config().interval_nanos);
+  if (!config().http.empty()) start_http_server(config().http);  // PROFAGENT_HTTP
   install_agent_signal_handlers(config().dump_signal);
   pthread_atfork(nullptr, nullptr, fork_child);
   atexit(at_exit);
@@ -204,6 +211,8 @@ void dump_now(bool final) {
   std::lock_guard<std::mutex> lock(g_state->dump_mutex);
   if (g_state->final_done) return;
   if (final) g_state->final_done = true;
+  int64_t dump_cpu_start = clock_nanos(CLOCK_THREAD_CPUTIME_ID);
+  SelfSnapshot self = self_snapshot();
   DumpRequest request;
   request.now_unix_nanos = unix_nanos();
   request.now_monotonic_nanos = monotonic_nanos();
@@ -215,10 +224,17 @@ void dump_now(bool final) {
   for (Collector* c : g_state->running) {
     std::optional<ProfileBuilder> builder = c->snapshot(request);
     if (!builder) continue;
+    add_self_accounting(*builder, c->kind(), self);
     std::string bytes = builder->encode_gzipped(*g_state->symbolizer);
+    if (bytes.empty()) {  // encoding failed (out of memory): never write an empty file
+      log().warn("cannot encode the {} profile; this dump of it is lost", c->kind());
+      continue;
+    }
     std::string path =
         profile_path(config().dir, g_state->exe, getpid(), request.seq, c->kind());
     std::string error = write_file_atomically(path, bytes);
+    // Files first, then the push (queued for the push thread; never waits for the network).
+    if (push_enabled()) push_profile(c->kind(), std::move(bytes), request.now_unix_nanos);
     if (error.empty()) {
       log().debug("wrote {}", path);
       continue;
@@ -229,6 +245,44 @@ void dump_now(bool final) {
   }
   if (!failed && g_state->write_failing) log().info("profiles are being written again");
   g_state->write_failing = failed;
+  self_add_cost(SelfCost::kDump, clock_nanos(CLOCK_THREAD_CPUTIME_ID) - dump_cpu_start);
+  if (final) push_flush_at_exit();
+}
+
+Collector* find_collector(const char* kind) {
+  if (g_state == nullptr) return nullptr;
+  for (auto& c : g_state->all)
+    if (strcmp(c->kind(), kind) == 0) return c.get();
+  return nullptr;
+}
+
+namespace {
+// The symbolizer, refreshed, for an encoding done under the dump lock.
+Symbolizer& refreshed_symbolizer() {
+  if (g_state->symbolizer == nullptr) g_state->symbolizer = new Symbolizer();
+  g_state->symbolizer->refresh();
+  return *g_state->symbolizer;
+}
+}  // namespace
+
+std::optional<std::string> snapshot_encoded(Collector& c) {
+  if (g_state == nullptr) return std::nullopt;
+  AgentScope scope;
+  std::lock_guard<std::mutex> lock(g_state->dump_mutex);
+  DumpRequest request;
+  request.now_unix_nanos = unix_nanos();
+  request.now_monotonic_nanos = monotonic_nanos();
+  request.seq = g_state->seq;
+  std::optional<ProfileBuilder> builder = c.snapshot(request);
+  if (!builder) return std::nullopt;
+  return builder->encode(refreshed_symbolizer());
+}
+
+std::string encode_profile(const ProfileBuilder& builder) {
+  if (g_state == nullptr) return "";
+  AgentScope scope;
+  std::lock_guard<std::mutex> lock(g_state->dump_mutex);
+  return builder.encode(refreshed_symbolizer());
 }
 
 void agent_thread_started() noexcept {

@@ -8,8 +8,10 @@
 namespace profagent {
 namespace {
 
-uint64_t hash_key(const uintptr_t* pcs, int depth, uint64_t size, int32_t tid) {
-  uint64_t h = 0xcbf29ce484222325ULL ^ size ^ (static_cast<uint64_t>(static_cast<uint32_t>(tid)) << 40);
+uint64_t hash_key(const uintptr_t* pcs, int depth, uint64_t size, const char (&name)[16]) {
+  uint64_t name_bits[2];
+  memcpy(name_bits, name, sizeof name_bits);
+  uint64_t h = 0xcbf29ce484222325ULL ^ size ^ (name_bits[0] * 0x9e3779b97f4a7c15ULL) ^ name_bits[1];
   for (int i = 0; i < depth; ++i) {
     h ^= pcs[i];
     h *= 0x100000001b3ULL;
@@ -45,11 +47,13 @@ bool HeapBucketTable::init(uint32_t max_buckets) noexcept {
 }
 
 uint32_t HeapBucketTable::record_alloc(const uintptr_t* pcs, int depth, uint64_t size,
-                                       int32_t tid) noexcept {
+                                       int32_t tid, const char* thread_name) noexcept {
   if (buckets_ == nullptr) return kOverflowBucket;
   if (depth > kMaxFrames) depth = kMaxFrames;
   if (depth < 0) depth = 0;
-  uint64_t h = hash_key(pcs, depth, size, tid);
+  char name[16] = {};
+  if (thread_name != nullptr) strncpy(name, thread_name, sizeof name - 1);
+  uint64_t h = hash_key(pcs, depth, size, name);
   uint32_t id = kOverflowBucket;
   {
     HeapSpinGuard guard(lock_);
@@ -61,7 +65,8 @@ uint32_t HeapBucketTable::record_alloc(const uintptr_t* pcs, int depth, uint64_t
         HeapBucket& b = buckets_[n];
         b.hash = h;
         b.size = size;
-        b.tid = tid;
+        b.tid.store(tid, std::memory_order_relaxed);
+        memcpy(b.thread_name, name, sizeof name);
         b.depth = static_cast<uint32_t>(depth);
         memcpy(b.pcs, pcs, sizeof(uintptr_t) * static_cast<size_t>(depth));
         index_[slot] = n + 1;
@@ -70,7 +75,8 @@ uint32_t HeapBucketTable::record_alloc(const uintptr_t* pcs, int depth, uint64_t
         break;
       }
       const HeapBucket& b = buckets_[v - 1];
-      if (b.hash == h && b.size == size && b.tid == tid && b.depth == static_cast<uint32_t>(depth) &&
+      if (b.hash == h && b.size == size && b.depth == static_cast<uint32_t>(depth) &&
+          memcmp(b.thread_name, name, sizeof name) == 0 &&
           memcmp(b.pcs, pcs, sizeof(uintptr_t) * static_cast<size_t>(depth)) == 0) {
         id = v - 1;
         break;
@@ -78,6 +84,8 @@ uint32_t HeapBucketTable::record_alloc(const uintptr_t* pcs, int depth, uint64_t
     }
   }
   HeapBucket& b = buckets_[id];
+  if (id != kOverflowBucket && b.tid.load(std::memory_order_relaxed) != tid)
+    b.tid.store(kManyThreads, std::memory_order_relaxed);
   b.allocs.fetch_add(1, std::memory_order_relaxed);
   b.alloc_bytes.fetch_add(size, std::memory_order_relaxed);
   return id;
@@ -109,7 +117,8 @@ std::vector<HeapBucketCopy> HeapBucketTable::copy() const {
     if (c.free_bytes > c.alloc_bytes) c.free_bytes = c.alloc_bytes;
     c.overflow = id == kOverflowBucket;
     c.size = b.size;
-    c.tid = b.tid;
+    c.tid = b.tid.load(std::memory_order_relaxed);
+    c.thread_name.assign(b.thread_name, strnlen(b.thread_name, sizeof b.thread_name));
     c.stack.assign(b.pcs, b.pcs + b.depth);
     out.push_back(std::move(c));
   }

@@ -1,4 +1,5 @@
-// Heap profile buckets: one per (stack, size, allocating tid), with Go's four raw counters
+// Heap profile buckets: one per (stack, size, allocating thread's name), with Go's four raw
+// counters
 // (allocs, alloc_bytes, frees, free_bytes). HOOK CONTEXT for record_alloc/record_free: no
 // host allocation (storage is mmap'ed once at init), the agent's own spin lock for lookup and
 // insertion only, counters are atomics. copy() is normal context.
@@ -13,6 +14,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "agent/unwind/unwinder.h"
@@ -20,11 +22,17 @@
 
 namespace profagent {
 
+// Keyed on the thread *name*, not the tid: a program that churns threads (one per request)
+// would otherwise fill the table with one bucket per dead thread. The tid label stays exact
+// where it is known: a bucket remembers the one tid that allocated into it, or kManyThreads.
+constexpr int32_t kManyThreads = -1;
+
 struct HeapBucket {
   uint64_t hash;
   uint64_t size;
-  int32_t tid;
+  std::atomic<int32_t> tid;
   uint32_t depth;
+  char thread_name[16];
   std::atomic<uint64_t> allocs;
   std::atomic<uint64_t> alloc_bytes;
   std::atomic<uint64_t> frees;
@@ -36,7 +44,8 @@ struct HeapBucket {
 struct HeapBucketCopy {
   std::vector<uintptr_t> stack;  // leaf first
   uint64_t size = 0;
-  int32_t tid = 0;
+  int32_t tid = 0;          // kManyThreads when several threads allocated here
+  std::string thread_name;
   bool overflow = false;  // the "table full" bucket
   uint64_t allocs = 0, alloc_bytes = 0, frees = 0, free_bytes = 0;
 };
@@ -55,7 +64,8 @@ class HeapBucketTable {
   bool initialized() const noexcept { return buckets_ != nullptr; }
 
   // Counts one sampled allocation; returns the bucket id to store with the object.
-  uint32_t record_alloc(const uintptr_t* pcs, int depth, uint64_t size, int32_t tid) noexcept;
+  uint32_t record_alloc(const uintptr_t* pcs, int depth, uint64_t size, int32_t tid,
+                        const char* thread_name) noexcept;
   // Counts the free of a sampled object of `size` bytes recorded in bucket `id`.
   void record_free(uint32_t id, uint64_t size) noexcept;
 

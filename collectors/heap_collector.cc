@@ -47,7 +47,6 @@ ProfileBuilder build_heap_profile(int64_t rate, int64_t time_nanos) {
   builder.set_time(time_nanos);
 
   std::vector<HeapBucketCopy> buckets = g_heap_recorder.buckets().copy();
-  std::map<int32_t, std::string> names;
   for (const HeapBucketCopy& b : buckets) {
     auto to_i64 = [](uint64_t v) { return v > INT64_MAX ? INT64_MAX : static_cast<int64_t>(v); };
     ScaledHeapValue alloc = scale_heap_sample(to_i64(b.allocs), to_i64(b.alloc_bytes), rate);
@@ -58,11 +57,11 @@ ProfileBuilder build_heap_profile(int64_t rate, int64_t time_nanos) {
     int64_t block = to_i64(b.alloc_bytes / b.allocs);
     if (block != 0) labels.push_back(ProfileBuilder::num_label("bytes", block));
     if (!b.overflow) {
-      labels.push_back(ProfileBuilder::num_label("tid", b.tid));
-      auto it = names.find(b.tid);
-      if (it == names.end()) it = names.emplace(b.tid, thread_name(b.tid)).first;
-      if (!it->second.empty())
-        labels.push_back(ProfileBuilder::str_label("thread_name", it->second));
+      // tid only where one thread made every allocation of the bucket (buckets are keyed on
+      // the thread name; see heap_buckets.h).
+      if (b.tid != kManyThreads) labels.push_back(ProfileBuilder::num_label("tid", b.tid));
+      if (!b.thread_name.empty())
+        labels.push_back(ProfileBuilder::str_label("thread_name", b.thread_name));
       std::vector<uint64_t> stack(b.stack.begin(), b.stack.end());
       builder.add_sample(stack, values, std::move(labels));
     } else {

@@ -1,6 +1,8 @@
 // Sampled heap objects (see heap_recorder.h). HOOK CONTEXT except init().
 #include "collectors/heap_recorder.h"
 
+#include <sys/prctl.h>
+
 #include <cerrno>
 
 #include "agent/hook_guard.h"
@@ -23,7 +25,9 @@ void* HeapRecorder::allocate(size_t size, size_t alignment) noexcept {
   if (p != nullptr) {
     uintptr_t pcs[kMaxFrames];
     int depth = unwind_from_hook(pcs, kMaxFrames);
-    uint32_t id = buckets_.record_alloc(pcs, depth, size, static_cast<int32_t>(current_tid()));
+    char name[16] = {};
+    prctl(PR_GET_NAME, name);
+    uint32_t id = buckets_.record_alloc(pcs, depth, size, static_cast<int32_t>(current_tid()), name);
     region_.set_tag(p, id);
   }
   errno = saved_errno;
