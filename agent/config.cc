@@ -12,6 +12,8 @@
 #include <cstdlib>
 #include <optional>
 
+#include "agent/push/push_labels.h"
+
 namespace profagent {
 namespace {
 
@@ -46,6 +48,25 @@ std::optional<int64_t> parse_int(const std::string& text, int64_t lo, int64_t hi
   if (errno == ERANGE || *end != '\0') return std::nullopt;
   if (v < lo || v > hi) return std::nullopt;
   return v;
+}
+
+// Seconds as a whole or decimal number with up to 3 decimals ("30", "0.2"), in nanoseconds:
+// 0, or from 0.1 s to `max_seconds`.
+std::optional<int64_t> parse_seconds(const std::string& text, int64_t max_seconds) {
+  std::string t = trim(text);
+  size_t dot = t.find('.');
+  std::string whole = dot == std::string::npos ? t : t.substr(0, dot);
+  std::string frac = dot == std::string::npos ? "" : t.substr(dot + 1);
+  if (dot != std::string::npos && (frac.empty() || frac.size() > 3)) return std::nullopt;
+  for (char c : frac)
+    if (!std::isdigit(static_cast<unsigned char>(c))) return std::nullopt;
+  std::optional<int64_t> w = whole.empty() && !frac.empty() ? std::optional<int64_t>(0)
+                                                            : parse_int(whole, 0, max_seconds);
+  if (!w) return std::nullopt;
+  while (frac.size() < 3) frac += '0';
+  int64_t millis = *w * 1000 + std::stoll(frac);
+  if (millis != 0 && (millis < 100 || millis > max_seconds * 1000)) return std::nullopt;
+  return millis * 1000000;
 }
 
 std::optional<bool> parse_bool(const std::string& text) {
@@ -160,9 +181,38 @@ ParsedConfig parse_config(const EnvLookup& lookup, const std::string& cwd) {
               "a usable signal name or number (like USR1, SIGUSR2, 10) or 'none'", "USR2");
   }
   if (auto v = get("PROFAGENT_INTERVAL")) {
-    if (auto n = parse_int(*v, 0, 31536000)) c.interval_seconds = *n;
-    else warn("PROFAGENT_INTERVAL", *v, "a whole number of seconds from 0 to 31536000",
-              "0 (dumps only on signal and at exit)");
+    if (auto n = parse_seconds(*v, 31536000)) {
+      c.interval_nanos = *n;
+      c.interval_seconds = *n / 1000000000;
+    } else {
+      warn("PROFAGENT_INTERVAL", *v,
+           "a number of seconds, 0 or from 0.1 to 31536000 (at most 3 decimals)",
+           "0 (dumps only on signal and at exit)");
+    }
+  }
+  if (auto v = get("PROFAGENT_PUSH_URL"); v && !trim(*v).empty()) {
+    std::string url = trim(*v);
+    while (url.size() > 1 && url.back() == '/') url.pop_back();
+    if (std::string problem = push_url_problem(url); problem.empty()) c.push_url = url;
+    else warn("PROFAGENT_PUSH_URL", *v, "a usable http(s)://host:port URL (" + problem + ")",
+              "no push");
+  }
+  if (auto v = get("PROFAGENT_APP_NAME")) {
+    if (valid_app_name(trim(*v))) c.app_name = trim(*v);
+    else warn("PROFAGENT_APP_NAME", *v,
+              "1 to 128 letters, digits or . _ - / :", "the executable's name");
+  }
+  if (auto v = get("PROFAGENT_TAGS")) {
+    ParsedTags tags = parse_tags(*v);
+    c.tags = std::move(tags.tags);
+    if (!tags.bad.empty()) {
+      std::string bad;
+      for (const std::string& b : tags.bad) bad += (bad.empty() ? "'" : ", '") + b + "'";
+      parsed.warnings.push_back(
+          "PROFAGENT_TAGS='" + *v + "' has bad tags " + bad +
+          " (want key=value: key of letters, digits, _ and ., not starting with __; value of "
+          "letters, digits and . _ - / : @ +); dropping them");
+    }
   }
   if (auto v = get("PROFAGENT_LOG")) {
     if (auto l = parse_log_level(*v)) c.log_level = *l;

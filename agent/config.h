@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace profagent {
@@ -19,7 +20,11 @@ struct Config {
   int64_t block_rate = 0;              // PROFAGENT_BLOCK_RATE (ns), 0 = off
   bool threads = true;                 // PROFAGENT_THREADS
   int dump_signal = 12;                // PROFAGENT_SIGNAL (SIGUSR2), 0 = none
-  int64_t interval_seconds = 0;        // PROFAGENT_INTERVAL, 0 = only signal and exit
+  int64_t interval_seconds = 0;        // PROFAGENT_INTERVAL, whole part (0 = only signal and exit)
+  int64_t interval_nanos = 0;          // PROFAGENT_INTERVAL exactly (decimals like 0.2 allowed)
+  std::string push_url;                // PROFAGENT_PUSH_URL, "" = no push to Pyroscope
+  std::string app_name;                // PROFAGENT_APP_NAME, "" = the executable's name
+  std::vector<std::pair<std::string, std::string>> tags;  // PROFAGENT_TAGS, k=v,k=v
   LogLevel log_level = LogLevel::kWarn;  // PROFAGENT_LOG
 };
 

@@ -14,6 +14,7 @@
 #include "agent/clock.h"
 #include "agent/log.h"
 #include "agent/sampling_signal.h"
+#include "agent/self_stats.h"
 #include "agent/signals.h"
 
 namespace profagent {
@@ -53,7 +54,9 @@ void* dump_thread_main(void*) {
     }
     if (now >= next_tick) {
       log_sigprof_sharing_once();
+      int64_t tick_start = clock_nanos(CLOCK_THREAD_CPUTIME_ID);
       for (Collector* c : running_collectors()) c->on_tick();
+      self_add_cost(SelfCost::kTick, clock_nanos(CLOCK_THREAD_CPUTIME_ID) - tick_start);
       next_tick = now + kTickMillis * 1000000LL;
     }
   }
@@ -62,8 +65,8 @@ void* dump_thread_main(void*) {
 
 }  // namespace
 
-bool start_dump_thread(int64_t interval_seconds) {
-  g_interval_nanos = interval_seconds * 1000000000LL;
+bool start_dump_thread(int64_t interval_nanos) {
+  g_interval_nanos = interval_nanos;
   int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (fd < 0) {
     log().warn("cannot create the dump thread's eventfd; dumps happen only at exit");

@@ -7,8 +7,9 @@
 
 namespace profagent {
 
-// Starts the thread (again, in a forked child). Returns false if it cannot be started.
-bool start_dump_thread(int64_t interval_seconds);
+// Starts the thread (again, in a forked child), dumping every `interval_nanos` (0 = never).
+// Returns false if it cannot be started.
+bool start_dump_thread(int64_t interval_nanos);
 
 // Asks the dump thread to run: a dump (request_dump) or a termination check. SIGNAL-SAFE.
 void wake_dump_thread() noexcept;

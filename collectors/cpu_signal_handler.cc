@@ -4,7 +4,9 @@
 // (agent/sampling_signal.cc). Samples that cannot be stored are counted, never waited for.
 #include "collectors/cpu_signal_handler.h"
 
+#include "agent/clock.h"
 #include "agent/hook_guard.h"
+#include "agent/self_stats.h"
 #include "agent/threads/thread_registry.h"
 #include "agent/unwind/unwinder.h"
 
@@ -28,11 +30,15 @@ void cpu_sample_handler(siginfo_t* info, void* ucontext) noexcept {
     state.in_agent.fetch_add(weight, std::memory_order_relaxed);
     return;
   }
+  // Self-accounting: the handler's own time (vDSO clock, ~20 ns) goes into the profiles'
+  // comments, so the overhead can be checked from the files (agent/self_stats.h).
+  int64_t start = monotonic_nanos();
   uintptr_t pcs[kMaxFrames];
   int depth = unwind_from_signal(ucontext, pcs, kMaxFrames);
   if (depth <= 0 ||
       !state.buffer.add(current_tid(), pcs, static_cast<uint32_t>(depth), weight))
     state.lost.fetch_add(weight, std::memory_order_relaxed);
+  self_add_cost(SelfCost::kCpuHandler, monotonic_nanos() - start);
 }
 
 }  // namespace profagent

@@ -158,5 +158,53 @@ TEST(Config, SeveralBadValuesGiveOneWarningEach) {
   EXPECT_EQ(p.config.heap_rate, 4096);
 }
 
+TEST(Config, IntervalAcceptsDecimalSeconds) {
+  ParsedConfig p = parse({{"PROFAGENT_INTERVAL", "0.2"}});
+  EXPECT_TRUE(p.warnings.empty());
+  EXPECT_EQ(p.config.interval_nanos, 200000000);
+  EXPECT_EQ(p.config.interval_seconds, 0);
+  EXPECT_EQ(parse({{"PROFAGENT_INTERVAL", "30"}}).config.interval_nanos, 30000000000);
+  EXPECT_EQ(parse({{"PROFAGENT_INTERVAL", "1.5"}}).config.interval_nanos, 1500000000);
+  EXPECT_EQ(parse({{"PROFAGENT_INTERVAL", "1.5"}}).config.interval_seconds, 1);
+  EXPECT_EQ(parse({{"PROFAGENT_INTERVAL", ".25"}}).config.interval_nanos, 250000000);
+  EXPECT_EQ(parse({{"PROFAGENT_INTERVAL", "0"}}).config.interval_nanos, 0);
+  for (const char* bad : {"0.05", "0.0001", "1.", "1.2.3", "1,5", "-0.5", "0.2s", "31536000.5"}) {
+    ParsedConfig b = parse({{"PROFAGENT_INTERVAL", bad}});
+    ASSERT_EQ(b.warnings.size(), 1u) << bad;
+    EXPECT_NE(b.warnings[0].find(std::string("PROFAGENT_INTERVAL='") + bad + "'"),
+              std::string::npos);
+    EXPECT_EQ(b.config.interval_nanos, 0) << bad;
+  }
+}
+
+TEST(Config, PushVariables) {
+  ParsedConfig p = parse({{"PROFAGENT_PUSH_URL", "http://127.0.0.1:4040/"},
+                          {"PROFAGENT_APP_NAME", "checkout.svc"},
+                          {"PROFAGENT_TAGS", "env=prod,region=eu-1"}});
+  EXPECT_TRUE(p.warnings.empty());
+  EXPECT_EQ(p.config.push_url, "http://127.0.0.1:4040");  // trailing '/' dropped
+  EXPECT_EQ(p.config.app_name, "checkout.svc");
+  ASSERT_EQ(p.config.tags.size(), 2u);
+  EXPECT_EQ(p.config.tags[1].first, "region");
+  EXPECT_EQ(p.config.tags[1].second, "eu-1");
+  EXPECT_TRUE(parse({}).config.push_url.empty());
+  EXPECT_TRUE(parse({{"PROFAGENT_PUSH_URL", ""}}).warnings.empty());
+}
+
+TEST(Config, BadPushVariablesWarnOnceEach) {
+  ParsedConfig p = parse({{"PROFAGENT_PUSH_URL", "localhost:4040"},
+                          {"PROFAGENT_APP_NAME", "my app"},
+                          {"PROFAGENT_TAGS", "env=prod,bad tag,also bad=x y,ok=1"}});
+  ASSERT_EQ(p.warnings.size(), 3u);
+  EXPECT_NE(p.warnings[0].find("PROFAGENT_PUSH_URL='localhost:4040'"), std::string::npos);
+  EXPECT_NE(p.warnings[1].find("PROFAGENT_APP_NAME='my app'"), std::string::npos);
+  EXPECT_NE(p.warnings[2].find("'bad tag', 'also bad=x y'"), std::string::npos);
+  EXPECT_TRUE(p.config.push_url.empty());
+  EXPECT_TRUE(p.config.app_name.empty());
+  ASSERT_EQ(p.config.tags.size(), 2u);  // the good ones stay
+  EXPECT_EQ(p.config.tags[0].first, "env");
+  EXPECT_EQ(p.config.tags[1].first, "ok");
+}
+
 }  // namespace
 }  // namespace profagent
