@@ -12,6 +12,8 @@
 #include <cstdlib>
 #include <optional>
 
+#include "agent/http/listen_address.h"
+
 #include "agent/push/push_labels.h"
 
 namespace profagent {
@@ -217,6 +219,16 @@ ParsedConfig parse_config(const EnvLookup& lookup, const std::string& cwd) {
   if (auto v = get("PROFAGENT_LOG")) {
     if (auto l = parse_log_level(*v)) c.log_level = *l;
     else warn("PROFAGENT_LOG", *v, "one of trace, debug, info, warn, error, off", "warn");
+  }
+  if (auto v = get("PROFAGENT_HTTP")) {
+    if (trim(*v).empty()) {
+      // set but empty: off, as when unset
+    } else if (auto addr = parse_listen_address(*v)) {
+      c.http = addr->text;
+    } else {
+      warn("PROFAGENT_HTTP", *v, "a listen address like 127.0.0.1:6060, [::1]:6060 or :6060",
+           "no HTTP server");
+    }
   }
   return parsed;
 }

@@ -26,6 +26,7 @@ struct Config {
   std::string app_name;                // PROFAGENT_APP_NAME, "" = the executable's name
   std::vector<std::pair<std::string, std::string>> tags;  // PROFAGENT_TAGS, k=v,k=v
   LogLevel log_level = LogLevel::kWarn;  // PROFAGENT_LOG
+  std::string http;                    // PROFAGENT_HTTP listen address, "" = no server
 };
 
 struct ParsedConfig {
