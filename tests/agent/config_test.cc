@@ -206,5 +206,24 @@ TEST(Config, BadPushVariablesWarnOnceEach) {
   EXPECT_EQ(p.config.tags[1].first, "ok");
 }
 
+TEST(Config, HttpListenAddress) {
+  EXPECT_EQ(parse({}).config.http, "");  // off unless set
+  ParsedConfig p = parse({{"PROFAGENT_HTTP", "127.0.0.1:6060"}});
+  EXPECT_TRUE(p.warnings.empty());
+  EXPECT_EQ(p.config.http, "127.0.0.1:6060");
+  EXPECT_EQ(parse({{"PROFAGENT_HTTP", ":6060"}}).config.http, "127.0.0.1:6060");  // loopback
+  EXPECT_EQ(parse({{"PROFAGENT_HTTP", "[::1]:0"}}).config.http, "[::1]:0");
+  EXPECT_EQ(parse({{"PROFAGENT_HTTP", "0.0.0.0:6060"}}).config.http, "0.0.0.0:6060");
+  ParsedConfig empty = parse({{"PROFAGENT_HTTP", ""}});
+  EXPECT_TRUE(empty.warnings.empty());
+  EXPECT_EQ(empty.config.http, "");
+  ParsedConfig bad = parse({{"PROFAGENT_HTTP", "localhost:http"}});
+  ASSERT_EQ(bad.warnings.size(), 1u);
+  EXPECT_EQ(bad.warnings[0],
+            "PROFAGENT_HTTP='localhost:http' is not a listen address like 127.0.0.1:6060, "
+            "[::1]:6060 or :6060; using no HTTP server");
+  EXPECT_EQ(bad.config.http, "");
+}
+
 }  // namespace
 }  // namespace profagent
