@@ -1,0 +1,390 @@
+// End-to-end: continuous profiling (issue #6). Periodic dumps (CPU deltas that add up to the
+// program's own CPU time, cumulative heap files), self-accounting in every file, bounded
+// agent memory over many short intervals, and push to a loopback Pyroscope-style receiver,
+// including servers that hang, reset or fail, which must change nothing for the program.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "tests/e2e/support/e2e_support.h"
+#include "tests/e2e/support/ingest_receiver.h"
+
+namespace {
+
+using e2e::IngestReceiver;
+using e2e::RawProfile;
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void write_file(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+double cpu_ns_of(const std::string& out) {
+  std::smatch m;
+  if (!std::regex_search(out, m, std::regex("cpu_ns (\\d+)"))) return -1;
+  return std::stod(m[1]);
+}
+
+// "<exe>.<pid>.<seq>.<kind>.pb.gz" -> seq
+int seq_of(const std::string& file) {
+  std::smatch m;
+  std::string base = file.substr(file.rfind('/') + 1);
+  if (!std::regex_match(base, m, std::regex(R"(.*\.(\d+)\.(\d+)\.[a-z]+\.pb\.gz)"))) return -1;
+  return std::stoi(m[2]);
+}
+
+// Nanoseconds from "2.10ms", "512.0us", "750ns", "1.20s".
+double parse_duration(const std::string& text) {
+  std::smatch m;
+  if (!std::regex_match(text, m, std::regex(R"(([\d.]+)(ns|us|ms|s))"))) return -1;
+  double v = std::stod(m[1]);
+  std::string unit = m[2];
+  return unit == "ns" ? v : unit == "us" ? v * 1e3 : unit == "ms" ? v * 1e6 : v * 1e9;
+}
+
+// The "name=<duration>/<events>" entries of the self-accounting comment.
+std::map<std::string, std::pair<double, long>> self_costs(const RawProfile& p) {
+  std::map<std::string, std::pair<double, long>> costs;
+  for (const std::string& c : p.comments) {
+    if (c.rfind("profagent self: signal_handler=", 0) != 0) continue;
+    std::regex entry(R"((\w+)=([\d.]+(?:ns|us|ms|s))/(\d+))");
+    for (std::sregex_iterator it(c.begin(), c.end(), entry), end; it != end; ++it)
+      costs[(*it)[1]] = {parse_duration((*it)[2]), std::stol((*it)[3])};
+  }
+  return costs;
+}
+
+long rss_kib(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  return -1;
+}
+
+struct Part {
+  std::string disposition, type, content;
+};
+
+std::map<std::string, Part> parse_multipart(const std::string& body, const std::string& boundary) {
+  std::map<std::string, Part> parts;
+  std::string delim = "--" + boundary;
+  size_t pos = body.find(delim);
+  while (pos != std::string::npos) {
+    pos += delim.size();
+    if (body.compare(pos, 2, "--") == 0) break;
+    pos += 2;
+    size_t head_end = body.find("\r\n\r\n", pos);
+    if (head_end == std::string::npos) break;
+    std::string head = body.substr(pos, head_end - pos);
+    size_t next = body.find("\r\n" + delim, head_end + 4);
+    if (next == std::string::npos) break;
+    Part part;
+    part.content = body.substr(head_end + 4, next - head_end - 4);
+    std::smatch m;
+    if (std::regex_search(head, m, std::regex("Content-Disposition: ([^\r]*)"))) part.disposition = m[1];
+    if (std::regex_search(head, m, std::regex("Content-Type: ([^\r]*)"))) part.type = m[1];
+    std::string name;
+    if (std::regex_search(part.disposition, m, std::regex("name=\"([^\"]*)\""))) name = m[1];
+    parts[name] = part;
+    pos = next + 2;
+  }
+  return parts;
+}
+
+// The kind of a profile from its sample types.
+std::string kind_of(const RawProfile& p) {
+  if (p.sample_index("cpu") >= 0) return "cpu";
+  if (p.sample_index("alloc_space") >= 0) return "heap";
+  if (p.sample_index("threads") >= 0) return "threads";
+  if (p.sample_index("delay") >= 0) return "mutex-or-block";
+  return "?";
+}
+
+class ContinuousE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!e2e::have_go()) GTEST_FAIL() << "go tool pprof (golang-go) is required";
+    dir_ = e2e::make_temp_dir();
+  }
+  std::string dir_;
+};
+
+TEST_F(ContinuousE2E, TenSecondsOfOneSecondDeltasAddUpToTheProgramsCpuTime) {
+  e2e::RunOptions options;
+  options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_INTERVAL", "1"}};
+  e2e::RunResult r = e2e::run({e2e::program("continuous_work"), "10", "2"}, options);
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  double rusage_ns = cpu_ns_of(r.out);
+  ASSERT_GT(rusage_ns, 1e9);
+
+  std::vector<std::string> cpu = e2e::profiles(dir_, "cpu");
+  // Ten interval dumps (the tenth may race the exit) plus the exit dump.
+  ASSERT_GE(cpu.size(), 10u);
+  ASSERT_LE(cpu.size(), 12u);
+  double sum = 0;
+  long samples = 0;
+  for (size_t i = 0; i < cpu.size(); ++i) {
+    EXPECT_EQ(seq_of(cpu[i]), static_cast<int>(i + 1)) << "a dump is missing";
+    RawProfile p = e2e::read_raw(cpu[i]);
+    EXPECT_TRUE(p.has_time);
+    EXPECT_TRUE(p.has_duration);
+    sum += static_cast<double>(p.total(p.sample_index("cpu")));
+    samples += p.total(p.sample_index("samples"));
+    // Every interval holds about a second of two busy threads: deltas, not totals.
+    if (i + 1 < cpu.size() - 1) {
+      double window = static_cast<double>(p.total(p.sample_index("cpu")));
+      EXPECT_LT(window, 0.5 * rusage_ns) << cpu[i] << " looks cumulative";
+    }
+  }
+  EXPECT_NEAR(sum / rusage_ns, 1.0, 0.10) << "sum of deltas " << sum << " rusage " << rusage_ns;
+
+  // Self-accounting: the last file's handler count covers every sample taken (a handler
+  // call is one sample), and the agent's share is stated and small.
+  RawProfile last = e2e::read_raw(cpu.back());
+  auto costs = self_costs(last);
+  ASSERT_EQ(costs.count("signal_handler"), 1u) << "no self-accounting comment";
+  long handled = costs["signal_handler"].second;
+  EXPECT_GE(handled, samples * 9 / 10) << "handler calls " << handled << " samples " << samples;
+  EXPECT_LE(handled, samples * 11 / 10 + 5);
+  double per_sample = costs["signal_handler"].first / static_cast<double>(handled);
+  EXPECT_GT(per_sample, 0);
+  EXPECT_LT(per_sample, 1e6) << "a handler call cannot take a millisecond";
+  EXPECT_EQ(costs["dump"].second, static_cast<long>(cpu.size() - 1)) << "dumps before the last";
+  bool stated = false, lost_line = false;
+  for (const std::string& c : last.comments) {
+    stated = stated || c.find("of process_cpu=") != std::string::npos;
+    lost_line = lost_line || c.rfind("profagent lost since start:", 0) == 0;
+  }
+  EXPECT_TRUE(stated);
+  EXPECT_TRUE(lost_line);
+
+  // Heap files stay cumulative, as Go's: alloc_space never goes down from one dump to the
+  // next, and each dump has its heap file.
+  std::vector<std::string> heap = e2e::profiles(dir_, "heap");
+  ASSERT_EQ(heap.size(), cpu.size()) << "the heap profile must be written at every dump";
+  int64_t previous = -1;
+  for (const std::string& f : heap) {
+    RawProfile p = e2e::read_raw(f);
+    int64_t alloc = p.total(p.sample_index("alloc_space"));
+    EXPECT_GE(alloc, previous) << f;
+    previous = alloc;
+    EXPECT_FALSE(p.comments.empty()) << f << " has no self-accounting";
+  }
+  EXPECT_GT(previous, 0);
+}
+
+// The bound of the dump and push paths (CPU windows, symbolizer, files, push queue and
+// baselines). The heap profile is off here: its sampled-object region is the heap
+// collector's own bound, tested with the heap profile.
+TEST_F(ContinuousE2E, AgentMemoryStaysFlatOverManyShortIntervalsWithPush) {
+  IngestReceiver receiver(IngestReceiver::Mode::kOk);
+  e2e::RunOptions options;
+  options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_INTERVAL", "0.2"},
+                 {"PROFAGENT_HEAP_RATE", "0"}, {"PROFAGENT_PUSH_URL", receiver.url()}};
+  int out_fd = -1;
+  int pid = e2e::start({e2e::program("continuous_work"), "14", "1"}, options, &out_fd);
+  ASSERT_GT(pid, 0);
+  std::map<int, long> rss;  // second -> KiB
+  auto t0 = std::chrono::steady_clock::now();
+  for (int s = 1; s <= 13; ++s) {
+    std::this_thread::sleep_until(t0 + std::chrono::seconds(s));
+    rss[s] = rss_kib(pid);
+  }
+  e2e::RunResult r = e2e::wait_for(pid, 60, out_fd);
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  std::vector<std::string> cpu = e2e::profiles(dir_, "cpu");
+  EXPECT_GE(cpu.size(), 50u) << "0.2 s intervals over 14 s";
+  // After warm-up (symbolizer built, tables sized) the resident set stays flat.
+  long warm = rss[4], end = rss[13];
+  ASSERT_GT(warm, 0);
+  ASSERT_GT(end, 0);
+  std::string trace;
+  for (auto& [s, kib] : rss) trace += std::to_string(s) + "s:" + std::to_string(kib) + " ";
+  EXPECT_LT(end - warm, 2048) << "RSS grew " << (end - warm) << " KiB after warm-up: " << trace;
+  // The push kept up: every file written was pushed (nothing dropped from the queue).
+  size_t files = cpu.size() + e2e::profiles(dir_, "heap").size() +
+                 e2e::profiles(dir_, "threads").size() + e2e::profiles(dir_, "mutex").size() +
+                 e2e::profiles(dir_, "block").size();
+  EXPECT_EQ(receiver.requests().size(), files);
+}
+
+TEST_F(ContinuousE2E, PushSendsEveryDumpWithLabelsAndTheRightWindows) {
+  IngestReceiver receiver(IngestReceiver::Mode::kOk);
+  e2e::RunOptions options;
+  options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_INTERVAL", "0.5"},
+                 {"PROFAGENT_PUSH_URL", receiver.url() + "/"},
+                 {"PROFAGENT_APP_NAME", "checkout"},
+                 {"PROFAGENT_TAGS", "env=test,bad tag,region=eu-1"}};
+  int64_t start_s = std::chrono::duration_cast<std::chrono::seconds>(
+                        std::chrono::system_clock::now().time_since_epoch()).count();
+  e2e::RunResult r = e2e::run({e2e::program("continuous_work"), "3", "1"}, options);
+  int64_t end_s = std::chrono::duration_cast<std::chrono::seconds>(
+                      std::chrono::system_clock::now().time_since_epoch()).count() + 1;
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  // One warning, for the bad tag, and nothing else.
+  EXPECT_EQ(r.err,
+            "profagent: warning: PROFAGENT_TAGS='env=test,bad tag,region=eu-1' has bad tags "
+            "'bad tag' (want key=value: key of letters, digits, _ and ., not starting with __; "
+            "value of letters, digits and . _ - / : @ +); dropping them\n");
+
+  std::vector<std::string> cpu_files = e2e::profiles(dir_, "cpu");
+  std::vector<std::string> heap_files = e2e::profiles(dir_, "heap");
+  ASSERT_GE(cpu_files.size(), 5u);
+  std::vector<e2e::SeenRequest> requests = receiver.requests();
+  size_t files = cpu_files.size() + heap_files.size() + e2e::profiles(dir_, "threads").size() +
+                 e2e::profiles(dir_, "mutex").size() + e2e::profiles(dir_, "block").size();
+  ASSERT_EQ(requests.size(), files) << "one request per file written, the exit dump included";
+
+  std::set<std::string> cpu_file_bytes;
+  double cpu_in_files = 0;
+  for (const std::string& f : cpu_files) {
+    cpu_file_bytes.insert(read_file(f));
+    RawProfile p = e2e::read_raw(f);
+    cpu_in_files += static_cast<double>(p.total(p.sample_index("cpu")));
+  }
+  double cpu_pushed = 0;
+  int64_t heap_alloc_pushed = 0;
+  std::map<std::string, int> kinds;
+  int index = 0;
+  for (const e2e::SeenRequest& q : requests) {
+    SCOPED_TRACE("request " + std::to_string(index++));
+    EXPECT_EQ(q.method, "POST");
+    EXPECT_EQ(q.path, "/ingest");
+    EXPECT_EQ(q.query.at("name"), "checkout{env=test,region=eu-1}");
+    EXPECT_EQ(q.query.at("format"), "pprof");
+    EXPECT_EQ(q.query.at("spyName"), "profagent");
+    int64_t from = std::stoll(q.query.at("from")), until = std::stoll(q.query.at("until"));
+    EXPECT_LE(from, until);
+    EXPECT_GE(from, start_s - 1);
+    EXPECT_LE(until, end_s + 1);
+    std::string ct = q.headers.count("content-type") ? q.headers.at("content-type") : "";
+    ASSERT_EQ(ct.rfind("multipart/form-data; boundary=", 0), 0u) << ct;
+    auto parts = parse_multipart(q.body, ct.substr(ct.find('=') + 1));
+    ASSERT_EQ(parts.count("profile"), 1u);
+    ASSERT_EQ(parts.count("sample_type_config"), 1u);
+    EXPECT_NE(parts["profile"].disposition.find("filename=\"profile.pprof\""), std::string::npos);
+    const std::string& profile = parts["profile"].content;
+    ASSERT_GE(profile.size(), 2u);
+    EXPECT_EQ(static_cast<unsigned char>(profile[0]), 0x1f);
+    EXPECT_EQ(static_cast<unsigned char>(profile[1]), 0x8b);
+    std::string path = dir_ + "/pushed." + std::to_string(index) + ".pb.gz.check";
+    write_file(path, profile);
+    RawProfile p = e2e::read_raw(path);
+    std::string kind = kind_of(p);
+    ++kinds[kind];
+    const std::string& config = parts["sample_type_config"].content;
+    if (kind == "cpu") {
+      EXPECT_EQ(cpu_file_bytes.count(profile), 1u) << "a CPU push is the file's bytes";
+      cpu_pushed += static_cast<double>(p.total(p.sample_index("cpu")));
+      EXPECT_NE(config.find("\"display-name\":\"cpu\""), std::string::npos) << config;
+    } else if (kind == "heap") {
+      heap_alloc_pushed += p.total(p.sample_index("alloc_space"));
+      EXPECT_TRUE(p.has_duration) << "a pushed heap delta states its window";
+      EXPECT_NE(config.find("\"inuse_space\":{\"units\":\"bytes\",\"aggregation\":\"average\"}"),
+                std::string::npos) << config;
+    }
+  }
+  EXPECT_EQ(kinds["cpu"], static_cast<int>(cpu_files.size()));
+  EXPECT_EQ(kinds["heap"], static_cast<int>(heap_files.size()));
+  EXPECT_EQ(cpu_pushed, cpu_in_files);
+  // Heap pushes are per-window deltas of alloc_*: together they are the last cumulative file.
+  ASSERT_FALSE(heap_files.empty());
+  RawProfile last_heap = e2e::read_raw(heap_files.back());
+  EXPECT_EQ(heap_alloc_pushed, last_heap.total(last_heap.sample_index("alloc_space")));
+  EXPECT_GT(heap_alloc_pushed, 0);
+}
+
+struct BadServerCase {
+  const char* name;
+  int mode;  // -1: nothing listens (connection refused), else IngestReceiver::Mode
+};
+
+class BadServerE2E : public ContinuousE2E,
+                     public ::testing::WithParamInterface<BadServerCase> {};
+
+TEST_P(BadServerE2E, NeverChangesTheProgramAndNoFileIsLost) {
+  const double kSeconds = 2;
+  auto run_once = [&](const std::string& dir, const std::string& url, double* wall) {
+    e2e::RunOptions options;
+    options.env = {{"PROFAGENT_DIR", dir}, {"PROFAGENT_INTERVAL", "0.2"}};
+    if (!url.empty()) options.env["PROFAGENT_PUSH_URL"] = url;
+    auto t0 = std::chrono::steady_clock::now();
+    e2e::RunResult r =
+        e2e::run({e2e::program("continuous_work"), std::to_string(kSeconds), "1"}, options);
+    *wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return r;
+  };
+  std::string base_dir = e2e::make_temp_dir();
+  double base_wall = 0;
+  e2e::RunResult base = run_once(base_dir, "", &base_wall);
+  ASSERT_EQ(base.exit_code(), 0) << base.err;
+
+  std::unique_ptr<IngestReceiver> receiver;
+  std::string url;
+  if (GetParam().mode < 0) {
+    // A port nobody listens on: bind an ephemeral one, then close it.
+    IngestReceiver gone(IngestReceiver::Mode::kOk);
+    url = gone.url();
+  } else {
+    receiver = std::make_unique<IngestReceiver>(static_cast<IngestReceiver::Mode>(GetParam().mode));
+    url = receiver->url();
+  }
+  double wall = 0;
+  e2e::RunResult r = run_once(dir_, url, &wall);
+  EXPECT_EQ(r.exit_code(), base.exit_code());
+  EXPECT_EQ(r.term_signal(), 0);
+  EXPECT_EQ(r.out.substr(0, 7), "cpu_ns ");
+  EXPECT_LT(wall / base_wall, 1.25) << "with the bad server " << wall << " s, without "
+                                    << base_wall << " s";
+  // Every dump is on disk: seq 1..n without a gap, as many as without a push.
+  std::vector<std::string> cpu = e2e::profiles(dir_, "cpu");
+  std::vector<std::string> base_cpu = e2e::profiles(base_dir, "cpu");
+  ASSERT_FALSE(cpu.empty());
+  EXPECT_GE(cpu.size() + 1, base_cpu.size());
+  EXPECT_GE(cpu.size(), 8u) << "0.2 s intervals over 2 s";
+  for (size_t i = 0; i < cpu.size(); ++i) EXPECT_EQ(seq_of(cpu[i]), static_cast<int>(i + 1));
+  EXPECT_EQ(e2e::profiles(dir_, "heap").size(), cpu.size());
+  int64_t sampled = 0;
+  for (const std::string& f : cpu) {
+    RawProfile p = e2e::read_raw(f);
+    sampled += p.total(p.sample_index("cpu"));
+  }
+  EXPECT_GT(sampled, 0);
+  RawProfile last = e2e::read_raw(cpu.back());
+  // At most one warning about the push (the first failure), whatever the number of dumps.
+  size_t warnings = 0;
+  for (size_t pos = 0; (pos = r.err.find("profagent: warning:", pos)) != std::string::npos; ++pos)
+    ++warnings;
+  EXPECT_LE(warnings, 1u) << r.err;
+  if (receiver) {
+    EXPECT_GE(receiver->connections(), 1) << "the agent did try this server";
+  }
+  // The failures are stated in the profile too.
+  bool push_line = false;
+  for (const std::string& c : last.comments)
+    push_line = push_line || c.rfind("profagent push: sent=0 ", 0) == 0;
+  EXPECT_TRUE(push_line) << "no 'profagent push: sent=0' comment";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Servers, BadServerE2E,
+    ::testing::Values(BadServerCase{"refused", -1},
+                      BadServerCase{"hangs", static_cast<int>(IngestReceiver::Mode::kHang)},
+                      BadServerCase{"resets", static_cast<int>(IngestReceiver::Mode::kReset)},
+                      BadServerCase{"answers500", static_cast<int>(IngestReceiver::Mode::kError500)}),
+    [](const ::testing::TestParamInfo<BadServerCase>& info) { return info.param.name; });
+
+}  // namespace
