@@ -1,0 +1,430 @@
+// End-to-end: the live /debug/pprof endpoint (PROFAGENT_HTTP, issue #7) inside a running
+// multi-threaded program (programs/http_busy.c): go tool pprof against its URLs, every
+// path's answer, the loopback-only socket, the refused second CPU request, and abuse (idle
+// connections, a huge header, a client that never reads, seconds=999999) that must not slow
+// the program nor keep it from dying of SIGTERM.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <mutex>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "tests/e2e/support/e2e_support.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// http_busy under the agent, its stdout ("<ms> <work>") and stderr read as they come.
+class BusyProgram {
+ public:
+  BusyProgram(std::map<std::string, std::string> env, int workers, int seconds) {
+    e2e::RunOptions options;
+    options.env = std::move(env);
+    int out = -1, err = -1;
+    pid_ = e2e::start_with_pipes(
+        {e2e::program("http_busy"), std::to_string(workers), std::to_string(seconds)},
+        options, &out, &err, nullptr);
+    readers_.emplace_back([this, out] { read_all(out, &out_); });
+    readers_.emplace_back([this, err] { read_all(err, &err_); });
+  }
+  ~BusyProgram() {
+    if (!collected_) finish(SIGKILL);
+  }
+  // The port from the agent's "live profiling at http://127.0.0.1:PORT/" line (0: none).
+  int wait_port(double seconds = 15) {
+    std::regex re("live profiling at http://127\\.0\\.0\\.1:(\\d+)/");
+    for (auto end = Clock::now() + std::chrono::duration<double>(seconds); Clock::now() < end;) {
+      std::smatch m;
+      std::string e = err();
+      if (std::regex_search(e, m, re)) return std::stoi(m[1]);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return 0;
+  }
+  // Work units per ms of the program's own clock over the next `seconds`.
+  double work_rate(double seconds) {
+    auto first = last_line();
+    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+    auto second = last_line();
+    if (second.first <= first.first) return 0;
+    return (second.second - first.second) / (second.first - first.first);
+  }
+  // Sends `sig` (if not 0) and collects the program; returns the wait status.
+  int finish(int sig, int timeout_seconds = 20) {
+    if (sig != 0) kill(pid_, sig);
+    int status = 0;
+    for (auto end = Clock::now() + std::chrono::seconds(timeout_seconds);;) {
+      if (waitpid(pid_, &status, WNOHANG) == pid_) break;
+      if (Clock::now() > end) {
+        kill(pid_, SIGKILL);
+        waitpid(pid_, &status, 0);
+        timed_out_ = true;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    collected_ = true;
+    for (auto& t : readers_) t.join();
+    readers_.clear();
+    return status;
+  }
+  bool timed_out() const { return timed_out_; }
+  std::string err() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return err_;
+  }
+  std::string out() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return out_;
+  }
+  int pid() const { return pid_; }
+
+ private:
+  void read_all(int fd, std::string* into) {
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      into->append(buf, n);
+    }
+    close(fd);
+  }
+  std::pair<double, double> last_line() {
+    std::string o = out();
+    size_t end = o.rfind('\n');
+    if (end == std::string::npos || end == 0) return {0, 0};
+    size_t begin = o.rfind('\n', end - 1);
+    begin = begin == std::string::npos ? 0 : begin + 1;
+    double ms = 0, work = 0;
+    sscanf(o.c_str() + begin, "%lf %lf", &ms, &work);
+    return {ms, work};
+  }
+  int pid_ = -1;
+  bool collected_ = false, timed_out_ = false;
+  std::mutex mutex_;
+  std::string out_, err_;
+  std::vector<std::thread> readers_;
+};
+
+int connect_to(int port, bool nonblocking = false) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0), 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 &&
+      !(nonblocking && errno == EINPROGRESS)) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+struct HttpReply {
+  int status = 0;
+  std::string headers, body;
+};
+
+// One GET over HTTP/1.0 (the server closes after the answer); status 0 if none in time.
+HttpReply http_get(int port, const std::string& path, int timeout_ms = 20000) {
+  HttpReply reply;
+  int fd = connect_to(port);
+  if (fd < 0) return reply;
+  std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
+    close(fd);
+    return reply;
+  }
+  std::string all;
+  char buf[65536];
+  for (auto end = Clock::now() + std::chrono::milliseconds(timeout_ms); Clock::now() < end;) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    all.append(buf, n);
+  }
+  close(fd);
+  size_t split = all.find("\r\n\r\n");
+  if (all.rfind("HTTP/1.", 0) != 0 || split == std::string::npos) return reply;
+  reply.status = std::stoi(all.substr(9, 3));
+  reply.headers = all.substr(0, split);
+  reply.body = all.substr(split + 4);
+  return reply;
+}
+
+std::string url(int port, const std::string& path) {
+  return "http://127.0.0.1:" + std::to_string(port) + path;
+}
+
+// The LISTEN lines of /proc/net/tcp and tcp6 for `port`: their local addresses (hex).
+std::vector<std::string> listening_addresses(int port) {
+  std::vector<std::string> out;
+  char port_hex[8];
+  snprintf(port_hex, sizeof port_hex, "%04X", port);
+  for (const char* file : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream in(file);
+    std::string line;
+    std::getline(in, line);
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string slot, local, remote, state;
+      fields >> slot >> local >> remote >> state;
+      if (state == "0A" && local.size() > 5 && local.substr(local.size() - 4) == port_hex)
+        out.push_back(local.substr(0, local.size() - 5));
+    }
+  }
+  return out;
+}
+
+class HttpE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!e2e::have_go()) GTEST_FAIL() << "go tool pprof (golang-go) is required";
+    dir_ = e2e::make_temp_dir();
+  }
+  std::map<std::string, std::string> env(std::map<std::string, std::string> extra = {}) {
+    std::map<std::string, std::string> e = {{"PROFAGENT_DIR", dir_},
+                                            {"PROFAGENT_HTTP", "127.0.0.1:0"},
+                                            {"PROFAGENT_LOG", "info"}};
+    for (auto& [k, v] : extra) e[k] = v;
+    return e;
+  }
+  std::string dir_;
+};
+
+TEST_F(HttpE2E, GoToolPprofReadsEveryPathOfALiveProgram) {
+  BusyProgram prog(env(), 2, 60);
+  int port = prog.wait_port();
+  ASSERT_NE(port, 0) << prog.err();
+
+  // Bound to loopback only.
+  std::vector<std::string> addrs = listening_addresses(port);
+  ASSERT_EQ(addrs.size(), 1u);
+  EXPECT_EQ(addrs[0], "0100007F");  // 127.0.0.1
+
+  HttpReply index = http_get(port, "/debug/pprof/");
+  EXPECT_EQ(index.status, 200);
+  for (const char* link : {"href='profile'", "href='heap?debug=1'", "href='allocs?debug=1'",
+                           "href='goroutine?debug=2'", "href='mutex?debug=1'"})
+    EXPECT_NE(index.body.find(link), std::string::npos) << link << "\n" << index.body;
+
+  // CPU window through go tool pprof; a second CPU request meanwhile is refused.
+  std::string raw_text;
+  std::thread cpu([&] {
+    raw_text = e2e::pprof({"-raw", "-symbolize=none", url(port, "/debug/pprof/profile?seconds=2")});
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  HttpReply second = http_get(port, "/debug/pprof/profile?seconds=1");
+  cpu.join();
+  EXPECT_EQ(second.status, 500);
+  EXPECT_NE(second.body.find("Could not enable CPU profiling: cpu profiling already in use"),
+            std::string::npos) << second.body;
+  e2e::RawProfile p = e2e::parse_raw(raw_text);
+  ASSERT_EQ(p.sample_types.size(), 2u) << raw_text.substr(0, 2000);
+  EXPECT_EQ(p.period_type, "cpu nanoseconds");
+  EXPECT_TRUE(p.has_duration);
+  int64_t total = p.total(1);
+  EXPECT_GT(total, 0);
+  EXPECT_GT(p.flat_containing(1, "hot_spin"), total / 2) << raw_text.substr(0, 3000);
+
+  // Heap (inuse default) and allocs (alloc_space default), cumulative.
+  e2e::RawProfile heap = e2e::parse_raw(
+      e2e::pprof({"-raw", "-symbolize=none", url(port, "/debug/pprof/heap")}));
+  ASSERT_EQ(heap.sample_types.size(), 4u);
+  EXPECT_EQ(heap.sample_types[1], "alloc_space/bytes");
+  EXPECT_EQ(heap.period_type, "space bytes");
+  EXPECT_GT(heap.cum_containing(1, "alloc_site"), 0);
+  e2e::RawProfile allocs = e2e::parse_raw(
+      e2e::pprof({"-raw", "-symbolize=none", url(port, "/debug/pprof/allocs")}));
+  ASSERT_EQ(allocs.sample_types.size(), 4u);
+  EXPECT_EQ(allocs.sample_types[1], "alloc_space/bytes[dflt]");
+  int64_t cumulative_objects = allocs.cum_containing(0, "alloc_site");
+
+  // Delta over one second: fewer allocations than since start, a duration, inuse kept.
+  e2e::RawProfile delta = e2e::parse_raw(
+      e2e::pprof({"-raw", "-symbolize=none", url(port, "/debug/pprof/allocs?seconds=1")}));
+  EXPECT_TRUE(delta.has_duration);
+  int64_t delta_objects = delta.cum_containing(0, "alloc_site");
+  EXPECT_GT(delta_objects, 0);
+  EXPECT_LT(delta_objects, cumulative_objects + delta_objects);
+  HttpReply after = http_get(port, "/debug/pprof/allocs?debug=1");
+  EXPECT_EQ(after.status, 200);
+  EXPECT_NE(after.body.find("allocs profile: total "), std::string::npos);
+  EXPECT_NE(after.body.find("\talloc_site\t"), std::string::npos) << after.body.substr(0, 2000);
+
+  // Mutex and block are off by default: 404 naming the variable that turns them on.
+  HttpReply mutex = http_get(port, "/debug/pprof/mutex");
+  EXPECT_EQ(mutex.status, 404);
+  EXPECT_NE(mutex.body.find("PROFAGENT_MUTEX_FRACTION"), std::string::npos) << mutex.body;
+  HttpReply block = http_get(port, "/debug/pprof/block?seconds=1");
+  EXPECT_EQ(block.status, 404);
+  EXPECT_NE(block.body.find("PROFAGENT_BLOCK_RATE"), std::string::npos) << block.body;
+
+  // goroutine = threads: binary, grouped text, per-thread dump.
+  e2e::RawProfile threads = e2e::parse_raw(
+      e2e::pprof({"-raw", "-symbolize=none", url(port, "/debug/pprof/goroutine")}));
+  ASSERT_EQ(threads.sample_types.size(), 1u);
+  EXPECT_EQ(threads.total(0), 3);  // main + 2 workers; the agent's threads left out
+  HttpReply grouped = http_get(port, "/debug/pprof/goroutine?debug=1");
+  EXPECT_EQ(grouped.status, 200);
+  EXPECT_NE(grouped.body.find("goroutine profile: total 3\n"), std::string::npos) << grouped.body;
+  EXPECT_NE(grouped.body.find("\tworker\t"), std::string::npos) << grouped.body;
+  HttpReply dump = http_get(port, "/debug/pprof/threads?debug=2");
+  EXPECT_EQ(dump.status, 200);
+  EXPECT_NE(dump.body.find("thread " + std::to_string(prog.pid()) + " [http_busy]:\n"),
+            std::string::npos) << dump.body;
+  EXPECT_NE(dump.body.find("[busy-0]:\n"), std::string::npos) << dump.body;
+  EXPECT_NE(dump.body.find("[busy-1]:\n"), std::string::npos) << dump.body;
+  EXPECT_NE(dump.body.find("main()\n"), std::string::npos) << dump.body;
+
+  // Bounds and unknowns.
+  HttpReply huge = http_get(port, "/debug/pprof/profile?seconds=999999");
+  EXPECT_EQ(huge.status, 400);
+  EXPECT_NE(huge.body.find("maximum of 300"), std::string::npos) << huge.body;
+  EXPECT_EQ(http_get(port, "/debug/pprof/nonesuch").status, 404);
+  EXPECT_EQ(http_get(port, "/elsewhere").status, 404);
+  HttpReply cmdline = http_get(port, "/debug/pprof/cmdline");
+  EXPECT_EQ(cmdline.status, 200);
+  EXPECT_NE(cmdline.body.find("http_busy"), std::string::npos);
+
+  int status = prog.finish(SIGTERM);
+  EXPECT_FALSE(prog.timed_out());
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) << status;
+  EXPECT_EQ(prog.err().find("warning"), std::string::npos) << prog.err();
+}
+
+TEST_F(HttpE2E, CpuWindowWithCpuProfilingOffAndLockProfilesWhenOn) {
+  BusyProgram prog(env({{"PROFAGENT_CPU_HZ", "0"},
+                        {"PROFAGENT_MUTEX_FRACTION", "1"},
+                        {"PROFAGENT_BLOCK_RATE", "1"}}),
+                   2, 60);
+  int port = prog.wait_port();
+  ASSERT_NE(port, 0) << prog.err();
+  e2e::RawProfile p = e2e::parse_raw(e2e::pprof(
+      {"-raw", "-symbolize=none", url(port, "/debug/pprof/profile?seconds=1")}));
+  ASSERT_EQ(p.sample_types.size(), 2u);
+  EXPECT_EQ(p.period, 10000000);  // the temporary timers run at Go's 100 Hz
+  EXPECT_GT(p.flat_containing(1, "hot_spin"), p.total(1) / 2);
+
+  for (const char* kind : {"mutex", "block"}) {
+    e2e::RawProfile lock = e2e::parse_raw(e2e::pprof(
+        {"-raw", "-symbolize=none", url(port, std::string("/debug/pprof/") + kind)}));
+    ASSERT_EQ(lock.sample_types.size(), 2u) << kind;
+    EXPECT_EQ(lock.sample_types[0], "contentions/count");
+    EXPECT_GT(lock.cum_containing(1, "locked_section"), 0) << kind;
+    e2e::RawProfile d = e2e::parse_raw(e2e::pprof(
+        {"-raw", "-symbolize=none",
+         url(port, std::string("/debug/pprof/") + kind + "?seconds=1")}));
+    EXPECT_TRUE(d.has_duration) << kind;
+    EXPECT_LT(d.cum_containing(0, "locked_section"), lock.cum_containing(0, "locked_section") +
+                                                          d.cum_containing(0, "locked_section"));
+  }
+  // No CPU file dump: CPU profiling stays off outside the window.
+  int status = prog.finish(SIGTERM);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) << status;
+  EXPECT_TRUE(e2e::profiles(dir_, "cpu").empty());
+  EXPECT_FALSE(e2e::profiles(dir_, "mutex").empty());
+}
+
+TEST_F(HttpE2E, AbuseNeitherSlowsTheProgramNorKeepsItFromDying) {
+  BusyProgram prog(env(), 1, 120);
+  int port = prog.wait_port();
+  ASSERT_NE(port, 0) << prog.err();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  double before = prog.work_rate(2.0);
+  ASSERT_GT(before, 0);
+
+  auto abuse_start = Clock::now();
+  std::vector<int> fds;
+  // A client that sends a huge header (1 MiB), without ever finishing it.
+  std::thread header([&] {
+    int fd = connect_to(port);
+    if (fd < 0) return;
+    std::string start = "GET /debug/pprof/heap HTTP/1.1\r\nX-Big: ";
+    send(fd, start.data(), start.size(), MSG_NOSIGNAL);
+    std::string chunk(16384, 'a');
+    for (int i = 0; i < 64; ++i)
+      if (send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL | MSG_DONTWAIT) <= 0) break;
+    fds.push_back(fd);
+  });
+  header.join();
+  // Clients that ask for big answers and never read them; one asking for 999999 seconds.
+  for (int i = 0; i < 4; ++i) {
+    if (int fd = connect_to(port); fd >= 0) {
+      int small = 1024;
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+      std::string req = "GET /debug/pprof/goroutine?debug=2 HTTP/1.1\r\nHost: x\r\n\r\n";
+      send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+      fds.push_back(fd);
+    }
+  }
+  if (int fd = connect_to(port); fd >= 0) {
+    std::string req = "GET /debug/pprof/profile?seconds=999999 HTTP/1.1\r\nHost: x\r\n\r\n";
+    send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+    fds.push_back(fd);
+  }
+  // Then 100 idle connections, more than the server's 32: the rest wait in the listen
+  // backlog (connected without blocking, so this test does not wait for SYN retries).
+  for (int i = 0; i < 100; ++i)
+    if (int fd = connect_to(port, /*nonblocking=*/true); fd >= 0) fds.push_back(fd);
+  std::printf("abusers connected in %.2f s\n",
+              std::chrono::duration<double>(Clock::now() - abuse_start).count());
+  double during = prog.work_rate(2.0);
+  double ratio = during / before;
+  std::printf("work rate before %.1f/ms, while abused %.1f/ms, ratio %.3f\n", before, during,
+              ratio);
+  EXPECT_GT(ratio, 0.93) << "before " << before << " during " << during;
+
+  // SIGTERM with all of them still open: the program dies of it at once, after its dump.
+  auto t0 = Clock::now();
+  int status = prog.finish(SIGTERM, 15);
+  double took = std::chrono::duration<double>(Clock::now() - t0).count();
+  for (int fd : fds) close(fd);
+  EXPECT_FALSE(prog.timed_out());
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) << status;
+  std::printf("died of SIGTERM %.2f s after it was sent\n", took);
+  EXPECT_LT(took, 5.0);
+  EXPECT_FALSE(e2e::profiles(dir_, "cpu").empty());
+}
+
+TEST_F(HttpE2E, SecondProcessOnATakenPortWarnsOnceAndRunsOn) {
+  int holder = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(holder, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(listen(holder, 1), 0);
+  socklen_t len = sizeof a;
+  getsockname(holder, reinterpret_cast<sockaddr*>(&a), &len);
+  int port = ntohs(a.sin_port);
+
+  e2e::RunOptions options;
+  options.env = {{"PROFAGENT_DIR", dir_},
+                 {"PROFAGENT_HTTP", "127.0.0.1:" + std::to_string(port)}};
+  e2e::RunResult r = e2e::run({e2e::program("http_busy"), "1", "1"}, options);
+  close(holder);
+  EXPECT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_NE(r.out.find("done\n"), std::string::npos);
+  std::regex warning("profagent: warning: PROFAGENT_HTTP: cannot listen on 127\\.0\\.0\\.1:" +
+                     std::to_string(port) + " \\(Address already in use\\)");
+  auto begin = std::sregex_iterator(r.err.begin(), r.err.end(), warning);
+  EXPECT_EQ(std::distance(begin, std::sregex_iterator()), 1) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_FALSE(e2e::profiles(dir_, "cpu").empty());
+}
+
+}  // namespace
