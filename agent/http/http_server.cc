@@ -254,11 +254,17 @@ void* server_main(void* arg) {
 
   for (;;) {
     pollfd p{info->epoll_fd, POLLIN, 0};
-    poll(&p, 1, poll_timeout_ms(daemon));
+    int n = poll(&p, 1, poll_timeout_ms(daemon));
+    if (n < 0 && errno != EINTR) break;
+    if (n > 0 && (p.revents & POLLNVAL) != 0) break;  // the program closed our descriptors
     if (temporary_cpu_window_open()) tick_temporary_cpu_window();
     g_mhd->run(daemon);
     finish_due_requests();
   }
+  // Never spin on a dead descriptor; the daemon is left as it is (a host that closes
+  // descriptors it does not own may have reused them: nothing of ours is closed here).
+  log().warn("PROFAGENT_HTTP: the endpoint's descriptors were closed by the program; "
+             "the live endpoint stopped");
   return nullptr;
 }
 
