@@ -20,6 +20,18 @@ uint64_t hash_key(const uintptr_t* pcs, int depth, uint64_t size, const char (&n
   return h ^ (h >> 32);
 }
 
+// The size a bucket is keyed on: the requested size rounded up to a size class (exact
+// 16-byte steps up to 128 bytes, then 4 classes per power of two), as Go keys its buckets on
+// its allocator's size classes. A site that allocates many distinct sizes (a buffer sized by
+// its input) then gets ~4 buckets per doubling instead of one per size; the `bytes` label
+// still reports the exact average (alloc_bytes / allocs).
+uint64_t bucket_size_class(uint64_t size) {
+  if (size <= 128) return (size + 15) & ~uint64_t{15};
+  int log = 63 - __builtin_clzll(size - 1);  // size in (2^log, 2^(log+1)]
+  uint64_t step = uint64_t{1} << (log - 2);
+  return (size + step - 1) & ~(step - 1);
+}
+
 }  // namespace
 
 bool HeapBucketTable::init(uint32_t max_buckets) noexcept {
@@ -53,6 +65,8 @@ uint32_t HeapBucketTable::record_alloc(const uintptr_t* pcs, int depth, uint64_t
   if (depth < 0) depth = 0;
   char name[16] = {};
   if (thread_name != nullptr) strncpy(name, thread_name, sizeof name - 1);
+  const uint64_t bytes = size;
+  size = bucket_size_class(size);
   uint64_t h = hash_key(pcs, depth, size, name);
   uint32_t id = kOverflowBucket;
   {
@@ -87,7 +101,7 @@ uint32_t HeapBucketTable::record_alloc(const uintptr_t* pcs, int depth, uint64_t
   if (id != kOverflowBucket && b.tid.load(std::memory_order_relaxed) != tid)
     b.tid.store(kManyThreads, std::memory_order_relaxed);
   b.allocs.fetch_add(1, std::memory_order_relaxed);
-  b.alloc_bytes.fetch_add(size, std::memory_order_relaxed);
+  b.alloc_bytes.fetch_add(bytes, std::memory_order_relaxed);
   return id;
 }
 

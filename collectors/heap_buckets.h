@@ -1,4 +1,4 @@
-// Heap profile buckets: one per (stack, size, allocating thread's name), with Go's four raw
+// Heap profile buckets: one per (stack, size class, allocating thread's name), with Go's four raw
 // counters
 // (allocs, alloc_bytes, frees, free_bytes). HOOK CONTEXT for record_alloc/record_free: no
 // host allocation (storage is mmap'ed once at init), the agent's own spin lock for lookup and

@@ -5,6 +5,8 @@
 #define UNW_LOCAL_ONLY
 #include "agent/unwind/unwinder.h"
 
+#include "agent/hook_guard.h"
+
 #include <libunwind.h>
 #include <link.h>
 
@@ -46,6 +48,36 @@ int find_agent_ranges(dl_phdr_info* info, size_t, void* data) {
 
 }  // namespace
 
+// Executable segments of libunwind itself.
+Range g_unwinder_ranges[kMaxAgentRanges];
+std::atomic<int> g_unwinder_range_count{0};
+
+int find_unwinder_ranges(dl_phdr_info* info, size_t, void* data) {
+  auto probe = reinterpret_cast<uintptr_t>(data);
+  Range ranges[kMaxAgentRanges];
+  int found = 0;
+  bool contains = false;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X)) continue;
+    uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
+    uintptr_t hi = lo + ph.p_memsz;
+    if (probe >= lo && probe < hi) contains = true;
+    if (found < kMaxAgentRanges) ranges[found++] = {lo, hi};
+  }
+  if (!contains) return 0;
+  for (int i = 0; i < found; ++i) g_unwinder_ranges[i] = ranges[i];
+  g_unwinder_range_count.store(found, std::memory_order_release);
+  return 1;
+}
+
+bool is_unwinder_pc(uintptr_t pc) noexcept {
+  int n = g_unwinder_range_count.load(std::memory_order_acquire);
+  for (int i = 0; i < n; ++i)
+    if (pc >= g_unwinder_ranges[i].lo && pc < g_unwinder_ranges[i].hi) return true;
+  return false;
+}
+
 bool is_agent_pc(uintptr_t pc) noexcept {
   int n = g_agent_range_count.load(std::memory_order_acquire);
   for (int i = 0; i < n; ++i)
@@ -57,6 +89,8 @@ void unwinder_init() noexcept {
   unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
   if (g_agent_range_count.load() == 0)
     dl_iterate_phdr(find_agent_ranges, reinterpret_cast<void*>(&unwinder_init));
+  if (g_unwinder_range_count.load() == 0)
+    dl_iterate_phdr(find_unwinder_ranges, reinterpret_cast<void*>(&unw_backtrace));
   // A first unwind outside any handler: resolves libunwind's lazy bindings and fills its
   // caches, so a handler's first unwind does not do that work.
   uintptr_t pcs[kMaxFrames];
@@ -69,7 +103,11 @@ void unwinder_init() noexcept {
     }
 }
 
+// libunwind takes pthread mutexes of its own (its global cache lock), which reach the
+// agent's lock hooks through the PLT: every unwind runs "in agent", so those hooks pass
+// straight through instead of recording (and unwinding again) while libunwind holds its lock.
 int unwind_from_signal(void* ucontext, uintptr_t* pcs, int max_frames) noexcept {
+  AgentScope scope;
   unw_cursor_t cursor;
   if (unw_init_local2(&cursor, static_cast<unw_context_t*>(ucontext), UNW_INIT_SIGNAL_FRAME) < 0)
     return 0;
@@ -88,6 +126,7 @@ int unwind_from_signal(void* ucontext, uintptr_t* pcs, int max_frames) noexcept 
 }
 
 int unwind_from_hook(uintptr_t* pcs, int max_frames) noexcept {
+  AgentScope scope;
   // Room for the agent's own frames on top, which are dropped below.
   constexpr int kExtra = 8;
   void* raw[kMaxFrames + kExtra];

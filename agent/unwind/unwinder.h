@@ -29,4 +29,9 @@ int unwind_from_hook(uintptr_t* pcs, int max_frames) noexcept;
 // True if `pc` lies inside libprofagent.so's own code.
 bool is_agent_pc(uintptr_t pc) noexcept;
 
+// True if `pc` lies inside libunwind's code. A lock hook called from there (libunwind's own
+// cache lock, taken for the program's C++ exceptions or another unwind) must pass straight
+// through: recording would unwind again while libunwind holds that lock.
+bool is_unwinder_pc(uintptr_t pc) noexcept;
+
 }  // namespace profagent

@@ -187,13 +187,13 @@ TEST_F(ContinuousE2E, TenSecondsOfOneSecondDeltasAddUpToTheProgramsCpuTime) {
 }
 
 // The bound of the dump and push paths (CPU windows, symbolizer, files, push queue and
-// baselines). The heap profile is off here: its sampled-object region is the heap
-// collector's own bound, tested with the heap profile.
+// baselines) and of the heap profile (buckets keyed on size classes, sampled-object
+// region), with the default heap rate and a program that allocates many distinct sizes.
 TEST_F(ContinuousE2E, AgentMemoryStaysFlatOverManyShortIntervalsWithPush) {
   IngestReceiver receiver(IngestReceiver::Mode::kOk);
   e2e::RunOptions options;
   options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_INTERVAL", "0.2"},
-                 {"PROFAGENT_HEAP_RATE", "0"}, {"PROFAGENT_PUSH_URL", receiver.url()}};
+                 {"PROFAGENT_PUSH_URL", receiver.url()}};
   int out_fd = -1;
   int pid = e2e::start({e2e::program("continuous_work"), "14", "1"}, options, &out_fd);
   ASSERT_GT(pid, 0);

@@ -331,4 +331,57 @@ TEST_F(RobustnessE2E, PythonRegressionTestModulesPass) {
   EXPECT_EQ(r.err.find("profagent"), std::string::npos) << r.err;
 }
 
+struct OtherAllocator {
+  std::string name;
+  std::string path;
+};
+
+class OtherAllocatorE2E : public RobustnessE2E,
+                          public ::testing::WithParamInterface<OtherAllocator> {};
+
+// Another allocator preloaded or linked next to the agent, in both orders: the program runs
+// unchanged. Agent first: the agent's hooks sit in front of that allocator and the heap
+// profile sees every allocation site. Allocator first: its malloc wins the symbol lookup, the
+// agent's malloc hooks are never called, and the heap profile is empty (CPU and the others
+// work as usual).
+TEST_P(OtherAllocatorE2E, BothPreloadOrdersRunUnchanged) {
+  const OtherAllocator& alloc = GetParam();
+  if (access(alloc.path.c_str(), R_OK) != 0) GTEST_FAIL() << alloc.path << " is not installed";
+  std::vector<std::string> argv = {e2e::program("mixed_cpp")};
+  e2e::RunOptions plain;
+  plain.preload = false;
+  plain.env = {{"LD_PRELOAD", alloc.path}};
+  e2e::RunResult expected = e2e::run(argv, plain);
+  ASSERT_EQ(expected.exit_code(), 0) << expected.err;
+  for (bool agent_first : {true, false}) {
+    std::string dir = e2e::make_temp_dir();
+    e2e::RunOptions options;
+    options.preload = false;
+    options.env = all_profiles_on(dir);
+    options.env["LD_PRELOAD"] = agent_first ? e2e::agent_so() + ":" + alloc.path
+                                            : alloc.path + ":" + e2e::agent_so();
+    e2e::RunResult r = e2e::run(argv, options);
+    EXPECT_EQ(r.wait_status, expected.wait_status) << alloc.name << " first=" << agent_first;
+    EXPECT_EQ(r.out, expected.out) << alloc.name << " agent first " << agent_first;
+    EXPECT_EQ(r.err, "") << alloc.name;
+    std::vector<std::string> heap = e2e::profiles(dir, "heap");
+    ASSERT_EQ(heap.size(), 1u);
+    RawProfile p = e2e::read_raw(heap[0]);
+    int64_t alloc_space = p.total(p.sample_index("alloc_space"));
+    if (agent_first) {
+      EXPECT_GT(alloc_space, 0) << alloc.name;
+    } else {
+      EXPECT_EQ(alloc_space, 0) << alloc.name;
+    }
+    EXPECT_EQ(e2e::profiles(dir, "cpu").size(), 1u);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    JemallocAndTcmalloc, OtherAllocatorE2E,
+    ::testing::Values(OtherAllocator{"jemalloc", "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"},
+                      OtherAllocator{"tcmalloc",
+                                     "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4"}),
+    [](const ::testing::TestParamInfo<OtherAllocator>& info) { return info.param.name; });
+
 }  // namespace
