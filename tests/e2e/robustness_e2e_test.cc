@@ -152,6 +152,22 @@ TEST_F(RobustnessE2E, ExceptionStormUnderFastSamplingNeverHangs) {
   EXPECT_EQ(r.out, "caught 120000\n");
 }
 
+TEST_F(RobustnessE2E, GarbageFramePointerWithoutUnwindInfoNeverCrashes) {
+  e2e::RunOptions options;
+  options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_CPU_HZ", "1000"}};
+  options.timeout_seconds = 60;
+  e2e::RunResult r = e2e::run({e2e::program("corrupt_frame"), "1500"}, options);
+  EXPECT_FALSE(r.timed_out) << "hang";
+  ASSERT_EQ(r.exit_code(), 0) << "status " << r.wait_status << " " << r.err;
+  EXPECT_EQ(r.out, "survived\n");
+  std::vector<std::string> files = e2e::profiles(dir_, "cpu");
+  ASSERT_EQ(files.size(), 1u);
+  RawProfile p = e2e::read_raw(files[0]);
+  int cpu = p.sample_index("cpu");
+  // The samples are kept (at least the interrupted frame) and charged to the function.
+  EXPECT_GT(p.flat_containing(cpu, "spin_with_bad_frame"), p.total(cpu) / 2);
+}
+
 TEST_F(RobustnessE2E, ProgramWithItsOwnProfilerKeepsItAndSoDoesTheAgent) {
   e2e::RunOptions options;
   options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_LOG", "info"}, {"PROFAGENT_CPU_HZ", "250"}};
