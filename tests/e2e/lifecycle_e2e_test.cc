@@ -6,6 +6,10 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "tests/e2e/support/e2e_support.h"
@@ -136,6 +140,39 @@ TEST_F(LifecycleE2E, RelativeDirIsResolvedAtStart) {
   e2e::RunResult r = e2e::run({e2e::program("burn_ratio"), "1", "2"}, options);
   EXPECT_EQ(r.exit_code(), 0);
   EXPECT_EQ(e2e::profiles(dir_ + "/out/nested", "cpu").size(), 1u);
+}
+
+// The agent exports exactly the functions it interposes (agent/exports.map), nothing else:
+// no C++ symbol of ours, of spdlog, fmt or protobuf can clash with the host's.
+TEST(Exports, OnlyTheInterposedFunctions) {
+  e2e::RunOptions options;
+  options.preload = false;
+  e2e::RunResult r = e2e::run({"nm", "-D", "--defined-only", e2e::agent_so()}, options);
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  std::ifstream map_file(std::string(PROFAGENT_SOURCE_DIR) + "/agent/exports.map");
+  std::string map((std::istreambuf_iterator<char>(map_file)), std::istreambuf_iterator<char>());
+  std::set<std::string> allowed;
+  std::smatch m;
+  std::string rest = map.substr(map.find("global:"), map.find("local:") - map.find("global:"));
+  std::regex symbol_re(R"(^\s*([A-Za-z_][A-Za-z0-9_]*);)");
+  std::istringstream lines(rest);
+  for (std::string line; std::getline(lines, line);)
+    if (std::regex_search(line, m, symbol_re)) allowed.insert(m[1]);
+  ASSERT_GT(allowed.size(), 10u);
+  std::istringstream exported(r.out);
+  int count = 0;
+  for (std::string line; std::getline(exported, line);) {
+    std::istringstream fields(line);
+    std::string address, type, name;
+    fields >> address >> type >> name;
+    if (name.empty()) continue;
+    name = name.substr(0, name.find('@'));
+    EXPECT_TRUE(allowed.count(name)) << "unexpected export: " << line;
+    ++count;
+  }
+  EXPECT_GE(count, 10);
+  EXPECT_NE(r.out.find(" malloc"), std::string::npos);
+  EXPECT_NE(r.out.find(" pthread_create"), std::string::npos);
 }
 
 }  // namespace
