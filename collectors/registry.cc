@@ -3,6 +3,8 @@
 
 #include "collectors/cpu_collector.h"
 #include "collectors/heap_collector.h"
+#include "collectors/lock_collectors.h"
+#include "collectors/threads_collector.h"
 
 namespace profagent {
 
@@ -10,6 +12,9 @@ std::vector<std::unique_ptr<Collector>> make_all_collectors() {
   std::vector<std::unique_ptr<Collector>> all;
   all.push_back(std::make_unique<CpuCollector>());
   all.push_back(std::make_unique<HeapCollector>());
+  all.push_back(std::make_unique<MutexCollector>());
+  all.push_back(std::make_unique<BlockCollector>());
+  all.push_back(std::make_unique<ThreadsCollector>());
   return all;
 }
 

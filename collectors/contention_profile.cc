@@ -1,0 +1,41 @@
+// Contention table → profile (see contention_profile.h). Normal context.
+#include "collectors/contention_profile.h"
+
+#include <map>
+#include <string>
+
+#include "agent/hook_guard.h"
+#include "agent/threads/thread_registry.h"
+
+namespace profagent {
+
+ProfileBuilder build_contention_profile(const ContentionTable& table, int64_t time_nanos) {
+  AgentScope scope;
+  ProfileShape shape;
+  shape.sample_types = {{"contentions", "count"}, {"delay", "nanoseconds"}};
+  shape.period_type = {"contentions", "count"};
+  shape.period = 1;
+  ProfileBuilder builder(shape);
+  builder.set_time(time_nanos);
+  std::map<int32_t, std::string> names;
+  for (const ContentionBucketCopy& b : table.copy()) {
+    // Go: count is a float, written truncated and at least 1.
+    int64_t count = b.count >= 9.2e18 ? INT64_MAX : static_cast<int64_t>(b.count);
+    if (count < 1) count = 1;
+    int64_t values[2] = {count, b.delay};
+    if (b.overflow) {
+      builder.add_synthetic_sample("[profagent: contention table full]", values);
+      continue;
+    }
+    std::vector<Label> labels;
+    labels.push_back(ProfileBuilder::num_label("tid", b.tid));
+    auto it = names.find(b.tid);
+    if (it == names.end()) it = names.emplace(b.tid, thread_name(b.tid)).first;
+    if (!it->second.empty()) labels.push_back(ProfileBuilder::str_label("thread_name", it->second));
+    std::vector<uint64_t> stack(b.stack.begin(), b.stack.end());
+    builder.add_sample(stack, values, std::move(labels));
+  }
+  return builder;
+}
+
+}  // namespace profagent

@@ -1,0 +1,121 @@
+// Contention bucket table (see contention_table.h). HOOK CONTEXT for record() and clear().
+#include "collectors/contention_table.h"
+
+#include <sys/mman.h>
+
+#include <cstring>
+
+namespace profagent {
+namespace {
+
+uint64_t hash_key(const uintptr_t* pcs, int depth, int32_t tid) {
+  uint64_t h = 0xcbf29ce484222325ULL ^ (static_cast<uint64_t>(static_cast<uint32_t>(tid)) << 32);
+  for (int i = 0; i < depth; ++i) {
+    h ^= pcs[i];
+    h *= 0x100000001b3ULL;
+    h ^= h >> 29;
+  }
+  return h ^ (h >> 32);
+}
+
+}  // namespace
+
+bool ContentionTable::init(uint32_t max_buckets) noexcept {
+  if (buckets_ != nullptr) return true;
+  if (max_buckets < 2) max_buckets = 2;
+  uint32_t index_size = 1;
+  while (index_size < 2 * max_buckets) index_size <<= 1;
+  size_t bucket_bytes = sizeof(Bucket) * max_buckets;
+  size_t index_bytes = sizeof(uint32_t) * index_size;
+  void* b = mmap(nullptr, bucket_bytes, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (b == MAP_FAILED) return false;
+  void* i = mmap(nullptr, index_bytes, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (i == MAP_FAILED) {
+    munmap(b, bucket_bytes);
+    return false;
+  }
+  HeapSpinGuard guard(lock_);
+  buckets_ = static_cast<Bucket*>(b);
+  index_ = static_cast<uint32_t*>(i);
+  max_buckets_ = max_buckets;
+  index_mask_ = index_size - 1;
+  count_ = 1;  // bucket 0 = overflow, never in the index
+  return true;
+}
+
+void ContentionTable::record(const uintptr_t* pcs, int depth, int32_t tid, double count,
+                             int64_t delay) noexcept {
+  if (buckets_ == nullptr) return;
+  if (depth > kMaxFrames) depth = kMaxFrames;
+  if (depth < 0) depth = 0;
+  uint64_t h = hash_key(pcs, depth, tid);
+  HeapSpinGuard guard(lock_);
+  Bucket* target = &buckets_[kOverflowBucket];
+  for (uint32_t slot = static_cast<uint32_t>(h) & index_mask_;; slot = (slot + 1) & index_mask_) {
+    uint32_t v = index_[slot];
+    if (v == 0) {
+      if (count_ >= max_buckets_) break;  // full: overflow bucket
+      Bucket& b = buckets_[count_];
+      b.hash = h;
+      b.tid = tid;
+      b.depth = static_cast<uint32_t>(depth);
+      b.count = 0;
+      b.delay = 0;
+      memcpy(b.pcs, pcs, sizeof(uintptr_t) * static_cast<size_t>(depth));
+      index_[slot] = ++count_;
+      target = &b;
+      break;
+    }
+    Bucket& b = buckets_[v - 1];
+    if (b.hash == h && b.tid == tid && b.depth == static_cast<uint32_t>(depth) &&
+        memcmp(b.pcs, pcs, sizeof(uintptr_t) * static_cast<size_t>(depth)) == 0) {
+      target = &b;
+      break;
+    }
+  }
+  target->count += count;
+  target->delay = delay > INT64_MAX - target->delay ? INT64_MAX : target->delay + delay;
+}
+
+std::vector<ContentionBucketCopy> ContentionTable::copy() const {
+  std::vector<ContentionBucketCopy> out;
+  if (buckets_ == nullptr) return out;
+  // Raw copy under the lock into a buffer sized beforehand (no allocation while holding it:
+  // a host thread may be spinning on the lock).
+  uint32_t n;
+  {
+    HeapSpinGuard guard(lock_);
+    n = count_;
+  }
+  std::vector<Bucket> raw(n);
+  {
+    HeapSpinGuard guard(lock_);
+    if (count_ < n) n = count_;  // clear() ran in between (only after fork; be safe)
+    memcpy(static_cast<void*>(raw.data()), buckets_, sizeof(Bucket) * n);
+  }
+  for (uint32_t id = 0; id < n; ++id) {
+    const Bucket& b = raw[id];
+    if (b.count <= 0 && b.delay <= 0) continue;
+    ContentionBucketCopy c;
+    c.overflow = id == kOverflowBucket;
+    c.tid = b.tid;
+    c.count = b.count;
+    c.delay = b.delay;
+    if (!c.overflow) c.stack.assign(b.pcs, b.pcs + b.depth);
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+void ContentionTable::clear() noexcept {
+  lock_.reset();
+  if (buckets_ == nullptr) return;
+  memset(index_, 0, sizeof(uint32_t) * (static_cast<size_t>(index_mask_) + 1));
+  buckets_[kOverflowBucket].count = 0;
+  buckets_[kOverflowBucket].delay = 0;
+  count_ = 1;
+}
+
+}  // namespace profagent

@@ -1,0 +1,145 @@
+// Thread stack capture by signal (see thread_snapshot.h). handler() is SIGNAL CONTEXT; the
+// rest is normal context except reset_after_fork (async-signal-safe).
+#include "collectors/thread_snapshot.h"
+
+#include <sys/mman.h>
+#include <time.h>
+
+#include <cerrno>
+
+#include "agent/clock.h"
+#include "agent/sampling_signal.h"
+
+namespace profagent {
+namespace {
+
+constexpr uint32_t kIdle = 0, kRequested = 1, kWriting = 2, kDone = 3, kAbandoned = 4;
+constexpr uint32_t kGenerationMask = 0x7ff;  // 11 bits: cookie = gen << 20 | index
+constexpr uint32_t kIndexBits = 20;
+
+constexpr uint32_t state_of(uint32_t generation, uint32_t phase) { return generation << 3 | phase; }
+constexpr uint32_t phase_of(uint32_t state) { return state & 7; }
+
+std::atomic<void*> g_published_slots{nullptr};
+std::atomic<uint32_t> g_published_count{0};
+
+void sleep_nanos(int64_t nanos) {
+  timespec ts{0, static_cast<long>(nanos)};
+  nanosleep(&ts, nullptr);
+}
+
+}  // namespace
+
+ThreadSnapshotter g_thread_snapshotter;
+
+bool ThreadSnapshotter::init(uint32_t max_threads) noexcept {
+  if (slots_ != nullptr) return true;
+  if (max_threads == 0 || max_threads >= (1u << kIndexBits)) max_threads = kDefaultMaxThreads;
+  void* p = mmap(nullptr, sizeof(Slot) * max_threads, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) return false;
+  slots_ = static_cast<Slot*>(p);  // zero pages: every slot idle, generation 0
+  max_threads_ = max_threads;
+  g_published_count.store(max_threads, std::memory_order_relaxed);
+  g_published_slots.store(p, std::memory_order_release);
+  return true;
+}
+
+void ThreadSnapshotter::handler(siginfo_t* info, void* ucontext) noexcept {
+  auto* slots = static_cast<Slot*>(g_published_slots.load(std::memory_order_acquire));
+  if (slots == nullptr || info == nullptr) return;
+  uint32_t cookie = static_cast<uint32_t>(info->si_value.sival_int);
+  uint32_t index = cookie & ((1u << kIndexBits) - 1);
+  uint32_t generation = (cookie >> kIndexBits) & kGenerationMask;
+  if (index >= g_published_count.load(std::memory_order_relaxed)) return;
+  Slot& slot = slots[index];
+  uint32_t expected = state_of(generation, kRequested);
+  if (!slot.state.compare_exchange_strong(expected, state_of(generation, kWriting),
+                                          std::memory_order_acquire))
+    return;  // a late answer to a request that was given up, or not ours
+  slot.depth = unwind_from_signal(ucontext, slot.pcs, kMaxFrames);
+  slot.state.store(state_of(generation, kDone), std::memory_order_release);
+}
+
+std::vector<CapturedThread> ThreadSnapshotter::capture(const std::vector<pid_t>& tids,
+                                                       int64_t timeout_nanos) {
+  std::vector<CapturedThread> out;
+  if (slots_ == nullptr) return out;
+  generation_ = (generation_ + 1) & kGenerationMask;
+  if (generation_ == 0) generation_ = 1;
+  const uint32_t gen = generation_;
+
+  struct Request {
+    size_t out_index;
+    uint32_t slot;
+  };
+  std::vector<Request> requests;
+  requests.reserve(tids.size());
+  out.reserve(tids.size());
+  uint32_t next_slot = 0;
+  for (pid_t tid : tids) {
+    // Skip slots whose handler from an older request is still writing.
+    while (next_slot < max_threads_ &&
+           phase_of(slots_[next_slot].state.load(std::memory_order_acquire)) == kWriting)
+      ++next_slot;
+    if (next_slot >= max_threads_) {
+      out.push_back(CapturedThread{tid, false, {}});
+      continue;
+    }
+    Slot& slot = slots_[next_slot];
+    slot.depth = 0;
+    slot.state.store(state_of(gen, kRequested), std::memory_order_release);
+    int err = send_snapshot_signal(tid, static_cast<int>(gen << kIndexBits | next_slot));
+    if (err != 0) {
+      slot.state.store(state_of(gen, kIdle), std::memory_order_release);
+      if (err != ESRCH) out.push_back(CapturedThread{tid, false, {}});  // ESRCH: it exited
+      continue;
+    }
+    requests.push_back(Request{out.size(), next_slot});
+    out.push_back(CapturedThread{tid, false, {}});
+    ++next_slot;
+  }
+
+  // Wait for every answer, bounded.
+  const int64_t deadline = monotonic_nanos() + timeout_nanos;
+  for (;;) {
+    bool pending = false;
+    for (const Request& r : requests) {
+      uint32_t phase = phase_of(slots_[r.slot].state.load(std::memory_order_acquire));
+      if (phase == kRequested || phase == kWriting) {
+        pending = true;
+        break;
+      }
+    }
+    if (!pending || monotonic_nanos() >= deadline) break;
+    sleep_nanos(200 * 1000);
+  }
+  // Give up on requests never started; let handlers already writing finish (briefly).
+  for (const Request& r : requests) {
+    Slot& slot = slots_[r.slot];
+    uint32_t expected = state_of(gen, kRequested);
+    slot.state.compare_exchange_strong(expected, state_of(gen, kAbandoned),
+                                       std::memory_order_acq_rel);
+    for (int i = 0; i < 50 && phase_of(slot.state.load(std::memory_order_acquire)) == kWriting;
+         ++i)
+      sleep_nanos(200 * 1000);
+    if (slot.state.load(std::memory_order_acquire) == state_of(gen, kDone)) {
+      CapturedThread& t = out[r.out_index];
+      t.answered = true;
+      int depth = slot.depth < 0 ? 0 : (slot.depth > kMaxFrames ? kMaxFrames : slot.depth);
+      t.stack.assign(slot.pcs, slot.pcs + depth);
+      slot.state.store(state_of(gen, kIdle), std::memory_order_release);
+    }
+  }
+  return out;
+}
+
+void ThreadSnapshotter::reset_after_fork() noexcept {
+  if (slots_ == nullptr) return;
+  // Only slots ever used are written (reading an untouched page commits nothing).
+  for (uint32_t i = 0; i < max_threads_; ++i)
+    if (slots_[i].state.load(std::memory_order_relaxed) != 0)
+      slots_[i].state.store(0, std::memory_order_relaxed);
+}
+
+}  // namespace profagent

@@ -1,0 +1,59 @@
+// Threads collector (see threads_collector.h). Normal context.
+#include "collectors/threads_collector.h"
+
+#include <unistd.h>
+
+#include "agent/hook_guard.h"
+#include "agent/log.h"
+#include "agent/sampling_signal.h"
+#include "agent/threads/thread_registry.h"
+#include "collectors/thread_snapshot.h"
+
+namespace profagent {
+
+bool ThreadsCollector::start(const Config&) {
+  if (!g_thread_snapshotter.init()) {
+    log().warn("threads profile off: cannot map its slots");
+    return false;
+  }
+  set_thread_snapshot_handler(&ThreadSnapshotter::handler);
+  if (!install_sampling_signal()) return false;
+  running_ = true;
+  return true;
+}
+
+void ThreadsCollector::stop() { running_ = false; }
+
+void ThreadsCollector::on_fork_child() noexcept { g_thread_snapshotter.reset_after_fork(); }
+
+std::optional<ProfileBuilder> ThreadsCollector::snapshot(const DumpRequest& request) {
+  if (!running_) return std::nullopt;
+  AgentScope scope;
+  std::vector<pid_t> tids;
+  for (pid_t tid : list_threads())
+    if (!is_agent_thread(tid)) tids.push_back(tid);
+  std::vector<CapturedThread> threads = g_thread_snapshotter.capture(tids, kAnswerTimeoutNanos);
+
+  ProfileShape shape;
+  shape.sample_types = {{"threads", "count"}};
+  shape.period_type = {"threads", "count"};
+  shape.period = 1;
+  ProfileBuilder builder(shape);
+  builder.set_time(request.now_unix_nanos);
+  const int64_t one[1] = {1};
+  for (const CapturedThread& t : threads) {
+    std::vector<Label> labels;
+    labels.push_back(ProfileBuilder::num_label("tid", t.tid));
+    std::string name = thread_name(t.tid);
+    if (!name.empty()) labels.push_back(ProfileBuilder::str_label("thread_name", name));
+    if (t.answered) {
+      std::vector<uint64_t> stack(t.stack.begin(), t.stack.end());
+      builder.add_sample(stack, one, std::move(labels));
+    } else {
+      builder.add_synthetic_sample("[profagent: thread did not answer]", one, std::move(labels));
+    }
+  }
+  return builder;
+}
+
+}  // namespace profagent
