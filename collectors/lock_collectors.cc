@@ -3,7 +3,6 @@
 
 #include "agent/log.h"
 #include "collectors/contention_profile.h"
-#include "collectors/lock_callers.h"
 #include "collectors/lock_profiler.h"
 #include "collectors/lock_sampling.h"
 
@@ -14,7 +13,6 @@ bool MutexCollector::start(const Config& config) {
     log().warn("mutex profile off: cannot map its table");
     return false;
   }
-  find_internal_lock_callers();
   started_ = true;
   g_mutex_fraction.store(config.mutex_fraction, std::memory_order_release);
   return true;
@@ -43,7 +41,6 @@ bool BlockCollector::start(const Config& config) {
     log().warn("block profile off: cannot map its table");
     return false;
   }
-  find_internal_lock_callers();
   started_ = true;
   g_block_rate.store(config.block_rate, std::memory_order_release);
   return true;
