@@ -121,6 +121,28 @@ TEST_F(LocksE2E, StdSharedMutexGivesTheSamePicture) {
   expect_ratio(mutex.cum_containing(1, "release_lock"), measured, 0.35, "mutex delay");
 }
 
+TEST_F(LocksE2E, ReturnCodesAndErrnoPassThroughUnchanged) {
+  e2e::RunOptions plain;
+  plain.preload = false;
+  e2e::RunResult without = e2e::run({e2e::program("lock_semantics")}, plain);
+  ASSERT_EQ(without.exit_code(), 0);
+  e2e::RunOptions o;
+  o.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_MUTEX_FRACTION", "1"},
+           {"PROFAGENT_BLOCK_RATE", "1"}};
+  e2e::RunResult with = e2e::run({e2e::program("lock_semantics")}, o);
+  EXPECT_EQ(with.exit_code(), 0);
+  EXPECT_EQ(with.err, "");
+  EXPECT_EQ(with.out, without.out);
+  // The cases exercised what they claim (a few spot checks of glibc's own answers).
+  EXPECT_NE(without.out.find("mutex_timedlock_busy 110 "), std::string::npos) << without.out;
+  EXPECT_NE(without.out.find("errorcheck_relock 35 "), std::string::npos);
+  EXPECT_NE(without.out.find("robust_owner_died 130 "), std::string::npos);
+  EXPECT_NE(without.out.find("sem_timedwait_timeout -1 110"), std::string::npos);
+  // The contended waits were recorded.
+  e2e::RawProfile block = only("block");
+  EXPECT_GT(block.cum_containing(1, "main"), 0);
+}
+
 TEST_F(LocksE2E, OffByDefaultWritesNoFiles) {
   e2e::RunOptions o;
   o.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_THREADS", "0"}};
