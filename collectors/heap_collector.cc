@@ -54,7 +54,9 @@ ProfileBuilder build_heap_profile(int64_t rate, int64_t time_nanos) {
                                               to_i64(b.alloc_bytes - b.free_bytes), rate);
     int64_t values[4] = {alloc.count, alloc.bytes, inuse.count, inuse.bytes};
     std::vector<Label> labels;
-    int64_t block = to_i64(b.alloc_bytes / b.allocs);
+    // The bucket's size class, as Go labels a bucket with its allocator size class: stable
+    // for the bucket's whole life, so successive profiles' samples match (deltas, -diff_base).
+    int64_t block = to_i64(b.size);
     if (block != 0) labels.push_back(ProfileBuilder::num_label("bytes", block));
     if (!b.overflow) {
       // tid only where one thread made every allocation of the bucket (buckets are keyed on
