@@ -44,15 +44,7 @@ void forward_to_program(int sig, siginfo_t* info, void* ucontext) {
   if (!has_info && action.sa_handler == SIG_IGN) return;
   if ((has_info && action.sa_sigaction == nullptr) || (!has_info && action.sa_handler == SIG_DFL)) {
     // SIGPROF's default action terminates the process: do exactly that.
-    struct sigaction dfl;
-    memset(&dfl, 0, sizeof dfl);
-    dfl.sa_handler = SIG_DFL;
-    real_sigaction()(sig, &dfl, nullptr);
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, sig);
-    pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
-    raise(sig);
+    raise_with_default_action(sig);
     return;
   }
   if (action.sa_flags & SA_RESETHAND) {

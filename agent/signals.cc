@@ -43,15 +43,7 @@ void termination_handler(int sig) {
   int expected = 0;
   if (!dump_thread_running() || !g_pending_termination.compare_exchange_strong(expected, sig)) {
     // No dump thread, or a second termination signal while dumping: die right away.
-    struct sigaction dfl;
-    memset(&dfl, 0, sizeof dfl);
-    dfl.sa_handler = SIG_DFL;
-    real_sigaction()(sig, &dfl, nullptr);
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, sig);
-    pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
-    raise(sig);
+    raise_with_default_action(sig);
   }
   wake_dump_thread();
   errno = saved;
@@ -140,7 +132,7 @@ void program_takes_signal(int sig) {
 
 int pending_termination_signal() noexcept { return g_pending_termination.load(); }
 
-void die_of_signal(int sig) {
+void raise_with_default_action(int sig) noexcept {
   struct sigaction dfl;
   memset(&dfl, 0, sizeof dfl);
   dfl.sa_handler = SIG_DFL;
@@ -149,8 +141,12 @@ void die_of_signal(int sig) {
   sigemptyset(&set);
   sigaddset(&set, sig);
   pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
-  raise(sig);  // default action: the whole process dies of `sig`
-  _exit(128 + sig);  // not reached
+  raise(sig);
+}
+
+void die_of_signal(int sig) {
+  raise_with_default_action(sig);  // default action: the whole process dies of `sig`
+  _exit(128 + sig);                 // not reached
 }
 
 }  // namespace profagent

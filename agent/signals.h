@@ -32,4 +32,9 @@ void program_takes_signal(int sig);
 int pending_termination_signal() noexcept;
 [[noreturn]] void die_of_signal(int sig);
 
+// Restores SIG_DFL for `sig`, unblocks it on this thread and raises it: the default action
+// happens exactly as it would have without the agent. SIGNAL-SAFE. Returns only if the
+// default action does not end the process.
+void raise_with_default_action(int sig) noexcept;
+
 }  // namespace profagent

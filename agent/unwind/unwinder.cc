@@ -16,81 +16,75 @@
 namespace profagent {
 namespace {
 
-// Executable segments of libprofagent.so itself, found once at init.
+// Executable segments of one loaded object (libprofagent.so, libunwind), found once at init.
 constexpr int kMaxAgentRanges = 4;
 struct Range {
   uintptr_t lo, hi;
 };
-Range g_agent_ranges[kMaxAgentRanges];
-std::atomic<int> g_agent_range_count{0};
-
-int find_agent_ranges(dl_phdr_info* info, size_t, void* data) {
-  auto self = reinterpret_cast<uintptr_t>(data);
-  int found = 0;
+struct RangeSet {
   Range ranges[kMaxAgentRanges];
-  bool contains_self = false;
+  std::atomic<int> count{0};
+  bool only_libprofagent = false;  // skip (leave empty) unless the object is libprofagent.so
+
+  bool contains(uintptr_t pc) const noexcept {
+    int n = count.load(std::memory_order_acquire);
+    for (int i = 0; i < n; ++i)
+      if (pc >= ranges[i].lo && pc < ranges[i].hi) return true;
+    return false;
+  }
+};
+
+RangeSet g_agent_code;     // libprofagent.so itself (empty when linked into a test program)
+RangeSet g_unwinder_code;  // libunwind
+
+struct RangeQuery {
+  uintptr_t probe;
+  RangeSet* out;
+};
+
+// dl_iterate_phdr callback: stores the executable segments of the object that contains
+// query->probe in query->out.
+int find_ranges(dl_phdr_info* info, size_t, void* data) {
+  auto* query = static_cast<RangeQuery*>(data);
+  Range found_ranges[kMaxAgentRanges];
+  int found = 0;
+  bool contains_probe = false;
   for (int i = 0; i < info->dlpi_phnum; ++i) {
     const ElfW(Phdr)& ph = info->dlpi_phdr[i];
     if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X)) continue;
     uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
     uintptr_t hi = lo + ph.p_memsz;
-    if (self >= lo && self < hi) contains_self = true;
-    if (found < kMaxAgentRanges) ranges[found++] = {lo, hi};
+    if (query->probe >= lo && query->probe < hi) contains_probe = true;
+    if (found < kMaxAgentRanges) found_ranges[found++] = {lo, hi};
   }
-  if (!contains_self) return 0;
+  if (!contains_probe) return 0;
   // Only the injected libprofagent.so is "agent code"; linked into a test executable, the
   // same functions are ordinary program code.
-  if (info->dlpi_name == nullptr || strstr(info->dlpi_name, "libprofagent") == nullptr) return 1;
-  for (int i = 0; i < found; ++i) g_agent_ranges[i] = ranges[i];
-  g_agent_range_count.store(found, std::memory_order_release);
+  if (query->out->only_libprofagent &&
+      (info->dlpi_name == nullptr || strstr(info->dlpi_name, "libprofagent") == nullptr))
+    return 1;
+  for (int i = 0; i < found; ++i) query->out->ranges[i] = found_ranges[i];
+  query->out->count.store(found, std::memory_order_release);
   return 1;
+}
+
+void find_code_of(const void* probe, RangeSet* out) {
+  if (out->count.load() != 0) return;
+  RangeQuery query{reinterpret_cast<uintptr_t>(probe), out};
+  dl_iterate_phdr(find_ranges, &query);
 }
 
 }  // namespace
 
-// Executable segments of libunwind itself.
-Range g_unwinder_ranges[kMaxAgentRanges];
-std::atomic<int> g_unwinder_range_count{0};
+bool is_unwinder_pc(uintptr_t pc) noexcept { return g_unwinder_code.contains(pc); }
 
-int find_unwinder_ranges(dl_phdr_info* info, size_t, void* data) {
-  auto probe = reinterpret_cast<uintptr_t>(data);
-  Range ranges[kMaxAgentRanges];
-  int found = 0;
-  bool contains = false;
-  for (int i = 0; i < info->dlpi_phnum; ++i) {
-    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-    if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X)) continue;
-    uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
-    uintptr_t hi = lo + ph.p_memsz;
-    if (probe >= lo && probe < hi) contains = true;
-    if (found < kMaxAgentRanges) ranges[found++] = {lo, hi};
-  }
-  if (!contains) return 0;
-  for (int i = 0; i < found; ++i) g_unwinder_ranges[i] = ranges[i];
-  g_unwinder_range_count.store(found, std::memory_order_release);
-  return 1;
-}
-
-bool is_unwinder_pc(uintptr_t pc) noexcept {
-  int n = g_unwinder_range_count.load(std::memory_order_acquire);
-  for (int i = 0; i < n; ++i)
-    if (pc >= g_unwinder_ranges[i].lo && pc < g_unwinder_ranges[i].hi) return true;
-  return false;
-}
-
-bool is_agent_pc(uintptr_t pc) noexcept {
-  int n = g_agent_range_count.load(std::memory_order_acquire);
-  for (int i = 0; i < n; ++i)
-    if (pc >= g_agent_ranges[i].lo && pc < g_agent_ranges[i].hi) return true;
-  return false;
-}
+bool is_agent_pc(uintptr_t pc) noexcept { return g_agent_code.contains(pc); }
 
 void unwinder_init() noexcept {
   unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
-  if (g_agent_range_count.load() == 0)
-    dl_iterate_phdr(find_agent_ranges, reinterpret_cast<void*>(&unwinder_init));
-  if (g_unwinder_range_count.load() == 0)
-    dl_iterate_phdr(find_unwinder_ranges, reinterpret_cast<void*>(&unw_backtrace));
+  g_agent_code.only_libprofagent = true;
+  find_code_of(reinterpret_cast<const void*>(&unwinder_init), &g_agent_code);
+  find_code_of(reinterpret_cast<const void*>(&unw_backtrace), &g_unwinder_code);
   // A first unwind outside any handler: resolves libunwind's lazy bindings and fills its
   // caches, so a handler's first unwind does not do that work.
   uintptr_t pcs[kMaxFrames];
