@@ -49,7 +49,7 @@ struct AgentState {
 
 AgentState* g_state = nullptr;
 std::atomic<bool> g_running{false};
-pthread_key_t g_thread_exit_key;
+constinit pthread_key_t g_thread_exit_key = 0;
 
 std::string executable_basename() {
   char path[PATH_MAX];

@@ -21,11 +21,11 @@ namespace {
 std::atomic<SignalHandlerFn> g_cpu_handler{nullptr};
 std::atomic<SignalHandlerFn> g_snapshot_handler{nullptr};
 std::atomic<bool> g_owned{false};
-std::mutex g_install_mutex;
+constinit std::mutex g_install_mutex;
 
 // The program's disposition, double-buffered so a reader in a handler never sees a half
 // written one: writers fill the inactive slot, then publish its index.
-struct sigaction g_program_actions[2];
+constinit struct sigaction g_program_actions[2] = {};
 std::atomic<int> g_program_index{0};
 std::atomic<int> g_program_writers{0};
 

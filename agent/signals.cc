@@ -29,7 +29,7 @@ constexpr int kTerminationSignals[] = {SIGTERM, SIGINT, SIGHUP};
 enum class Role : int { kNone, kDump, kTermination };
 
 std::atomic<int> g_role[kMaxSignal];           // Role the agent has for each signal
-struct sigaction g_shown[kMaxSignal];          // what the program believes is installed
+constinit struct sigaction g_shown[kMaxSignal] = {};          // what the program believes is installed
 std::atomic<int> g_pending_termination{0};
 
 void dump_signal_handler(int) {

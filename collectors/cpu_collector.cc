@@ -12,7 +12,7 @@
 namespace profagent {
 namespace {
 
-CpuTimers g_timers;
+constinit CpuTimers g_timers;
 constexpr size_t kMaxAggregateStacks = 1 << 20;  // beyond this, samples count as lost
 
 }  // namespace

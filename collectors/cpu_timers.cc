@@ -25,7 +25,7 @@ struct TimerSlot {
   std::atomic<pid_t> tid;  // 0 = free
   timer_t timer;
 };
-TimerSlot g_slots[kMaxTimers];
+constinit TimerSlot g_slots[kMaxTimers] = {};
 std::atomic<int> g_live{0};
 // The calling thread's slot, when it armed its own timer (saves a table scan at exit).
 thread_local int t_slot __attribute__((tls_model("initial-exec"))) = -1;

@@ -30,7 +30,7 @@ void sleep_nanos(int64_t nanos) {
 
 }  // namespace
 
-ThreadSnapshotter g_thread_snapshotter;
+constinit ThreadSnapshotter g_thread_snapshotter;
 
 bool ThreadSnapshotter::init(uint32_t max_threads) noexcept {
   if (slots_ != nullptr) return true;

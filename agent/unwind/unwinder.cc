@@ -22,7 +22,7 @@ struct Range {
   uintptr_t lo, hi;
 };
 struct RangeSet {
-  Range ranges[kMaxAgentRanges];
+  Range ranges[kMaxAgentRanges] = {};
   std::atomic<int> count{0};
   bool only_libprofagent = false;  // skip (leave empty) unless the object is libprofagent.so
 
@@ -34,8 +34,10 @@ struct RangeSet {
   }
 };
 
-RangeSet g_agent_code;     // libprofagent.so itself (empty when linked into a test program)
-RangeSet g_unwinder_code;  // libunwind
+// constinit: filled by unwinder_init() from the agent's constructor, which runs before this
+// library's dynamic initializers (agent/constructor.cc); a dynamic initializer would reset them.
+constinit RangeSet g_agent_code;     // libprofagent.so itself (empty when linked into a test)
+constinit RangeSet g_unwinder_code;  // libunwind
 
 struct RangeQuery {
   uintptr_t probe;
