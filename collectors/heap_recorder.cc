@@ -5,7 +5,9 @@
 
 #include <cerrno>
 
+#include "agent/clock.h"
 #include "agent/hook_guard.h"
+#include "agent/self_stats.h"
 #include "agent/threads/thread_registry.h"
 #include "agent/unwind/unwinder.h"
 
@@ -21,8 +23,13 @@ bool HeapRecorder::init(size_t region_bytes, uint32_t max_buckets) noexcept {
 void* HeapRecorder::allocate(size_t size, size_t alignment) noexcept {
   AgentScope scope;
   int saved_errno = errno;
+  int64_t start = monotonic_nanos();  // self-accounting: the sampled slow path's cost
   void* p = region_.allocate(size, alignment, HeapBucketTable::kOverflowBucket);
-  if (p != nullptr) {
+  if (p == nullptr) {
+    // The region cannot hold it (full, or an alignment above its limit): the caller falls back
+    // to the next allocator and this sample is lost; the heap file says how many.
+    self_note_lost(LostKind::kHeap, 1, static_cast<int64_t>(size));
+  } else {
     uintptr_t pcs[kMaxFrames];
     int depth = unwind_from_hook(pcs, kMaxFrames);
     char name[16] = {};
@@ -30,6 +37,7 @@ void* HeapRecorder::allocate(size_t size, size_t alignment) noexcept {
     uint32_t id = buckets_.record_alloc(pcs, depth, size, static_cast<int32_t>(current_tid()), name);
     region_.set_tag(p, id);
   }
+  self_add_cost(SelfCost::kHooks, monotonic_nanos() - start);
   errno = saved_errno;
   return p;
 }

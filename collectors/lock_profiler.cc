@@ -4,6 +4,7 @@
 #include <cerrno>
 
 #include "agent/clock.h"
+#include "agent/self_stats.h"
 #include "agent/threads/thread_registry.h"
 #include "agent/unwind/unwinder.h"
 #include "collectors/lock_sampling.h"
@@ -21,10 +22,13 @@ namespace {
 int64_t now_nanos() noexcept { return monotonic_nanos(); }
 
 // Unwinds the calling thread (dropping the agent's frames) and adds one weighted event.
+// Its cost goes into the profiles' self-accounting comments (hooks=...).
 void record_at_caller(ContentionTable& table, const ContentionWeight& w) noexcept {
+  int64_t start = now_nanos();
   uintptr_t pcs[kMaxFrames];
   int depth = unwind_from_hook(pcs, kMaxFrames);
   table.record(pcs, depth, static_cast<int32_t>(current_tid()), w.count, w.delay);
+  self_add_cost(SelfCost::kHooks, now_nanos() - start);
 }
 
 void record_block_locked(int64_t delay) noexcept {
