@@ -10,6 +10,7 @@
 #include "agent/signals.h"
 
 #include <dlfcn.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -38,6 +39,11 @@ void dump_signal_handler(int) {
   errno = saved;
 }
 
+// How long a thread that received a termination signal waits for the dump thread to dump and
+// end the process before it dies of the signal itself (a dump stuck behind a lock the
+// interrupted thread holds must not keep the process alive).
+constexpr int kTerminationDumpMillis = 5000;
+
 void termination_handler(int sig) {
   int saved = errno;
   int expected = 0;
@@ -46,6 +52,14 @@ void termination_handler(int sig) {
     raise_with_default_action(sig);
   }
   wake_dump_thread();
+  // Never return to the program: it would run on (and could even exit normally, changing
+  // its exit status) while the dump is written. The dump thread ends the process with this
+  // same signal once the profiles are on disk (die_of_signal).
+  for (int waited = 0; waited < kTerminationDumpMillis; waited += 10) {
+    timespec ten_ms{0, 10 * 1000 * 1000};
+    nanosleep(&ten_ms, nullptr);
+  }
+  raise_with_default_action(sig);
   errno = saved;
 }
 

@@ -103,6 +103,21 @@ TEST_F(LifecycleE2E, SigtermDumpsThenDiesOfSigterm) {
   EXPECT_GT(p.cum_containing(p.sample_index("cpu"), "steady_work"), 0);
 }
 
+// A program that signals itself runs no further after the signal: the dump happens while
+// the receiving thread waits, and the process dies of the signal (not exit 0 after the
+// handler returned, which would change its status).
+TEST_F(LifecycleE2E, SelfSentSigtermStopsTheProgramAtOnce) {
+  for (bool preload : {false, true}) {
+    e2e::RunOptions options;
+    options.preload = preload;
+    options.env = {{"PROFAGENT_DIR", dir_}};
+    e2e::RunResult r = e2e::run({"/bin/sh", "-c", "kill -TERM $$; echo after"}, options);
+    EXPECT_EQ(r.term_signal(), SIGTERM) << "preload " << preload << " status " << r.wait_status;
+    EXPECT_EQ(r.out, "") << "preload " << preload;
+  }
+  EXPECT_EQ(e2e::profiles(dir_, "cpu").size(), 1u);
+}
+
 TEST_F(LifecycleE2E, UnwritableDirectoryWarnsOnceAndProgramRunsUnchanged) {
   std::string file = dir_ + "/a-file";
   FILE* f = fopen(file.c_str(), "w");
