@@ -1,9 +1,9 @@
 // Contention bucket table (see contention_table.h). HOOK CONTEXT for record() and clear().
 #include "collectors/contention_table.h"
 
-#include <sys/mman.h>
-
 #include <cstring>
+
+#include "collectors/stack_table_memory.h"
 
 namespace profagent {
 namespace {
@@ -23,24 +23,13 @@ uint64_t hash_key(const uintptr_t* pcs, int depth, int32_t tid) {
 bool ContentionTable::init(uint32_t max_buckets) noexcept {
   if (buckets_ != nullptr) return true;
   if (max_buckets < 2) max_buckets = 2;
-  uint32_t index_size = 1;
-  while (index_size < 2 * max_buckets) index_size <<= 1;
-  size_t bucket_bytes = sizeof(Bucket) * max_buckets;
-  size_t index_bytes = sizeof(uint32_t) * index_size;
-  void* b = mmap(nullptr, bucket_bytes, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (b == MAP_FAILED) return false;
-  void* i = mmap(nullptr, index_bytes, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (i == MAP_FAILED) {
-    munmap(b, bucket_bytes);
-    return false;
-  }
+  StackTableMemory memory;
+  if (!map_stack_table(sizeof(Bucket), max_buckets, &memory)) return false;
   HeapSpinGuard guard(lock_);
-  buckets_ = static_cast<Bucket*>(b);
-  index_ = static_cast<uint32_t*>(i);
+  buckets_ = static_cast<Bucket*>(memory.buckets);
+  index_ = memory.index;
   max_buckets_ = max_buckets;
-  index_mask_ = index_size - 1;
+  index_mask_ = memory.index_mask;
   count_ = 1;  // bucket 0 = overflow, never in the index
   return true;
 }

@@ -1,9 +1,9 @@
 // Heap bucket table (see heap_buckets.h). HOOK CONTEXT except init() and copy().
 #include "collectors/heap_buckets.h"
 
-#include <sys/mman.h>
-
 #include <cstring>
+
+#include "collectors/stack_table_memory.h"
 
 namespace profagent {
 namespace {
@@ -37,23 +37,13 @@ uint64_t bucket_size_class(uint64_t size) {
 bool HeapBucketTable::init(uint32_t max_buckets) noexcept {
   if (buckets_ != nullptr) return true;
   if (max_buckets < 2) max_buckets = 2;
-  uint32_t index_size = 1;
-  while (index_size < 2 * max_buckets) index_size <<= 1;
-  size_t bucket_bytes = sizeof(HeapBucket) * max_buckets;
-  size_t index_bytes = sizeof(uint32_t) * index_size;
-  void* b = mmap(nullptr, bucket_bytes, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (b == MAP_FAILED) return false;
-  void* i = mmap(nullptr, index_bytes, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (i == MAP_FAILED) {
-    munmap(b, bucket_bytes);
-    return false;
-  }
-  buckets_ = static_cast<HeapBucket*>(b);  // zero pages: every atomic starts at 0
-  index_ = static_cast<uint32_t*>(i);
+  StackTableMemory memory;
+  if (!map_stack_table(sizeof(HeapBucket), max_buckets, &memory)) return false;
+  // zero pages: every atomic starts at 0
+  buckets_ = static_cast<HeapBucket*>(memory.buckets);
+  index_ = memory.index;
   max_buckets_ = max_buckets;
-  index_mask_ = index_size - 1;
+  index_mask_ = memory.index_mask;
   count_.store(1, std::memory_order_release);  // bucket 0 = overflow, never in the index
   return true;
 }
