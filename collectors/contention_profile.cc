@@ -17,7 +17,6 @@ ProfileBuilder build_contention_profile(const ContentionTable& table, int64_t ti
   shape.period = 1;
   ProfileBuilder builder(shape);
   builder.set_time(time_nanos);
-  std::map<int32_t, std::string> names;
   for (const ContentionBucketCopy& b : table.copy()) {
     // Go: count is a float, written truncated and at least 1.
     int64_t count = b.count >= 9.2e18 ? INT64_MAX : static_cast<int64_t>(b.count);
@@ -28,10 +27,9 @@ ProfileBuilder build_contention_profile(const ContentionTable& table, int64_t ti
       continue;
     }
     std::vector<Label> labels;
-    labels.push_back(ProfileBuilder::num_label("tid", b.tid));
-    auto it = names.find(b.tid);
-    if (it == names.end()) it = names.emplace(b.tid, thread_name(b.tid)).first;
-    if (!it->second.empty()) labels.push_back(ProfileBuilder::str_label("thread_name", it->second));
+    if (b.tid != kManyContentionThreads) labels.push_back(ProfileBuilder::num_label("tid", b.tid));
+    if (!b.thread_name.empty())
+      labels.push_back(ProfileBuilder::str_label("thread_name", b.thread_name));
     std::vector<uint64_t> stack(b.stack.begin(), b.stack.end());
     builder.add_sample(stack, values, std::move(labels));
   }

@@ -8,8 +8,10 @@
 namespace profagent {
 namespace {
 
-uint64_t hash_key(const uintptr_t* pcs, int depth, int32_t tid) {
-  uint64_t h = 0xcbf29ce484222325ULL ^ (static_cast<uint64_t>(static_cast<uint32_t>(tid)) << 32);
+uint64_t hash_key(const uintptr_t* pcs, int depth, const char (&name)[16]) {
+  uint64_t name_bits[2];
+  memcpy(name_bits, name, sizeof name_bits);
+  uint64_t h = 0xcbf29ce484222325ULL ^ (name_bits[0] * 0x9e3779b97f4a7c15ULL) ^ name_bits[1];
   for (int i = 0; i < depth; ++i) {
     h ^= pcs[i];
     h *= 0x100000001b3ULL;
@@ -34,12 +36,14 @@ bool ContentionTable::init(uint32_t max_buckets) noexcept {
   return true;
 }
 
-void ContentionTable::record(const uintptr_t* pcs, int depth, int32_t tid, double count,
-                             int64_t delay) noexcept {
+void ContentionTable::record(const uintptr_t* pcs, int depth, int32_t tid,
+                             const char* thread_name, double count, int64_t delay) noexcept {
   if (buckets_ == nullptr) return;
   if (depth > kMaxFrames) depth = kMaxFrames;
   if (depth < 0) depth = 0;
-  uint64_t h = hash_key(pcs, depth, tid);
+  char name[16] = {};
+  if (thread_name != nullptr) strncpy(name, thread_name, sizeof name - 1);
+  uint64_t h = hash_key(pcs, depth, name);
   HeapSpinGuard guard(lock_);
   Bucket* target = &buckets_[kOverflowBucket];
   for (uint32_t slot = static_cast<uint32_t>(h) & index_mask_;; slot = (slot + 1) & index_mask_) {
@@ -49,6 +53,7 @@ void ContentionTable::record(const uintptr_t* pcs, int depth, int32_t tid, doubl
       Bucket& b = buckets_[count_];
       b.hash = h;
       b.tid = tid;
+      memcpy(b.thread_name, name, sizeof name);
       b.depth = static_cast<uint32_t>(depth);
       b.count = 0;
       b.delay = 0;
@@ -58,8 +63,10 @@ void ContentionTable::record(const uintptr_t* pcs, int depth, int32_t tid, doubl
       break;
     }
     Bucket& b = buckets_[v - 1];
-    if (b.hash == h && b.tid == tid && b.depth == static_cast<uint32_t>(depth) &&
+    if (b.hash == h && b.depth == static_cast<uint32_t>(depth) &&
+        memcmp(b.thread_name, name, sizeof name) == 0 &&
         memcmp(b.pcs, pcs, sizeof(uintptr_t) * static_cast<size_t>(depth)) == 0) {
+      if (b.tid != tid) b.tid = kManyContentionThreads;
       target = &b;
       break;
     }
@@ -90,6 +97,7 @@ std::vector<ContentionBucketCopy> ContentionTable::copy() const {
     ContentionBucketCopy c;
     c.overflow = id == kOverflowBucket;
     c.tid = b.tid;
+    c.thread_name.assign(b.thread_name, strnlen(b.thread_name, sizeof b.thread_name));
     c.count = b.count;
     c.delay = b.delay;
     if (!c.overflow) c.stack.assign(b.pcs, b.pcs + b.depth);

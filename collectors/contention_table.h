@@ -1,5 +1,5 @@
 // Bounded aggregate of contention events for the block and mutex profiles: one bucket per
-// (stack, tid) holding a float count and a delay in ns (Go's bucket: count float64, cycles).
+// (stack, thread name) holding a float count and a delay in ns (Go's bucket: count float64, cycles).
 // HOOK CONTEXT for record(): no host allocation (storage is mmap'ed once by init()), only the
 // table's own spin lock, held for a hash probe and two additions; callers hold AgentScope so
 // a signal handler on the same thread never re-enters it. copy() and init() are normal
@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "agent/unwind/unwinder.h"
@@ -19,9 +20,12 @@
 
 namespace profagent {
 
+constexpr int32_t kManyContentionThreads = -1;
+
 struct ContentionBucketCopy {
   std::vector<uintptr_t> stack;  // leaf first
-  int32_t tid = 0;
+  int32_t tid = 0;  // kManyContentionThreads: several threads of that name
+  std::string thread_name;
   bool overflow = false;         // the "table full" bucket
   double count = 0;
   int64_t delay = 0;
@@ -40,8 +44,10 @@ class ContentionTable {
   bool init(uint32_t max_buckets = kDefaultMaxBuckets) noexcept;
   bool initialized() const noexcept { return buckets_ != nullptr; }
 
-  // Adds (count, delay) to the bucket of (pcs[0..depth), tid).
-  void record(const uintptr_t* pcs, int depth, int32_t tid, double count,
+  // Adds (count, delay) to the bucket of (pcs[0..depth), thread name). Keyed on the name, not
+  // the tid, so a program that churns threads does not fill the table with dead threads; the
+  // bucket keeps the tid while only one thread recorded into it.
+  void record(const uintptr_t* pcs, int depth, int32_t tid, const char* thread_name, double count,
               int64_t delay) noexcept;
 
   // Every non-empty bucket. Normal context (allocates after releasing the lock).
@@ -55,8 +61,9 @@ class ContentionTable {
  private:
   struct Bucket {
     uint64_t hash;
-    int32_t tid;
+    int32_t tid;  // kManyContentionThreads once threads of the same name share the bucket
     uint32_t depth;
+    char thread_name[16];
     double count;
     int64_t delay;
     uintptr_t pcs[kMaxFrames];
