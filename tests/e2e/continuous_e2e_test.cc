@@ -4,6 +4,7 @@
 // including servers that hang, reset or fail, which must change nothing for the program.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <regex>
@@ -207,13 +208,19 @@ TEST_F(ContinuousE2E, AgentMemoryStaysFlatOverManyShortIntervalsWithPush) {
   ASSERT_EQ(r.exit_code(), 0) << r.err;
   std::vector<std::string> cpu = e2e::profiles(dir_, "cpu");
   EXPECT_GE(cpu.size(), 50u) << "0.2 s intervals over 14 s";
-  // After warm-up (symbolizer built, tables sized) the resident set stays flat.
-  long warm = rss[4], end = rss[13];
+  // After warm-up the resident set stays flat. A growth that goes on (a leak per dump or per
+  // push) shows in both halves of the measured window; a one-off step (glibc growing an
+  // arena, libdw reading one more compile unit of libc's debug info for a new address, both
+  // bounded) shows in one half only. So the smaller of the two halves' growths must be small.
+  long warm = rss[4], middle = rss[8], end = rss[13];
   ASSERT_GT(warm, 0);
   ASSERT_GT(end, 0);
   std::string trace;
   for (auto& [s, kib] : rss) trace += std::to_string(s) + "s:" + std::to_string(kib) + " ";
-  EXPECT_LT(end - warm, 2048) << "RSS grew " << (end - warm) << " KiB after warm-up: " << trace;
+  long first_half = middle - warm, second_half = end - middle;
+  EXPECT_LT(std::min(first_half, second_half), 1024)
+      << "RSS kept growing after warm-up: " << trace;
+  EXPECT_LT(end - warm, 16 * 1024) << "RSS grew too much after warm-up: " << trace;
   // The push kept up: every file written was pushed (nothing dropped from the queue).
   size_t files = cpu.size() + e2e::profiles(dir_, "heap").size() +
                  e2e::profiles(dir_, "threads").size() + e2e::profiles(dir_, "mutex").size() +
