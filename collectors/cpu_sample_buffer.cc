@@ -36,13 +36,17 @@ bool CpuSampleBuffer::init() noexcept {
 
 bool CpuSampleBuffer::add(int32_t tid, const uintptr_t* pcs, uint32_t depth,
                           uint64_t weight) noexcept {
-  int idx = active_.load(std::memory_order_acquire);
-  writers_[idx].fetch_add(1, std::memory_order_acq_rel);
-  if (active_.load(std::memory_order_acquire) != idx) {
+  // seq_cst on writers_ and active_ (here and in drain): "announce, then re-check active_"
+  // against drain's "flip active_, then read writers_" is a store-buffering pattern; with
+  // acquire/release alone both sides may read the old values (x86 reorders drain's store after
+  // its load), and drain would read a table a handler is still writing into.
+  int idx = active_.load(std::memory_order_seq_cst);
+  writers_[idx].fetch_add(1, std::memory_order_seq_cst);
+  if (active_.load(std::memory_order_seq_cst) != idx) {
     // A drain flipped the tables between our two loads: use the new active table.
     writers_[idx].fetch_sub(1, std::memory_order_release);
     idx = 1 - idx;
-    writers_[idx].fetch_add(1, std::memory_order_acq_rel);
+    writers_[idx].fetch_add(1, std::memory_order_seq_cst);
   }
   Entry* table = tables_[idx];
   bool stored = false;
@@ -81,11 +85,11 @@ void CpuSampleBuffer::drain(
     const std::function<void(int32_t, const uintptr_t*, uint32_t, uint64_t)>& fn) {
   if (tables_[0] == nullptr) return;
   int old = active_.load(std::memory_order_acquire);
-  active_.store(1 - old, std::memory_order_release);
+  active_.store(1 - old, std::memory_order_seq_cst);  // seq_cst: see add()
   // Wait (bounded, ~100 ms) for handlers still writing into the old table. A handler runs for
   // microseconds; only a thread stopped inside one (SIGSTOP, ptrace) can outlast this, and
   // then its single in-flight sample may be dropped.
-  for (int i = 0; i < 1000 && writers_[old].load(std::memory_order_acquire) != 0; ++i) {
+  for (int i = 0; i < 1000 && writers_[old].load(std::memory_order_seq_cst) != 0; ++i) {
     timespec ts{0, 100000};
     nanosleep(&ts, nullptr);
   }
