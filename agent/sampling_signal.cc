@@ -109,12 +109,19 @@ void program_sigprof_action(struct sigaction* out) noexcept {
 
 void set_program_sigprof_action(const struct sigaction& action) noexcept {
   // Concurrent writers (two threads calling sigaction at once) take turns; readers never wait.
+  // Signals are blocked while this thread holds the turn: a handler interrupting it here that
+  // sets SIGPROF again (its own sigaction call, or SA_RESETHAND in forward_to_program) would
+  // otherwise spin forever on a turn its own thread holds.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
   while (g_program_writers.exchange(1, std::memory_order_acquire) != 0) {
   }
   int next = 1 - g_program_index.load(std::memory_order_relaxed);
   g_program_actions[next] = action;
   g_program_index.store(next, std::memory_order_release);
   g_program_writers.store(0, std::memory_order_release);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
 std::atomic<int> g_program_sigprof_state{0};  // 0 no, 1 noted, 2 logged
