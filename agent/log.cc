@@ -24,19 +24,29 @@ spdlog::level::level_enum to_spdlog(LogLevel level) {
 
 }  // namespace
 
+// Leaked on purpose: no destructor may run before the final dump at exit. A pointer, not a
+// function-local static, so a forked child can drop the parent's (its sink mutex may have been
+// held by another parent thread at the fork) and build its own on first use.
+constinit spdlog::logger* g_logger = nullptr;
+constinit spdlog::level::level_enum g_level = spdlog::level::warn;
+
 spdlog::logger& log() {
-  // Leaked on purpose: no destructor may run before the final dump at exit.
-  static spdlog::logger* logger = [] {
+  if (g_logger == nullptr) {
     auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
     auto* l = new spdlog::logger("profagent", std::move(sink));
     l->set_pattern("profagent: %l: %v");
-    l->set_level(spdlog::level::warn);
+    l->set_level(g_level);
     l->flush_on(spdlog::level::trace);
-    return l;
-  }();
-  return *logger;
+    g_logger = l;
+  }
+  return *g_logger;
 }
 
-void set_log_level(LogLevel level) { log().set_level(to_spdlog(level)); }
+void forget_logger_after_fork() noexcept { g_logger = nullptr; }
+
+void set_log_level(LogLevel level) {
+  g_level = to_spdlog(level);
+  log().set_level(g_level);
+}
 
 }  // namespace profagent

@@ -11,5 +11,7 @@ namespace profagent {
 
 spdlog::logger& log();
 void set_log_level(LogLevel level);
+// In a forked child: the parent's logger is abandoned (leaked) and rebuilt on first use.
+void forget_logger_after_fork() noexcept;
 
 }  // namespace profagent

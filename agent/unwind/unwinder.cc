@@ -10,6 +10,8 @@
 #include <libunwind.h>
 #include <link.h>
 
+#include <time.h>
+
 #include <atomic>
 #include <cstring>
 
@@ -76,7 +78,41 @@ void find_code_of(const void* probe, RangeSet* out) {
   dl_iterate_phdr(find_ranges, &query);
 }
 
+// The fork gate (see unwinder.h).
+std::atomic<int> g_unwinds_active{0};
+std::atomic<bool> g_fork_pending{false};
+
+class UnwindGate {
+ public:
+  UnwindGate() noexcept {
+    g_unwinds_active.fetch_add(1, std::memory_order_seq_cst);
+    open_ = !g_fork_pending.load(std::memory_order_seq_cst);
+    if (!open_) g_unwinds_active.fetch_sub(1, std::memory_order_seq_cst);
+  }
+  ~UnwindGate() {
+    if (open_) g_unwinds_active.fetch_sub(1, std::memory_order_seq_cst);
+  }
+  bool open() const noexcept { return open_; }
+
+ private:
+  bool open_;
+};
+
 }  // namespace
+
+void unwinder_prepare_fork() noexcept {
+  g_fork_pending.store(true, std::memory_order_seq_cst);
+  // Unwinds take microseconds; one stuck longer (a thread stopped inside one) is not waited
+  // for beyond 100 ms.
+  for (int i = 0; i < 1000 && g_unwinds_active.load(std::memory_order_seq_cst) != 0; ++i) {
+    timespec ts{0, 100000};
+    nanosleep(&ts, nullptr);
+  }
+}
+
+void unwinder_after_fork() noexcept {
+  g_fork_pending.store(false, std::memory_order_seq_cst);
+}
 
 bool is_unwinder_pc(uintptr_t pc) noexcept { return g_unwinder_code.contains(pc); }
 
@@ -104,6 +140,8 @@ void unwinder_init() noexcept {
 // straight through instead of recording (and unwinding again) while libunwind holds its lock.
 int unwind_from_signal(void* ucontext, uintptr_t* pcs, int max_frames) noexcept {
   AgentScope scope;
+  UnwindGate gate;
+  if (!gate.open()) return 0;
   unw_cursor_t cursor;
   if (unw_init_local2(&cursor, static_cast<unw_context_t*>(ucontext), UNW_INIT_SIGNAL_FRAME) < 0)
     return 0;
@@ -123,6 +161,8 @@ int unwind_from_signal(void* ucontext, uintptr_t* pcs, int max_frames) noexcept 
 
 int unwind_from_hook(uintptr_t* pcs, int max_frames) noexcept {
   AgentScope scope;
+  UnwindGate gate;
+  if (!gate.open()) return 0;
   // Room for the agent's own frames on top, which are dropped below.
   constexpr int kExtra = 8;
   void* raw[kMaxFrames + kExtra];

@@ -14,6 +14,14 @@ namespace profagent {
 // Deepest stack any collector records (pprof-semantics.md: CPU 64; we use 64 for all kinds).
 constexpr int kMaxFrames = 64;
 
+// fork() safety. Debian's libunwind keeps its cache under a global pthread mutex: a fork while
+// another thread is mid-unwind would leave that mutex locked forever in the child. The
+// prepare step stops new unwinds (they return 0 frames: a lost sample) and waits (bounded)
+// for those in flight; after_fork re-opens in the parent and the child. Normal context
+// (pthread_atfork handlers); async-signal-safe.
+void unwinder_prepare_fork() noexcept;
+void unwinder_after_fork() noexcept;
+
 // Prepares libunwind outside any handler (caching policy, first unwind to fill its caches and
 // resolve lazy bindings). Call once at start and once in a forked child. Normal context.
 void unwinder_init() noexcept;

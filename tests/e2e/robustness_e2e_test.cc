@@ -92,6 +92,18 @@ TEST_F(RobustnessE2E, ForkWithoutExecEachProcessProfilesItsOwnWork) {
   EXPECT_EQ(leaves, 2);
 }
 
+TEST_F(RobustnessE2E, ForkWhileOtherThreadsUnwindNeverDeadlocksTheChild) {
+  e2e::RunOptions options;
+  options.env = all_profiles_on(dir_);
+  options.env["PROFAGENT_HEAP_RATE"] = "1";  // every allocation unwinds
+  options.env["PROFAGENT_CPU_HZ"] = "4000";   // and so does every CPU sample
+  options.timeout_seconds = 120;
+  e2e::RunResult r = e2e::run({e2e::program("fork_while_unwinding"), "200"}, options);
+  EXPECT_FALSE(r.timed_out) << "a child hung";
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_EQ(r.out, "children 200 failures 0\n");
+}
+
 TEST_F(RobustnessE2E, ExecedShellChildrenWriteToTheSameRelativeDirectory) {
   e2e::RunOptions options;
   options.cwd = dir_;
