@@ -25,6 +25,7 @@
 #include "agent/pprof/file_writer.h"
 #include "agent/push/pusher.h"
 #include "agent/self_stats.h"
+#include "agent/sampling_signal.h"
 #include "agent/signals.h"
 #include "agent/symbolize/symbolizer.h"
 #include "agent/threads/thread_registry.h"
@@ -116,6 +117,7 @@ void fork_child() {
   // the child carries on profiling under its own pid.
   unwinder_after_fork();
   forget_logger_after_fork();
+  reset_program_sigprof_action_after_fork();
   new (&g_state->dump_mutex) std::mutex;
   g_state->symbolizer = nullptr;  // the parent's may be mid-update; leak it, build anew
   g_state->seq = 0;

@@ -23,10 +23,12 @@ std::atomic<SignalHandlerFn> g_snapshot_handler{nullptr};
 std::atomic<bool> g_owned{false};
 constinit std::mutex g_install_mutex;
 
-// The program's disposition, double-buffered so a reader in a handler never sees a half
-// written one: writers fill the inactive slot, then publish its index.
-constinit struct sigaction g_program_actions[2] = {};
-std::atomic<int> g_program_index{0};
+// The program's disposition behind a sequence lock: a writer makes the sequence odd, writes,
+// makes it even; a reader copies and retries while a write was under way. A writer holds
+// the turn with every signal blocked, so a reader can never be a handler interrupting a
+// write on its own thread (which would retry forever).
+constinit struct sigaction g_program_action = {};
+std::atomic<uint32_t> g_program_sequence{0};
 std::atomic<int> g_program_writers{0};
 
 bool is_agent_signal(const siginfo_t* info) {
@@ -104,11 +106,17 @@ bool install_sampling_signal() {
 bool sampling_signal_owned() noexcept { return g_owned.load(std::memory_order_acquire); }
 
 void program_sigprof_action(struct sigaction* out) noexcept {
-  *out = g_program_actions[g_program_index.load(std::memory_order_acquire)];
+  for (;;) {
+    uint32_t before = g_program_sequence.load(std::memory_order_acquire);
+    if (before & 1) continue;  // a write is under way on another thread: microseconds
+    memcpy(static_cast<void*>(out), static_cast<const void*>(&g_program_action), sizeof *out);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (g_program_sequence.load(std::memory_order_relaxed) == before) return;
+  }
 }
 
 void set_program_sigprof_action(const struct sigaction& action) noexcept {
-  // Concurrent writers (two threads calling sigaction at once) take turns; readers never wait.
+  // Concurrent writers (two threads calling sigaction at once) take turns.
   // Signals are blocked while this thread holds the turn: a handler interrupting it here that
   // sets SIGPROF again (its own sigaction call, or SA_RESETHAND in forward_to_program) would
   // otherwise spin forever on a turn its own thread holds.
@@ -117,9 +125,11 @@ void set_program_sigprof_action(const struct sigaction& action) noexcept {
   pthread_sigmask(SIG_BLOCK, &all, &old);
   while (g_program_writers.exchange(1, std::memory_order_acquire) != 0) {
   }
-  int next = 1 - g_program_index.load(std::memory_order_relaxed);
-  g_program_actions[next] = action;
-  g_program_index.store(next, std::memory_order_release);
+  g_program_sequence.fetch_add(1, std::memory_order_acq_rel);  // odd: write under way
+  std::atomic_thread_fence(std::memory_order_release);
+  memcpy(static_cast<void*>(&g_program_action), static_cast<const void*>(&action),
+         sizeof action);
+  g_program_sequence.fetch_add(1, std::memory_order_release);  // even: stable
   g_program_writers.store(0, std::memory_order_release);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
@@ -136,6 +146,12 @@ void log_sigprof_sharing_once() {
   if (g_program_sigprof_state.compare_exchange_strong(expected, 2))
     log().info("the program installed its own SIGPROF handler: SIGPROF is shared, its own "
                "signals go to its handler and the agent keeps profiling");
+}
+
+void reset_program_sigprof_action_after_fork() noexcept {
+  uint32_t sequence = g_program_sequence.load(std::memory_order_relaxed);
+  if (sequence & 1) g_program_sequence.store(sequence + 1, std::memory_order_relaxed);
+  g_program_writers.store(0, std::memory_order_relaxed);
 }
 
 void set_cpu_sample_handler(SignalHandlerFn fn) noexcept {

@@ -38,6 +38,9 @@ bool sampling_signal_owned() noexcept;
 // forwards). HOOK CONTEXT (sigaction may run in a signal handler): lock-free.
 void program_sigprof_action(struct sigaction* out) noexcept;
 void set_program_sigprof_action(const struct sigaction& action) noexcept;
+// In a forked child: another parent thread may have been mid-write at the fork; the child's
+// copy is released (the last complete disposition stands). Async-signal-safe.
+void reset_program_sigprof_action_after_fork() noexcept;
 
 // The program set a SIGPROF handler of its own (HOOK CONTEXT: only sets a flag), and the
 // matching one-time log line (normal context, from the dump thread).
