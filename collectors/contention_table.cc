@@ -6,21 +6,6 @@
 #include "collectors/stack_table_memory.h"
 
 namespace profagent {
-namespace {
-
-uint64_t hash_key(const uintptr_t* pcs, int depth, const char (&name)[16]) {
-  uint64_t name_bits[2];
-  memcpy(name_bits, name, sizeof name_bits);
-  uint64_t h = 0xcbf29ce484222325ULL ^ (name_bits[0] * 0x9e3779b97f4a7c15ULL) ^ name_bits[1];
-  for (int i = 0; i < depth; ++i) {
-    h ^= pcs[i];
-    h *= 0x100000001b3ULL;
-    h ^= h >> 29;
-  }
-  return h ^ (h >> 32);
-}
-
-}  // namespace
 
 bool ContentionTable::init(uint32_t max_buckets) noexcept {
   if (buckets_ != nullptr) return true;
@@ -43,7 +28,7 @@ void ContentionTable::record(const uintptr_t* pcs, int depth, int32_t tid,
   if (depth < 0) depth = 0;
   char name[16] = {};
   if (thread_name != nullptr) strncpy(name, thread_name, sizeof name - 1);
-  uint64_t h = hash_key(pcs, depth, name);
+  uint64_t h = hash_stack_key(pcs, depth, name, 0);
   HeapSpinGuard guard(lock_);
   Bucket* target = &buckets_[kOverflowBucket];
   for (uint32_t slot = static_cast<uint32_t>(h) & index_mask_;; slot = (slot + 1) & index_mask_) {

@@ -8,18 +8,6 @@
 namespace profagent {
 namespace {
 
-uint64_t hash_key(const uintptr_t* pcs, int depth, uint64_t size, const char (&name)[16]) {
-  uint64_t name_bits[2];
-  memcpy(name_bits, name, sizeof name_bits);
-  uint64_t h = 0xcbf29ce484222325ULL ^ size ^ (name_bits[0] * 0x9e3779b97f4a7c15ULL) ^ name_bits[1];
-  for (int i = 0; i < depth; ++i) {
-    h ^= pcs[i];
-    h *= 0x100000001b3ULL;
-    h ^= h >> 29;
-  }
-  return h ^ (h >> 32);
-}
-
 // The size a bucket is keyed on: the requested size rounded up to a size class (exact
 // 16-byte steps up to 128 bytes, then 4 classes per power of two), as Go keys its buckets on
 // its allocator's size classes. A site that allocates many distinct sizes (a buffer sized by
@@ -57,7 +45,7 @@ uint32_t HeapBucketTable::record_alloc(const uintptr_t* pcs, int depth, uint64_t
   if (thread_name != nullptr) strncpy(name, thread_name, sizeof name - 1);
   const uint64_t bytes = size;
   size = bucket_size_class(size);
-  uint64_t h = hash_key(pcs, depth, size, name);
+  uint64_t h = hash_stack_key(pcs, depth, name, size);
   uint32_t id = kOverflowBucket;
   {
     HeapSpinGuard guard(lock_);

@@ -1,8 +1,6 @@
 // Sampled heap objects (see heap_recorder.h). HOOK CONTEXT except init().
 #include "collectors/heap_recorder.h"
 
-#include <sys/prctl.h>
-
 #include <cerrno>
 
 #include "agent/clock.h"
@@ -32,8 +30,8 @@ void* HeapRecorder::allocate(size_t size, size_t alignment) noexcept {
   } else {
     uintptr_t pcs[kMaxFrames];
     int depth = unwind_from_hook(pcs, kMaxFrames);
-    char name[16] = {};
-    prctl(PR_GET_NAME, name);
+    char name[16];
+    current_thread_name(name);
     uint32_t id = buckets_.record_alloc(pcs, depth, size, static_cast<int32_t>(current_tid()), name);
     region_.set_tag(p, id);
   }

@@ -1,8 +1,6 @@
 // Contended-path bookkeeping for the lock and wait hooks (see lock_profiler.h). HOOK CONTEXT.
 #include "collectors/lock_profiler.h"
 
-#include <sys/prctl.h>
-
 #include <cerrno>
 
 #include "agent/clock.h"
@@ -29,8 +27,8 @@ void record_at_caller(ContentionTable& table, const ContentionWeight& w) noexcep
   int64_t start = now_nanos();
   uintptr_t pcs[kMaxFrames];
   int depth = unwind_from_hook(pcs, kMaxFrames);
-  char name[16] = {};
-  prctl(PR_GET_NAME, name);
+  char name[16];
+  current_thread_name(name);
   table.record(pcs, depth, static_cast<int32_t>(current_tid()), name, w.count, w.delay);
   self_add_cost(SelfCost::kHooks, now_nanos() - start);
 }

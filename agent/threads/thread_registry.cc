@@ -63,9 +63,16 @@ void note_thread_name(pid_t tid, const char* name) noexcept {
   r.names[tid] = name;
 }
 
+void current_thread_name(char (&name)[16]) noexcept {
+  memset(name, 0, sizeof name);
+  if (prctl(PR_GET_NAME, name) != 0) name[0] = '\0';
+  name[sizeof name - 1] = '\0';
+}
+
 void note_current_thread_name() noexcept {
-  char name[32] = {0};
-  if (prctl(PR_GET_NAME, name) == 0) note_thread_name(current_tid(), name);
+  char name[16];
+  current_thread_name(name);
+  note_thread_name(current_tid(), name);
 }
 
 std::string thread_name(pid_t tid) {

@@ -23,6 +23,9 @@ void reset_thread_registry() noexcept;
 
 // Linux thread id of the caller (syscall, async-signal-safe).
 pid_t current_tid() noexcept;
+// The caller's thread name, NUL-terminated (prctl PR_GET_NAME; async-signal-safe, no
+// allocation: usable from hooks).
+void current_thread_name(char (&name)[16]) noexcept;
 
 // Agent-owned threads (dump thread, HTTP server...) register so profiles can leave them out.
 void register_agent_thread(pid_t tid) noexcept;
