@@ -129,6 +129,14 @@ void fork_child() {
   start_dump_thread(config().interval_nanos);
 }
 
+// The one symbolizer every encoding uses, under the dump lock (made on first use, and anew
+// in a forked child). ProfileBuilder::encode refreshes it, so libraries loaded since the
+// last encoding are listed.
+Symbolizer& dump_symbolizer() {
+  if (g_state->symbolizer == nullptr) g_state->symbolizer = new Symbolizer();
+  return *g_state->symbolizer;
+}
+
 }  // namespace
 
 bool agent_running() noexcept { return g_running.load(std::memory_order_acquire); }
@@ -222,14 +230,12 @@ void dump_now(bool final) {
   request.now_monotonic_nanos = monotonic_nanos();
   request.seq = ++g_state->seq;
   request.final = final;
-  if (g_state->symbolizer == nullptr) g_state->symbolizer = new Symbolizer();
-  g_state->symbolizer->refresh();
   bool failed = false;
   for (Collector* c : g_state->running) {
     std::optional<ProfileBuilder> builder = c->snapshot(request);
     if (!builder) continue;
     add_self_accounting(*builder, c->kind(), self);
-    std::string bytes = builder->encode_gzipped(*g_state->symbolizer);
+    std::string bytes = builder->encode_gzipped(dump_symbolizer());
     if (bytes.empty()) {  // encoding failed (out of memory): never write an empty file
       log().warn("cannot encode the {} profile; this dump of it is lost", c->kind());
       continue;
@@ -260,15 +266,6 @@ Collector* find_collector(const char* kind) {
   return nullptr;
 }
 
-namespace {
-// The symbolizer, refreshed, for an encoding done under the dump lock.
-Symbolizer& refreshed_symbolizer() {
-  if (g_state->symbolizer == nullptr) g_state->symbolizer = new Symbolizer();
-  g_state->symbolizer->refresh();
-  return *g_state->symbolizer;
-}
-}  // namespace
-
 std::optional<std::string> snapshot_encoded(Collector& c) {
   if (g_state == nullptr) return std::nullopt;
   AgentScope scope;
@@ -279,14 +276,14 @@ std::optional<std::string> snapshot_encoded(Collector& c) {
   request.seq = g_state->seq;
   std::optional<ProfileBuilder> builder = c.snapshot(request);
   if (!builder) return std::nullopt;
-  return builder->encode(refreshed_symbolizer());
+  return builder->encode(dump_symbolizer());
 }
 
 std::string encode_profile(const ProfileBuilder& builder) {
   if (g_state == nullptr) return "";
   AgentScope scope;
   std::lock_guard<std::mutex> lock(g_state->dump_mutex);
-  return builder.encode(refreshed_symbolizer());
+  return builder.encode(dump_symbolizer());
 }
 
 void agent_thread_started() noexcept {
