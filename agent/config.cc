@@ -177,6 +177,10 @@ ParsedConfig parse_config(const EnvLookup& lookup, const std::string& cwd) {
     if (auto b = parse_bool(*v)) c.threads = *b;
     else warn("PROFAGENT_THREADS", *v, "0 or 1", "1");
   }
+  if (auto v = get("PROFAGENT_CHILDREN")) {
+    if (auto b = parse_bool(*v)) c.children = *b;
+    else warn("PROFAGENT_CHILDREN", *v, "0 or 1", "1");
+  }
   if (auto v = get("PROFAGENT_SIGNAL")) {
     if (auto s = parse_signal(*v)) c.dump_signal = *s;
     else warn("PROFAGENT_SIGNAL", *v,
