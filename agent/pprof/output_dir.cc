@@ -97,7 +97,10 @@ std::string walk(const std::string& dir, bool create, bool shared) {
       if (target[0] == '/') resolved = "/";
       continue;
     }
-    if (!S_ISDIR(st.st_mode)) return "cannot use " + next + ": " + error_text(ENOTDIR);
+    if (!S_ISDIR(st.st_mode)) {
+      std::string what = next + ": " + error_text(ENOTDIR);
+      return create ? "cannot create " + dir + ": " + what : "cannot use " + what;
+    }
     resolved = next;
   }
   return "";
