@@ -171,6 +171,23 @@ TEST_F(ProcsE2E, ChildrenOffKeepsTheAgentOutOfExecedChildrenAndTheHostEnvironmen
   EXPECT_EQ(writers, std::set<std::string>{"exec_children"});
 }
 
+TEST_F(ProcsE2E, ChildrenOffSystemPopenAndExecBehaveAsWithoutTheAgent) {
+  e2e::RunOptions no_agent;
+  no_agent.preload = false;
+  e2e::RunResult plain = e2e::run({e2e::program("spawn_semantics")}, no_agent);
+  ASSERT_EQ(plain.exit_code(), 0) << plain.err;
+  ASSERT_NE(plain.out.find("\ndone\n"), std::string::npos) << plain.out;
+  e2e::RunOptions options;
+  options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_CHILDREN", "0"}};
+  e2e::RunResult r = e2e::run({e2e::program("spawn_semantics")}, options);
+  EXPECT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_EQ(r.out, plain.out);
+  EXPECT_EQ(r.err, plain.err);
+  std::set<std::string> writers;
+  for (const std::string& f : e2e::all_files(dir_)) writers.insert(name_and_pid(f).first);
+  EXPECT_EQ(writers, std::set<std::string>{"spawn_semantics"});
+}
+
 TEST_F(ProcsE2E, FilesAreNamedAfterTheNameTheProgramWasStartedAs) {
   const std::string link = dir_ + "/my-server";
   ASSERT_EQ(symlink(e2e::program("burn_ratio").c_str(), link.c_str()), 0);
@@ -191,8 +208,9 @@ TEST_F(ProcsE2E, DirectoryBehindAnotherUsersSymlinkIsRefusedWithOneWarning) {
   ASSERT_EQ(lchown(link.c_str(), kNobody, kNobody), 0);
   e2e::RunOptions options;
   options.env = {{"PROFAGENT_DIR", link}, {"PROFAGENT_SIGNAL", "none"}};
-  e2e::RunResult plain = e2e::run({e2e::program("burn_ratio"), "1", "2", "1000000"},
-                                  {.env = {}, .preload = false});
+  e2e::RunOptions no_agent;
+  no_agent.preload = false;
+  e2e::RunResult plain = e2e::run({e2e::program("burn_ratio"), "1", "2", "1000000"}, no_agent);
   e2e::RunResult r = e2e::run({e2e::program("burn_ratio"), "1", "2", "1000000"}, options);
   EXPECT_EQ(r.exit_code(), plain.exit_code());
   EXPECT_EQ(count_lines_containing(r.err, "profagent:"), 1) << r.err;
@@ -373,8 +391,10 @@ TEST_F(ProcsE2E, WrapperPrintsATableOfProcessesAndTheTopOfTheCommandOnly) {
 }
 
 TEST_F(ProcsE2E, WrapperHelpNamesEveryOption) {
-  e2e::RunResult r = e2e::run({std::string(PROFAGENT_SOURCE_DIR) + "/scripts/profagent", "--help"},
-                              {.env = {}, .preload = false});
+  e2e::RunOptions no_agent;
+  no_agent.preload = false;
+  e2e::RunResult r =
+      e2e::run({std::string(PROFAGENT_SOURCE_DIR) + "/scripts/profagent", "--help"}, no_agent);
   for (const char* option : {"--children", "--no-children", "--threads", "--http", "--open",
                              "--dir", "--cpu-hz", "--interval"})
     EXPECT_NE(r.err.find(option), std::string::npos) << option << "\n" << r.err;
