@@ -1,58 +1,37 @@
 // HOOK CONTEXT. Interposes the exec family (execve, execv, execvp, execvpe, execl, execle,
-// execlp, fexecve, execveat), posix_spawn, posix_spawnp, system, popen and pclose for
-// PROFAGENT_CHILDREN=0: each hands the child a filtered copy of its environment
-// (agent/child_env.h: no PROFAGENT_*, no agent in LD_PRELOAD), so an exec'd child does not
-// run the agent, while the host's own environment stays exactly as it is. With the default
-// PROFAGENT_CHILDREN=1 every hook is one load and a call to the real function.
+// execlp, fexecve, execveat), posix_spawn and posix_spawnp for PROFAGENT_CHILDREN=0: each
+// hands the real function a filtered copy of its environment (agent/child_env.h: no
+// PROFAGENT_*, no agent in LD_PRELOAD), so an exec'd child does not run the agent, while
+// the host's own environment stays exactly as it is. With the default PROFAGENT_CHILDREN=1
+// every hook is one load and a call to the real function. system() and popen() are in
+// shell_hooks.cc.
 //
 // These run in program threads and in vfork children (which share the parent's memory and
 // stack): the filtered copy lives in an 8 KiB stack buffer, or in an mmap'ed one for a
-// larger environment, nothing is allocated with malloc, no lock is taken, errno is
-// preserved. The real functions are looked up when the library loads, never in a hook.
-//
-// system() and popen() spawn their shell inside glibc through internal calls no
-// interposer sees, so with PROFAGENT_CHILDREN=0 they are done here as glibc 2.36 does them
-// (posix_spawn of /bin/sh -c; for system(), SIGINT/SIGQUIT ignored and SIGCHLD blocked
-// while it waits, shared by concurrent callers, cancellation kills and reaps the child;
-// popen's child closes the streams of earlier popen() calls), with the filtered
-// environment. pclose() reaps the children of these popen() streams.
+// larger environment (child_env_buffer.h); nothing is allocated with malloc, no lock is
+// taken, errno is preserved. The real functions are looked up when the library loads,
+// never in a hook.
 #include <dlfcn.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
-#include <sched.h>
-#include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
-#include <stdio.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 
-#include "agent/child_env.h"
+#include "agent/child_env_buffer.h"
 
 #define PROFAGENT_HOOK extern "C" __attribute__((visibility("default")))
 
 namespace {
 
-using profagent::agent_library;
-using profagent::child_env_active;
-using profagent::child_env_bytes;
-using profagent::child_env_filter;
+using profagent::ChildEnv;
 
 using ExecveFn = int (*)(const char*, char* const[], char* const[]);
 using FexecveFn = int (*)(int, char* const[], char* const[]);
 using ExecveatFn = int (*)(int, const char*, char* const[], char* const[], int);
 using SpawnFn = int (*)(pid_t*, const char*, const posix_spawn_file_actions_t*,
                         const posix_spawnattr_t*, char* const[], char* const[]);
-using SystemFn = int (*)(const char*);
-using PopenFn = FILE* (*)(const char*, const char*);
-using PcloseFn = int (*)(FILE*);
-using SigactionFn = int (*)(int, const struct sigaction*, struct sigaction*);
-using SigprocmaskFn = int (*)(int, const sigset_t*, sigset_t*);
 
 struct RealFunctions {
   ExecveFn execve;
@@ -61,11 +40,6 @@ struct RealFunctions {
   ExecveatFn execveat;
   SpawnFn posix_spawn;
   SpawnFn posix_spawnp;
-  SystemFn system;
-  PopenFn popen;
-  PcloseFn pclose;
-  SigactionFn sigaction;
-  SigprocmaskFn sigprocmask;
 };
 
 constinit RealFunctions g_real{};
@@ -83,264 +57,16 @@ void resolve() {
   next("execveat", &g_real.execveat);
   next("posix_spawn", &g_real.posix_spawn);
   next("posix_spawnp", &g_real.posix_spawnp);
-  next("system", &g_real.system);
-  next("popen", &g_real.popen);
-  next("pclose", &g_real.pclose);
-  next("sigaction", &g_real.sigaction);
-  next("sigprocmask", &g_real.sigprocmask);
   g_resolved.store(true, std::memory_order_release);
 }
 
-// Before the agent's constructor (which runs at priority 101): resolved at load time so no
-// hook ever calls dlsym, which a vfork child must not.
+// At load, right after the agent's constructor (priority 101): no hook ever calls dlsym,
+// which a vfork child must not.
 __attribute__((constructor(102))) void resolve_at_load() { resolve(); }
 
 const RealFunctions& real() {
-  if (!g_resolved.load(std::memory_order_acquire)) resolve();  // a call from an earlier constructor
+  if (!g_resolved.load(std::memory_order_acquire)) resolve();  // from an earlier constructor
   return g_real;
-}
-
-// The environment to hand to the child: `envp` itself, or its filtered copy.
-class ChildEnv {
- public:
-  explicit ChildEnv(char* const* envp) : env_(const_cast<char**>(envp)) {
-    if (!child_env_active()) return;
-    const int saved = errno;
-    const size_t need = child_env_bytes(envp);
-    void* buf = stack_;
-    if (need > sizeof stack_) {
-      buf = mmap(nullptr, need, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-      if (buf == MAP_FAILED) {  // cannot filter: the child gets the environment as is
-        errno = saved;
-        return;
-      }
-      mapped_ = buf;
-      mapped_bytes_ = need;
-    }
-    if (char** filtered = child_env_filter(envp, agent_library(), buf, need)) env_ = filtered;
-    errno = saved;
-  }
-  ~ChildEnv() {
-    if (mapped_ == nullptr) return;
-    const int saved = errno;
-    munmap(mapped_, mapped_bytes_);
-    errno = saved;
-  }
-  ChildEnv(const ChildEnv&) = delete;
-  ChildEnv& operator=(const ChildEnv&) = delete;
-
-  char* const* get() const { return env_; }
-
- private:
-  alignas(char*) char stack_[8192];
-  char** env_;
-  void* mapped_ = nullptr;
-  size_t mapped_bytes_ = 0;
-};
-
-// A lock of our own for system()'s shared signal state and the popen table: a spin with
-// sched_yield (the pthread lock functions are interposed by the lock profiler).
-class SpinLock {
- public:
-  void lock() {
-    while (flag_.test_and_set(std::memory_order_acquire)) sched_yield();
-  }
-  void unlock() { flag_.clear(std::memory_order_release); }
-
- private:
-  std::atomic_flag flag_ = ATOMIC_FLAG_INIT;
-};
-
-struct SpinGuard {
-  explicit SpinGuard(SpinLock& l) : lock(l) { lock.lock(); }
-  ~SpinGuard() { lock.unlock(); }
-  SpinLock& lock;
-};
-
-// ---- system() -----------------------------------------------------------------------
-
-constinit SpinLock g_system_lock;
-int g_system_callers = 0;           // under g_system_lock
-struct sigaction g_intr, g_quit;    // dispositions saved by the first concurrent caller
-
-void restore_system_signals() {
-  SpinGuard guard(g_system_lock);
-  if (--g_system_callers == 0) {
-    real().sigaction(SIGQUIT, &g_quit, nullptr);
-    real().sigaction(SIGINT, &g_intr, nullptr);
-  }
-}
-
-struct CancelArgs {
-  pid_t pid;
-};
-
-void system_cancelled(void* arg) {
-  const pid_t pid = static_cast<CancelArgs*>(arg)->pid;
-  const int saved = errno;
-  kill(pid, SIGKILL);
-  errno = saved;
-  int state;
-  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
-  while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-  }
-  pthread_setcancelstate(state, nullptr);
-  restore_system_signals();
-}
-
-int system_without_agent(const char* line) {
-  const RealFunctions& r = real();
-  struct sigaction ignore;
-  memset(&ignore, 0, sizeof ignore);
-  ignore.sa_handler = SIG_IGN;
-  sigemptyset(&ignore.sa_mask);
-  sigset_t reset;
-  sigemptyset(&reset);
-  {
-    SpinGuard guard(g_system_lock);
-    if (g_system_callers++ == 0) {
-      r.sigaction(SIGINT, &ignore, &g_intr);
-      r.sigaction(SIGQUIT, &ignore, &g_quit);
-    }
-    if (g_intr.sa_handler != SIG_IGN) sigaddset(&reset, SIGINT);
-    if (g_quit.sa_handler != SIG_IGN) sigaddset(&reset, SIGQUIT);
-  }
-  sigset_t block, old_mask;
-  sigemptyset(&block);
-  sigaddset(&block, SIGCHLD);
-  r.sigprocmask(SIG_BLOCK, &block, &old_mask);
-
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  posix_spawnattr_setsigmask(&attr, &old_mask);
-  posix_spawnattr_setsigdefault(&attr, &reset);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-  char* const argv[] = {const_cast<char*>("sh"), const_cast<char*>("-c"),
-                        const_cast<char*>(line), nullptr};
-  pid_t pid = 0;
-  int status = -1;
-  int rc;
-  {
-    ChildEnv env(environ);
-    rc = r.posix_spawn(&pid, "/bin/sh", nullptr, &attr, argv, env.get());
-  }
-  posix_spawnattr_destroy(&attr);
-  if (rc == 0) {
-    CancelArgs args{pid};
-    pthread_cleanup_push(system_cancelled, &args);
-    pid_t waited;
-    do {
-      waited = waitpid(pid, &status, 0);
-    } while (waited < 0 && errno == EINTR);
-    if (waited != pid) status = -1;
-    pthread_cleanup_pop(0);
-  } else {
-    status = W_EXITCODE(127, 0);  // as if the shell could not be run
-  }
-  restore_system_signals();
-  const int saved = errno;
-  r.sigprocmask(SIG_SETMASK, &old_mask, nullptr);
-  errno = rc != 0 ? rc : saved;
-  return status;
-}
-
-// ---- popen() / pclose() ---------------------------------------------------------------
-
-struct PopenStream {
-  FILE* fp;
-  int fd;
-  pid_t pid;
-};
-constexpr int kMaxPopenStreams = 256;
-constinit SpinLock g_popen_lock;
-PopenStream g_popen[kMaxPopenStreams];  // under g_popen_lock; fp == nullptr: free
-
-int free_popen_slot() {
-  for (int i = 0; i < kMaxPopenStreams; ++i)
-    if (g_popen[i].fp == nullptr) return i;
-  return -1;
-}
-
-FILE* popen_without_agent(const char* command, const char* mode) {
-  bool do_read = false, do_write = false, do_cloexec = false;
-  for (const char* m = mode; *m != '\0'; ++m) {
-    switch (*m) {
-      case 'r': do_read = true; break;
-      case 'w': do_write = true; break;
-      case 'e': do_cloexec = true; break;
-      default: errno = EINVAL; return nullptr;
-    }
-  }
-  if (do_read == do_write) {
-    errno = EINVAL;
-    return nullptr;
-  }
-  SpinGuard guard(g_popen_lock);
-  const int slot = free_popen_slot();
-  if (slot < 0) return real().popen(command, mode);  // table full: glibc's (child keeps agent)
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) return nullptr;
-  const int parent_end = do_read ? fds[0] : fds[1];
-  int child_end = do_read ? fds[1] : fds[0];
-  const int child_std_end = do_read ? 1 : 0;
-  if (child_end == child_std_end) {
-    // dup2 onto itself would leave it close-on-exec: move it first.
-    const int moved = fcntl(child_end, F_DUPFD_CLOEXEC, 0);
-    if (moved < 0) {
-      const int err = errno;
-      close(fds[0]);
-      close(fds[1]);
-      errno = err;
-      return nullptr;
-    }
-    close(child_end);
-    child_end = moved;
-  }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  int rc = posix_spawn_file_actions_adddup2(&actions, child_end, child_std_end);
-  // POSIX: streams of earlier popen() calls are closed in the new child.
-  for (int i = 0; rc == 0 && i < kMaxPopenStreams; ++i)
-    if (g_popen[i].fp != nullptr && g_popen[i].fd != child_std_end)
-      rc = posix_spawn_file_actions_addclose(&actions, g_popen[i].fd);
-  char* const argv[] = {const_cast<char*>("sh"), const_cast<char*>("-c"),
-                        const_cast<char*>(command), nullptr};
-  pid_t pid = 0;
-  if (rc == 0) {
-    ChildEnv env(environ);
-    rc = real().posix_spawn(&pid, "/bin/sh", &actions, nullptr, argv, env.get());
-  }
-  posix_spawn_file_actions_destroy(&actions);
-  close(child_end);
-  if (rc != 0) {
-    close(parent_end);
-    errno = rc;
-    return nullptr;
-  }
-  if (!do_cloexec) fcntl(parent_end, F_SETFD, 0);
-  FILE* fp = fdopen(parent_end, do_read ? "r" : "w");
-  if (fp == nullptr) {
-    const int err = errno;
-    close(parent_end);
-    while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-    }
-    errno = err;
-    return nullptr;
-  }
-  g_popen[slot] = PopenStream{fp, parent_end, pid};
-  return fp;
-}
-
-// The child of one of our popen() streams, removed from the table; 0 if `fp` is not one.
-pid_t take_popen_child(FILE* fp) {
-  SpinGuard guard(g_popen_lock);
-  for (PopenStream& s : g_popen) {
-    if (s.fp != fp) continue;
-    const pid_t pid = s.pid;
-    s = PopenStream{nullptr, -1, 0};
-    return pid;
-  }
-  return 0;
 }
 
 }  // namespace
@@ -436,27 +162,3 @@ PROFAGENT_HOOK int posix_spawnp(pid_t* pid, const char* file,
   return real().posix_spawnp(pid, file, actions, attr, argv, env.get());
 }
 
-// ---- system, popen, pclose -----------------------------------------------------------
-
-PROFAGENT_HOOK int system(const char* line) {
-  if (!child_env_active()) return real().system(line);
-  if (line == nullptr) return system_without_agent("exit 0") == 0;  // is there a shell?
-  return system_without_agent(line);
-}
-
-PROFAGENT_HOOK FILE* popen(const char* command, const char* mode) {
-  if (!child_env_active()) return real().popen(command, mode);
-  return popen_without_agent(command, mode);
-}
-
-PROFAGENT_HOOK int pclose(FILE* fp) {
-  const pid_t pid = take_popen_child(fp);
-  if (pid == 0) return real().pclose(fp);
-  fclose(fp);
-  int status = 0;
-  pid_t waited;
-  do {
-    waited = waitpid(pid, &status, 0);
-  } while (waited < 0 && errno == EINTR);
-  return waited < 0 ? -1 : status;
-}
