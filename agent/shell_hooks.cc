@@ -67,7 +67,14 @@ void resolve() {
   g_resolved.store(true, std::memory_order_release);
 }
 
-__attribute__((constructor(102))) void resolve_at_load() { resolve(); }
+void reset_locks_in_fork_child();
+
+__attribute__((constructor(102))) void resolve_at_load() {
+  resolve();
+  // A thread of the parent may have held one of the locks at fork(): only this thread
+  // exists in the child.
+  pthread_atfork(nullptr, nullptr, reset_locks_in_fork_child);
+}
 
 const RealFunctions& real() {
   if (!g_resolved.load(std::memory_order_acquire)) resolve();  // from an earlier constructor
@@ -82,6 +89,7 @@ class SpinLock {
     while (flag_.test_and_set(std::memory_order_acquire)) sched_yield();
   }
   void unlock() { flag_.clear(std::memory_order_release); }
+  void reset_in_fork_child() { flag_.clear(std::memory_order_relaxed); }
 
  private:
   std::atomic_flag flag_ = ATOMIC_FLAG_INIT;
@@ -277,6 +285,11 @@ pid_t take_popen_child(FILE* fp) {
     return pid;
   }
   return 0;
+}
+
+void reset_locks_in_fork_child() {
+  g_system_lock.reset_in_fork_child();
+  g_popen_lock.reset_in_fork_child();
 }
 
 }  // namespace
