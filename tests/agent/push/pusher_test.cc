@@ -1,0 +1,120 @@
+// Unit test of the push thread (pusher.h) with the real libcurl transport against a loopback
+// Pyroscope stand-in (tests/e2e/support/ingest_receiver.h): the name and window of each
+// request, the kind's sample_type_config, and a cumulative kind turned into per-window
+// deltas (counters subtracted, levels kept) while a window kind goes as it is.
+#include "agent/push/pusher.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "agent/pprof/profile_builder.h"
+#include "agent/push/gunzip.h"
+#include "agent/push/sample_type_config.h"
+#include "collectors/cpu_kind.h"
+#include "collectors/heap_kind.h"
+#include "profile.pb.h"
+#include "tests/e2e/support/ingest_receiver.h"
+
+namespace profagent {
+namespace {
+
+// A one-sample profile of `kind`'s sample types with `values`, gzipped like a file.
+std::string profile_of(const ProfileKind& kind, const std::vector<int64_t>& values) {
+  pprof::Profile p;
+  p.add_string_table("");
+  for (const SampleTypeSpec& t : kind.sample_types) {
+    auto* vt = p.add_sample_type();
+    p.add_string_table(t.type);
+    vt->set_type(p.string_table_size() - 1);
+    p.add_string_table(t.unit);
+    vt->set_unit(p.string_table_size() - 1);
+  }
+  p.add_string_table("work");
+  auto* f = p.add_function();
+  f->set_id(1);
+  f->set_name(p.string_table_size() - 1);
+  auto* l = p.add_location();
+  l->set_id(1);
+  l->set_address(0x1000);
+  l->add_line()->set_function_id(1);
+  auto* s = p.add_sample();
+  s->add_location_id(1);
+  for (int64_t v : values) s->add_value(v);
+  return gzip_compress(p.SerializeAsString(), 1);
+}
+
+// The multipart part `name` of a request body.
+std::string part(const e2e::SeenRequest& r, const std::string& name) {
+  size_t at = r.body.find("name=\"" + name + "\"");
+  if (at == std::string::npos) return "";
+  size_t start = r.body.find("\r\n\r\n", at) + 4;
+  size_t end = r.body.find("\r\n--", start);
+  return r.body.substr(start, end - start);
+}
+
+std::vector<int64_t> values_of(const e2e::SeenRequest& r) {
+  std::string raw;
+  pprof::Profile p;
+  if (!gunzip(part(r, "profile"), &raw) || !p.ParseFromString(raw)) return {};
+  std::vector<int64_t> out;
+  for (const pprof::Sample& s : p.sample())
+    for (int64_t v : s.value()) out.push_back(v);
+  return out;
+}
+
+std::vector<e2e::SeenRequest> wait_for(e2e::IngestReceiver& receiver, size_t n) {
+  for (int i = 0; i < 200; ++i) {
+    std::vector<e2e::SeenRequest> seen = receiver.requests();
+    if (seen.size() >= n) return seen;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  return receiver.requests();
+}
+
+TEST(Pusher, SendsEachDumpWithItsWindowAndDeltasOfCumulativeKinds) {
+  e2e::IngestReceiver receiver(e2e::IngestReceiver::Mode::kOk);
+  Config config;
+  config.push_url = receiver.url();
+  config.app_name = "unit.app";
+  config.tags = {{"env", "test"}};
+  EXPECT_FALSE(push_enabled());
+  push_start(config, "ignored-exe");
+  ASSERT_TRUE(push_enabled());
+
+  const int64_t s = 1000000000;
+  push_profile(kHeapKind, profile_of(kHeapKind, {10, 1000, 4, 400}), 1700000010 * s);
+  std::vector<e2e::SeenRequest> seen = wait_for(receiver, 1);
+  ASSERT_EQ(seen.size(), 1u) << "is libcurl installed (libcurl4)?";
+  push_profile(kHeapKind, profile_of(kHeapKind, {15, 1500, 6, 600}), 1700000020 * s);
+  push_profile(kCpuKind, profile_of(kCpuKind, {3, 30000000}), 1700000021 * s);
+  seen = wait_for(receiver, 3);
+  ASSERT_EQ(seen.size(), 3u);
+
+  for (const e2e::SeenRequest& r : seen) {
+    EXPECT_EQ(r.method, "POST");
+    EXPECT_EQ(r.path, "/ingest");
+    EXPECT_EQ(r.query.at("name"), "unit.app{env=test}");
+    EXPECT_EQ(r.query.at("format"), "pprof");
+  }
+  // The first heap profile has no baseline: its counters go as they are.
+  EXPECT_EQ(values_of(seen[0]), (std::vector<int64_t>{10, 1000, 4, 400}));
+  EXPECT_EQ(part(seen[0], "sample_type_config"), sample_type_config_json(kHeapKind));
+  // The second: alloc_* minus the first, inuse_* (levels) as they are; its window starts
+  // where the first ended.
+  EXPECT_EQ(values_of(seen[1]), (std::vector<int64_t>{5, 500, 6, 600}));
+  EXPECT_EQ(seen[1].query.at("from"), "1700000010");
+  EXPECT_EQ(seen[1].query.at("until"), "1700000020");
+  // A window kind goes as it is, with its own config.
+  EXPECT_EQ(values_of(seen[2]), (std::vector<int64_t>{3, 30000000}));
+  EXPECT_EQ(part(seen[2], "sample_type_config"), sample_type_config_json(kCpuKind));
+  EXPECT_EQ(seen[2].query.at("until"), "1700000021");
+
+  auto start = std::chrono::steady_clock::now();
+  push_flush_at_exit();  // nothing queued: returns at once
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(900));
+}
+
+}  // namespace
+}  // namespace profagent
