@@ -125,6 +125,7 @@ void fork_child() {
   reset_thread_registry();
   forget_dump_thread_after_fork();
   for (Collector* c : g_state->running) c->on_fork_child();
+  forget_windows_after_fork();
   push_after_fork_child();
   start_dump_thread(config().interval_nanos);
 }

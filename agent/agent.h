@@ -58,6 +58,9 @@ std::optional<std::string> end_window(int id);
 // (draining signal buffers); called by the dump thread about every 100 ms.
 void tick_collectors();
 
+// In a forked child: the parent's windows are forgotten (normal context, atfork child).
+void forget_windows_after_fork();
+
 // For windows.cc: the collector of `kind` (started or not), c.snapshot() encoded under the
 // dump lock, and a builder encoded under the dump lock with the shared symbolizer (the
 // Symbolizer is not thread-safe: this is the only way to encode outside dump_now).

@@ -4,6 +4,7 @@
 // kSinceStart kind's window is the delta of a snapshot at the start and one at the read.
 // Collectors started only for a window are ticked by the dump thread (tick_collectors).
 // Normal context, any agent thread.
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <vector>
@@ -34,8 +35,14 @@ struct Windows {
   int next_id = 1;
 };
 
+std::atomic<Windows*> g_windows{nullptr};
+
 Windows& windows() {
-  static Windows* w = new Windows;
+  Windows* w = g_windows.load(std::memory_order_acquire);
+  if (w != nullptr) return *w;
+  auto* fresh = new Windows;
+  if (g_windows.compare_exchange_strong(w, fresh)) return *fresh;
+  delete fresh;
   return *w;
 }
 
@@ -183,6 +190,12 @@ std::optional<std::string> end_window(int id) {
   std::optional<std::string> now = snapshot_kind(*open.kind);
   if (!now) return std::nullopt;
   return delta(open.baseline, *now);
+}
+
+void forget_windows_after_fork() {
+  // The parent's windows belong to its HTTP thread, which the child does not have; its
+  // state (and mutex) may be mid-change: left alone, the child starts with none.
+  if (g_windows.load() != nullptr) g_windows.store(new Windows);
 }
 
 void tick_collectors() {
