@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "agent/collector.h"
+#include "agent/pprof/symbolized_profile.h"
 
 namespace profagent {
 
@@ -24,12 +25,11 @@ void request_dump() noexcept;
 // On-demand profiles (the HTTP endpoint), besides the file dumps:
 // Any collector the agent knows by kind ("cpu", "heap", ...), started or not; nullptr if none.
 Collector* find_collector(const char* kind);
-// c.snapshot() under the dump lock (the dump sequence number is not advanced), encoded as
-// the uncompressed Profile message; nothing if the collector has nothing to write.
-std::optional<std::string> snapshot_encoded(Collector& c);
-// `builder` encoded (uncompressed Profile message) under the dump lock, with the shared
-// symbolizer refreshed first (the Symbolizer is not thread-safe: this is the only way to
-// encode outside dump_now).
-std::string encode_profile(const ProfileBuilder& builder);
+// c.snapshot() under the dump lock (the dump sequence number is not advanced); nothing if
+// the collector has nothing to write.
+std::optional<ProfileBuilder> snapshot_profile(Collector& c);
+// `builder` symbolized under the dump lock with the shared symbolizer (refreshed first; the
+// Symbolizer is not thread-safe: this is the only way to symbolize outside dump_now).
+SymbolizedProfile symbolize_for_output(ProfileBuilder builder);
 
 }  // namespace profagent

@@ -12,7 +12,8 @@ namespace profagent {
 ProfileBuilder build_contention_profile(const ContentionTable& table, int64_t time_nanos) {
   AgentScope scope;
   ProfileShape shape;
-  shape.sample_types = {{"contentions", "count"}, {"delay", "nanoseconds"}};
+  shape.sample_types = {{"contentions", "count", Accumulation::kCumulative},
+                        {"delay", "nanoseconds", Accumulation::kCumulative}};
   shape.period_type = {"contentions", "count"};
   shape.period = 1;
   ProfileBuilder builder(shape);

@@ -37,10 +37,10 @@ void HeapCollector::on_fork_child() noexcept {
 
 ProfileBuilder build_heap_profile(int64_t rate, int64_t time_nanos) {
   ProfileShape shape;
-  shape.sample_types = {{"alloc_objects", "count"},
-                        {"alloc_space", "bytes"},
-                        {"inuse_objects", "count"},
-                        {"inuse_space", "bytes"}};
+  shape.sample_types = {{"alloc_objects", "count", Accumulation::kCumulative},
+                        {"alloc_space", "bytes", Accumulation::kCumulative},
+                        {"inuse_objects", "count", Accumulation::kCurrent},
+                        {"inuse_space", "bytes", Accumulation::kCurrent}};
   shape.period_type = {"space", "bytes"};
   shape.period = rate;
   ProfileBuilder builder(shape);

@@ -12,12 +12,12 @@
 #include "agent/agent.h"
 #include "agent/clock.h"
 #include "agent/config.h"
-#include "agent/http/profile_delta.h"
 #include "agent/http/request_params.h"
 #include "agent/http/text_render.h"
 #include "agent/pprof/profile_builder.h"
+#include "agent/pprof/profile_delta.h"
+#include "agent/pprof/symbolized_profile.h"
 #include "collectors/cpu_collector.h"
-#include "profile.pb.h"
 
 namespace profagent {
 namespace {
@@ -66,15 +66,11 @@ std::string off_message(const std::string& name, const char* kind) {
          " to turn it on\n";
 }
 
-void set_default_sample_type(pprof::Profile* p, const std::string& type) {
-  p->add_string_table(type);
-  p->set_default_sample_type(p->string_table_size() - 1);
-}
-
-// The answer for one decoded profile: binary (gzipped) or a text form.
-HttpResponse render(pprof::Profile& p, const std::string& name, int debug) {
-  if (name == "allocs") set_default_sample_type(&p, "alloc_space");
-  if (debug == 0) return binary_profile(p.SerializeAsString());
+// The answer for one profile: binary (gzipped) or a text form.
+HttpResponse render(ProfileBuilder b, const std::string& name, int debug) {
+  if (name == "allocs") b.set_default_sample_type("alloc_space");
+  SymbolizedProfile p = symbolize_for_output(std::move(b));
+  if (debug == 0) return binary_profile(p.encode());
   if (debug == 2 && (name == "goroutine" || name == "threads"))
     return text(200, render_thread_dump(p));
   return text(200, render_grouped_text(p, name));
@@ -113,14 +109,12 @@ EndpointResult cpu_profile(const RequestParams& params) {
     }
     g_cpu_busy.store(false);
     if (!b) return text(500, "Internal Server Error: the CPU window was lost\n");
-    return binary_profile(encode_profile(*b));
+    return binary_profile(symbolize_for_output(std::move(*b)).encode());
   };
   EndpointResult e;
   e.later = std::move(pending);
   return e;
 }
-
-bool decode(const std::string& bytes, pprof::Profile* p) { return p->ParseFromString(bytes); }
 
 EndpointResult snapshot_profile(const std::string& name, const char* kind,
                                 const RequestParams& params) {
@@ -129,24 +123,19 @@ EndpointResult snapshot_profile(const std::string& name, const char* kind,
   if (params.seconds > 0 && strcmp(kind, "threads") == 0)
     return now(text(400, "Bad Request: seconds is not supported for the " + name +
                              " profile (it is a snapshot, not a counter)\n"));
-  std::optional<std::string> first = snapshot_encoded(*c);
+  std::optional<ProfileBuilder> first = snapshot_profile(*c);
   if (!first) return now(text(500, "Internal Server Error: the " + name +
                                        " profile has nothing to write\n"));
-  if (params.seconds == 0) {
-    if (params.debug == 0 && name != "allocs") return now(binary_profile(*first));
-    pprof::Profile p;
-    if (!decode(*first, &p)) return now(text(500, "Internal Server Error: bad profile\n"));
-    return now(render(p, name, params.debug));
-  }
+  if (params.seconds == 0) return now(render(std::move(*first), name, params.debug));
   PendingResponse pending;
   pending.deadline_monotonic_nanos = monotonic_nanos() + params.seconds * 1000000000LL;
   pending.finish = [c, name, first = std::move(*first), debug = params.debug]() {
-    std::optional<std::string> second = snapshot_encoded(*c);
-    pprof::Profile before, after, delta;
-    if (!second || !decode(first, &before) || !decode(*second, &after) ||
-        !subtract_profiles(before, after, &delta))
+    std::optional<ProfileBuilder> second = snapshot_profile(*c);
+    std::optional<ProfileBuilder> delta;
+    if (second) delta = profile_delta(first, *second);
+    if (!delta)
       return text(500, "Internal Server Error: cannot take the second " + name + " snapshot\n");
-    return render(delta, name, debug);
+    return render(std::move(*delta), name, debug);
   };
   EndpointResult e;
   e.later = std::move(pending);

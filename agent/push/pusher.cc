@@ -15,9 +15,8 @@
 #include "agent/log.h"
 #include "agent/pprof/profile_builder.h"
 #include "agent/push/curl_transport.h"
-#include "agent/push/gunzip.h"
+#include "agent/pprof/profile_delta.h"
 #include "agent/push/ingest_request.h"
-#include "agent/push/profile_delta.h"
 #include "agent/push/push_labels.h"
 #include "agent/push/push_queue.h"
 #include "agent/push/sample_type_config.h"
@@ -53,16 +52,13 @@ struct PushState {
 
   // Push thread only.
   CurlTransport transport;
-  std::map<std::string, CumulativeBaseline> baselines;
+  // Per kind: the cumulative profile the backend last accepted (deltas start from it).
+  std::map<std::string, ProfileBuilder> baselines;
   uint64_t seed = 0;
   bool failing = false;
 };
 
 std::atomic<PushState*> g_push{nullptr};
-
-bool cumulative_kind(const std::string& kind) {
-  return kind == "heap" || kind == "mutex" || kind == "block";
-}
 
 int64_t floor_seconds(int64_t ns) { return ns / 1000000000; }
 int64_t ceil_seconds(int64_t ns) { return (ns + 999999999) / 1000000000; }
@@ -88,20 +84,27 @@ void send_item(PushState& s, PushItem& item) {
   RetryPolicy policy;
   std::string gzipped = std::move(item.gzipped);
   int64_t from = item.from_unix_nanos;
-  std::optional<DeltaResult> delta;
-  if (cumulative_kind(item.kind)) {
-    std::string raw;
-    CumulativeBaseline& base = s.baselines[item.kind];
-    if (gunzip(gzipped, &raw))
-      delta = cumulative_delta(raw, base, self_stats_start_unix_nanos(), item.until_unix_nanos);
+  // For a cumulative kind: the baseline to keep once the backend has this profile.
+  std::optional<ProfileBuilder> accepted;
+  if (item.cumulative) {
+    SymbolizedProfile& current = *item.cumulative;
+    auto base = s.baselines.find(item.kind);
+    ProfileBuilder since_start(current.builder.shape());
+    since_start.set_time(self_stats_start_unix_nanos());
+    std::optional<ProfileBuilder> delta = profile_delta(
+        base != s.baselines.end() ? base->second : since_start, current.builder);
     if (!delta) {
-      log().debug("push: cannot read back the {} profile; not pushed", item.kind);
+      log().debug("push: the {} profile changed its sample types; not pushed", item.kind);
+      s.baselines.erase(item.kind);
       std::lock_guard<std::mutex> lock(s.mutex);
       ++s.failed;
       return;
     }
-    gzipped = gzip_compress(delta->encoded, 1);
-    if (base.time_unix_nanos != 0) from = base.time_unix_nanos;
+    if (base != s.baselines.end()) from = base->second.time_nanos();
+    accepted = std::move(current.builder);
+    current.replace_samples(std::move(*delta));
+    gzipped = gzip_compress(current.encode(), 1);
+    item.cumulative.reset();
   }
   IngestRequest request = build_ingest_request(
       s.base_url, s.name, floor_seconds(from), ceil_seconds(item.until_unix_nanos), gzipped,
@@ -116,7 +119,7 @@ void send_item(PushState& s, PushItem& item) {
       if (ok) ++s.sent;
     }
     if (ok) {
-      if (delta) s.baselines[item.kind] = std::move(delta->current);
+      if (accepted) s.baselines.insert_or_assign(item.kind, std::move(*accepted));
       if (s.failing) log().info("push to {} works again", s.base_url);
       s.failing = false;
       return;
@@ -124,7 +127,7 @@ void send_item(PushState& s, PushItem& item) {
     if (!RetryPolicy::retryable(result.status)) {
       // The server refuses this profile: later deltas start after it, or they would carry
       // it again and be refused again.
-      if (delta) s.baselines[item.kind] = std::move(delta->current);
+      if (accepted) s.baselines.insert_or_assign(item.kind, std::move(*accepted));
       break;
     }
     int64_t wait = policy.backoff_nanos(attempt);
@@ -197,7 +200,8 @@ void push_start(const Config& config, const std::string& exe) {
 
 bool push_enabled() noexcept { return g_push.load() != nullptr; }
 
-void push_profile(const char* kind, std::string gzipped, int64_t until_unix_nanos) {
+void push_profile(const char* kind, std::string gzipped, int64_t until_unix_nanos,
+                  SymbolizedProfile profile) {
   PushState* s = g_push.load();
   if (s == nullptr) return;
   std::lock_guard<std::mutex> lock(s->mutex);
@@ -216,6 +220,8 @@ void push_profile(const char* kind, std::string gzipped, int64_t until_unix_nano
   PushItem item;
   item.kind = kind;
   item.gzipped = std::move(gzipped);
+  if (profile.builder.shape().has_cumulative())
+    item.cumulative = std::make_shared<SymbolizedProfile>(std::move(profile));
   item.until_unix_nanos = until_unix_nanos;
   auto last = s->last_until.find(item.kind);
   item.from_unix_nanos =

@@ -30,9 +30,4 @@ std::string sample_type_config_json(std::string_view kind) {
   return "";
 }
 
-bool is_cumulative_sample_type(std::string_view type) {
-  return type == "alloc_objects" || type == "alloc_space" || type == "contentions" ||
-         type == "delay";
-}
-
 }  // namespace profagent

@@ -1,6 +1,5 @@
 // How Pyroscope should read each profile kind we push: the `sample_type_config` part of an
-// ingest request (units, aggregation, display names), and which sample types are
-// cumulative in our files and must be turned into per-window deltas before a push.
+// ingest request (units, aggregation, display names).
 // Pyroscope names a pushed profile from these display names (see README, "Continuous
 // profiling and Pyroscope"). Pure functions, normal context.
 #pragma once
@@ -13,9 +12,5 @@ namespace profagent {
 // The JSON object for a file kind ("cpu", "heap", "mutex", "block", "threads"); "" for a
 // kind we do not know (then the part is left out and Pyroscope uses its defaults).
 std::string sample_type_config_json(std::string_view kind);
-
-// True for sample types our files accumulate since the start of the process
-// (alloc_objects, alloc_space, contentions, delay): pushed as deltas.
-bool is_cumulative_sample_type(std::string_view type);
 
 }  // namespace profagent

@@ -113,10 +113,6 @@ TEST(SampleTypeConfig, NamesDecidePyroscopeProfileNames) {
   EXPECT_EQ(sample_type_config_json("block").find("mutex"), std::string::npos);
   EXPECT_NE(sample_type_config_json("threads"), "");
   EXPECT_EQ(sample_type_config_json("nonsense"), "");
-  EXPECT_TRUE(is_cumulative_sample_type("alloc_space"));
-  EXPECT_TRUE(is_cumulative_sample_type("delay"));
-  EXPECT_FALSE(is_cumulative_sample_type("inuse_space"));
-  EXPECT_FALSE(is_cumulative_sample_type("cpu"));
 }
 
 }  // namespace
