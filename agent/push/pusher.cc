@@ -100,7 +100,8 @@ void send_item(PushState& s, PushItem& item) {
       ++s.failed;
       return;
     }
-    if (base != s.baselines.end()) from = base->second.time_nanos();
+    // The delta's window: from the accepted baseline, or from the agent's start.
+    if (delta->time_nanos() > 0 && delta->duration_nanos() > 0) from = delta->time_nanos();
     accepted = std::move(current.builder);
     current.replace_samples(std::move(*delta));
     gzipped = gzip_compress(current.encode(), 1);
