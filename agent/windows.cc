@@ -12,8 +12,7 @@
 #include "agent/agent.h"
 #include "agent/clock.h"
 #include "agent/config.h"
-#include "agent/http/profile_delta.h"
-#include "profile.pb.h"
+#include "agent/pprof/profile_delta.h"
 
 namespace profagent {
 namespace {
@@ -23,7 +22,7 @@ struct OpenWindow {
   Collector* collector = nullptr;
   int collector_window = 0;  // the collector's own window id (kSinceLastDump)
   bool started_for_window = false;
-  std::string baseline;      // the snapshot at the start (kSinceStart)
+  std::optional<ProfileBuilder> baseline;  // the snapshot at the start (kSinceStart)
 };
 
 // Allocated once, never freed (windows may be ended while the program exits).
@@ -56,15 +55,6 @@ std::string upper(const char* s) {
   std::string out = s;
   for (char& c : out) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
   return out;
-}
-
-// The delta of `now` against `baseline` under the kind's accumulation rule.
-std::optional<std::string> delta(const std::string& baseline, const std::string& now) {
-  pprof::Profile before, after, out;
-  if (!before.ParseFromString(baseline) || !after.ParseFromString(now) ||
-      !subtract_profiles(before, after, &out))
-    return std::nullopt;
-  return out.SerializeAsString();
 }
 
 WindowStart collector_window(Windows& w, const ProfileKind& kind) {
@@ -132,20 +122,20 @@ WindowStart start_window(const ProfileKind& kind) {
     result.error = "the " + name + " profile is a snapshot, not a counter";
     return result;
   }
-  std::optional<std::string> baseline = snapshot_kind(kind);
+  std::optional<ProfileBuilder> baseline = snapshot_kind(kind);
   if (!baseline) {
     result.error = "the " + name + " profile has nothing to write";
     return result;
   }
   std::lock_guard<std::mutex> lock(w.mutex);
   result.id = w.next_id++;
-  w.open.emplace(result.id, OpenWindow{&kind, nullptr, 0, false, std::move(*baseline)});
+  w.open.emplace(result.id, OpenWindow{&kind, nullptr, 0, false, std::move(baseline)});
   return result;
 }
 
-std::optional<std::string> read_window(int id) {
+std::optional<ProfileBuilder> read_window(int id) {
   Windows& w = windows();
-  std::string baseline;
+  std::optional<ProfileBuilder> baseline;
   const ProfileKind* kind = nullptr;
   std::optional<ProfileBuilder> b;
   {
@@ -165,13 +155,15 @@ std::optional<std::string> read_window(int id) {
       if (!b) return std::nullopt;
     }
   }
-  if (b) return encode_profile(*b);  // takes the dump lock: never under w.mutex
-  std::optional<std::string> now = snapshot_kind(*kind);
-  if (!now) return std::nullopt;
-  return delta(baseline, *now);
+  if (b) return b;
+  // The snapshot takes the dump lock: never under w.mutex. The delta follows each sample
+  // type's accumulation rule (the descriptor's, through the collector's shape).
+  std::optional<ProfileBuilder> now = snapshot_kind(*kind);
+  if (!now || !baseline) return std::nullopt;
+  return profile_delta(*baseline, *now);
 }
 
-std::optional<std::string> end_window(int id) {
+std::optional<ProfileBuilder> end_window(int id) {
   Windows& w = windows();
   OpenWindow open;
   std::optional<ProfileBuilder> b;
@@ -183,13 +175,10 @@ std::optional<std::string> end_window(int id) {
     w.open.erase(it);
     if (open.collector != nullptr) b = close_collector_window(w, open);
   }
-  if (open.collector != nullptr) {
-    if (!b) return std::nullopt;
-    return encode_profile(*b);
-  }
-  std::optional<std::string> now = snapshot_kind(*open.kind);
-  if (!now) return std::nullopt;
-  return delta(open.baseline, *now);
+  if (open.collector != nullptr) return b;
+  std::optional<ProfileBuilder> now = snapshot_kind(*open.kind);
+  if (!now || !open.baseline) return std::nullopt;
+  return profile_delta(*open.baseline, *now);
 }
 
 void forget_windows_after_fork() {

@@ -6,11 +6,14 @@
 
 #include <gtest/gtest.h>
 
+#include <zlib.h>
+
 #include <chrono>
 #include <thread>
 
+#include "agent/collector.h"
 #include "agent/pprof/profile_builder.h"
-#include "agent/push/gunzip.h"
+#include "agent/pprof/symbolized_profile.h"
 #include "agent/push/sample_type_config.h"
 #include "collectors/cpu_kind.h"
 #include "collectors/heap_kind.h"
@@ -20,29 +23,45 @@
 namespace profagent {
 namespace {
 
-// A one-sample profile of `kind`'s sample types with `values`, gzipped like a file.
-std::string profile_of(const ProfileKind& kind, const std::vector<int64_t>& values) {
-  pprof::Profile p;
-  p.add_string_table("");
-  for (const SampleTypeSpec& t : kind.sample_types) {
-    auto* vt = p.add_sample_type();
-    p.add_string_table(t.type);
-    vt->set_type(p.string_table_size() - 1);
-    p.add_string_table(t.unit);
-    vt->set_unit(p.string_table_size() - 1);
-  }
-  p.add_string_table("work");
-  auto* f = p.add_function();
-  f->set_id(1);
-  f->set_name(p.string_table_size() - 1);
-  auto* l = p.add_location();
-  l->set_id(1);
-  l->set_address(0x1000);
-  l->add_line()->set_function_id(1);
-  auto* s = p.add_sample();
-  s->add_location_id(1);
-  for (int64_t v : values) s->add_value(v);
-  return gzip_compress(p.SerializeAsString(), 1);
+// A one-sample profile of `kind` (its collector's shape) with `values`, symbolized with
+// every address named "work", as the dump hands it to the push.
+SymbolizedProfile profile_of(const ProfileKind& kind, const std::vector<int64_t>& values,
+                             int64_t time_nanos) {
+  ProfileBuilder b(shape_of(kind, 1));
+  b.set_time(time_nanos);
+  const uint64_t stack[] = {0x1000};
+  b.add_sample(stack, values);
+  static const ResolvedAddress* work = [] {
+    auto* r = new ResolvedAddress;
+    r->frames.emplace_back().function = "work";
+    return r;
+  }();
+  return symbolize_profile(std::move(b), {},
+                           [](uint64_t) -> const ResolvedAddress& { return *work; });
+}
+
+// Pushes a profile as the dump does: the file's bytes and the profile.
+void push(const ProfileKind& kind, const std::vector<int64_t>& values, int64_t time_nanos) {
+  SymbolizedProfile p = profile_of(kind, values, time_nanos);
+  std::string gz = gzip_compress(p.encode(), 1);
+  push_profile(kind, std::move(gz), time_nanos, std::move(p));
+}
+
+bool gunzip(const std::string& in, std::string* out) {
+  z_stream zs{};
+  if (inflateInit2(&zs, 15 + 16) != Z_OK) return false;
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  zs.avail_in = static_cast<uInt>(in.size());
+  char buf[65536];
+  int rc;
+  do {
+    zs.next_out = reinterpret_cast<Bytef*>(buf);
+    zs.avail_out = sizeof buf;
+    rc = inflate(&zs, Z_NO_FLUSH);
+    out->append(buf, sizeof buf - zs.avail_out);
+  } while (rc == Z_OK);
+  inflateEnd(&zs);
+  return rc == Z_STREAM_END;
 }
 
 // The multipart part `name` of a request body.
@@ -84,11 +103,11 @@ TEST(Pusher, SendsEachDumpWithItsWindowAndDeltasOfCumulativeKinds) {
   ASSERT_TRUE(push_enabled());
 
   const int64_t s = 1000000000;
-  push_profile(kHeapKind, profile_of(kHeapKind, {10, 1000, 4, 400}), 1700000010 * s);
+  push(kHeapKind, {10, 1000, 4, 400}, 1700000010 * s);
   std::vector<e2e::SeenRequest> seen = wait_for(receiver, 1);
   ASSERT_EQ(seen.size(), 1u) << "is libcurl installed (libcurl4)?";
-  push_profile(kHeapKind, profile_of(kHeapKind, {15, 1500, 6, 600}), 1700000020 * s);
-  push_profile(kCpuKind, profile_of(kCpuKind, {3, 30000000}), 1700000021 * s);
+  push(kHeapKind, {15, 1500, 6, 600}, 1700000020 * s);
+  push(kCpuKind, {3, 30000000}, 1700000021 * s);
   seen = wait_for(receiver, 3);
   ASSERT_EQ(seen.size(), 3u);
 
