@@ -33,6 +33,7 @@
 #include "agent/symbolize/symbolizer.h"
 #include "agent/threads/thread_registry.h"
 #include "agent/unwind/unwinder.h"
+#include "agent/running_flag.h"
 #include "collectors/registry.h"
 
 namespace profagent {
@@ -52,7 +53,6 @@ struct AgentState {
 };
 
 AgentState* g_state = nullptr;
-std::atomic<bool> g_running{false};
 constinit pthread_key_t g_thread_exit_key = 0;
 
 // Points the existing NAME=... entry of the process environment at NAME=value. Not setenv:
@@ -79,7 +79,7 @@ void on_thread_exit_key(void*) {
 }
 
 void at_exit() {
-  if (!g_running.load()) return;
+  if (!agent_running()) return;
   dump_now(/*final=*/true);
 }
 
@@ -99,6 +99,7 @@ void fork_child() {
   reset_thread_registry();
   forget_dump_thread_after_fork();
   for (Collector* c : g_state->running) c->on_fork_child();
+  forget_windows_after_fork();
   push_after_fork_child();
   start_dump_thread(config().interval_nanos);
 }
@@ -113,8 +114,6 @@ Symbolizer& dump_symbolizer() {
 
 }  // namespace
 
-bool agent_running() noexcept { return g_running.load(std::memory_order_acquire); }
-
 const std::vector<Collector*>& running_collectors() {
   static const std::vector<Collector*> none;
   return g_state != nullptr ? g_state->running : none;
@@ -125,7 +124,8 @@ void agent_start() {
   if (g_state != nullptr) return;
   char cwd[PATH_MAX];
   std::string cwd_string = getcwd(cwd, sizeof cwd) != nullptr ? cwd : "";
-  ParsedConfig parsed = parse_config([](const char* name) { return getenv(name); }, cwd_string);
+  ParsedConfig parsed =
+      parse_config([](const char* name) { return getenv(name); }, cwd_string, all_kinds());
   set_log_level(parsed.config.log_level);
   for (const std::string& w : parsed.warnings) log().warn("{}", w);
   set_config(parsed.config);
@@ -160,7 +160,7 @@ void agent_start() {
   install_agent_signal_handlers(config().dump_signal);
   pthread_atfork(unwinder_prepare_fork, unwinder_after_fork, fork_child);
   atexit(at_exit);
-  g_running.store(true, std::memory_order_release);
+  set_agent_running();
   log().info("started for {} (pid {}), writing to {}", g_state->exe, getpid(), config().dir);
 }
 
@@ -204,7 +204,7 @@ void dump_now(bool final) {
   if (g_state->final_done) return;
   if (final) g_state->final_done = true;
   int64_t dump_cpu_start = clock_nanos(CLOCK_THREAD_CPUTIME_ID);
-  SelfSnapshot self = self_snapshot();
+  SelfSnapshot self = self_snapshot(all_kinds());
   DumpRequest request;
   request.now_unix_nanos = unix_nanos();
   request.now_monotonic_nanos = monotonic_nanos();
@@ -214,8 +214,9 @@ void dump_now(bool final) {
   for (Collector* c : g_state->running) {
     std::optional<ProfileBuilder> builder = c->snapshot(request);
     if (!builder) continue;
-    add_self_accounting(*builder, c->kind(), self);
-    std::string bytes = builder->encode_gzipped(dump_symbolizer());
+    add_self_accounting(*builder, c->descriptor(), self);
+    SymbolizedProfile profile = symbolize_profile(std::move(*builder), dump_symbolizer());
+    std::string bytes = gzip_compress(profile.encode(), 1);
     if (bytes.empty()) {  // encoding failed (out of memory): never write an empty file
       log().warn("cannot encode the {} profile; this dump of it is lost", c->kind());
       continue;
@@ -224,7 +225,9 @@ void dump_now(bool final) {
         profile_path(config().dir, g_state->exe, getpid(), request.seq, c->kind());
     std::string error = write_file_atomically(path, bytes);
     // Files first, then the push (queued for the push thread; never waits for the network).
-    if (push_enabled()) push_profile(c->kind(), std::move(bytes), request.now_unix_nanos);
+    if (push_enabled())
+      push_profile(c->descriptor(), std::move(bytes), request.now_unix_nanos,
+                   std::move(profile));
     if (error.empty()) {
       log().debug("wrote {}", path);
       continue;
@@ -239,14 +242,28 @@ void dump_now(bool final) {
   if (final) push_flush_at_exit();
 }
 
-Collector* find_collector(const char* kind) {
+std::span<const ProfileKind* const> known_kinds() { return all_kinds(); }
+
+Collector* find_collector(const ProfileKind& kind) {
   if (g_state == nullptr) return nullptr;
   for (auto& c : g_state->all)
-    if (strcmp(c->kind(), kind) == 0) return c.get();
+    if (&c->descriptor() == &kind) return c.get();
   return nullptr;
 }
 
-std::optional<std::string> snapshot_encoded(Collector& c) {
+bool kind_running(const ProfileKind& kind) {
+  for (Collector* c : running_collectors())
+    if (&c->descriptor() == &kind) return true;
+  return false;
+}
+
+std::optional<ProfileBuilder> snapshot_kind(const ProfileKind& kind) {
+  for (Collector* c : running_collectors())
+    if (&c->descriptor() == &kind) return snapshot_profile(*c);
+  return std::nullopt;
+}
+
+std::optional<ProfileBuilder> snapshot_profile(Collector& c) {
   if (g_state == nullptr) return std::nullopt;
   AgentScope scope;
   std::lock_guard<std::mutex> lock(g_state->dump_mutex);
@@ -254,16 +271,22 @@ std::optional<std::string> snapshot_encoded(Collector& c) {
   request.now_unix_nanos = unix_nanos();
   request.now_monotonic_nanos = monotonic_nanos();
   request.seq = g_state->seq;
-  std::optional<ProfileBuilder> builder = c.snapshot(request);
-  if (!builder) return std::nullopt;
-  return builder->encode(dump_symbolizer());
+  return c.snapshot(request);
 }
 
-std::string encode_profile(const ProfileBuilder& builder) {
-  if (g_state == nullptr) return "";
+SymbolizedProfile symbolize_for_output(ProfileBuilder builder) {
+  if (g_state == nullptr) {  // not started: no symbolizer, every address stays unnamed
+    static const ResolvedAddress* unknown = [] {
+      auto* r = new ResolvedAddress;
+      r->frames.emplace_back().function = "?";
+      return r;
+    }();
+    return symbolize_profile(std::move(builder), {},
+                             [](uint64_t) -> const ResolvedAddress& { return *unknown; });
+  }
   AgentScope scope;
   std::lock_guard<std::mutex> lock(g_state->dump_mutex);
-  return builder.encode(dump_symbolizer());
+  return symbolize_profile(std::move(builder), dump_symbolizer());
 }
 
 void agent_thread_started() noexcept {

@@ -333,7 +333,9 @@ struct TableRow {
 std::vector<TableRow> parse_table(const std::string& err) {
   std::vector<TableRow> rows;
   bool in_table = false;
-  static const std::regex row(R"(^  (\S+)\s+(\d+)(\*?)\s+(\S+)\s+(\d+|-)\s+(\S+)$)");
+  // exe, pid (* = the command), kinds, then per kind over time its total ("cpu: 12 samples; ...").
+  static const std::regex row(R"(^  (\S+)\s+(\d+)(\*?)\s+(\S+)\s+(.+)$)");
+  static const std::regex cpu_total(R"((^|; )cpu: (\d+) samples)");
   for (const std::string& l : lines_of(err)) {
     if (l.rfind("  exe ", 0) == 0) {
       in_table = true;
@@ -342,8 +344,10 @@ std::vector<TableRow> parse_table(const std::string& err) {
     std::smatch m;
     if (!in_table) continue;
     if (!std::regex_match(l, m, row)) break;
+    std::smatch cpu;
+    const std::string totals = m[5];
     rows.push_back({m[1], std::stoi(m[2]), m[3] == "*", m[4],
-                    m[5] == "-" ? -1 : std::stol(m[5])});
+                    std::regex_search(totals, cpu, cpu_total) ? std::stol(cpu[2]) : -1});
   }
   return rows;
 }
@@ -353,7 +357,7 @@ TEST_F(ProcsE2E, WrapperPrintsATableOfProcessesAndTheTopOfTheCommandOnly) {
   const std::string command =
       "x=0; for i in $(seq 100000); do x=$((x+i)); done; " + burn +
       " 1 20 8000000 >/dev/null; /bin/true; exit 0";
-  e2e::RunResult r = run_wrapper({"--dir", dir_ + "/p", "--threads", "off"}, command);
+  e2e::RunResult r = run_wrapper({"--dir", dir_ + "/p", "--threads", "0"}, command);
   ASSERT_EQ(r.exit_code(), 0) << r.err;
   std::vector<TableRow> rows = parse_table(r.err);
   ASSERT_GE(rows.size(), 3u) << r.err;  // bash, seq, burn_ratio, true
@@ -363,7 +367,7 @@ TEST_F(ProcsE2E, WrapperPrintsATableOfProcessesAndTheTopOfTheCommandOnly) {
   EXPECT_TRUE(rows[0].main) << r.err;
   EXPECT_EQ(rows[0].exe, "bash");
   EXPECT_GT(rows[0].cpu_samples, 0);
-  EXPECT_EQ(rows[0].kinds, "cpu,heap") << "--threads off";
+  EXPECT_EQ(rows[0].kinds, "cpu,heap") << "--threads 0";
   int burn_pid = 0;
   for (const TableRow& t : rows) {
     EXPECT_EQ(t.main, &t == &rows[0]);
