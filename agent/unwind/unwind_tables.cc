@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstring>
 #include <mutex>
+#include <new>
 #include <vector>
 
 #include "agent/hook_guard.h"
@@ -126,6 +127,12 @@ void unwind_tables_refresh() noexcept {
   // The previous set is retired, not unmapped: a walk may still be reading it. Sets are
   // small (one entry per loaded object) and only made when the loader's lists changed.
   g_set.store(set, std::memory_order_release);
+}
+
+void unwind_tables_after_fork_child() noexcept {
+  // The parent's dump thread may have been refreshing (holding the mutex) at the fork; the
+  // tables themselves are complete or unpublished, so only the lock is made anew.
+  new (&g_refresh_mutex) std::mutex;
 }
 
 const UnwindModuleSet* unwind_modules() noexcept { return g_set.load(std::memory_order_acquire); }

@@ -33,6 +33,10 @@ struct UnwindModuleSet {
 // Re-reads the loaded objects (cheap when none was loaded or unloaded since the last call).
 void unwind_tables_refresh() noexcept;
 
+// In a forked child (only the forking thread survives): re-makes the refresh lock. Normal
+// context.
+void unwind_tables_after_fork_child() noexcept;
+
 // The current set (never null after the first refresh; may be null before). Async-signal-safe.
 const UnwindModuleSet* unwind_modules() noexcept;
 
