@@ -57,17 +57,13 @@ void LocalStackMemory::select_region(uintptr_t sp) noexcept {
 }
 
 bool LocalStackMemory::read_via_syscall(uintptr_t addr, void* out, size_t n) noexcept {
-  static_assert(sizeof(pid_t) == sizeof(int));
-  size_t got = 0;
-  return process_vm_read(static_cast<int>(syscall(SYS_getpid)), addr, out, n, &got) && got == n;
+  return fallback_.read(addr, out, n);
 }
-
-
-ProcessVmMemory::ProcessVmMemory() noexcept : pid_(static_cast<int>(syscall(SYS_getpid))) {}
 
 bool ProcessVmMemory::read(uintptr_t addr, void* out, size_t n) noexcept {
   if (n > kWindow) return false;
   if (!(addr >= base_ && addr - base_ + n <= valid_)) {
+    if (pid_ == 0) pid_ = static_cast<int>(syscall(SYS_getpid));
     size_t got = 0;
     // A window that runs into an unmapped page comes back short; that is fine as long as it
     // holds what we need now.

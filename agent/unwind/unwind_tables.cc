@@ -42,7 +42,7 @@ const UnwindModule* reusable(const UnwindModuleSet* old, const UnwindModule& m) 
   if (old == nullptr) return nullptr;
   for (uint32_t i = 0; i < old->count; ++i) {
     const UnwindModule& o = old->modules[i];
-    if (o.lo == m.lo && o.hi == m.hi && o.load_bias == m.load_bias && o.phdr == m.phdr)
+    if (o.base == m.base && o.load_bias == m.load_bias && o.phdr == m.phdr)
       return &o;
   }
   return nullptr;
@@ -76,32 +76,41 @@ int scan_object(dl_phdr_info* info, size_t size, void* data) {
     }
   }
   if (hi <= lo) return 0;
-  m.lo = lo;
-  m.hi = hi;
+  m.base = lo;
   if (const UnwindModule* old = reusable(scan->old, m)) {
-    scan->found.push_back(*old);
-    return 0;
-  }
-  std::vector<FrameDesc> rows;
-  if (eh_frame_hdr != nullptr && build_frame_table(eh_frame_hdr, lo, rows) && !rows.empty()) {
-    size_t pages = ((hi - lo) >> kPageShift) + 2;
-    size_t rows_bytes = (rows.size() * sizeof(FrameDesc) + 7) & ~size_t{7};
-    void* mem = map_forever(rows_bytes + pages * sizeof(uint32_t));
-    if (mem != nullptr) {
-      memcpy(mem, rows.data(), rows.size() * sizeof(FrameDesc));
-      auto* index = reinterpret_cast<uint32_t*>(static_cast<char*>(mem) + rows_bytes);
-      uint32_t r = 0;
-      for (size_t p = 0; p < pages; ++p) {
-        uint64_t page_start = static_cast<uint64_t>(p) << kPageShift;
-        while (r + 1 < rows.size() && rows[r + 1].pc <= page_start) ++r;
-        index[p] = r;
+    m.rows = old->rows;
+    m.row_count = old->row_count;
+    m.page_first_row = old->page_first_row;
+  } else {
+    std::vector<FrameDesc> rows;
+    if (eh_frame_hdr != nullptr && build_frame_table(eh_frame_hdr, lo, rows) && !rows.empty()) {
+      size_t pages = ((hi - lo) >> kPageShift) + 2;
+      size_t rows_bytes = (rows.size() * sizeof(FrameDesc) + 7) & ~size_t{7};
+      void* mem = map_forever(rows_bytes + pages * sizeof(uint32_t));
+      if (mem != nullptr) {
+        memcpy(mem, rows.data(), rows.size() * sizeof(FrameDesc));
+        auto* index = reinterpret_cast<uint32_t*>(static_cast<char*>(mem) + rows_bytes);
+        uint32_t r = 0;
+        for (size_t p = 0; p < pages; ++p) {
+          uint64_t page_start = static_cast<uint64_t>(p) << kPageShift;
+          while (r + 1 < rows.size() && rows[r + 1].pc <= page_start) ++r;
+          index[p] = r;
+        }
+        m.rows = static_cast<const FrameDesc*>(mem);
+        m.row_count = static_cast<uint32_t>(rows.size());
+        m.page_first_row = index;
       }
-      m.rows = static_cast<const FrameDesc*>(mem);
-      m.row_count = static_cast<uint32_t>(rows.size());
-      m.page_first_row = index;
     }
   }
-  scan->found.push_back(m);
+  // One entry per executable segment, so a range never covers a gap between segments (the
+  // walk reads code bytes inside a module's range); all share the object's table.
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X) || ph.p_memsz == 0) continue;
+    m.lo = info->dlpi_addr + ph.p_vaddr;
+    m.hi = m.lo + ph.p_memsz;
+    scan->found.push_back(m);
+  }
   return 0;
 }
 
@@ -153,8 +162,8 @@ const UnwindModule* find_unwind_module(const UnwindModuleSet* set, uintptr_t pc)
 }
 
 const FrameDesc* find_frame_desc(const UnwindModule& m, uintptr_t pc) noexcept {
-  if (m.rows == nullptr || pc < m.lo || pc >= m.hi || pc - m.lo > UINT32_MAX) return nullptr;
-  uint32_t off = static_cast<uint32_t>(pc - m.lo);
+  if (m.rows == nullptr || pc < m.lo || pc >= m.hi || pc - m.base > UINT32_MAX) return nullptr;
+  uint32_t off = static_cast<uint32_t>(pc - m.base);
   // Rows that can cover `off`: from the last one starting at or before its page, up to the
   // last one starting at or before the next page.
   uint32_t page = off >> kPageShift;

@@ -14,10 +14,12 @@
 namespace profagent {
 
 struct UnwindModule {
-  uintptr_t lo, hi;         // executable range [lo, hi); row PCs are offsets from lo
+  uintptr_t lo, hi;         // one executable segment [lo, hi)
+  uintptr_t base;           // the object's lowest executable address: row PCs are offsets
+                            // from it (shared by all its segments' entries)
   const FrameDesc* rows;    // nullptr when the object has no usable .eh_frame_hdr
   uint32_t row_count;
-  // For each 4 KiB page of [lo, hi): the index of the last row starting at or before the
+  // For each 4 KiB page from base: the index of the last row starting at or before the
   // page start (so a lookup binary-searches only that page's rows). nullptr with rows.
   const uint32_t* page_first_row;
   // Identity, to reuse the table across refreshes.
