@@ -200,13 +200,18 @@ PcInfo resolve_pc(Memory& mem, const UnwindModuleSet* set, uintptr_t lookup, uin
                   bool exact) {
   PcInfo info{};
   info.module = find_unwind_module(set, lookup);
-  info.sigreturn = !exact && is_sigreturn_trampoline(mem, info.module, pc);
   if (info.module != nullptr) {
     if (const FrameDesc* d = find_frame_desc(*info.module, lookup)) {
       info.desc = *d;
       info.has_desc = true;
     }
   }
+  // glibc's __restore_rt sits in an FDE with the signal-frame augmentation 'S' (starting one
+  // byte early, so return address - 1 finds it); code without CFI is checked too. Other
+  // frames skip reading the code bytes.
+  bool candidate = !info.has_desc || (info.desc.flags & kFlagSignalFrame) != 0 ||
+                   info.desc.cfa_kind == kCfaUnknown;
+  info.sigreturn = !exact && candidate && is_sigreturn_trampoline(mem, info.module, pc);
   return info;
 }
 

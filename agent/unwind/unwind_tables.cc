@@ -128,11 +128,18 @@ void unwind_tables_refresh() noexcept {
   if (scan.unchanged) return;
   std::sort(scan.found.begin(), scan.found.end(),
             [](const UnwindModule& a, const UnwindModule& b) { return a.lo < b.lo; });
-  size_t bytes = sizeof(UnwindModuleSet) + scan.found.size() * sizeof(UnwindModule);
-  auto* set = static_cast<UnwindModuleSet*>(map_forever(bytes));
+  size_t head = sizeof(UnwindModuleSet) + scan.found.size() * sizeof(UnwindModule);
+  head = (head + 63) & ~size_t{63};
+  auto* set = static_cast<UnwindModuleSet*>(
+      map_forever(head + scan.found.size() * sizeof(uintptr_t)));
   if (set == nullptr) return;
+  auto* los = reinterpret_cast<uintptr_t*>(reinterpret_cast<char*>(set) + head);
   set->count = static_cast<uint32_t>(scan.found.size());
-  for (size_t i = 0; i < scan.found.size(); ++i) set->modules[i] = scan.found[i];
+  for (size_t i = 0; i < scan.found.size(); ++i) {
+    set->modules[i] = scan.found[i];
+    los[i] = scan.found[i].lo;
+  }
+  set->los = los;
   // The previous set is retired, not unmapped: a walk may still be reading it. Sets are
   // small (one entry per loaded object) and only made when the loader's lists changed.
   g_set.store(set, std::memory_order_release);
@@ -153,7 +160,7 @@ const UnwindModule* find_unwind_module(const UnwindModuleSet* set, uintptr_t pc)
   uint32_t lo = 0, hi = set->count;
   while (lo < hi) {
     uint32_t mid = (lo + hi) / 2;
-    if (set->modules[mid].lo <= pc) lo = mid + 1;
+    if (set->los[mid] <= pc) lo = mid + 1;
     else hi = mid;
   }
   if (lo == 0) return nullptr;

@@ -29,6 +29,7 @@ struct UnwindModule {
 
 struct UnwindModuleSet {
   uint32_t count;
+  const uintptr_t* los;    // modules[i].lo, packed: the binary search touches few lines
   UnwindModule modules[];  // sorted by lo, non-overlapping
 };
 
