@@ -27,7 +27,7 @@ ProfileBuilder build_contention_profile(const ContentionTable& table, int64_t ti
       continue;
     }
     std::vector<Label> labels;
-    if (b.tid != kManyContentionThreads) labels.push_back(ProfileBuilder::num_label("tid", b.tid));
+    if (b.tid != kManyThreads) labels.push_back(ProfileBuilder::num_label("tid", b.tid));
     if (!b.thread_name.empty())
       labels.push_back(ProfileBuilder::str_label("thread_name", b.thread_name));
     std::vector<uint64_t> stack(b.stack.begin(), b.stack.end());
