@@ -133,8 +133,14 @@ void fork_child() {
 // in a forked child). ProfileBuilder::encode refreshes it, so libraries loaded since the
 // last encoding are listed.
 Symbolizer& dump_symbolizer() {
-  if (g_state->symbolizer == nullptr) g_state->symbolizer = new Symbolizer();
+  if (g_state->symbolizer == nullptr)
+    g_state->symbolizer = new Symbolizer(0, config().symbol_cache_dir);  // PROFAGENT_SYMBOL_CACHE
   return *g_state->symbolizer;
+}
+
+std::string symbolizer_comment() {
+  return g_state != nullptr && g_state->symbolizer != nullptr ? g_state->symbolizer->stats_line()
+                                                              : "";
 }
 
 }  // namespace
@@ -174,6 +180,7 @@ void agent_start() {
     if (!c->wanted(config())) continue;
     if (c->start(config())) g_state->running.push_back(c.get());
   }
+  add_self_comment_source(symbolizer_comment);
   push_start(config(), g_state->exe);  // PROFAGENT_PUSH_URL
   start_dump_thread(config().interval_nanos);
   if (!config().http.empty()) start_http_server(config().http);  // PROFAGENT_HTTP
@@ -253,6 +260,7 @@ void dump_now(bool final) {
     if (!g_state->write_failing && !failed) log().warn("{}; this dump is lost", error);
     failed = true;
   }
+  if (g_state->symbolizer != nullptr) g_state->symbolizer->save_cache();
   if (!failed && g_state->write_failing) log().info("profiles are being written again");
   g_state->write_failing = failed;
   self_add_cost(SelfCost::kDump, clock_nanos(CLOCK_THREAD_CPUTIME_ID) - dump_cpu_start);

@@ -15,6 +15,7 @@
 #include "agent/http/listen_address.h"
 
 #include "agent/push/push_labels.h"
+#include "agent/symbolize/symbol_cache.h"
 
 namespace profagent {
 namespace {
@@ -229,6 +230,18 @@ ParsedConfig parse_config(const EnvLookup& lookup, const std::string& cwd) {
       warn("PROFAGENT_HTTP", *v, "a listen address like 127.0.0.1:6060, [::1]:6060 or :6060",
            "no HTTP server");
     }
+  }
+  {
+    // PROFAGENT_SYMBOL_CACHE: a directory, "off", or unset for the per-user default.
+    std::string setting;
+    if (auto v = get("PROFAGENT_SYMBOL_CACHE")) {
+      std::string t = trim(*v);
+      if (t.empty() || t == "off" || t.front() == '/') setting = t;
+      else warn("PROFAGENT_SYMBOL_CACHE", *v, "an absolute directory path or off",
+                "the default cache directory");
+    }
+    c.symbol_cache_dir = symbolize::symbol_cache_directory(setting, lookup("XDG_CACHE_HOME"),
+                                                           lookup("HOME"));
   }
   return parsed;
 }

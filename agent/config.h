@@ -27,6 +27,7 @@ struct Config {
   std::vector<std::pair<std::string, std::string>> tags;  // PROFAGENT_TAGS, k=v,k=v
   LogLevel log_level = LogLevel::kWarn;  // PROFAGENT_LOG
   std::string http;                    // PROFAGENT_HTTP listen address, "" = no server
+  std::string symbol_cache_dir;        // PROFAGENT_SYMBOL_CACHE resolved, "" = no cache
 };
 
 struct ParsedConfig {
