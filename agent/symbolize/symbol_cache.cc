@@ -15,7 +15,8 @@
 namespace profagent::symbolize {
 namespace {
 
-constexpr char kMagic[] = "profagent-symbols-1\n";
+constexpr char kMagic[] = "profagent-symbols-2\n";
+constexpr size_t kIndexEntrySize = 24;
 constexpr size_t kMagicSize = sizeof(kMagic) - 1;
 constexpr size_t kMaxFileBytes = 32u << 20;
 constexpr size_t kMaxString = 1u << 16;
@@ -126,9 +127,19 @@ const CachedSymbol* SymbolCache::find(const std::string& build_id, uint64_t file
   PerObject& object = objects_[build_id];
   if (!object.loaded) {
     object.loaded = true;
-    if (read_file(build_id, &object.entries)) stats_.files_read++;
+    load_index(build_id, &object);
   }
   auto it = object.entries.find(file_offset);
+  if (it == object.entries.end()) {
+    auto at = std::lower_bound(
+        object.index.begin(), object.index.end(), file_offset,
+        [](const IndexEntry& e, uint64_t offset) { return e.offset < offset; });
+    CachedSymbol entry;
+    if (at != object.index.end() && at->offset == file_offset &&
+        read_record(build_id, &object, *at, &entry)) {
+      it = object.entries.emplace(file_offset, std::move(entry)).first;
+    }
+  }
   if (it == object.entries.end()) {
     stats_.misses++;
     return nullptr;
@@ -144,84 +155,192 @@ void SymbolCache::add(const std::string& build_id, uint64_t file_offset, CachedS
   object.entries[file_offset] = std::move(entry);
 }
 
-bool SymbolCache::read_file(const std::string& build_id,
-                            std::unordered_map<uint64_t, CachedSymbol>* out) {
+int SymbolCache::open_file(const std::string& build_id, uint64_t* inode, uint64_t* size) const {
   int fd = open(path_of(build_id).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return false;
+  if (fd < 0) return -1;
   struct stat st;
-  std::string bytes;
-  bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
-            static_cast<uint64_t>(st.st_size) <= kMaxFileBytes;
-  if (ok) {
-    bytes.resize(static_cast<size_t>(st.st_size));
-    size_t done = 0;
-    while (done < bytes.size()) {
-      ssize_t n = read(fd, bytes.data() + done, bytes.size() - done);
-      if (n <= 0) break;
-      done += static_cast<size_t>(n);
-    }
-    ok = done == bytes.size();
-    // Keep a file in use young, so eviction takes the ones nobody reads.
-    if (ok && time(nullptr) - st.st_mtime > kTouchAfterSeconds) futimens(fd, nullptr);
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+      static_cast<uint64_t>(st.st_size) > kMaxFileBytes) {
+    close(fd);
+    return -1;
   }
+  *inode = st.st_ino;
+  *size = static_cast<uint64_t>(st.st_size);
+  // Keep a file in use young, so eviction takes the ones nobody reads.
+  if (time(nullptr) - st.st_mtime > kTouchAfterSeconds) futimens(fd, nullptr);
+  return fd;
+}
+
+static bool pread_all(int fd, void* out, size_t len, uint64_t position) {
+  auto* p = static_cast<char*>(out);
+  while (len > 0) {
+    ssize_t n = pread(fd, p, len, static_cast<off_t>(position));
+    if (n <= 0) return false;
+    p += n;
+    len -= static_cast<size_t>(n);
+    position += static_cast<uint64_t>(n);
+  }
+  return true;
+}
+
+// Header and index of a file (bytes [0, end of index + checksum)), checked; false if
+// anything is off.
+static bool read_header(int fd, uint64_t file_size, const std::string& build_id, std::string* head,
+                 uint32_t* count) {
+  size_t fixed = kMagicSize + 4 + build_id.size() + 4;
+  if (file_size < fixed + 8) return false;
+  head->resize(fixed);
+  if (!pread_all(fd, head->data(), fixed, 0)) return false;
+  uint32_t id_len = 0;
+  std::memcpy(&id_len, head->data() + kMagicSize, 4);
+  if (head->compare(0, kMagicSize, kMagic) != 0 || id_len != build_id.size() ||
+      head->compare(kMagicSize + 4, id_len, build_id) != 0)
+    return false;
+  std::memcpy(count, head->data() + fixed - 4, 4);
+  uint64_t index_bytes = uint64_t{*count} * kIndexEntrySize;
+  if (*count > SymbolCache::kMaxEntriesPerFile || fixed + index_bytes + 8 > file_size)
+    return false;
+  head->resize(fixed + index_bytes + 8);
+  if (!pread_all(fd, head->data() + fixed, index_bytes + 8, fixed)) return false;
+  uint64_t sum = 0;
+  std::memcpy(&sum, head->data() + head->size() - 8, 8);
+  return sum == fnv1a(head->data(), head->size() - 8);
+}
+
+void SymbolCache::load_index(const std::string& build_id, PerObject* object) {
+  object->index.clear();
+  uint64_t size = 0;
+  int fd = open_file(build_id, &object->inode, &size);
+  if (fd < 0) return;
+  std::string head;
+  uint32_t count = 0;
+  if (read_header(fd, size, build_id, &head, &count)) {
+    const char* p = head.data() + head.size() - 8 - uint64_t{count} * kIndexEntrySize;
+    object->index.resize(count);
+    std::memcpy(object->index.data(), p, uint64_t{count} * kIndexEntrySize);
+    for (size_t i = 0; i < object->index.size(); ++i) {
+      const IndexEntry& e = object->index[i];
+      if ((i > 0 && object->index[i - 1].offset >= e.offset) || e.position > size ||
+          e.length > size - e.position || e.length < 8) {
+        object->index.clear();
+        break;
+      }
+    }
+    stats_.files_read++;
+  }
+  close(fd);
+}
+
+bool SymbolCache::read_record(const std::string& build_id, PerObject* object,
+                              const IndexEntry& at, CachedSymbol* out) {
+  // Opened for this read only: the agent keeps no descriptor the host could close or inherit.
+  uint64_t inode = 0, size = 0;
+  int fd = open_file(build_id, &inode, &size);
+  if (fd < 0) return false;
+  if (inode != object->inode) {  // replaced by another process: read its index anew
+    close(fd);
+    load_index(build_id, object);
+    return false;
+  }
+  std::string bytes(at.length, '\0');
+  bool ok = pread_all(fd, bytes.data(), bytes.size(), at.position);
+  close(fd);
+  return ok && parse_record(bytes, out);
+}
+
+bool SymbolCache::read_whole_file(const std::string& build_id,
+                                  std::unordered_map<uint64_t, CachedSymbol>* out) {
+  uint64_t inode = 0, size = 0;
+  int fd = open_file(build_id, &inode, &size);
+  if (fd < 0) return false;
+  std::string bytes(size, '\0');
+  bool ok = pread_all(fd, bytes.data(), bytes.size(), 0);
   close(fd);
   return ok && parse(bytes, build_id, out);
 }
 
 std::string SymbolCache::serialize(const std::string& build_id,
                                    const std::unordered_map<uint64_t, CachedSymbol>& entries) {
-  std::string out(kMagic, kMagicSize);
-  put_string(&out, build_id);
-  put<uint32_t>(&out, static_cast<uint32_t>(entries.size()));
-  for (const auto& [offset, entry] : entries) {
-    put<uint64_t>(&out, offset);
-    put<uint8_t>(&out, static_cast<uint8_t>((entry.symbolized ? 1 : 0) |
-                                            (entry.has_file_line ? 2 : 0)));
+  std::vector<uint64_t> offsets;
+  offsets.reserve(entries.size());
+  for (const auto& [offset, entry] : entries) offsets.push_back(offset);
+  std::sort(offsets.begin(), offsets.end());
+  std::string records;
+  std::vector<IndexEntry> index;
+  for (uint64_t offset : offsets) {
+    const CachedSymbol& entry = entries.at(offset);
+    std::string r;
+    put<uint8_t>(&r, static_cast<uint8_t>((entry.symbolized ? 1 : 0) |
+                                          (entry.has_file_line ? 2 : 0)));
     size_t n = std::min(entry.frames.size(), kMaxFrames);
-    put<uint16_t>(&out, static_cast<uint16_t>(n));
+    put<uint16_t>(&r, static_cast<uint16_t>(n));
     for (size_t i = 0; i < n; ++i) {
       const SourceFrame& f = entry.frames[i];
-      put_string(&out, f.function);
-      put_string(&out, f.system_name);
-      put_string(&out, f.file);
-      put<int64_t>(&out, f.line);
-      put<int64_t>(&out, f.start_line);
+      put_string(&r, f.function);
+      put_string(&r, f.system_name);
+      put_string(&r, f.file);
+      put<int64_t>(&r, f.line);
+      put<int64_t>(&r, f.start_line);
     }
+    put<uint64_t>(&r, fnv1a(r.data(), r.size()));
+    index.push_back({offset, records.size(), static_cast<uint32_t>(r.size()), 0});
+    records += r;
   }
+  std::string out(kMagic, kMagicSize);
+  put_string(&out, build_id);
+  put<uint32_t>(&out, static_cast<uint32_t>(index.size()));
+  uint64_t base = out.size() + index.size() * kIndexEntrySize + 8;
+  for (IndexEntry& e : index) e.position += base;
+  out.append(reinterpret_cast<const char*>(index.data()), index.size() * kIndexEntrySize);
   put<uint64_t>(&out, fnv1a(out.data(), out.size()));
-  return out;
+  return out + records;
 }
 
-bool SymbolCache::parse(const std::string& bytes, const std::string& build_id,
-                        std::unordered_map<uint64_t, CachedSymbol>* entries) {
-  if (bytes.size() < kMagicSize + 8 || bytes.compare(0, kMagicSize, kMagic) != 0) return false;
+bool SymbolCache::parse_record(const std::string& bytes, CachedSymbol* entry) {
+  if (bytes.size() < 8) return false;
   size_t body = bytes.size() - 8;
   uint64_t sum = 0;
   std::memcpy(&sum, bytes.data() + body, 8);
   if (sum != fnv1a(bytes.data(), body)) return false;
   Reader r(bytes, body);
-  std::string id;
-  uint32_t count = 0;
-  if (!r.skip(kMagicSize) || !r.get_string(&id) || id != build_id || !r.get(&count)) return false;
-  std::unordered_map<uint64_t, CachedSymbol> parsed;
-  for (uint32_t i = 0; i < count; ++i) {
-    uint64_t offset = 0;
-    uint8_t flags = 0;
-    uint16_t n = 0;
-    if (!r.get(&offset) || !r.get(&flags) || !r.get(&n) || n > kMaxFrames) return false;
-    CachedSymbol entry;
-    entry.symbolized = (flags & 1) != 0;
-    entry.has_file_line = (flags & 2) != 0;
-    entry.frames.resize(n);
-    for (SourceFrame& f : entry.frames) {
-      if (!r.get_string(&f.function) || !r.get_string(&f.system_name) ||
-          !r.get_string(&f.file) || !r.get(&f.line) || !r.get(&f.start_line)) {
-        return false;
-      }
+  uint8_t flags = 0;
+  uint16_t n = 0;
+  if (!r.get(&flags) || !r.get(&n) || n > kMaxFrames) return false;
+  entry->symbolized = (flags & 1) != 0;
+  entry->has_file_line = (flags & 2) != 0;
+  entry->frames.resize(n);
+  for (SourceFrame& f : entry->frames) {
+    if (!r.get_string(&f.function) || !r.get_string(&f.system_name) ||
+        !r.get_string(&f.file) || !r.get(&f.line) || !r.get(&f.start_line)) {
+      return false;
     }
-    parsed[offset] = std::move(entry);
   }
-  if (!r.at_end()) return false;
+  return r.at_end();
+}
+
+bool SymbolCache::parse(const std::string& bytes, const std::string& build_id,
+                        std::unordered_map<uint64_t, CachedSymbol>* entries) {
+  size_t fixed = kMagicSize + 4 + build_id.size() + 4;
+  if (bytes.size() < fixed + 8 || bytes.compare(0, kMagicSize, kMagic) != 0) return false;
+  uint32_t id_len = 0, count = 0;
+  std::memcpy(&id_len, bytes.data() + kMagicSize, 4);
+  if (id_len != build_id.size() || bytes.compare(kMagicSize + 4, id_len, build_id) != 0)
+    return false;
+  std::memcpy(&count, bytes.data() + fixed - 4, 4);
+  uint64_t head = fixed + uint64_t{count} * kIndexEntrySize;
+  if (count > kMaxEntriesPerFile || head + 8 > bytes.size()) return false;
+  uint64_t sum = 0;
+  std::memcpy(&sum, bytes.data() + head, 8);
+  if (sum != fnv1a(bytes.data(), head)) return false;
+  std::vector<IndexEntry> index(count);
+  std::memcpy(index.data(), bytes.data() + fixed, uint64_t{count} * kIndexEntrySize);
+  std::unordered_map<uint64_t, CachedSymbol> parsed;
+  for (const IndexEntry& e : index) {
+    if (e.position > bytes.size() || e.length > bytes.size() - e.position) return false;
+    CachedSymbol entry;
+    if (!parse_record(bytes.substr(e.position, e.length), &entry)) return false;
+    parsed[e.offset] = std::move(entry);
+  }
   for (auto& [offset, entry] : parsed) entries->try_emplace(offset, std::move(entry));
   return true;
 }
@@ -268,7 +387,7 @@ void SymbolCache::save() {
     // Merge with what other processes wrote since we read the file; ours win.
     std::unordered_map<uint64_t, CachedSymbol> merged = object.fresh;
     std::unordered_map<uint64_t, CachedSymbol> on_disk;
-    read_file(build_id, &on_disk);
+    read_whole_file(build_id, &on_disk);
     for (auto& [offset, entry] : on_disk) {
       if (merged.size() >= kMaxEntriesPerFile) break;
       merged.try_emplace(offset, std::move(entry));

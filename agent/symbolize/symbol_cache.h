@@ -40,7 +40,7 @@ std::string symbol_cache_directory(const std::string& setting, const char* xdg_c
 class SymbolCache {
  public:
   static constexpr uint64_t kDefaultMaxBytes = 64ull << 20;   // whole directory
-  static constexpr size_t kMaxEntriesPerFile = 200000;
+  static constexpr size_t kMaxEntriesPerFile = 50000;
 
   // `dir` "" = disabled (find() never hits, save() writes nothing).
   explicit SymbolCache(std::string dir, uint64_t max_bytes = kDefaultMaxBytes);
@@ -55,26 +55,41 @@ class SymbolCache {
   void add(const std::string& build_id, uint64_t file_offset, CachedSymbol entry);
   // Writes every build id that got new entries (merged with what is on disk now), then
   // evicts the oldest files while the directory is over its bound. Silent on any failure.
+  // No descriptor is kept between calls.
   void save();
 
   const SymbolCacheStats& stats() const { return stats_; }
 
-  // File format, exposed for tests.
+  // File format, exposed for tests: parse() checks and reads a whole file.
   static std::string serialize(const std::string& build_id,
                                const std::unordered_map<uint64_t, CachedSymbol>& entries);
   static bool parse(const std::string& bytes, const std::string& build_id,
                     std::unordered_map<uint64_t, CachedSymbol>* entries);
+  static bool parse_record(const std::string& bytes, CachedSymbol* entry);
 
  private:
+  struct IndexEntry {
+    uint64_t offset;
+    uint64_t position;  // of the record in the file
+    uint32_t length;
+    uint32_t pad;
+  };
   struct PerObject {
     bool loaded = false;
-    std::unordered_map<uint64_t, CachedSymbol> entries;  // from disk and new
+    std::vector<IndexEntry> index;  // of the file as read at the first lookup
+    uint64_t inode = 0;             // that file's identity
+    std::unordered_map<uint64_t, CachedSymbol> entries;  // read from disk, and new
     std::unordered_map<uint64_t, CachedSymbol> fresh;    // new since the last save
   };
 
   bool usable_directory();
   std::string path_of(const std::string& build_id) const;
-  bool read_file(const std::string& build_id, std::unordered_map<uint64_t, CachedSymbol>* out);
+  int open_file(const std::string& build_id, uint64_t* inode, uint64_t* size) const;
+  void load_index(const std::string& build_id, PerObject* object);
+  bool read_record(const std::string& build_id, PerObject* object, const IndexEntry& at,
+                   CachedSymbol* out);
+  bool read_whole_file(const std::string& build_id,
+                       std::unordered_map<uint64_t, CachedSymbol>* out);
   bool write_file(const std::string& build_id,
                   const std::unordered_map<uint64_t, CachedSymbol>& entries);
   void evict();

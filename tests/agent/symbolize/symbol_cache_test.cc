@@ -90,6 +90,45 @@ TEST(SymbolCache, RoundTripWithPrivateModes) {
   EXPECT_EQ(cache.stats().hits, 3u);
 }
 
+int open_descriptors() {
+  int n = 0;
+  for (const auto& e : fs::directory_iterator("/proc/self/fd")) {
+    (void)e;
+    ++n;
+  }
+  return n;
+}
+
+// A lookup reads the index and the record it needs; a damaged record costs only itself; no
+// descriptor is kept.
+TEST(SymbolCache, DamagedRecordMissesAloneAndNoDescriptorIsKept) {
+  std::string dir = fresh_dir("records");
+  {
+    SymbolCache cache(dir);
+    for (uint64_t i = 0; i < 1000; ++i) cache.add(kId, i * 16, entry("f" + std::to_string(i), 7));
+    cache.save();
+  }
+  std::string path = dir + "/" + kId + ".sym";
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
+  bytes[bytes.size() - 20] ^= 0x55;  // inside the last record (the highest offset)
+  { std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes; }
+  int before = open_descriptors();
+  SymbolCache cache(dir);
+  EXPECT_EQ(cache.find(kId, 999 * 16), nullptr);
+  const CachedSymbol* hit = cache.find(kId, 500 * 16);
+  ASSERT_NE(hit, nullptr);
+  EXPECT_EQ(hit->frames[1].function, "f500");
+  cache.save();
+  EXPECT_EQ(open_descriptors(), before);
+  EXPECT_NE(cache.find(kId, 3 * 16), nullptr);  // a later dump reopens the file
+  cache.save();
+  EXPECT_EQ(open_descriptors(), before);
+}
+
 TEST(SymbolCache, ManyProcessesWritingAtOnceLeaveAWholeFile) {
   std::string dir = fresh_dir("concurrent");
   constexpr int kWriters = 8, kRounds = 20, kPerRound = 50;
