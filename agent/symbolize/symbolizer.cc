@@ -34,6 +34,7 @@ struct Symbolizer::Impl {
   void rebuild(std::string text);
   std::string mapping_build_id(const MapsEntry& entry);
   int find_mapping(uint64_t address) const;
+  std::string object_key(size_t mapping_index) const;
   void* object_for(size_t mapping_index);
   void* open_object(size_t mapping_index);
   void close_objects();
@@ -107,14 +108,19 @@ void Symbolizer::Impl::rebuild(std::string text) {
   maps_text = std::move(text);
   have_maps = true;
   resolved.clear();
-  close_objects();
+  // Build ids by (file, inode) of the previous maps: a dlopen (ours of the symbolizer backend
+  // included) re-reads only the new files.
+  std::map<std::string, std::string> ids;
+  auto id_key = [](const MapsEntry& e) {
+    return e.name + (e.deleted ? " (deleted)" : "") + "\n" + std::to_string(e.inode);
+  };
+  for (size_t i = 0; i < mappings.size(); ++i) ids[id_key(entries[sources[i]])] = mappings[i].build_id;
   entries = symbolize::parse_maps(maps_text);
   mappings =
       symbolize::executable_mappings(entries, symbolize::main_executable_path(pid), &sources);
-  std::map<std::string, std::string> ids;  // one read per file
   for (size_t i = 0; i < mappings.size(); ++i) {
     const MapsEntry& entry = entries[sources[i]];
-    std::string key = entry.name + (entry.deleted ? " (deleted)" : "");
+    std::string key = id_key(entry);
     auto it = ids.find(key);
     if (it == ids.end()) it = ids.emplace(key, mapping_build_id(entry)).first;
     mappings[i].build_id = it->second;
@@ -123,6 +129,18 @@ void Symbolizer::Impl::rebuild(std::string text) {
   for (size_t i = 0; i < by_start.size(); ++i) by_start[i] = i;
   std::sort(by_start.begin(), by_start.end(),
             [this](size_t a, size_t b) { return mappings[a].start < mappings[b].start; });
+  // Backend objects of files still mapped stay open (their DWARF is not read again); those of
+  // unloaded files are closed.
+  std::map<std::string, void*> kept;
+  for (size_t i = 0; i < mappings.size(); ++i) {
+    auto it = objects.find(object_key(i));
+    if (it != objects.end()) {
+      kept.insert(*it);
+      objects.erase(it);
+    }
+  }
+  close_objects();
+  objects = std::move(kept);
 }
 
 std::string Symbolizer::Impl::mapping_build_id(const MapsEntry& entry) {
@@ -171,9 +189,15 @@ void* Symbolizer::Impl::open_object(size_t mapping_index) {
   return api->open_object(path.c_str(), m.build_id.c_str());
 }
 
-void* Symbolizer::Impl::object_for(size_t mapping_index) {
+// One object per file: name, build id and inode (a file without build id rebuilt in place
+// is another object).
+std::string Symbolizer::Impl::object_key(size_t mapping_index) const {
   const MappingInfo& m = mappings[mapping_index];
-  std::string key = m.filename + "\n" + m.build_id;
+  return m.filename + "\n" + m.build_id + "\n" + std::to_string(entries[sources[mapping_index]].inode);
+}
+
+void* Symbolizer::Impl::object_for(size_t mapping_index) {
+  std::string key = object_key(mapping_index);
   auto it = objects.find(key);
   if (it == objects.end()) it = objects.emplace(key, open_object(mapping_index)).first;
   return it->second;

@@ -88,8 +88,22 @@ std::vector<SourceFrame> dwarf_frames(Dwarf* dwarf, Dwarf_Die* cudie, uint64_t v
     std::free(scopes);
     return frames;
   }
-  // dwarf_getscopes may descend into abstract inline definitions; re-walk the concrete
-  // tree from the innermost scope's own DIE.
+  // Without an inlined instance at this address the chain is the first subprogram: no
+  // further walk. With one, dwarf_getscopes may descend into abstract inline definitions;
+  // re-walk the concrete tree from the innermost scope's own DIE (that walk visits the
+  // compile unit from its start, so it is kept to the addresses that need it).
+  bool inlined = false;
+  int subprogram = -1;
+  for (int i = 0; i < nscopes && subprogram < 0; ++i) {
+    int tag = dwarf_tag(&scopes[i]);
+    if (tag == DW_TAG_inlined_subroutine) inlined = true;
+    if (tag == DW_TAG_subprogram || tag == DW_TAG_entry_point) subprogram = i;
+  }
+  if (!inlined) {
+    if (subprogram >= 0) frames.push_back(frame_for_die(&scopes[subprogram]));
+    std::free(scopes);
+    return frames;
+  }
   Dwarf_Die innermost;
   bool found = dwarf_offdie(dwarf, dwarf_dieoffset(&scopes[0]), &innermost) != nullptr;
   std::free(scopes);
