@@ -9,6 +9,7 @@
 
 #include "agent/symbolize/backend/backend_stats.h"
 #include "agent/symbolize/backend/debug_file_finder.h"
+#include "agent/symbolize/backend/mini_debuginfo.h"
 #include "agent/symbolize/demangle.h"
 
 namespace profagent::symbolize {
@@ -171,12 +172,15 @@ const MappedElf* ObjectFile::debug_file() {
 
 const SymbolTable& ObjectFile::symbols() {
   if (symbols_ == nullptr) {
-    // .symtab (the file's, else its debug file's), then .dynsym.
+    // .symtab (the file's, else its debug file's, else MiniDebugInfo's), then .dynsym.
     if (Elf_Scn* s = section_of_type(*main_, SHT_SYMTAB)) {
       symbols_ = std::make_unique<SymbolTable>(main_->elf(), s);
     } else if (const MappedElf* debug = debug_file();
                debug != nullptr && section_of_type(*debug, SHT_SYMTAB) != nullptr) {
       symbols_ = std::make_unique<SymbolTable>(debug->elf(), section_of_type(*debug, SHT_SYMTAB));
+    } else if ((mini_ = mini_debuginfo(*main_)) != nullptr &&
+               section_of_type(*mini_, SHT_SYMTAB) != nullptr) {
+      symbols_ = std::make_unique<SymbolTable>(mini_->elf(), section_of_type(*mini_, SHT_SYMTAB));
     } else {
       symbols_ =
           std::make_unique<SymbolTable>(main_->elf(), section_of_type(*main_, SHT_DYNSYM));

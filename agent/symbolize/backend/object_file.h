@@ -1,5 +1,5 @@
 // One ELF object (executable, library, vDSO) being symbolized: its PT_LOAD layout, its symbol
-// table (.symtab of the file or of its debug file, else .dynsym), and its DWARF (of the file
+// table (.symtab of the file, of its debug file or of its MiniDebugInfo, else .dynsym), and its DWARF (of the file
 // or of its separate debug file), each read only when first needed. DWARF is looked up per
 // compile unit (.debug_aranges), never by scanning the module. Part of
 // libprofagent-symbolize.so. Normal (dump-thread) context only.
@@ -39,6 +39,7 @@ class ObjectFile {
   std::string build_id_;
   bool debug_searched_ = false;
   std::unique_ptr<MappedElf> debug_;
+  std::unique_ptr<MappedElf> mini_;  // MiniDebugInfo, when it names the functions
   std::unique_ptr<SymbolTable> symbols_;
   bool dwarf_tried_ = false;
   Dwarf* dwarf_ = nullptr;

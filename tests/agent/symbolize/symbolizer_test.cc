@@ -274,6 +274,28 @@ TEST(SymbolizerTest, CStrippedNamesDynamicSymbolsOnly) {
                "symbolizer_fixture_c_stripped+" + hex(pc - line.start + line.offset), "", "", 0, 0);
 }
 
+// MiniDebugInfo: a stripped binary whose .gnu_debugdata (xz) holds a .symtab names its static
+// functions, as Fedora builds do.
+TEST(SymbolizerTest, CStrippedWithMiniDebugInfoNamesStaticFunctions) {
+  const std::string dir = testing::TempDir() + "symbolizer_minidebuginfo";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string source = kFixtureDir + "/symbolizer_fixture_c_g";
+  const std::string binary = dir + "/symbolizer_fixture_c_mini";
+  std::string script = "cd " + dir + " && objcopy --strip-debug --remove-section=.comment " +
+                       source + " mini && xz -q mini && strip --strip-all -o " + binary + " " +
+                       source + " && objcopy --add-section .gnu_debugdata=mini.xz " + binary;
+  ASSERT_EQ(std::system(script.c_str()), 0) << script;
+  Fixture fx(binary);
+  ASSERT_TRUE(fx.ready());
+  Symbolizer s(fx.pid());
+  const ResolvedAddress& helper = resolve_ok(s, fx.pc("static_helper"));
+  EXPECT_TRUE(helper.symbolized);
+  EXPECT_FALSE(helper.has_file_line);
+  EXPECT_EQ(helper.frames.back().function, "static_helper");
+  EXPECT_EQ(resolve_ok(s, fx.pc("outer")).frames.back().function, "outer_exported");
+}
+
 TEST(SymbolizerTest, CppWithDebugInfo) {
   Fixture fx("symbolizer_fixture_cpp_g");
   ASSERT_TRUE(fx.ready());
