@@ -24,6 +24,8 @@ constexpr size_t kMaxFrames = 256;
 constexpr const char* kSuffix = ".sym";
 constexpr int64_t kStaleTempSeconds = 600;
 constexpr int64_t kTouchAfterSeconds = 3600;
+// A file up to this size is read at once (one read instead of one per record).
+constexpr uint64_t kReadWholeBelow = 256u << 10;
 
 uint64_t fnv1a(const char* data, size_t size) {
   uint64_t h = 0xcbf29ce484222325ull;
@@ -209,9 +211,14 @@ static bool read_header(int fd, uint64_t file_size, const std::string& build_id,
 
 void SymbolCache::load_index(const std::string& build_id, PerObject* object) {
   object->index.clear();
+  object->bytes.clear();
   uint64_t size = 0;
   int fd = open_file(build_id, &object->inode, &size);
   if (fd < 0) return;
+  if (size <= kReadWholeBelow) {
+    object->bytes.resize(size);
+    if (!pread_all(fd, object->bytes.data(), size, 0)) object->bytes.clear();
+  }
   std::string head;
   uint32_t count = 0;
   if (read_header(fd, size, build_id, &head, &count)) {
@@ -233,6 +240,10 @@ void SymbolCache::load_index(const std::string& build_id, PerObject* object) {
 
 bool SymbolCache::read_record(const std::string& build_id, PerObject* object,
                               const IndexEntry& at, CachedSymbol* out) {
+  if (!object->bytes.empty()) {
+    // Bounds were checked against the file's size when the index was read.
+    return parse_record(object->bytes.substr(at.position, at.length), out);
+  }
   // Opened for this read only: the agent keeps no descriptor the host could close or inherit.
   uint64_t inode = 0, size = 0;
   int fd = open_file(build_id, &inode, &size);

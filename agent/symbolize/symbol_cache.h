@@ -78,6 +78,7 @@ class SymbolCache {
     bool loaded = false;
     std::vector<IndexEntry> index;  // of the file as read at the first lookup
     uint64_t inode = 0;             // that file's identity
+    std::string bytes;              // the whole file when small (records read from memory)
     std::unordered_map<uint64_t, CachedSymbol> entries;  // read from disk, and new
     std::unordered_map<uint64_t, CachedSymbol> fresh;    // new since the last save
   };
