@@ -27,6 +27,7 @@
 #include "agent/self_stats.h"
 #include "agent/sampling_signal.h"
 #include "agent/signals.h"
+#include "agent/symbolize/backend_loader.h"
 #include "agent/symbolize/symbolizer.h"
 #include "agent/threads/thread_registry.h"
 #include "agent/unwind/unwinder.h"
@@ -181,6 +182,7 @@ void agent_start() {
     if (c->start(config())) g_state->running.push_back(c.get());
   }
   add_self_comment_source(symbolizer_comment);
+  symbolize::remember_backend_directory();  // before the program can chdir
   push_start(config(), g_state->exe);  // PROFAGENT_PUSH_URL
   start_dump_thread(config().interval_nanos);
   if (!config().http.empty()) start_http_server(config().http);  // PROFAGENT_HTTP

@@ -2,6 +2,8 @@
 #include "agent/symbolize/backend_loader.h"
 
 #include <dlfcn.h>
+#include <limits.h>
+#include <stdlib.h>
 
 #include <atomic>
 #include <mutex>
@@ -18,18 +20,23 @@ std::once_flag g_once;
 const BackendApi* g_api = nullptr;
 std::atomic<bool> g_loaded{false};
 
-// Directory of the object this code is linked into (libprofagent.so, or a test binary).
+std::string g_own_directory;  // set by remember_backend_directory() at start
+
+// Directory of the object this code is linked into (libprofagent.so, or a test binary), made
+// absolute: LD_PRELOAD may name it relative to a working directory the program later leaves.
 std::string own_directory() {
   Dl_info info;
   if (dladdr(reinterpret_cast<void*>(&own_directory), &info) == 0 || info.dli_fname == nullptr)
     return {};
-  std::string path = info.dli_fname;
+  char* real = realpath(info.dli_fname, nullptr);
+  std::string path = real != nullptr ? real : info.dli_fname;
+  free(real);
   size_t slash = path.rfind('/');
   return slash == std::string::npos ? std::string() : path.substr(0, slash);
 }
 
 void* open_backend(std::string* error) {
-  std::string candidates[2] = {own_directory()};
+  std::string candidates[2] = {g_own_directory.empty() ? own_directory() : g_own_directory};
 #ifdef PROFAGENT_SYMBOLIZE_BACKEND_DIR
   // The build tree, for unit tests whose binaries live elsewhere.
   candidates[1] = PROFAGENT_SYMBOLIZE_BACKEND_DIR;
@@ -60,6 +67,10 @@ void load() {
 }
 
 }  // namespace
+
+void remember_backend_directory() {
+  if (g_own_directory.empty()) g_own_directory = own_directory();
+}
 
 const BackendApi* symbolize_backend() {
   std::call_once(g_once, load);

@@ -8,6 +8,10 @@
 
 namespace profagent::symbolize {
 
+// Notes where the backend lives (next to this object), while the working directory is still
+// the one a relative LD_PRELOAD path was given in. Called once at start.
+void remember_backend_directory();
+
 // The backend, loading it on the first call; nullptr (one warning) if it cannot be loaded.
 const BackendApi* symbolize_backend();
 
