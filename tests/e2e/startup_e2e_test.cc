@@ -185,4 +185,25 @@ TEST_F(StartupE2E, NodeRunsAndExitsCleanly) {
   EXPECT_EQ(e2e::profiles(dir_, "cpu").size(), 2u);
 }
 
+// A daemon without a home, or a cache directory that cannot be written: no cache, no word
+// about it, profiles as usual. A relative path: one warning naming the variable.
+TEST_F(StartupE2E, SymbolCacheThatCannotBeUsedIsSilentAndABadValueWarnsOnce) {
+  for (const std::string& cache : {std::string(), std::string("/proc/self/no-cache-here")}) {
+    e2e::RunOptions options;
+    options.env = {{"PROFAGENT_DIR", dir_}, {"HOME", ""}, {"XDG_CACHE_HOME", ""}};
+    if (!cache.empty()) options.env["PROFAGENT_SYMBOL_CACHE"] = cache;
+    e2e::RunResult r = e2e::run({"/bin/true"}, options);
+    EXPECT_EQ(r.exit_code(), 0);
+    EXPECT_EQ(r.err, "") << cache;
+  }
+  EXPECT_FALSE(e2e::profiles(dir_, "threads").empty());
+  e2e::RunOptions options;
+  options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_SYMBOL_CACHE", "relative/dir"}};
+  e2e::RunResult r = e2e::run({"/bin/true"}, options);
+  EXPECT_EQ(r.exit_code(), 0);
+  EXPECT_EQ(r.err,
+            "profagent: warning: PROFAGENT_SYMBOL_CACHE='relative/dir' is not an absolute "
+            "directory path or off; using the default cache directory\n");
+}
+
 }  // namespace
