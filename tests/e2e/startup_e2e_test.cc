@@ -36,7 +36,7 @@ def child_fds():
     os.close(r)
     return n
 print('before libdw=%d libelf=%d fds=%d child_fds=%s' % (mapped('libdw'), mapped('libelf'), fds(), child_fds()), flush=True)
-time.sleep(2.5)  # the first periodic dump (PROFAGENT_INTERVAL=1) finds the thread here
+time.sleep(4)  # the first periodic dump (PROFAGENT_INTERVAL=2) finds the thread here
 if 'LD_PRELOAD' in os.environ:
     d = os.environ['PROFAGENT_DIR']
     for _ in range(200):
@@ -80,7 +80,7 @@ class StartupE2E : public ::testing::Test {
     options.preload = preload;
     options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_CPU_HZ", "0"},
                    {"PROFAGENT_HEAP_RATE", "0"}, {"PROFAGENT_SYMBOL_CACHE", cache},
-                   {"PROFAGENT_INTERVAL", "1"},
+                   {"PROFAGENT_INTERVAL", "2"},
                    {"DEBUGINFOD_URLS", "http://127.0.0.1:9/"}};
     e2e::RunResult r = e2e::run({"/usr/bin/python3", "-c", kProbe}, options);
     EXPECT_EQ(r.exit_code(), 0) << r.err;
@@ -99,11 +99,15 @@ class StartupE2E : public ::testing::Test {
     }
     return line;
   }
-  // `go tool pprof -traces` of the first threads profile.
+  // `go tool pprof -traces` of the Python process's threads profiles (not those of its
+  // system() children).
   std::string first_python_traces() {
-    std::vector<std::string> files = e2e::profiles(dir_, "threads");
-    if (files.empty()) return "";
-    return e2e::pprof({"-traces", files.front()});
+    std::string traces;
+    for (const std::string& f : e2e::profiles(dir_, "threads")) {
+      if (std::filesystem::path(f).filename().string().starts_with("python"))
+        traces += e2e::pprof({"-traces", f});
+    }
+    return traces;
   }
   std::string dir_, cache_;
 };
@@ -127,7 +131,7 @@ TEST_F(StartupE2E, SymbolizerIsMappedOnlyAtTheFirstDumpAndKeepsNoDescriptor) {
 TEST_F(StartupE2E, NoHostSymbolBindsToLibdwOrLibelf) {
   e2e::RunOptions options;
   options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_CPU_HZ", "0"}, {"PROFAGENT_HEAP_RATE", "0"},
-                 {"PROFAGENT_SYMBOL_CACHE", "off"}, {"PROFAGENT_INTERVAL", "1"},
+                 {"PROFAGENT_SYMBOL_CACHE", "off"}, {"PROFAGENT_INTERVAL", "2"},
                  {"LD_DEBUG", "bindings"}};
   e2e::RunResult r = e2e::run({"/usr/bin/python3", "-c", kProbe}, options);
   ASSERT_EQ(r.exit_code(), 0);
