@@ -30,6 +30,7 @@
 #include "agent/self_stats.h"
 #include "agent/sampling_signal.h"
 #include "agent/signals.h"
+#include "agent/symbolize/backend_loader.h"
 #include "agent/symbolize/symbolizer.h"
 #include "agent/threads/thread_registry.h"
 #include "agent/unwind/unwinder.h"
@@ -108,8 +109,14 @@ void fork_child() {
 // in a forked child). ProfileBuilder::encode refreshes it, so libraries loaded since the
 // last encoding are listed.
 Symbolizer& dump_symbolizer() {
-  if (g_state->symbolizer == nullptr) g_state->symbolizer = new Symbolizer();
+  if (g_state->symbolizer == nullptr)
+    g_state->symbolizer = new Symbolizer(0, config().symbol_cache_dir);  // PROFAGENT_SYMBOL_CACHE
   return *g_state->symbolizer;
+}
+
+std::string symbolizer_comment() {
+  return g_state != nullptr && g_state->symbolizer != nullptr ? g_state->symbolizer->stats_line()
+                                                              : "";
 }
 
 }  // namespace
@@ -154,6 +161,8 @@ void agent_start() {
     if (!c->wanted(config())) continue;
     if (c->start(config())) g_state->running.push_back(c.get());
   }
+  add_self_comment_source(symbolizer_comment);
+  symbolize::remember_backend_directory();  // before the program can chdir
   push_start(config(), g_state->exe);  // PROFAGENT_PUSH_URL
   start_dump_thread(config().interval_nanos);
   if (!config().http.empty()) start_http_server(config().http);  // PROFAGENT_HTTP
@@ -236,6 +245,7 @@ void dump_now(bool final) {
     if (!g_state->write_failing && !failed) log().warn("{}; this dump is lost", error);
     failed = true;
   }
+  if (g_state->symbolizer != nullptr) g_state->symbolizer->save_cache();
   if (!failed && g_state->write_failing) log().info("profiles are being written again");
   g_state->write_failing = failed;
   self_add_cost(SelfCost::kDump, clock_nanos(CLOCK_THREAD_CPUTIME_ID) - dump_cpu_start);

@@ -3,6 +3,7 @@
 #include "agent/agent_thread.h"
 
 #include <dlfcn.h>
+#include <semaphore.h>
 #include <signal.h>
 
 #include <cstring>
@@ -17,15 +18,20 @@ struct AgentThreadStart {
   void* (*body)(void*);
   void* arg;
   char name[16];
+  sem_t registered;  // posted once the thread is known as an agent thread
 };
 
 void* agent_thread_main(void* p) {
   ++t_in_agent;  // for the thread's whole life: every hook passes straight through
-  AgentThreadStart start = *static_cast<AgentThreadStart*>(p);
-  delete static_cast<AgentThreadStart*>(p);
+  auto* shared = static_cast<AgentThreadStart*>(p);
+  void* (*body)(void*) = shared->body;
+  void* arg = shared->arg;
+  char name[16];
+  memcpy(name, shared->name, sizeof name);
   register_agent_thread(current_tid());
-  pthread_setname_np(pthread_self(), start.name);
-  return start.body(start.arg);
+  pthread_setname_np(pthread_self(), name);
+  sem_post(&shared->registered);  // `shared` is gone after this
+  return body(arg);
 }
 
 }  // namespace
@@ -38,14 +44,21 @@ PthreadCreateFn real_pthread_create() {
 
 int create_agent_thread(pthread_t* thread, void* (*body)(void*), void* arg, const char* name) {
   AgentScope scope;
-  auto* start = new AgentThreadStart{body, arg, {}};
-  strncpy(start->name, name, sizeof start->name - 1);
+  AgentThreadStart start{body, arg, {}, {}};
+  strncpy(start.name, name, sizeof start.name - 1);
+  sem_init(&start.registered, 0, 0);
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);  // the new thread inherits the full mask
-  int rc = real_pthread_create()(thread, nullptr, agent_thread_main, start);
+  int rc = real_pthread_create()(thread, nullptr, agent_thread_main, &start);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  if (rc != 0) delete start;
+  // Wait until the thread is registered: a threads snapshot taken right after (the exit dump
+  // of a short program) must not signal it and wait for an answer that never comes.
+  if (rc == 0) {
+    while (sem_wait(&start.registered) != 0) {
+    }
+  }
+  sem_destroy(&start.registered);
   return rc;
 }
 

@@ -9,6 +9,7 @@
 #include <cctype>
 #include <cerrno>
 #include <climits>
+#include <cstring>
 #include <cstdlib>
 #include <optional>
 
@@ -227,7 +228,30 @@ ParsedConfig parse_config(const EnvLookup& lookup, const std::string& cwd,
            "no HTTP server");
     }
   }
+  {
+    // PROFAGENT_SYMBOL_CACHE: a directory, "off", or unset for the per-user default.
+    std::string setting;
+    if (auto v = get("PROFAGENT_SYMBOL_CACHE")) {
+      std::string t = trim(*v);
+      if (t.empty() || t == "off" || t.front() == '/') setting = t;
+      else warn("PROFAGENT_SYMBOL_CACHE", *v, "an absolute directory path or off",
+                "the default cache directory");
+    }
+    c.symbol_cache_dir = symbol_cache_directory(setting, lookup("XDG_CACHE_HOME"),
+                                                           lookup("HOME"));
+  }
   return parsed;
+}
+
+std::string symbol_cache_directory(const std::string& setting, const char* xdg_cache_home,
+                                   const char* home) {
+  if (setting == "off") return {};
+  if (!setting.empty()) return setting;
+  if (xdg_cache_home != nullptr && xdg_cache_home[0] == '/')
+    return std::string(xdg_cache_home) + "/profagent";
+  if (home != nullptr && home[0] == '/' && std::strcmp(home, "/") != 0)
+    return std::string(home) + "/.cache/profagent";
+  return {};
 }
 
 const Config& config() {

@@ -36,6 +36,7 @@ struct Config {
     auto it = kind_values.find(kind);
     return it != kind_values.end() ? it->second : 0;
   }
+  std::string symbol_cache_dir;        // PROFAGENT_SYMBOL_CACHE resolved, "" = no cache
 };
 
 struct ParsedConfig {
@@ -55,5 +56,10 @@ ParsedConfig parse_config(const EnvLookup& lookup, const std::string& cwd,
 // The configuration the agent started with (valid after the constructor ran).
 const Config& config();
 void set_config(const Config& config);
+
+// The directory for a PROFAGENT_SYMBOL_CACHE setting: "" = default ($XDG_CACHE_HOME/profagent,
+// else $HOME/.cache/profagent, else none), "off" = none (returns ""), else the path itself.
+std::string symbol_cache_directory(const std::string& setting, const char* xdg_cache_home,
+                                   const char* home);
 
 }  // namespace profagent

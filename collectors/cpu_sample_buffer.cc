@@ -25,11 +25,12 @@ uint64_t hash_stack(int32_t tid, const uintptr_t* pcs, uint32_t depth) noexcept 
 
 bool CpuSampleBuffer::init() noexcept {
   if (tables_[0] != nullptr) return true;
-  size_t bytes = sizeof(Entry) * kEntries;
-  for (auto& table : tables_) {
+  size_t bytes = sizeof(Entry) * kEntries + sizeof(uint32_t) * kEntries;
+  for (int t = 0; t < 2; ++t) {
     void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return false;
-    table = static_cast<Entry*>(p);  // zero pages: every state is kEmpty
+    tables_[t] = static_cast<Entry*>(p);  // zero pages: every state is kEmpty
+    claimed_[t] = reinterpret_cast<uint32_t*>(tables_[t] + kEntries);
   }
   return true;
 }
@@ -67,6 +68,8 @@ bool CpuSampleBuffer::add(int32_t tid, const uintptr_t* pcs, uint32_t depth,
         uint32_t expected = kEmpty;
         if (!e.state.compare_exchange_strong(expected, kWriting, std::memory_order_acq_rel))
           continue;  // another writer took it; a duplicate key is merged at drain time
+        uint32_t n = claimed_count_[idx].fetch_add(1, std::memory_order_relaxed);
+        if (n < kEntries) claimed_[idx][n] = static_cast<uint32_t>((h + probe) & (kEntries - 1));
         e.tid = tid;
         e.depth = depth;
         e.hash = h;
@@ -93,19 +96,32 @@ void CpuSampleBuffer::drain(
     timespec ts{0, 100000};
     nanosleep(&ts, nullptr);
   }
-  Entry* table = tables_[old];
-  for (uint32_t i = 0; i < kEntries; ++i) {
-    Entry& e = table[i];
-    if (e.state.load(std::memory_order_acquire) != kReady) continue;
+  // A writer still inside (stopped in the handler) may claim a slot after the list is read:
+  // then the whole table is scanned, as it is at most once in such a rare case.
+  bool full_scan = writers_[old].load(std::memory_order_seq_cst) != 0;
+  for_each_claimed(old, full_scan, [&](Entry& e) {
+    if (e.state.load(std::memory_order_acquire) != kReady) return;
     fn(e.tid, e.pcs, e.depth, e.count.load(std::memory_order_relaxed));
     e.state.store(kEmpty, std::memory_order_release);
+  });
+}
+
+template <typename Fn>
+void CpuSampleBuffer::for_each_claimed(int t, bool full_scan, Fn&& fn) {
+  Entry* table = tables_[t];
+  uint32_t n = claimed_count_[t].load(std::memory_order_acquire);
+  if (full_scan || n > kEntries) {
+    for (uint32_t i = 0; i < kEntries; ++i) fn(table[i]);
+  } else {
+    for (uint32_t i = 0; i < n; ++i) fn(table[claimed_[t][i]]);
   }
+  claimed_count_[t].store(0, std::memory_order_release);
 }
 
 void CpuSampleBuffer::clear() noexcept {
-  for (Entry* table : tables_) {
-    if (table == nullptr) continue;
-    for (uint32_t i = 0; i < kEntries; ++i) table[i].state.store(kEmpty);
+  for (int t = 0; t < 2; ++t) {
+    if (tables_[t] == nullptr) continue;
+    for_each_claimed(t, false, [](Entry& e) { e.state.store(kEmpty); });
   }
   writers_[0].store(0);
   writers_[1].store(0);

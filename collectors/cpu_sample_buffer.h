@@ -4,8 +4,10 @@
 // drains it in normal context.
 //
 // Two open-addressed tables of kEntries stacks each, mmap'ed once (pages are touched only as
-// entries fill). Writers add to the active table; drain() flips the active table, waits for
-// writers still inside the old one (bounded), then reads and clears it.
+// entries fill). Each table keeps the list of slots writers claimed, so drain() and clear()
+// visit only those: an idle process's drain touches no page of the tables. Writers add to the
+// active table; drain() flips the active table, waits for writers still inside the old one
+// (bounded), then reads and clears it.
 #pragma once
 
 #include <atomic>
@@ -47,7 +49,13 @@ class CpuSampleBuffer {
 
  private:
   static constexpr uint32_t kEmpty = 0, kWriting = 1, kReady = 2;
+  // Visits the claimed slots of table `t` (all slots if the list cannot be trusted).
+  template <typename Fn>
+  void for_each_claimed(int t, bool full_scan, Fn&& fn);
+
   Entry* tables_[2] = {nullptr, nullptr};
+  uint32_t* claimed_[2] = {nullptr, nullptr};  // slot indices in claim order
+  std::atomic<uint32_t> claimed_count_[2] = {0, 0};
   std::atomic<int> active_{0};
   std::atomic<int> writers_[2] = {0, 0};
 };

@@ -1,5 +1,8 @@
 // gzip_compress(): one gzip (RFC 1952) member of a buffer, with zlib. Go's runtime/pprof
-// gzips its profiles at BestSpeed, so callers use level 1. Normal context only (allocates).
+// gzips its profiles at BestSpeed, so callers use level 1. The window and hash table are
+// sized to the input: a small profile (the exit dump of a short process) does not allocate
+// and fault in zlib's full 256 KiB of state for a few KiB of data, and compresses the same.
+// Normal context only (allocates).
 #include <zlib.h>
 
 #include <algorithm>
@@ -13,8 +16,15 @@ namespace profagent {
 // empty input, is at least 20 bytes, so "" is unambiguous.
 std::string gzip_compress(std::string_view data, int level) {
   z_stream zs{};
-  // windowBits 15 + 16: a gzip header and trailer instead of a zlib one.
-  if (deflateInit2(&zs, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return {};
+  // The smallest window (2^9 .. 2^15 bytes) holding the whole input finds every match a full
+  // window would; memLevel follows it (hash table, pending buffer).
+  int window_bits = 9;
+  while (window_bits < 15 && (size_t{1} << window_bits) < data.size()) ++window_bits;
+  int mem_level = std::max(1, std::min(8, window_bits - 7));
+  // windowBits + 16: a gzip header and trailer instead of a zlib one.
+  if (deflateInit2(&zs, level, Z_DEFLATED, window_bits + 16, mem_level, Z_DEFAULT_STRATEGY) !=
+      Z_OK)
+    return {};
 
   std::string out;
   out.resize(deflateBound(&zs, static_cast<uLong>(std::min<size_t>(data.size(), ULONG_MAX))) + 64);

@@ -1,12 +1,10 @@
-// GNU build ids (NT_GNU_BUILD_ID notes) of mapped ELF files, read with libelf from the file,
-// or from the process's memory when the file is gone (deleted library, memfd). Normal
-// (dump-thread) context only.
+// GNU build ids (NT_GNU_BUILD_ID notes) of mapped ELF files, read from the file's program
+// headers (no libelf: the agent maps libelf only once it symbolizes), or from the process's
+// memory when the file is gone (deleted library, memfd). Normal (dump-thread) context only.
 #include "agent/symbolize/build_id.h"
 
 #include <elf.h>
 #include <fcntl.h>
-#include <gelf.h>
-#include <libelf.h>
 #include <link.h>
 #include <unistd.h>
 
@@ -19,52 +17,6 @@ namespace profagent::symbolize {
 namespace {
 
 constexpr size_t kMaxNotesSize = 1 << 16;
-
-bool libelf_ready() {
-  static const bool ready = elf_version(EV_CURRENT) != EV_NONE;
-  return ready;
-}
-
-// Scans one Elf_Data of notes for the GNU build id.
-std::string build_id_in_notes(Elf_Data* data) {
-  if (data == nullptr) return {};
-  size_t offset = 0;
-  GElf_Nhdr nhdr;
-  size_t name_offset, desc_offset;
-  while (offset < data->d_size &&
-         (offset = gelf_getnote(data, offset, &nhdr, &name_offset, &desc_offset)) > 0) {
-    const char* base = static_cast<const char*>(data->d_buf);
-    if (nhdr.n_type == NT_GNU_BUILD_ID && nhdr.n_namesz == 4 &&
-        std::memcmp(base + name_offset, "GNU", 4) == 0 && nhdr.n_descsz > 0) {
-      return to_hex(reinterpret_cast<const unsigned char*>(base + desc_offset), nhdr.n_descsz);
-    }
-  }
-  return {};
-}
-
-std::string build_id_in_elf(Elf* elf) {
-  size_t phnum = 0;
-  if (elf_getphdrnum(elf, &phnum) == 0) {
-    for (size_t i = 0; i < phnum; ++i) {
-      GElf_Phdr phdr;
-      if (gelf_getphdr(elf, static_cast<int>(i), &phdr) == nullptr || phdr.p_type != PT_NOTE) {
-        continue;
-      }
-      Elf_Data* data = elf_getdata_rawchunk(elf, static_cast<int64_t>(phdr.p_offset), phdr.p_filesz,
-                                            phdr.p_align == 8 ? ELF_T_NHDR8 : ELF_T_NHDR);
-      std::string id = build_id_in_notes(data);
-      if (!id.empty()) return id;
-    }
-  }
-  // No program headers with the note (e.g. a relocatable object): try the sections.
-  for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn != nullptr; scn = elf_nextscn(elf, scn)) {
-    GElf_Shdr shdr;
-    if (gelf_getshdr(scn, &shdr) == nullptr || shdr.sh_type != SHT_NOTE) continue;
-    std::string id = build_id_in_notes(elf_getdata(scn, nullptr));
-    if (!id.empty()) return id;
-  }
-  return {};
-}
 
 bool read_memory(int fd, uint64_t address, void* out, size_t len) {
   auto* p = static_cast<char*>(out);
@@ -115,14 +67,25 @@ std::string to_hex(const unsigned char* bytes, size_t len) {
 }
 
 std::string build_id_from_file(const std::string& path) {
-  if (path.empty() || !libelf_ready()) return {};
+  if (path.empty()) return {};
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return {};
   std::string id;
-  Elf* elf = elf_begin(fd, ELF_C_READ_MMAP, nullptr);
-  if (elf != nullptr) {
-    if (elf_kind(elf) == ELF_K_ELF) id = build_id_in_elf(elf);
-    elf_end(elf);
+  ElfW(Ehdr) ehdr;
+  if (read_memory(fd, 0, &ehdr, sizeof(ehdr)) &&
+      std::memcmp(ehdr.e_ident, ELFMAG, SELFMAG) == 0 &&
+      ehdr.e_ident[EI_CLASS] == (sizeof(void*) == 8 ? ELFCLASS64 : ELFCLASS32) &&
+      ehdr.e_phentsize == sizeof(ElfW(Phdr)) && ehdr.e_phnum > 0 && ehdr.e_phnum < 512) {
+    std::vector<ElfW(Phdr)> phdrs(ehdr.e_phnum);
+    if (read_memory(fd, ehdr.e_phoff, phdrs.data(), phdrs.size() * sizeof(ElfW(Phdr)))) {
+      for (const auto& ph : phdrs) {
+        if (!id.empty()) break;
+        if (ph.p_type != PT_NOTE || ph.p_filesz == 0 || ph.p_filesz > kMaxNotesSize) continue;
+        std::vector<unsigned char> notes(ph.p_filesz);
+        if (!read_memory(fd, ph.p_offset, notes.data(), notes.size())) continue;
+        id = build_id_in_raw_notes(notes, ph.p_align == 8 ? 8 : 4);
+      }
+    }
   }
   close(fd);
   return id;

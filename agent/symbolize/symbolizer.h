@@ -1,7 +1,9 @@
 // In-process symbolization at dump time (never in a handler): mappings from /proc/self/maps
-// with GNU build ids, function names from .symtab or .dynsym (C++ demangled), file:line and
-// inline frames from DWARF via elfutils' libdw. Normal context only; not thread-safe (the
-// dump path owns one instance under the dump lock).
+// with GNU build ids; each address first from the persistent symbol cache (by build id and
+// file offset), else from the private elfutils backend (libprofagent-symbolize.so, loaded on
+// first need): function names from .symtab or .dynsym (C++ demangled), file:line and inline
+// frames from DWARF of the compile unit holding the address. Normal context only; not
+// thread-safe (the dump path owns one instance under the dump lock).
 #pragma once
 
 #include <sys/types.h>
@@ -44,8 +46,8 @@ struct ResolvedAddress {
 class Symbolizer {
  public:
   // Symbolizes this process (pid 0), or another live process (tests use that to symbolize
-  // fixture executables they start).
-  explicit Symbolizer(pid_t pid = 0);
+  // fixture executables they start). `symbol_cache_dir` "" = no persistent cache.
+  explicit Symbolizer(pid_t pid = 0, const std::string& symbol_cache_dir = "");
   ~Symbolizer();
   Symbolizer(const Symbolizer&) = delete;
   Symbolizer& operator=(const Symbolizer&) = delete;
@@ -59,6 +61,12 @@ class Symbolizer {
   // Resolves one pprof location address (already call-site adjusted). Cached per address
   // until the maps change.
   const ResolvedAddress& resolve(uint64_t address);
+
+  // Writes what this process learned to the persistent symbol cache (after each dump).
+  void save_cache();
+
+  // One self-accounting line: cache hits and misses, files and DWARF the backend read.
+  std::string stats_line() const;
 
  private:
   struct Impl;

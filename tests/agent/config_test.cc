@@ -227,6 +227,24 @@ TEST(Config, HttpListenAddress) {
   EXPECT_EQ(bad.config.http, "");
 }
 
+TEST(Config, SymbolCacheDirectory) {
+  EXPECT_EQ(parse({{"HOME", "/home/u"}}).config.symbol_cache_dir, "/home/u/.cache/profagent");
+  EXPECT_EQ(parse({{"HOME", "/home/u"}, {"XDG_CACHE_HOME", "/c"}}).config.symbol_cache_dir,
+            "/c/profagent");
+  EXPECT_EQ(parse({}).config.symbol_cache_dir, "");  // no home: no cache, no warning
+  EXPECT_EQ(parse({{"PROFAGENT_SYMBOL_CACHE", "off"}, {"HOME", "/h"}}).config.symbol_cache_dir,
+            "");
+  ParsedConfig dir = parse({{"PROFAGENT_SYMBOL_CACHE", "/var/cache/x"}});
+  EXPECT_TRUE(dir.warnings.empty());
+  EXPECT_EQ(dir.config.symbol_cache_dir, "/var/cache/x");
+  ParsedConfig bad = parse({{"PROFAGENT_SYMBOL_CACHE", "relative/dir"}, {"HOME", "/h"}});
+  ASSERT_EQ(bad.warnings.size(), 1u);
+  EXPECT_EQ(bad.warnings[0],
+            "PROFAGENT_SYMBOL_CACHE='relative/dir' is not an absolute directory path or off; "
+            "using the default cache directory");
+  EXPECT_EQ(bad.config.symbol_cache_dir, "/h/.cache/profagent");
+}
+
 }  // namespace
 }  // namespace profagent
 

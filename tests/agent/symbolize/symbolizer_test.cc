@@ -92,7 +92,9 @@ MapsLine maps_line_at(pid_t pid, uint64_t address) {
 // A running fixture: its pid and the "<key> 0x<address>" values it printed.
 class Fixture {
  public:
-  explicit Fixture(const std::string& name) : path_(kFixtureDir + "/" + name) {
+  // `name` in the fixture directory, or an absolute path (a copy made by the test).
+  explicit Fixture(const std::string& name)
+      : path_(name.starts_with('/') ? name : kFixtureDir + "/" + name) {
     int to_child[2], from_child[2];
     if (pipe2(to_child, O_CLOEXEC) != 0 || pipe2(from_child, O_CLOEXEC) != 0) std::abort();
     pid_ = fork();
@@ -270,6 +272,28 @@ TEST(SymbolizerTest, CStrippedNamesDynamicSymbolsOnly) {
   MapsLine line = maps_line_at(fx.pid(), pc);
   expect_frame(helper.frames[0],
                "symbolizer_fixture_c_stripped+" + hex(pc - line.start + line.offset), "", "", 0, 0);
+}
+
+// MiniDebugInfo: a stripped binary whose .gnu_debugdata (xz) holds a .symtab names its static
+// functions, as Fedora builds do.
+TEST(SymbolizerTest, CStrippedWithMiniDebugInfoNamesStaticFunctions) {
+  const std::string dir = testing::TempDir() + "symbolizer_minidebuginfo";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string source = kFixtureDir + "/symbolizer_fixture_c_g";
+  const std::string binary = dir + "/symbolizer_fixture_c_mini";
+  std::string script = "cd " + dir + " && objcopy --strip-debug --remove-section=.comment " +
+                       source + " mini && xz -q mini && strip --strip-all -o " + binary + " " +
+                       source + " && objcopy --add-section .gnu_debugdata=mini.xz " + binary;
+  ASSERT_EQ(std::system(script.c_str()), 0) << script;
+  Fixture fx(binary);
+  ASSERT_TRUE(fx.ready());
+  Symbolizer s(fx.pid());
+  const ResolvedAddress& helper = resolve_ok(s, fx.pc("static_helper"));
+  EXPECT_TRUE(helper.symbolized);
+  EXPECT_FALSE(helper.has_file_line);
+  EXPECT_EQ(helper.frames.back().function, "static_helper");
+  EXPECT_EQ(resolve_ok(s, fx.pc("outer")).frames.back().function, "outer_exported");
 }
 
 TEST(SymbolizerTest, CppWithDebugInfo) {
@@ -452,6 +476,47 @@ TEST(SymbolizerTest, MemfdLibrary) {
   ASSERT_EQ(write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
   check_vanished_library("/proc/self/fd/" + std::to_string(fd), "/memfd:symbolizer_memfd_lib");
   close(fd);
+}
+
+// The persistent cache answers a second symbolizer without the backend, keyed by build id:
+// a different binary copied to the same path is not answered from the first one's entries.
+TEST(SymbolizerTest, SymbolCacheIsKeyedByBuildIdNotPath) {
+  const std::string cache_dir = testing::TempDir() + "symbolizer_cache_by_build_id";
+  const std::string binary = testing::TempDir() + "symbolizer_changed_binary";
+  fs::remove_all(cache_dir);
+  fs::copy_file(kFixtureDir + "/symbolizer_fixture_c_g", binary,
+                fs::copy_options::overwrite_existing);
+  uint64_t helper_pc = 0;
+  {
+    Fixture fx(binary);
+    ASSERT_TRUE(fx.ready());
+    helper_pc = fx.pc("static_helper");
+    Symbolizer s(fx.pid(), cache_dir);
+    const ResolvedAddress& r = s.resolve(helper_pc);
+    EXPECT_EQ(r.frames.back().function, "static_helper");
+    EXPECT_TRUE(r.has_file_line);
+    s.save_cache();
+    EXPECT_NE(s.stats_line().find("cache_misses=1 "), std::string::npos) << s.stats_line();
+    // Same binary again: answered from the cache file.
+    Symbolizer again(fx.pid(), cache_dir);
+    const ResolvedAddress& cached = again.resolve(helper_pc);
+    EXPECT_EQ(cached.frames.back().function, "static_helper");
+    EXPECT_TRUE(cached.has_file_line);
+    EXPECT_NE(again.stats_line().find("cache_hits=1 "), std::string::npos) << again.stats_line();
+  }
+  EXPECT_TRUE(fs::exists(cache_dir + "/0123456789abcdef0123456789abcdef01234567.sym"));
+  // Another build (no DWARF, another build id) at the same path.
+  fs::remove(binary);
+  fs::copy_file(kFixtureDir + "/symbolizer_fixture_c_nog", binary);
+  Fixture fx(binary);
+  ASSERT_TRUE(fx.ready());
+  Symbolizer s(fx.pid(), cache_dir);
+  EXPECT_EQ(s.mappings()[0].build_id, "1123456789abcdef0123456789abcdef01234567");
+  const ResolvedAddress& r = s.resolve(fx.pc("static_helper"));
+  EXPECT_EQ(r.frames.back().function, "static_helper");
+  EXPECT_FALSE(r.has_file_line);  // the first binary's file:line would be a stale answer
+  EXPECT_NE(s.stats_line().find("cache_hits=0 "), std::string::npos) << s.stats_line();
+  fs::remove(binary);
 }
 
 }  // namespace

@@ -1,9 +1,8 @@
-// Per-module sorted function-symbol index over libdwfl's symbol table (.symtab when present,
-// else .dynsym, merged with MiniDebugInfo), so each lookup is a binary search instead of
-// dwfl_module_addrinfo's scan of every symbol. Normal (dump-thread) context only.
-#include "agent/symbolize/symbol_table.h"
+// Sorted function-symbol index over one ELF symbol table. Part of libprofagent-symbolize.so.
+// Normal (dump-thread) context only.
+#include "agent/symbolize/backend/symbol_table.h"
 
-#include <elfutils/libdwfl.h>
+#include <gelf.h>
 
 #include <algorithm>
 
@@ -26,19 +25,22 @@ int binding_rank(unsigned char info) {
 
 }  // namespace
 
-SymbolTable::SymbolTable(Dwfl_Module* mod) {
-  int count = dwfl_module_getsymtab(mod);
-  for (int i = 1; i < count; ++i) {
+SymbolTable::SymbolTable(Elf* elf, Elf_Scn* symtab) {
+  if (elf == nullptr || symtab == nullptr) return;
+  GElf_Shdr shdr;
+  if (gelf_getshdr(symtab, &shdr) == nullptr || shdr.sh_entsize == 0) return;
+  Elf_Data* data = elf_getdata(symtab, nullptr);
+  if (data == nullptr) return;
+  size_t count = shdr.sh_size / shdr.sh_entsize;
+  for (size_t i = 1; i < count; ++i) {
     GElf_Sym sym;
-    GElf_Addr address = 0;
-    GElf_Word shndx = 0;
-    Elf* elf = nullptr;
-    Dwarf_Addr bias = 0;
-    const char* name = dwfl_module_getsym_info(mod, i, &sym, &address, &shndx, &elf, &bias);
-    if (name == nullptr || name[0] == '\0' || sym.st_size == 0 || shndx == SHN_UNDEF) continue;
+    if (gelf_getsym(data, static_cast<int>(i), &sym) == nullptr) break;
+    if (sym.st_size == 0 || sym.st_shndx == SHN_UNDEF) continue;
     int type = GELF_ST_TYPE(sym.st_info);
     if (type != STT_FUNC && type != STT_GNU_IFUNC) continue;
-    symbols_.push_back({address, sym.st_size, name, binding_rank(sym.st_info)});
+    const char* name = elf_strptr(elf, shdr.sh_link, sym.st_name);
+    if (name == nullptr || name[0] == '\0') continue;
+    symbols_.push_back({sym.st_value, sym.st_size, name, binding_rank(sym.st_info)});
   }
   // Aliases at one address: keep the best binding, then the largest size.
   std::stable_sort(symbols_.begin(), symbols_.end(), [](const Symbol& a, const Symbol& b) {
@@ -51,12 +53,12 @@ SymbolTable::SymbolTable(Dwfl_Module* mod) {
                  symbols_.end());
 }
 
-const char* SymbolTable::lookup(uint64_t address) const {
-  auto it = std::upper_bound(symbols_.begin(), symbols_.end(), address,
+const char* SymbolTable::lookup(uint64_t vaddr) const {
+  auto it = std::upper_bound(symbols_.begin(), symbols_.end(), vaddr,
                              [](uint64_t a, const Symbol& s) { return a < s.start; });
   for (size_t back = 0; it != symbols_.begin() && back < kMaxLookBack; ++back) {
     --it;
-    if (address - it->start < it->size) return it->name;
+    if (vaddr - it->start < it->size) return it->name;
   }
   return nullptr;
 }

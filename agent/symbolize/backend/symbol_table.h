@@ -1,0 +1,34 @@
+// Sorted function-symbol index over one ELF symbol table (.symtab when the file or its debug
+// file has one, else .dynsym), so each lookup is a binary search. Part of
+// libprofagent-symbolize.so. Normal (dump-thread) context only.
+#pragma once
+
+#include <libelf.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace profagent::symbolize {
+
+class SymbolTable {
+ public:
+  SymbolTable() = default;
+  // Reads every defined, sized function symbol of the section `symtab` of `elf` (either may
+  // be nullptr: empty table). Names point into the Elf's data and live as long as it does.
+  SymbolTable(Elf* elf, Elf_Scn* symtab);
+
+  // Name of the function symbol whose [start, start + size) contains `vaddr`, or nullptr.
+  const char* lookup(uint64_t vaddr) const;
+  bool empty() const { return symbols_.empty(); }
+
+ private:
+  struct Symbol {
+    uint64_t start;
+    uint64_t size;
+    const char* name;
+    int rank;  // binding preference among aliases: global > weak > local
+  };
+  std::vector<Symbol> symbols_;  // sorted by start, one per start address
+};
+
+}  // namespace profagent::symbolize

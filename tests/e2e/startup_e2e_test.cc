@@ -1,0 +1,213 @@
+// End-to-end: what a process pays and maps for the agent at start and at its dumps. libdw and
+// libelf are not mapped before the first symbolization, then only privately (no host symbol
+// binds to them); libdebuginfod (and libcurl with it) never; a dump leaves no descriptor
+// open and children inherit none; node runs and exits cleanly; and a second process answers
+// from the persistent symbol cache without loading the symbolizer at all.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <sstream>
+
+#include "tests/e2e/support/e2e_support.h"
+
+namespace {
+
+// A Python host that reports what its process maps and holds before and after its first
+// (periodic) dump, taken while its main thread sleeps, and which descriptors a system()
+// child inherits.
+const char* kProbe = R"PY(
+import os, signal, sys, time
+def mapped(name):
+    with open('/proc/self/maps') as f:
+        return int(any(name in line for line in f))
+def fds():
+    return len(os.listdir('/proc/self/fd'))
+def child_fds():
+    r, w = os.pipe()
+    os.set_inheritable(w, True)
+    # The listing child runs without the agent: only what it inherited is there.
+    os.system('env -u LD_PRELOAD ls /proc/self/fd | wc -l >&%d' % w)
+    os.close(w)
+    n = os.read(r, 100).decode().strip()
+    os.close(r)
+    return n
+print('before libdw=%d libelf=%d fds=%d child_fds=%s' % (mapped('libdw'), mapped('libelf'), fds(), child_fds()), flush=True)
+time.sleep(4)  # the first periodic dump (PROFAGENT_INTERVAL=2) finds the thread here
+if 'LD_PRELOAD' in os.environ:
+    d = os.environ['PROFAGENT_DIR']
+    for _ in range(200):
+        if any('.1.threads.' in n for n in os.listdir(d)): break
+        time.sleep(0.05)
+    time.sleep(0.3)
+print('after libdw=%d libelf=%d debuginfod=%d curl=%d fds=%d child_fds=%s' % (mapped('libdw'), mapped('libelf'), mapped('libdebuginfod'), mapped('libcurl'), fds(), child_fds()), flush=True)
+)PY";
+
+struct ProbeReport {
+  std::map<std::string, std::string> before, after;
+};
+
+std::map<std::string, std::string> fields(const std::string& out, const std::string& tag) {
+  std::map<std::string, std::string> f;
+  std::istringstream in(out);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.starts_with(tag + " ")) continue;
+    std::istringstream words(line.substr(tag.size() + 1));
+    std::string w;
+    while (words >> w) {
+      size_t eq = w.find('=');
+      if (eq != std::string::npos) f[w.substr(0, eq)] = w.substr(eq + 1);
+    }
+  }
+  return f;
+}
+
+class StartupE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!e2e::have_go()) GTEST_FAIL() << "go tool pprof (golang-go) is required";
+    dir_ = e2e::make_temp_dir();
+    cache_ = e2e::make_temp_dir() + "/symbols";
+  }
+  // Runs the probe with only the threads profile (deterministic stacks), libdebuginfod
+  // tempted with DEBUGINFOD_URLS.
+  ProbeReport run_probe(const std::string& cache, bool preload = true) {
+    e2e::RunOptions options;
+    options.preload = preload;
+    options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_CPU_HZ", "0"},
+                   {"PROFAGENT_HEAP_RATE", "0"}, {"PROFAGENT_SYMBOL_CACHE", cache},
+                   {"PROFAGENT_INTERVAL", "2"},
+                   {"DEBUGINFOD_URLS", "http://127.0.0.1:9/"}};
+    e2e::RunResult r = e2e::run({"/usr/bin/python3", "-c", kProbe}, options);
+    EXPECT_EQ(r.exit_code(), 0) << r.err;
+    EXPECT_EQ(r.err, "");
+    return {fields(r.out, "before"), fields(r.out, "after")};
+  }
+  // The symbolizer line of the comments of this process's second threads profile, which
+  // accounts the first dump's work.
+  std::string symbolizer_line_of_exit_dump() {
+    std::vector<std::string> files = e2e::profiles(dir_, "threads");
+    std::string line;
+    for (const std::string& f : files) {
+      if (f.find(".2.threads.") == std::string::npos) continue;
+      for (const std::string& c : e2e::read_raw(f).comments)
+        if (c.starts_with("profagent symbolizer:")) line = c;
+    }
+    return line;
+  }
+  // `go tool pprof -traces` of the Python process's threads profiles (not those of its
+  // system() children).
+  std::string first_python_traces() {
+    std::string traces;
+    for (const std::string& f : e2e::profiles(dir_, "threads")) {
+      if (std::filesystem::path(f).filename().string().starts_with("python"))
+        traces += e2e::pprof({"-traces", f});
+    }
+    return traces;
+  }
+  std::string dir_, cache_;
+};
+
+TEST_F(StartupE2E, SymbolizerIsMappedOnlyAtTheFirstDumpAndKeepsNoDescriptor) {
+  ProbeReport without = run_probe("off", /*preload=*/false);
+  ProbeReport with = run_probe("off");
+  EXPECT_EQ(with.before["libdw"], "0") << "libdw mapped at start";
+  EXPECT_EQ(with.before["libelf"], "0") << "libelf mapped at start";
+  EXPECT_EQ(with.after["libdw"], "1") << "the dump did not symbolize with libdw";
+  EXPECT_EQ(with.after["debuginfod"], "0");
+  EXPECT_EQ(with.after["curl"], "0");
+  EXPECT_EQ(with.after["fds"], with.before["fds"]) << "the dump left descriptors open";
+  // system() children see exactly the descriptors they see without the agent.
+  EXPECT_EQ(with.before["child_fds"], without.before["child_fds"]);
+  EXPECT_EQ(with.after["child_fds"], without.after["child_fds"]);
+  // The dump's stacks are symbolized (libc's names).
+  EXPECT_NE(first_python_traces().find("nanosleep"), std::string::npos);
+}
+
+TEST_F(StartupE2E, NoHostSymbolBindsToLibdwOrLibelf) {
+  e2e::RunOptions options;
+  options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_CPU_HZ", "0"}, {"PROFAGENT_HEAP_RATE", "0"},
+                 {"PROFAGENT_SYMBOL_CACHE", "off"}, {"PROFAGENT_INTERVAL", "2"},
+                 {"LD_DEBUG", "bindings"}};
+  e2e::RunResult r = e2e::run({"/usr/bin/python3", "-c", kProbe}, options);
+  ASSERT_EQ(r.exit_code(), 0);
+  std::regex binding(R"(binding file (\S+) \[\d+\] to (\S+) \[\d+\])");
+  int to_elfutils = 0;
+  std::istringstream in(r.err);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::smatch m;
+    if (!std::regex_search(line, m, binding)) continue;
+    std::string from = m[1], to = m[2];
+    if (to.find("libdw") == std::string::npos && to.find("libelf") == std::string::npos) continue;
+    ++to_elfutils;
+    bool ours = from.find("libprofagent-symbolize.so") != std::string::npos ||
+                from.find("libdw") != std::string::npos ||
+                from.find("libelf") != std::string::npos;
+    EXPECT_TRUE(ours) << line;
+  }
+  EXPECT_GT(to_elfutils, 0) << "the dump did not use libdw at all";
+}
+
+TEST_F(StartupE2E, SecondProcessAnswersFromTheSymbolCacheWithoutLoadingTheSymbolizer) {
+  ProbeReport first = run_probe(cache_);
+  EXPECT_EQ(first.after["libdw"], "1");
+  std::string first_line = symbolizer_line_of_exit_dump();
+  EXPECT_NE(first_line.find("backend=loaded"), std::string::npos) << first_line;
+  EXPECT_NE(first_line.find("cache_files_written="), std::string::npos) << first_line;
+  EXPECT_EQ(first_line.find("cache_files_written=0 "), std::string::npos) << first_line;
+
+  std::filesystem::remove_all(dir_);
+  std::filesystem::create_directories(dir_);
+  ProbeReport second = run_probe(cache_);
+  EXPECT_EQ(second.after["libdw"], "0") << "the second process loaded libdw anyway";
+  std::string second_line = symbolizer_line_of_exit_dump();
+  EXPECT_NE(second_line.find("backend=not_loaded"), std::string::npos) << second_line;
+  EXPECT_NE(second_line.find("cache_misses=0 "), std::string::npos) << second_line;
+  EXPECT_EQ(second_line.find("cache_hits=0 "), std::string::npos) << second_line;
+  // And the names are the same as the first process found.
+  EXPECT_NE(first_python_traces().find("nanosleep"), std::string::npos);
+}
+
+TEST_F(StartupE2E, NodeRunsAndExitsCleanly) {
+  // Without DEBUGINFOD_URLS libdw's standard search used to load libdebuginfod, whose
+  // OpenSSL calls bound to node's own (torn down at exit): exit 139.
+  unsetenv("DEBUGINFOD_URLS");
+  e2e::RunOptions options;
+  options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_SYMBOL_CACHE", "off"}};
+  for (int run = 0; run < 2; ++run) {
+    e2e::RunResult r = e2e::run(
+        {"node", "-e", "let s = 0; for (let i = 0; i < 3e7; i++) s += i % 7; console.log(s)"},
+        options);
+    EXPECT_EQ(r.exit_code(), 0) << r.err;
+    EXPECT_EQ(r.out, "89999995\n");
+  }
+  EXPECT_EQ(e2e::profiles(dir_, "cpu").size(), 2u);
+}
+
+// A daemon without a home, or a cache directory that cannot be written: no cache, no word
+// about it, profiles as usual. A relative path: one warning naming the variable.
+TEST_F(StartupE2E, SymbolCacheThatCannotBeUsedIsSilentAndABadValueWarnsOnce) {
+  for (const std::string& cache : {std::string(), std::string("/proc/self/no-cache-here")}) {
+    e2e::RunOptions options;
+    options.env = {{"PROFAGENT_DIR", dir_}, {"HOME", ""}, {"XDG_CACHE_HOME", ""}};
+    if (!cache.empty()) options.env["PROFAGENT_SYMBOL_CACHE"] = cache;
+    e2e::RunResult r = e2e::run({"/bin/true"}, options);
+    EXPECT_EQ(r.exit_code(), 0);
+    EXPECT_EQ(r.err, "") << cache;
+  }
+  EXPECT_FALSE(e2e::profiles(dir_, "threads").empty());
+  e2e::RunOptions options;
+  options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_SYMBOL_CACHE", "relative/dir"}};
+  e2e::RunResult r = e2e::run({"/bin/true"}, options);
+  EXPECT_EQ(r.exit_code(), 0);
+  EXPECT_EQ(r.err,
+            "profagent: warning: PROFAGENT_SYMBOL_CACHE='relative/dir' is not an absolute "
+            "directory path or off; using the default cache directory\n");
+}
+
+}  // namespace
