@@ -38,7 +38,7 @@ struct Parked {
       tid = current_tid();
       while (!release.load()) {
         if (spin) continue;
-        timespec ts{0, 1000000};
+        timespec ts{0, 50 * 1000 * 1000};  // long sleeps: caught running only rarely
         if (nanosleep(&ts, nullptr) != 0) ++early_returns;
       }
     });
