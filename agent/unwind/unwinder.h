@@ -1,7 +1,7 @@
 // Stack capture with the agent's own unwind tables (agent/unwind/: dwarf_cfi builds them,
 // unwind_tables publishes them, stack_walk walks). SIGNAL/HOOK CONTEXT: every capture
 // function is async-signal-safe (no allocation, no locks, no descriptors, errno preserved)
-// and writes into caller-provided arrays; stack use under 1 KiB (see stack_walk.h).
+// and writes into caller-provided arrays; stack use under 1.3 KiB (see stack_walk.h).
 //
 // Addresses come out as pprof location addresses (pprof-semantics.md §6.1): the interrupted
 // PC of a signal sample exactly, every return address minus one.
@@ -22,6 +22,9 @@ void unwinder_init() noexcept;
 // Re-reads the loaded objects' unwind tables (cheap when nothing was loaded or unloaded).
 // The dump thread calls it on every tick. Normal context (see unwind_tables.h).
 void unwind_tables_refresh() noexcept;
+
+// In a forked child: the refresh lock is made anew (the walk itself needs nothing).
+void unwinder_after_fork_child() noexcept;
 
 // Unwinds the thread interrupted by a signal, from the handler's ucontext. Returns the number
 // of frames written (0 if nothing could be unwound).
