@@ -17,7 +17,7 @@
 #include "agent/push/curl_transport.h"
 #include "agent/pprof/profile_delta.h"
 #include "agent/push/ingest_request.h"
-#include "agent/push/push_labels.h"
+#include "agent/push_labels.h"
 #include "agent/push/push_queue.h"
 #include "agent/push/sample_type_config.h"
 #include "agent/self_stats.h"
@@ -34,7 +34,8 @@ constexpr int64_t kHangingNanos = 250000000;
 
 struct PushState {
   // Set once at start.
-  std::string base_url;
+  std::string base_url;  // without user and password: safe to log and to show in comments
+  std::string user, password;  // only for the request's Authorization header
   std::string name;  // app{k=v,...}
 
   // Guarded by mutex.
@@ -88,14 +89,14 @@ void send_item(PushState& s, PushItem& item) {
   std::optional<ProfileBuilder> accepted;
   if (item.cumulative) {
     SymbolizedProfile& current = *item.cumulative;
-    auto base = s.baselines.find(item.kind);
+    auto base = s.baselines.find(item.kind->name);
     ProfileBuilder since_start(current.builder.shape());
     since_start.set_time(self_stats_start_unix_nanos());
     std::optional<ProfileBuilder> delta = profile_delta(
         base != s.baselines.end() ? base->second : since_start, current.builder);
     if (!delta) {
-      log().debug("push: the {} profile changed its sample types; not pushed", item.kind);
-      s.baselines.erase(item.kind);
+      log().debug("push: the {} profile changed its sample types; not pushed", item.kind->name);
+      s.baselines.erase(item.kind->name);
       std::lock_guard<std::mutex> lock(s.mutex);
       ++s.failed;
       return;
@@ -109,7 +110,9 @@ void send_item(PushState& s, PushItem& item) {
   }
   IngestRequest request = build_ingest_request(
       s.base_url, s.name, floor_seconds(from), ceil_seconds(item.until_unix_nanos), gzipped,
-      sample_type_config_json(item.kind), ++s.seed ^ static_cast<uint64_t>(monotonic_nanos()));
+      sample_type_config_json(*item.kind), ++s.seed ^ static_cast<uint64_t>(monotonic_nanos()));
+  request.user = s.user;
+  request.password = s.password;
   PostResult result;
   for (int attempt = 1;; ++attempt) {
     result = s.transport.post(request, kRequestTimeoutMs, kConnectTimeoutMs);
@@ -120,7 +123,7 @@ void send_item(PushState& s, PushItem& item) {
       if (ok) ++s.sent;
     }
     if (ok) {
-      if (accepted) s.baselines.insert_or_assign(item.kind, std::move(*accepted));
+      if (accepted) s.baselines.insert_or_assign(item.kind->name, std::move(*accepted));
       if (s.failing) log().info("push to {} works again", s.base_url);
       s.failing = false;
       return;
@@ -128,7 +131,7 @@ void send_item(PushState& s, PushItem& item) {
     if (!RetryPolicy::retryable(result.status)) {
       // The server refuses this profile: later deltas start after it, or they would carry
       // it again and be refused again.
-      if (accepted) s.baselines.insert_or_assign(item.kind, std::move(*accepted));
+      if (accepted) s.baselines.insert_or_assign(item.kind->name, std::move(*accepted));
       break;
     }
     int64_t wait = policy.backoff_nanos(attempt);
@@ -142,7 +145,7 @@ void send_item(PushState& s, PushItem& item) {
   if (!s.failing)
     log().warn("push of the {} profile to {} failed ({}); the files stay on disk; later "
                "profiles will be tried (one warning until it works again)",
-               item.kind, s.base_url, result.error);
+               item.kind->name, s.base_url, result.error);
   s.failing = true;
 }
 
@@ -178,7 +181,10 @@ void* push_thread_main(void* arg) {
 
 PushState* make_state(const Config& config, const std::string& exe) {
   auto* s = new PushState;
-  s->base_url = config.push_url;
+  UrlCredentials split = split_url_credentials(config.push_url);
+  s->base_url = split.url;
+  s->user = split.user;
+  s->password = split.password;
   std::string app = config.app_name.empty() ? sanitize_app_name(exe) : config.app_name;
   s->name = ingest_name(app, config.tags);
   return s;
@@ -196,12 +202,12 @@ void push_start(const Config& config, const std::string& exe) {
   g_exe_copy = new std::string(exe);
   g_push.store(make_state(config, exe));
   add_self_comment_source(push_comment);
-  log().info("pushing profiles to {} as {}", config.push_url, g_push.load()->name);
+  log().info("pushing profiles to {} as {}", g_push.load()->base_url, g_push.load()->name);
 }
 
 bool push_enabled() noexcept { return g_push.load() != nullptr; }
 
-void push_profile(const char* kind, std::string gzipped, int64_t until_unix_nanos,
+void push_profile(const ProfileKind& kind, std::string gzipped, int64_t until_unix_nanos,
                   SymbolizedProfile profile) {
   PushState* s = g_push.load();
   if (s == nullptr) return;
@@ -219,15 +225,15 @@ void push_profile(const char* kind, std::string gzipped, int64_t until_unix_nano
     s->thread_started = true;
   }
   PushItem item;
-  item.kind = kind;
+  item.kind = &kind;
   item.gzipped = std::move(gzipped);
   if (profile.builder.shape().has_cumulative())
     item.cumulative = std::make_shared<SymbolizedProfile>(std::move(profile));
   item.until_unix_nanos = until_unix_nanos;
-  auto last = s->last_until.find(item.kind);
+  auto last = s->last_until.find(kind.name);
   item.from_unix_nanos =
       last != s->last_until.end() ? last->second : self_stats_start_unix_nanos();
-  s->last_until[item.kind] = until_unix_nanos;
+  s->last_until[kind.name] = until_unix_nanos;
   if (s->queue.push(std::move(item)) > 0 && !s->warned_drop) {
     log().warn("the push to {} is slower than the dumps; dropping the oldest queued profiles "
                "(counted in each profile's comments; the files are on disk)",

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "agent/config.h"
+#include "agent/profile_kind.h"
 #include "agent/pprof/symbolized_profile.h"
 
 namespace profagent {
@@ -24,7 +25,7 @@ bool push_enabled() noexcept;
 // `until_unix_nanos`: its bytes, and the profile they encode (kept only when the kind has
 // cumulative sample types, to push its per-window delta). Never waits for the network:
 // queued, the oldest dropped when full.
-void push_profile(const char* kind, std::string gzipped, int64_t until_unix_nanos,
+void push_profile(const ProfileKind& kind, std::string gzipped, int64_t until_unix_nanos,
                   SymbolizedProfile profile);
 
 // At the final dump: lets the push thread send what is queued, waiting at most 1 s, and not

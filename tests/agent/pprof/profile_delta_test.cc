@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "agent/pprof/symbolized_profile.h"
+#include "collectors/contention_kinds.h"
 #include "collectors/contention_profile.h"
 #include "collectors/contention_table.h"
 #include "collectors/heap_collector.h"
@@ -141,7 +142,7 @@ TEST(ProfileDelta, CollectorsMarkWhichValuesAccumulate) {
   EXPECT_EQ(heap.sample_types[3].accumulation, Accumulation::kCurrent);     // inuse_space
   static ContentionTable table;
   ASSERT_TRUE(table.init(16));
-  ProfileShape contention = build_contention_profile(table, 1).shape();
+  ProfileShape contention = build_contention_profile(kMutexKind, table, 1).shape();
   for (const ValueType& t : contention.sample_types)
     EXPECT_EQ(t.accumulation, Accumulation::kCumulative) << t.type;
 }

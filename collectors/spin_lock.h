@@ -1,7 +1,8 @@
-// A tiny test-and-set lock for the heap profiler's own structures (region free lists, bucket
-// table). HOOK CONTEXT: no allocation, no syscalls except sched_yield under contention, never
-// a lock the host can hold (only agent code takes it, only for a few dozen instructions).
-// After fork the child re-initialises it (a holder thread does not exist there).
+// A tiny test-and-set lock for the agent's own hook-side structures (heap region free lists,
+// stack tables, the lock-wait table). HOOK CONTEXT: no allocation, no syscalls except
+// sched_yield under contention, never a lock the host can hold (only agent code takes it,
+// only for a few dozen instructions). After fork the child re-initialises it (a holder thread
+// does not exist there).
 #pragma once
 
 #include <sched.h>
@@ -10,9 +11,9 @@
 
 namespace profagent {
 
-class HeapSpinLock {
+class SpinLock {
  public:
-  constexpr HeapSpinLock() = default;
+  constexpr SpinLock() = default;
   void lock() noexcept {
     for (int spins = 0;; ++spins) {
       if (!held_.load(std::memory_order_relaxed) &&
@@ -34,15 +35,15 @@ class HeapSpinLock {
   std::atomic<bool> held_{false};
 };
 
-class HeapSpinGuard {
+class SpinGuard {
  public:
-  explicit HeapSpinGuard(HeapSpinLock& lock) noexcept : lock_(lock) { lock_.lock(); }
-  ~HeapSpinGuard() { lock_.unlock(); }
-  HeapSpinGuard(const HeapSpinGuard&) = delete;
-  HeapSpinGuard& operator=(const HeapSpinGuard&) = delete;
+  explicit SpinGuard(SpinLock& lock) noexcept : lock_(lock) { lock_.lock(); }
+  ~SpinGuard() { lock_.unlock(); }
+  SpinGuard(const SpinGuard&) = delete;
+  SpinGuard& operator=(const SpinGuard&) = delete;
 
  private:
-  HeapSpinLock& lock_;
+  SpinLock& lock_;
 };
 
 }  // namespace profagent

@@ -1,5 +1,5 @@
-// Mapping of a stack table's buckets and index (see stack_table_memory.h). Normal context.
-#include "collectors/stack_table_memory.h"
+// Mapping of a stack table's buckets and index (see stack_table.h). Normal context.
+#include "collectors/stack_table.h"
 
 #include <sys/mman.h>
 
