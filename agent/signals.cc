@@ -10,6 +10,7 @@
 #include "agent/signals.h"
 
 #include <dlfcn.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -69,7 +70,7 @@ bool install(int sig, void (*handler)(int), Role role) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = handler;
-  sa.sa_flags = SA_RESTART;
+  sa.sa_flags = SA_RESTART | SA_ONSTACK;  // Go and coroutine stacks are small
   sigemptyset(&sa.sa_mask);
   if (real_sigaction()(sig, &sa, nullptr) != 0) return false;
   g_shown[sig] = old;
@@ -144,6 +145,13 @@ void program_takes_signal(int sig) {
   }
 }
 
+int raw_sigmask(int how, const sigset_t* set, sigset_t* old) noexcept {
+  if (old != nullptr) sigemptyset(old);
+  // The kernel's sigset is 64 bits on Linux; glibc's sigset_t is larger, the head matches.
+  if (syscall(SYS_rt_sigprocmask, how, set, old, kKernelSigsetBytes) != 0) return errno;
+  return 0;
+}
+
 int pending_termination_signal() noexcept { return g_pending_termination.load(); }
 
 void raise_with_default_action(int sig) noexcept {
@@ -154,7 +162,7 @@ void raise_with_default_action(int sig) noexcept {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, sig);
-  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  raw_sigmask(SIG_UNBLOCK, &set, nullptr);
   raise(sig);
 }
 

@@ -32,6 +32,12 @@ void program_takes_signal(int sig);
 int pending_termination_signal() noexcept;
 [[noreturn]] void die_of_signal(int sig);
 
+// The thread's real signal mask, changed or read with the raw system call (never through
+// the program-visible mask bookkeeping of signal_mask.h). Returns 0 or an errno value.
+// SIGNAL-SAFE.
+constexpr int kKernelSigsetBytes = 8;
+int raw_sigmask(int how, const sigset_t* set, sigset_t* old) noexcept;
+
 // Restores SIG_DFL for `sig`, unblocks it on this thread and raises it: the default action
 // happens exactly as it would have without the agent. SIGNAL-SAFE. Returns only if the
 // default action does not end the process.
