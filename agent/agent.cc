@@ -23,6 +23,7 @@
 #include "agent/lifecycle.h"
 #include "agent/log.h"
 #include "agent/pprof/file_writer.h"
+#include "agent/program_threads.h"
 #include "agent/push/pusher.h"
 #include "agent/self_stats.h"
 #include "agent/sampling_signal.h"
@@ -175,10 +176,12 @@ void agent_start() {
     if (c->start(config())) g_state->running.push_back(c.get());
   }
   push_start(config(), g_state->exe);  // PROFAGENT_PUSH_URL
+  start_program_thread_tracking();  // before any agent thread: counts the program's
   start_dump_thread(config().interval_nanos);
   if (!config().http.empty()) start_http_server(config().http);  // PROFAGENT_HTTP
   install_agent_signal_handlers(config().dump_signal);
   pthread_atfork(unwinder_prepare_fork, unwinder_after_fork, fork_child);
+  start_exit_hooks();  // _exit in a fork child dumps first
   atexit(at_exit);
   g_running.store(true, std::memory_order_release);
   log().info("started for {} (pid {}), writing to {}", g_state->exe, getpid(), config().dir);

@@ -18,7 +18,7 @@ const std::vector<Collector*>& running_collectors();
 // Writes one dump of every running collector now, on the calling thread, under the dump lock.
 void dump_now(bool final);
 
-// Wakes the dump thread to write a dump. SIGNAL-SAFE (writes to an eventfd).
+// Wakes the dump thread to write a dump. SIGNAL-SAFE (a futex wake-up).
 void request_dump() noexcept;
 
 // On-demand profiles (the HTTP endpoint), besides the file dumps:

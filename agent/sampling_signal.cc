@@ -12,6 +12,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "agent/dump_thread.h"
 #include "agent/log.h"
 #include "agent/signal_mask.h"
 #include "agent/signals.h"
@@ -159,7 +160,7 @@ std::atomic<int> g_program_sigprof_state{0};  // 0 no, 1 noted, 2 logged
 
 void note_program_uses_sigprof() noexcept {
   int expected = 0;
-  g_program_sigprof_state.compare_exchange_strong(expected, 1);
+  if (g_program_sigprof_state.compare_exchange_strong(expected, 1)) request_collector_tick();
 }
 
 void log_sigprof_sharing_once() {

@@ -1,6 +1,6 @@
 // The agent's own signal dispositions: the dump signal, and SIGTERM/SIGINT/SIGHUP while the
 // program leaves them at SIG_DFL (dump, then die of the same signal). The two handlers are
-// SIGNAL CONTEXT (eventfd write, atomics, errno preserved); the rest is normal context.
+// SIGNAL CONTEXT (futex wake-up, atomics, errno preserved); the rest is normal context.
 //
 // What the program sees: sigaction() queries of a signal the agent owns report the
 // disposition the program itself last set (initially what it was before the agent), so the

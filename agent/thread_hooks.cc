@@ -11,6 +11,7 @@
 #include "agent/agent_thread.h"
 #include "agent/hook_guard.h"
 #include "agent/lifecycle.h"
+#include "agent/program_threads.h"
 #include "agent/signal_mask.h"
 
 namespace {
@@ -27,6 +28,7 @@ void* thread_trampoline(void* p) {
     profagent::AgentScope scope;
     delete static_cast<ThreadStart*>(p);
     profagent::adopt_mask_inheritance(start.mask);
+    profagent::program_thread_started();
     profagent::agent_thread_started();
   }
   return start.routine(start.arg);
@@ -45,8 +47,10 @@ extern "C" __attribute__((visibility("default"))) int pthread_create(
         ThreadStart{routine, arg, profagent::current_mask_inheritance()};
   }
   if (start == nullptr) return real(thread, attr, routine, arg);
+  profagent::program_thread_creating();
   int rc = real(thread, attr, thread_trampoline, start);
   if (rc != 0) {
+    profagent::program_thread_create_failed();
     profagent::AgentScope scope;
     delete start;
   }
