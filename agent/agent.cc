@@ -23,6 +23,7 @@
 #include "agent/lifecycle.h"
 #include "agent/log.h"
 #include "agent/pprof/file_writer.h"
+#include "agent/fork_child.h"
 #include "agent/program_threads.h"
 #include "agent/push/pusher.h"
 #include "agent/self_stats.h"
@@ -181,7 +182,7 @@ void agent_start() {
   if (!config().http.empty()) start_http_server(config().http);  // PROFAGENT_HTTP
   install_agent_signal_handlers(config().dump_signal);
   pthread_atfork(unwinder_prepare_fork, unwinder_after_fork, fork_child);
-  start_exit_hooks();  // _exit in a fork child dumps first
+  start_fork_child_record();  // _exit in a fork child dumps first
   atexit(at_exit);
   g_running.store(true, std::memory_order_release);
   log().info("started for {} (pid {}), writing to {}", g_state->exe, getpid(), config().dir);

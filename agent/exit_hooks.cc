@@ -5,35 +5,22 @@
 // fork handler ran in it, so it and posix_spawn's child never run agent code here, and the
 // process the agent started in keeps _exit's meaning (no dump). Ends the process with the
 // exit_group system call, exactly as glibc's _exit does.
-#include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <atomic>
-
 #include "agent/agent.h"
 #include "agent/hook_guard.h"
-#include "agent/lifecycle.h"
+#include "agent/fork_child.h"
 
 namespace profagent {
 namespace {
 
-std::atomic<pid_t> g_fork_child_pid{0};  // set by the fork child handler, in the child
-
-void record_fork_child() { g_fork_child_pid.store(static_cast<pid_t>(syscall(SYS_getpid))); }
-
 [[noreturn]] void exit_now(int status) {
-  if (agent_running() && !in_agent()) {
-    pid_t recorded = g_fork_child_pid.load();
-    if (recorded != 0 && recorded == static_cast<pid_t>(syscall(SYS_getpid))) dump_now(true);
-  }
+  if (agent_running() && !in_agent() && is_recorded_fork_child()) dump_now(true);
   for (;;) syscall(SYS_exit_group, status);
 }
 
 }  // namespace
-
-void start_exit_hooks() { pthread_atfork(nullptr, nullptr, record_fork_child); }
-
 }  // namespace profagent
 
 extern "C" __attribute__((visibility("default"), noreturn)) void _exit(int status) {

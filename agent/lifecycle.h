@@ -13,8 +13,4 @@ void agent_start();
 void agent_thread_started() noexcept;
 void agent_thread_exiting() noexcept;
 
-// Records, in every fork child, the pid the _exit/_Exit interposers dump for
-// (agent/exit_hooks.cc). Normal context, once, from agent_start.
-void start_exit_hooks();
-
 }  // namespace profagent

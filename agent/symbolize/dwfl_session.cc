@@ -6,6 +6,7 @@
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -130,7 +131,9 @@ DwflSession::DwflSession(pid_t pid) {
   dwfl_ = dwfl_begin(&kCallbacks);
   if (dwfl_ == nullptr) return;
   dwfl_report_begin(dwfl_);
-  pid_t target = pid == 0 ? getpid() : pid;
+  // Our own thread's id, not the pid: /proc/<pid>/maps is empty once the main thread has
+  // ended (pthread_exit), /proc/<tid>/maps of a live thread never is.
+  pid_t target = pid == 0 ? static_cast<pid_t>(syscall(SYS_gettid)) : pid;
   // On failure the module list is partial or empty; lookups then just find nothing.
   (void)dwfl_linux_proc_report(dwfl_, target);
   (void)dwfl_report_end(dwfl_, nullptr, nullptr);
