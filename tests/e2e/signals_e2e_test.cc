@@ -230,6 +230,26 @@ TEST_F(SignalsE2E, ThreadsBlockingEverySignalKeepTheirCpuInTheProfile) {
   EXPECT_NE(r.out.find("main sigprof open"), std::string::npos) << r.out;
   EXPECT_GE(cpu_in("blocked_burn"), own_cpu * 9 / 10);
   EXPECT_GE(cpu_in("inherited_burn"), inherited_cpu * 9 / 10);
+  // A thread that blocked SIGPROF behind libc's back: no sample can be taken, its CPU clock
+  // is charged to an explicit frame under its own tid.
+  ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"(blocks_raw cpu_ns (\d+))"))) << r.out;
+  int64_t raw_cpu = std::stoll(m[1]);
+  std::vector<std::string> files = e2e::profiles(dir_, "cpu");
+  ASSERT_EQ(files.size(), 1u);
+  RawProfile p = e2e::read_raw(files[0]);
+  int cpu = p.sample_index("cpu");
+  int64_t blocked = 0;
+  std::set<std::string> tids;
+  for (const auto& s : p.samples) {
+    std::vector<std::string> stack = p.stack_functions(s);
+    if (stack.size() == 1 && stack[0] == "[profagent: signals blocked]") {
+      blocked += s.values[cpu];
+      for (const std::string& t : s.labels.at("tid")) tids.insert(t);
+    }
+  }
+  EXPECT_GE(blocked, raw_cpu * 9 / 10);
+  EXPECT_LE(blocked, raw_cpu * 11 / 10 + 20000000);
+  EXPECT_EQ(tids.size(), 1u);
 }
 
 // --- 11. Dump signals the host's life depends on ---------------------------------------
