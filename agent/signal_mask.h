@@ -26,10 +26,20 @@ MaskChange plan_mask_change(int how, bool set_has_sigprof, bool view, bool held)
 // Whether masks are virtualized at all: the agent's SIGPROF dispatcher is installed.
 bool mask_virtualized() noexcept;
 
-// The calling thread's flags.
-bool sigprof_view_blocked() noexcept;
+// The kernel's 64-bit view of a signal set (its first word).
+unsigned long long kernel_mask_word(const sigset_t* set) noexcept;
+
+// The calling thread's flags. The view is valid only while the thread's real mask is the one
+// the agent last set for it (`real_mask`, compared outside SIGPROF, KILL and STOP): a runtime
+// that changes its mask with the raw system call (Go) makes it stale, and then the real mask
+// is the truth. sigprof_view_blocked(real_now) checks, and forgets a stale view.
+bool sigprof_view_blocked(unsigned long long real_now) noexcept;
 bool sigprof_held() noexcept;
-void set_sigprof_flags(bool view, bool held) noexcept;
+void set_sigprof_flags(bool view, bool held, unsigned long long real_mask) noexcept;
+// The real mask after a pthread_sigmask-style change of `old_real` by (how, set) where `set`
+// is what the kernel was given.
+unsigned long long mask_after(int how, unsigned long long old_real,
+                              unsigned long long set) noexcept;
 
 // The program asks to wait for SIGPROF (sigwait family, signalfd): if its view blocks
 // SIGPROF, block it for real on this thread now.
@@ -45,6 +55,7 @@ bool defer_program_sigprof_if_blocked(const siginfo_t* info, void* ucontext) noe
 struct MaskInheritance {
   bool view = false;
   bool held = false;
+  unsigned long long real_mask = 0;
 };
 MaskInheritance current_mask_inheritance() noexcept;
 void adopt_mask_inheritance(MaskInheritance inherited) noexcept;

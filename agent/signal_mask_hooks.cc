@@ -37,21 +37,31 @@ bool passes_through() noexcept {
 // pthread_sigmask semantics (errno value returned) with SIGPROF virtualized.
 int virtual_mask(int how, const sigset_t* set, sigset_t* old) {
   if (passes_through()) return real_mask(how, set, old);
-  bool view_before = profagent::sigprof_view_blocked();
-  int rc;
-  if (set == nullptr) {
-    rc = real_mask(how, nullptr, old);
-  } else {
-    profagent::MaskChange change = profagent::plan_mask_change(
-        how, sigismember(set, kSamplingSignal) == 1, view_before, profagent::sigprof_held());
-    sigset_t copy;
+  bool has_sigprof = set != nullptr && sigismember(set, kSamplingSignal) == 1;
+  bool held = profagent::sigprof_held();
+  // Whether SIGPROF is stripped depends only on the hold, not on the view.
+  profagent::MaskChange strip = profagent::plan_mask_change(how, has_sigprof, false, held);
+  sigset_t copy, real_old;
+  if (set != nullptr) {
     memcpy(&copy, set, sizeof copy);
-    if (change.strip_sigprof) sigdelset(&copy, kSamplingSignal);
-    rc = real_mask(how, &copy, old);
-    if (rc == 0) profagent::set_sigprof_flags(change.view_after, change.held_after);
+    if (strip.strip_sigprof) sigdelset(&copy, kSamplingSignal);
   }
-  if (rc == 0 && old != nullptr && view_before) sigaddset(old, kSamplingSignal);
-  return rc;
+  int rc = real_mask(how, set != nullptr ? &copy : nullptr, &real_old);
+  if (rc != 0) return rc;
+  unsigned long long old_word = profagent::kernel_mask_word(&real_old);
+  bool view_before = profagent::sigprof_view_blocked(old_word);
+  if (set != nullptr) {
+    profagent::MaskChange change =
+        profagent::plan_mask_change(how, has_sigprof, view_before, profagent::sigprof_held());
+    profagent::set_sigprof_flags(
+        change.view_after, change.held_after,
+        profagent::mask_after(how, old_word, profagent::kernel_mask_word(&copy)));
+  }
+  if (old != nullptr) {
+    memcpy(old, &real_old, sizeof real_old);
+    if (view_before) sigaddset(old, kSamplingSignal);
+  }
+  return 0;
 }
 
 // The agent's own SIGPROFs are filtered out of what a sigwait-family call returns to the

@@ -60,3 +60,29 @@ TEST(SignalMask, InvalidHowChangesNothing) {
 
 }  // namespace
 }  // namespace profagent
+
+namespace profagent {
+namespace {
+
+constexpr unsigned long long bit(int sig) { return 1ull << (sig - 1); }
+
+TEST(SignalMask, RealMaskAfterEachHow) {
+  EXPECT_EQ(mask_after(SIG_BLOCK, bit(SIGINT), bit(SIGTERM)), bit(SIGINT) | bit(SIGTERM));
+  EXPECT_EQ(mask_after(SIG_UNBLOCK, bit(SIGINT) | bit(SIGTERM), bit(SIGTERM)), bit(SIGINT));
+  EXPECT_EQ(mask_after(SIG_SETMASK, bit(SIGINT), bit(SIGHUP)), bit(SIGHUP));
+  EXPECT_EQ(mask_after(99, bit(SIGINT), bit(SIGHUP)), bit(SIGINT));
+}
+
+TEST(SignalMask, ViewGoesStaleWhenTheRealMaskChangesBehindLibc) {
+  unsigned long long all_but_prof = ~0ull & ~bit(SIGPROF);
+  set_sigprof_flags(true, false, all_but_prof);
+  EXPECT_TRUE(sigprof_view_blocked(all_but_prof));
+  EXPECT_TRUE(sigprof_view_blocked(all_but_prof & ~bit(SIGKILL)));  // the kernel drops KILL
+  // A runtime unblocked signals with the raw system call: the real mask is the truth now.
+  EXPECT_FALSE(sigprof_view_blocked(bit(SIGURG)));
+  EXPECT_FALSE(sigprof_view_blocked(all_but_prof));  // and the view stays forgotten
+  set_sigprof_flags(false, false, 0);
+}
+
+}  // namespace
+}  // namespace profagent
