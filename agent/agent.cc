@@ -22,9 +22,12 @@
 #include "agent/hook_guard.h"
 #include "agent/lifecycle.h"
 #include "agent/log.h"
+#include "agent/child_env.h"
 #include "agent/pprof/file_writer.h"
 #include "agent/fork_child.h"
 #include "agent/program_threads.h"
+#include "agent/pprof/output_dir.h"
+#include "agent/program_name.h"
 #include "agent/push/pusher.h"
 #include "agent/self_stats.h"
 #include "agent/sampling_signal.h"
@@ -32,6 +35,7 @@
 #include "agent/symbolize/symbolizer.h"
 #include "agent/threads/thread_registry.h"
 #include "agent/unwind/unwinder.h"
+#include "agent/running_flag.h"
 #include "collectors/registry.h"
 
 namespace profagent {
@@ -51,37 +55,7 @@ struct AgentState {
 };
 
 AgentState* g_state = nullptr;
-std::atomic<bool> g_running{false};
 constinit pthread_key_t g_thread_exit_key = 0;
-
-std::string executable_basename() {
-  char path[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
-  if (n > 0) {
-    path[n] = '\0';
-    const char* slash = strrchr(path, '/');
-    return slash != nullptr ? slash + 1 : path;
-  }
-  return program_invocation_short_name;
-}
-
-// mkdir -p; returns "" or the reason.
-std::string make_directories(const std::string& dir) {
-  std::string partial;
-  size_t pos = 0;
-  while (pos != std::string::npos) {
-    pos = dir.find('/', pos + 1);
-    partial = dir.substr(0, pos);
-    if (partial.empty()) continue;
-    if (mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST)
-      return "cannot create " + partial + ": " + strerror(errno);
-  }
-  struct stat st;
-  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return dir + " is not a directory";
-  if (access(dir.c_str(), W_OK | X_OK) != 0)
-    return "cannot write to " + dir + ": " + strerror(errno);
-  return "";
-}
 
 // Points the existing NAME=... entry of the process environment at NAME=value. Not setenv:
 // some programs (bash) interpose their own setenv, and read main's envp, which is the same
@@ -107,7 +81,7 @@ void on_thread_exit_key(void*) {
 }
 
 void at_exit() {
-  if (!g_running.load()) return;
+  if (!agent_running()) return;
   dump_now(/*final=*/true);
 }
 
@@ -117,7 +91,7 @@ void fork_child() {
   // Only this thread exists now. Locks another parent thread held are re-made, state that
   // belongs to the parent (its samples, its dump count, its dump thread) is dropped, and
   // the child carries on profiling under its own pid.
-  unwinder_after_fork();
+  unwinder_after_fork_child();
   forget_logger_after_fork();
   reset_program_sigprof_action_after_fork();
   new (&g_state->dump_mutex) std::mutex;
@@ -127,6 +101,7 @@ void fork_child() {
   reset_thread_registry();
   forget_dump_thread_after_fork();
   for (Collector* c : g_state->running) c->on_fork_child();
+  forget_windows_after_fork();
   push_after_fork_child();
   start_dump_thread(config().interval_nanos);
 }
@@ -141,8 +116,6 @@ Symbolizer& dump_symbolizer() {
 
 }  // namespace
 
-bool agent_running() noexcept { return g_running.load(std::memory_order_acquire); }
-
 const std::vector<Collector*>& running_collectors() {
   static const std::vector<Collector*> none;
   return g_state != nullptr ? g_state->running : none;
@@ -153,21 +126,28 @@ void agent_start() {
   if (g_state != nullptr) return;
   char cwd[PATH_MAX];
   std::string cwd_string = getcwd(cwd, sizeof cwd) != nullptr ? cwd : "";
-  ParsedConfig parsed = parse_config([](const char* name) { return getenv(name); }, cwd_string);
+  ParsedConfig parsed =
+      parse_config([](const char* name) { return getenv(name); }, cwd_string, all_kinds());
   set_log_level(parsed.config.log_level);
   for (const std::string& w : parsed.warnings) log().warn("{}", w);
   set_config(parsed.config);
-  // An exec'd child with another working directory must write to the same place.
-  if (const char* dir = getenv("PROFAGENT_DIR"); dir != nullptr && dir[0] != '/' && dir[0])
+  // An exec'd child with another working directory must write to the same place (with
+  // PROFAGENT_CHILDREN=0 no child runs the agent, and the environment is left untouched).
+  if (const char* dir = getenv("PROFAGENT_DIR");
+      parsed.config.children && dir != nullptr && dir[0] != '/' && dir[0])
     replace_environment_entry("PROFAGENT_DIR", parsed.config.dir);
 
   self_stats_start();
   g_state = new AgentState;
-  g_state->exe = executable_basename();
-  if (std::string problem = make_directories(config().dir); !problem.empty()) {
-    log().warn("PROFAGENT_DIR: {}; no profile can be written", problem);
+  g_state->exe = program_name();
+  OutputDirectory out = prepare_output_directory(config().dir);
+  if (!out.problem.empty()) {
+    log().warn("PROFAGENT_DIR: {}; no profile can be written", out.problem);
     g_state->write_failing = true;
+  } else if (!out.warning.empty()) {
+    log().warn("PROFAGENT_DIR: {}", out.warning);
   }
+  child_env_start(config().children);  // PROFAGENT_CHILDREN=0: exec hooks filter the env
   unwinder_init();
   pthread_key_create(&g_thread_exit_key, on_thread_exit_key);
 
@@ -181,10 +161,10 @@ void agent_start() {
   start_dump_thread(config().interval_nanos);
   if (!config().http.empty()) start_http_server(config().http);  // PROFAGENT_HTTP
   install_agent_signal_handlers(config().dump_signal);
-  pthread_atfork(unwinder_prepare_fork, unwinder_after_fork, fork_child);
+  pthread_atfork(nullptr, nullptr, fork_child);
   start_fork_child_record();  // _exit in a fork child dumps first
   atexit(at_exit);
-  g_running.store(true, std::memory_order_release);
+  set_agent_running();
   log().info("started for {} (pid {}), writing to {}", g_state->exe, getpid(), config().dir);
 }
 
@@ -228,7 +208,7 @@ void dump_now(bool final) {
   if (g_state->final_done) return;
   if (final) g_state->final_done = true;
   int64_t dump_cpu_start = clock_nanos(CLOCK_THREAD_CPUTIME_ID);
-  SelfSnapshot self = self_snapshot();
+  SelfSnapshot self = self_snapshot(all_kinds());
   DumpRequest request;
   request.now_unix_nanos = unix_nanos();
   request.now_monotonic_nanos = monotonic_nanos();
@@ -238,8 +218,9 @@ void dump_now(bool final) {
   for (Collector* c : g_state->running) {
     std::optional<ProfileBuilder> builder = c->snapshot(request);
     if (!builder) continue;
-    add_self_accounting(*builder, c->kind(), self);
-    std::string bytes = builder->encode_gzipped(dump_symbolizer());
+    add_self_accounting(*builder, c->descriptor(), self);
+    SymbolizedProfile profile = symbolize_profile(std::move(*builder), dump_symbolizer());
+    std::string bytes = gzip_compress(profile.encode(), 1);
     if (bytes.empty()) {  // encoding failed (out of memory): never write an empty file
       log().warn("cannot encode the {} profile; this dump of it is lost", c->kind());
       continue;
@@ -248,7 +229,9 @@ void dump_now(bool final) {
         profile_path(config().dir, g_state->exe, getpid(), request.seq, c->kind());
     std::string error = write_file_atomically(path, bytes);
     // Files first, then the push (queued for the push thread; never waits for the network).
-    if (push_enabled()) push_profile(c->kind(), std::move(bytes), request.now_unix_nanos);
+    if (push_enabled())
+      push_profile(c->descriptor(), std::move(bytes), request.now_unix_nanos,
+                   std::move(profile));
     if (error.empty()) {
       log().debug("wrote {}", path);
       continue;
@@ -263,14 +246,28 @@ void dump_now(bool final) {
   if (final) push_flush_at_exit();
 }
 
-Collector* find_collector(const char* kind) {
+std::span<const ProfileKind* const> known_kinds() { return all_kinds(); }
+
+Collector* find_collector(const ProfileKind& kind) {
   if (g_state == nullptr) return nullptr;
   for (auto& c : g_state->all)
-    if (strcmp(c->kind(), kind) == 0) return c.get();
+    if (&c->descriptor() == &kind) return c.get();
   return nullptr;
 }
 
-std::optional<std::string> snapshot_encoded(Collector& c) {
+bool kind_running(const ProfileKind& kind) {
+  for (Collector* c : running_collectors())
+    if (&c->descriptor() == &kind) return true;
+  return false;
+}
+
+std::optional<ProfileBuilder> snapshot_kind(const ProfileKind& kind) {
+  for (Collector* c : running_collectors())
+    if (&c->descriptor() == &kind) return snapshot_profile(*c);
+  return std::nullopt;
+}
+
+std::optional<ProfileBuilder> snapshot_profile(Collector& c) {
   if (g_state == nullptr) return std::nullopt;
   AgentScope scope;
   std::lock_guard<std::mutex> lock(g_state->dump_mutex);
@@ -278,16 +275,22 @@ std::optional<std::string> snapshot_encoded(Collector& c) {
   request.now_unix_nanos = unix_nanos();
   request.now_monotonic_nanos = monotonic_nanos();
   request.seq = g_state->seq;
-  std::optional<ProfileBuilder> builder = c.snapshot(request);
-  if (!builder) return std::nullopt;
-  return builder->encode(dump_symbolizer());
+  return c.snapshot(request);
 }
 
-std::string encode_profile(const ProfileBuilder& builder) {
-  if (g_state == nullptr) return "";
+SymbolizedProfile symbolize_for_output(ProfileBuilder builder) {
+  if (g_state == nullptr) {  // not started: no symbolizer, every address stays unnamed
+    static const ResolvedAddress* unknown = [] {
+      auto* r = new ResolvedAddress;
+      r->frames.emplace_back().function = "?";
+      return r;
+    }();
+    return symbolize_profile(std::move(builder), {},
+                             [](uint64_t) -> const ResolvedAddress& { return *unknown; });
+  }
   AgentScope scope;
   std::lock_guard<std::mutex> lock(g_state->dump_mutex);
-  return builder.encode(dump_symbolizer());
+  return symbolize_profile(std::move(builder), dump_symbolizer());
 }
 
 void agent_thread_started() noexcept {

@@ -12,10 +12,9 @@
 #include <cstdlib>
 #include <optional>
 
-#include "agent/http/listen_address.h"
+#include "agent/listen_address.h"
+#include "agent/push_labels.h"
 #include "agent/printable.h"
-
-#include "agent/push/push_labels.h"
 
 namespace profagent {
 namespace {
@@ -131,7 +130,8 @@ std::string join_path(const std::string& cwd, const std::string& path) {
 
 }  // namespace
 
-ParsedConfig parse_config(const EnvLookup& lookup, const std::string& cwd) {
+ParsedConfig parse_config(const EnvLookup& lookup, const std::string& cwd,
+                          std::span<const ProfileKind* const> kinds) {
   ParsedConfig parsed;
   Config& c = parsed.config;
   auto warn = [&](const char* name, const std::string& value, const std::string& expected,
@@ -151,26 +151,23 @@ ParsedConfig parse_config(const EnvLookup& lookup, const std::string& cwd) {
   }
   c.dir = join_path(cwd, c.dir);
 
-  if (auto v = get("PROFAGENT_CPU_HZ")) {
-    if (auto n = parse_int(*v, 0, 4000)) c.cpu_hz = static_cast<int>(*n);
-    else warn("PROFAGENT_CPU_HZ", *v, "a whole number from 0 to 4000", "100");
+  for (const ProfileKind* kind : kinds) {
+    const KindSetting& k = kind->setting;
+    c.kind_values[kind->name] = k.default_value;
+    auto v = get(k.env);
+    if (!v) continue;
+    std::optional<int64_t> n;
+    if (k.boolean) {
+      if (auto b = parse_bool(*v)) n = *b ? 1 : 0;
+    } else {
+      n = parse_int(*v, k.min, k.max);
+    }
+    if (n) c.kind_values[kind->name] = *n;
+    else warn(k.env, *v, k.expected, k.fallback);
   }
-  if (auto v = get("PROFAGENT_HEAP_RATE")) {
-    if (auto n = parse_int(*v, 0, int64_t{1} << 40)) c.heap_rate = *n;
-    else warn("PROFAGENT_HEAP_RATE", *v, "a whole number of bytes from 0 to 2^40", "524288");
-  }
-  if (auto v = get("PROFAGENT_MUTEX_FRACTION")) {
-    if (auto n = parse_int(*v, 0, INT32_MAX)) c.mutex_fraction = *n;
-    else warn("PROFAGENT_MUTEX_FRACTION", *v, "a whole number from 0 to 2147483647", "0 (off)");
-  }
-  if (auto v = get("PROFAGENT_BLOCK_RATE")) {
-    if (auto n = parse_int(*v, 0, int64_t{1} << 50)) c.block_rate = *n;
-    else warn("PROFAGENT_BLOCK_RATE", *v, "a whole number of nanoseconds from 0 to 2^50",
-              "0 (off)");
-  }
-  if (auto v = get("PROFAGENT_THREADS")) {
-    if (auto b = parse_bool(*v)) c.threads = *b;
-    else warn("PROFAGENT_THREADS", *v, "0 or 1", "1");
+  if (auto v = get("PROFAGENT_CHILDREN")) {
+    if (auto b = parse_bool(*v)) c.children = *b;
+    else warn("PROFAGENT_CHILDREN", *v, "0 or 1", "1");
   }
   if (auto v = get("PROFAGENT_SIGNAL")) {
     std::optional<int> s = parse_signal_number(*v);
@@ -198,8 +195,8 @@ ParsedConfig parse_config(const EnvLookup& lookup, const std::string& cwd) {
     std::string url = trim(*v);
     while (url.size() > 1 && url.back() == '/') url.pop_back();
     if (std::string problem = push_url_problem(url); problem.empty()) c.push_url = url;
-    else warn("PROFAGENT_PUSH_URL", *v, "a usable http(s)://host:port URL (" + problem + ")",
-              "no push");
+    else warn("PROFAGENT_PUSH_URL", redact_url(*v),
+              "a usable http(s)://host:port URL (" + problem + ")", "no push");
   }
   if (auto v = get("PROFAGENT_APP_NAME")) {
     if (valid_app_name(trim(*v))) c.app_name = trim(*v);
@@ -229,7 +226,7 @@ ParsedConfig parse_config(const EnvLookup& lookup, const std::string& cwd) {
     } else if (auto addr = parse_listen_address(*v)) {
       c.http = addr->text;
     } else {
-      warn("PROFAGENT_HTTP", *v, "a listen address like 127.0.0.1:6060, [::1]:6060 or :6060",
+      warn("PROFAGENT_HTTP", redact_url(*v), "a listen address like 127.0.0.1:6060, [::1]:6060 or :6060",
            "no HTTP server");
     }
   }

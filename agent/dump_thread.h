@@ -6,19 +6,15 @@
 
 #include <cstdint>
 
+#include "agent/wakeup.h"
+
 namespace profagent {
 
 // Starts the thread (again, in a forked child), dumping every `interval_nanos` (0 = never).
 // Returns false if it cannot be started.
 bool start_dump_thread(int64_t interval_nanos);
 
-// Asks the dump thread to run: a dump (request_dump) or a termination check. SIGNAL-SAFE.
-void wake_dump_thread() noexcept;
-
-// A collector has background work (e.g. a sample buffer to drain): every running
-// collector's on_tick runs on the dump thread within about 100 ms. Cheap when already
-// asked (one relaxed load). SIGNAL-SAFE.
-void request_collector_tick() noexcept;
+// wake_dump_thread() and request_collector_tick(): agent/wakeup.h.
 
 // A check the dump thread runs at every wake-up (the last-program-thread exit, agent.cc).
 using LastThreadCheck = void (*)();

@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "agent/dump_thread.h"
+#include "agent/wakeup.h"
 #include "agent/hook_guard.h"
 #include "agent/log.h"
 #include "agent/threads/thread_registry.h"

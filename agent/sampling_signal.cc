@@ -12,10 +12,10 @@
 #include <cstring>
 #include <mutex>
 
-#include "agent/dump_thread.h"
+#include "agent/wakeup.h"
 #include "agent/log.h"
+#include "agent/real_sigaction.h"
 #include "agent/signal_mask.h"
-#include "agent/signals.h"
 
 namespace profagent {
 namespace {

@@ -9,9 +9,9 @@
 #include <cerrno>
 #include <cstring>
 
-#include "agent/agent.h"
+#include "agent/running_flag.h"
 #include "agent/sampling_signal.h"
-#include "agent/signals.h"
+#include "agent/real_sigaction.h"
 
 namespace profagent {
 namespace {

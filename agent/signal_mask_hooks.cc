@@ -14,7 +14,7 @@
 #include "agent/hook_guard.h"
 #include "agent/sampling_signal.h"
 #include "agent/signal_mask.h"
-#include "agent/signals.h"
+#include "agent/real_sigaction.h"
 
 namespace {
 

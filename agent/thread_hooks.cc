@@ -13,6 +13,7 @@
 #include "agent/lifecycle.h"
 #include "agent/program_threads.h"
 #include "agent/signal_mask.h"
+#include "agent/unwind/thread_stack.h"
 
 namespace {
 
@@ -29,6 +30,7 @@ void* thread_trampoline(void* p) {
     delete static_cast<ThreadStart*>(p);
     profagent::adopt_mask_inheritance(start.mask);
     profagent::program_thread_started();
+    profagent::note_current_thread_stack();
     profagent::agent_thread_started();
   }
   return start.routine(start.arg);

@@ -1,5 +1,6 @@
-// Bounded aggregate of contention events for the block and mutex profiles: one bucket per
-// (stack, thread name) holding a float count and a delay in ns (Go's bucket: count float64, cycles).
+// Bounded aggregate of contention events for the block and mutex profiles: one StackTable
+// bucket per (stack, thread name) holding a float count and a delay in ns (Go's bucket:
+// count float64, cycles).
 // HOOK CONTEXT for record(): no host allocation (storage is mmap'ed once by init()), only the
 // table's own spin lock, held for a hash probe and two additions; callers hold AgentScope so
 // a signal handler on the same thread never re-enters it. copy() and init() are normal
@@ -15,66 +16,51 @@
 #include <string>
 #include <vector>
 
-#include "agent/unwind/unwinder.h"
-#include "collectors/heap_spinlock.h"
+#include "collectors/stack_table.h"
 
 namespace profagent {
 
-constexpr int32_t kManyContentionThreads = -1;
-
 struct ContentionBucketCopy {
   std::vector<uintptr_t> stack;  // leaf first
-  int32_t tid = 0;  // kManyContentionThreads: several threads of that name
+  int32_t tid = 0;  // kManyThreads: several threads of that name
   std::string thread_name;
   bool overflow = false;         // the "table full" bucket
   double count = 0;
   int64_t delay = 0;
 };
 
+// Go's block/mutex bucket values (count float64, delay in ns); guarded by the table lock.
+struct ContentionCounters {
+  double count;
+  int64_t delay;
+};
+
 class ContentionTable {
  public:
-  static constexpr uint32_t kOverflowBucket = 0;
+  static constexpr uint32_t kOverflowBucket = StackTable<ContentionCounters>::kOverflowBucket;
   static constexpr uint32_t kDefaultMaxBuckets = 4096;
 
   constexpr ContentionTable() = default;
-  ContentionTable(const ContentionTable&) = delete;
-  ContentionTable& operator=(const ContentionTable&) = delete;
 
   // Maps the storage (idempotent). Normal context. False if mmap fails.
-  bool init(uint32_t max_buckets = kDefaultMaxBuckets) noexcept;
-  bool initialized() const noexcept { return buckets_ != nullptr; }
+  bool init(uint32_t max_buckets = kDefaultMaxBuckets) noexcept { return table_.init(max_buckets); }
+  bool initialized() const noexcept { return table_.initialized(); }
 
-  // Adds (count, delay) to the bucket of (pcs[0..depth), thread name). Keyed on the name, not
-  // the tid, so a program that churns threads does not fill the table with dead threads; the
-  // bucket keeps the tid while only one thread recorded into it.
+  // Adds (count, delay) to the bucket of (pcs[0..depth), thread name); the bucket keeps the
+  // tid while only one thread recorded into it.
   void record(const uintptr_t* pcs, int depth, int32_t tid, const char* thread_name, double count,
               int64_t delay) noexcept;
 
-  // Every non-empty bucket. Normal context (allocates after releasing the lock).
+  // Every non-empty bucket. Normal context (allocates outside the lock).
   std::vector<ContentionBucketCopy> copy() const;
 
   // Forgets every event (fork child: async-signal-safe, the lock is re-made).
-  void clear() noexcept;
+  void clear() noexcept { table_.clear(); }
 
-  uint32_t bucket_count() const noexcept { return count_; }
+  uint32_t bucket_count() const noexcept { return table_.count(); }
 
  private:
-  struct Bucket {
-    uint64_t hash;
-    int32_t tid;  // kManyContentionThreads once threads of the same name share the bucket
-    uint32_t depth;
-    char thread_name[16];
-    double count;
-    int64_t delay;
-    uintptr_t pcs[kMaxFrames];
-  };
-
-  Bucket* buckets_ = nullptr;
-  uint32_t* index_ = nullptr;  // bucket id + 1, 0 = empty
-  uint32_t max_buckets_ = 0;
-  uint32_t index_mask_ = 0;
-  uint32_t count_ = 0;         // buckets in use including bucket 0; guarded by lock_
-  mutable HeapSpinLock lock_;  // the heap profiler's agent-only test-and-set lock
+  StackTable<ContentionCounters> table_;
 };
 
 }  // namespace profagent

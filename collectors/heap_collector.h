@@ -1,17 +1,17 @@
-// Heap profile (kind "heap", pprof-semantics.md §4/§5.1): starts and stops the malloc
+// Heap profile (kind "heap", docs/pprof-semantics.md §4/§5.1): starts and stops the malloc
 // sampling done by the hooks (heap_hooks.cc → heap_sampler.h → heap_recorder.h) and writes
 // the unsampled bucket counters at each dump. Normal context; on_fork_child is
 // async-signal-safe.
 #pragma once
 
 #include "agent/collector.h"
+#include "collectors/heap_kind.h"
 
 namespace profagent {
 
 class HeapCollector final : public Collector {
  public:
-  const char* kind() const override { return "heap"; }
-  bool wanted(const Config& config) const override { return config.heap_rate > 0; }
+  const ProfileKind& descriptor() const override { return kHeapKind; }
   bool start(const Config& config) override;
   void stop() override;
   void on_fork_child() noexcept override;

@@ -82,7 +82,7 @@ void* HeapRegion::allocate(size_t size, size_t alignment, uint32_t tag) noexcept
 
   uintptr_t block = 0;
   {
-    HeapSpinGuard guard(lock_);
+    SpinGuard guard(lock_);
     ClassState& c = classes_[cls];
     if (c.free_head != 0) {
       block = c.free_head;
@@ -144,7 +144,7 @@ void HeapRegion::release(void* p) noexcept {
     madvise(reinterpret_cast<void*>(block + kPage), class_bytes - kPage, MADV_DONTNEED);
   live_objects_.fetch_sub(1, std::memory_order_relaxed);
   live_bytes_.fetch_sub(i.size, std::memory_order_relaxed);
-  HeapSpinGuard guard(lock_);
+  SpinGuard guard(lock_);
   ClassState& c = classes_[cls];
   *reinterpret_cast<uintptr_t*>(block) = c.free_head;
   c.free_head = block;

@@ -19,7 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "collectors/heap_spinlock.h"
+#include "collectors/spin_lock.h"
 
 namespace profagent {
 
@@ -85,7 +85,7 @@ class HeapRegion {
 
   std::atomic<uintptr_t> base_{0};
   std::atomic<size_t> size_{0};
-  HeapSpinLock lock_;
+  SpinLock lock_;
   size_t bump_ = 0;  // offset of the first never-used byte
   size_t max_block_ = 0;
   ClassState classes_[kMaxClasses] = {};

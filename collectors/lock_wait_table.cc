@@ -15,14 +15,14 @@ LockWaitTable::Entry* LockWaitTable::find(uintptr_t lock) noexcept {
 }
 
 LockWaitTable::Entry* LockWaitTable::claim(uintptr_t lock) noexcept {
-  HeapSpinGuard guard(claim_lock_);
+  SpinGuard guard(claim_lock_);
   if (Entry* e = find(lock)) return e;  // claimed by another waiter meanwhile
   uint32_t h = home(lock);
   for (uint32_t i = 0; i < kProbe; ++i) {
     Entry& e = entries_[(h + i) & (kSlots - 1)];
     uintptr_t k = e.key.load(std::memory_order_acquire);
     if (k == 0) {
-      HeapSpinGuard entry_guard(e.lock);
+      SpinGuard entry_guard(e.lock);
       e.sum_start = 0;
       e.last_reset = 0;
       e.key.store(lock, std::memory_order_release);
@@ -31,7 +31,7 @@ LockWaitTable::Entry* LockWaitTable::claim(uintptr_t lock) noexcept {
     // An idle entry of another lock (no waiter now) is reused. A waiter that found it under
     // the old key re-checks the key under the entry lock and retries.
     if (e.waiters.load(std::memory_order_relaxed) == 0) {
-      HeapSpinGuard entry_guard(e.lock);
+      SpinGuard entry_guard(e.lock);
       if (e.waiters.load(std::memory_order_relaxed) != 0) continue;
       e.sum_start = 0;
       e.last_reset = 0;
@@ -48,7 +48,7 @@ WaitTicket LockWaitTable::arrive(uintptr_t lock, int64_t start) noexcept {
     Entry* e = find(lock);
     if (e == nullptr) e = claim(lock);
     if (e == nullptr) break;
-    HeapSpinGuard guard(e->lock);
+    SpinGuard guard(e->lock);
     if (e->key.load(std::memory_order_relaxed) != lock) continue;  // reused meanwhile
     // An unlock charged after our clock read but before we registered did not count us:
     // start no earlier than that unlock.
@@ -69,7 +69,7 @@ void LockWaitTable::depart(const WaitTicket& ticket) noexcept {
   Entry& e = entries_[ticket.slot - 1];
   {
     // While we are counted in `waiters` the entry cannot be reused: the key is still ours.
-    HeapSpinGuard guard(e.lock);
+    SpinGuard guard(e.lock);
     int32_t w = e.waiters.load(std::memory_order_relaxed);
     if (w <= 0) return;  // cleared after fork
     e.sum_start -= ticket.start > e.last_reset ? ticket.start : e.last_reset;
@@ -84,7 +84,7 @@ int64_t LockWaitTable::charge(uintptr_t lock, int64_t (*clock)() noexcept,
   *waiters = 0;
   Entry* e = find(lock);
   if (e == nullptr || e->waiters.load(std::memory_order_relaxed) == 0) return 0;
-  HeapSpinGuard guard(e->lock);
+  SpinGuard guard(e->lock);
   if (e->key.load(std::memory_order_relaxed) != lock) return 0;
   int32_t w = e->waiters.load(std::memory_order_relaxed);
   if (w <= 0) return 0;

@@ -28,7 +28,7 @@
 #include <atomic>
 #include <cstdint>
 
-#include "collectors/heap_spinlock.h"
+#include "collectors/spin_lock.h"
 
 namespace profagent {
 
@@ -69,7 +69,7 @@ class LockWaitTable {
   struct alignas(64) Entry {
     std::atomic<uintptr_t> key{0};       // lock address; 0 = never used (never returns to 0)
     std::atomic<int32_t> waiters{0};     // W (written under lock, read unlocked as a hint)
-    HeapSpinLock lock;
+    SpinLock lock;
     __int128 sum_start = 0;              // S
     int64_t last_reset = 0;              // R
   };
@@ -82,7 +82,7 @@ class LockWaitTable {
   Entry* claim(uintptr_t lock) noexcept;      // under claim_lock_
 
   Entry entries_[kSlots];
-  HeapSpinLock claim_lock_;
+  SpinLock claim_lock_;
   std::atomic<int64_t> total_{0};
   std::atomic<uint64_t> untracked_{0};
 };

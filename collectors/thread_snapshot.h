@@ -10,7 +10,7 @@
 // left out of later requests until its handler finishes. No lock is shared between the
 // handler and the dump thread.
 //
-// handler(): SIGNAL CONTEXT (async-signal-safe: atomics, the tid syscall, libunwind's
+// handler(): SIGNAL CONTEXT (async-signal-safe: atomics, the tid syscall, the agent's
 // signal-frame unwind; no allocation, no lock). init()/capture(): normal context.
 // reset_after_fork(): async-signal-safe.
 #pragma once

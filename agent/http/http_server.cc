@@ -21,7 +21,7 @@
 
 #include "agent/agent_thread.h"
 #include "agent/clock.h"
-#include "agent/http/listen_address.h"
+#include "agent/listen_address.h"
 #include "agent/http/mhd_library.h"
 #include "agent/http/pprof_endpoints.h"
 #include "agent/log.h"
@@ -175,7 +175,6 @@ int poll_timeout_ms(MHD_Daemon* daemon) {
     int64_t left = (s->pending->deadline_monotonic_nanos - now + 999999) / 1000000;
     if (left < timeout) timeout = left < 0 ? 0 : left;
   }
-  if (temporary_cpu_window_open() && timeout > 100) timeout = 100;
   return static_cast<int>(timeout);
 }
 
@@ -285,7 +284,6 @@ void* server_main(void* arg) {
     // Closed and the numbers reused (a daemon closing every descriptor, then opening its
     // log): never hand them to libmicrohttpd again.
     if (!still_ours(info->epoll_fd, g_epoll_id) || !still_ours(fd, g_listen_id)) break;
-    if (temporary_cpu_window_open()) tick_temporary_cpu_window();
     g_mhd->run(daemon);
     finish_due_requests();
   }

@@ -18,6 +18,12 @@ bool ProfileBuilder::SampleKey::operator<(const SampleKey& o) const {
   return std::tie(synthetic, stack, labels) < std::tie(o.synthetic, o.stack, o.labels);
 }
 
+bool ProfileShape::has_cumulative() const {
+  return std::any_of(sample_types.begin(), sample_types.end(), [](const ValueType& t) {
+    return t.accumulation == Accumulation::kCumulative;
+  });
+}
+
 ProfileBuilder::ProfileBuilder(ProfileShape shape) : shape_(std::move(shape)) {}
 
 void ProfileBuilder::set_time(int64_t time_nanos, int64_t duration_nanos) {
@@ -66,7 +72,7 @@ void ProfileBuilder::insert(SampleKey key, std::span<const int64_t> values) {
     ++dropped_samples_;
     return;
   }
-  // pprof drops a numeric label with num == 0 and no unit on read (pprof-semantics.md §2
+  // pprof drops a numeric label with num == 0 and no unit on read (docs/pprof-semantics.md §2
   // Label); dropping it here keeps such samples merged the way pprof will show them.
   // (A string label with an empty value is that same label on the wire.) A string label's
   // num and unit are ignored by pprof, so they are cleared to merge what pprof merges.

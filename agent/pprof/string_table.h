@@ -1,5 +1,5 @@
 // The pprof string table of one encode(): interns each distinct string once, index 0 is ""
-// (pprof-semantics.md §2, §9.1). Normal context only (allocates).
+// (docs/pprof-semantics.md §2, §9.1). Normal context only (allocates).
 #pragma once
 
 #include <cstdint>
@@ -23,6 +23,12 @@ class StringTable {
     strings_.emplace_back(s);
     index_.emplace(strings_.back(), idx);
     return idx;
+  }
+
+  // Index of `s` if interned, otherwise 0 ("").
+  int64_t index_of(std::string_view s) const {
+    auto it = index_.find(s);
+    return it == index_.end() ? 0 : it->second;
   }
 
   const std::vector<std::string>& strings() const { return strings_; }

@@ -15,10 +15,9 @@
 #include "agent/log.h"
 #include "agent/pprof/profile_builder.h"
 #include "agent/push/curl_transport.h"
-#include "agent/push/gunzip.h"
+#include "agent/pprof/profile_delta.h"
 #include "agent/push/ingest_request.h"
-#include "agent/push/profile_delta.h"
-#include "agent/push/push_labels.h"
+#include "agent/push_labels.h"
 #include "agent/push/push_queue.h"
 #include "agent/push/sample_type_config.h"
 #include "agent/self_stats.h"
@@ -35,7 +34,8 @@ constexpr int64_t kHangingNanos = 250000000;
 
 struct PushState {
   // Set once at start.
-  std::string base_url;
+  std::string base_url;  // without user and password: safe to log and to show in comments
+  std::string user, password;  // only for the request's Authorization header
   std::string name;  // app{k=v,...}
 
   // Guarded by mutex.
@@ -53,16 +53,13 @@ struct PushState {
 
   // Push thread only.
   CurlTransport transport;
-  std::map<std::string, CumulativeBaseline> baselines;
+  // Per kind: the cumulative profile the backend last accepted (deltas start from it).
+  std::map<std::string, ProfileBuilder> baselines;
   uint64_t seed = 0;
   bool failing = false;
 };
 
 std::atomic<PushState*> g_push{nullptr};
-
-bool cumulative_kind(const std::string& kind) {
-  return kind == "heap" || kind == "mutex" || kind == "block";
-}
 
 int64_t floor_seconds(int64_t ns) { return ns / 1000000000; }
 int64_t ceil_seconds(int64_t ns) { return (ns + 999999999) / 1000000000; }
@@ -88,24 +85,34 @@ void send_item(PushState& s, PushItem& item) {
   RetryPolicy policy;
   std::string gzipped = std::move(item.gzipped);
   int64_t from = item.from_unix_nanos;
-  std::optional<DeltaResult> delta;
-  if (cumulative_kind(item.kind)) {
-    std::string raw;
-    CumulativeBaseline& base = s.baselines[item.kind];
-    if (gunzip(gzipped, &raw))
-      delta = cumulative_delta(raw, base, self_stats_start_unix_nanos(), item.until_unix_nanos);
+  // For a cumulative kind: the baseline to keep once the backend has this profile.
+  std::optional<ProfileBuilder> accepted;
+  if (item.cumulative) {
+    SymbolizedProfile& current = *item.cumulative;
+    auto base = s.baselines.find(item.kind->name);
+    ProfileBuilder since_start(current.builder.shape());
+    since_start.set_time(self_stats_start_unix_nanos());
+    std::optional<ProfileBuilder> delta = profile_delta(
+        base != s.baselines.end() ? base->second : since_start, current.builder);
     if (!delta) {
-      log().debug("push: cannot read back the {} profile; not pushed", item.kind);
+      log().debug("push: the {} profile changed its sample types; not pushed", item.kind->name);
+      s.baselines.erase(item.kind->name);
       std::lock_guard<std::mutex> lock(s.mutex);
       ++s.failed;
       return;
     }
-    gzipped = gzip_compress(delta->encoded, 1);
-    if (base.time_unix_nanos != 0) from = base.time_unix_nanos;
+    // The delta's window: from the accepted baseline, or from the agent's start.
+    if (delta->time_nanos() > 0 && delta->duration_nanos() > 0) from = delta->time_nanos();
+    accepted = std::move(current.builder);
+    current.replace_samples(std::move(*delta));
+    gzipped = gzip_compress(current.encode(), 1);
+    item.cumulative.reset();
   }
   IngestRequest request = build_ingest_request(
       s.base_url, s.name, floor_seconds(from), ceil_seconds(item.until_unix_nanos), gzipped,
-      sample_type_config_json(item.kind), ++s.seed ^ static_cast<uint64_t>(monotonic_nanos()));
+      sample_type_config_json(*item.kind), ++s.seed ^ static_cast<uint64_t>(monotonic_nanos()));
+  request.user = s.user;
+  request.password = s.password;
   PostResult result;
   for (int attempt = 1;; ++attempt) {
     result = s.transport.post(request, kRequestTimeoutMs, kConnectTimeoutMs);
@@ -116,7 +123,7 @@ void send_item(PushState& s, PushItem& item) {
       if (ok) ++s.sent;
     }
     if (ok) {
-      if (delta) s.baselines[item.kind] = std::move(delta->current);
+      if (accepted) s.baselines.insert_or_assign(item.kind->name, std::move(*accepted));
       if (s.failing) log().info("push to {} works again", s.base_url);
       s.failing = false;
       return;
@@ -124,7 +131,7 @@ void send_item(PushState& s, PushItem& item) {
     if (!RetryPolicy::retryable(result.status)) {
       // The server refuses this profile: later deltas start after it, or they would carry
       // it again and be refused again.
-      if (delta) s.baselines[item.kind] = std::move(delta->current);
+      if (accepted) s.baselines.insert_or_assign(item.kind->name, std::move(*accepted));
       break;
     }
     int64_t wait = policy.backoff_nanos(attempt);
@@ -138,7 +145,7 @@ void send_item(PushState& s, PushItem& item) {
   if (!s.failing)
     log().warn("push of the {} profile to {} failed ({}); the files stay on disk; later "
                "profiles will be tried (one warning until it works again)",
-               item.kind, s.base_url, result.error);
+               item.kind->name, s.base_url, result.error);
   s.failing = true;
 }
 
@@ -174,7 +181,10 @@ void* push_thread_main(void* arg) {
 
 PushState* make_state(const Config& config, const std::string& exe) {
   auto* s = new PushState;
-  s->base_url = config.push_url;
+  UrlCredentials split = split_url_credentials(config.push_url);
+  s->base_url = split.url;
+  s->user = split.user;
+  s->password = split.password;
   std::string app = config.app_name.empty() ? sanitize_app_name(exe) : config.app_name;
   s->name = ingest_name(app, config.tags);
   return s;
@@ -192,12 +202,13 @@ void push_start(const Config& config, const std::string& exe) {
   g_exe_copy = new std::string(exe);
   g_push.store(make_state(config, exe));
   add_self_comment_source(push_comment);
-  log().info("pushing profiles to {} as {}", config.push_url, g_push.load()->name);
+  log().info("pushing profiles to {} as {}", g_push.load()->base_url, g_push.load()->name);
 }
 
 bool push_enabled() noexcept { return g_push.load() != nullptr; }
 
-void push_profile(const char* kind, std::string gzipped, int64_t until_unix_nanos) {
+void push_profile(const ProfileKind& kind, std::string gzipped, int64_t until_unix_nanos,
+                  SymbolizedProfile profile) {
   PushState* s = g_push.load();
   if (s == nullptr) return;
   std::lock_guard<std::mutex> lock(s->mutex);
@@ -214,13 +225,15 @@ void push_profile(const char* kind, std::string gzipped, int64_t until_unix_nano
     s->thread_started = true;
   }
   PushItem item;
-  item.kind = kind;
+  item.kind = &kind;
   item.gzipped = std::move(gzipped);
+  if (profile.builder.shape().has_cumulative())
+    item.cumulative = std::make_shared<SymbolizedProfile>(std::move(profile));
   item.until_unix_nanos = until_unix_nanos;
-  auto last = s->last_until.find(item.kind);
+  auto last = s->last_until.find(kind.name);
   item.from_unix_nanos =
       last != s->last_until.end() ? last->second : self_stats_start_unix_nanos();
-  s->last_until[item.kind] = until_unix_nanos;
+  s->last_until[kind.name] = until_unix_nanos;
   if (s->queue.push(std::move(item)) > 0 && !s->warned_drop) {
     log().warn("the push to {} is slower than the dumps; dropping the oldest queued profiles "
                "(counted in each profile's comments; the files are on disk)",

@@ -8,6 +8,7 @@
 
 #include "agent/config.h"
 #include "agent/printable.h"
+#include "collectors/registry.h"
 
 namespace profagent {
 namespace {
@@ -19,7 +20,7 @@ ParsedConfig parse_one(const std::string& name, const std::string& value) {
         auto it = env.find(n);
         return it == env.end() ? nullptr : it->second.c_str();
       },
-      "/cwd");
+      "/cwd", all_kinds());
 }
 
 TEST(SignalChoice, RefusesSignalsTheHostDependsOn) {

@@ -28,7 +28,7 @@ TEST(ContentionTable, MergesEqualStackAndThreadNameKeepingASingleTid) {
   EXPECT_EQ(copy[1].tid, 8);
   EXPECT_EQ(copy[1].thread_name, "other");
   EXPECT_EQ(copy[2].stack.back(), 0x31u);
-  EXPECT_EQ(copy[2].tid, kManyContentionThreads);
+  EXPECT_EQ(copy[2].tid, kManyThreads);
   EXPECT_DOUBLE_EQ(copy[2].count, 2.0);
   for (const auto& c : copy) EXPECT_FALSE(c.overflow);
 }
@@ -42,7 +42,7 @@ TEST(ContentionTable, ThreadChurnDoesNotFillTheTable) {
   ASSERT_EQ(copy.size(), 1u);
   EXPECT_FALSE(copy[0].overflow);
   EXPECT_DOUBLE_EQ(copy[0].count, 1000.0);
-  EXPECT_EQ(copy[0].tid, kManyContentionThreads);
+  EXPECT_EQ(copy[0].tid, kManyThreads);
 }
 
 TEST(ContentionTable, FullTableGoesToTheOverflowBucket) {
