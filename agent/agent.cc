@@ -24,6 +24,8 @@
 #include "agent/log.h"
 #include "agent/child_env.h"
 #include "agent/pprof/file_writer.h"
+#include "agent/fork_child.h"
+#include "agent/program_threads.h"
 #include "agent/pprof/output_dir.h"
 #include "agent/program_name.h"
 #include "agent/push/pusher.h"
@@ -164,10 +166,12 @@ void agent_start() {
   add_self_comment_source(symbolizer_comment);
   symbolize::remember_backend_directory();  // before the program can chdir
   push_start(config(), g_state->exe);  // PROFAGENT_PUSH_URL
+  start_program_thread_tracking();  // before any agent thread: counts the program's
   start_dump_thread(config().interval_nanos);
   if (!config().http.empty()) start_http_server(config().http);  // PROFAGENT_HTTP
   install_agent_signal_handlers(config().dump_signal);
   pthread_atfork(nullptr, nullptr, fork_child);
+  start_fork_child_record();  // _exit in a fork child dumps first
   atexit(at_exit);
   set_agent_running();
   log().info("started for {} (pid {}), writing to {}", g_state->exe, getpid(), config().dir);

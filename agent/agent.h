@@ -23,7 +23,7 @@ const std::vector<Collector*>& running_collectors();
 // Writes one dump of every running collector now, on the calling thread, under the dump lock.
 void dump_now(bool final);
 
-// Wakes the dump thread to write a dump. SIGNAL-SAFE (writes to an eventfd).
+// Wakes the dump thread to write a dump. SIGNAL-SAFE (a futex wake-up).
 void request_dump() noexcept;
 
 // Every kind the agent knows (the registry), in file-kind order.

@@ -50,8 +50,10 @@ class Collector {
   // continues. Only async-signal-safe work here; heavy work is deferred to the next dump.
   virtual void on_fork_child() noexcept {}
 
-  // Background work on the agent's thread, about every 100 ms (e.g. draining a signal
-  // handler's fixed-size buffer into an aggregate before it fills). Normal context.
+  // Background work on the agent's thread, about 100 ms after any collector asked for it
+  // with request_collector_tick() (agent/wakeup.h), e.g. draining a signal handler's
+  // fixed-size buffer into an aggregate before it fills. An idle process gets no ticks.
+  // Normal context.
   virtual void on_tick() {}
 
   // The profile to write for this dump, or nothing if there is nothing to write.

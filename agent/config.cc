@@ -15,6 +15,7 @@
 
 #include "agent/listen_address.h"
 #include "agent/push_labels.h"
+#include "agent/printable.h"
 
 namespace profagent {
 namespace {
@@ -78,34 +79,28 @@ std::optional<bool> parse_bool(const std::string& text) {
   return std::nullopt;
 }
 
-// Signals that may trigger a dump: catchable, not the agent's SIGPROF, not a fault signal.
+// Signals that may trigger a dump: USR1, USR2 and the real-time signals. Every other signal
+// is one the program's life depends on (termination, job control, children, timers, faults,
+// window size, Go's preemption on URG...): taking it over would change what the program does.
 bool usable_dump_signal(int sig) {
-  if (sig <= 0 || sig > SIGRTMAX) return false;
-  switch (sig) {
-    case SIGKILL: case SIGSTOP: case SIGPROF: case SIGSEGV: case SIGBUS: case SIGFPE:
-    case SIGILL: case SIGABRT: case SIGTRAP: case SIGSYS:
-      return false;
-    default:
-      return sig < 32 || sig >= SIGRTMIN;  // 32..SIGRTMIN-1 belong to glibc
-  }
+  return sig == SIGUSR1 || sig == SIGUSR2 || (sig >= SIGRTMIN && sig <= SIGRTMAX);
 }
 
-// "USR2", "SIGUSR2", "usr2", "12", "none".
-std::optional<int> parse_signal(const std::string& text) {
+// "USR2", "SIGUSR2", "usr2", "12": any signal number, usable or not; 0 for "none".
+std::optional<int> parse_signal_number(const std::string& text) {
   std::string t = trim(text);
   if (lower(t) == "none") return 0;
-  if (auto n = parse_int(t, 1, SIGRTMAX)) {
-    if (usable_dump_signal(static_cast<int>(*n))) return static_cast<int>(*n);
-    return std::nullopt;
-  }
+  if (auto n = parse_int(t, 1, SIGRTMAX)) return static_cast<int>(*n);
   std::string name = t;
   for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   if (name.rfind("SIG", 0) == 0) name = name.substr(3);
   if (name.empty()) return std::nullopt;
+  if (name == "IO") return SIGIO;  // aliases sigabbrev_np does not give
+  if (name == "CLD") return SIGCHLD;
+  if (name == "IOT") return SIGABRT;
   for (int sig = 1; sig < 32; ++sig) {
     const char* abbrev = sigabbrev_np(sig);
-    if (abbrev != nullptr && name == abbrev)
-      return usable_dump_signal(sig) ? std::optional<int>(sig) : std::nullopt;
+    if (abbrev != nullptr && name == abbrev) return sig;
   }
   return std::nullopt;
 }
@@ -142,7 +137,7 @@ ParsedConfig parse_config(const EnvLookup& lookup, const std::string& cwd,
   Config& c = parsed.config;
   auto warn = [&](const char* name, const std::string& value, const std::string& expected,
                   const std::string& fallback) {
-    parsed.warnings.push_back(std::string(name) + "='" + value + "' is not " + expected +
+    parsed.warnings.push_back(std::string(name) + "='" + printable(value) + "' is not " + expected +
                               "; using " + fallback);
   };
   auto get = [&](const char* name) -> std::optional<std::string> {
@@ -176,9 +171,16 @@ ParsedConfig parse_config(const EnvLookup& lookup, const std::string& cwd,
     else warn("PROFAGENT_CHILDREN", *v, "0 or 1", "1");
   }
   if (auto v = get("PROFAGENT_SIGNAL")) {
-    if (auto s = parse_signal(*v)) c.dump_signal = *s;
+    std::optional<int> s = parse_signal_number(*v);
+    if (s && (*s == 0 || usable_dump_signal(*s))) c.dump_signal = *s;
+    else if (s) warn("PROFAGENT_SIGNAL", *v,
+                     "a signal the agent may take: the program relies on SIG" +
+                         std::string(sigabbrev_np(*s) ? sigabbrev_np(*s) : "?") +
+                         " (only USR1, USR2 or a real-time signal, or 'none')",
+                     "USR2");
     else warn("PROFAGENT_SIGNAL", *v,
-              "a usable signal name or number (like USR1, SIGUSR2, 10) or 'none'", "USR2");
+              "a usable signal name or number (USR1, USR2, a real-time signal) or 'none'",
+              "USR2");
   }
   if (auto v = get("PROFAGENT_INTERVAL")) {
     if (auto n = parse_seconds(*v, 31536000)) {
@@ -207,9 +209,10 @@ ParsedConfig parse_config(const EnvLookup& lookup, const std::string& cwd,
     c.tags = std::move(tags.tags);
     if (!tags.bad.empty()) {
       std::string bad;
-      for (const std::string& b : tags.bad) bad += (bad.empty() ? "'" : ", '") + b + "'";
+      for (const std::string& b : tags.bad)
+        bad += (bad.empty() ? "'" : ", '") + printable(b) + "'";
       parsed.warnings.push_back(
-          "PROFAGENT_TAGS='" + *v + "' has bad tags " + bad +
+          "PROFAGENT_TAGS='" + printable(*v) + "' has bad tags " + printable(bad, 400) +
           " (want key=value: key of letters, digits, _ and ., not starting with __; value of "
           "letters, digits and . _ - / : @ +); dropping them");
     }

@@ -1,9 +1,12 @@
-// The agent's dump thread: wakes on an eventfd (dump signal, termination signal), on every
-// PROFAGENT_INTERVAL, and every 100 ms to let collectors do background work (on_tick).
-// Normal context, except wake_dump_thread which is SIGNAL-SAFE.
+// The agent's dump thread: sleeps on a futex word until its next deadline — every
+// PROFAGENT_INTERVAL, a collector's tick it asked for (on_tick), or a wake-up (dump signal,
+// termination signal, the program's last thread ending). No descriptor is involved.
+// Normal context, except the functions marked SIGNAL-SAFE.
 #pragma once
 
 #include <cstdint>
+
+#include "agent/wakeup.h"
 
 namespace profagent {
 
@@ -11,8 +14,11 @@ namespace profagent {
 // Returns false if it cannot be started.
 bool start_dump_thread(int64_t interval_nanos);
 
-// Asks the dump thread to run: a dump (request_dump) or a termination check. SIGNAL-SAFE.
-void wake_dump_thread() noexcept;
+// wake_dump_thread() and request_collector_tick(): agent/wakeup.h.
+
+// A check the dump thread runs at every wake-up (the last-program-thread exit, agent.cc).
+using LastThreadCheck = void (*)();
+void set_last_thread_check(LastThreadCheck check) noexcept;
 
 // True once start_dump_thread succeeded in this process. SIGNAL-SAFE.
 bool dump_thread_running() noexcept;

@@ -5,6 +5,10 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 namespace profagent {
 
@@ -21,8 +25,15 @@ void raise_with_default_action(int sig) noexcept {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, sig);
-  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  raw_sigmask(SIG_UNBLOCK, &set, nullptr);
   raise(sig);
+}
+
+int raw_sigmask(int how, const sigset_t* set, sigset_t* old) noexcept {
+  if (old != nullptr) sigemptyset(old);
+  // The kernel's sigset is 64 bits on Linux; glibc's sigset_t is larger, the head matches.
+  if (syscall(SYS_rt_sigprocmask, how, set, old, kKernelSigsetBytes) != 0) return errno;
+  return 0;
 }
 
 }  // namespace profagent

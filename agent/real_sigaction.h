@@ -13,6 +13,12 @@ using SigactionFn = int (*)(int, const struct sigaction*, struct sigaction*);
 // The real sigaction (libc's), bypassing our interposer.
 SigactionFn real_sigaction();
 
+// The thread's real signal mask, changed or read with the raw system call (never through
+// the program-visible mask bookkeeping of signal_mask.h). Returns 0 or an errno value.
+// SIGNAL-SAFE.
+constexpr int kKernelSigsetBytes = 8;
+int raw_sigmask(int how, const sigset_t* set, sigset_t* old) noexcept;
+
 // Restores SIG_DFL for `sig`, unblocks it on this thread and raises it: the default action
 // happens exactly as it would have without the agent. SIGNAL-SAFE. Returns only if the
 // default action does not end the process.

@@ -12,8 +12,10 @@
 #include <cstring>
 #include <mutex>
 
+#include "agent/wakeup.h"
 #include "agent/log.h"
 #include "agent/real_sigaction.h"
+#include "agent/signal_mask.h"
 
 namespace profagent {
 namespace {
@@ -31,11 +33,13 @@ constinit struct sigaction g_program_action = {};
 std::atomic<uint32_t> g_program_sequence{0};
 std::atomic<int> g_program_writers{0};
 
-bool is_snapshot_value(const siginfo_t* info) {
+bool is_snapshot_value(const siginfo_t* info) noexcept {
   return (reinterpret_cast<uintptr_t>(info->si_value.sival_ptr) >> 32) == kSnapshotMagic;
 }
 
-bool is_agent_signal(const siginfo_t* info) {
+}  // namespace
+
+bool is_agent_signal(const siginfo_t* info) noexcept {
   // Timers: the CPU timers, and the one-shot snapshot timers on a running thread's CPU clock.
   if (info->si_code == SI_TIMER)
     return info->si_value.sival_ptr == kTimerCookie || is_snapshot_value(info);
@@ -43,8 +47,15 @@ bool is_agent_signal(const siginfo_t* info) {
   return false;
 }
 
-// Delivers a SIGPROF that is not the agent's as the program's own disposition would.
+namespace {
+
+// Delivers a SIGPROF that is not the agent's as the program's own disposition would,
+// honouring its flags: SA_SIGINFO, SA_RESETHAND, SA_NODEFER and sa_mask. SA_ONSTACK needs
+// nothing more: the dispatcher itself is SA_ONSTACK, so it already runs on the thread's
+// alternate stack when there is one. A thread whose program-visible mask blocks SIGPROF
+// (signal_mask.h) gets it later, when the program unblocks it, as without the agent.
 void forward_to_program(int sig, siginfo_t* info, void* ucontext) {
+  if (defer_program_sigprof_if_blocked(info, ucontext)) return;
   struct sigaction action;
   program_sigprof_action(&action);
   bool has_info = (action.sa_flags & SA_SIGINFO) != 0;
@@ -60,11 +71,22 @@ void forward_to_program(int sig, siginfo_t* info, void* ucontext) {
     dfl.sa_handler = SIG_DFL;
     set_program_sigprof_action(dfl);
   }
+  // The kernel blocked SIGPROF for the dispatcher (no SA_NODEFER on it); the program's
+  // handler runs with its own sa_mask added, and SIGPROF itself unblocked if it asked for
+  // SA_NODEFER. Raw syscalls: the program-visible mask bookkeeping is not involved.
+  sigset_t during;
+  memcpy(&during, &action.sa_mask, sizeof during);
   sigset_t old;
-  pthread_sigmask(SIG_BLOCK, &action.sa_mask, &old);
+  raw_sigmask(SIG_BLOCK, &during, &old);
+  if (action.sa_flags & SA_NODEFER) {
+    sigset_t self;
+    sigemptyset(&self);
+    sigaddset(&self, sig);
+    if (!sigismember(&action.sa_mask, sig)) raw_sigmask(SIG_UNBLOCK, &self, nullptr);
+  }
   if (has_info) action.sa_sigaction(sig, info, ucontext);
   else action.sa_handler(sig);
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  raw_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
 void dispatch(int sig, siginfo_t* info, void* ucontext) {
@@ -97,7 +119,7 @@ bool install_sampling_signal() {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_sigaction = dispatch;
-  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
   sigemptyset(&sa.sa_mask);
   if (real_sigaction()(kSamplingSignal, &sa, nullptr) != 0) {
     log().warn("cannot install the SIGPROF handler ({}); CPU and threads profiles are off",
@@ -127,7 +149,7 @@ void set_program_sigprof_action(const struct sigaction& action) noexcept {
   // otherwise spin forever on a turn its own thread holds.
   sigset_t all, old;
   sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, &old);
+  raw_sigmask(SIG_BLOCK, &all, &old);
   while (g_program_writers.exchange(1, std::memory_order_acquire) != 0) {
   }
   g_program_sequence.fetch_add(1, std::memory_order_acq_rel);  // odd: write under way
@@ -136,14 +158,14 @@ void set_program_sigprof_action(const struct sigaction& action) noexcept {
          sizeof action);
   g_program_sequence.fetch_add(1, std::memory_order_release);  // even: stable
   g_program_writers.store(0, std::memory_order_release);
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  raw_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
 std::atomic<int> g_program_sigprof_state{0};  // 0 no, 1 noted, 2 logged
 
 void note_program_uses_sigprof() noexcept {
   int expected = 0;
-  g_program_sigprof_state.compare_exchange_strong(expected, 1);
+  if (g_program_sigprof_state.compare_exchange_strong(expected, 1)) request_collector_tick();
 }
 
 void log_sigprof_sharing_once() {

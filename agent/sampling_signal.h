@@ -26,7 +26,10 @@ constexpr int kSamplingSignal = SIGPROF;
 inline void* const kTimerCookie = reinterpret_cast<void*>(0x70726f6661676e74ull);  // "profagnt"
 constexpr uint32_t kSnapshotMagic = 0x50524f46u;
 
-// Installs the dispatcher (SA_RESTART|SA_SIGINFO). A SIGPROF disposition the program set
+// True for the agent's own SIGPROFs (a timer's cookie, a snapshot request). SIGNAL-SAFE.
+bool is_agent_signal(const siginfo_t* info) noexcept;
+
+// Installs the dispatcher (SA_RESTART|SA_SIGINFO|SA_ONSTACK). A SIGPROF disposition the program set
 // before the agent started becomes the program's disposition the dispatcher forwards to.
 // Returns false (after one warning) if sigaction fails. Normal context; idempotent.
 bool install_sampling_signal();

@@ -1,5 +1,6 @@
 // HOOK CONTEXT (sigaction may be called from a signal handler: no allocation, no locks on
-// the common path). Interposes sigaction and signal so that the program's own signal
+// the common path). Interposes sigaction and every libc entry that installs a handler
+// (signal, bsd_signal, sysv_signal, __sysv_signal, sigset) so that the program's own signal
 // handling always wins: queries of a signal the agent owns show what the program set;
 // installing a handler of its own for the dump signal or a termination signal makes the
 // agent step aside for that signal. SIGPROF is shared: the program's disposition is
@@ -8,6 +9,7 @@
 #include <dlfcn.h>
 #include <signal.h>
 
+#include <cerrno>
 #include <cstring>
 
 #include "agent/agent.h"
@@ -52,15 +54,77 @@ extern "C" __attribute__((visibility("default"))) int sigaction(int sig,
   return rc;
 }
 
-extern "C" __attribute__((visibility("default"))) sighandler_t signal(int sig,
-                                                                      sighandler_t handler) {
-  // glibc's signal() has BSD semantics: SA_RESTART, handler stays installed.
+namespace {
+
+// Installs `handler` through the sigaction interposer (so the sharing rules apply) with the
+// given flags; sa_mask holds `sig` itself unless SA_NODEFER. Returns the previous handler.
+sighandler_t install_with(int sig, sighandler_t handler, int flags) {
+  if (handler == SIG_ERR || sig <= 0 || sig >= NSIG) {
+    errno = EINVAL;
+    return SIG_ERR;
+  }
   struct sigaction sa, old;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = handler;
-  sa.sa_flags = SA_RESTART;
+  sa.sa_flags = flags;
   sigemptyset(&sa.sa_mask);
-  if (sig > 0 && sig < NSIG) sigaddset(&sa.sa_mask, sig);
+  if (!(flags & SA_NODEFER)) sigaddset(&sa.sa_mask, sig);
   if (sigaction(sig, &sa, &old) != 0) return SIG_ERR;
   return old.sa_handler;
+}
+
+const sighandler_t kSigHold = reinterpret_cast<sighandler_t>(2);  // SIG_HOLD
+
+}  // namespace
+
+// glibc's signal() and bsd_signal() have BSD semantics: SA_RESTART, handler stays installed,
+// the signal blocked while its handler runs.
+extern "C" __attribute__((visibility("default"))) sighandler_t signal(int sig,
+                                                                      sighandler_t handler) {
+  return install_with(sig, handler, SA_RESTART);
+}
+
+extern "C" __attribute__((visibility("default"))) sighandler_t bsd_signal(int sig,
+                                                                          sighandler_t handler) {
+  return install_with(sig, handler, SA_RESTART);
+}
+
+// System V semantics (what signal() becomes under -std=c11): one-shot, not blocked while the
+// handler runs, no restart.
+extern "C" __attribute__((visibility("default"))) sighandler_t sysv_signal(int sig,
+                                                                           sighandler_t handler) {
+  return install_with(sig, handler, SA_RESETHAND | SA_NODEFER);
+}
+
+extern "C" __attribute__((visibility("default"))) sighandler_t __sysv_signal(
+    int sig, sighandler_t handler) {
+  return install_with(sig, handler, SA_RESETHAND | SA_NODEFER);
+}
+
+// System V sigset(): SIG_HOLD adds the signal to the mask; any other disposition is
+// installed (empty sa_mask, no flags) and the signal removed from the mask. Returns SIG_HOLD
+// if the signal was blocked before, else the previous disposition.
+extern "C" __attribute__((visibility("default"))) sighandler_t sigset(int sig,
+                                                                      sighandler_t disposition) {
+  if (disposition == SIG_ERR || sig <= 0 || sig >= NSIG) {
+    errno = EINVAL;
+    return SIG_ERR;
+  }
+  sigset_t set, old_mask;
+  sigemptyset(&set);
+  sigaddset(&set, sig);
+  struct sigaction old;
+  if (disposition == kSigHold) {
+    if (sigprocmask(SIG_BLOCK, &set, &old_mask) != 0) return SIG_ERR;
+    if (sigismember(&old_mask, sig) == 1) return kSigHold;
+    if (sigaction(sig, nullptr, &old) != 0) return SIG_ERR;
+    return old.sa_handler;
+  }
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = disposition;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(sig, &sa, &old) != 0) return SIG_ERR;
+  if (sigprocmask(SIG_UNBLOCK, &set, &old_mask) != 0) return SIG_ERR;
+  return sigismember(&old_mask, sig) == 1 ? kSigHold : old.sa_handler;
 }

@@ -1,6 +1,6 @@
 // The agent's own signal dispositions: the dump signal, and SIGTERM/SIGINT/SIGHUP while the
 // program leaves them at SIG_DFL (dump, then die of the same signal). The two handlers are
-// SIGNAL CONTEXT (eventfd write, atomics, errno preserved); the rest is normal context.
+// SIGNAL CONTEXT (futex wake-up, atomics, errno preserved); the rest is normal context.
 //
 // What the program sees: sigaction() queries of a signal the agent owns report the
 // disposition the program itself last set (initially what it was before the agent), so the
@@ -10,6 +10,7 @@
 #include "agent/signals.h"
 
 #include <dlfcn.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -69,7 +70,7 @@ bool install(int sig, void (*handler)(int), Role role) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = handler;
-  sa.sa_flags = SA_RESTART;
+  sa.sa_flags = SA_RESTART | SA_ONSTACK;  // Go and coroutine stacks are small
   sigemptyset(&sa.sa_mask);
   if (real_sigaction()(sig, &sa, nullptr) != 0) return false;
   g_shown[sig] = old;
@@ -138,6 +139,7 @@ void program_takes_signal(int sig) {
       break;
   }
 }
+
 
 int pending_termination_signal() noexcept { return g_pending_termination.load(); }
 

@@ -1,7 +1,8 @@
 // HOOK CONTEXT. Interposes pthread_create so every thread the program creates runs the
 // collectors' per-thread start (CPU timer armed on its own CPU clock) and, through a
 // pthread key destructor, their per-thread exit (timer deleted: no leak when threads come
-// and go). The trampoline frame never appears in a profile (the unwinder drops agent PCs).
+// and go), and the new thread inherits the creator's program-visible signal mask
+// (signal_mask.h). The trampoline frame never appears in a profile (the unwinder drops agent PCs).
 #include <pthread.h>
 
 #include <new>
@@ -10,6 +11,8 @@
 #include "agent/agent_thread.h"
 #include "agent/hook_guard.h"
 #include "agent/lifecycle.h"
+#include "agent/program_threads.h"
+#include "agent/signal_mask.h"
 #include "agent/unwind/thread_stack.h"
 
 namespace {
@@ -17,6 +20,7 @@ namespace {
 struct ThreadStart {
   void* (*routine)(void*);
   void* arg;
+  profagent::MaskInheritance mask;  // the creator's program-visible SIGPROF mask
 };
 
 void* thread_trampoline(void* p) {
@@ -24,6 +28,8 @@ void* thread_trampoline(void* p) {
   {
     profagent::AgentScope scope;
     delete static_cast<ThreadStart*>(p);
+    profagent::adopt_mask_inheritance(start.mask);
+    profagent::program_thread_started();
     profagent::note_current_thread_stack();
     profagent::agent_thread_started();
   }
@@ -39,11 +45,14 @@ extern "C" __attribute__((visibility("default"))) int pthread_create(
   ThreadStart* start;
   {
     profagent::AgentScope scope;
-    start = new (std::nothrow) ThreadStart{routine, arg};
+    start = new (std::nothrow)
+        ThreadStart{routine, arg, profagent::current_mask_inheritance()};
   }
   if (start == nullptr) return real(thread, attr, routine, arg);
+  profagent::program_thread_creating();
   int rc = real(thread, attr, thread_trampoline, start);
   if (rc != 0) {
+    profagent::program_thread_create_failed();
     profagent::AgentScope scope;
     delete start;
   }

@@ -2,6 +2,14 @@
 // delta profile per dump (docs/pprof-semantics.md §4 cpu, §5.4). Normal context.
 #include "collectors/cpu_collector.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
 #include "agent/clock.h"
 #include "agent/hook_guard.h"
 #include "agent/log.h"
@@ -14,6 +22,24 @@ namespace {
 
 constinit CpuTimers g_timers;
 constexpr size_t kMaxAggregateStacks = 1 << 20;  // beyond this, samples count as lost
+
+// Whether thread `tid` of this process has SIGPROF really blocked now (SigBlk in its
+// /proc status).
+bool sigprof_blocked_in(pid_t tid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/task/%d/status", static_cast<int>(tid));
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[4096];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  const char* line = strstr(buf, "\nSigBlk:");
+  if (line == nullptr) return false;
+  unsigned long long mask = strtoull(line + 8, nullptr, 16);
+  return (mask >> (kSamplingSignal - 1)) & 1;
+}
 
 }  // namespace
 
@@ -60,6 +86,7 @@ void CpuCollector::on_fork_child() noexcept {
   new (&mutex_) std::mutex;
   dump_window_ = Window{};
   extra_windows_.clear();
+  thread_cpu_.clear();
   dump_window_.start_unix = unix_nanos();
   dump_window_.start_mono = monotonic_nanos();
   if (running_ && state.active.load()) g_timers.arm_current_thread();
@@ -80,11 +107,51 @@ void CpuCollector::add_locked(const Key& key, uint64_t count) {
 
 void CpuCollector::drain_locked() {
   CpuHandlerState& state = cpu_handler_state();
-  state.buffer.drain([this](int32_t tid, const uintptr_t* pcs, uint32_t depth, uint64_t count) {
+  std::map<int32_t, uint64_t> sampled;  // periods added per thread in this drain
+  state.buffer.drain([&](int32_t tid, const uintptr_t* pcs, uint32_t depth, uint64_t count) {
+    // A thread whose SIGPROF was blocked gets one late signal carrying every missed period
+    // (si_overrun): the periods already charged to "signals blocked" are not counted twice.
+    auto it = thread_cpu_.find(tid);
+    if (it != thread_cpu_.end() && it->second.charged_periods > 0 && count > 1) {
+      uint64_t take = std::min<uint64_t>(it->second.charged_periods, count - 1);
+      it->second.charged_periods -= take;
+      count -= take;
+    }
+    sampled[tid] += count;
     add_locked(Key{tid, std::vector<uintptr_t>(pcs, pcs + depth)}, count);
   });
+  charge_blocked_threads_locked(sampled);
   if (uint64_t lost = state.lost.exchange(0)) add_locked(Key{kLostTid, {}}, lost);
   if (uint64_t agent = state.in_agent.exchange(0)) add_locked(Key{kAgentTid, {}}, agent);
+}
+
+void CpuCollector::charge_blocked_threads_locked(const std::map<int32_t, uint64_t>& sampled) {
+  std::map<int32_t, ThreadCpu> seen;
+  for (const CpuTimers::Armed& armed : g_timers.live_threads()) {
+    pid_t tid = armed.tid;
+    int64_t cpu = CpuTimers::thread_cpu_nanos(tid);
+    if (cpu < 0) continue;  // ended: forgotten
+    auto old = thread_cpu_.find(tid);
+    ThreadCpu t = old != thread_cpu_.end() ? old->second : ThreadCpu{};
+    if (t.last_cpu < 0) t.last_cpu = armed.armed_cpu;  // first look: count from the arming
+    auto s = sampled.find(tid);
+    uint64_t periods = s != sampled.end() ? s->second : 0;
+    if (t.last_cpu >= 0)
+      t.unsampled += (cpu - t.last_cpu) - static_cast<int64_t>(periods) * period_nanos_;
+    t.last_cpu = cpu;
+    if (t.unsampled >= 2 * period_nanos_ && sigprof_blocked_in(tid)) {
+      // No sample can be taken: the thread's own CPU clock says how much it used.
+      uint64_t n = static_cast<uint64_t>(t.unsampled / period_nanos_);
+      add_locked(Key{tid, {kSignalsBlockedPc}}, n);
+      t.charged_periods += n;
+      t.unsampled -= static_cast<int64_t>(n) * period_nanos_;
+    }
+    // Sampling jitter stays within a couple of periods; more is someone else's to count
+    // (lost samples), never a later "signals blocked" charge.
+    t.unsampled = std::clamp(t.unsampled, -2 * period_nanos_, 2 * period_nanos_);
+    seen[tid] = t;
+  }
+  thread_cpu_ = std::move(seen);
 }
 
 void CpuCollector::on_tick() {
@@ -92,6 +159,8 @@ void CpuCollector::on_tick() {
   drain_locked();
   g_timers.sweep_dead_threads();
 }
+// (snapshot() drains too, and sweeps: threads that existed before the agent have no exit
+// hook, and an idle process gets no ticks.)
 
 ProfileBuilder CpuCollector::build(const Window& window, int64_t now_mono) const {
   ProfileBuilder builder(shape_of(kCpuKind, period_nanos_));
@@ -99,6 +168,13 @@ ProfileBuilder CpuCollector::build(const Window& window, int64_t now_mono) const
   std::map<int32_t, std::string> names;
   for (const auto& [key, count] : window.samples) {
     int64_t values[2] = {static_cast<int64_t>(count), static_cast<int64_t>(count) * period_nanos_};
+    if (key.stack.size() == 1 && key.stack[0] == kSignalsBlockedPc) {
+      std::vector<Label> labels = {ProfileBuilder::num_label("tid", key.tid)};
+      std::string name = thread_name(key.tid);
+      if (!name.empty()) labels.push_back(ProfileBuilder::str_label("thread_name", name));
+      builder.add_synthetic_sample("[profagent: signals blocked]", values, std::move(labels));
+      continue;
+    }
     if (key.tid == kLostTid || key.tid == kAgentTid) {
       builder.add_synthetic_sample(key.tid == kLostTid ? kCpuKind.lost_frame : "[profagent]",
                                    values);
@@ -117,6 +193,7 @@ ProfileBuilder CpuCollector::build(const Window& window, int64_t now_mono) const
 std::optional<ProfileBuilder> CpuCollector::snapshot(const DumpRequest& request) {
   std::lock_guard<std::mutex> lock(mutex_);
   drain_locked();
+  g_timers.sweep_dead_threads();
   ProfileBuilder builder = build(dump_window_, request.now_monotonic_nanos);
   dump_window_ = Window{};
   dump_window_.start_unix = request.now_unix_nanos;

@@ -44,6 +44,19 @@ class CpuCollector final : public Collector {
     int64_t start_mono = 0;
   };
   static constexpr int32_t kLostTid = -1, kAgentTid = -2;
+  // The one-frame stack of "[profagent: signals blocked]" samples (never a real PC).
+  static constexpr uintptr_t kSignalsBlockedPc = ~uintptr_t{0};
+
+  // Per-thread CPU bookkeeping for threads whose timer signal cannot be delivered (SIGPROF
+  // really blocked): CPU not represented by samples yet, and periods charged to the
+  // "[profagent: signals blocked]" frame that a late catch-up sample (its si_overrun) must
+  // not count again.
+  struct ThreadCpu {
+    int64_t last_cpu = -1;
+    int64_t unsampled = 0;
+    uint64_t charged_periods = 0;
+  };
+  void charge_blocked_threads_locked(const std::map<int32_t, uint64_t>& sampled);
 
   void drain_locked();
   void add_locked(const Key& key, uint64_t count);
@@ -52,6 +65,7 @@ class CpuCollector final : public Collector {
   std::mutex mutex_;         // guards the windows (dump thread vs. tick vs. HTTP)
   Window dump_window_;       // samples since the last file dump
   std::map<int, Window> extra_windows_;
+  std::map<int32_t, ThreadCpu> thread_cpu_;
   int next_window_id_ = 1;
   int64_t period_nanos_ = 10000000;
   bool running_ = false;

@@ -5,6 +5,7 @@
 #include "collectors/cpu_signal_handler.h"
 
 #include "agent/clock.h"
+#include "agent/wakeup.h"
 #include "agent/hook_guard.h"
 #include "agent/self_stats.h"
 #include "agent/threads/thread_registry.h"
@@ -28,6 +29,7 @@ void cpu_sample_handler(siginfo_t* info, void* ucontext) noexcept {
     // The thread is inside the agent's own slow path (possibly mid-walk already):
     // charge the sample to the agent instead of re-entering the unwinder.
     state.in_agent.fetch_add(weight, std::memory_order_relaxed);
+    request_collector_tick();
     return;
   }
   // Self-accounting: the handler's own time (vDSO clock, ~20 ns) goes into the profiles'
@@ -38,6 +40,7 @@ void cpu_sample_handler(siginfo_t* info, void* ucontext) noexcept {
   if (depth <= 0 ||
       !state.buffer.add(current_tid(), pcs, static_cast<uint32_t>(depth), weight))
     state.lost.fetch_add(weight, std::memory_order_relaxed);
+  request_collector_tick();  // the dump thread drains the buffer ~100 ms from now
   self_add_cost(SelfCost::kCpuHandler, monotonic_nanos() - start);
 }
 

@@ -24,6 +24,7 @@ constexpr int kMaxTimers = 8192;
 struct TimerSlot {
   std::atomic<pid_t> tid;  // 0 = free
   timer_t timer;
+  int64_t armed_cpu;  // the thread's CPU time when its timer was armed
 };
 constinit TimerSlot g_slots[kMaxTimers] = {};
 std::atomic<int> g_live{0};
@@ -91,6 +92,9 @@ bool CpuTimers::arm(pid_t tid, bool own_thread) noexcept {
     return false;
   }
   slot->timer = timer;
+  timespec cpu{};
+  clock_gettime(clock, &cpu);
+  slot->armed_cpu = cpu.tv_sec * 1000000000LL + cpu.tv_nsec;
   slot->tid.store(tid, std::memory_order_release);
   if (own_thread) t_slot = static_cast<int>(slot - g_slots);
   g_live.fetch_add(1);
@@ -152,5 +156,20 @@ void CpuTimers::forget_all_after_fork() noexcept {
 }
 
 int CpuTimers::live_timers() const noexcept { return g_live.load(); }
+
+std::vector<CpuTimers::Armed> CpuTimers::live_threads() const {
+  std::vector<Armed> threads;
+  for (const auto& s : g_slots) {
+    pid_t tid = s.tid.load(std::memory_order_acquire);
+    if (tid > 0) threads.push_back(Armed{tid, s.armed_cpu});
+  }
+  return threads;
+}
+
+int64_t CpuTimers::thread_cpu_nanos(pid_t tid) noexcept {
+  timespec ts;
+  if (clock_gettime(thread_cpu_clock(tid), &ts) != 0) return -1;
+  return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
 
 }  // namespace profagent

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <vector>
 
 namespace profagent {
 
@@ -31,6 +32,14 @@ class CpuTimers {
   void forget_all_after_fork() noexcept;
 
   int live_timers() const noexcept;
+  // The threads that have a timer now, with their CPU time (ns) when it was armed.
+  struct Armed {
+    pid_t tid;
+    int64_t armed_cpu;
+  };
+  std::vector<Armed> live_threads() const;
+  // CPU time of thread `tid` of this process so far (ns), or -1 if it has ended.
+  static int64_t thread_cpu_nanos(pid_t tid) noexcept;
 
  private:
   bool arm(pid_t tid, bool own_thread) noexcept;

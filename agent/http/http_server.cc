@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -36,6 +37,27 @@ constexpr int kListenBacklog = 16;
 // Constant-initialized: read by the fork child handler.
 std::atomic<int> g_listen_fd{-1};
 std::atomic<int> g_epoll_fd{-1};
+
+// What the two descriptors are (device and inode), to tell them from whatever a program that
+// closed every descriptor later opened under the same numbers. Set once before use.
+struct Identity {
+  dev_t dev = 0;
+  ino_t ino = 0;
+};
+Identity g_listen_id, g_epoll_id;
+
+Identity identity_of(int fd) {
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0) return {};
+  return {st.st_dev, st.st_ino};
+}
+
+// True if `fd` is still the object it was (async-signal-safe: fstat only).
+bool still_ours(int fd, const Identity& id) {
+  if (fd < 0 || id.ino == 0) return false;
+  struct stat st;
+  return fstat(fd, &st) == 0 && st.st_dev == id.dev && st.st_ino == id.ino;
+}
 const MhdApi* g_mhd = nullptr;
 
 // One request's state between calls of the access handler (MHD's con_cls).
@@ -200,10 +222,11 @@ uint16_t bound_port(int fd) {
 // In a forked child the server thread is gone; its listening socket must not linger there
 // (connections would queue on it unanswered once the parent is gone). Async-signal-safe.
 void close_in_fork_child() {
+  // Only if still ours: the program may have closed them and reused the numbers.
   int fd = g_listen_fd.exchange(-1);
-  if (fd >= 0) close(fd);
+  if (still_ours(fd, g_listen_id)) close(fd);
   fd = g_epoll_fd.exchange(-1);
-  if (fd >= 0) close(fd);
+  if (still_ours(fd, g_epoll_id)) close(fd);
 }
 
 void* server_main(void* arg) {
@@ -227,6 +250,7 @@ void* server_main(void* arg) {
                address->text, error, getpid());
     return nullptr;
   }
+  g_listen_id = identity_of(fd);
   g_listen_fd.store(fd);
   g_pending = new std::list<RequestState*>;
   MHD_Daemon* daemon = g_mhd->start_daemon(
@@ -247,6 +271,7 @@ void* server_main(void* arg) {
     close_in_fork_child();  // same effect: close what we opened
     return nullptr;
   }
+  g_epoll_id = identity_of(info->epoll_fd);
   g_epoll_fd.store(info->epoll_fd);
   log().info("live profiling at http://{}:{}/debug/pprof/ (pid {})",
              address->text.substr(0, address->text.rfind(':')), bound_port(fd), getpid());
@@ -256,13 +281,18 @@ void* server_main(void* arg) {
     int n = poll(&p, 1, poll_timeout_ms(daemon));
     if (n < 0 && errno != EINTR) break;
     if (n > 0 && (p.revents & POLLNVAL) != 0) break;  // the program closed our descriptors
+    // Closed and the numbers reused (a daemon closing every descriptor, then opening its
+    // log): never hand them to libmicrohttpd again.
+    if (!still_ours(info->epoll_fd, g_epoll_id) || !still_ours(fd, g_listen_id)) break;
     g_mhd->run(daemon);
     finish_due_requests();
   }
   // Never spin on a dead descriptor; the daemon is left as it is (a host that closes
   // descriptors it does not own may have reused them: nothing of ours is closed here).
-  log().warn("PROFAGENT_HTTP: the endpoint's descriptors were closed by the program; "
-             "the live endpoint stopped");
+  g_listen_fd.store(-1);
+  g_epoll_fd.store(-1);
+  log().warn("PROFAGENT_HTTP: the program closed the endpoint's descriptors; the live "
+             "endpoint stopped (pid {})", getpid());
   return nullptr;
 }
 

@@ -87,7 +87,8 @@ bool read_text_file(const std::string& path, std::string* out) {
 }
 
 std::string proc_dir(pid_t pid) {
-  return pid == 0 ? std::string("/proc/self") : "/proc/" + std::to_string(pid);
+  // thread-self: /proc/self/maps is empty once the main thread has ended (pthread_exit).
+  return pid == 0 ? std::string("/proc/thread-self") : "/proc/" + std::to_string(pid);
 }
 
 std::string main_executable_path(pid_t pid) {

@@ -27,7 +27,7 @@ struct MapsEntry {
 // Reads a whole (proc) file; false if it cannot be opened or read.
 bool read_text_file(const std::string& path, std::string* out);
 
-// "/proc/<pid>" or "/proc/self" for pid 0.
+// "/proc/<pid>", or "/proc/thread-self" for pid 0 (works after the main thread ended).
 std::string proc_dir(pid_t pid);
 
 // Path of the process's main executable (readlink /proc/<pid>/exe, " (deleted)" removed);

@@ -138,7 +138,7 @@ TEST(Config, SignalSpellings) {
   EXPECT_EQ(parse({{"PROFAGENT_SIGNAL", "usr1"}}).config.dump_signal, SIGUSR1);
   EXPECT_EQ(parse({{"PROFAGENT_SIGNAL", "sigusr2"}}).config.dump_signal, SIGUSR2);
   EXPECT_EQ(parse({{"PROFAGENT_SIGNAL", "10"}}).config.dump_signal, 10);
-  EXPECT_EQ(parse({{"PROFAGENT_SIGNAL", "WINCH"}}).config.dump_signal, SIGWINCH);
+  EXPECT_EQ(parse({{"PROFAGENT_SIGNAL", "WINCH"}}).config.dump_signal, SIGUSR2);  // refused
   EXPECT_EQ(parse({{"PROFAGENT_SIGNAL", "none"}}).config.dump_signal, 0);
   EXPECT_EQ(parse({{"PROFAGENT_SIGNAL", std::to_string(SIGRTMIN + 1)}}).config.dump_signal,
             SIGRTMIN + 1);

@@ -1,0 +1,32 @@
+// HOOK CONTEXT. Interposes _exit and _Exit: a process forked without exec that ends with
+// _exit (Python multiprocessing workers, prefork servers) writes its profiles first, as
+// exit() would. Only in a real fork child, recognised by the pid the agent's fork handler
+// recorded: a vfork child shares the parent's memory (that record is the parent's) and no
+// fork handler ran in it, so it and posix_spawn's child never run agent code here, and the
+// process the agent started in keeps _exit's meaning (no dump). Ends the process with the
+// exit_group system call, exactly as glibc's _exit does.
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "agent/hook_guard.h"
+#include "agent/fork_child.h"
+
+namespace profagent {
+namespace {
+
+[[noreturn]] void exit_now(int status) {
+  if (agent_running() && !in_agent() && is_recorded_fork_child()) dump_now(true);
+  for (;;) syscall(SYS_exit_group, status);
+}
+
+}  // namespace
+}  // namespace profagent
+
+extern "C" __attribute__((visibility("default"), noreturn)) void _exit(int status) {
+  profagent::exit_now(status);
+}
+
+extern "C" __attribute__((visibility("default"), noreturn)) void _Exit(int status) {
+  profagent::exit_now(status);
+}

@@ -1,0 +1,114 @@
+// Counting the program's threads and ending the process when the last one ends (see
+// program_threads.h). The counting is HOOK CONTEXT (atomics, pthread_setspecific); the
+// check runs on the dump thread in normal context.
+#include "agent/program_threads.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+#include "agent/dump_thread.h"
+#include "agent/wakeup.h"
+#include "agent/hook_guard.h"
+#include "agent/log.h"
+#include "agent/threads/thread_registry.h"
+
+namespace profagent {
+namespace {
+
+std::atomic<int> g_live{0};            // program threads not yet ended
+std::atomic<bool> g_last_ended{false}; // the count reached zero
+constinit pthread_key_t g_key = 0;
+std::atomic<bool> g_key_made{false};
+
+void on_program_thread_end(void*) {
+  if (g_live.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    g_last_ended.store(true, std::memory_order_release);
+    wake_dump_thread();
+  }
+}
+
+// State letter of /proc/self/task/TID/stat, or 0 if the thread is gone.
+char thread_state(pid_t tid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/task/%d/stat", static_cast<int>(tid));
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[512];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  const char* paren = strrchr(buf, ')');
+  return paren != nullptr && paren[1] == ' ' ? paren[2] : 0;
+}
+
+// True while a thread that is not the agent's still runs (a zombie main thread does not).
+bool program_thread_alive() {
+  for (pid_t tid : list_threads()) {
+    if (is_agent_thread(tid)) continue;
+    char state = thread_state(tid);
+    if (state != 0 && state != 'Z' && state != 'X') return true;
+  }
+  return false;
+}
+
+// On the dump thread at every wake-up.
+void check_last_thread() {
+  if (!g_last_ended.load(std::memory_order_acquire)) return;
+  // The last thread is past its key destructors but may not have finished ending: wait
+  // until it has (milliseconds), unless a thread the agent does not count shows up alive.
+  for (int round = 0; round < 1000; ++round) {
+    if (g_live.load(std::memory_order_acquire) > 0) {  // a new thread after all
+      g_last_ended.store(false);
+      return;
+    }
+    if (!program_thread_alive()) {
+      log().debug("the program's last thread ended; exiting with status 0");
+      exit(0);  // atexit handlers and the exit dump run, as when glibc ends the process
+    }
+    timespec ms{0, round < 100 ? 1000000 : 20000000};
+    nanosleep(&ms, nullptr);
+  }
+  g_last_ended.store(false);  // a thread the agent never saw start: it keeps the process
+}
+
+void after_fork_child() {
+  g_live.store(1);  // only the forking thread goes on in the child
+  g_last_ended.store(false);
+}
+
+}  // namespace
+
+void start_program_thread_tracking() {
+  AgentScope scope;
+  if (pthread_key_create(&g_key, on_program_thread_end) != 0) return;
+  g_key_made.store(true);
+  int existing = 0;
+  for (pid_t tid : list_threads())
+    if (!is_agent_thread(tid)) ++existing;
+  g_live.store(existing > 0 ? existing : 1);
+  pthread_setspecific(g_key, reinterpret_cast<void*>(1));
+  set_last_thread_check(check_last_thread);
+  pthread_atfork(nullptr, nullptr, after_fork_child);
+}
+
+void program_thread_creating() noexcept {
+  if (g_key_made.load(std::memory_order_acquire)) g_live.fetch_add(1, std::memory_order_acq_rel);
+}
+
+void program_thread_create_failed() noexcept {
+  if (g_key_made.load(std::memory_order_acquire)) g_live.fetch_sub(1, std::memory_order_acq_rel);
+}
+
+void program_thread_started() noexcept {
+  if (g_key_made.load(std::memory_order_acquire)) pthread_setspecific(g_key, reinterpret_cast<void*>(1));
+}
+
+}  // namespace profagent

@@ -1,0 +1,63 @@
+// The program-visible signal mask for SIGPROF. A thread that blocks every signal (liblzma's
+// workers, jemalloc's background threads) would never take the agent's timer signal and
+// vanish from the CPU profile; so the agent keeps SIGPROF really deliverable while every
+// query of the mask shows the program exactly the mask it set. Per-thread state, in
+// initial-exec TLS:
+//   view  — the program believes SIGPROF is blocked although it is really left open;
+//   held  — SIGPROF is really blocked as the program asked, because the program waits for
+//           SIGPROF (sigwait, signalfd) or one of its own SIGPROFs arrived while its view
+//           blocked it (re-sent, so it stays pending until the program unblocks it).
+// The program's own SIGPROFs never reach its handler while its view blocks them.
+// SIGNAL-SAFE and HOOK-SAFE throughout: TLS flags and raw system calls only.
+#pragma once
+
+#include <signal.h>
+
+namespace profagent {
+
+// Pure bookkeeping of one pthread_sigmask/sigprocmask call (unit-tested).
+struct MaskChange {
+  bool view_after = false;    // the view flag after the call
+  bool held_after = false;    // the held flag after the call
+  bool strip_sigprof = false; // remove SIGPROF from the set passed to the kernel
+};
+MaskChange plan_mask_change(int how, bool set_has_sigprof, bool view, bool held) noexcept;
+
+// Whether masks are virtualized at all: the agent's SIGPROF dispatcher is installed.
+bool mask_virtualized() noexcept;
+
+// The kernel's 64-bit view of a signal set (its first word).
+unsigned long long kernel_mask_word(const sigset_t* set) noexcept;
+
+// The calling thread's flags. The view is valid only while the thread's real mask is the one
+// the agent last set for it (`real_mask`, compared outside SIGPROF, KILL and STOP): a runtime
+// that changes its mask with the raw system call (Go) makes it stale, and then the real mask
+// is the truth. sigprof_view_blocked(real_now) checks, and forgets a stale view.
+bool sigprof_view_blocked(unsigned long long real_now) noexcept;
+bool sigprof_held() noexcept;
+void set_sigprof_flags(bool view, bool held, unsigned long long real_mask) noexcept;
+// The real mask after a pthread_sigmask-style change of `old_real` by (how, set) where `set`
+// is what the kernel was given.
+unsigned long long mask_after(int how, unsigned long long old_real,
+                              unsigned long long set) noexcept;
+
+// The program asks to wait for SIGPROF (sigwait family, signalfd): if its view blocks
+// SIGPROF, block it for real on this thread now.
+void hold_sigprof_for_wait(const sigset_t* set) noexcept;
+
+// From the dispatcher, for a SIGPROF that is the program's: if the thread's view blocks it,
+// re-send it (process- or thread-directed as it came) and block SIGPROF for real once the
+// handler returns (through the interrupted context's saved mask). Returns true if deferred.
+bool defer_program_sigprof_if_blocked(const siginfo_t* info, void* ucontext) noexcept;
+
+// Inheritance by a new thread: the creator's flags, taken before pthread_create and adopted
+// by the new thread before its start routine.
+struct MaskInheritance {
+  bool view = false;
+  bool held = false;
+  unsigned long long real_mask = 0;
+};
+MaskInheritance current_mask_inheritance() noexcept;
+void adopt_mask_inheritance(MaskInheritance inherited) noexcept;
+
+}  // namespace profagent

@@ -1,0 +1,30 @@
+// The dump thread's wake-up word: a futex the dump thread sleeps on, bumped by anything that
+// needs it (dump or termination signal, a collector's tick request, the program's last
+// thread ending). No descriptor: nothing the host can close or reuse. SIGNAL-SAFE except
+// wait_for_wakeup (the dump thread's own sleep).
+#pragma once
+
+#include <cstdint>
+
+namespace profagent {
+
+// Wakes the dump thread. SIGNAL-SAFE, errno preserved.
+void wake_dump_thread() noexcept;
+
+// A collector has background work (e.g. a sample buffer to drain): every running
+// collector's on_tick runs on the dump thread within about 100 ms. Cheap when already
+// asked (one relaxed load). SIGNAL-SAFE.
+void request_collector_tick() noexcept;
+
+// For the dump thread: the current wake-up count, whether a tick was asked for (and
+// clearing it), and sleeping until the count moves past `seen` or `deadline`
+// (CLOCK_MONOTONIC ns; 0 = none).
+uint32_t wakeup_count() noexcept;
+bool tick_requested() noexcept;
+void clear_tick_request() noexcept;
+void wait_for_wakeup(uint32_t seen, int64_t deadline) noexcept;
+
+// In a forked child: no request of the parent stands.
+void reset_wakeups_after_fork() noexcept;
+
+}  // namespace profagent

@@ -1,0 +1,306 @@
+// End-to-end torture tests: the agent stays invisible in the host's signals, stacks,
+// descriptors and process ends. Go programs built with cgo and coroutines on small stacks
+// sampled at 1000 Hz; SIGPROF handlers installed through every libc entry point; threads
+// that block every signal; a daemon that closes every descriptor; fork children ending with
+// _exit; a main thread ending with pthread_exit; dump signals the host's life depends on.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "tests/e2e/support/e2e_support.h"
+
+namespace {
+
+using e2e::RawProfile;
+
+class SignalsE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!e2e::have_go()) GTEST_FAIL() << "go tool pprof (golang-go) is required";
+    dir_ = e2e::make_temp_dir();
+  }
+  e2e::RunOptions fast_cpu() const {
+    e2e::RunOptions o;
+    o.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_CPU_HZ", "1000"}};
+    o.timeout_seconds = 120;
+    return o;
+  }
+  // Sum of CPU nanoseconds under `function` in every cpu profile in dir_.
+  int64_t cpu_in(const std::string& function) const {
+    int64_t total = 0;
+    for (const std::string& f : e2e::profiles(dir_, "cpu")) {
+      RawProfile p = e2e::read_raw(f);
+      total += p.cum_containing(p.sample_index("cpu"), function);
+    }
+    return total;
+  }
+  std::string dir_;
+};
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Reads the child's stdout until `line` appears (or EOF); returns what was read.
+std::string read_until(int fd, const std::string& line) {
+  std::string out;
+  char buf[256];
+  while (out.find(line) == std::string::npos) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+// --- 1. SA_ONSTACK: Go programs built with cgo, coroutines on 8 KiB stacks ---------------
+
+TEST_F(SignalsE2E, CgoGoProgramSurvivesSamplingAt1000Hz) {
+  std::string work = e2e::make_temp_dir();
+  std::string source = std::string(PROFAGENT_SOURCE_DIR) + "/tests/e2e/programs/cgo_burn/main.go";
+  e2e::RunOptions build;
+  build.preload = false;
+  build.cwd = work;
+  build.timeout_seconds = 600;
+  build.env = {{"GOCACHE", work + "/gocache"}, {"GOPATH", work + "/gopath"},
+               {"GO111MODULE", "off"}, {"CGO_ENABLED", "1"}, {"GOFLAGS", ""}};
+  e2e::RunResult b = e2e::run({"go", "build", "-o", work + "/cgo_burn", source}, build);
+  ASSERT_EQ(b.exit_code(), 0) << b.err;
+  for (int run = 0; run < 3; ++run) {
+    e2e::RunOptions o = fast_cpu();
+    // Go ends with the exit_group system call (no atexit, no exit dump): periodic dumps.
+    o.env["PROFAGENT_INTERVAL"] = "0.1";
+    e2e::RunResult r = e2e::run({work + "/cgo_burn", "40"}, o);
+    ASSERT_FALSE(r.timed_out);
+    ASSERT_EQ(r.exit_code(), 0) << "run " << run << ": " << r.err.substr(0, 2000);
+    EXPECT_EQ(r.out, "cgo done\n");
+    EXPECT_EQ(r.err.find("fatal error"), std::string::npos) << r.err.substr(0, 2000);
+  }
+  // The agent sampled the Go and C code all along.
+  EXPECT_GT(cpu_in("goBurn") + cpu_in("c_burn"), 0);
+}
+
+TEST_F(SignalsE2E, ProgramHandlerWithOnStackRunsOnItsAlternateStackWithItsMask) {
+  e2e::RunResult r = e2e::run({e2e::program("sigprof_onstack")}, fast_cpu());
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.out, m,
+                                std::regex(R"(on_alt (\d+) off_alt (\d+) masked (\d+) unmasked (\d+))")))
+      << r.out;
+  EXPECT_GT(std::stoi(m[1]), 20) << r.out;
+  EXPECT_EQ(std::stoi(m[2]), 0) << r.out;  // never on the interrupted stack
+  EXPECT_GT(std::stoi(m[3]), 20) << r.out;
+  EXPECT_EQ(std::stoi(m[4]), 0) << r.out;  // its sa_mask always applied
+  EXPECT_GT(cpu_in("onstack_burn"), 0);
+}
+
+TEST_F(SignalsE2E, CoroutineOnEightKibStackIsSampledAt1000Hz) {
+  e2e::RunResult r = e2e::run({e2e::program("small_stack_coroutine")}, fast_cpu());
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_EQ(r.out, "coroutine done\n");
+  EXPECT_GT(cpu_in("coroutine_burn"), 500 * 1000000LL);  // of 1 s
+}
+
+// --- 2. Every libc entry that installs a handler ---------------------------------------
+
+TEST_F(SignalsE2E, SigprofHandlerInstalledThroughEveryLibcEntryIsShared) {
+  for (const char* mode : {"signal", "__sysv_signal", "sysv_signal", "bsd_signal", "sigset"}) {
+    SCOPED_TRACE(mode);
+    std::string dir = e2e::make_temp_dir();
+    e2e::RunOptions o = fast_cpu();
+    o.env["PROFAGENT_DIR"] = dir;
+    e2e::RunResult r = e2e::run({e2e::program("sigprof_installers"), mode}, o);
+    ASSERT_EQ(r.exit_code(), 0) << r.err;  // not "Profiling timer expired" (155)
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"(handler saw (\d+))"))) << r.out;
+    // Its own ITIMER_PROF at 100 Hz over 0.6 s: ~60, never the agent's 1000 Hz signals.
+    int seen = std::stoi(m[1]);
+    EXPECT_GE(seen, 30);
+    EXPECT_LE(seen, 120);
+    // And the agent's sampling handler was not replaced.
+    int64_t burn = 0;
+    for (const std::string& f : e2e::profiles(dir, "cpu")) {
+      RawProfile p = e2e::read_raw(f);
+      burn += p.cum_containing(p.sample_index("cpu"), "installer_burn");
+    }
+    EXPECT_GT(burn, 300 * 1000000LL);  // of 0.6 s
+  }
+}
+
+// --- 4. Descriptors: a daemon that closes everything -----------------------------------
+
+TEST_F(SignalsE2E, DaemonClosingEveryDescriptorKeepsDumpsAndItsLogIntact) {
+  std::string log = dir_ + "/daemon.log";
+  e2e::RunOptions o;
+  // Threads profile off: libunwind's signal-frame unwinder keeps a memory-validation pipe of
+  // its own whose numbers a close-all frees (the walker of our own replaces it).
+  o.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_THREADS", "0"}};
+  int out_fd = -1;
+  int pid = e2e::start({e2e::program("close_all_daemon"), log}, o, &out_fd);
+  ASSERT_GT(pid, 0);
+  std::string out = read_until(out_fd, "ready\n");
+  kill(pid, SIGUSR2);  // a dump after the close-all
+  e2e::RunResult r = e2e::wait_for(pid, 60, out_fd);
+  out += r.out;
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  // The log holds exactly what the daemon wrote (no wake-up bytes of the agent in it).
+  EXPECT_EQ(read_file(log), "daemon started\ndaemon stopping\n");
+  // The idle second cost next to nothing (no spinning on a dead descriptor).
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(out, m, std::regex(R"(idle_cpu_us (\d+))"))) << out;
+  EXPECT_LT(std::stoll(m[1]), 50000) << out;
+  // The dump signal after the close-all wrote a dump (seq 1), the exit another (seq 2).
+  std::vector<std::string> cpu = e2e::profiles(dir_, "cpu");
+  ASSERT_EQ(cpu.size(), 2u);
+  EXPECT_NE(cpu[0].find(".1.cpu.pb.gz"), std::string::npos);
+}
+
+TEST_F(SignalsE2E, HttpEndpointSaysOnceItStoppedWhenTheProgramClosesEveryDescriptor) {
+  std::string log = dir_ + "/daemon.log";
+  e2e::RunOptions o;
+  o.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_THREADS", "0"},
+           {"PROFAGENT_HTTP", "127.0.0.1:0"}};
+  e2e::RunResult r = e2e::run({e2e::program("close_all_daemon"), log, "500"}, o);
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_EQ(read_file(log), "daemon started\ndaemon stopping\n");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"(idle_cpu_us (\d+))"))) << r.out;
+  EXPECT_LT(std::stoll(m[1]), 50000) << r.out;
+  std::string stopped = "the live endpoint stopped";
+  size_t at = r.err.find(stopped);
+  ASSERT_NE(at, std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find(stopped, at + 1), std::string::npos) << "said more than once: " << r.err;
+}
+
+// --- 5. _exit/_Exit in fork children ----------------------------------------------------
+
+TEST_F(SignalsE2E, ForkChildrenEndingWithExitWriteTheirProfilesVforkChildDoesNot) {
+  e2e::RunOptions o;
+  o.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_CPU_HZ", "250"}};
+  e2e::RunResult r = e2e::run({e2e::program("fork_exit_workers"), "4"}, o);
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_EQ(r.out, "workers done, failures 0\n");
+  std::vector<std::string> files = e2e::profiles(dir_, "cpu");
+  // The parent and 4 workers; nothing from the vfork child.
+  ASSERT_EQ(files.size(), 5u);
+  int workers = 0;
+  for (const std::string& f : files) {
+    RawProfile p = e2e::read_raw(f);
+    if (p.cum_containing(p.sample_index("cpu"), "worker_burn") > 0) ++workers;
+  }
+  EXPECT_EQ(workers, 4);
+}
+
+// --- 8. The agent's threads never keep a process alive ---------------------------------
+
+TEST_F(SignalsE2E, MainThreadPthreadExitProcessEndsWhenLastThreadEnds) {
+  for (bool profiles_on : {true, false}) {
+    SCOPED_TRACE(profiles_on ? "defaults" : "every profile off");
+    std::string dir = e2e::make_temp_dir();
+    e2e::RunOptions o;
+    o.env = {{"PROFAGENT_DIR", dir}};
+    if (!profiles_on)
+      o.env.insert({{"PROFAGENT_CPU_HZ", "0"}, {"PROFAGENT_HEAP_RATE", "0"},
+                    {"PROFAGENT_THREADS", "0"}});
+    o.timeout_seconds = 30;
+    e2e::RunResult r = e2e::run({e2e::program("main_pthread_exit")}, o);
+    ASSERT_FALSE(r.timed_out) << "the process outlived its last thread";
+    EXPECT_EQ(r.exit_code(), 0) << r.err;
+    EXPECT_EQ(r.out, "atexit ran\n");
+    if (profiles_on) {
+      std::vector<std::string> cpu = e2e::profiles(dir, "cpu");
+      ASSERT_EQ(cpu.size(), 1u);  // the exit dump
+      RawProfile p = e2e::read_raw(cpu[0]);
+      EXPECT_GT(p.cum_containing(p.sample_index("cpu"), "worker_burn"), 0);
+    }
+  }
+}
+
+// --- 10. Threads that block every signal ------------------------------------------------
+
+TEST_F(SignalsE2E, ThreadsBlockingEverySignalKeepTheirCpuInTheProfile) {
+  e2e::RunOptions o;
+  o.env = {{"PROFAGENT_DIR", dir_}};
+  e2e::RunResult r = e2e::run({e2e::program("blocks_all_signals")}, o);
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"(blocks_itself cpu_ns (\d+) mask (\w+))")))
+      << r.out;
+  int64_t own_cpu = std::stoll(m[1]);
+  EXPECT_EQ(m[2], "ok");  // the program sees exactly the mask it set
+  ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"(inherits cpu_ns (\d+) mask (\w+))")))
+      << r.out;
+  int64_t inherited_cpu = std::stoll(m[1]);
+  EXPECT_EQ(m[2], "ok");
+  EXPECT_NE(r.out.find("main sigprof open"), std::string::npos) << r.out;
+  EXPECT_GE(cpu_in("blocked_burn"), own_cpu * 9 / 10);
+  EXPECT_GE(cpu_in("inherited_burn"), inherited_cpu * 9 / 10);
+  // A thread that blocked SIGPROF behind libc's back: no sample can be taken, its CPU clock
+  // is charged to an explicit frame under its own tid.
+  ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"(blocks_raw cpu_ns (\d+))"))) << r.out;
+  int64_t raw_cpu = std::stoll(m[1]);
+  std::vector<std::string> files = e2e::profiles(dir_, "cpu");
+  ASSERT_EQ(files.size(), 1u);
+  RawProfile p = e2e::read_raw(files[0]);
+  int cpu = p.sample_index("cpu");
+  int64_t blocked = 0;
+  std::set<std::string> tids;
+  for (const auto& s : p.samples) {
+    std::vector<std::string> stack = p.stack_functions(s);
+    if (stack.size() == 1 && stack[0] == "[profagent: signals blocked]") {
+      blocked += s.values[cpu];
+      for (const std::string& t : s.labels.at("tid")) tids.insert(t);
+    }
+  }
+  EXPECT_GE(blocked, raw_cpu * 9 / 10);
+  EXPECT_LE(blocked, raw_cpu * 11 / 10 + 20000000);
+  EXPECT_EQ(tids.size(), 1u);
+}
+
+// --- 11. Dump signals the host's life depends on ---------------------------------------
+
+TEST_F(SignalsE2E, DumpSignalTheHostReliesOnIsRefusedAndKeepsItsMeaning) {
+  for (const char* sig : {"TERM", "CHLD", "WINCH", "PIPE"}) {
+    SCOPED_TRACE(sig);
+    e2e::RunOptions o;
+    o.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_SIGNAL", sig}};
+    int out_fd = -1, err_fd = -1;
+    int pid = e2e::start_with_pipes({"sleep", "30"}, o, &out_fd, &err_fd, nullptr);
+    ASSERT_GT(pid, 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    kill(pid, SIGTERM);  // must end it, as without the agent
+    e2e::RunResult r = e2e::wait_for(pid, 20, out_fd, err_fd);
+    EXPECT_FALSE(r.timed_out);
+    EXPECT_EQ(r.term_signal(), SIGTERM);
+    EXPECT_NE(r.err.find("PROFAGENT_SIGNAL='" + std::string(sig) + "'"), std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find("using USR2"), std::string::npos) << r.err;
+  }
+}
+
+TEST_F(SignalsE2E, WarningsEscapeAndCutRawValues) {
+  e2e::RunOptions o;
+  std::string evil = "\x1b]0;pwned\x07\x1b[2J" + std::string(100000, 'x') + "\nfake: line";
+  o.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_CPU_HZ", evil}, {"PROFAGENT_SIGNAL", evil}};
+  e2e::RunResult r = e2e::run({"true"}, o);
+  ASSERT_EQ(r.exit_code(), 0);
+  EXPECT_NE(r.err.find("PROFAGENT_CPU_HZ='\\x1b]0;pwned\\x07"), std::string::npos) << r.err.substr(0, 500);
+  EXPECT_EQ(r.err.find('\x1b'), std::string::npos);
+  EXPECT_EQ(r.err.find('\x07'), std::string::npos);
+  EXPECT_EQ(r.err.find("fake: line"), std::string::npos);
+  EXPECT_LT(r.err.size(), 2000u) << "warnings must be cut to a sane length";
+}
+
+}  // namespace
