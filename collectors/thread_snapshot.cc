@@ -1,5 +1,6 @@
-// Thread stack capture by signal (see thread_snapshot.h). handler() is SIGNAL CONTEXT; the
-// rest is normal context except reset_after_fork (async-signal-safe).
+// Thread stack capture (see thread_snapshot.h): blocked threads walked from /proc without a
+// signal, running ones by signal. handler() is SIGNAL CONTEXT; the rest is normal context
+// except reset_after_fork (async-signal-safe).
 #include "collectors/thread_snapshot.h"
 
 #include <sys/mman.h>
@@ -9,6 +10,7 @@
 
 #include "agent/clock.h"
 #include "agent/sampling_signal.h"
+#include "collectors/thread_snapshot_blocked.h"
 
 namespace profagent {
 namespace {
@@ -77,13 +79,34 @@ std::vector<CapturedThread> ThreadSnapshotter::capture(const std::vector<pid_t>&
   requests.reserve(tids.size());
   out.reserve(tids.size());
   uint32_t next_slot = 0;
+  uintptr_t pcs[kMaxFrames];
   for (pid_t tid : tids) {
+    // A thread in the kernel is walked from its saved registers, never signalled: a signal
+    // would make its wait return early (EINTR).
+    BlockedCapture blocked = capture_blocked_thread(tid, pcs, kMaxFrames);
+    if (blocked.outcome == BlockedCapture::Outcome::kGone) continue;
+    if (blocked.outcome != BlockedCapture::Outcome::kRunning) {
+      CapturedThread t;
+      t.tid = tid;
+      t.blocked = true;
+      if (blocked.outcome == BlockedCapture::Outcome::kCaptured) {
+        t.answered = true;
+        if (blocked.syscall.kind == ThreadSyscall::Kind::kInSyscall)
+          t.syscall_nr = blocked.syscall.nr;
+        t.stack.assign(pcs, pcs + blocked.depth);
+      } else {
+        t.lost = true;
+      }
+      out.push_back(std::move(t));
+      continue;
+    }
+    // Running: ask it by signal, right after /proc said so.
     // Skip slots whose handler from an older request is still writing.
     while (next_slot < max_threads_ &&
            phase_of(slots_[next_slot].state.load(std::memory_order_acquire)) == kWriting)
       ++next_slot;
     if (next_slot >= max_threads_) {
-      out.push_back(CapturedThread{tid, false, {}});
+      out.push_back(CapturedThread{.tid = tid});
       continue;
     }
     Slot& slot = slots_[next_slot];
@@ -92,11 +115,11 @@ std::vector<CapturedThread> ThreadSnapshotter::capture(const std::vector<pid_t>&
     int err = send_snapshot_signal(tid, static_cast<int>(gen << kIndexBits | next_slot));
     if (err != 0) {
       slot.state.store(state_of(gen, kIdle), std::memory_order_release);
-      if (err != ESRCH) out.push_back(CapturedThread{tid, false, {}});  // ESRCH: it exited
+      if (err != ESRCH) out.push_back(CapturedThread{.tid = tid});  // ESRCH: it exited
       continue;
     }
     requests.push_back(Request{out.size(), next_slot});
-    out.push_back(CapturedThread{tid, false, {}});
+    out.push_back(CapturedThread{.tid = tid});
     ++next_slot;
   }
 

@@ -1,6 +1,9 @@
-// The threads profile's capture protocol: the dump thread signals each program thread
-// (send_snapshot_signal, SIGPROF with a cookie), each thread unwinds itself in the signal
-// handler into a preallocated slot, and the dump thread waits for the answers, time-bounded.
+// The threads profile's capture protocol. A thread blocked in the kernel is never signalled:
+// the dump thread walks its stack from the registers /proc saved for it
+// (thread_snapshot_blocked.h), so no wait of the program returns early. Only a thread that is
+// running is asked by signal (send_snapshot_signal, SIGPROF with a cookie): it unwinds itself
+// in the signal handler into a preallocated slot, and the dump thread waits for the answers,
+// time-bounded.
 //
 // Slot states are (generation << 3 | phase) in one atomic word: idle → requested (dump
 // thread, before signalling) → writing (handler, by CAS, only if the generation in the cookie
@@ -28,7 +31,10 @@ namespace profagent {
 
 struct CapturedThread {
   pid_t tid = 0;
-  bool answered = false;          // false: did not answer before the deadline
+  bool answered = false;          // false: no stack (did not answer, or lost)
+  bool blocked = false;           // true: in the kernel, walked without a signal
+  bool lost = false;              // blocked, but changed under every walk (no stack)
+  long syscall_nr = -1;           // blocked in this system call; -1: outside any call
   std::vector<uintptr_t> stack;   // leaf first (empty if not answered)
 };
 
@@ -40,8 +46,9 @@ class ThreadSnapshotter {
   bool init(uint32_t max_threads = kDefaultMaxThreads) noexcept;
   uint32_t max_threads() const noexcept { return max_threads_; }
 
-  // Asks every thread in `tids` for its stack and waits up to `timeout_nanos` for all of them.
-  // Threads that no longer exist are left out; at most max_threads() are asked (the rest come
+  // Takes the stack of every thread in `tids`: blocked ones by walking from /proc, running
+  // ones by signal, waiting up to `timeout_nanos` for their answers. Threads that no longer
+  // exist are left out; at most max_threads() running threads are signalled (the rest come
   // back with answered = false). Normal context; one capture at a time (the dump lock).
   std::vector<CapturedThread> capture(const std::vector<pid_t>& tids, int64_t timeout_nanos);
 

@@ -7,6 +7,7 @@
 #include "agent/log.h"
 #include "agent/sampling_signal.h"
 #include "agent/threads/thread_registry.h"
+#include "collectors/syscall_names.h"
 #include "collectors/thread_snapshot.h"
 
 namespace profagent {
@@ -41,18 +42,33 @@ std::optional<ProfileBuilder> ThreadsCollector::snapshot(const DumpRequest& requ
   ProfileBuilder builder(shape);
   builder.set_time(request.now_unix_nanos);
   const int64_t one[1] = {1};
+  int blocked = 0, signalled = 0, silent = 0, lost = 0;
   for (const CapturedThread& t : threads) {
     std::vector<Label> labels;
     labels.push_back(ProfileBuilder::num_label("tid", t.tid));
     std::string name = thread_name(t.tid);
     if (!name.empty()) labels.push_back(ProfileBuilder::str_label("thread_name", name));
+    labels.push_back(ProfileBuilder::str_label("state", t.blocked ? "blocked" : "running"));
+    if (t.blocked && t.syscall_nr >= 0)
+      labels.push_back(ProfileBuilder::str_label("syscall", syscall_label(t.syscall_nr)));
+    if (t.blocked) ++blocked;
+    else ++signalled;
     if (t.answered) {
       std::vector<uint64_t> stack(t.stack.begin(), t.stack.end());
       builder.add_sample(stack, one, std::move(labels));
+    } else if (t.lost) {
+      ++lost;
+      builder.add_synthetic_sample("[profagent: lost]", one, std::move(labels));
     } else {
+      ++silent;
       builder.add_synthetic_sample("[profagent: thread did not answer]", one, std::move(labels));
     }
   }
+  builder.add_comment("profagent threads: " + std::to_string(blocked) +
+                      " blocked (stack walked without a signal), " + std::to_string(signalled) +
+                      " running (asked by signal), " + std::to_string(silent) +
+                      " did not answer (running with SIGPROF blocked, or stopped), " +
+                      std::to_string(lost) + " lost (its wait changed under every walk)");
   return builder;
 }
 

@@ -1,16 +1,16 @@
 // Threads profile (kind "threads", PROFAGENT_THREADS, pprof-semantics.md §4): at each dump,
 // the current stack of every live program thread (the native goroutine view: a hung server
 // sent the dump signal shows where every thread waits). Sample type threads/count, period
-// type threads/count, period 1; one sample per thread with tid and thread_name labels.
-// Agent threads are left out. A thread that does not answer within kAnswerTimeoutNanos (it
-// has SIGPROF blocked, or is stopped) is shown with one synthetic frame
-// "[profagent: thread did not answer]" so the count stays right.
+// type threads/count, period 1; one sample per thread with tid, thread_name and state
+// ("running" or "blocked") labels, and for a thread blocked in a system call a `syscall`
+// label with the call's name. Agent threads are left out.
 //
-// Side effect to document: the snapshot signal interrupts blocking calls that SA_RESTART
-// cannot restart (poll, epoll_wait, select, nanosleep/clock_nanosleep, usleep, sleep,
-// sigtimedwait, io_getevents, semop...; pitfalls.md "Signals"): they return early with EINTR
-// (sleep returns the time left). Programs that handle EINTR, as they must for any signal,
-// are unaffected. Normal context; on_fork_child is async-signal-safe.
+// A blocked thread is walked from /proc without any signal, so no wait of the program returns
+// early (thread_snapshot_blocked.h); one whose wait kept changing under every walk gets the
+// synthetic frame "[profagent: lost]". Only running threads are signalled; one that does not
+// answer within kAnswerTimeoutNanos (it blocks SIGPROF while running, or is stopped) gets
+// "[profagent: thread did not answer]", so the count stays right. A comment line in the
+// profile gives the counts of each. Normal context; on_fork_child is async-signal-safe.
 #pragma once
 
 #include "agent/collector.h"

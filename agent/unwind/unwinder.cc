@@ -181,3 +181,10 @@ int unwind_from_hook(uintptr_t* pcs, int max_frames) noexcept {
 }
 
 }  // namespace profagent
+
+namespace profagent {
+// Placeholder until the table walker lands: no frames.
+int unwind_thread_from_registers(uintptr_t, uintptr_t, uintptr_t, uintptr_t*, int) noexcept {
+  return 0;
+}
+}  // namespace profagent

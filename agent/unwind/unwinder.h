@@ -34,6 +34,15 @@ int unwind_from_signal(void* ucontext, uintptr_t* pcs, int max_frames) noexcept;
 // belongs to libprofagent.so (hooks, trampolines). Returns the number of frames written.
 int unwind_from_hook(uintptr_t* pcs, int max_frames) noexcept;
 
+// Unwinds ANOTHER thread of this process from its registers (e.g. read from
+// /proc/self/task/TID/syscall while it is blocked in a system call). Reads that thread's
+// memory only through process_vm_readv on our own pid (an unmapped address is EFAULT, never
+// a fault), in small batched reads. `bp` is 0 when unknown. The first frame is `pc` exactly,
+// then every return address minus one. Returns the number of frames written. Async-signal-
+// safe; no locks, no allocation, no descriptors.
+int unwind_thread_from_registers(uintptr_t pc, uintptr_t sp, uintptr_t bp, uintptr_t* pcs,
+                                 int max_frames) noexcept;
+
 // True if `pc` lies inside libprofagent.so's own code.
 bool is_agent_pc(uintptr_t pc) noexcept;
 
