@@ -177,6 +177,10 @@ ParsedConfig parse_config(const EnvLookup& lookup, const std::string& cwd) {
     if (auto b = parse_bool(*v)) c.threads = *b;
     else warn("PROFAGENT_THREADS", *v, "0 or 1", "1");
   }
+  if (auto v = get("PROFAGENT_WALL_HZ")) {
+    if (auto n = parse_int(*v, 0, 1000)) c.wall_hz = static_cast<int>(*n);
+    else warn("PROFAGENT_WALL_HZ", *v, "a whole number from 0 to 1000", "0 (off)");
+  }
   if (auto v = get("PROFAGENT_SIGNAL")) {
     if (auto s = parse_signal(*v)) c.dump_signal = *s;
     else warn("PROFAGENT_SIGNAL", *v,

@@ -19,6 +19,7 @@ struct Config {
   int64_t mutex_fraction = 0;          // PROFAGENT_MUTEX_FRACTION, 0 = off
   int64_t block_rate = 0;              // PROFAGENT_BLOCK_RATE (ns), 0 = off
   bool threads = true;                 // PROFAGENT_THREADS
+  int wall_hz = 0;                     // PROFAGENT_WALL_HZ, 0 = off, max 1000
   int dump_signal = 12;                // PROFAGENT_SIGNAL (SIGUSR2), 0 = none
   int64_t interval_seconds = 0;        // PROFAGENT_INTERVAL, whole part (0 = only signal and exit)
   int64_t interval_nanos = 0;          // PROFAGENT_INTERVAL exactly (decimals like 0.2 allowed)

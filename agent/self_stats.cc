@@ -30,7 +30,8 @@ constinit Counters g_counters{};
 constexpr int kMaxSources = 8;
 constinit std::atomic<SelfCommentSource> g_sources[kMaxSources]{};
 
-const char* const kCostNames[kCosts] = {"signal_handler", "hooks", "tick", "dump", "push"};
+const char* const kCostNames[kCosts] = {"signal_handler", "hooks", "tick", "dump", "push",
+                                           "wall_sampler"};
 const char* const kLostNames[kLostKinds] = {"heap", "mutex", "block", "threads"};
 
 // "0ns", "512us", "2.10ms", "10.02s": short and unambiguous for a reader.

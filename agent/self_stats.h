@@ -16,7 +16,7 @@ class ProfileBuilder;
 
 // Where the agent spends time. kCpuHandler is wall time inside the SIGPROF handler (the
 // thread is on CPU the whole time); the others are CPU time of the agent's own threads.
-enum class SelfCost : int { kCpuHandler, kHooks, kTick, kDump, kPush, kCount };
+enum class SelfCost : int { kCpuHandler, kHooks, kTick, kDump, kPush, kWallSampler, kCount };
 
 // Profile kinds that can report lost samples here (CPU counts its own in its buffer).
 enum class LostKind : int { kHeap, kMutex, kBlock, kThreads, kCount };

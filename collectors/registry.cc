@@ -5,6 +5,7 @@
 #include "collectors/heap_collector.h"
 #include "collectors/lock_collectors.h"
 #include "collectors/threads_collector.h"
+#include "collectors/wall_collector.h"
 
 namespace profagent {
 
@@ -15,6 +16,7 @@ std::vector<std::unique_ptr<Collector>> make_all_collectors() {
   all.push_back(std::make_unique<MutexCollector>());
   all.push_back(std::make_unique<BlockCollector>());
   all.push_back(std::make_unique<ThreadsCollector>());
+  all.push_back(std::make_unique<WallCollector>());
   return all;
 }
 

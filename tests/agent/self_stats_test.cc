@@ -44,7 +44,7 @@ TEST(SelfStats, CommentsNameEveryCostWithUnits) {
   EXPECT_EQ(lines[0], "profagent self: agent=2.50ms (0.025% of process_cpu=10.00s) over "
                       "wall=12.00s since start");
   EXPECT_EQ(lines[1], "profagent self: signal_handler=2.50ms/412 hooks=0ns/0 tick=0ns/0 "
-                      "dump=750ns/0 push=0ns/0");
+                      "dump=750ns/0 push=0ns/0 wall_sampler=0ns/0");
   EXPECT_EQ(lines[2], "profagent lost since start: heap=7 mutex=0 block=0 threads=0");
 }
 

@@ -1,0 +1,227 @@
+// Wall-clock collector: the sampler thread, the real probe (/proc, walker, signal slots) and
+// the windows (see wall_collector.h). Normal context; the signal half is
+// wall_signal_handler.cc.
+#include "collectors/wall_collector.h"
+
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/agent_thread.h"
+#include "agent/clock.h"
+#include "agent/hook_guard.h"
+#include "agent/log.h"
+#include "agent/sampling_signal.h"
+#include "agent/self_stats.h"
+#include "agent/threads/thread_registry.h"
+#include "collectors/wall_signal_handler.h"
+
+namespace profagent {
+namespace {
+
+// The real facts: /proc/self/task, the walker, and the wall signal slots.
+class ProcWallProbe final : public WallProbe {
+ public:
+  explicit ProcWallProbe(int64_t answer_timeout) : answer_timeout_(answer_timeout) {}
+  std::vector<pid_t> threads() override {
+    std::vector<pid_t> out;
+    for (pid_t tid : list_threads())
+      if (!is_agent_thread(tid)) out.push_back(tid);
+    return out;
+  }
+  ProcRead read_syscall(pid_t tid, ThreadSyscall* out) override {
+    return read_thread_syscall(tid, out);
+  }
+  BlockedCapture capture_blocked(pid_t tid, uintptr_t* pcs, int max_frames) override {
+    return capture_blocked_thread(tid, pcs, max_frames);
+  }
+  void pause_nanos(int64_t nanos) override {
+    timespec ts{0, static_cast<long>(nanos)};
+    nanosleep(&ts, nullptr);
+  }
+  void ask_running(const std::vector<pid_t>& tids, std::vector<std::vector<uintptr_t>>* stacks,
+                   std::vector<int>* depths) override {
+    stacks->assign(tids.size(), {});
+    depths->assign(tids.size(), -1);
+    std::vector<int> slots(tids.size(), -1);
+    g_wall_slots.begin_round();
+    for (size_t i = 0; i < tids.size(); ++i) {
+      int err = 0;
+      slots[i] = g_wall_slots.ask(tids[i], &err);
+      if (err == ESRCH) (*depths)[i] = -2;
+    }
+    g_wall_slots.wait(monotonic_nanos() + answer_timeout_);
+    uintptr_t pcs[kMaxFrames];
+    for (size_t i = 0; i < tids.size(); ++i) {
+      if (slots[i] < 0) continue;
+      int depth = g_wall_slots.take(slots[i], pcs, kMaxFrames);
+      (*depths)[i] = depth;
+      if (depth > 0) (*stacks)[i].assign(pcs, pcs + depth);
+    }
+  }
+
+ private:
+  int64_t answer_timeout_;
+};
+
+int64_t thread_cpu_nanos() { return clock_nanos(CLOCK_THREAD_CPUTIME_ID); }
+
+}  // namespace
+
+bool WallCollector::start(const Config& config) {
+  if (!g_wall_slots.init()) {
+    log().warn("cannot map the wall profile's signal slots; wall profile is off");
+    return false;
+  }
+  set_wall_sample_handler(&WallSignalSlots::handler);
+  if (!install_sampling_signal()) return false;
+  hz_ = config.wall_hz > 0 ? (config.wall_hz > 1000 ? 1000 : config.wall_hz) : 100;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    dump_window_ = WallWindow(unix_nanos(), monotonic_nanos());
+    last_tick_mono_ = 0;
+    stop_requested_ = false;
+  }
+  running_.store(true);
+  if (!start_thread()) {
+    running_.store(false);
+    log().warn("cannot start the wall profile's sampler thread; wall profile is off");
+    return false;
+  }
+  log().debug("wall profile at {} Hz per thread", hz_);
+  return true;
+}
+
+bool WallCollector::start_thread() {
+  thread_pid_ = getpid();
+  thread_alive_ = create_agent_thread(&thread_, &WallCollector::thread_body, this,
+                                      "profagent-wall") == 0;
+  return thread_alive_;
+}
+
+void WallCollector::stop() {
+  running_.store(false);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_requested_ = true;
+  }
+  wake_.notify_all();
+  if (thread_alive_ && thread_pid_ == getpid()) pthread_join(thread_, nullptr);
+  thread_alive_ = false;
+}
+
+void* WallCollector::thread_body(void* self) {
+  static_cast<WallCollector*>(self)->loop();
+  return nullptr;
+}
+
+void WallCollector::add_tick(const std::vector<WallSample>& samples,
+                             const std::vector<uintptr_t>& frames, const WallTickCounts& counts,
+                             int64_t interval, double cost, int64_t now) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  last_tick_mono_ = now;
+  auto add_all = [&](WallWindow& w) {
+    for (WallSample s : samples) {
+      s.pcs = frames.data() + reinterpret_cast<uintptr_t>(s.pcs);  // offsets into `frames`
+      w.add(s);
+    }
+    w.note_tick(interval, counts.threads, cost);
+    w.note_counts(counts.walks, counts.reused, counts.signalled, counts.lost);
+  };
+  add_all(dump_window_);
+  for (auto& [id, w] : extra_windows_) add_all(w);
+}
+
+
+void WallCollector::loop() {
+  WallRate rate(hz_);
+  ProcWallProbe probe(/*answer_timeout=*/10 * 1000 * 1000);
+  std::vector<WallSample> samples;
+  std::vector<uintptr_t> frames;
+  int64_t next = monotonic_nanos();
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      auto deadline = std::chrono::steady_clock::time_point(std::chrono::nanoseconds(next));
+      wake_.wait_until(lock, deadline, [this] { return stop_requested_; });
+      if (stop_requested_) return;
+    }
+    const int64_t cpu_before = thread_cpu_nanos();
+    const int64_t now = monotonic_nanos();
+    const int64_t interval = rate.interval_nanos();
+    samples.clear();
+    frames.clear();
+    WallTickCounts counts;
+    {
+      AgentScope scope;
+      counts = sampler_.tick(now, interval, probe, [&](const WallSample& s) {
+        WallSample copy = s;
+        copy.pcs = reinterpret_cast<const uintptr_t*>(frames.size());  // offset, see add_tick
+        if (s.depth > 0) frames.insert(frames.end(), s.pcs, s.pcs + s.depth);
+        samples.push_back(copy);
+      });
+    }
+    const int64_t cost = thread_cpu_nanos() - cpu_before;
+    rate.note_tick_cost(cost, counts.threads);
+    add_tick(samples, frames, counts, interval, rate.tick_cost_nanos(), now);
+    self_add_cost(SelfCost::kWallSampler, cost);
+    // Next tick one interval after this one; if the sampler fell behind, at once (the
+    // weights carry the real elapsed time).
+    next = now + rate.interval_nanos();
+    int64_t after = monotonic_nanos();
+    if (next < after) next = after;
+  }
+}
+
+void WallCollector::on_fork_child() noexcept {
+  // The sampler thread does not exist in the child; on_tick starts a new one. The parent's
+  // samples are the parent's.
+  new (&mutex_) std::mutex;
+  new (&wake_) std::condition_variable;
+  g_wall_slots.reset_after_fork();
+  sampler_.reset();
+  thread_alive_ = false;
+  stop_requested_ = false;
+  dump_window_ = WallWindow(unix_nanos(), monotonic_nanos());
+  last_tick_mono_ = 0;
+  extra_windows_.clear();
+}
+
+void WallCollector::on_tick() {
+  if (running_.load() && !thread_alive_ && thread_pid_ != getpid()) {
+    if (!start_thread()) log().warn("cannot start the wall sampler thread in the forked child");
+  }
+}
+
+std::optional<ProfileBuilder> WallCollector::snapshot(const DumpRequest& request) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ProfileBuilder builder = dump_window_.build(
+      hz_, request.now_monotonic_nanos, [](pid_t tid) { return thread_name(tid); });
+  // The next window starts where the samples added so far end (the last tick), so a tick
+  // that was under way during this dump lands whole in the next window: no time is lost or
+  // counted twice at the boundary.
+  int64_t start_mono = last_tick_mono_ > 0 && last_tick_mono_ <= request.now_monotonic_nanos
+                           ? last_tick_mono_
+                           : request.now_monotonic_nanos;
+  dump_window_ = WallWindow(request.now_unix_nanos - (request.now_monotonic_nanos - start_mono),
+                            start_mono);
+  return builder;
+}
+
+int WallCollector::open_window() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  int id = next_window_id_++;
+  extra_windows_[id] = WallWindow(unix_nanos(), monotonic_nanos());
+  return id;
+}
+
+std::optional<ProfileBuilder> WallCollector::close_window(int id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = extra_windows_.find(id);
+  if (it == extra_windows_.end()) return std::nullopt;
+  ProfileBuilder builder =
+      it->second.build(hz_, monotonic_nanos(), [](pid_t tid) { return thread_name(tid); });
+  extra_windows_.erase(it);
+  return builder;
+}
+
+}  // namespace profagent
