@@ -19,7 +19,7 @@ void WallWindow::add(const WallSample& s) {
   if (s.end_mono <= start) return;  // the whole interval was before this window
   Key key{s.tid, s.state, s.state == WallState::kBlocked ? s.syscall_nr : -1,
           std::vector<uintptr_t>(s.pcs, s.pcs + (s.depth > 0 ? s.depth : 0))};
-  if (s.state == WallState::kLost) key = Key{s.tid, WallState::kLost, -1, {}};
+  if (s.state == WallState::kLost || s.state == WallState::kAgent) key = Key{s.tid, s.state, -1, {}};
   auto it = samples_.find(key);
   if (it == samples_.end()) {
     if (samples_.size() >= kMaxKeys) key = Key{s.tid, WallState::kLost, -1, {}};
@@ -107,12 +107,16 @@ ProfileBuilder WallWindow::build(int requested_hz, int64_t end_mono,
     int64_t values[2] = {value.count, value.nanos};
     auto it = names.find(key.tid);
     if (it == names.end()) it = names.emplace(key.tid, name_of(key.tid)).first;
-    if (key.state == WallState::kLost) {
+    if (key.state == WallState::kLost || key.state == WallState::kAgent) {
       std::vector<Label> labels;
       labels.push_back(ProfileBuilder::num_label("tid", key.tid));
       if (!it->second.empty())
         labels.push_back(ProfileBuilder::str_label("thread_name", it->second));
-      builder.add_synthetic_sample("[profagent: lost]", values, std::move(labels));
+      if (key.state == WallState::kAgent)
+        labels.push_back(ProfileBuilder::str_label("state", "running"));
+      builder.add_synthetic_sample(
+          key.state == WallState::kLost ? "[profagent: lost]" : "[profagent]", values,
+          std::move(labels));
       continue;
     }
     std::vector<uint64_t> stack(key.stack.begin(), key.stack.end());

@@ -16,7 +16,9 @@
 
 namespace profagent {
 
-enum class WallState : uint8_t { kRunning, kBlocked, kLost };
+// kAgent: the thread was running the agent's own code (e.g. the exit dump), shown as one
+// "[profagent]" frame as in the CPU profile.
+enum class WallState : uint8_t { kRunning, kBlocked, kLost, kAgent };
 
 // One sample: thread `tid` was in `state` (blocked in system call `syscall_nr`, -1 if none)
 // at `stack` over the wall-time interval (start_mono, end_mono].

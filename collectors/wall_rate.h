@@ -17,12 +17,17 @@ class WallRate {
       : nominal_(1000000000 / (requested_hz > 0 ? requested_hz : 1)), budget_(budget) {}
 
   // The sampler spent `cpu_nanos` of its own CPU time on one tick over `threads` threads.
+  // The first tick is not counted: it pays one-time costs (first walks of every thread).
   void note_tick_cost(int64_t cpu_nanos, uint64_t threads) noexcept {
     if (cpu_nanos < 0) cpu_nanos = 0;
+    threads_ = threads;
+    if (!seen_first_) {
+      seen_first_ = true;
+      return;
+    }
     cost_ = have_cost_ ? 0.8 * cost_ + 0.2 * static_cast<double>(cpu_nanos)
                        : static_cast<double>(cpu_nanos);
     have_cost_ = true;
-    threads_ = threads;
   }
 
   // Nanoseconds between two ticks: the requested period, or longer if a tick costs more than
@@ -41,6 +46,7 @@ class WallRate {
   double budget_;
   double cost_ = 0;
   bool have_cost_ = false;
+  bool seen_first_ = false;
   uint64_t threads_ = 0;
 };
 

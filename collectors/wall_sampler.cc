@@ -118,6 +118,10 @@ WallTickCounts WallSampler::tick(int64_t now_mono, int64_t interval_nanos, WallP
       int depth = i < depths.size() ? depths[i] : -1;
       if (depth == -2) continue;  // exited
       ++counts.signalled;
+      if (depth == -3) {
+        emit(t, ask[i], WallState::kAgent, -1, nullptr, 0, now_mono, sink);
+        continue;
+      }
       if (depth < 0) {
         ++counts.lost;
         emit(t, ask[i], WallState::kLost, -1, nullptr, 0, now_mono, sink);

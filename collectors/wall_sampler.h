@@ -34,7 +34,7 @@ class WallProbe {
   virtual BlockedCapture capture_blocked(pid_t tid, uintptr_t* pcs, int max_frames) = 0;
   virtual void pause_nanos(int64_t nanos) = 0;
   // Asks each thread by signal for its stack. depths[i]: frames in stacks[i], or -1 if the
-  // thread did not answer, -2 if it no longer exists.
+  // thread did not answer, -2 if it no longer exists, -3 if it was running the agent's code.
   virtual void ask_running(const std::vector<pid_t>& tids,
                            std::vector<std::vector<uintptr_t>>* stacks,
                            std::vector<int>* depths) = 0;

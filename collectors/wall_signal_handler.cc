@@ -10,6 +10,7 @@
 #include <cerrno>
 
 #include "agent/clock.h"
+#include "agent/hook_guard.h"
 #include "agent/sampling_signal.h"
 
 namespace profagent {
@@ -50,7 +51,9 @@ void WallSignalSlots::handler(siginfo_t* info, void* ucontext) noexcept {
   if (!slot.state.compare_exchange_strong(expected, state_of(generation, kWriting),
                                           std::memory_order_acquire))
     return;  // a late answer to an abandoned request
-  slot.depth = unwind_from_signal(ucontext, slot.pcs, kMaxFrames);
+  // Inside the agent's own slow path (possibly in libunwind already): no unwind, the sample
+  // is the agent's.
+  slot.depth = in_agent() ? kInAgentDepth : unwind_from_signal(ucontext, slot.pcs, kMaxFrames);
   slot.state.store(state_of(generation, kDone), std::memory_order_release);
 }
 
@@ -110,6 +113,10 @@ int WallSignalSlots::take(int index, uintptr_t* pcs, int max_frames) noexcept {
     nanosleep(&ts, nullptr);
   }
   if (slot.state.load(std::memory_order_acquire) != state_of(generation_, kDone)) return -1;
+  if (slot.depth == kInAgentDepth) {
+    slot.state.store(kIdle, std::memory_order_release);
+    return kInAgentDepth;
+  }
   int depth = slot.depth < 0 ? 0 : (slot.depth > max_frames ? max_frames : slot.depth);
   for (int i = 0; i < depth; ++i) pcs[i] = slot.pcs[i];
   slot.state.store(kIdle, std::memory_order_release);

@@ -24,6 +24,7 @@ namespace profagent {
 class WallSignalSlots {
  public:
   static constexpr uint32_t kMaxSlots = 1024;  // running threads asked per tick, at most
+  static constexpr int kInAgentDepth = -3;
 
   // Maps the slots once. False if mmap fails.
   bool init() noexcept;
@@ -36,8 +37,9 @@ class WallSignalSlots {
   int ask(pid_t tid, int* err) noexcept;
   // Waits until every slot asked this round answered or `deadline_mono` passed.
   void wait(int64_t deadline_mono) noexcept;
-  // The answer of slot `index` this round: frames copied into pcs, or -1 if it did not answer
-  // (then the slot is abandoned: a late answer writes nothing).
+  // The answer of slot `index` this round: frames copied into pcs, kInAgentDepth if the thread
+  // was running the agent's own code, or -1 if it did not answer (then the slot is abandoned:
+  // a late answer writes nothing).
   int take(int index, uintptr_t* pcs, int max_frames) noexcept;
 
   static void handler(siginfo_t* info, void* ucontext) noexcept;

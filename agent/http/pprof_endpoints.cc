@@ -17,6 +17,7 @@
 #include "agent/http/text_render.h"
 #include "agent/pprof/profile_builder.h"
 #include "collectors/cpu_collector.h"
+#include "collectors/wall_collector.h"
 #include "profile.pb.h"
 
 namespace profagent {
@@ -25,6 +26,7 @@ namespace {
 // Constant-initialized (the constructor runs before dynamic initializers).
 std::atomic<bool> g_cpu_busy{false};
 std::atomic<CpuCollector*> g_temporary_cpu{nullptr};
+std::atomic<bool> g_wall_busy{false};
 
 constexpr const char* kPrefix = "/debug/pprof/";
 
@@ -120,6 +122,39 @@ EndpointResult cpu_profile(const RequestParams& params) {
   return e;
 }
 
+// /debug/pprof/wall?seconds=N: the wall-clock profile of the next N s, as /profile is for CPU.
+// With PROFAGENT_WALL_HZ=0 the sampler runs at 100 Hz for that window only.
+EndpointResult wall_profile(const RequestParams& params) {
+  auto* wall = dynamic_cast<WallCollector*>(find_collector("wall"));
+  if (wall == nullptr) return now(text(404, "Not Found: this agent has no wall-clock profiler\n"));
+  bool expected = false;
+  if (!g_wall_busy.compare_exchange_strong(expected, true))
+    return now(text(500, "Could not enable wall profiling: wall profiling already in use\n"));
+  bool temporary = running("wall") == nullptr && !wall->running();
+  if (temporary) {
+    Config c = config();
+    c.wall_hz = 100;
+    if (!wall->start(c)) {
+      g_wall_busy.store(false);
+      return now(text(500, "Could not enable wall profiling: the sampler cannot start here "
+                           "(see the profagent: warning on stderr)\n"));
+    }
+  }
+  int id = wall->open_window();
+  PendingResponse pending;
+  pending.deadline_monotonic_nanos = monotonic_nanos() + params.seconds * 1000000000LL;
+  pending.finish = [wall, id, temporary]() {
+    std::optional<ProfileBuilder> b = wall->close_window(id);
+    if (temporary) wall->stop();
+    g_wall_busy.store(false);
+    if (!b) return text(500, "Internal Server Error: the wall window was lost\n");
+    return binary_profile(encode_profile(*b));
+  };
+  EndpointResult e;
+  e.later = std::move(pending);
+  return e;
+}
+
 bool decode(const std::string& bytes, pprof::Profile* p) { return p->ParseFromString(bytes); }
 
 EndpointResult snapshot_profile(const std::string& name, const char* kind,
@@ -180,6 +215,8 @@ constexpr IndexEntry kIndex[] = {
     {"mutex", "mutex", "Stack traces of holders of contended mutexes"},
     {"profile", "cpu", "CPU profile; seconds=N sets the window (default 30, at most 300)"},
     {"threads", "threads", "Same as goroutine: every thread's stack"},
+    {"wall", "wall", "Wall-clock profile of every thread, running or blocked (state, syscall "
+                     "labels); seconds=N sets the window (default 30, at most 300)"},
 };
 
 HttpResponse index_page() {
@@ -190,9 +227,10 @@ HttpResponse index_page() {
       "</thead>\n";
   for (const IndexEntry& e : kIndex) {
     bool on = e.kind == nullptr || running(e.kind) != nullptr ||
-              strcmp(e.kind, "cpu") == 0;  // CPU windows run even with CPU_HZ=0
+              strcmp(e.kind, "cpu") == 0 ||  // CPU windows run even with CPU_HZ=0
+              strcmp(e.kind, "wall") == 0;   // and wall windows with WALL_HZ=0
     std::string n = e.name;
-    std::string link = (n == "profile" || n == "cmdline") ? n : n + "?debug=1";
+    std::string link = (n == "profile" || n == "cmdline" || n == "wall") ? n : n + "?debug=1";
     h += "<tr><td>" + std::string(on ? "on" : "off") + "</td><td><a href='" + link + "'>" + n +
          "</a></td></tr>\n";
   }
@@ -223,11 +261,14 @@ EndpointResult handle_pprof_request(const std::string& path, const char* seconds
   else if (name == "mutex") kind = "mutex";
   else if (name == "block") kind = "block";
   else if (name == "goroutine" || name == "threads") kind = "threads";
+  else if (name == "wall") kind = "wall";
   if (kind == nullptr) return now(text(404, "Unknown profile\n"));
 
-  ParamResult parsed = parse_request_params(seconds, debug, strcmp(kind, "cpu") == 0);
+  bool window = strcmp(kind, "cpu") == 0 || strcmp(kind, "wall") == 0;
+  ParamResult parsed = parse_request_params(seconds, debug, window);
   if (!parsed.params) return now(text(400, parsed.error));
   if (strcmp(kind, "cpu") == 0) return cpu_profile(*parsed.params);
+  if (strcmp(kind, "wall") == 0) return wall_profile(*parsed.params);
   return snapshot_profile(name, kind, *parsed.params);
 }
 

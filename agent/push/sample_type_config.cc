@@ -25,6 +25,9 @@ std::string sample_type_config_json(std::string_view kind) {
   if (kind == "block")
     return R"({"contentions":{"units":"lock_samples","display-name":"block_count","aggregation":"sum"},)"
            R"("delay":{"units":"lock_nanoseconds","display-name":"block_duration","aggregation":"sum"}})";
+  if (kind == "wall")
+    return R"({"samples":{"units":"samples","display-name":"wall_samples","aggregation":"sum","sampled":true},)"
+           R"("wall":{"units":"nanoseconds","display-name":"wall","aggregation":"sum","sampled":true}})";
   if (kind == "threads")
     return R"({"threads":{"units":"threads","display-name":"threads","aggregation":"average"}})";
   return "";

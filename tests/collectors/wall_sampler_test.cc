@@ -193,6 +193,24 @@ TEST(WallSampler, AThreadChangingUnderEveryWalkIsCountedLostWithItsWeight) {
   }
 }
 
+TEST(WallSampler, AThreadRunningTheAgentsOwnCodeIsChargedToTheAgent) {
+  FakeProbe probe;
+  probe.tids = {10};
+  probe.reads[10] = {running()};
+  probe.signal_answer[10] = -3;
+  WallSampler sampler;
+  Recorder rec;
+  sampler.tick(4 * kMs, 4 * kMs, probe, rec.sink());
+  ASSERT_EQ(rec.all.size(), 1u);
+  EXPECT_EQ(rec.all[0].state, WallState::kAgent);
+  EXPECT_EQ(rec.all[0].weight, 4 * kMs);
+  WallWindow w(0, 0);
+  WallSample s{10, WallState::kAgent, -1, nullptr, 0, 0, 4 * kMs};
+  w.add(s);
+  ASSERT_EQ(w.samples().size(), 1u);
+  EXPECT_EQ(w.samples().begin()->first.state, WallState::kAgent);
+}
+
 TEST(WallSampler, ExitedThreadsAreForgottenAndNewOnesStartWithOneInterval) {
   FakeProbe probe;
   probe.tids = {10};
@@ -217,6 +235,8 @@ TEST(WallSampler, ExitedThreadsAreForgottenAndNewOnesStartWithOneInterval) {
 
 TEST(WallRate, KeepsTheRequestedRateWhileCheap) {
   WallRate rate(100);
+  rate.note_tick_cost(5 * kMs, 10);  // the first tick's one-time costs are not counted
+  EXPECT_FALSE(rate.lowered());
   rate.note_tick_cost(50 * 1000, 10);  // 50 us per tick: 0.5% of a core at 100 Hz
   EXPECT_EQ(rate.interval_nanos(), 10 * kMs);
   EXPECT_FALSE(rate.lowered());
@@ -224,6 +244,7 @@ TEST(WallRate, KeepsTheRequestedRateWhileCheap) {
 
 TEST(WallRate, LowersTheRateToStayUnderTwoPercentOfOneCore) {
   WallRate rate(100);
+  rate.note_tick_cost(0, 1000);  // first tick
   rate.note_tick_cost(2 * kMs, 1000);  // 2 ms per tick would be 20% at 100 Hz
   EXPECT_TRUE(rate.lowered());
   EXPECT_EQ(rate.interval_nanos(), 100 * kMs);  // 2 ms / 0.02 = one tick per 100 ms
