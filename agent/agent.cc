@@ -115,7 +115,6 @@ void fork_child() {
   // Only this thread exists now. Locks another parent thread held are re-made, state that
   // belongs to the parent (its samples, its dump count, its dump thread) is dropped, and
   // the child carries on profiling under its own pid.
-  unwinder_after_fork();
   forget_logger_after_fork();
   reset_program_sigprof_action_after_fork();
   new (&g_state->dump_mutex) std::mutex;
@@ -178,7 +177,7 @@ void agent_start() {
   start_dump_thread(config().interval_nanos);
   if (!config().http.empty()) start_http_server(config().http);  // PROFAGENT_HTTP
   install_agent_signal_handlers(config().dump_signal);
-  pthread_atfork(unwinder_prepare_fork, unwinder_after_fork, fork_child);
+  pthread_atfork(nullptr, nullptr, fork_child);
   atexit(at_exit);
   g_running.store(true, std::memory_order_release);
   log().info("started for {} (pid {}), writing to {}", g_state->exe, getpid(), config().dir);

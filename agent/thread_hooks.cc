@@ -10,6 +10,7 @@
 #include "agent/agent_thread.h"
 #include "agent/hook_guard.h"
 #include "agent/lifecycle.h"
+#include "agent/unwind/thread_stack.h"
 
 namespace {
 
@@ -23,6 +24,7 @@ void* thread_trampoline(void* p) {
   {
     profagent::AgentScope scope;
     delete static_cast<ThreadStart*>(p);
+    profagent::note_current_thread_stack();
     profagent::agent_thread_started();
   }
   return start.routine(start.arg);

@@ -9,7 +9,7 @@ namespace profagent {
 
 bool is_internal_lock_caller(const void* return_address) noexcept {
   auto pc = reinterpret_cast<uintptr_t>(return_address);
-  return is_unwinder_pc(pc) || is_agent_pc(pc);
+  return is_agent_pc(pc);
 }
 
 }  // namespace profagent

@@ -67,6 +67,7 @@ std::vector<CapturedThread> ThreadSnapshotter::capture(const std::vector<pid_t>&
                                                        int64_t timeout_nanos) {
   std::vector<CapturedThread> out;
   if (slots_ == nullptr) return out;
+  unwind_tables_refresh();  // a module loaded since the last tick gets its tables
   generation_ = (generation_ + 1) & kGenerationMask;
   if (generation_ == 0) generation_ = 1;
   const uint32_t gen = generation_;

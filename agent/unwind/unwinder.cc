@@ -1,16 +1,16 @@
-// Stack capture with libunwind. SIGNAL/HOOK CONTEXT: unwind_from_signal and
-// unwind_from_hook run inside the SIGPROF handler and allocation/lock hooks. They allocate
-// nothing (libunwind's per-thread cache and its mmap'ed pools), take no lock the host can
-// hold, and write only into the caller's array. unwinder_init runs in normal context.
-#define UNW_LOCAL_ONLY
+// The agent's stack capture entry points over its own unwind tables (stack_walk.h,
+// unwind_tables.h). SIGNAL/HOOK CONTEXT: unwind_from_signal, unwind_from_hook,
+// unwind_thread_from_registers and is_agent_pc are async-signal-safe (no locks, no
+// allocation, no descriptors; errno preserved). unwinder_init runs in normal context.
 #include "agent/unwind/unwinder.h"
 
-#include "agent/hook_guard.h"
-
-#include <libunwind.h>
+#include <errno.h>
 #include <link.h>
+#include <ucontext.h>
 
-#include <time.h>
+#include "agent/unwind/stack_walk.h"
+#include "agent/unwind/thread_stack.h"
+#include "agent/unwind/unwind_tables.h"
 
 #include <atomic>
 #include <cstring>
@@ -18,7 +18,16 @@
 namespace profagent {
 namespace {
 
-// Executable segments of one loaded object (libprofagent.so, libunwind), found once at init.
+class ErrnoKeeper {
+ public:
+  ErrnoKeeper() noexcept : saved_(errno) {}
+  ~ErrnoKeeper() { errno = saved_; }
+
+ private:
+  int saved_;
+};
+
+// Executable segments of libprofagent.so, found once at init.
 constexpr int kMaxAgentRanges = 4;
 struct Range {
   uintptr_t lo, hi;
@@ -38,8 +47,7 @@ struct RangeSet {
 
 // constinit: filled by unwinder_init() from the agent's constructor, which runs before this
 // library's dynamic initializers (agent/constructor.cc); a dynamic initializer would reset them.
-constinit RangeSet g_agent_code;     // libprofagent.so itself (empty when linked into a test)
-constinit RangeSet g_unwinder_code;  // libunwind
+constinit RangeSet g_agent_code;  // libprofagent.so itself (empty when linked into a test)
 
 struct RangeQuery {
   uintptr_t probe;
@@ -78,113 +86,54 @@ void find_code_of(const void* probe, RangeSet* out) {
   dl_iterate_phdr(find_ranges, &query);
 }
 
-// The fork gate (see unwinder.h).
-std::atomic<int> g_unwinds_active{0};
-std::atomic<bool> g_fork_pending{false};
-
-class UnwindGate {
- public:
-  UnwindGate() noexcept {
-    g_unwinds_active.fetch_add(1, std::memory_order_seq_cst);
-    open_ = !g_fork_pending.load(std::memory_order_seq_cst);
-    if (!open_) g_unwinds_active.fetch_sub(1, std::memory_order_seq_cst);
-  }
-  ~UnwindGate() {
-    if (open_) g_unwinds_active.fetch_sub(1, std::memory_order_seq_cst);
-  }
-  bool open() const noexcept { return open_; }
-
- private:
-  bool open_;
-};
-
 }  // namespace
-
-void unwinder_prepare_fork() noexcept {
-  g_fork_pending.store(true, std::memory_order_seq_cst);
-  // Unwinds take microseconds; one stuck longer (a thread stopped inside one) is not waited
-  // for beyond 100 ms.
-  for (int i = 0; i < 1000 && g_unwinds_active.load(std::memory_order_seq_cst) != 0; ++i) {
-    timespec ts{0, 100000};
-    nanosleep(&ts, nullptr);
-  }
-}
-
-void unwinder_after_fork() noexcept {
-  g_fork_pending.store(false, std::memory_order_seq_cst);
-}
-
-bool is_unwinder_pc(uintptr_t pc) noexcept { return g_unwinder_code.contains(pc); }
 
 bool is_agent_pc(uintptr_t pc) noexcept { return g_agent_code.contains(pc); }
 
 void unwinder_init() noexcept {
-  unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
   g_agent_code.only_libprofagent = true;
   find_code_of(reinterpret_cast<const void*>(&unwinder_init), &g_agent_code);
-  find_code_of(reinterpret_cast<const void*>(&unw_backtrace), &g_unwinder_code);
-  // A first unwind outside any handler: resolves libunwind's lazy bindings and fills its
-  // caches, so a handler's first unwind does not do that work.
-  uintptr_t pcs[kMaxFrames];
-  (void)unwind_from_hook(pcs, kMaxFrames);
-  unw_context_t context;
-  unw_getcontext(&context);
-  unw_cursor_t cursor;
-  if (unw_init_local(&cursor, &context) == 0)
-    while (unw_step(&cursor) > 0) {
-    }
+  note_current_thread_stack();
+  unwind_tables_refresh();
 }
 
-// libunwind takes pthread mutexes of its own (its global cache lock), which reach the
-// agent's lock hooks through the PLT: every unwind runs "in agent", so those hooks pass
-// straight through instead of recording (and unwinding again) while libunwind holds its lock.
 int unwind_from_signal(void* ucontext, uintptr_t* pcs, int max_frames) noexcept {
-  AgentScope scope;
-  UnwindGate gate;
-  if (!gate.open()) return 0;
-  unw_cursor_t cursor;
-  if (unw_init_local2(&cursor, static_cast<unw_context_t*>(ucontext), UNW_INIT_SIGNAL_FRAME) < 0)
-    return 0;
-  int n = 0;
-  bool exact_pc = true;  // the interrupted frame's PC is not a return address
-  while (n < max_frames) {
-    unw_word_t ip = 0;
-    if (unw_get_reg(&cursor, UNW_REG_IP, &ip) < 0 || ip == 0) break;
-    uintptr_t pc = exact_pc ? ip : ip - 1;
-    if (!is_agent_pc(pc)) pcs[n++] = pc;  // agent trampolines never show in a stack
-    // The frame after a signal trampoline was interrupted, so its PC is exact too.
-    exact_pc = unw_is_signal_frame(&cursor) > 0;
-    if (unw_step(&cursor) <= 0) break;
-  }
-  return n;
+  if (ucontext == nullptr || max_frames <= 0) return 0;
+  ErrnoKeeper keep_errno;
+  const auto* uc = static_cast<const ucontext_t*>(ucontext);
+  WalkRegs regs{static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]),
+                static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RSP]),
+                static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RBP])};
+  LocalStackMemory mem(regs.sp);
+  WalkOptions opt;
+  opt.first_exact = true;
+  opt.skip_agent = true;  // agent trampolines never show in a stack
+  return walk_stack(regs, mem, opt, pcs, max_frames);
 }
 
-int unwind_from_hook(uintptr_t* pcs, int max_frames) noexcept {
-  AgentScope scope;
-  UnwindGate gate;
-  if (!gate.open()) return 0;
-  // Room for the agent's own frames on top, which are dropped below.
-  constexpr int kExtra = 8;
-  void* raw[kMaxFrames + kExtra];
-  int want = max_frames + kExtra;
-  if (want > kMaxFrames + kExtra) want = kMaxFrames + kExtra;
-  int got = unw_backtrace(raw, want);
-  int n = 0;
-  int i = 0;
-  // raw[0] is this function's own PC; all others are return addresses.
-  while (i < got && is_agent_pc(reinterpret_cast<uintptr_t>(raw[i]) - (i == 0 ? 0 : 1))) ++i;
-  for (; i < got && n < max_frames; ++i) {
-    uintptr_t pc = reinterpret_cast<uintptr_t>(raw[i]) - 1;
-    if (!is_agent_pc(pc)) pcs[n++] = pc;
-  }
-  return n;
+__attribute__((noinline)) int unwind_from_hook(uintptr_t* pcs, int max_frames) noexcept {
+  if (max_frames <= 0) return 0;
+  ErrnoKeeper keep_errno;
+  WalkRegs regs;
+  asm volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2"
+               : "=r"(regs.pc), "=r"(regs.sp), "=r"(regs.bp));
+  LocalStackMemory mem(regs.sp);
+  WalkOptions opt;
+  opt.first_exact = true;
+  opt.skip_agent = true;  // this function and the hook that called it
+  return walk_stack(regs, mem, opt, pcs, max_frames);
 }
 
-}  // namespace profagent
-
-namespace profagent {
-// Placeholder until the table walker lands: no frames.
-int unwind_thread_from_registers(uintptr_t, uintptr_t, uintptr_t, uintptr_t*, int) noexcept {
-  return 0;
+int unwind_thread_from_registers(uintptr_t pc, uintptr_t sp, uintptr_t bp, uintptr_t* pcs,
+                                 int max_frames) noexcept {
+  if (max_frames <= 0) return 0;
+  ErrnoKeeper keep_errno;
+  ProcessVmMemory mem;
+  WalkOptions opt;
+  opt.first_exact = true;
+  opt.skip_agent = false;
+  opt.bp_unknown = true;
+  return walk_stack(WalkRegs{pc, sp, bp}, mem, opt, pcs, max_frames);
 }
+
 }  // namespace profagent

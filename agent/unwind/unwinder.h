@@ -1,6 +1,7 @@
-// Stack capture with libunwind. SIGNAL/HOOK CONTEXT: both capture functions are
-// async-signal-safe (no allocation, no locks the host can hold; libunwind uses its
-// per-thread cache and its own mmap'ed memory), and write into caller-provided arrays.
+// Stack capture with the agent's own unwind tables (agent/unwind/: dwarf_cfi builds them,
+// unwind_tables publishes them, stack_walk walks). SIGNAL/HOOK CONTEXT: every capture
+// function is async-signal-safe (no allocation, no locks, no descriptors, errno preserved)
+// and writes into caller-provided arrays; stack use under 1 KiB (see stack_walk.h).
 //
 // Addresses come out as pprof location addresses (pprof-semantics.md §6.1): the interrupted
 // PC of a signal sample exactly, every return address minus one.
@@ -14,17 +15,13 @@ namespace profagent {
 // Deepest stack any collector records (pprof-semantics.md: CPU 64; we use 64 for all kinds).
 constexpr int kMaxFrames = 64;
 
-// fork() safety. Debian's libunwind keeps its cache under a global pthread mutex: a fork while
-// another thread is mid-unwind would leave that mutex locked forever in the child. The
-// prepare step stops new unwinds (they return 0 frames: a lost sample) and waits (bounded)
-// for those in flight; after_fork re-opens in the parent and the child. Normal context
-// (pthread_atfork handlers); async-signal-safe.
-void unwinder_prepare_fork() noexcept;
-void unwinder_after_fork() noexcept;
-
-// Prepares libunwind outside any handler (caching policy, first unwind to fill its caches and
-// resolve lazy bindings). Call once at start and once in a forked child. Normal context.
+// Records the main thread's stack bounds and builds the first unwind tables. Call once at
+// start. Normal context.
 void unwinder_init() noexcept;
+
+// Re-reads the loaded objects' unwind tables (cheap when nothing was loaded or unloaded).
+// The dump thread calls it on every tick. Normal context (see unwind_tables.h).
+void unwind_tables_refresh() noexcept;
 
 // Unwinds the thread interrupted by a signal, from the handler's ucontext. Returns the number
 // of frames written (0 if nothing could be unwound).
@@ -45,10 +42,5 @@ int unwind_thread_from_registers(uintptr_t pc, uintptr_t sp, uintptr_t bp, uintp
 
 // True if `pc` lies inside libprofagent.so's own code.
 bool is_agent_pc(uintptr_t pc) noexcept;
-
-// True if `pc` lies inside libunwind's code. A lock hook called from there (libunwind's own
-// cache lock, taken for the program's C++ exceptions or another unwind) must pass straight
-// through: recording would unwind again while libunwind holds that lock.
-bool is_unwinder_pc(uintptr_t pc) noexcept;
 
 }  // namespace profagent

@@ -168,7 +168,8 @@ TEST(Config, IntervalAcceptsDecimalSeconds) {
   EXPECT_EQ(parse({{"PROFAGENT_INTERVAL", "1.5"}}).config.interval_seconds, 1);
   EXPECT_EQ(parse({{"PROFAGENT_INTERVAL", ".25"}}).config.interval_nanos, 250000000);
   EXPECT_EQ(parse({{"PROFAGENT_INTERVAL", "0"}}).config.interval_nanos, 0);
-  for (const char* bad : {"0.05", "0.0001", "1.", "1.2.3", "1,5", "-0.5", "0.2s", "31536000.5"}) {
+  EXPECT_EQ(parse({{"PROFAGENT_INTERVAL", "0.05"}}).config.interval_nanos, 50000000);
+  for (const char* bad : {"0.049", "0.0001", "1.", "1.2.3", "1,5", "-0.5", "0.2s", "31536000.5"}) {
     ParsedConfig b = parse({{"PROFAGENT_INTERVAL", bad}});
     ASSERT_EQ(b.warnings.size(), 1u) << bad;
     EXPECT_NE(b.warnings[0].find(std::string("PROFAGENT_INTERVAL='") + bad + "'"),

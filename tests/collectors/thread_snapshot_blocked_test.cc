@@ -174,6 +174,7 @@ __attribute__((noinline)) void wait_in_read_with_signals_blocked(int fd, std::at
 }
 
 TEST(BlockedCapture, ARealThreadBlockingEverySignalInReadIsWalked) {
+  unwind_tables_refresh();
   int fds[2];
   ASSERT_EQ(pipe(fds), 0);
   std::atomic<pid_t> tid{0};

@@ -38,7 +38,7 @@ struct Parked {
       tid = current_tid();
       while (!release.load()) {
         if (spin) continue;
-        timespec ts{0, 1000000};
+        timespec ts{0, 50 * 1000 * 1000};  // long sleeps: caught running only rarely
         if (nanosleep(&ts, nullptr) != 0) ++early_returns;
       }
     });
@@ -69,7 +69,7 @@ TEST(ThreadSnapshotter, SleepersAreWalkedRunnersAnswerAndABlockedRunnerIsBounded
     if (!got[i].blocked) continue;
     EXPECT_TRUE(got[i].answered) << i;
     EXPECT_FALSE(got[i].lost) << i;
-    EXPECT_GE(got[i].stack.size(), 1u) << i;
+    EXPECT_GT(got[i].stack.size(), 1u) << i;  // walked past the libc wrapper
     EXPECT_TRUE(got[i].syscall_nr == SYS_nanosleep || got[i].syscall_nr == SYS_clock_nanosleep)
         << got[i].syscall_nr;
   }

@@ -1,10 +1,16 @@
 // End-to-end: the threads profile of a program whose workers park in a condition variable,
-// written on the dump signal, read with go tool pprof.
+// written on the dump signal, read with go tool pprof; and thread snapshots that never
+// interrupt a wait: the wait matrix program (one thread in each of poll, nanosleep,
+// epoll_wait, select, sem_timedwait, pthread_cond_timedwait, read, accept, sigwaitinfo, and
+// one that blocks every signal in read) runs through 100 periodic dumps at 20 Hz; every wait
+// lasts until the program wakes it, and the threads profiles show each thread in its wait
+// function with state=blocked and the system call it sits in.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -64,6 +70,93 @@ TEST(ThreadsE2E, DumpSignalShowsEveryThreadWhereItWaits) {
     for (const std::string& f : p.stack_functions(s)) EXPECT_EQ(f.find("profagent"), std::string::npos) << f;
   }
   EXPECT_EQ(tids.size(), 5u);
+}
+
+struct Expected {
+  const char* function;  // the program's wait function on the stack
+  const char* syscall;   // the system call glibc makes for it on x86-64
+};
+
+// thread_name → where it waits. The syscall names are those of glibc on x86-64 (nanosleep is
+// clock_nanosleep, select is pselect6, semaphores and condition variables are futexes).
+const std::map<std::string, Expected> kWaits = {
+    {"w-poll", {"wait_in_poll", "poll"}},
+    {"w-nanosleep", {"wait_in_nanosleep", "clock_nanosleep"}},
+    {"w-epoll_wait", {"wait_in_epoll_wait", "epoll_wait"}},
+    {"w-select", {"wait_in_select", "pselect6"}},
+    {"w-sem_timedwait", {"wait_in_sem_timedwait", "futex"}},
+    {"w-condwait", {"wait_in_cond_timedwait", "futex"}},
+    {"w-read", {"wait_in_read", "read"}},
+    {"w-accept", {"wait_in_accept", "accept"}},
+    {"w-sigwaitinfo", {"wait_in_sigwaitinfo", "rt_sigtimedwait"}},
+    {"w-read_nosig", {"wait_in_read_nosig", "read"}},
+};
+
+std::string label(const e2e::RawSample& s, const std::string& key) {
+  auto it = s.labels.find(key);
+  return it == s.labels.end() || it->second.empty() ? "" : it->second[0];
+}
+
+TEST(ThreadsE2E, HundredDumpsAtTwentyHertzInterruptNoWaitAndShowEachThreadInItsWait) {
+  if (!e2e::have_go()) GTEST_FAIL() << "go tool pprof (golang-go) is required";
+  std::string dir = e2e::make_temp_dir();
+  e2e::RunOptions o;
+  o.env = {{"PROFAGENT_DIR", dir}, {"PROFAGENT_INTERVAL", "0.05"}};
+  int out_fd = -1, err_fd = -1, in_fd = -1;
+  int pid = e2e::start_with_pipes({e2e::program("wait_matrix")}, o, &out_fd, &err_fd, &in_fd);
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(read_line(out_fd), "ready");
+  // 100 periodic dumps while every thread waits (5 s at 20 Hz; longer on a loaded machine).
+  const size_t before_ready = e2e::profiles(dir, "threads").size();
+  size_t dumps = 0;
+  for (int i = 0; i < 600 && dumps < 101; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    dumps = e2e::profiles(dir, "threads").size() - before_ready;
+  }
+  ASSERT_EQ(write(in_fd, "wake\n", 5), 5);
+  close(in_fd);
+  e2e::RunResult r = e2e::wait_for(pid, 60, out_fd, err_fd);
+  EXPECT_GE(dumps, 101u);
+  EXPECT_EQ(r.exit_code(), 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("early_returns=0"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("early:"), std::string::npos) << r.out;
+  EXPECT_EQ(r.err, "");
+
+  // Every 10th profile written while every thread waited (from the second after "ready": one
+  // may have been under way as it was printed), and the last of them.
+  std::vector<std::string> files = e2e::profiles(dir, "threads");
+  ASSERT_GE(files.size(), before_ready + 101);
+  std::vector<std::string> checked;
+  for (size_t i = before_ready + 1; i <= before_ready + 100; i += 10) checked.push_back(files[i]);
+  checked.push_back(files[before_ready + 100]);
+  for (const std::string& file : checked) {
+    SCOPED_TRACE(file);
+    e2e::RawProfile p = e2e::read_raw(file);
+    EXPECT_EQ(p.total(0), 11);  // main + 10 waiters; the agent's threads are left out
+    EXPECT_EQ(p.cum_containing(0, "[profagent"), 0);  // no thread lost or silent
+    std::set<std::string> seen;
+    for (const e2e::RawSample& s : p.samples) {
+      std::string name = label(s, "thread_name");
+      std::vector<std::string> stack = p.stack_functions(s);
+      std::string joined;
+      for (const std::string& f : stack) joined += f + " ";
+      if (name == "wait_matrix") {  // main, in fgets on stdin
+        EXPECT_EQ(label(s, "state"), "blocked") << joined;
+        EXPECT_EQ(label(s, "syscall"), "read") << joined;
+        EXPECT_NE(joined.find("main"), std::string::npos) << joined;
+        continue;
+      }
+      auto it = kWaits.find(name);
+      ASSERT_NE(it, kWaits.end()) << name;
+      seen.insert(name);
+      EXPECT_EQ(label(s, "state"), "blocked") << name << ": " << joined;
+      EXPECT_EQ(label(s, "syscall"), it->second.syscall) << name << ": " << joined;
+      bool in_wait = false;
+      for (const std::string& f : stack) in_wait |= f == it->second.function;
+      EXPECT_TRUE(in_wait) << name << ": " << joined;
+    }
+    EXPECT_EQ(seen.size(), kWaits.size());
+  }
 }
 
 }  // namespace

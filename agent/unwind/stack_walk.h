@@ -1,0 +1,72 @@
+// The frame-by-frame walk over the module unwind tables, and the two ways it reads memory.
+// SIGNAL/HOOK CONTEXT: no locks, no allocation, no descriptors, no dl_iterate_phdr. Every
+// memory read goes through a Memory object that checks it first:
+//   LocalStackMemory  - the calling thread's own stack (bounds from TLS) or its sigaltstack,
+//                       only at or above the walk's starting SP (so only pages in use);
+//                       a thread without recorded bounds reads through process_vm_readv.
+//   ProcessVmMemory   - process_vm_readv on our own pid (EFAULT instead of a fault), in
+//                       512-byte batches; used to walk ANOTHER thread from its registers.
+// Stack use: WalkState and the walk's locals take < 200 bytes; ProcessVmMemory carries a
+// 512-byte window (total < 1 KiB with the callers' frames; the pcs array is the caller's).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace profagent {
+
+struct WalkRegs {
+  uintptr_t pc, sp, bp;
+};
+
+class LocalStackMemory {
+ public:
+  // `sp`: the stack pointer the walk starts from.
+  explicit LocalStackMemory(uintptr_t sp) noexcept;
+  bool read(uintptr_t addr, void* out, size_t n) noexcept;
+  // Code bytes of a loaded module (the caller checked the address lies in one).
+  bool read_code(uintptr_t addr, void* out, size_t n) noexcept;
+  // The walk moved to another stack (through a signal frame): re-derive the region.
+  void enter_stack(uintptr_t sp) noexcept { select_region(sp); }
+
+ private:
+  void select_region(uintptr_t sp) noexcept;
+  uintptr_t lo_ = 0, hi_ = 0;
+  bool via_syscall_ = false;
+};
+
+class ProcessVmMemory {
+ public:
+  ProcessVmMemory() noexcept;
+  bool read(uintptr_t addr, void* out, size_t n) noexcept;
+  bool read_code(uintptr_t addr, void* out, size_t n) noexcept { return read(addr, out, n); }
+  void enter_stack(uintptr_t) noexcept {}
+
+ private:
+  static constexpr size_t kWindow = 512;
+  int pid_;
+  uintptr_t base_ = 0;
+  size_t valid_ = 0;
+  alignas(8) unsigned char window_[kWindow];
+};
+
+// One read of n bytes from our own process through process_vm_readv; false on any error.
+bool process_vm_read(int pid, uintptr_t addr, void* out, size_t n, size_t* got) noexcept;
+
+struct WalkOptions {
+  bool first_exact = true;   // regs.pc is an interrupted PC (not a return address)
+  bool skip_agent = false;   // drop frames inside libprofagent.so
+  bool bp_unknown = false;   // regs.bp == 0 means "not known": guess it where a rule needs it
+};
+
+// Walks from `regs`, writing pprof location addresses (exact PCs, return addresses - 1).
+template <typename Memory>
+int walk_stack(WalkRegs regs, Memory& mem, const WalkOptions& opt, uintptr_t* pcs,
+               int max_frames) noexcept;
+
+extern template int walk_stack<LocalStackMemory>(WalkRegs, LocalStackMemory&, const WalkOptions&,
+                                                 uintptr_t*, int) noexcept;
+extern template int walk_stack<ProcessVmMemory>(WalkRegs, ProcessVmMemory&, const WalkOptions&,
+                                                uintptr_t*, int) noexcept;
+
+}  // namespace profagent

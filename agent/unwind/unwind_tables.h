@@ -1,0 +1,47 @@
+// The per-module unwind tables of the process: every loaded ELF object's executable range
+// and its sorted FrameDesc rows (from .eh_frame), published as one immutable, mmap'ed set.
+//
+// unwind_tables_refresh() is NORMAL CONTEXT (dl_iterate_phdr, allocation): at agent start
+// and on each dump-thread tick. The lookups are SIGNAL/HOOK CONTEXT: lock-free reads of the
+// published set; a set or table once published is never unmapped (a replaced one is
+// retired and kept), so a walk that loaded the old pointer keeps reading valid memory.
+#pragma once
+
+#include <cstdint>
+
+#include "agent/unwind/frame_desc.h"
+
+namespace profagent {
+
+struct UnwindModule {
+  uintptr_t lo, hi;         // executable range [lo, hi); row PCs are offsets from lo
+  const FrameDesc* rows;    // nullptr when the object has no usable .eh_frame_hdr
+  uint32_t row_count;
+  // Identity, to reuse the table across refreshes.
+  uintptr_t load_bias;
+  const void* phdr;
+};
+
+struct UnwindModuleSet {
+  uint32_t count;
+  UnwindModule modules[];  // sorted by lo, non-overlapping
+};
+
+// Re-reads the loaded objects (cheap when none was loaded or unloaded since the last call).
+void unwind_tables_refresh() noexcept;
+
+// The current set (never null after the first refresh; may be null before). Async-signal-safe.
+const UnwindModuleSet* unwind_modules() noexcept;
+
+// The module whose executable range holds `pc`, or nullptr. Async-signal-safe.
+const UnwindModule* find_unwind_module(const UnwindModuleSet* set, uintptr_t pc) noexcept;
+
+// The row covering `pc` in `m` (pc inside m's range), or nullptr when none does (below the
+// first row, or no table). Async-signal-safe.
+const FrameDesc* find_frame_desc(const UnwindModule& m, uintptr_t pc) noexcept;
+
+// Called by the walk when a PC fell in no module: the next refresh does a full re-scan even
+// if the loader's counters did not move. Async-signal-safe.
+void note_unknown_pc() noexcept;
+
+}  // namespace profagent
