@@ -1,10 +1,12 @@
 // The dump thread's loop. Normal context (it is an agent thread: every signal blocked, the
-// in-agent flag set for its whole life), except wake_dump_thread: SIGNAL-SAFE (eventfd
-// write only).
+// in-agent flag set for its whole life), except wake_dump_thread: SIGNAL-SAFE (an atomic
+// increment and a futex wake: no descriptor, which the host could close or reuse).
 #include "agent/dump_thread.h"
 
-#include <poll.h>
-#include <sys/eventfd.h>
+#include <errno.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -23,7 +25,9 @@ namespace {
 
 constexpr int kTickMillis = 100;
 
-std::atomic<int> g_eventfd{-1};
+// Wake-up counter: the dump thread sleeps on it with FUTEX_WAIT, a wake bumps it.
+std::atomic<uint32_t> g_wake{0};
+static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
 std::atomic<bool> g_running{false};
 std::atomic<bool> g_dump_requested{false};
 int64_t g_interval_nanos = 0;
@@ -31,17 +35,19 @@ int64_t g_interval_nanos = 0;
 void* dump_thread_main(void*) {
   int64_t next_interval = g_interval_nanos > 0 ? monotonic_nanos() + g_interval_nanos : 0;
   int64_t next_tick = monotonic_nanos() + kTickMillis * 1000000LL;
+  uint32_t last_wake = g_wake.load();
   for (;;) {
     int64_t now = monotonic_nanos();
     int64_t wake = next_tick;
     if (next_interval != 0 && next_interval < wake) wake = next_interval;
     int timeout_ms = wake > now ? static_cast<int>((wake - now + 999999) / 1000000) : 0;
-    pollfd p{g_eventfd.load(), POLLIN, 0};
-    if (poll(&p, 1, timeout_ms) > 0 && (p.revents & POLLIN)) {
-      uint64_t value;
-      ssize_t ignored = read(p.fd, &value, sizeof value);
-      (void)ignored;
+    uint32_t seen = g_wake.load(std::memory_order_acquire);
+    if (seen == last_wake && timeout_ms > 0) {
+      timespec ts{timeout_ms / 1000, (timeout_ms % 1000) * 1000000L};
+      syscall(SYS_futex, reinterpret_cast<uint32_t*>(&g_wake), FUTEX_WAIT_PRIVATE, seen, &ts,
+              nullptr, 0);
     }
+    last_wake = g_wake.load(std::memory_order_acquire);
     if (int sig = pending_termination_signal()) {
       dump_now(/*final=*/true);
       die_of_signal(sig);
@@ -69,17 +75,9 @@ void* dump_thread_main(void*) {
 
 bool start_dump_thread(int64_t interval_nanos) {
   g_interval_nanos = interval_nanos;
-  int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (fd < 0) {
-    log().warn("cannot create the dump thread's eventfd; dumps happen only at exit");
-    return false;
-  }
-  g_eventfd.store(fd);
   pthread_t thread;
   if (int rc = create_agent_thread(&thread, dump_thread_main, nullptr, "profagent-dump")) {
     log().warn("cannot start the dump thread (error {}); dumps happen only at exit", rc);
-    close(fd);
-    g_eventfd.store(-1);
     return false;
   }
   pthread_detach(thread);
@@ -88,11 +86,11 @@ bool start_dump_thread(int64_t interval_nanos) {
 }
 
 void wake_dump_thread() noexcept {
-  int fd = g_eventfd.load(std::memory_order_acquire);
-  if (fd < 0) return;
-  uint64_t one = 1;
-  ssize_t ignored = write(fd, &one, sizeof one);
-  (void)ignored;
+  int saved_errno = errno;
+  g_wake.fetch_add(1, std::memory_order_release);
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&g_wake), FUTEX_WAKE_PRIVATE, 1, nullptr,
+          nullptr, 0);
+  errno = saved_errno;
 }
 
 void request_dump() noexcept {
@@ -103,9 +101,6 @@ void request_dump() noexcept {
 bool dump_thread_running() noexcept { return g_running.load(std::memory_order_acquire); }
 
 void forget_dump_thread_after_fork() noexcept {
-  // The eventfd is shared with the parent: a child must not consume the parent's wake-ups.
-  int fd = g_eventfd.exchange(-1);
-  if (fd >= 0) close(fd);
   g_running.store(false);
   g_dump_requested.store(false);
 }

@@ -56,21 +56,12 @@ void LocalStackMemory::select_region(uintptr_t sp) noexcept {
   via_syscall_ = true;
 }
 
-bool LocalStackMemory::read(uintptr_t addr, void* out, size_t n) noexcept {
-  if (addr >= lo_ && addr < hi_ && n <= hi_ - addr) {
-    memcpy(out, reinterpret_cast<const void*>(addr), n);
-    return true;
-  }
-  if (!via_syscall_) return false;
+bool LocalStackMemory::read_via_syscall(uintptr_t addr, void* out, size_t n) noexcept {
   static_assert(sizeof(pid_t) == sizeof(int));
   size_t got = 0;
   return process_vm_read(static_cast<int>(syscall(SYS_getpid)), addr, out, n, &got) && got == n;
 }
 
-bool LocalStackMemory::read_code(uintptr_t addr, void* out, size_t n) noexcept {
-  memcpy(out, reinterpret_cast<const void*>(addr), n);
-  return true;
-}
 
 ProcessVmMemory::ProcessVmMemory() noexcept : pid_(static_cast<int>(syscall(SYS_getpid))) {}
 
@@ -143,6 +134,7 @@ int walk_stack(WalkRegs regs, Memory& mem, const WalkOptions& opt, uintptr_t* pc
   int n = 0;
   bool exact = opt.first_exact;
   bool bp_unknown = opt.bp_unknown && regs.bp == 0;
+  const UnwindModule* last_module = nullptr;
   // Bounded by frames visited, agent frames included, so a loop cannot run away.
   for (int visited = 0; visited < max_frames + 32 && n < max_frames; ++visited) {
     uintptr_t pc = regs.pc;
@@ -151,7 +143,11 @@ int walk_stack(WalkRegs regs, Memory& mem, const WalkOptions& opt, uintptr_t* pc
     if (!opt.skip_agent || !is_agent_pc(lookup)) pcs[n++] = lookup;
     if (n >= max_frames) break;
 
-    const UnwindModule* m = find_unwind_module(set, lookup);
+    const UnwindModule* m = last_module != nullptr && lookup >= last_module->lo &&
+                                    lookup < last_module->hi
+                                ? last_module
+                                : find_unwind_module(set, lookup);
+    last_module = m;
     if (m == nullptr) note_unknown_pc();
     // Returning into the signal trampoline: the interrupted registers are in the ucontext
     // the kernel pushed, which starts at the trampoline's SP.
@@ -170,7 +166,7 @@ int walk_stack(WalkRegs regs, Memory& mem, const WalkOptions& opt, uintptr_t* pc
     }
 
     const FrameDesc* d = m != nullptr ? find_frame_desc(*m, lookup) : nullptr;
-    uint8_t kind = d != nullptr ? d->cfa_kind : kCfaNoCfi;
+    uint8_t kind = d != nullptr ? d->cfa_kind : static_cast<uint8_t>(kCfaNoCfi);
     if (bp_unknown && (kind == kCfaRbp || kind == kCfaNoCfi)) {
       regs.bp = guess_frame_pointer(mem, set, regs.sp);
       bp_unknown = false;

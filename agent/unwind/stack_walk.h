@@ -23,14 +23,24 @@ class LocalStackMemory {
  public:
   // `sp`: the stack pointer the walk starts from.
   explicit LocalStackMemory(uintptr_t sp) noexcept;
-  bool read(uintptr_t addr, void* out, size_t n) noexcept;
+  bool read(uintptr_t addr, void* out, size_t n) noexcept {
+    if (addr >= lo_ && addr < hi_ && n <= hi_ - addr) {
+      __builtin_memcpy(out, reinterpret_cast<const void*>(addr), n);
+      return true;
+    }
+    return via_syscall_ && read_via_syscall(addr, out, n);
+  }
   // Code bytes of a loaded module (the caller checked the address lies in one).
-  bool read_code(uintptr_t addr, void* out, size_t n) noexcept;
+  bool read_code(uintptr_t addr, void* out, size_t n) noexcept {
+    __builtin_memcpy(out, reinterpret_cast<const void*>(addr), n);
+    return true;
+  }
   // The walk moved to another stack (through a signal frame): re-derive the region.
   void enter_stack(uintptr_t sp) noexcept { select_region(sp); }
 
  private:
   void select_region(uintptr_t sp) noexcept;
+  bool read_via_syscall(uintptr_t addr, void* out, size_t n) noexcept;
   uintptr_t lo_ = 0, hi_ = 0;
   bool via_syscall_ = false;
 };

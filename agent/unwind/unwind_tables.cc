@@ -18,6 +18,8 @@
 namespace profagent {
 namespace {
 
+constexpr int kPageShift = 12;
+
 constinit std::atomic<const UnwindModuleSet*> g_set{nullptr};
 constinit std::atomic<bool> g_rescan{false};
 constinit std::atomic<unsigned long long> g_adds{0}, g_subs{0};
@@ -81,11 +83,21 @@ int scan_object(dl_phdr_info* info, size_t size, void* data) {
   }
   std::vector<FrameDesc> rows;
   if (eh_frame_hdr != nullptr && build_frame_table(eh_frame_hdr, lo, rows) && !rows.empty()) {
-    void* mem = map_forever(rows.size() * sizeof(FrameDesc));
+    size_t pages = ((hi - lo) >> kPageShift) + 2;
+    size_t rows_bytes = (rows.size() * sizeof(FrameDesc) + 7) & ~size_t{7};
+    void* mem = map_forever(rows_bytes + pages * sizeof(uint32_t));
     if (mem != nullptr) {
       memcpy(mem, rows.data(), rows.size() * sizeof(FrameDesc));
+      auto* index = reinterpret_cast<uint32_t*>(static_cast<char*>(mem) + rows_bytes);
+      uint32_t r = 0;
+      for (size_t p = 0; p < pages; ++p) {
+        uint64_t page_start = static_cast<uint64_t>(p) << kPageShift;
+        while (r + 1 < rows.size() && rows[r + 1].pc <= page_start) ++r;
+        index[p] = r;
+      }
       m.rows = static_cast<const FrameDesc*>(mem);
       m.row_count = static_cast<uint32_t>(rows.size());
+      m.page_first_row = index;
     }
   }
   scan->found.push_back(m);
@@ -134,9 +146,15 @@ const UnwindModule* find_unwind_module(const UnwindModuleSet* set, uintptr_t pc)
 }
 
 const FrameDesc* find_frame_desc(const UnwindModule& m, uintptr_t pc) noexcept {
-  if (m.rows == nullptr || pc < m.lo || pc - m.lo > UINT32_MAX) return nullptr;
+  if (m.rows == nullptr || pc < m.lo || pc >= m.hi || pc - m.lo > UINT32_MAX) return nullptr;
   uint32_t off = static_cast<uint32_t>(pc - m.lo);
-  uint32_t lo = 0, hi = m.row_count;
+  // Rows that can cover `off`: from the last one starting at or before its page, up to the
+  // last one starting at or before the next page.
+  uint32_t page = off >> kPageShift;
+  uint32_t lo = m.page_first_row[page], hi = m.page_first_row[page + 1] + 1;
+  if (hi > m.row_count) hi = m.row_count;
+  if (m.rows[lo].pc > off) return nullptr;  // below the first row
+  ++lo;
   while (lo < hi) {
     uint32_t mid = (lo + hi) / 2;
     if (m.rows[mid].pc <= off) lo = mid + 1;

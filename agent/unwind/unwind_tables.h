@@ -17,6 +17,9 @@ struct UnwindModule {
   uintptr_t lo, hi;         // executable range [lo, hi); row PCs are offsets from lo
   const FrameDesc* rows;    // nullptr when the object has no usable .eh_frame_hdr
   uint32_t row_count;
+  // For each 4 KiB page of [lo, hi): the index of the last row starting at or before the
+  // page start (so a lookup binary-searches only that page's rows). nullptr with rows.
+  const uint32_t* page_first_row;
   // Identity, to reuse the table across refreshes.
   uintptr_t load_bias;
   const void* phdr;

@@ -21,7 +21,9 @@ TEST(UnwindTables, EveryModuleSortedAndFunctionsCovered) {
   bool any_plt = false;
   for (uint32_t i = 0; i < set->count; ++i) {
     const UnwindModule& m = set->modules[i];
-    if (i > 0) EXPECT_LE(set->modules[i - 1].hi, m.lo);
+    if (i > 0) {
+      EXPECT_LE(set->modules[i - 1].hi, m.lo);
+    }
     if (m.rows == nullptr) continue;
     ++with_rows;
     for (uint32_t r = 1; r < m.row_count; ++r) ASSERT_LT(m.rows[r - 1].pc, m.rows[r].pc);

@@ -128,7 +128,7 @@ void expect_all_equal(const char* name, const Result& r) {
          r.records, r.equal, r.documented);
   EXPECT_GE(r.records, 1000) << name;
   EXPECT_EQ(r.equal + r.documented, r.records) << name << " mismatches:\n" << r.first_mismatches;
-  EXPECT_LE(r.documented * 100, r.records) << name;  // at most 1%
+  EXPECT_LE(r.documented * 100, r.records * 3) << name;  // at most 3%
 }
 
 class StackOracle : public ::testing::Test {
