@@ -30,6 +30,7 @@
 #include "agent/symbolize/symbolizer.h"
 #include "agent/threads/thread_registry.h"
 #include "agent/unwind/unwinder.h"
+#include "agent/running_flag.h"
 #include "collectors/registry.h"
 
 namespace profagent {
@@ -49,7 +50,6 @@ struct AgentState {
 };
 
 AgentState* g_state = nullptr;
-std::atomic<bool> g_running{false};
 constinit pthread_key_t g_thread_exit_key = 0;
 
 std::string executable_basename() {
@@ -105,7 +105,7 @@ void on_thread_exit_key(void*) {
 }
 
 void at_exit() {
-  if (!g_running.load()) return;
+  if (!agent_running()) return;
   dump_now(/*final=*/true);
 }
 
@@ -138,8 +138,6 @@ Symbolizer& dump_symbolizer() {
 
 }  // namespace
 
-bool agent_running() noexcept { return g_running.load(std::memory_order_acquire); }
-
 const std::vector<Collector*>& running_collectors() {
   static const std::vector<Collector*> none;
   return g_state != nullptr ? g_state->running : none;
@@ -150,7 +148,8 @@ void agent_start() {
   if (g_state != nullptr) return;
   char cwd[PATH_MAX];
   std::string cwd_string = getcwd(cwd, sizeof cwd) != nullptr ? cwd : "";
-  ParsedConfig parsed = parse_config([](const char* name) { return getenv(name); }, cwd_string);
+  ParsedConfig parsed =
+      parse_config([](const char* name) { return getenv(name); }, cwd_string, all_kinds());
   set_log_level(parsed.config.log_level);
   for (const std::string& w : parsed.warnings) log().warn("{}", w);
   set_config(parsed.config);
@@ -179,7 +178,7 @@ void agent_start() {
   install_agent_signal_handlers(config().dump_signal);
   pthread_atfork(nullptr, nullptr, fork_child);
   atexit(at_exit);
-  g_running.store(true, std::memory_order_release);
+  set_agent_running();
   log().info("started for {} (pid {}), writing to {}", g_state->exe, getpid(), config().dir);
 }
 
@@ -223,7 +222,7 @@ void dump_now(bool final) {
   if (g_state->final_done) return;
   if (final) g_state->final_done = true;
   int64_t dump_cpu_start = clock_nanos(CLOCK_THREAD_CPUTIME_ID);
-  SelfSnapshot self = self_snapshot();
+  SelfSnapshot self = self_snapshot(all_kinds());
   DumpRequest request;
   request.now_unix_nanos = unix_nanos();
   request.now_monotonic_nanos = monotonic_nanos();
@@ -233,7 +232,7 @@ void dump_now(bool final) {
   for (Collector* c : g_state->running) {
     std::optional<ProfileBuilder> builder = c->snapshot(request);
     if (!builder) continue;
-    add_self_accounting(*builder, c->kind(), self);
+    add_self_accounting(*builder, c->descriptor(), self);
     std::string bytes = builder->encode_gzipped(dump_symbolizer());
     if (bytes.empty()) {  // encoding failed (out of memory): never write an empty file
       log().warn("cannot encode the {} profile; this dump of it is lost", c->kind());
@@ -243,7 +242,8 @@ void dump_now(bool final) {
         profile_path(config().dir, g_state->exe, getpid(), request.seq, c->kind());
     std::string error = write_file_atomically(path, bytes);
     // Files first, then the push (queued for the push thread; never waits for the network).
-    if (push_enabled()) push_profile(c->kind(), std::move(bytes), request.now_unix_nanos);
+    if (push_enabled())
+      push_profile(c->descriptor(), std::move(bytes), request.now_unix_nanos);
     if (error.empty()) {
       log().debug("wrote {}", path);
       continue;
@@ -258,11 +258,25 @@ void dump_now(bool final) {
   if (final) push_flush_at_exit();
 }
 
-Collector* find_collector(const char* kind) {
+std::span<const ProfileKind* const> known_kinds() { return all_kinds(); }
+
+Collector* find_collector(const ProfileKind& kind) {
   if (g_state == nullptr) return nullptr;
   for (auto& c : g_state->all)
-    if (strcmp(c->kind(), kind) == 0) return c.get();
+    if (&c->descriptor() == &kind) return c.get();
   return nullptr;
+}
+
+bool kind_running(const ProfileKind& kind) {
+  for (Collector* c : running_collectors())
+    if (&c->descriptor() == &kind) return true;
+  return false;
+}
+
+std::optional<std::string> snapshot_kind(const ProfileKind& kind) {
+  for (Collector* c : running_collectors())
+    if (&c->descriptor() == &kind) return snapshot_encoded(*c);
+  return std::nullopt;
 }
 
 std::optional<std::string> snapshot_encoded(Collector& c) {

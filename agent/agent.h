@@ -1,16 +1,20 @@
-// The agent's lifecycle as seen by the rest of the code: whether it is up, its collectors,
-// and the two ways to ask for a dump. Normal context unless a function says otherwise.
+// The agent's API as seen by the outputs (HTTP, push) and the agent's own threads: whether
+// it is up, its collectors, the two ways to ask for a dump, on-demand snapshots and
+// observation windows of a kind. Outputs name kinds only through their descriptors
+// (agent/profile_kind.h) and never touch a collector. Normal context unless a function says
+// otherwise.
 #pragma once
 
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "agent/collector.h"
+#include "agent/profile_kind.h"
+#include "agent/running_flag.h"
 
 namespace profagent {
-
-// True once the constructor has finished starting the collectors. HOOK/SIGNAL-safe.
-bool agent_running() noexcept;
 
 // The collectors that started (empty before the constructor ran).
 const std::vector<Collector*>& running_collectors();
@@ -21,15 +25,44 @@ void dump_now(bool final);
 // Wakes the dump thread to write a dump. SIGNAL-SAFE (writes to an eventfd).
 void request_dump() noexcept;
 
-// On-demand profiles (the HTTP endpoint), besides the file dumps:
-// Any collector the agent knows by kind ("cpu", "heap", ...), started or not; nullptr if none.
-Collector* find_collector(const char* kind);
-// c.snapshot() under the dump lock (the dump sequence number is not advanced), encoded as
-// the uncompressed Profile message; nothing if the collector has nothing to write.
+// Every kind the agent knows (the registry), in file-kind order.
+std::span<const ProfileKind* const> known_kinds();
+
+// Whether `kind`'s collector started (its setting is on and it could start).
+bool kind_running(const ProfileKind& kind);
+
+// On-demand profiles (the HTTP endpoint), besides the file dumps: a snapshot of a running
+// kind now, under the dump lock (the dump sequence number is not advanced), encoded as the
+// uncompressed Profile message; nothing if the kind is not running or has nothing to write.
+std::optional<std::string> snapshot_kind(const ProfileKind& kind);
+
+// Observation windows (windows.cc): what `kind` records from start_window until
+// end_window, as an uncompressed Profile message. A kSinceLastDump kind (cpu) collects the
+// window itself (a kind that is off runs at its setting's on_demand_value for the window's
+// length, and only one window of such a kind is open at a time, as Go allows one CPU
+// profile); a kSinceStart kind's window is the delta of two snapshots; a kSnapshot kind has
+// none. Any agent thread.
+struct WindowStart {
+  int id = 0;         // > 0 on success
+  std::string error;  // otherwise why (for the HTTP answer)
+};
+WindowStart start_window(const ProfileKind& kind);
+// The window's profile so far; it stays open. A collector-kept (kSinceLastDump) window goes
+// on from the read: the next read or the end covers what came after it, so successive reads
+// are successive windows. nullopt if the id is unknown or it failed.
+std::optional<std::string> read_window(int id);
+// The window's profile; the window is forgotten. nullopt if the id is unknown or it failed.
+std::optional<std::string> end_window(int id);
+
+// Background work of every running collector and of those running only for a window
+// (draining signal buffers); called by the dump thread about every 100 ms.
+void tick_collectors();
+
+// For windows.cc: the collector of `kind` (started or not), c.snapshot() encoded under the
+// dump lock, and a builder encoded under the dump lock with the shared symbolizer (the
+// Symbolizer is not thread-safe: this is the only way to encode outside dump_now).
+Collector* find_collector(const ProfileKind& kind);
 std::optional<std::string> snapshot_encoded(Collector& c);
-// `builder` encoded (uncompressed Profile message) under the dump lock, with the shared
-// symbolizer refreshed first (the Symbolizer is not thread-safe: this is the only way to
-// encode outside dump_now).
 std::string encode_profile(const ProfileBuilder& builder);
 
 }  // namespace profagent

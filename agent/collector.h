@@ -9,6 +9,7 @@
 
 #include "agent/config.h"
 #include "agent/pprof/profile_builder.h"
+#include "agent/profile_kind.h"
 
 namespace profagent {
 
@@ -24,11 +25,14 @@ class Collector {
  public:
   virtual ~Collector() = default;
 
-  // File kind: "cpu", "heap", "mutex", "block", "threads".
-  virtual const char* kind() const = 0;
+  // The kind this collector writes (agent/profile_kind.h).
+  virtual const ProfileKind& descriptor() const = 0;
+  const char* kind() const { return descriptor().name; }
 
-  // Whether the configuration asks for this collector at all.
-  virtual bool wanted(const Config& config) const = 0;
+  // Whether the configuration asks for this collector at all: its setting is not 0.
+  virtual bool wanted(const Config& config) const {
+    return config.value(descriptor().name) > 0;
+  }
 
   // Starts collecting. Returns false (after logging one warning) if the collector cannot run
   // here; the agent then carries on without it.
@@ -53,6 +57,23 @@ class Collector {
   // The profile to write for this dump, or nothing if there is nothing to write.
   // Runs on the dump thread (or the exiting thread for the final dump).
   virtual std::optional<ProfileBuilder> snapshot(const DumpRequest& request) = 0;
+
+  // Observation windows of a kSinceLastDump kind (an HTTP /profile?seconds=N request): every
+  // event recorded while a window is open is added to it, besides the dumps' own window.
+  // open_window returns its id (0: this collector has no windows; the agent then observes
+  // a window as the difference of two snapshots); close_window returns its profile and
+  // forgets it. Normal context, any agent thread.
+  virtual int open_window() { return 0; }
+  virtual std::optional<ProfileBuilder> close_window(int /*id*/) { return std::nullopt; }
 };
+
+// The ProfileShape the descriptor declares (sample types, period type), with `period`.
+inline ProfileShape shape_of(const ProfileKind& kind, int64_t period) {
+  ProfileShape shape;
+  for (const SampleTypeSpec& t : kind.sample_types) shape.sample_types.push_back({t.type, t.unit});
+  shape.period_type = {kind.period_type, kind.period_unit};
+  shape.period = period;
+  return shape;
+}
 
 }  // namespace profagent

@@ -12,9 +12,8 @@
 #include <cstdlib>
 #include <optional>
 
-#include "agent/http/listen_address.h"
-
-#include "agent/push/push_labels.h"
+#include "agent/listen_address.h"
+#include "agent/push_labels.h"
 
 namespace profagent {
 namespace {
@@ -53,7 +52,7 @@ std::optional<int64_t> parse_int(const std::string& text, int64_t lo, int64_t hi
 }
 
 // Seconds as a whole or decimal number with up to 3 decimals ("30", "0.2"), in nanoseconds:
-// 0, or from 0.05 s to `max_seconds`.
+// 0, or from 0.1 s to `max_seconds`.
 std::optional<int64_t> parse_seconds(const std::string& text, int64_t max_seconds) {
   std::string t = trim(text);
   size_t dot = t.find('.');
@@ -67,7 +66,7 @@ std::optional<int64_t> parse_seconds(const std::string& text, int64_t max_second
   if (!w) return std::nullopt;
   while (frac.size() < 3) frac += '0';
   int64_t millis = *w * 1000 + std::stoll(frac);
-  if (millis != 0 && (millis < 50 || millis > max_seconds * 1000)) return std::nullopt;
+  if (millis != 0 && (millis < 100 || millis > max_seconds * 1000)) return std::nullopt;
   return millis * 1000000;
 }
 
@@ -136,7 +135,8 @@ std::string join_path(const std::string& cwd, const std::string& path) {
 
 }  // namespace
 
-ParsedConfig parse_config(const EnvLookup& lookup, const std::string& cwd) {
+ParsedConfig parse_config(const EnvLookup& lookup, const std::string& cwd,
+                          std::span<const ProfileKind* const> kinds) {
   ParsedConfig parsed;
   Config& c = parsed.config;
   auto warn = [&](const char* name, const std::string& value, const std::string& expected,
@@ -156,30 +156,19 @@ ParsedConfig parse_config(const EnvLookup& lookup, const std::string& cwd) {
   }
   c.dir = join_path(cwd, c.dir);
 
-  if (auto v = get("PROFAGENT_CPU_HZ")) {
-    if (auto n = parse_int(*v, 0, 4000)) c.cpu_hz = static_cast<int>(*n);
-    else warn("PROFAGENT_CPU_HZ", *v, "a whole number from 0 to 4000", "100");
-  }
-  if (auto v = get("PROFAGENT_HEAP_RATE")) {
-    if (auto n = parse_int(*v, 0, int64_t{1} << 40)) c.heap_rate = *n;
-    else warn("PROFAGENT_HEAP_RATE", *v, "a whole number of bytes from 0 to 2^40", "524288");
-  }
-  if (auto v = get("PROFAGENT_MUTEX_FRACTION")) {
-    if (auto n = parse_int(*v, 0, INT32_MAX)) c.mutex_fraction = *n;
-    else warn("PROFAGENT_MUTEX_FRACTION", *v, "a whole number from 0 to 2147483647", "0 (off)");
-  }
-  if (auto v = get("PROFAGENT_BLOCK_RATE")) {
-    if (auto n = parse_int(*v, 0, int64_t{1} << 50)) c.block_rate = *n;
-    else warn("PROFAGENT_BLOCK_RATE", *v, "a whole number of nanoseconds from 0 to 2^50",
-              "0 (off)");
-  }
-  if (auto v = get("PROFAGENT_THREADS")) {
-    if (auto b = parse_bool(*v)) c.threads = *b;
-    else warn("PROFAGENT_THREADS", *v, "0 or 1", "1");
-  }
-  if (auto v = get("PROFAGENT_WALL_HZ")) {
-    if (auto n = parse_int(*v, 0, 1000)) c.wall_hz = static_cast<int>(*n);
-    else warn("PROFAGENT_WALL_HZ", *v, "a whole number from 0 to 1000", "0 (off)");
+  for (const ProfileKind* kind : kinds) {
+    const KindSetting& k = kind->setting;
+    c.kind_values[kind->name] = k.default_value;
+    auto v = get(k.env);
+    if (!v) continue;
+    std::optional<int64_t> n;
+    if (k.boolean) {
+      if (auto b = parse_bool(*v)) n = *b ? 1 : 0;
+    } else {
+      n = parse_int(*v, k.min, k.max);
+    }
+    if (n) c.kind_values[kind->name] = *n;
+    else warn(k.env, *v, k.expected, k.fallback);
   }
   if (auto v = get("PROFAGENT_SIGNAL")) {
     if (auto s = parse_signal(*v)) c.dump_signal = *s;
@@ -192,7 +181,7 @@ ParsedConfig parse_config(const EnvLookup& lookup, const std::string& cwd) {
       c.interval_seconds = *n / 1000000000;
     } else {
       warn("PROFAGENT_INTERVAL", *v,
-           "a number of seconds, 0 or from 0.05 to 31536000 (at most 3 decimals)",
+           "a number of seconds, 0 or from 0.1 to 31536000 (at most 3 decimals)",
            "0 (dumps only on signal and at exit)");
     }
   }

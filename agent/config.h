@@ -4,9 +4,14 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
+
+#include "agent/profile_kind.h"
 
 namespace profagent {
 
@@ -14,12 +19,9 @@ enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError, kOff };
 
 struct Config {
   std::string dir = "profiles";        // PROFAGENT_DIR, absolute after parse_config
-  int cpu_hz = 100;                    // PROFAGENT_CPU_HZ, 0 = off, max 4000
-  int64_t heap_rate = 524288;          // PROFAGENT_HEAP_RATE, 0 = off
-  int64_t mutex_fraction = 0;          // PROFAGENT_MUTEX_FRACTION, 0 = off
-  int64_t block_rate = 0;              // PROFAGENT_BLOCK_RATE (ns), 0 = off
-  bool threads = true;                 // PROFAGENT_THREADS
-  int wall_hz = 0;                     // PROFAGENT_WALL_HZ, 0 = off, max 1000
+  // Each profile kind's setting (its descriptor's KindSetting: PROFAGENT_CPU_HZ...), by
+  // kind name; 0 = off. A kind missing here is off.
+  std::map<std::string, int64_t, std::less<>> kind_values;
   int dump_signal = 12;                // PROFAGENT_SIGNAL (SIGUSR2), 0 = none
   int64_t interval_seconds = 0;        // PROFAGENT_INTERVAL, whole part (0 = only signal and exit)
   int64_t interval_nanos = 0;          // PROFAGENT_INTERVAL exactly (decimals like 0.2 allowed)
@@ -28,6 +30,11 @@ struct Config {
   std::vector<std::pair<std::string, std::string>> tags;  // PROFAGENT_TAGS, k=v,k=v
   LogLevel log_level = LogLevel::kWarn;  // PROFAGENT_LOG
   std::string http;                    // PROFAGENT_HTTP listen address, "" = no server
+
+  int64_t value(std::string_view kind) const {
+    auto it = kind_values.find(kind);
+    return it != kind_values.end() ? it->second : 0;
+  }
 };
 
 struct ParsedConfig {
@@ -39,8 +46,10 @@ struct ParsedConfig {
 // getenv-like lookup: returns nullptr when the variable is unset.
 using EnvLookup = std::function<const char*(const char*)>;
 
-// Parses every PROFAGENT_* variable. `cwd` resolves a relative PROFAGENT_DIR.
-ParsedConfig parse_config(const EnvLookup& lookup, const std::string& cwd);
+// Parses every PROFAGENT_* variable: the agent's own and each of `kinds`' setting. `cwd`
+// resolves a relative PROFAGENT_DIR.
+ParsedConfig parse_config(const EnvLookup& lookup, const std::string& cwd,
+                          std::span<const ProfileKind* const> kinds);
 
 // The configuration the agent started with (valid after the constructor ran).
 const Config& config();

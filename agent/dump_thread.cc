@@ -63,7 +63,7 @@ void* dump_thread_main(void*) {
       log_sigprof_sharing_once();
       int64_t tick_start = clock_nanos(CLOCK_THREAD_CPUTIME_ID);
       unwind_tables_refresh();  // modules loaded since the last tick get their tables
-      for (Collector* c : running_collectors()) c->on_tick();
+      tick_collectors();
       self_add_cost(SelfCost::kTick, clock_nanos(CLOCK_THREAD_CPUTIME_ID) - tick_start);
       next_tick = now + kTickMillis * 1000000LL;
     }

@@ -13,7 +13,7 @@
 #include <mutex>
 
 #include "agent/log.h"
-#include "agent/signals.h"
+#include "agent/real_sigaction.h"
 
 namespace profagent {
 namespace {

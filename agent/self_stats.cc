@@ -15,13 +15,10 @@ namespace profagent {
 namespace {
 
 constexpr int kCosts = static_cast<int>(SelfCost::kCount);
-constexpr int kLostKinds = static_cast<int>(LostKind::kCount);
 
 struct Counters {
   std::atomic<int64_t> cost_nanos[kCosts];
   std::atomic<uint64_t> cost_events[kCosts];
-  std::atomic<uint64_t> lost_events[kLostKinds];
-  std::atomic<int64_t> lost_weight[kLostKinds];
   std::atomic<int64_t> start_unix{0};
   std::atomic<int64_t> start_mono{0};
 };
@@ -30,9 +27,7 @@ constinit Counters g_counters{};
 constexpr int kMaxSources = 8;
 constinit std::atomic<SelfCommentSource> g_sources[kMaxSources]{};
 
-const char* const kCostNames[kCosts] = {"signal_handler", "hooks", "tick", "dump", "push",
-                                           "wall_sampler"};
-const char* const kLostNames[kLostKinds] = {"heap", "mutex", "block", "threads"};
+const char* const kCostNames[kCosts] = {"signal_handler", "hooks", "tick", "dump", "push"};
 
 // "0ns", "512us", "2.10ms", "10.02s": short and unambiguous for a reader.
 std::string format_nanos(int64_t ns) {
@@ -44,12 +39,6 @@ std::string format_nanos(int64_t ns) {
   return buf;
 }
 
-int lost_index(std::string_view kind) {
-  for (int i = 0; i < kLostKinds; ++i)
-    if (kind == kLostNames[i]) return i;
-  return -1;
-}
-
 }  // namespace
 
 void self_add_cost(SelfCost cost, int64_t nanos, uint64_t events) noexcept {
@@ -59,11 +48,9 @@ void self_add_cost(SelfCost cost, int64_t nanos, uint64_t events) noexcept {
   if (events > 0) g_counters.cost_events[i].fetch_add(events, std::memory_order_relaxed);
 }
 
-void self_note_lost(LostKind kind, uint64_t events, int64_t weight) noexcept {
-  int i = static_cast<int>(kind);
-  if (i < 0 || i >= kLostKinds) return;
-  g_counters.lost_events[i].fetch_add(events, std::memory_order_relaxed);
-  if (weight > 0) g_counters.lost_weight[i].fetch_add(weight, std::memory_order_relaxed);
+void self_note_lost(LostCounter& lost, uint64_t events, int64_t weight) noexcept {
+  lost.events.fetch_add(events, std::memory_order_relaxed);
+  if (weight > 0) lost.weight.fetch_add(weight, std::memory_order_relaxed);
 }
 
 void self_stats_start() noexcept {
@@ -75,15 +62,16 @@ int64_t self_stats_start_unix_nanos() noexcept {
   return g_counters.start_unix.load(std::memory_order_relaxed);
 }
 
-SelfSnapshot self_snapshot() noexcept {
+SelfSnapshot self_snapshot(std::span<const ProfileKind* const> kinds) {
   SelfSnapshot s;
   for (int i = 0; i < kCosts; ++i) {
     s.cost_nanos[i] = g_counters.cost_nanos[i].load(std::memory_order_relaxed);
     s.cost_events[i] = g_counters.cost_events[i].load(std::memory_order_relaxed);
   }
-  for (int i = 0; i < kLostKinds; ++i) {
-    s.lost_events[i] = g_counters.lost_events[i].load(std::memory_order_relaxed);
-    s.lost_weight[i] = g_counters.lost_weight[i].load(std::memory_order_relaxed);
+  for (const ProfileKind* kind : kinds) {
+    if (kind->lost == nullptr) continue;
+    s.lost.push_back({kind, kind->lost->events.load(std::memory_order_relaxed),
+                      kind->lost->weight.load(std::memory_order_relaxed)});
   }
   int64_t start = g_counters.start_mono.load(std::memory_order_relaxed);
   s.wall_nanos = start != 0 ? monotonic_nanos() - start : 0;
@@ -117,8 +105,8 @@ std::vector<std::string> self_comments(const SelfSnapshot& s) {
              std::to_string(s.cost_events[i]);
   lines.push_back(costs);
   std::string lost = "profagent lost since start:";
-  for (int i = 0; i < kLostKinds; ++i)
-    lost += std::string(" ") + kLostNames[i] + "=" + std::to_string(s.lost_events[i]);
+  for (const SelfSnapshot::Lost& l : s.lost)
+    lost += std::string(" ") + l.kind->name + "=" + std::to_string(l.events);
   lines.push_back(lost);
   for (auto& slot : g_sources) {
     SelfCommentSource source = slot.load();
@@ -129,16 +117,18 @@ std::vector<std::string> self_comments(const SelfSnapshot& s) {
   return lines;
 }
 
-void add_self_accounting(ProfileBuilder& builder, std::string_view kind,
+void add_self_accounting(ProfileBuilder& builder, const ProfileKind& kind,
                          const SelfSnapshot& snapshot) {
   for (std::string& line : self_comments(snapshot)) builder.add_comment(std::move(line));
-  int i = lost_index(kind);
-  if (i < 0 || snapshot.lost_events[i] == 0) return;
+  const SelfSnapshot::Lost* lost = nullptr;
+  for (const SelfSnapshot::Lost& l : snapshot.lost)
+    if (l.kind == &kind) lost = &l;
+  if (lost == nullptr || lost->events == 0) return;
   std::vector<int64_t> values(builder.shape().sample_types.size(), 0);
   if (values.empty()) return;
-  values[0] = static_cast<int64_t>(snapshot.lost_events[i]);
-  if (values.size() > 1) values[1] = snapshot.lost_weight[i];
-  builder.add_synthetic_sample("[profagent: lost]", values);
+  values[0] = static_cast<int64_t>(lost->events);
+  if (values.size() > 1) values[1] = lost->weight;
+  builder.add_synthetic_sample(kind.lost_frame, values);
 }
 
 }  // namespace profagent

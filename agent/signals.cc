@@ -83,11 +83,6 @@ bool is_default(const struct sigaction& sa) {
 
 }  // namespace
 
-SigactionFn real_sigaction() {
-  static SigactionFn fn = reinterpret_cast<SigactionFn>(dlsym(RTLD_NEXT, "sigaction"));
-  return fn != nullptr ? fn : &::sigaction;
-}
-
 void install_agent_signal_handlers(int dump_signal) {
   if (dump_signal > 0 && dump_signal < kMaxSignal) {
     struct sigaction current;
@@ -145,18 +140,6 @@ void program_takes_signal(int sig) {
 }
 
 int pending_termination_signal() noexcept { return g_pending_termination.load(); }
-
-void raise_with_default_action(int sig) noexcept {
-  struct sigaction dfl;
-  memset(&dfl, 0, sizeof dfl);
-  dfl.sa_handler = SIG_DFL;
-  real_sigaction()(sig, &dfl, nullptr);
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, sig);
-  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
-  raise(sig);
-}
 
 void die_of_signal(int sig) {
   raise_with_default_action(sig);  // default action: the whole process dies of `sig`

@@ -5,11 +5,9 @@
 
 #include <signal.h>
 
-namespace profagent {
+#include "agent/real_sigaction.h"
 
-using SigactionFn = int (*)(int, const struct sigaction*, struct sigaction*);
-// The real sigaction (libc's), bypassing our interposer.
-SigactionFn real_sigaction();
+namespace profagent {
 
 // Installs the dump-signal handler and, for SIGTERM/SIGINT/SIGHUP left at SIG_DFL by the
 // program, the dump-then-die handler.
@@ -31,10 +29,5 @@ void program_takes_signal(int sig);
 // the final "die of the same signal" step after the dump.
 int pending_termination_signal() noexcept;
 [[noreturn]] void die_of_signal(int sig);
-
-// Restores SIG_DFL for `sig`, unblocks it on this thread and raises it: the default action
-// happens exactly as it would have without the agent. SIGNAL-SAFE. Returns only if the
-// default action does not end the process.
-void raise_with_default_action(int sig) noexcept;
 
 }  // namespace profagent

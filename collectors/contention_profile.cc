@@ -9,13 +9,10 @@
 
 namespace profagent {
 
-ProfileBuilder build_contention_profile(const ContentionTable& table, int64_t time_nanos) {
+ProfileBuilder build_contention_profile(const ProfileKind& kind, const ContentionTable& table,
+                                        int64_t time_nanos) {
   AgentScope scope;
-  ProfileShape shape;
-  shape.sample_types = {{"contentions", "count"}, {"delay", "nanoseconds"}};
-  shape.period_type = {"contentions", "count"};
-  shape.period = 1;
-  ProfileBuilder builder(shape);
+  ProfileBuilder builder(shape_of(kind, 1));
   builder.set_time(time_nanos);
   for (const ContentionBucketCopy& b : table.copy()) {
     // Go: count is a float, written truncated and at least 1.

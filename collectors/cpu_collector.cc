@@ -1,5 +1,5 @@
 // CPU profile collector: timers on, drain the handler's buffer on every tick, write one
-// delta profile per dump (pprof-semantics.md §4 cpu, §5.4). Normal context.
+// delta profile per dump (docs/pprof-semantics.md §4 cpu, §5.4). Normal context.
 #include "collectors/cpu_collector.h"
 
 #include "agent/clock.h"
@@ -23,7 +23,7 @@ bool CpuCollector::start(const Config& config) {
     log().warn("cannot map the CPU sample buffer; CPU profile is off");
     return false;
   }
-  period_nanos_ = 1000000000 / config.cpu_hz;
+  period_nanos_ = 1000000000 / config.value(kCpuKind.name);
   g_timers.set_period(period_nanos_);
   set_cpu_sample_handler(cpu_sample_handler);
   if (!install_sampling_signal()) return false;
@@ -32,7 +32,7 @@ bool CpuCollector::start(const Config& config) {
   state.active.store(true, std::memory_order_release);
   running_ = true;
   g_timers.arm_existing_threads();
-  log().debug("CPU profile at {} Hz ({} timers)", config.cpu_hz, g_timers.live_timers());
+  log().debug("CPU profile at {} Hz ({} timers)", config.value(kCpuKind.name), g_timers.live_timers());
   return true;
 }
 
@@ -94,14 +94,13 @@ void CpuCollector::on_tick() {
 }
 
 ProfileBuilder CpuCollector::build(const Window& window, int64_t now_mono) const {
-  ProfileBuilder builder(ProfileShape{
-      {{"samples", "count"}, {"cpu", "nanoseconds"}}, {"cpu", "nanoseconds"}, period_nanos_, ""});
+  ProfileBuilder builder(shape_of(kCpuKind, period_nanos_));
   builder.set_time(window.start_unix, now_mono - window.start_mono);
   std::map<int32_t, std::string> names;
   for (const auto& [key, count] : window.samples) {
     int64_t values[2] = {static_cast<int64_t>(count), static_cast<int64_t>(count) * period_nanos_};
     if (key.tid == kLostTid || key.tid == kAgentTid) {
-      builder.add_synthetic_sample(key.tid == kLostTid ? "[profagent: lost]" : "[profagent]",
+      builder.add_synthetic_sample(key.tid == kLostTid ? kCpuKind.lost_frame : "[profagent]",
                                    values);
       continue;
     }

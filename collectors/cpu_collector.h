@@ -8,14 +8,14 @@
 #include <vector>
 
 #include "agent/collector.h"
+#include "collectors/cpu_kind.h"
 #include "collectors/cpu_timers.h"
 
 namespace profagent {
 
 class CpuCollector final : public Collector {
  public:
-  const char* kind() const override { return "cpu"; }
-  bool wanted(const Config& config) const override { return config.cpu_hz > 0; }
+  const ProfileKind& descriptor() const override { return kCpuKind; }
   bool start(const Config& config) override;
   void stop() override;
   void on_thread_start() noexcept override;
@@ -27,8 +27,8 @@ class CpuCollector final : public Collector {
   // Extra observation windows besides the file dumps' own (an HTTP /profile?seconds=N
   // request, a push window): every sample drained while a window is open is added to it.
   // open_window returns its id; close_window returns its profile and forgets it.
-  int open_window();
-  std::optional<ProfileBuilder> close_window(int id);
+  int open_window() override;
+  std::optional<ProfileBuilder> close_window(int id) override;
 
  private:
   struct Key {

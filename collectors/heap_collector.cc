@@ -18,7 +18,7 @@ bool HeapCollector::start(const Config& config) {
     log().warn("heap profile off: cannot reserve address space for sampled objects");
     return false;
   }
-  rate_ = config.heap_rate;
+  rate_ = config.value(kHeapKind.name);
   started_ = true;
   g_heap_sample_rate.store(rate_, std::memory_order_release);
   return true;
@@ -36,14 +36,7 @@ void HeapCollector::on_fork_child() noexcept {
 }
 
 ProfileBuilder build_heap_profile(int64_t rate, int64_t time_nanos) {
-  ProfileShape shape;
-  shape.sample_types = {{"alloc_objects", "count"},
-                        {"alloc_space", "bytes"},
-                        {"inuse_objects", "count"},
-                        {"inuse_space", "bytes"}};
-  shape.period_type = {"space", "bytes"};
-  shape.period = rate;
-  ProfileBuilder builder(shape);
+  ProfileBuilder builder(shape_of(kHeapKind, rate));
   builder.set_time(time_nanos);
 
   std::vector<HeapBucketCopy> buckets = g_heap_recorder.buckets().copy();

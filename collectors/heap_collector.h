@@ -5,13 +5,13 @@
 #pragma once
 
 #include "agent/collector.h"
+#include "collectors/heap_kind.h"
 
 namespace profagent {
 
 class HeapCollector final : public Collector {
  public:
-  const char* kind() const override { return "heap"; }
-  bool wanted(const Config& config) const override { return config.heap_rate > 0; }
+  const ProfileKind& descriptor() const override { return kHeapKind; }
   bool start(const Config& config) override;
   void stop() override;
   void on_fork_child() noexcept override;

@@ -8,6 +8,7 @@
 #include "agent/self_stats.h"
 #include "agent/threads/thread_registry.h"
 #include "agent/unwind/unwinder.h"
+#include "collectors/heap_kind.h"
 
 namespace profagent {
 
@@ -26,7 +27,7 @@ void* HeapRecorder::allocate(size_t size, size_t alignment) noexcept {
   if (p == nullptr) {
     // The region cannot hold it (full, or an alignment above its limit): the caller falls back
     // to the next allocator and this sample is lost; the heap file says how many.
-    self_note_lost(LostKind::kHeap, 1, static_cast<int64_t>(size));
+    self_note_lost(g_heap_lost, 1, static_cast<int64_t>(size));
   } else {
     uintptr_t pcs[kMaxFrames];
     int depth = unwind_from_hook(pcs, kMaxFrames);

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <ctime>
 
-#include "agent/agent.h"
+#include "agent/running_flag.h"
 #include "agent/clock.h"
 #include "agent/hook_guard.h"
 #include "agent/threads/thread_registry.h"

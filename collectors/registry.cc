@@ -1,22 +1,64 @@
-// The list of every profile kind the agent knows, in file-kind order. Normal context.
+// The list of every profile kind the agent knows, in file-kind order: a new kind is one line
+// here. Normal context.
 #include "collectors/registry.h"
 
+#include "collectors/contention_collector.h"
+#include "collectors/contention_kinds.h"
 #include "collectors/cpu_collector.h"
+#include "collectors/cpu_kind.h"
 #include "collectors/heap_collector.h"
-#include "collectors/lock_collectors.h"
+#include "collectors/heap_kind.h"
 #include "collectors/threads_collector.h"
+#include "collectors/threads_kind.h"
 #include "collectors/wall_collector.h"
+#include "collectors/wall_kind.h"
 
 namespace profagent {
+namespace {
+
+struct Entry {
+  const ProfileKind* kind;
+  std::unique_ptr<Collector> (*make)();
+};
+
+template <typename T>
+std::unique_ptr<Collector> make() {
+  return std::make_unique<T>();
+}
+
+constinit const Entry kRegistry[] = {
+    {&kCpuKind, make<CpuCollector>},
+    {&kHeapKind, make<HeapCollector>},
+    {&kMutexKind, [] { return make_contention_collector(ContentionSide::kMutex); }},
+    {&kBlockKind, [] { return make_contention_collector(ContentionSide::kBlock); }},
+    {&kThreadsKind, make<ThreadsCollector>},
+    {&kWallKind, make<WallCollector>},
+};
+
+constexpr size_t kKinds = sizeof kRegistry / sizeof kRegistry[0];
+
+const ProfileKind* const* kind_list() {
+  static const ProfileKind* kinds[kKinds];
+  for (size_t i = 0; i < kKinds; ++i) kinds[i] = kRegistry[i].kind;
+  return kinds;
+}
+
+}  // namespace
+
+std::span<const ProfileKind* const> all_kinds() {
+  static const ProfileKind* const* kinds = kind_list();
+  return {kinds, kKinds};
+}
+
+const ProfileKind* find_kind(std::string_view name) {
+  for (const ProfileKind* k : all_kinds())
+    if (name == k->name) return k;
+  return nullptr;
+}
 
 std::vector<std::unique_ptr<Collector>> make_all_collectors() {
   std::vector<std::unique_ptr<Collector>> all;
-  all.push_back(std::make_unique<CpuCollector>());
-  all.push_back(std::make_unique<HeapCollector>());
-  all.push_back(std::make_unique<MutexCollector>());
-  all.push_back(std::make_unique<BlockCollector>());
-  all.push_back(std::make_unique<ThreadsCollector>());
-  all.push_back(std::make_unique<WallCollector>());
+  for (const Entry& e : kRegistry) all.push_back(e.make());
   return all;
 }
 

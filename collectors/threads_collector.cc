@@ -35,11 +35,7 @@ std::optional<ProfileBuilder> ThreadsCollector::snapshot(const DumpRequest& requ
     if (!is_agent_thread(tid)) tids.push_back(tid);
   std::vector<CapturedThread> threads = g_thread_snapshotter.capture(tids, kAnswerTimeoutNanos);
 
-  ProfileShape shape;
-  shape.sample_types = {{"threads", "count"}};
-  shape.period_type = {"threads", "count"};
-  shape.period = 1;
-  ProfileBuilder builder(shape);
+  ProfileBuilder builder(shape_of(kThreadsKind, 1));
   builder.set_time(request.now_unix_nanos);
   const int64_t one[1] = {1};
   int blocked = 0, signalled = 0, silent = 0, lost = 0;

@@ -14,6 +14,7 @@
 #pragma once
 
 #include "agent/collector.h"
+#include "collectors/threads_kind.h"
 
 namespace profagent {
 
@@ -21,8 +22,7 @@ class ThreadsCollector final : public Collector {
  public:
   static constexpr int64_t kAnswerTimeoutNanos = 250 * 1000 * 1000;
 
-  const char* kind() const override { return "threads"; }
-  bool wanted(const Config& config) const override { return config.threads; }
+  const ProfileKind& descriptor() const override { return kThreadsKind; }
   bool start(const Config& config) override;
   void stop() override;
   void on_fork_child() noexcept override;

@@ -74,7 +74,8 @@ bool WallCollector::start(const Config& config) {
   }
   set_wall_sample_handler(&WallSignalSlots::handler);
   if (!install_sampling_signal()) return false;
-  hz_ = config.wall_hz > 0 ? (config.wall_hz > 1000 ? 1000 : config.wall_hz) : 100;
+  int64_t hz = config.value(kWallKind.name);
+  hz_ = static_cast<int>(hz > 0 ? (hz > 1000 ? 1000 : hz) : kWallKind.setting.on_demand_value);
   {
     std::lock_guard<std::mutex> lock(mutex_);
     dump_window_ = WallWindow(unix_nanos(), monotonic_nanos());
@@ -163,7 +164,7 @@ void WallCollector::loop() {
     const int64_t cost = thread_cpu_nanos() - cpu_before;
     rate.note_tick_cost(cost, counts.threads);
     add_tick(samples, frames, counts, interval, rate.tick_cost_nanos(), now);
-    self_add_cost(SelfCost::kWallSampler, cost);
+    self_add_cost(SelfCost::kTick, cost);  // the agent's own background work
     // Next tick one interval after this one; if the sampler fell behind, at once (the
     // weights carry the real elapsed time).
     next = now + rate.interval_nanos();

@@ -17,6 +17,7 @@
 
 #include "agent/collector.h"
 #include "collectors/wall_aggregate.h"
+#include "collectors/wall_kind.h"
 #include "collectors/wall_rate.h"
 #include "collectors/wall_sampler.h"
 
@@ -24,8 +25,7 @@ namespace profagent {
 
 class WallCollector final : public Collector {
  public:
-  const char* kind() const override { return "wall"; }
-  bool wanted(const Config& config) const override { return config.wall_hz > 0; }
+  const ProfileKind& descriptor() const override { return kWallKind; }
   bool start(const Config& config) override;
   void stop() override;
   void on_fork_child() noexcept override;
@@ -33,8 +33,8 @@ class WallCollector final : public Collector {
   std::optional<ProfileBuilder> snapshot(const DumpRequest& request) override;
 
   // Extra observation windows (HTTP /debug/pprof/wall?seconds=N), as CpuCollector's.
-  int open_window();
-  std::optional<ProfileBuilder> close_window(int id);
+  int open_window() override;
+  std::optional<ProfileBuilder> close_window(int id) override;
   bool running() const { return running_.load(); }
 
  private:

@@ -20,7 +20,7 @@
 
 #include "agent/agent_thread.h"
 #include "agent/clock.h"
-#include "agent/http/listen_address.h"
+#include "agent/listen_address.h"
 #include "agent/http/mhd_library.h"
 #include "agent/http/pprof_endpoints.h"
 #include "agent/log.h"
@@ -153,7 +153,6 @@ int poll_timeout_ms(MHD_Daemon* daemon) {
     int64_t left = (s->pending->deadline_monotonic_nanos - now + 999999) / 1000000;
     if (left < timeout) timeout = left < 0 ? 0 : left;
   }
-  if (temporary_cpu_window_open() && timeout > 100) timeout = 100;
   return static_cast<int>(timeout);
 }
 
@@ -257,7 +256,6 @@ void* server_main(void* arg) {
     int n = poll(&p, 1, poll_timeout_ms(daemon));
     if (n < 0 && errno != EINTR) break;
     if (n > 0 && (p.revents & POLLNVAL) != 0) break;  // the program closed our descriptors
-    if (temporary_cpu_window_open()) tick_temporary_cpu_window();
     g_mhd->run(daemon);
     finish_due_requests();
   }

@@ -35,9 +35,4 @@ struct EndpointResult {
 EndpointResult handle_pprof_request(const std::string& path, const char* seconds,
                                     const char* debug);
 
-// While a CPU window runs on timers started only for it (PROFAGENT_CPU_HZ=0), the server
-// drains the sample buffer about every 100 ms through this.
-bool temporary_cpu_window_open();
-void tick_temporary_cpu_window();
-
 }  // namespace profagent

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <unordered_map>
 
-#include "agent/push/sample_type_config.h"
 #include "profile.pb.h"
 
 namespace profagent {
@@ -48,15 +47,16 @@ std::string sample_key(const pprof::Profile& p, const pprof::Sample& s,
 
 }  // namespace
 
-std::optional<DeltaResult> cumulative_delta(std::string_view current_encoded,
+std::optional<DeltaResult> cumulative_delta(const ProfileKind& kind,
+                                            std::string_view current_encoded,
                                             const CumulativeBaseline& base,
                                             int64_t start_unix_nanos, int64_t until_unix_nanos) {
   pprof::Profile profile;
   if (!profile.ParseFromArray(current_encoded.data(), static_cast<int>(current_encoded.size())))
     return std::nullopt;
   std::vector<bool> cumulative;
-  for (const pprof::ValueType& t : profile.sample_type())
-    cumulative.push_back(is_cumulative_sample_type(str(profile, t.type())));
+  for (int i = 0; i < profile.sample_type_size(); ++i)
+    cumulative.push_back(subtracts_in_delta(kind, static_cast<size_t>(i)));
 
   std::unordered_map<uint64_t, const pprof::Location*> locations;
   for (const pprof::Location& l : profile.location()) locations[l.id()] = &l;

@@ -2,7 +2,7 @@
 // start of the process, as Go writes them) into the per-window deltas a continuous-profiling
 // backend adds up. Works on the encoded Profile message, so it needs nothing from the
 // collectors. Samples are matched by stack (location addresses and function names) and
-// labels; non-cumulative values (inuse_*) pass through unchanged. Normal context (the push
+// labels; values the kind's descriptor marks instantaneous (inuse_*) pass through unchanged. Normal context (the push
 // thread).
 #pragma once
 
@@ -12,6 +12,8 @@
 #include <string_view>
 #include <unordered_map>
 #include <vector>
+
+#include "agent/profile_kind.h"
 
 namespace profagent {
 
@@ -31,7 +33,8 @@ struct DeltaResult {
 // `until_unix_nanos`: cumulative values minus the baseline's (a counter that went down, as
 // after a reset, counts from 0), samples left all zero dropped, duration_nanos set to the
 // window. nullopt if the bytes do not decode.
-std::optional<DeltaResult> cumulative_delta(std::string_view current_encoded,
+std::optional<DeltaResult> cumulative_delta(const ProfileKind& kind,
+                                            std::string_view current_encoded,
                                             const CumulativeBaseline& base,
                                             int64_t start_unix_nanos, int64_t until_unix_nanos);
 

@@ -10,10 +10,12 @@
 #include <optional>
 #include <string>
 
+#include "agent/profile_kind.h"
+
 namespace profagent {
 
 struct PushItem {
-  std::string kind;              // "cpu", "heap", ...
+  const ProfileKind* kind = nullptr;  // the profile's kind (its descriptor)
   std::string gzipped;           // the profile file's bytes
   int64_t from_unix_nanos = 0;   // window start (previous dump of this kind, or agent start)
   int64_t until_unix_nanos = 0;  // the dump time

@@ -18,7 +18,7 @@
 #include "agent/push/gunzip.h"
 #include "agent/push/ingest_request.h"
 #include "agent/push/profile_delta.h"
-#include "agent/push/push_labels.h"
+#include "agent/push_labels.h"
 #include "agent/push/push_queue.h"
 #include "agent/push/sample_type_config.h"
 #include "agent/self_stats.h"
@@ -60,10 +60,6 @@ struct PushState {
 
 std::atomic<PushState*> g_push{nullptr};
 
-bool cumulative_kind(const std::string& kind) {
-  return kind == "heap" || kind == "mutex" || kind == "block";
-}
-
 int64_t floor_seconds(int64_t ns) { return ns / 1000000000; }
 int64_t ceil_seconds(int64_t ns) { return (ns + 999999999) / 1000000000; }
 
@@ -89,13 +85,14 @@ void send_item(PushState& s, PushItem& item) {
   std::string gzipped = std::move(item.gzipped);
   int64_t from = item.from_unix_nanos;
   std::optional<DeltaResult> delta;
-  if (cumulative_kind(item.kind)) {
+  if (item.kind->window == ProfileWindow::kSinceStart) {
     std::string raw;
-    CumulativeBaseline& base = s.baselines[item.kind];
+    CumulativeBaseline& base = s.baselines[item.kind->name];
     if (gunzip(gzipped, &raw))
-      delta = cumulative_delta(raw, base, self_stats_start_unix_nanos(), item.until_unix_nanos);
+      delta = cumulative_delta(*item.kind, raw, base, self_stats_start_unix_nanos(),
+                               item.until_unix_nanos);
     if (!delta) {
-      log().debug("push: cannot read back the {} profile; not pushed", item.kind);
+      log().debug("push: cannot read back the {} profile; not pushed", item.kind->name);
       std::lock_guard<std::mutex> lock(s.mutex);
       ++s.failed;
       return;
@@ -105,7 +102,7 @@ void send_item(PushState& s, PushItem& item) {
   }
   IngestRequest request = build_ingest_request(
       s.base_url, s.name, floor_seconds(from), ceil_seconds(item.until_unix_nanos), gzipped,
-      sample_type_config_json(item.kind), ++s.seed ^ static_cast<uint64_t>(monotonic_nanos()));
+      sample_type_config_json(*item.kind), ++s.seed ^ static_cast<uint64_t>(monotonic_nanos()));
   PostResult result;
   for (int attempt = 1;; ++attempt) {
     result = s.transport.post(request, kRequestTimeoutMs, kConnectTimeoutMs);
@@ -116,7 +113,7 @@ void send_item(PushState& s, PushItem& item) {
       if (ok) ++s.sent;
     }
     if (ok) {
-      if (delta) s.baselines[item.kind] = std::move(delta->current);
+      if (delta) s.baselines[item.kind->name] = std::move(delta->current);
       if (s.failing) log().info("push to {} works again", s.base_url);
       s.failing = false;
       return;
@@ -124,7 +121,7 @@ void send_item(PushState& s, PushItem& item) {
     if (!RetryPolicy::retryable(result.status)) {
       // The server refuses this profile: later deltas start after it, or they would carry
       // it again and be refused again.
-      if (delta) s.baselines[item.kind] = std::move(delta->current);
+      if (delta) s.baselines[item.kind->name] = std::move(delta->current);
       break;
     }
     int64_t wait = policy.backoff_nanos(attempt);
@@ -138,7 +135,7 @@ void send_item(PushState& s, PushItem& item) {
   if (!s.failing)
     log().warn("push of the {} profile to {} failed ({}); the files stay on disk; later "
                "profiles will be tried (one warning until it works again)",
-               item.kind, s.base_url, result.error);
+               item.kind->name, s.base_url, result.error);
   s.failing = true;
 }
 
@@ -197,7 +194,7 @@ void push_start(const Config& config, const std::string& exe) {
 
 bool push_enabled() noexcept { return g_push.load() != nullptr; }
 
-void push_profile(const char* kind, std::string gzipped, int64_t until_unix_nanos) {
+void push_profile(const ProfileKind& kind, std::string gzipped, int64_t until_unix_nanos) {
   PushState* s = g_push.load();
   if (s == nullptr) return;
   std::lock_guard<std::mutex> lock(s->mutex);
@@ -214,13 +211,13 @@ void push_profile(const char* kind, std::string gzipped, int64_t until_unix_nano
     s->thread_started = true;
   }
   PushItem item;
-  item.kind = kind;
+  item.kind = &kind;
   item.gzipped = std::move(gzipped);
   item.until_unix_nanos = until_unix_nanos;
-  auto last = s->last_until.find(item.kind);
+  auto last = s->last_until.find(kind.name);
   item.from_unix_nanos =
       last != s->last_until.end() ? last->second : self_stats_start_unix_nanos();
-  s->last_until[item.kind] = until_unix_nanos;
+  s->last_until[kind.name] = until_unix_nanos;
   if (s->queue.push(std::move(item)) > 0 && !s->warned_drop) {
     log().warn("the push to {} is slower than the dumps; dropping the oldest queued profiles "
                "(counted in each profile's comments; the files are on disk)",

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "agent/config.h"
+#include "agent/profile_kind.h"
 
 namespace profagent {
 
@@ -21,7 +22,7 @@ bool push_enabled() noexcept;
 
 // One profile file just written (or that could not be written) for `kind`, taken at
 // `until_unix_nanos`. Never waits for the network: queued, the oldest dropped when full.
-void push_profile(const char* kind, std::string gzipped, int64_t until_unix_nanos);
+void push_profile(const ProfileKind& kind, std::string gzipped, int64_t until_unix_nanos);
 
 // At the final dump: lets the push thread send what is queued, waiting at most 1 s, and not
 // at all when the server's last answer was a failure or a request has been hanging since

@@ -1,21 +1,16 @@
-// How Pyroscope should read each profile kind we push: the `sample_type_config` part of an
-// ingest request (units, aggregation, display names), and which sample types are
-// cumulative in our files and must be turned into per-window deltas before a push.
-// Pyroscope names a pushed profile from these display names (see README, "Continuous
-// profiling and Pyroscope"). Pure functions, normal context.
+// How Pyroscope should read a profile kind we push: the `sample_type_config` part of an
+// ingest request (units, aggregation, display names), built from the kind's descriptor
+// (agent/profile_kind.h). Pyroscope names a pushed profile from these display names (see
+// README, "Continuous profiling and Pyroscope"). Pure functions, normal context.
 #pragma once
 
 #include <string>
-#include <string_view>
+
+#include "agent/profile_kind.h"
 
 namespace profagent {
 
-// The JSON object for a file kind ("cpu", "heap", "mutex", "block", "threads"); "" for a
-// kind we do not know (then the part is left out and Pyroscope uses its defaults).
-std::string sample_type_config_json(std::string_view kind);
-
-// True for sample types our files accumulate since the start of the process
-// (alloc_objects, alloc_space, contentions, delay): pushed as deltas.
-bool is_cumulative_sample_type(std::string_view type);
+// The JSON object for `kind`: one entry per sample type.
+std::string sample_type_config_json(const ProfileKind& kind);
 
 }  // namespace profagent

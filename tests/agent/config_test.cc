@@ -6,6 +6,8 @@
 #include <map>
 #include <string>
 
+#include "collectors/registry.h"
+
 namespace profagent {
 namespace {
 
@@ -16,18 +18,18 @@ ParsedConfig parse(const std::map<std::string, std::string>& env,
         auto it = env.find(name);
         return it == env.end() ? nullptr : it->second.c_str();
       },
-      cwd);
+      cwd, all_kinds());
 }
 
 TEST(Config, DefaultsWhenNothingIsSet) {
   ParsedConfig p = parse({});
   EXPECT_TRUE(p.warnings.empty());
   EXPECT_EQ(p.config.dir, "/work/profiles");
-  EXPECT_EQ(p.config.cpu_hz, 100);
-  EXPECT_EQ(p.config.heap_rate, 524288);
-  EXPECT_EQ(p.config.mutex_fraction, 0);
-  EXPECT_EQ(p.config.block_rate, 0);
-  EXPECT_TRUE(p.config.threads);
+  EXPECT_EQ(p.config.value("cpu"), 100);
+  EXPECT_EQ(p.config.value("heap"), 524288);
+  EXPECT_EQ(p.config.value("mutex"), 0);
+  EXPECT_EQ(p.config.value("block"), 0);
+  EXPECT_TRUE(p.config.value("threads"));
   EXPECT_EQ(p.config.dump_signal, SIGUSR2);
   EXPECT_EQ(p.config.interval_seconds, 0);
   EXPECT_EQ(p.config.log_level, LogLevel::kWarn);
@@ -45,11 +47,11 @@ TEST(Config, GoodValuesOfEveryVariable) {
                           {"PROFAGENT_LOG", "debug"}});
   EXPECT_TRUE(p.warnings.empty()) << p.warnings.front();
   EXPECT_EQ(p.config.dir, "/work/out/prof");
-  EXPECT_EQ(p.config.cpu_hz, 997);
-  EXPECT_EQ(p.config.heap_rate, 1);
-  EXPECT_EQ(p.config.mutex_fraction, 5);
-  EXPECT_EQ(p.config.block_rate, 10000);
-  EXPECT_FALSE(p.config.threads);
+  EXPECT_EQ(p.config.value("cpu"), 997);
+  EXPECT_EQ(p.config.value("heap"), 1);
+  EXPECT_EQ(p.config.value("mutex"), 5);
+  EXPECT_EQ(p.config.value("block"), 10000);
+  EXPECT_FALSE(p.config.value("threads"));
   EXPECT_EQ(p.config.dump_signal, SIGUSR1);
   EXPECT_EQ(p.config.interval_seconds, 30);
   EXPECT_EQ(p.config.log_level, LogLevel::kDebug);
@@ -67,14 +69,14 @@ TEST(Config, DirectoryForms) {
 TEST(Config, ZeroTurnsKindsOff) {
   ParsedConfig p = parse({{"PROFAGENT_CPU_HZ", "0"}, {"PROFAGENT_HEAP_RATE", "0"}});
   EXPECT_TRUE(p.warnings.empty());
-  EXPECT_EQ(p.config.cpu_hz, 0);
-  EXPECT_EQ(p.config.heap_rate, 0);
+  EXPECT_EQ(p.config.value("cpu"), 0);
+  EXPECT_EQ(p.config.value("heap"), 0);
 }
 
 TEST(Config, BoundsAreInclusive) {
-  EXPECT_EQ(parse({{"PROFAGENT_CPU_HZ", "4000"}}).config.cpu_hz, 4000);
-  EXPECT_EQ(parse({{"PROFAGENT_CPU_HZ", " 250 "}}).config.cpu_hz, 250);
-  EXPECT_EQ(parse({{"PROFAGENT_CPU_HZ", "+7"}}).config.cpu_hz, 7);
+  EXPECT_EQ(parse({{"PROFAGENT_CPU_HZ", "4000"}}).config.value("cpu"), 4000);
+  EXPECT_EQ(parse({{"PROFAGENT_CPU_HZ", " 250 "}}).config.value("cpu"), 250);
+  EXPECT_EQ(parse({{"PROFAGENT_CPU_HZ", "+7"}}).config.value("cpu"), 7);
 }
 
 struct BadValue {
@@ -90,14 +92,14 @@ TEST_P(ConfigBadValue, WarnsNamingVariableAndValueThenUsesDefault) {
   ASSERT_EQ(p.warnings.size(), 1u) << bad.variable << "=" << bad.value;
   EXPECT_NE(p.warnings[0].find(bad.variable), std::string::npos) << p.warnings[0];
   EXPECT_NE(p.warnings[0].find("'" + bad.value + "'"), std::string::npos) << p.warnings[0];
-  Config defaults;
+  Config defaults = parse({}).config;
   defaults.dir = "/work/profiles";
   EXPECT_EQ(p.config.dir, defaults.dir);
-  EXPECT_EQ(p.config.cpu_hz, defaults.cpu_hz);
-  EXPECT_EQ(p.config.heap_rate, defaults.heap_rate);
-  EXPECT_EQ(p.config.mutex_fraction, defaults.mutex_fraction);
-  EXPECT_EQ(p.config.block_rate, defaults.block_rate);
-  EXPECT_EQ(p.config.threads, defaults.threads);
+  EXPECT_EQ(p.config.value("cpu"), defaults.value("cpu"));
+  EXPECT_EQ(p.config.value("heap"), defaults.value("heap"));
+  EXPECT_EQ(p.config.value("mutex"), defaults.value("mutex"));
+  EXPECT_EQ(p.config.value("block"), defaults.value("block"));
+  EXPECT_EQ(p.config.value("threads"), defaults.value("threads"));
   EXPECT_EQ(p.config.dump_signal, defaults.dump_signal);
   EXPECT_EQ(p.config.interval_seconds, defaults.interval_seconds);
   EXPECT_EQ(p.config.log_level, defaults.log_level);
@@ -143,8 +145,8 @@ TEST(Config, SignalSpellings) {
 }
 
 TEST(Config, BooleanAndLogSpellings) {
-  EXPECT_TRUE(parse({{"PROFAGENT_THREADS", "true"}}).config.threads);
-  EXPECT_FALSE(parse({{"PROFAGENT_THREADS", "off"}}).config.threads);
+  EXPECT_TRUE(parse({{"PROFAGENT_THREADS", "true"}}).config.value("threads"));
+  EXPECT_FALSE(parse({{"PROFAGENT_THREADS", "off"}}).config.value("threads"));
   EXPECT_EQ(parse({{"PROFAGENT_LOG", "TRACE"}}).config.log_level, LogLevel::kTrace);
   EXPECT_EQ(parse({{"PROFAGENT_LOG", "off"}}).config.log_level, LogLevel::kOff);
   EXPECT_EQ(parse({{"PROFAGENT_LOG", "error"}}).config.log_level, LogLevel::kError);
@@ -155,7 +157,7 @@ TEST(Config, SeveralBadValuesGiveOneWarningEach) {
   ParsedConfig p = parse({{"PROFAGENT_CPU_HZ", "x"}, {"PROFAGENT_LOG", "y"},
                           {"PROFAGENT_INTERVAL", "z"}, {"PROFAGENT_HEAP_RATE", "4096"}});
   EXPECT_EQ(p.warnings.size(), 3u);
-  EXPECT_EQ(p.config.heap_rate, 4096);
+  EXPECT_EQ(p.config.value("heap"), 4096);
 }
 
 TEST(Config, IntervalAcceptsDecimalSeconds) {

@@ -5,6 +5,10 @@
 #include <gtest/gtest.h>
 
 #include "agent/pprof/profile_builder.h"
+#include "collectors/contention_kinds.h"
+#include "collectors/cpu_kind.h"
+#include "collectors/heap_kind.h"
+#include "collectors/registry.h"
 
 namespace profagent {
 namespace {
@@ -16,52 +20,54 @@ ProfileBuilder heap_builder() {
 }
 
 TEST(SelfStats, CostsAndLostAreCounted) {
-  SelfSnapshot before = self_snapshot();
+  const ProfileKind* mutex[] = {&kMutexKind};
+  SelfSnapshot before = self_snapshot(mutex);
   self_add_cost(SelfCost::kCpuHandler, 1500, 3);
   self_add_cost(SelfCost::kDump, 2000000);
-  self_note_lost(LostKind::kMutex, 4, 9000);
-  SelfSnapshot after = self_snapshot();
+  self_note_lost(g_mutex_lost, 4, 9000);
+  SelfSnapshot after = self_snapshot(mutex);
   int h = static_cast<int>(SelfCost::kCpuHandler), d = static_cast<int>(SelfCost::kDump);
-  int m = static_cast<int>(LostKind::kMutex);
   EXPECT_EQ(after.cost_nanos[h] - before.cost_nanos[h], 1500);
   EXPECT_EQ(after.cost_events[h] - before.cost_events[h], 3u);
   EXPECT_EQ(after.cost_nanos[d] - before.cost_nanos[d], 2000000);
-  EXPECT_EQ(after.lost_events[m] - before.lost_events[m], 4u);
-  EXPECT_EQ(after.lost_weight[m] - before.lost_weight[m], 9000);
+  ASSERT_EQ(after.lost.size(), 1u);
+  EXPECT_EQ(after.lost[0].events - before.lost[0].events, 4u);
+  EXPECT_EQ(after.lost[0].weight - before.lost[0].weight, 9000);
   EXPECT_GT(after.process_cpu_nanos, 0);
 }
 
 TEST(SelfStats, CommentsNameEveryCostWithUnits) {
-  SelfSnapshot s;
+  SelfSnapshot s = self_snapshot(all_kinds());
+  for (auto& l : s.lost) l.events = l.kind == &kHeapKind ? 7 : 0;
+  for (auto& c : s.cost_nanos) c = 0;
+  for (auto& c : s.cost_events) c = 0;
   s.cost_nanos[static_cast<int>(SelfCost::kCpuHandler)] = 2500000;
   s.cost_events[static_cast<int>(SelfCost::kCpuHandler)] = 412;
   s.cost_nanos[static_cast<int>(SelfCost::kDump)] = 750;
   s.process_cpu_nanos = 10000000000;
   s.wall_nanos = 12000000000;
-  s.lost_events[static_cast<int>(LostKind::kHeap)] = 7;
   std::vector<std::string> lines = self_comments(s);
   ASSERT_GE(lines.size(), 3u);
   EXPECT_EQ(lines[0], "profagent self: agent=2.50ms (0.025% of process_cpu=10.00s) over "
                       "wall=12.00s since start");
   EXPECT_EQ(lines[1], "profagent self: signal_handler=2.50ms/412 hooks=0ns/0 tick=0ns/0 "
-                      "dump=750ns/0 push=0ns/0 wall_sampler=0ns/0");
+                      "dump=750ns/0 push=0ns/0");
   EXPECT_EQ(lines[2], "profagent lost since start: heap=7 mutex=0 block=0 threads=0");
 }
 
 TEST(SelfStats, LostSampleOnlyForItsOwnKind) {
   SelfSnapshot s;
-  s.lost_events[static_cast<int>(LostKind::kHeap)] = 7;
-  s.lost_weight[static_cast<int>(LostKind::kHeap)] = 7000;
+  s.lost = {{&kHeapKind, 7, 7000}, {&kMutexKind, 0, 0}};
   ProfileBuilder heap = heap_builder();
-  add_self_accounting(heap, "heap", s);
+  add_self_accounting(heap, kHeapKind, s);
   EXPECT_EQ(heap.sample_count(), 1u);
   ProfileBuilder cpu(ProfileShape{{{"samples", "count"}, {"cpu", "nanoseconds"}},
                                   {"cpu", "nanoseconds"}, 10000000, ""});
-  add_self_accounting(cpu, "cpu", s);  // CPU reports its own lost samples
+  add_self_accounting(cpu, kCpuKind, s);  // CPU reports its own lost samples
   EXPECT_EQ(cpu.sample_count(), 0u);
   ProfileBuilder mutex(ProfileShape{{{"contentions", "count"}, {"delay", "nanoseconds"}},
                                     {"contentions", "count"}, 1, ""});
-  add_self_accounting(mutex, "mutex", s);  // nothing lost for mutex
+  add_self_accounting(mutex, kMutexKind, s);  // nothing lost for mutex
   EXPECT_EQ(mutex.sample_count(), 0u);
 }
 

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "agent/push/sample_type_config.h"
+#include "collectors/registry.h"
 
 namespace profagent {
 namespace {
@@ -67,7 +68,7 @@ TEST(IngestRequest, QueryHasEveryParameter) {
 
 TEST(IngestRequest, MultipartBodyHasProfileAndSampleTypeConfig) {
   std::string profile("\x1f\x8b\x08\x00binary\r\n--not-a-boundary\0tail", 38);
-  std::string config = sample_type_config_json("heap");
+  std::string config = sample_type_config_json(*find_kind("heap"));
   IngestRequest r = build_ingest_request("http://h", "app", 1, 2, profile, config, 42);
   std::string boundary = r.content_type.substr(r.content_type.find('=') + 1);
   auto parts = parse_multipart(r.body, boundary);
@@ -100,23 +101,22 @@ TEST(IngestRequest, BoundaryNeverOccursInTheContent) {
 TEST(SampleTypeConfig, NamesDecidePyroscopeProfileNames) {
   // Pyroscope names a profile process_cpu when a display name contains "cpu", memory for
   // alloc_/inuse_, mutex for mutex_, block for block_.
-  EXPECT_NE(sample_type_config_json("cpu").find(R"("samples":{"units":"samples","display-name":"cpu")"),
+  EXPECT_NE(sample_type_config_json(*find_kind("cpu")).find(R"("samples":{"units":"samples","display-name":"cpu")"),
             std::string::npos);
-  EXPECT_NE(sample_type_config_json("heap").find(R"("inuse_space":{"units":"bytes","aggregation":"average"})"),
+  EXPECT_NE(sample_type_config_json(*find_kind("heap")).find(R"("inuse_space":{"units":"bytes","aggregation":"average"})"),
             std::string::npos);
-  EXPECT_NE(sample_type_config_json("heap").find(R"("alloc_space":{"units":"bytes","aggregation":"sum"})"),
+  EXPECT_NE(sample_type_config_json(*find_kind("heap")).find(R"("alloc_space":{"units":"bytes","aggregation":"sum"})"),
             std::string::npos);
-  EXPECT_NE(sample_type_config_json("mutex").find("\"display-name\":\"mutex_count\""), std::string::npos);
-  EXPECT_NE(sample_type_config_json("mutex").find("\"display-name\":\"mutex_duration\""), std::string::npos);
-  EXPECT_NE(sample_type_config_json("block").find("\"display-name\":\"block_count\""), std::string::npos);
-  EXPECT_NE(sample_type_config_json("block").find("\"display-name\":\"block_duration\""), std::string::npos);
-  EXPECT_EQ(sample_type_config_json("block").find("mutex"), std::string::npos);
-  EXPECT_NE(sample_type_config_json("threads"), "");
-  EXPECT_EQ(sample_type_config_json("nonsense"), "");
-  EXPECT_TRUE(is_cumulative_sample_type("alloc_space"));
-  EXPECT_TRUE(is_cumulative_sample_type("delay"));
-  EXPECT_FALSE(is_cumulative_sample_type("inuse_space"));
-  EXPECT_FALSE(is_cumulative_sample_type("cpu"));
+  EXPECT_NE(sample_type_config_json(*find_kind("mutex")).find("\"display-name\":\"mutex_count\""), std::string::npos);
+  EXPECT_NE(sample_type_config_json(*find_kind("mutex")).find("\"display-name\":\"mutex_duration\""), std::string::npos);
+  EXPECT_NE(sample_type_config_json(*find_kind("block")).find("\"display-name\":\"block_count\""), std::string::npos);
+  EXPECT_NE(sample_type_config_json(*find_kind("block")).find("\"display-name\":\"block_duration\""), std::string::npos);
+  EXPECT_EQ(sample_type_config_json(*find_kind("block")).find("mutex"), std::string::npos);
+  EXPECT_NE(sample_type_config_json(*find_kind("threads")), "");
+  EXPECT_TRUE(subtracts_in_delta(*find_kind("heap"), 1));   // alloc_space
+  EXPECT_TRUE(subtracts_in_delta(*find_kind("block"), 1));  // delay
+  EXPECT_FALSE(subtracts_in_delta(*find_kind("heap"), 3));  // inuse_space
+  EXPECT_FALSE(subtracts_in_delta(*find_kind("cpu"), 1));   // a window already
 }
 
 }  // namespace

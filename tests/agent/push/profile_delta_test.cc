@@ -1,6 +1,7 @@
 // Unit tests of the cumulative-to-delta conversion on hand-built Profile messages (heap-like:
 // alloc_* cumulative, inuse_* a level).
 #include "agent/push/profile_delta.h"
+#include "collectors/heap_kind.h"
 
 #include <gtest/gtest.h>
 
@@ -72,7 +73,7 @@ std::map<std::string, std::vector<int64_t>> by_stack(const std::string& encoded)
 
 TEST(ProfileDelta, FirstProfileIsTheWindowSinceStart) {
   std::string p1 = heap_profile({{0x1000, "main", {2, 200, 1, 100}}}, 5000);
-  auto d = cumulative_delta(p1, CumulativeBaseline{}, 1000, 5000);
+  auto d = cumulative_delta(kHeapKind, p1, CumulativeBaseline{}, 1000, 5000);
   ASSERT_TRUE(d);
   auto got = by_stack(d->encoded);
   EXPECT_EQ(got["4096/main"], (std::vector<int64_t>{2, 200, 1, 100}));
@@ -86,13 +87,13 @@ TEST(ProfileDelta, FirstProfileIsTheWindowSinceStart) {
 TEST(ProfileDelta, CumulativeValuesBecomeDeltasInuseStaysALevel) {
   std::string p1 = heap_profile({{0x1000, "main", {2, 200, 1, 100}},
                                  {0x2000, "main", {5, 500, 5, 500}}}, 5000);
-  auto d1 = cumulative_delta(p1, CumulativeBaseline{}, 1000, 5000);
+  auto d1 = cumulative_delta(kHeapKind, p1, CumulativeBaseline{}, 1000, 5000);
   ASSERT_TRUE(d1);
   std::string p2 = heap_profile({{0x1000, "main", {7, 700, 2, 200}},    // grew
                                  {0x2000, "main", {5, 500, 3, 300}},    // no new allocations
                                  {0x1000, "worker", {1, 64, 0, 0}}},    // new thread label
                                 9000);
-  auto d2 = cumulative_delta(p2, d1->current, 1000, 9000);
+  auto d2 = cumulative_delta(kHeapKind, p2, d1->current, 1000, 9000);
   ASSERT_TRUE(d2);
   auto got = by_stack(d2->encoded);
   EXPECT_EQ(got["4096/main"], (std::vector<int64_t>{5, 500, 2, 200}));
@@ -105,8 +106,8 @@ TEST(ProfileDelta, CumulativeValuesBecomeDeltasInuseStaysALevel) {
 
 TEST(ProfileDelta, SamplesThatDidNotChangeAreDropped) {
   std::string p1 = heap_profile({{0x1000, "main", {2, 200, 0, 0}}}, 5000);
-  auto d1 = cumulative_delta(p1, CumulativeBaseline{}, 1000, 5000);
-  auto d2 = cumulative_delta(p1, d1->current, 1000, 6000);
+  auto d1 = cumulative_delta(kHeapKind, p1, CumulativeBaseline{}, 1000, 5000);
+  auto d2 = cumulative_delta(kHeapKind, p1, d1->current, 1000, 6000);
   ASSERT_TRUE(d2);
   EXPECT_TRUE(by_stack(d2->encoded).empty());
 }
@@ -117,7 +118,7 @@ TEST(ProfileDelta, SumOfDeltasEqualsTheLastCumulative) {
   for (int i = 1; i <= 20; ++i) {
     std::string p = heap_profile({{0x1000, "main", {i * 3, i * 300, 1, 100}},
                                   {0x2000, "main", {i, i * 50, 0, 0}}}, i * 1000);
-    auto d = cumulative_delta(p, base, 0, i * 1000);
+    auto d = cumulative_delta(kHeapKind, p, base, 0, i * 1000);
     ASSERT_TRUE(d);
     for (auto& [k, v] : by_stack(d->encoded)) sum += v[1];
     base = d->current;
@@ -127,14 +128,14 @@ TEST(ProfileDelta, SumOfDeltasEqualsTheLastCumulative) {
 
 TEST(ProfileDelta, ACounterThatWentDownCountsFromZero) {
   std::string p1 = heap_profile({{0x1000, "main", {10, 1000, 0, 0}}}, 5000);
-  auto d1 = cumulative_delta(p1, CumulativeBaseline{}, 0, 5000);
+  auto d1 = cumulative_delta(kHeapKind, p1, CumulativeBaseline{}, 0, 5000);
   std::string p2 = heap_profile({{0x1000, "main", {3, 300, 0, 0}}}, 6000);
-  auto d2 = cumulative_delta(p2, d1->current, 0, 6000);
+  auto d2 = cumulative_delta(kHeapKind, p2, d1->current, 0, 6000);
   EXPECT_EQ(by_stack(d2->encoded)["4096/main"], (std::vector<int64_t>{3, 300, 0, 0}));
 }
 
 TEST(ProfileDelta, GarbageIsRefused) {
-  EXPECT_FALSE(cumulative_delta("\xff\xff\xff garbage", CumulativeBaseline{}, 0, 1));
+  EXPECT_FALSE(cumulative_delta(kHeapKind, "\xff\xff\xff garbage", CumulativeBaseline{}, 0, 1));
 }
 
 TEST(Gunzip, RoundTripsGzipCompress) {

@@ -1,5 +1,6 @@
 // Unit tests of the push queue bounds (drop oldest, counted) and the retry policy.
 #include "agent/push/push_queue.h"
+#include "collectors/registry.h"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +9,7 @@ namespace {
 
 PushItem item(const std::string& kind, size_t bytes, int64_t until) {
   PushItem i;
-  i.kind = kind;
+  i.kind = find_kind(kind);
   i.gzipped = std::string(bytes, 'x');
   i.until_unix_nanos = until;
   return i;
@@ -51,7 +52,7 @@ TEST(PushQueue, KeepsTheNewestEvenIfAloneItIsTooBig) {
   q.push(item("cpu", 10, 1));
   EXPECT_EQ(q.push(item("heap", 500, 2)), 1u);
   EXPECT_EQ(q.size(), 1u);
-  EXPECT_EQ(q.pop()->kind, "heap");
+  EXPECT_STREQ(q.pop()->kind->name, "heap");
 }
 
 TEST(PushQueue, MemoryStaysBoundedUnderManyPushes) {

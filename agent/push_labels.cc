@@ -1,5 +1,5 @@
 // Push URL, application name and tag validation, and the ingest key (push_labels.h).
-#include "agent/push/push_labels.h"
+#include "agent/push_labels.h"
 
 #include <cctype>
 

@@ -1,5 +1,5 @@
 // Parsing of PROFAGENT_HTTP into a ListenAddress (see listen_address.h). Normal context.
-#include "agent/http/listen_address.h"
+#include "agent/listen_address.h"
 
 #include <arpa/inet.h>
 

@@ -1,6 +1,6 @@
 // Unit tests of PROFAGENT_HTTP address parsing: loopback defaults, explicit other
 // addresses flagged, malformed values refused.
-#include "agent/http/listen_address.h"
+#include "agent/listen_address.h"
 
 #include <gtest/gtest.h>
 

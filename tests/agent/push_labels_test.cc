@@ -1,5 +1,5 @@
 // Unit tests of push URL checks, app names, PROFAGENT_TAGS parsing and the ingest key.
-#include "agent/push/push_labels.h"
+#include "agent/push_labels.h"
 
 #include <gtest/gtest.h>
 
