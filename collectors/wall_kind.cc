@@ -6,7 +6,7 @@ namespace profagent {
 namespace {
 
 constexpr SampleTypeSpec kTypes[] = {
-    {"samples", "count", false, "samples", "wall_samples", true},
+    {"samples", "count", false, "samples", "wall", true},
     {"wall", "nanoseconds", false, "nanoseconds", "wall", true},
 };
 constexpr HttpRoute kRoutes[] = {
