@@ -195,14 +195,17 @@ void WallCollector::on_tick() {
 
 std::optional<ProfileBuilder> WallCollector::snapshot(const DumpRequest& request) {
   std::lock_guard<std::mutex> lock(mutex_);
-  ProfileBuilder builder = dump_window_.build(
-      hz_, request.now_monotonic_nanos, [](pid_t tid) { return thread_name(tid); });
+  // The window ends at the dump, or at the last tick if the sampler added samples after the
+  // dump began (the final dump runs other kinds first): Duration covers every sample.
+  const int64_t end_mono = last_tick_mono_ > request.now_monotonic_nanos
+                               ? last_tick_mono_
+                               : request.now_monotonic_nanos;
+  ProfileBuilder builder =
+      dump_window_.build(hz_, end_mono, [](pid_t tid) { return thread_name(tid); });
   // The next window starts where the samples added so far end (the last tick), so a tick
   // that was under way during this dump lands whole in the next window: no time is lost or
   // counted twice at the boundary.
-  int64_t start_mono = last_tick_mono_ > 0 && last_tick_mono_ <= request.now_monotonic_nanos
-                           ? last_tick_mono_
-                           : request.now_monotonic_nanos;
+  int64_t start_mono = last_tick_mono_ > 0 ? last_tick_mono_ : request.now_monotonic_nanos;
   dump_window_ = WallWindow(request.now_unix_nanos - (request.now_monotonic_nanos - start_mono),
                             start_mono);
   return builder;

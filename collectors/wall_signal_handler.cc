@@ -4,7 +4,10 @@
 // the wall sampler thread. See wall_signal_handler.h.
 #include "collectors/wall_signal_handler.h"
 
+#include <linux/futex.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <cerrno>
@@ -25,6 +28,11 @@ constexpr uint32_t state_of(uint32_t generation, uint32_t phase) { return genera
 constexpr uint32_t phase_of(uint32_t state) { return state & 7; }
 
 std::atomic<void*> g_published{nullptr};
+// Answers written so far (any round); the sampler sleeps on it as a futex instead of polling.
+std::atomic<uint32_t> g_answers{0};
+static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
+
+uint32_t* answers_word() { return reinterpret_cast<uint32_t*>(&g_answers); }
 
 }  // namespace
 
@@ -55,6 +63,8 @@ void WallSignalSlots::handler(siginfo_t* info, void* ucontext) noexcept {
   // is the agent's.
   slot.depth = in_agent() ? kInAgentDepth : unwind_from_signal(ucontext, slot.pcs, kMaxFrames);
   slot.state.store(state_of(generation, kDone), std::memory_order_release);
+  g_answers.fetch_add(1, std::memory_order_release);
+  syscall(SYS_futex, answers_word(), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
 }
 
 void WallSignalSlots::begin_round() noexcept {
@@ -88,14 +98,19 @@ int WallSignalSlots::ask(pid_t tid, int* err) noexcept {
 
 void WallSignalSlots::wait(int64_t deadline_mono) noexcept {
   for (;;) {
+    const uint32_t seen = g_answers.load(std::memory_order_acquire);
     bool pending = false;
     for (uint32_t i = 0; i < used_ && !pending; ++i) {
       uint32_t s = slots_[i].state.load(std::memory_order_acquire);
       pending = (s == state_of(generation_, kRequested) || s == state_of(generation_, kWriting));
     }
-    if (!pending || monotonic_nanos() >= deadline_mono) return;
-    timespec ts{0, 50 * 1000};
-    nanosleep(&ts, nullptr);
+    const int64_t left = deadline_mono - monotonic_nanos();
+    if (!pending || left <= 0) return;
+    // Sleep until the next answer or the deadline: every handler that finishes a slot bumps
+    // the word and wakes it, and an answer that came after `seen` was read makes the wait
+    // return at once (the word changed), so none is missed.
+    timespec ts{static_cast<time_t>(left / 1000000000), static_cast<long>(left % 1000000000)};
+    syscall(SYS_futex, answers_word(), FUTEX_WAIT_PRIVATE, seen, &ts, nullptr, 0);
   }
 }
 
