@@ -38,26 +38,22 @@ class ProcWallProbe final : public WallProbe {
     timespec ts{0, static_cast<long>(nanos)};
     nanosleep(&ts, nullptr);
   }
-  void ask_running(const std::vector<pid_t>& tids, std::vector<std::vector<uintptr_t>>* stacks,
-                   std::vector<int>* depths) override {
-    stacks->assign(tids.size(), {});
-    depths->assign(tids.size(), -1);
-    std::vector<int> slots(tids.size(), -1);
-    g_wall_slots.begin_round();
-    for (size_t i = 0; i < tids.size(); ++i) {
-      int err = 0;
-      slots[i] = g_wall_slots.ask(tids[i], &err);
-      if (err == ESRCH) (*depths)[i] = -2;
-    }
-    g_wall_slots.wait(monotonic_nanos() + answer_timeout_);
-    uintptr_t pcs[kMaxFrames];
-    for (size_t i = 0; i < tids.size(); ++i) {
-      if (slots[i] < 0) continue;
-      int depth = g_wall_slots.take(slots[i], pcs, kMaxFrames);
-      (*depths)[i] = depth;
-      if (depth > 0) (*stacks)[i].assign(pcs, pcs + depth);
-    }
+  int ask_running(pid_t tid) override {
+    int err = 0;
+    int slot = g_wall_slots.ask(tid, &err);
+    if (slot >= 0) return slot;
+    return err == ESRCH ? kGone : kFailed;
   }
+  void wait_answers(const std::vector<int>& tickets) override {
+    g_wall_slots.wait(tickets.data(), tickets.size(), monotonic_nanos() + answer_timeout_);
+  }
+  int poll_answer(int ticket, uintptr_t* pcs, int max_frames) override {
+    int depth = g_wall_slots.poll(ticket, pcs, max_frames);
+    if (depth == WallSignalSlots::kPendingDepth) return kPending;
+    if (depth == WallSignalSlots::kInAgentDepth) return kInAgent;
+    return depth < 0 ? kFailed : depth;
+  }
+  void abandon(int ticket) override { g_wall_slots.abandon(ticket); }
 
  private:
   int64_t answer_timeout_;
@@ -135,7 +131,7 @@ void WallCollector::add_tick(const std::vector<WallSample>& samples,
 
 void WallCollector::loop() {
   WallRate rate(hz_);
-  ProcWallProbe probe(/*answer_timeout=*/10 * 1000 * 1000);
+  ProcWallProbe probe(/*answer_timeout=*/5 * 1000 * 1000);  // late answers: next tick
   std::vector<WallSample> samples;
   std::vector<uintptr_t> frames;
   int64_t next = monotonic_nanos();
@@ -144,7 +140,10 @@ void WallCollector::loop() {
       std::unique_lock<std::mutex> lock(mutex_);
       auto deadline = std::chrono::steady_clock::time_point(std::chrono::nanoseconds(next));
       wake_.wait_until(lock, deadline, [this] { return stop_requested_; });
-      if (stop_requested_) return;
+      if (stop_requested_) {
+        sampler_.abandon_all(probe);
+        return;
+      }
     }
     const int64_t cpu_before = thread_cpu_nanos();
     const int64_t now = monotonic_nanos();

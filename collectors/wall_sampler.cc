@@ -47,6 +47,40 @@ bool WallSampler::sample_blocked(pid_t tid, ThreadState& t, WallProbe& probe, in
   return true;
 }
 
+bool WallSampler::harvest(pid_t tid, ThreadState& t, WallProbe& probe, int64_t now_mono,
+                          WallTickCounts& counts,
+                          const std::function<void(const WallSample&)>& sink) {
+  uintptr_t pcs[kMaxFrames];
+  int depth = probe.poll_answer(t.ticket, pcs, kMaxFrames);
+  if (depth == WallProbe::kPending) {
+    if (now_mono - t.asked_mono < kMaxPendingNanos) return true;  // still waiting for a CPU
+    probe.abandon(t.ticket);
+    t.ticket = -1;
+    ++counts.lost;
+    emit(t, tid, WallState::kLost, -1, nullptr, 0, now_mono, sink);
+    return true;
+  }
+  t.ticket = -1;
+  if (depth == WallProbe::kInAgent) {
+    emit(t, tid, WallState::kAgent, -1, nullptr, 0, now_mono, sink);
+  } else if (depth < 0) {
+    ++counts.lost;
+    emit(t, tid, WallState::kLost, -1, nullptr, 0, now_mono, sink);
+  } else {
+    t.cached = false;  // it ran: whatever was cached is stale
+    emit(t, tid, WallState::kRunning, -1, pcs, depth, now_mono, sink);
+  }
+  return true;
+}
+
+void WallSampler::abandon_all(WallProbe& probe) {
+  for (auto& [tid, t] : threads_)
+    if (t.ticket >= 0) {
+      probe.abandon(t.ticket);
+      t.ticket = -1;
+    }
+}
+
 WallTickCounts WallSampler::tick(int64_t now_mono, int64_t interval_nanos, WallProbe& probe,
                                  const std::function<void(const WallSample&)>& sink) {
   WallTickCounts counts;
@@ -58,6 +92,7 @@ WallTickCounts WallSampler::tick(int64_t now_mono, int64_t interval_nanos, WallP
     ThreadState& t = it->second;
     if (fresh) t.last_mono = now_mono - interval_nanos;
     t.seen = tick_number_;
+    if (t.ticket >= 0 && harvest(tid, t, probe, now_mono, counts, sink)) continue;
     ThreadSyscall wait;
     ProcRead r = probe.read_syscall(tid, &wait);
     if (r == ProcRead::kGone) continue;
@@ -110,31 +145,37 @@ WallTickCounts WallSampler::tick(int64_t now_mono, int64_t interval_nanos, WallP
     }
   }
   if (!ask.empty()) {
-    std::vector<std::vector<uintptr_t>> stacks;
-    std::vector<int> depths;
-    probe.ask_running(ask, &stacks, &depths);
-    for (size_t i = 0; i < ask.size(); ++i) {
-      ThreadState& t = threads_[ask[i]];
-      int depth = i < depths.size() ? depths[i] : -1;
-      if (depth == -2) continue;  // exited
+    std::vector<int> tickets;
+    std::vector<pid_t> asked;
+    for (pid_t tid : ask) {
+      int ticket = probe.ask_running(tid);
+      if (ticket == WallProbe::kGone) continue;  // exited
       ++counts.signalled;
-      if (depth == -3) {
-        emit(t, ask[i], WallState::kAgent, -1, nullptr, 0, now_mono, sink);
-        continue;
-      }
-      if (depth < 0) {
+      ThreadState& t = threads_[tid];
+      if (ticket < 0) {
         ++counts.lost;
-        emit(t, ask[i], WallState::kLost, -1, nullptr, 0, now_mono, sink);
+        emit(t, tid, WallState::kLost, -1, nullptr, 0, now_mono, sink);
         continue;
       }
-      t.cached = false;  // it ran: whatever was cached is stale
-      emit(t, ask[i], WallState::kRunning, -1, stacks[i].data(), depth, now_mono, sink);
+      t.ticket = ticket;
+      t.asked_mono = now_mono;
+      tickets.push_back(ticket);
+      asked.push_back(tid);
     }
+    if (!tickets.empty()) probe.wait_answers(tickets);
+    // Answered threads are sampled now; the others when they answer (a later tick).
+    for (pid_t tid : asked) harvest(tid, threads_[tid], probe, now_mono, counts, sink);
   }
 
   // Threads that were not listed this time have exited.
-  for (auto it = threads_.begin(); it != threads_.end();)
-    it = it->second.seen == tick_number_ ? std::next(it) : threads_.erase(it);
+  for (auto it = threads_.begin(); it != threads_.end();) {
+    if (it->second.seen == tick_number_) {
+      ++it;
+      continue;
+    }
+    if (it->second.ticket >= 0) probe.abandon(it->second.ticket);
+    it = threads_.erase(it);
+  }
   return counts;
 }
 

@@ -7,6 +7,10 @@
 //  - Running: read again after a short pause (a thread that merely passes between two waits
 //    is then blocked again and walked like one); one still running is asked by signal
 //    (wall_signal_handler.h) to unwind itself. A thread /proc shows blocked is never signalled.
+//    A thread that has not answered by the end of the tick (runnable, waiting for a CPU) is
+//    not sampled again until it does: its answer then stands for the whole time since its
+//    previous sample (it was at that place, waiting). After kMaxPendingNanos it is given up
+//    and that time is counted lost.
 // The facts come from a WallProbe (the real one reads /proc, walks and signals; tests use
 // fakes). Normal context, the wall sampler thread only.
 #pragma once
@@ -33,11 +37,16 @@ class WallProbe {
   // Walks a blocked thread, re-checks, retries (capture_blocked_thread).
   virtual BlockedCapture capture_blocked(pid_t tid, uintptr_t* pcs, int max_frames) = 0;
   virtual void pause_nanos(int64_t nanos) = 0;
-  // Asks each thread by signal for its stack. depths[i]: frames in stacks[i], or -1 if the
-  // thread did not answer, -2 if it no longer exists, -3 if it was running the agent's code.
-  virtual void ask_running(const std::vector<pid_t>& tids,
-                           std::vector<std::vector<uintptr_t>>* stacks,
-                           std::vector<int>* depths) = 0;
+  // Asks a running thread by signal for its stack: a ticket, kGone if it exited, kFailed.
+  static constexpr int kGone = -2, kFailed = -1;
+  virtual int ask_running(pid_t tid) = 0;
+  // Waits (bounded) until every ticket answered.
+  virtual void wait_answers(const std::vector<int>& tickets) = 0;
+  // The answer to a ticket: frames written to pcs, kInAgent (the thread was running the
+  // agent's own code), kPending (not answered yet), or kFailed. A final answer frees it.
+  static constexpr int kInAgent = -3, kPending = -4;
+  virtual int poll_answer(int ticket, uintptr_t* pcs, int max_frames) = 0;
+  virtual void abandon(int ticket) = 0;
 };
 
 struct WallTickCounts {
@@ -52,6 +61,7 @@ class WallSampler {
  public:
   // Pause before re-reading a thread seen running (see above).
   static constexpr int64_t kRunningRecheckNanos = 50 * 1000;
+  static constexpr int64_t kMaxPendingNanos = 1000 * 1000 * 1000;
 
   // One tick at `now_mono`; `interval_nanos` is the current interval between ticks (the
   // weight of a thread's first sample). Every sample goes to `sink`.
@@ -60,6 +70,8 @@ class WallSampler {
 
   // Forgets every thread (fork child).
   void reset() { threads_.clear(); }
+  // Gives up every open request (the sampler stops).
+  void abandon_all(WallProbe& probe);
   size_t known_threads() const { return threads_.size(); }
 
  private:
@@ -67,12 +79,17 @@ class WallSampler {
     int64_t last_mono = 0;  // end of its previous sample
     uint64_t seen = 0;      // tick number it was last listed in
     bool cached = false;    // `wait` and `stack` are the last successful walk
+    int ticket = -1;        // an open signal request (running thread), or -1
+    int64_t asked_mono = 0;  // when it was asked
     ThreadSyscall wait;
     std::vector<uintptr_t> stack;
   };
   void emit(ThreadState& t, pid_t tid, WallState state, long nr, const uintptr_t* pcs, int depth,
             int64_t now_mono, const std::function<void(const WallSample&)>& sink);
   // Walks a thread /proc showed blocked. Returns false if it turned out to be running.
+  // A thread with an open request: its answer, if any (true: nothing more this tick).
+  bool harvest(pid_t tid, ThreadState& t, WallProbe& probe, int64_t now_mono,
+               WallTickCounts& counts, const std::function<void(const WallSample&)>& sink);
   bool sample_blocked(pid_t tid, ThreadState& t, WallProbe& probe, int64_t now_mono,
                       WallTickCounts& counts, const std::function<void(const WallSample&)>& sink);
 

@@ -1,6 +1,6 @@
 // SIGNAL CONTEXT: handler() runs inside the SIGPROF dispatcher on a running program thread
 // (async-signal-safe: atomics and libunwind's signal-frame unwind into a preallocated slot; no
-// allocation, no lock). The request side (init/begin_round/ask/wait/take) is normal context on
+// allocation, no lock). The request side (init/ask/wait/poll/abandon) is normal context on
 // the wall sampler thread. See wall_signal_handler.h.
 #include "collectors/wall_signal_handler.h"
 
@@ -19,7 +19,7 @@
 namespace profagent {
 namespace {
 
-constexpr uint32_t kIdle = 0, kRequested = 1, kWriting = 2, kDone = 3, kAbandoned = 4;
+constexpr uint32_t kIdle = 0, kRequested = 1, kWriting = 2, kDone = 3;
 constexpr uint32_t kIndexBits = 10;                     // 1024 slots
 constexpr uint32_t kGenerationMask = (1u << 20) - 1;    // bits 10..29 of the cookie
 static_assert(WallSignalSlots::kMaxSlots == 1u << kIndexBits);
@@ -67,42 +67,42 @@ void WallSignalSlots::handler(siginfo_t* info, void* ucontext) noexcept {
   syscall(SYS_futex, answers_word(), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
 }
 
-void WallSignalSlots::begin_round() noexcept {
-  generation_ = (generation_ + 1) & kGenerationMask;
-  if (generation_ == 0) generation_ = 1;
-  used_ = 0;
-}
-
 int WallSignalSlots::ask(pid_t tid, int* err) noexcept {
   *err = 0;
   if (slots_ == nullptr) return -1;
-  // Skip slots whose handler from an older round is still writing.
-  while (used_ < kMaxSlots &&
-         phase_of(slots_[used_].state.load(std::memory_order_acquire)) == kWriting)
-    ++used_;
-  if (used_ >= kMaxSlots) return -1;
-  uint32_t index = used_;
-  Slot& slot = slots_[index];
-  slot.depth = 0;
-  slot.state.store(state_of(generation_, kRequested), std::memory_order_release);
-  int e = send_snapshot_signal(
-      tid, static_cast<int>(kWallCookieBit | generation_ << kIndexBits | index));
-  if (e != 0) {
-    slot.state.store(kIdle, std::memory_order_release);
-    *err = e;
-    return -1;
+  // A new generation per request: a slot's state carries the generation it was asked under,
+  // so a request can stay open across ticks and a stale signal never matches a reused slot.
+  generation_ = (generation_ + 1) & kGenerationMask;
+  if (generation_ == 0) generation_ = 1;
+  // The next idle slot after the last one handed out (slots with an open request are skipped).
+  for (uint32_t n = 0; n < kMaxSlots; ++n) {
+    uint32_t index = (cursor_ + n) & (kMaxSlots - 1);
+    Slot& slot = slots_[index];
+    uint32_t state = slot.state.load(std::memory_order_acquire);
+    if (phase_of(state) != kIdle) continue;
+    slot.depth = 0;
+    slot.state.store(state_of(generation_, kRequested), std::memory_order_release);
+    int e = send_snapshot_signal(
+        tid, static_cast<int>(kWallCookieBit | generation_ << kIndexBits | index));
+    if (e != 0) {
+      slot.state.store(kIdle, std::memory_order_release);
+      *err = e;
+      return -1;
+    }
+    cursor_ = index + 1;
+    return static_cast<int>(index);
   }
-  ++used_;
-  return static_cast<int>(index);
+  return -1;  // every slot has an open request
 }
 
-void WallSignalSlots::wait(int64_t deadline_mono) noexcept {
+void WallSignalSlots::wait(const int* indices, size_t count, int64_t deadline_mono) noexcept {
   for (;;) {
     const uint32_t seen = g_answers.load(std::memory_order_acquire);
     bool pending = false;
-    for (uint32_t i = 0; i < used_ && !pending; ++i) {
-      uint32_t s = slots_[i].state.load(std::memory_order_acquire);
-      pending = (s == state_of(generation_, kRequested) || s == state_of(generation_, kWriting));
+    for (size_t i = 0; i < count && !pending; ++i) {
+      if (indices[i] < 0) continue;
+      uint32_t phase = phase_of(slots_[indices[i]].state.load(std::memory_order_acquire));
+      pending = phase == kRequested || phase == kWriting;
     }
     const int64_t left = deadline_mono - monotonic_nanos();
     if (!pending || left <= 0) return;
@@ -114,28 +114,41 @@ void WallSignalSlots::wait(int64_t deadline_mono) noexcept {
   }
 }
 
-int WallSignalSlots::take(int index, uintptr_t* pcs, int max_frames) noexcept {
+int WallSignalSlots::poll(int index, uintptr_t* pcs, int max_frames) noexcept {
   if (slots_ == nullptr || index < 0 || static_cast<uint32_t>(index) >= kMaxSlots) return -1;
   Slot& slot = slots_[index];
-  uint32_t expected = state_of(generation_, kRequested);
-  if (slot.state.compare_exchange_strong(expected, state_of(generation_, kAbandoned),
-                                         std::memory_order_acq_rel))
-    return -1;  // never answered: abandoned
-  for (int i = 0; i < 40 && slot.state.load(std::memory_order_acquire) ==
-                                state_of(generation_, kWriting);
+  uint32_t phase = phase_of(slot.state.load(std::memory_order_acquire));
+  if (phase == kRequested || phase == kWriting) return kPendingDepth;
+  if (phase != kDone) return -1;
+  int result;
+  if (slot.depth == kInAgentDepth) {
+    result = kInAgentDepth;
+  } else {
+    result = slot.depth < 0 ? 0 : (slot.depth > max_frames ? max_frames : slot.depth);
+    for (int i = 0; i < result; ++i) pcs[i] = slot.pcs[i];
+  }
+  slot.state.store(kIdle, std::memory_order_release);
+  return result;
+}
+
+void WallSignalSlots::abandon(int index) noexcept {
+  if (slots_ == nullptr || index < 0 || static_cast<uint32_t>(index) >= kMaxSlots) return;
+  Slot& slot = slots_[index];
+  uint32_t state = slot.state.load(std::memory_order_acquire);
+  if (phase_of(state) == kRequested &&
+      slot.state.compare_exchange_strong(state, kIdle, std::memory_order_acq_rel))
+    return;  // a late signal finds (another generation's) state and writes nothing
+  // Being written right now: let the handler finish (microseconds), then free the slot.
+  for (int i = 0; i < 100 && phase_of(slot.state.load(std::memory_order_acquire)) == kWriting;
        ++i) {
-    timespec ts{0, 50 * 1000};
+    timespec ts{0, 20 * 1000};
     nanosleep(&ts, nullptr);
   }
-  if (slot.state.load(std::memory_order_acquire) != state_of(generation_, kDone)) return -1;
-  if (slot.depth == kInAgentDepth) {
+  if (phase_of(slot.state.load(std::memory_order_acquire)) == kDone)
     slot.state.store(kIdle, std::memory_order_release);
-    return kInAgentDepth;
-  }
-  int depth = slot.depth < 0 ? 0 : (slot.depth > max_frames ? max_frames : slot.depth);
-  for (int i = 0; i < depth; ++i) pcs[i] = slot.pcs[i];
-  slot.state.store(kIdle, std::memory_order_release);
-  return depth;
+  // Still writing after 2 ms (the thread was preempted in the handler): the slot stays busy
+  // and is skipped by ask() until its handler sets it done; poll() is never called on it
+  // again, so it is freed by reset_after_fork only. Bounded by kMaxSlots.
 }
 
 void WallSignalSlots::reset_after_fork() noexcept {
@@ -143,7 +156,7 @@ void WallSignalSlots::reset_after_fork() noexcept {
   for (uint32_t i = 0; i < kMaxSlots; ++i)
     if (slots_[i].state.load(std::memory_order_relaxed) != 0)
       slots_[i].state.store(0, std::memory_order_relaxed);
-  used_ = 0;
+  cursor_ = 0;
 }
 
 }  // namespace profagent

@@ -5,9 +5,10 @@
 // allocation, no lock, errno preserved by the dispatcher).
 //
 // Slot states are (generation << 3 | phase) in one atomic word: idle -> requested (sampler,
-// before signalling) -> writing (handler, by CAS, only for the current generation) -> done
-// (handler). The sampler CASes requested -> abandoned at its deadline, so a late signal finds
-// nothing to write. handler(): SIGNAL CONTEXT. The rest: normal context (sampler thread),
+// before signalling; a new generation per request) -> writing (handler, by CAS, only if the
+// generation in the signal's cookie is the slot's) -> done (handler, which then wakes the
+// sampler's futex) -> idle (sampler, after copying). Giving up is requested -> idle by CAS, so
+// a late signal finds another state and writes nothing. handler(): SIGNAL CONTEXT. The rest: normal context (sampler thread),
 // except reset_after_fork (async-signal-safe).
 #pragma once
 
@@ -25,22 +26,26 @@ class WallSignalSlots {
  public:
   static constexpr uint32_t kMaxSlots = 1024;  // running threads asked per tick, at most
   static constexpr int kInAgentDepth = -3;
+  static constexpr int kPendingDepth = -4;
 
   // Maps the slots once. False if mmap fails.
   bool init() noexcept;
   bool ready() const noexcept { return slots_ != nullptr; }
 
-  // Starts a new round of requests (invalidates the previous round's late answers).
-  void begin_round() noexcept;
-  // Asks thread `tid` for its stack. Returns the slot index, or -1 (no free slot, or the
-  // signal could not be sent: ESRCH when the thread exited is reported in *err).
+  // Asks thread `tid` for its stack. Returns the slot index, or -1 (no idle slot, or the
+  // signal could not be sent: ESRCH, the thread exited, is reported in *err). The request
+  // stays open until poll() sees it answered or abandon() gives it up, across ticks if need
+  // be (a runnable thread waiting for a CPU answers when it gets one).
   int ask(pid_t tid, int* err) noexcept;
-  // Waits until every slot asked this round answered or `deadline_mono` passed.
-  void wait(int64_t deadline_mono) noexcept;
-  // The answer of slot `index` this round: frames copied into pcs, kInAgentDepth if the thread
-  // was running the agent's own code, or -1 if it did not answer (then the slot is abandoned:
-  // a late answer writes nothing).
-  int take(int index, uintptr_t* pcs, int max_frames) noexcept;
+  // Waits until every slot in `indices` (negative entries ignored) answered, or the deadline.
+  // Sleeps on a futex the handler wakes: no polling.
+  void wait(const int* indices, size_t count, int64_t deadline_mono) noexcept;
+  // The answer of slot `index`: frames copied into pcs (the slot is freed), kInAgentDepth if
+  // the thread was running the agent's own code (freed), kPendingDepth if not answered yet,
+  // -1 if the slot holds no request.
+  int poll(int index, uintptr_t* pcs, int max_frames) noexcept;
+  // Gives the request up: a late signal writes nothing.
+  void abandon(int index) noexcept;
 
   static void handler(siginfo_t* info, void* ucontext) noexcept;
 
@@ -54,7 +59,7 @@ class WallSignalSlots {
   };
   Slot* slots_ = nullptr;
   uint32_t generation_ = 0;
-  uint32_t used_ = 0;  // slots asked this round
+  uint32_t cursor_ = 0;  // where ask() looks for an idle slot next
 };
 
 // The process's wall slots (the handler reads them).

@@ -64,16 +64,35 @@ class FakeProbe final : public WallProbe {
     return c;
   }
   void pause_nanos(int64_t) override { ++pauses; }
-  void ask_running(const std::vector<pid_t>& ask, std::vector<std::vector<uintptr_t>>* stacks,
-                   std::vector<int>* depths) override {
-    stacks->clear();
-    depths->clear();
-    for (pid_t tid : ask) {
-      signalled.push_back(tid);
-      int d = signal_answer.count(tid) ? signal_answer[tid] : 2;
-      depths->push_back(d);
-      stacks->push_back(d > 0 ? std::vector<uintptr_t>{0x100, 0x200} : std::vector<uintptr_t>{});
+  // Running threads: answer with a 2-frame stack unless signal_answer says otherwise
+  // (a depth, kInAgent, kFailed), after `late_polls` polls still pending.
+  std::map<pid_t, int> late_polls;
+  std::map<int, pid_t> open;  // ticket -> tid
+  std::vector<int> abandoned;
+  int next_ticket = 0;
+  int ask_running(pid_t tid) override {
+    signalled.push_back(tid);
+    open[next_ticket] = tid;
+    return next_ticket++;
+  }
+  void wait_answers(const std::vector<int>&) override {}
+  int poll_answer(int ticket, uintptr_t* pcs, int max_frames) override {
+    pid_t tid = open.at(ticket);
+    if (late_polls[tid] > 0) {
+      --late_polls[tid];
+      return kPending;
     }
+    open.erase(ticket);
+    int d = signal_answer.count(tid) ? signal_answer[tid] : 2;
+    if (d > 0) {
+      pcs[0] = 0x100;
+      if (max_frames > 1) pcs[1] = 0x200;
+    }
+    return d;
+  }
+  void abandon(int ticket) override {
+    abandoned.push_back(ticket);
+    open.erase(ticket);
   }
 };
 
@@ -180,7 +199,7 @@ TEST(WallSampler, AThreadChangingUnderEveryWalkIsCountedLostWithItsWeight) {
   probe.reads[10] = {blocked_in(SYS_read, 0x7000, 0x40)};
   probe.reads[11] = {running()};
   probe.capture_outcome[10] = BlockedCapture::Outcome::kLost;
-  probe.signal_answer[11] = -1;  // SIGPROF blocked: no answer
+  probe.signal_answer[11] = WallProbe::kFailed;
   WallSampler sampler;
   Recorder rec;
   WallTickCounts c = sampler.tick(7 * kMs, 7 * kMs, probe, rec.sink());
@@ -197,7 +216,7 @@ TEST(WallSampler, AThreadRunningTheAgentsOwnCodeIsChargedToTheAgent) {
   FakeProbe probe;
   probe.tids = {10};
   probe.reads[10] = {running()};
-  probe.signal_answer[10] = -3;
+  probe.signal_answer[10] = WallProbe::kInAgent;
   WallSampler sampler;
   Recorder rec;
   sampler.tick(4 * kMs, 4 * kMs, probe, rec.sink());
@@ -209,6 +228,46 @@ TEST(WallSampler, AThreadRunningTheAgentsOwnCodeIsChargedToTheAgent) {
   w.add(s);
   ASSERT_EQ(w.samples().size(), 1u);
   EXPECT_EQ(w.samples().begin()->first.state, WallState::kAgent);
+}
+
+TEST(WallSampler, ALateAnswerStandsForTheWholeTimeTheThreadWaitedForACpu) {
+  FakeProbe probe;
+  probe.tids = {10};
+  probe.reads[10] = {running()};
+  probe.late_polls[10] = 2;  // answers during the third tick
+  WallSampler sampler;
+  Recorder rec;
+  sampler.tick(10 * kMs, 10 * kMs, probe, rec.sink());  // asked, pending
+  sampler.tick(20 * kMs, 10 * kMs, probe, rec.sink());  // still pending: not asked again
+  EXPECT_TRUE(rec.all.empty());
+  EXPECT_EQ(probe.signalled.size(), 1u);
+  sampler.tick(30 * kMs, 10 * kMs, probe, rec.sink());
+  ASSERT_EQ(rec.all.size(), 1u);
+  EXPECT_EQ(rec.all[0].state, WallState::kRunning);
+  EXPECT_EQ(rec.all[0].weight, 30 * kMs);  // from its previous sample (one interval before the first tick)
+  sampler.tick(40 * kMs, 10 * kMs, probe, rec.sink());  // asked again, answers at once
+  ASSERT_EQ(rec.all.size(), 2u);
+  EXPECT_EQ(rec.all[1].weight, 10 * kMs);
+}
+
+TEST(WallSampler, ARequestOpenTooLongIsGivenUpAndCountedLost) {
+  FakeProbe probe;
+  probe.tids = {10};
+  probe.reads[10] = {running()};
+  probe.late_polls[10] = 1000;  // never answers (SIGPROF blocked)
+  WallSampler sampler;
+  Recorder rec;
+  int64_t t = 0;
+  for (; t <= WallSampler::kMaxPendingNanos + 20 * kMs; t += 10 * kMs)
+    sampler.tick(t + 10 * kMs, 10 * kMs, probe, rec.sink());
+  ASSERT_EQ(rec.all.size(), 1u);
+  EXPECT_EQ(rec.all[0].state, WallState::kLost);
+  EXPECT_GE(rec.all[0].weight, WallSampler::kMaxPendingNanos);
+  EXPECT_EQ(probe.abandoned.size(), 1u);
+  // An exiting thread's open request is given up too.
+  probe.tids = {};
+  sampler.tick(t + 20 * kMs, 10 * kMs, probe, rec.sink());
+  EXPECT_EQ(probe.abandoned.size(), 2u);
 }
 
 TEST(WallSampler, ExitedThreadsAreForgottenAndNewOnesStartWithOneInterval) {
