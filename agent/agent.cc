@@ -115,6 +115,7 @@ void fork_child() {
   // Only this thread exists now. Locks another parent thread held are re-made, state that
   // belongs to the parent (its samples, its dump count, its dump thread) is dropped, and
   // the child carries on profiling under its own pid.
+  unwinder_after_fork_child();
   forget_logger_after_fork();
   reset_program_sigprof_action_after_fork();
   new (&g_state->dump_mutex) std::mutex;

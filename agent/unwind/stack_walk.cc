@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <atomic>
 #include <initializer_list>
 
 #include "agent/unwind/frame_desc.h"
@@ -57,17 +58,13 @@ void LocalStackMemory::select_region(uintptr_t sp) noexcept {
 }
 
 bool LocalStackMemory::read_via_syscall(uintptr_t addr, void* out, size_t n) noexcept {
-  static_assert(sizeof(pid_t) == sizeof(int));
-  size_t got = 0;
-  return process_vm_read(static_cast<int>(syscall(SYS_getpid)), addr, out, n, &got) && got == n;
+  return fallback_.read(addr, out, n);
 }
-
-
-ProcessVmMemory::ProcessVmMemory() noexcept : pid_(static_cast<int>(syscall(SYS_getpid))) {}
 
 bool ProcessVmMemory::read(uintptr_t addr, void* out, size_t n) noexcept {
   if (n > kWindow) return false;
   if (!(addr >= base_ && addr - base_ + n <= valid_)) {
+    if (pid_ == 0) pid_ = static_cast<int>(syscall(SYS_getpid));
     size_t got = 0;
     // A window that runs into an unmapped page comes back short; that is fine as long as it
     // holds what we need now.
@@ -125,6 +122,99 @@ uintptr_t guess_frame_pointer(Memory& mem, const UnwindModuleSet* set, uintptr_t
   return 0;
 }
 
+// What the walk needs to know about one PC: its module, its row (if any) and whether it is
+// the signal trampoline.
+struct PcInfo {
+  const UnwindModule* module;
+  FrameDesc desc;
+  bool has_desc;
+  bool sigreturn;
+};
+
+// A small per-thread cache of PcInfo (initial-exec TLS: no allocation, safe in a handler),
+// valid for one published module set. A walk nested in another on the same thread (a signal
+// landing in a hook's walk) only reads it, and an entry being written has key 0 meanwhile,
+// so a reader never sees half an entry.
+constexpr int kPcCacheSize = 32;
+struct PcCacheEntry {
+  uintptr_t key;  // (pc << 1) | exact, 0 = empty
+  PcInfo info;
+};
+struct PcCache {
+  const UnwindModuleSet* set;
+  int depth;  // walks in progress on this thread
+  PcCacheEntry entries[kPcCacheSize];
+};
+constinit thread_local PcCache t_pc_cache __attribute__((tls_model("initial-exec"))) = {};
+
+class CacheUse {
+ public:
+  explicit CacheUse(const UnwindModuleSet* set) noexcept {
+    PcCache& c = t_pc_cache;
+    ++c.depth;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    writer_ = c.depth == 1;
+    if (c.set != set) {
+      usable_ = writer_;
+      if (writer_) {
+        for (PcCacheEntry& e : c.entries) e.key = 0;
+        std::atomic_signal_fence(std::memory_order_seq_cst);
+        c.set = set;
+      }
+    } else {
+      usable_ = true;
+    }
+  }
+  ~CacheUse() {
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    --t_pc_cache.depth;
+  }
+  bool get(uintptr_t key, PcInfo* out) const noexcept {
+    if (!usable_) return false;
+    PcCacheEntry& e = t_pc_cache.entries[slot(key)];
+    if (e.key != key) return false;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    *out = e.info;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    return e.key == key;  // not rewritten by a walk nested meanwhile
+  }
+  void put(uintptr_t key, const PcInfo& info) noexcept {
+    if (!usable_ || !writer_) return;
+    PcCacheEntry& e = t_pc_cache.entries[slot(key)];
+    e.key = 0;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    e.info = info;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    e.key = key;
+  }
+
+ private:
+  static size_t slot(uintptr_t key) noexcept {
+    return static_cast<size_t>((key * 0x9e3779b97f4a7c15ull) >> 59) % kPcCacheSize;
+  }
+  bool writer_ = false, usable_ = false;
+};
+
+template <typename Memory>
+PcInfo resolve_pc(Memory& mem, const UnwindModuleSet* set, uintptr_t lookup, uintptr_t pc,
+                  bool exact) {
+  PcInfo info{};
+  info.module = find_unwind_module(set, lookup);
+  if (info.module != nullptr) {
+    if (const FrameDesc* d = find_frame_desc(*info.module, lookup)) {
+      info.desc = *d;
+      info.has_desc = true;
+    }
+  }
+  // glibc's __restore_rt sits in an FDE with the signal-frame augmentation 'S' (starting one
+  // byte early, so return address - 1 finds it); code without CFI is checked too. Other
+  // frames skip reading the code bytes.
+  bool candidate = !info.has_desc || (info.desc.flags & kFlagSignalFrame) != 0 ||
+                   info.desc.cfa_kind == kCfaUnknown;
+  info.sigreturn = !exact && candidate && is_sigreturn_trampoline(mem, info.module, pc);
+  return info;
+}
+
 }  // namespace
 
 template <typename Memory>
@@ -134,7 +224,7 @@ int walk_stack(WalkRegs regs, Memory& mem, const WalkOptions& opt, uintptr_t* pc
   int n = 0;
   bool exact = opt.first_exact;
   bool bp_unknown = opt.bp_unknown && regs.bp == 0;
-  const UnwindModule* last_module = nullptr;
+  CacheUse cache(set);
   // Bounded by frames visited, agent frames included, so a loop cannot run away.
   for (int visited = 0; visited < max_frames + 32 && n < max_frames; ++visited) {
     uintptr_t pc = regs.pc;
@@ -143,15 +233,16 @@ int walk_stack(WalkRegs regs, Memory& mem, const WalkOptions& opt, uintptr_t* pc
     if (!opt.skip_agent || !is_agent_pc(lookup)) pcs[n++] = lookup;
     if (n >= max_frames) break;
 
-    const UnwindModule* m = last_module != nullptr && lookup >= last_module->lo &&
-                                    lookup < last_module->hi
-                                ? last_module
-                                : find_unwind_module(set, lookup);
-    last_module = m;
-    if (m == nullptr) note_unknown_pc();
+    uintptr_t key = (lookup << 1) | (exact ? 1 : 0);
+    PcInfo info;
+    if (!cache.get(key, &info)) {
+      info = resolve_pc(mem, set, lookup, pc, exact);
+      if (info.module == nullptr) note_unknown_pc();
+      else cache.put(key, info);
+    }
     // Returning into the signal trampoline: the interrupted registers are in the ucontext
     // the kernel pushed, which starts at the trampoline's SP.
-    if (!exact && is_sigreturn_trampoline(mem, m, pc)) {
+    if (info.sigreturn) {
       constexpr size_t kGregs = offsetof(ucontext_t, uc_mcontext.gregs);
       uintptr_t rip, rsp, rbp;
       if (!mem.read(regs.sp + kGregs + REG_RIP * 8, &rip, 8) ||
@@ -165,7 +256,7 @@ int walk_stack(WalkRegs regs, Memory& mem, const WalkOptions& opt, uintptr_t* pc
       continue;
     }
 
-    const FrameDesc* d = m != nullptr ? find_frame_desc(*m, lookup) : nullptr;
+    const FrameDesc* d = info.has_desc ? &info.desc : nullptr;
     uint8_t kind = d != nullptr ? d->cfa_kind : static_cast<uint8_t>(kCfaNoCfi);
     if (bp_unknown && (kind == kCfaRbp || kind == kCfaNoCfi)) {
       regs.bp = guess_frame_pointer(mem, set, regs.sp);

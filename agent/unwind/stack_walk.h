@@ -6,8 +6,8 @@
 //                       a thread without recorded bounds reads through process_vm_readv.
 //   ProcessVmMemory   - process_vm_readv on our own pid (EFAULT instead of a fault), in
 //                       512-byte batches; used to walk ANOTHER thread from its registers.
-// Stack use: WalkState and the walk's locals take < 200 bytes; ProcessVmMemory carries a
-// 512-byte window (total < 1 KiB with the callers' frames; the pcs array is the caller's).
+// Stack use: the walk's locals take < 200 bytes and a Memory object ~540 (its 512-byte
+// process_vm_readv window): under 1 KiB in all, plus the caller's pcs array.
 #pragma once
 
 #include <cstddef>
@@ -17,6 +17,21 @@ namespace profagent {
 
 struct WalkRegs {
   uintptr_t pc, sp, bp;
+};
+
+class ProcessVmMemory {
+ public:
+  ProcessVmMemory() noexcept = default;
+  bool read(uintptr_t addr, void* out, size_t n) noexcept;
+  bool read_code(uintptr_t addr, void* out, size_t n) noexcept { return read(addr, out, n); }
+  void enter_stack(uintptr_t) noexcept {}
+
+ private:
+  static constexpr size_t kWindow = 512;
+  int pid_ = 0;  // looked up at the first read
+  uintptr_t base_ = 0;
+  size_t valid_ = 0;
+  alignas(8) unsigned char window_[kWindow];
 };
 
 class LocalStackMemory {
@@ -43,22 +58,9 @@ class LocalStackMemory {
   bool read_via_syscall(uintptr_t addr, void* out, size_t n) noexcept;
   uintptr_t lo_ = 0, hi_ = 0;
   bool via_syscall_ = false;
+  ProcessVmMemory fallback_;  // for a stack without recorded bounds
 };
 
-class ProcessVmMemory {
- public:
-  ProcessVmMemory() noexcept;
-  bool read(uintptr_t addr, void* out, size_t n) noexcept;
-  bool read_code(uintptr_t addr, void* out, size_t n) noexcept { return read(addr, out, n); }
-  void enter_stack(uintptr_t) noexcept {}
-
- private:
-  static constexpr size_t kWindow = 512;
-  int pid_;
-  uintptr_t base_ = 0;
-  size_t valid_ = 0;
-  alignas(8) unsigned char window_[kWindow];
-};
 
 // One read of n bytes from our own process through process_vm_readv; false on any error.
 bool process_vm_read(int pid, uintptr_t addr, void* out, size_t n, size_t* got) noexcept;

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstring>
 #include <mutex>
+#include <new>
 #include <vector>
 
 #include "agent/hook_guard.h"
@@ -41,7 +42,7 @@ const UnwindModule* reusable(const UnwindModuleSet* old, const UnwindModule& m) 
   if (old == nullptr) return nullptr;
   for (uint32_t i = 0; i < old->count; ++i) {
     const UnwindModule& o = old->modules[i];
-    if (o.lo == m.lo && o.hi == m.hi && o.load_bias == m.load_bias && o.phdr == m.phdr)
+    if (o.base == m.base && o.load_bias == m.load_bias && o.phdr == m.phdr)
       return &o;
   }
   return nullptr;
@@ -75,32 +76,41 @@ int scan_object(dl_phdr_info* info, size_t size, void* data) {
     }
   }
   if (hi <= lo) return 0;
-  m.lo = lo;
-  m.hi = hi;
+  m.base = lo;
   if (const UnwindModule* old = reusable(scan->old, m)) {
-    scan->found.push_back(*old);
-    return 0;
-  }
-  std::vector<FrameDesc> rows;
-  if (eh_frame_hdr != nullptr && build_frame_table(eh_frame_hdr, lo, rows) && !rows.empty()) {
-    size_t pages = ((hi - lo) >> kPageShift) + 2;
-    size_t rows_bytes = (rows.size() * sizeof(FrameDesc) + 7) & ~size_t{7};
-    void* mem = map_forever(rows_bytes + pages * sizeof(uint32_t));
-    if (mem != nullptr) {
-      memcpy(mem, rows.data(), rows.size() * sizeof(FrameDesc));
-      auto* index = reinterpret_cast<uint32_t*>(static_cast<char*>(mem) + rows_bytes);
-      uint32_t r = 0;
-      for (size_t p = 0; p < pages; ++p) {
-        uint64_t page_start = static_cast<uint64_t>(p) << kPageShift;
-        while (r + 1 < rows.size() && rows[r + 1].pc <= page_start) ++r;
-        index[p] = r;
+    m.rows = old->rows;
+    m.row_count = old->row_count;
+    m.page_first_row = old->page_first_row;
+  } else {
+    std::vector<FrameDesc> rows;
+    if (eh_frame_hdr != nullptr && build_frame_table(eh_frame_hdr, lo, rows) && !rows.empty()) {
+      size_t pages = ((hi - lo) >> kPageShift) + 2;
+      size_t rows_bytes = (rows.size() * sizeof(FrameDesc) + 7) & ~size_t{7};
+      void* mem = map_forever(rows_bytes + pages * sizeof(uint32_t));
+      if (mem != nullptr) {
+        memcpy(mem, rows.data(), rows.size() * sizeof(FrameDesc));
+        auto* index = reinterpret_cast<uint32_t*>(static_cast<char*>(mem) + rows_bytes);
+        uint32_t r = 0;
+        for (size_t p = 0; p < pages; ++p) {
+          uint64_t page_start = static_cast<uint64_t>(p) << kPageShift;
+          while (r + 1 < rows.size() && rows[r + 1].pc <= page_start) ++r;
+          index[p] = r;
+        }
+        m.rows = static_cast<const FrameDesc*>(mem);
+        m.row_count = static_cast<uint32_t>(rows.size());
+        m.page_first_row = index;
       }
-      m.rows = static_cast<const FrameDesc*>(mem);
-      m.row_count = static_cast<uint32_t>(rows.size());
-      m.page_first_row = index;
     }
   }
-  scan->found.push_back(m);
+  // One entry per executable segment, so a range never covers a gap between segments (the
+  // walk reads code bytes inside a module's range); all share the object's table.
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X) || ph.p_memsz == 0) continue;
+    m.lo = info->dlpi_addr + ph.p_vaddr;
+    m.hi = m.lo + ph.p_memsz;
+    scan->found.push_back(m);
+  }
   return 0;
 }
 
@@ -118,14 +128,27 @@ void unwind_tables_refresh() noexcept {
   if (scan.unchanged) return;
   std::sort(scan.found.begin(), scan.found.end(),
             [](const UnwindModule& a, const UnwindModule& b) { return a.lo < b.lo; });
-  size_t bytes = sizeof(UnwindModuleSet) + scan.found.size() * sizeof(UnwindModule);
-  auto* set = static_cast<UnwindModuleSet*>(map_forever(bytes));
+  size_t head = sizeof(UnwindModuleSet) + scan.found.size() * sizeof(UnwindModule);
+  head = (head + 63) & ~size_t{63};
+  auto* set = static_cast<UnwindModuleSet*>(
+      map_forever(head + scan.found.size() * sizeof(uintptr_t)));
   if (set == nullptr) return;
+  auto* los = reinterpret_cast<uintptr_t*>(reinterpret_cast<char*>(set) + head);
   set->count = static_cast<uint32_t>(scan.found.size());
-  for (size_t i = 0; i < scan.found.size(); ++i) set->modules[i] = scan.found[i];
+  for (size_t i = 0; i < scan.found.size(); ++i) {
+    set->modules[i] = scan.found[i];
+    los[i] = scan.found[i].lo;
+  }
+  set->los = los;
   // The previous set is retired, not unmapped: a walk may still be reading it. Sets are
   // small (one entry per loaded object) and only made when the loader's lists changed.
   g_set.store(set, std::memory_order_release);
+}
+
+void unwind_tables_after_fork_child() noexcept {
+  // The parent's dump thread may have been refreshing (holding the mutex) at the fork; the
+  // tables themselves are complete or unpublished, so only the lock is made anew.
+  new (&g_refresh_mutex) std::mutex;
 }
 
 const UnwindModuleSet* unwind_modules() noexcept { return g_set.load(std::memory_order_acquire); }
@@ -137,7 +160,7 @@ const UnwindModule* find_unwind_module(const UnwindModuleSet* set, uintptr_t pc)
   uint32_t lo = 0, hi = set->count;
   while (lo < hi) {
     uint32_t mid = (lo + hi) / 2;
-    if (set->modules[mid].lo <= pc) lo = mid + 1;
+    if (set->los[mid] <= pc) lo = mid + 1;
     else hi = mid;
   }
   if (lo == 0) return nullptr;
@@ -146,8 +169,8 @@ const UnwindModule* find_unwind_module(const UnwindModuleSet* set, uintptr_t pc)
 }
 
 const FrameDesc* find_frame_desc(const UnwindModule& m, uintptr_t pc) noexcept {
-  if (m.rows == nullptr || pc < m.lo || pc >= m.hi || pc - m.lo > UINT32_MAX) return nullptr;
-  uint32_t off = static_cast<uint32_t>(pc - m.lo);
+  if (m.rows == nullptr || pc < m.lo || pc >= m.hi || pc - m.base > UINT32_MAX) return nullptr;
+  uint32_t off = static_cast<uint32_t>(pc - m.base);
   // Rows that can cover `off`: from the last one starting at or before its page, up to the
   // last one starting at or before the next page.
   uint32_t page = off >> kPageShift;

@@ -14,10 +14,12 @@
 namespace profagent {
 
 struct UnwindModule {
-  uintptr_t lo, hi;         // executable range [lo, hi); row PCs are offsets from lo
+  uintptr_t lo, hi;         // one executable segment [lo, hi)
+  uintptr_t base;           // the object's lowest executable address: row PCs are offsets
+                            // from it (shared by all its segments' entries)
   const FrameDesc* rows;    // nullptr when the object has no usable .eh_frame_hdr
   uint32_t row_count;
-  // For each 4 KiB page of [lo, hi): the index of the last row starting at or before the
+  // For each 4 KiB page from base: the index of the last row starting at or before the
   // page start (so a lookup binary-searches only that page's rows). nullptr with rows.
   const uint32_t* page_first_row;
   // Identity, to reuse the table across refreshes.
@@ -27,11 +29,16 @@ struct UnwindModule {
 
 struct UnwindModuleSet {
   uint32_t count;
+  const uintptr_t* los;    // modules[i].lo, packed: the binary search touches few lines
   UnwindModule modules[];  // sorted by lo, non-overlapping
 };
 
 // Re-reads the loaded objects (cheap when none was loaded or unloaded since the last call).
 void unwind_tables_refresh() noexcept;
+
+// In a forked child (only the forking thread survives): re-makes the refresh lock. Normal
+// context.
+void unwind_tables_after_fork_child() noexcept;
 
 // The current set (never null after the first refresh; may be null before). Async-signal-safe.
 const UnwindModuleSet* unwind_modules() noexcept;

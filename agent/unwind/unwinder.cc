@@ -97,6 +97,8 @@ void unwinder_init() noexcept {
   unwind_tables_refresh();
 }
 
+void unwinder_after_fork_child() noexcept { unwind_tables_after_fork_child(); }
+
 int unwind_from_signal(void* ucontext, uintptr_t* pcs, int max_frames) noexcept {
   if (ucontext == nullptr || max_frames <= 0) return 0;
   ErrnoKeeper keep_errno;

@@ -23,6 +23,9 @@ void unwinder_init() noexcept;
 // The dump thread calls it on every tick. Normal context (see unwind_tables.h).
 void unwind_tables_refresh() noexcept;
 
+// In a forked child: the refresh lock is made anew (the walk itself needs nothing).
+void unwinder_after_fork_child() noexcept;
+
 // Unwinds the thread interrupted by a signal, from the handler's ucontext. Returns the number
 // of frames written (0 if nothing could be unwound).
 int unwind_from_signal(void* ucontext, uintptr_t* pcs, int max_frames) noexcept;

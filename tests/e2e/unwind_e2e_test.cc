@@ -153,4 +153,44 @@ TEST_F(UnwindE2E, ProfiledSleepHoldsNoAgentDescriptor) {
   EXPECT_EQ(a, b);
 }
 
+// Go functions have no .eh_frame: a cgo program's Go frames come from the frame-pointer
+// walk (on libunwind, only the leaf frame showed). The Go runtime leaves through exit_group
+// (no atexit), so the profile comes from a periodic dump.
+TEST_F(UnwindE2E, GoFramesOfACgoProgramAppearThroughFramePointers) {
+  if (!e2e::have_go()) GTEST_SKIP() << "go is not installed";
+  std::string exe = dir_ + "/cgo_burn";
+  e2e::RunOptions build;
+  build.preload = false;
+  build.env = {{"CGO_ENABLED", "1"}, {"GO111MODULE", "off"}};
+  if (getenv("GOCACHE") == nullptr) build.env["GOCACHE"] = dir_ + "/gocache";
+  build.timeout_seconds = 600;
+  e2e::RunResult b = e2e::run({"go", "build", "-o", exe,
+                               std::string(PROFAGENT_SOURCE_DIR) + "/tests/e2e/programs/cgo_burn.go"},
+                              build);
+  ASSERT_EQ(b.exit_code(), 0) << b.out << b.err;
+  e2e::RunOptions o = defaults();
+  o.env["PROFAGENT_CPU_HZ"] = "250";
+  o.env["PROFAGENT_INTERVAL"] = "1";
+  e2e::RunResult r = e2e::run({exe}, o);
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  std::vector<std::string> files = e2e::profiles(dir_, "cpu");
+  ASSERT_FALSE(files.empty());
+  e2e::RawProfile p = e2e::read_raw(files[0]);
+  int cpu = p.sample_index("cpu");
+  int64_t burn = 0, burn_from_main = 0;
+  for (const e2e::RawSample& s : p.samples) {
+    std::vector<std::string> fns = p.stack_functions(s);
+    if (fns.empty() || fns[0] != "main.burnInner") continue;
+    burn += s.values[cpu];
+    bool main_main = false, runtime_main = false;
+    for (const std::string& f : fns) {
+      main_main |= f == "main.main";
+      runtime_main |= f == "runtime.main";
+    }
+    if (main_main && runtime_main) burn_from_main += s.values[cpu];
+  }
+  ASSERT_GT(burn, 0);
+  EXPECT_GE(burn_from_main * 10, burn * 9) << "Go callers of main.burnInner missing";
+}
+
 }  // namespace
