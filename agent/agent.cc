@@ -125,6 +125,7 @@ void fork_child() {
   reset_thread_registry();
   forget_dump_thread_after_fork();
   for (Collector* c : g_state->running) c->on_fork_child();
+  forget_windows_after_fork();
   push_after_fork_child();
   start_dump_thread(config().interval_nanos);
 }
@@ -234,7 +235,8 @@ void dump_now(bool final) {
     std::optional<ProfileBuilder> builder = c->snapshot(request);
     if (!builder) continue;
     add_self_accounting(*builder, c->descriptor(), self);
-    std::string bytes = builder->encode_gzipped(dump_symbolizer());
+    SymbolizedProfile profile = symbolize_profile(std::move(*builder), dump_symbolizer());
+    std::string bytes = gzip_compress(profile.encode(), 1);
     if (bytes.empty()) {  // encoding failed (out of memory): never write an empty file
       log().warn("cannot encode the {} profile; this dump of it is lost", c->kind());
       continue;
@@ -244,7 +246,8 @@ void dump_now(bool final) {
     std::string error = write_file_atomically(path, bytes);
     // Files first, then the push (queued for the push thread; never waits for the network).
     if (push_enabled())
-      push_profile(c->descriptor(), std::move(bytes), request.now_unix_nanos);
+      push_profile(c->descriptor(), std::move(bytes), request.now_unix_nanos,
+                   std::move(profile));
     if (error.empty()) {
       log().debug("wrote {}", path);
       continue;
@@ -274,13 +277,13 @@ bool kind_running(const ProfileKind& kind) {
   return false;
 }
 
-std::optional<std::string> snapshot_kind(const ProfileKind& kind) {
+std::optional<ProfileBuilder> snapshot_kind(const ProfileKind& kind) {
   for (Collector* c : running_collectors())
-    if (&c->descriptor() == &kind) return snapshot_encoded(*c);
+    if (&c->descriptor() == &kind) return snapshot_profile(*c);
   return std::nullopt;
 }
 
-std::optional<std::string> snapshot_encoded(Collector& c) {
+std::optional<ProfileBuilder> snapshot_profile(Collector& c) {
   if (g_state == nullptr) return std::nullopt;
   AgentScope scope;
   std::lock_guard<std::mutex> lock(g_state->dump_mutex);
@@ -288,16 +291,22 @@ std::optional<std::string> snapshot_encoded(Collector& c) {
   request.now_unix_nanos = unix_nanos();
   request.now_monotonic_nanos = monotonic_nanos();
   request.seq = g_state->seq;
-  std::optional<ProfileBuilder> builder = c.snapshot(request);
-  if (!builder) return std::nullopt;
-  return builder->encode(dump_symbolizer());
+  return c.snapshot(request);
 }
 
-std::string encode_profile(const ProfileBuilder& builder) {
-  if (g_state == nullptr) return "";
+SymbolizedProfile symbolize_for_output(ProfileBuilder builder) {
+  if (g_state == nullptr) {  // not started: no symbolizer, every address stays unnamed
+    static const ResolvedAddress* unknown = [] {
+      auto* r = new ResolvedAddress;
+      r->frames.emplace_back().function = "?";
+      return r;
+    }();
+    return symbolize_profile(std::move(builder), {},
+                             [](uint64_t) -> const ResolvedAddress& { return *unknown; });
+  }
   AgentScope scope;
   std::lock_guard<std::mutex> lock(g_state->dump_mutex);
-  return builder.encode(dump_symbolizer());
+  return symbolize_profile(std::move(builder), dump_symbolizer());
 }
 
 void agent_thread_started() noexcept {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "agent/collector.h"
+#include "agent/pprof/symbolized_profile.h"
 #include "agent/profile_kind.h"
 #include "agent/running_flag.h"
 
@@ -32,12 +33,15 @@ std::span<const ProfileKind* const> known_kinds();
 bool kind_running(const ProfileKind& kind);
 
 // On-demand profiles (the HTTP endpoint), besides the file dumps: a snapshot of a running
-// kind now, under the dump lock (the dump sequence number is not advanced), encoded as the
-// uncompressed Profile message; nothing if the kind is not running or has nothing to write.
-std::optional<std::string> snapshot_kind(const ProfileKind& kind);
+// kind now, under the dump lock (the dump sequence number is not advanced); nothing if the
+// kind is not running or has nothing to write.
+std::optional<ProfileBuilder> snapshot_kind(const ProfileKind& kind);
+// `builder` symbolized under the dump lock with the shared symbolizer (refreshed first; the
+// Symbolizer is not thread-safe: this is the only way to symbolize outside dump_now).
+SymbolizedProfile symbolize_for_output(ProfileBuilder builder);
 
 // Observation windows (windows.cc): what `kind` records from start_window until
-// end_window, as an uncompressed Profile message. A kSinceLastDump kind (cpu) collects the
+// end_window, as a profile not yet symbolized. A kSinceLastDump kind (cpu) collects the
 // window itself (a kind that is off runs at its setting's on_demand_value for the window's
 // length, and only one window of such a kind is open at a time, as Go allows one CPU
 // profile); a kSinceStart kind's window is the delta of two snapshots; a kSnapshot kind has
@@ -50,19 +54,20 @@ WindowStart start_window(const ProfileKind& kind);
 // The window's profile so far; it stays open. A collector-kept (kSinceLastDump) window goes
 // on from the read: the next read or the end covers what came after it, so successive reads
 // are successive windows. nullopt if the id is unknown or it failed.
-std::optional<std::string> read_window(int id);
+std::optional<ProfileBuilder> read_window(int id);
 // The window's profile; the window is forgotten. nullopt if the id is unknown or it failed.
-std::optional<std::string> end_window(int id);
+std::optional<ProfileBuilder> end_window(int id);
 
 // Background work of every running collector and of those running only for a window
 // (draining signal buffers); called by the dump thread about every 100 ms.
 void tick_collectors();
 
-// For windows.cc: the collector of `kind` (started or not), c.snapshot() encoded under the
-// dump lock, and a builder encoded under the dump lock with the shared symbolizer (the
-// Symbolizer is not thread-safe: this is the only way to encode outside dump_now).
+// In a forked child: the parent's windows are forgotten (normal context, atfork child).
+void forget_windows_after_fork();
+
+// For windows.cc: the collector of `kind` (started or not), and c.snapshot() under the dump
+// lock.
 Collector* find_collector(const ProfileKind& kind);
-std::optional<std::string> snapshot_encoded(Collector& c);
-std::string encode_profile(const ProfileBuilder& builder);
+std::optional<ProfileBuilder> snapshot_profile(Collector& c);
 
 }  // namespace profagent

@@ -67,10 +67,14 @@ class Collector {
   virtual std::optional<ProfileBuilder> close_window(int /*id*/) { return std::nullopt; }
 };
 
-// The ProfileShape the descriptor declares (sample types, period type), with `period`.
+// The ProfileShape the descriptor declares (sample types with their accumulation rule,
+// period type), with `period`.
 inline ProfileShape shape_of(const ProfileKind& kind, int64_t period) {
   ProfileShape shape;
-  for (const SampleTypeSpec& t : kind.sample_types) shape.sample_types.push_back({t.type, t.unit});
+  for (size_t i = 0; i < kind.sample_types.size(); ++i)
+    shape.sample_types.push_back({kind.sample_types[i].type, kind.sample_types[i].unit,
+                                  subtracts_in_delta(kind, i) ? Accumulation::kCumulative
+                                                              : Accumulation::kCurrent});
   shape.period_type = {kind.period_type, kind.period_unit};
   shape.period = period;
   return shape;

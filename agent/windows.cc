@@ -4,6 +4,7 @@
 // kSinceStart kind's window is the delta of a snapshot at the start and one at the read.
 // Collectors started only for a window are ticked by the dump thread (tick_collectors).
 // Normal context, any agent thread.
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <vector>
@@ -11,8 +12,7 @@
 #include "agent/agent.h"
 #include "agent/clock.h"
 #include "agent/config.h"
-#include "agent/http/profile_delta.h"
-#include "profile.pb.h"
+#include "agent/pprof/profile_delta.h"
 
 namespace profagent {
 namespace {
@@ -22,7 +22,7 @@ struct OpenWindow {
   Collector* collector = nullptr;
   int collector_window = 0;  // the collector's own window id (kSinceLastDump)
   bool started_for_window = false;
-  std::string baseline;      // the snapshot at the start (kSinceStart)
+  std::optional<ProfileBuilder> baseline;  // the snapshot at the start (kSinceStart)
 };
 
 // Allocated once, never freed (windows may be ended while the program exits).
@@ -34,8 +34,14 @@ struct Windows {
   int next_id = 1;
 };
 
+std::atomic<Windows*> g_windows{nullptr};
+
 Windows& windows() {
-  static Windows* w = new Windows;
+  Windows* w = g_windows.load(std::memory_order_acquire);
+  if (w != nullptr) return *w;
+  auto* fresh = new Windows;
+  if (g_windows.compare_exchange_strong(w, fresh)) return *fresh;
+  delete fresh;
   return *w;
 }
 
@@ -49,15 +55,6 @@ std::string upper(const char* s) {
   std::string out = s;
   for (char& c : out) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
   return out;
-}
-
-// The delta of `now` against `baseline` under the kind's accumulation rule.
-std::optional<std::string> delta(const std::string& baseline, const std::string& now) {
-  pprof::Profile before, after, out;
-  if (!before.ParseFromString(baseline) || !after.ParseFromString(now) ||
-      !subtract_profiles(before, after, &out))
-    return std::nullopt;
-  return out.SerializeAsString();
 }
 
 WindowStart collector_window(Windows& w, const ProfileKind& kind) {
@@ -125,20 +122,20 @@ WindowStart start_window(const ProfileKind& kind) {
     result.error = "the " + name + " profile is a snapshot, not a counter";
     return result;
   }
-  std::optional<std::string> baseline = snapshot_kind(kind);
+  std::optional<ProfileBuilder> baseline = snapshot_kind(kind);
   if (!baseline) {
     result.error = "the " + name + " profile has nothing to write";
     return result;
   }
   std::lock_guard<std::mutex> lock(w.mutex);
   result.id = w.next_id++;
-  w.open.emplace(result.id, OpenWindow{&kind, nullptr, 0, false, std::move(*baseline)});
+  w.open.emplace(result.id, OpenWindow{&kind, nullptr, 0, false, std::move(baseline)});
   return result;
 }
 
-std::optional<std::string> read_window(int id) {
+std::optional<ProfileBuilder> read_window(int id) {
   Windows& w = windows();
-  std::string baseline;
+  std::optional<ProfileBuilder> baseline;
   const ProfileKind* kind = nullptr;
   std::optional<ProfileBuilder> b;
   {
@@ -158,13 +155,15 @@ std::optional<std::string> read_window(int id) {
       if (!b) return std::nullopt;
     }
   }
-  if (b) return encode_profile(*b);  // takes the dump lock: never under w.mutex
-  std::optional<std::string> now = snapshot_kind(*kind);
-  if (!now) return std::nullopt;
-  return delta(baseline, *now);
+  if (b) return b;
+  // The snapshot takes the dump lock: never under w.mutex. The delta follows each sample
+  // type's accumulation rule (the descriptor's, through the collector's shape).
+  std::optional<ProfileBuilder> now = snapshot_kind(*kind);
+  if (!now || !baseline) return std::nullopt;
+  return profile_delta(*baseline, *now);
 }
 
-std::optional<std::string> end_window(int id) {
+std::optional<ProfileBuilder> end_window(int id) {
   Windows& w = windows();
   OpenWindow open;
   std::optional<ProfileBuilder> b;
@@ -176,13 +175,16 @@ std::optional<std::string> end_window(int id) {
     w.open.erase(it);
     if (open.collector != nullptr) b = close_collector_window(w, open);
   }
-  if (open.collector != nullptr) {
-    if (!b) return std::nullopt;
-    return encode_profile(*b);
-  }
-  std::optional<std::string> now = snapshot_kind(*open.kind);
-  if (!now) return std::nullopt;
-  return delta(open.baseline, *now);
+  if (open.collector != nullptr) return b;
+  std::optional<ProfileBuilder> now = snapshot_kind(*open.kind);
+  if (!now || !open.baseline) return std::nullopt;
+  return profile_delta(*open.baseline, *now);
+}
+
+void forget_windows_after_fork() {
+  // The parent's windows belong to its HTTP thread, which the child does not have; its
+  // state (and mutex) may be mid-change: left alone, the child starts with none.
+  if (g_windows.load() != nullptr) g_windows.store(new Windows);
 }
 
 void tick_collectors() {

@@ -1,4 +1,4 @@
-// Heap profile (kind "heap", pprof-semantics.md §4/§5.1): starts and stops the malloc
+// Heap profile (kind "heap", docs/pprof-semantics.md §4/§5.1): starts and stops the malloc
 // sampling done by the hooks (heap_hooks.cc → heap_sampler.h → heap_recorder.h) and writes
 // the unsampled bucket counters at each dump. Normal context; on_fork_child is
 // async-signal-safe.

@@ -1,4 +1,4 @@
-// Heap sampling decision (pprof-semantics.md §5.1), shaped after tcmalloc's
+// Heap sampling decision (docs/pprof-semantics.md §5.1), shaped after tcmalloc's
 // tcmalloc/sampler.h: a per-thread byte countdown in initial-exec TLS. HOOK CONTEXT: the fast
 // path below is one thread-local compare and one subtraction, inlined into every malloc hook;
 // the slow path (heap_sampler.cc) runs once per sample, allocates nothing, takes no lock and

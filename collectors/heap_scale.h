@@ -1,4 +1,4 @@
-// Write-time unsampling of heap bucket counters (Go's scaleHeapSample, pprof-semantics.md
+// Write-time unsampling of heap bucket counters (Go's scaleHeapSample, docs/pprof-semantics.md
 // §5.1). Normal context (pure arithmetic).
 #pragma once
 

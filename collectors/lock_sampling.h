@@ -1,4 +1,4 @@
-// Sampling and weighting rules of the block and mutex profiles (pprof-semantics.md §5.2,
+// Sampling and weighting rules of the block and mutex profiles (docs/pprof-semantics.md §5.2,
 // §5.3), as pure functions plus a per-thread random source. HOOK CONTEXT: everything here is
 // allocation-free, lock-free and async-signal-safe; the random state is initial-exec TLS.
 #pragma once

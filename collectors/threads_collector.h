@@ -1,4 +1,4 @@
-// Threads profile (kind "threads", PROFAGENT_THREADS, pprof-semantics.md §4): at each dump,
+// Threads profile (kind "threads", PROFAGENT_THREADS, docs/pprof-semantics.md §4): at each dump,
 // the current stack of every live program thread (the native goroutine view: a hung server
 // sent the dump signal shows where every thread waits). Sample type threads/count, period
 // type threads/count, period 1; one sample per thread with tid, thread_name and state

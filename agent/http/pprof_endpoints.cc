@@ -18,7 +18,7 @@
 #include "agent/http/request_params.h"
 #include "agent/http/text_render.h"
 #include "agent/pprof/profile_builder.h"
-#include "profile.pb.h"
+#include "agent/pprof/symbolized_profile.h"
 
 namespace profagent {
 namespace {
@@ -65,21 +65,15 @@ std::string off_message(const std::string& name, const ProfileKind& kind) {
          kind.enable_hint + " to turn it on\n";
 }
 
-void set_default_sample_type(pprof::Profile* p, const std::string& type) {
-  p->add_string_table(type);
-  p->set_default_sample_type(p->string_table_size() - 1);
-}
-
-// The answer for one decoded profile: binary (gzipped) or a text form.
-HttpResponse render(pprof::Profile& p, const std::string& name, const Route& route, int debug) {
+// The answer for one profile: binary (gzipped) or a text form.
+HttpResponse render(ProfileBuilder b, const std::string& name, const Route& route, int debug) {
   if (route.route->default_sample_type != nullptr)
-    set_default_sample_type(&p, route.route->default_sample_type);
-  if (debug == 0) return binary_profile(p.SerializeAsString());
+    b.set_default_sample_type(route.route->default_sample_type);
+  SymbolizedProfile p = symbolize_for_output(std::move(b));
+  if (debug == 0) return binary_profile(p.encode());
   if (debug == 2 && route.kind->thread_dump_text) return text(200, render_thread_dump(p));
   return text(200, render_grouped_text(p, name));
 }
-
-bool decode(const std::string& bytes, pprof::Profile* p) { return p->ParseFromString(bytes); }
 
 // A kSinceLastDump kind: a window of `seconds`, answered when it ends.
 EndpointResult window_profile(const Route& route, const RequestParams& params) {
@@ -88,9 +82,9 @@ EndpointResult window_profile(const Route& route, const RequestParams& params) {
   PendingResponse pending;
   pending.deadline_monotonic_nanos = monotonic_nanos() + params.seconds * 1000000000LL;
   pending.finish = [id = started.id, name = std::string(route.kind->name)]() {
-    std::optional<std::string> profile = end_window(id);
+    std::optional<ProfileBuilder> profile = end_window(id);
     if (!profile) return text(500, "Internal Server Error: the " + name + " window was lost\n");
-    return binary_profile(*profile);
+    return binary_profile(symbolize_for_output(std::move(*profile)).encode());
   };
   EndpointResult e;
   e.later = std::move(pending);
@@ -105,14 +99,10 @@ EndpointResult snapshot_profile(const std::string& name, const Route& route,
     return now(text(400, "Bad Request: seconds is not supported for the " + name +
                              " profile (it is a snapshot, not a counter)\n"));
   if (params.seconds == 0) {
-    std::optional<std::string> first = snapshot_kind(kind);
+    std::optional<ProfileBuilder> first = snapshot_kind(kind);
     if (!first) return now(text(500, "Internal Server Error: the " + name +
                                          " profile has nothing to write\n"));
-    if (params.debug == 0 && route.route->default_sample_type == nullptr)
-      return now(binary_profile(*first));
-    pprof::Profile p;
-    if (!decode(*first, &p)) return now(text(500, "Internal Server Error: bad profile\n"));
-    return now(render(p, name, route, params.debug));
+    return now(render(std::move(*first), name, route, params.debug));
   }
   WindowStart started = start_window(kind);
   if (started.id == 0)
@@ -120,11 +110,10 @@ EndpointResult snapshot_profile(const std::string& name, const Route& route,
   PendingResponse pending;
   pending.deadline_monotonic_nanos = monotonic_nanos() + params.seconds * 1000000000LL;
   pending.finish = [id = started.id, name, route, debug = params.debug]() {
-    std::optional<std::string> delta = end_window(id);
-    pprof::Profile p;
-    if (!delta || !decode(*delta, &p))
+    std::optional<ProfileBuilder> delta = end_window(id);
+    if (!delta)
       return text(500, "Internal Server Error: cannot take the second " + name + " snapshot\n");
-    return render(p, name, route, debug);
+    return render(std::move(*delta), name, route, debug);
   };
   EndpointResult e;
   e.later = std::move(pending);

@@ -21,10 +21,10 @@ std::optional<int64_t> parse_whole(const char* s) {
 
 }  // namespace
 
-ParamResult parse_request_params(const char* seconds, const char* debug, bool cpu) {
+ParamResult parse_request_params(const char* seconds, const char* debug, bool windowed) {
   ParamResult r;
   RequestParams p;
-  if (cpu) p.seconds = kDefaultCpuSeconds;
+  if (windowed) p.seconds = kDefaultWindowSeconds;
   if (seconds != nullptr) {
     auto v = parse_whole(seconds);
     if (!v) {
@@ -37,7 +37,7 @@ ParamResult parse_request_params(const char* seconds, const char* debug, bool cp
                 std::to_string(kMaxProfileSeconds) + " seconds\n";
       return r;
     }
-    if (*v == 0 && cpu) {
+    if (*v == 0 && windowed) {
       r.error = "Bad Request: seconds must be at least 1 for a CPU profile\n";
       return r;
     }

@@ -13,7 +13,7 @@ namespace profagent {
 // its server's WriteTimeout the same way) so no request holds a connection for long.
 constexpr int64_t kMaxProfileSeconds = 300;
 // /debug/pprof/profile without seconds= (Go's default).
-constexpr int64_t kDefaultCpuSeconds = 30;
+constexpr int64_t kDefaultWindowSeconds = 30;
 
 struct RequestParams {
   int64_t seconds = 0;  // 0 = not given (cumulative for heap/mutex/block)
@@ -25,8 +25,9 @@ struct ParamResult {
   std::string error;  // set when params is empty: the 400 body
 };
 
-// `seconds` and `debug` as the raw query values (nullptr when absent). `cpu` selects the
-// /profile rules: seconds defaults to 30 and must be positive.
-ParamResult parse_request_params(const char* seconds, const char* debug, bool cpu);
+// `seconds` and `debug` as the raw query values (nullptr when absent). `windowed` selects
+// the rules of a kind observed over a window (/profile): seconds defaults to 30 and must be
+// positive.
+ParamResult parse_request_params(const char* seconds, const char* debug, bool windowed);
 
 }  // namespace profagent

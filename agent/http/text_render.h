@@ -1,5 +1,6 @@
-// The human-readable forms of a decoded (already symbolized) profile, after Go's
-// net/http/pprof ?debug=1 and ?debug=2 pages. Normal context; pure, unit-tested.
+// The human-readable forms of a symbolized profile, after Go's net/http/pprof ?debug=1 and
+// ?debug=2 pages. They read the agent's own SymbolizedProfile (no protobuf decoding).
+// Normal context; pure, unit-tested.
 //
 // debug=1 (every kind): "<name> profile: total <sum of value 0>", then one record per
 // distinct stack (labels such as tid and thread_name ignored, so identical threads group),
@@ -12,11 +13,11 @@
 
 #include <string>
 
-#include "profile.pb.h"
+#include "agent/pprof/symbolized_profile.h"
 
 namespace profagent {
 
-std::string render_grouped_text(const pprof::Profile& profile, const std::string& name);
-std::string render_thread_dump(const pprof::Profile& profile);
+std::string render_grouped_text(const SymbolizedProfile& profile, const std::string& name);
+std::string render_thread_dump(const SymbolizedProfile& profile);
 
 }  // namespace profagent

@@ -18,6 +18,12 @@ bool ProfileBuilder::SampleKey::operator<(const SampleKey& o) const {
   return std::tie(synthetic, stack, labels) < std::tie(o.synthetic, o.stack, o.labels);
 }
 
+bool ProfileShape::has_cumulative() const {
+  return std::any_of(sample_types.begin(), sample_types.end(), [](const ValueType& t) {
+    return t.accumulation == Accumulation::kCumulative;
+  });
+}
+
 ProfileBuilder::ProfileBuilder(ProfileShape shape) : shape_(std::move(shape)) {}
 
 void ProfileBuilder::set_time(int64_t time_nanos, int64_t duration_nanos) {

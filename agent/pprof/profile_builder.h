@@ -1,6 +1,8 @@
 // Builds one pprof Profile (pprof-semantics.md is the contract): collectors add samples as
-// raw location addresses; encode() symbolizes them, assigns ids, fills the string table and
-// returns the gzipped protobuf. Normal context only (allocates freely).
+// raw location addresses; symbolize_profile() (symbolized_profile.h) resolves them, assigns
+// ids and fills the string table, and SymbolizedProfile::encode() writes the protobuf by
+// hand (proto_writer.h). Deltas (profile_delta.h) work on the samples here, before
+// symbolization. Normal context only (allocates freely).
 #pragma once
 
 #include <cstdint>
@@ -14,9 +16,17 @@ namespace profagent {
 
 class Symbolizer;
 
+// How a sample type's values relate from one profile of a kind to the next: the one rule
+// that profile_delta() (HTTP ?seconds=, push) follows. Set by the collector in its shape.
+enum class Accumulation : uint8_t {
+  kCurrent,     // the state at the profile's time (inuse_*, threads) or its own window (cpu)
+  kCumulative,  // a counter since the process started (alloc_*, contentions, delay)
+};
+
 struct ValueType {
   std::string type;
   std::string unit;
+  Accumulation accumulation = Accumulation::kCurrent;  // meaningless for period_type
 };
 
 // Sample types, period and default of one profile kind (pprof-semantics.md §4).
@@ -25,6 +35,9 @@ struct ProfileShape {
   ValueType period_type;
   int64_t period = 1;
   std::string default_sample_type;  // "" = unset
+
+  // True if any sample type is Accumulation::kCumulative.
+  bool has_cumulative() const;
 };
 
 struct Label {
@@ -64,8 +77,34 @@ class ProfileBuilder {
   // writing a profile pprof rejects with "mismatch: sample has X values vs. Y types").
   size_t dropped_samples() const { return dropped_samples_; }
   const ProfileShape& shape() const { return shape_; }
+  // Profile.default_sample_type ("" = unset), e.g. alloc_space for /debug/pprof/allocs.
+  void set_default_sample_type(std::string type) { shape_.default_sample_type = std::move(type); }
 
-  // The serialized Profile message (not compressed). Symbolizes with `symbolizer`.
+  // What the samples are keyed by: equal keys are one sample.
+  struct SampleKey {
+    std::vector<uint64_t> stack;      // addresses, leaf first (empty for a synthetic sample)
+    // 1 + index into synthetic_frames() for a synthetic sample, 0 for a real stack. Kept
+    // apart from `stack` so no address (e.g. a bogus 0 - 1 from a broken unwind) can be
+    // mistaken for a synthetic frame.
+    uint32_t synthetic = 0;
+    std::vector<Label> labels;        // sorted, numeric 0-without-unit labels removed
+    bool operator<(const SampleKey& o) const;
+  };
+  using SampleMap = std::map<SampleKey, std::vector<int64_t>>;
+
+  // Read access for the symbolizing, delta and text steps.
+  const SampleMap& samples() const { return samples_; }
+  const std::vector<std::string>& synthetic_frames() const { return synthetic_frames_; }
+  // The synthetic frame name of `key`, "" for a real stack.
+  std::string_view synthetic_name(const SampleKey& key) const {
+    return key.synthetic == 0 ? std::string_view() : synthetic_frames_[key.synthetic - 1];
+  }
+  const std::vector<std::string>& comments() const { return comments_; }
+  int64_t time_nanos() const { return time_nanos_; }
+  int64_t duration_nanos() const { return duration_nanos_; }
+
+  // The serialized Profile message (not compressed): symbolize_profile() with `symbolizer`,
+  // then SymbolizedProfile::encode().
   std::string encode(Symbolizer& symbolizer) const;
   // encode() gzipped (level 1, as Go does).
   std::string encode_gzipped(Symbolizer& symbolizer) const;
@@ -75,16 +114,6 @@ class ProfileBuilder {
   static Label str_label(std::string key, std::string value);
 
  private:
-  struct SampleKey {
-    std::vector<uint64_t> stack;      // addresses, leaf first (empty for a synthetic sample)
-    // 1 + index into synthetic_frames_ for a synthetic sample, 0 for a real stack. Kept
-    // apart from `stack` so no address (e.g. a bogus 0 - 1 from a broken unwind) can be
-    // mistaken for a synthetic frame.
-    uint32_t synthetic = 0;
-    std::vector<Label> labels;        // sorted, numeric 0-without-unit labels removed
-    bool operator<(const SampleKey& o) const;
-  };
-
   // Validates `values`, normalizes `labels` and merges the sample into samples_.
   void insert(SampleKey key, std::span<const int64_t> values);
 
@@ -94,7 +123,7 @@ class ProfileBuilder {
   std::vector<std::string> comments_;
   std::vector<std::string> synthetic_frames_;  // distinct names, in first-use order
   size_t dropped_samples_ = 0;
-  std::map<SampleKey, std::vector<int64_t>> samples_;
+  SampleMap samples_;
 };
 
 // gzip (RFC 1952) of `data` at `level` with zlib.

@@ -25,6 +25,12 @@ class StringTable {
     return idx;
   }
 
+  // Index of `s` if interned, otherwise 0 ("").
+  int64_t index_of(std::string_view s) const {
+    auto it = index_.find(s);
+    return it == index_.end() ? 0 : it->second;
+  }
+
   const std::vector<std::string>& strings() const { return strings_; }
 
  private:

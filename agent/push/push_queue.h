@@ -7,16 +7,20 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "agent/profile_kind.h"
+#include "agent/pprof/symbolized_profile.h"
 
 namespace profagent {
 
 struct PushItem {
   const ProfileKind* kind = nullptr;  // the profile's kind (its descriptor)
   std::string gzipped;           // the profile file's bytes
+  // The profile itself, for a kind with cumulative sample types (pushed as a delta).
+  std::shared_ptr<SymbolizedProfile> cumulative;
   int64_t from_unix_nanos = 0;   // window start (previous dump of this kind, or agent start)
   int64_t until_unix_nanos = 0;  // the dump time
 };

@@ -15,9 +15,8 @@
 #include "agent/log.h"
 #include "agent/pprof/profile_builder.h"
 #include "agent/push/curl_transport.h"
-#include "agent/push/gunzip.h"
+#include "agent/pprof/profile_delta.h"
 #include "agent/push/ingest_request.h"
-#include "agent/push/profile_delta.h"
 #include "agent/push_labels.h"
 #include "agent/push/push_queue.h"
 #include "agent/push/sample_type_config.h"
@@ -53,7 +52,8 @@ struct PushState {
 
   // Push thread only.
   CurlTransport transport;
-  std::map<std::string, CumulativeBaseline> baselines;
+  // Per kind: the cumulative profile the backend last accepted (deltas start from it).
+  std::map<std::string, ProfileBuilder> baselines;
   uint64_t seed = 0;
   bool failing = false;
 };
@@ -84,21 +84,28 @@ void send_item(PushState& s, PushItem& item) {
   RetryPolicy policy;
   std::string gzipped = std::move(item.gzipped);
   int64_t from = item.from_unix_nanos;
-  std::optional<DeltaResult> delta;
-  if (item.kind->window == ProfileWindow::kSinceStart) {
-    std::string raw;
-    CumulativeBaseline& base = s.baselines[item.kind->name];
-    if (gunzip(gzipped, &raw))
-      delta = cumulative_delta(*item.kind, raw, base, self_stats_start_unix_nanos(),
-                               item.until_unix_nanos);
+  // For a cumulative kind: the baseline to keep once the backend has this profile.
+  std::optional<ProfileBuilder> accepted;
+  if (item.cumulative) {
+    SymbolizedProfile& current = *item.cumulative;
+    auto base = s.baselines.find(item.kind->name);
+    ProfileBuilder since_start(current.builder.shape());
+    since_start.set_time(self_stats_start_unix_nanos());
+    std::optional<ProfileBuilder> delta = profile_delta(
+        base != s.baselines.end() ? base->second : since_start, current.builder);
     if (!delta) {
-      log().debug("push: cannot read back the {} profile; not pushed", item.kind->name);
+      log().debug("push: the {} profile changed its sample types; not pushed", item.kind->name);
+      s.baselines.erase(item.kind->name);
       std::lock_guard<std::mutex> lock(s.mutex);
       ++s.failed;
       return;
     }
-    gzipped = gzip_compress(delta->encoded, 1);
-    if (base.time_unix_nanos != 0) from = base.time_unix_nanos;
+    // The delta's window: from the accepted baseline, or from the agent's start.
+    if (delta->time_nanos() > 0 && delta->duration_nanos() > 0) from = delta->time_nanos();
+    accepted = std::move(current.builder);
+    current.replace_samples(std::move(*delta));
+    gzipped = gzip_compress(current.encode(), 1);
+    item.cumulative.reset();
   }
   IngestRequest request = build_ingest_request(
       s.base_url, s.name, floor_seconds(from), ceil_seconds(item.until_unix_nanos), gzipped,
@@ -113,7 +120,7 @@ void send_item(PushState& s, PushItem& item) {
       if (ok) ++s.sent;
     }
     if (ok) {
-      if (delta) s.baselines[item.kind->name] = std::move(delta->current);
+      if (accepted) s.baselines.insert_or_assign(item.kind->name, std::move(*accepted));
       if (s.failing) log().info("push to {} works again", s.base_url);
       s.failing = false;
       return;
@@ -121,7 +128,7 @@ void send_item(PushState& s, PushItem& item) {
     if (!RetryPolicy::retryable(result.status)) {
       // The server refuses this profile: later deltas start after it, or they would carry
       // it again and be refused again.
-      if (delta) s.baselines[item.kind->name] = std::move(delta->current);
+      if (accepted) s.baselines.insert_or_assign(item.kind->name, std::move(*accepted));
       break;
     }
     int64_t wait = policy.backoff_nanos(attempt);
@@ -194,7 +201,8 @@ void push_start(const Config& config, const std::string& exe) {
 
 bool push_enabled() noexcept { return g_push.load() != nullptr; }
 
-void push_profile(const ProfileKind& kind, std::string gzipped, int64_t until_unix_nanos) {
+void push_profile(const ProfileKind& kind, std::string gzipped, int64_t until_unix_nanos,
+                  SymbolizedProfile profile) {
   PushState* s = g_push.load();
   if (s == nullptr) return;
   std::lock_guard<std::mutex> lock(s->mutex);
@@ -213,6 +221,8 @@ void push_profile(const ProfileKind& kind, std::string gzipped, int64_t until_un
   PushItem item;
   item.kind = &kind;
   item.gzipped = std::move(gzipped);
+  if (profile.builder.shape().has_cumulative())
+    item.cumulative = std::make_shared<SymbolizedProfile>(std::move(profile));
   item.until_unix_nanos = until_unix_nanos;
   auto last = s->last_until.find(kind.name);
   item.from_unix_nanos =

@@ -1,6 +1,6 @@
 // Push of every dump to a Pyroscope server (PROFAGENT_PUSH_URL): the dump thread writes the
 // files first, then hands each profile to a bounded queue; a dedicated agent thread sends
-// them (cumulative kinds turned into per-window deltas), with a timeout per request and
+// them (cumulative kinds turned into per-window deltas by profile_delta), with a timeout per request and
 // bounded retries, so a slow or dead server never delays a dump or the program. Normal
 // context; push_after_fork_child is called in a fork child before the program continues.
 #pragma once
@@ -10,6 +10,7 @@
 
 #include "agent/config.h"
 #include "agent/profile_kind.h"
+#include "agent/pprof/symbolized_profile.h"
 
 namespace profagent {
 
@@ -21,8 +22,11 @@ void push_start(const Config& config, const std::string& exe);
 bool push_enabled() noexcept;
 
 // One profile file just written (or that could not be written) for `kind`, taken at
-// `until_unix_nanos`. Never waits for the network: queued, the oldest dropped when full.
-void push_profile(const ProfileKind& kind, std::string gzipped, int64_t until_unix_nanos);
+// `until_unix_nanos`: its bytes, and the profile they encode (kept only when the kind has
+// cumulative sample types, to push its per-window delta). Never waits for the network:
+// queued, the oldest dropped when full.
+void push_profile(const ProfileKind& kind, std::string gzipped, int64_t until_unix_nanos,
+                  SymbolizedProfile profile);
 
 // At the final dump: lets the push thread send what is queued, waiting at most 1 s, and not
 // at all when the server's last answer was a failure or a request has been hanging since

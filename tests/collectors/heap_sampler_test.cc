@@ -1,4 +1,4 @@
-// Heap sampler distribution and unsampling math (pprof-semantics.md §5.1).
+// Heap sampler distribution and unsampling math (docs/pprof-semantics.md §5.1).
 #include "collectors/heap_sampler.h"
 
 #include <gtest/gtest.h>
@@ -120,7 +120,7 @@ TEST(HeapSampler, ResetForgetsTheRandomState) {
 }
 
 TEST(HeapScale, ReproducesGoNumbers) {
-  // pprof-semantics.md §5.1, checked against a real Go 1.19 heap profile.
+  // docs/pprof-semantics.md §5.1, checked against a real Go 1.19 heap profile.
   ScaledHeapValue small = scale_heap_sample(3, 3 * 1024, 524288);
   EXPECT_EQ(small.count, 1537);
   EXPECT_EQ(small.bytes, 1574400);

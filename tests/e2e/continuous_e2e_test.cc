@@ -1,4 +1,4 @@
-// End-to-end: continuous profiling (issue #6). Periodic dumps (CPU deltas that add up to the
+// End-to-end: continuous profiling. Periodic dumps (CPU deltas that add up to the
 // program's own CPU time, cumulative heap files), self-accounting in every file, bounded
 // agent memory over many short intervals, and push to a loopback Pyroscope-style receiver,
 // including servers that hang, reset or fail, which must change nothing for the program.

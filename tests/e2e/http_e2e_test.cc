@@ -1,4 +1,4 @@
-// End-to-end: the live /debug/pprof endpoint (PROFAGENT_HTTP, issue #7) inside a running
+// End-to-end: the live /debug/pprof endpoint (PROFAGENT_HTTP) inside a running
 // multi-threaded program (programs/http_busy.c): go tool pprof against its URLs, every
 // path's answer, the loopback-only socket, the refused second CPU request, and abuse (idle
 // connections, a huge header, a client that never reads, seconds=999999) that must not slow

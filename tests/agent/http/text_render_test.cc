@@ -9,6 +9,12 @@ namespace profagent {
 namespace {
 
 using testing::ProfileFixture;
+using Stack = std::vector<uint64_t>;
+using Values = std::vector<int64_t>;
+
+std::vector<Label> thread(int tid, const std::string& name) {
+  return {ProfileBuilder::num_label("tid", tid), ProfileBuilder::str_label("thread_name", name)};
+}
 
 ProfileFixture threads_profile() {
   ProfileFixture f({{"threads", "count"}});
@@ -16,20 +22,14 @@ ProfileFixture threads_profile() {
   uint64_t worker = f.location(0x2022, "worker");
   uint64_t wait = f.location(0x3033, "wait_here");
   uint64_t main_fn = f.location(0x4044, "main");
-  for (int tid : {12, 11}) {
-    auto* s = f.sample({spin, worker}, {1});
-    f.num_label(s, "tid", tid);
-    f.str_label(s, "thread_name", "busy-" + std::to_string(tid));
-  }
-  auto* s = f.sample({wait, main_fn}, {1});
-  f.num_label(s, "tid", 10);
-  f.str_label(s, "thread_name", "app");
+  for (int tid : {12, 11})
+    f.builder.add_sample(Stack{spin, worker}, Values{1}, thread(tid, "busy-" + std::to_string(tid)));
+  f.builder.add_sample(Stack{wait, main_fn}, Values{1}, thread(10, "app"));
   return f;
 }
 
 TEST(TextRender, GroupedStacksLargestFirstIgnoringThreadLabels) {
-  ProfileFixture f = threads_profile();
-  std::string text = render_grouped_text(f.p, "goroutine");
+  std::string text = render_grouped_text(threads_profile().symbolized(), "goroutine");
   EXPECT_EQ(text,
             "goroutine profile: total 3\n"
             "\n"
@@ -44,8 +44,8 @@ TEST(TextRender, GroupedStacksLargestFirstIgnoringThreadLabels) {
 
 TEST(TextRender, MultiValueProfilesNameTheirColumns) {
   ProfileFixture f({{"contentions", "count"}, {"delay", "nanoseconds"}});
-  f.sample({f.location(0x10, "unlock_site")}, {3, 4500});
-  std::string text = render_grouped_text(f.p, "mutex");
+  f.builder.add_sample(Stack{f.location(0x10, "unlock_site")}, Values{3, 4500});
+  std::string text = render_grouped_text(f.symbolized(), "mutex");
   EXPECT_NE(text.find("mutex profile: total 3\n# values: contentions/count delay/nanoseconds\n"),
             std::string::npos) << text;
   EXPECT_NE(text.find("3 4500 @ 0x10\n#\t0x10\tunlock_site\tf.c:16\n"), std::string::npos)
@@ -53,8 +53,7 @@ TEST(TextRender, MultiValueProfilesNameTheirColumns) {
 }
 
 TEST(TextRender, ThreadDumpEveryThreadByTid) {
-  ProfileFixture f = threads_profile();
-  std::string text = render_thread_dump(f.p);
+  std::string text = render_thread_dump(threads_profile().symbolized());
   EXPECT_EQ(text,
             "thread 10 [app]:\n"
             "wait_here()\n\tf.c:39 0x3033\n"
@@ -70,26 +69,20 @@ TEST(TextRender, ThreadDumpEveryThreadByTid) {
             "\n");
 }
 
-TEST(TextRender, InlineFramesAndUnknownsAreShown) {
+TEST(TextRender, InlineFramesSyntheticFramesAndUnnamedThreads) {
   ProfileFixture f({{"threads", "count"}});
-  uint64_t id = f.location(0x50, "outer");
-  // Add an inlined frame in front of "outer" at the same location.
-  auto* fn = f.p.add_function();
-  fn->set_id(99);
-  fn->set_name(f.str("inlined"));
-  auto* loc = f.p.mutable_location(0);
-  auto* line = loc->add_line();
-  *line = loc->line(0);
-  loc->mutable_line(0)->set_function_id(99);
-  loc->mutable_line(0)->set_line(7);
-  auto* s = f.sample({id, 12345}, {1});  // 12345: no such location
-  f.num_label(s, "tid", 5);
-  std::string text = render_grouped_text(f.p, "threads");
+  uint64_t id = f.location(0x50, std::vector<std::string>{"inlined", "outer"});
+  f.builder.add_sample(Stack{id}, Values{1}, {ProfileBuilder::num_label("tid", 5)});
+  f.builder.add_synthetic_sample("[profagent: lost]", Values{2});
+  SymbolizedProfile p = f.symbolized();
+  std::string text = render_grouped_text(p, "threads");
   EXPECT_NE(text.find("#\t0x50\tinlined\n#\t0x50\touter\tf.c:80\n"), std::string::npos) << text;
-  EXPECT_NE(text.find("1 @ 0x50 0x0\n"), std::string::npos) << text;
-  std::string dump = render_thread_dump(f.p);
+  EXPECT_NE(text.find("2 @ 0x0\n#\t0x0\t[profagent: lost]\n"), std::string::npos) << text;
+  std::string dump = render_thread_dump(p);
   EXPECT_NE(dump.find("thread 5 [?]:\ninlined()\n\t? 0x50\nouter()\n\tf.c:80 0x50\n"),
             std::string::npos) << dump;
+  EXPECT_NE(dump.find("thread ? [?] x2:\n[profagent: lost]()\n\t? 0x0\n"), std::string::npos)
+      << dump;
 }
 
 }  // namespace

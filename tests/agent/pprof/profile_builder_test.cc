@@ -1,6 +1,6 @@
 // Tests for ProfileBuilder: encode + gzip, decoded again with zlib and the generated parser,
 // symbolized by the real Symbolizer on this test process (addresses of functions below), the
-// structural rules of pprof-semantics.md §2/§3/§9 checked on every profile, and go tool
+// structural rules of docs/pprof-semantics.md §2/§3/§9 checked on every profile, and go tool
 // pprof (the real reader) run on a written file when go is installed.
 #include "agent/pprof/profile_builder.h"
 
@@ -74,7 +74,7 @@ std::string gunzip(const std::string& in) {
   return out;
 }
 
-// The structural rules every profile must meet (pprof-semantics.md §3, §9).
+// The structural rules every profile must meet (docs/pprof-semantics.md §3, §9).
 void check_valid(const Profile& p) {
   const auto& st = p.string_table();
   ASSERT_GE(st.size(), 1);

@@ -1,4 +1,4 @@
-// e2e program for continuous profiling (issue #6): runs for a fixed wall time (argv[1],
+// e2e program for continuous profiling: runs for a fixed wall time (argv[1],
 // seconds, decimals allowed) with `threads` worker threads (argv[2]) burning CPU in
 // burn_worker() while the main thread churns a bounded set of heap buffers in
 // churn_heap() (steady memory: the live set never grows). Prints its own CPU time

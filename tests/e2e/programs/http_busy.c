@@ -1,4 +1,4 @@
-// Long-running multi-threaded program for the live-endpoint e2e tests (issue #7): workers
+// Long-running multi-threaded program for the live-endpoint e2e tests: workers
 // burn CPU in hot_spin(), allocate in alloc_site() and take a shared mutex in
 // locked_section(); the main thread prints "<ms since start> <work units done>" every
 // 100 ms so a test can measure the work rate while it abuses the HTTP endpoint.

@@ -1,4 +1,4 @@
-// End-to-end test support for the push path (issue #6): a loopback HTTP server on
+// End-to-end test support for the push path: a loopback HTTP server on
 // 127.0.0.1 and an ephemeral port that takes Pyroscope ingest requests and records them,
 // or misbehaves on purpose (hangs, resets the connection, answers 500) so tests can show a
 // bad server never changes the program. Header-only; one thread per receiver.
