@@ -52,7 +52,7 @@ std::optional<int64_t> parse_int(const std::string& text, int64_t lo, int64_t hi
 }
 
 // Seconds as a whole or decimal number with up to 3 decimals ("30", "0.2"), in nanoseconds:
-// 0, or from 0.1 s to `max_seconds`.
+// 0, or from 0.05 s to `max_seconds`.
 std::optional<int64_t> parse_seconds(const std::string& text, int64_t max_seconds) {
   std::string t = trim(text);
   size_t dot = t.find('.');
@@ -66,7 +66,7 @@ std::optional<int64_t> parse_seconds(const std::string& text, int64_t max_second
   if (!w) return std::nullopt;
   while (frac.size() < 3) frac += '0';
   int64_t millis = *w * 1000 + std::stoll(frac);
-  if (millis != 0 && (millis < 100 || millis > max_seconds * 1000)) return std::nullopt;
+  if (millis != 0 && (millis < 50 || millis > max_seconds * 1000)) return std::nullopt;
   return millis * 1000000;
 }
 
@@ -181,7 +181,7 @@ ParsedConfig parse_config(const EnvLookup& lookup, const std::string& cwd,
       c.interval_seconds = *n / 1000000000;
     } else {
       warn("PROFAGENT_INTERVAL", *v,
-           "a number of seconds, 0 or from 0.1 to 31536000 (at most 3 decimals)",
+           "a number of seconds, 0 or from 0.05 to 31536000 (at most 3 decimals)",
            "0 (dumps only on signal and at exit)");
     }
   }
