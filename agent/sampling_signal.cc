@@ -32,10 +32,15 @@ constinit struct sigaction g_program_action = {};
 std::atomic<uint32_t> g_program_sequence{0};
 std::atomic<int> g_program_writers{0};
 
+bool is_snapshot_value(const siginfo_t* info) {
+  return (reinterpret_cast<uintptr_t>(info->si_value.sival_ptr) >> 32) == kSnapshotMagic;
+}
+
 bool is_agent_signal(const siginfo_t* info) {
-  if (info->si_code == SI_TIMER) return info->si_value.sival_ptr == kTimerCookie;
-  if (info->si_code == SI_QUEUE && info->si_pid == getpid())
-    return (reinterpret_cast<uintptr_t>(info->si_value.sival_ptr) >> 32) == kSnapshotMagic;
+  // Timers: the CPU timers, and the one-shot snapshot timers on a running thread's CPU clock.
+  if (info->si_code == SI_TIMER)
+    return info->si_value.sival_ptr == kTimerCookie || is_snapshot_value(info);
+  if (info->si_code == SI_QUEUE && info->si_pid == getpid()) return is_snapshot_value(info);
   return false;
 }
 
@@ -66,7 +71,7 @@ void forward_to_program(int sig, siginfo_t* info, void* ucontext) {
 void dispatch(int sig, siginfo_t* info, void* ucontext) {
   int saved_errno = errno;
   if (info != nullptr && is_agent_signal(info)) {
-    SignalHandlerFn fn = info->si_code == SI_TIMER
+    SignalHandlerFn fn = info->si_code == SI_TIMER && info->si_value.sival_ptr == kTimerCookie
                              ? g_cpu_handler.load(std::memory_order_acquire)
                          : (static_cast<uint32_t>(info->si_value.sival_int) & kWallCookieBit)
                              ? g_wall_handler.load(std::memory_order_acquire)

@@ -4,8 +4,9 @@
 // and never block; the dispatcher saves and restores errno around them.
 //
 // Sharing: the dispatcher recognises the agent's own signals exactly (its timers carry
-// kTimerCookie in si_value; its snapshot requests are SI_QUEUE from this process with
-// kSnapshotMagic in the high half of si_value). Every other SIGPROF (the program's own
+// kTimerCookie in si_value; its snapshot requests are SI_QUEUE from this process, or SI_TIMER
+// from a one-shot timer on the thread's CPU clock, with kSnapshotMagic in the high half of
+// si_value). Every other SIGPROF (the program's own
 // ITIMER_PROF or timer, a kill -PROF) gets the disposition the program set with
 // sigaction/signal, as if the agent were not there: its handler (honouring SA_SIGINFO,
 // sa_mask, SA_RESETHAND), SIG_IGN, or SIG_DFL (the process dies of SIGPROF).

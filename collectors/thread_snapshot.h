@@ -1,19 +1,21 @@
 // The threads profile's capture protocol. A thread blocked in the kernel is never signalled:
 // the dump thread walks its stack from the registers /proc saved for it
 // (thread_snapshot_blocked.h), so no wait of the program returns early. Only a thread that is
-// running is asked by signal (send_snapshot_signal, SIGPROF with a cookie): it unwinds itself
-// in the signal handler into a preallocated slot, and the dump thread waits for the answers,
-// time-bounded.
+// running is asked for its stack, by a one-shot timer on its own CPU clock that sends SIGPROF
+// with a cookie (it can only fire while the thread runs, and lands on its way back to user
+// space, never in a wait); the thread unwinds itself in the signal handler into a
+// preallocated slot, and the dump thread waits for the answers, time-bounded. A thread asked
+// that goes to sleep before it ran again is taken back and walked instead.
 //
 // Slot states are (generation << 3 | phase) in one atomic word: idle → requested (dump
-// thread, before signalling) → writing (handler, by CAS, only if the generation in the cookie
-// is the current request's) → done (handler). At the deadline the dump thread CASes
+// thread, before arming the timer) → writing (handler, by CAS, only if the generation in the
+// cookie is the current request's) → done (handler). At the deadline the dump thread CASes
 // requested → abandoned, so a late signal (a thread that had SIGPROF blocked) finds nothing
 // to write and returns; a slot still "writing" is waited for a little longer and otherwise
 // left out of later requests until its handler finishes. No lock is shared between the
 // handler and the dump thread.
 //
-// handler(): SIGNAL CONTEXT (async-signal-safe: atomics, the tid syscall, libunwind's
+// handler(): SIGNAL CONTEXT (async-signal-safe: atomics, the tid syscall, the agent's
 // signal-frame unwind; no allocation, no lock). init()/capture(): normal context.
 // reset_after_fork(): async-signal-safe.
 #pragma once
@@ -47,8 +49,8 @@ class ThreadSnapshotter {
   uint32_t max_threads() const noexcept { return max_threads_; }
 
   // Takes the stack of every thread in `tids`: blocked ones by walking from /proc, running
-  // ones by signal, waiting up to `timeout_nanos` for their answers. Threads that no longer
-  // exist are left out; at most max_threads() running threads are signalled (the rest come
+  // ones by timer signal, waiting up to `timeout_nanos` for their answers. Threads that no
+  // longer exist are left out; at most max_threads() running threads are asked (the rest come
   // back with answered = false). Normal context; one capture at a time (the dump lock).
   std::vector<CapturedThread> capture(const std::vector<pid_t>& tids, int64_t timeout_nanos);
 
@@ -64,6 +66,8 @@ class ThreadSnapshotter {
     int32_t depth;
     uintptr_t pcs[kMaxFrames];
   };
+  bool settle_if_asleep(pid_t tid, uint32_t gen, Slot& slot, uintptr_t* pcs,
+                        CapturedThread* t, bool* rearm) noexcept;
   Slot* slots_ = nullptr;
   uint32_t max_threads_ = 0;
   uint32_t generation_ = 0;

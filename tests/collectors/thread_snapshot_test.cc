@@ -10,6 +10,8 @@
 #include <sys/syscall.h>
 
 #include <atomic>
+#include <cstdio>
+#include <cstring>
 #include <thread>
 #include <vector>
 
@@ -19,6 +21,17 @@
 
 namespace profagent {
 namespace {
+
+// POSIX timers of this process (/proc/self/timers lists one "ID:" line per timer).
+int live_timers() {
+  FILE* f = fopen("/proc/self/timers", "re");
+  if (f == nullptr) return -1;
+  char line[256];
+  int n = 0;
+  while (fgets(line, sizeof line, f) != nullptr) n += strncmp(line, "ID:", 3) == 0;
+  fclose(f);
+  return n;
+}
 
 struct Parked {
   std::atomic<pid_t> tid{0};
@@ -59,9 +72,11 @@ TEST(ThreadSnapshotter, SleepersAreWalkedRunnersAnswerAndABlockedRunnerIsBounded
   for (Parked& p : threads) p.start();
   std::vector<pid_t> tids = {threads[0].tid, threads[1].tid, threads[2].tid, threads[3].tid,
                              999999 /* no such thread */};
+  const int timers_before = live_timers();
   int64_t t0 = monotonic_nanos();
   std::vector<CapturedThread> got = g_thread_snapshotter.capture(tids, 200 * 1000 * 1000);
   int64_t elapsed = monotonic_nanos() - t0;
+  EXPECT_EQ(live_timers(), timers_before);  // the one-shot request timers are all deleted
 
   ASSERT_EQ(got.size(), 4u);  // the missing tid is left out
   for (int i = 0; i < 4; ++i) EXPECT_EQ(got[i].tid, tids[i]);

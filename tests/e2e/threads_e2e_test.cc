@@ -159,4 +159,37 @@ TEST(ThreadsE2E, HundredDumpsAtTwentyHertzInterruptNoWaitAndShowEachThreadInItsW
   }
 }
 
+// Threads that run in short bursts between 1 ms polls are often running when a snapshot is
+// taken and back in poll microseconds later: their snapshot request must not land in the poll.
+TEST(ThreadsE2E, EventLoopThreadsBetweenShortPollsSeeNoEintrFromHundredDumps) {
+  if (!e2e::have_go()) GTEST_FAIL() << "go tool pprof (golang-go) is required";
+  std::string dir = e2e::make_temp_dir();
+  e2e::RunOptions o;
+  o.env = {{"PROFAGENT_DIR", dir}, {"PROFAGENT_INTERVAL", "0.05"}};
+  e2e::RunResult r = e2e::run({e2e::program("busy_poll"), "6"}, o);
+  EXPECT_EQ(r.exit_code(), 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("eintr=0 "), std::string::npos) << r.out;
+  EXPECT_EQ(r.err, "");
+  std::vector<std::string> files = e2e::profiles(dir, "threads");
+  EXPECT_GE(files.size(), 100u);
+  // Each event-loop thread is in every snapshot, in event_loop (blocked in poll, or running).
+  for (size_t i = 10; i < files.size() && i <= 90; i += 40) {
+    SCOPED_TRACE(files[i]);
+    e2e::RawProfile p = e2e::read_raw(files[i]);
+    int loops = 0;
+    for (const e2e::RawSample& s : p.samples) {
+      if (label(s, "thread_name") != "event-loop") continue;
+      std::vector<std::string> stack = p.stack_functions(s);
+      bool in_loop = false, lost = false;
+      for (const std::string& f : stack) {
+        in_loop |= f == "event_loop";
+        lost |= f == "[profagent: lost]";
+      }
+      EXPECT_TRUE(in_loop || lost);
+      ++loops;
+    }
+    EXPECT_EQ(loops, 2);
+  }
+}
+
 }  // namespace
