@@ -52,14 +52,7 @@ bool WallSampler::harvest(pid_t tid, ThreadState& t, WallProbe& probe, int64_t n
                           const std::function<void(const WallSample&)>& sink) {
   uintptr_t pcs[kMaxFrames];
   int depth = probe.poll_answer(t.ticket, pcs, kMaxFrames);
-  if (depth == WallProbe::kPending) {
-    if (now_mono - t.asked_mono < kMaxPendingNanos) return true;  // still waiting for a CPU
-    probe.abandon(t.ticket);
-    t.ticket = -1;
-    ++counts.lost;
-    emit(t, tid, WallState::kLost, -1, nullptr, 0, now_mono, sink);
-    return true;
-  }
+  if (depth == WallProbe::kPending) return false;  // the caller decides (see tick)
   t.ticket = -1;
   if (depth == WallProbe::kInAgent) {
     emit(t, tid, WallState::kAgent, -1, nullptr, 0, now_mono, sink);
@@ -96,6 +89,24 @@ WallTickCounts WallSampler::tick(int64_t now_mono, int64_t interval_nanos, WallP
     ThreadSyscall wait;
     ProcRead r = probe.read_syscall(tid, &wait);
     if (r == ProcRead::kGone) continue;
+    if (t.ticket >= 0) {
+      // Asked, not answered yet. Still running (waiting for a CPU): keep waiting, up to
+      // kMaxPendingNanos. Gone to sleep before it ran again (its timer cannot fire): take
+      // the request back and sample it like any blocked thread.
+      if (r == ProcRead::kOk && wait.kind == ThreadSyscall::Kind::kRunning) {
+        if (now_mono - t.asked_mono >= kMaxPendingNanos) {
+          probe.abandon(t.ticket);
+          t.ticket = -1;
+          ++counts.lost;
+          emit(t, tid, WallState::kLost, -1, nullptr, 0, now_mono, sink);
+        }
+        continue;
+      }
+      probe.abandon(t.ticket);
+      t.ticket = -1;
+      // A last answer may have come between the poll and the abandon: it is dropped, and
+      // the thread is sampled from /proc below instead.
+    }
     if (r != ProcRead::kOk) {
       ++counts.lost;
       emit(t, tid, WallState::kLost, -1, nullptr, 0, now_mono, sink);

@@ -7,10 +7,13 @@
 //  - Running: read again after a short pause (a thread that merely passes between two waits
 //    is then blocked again and walked like one); one still running is asked by signal
 //    (wall_signal_handler.h) to unwind itself. A thread /proc shows blocked is never signalled.
-//    A thread that has not answered by the end of the tick (runnable, waiting for a CPU) is
-//    not sampled again until it does: its answer then stands for the whole time since its
-//    previous sample (it was at that place, waiting). After kMaxPendingNanos it is given up
-//    and that time is counted lost.
+//    The request is a one-shot timer on the thread's CPU clock: it fires only while the
+//    thread runs and lands on its way back to user space, never in a wait. A thread that has
+//    not answered by the end of the tick (runnable, waiting for a CPU) is not asked again
+//    while /proc shows it running: its answer then stands for the whole time since its
+//    previous sample (it was at that place, waiting). One that went to sleep meanwhile is
+//    taken back and sampled as blocked. After kMaxPendingNanos the request is given up and
+//    that time is counted lost.
 // The facts come from a WallProbe (the real one reads /proc, walks and signals; tests use
 // fakes). Normal context, the wall sampler thread only.
 #pragma once
@@ -87,7 +90,8 @@ class WallSampler {
   void emit(ThreadState& t, pid_t tid, WallState state, long nr, const uintptr_t* pcs, int depth,
             int64_t now_mono, const std::function<void(const WallSample&)>& sink);
   // Walks a thread /proc showed blocked. Returns false if it turned out to be running.
-  // A thread with an open request: its answer, if any (true: nothing more this tick).
+  // A thread with an open request: its answer, if it came (true: sampled, nothing more this
+  // tick; false: still pending).
   bool harvest(pid_t tid, ThreadState& t, WallProbe& probe, int64_t now_mono,
                WallTickCounts& counts, const std::function<void(const WallSample&)>& sink);
   bool sample_blocked(pid_t tid, ThreadState& t, WallProbe& probe, int64_t now_mono,

@@ -1,6 +1,8 @@
 // SIGNAL CONTEXT (handler half of the wall-clock profile): the sampler thread asks a thread
-// that /proc shows running to unwind itself, with a SIGPROF whose cookie carries
-// kWallCookieBit; the shared dispatcher (agent/sampling_signal.*) routes it here. The handler
+// that /proc shows running to unwind itself, with a SIGPROF from a one-shot timer on that
+// thread's CPU clock (it fires only while the thread runs, on its way back to user space, so
+// it never interrupts a wait) whose cookie carries kWallCookieBit; the shared dispatcher
+// (agent/sampling_signal.*) routes it here. The handler
 // writes the stack into a fixed-size, preallocated slot (gperftools profiledata style: no
 // allocation, no lock, errno preserved by the dispatcher).
 //
@@ -14,6 +16,7 @@
 
 #include <signal.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include <atomic>
 #include <cstdint>
@@ -33,7 +36,7 @@ class WallSignalSlots {
   bool ready() const noexcept { return slots_ != nullptr; }
 
   // Asks thread `tid` for its stack. Returns the slot index, or -1 (no idle slot, or the
-  // signal could not be sent: ESRCH, the thread exited, is reported in *err). The request
+  // request timer could not be made: ESRCH, the thread exited, is reported in *err). The request
   // stays open until poll() sees it answered or abandon() gives it up, across ticks if need
   // be (a runnable thread waiting for a CPU answers when it gets one).
   int ask(pid_t tid, int* err) noexcept;
@@ -44,7 +47,7 @@ class WallSignalSlots {
   // the thread was running the agent's own code (freed), kPendingDepth if not answered yet,
   // -1 if the slot holds no request.
   int poll(int index, uintptr_t* pcs, int max_frames) noexcept;
-  // Gives the request up: a late signal writes nothing.
+  // Gives the request up (deletes its timer): a late signal writes nothing.
   void abandon(int index) noexcept;
 
   static void handler(siginfo_t* info, void* ucontext) noexcept;
@@ -60,6 +63,10 @@ class WallSignalSlots {
   Slot* slots_ = nullptr;
   uint32_t generation_ = 0;
   uint32_t cursor_ = 0;  // where ask() looks for an idle slot next
+  void drop_timer(int index) noexcept;
+  // Each open request's timer (sampler thread only; the handler never touches them).
+  timer_t timers_[kMaxSlots] = {};
+  bool timer_live_[kMaxSlots] = {};
 };
 
 // The process's wall slots (the handler reads them).

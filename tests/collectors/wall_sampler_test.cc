@@ -250,6 +250,26 @@ TEST(WallSampler, ALateAnswerStandsForTheWholeTimeTheThreadWaitedForACpu) {
   EXPECT_EQ(rec.all[1].weight, 10 * kMs);
 }
 
+TEST(WallSampler, AThreadAskedThatFellAsleepIsTakenBackAndWalked) {
+  FakeProbe probe;
+  probe.tids = {10};
+  // Running at the first tick (asked, no answer: it blocked before its timer could fire),
+  // blocked in read from the second on.
+  probe.reads[10] = {running(), running(), blocked_in(SYS_read, 0x7000, 0x40)};
+  probe.late_polls[10] = 1000;
+  WallSampler sampler;
+  Recorder rec;
+  sampler.tick(10 * kMs, 10 * kMs, probe, rec.sink());
+  EXPECT_TRUE(rec.all.empty());
+  sampler.tick(20 * kMs, 10 * kMs, probe, rec.sink());
+  EXPECT_EQ(probe.abandoned.size(), 1u);  // the request was taken back
+  ASSERT_EQ(rec.all.size(), 1u);
+  EXPECT_EQ(rec.all[0].state, WallState::kBlocked);
+  EXPECT_EQ(rec.all[0].nr, SYS_read);
+  EXPECT_EQ(rec.all[0].weight, 20 * kMs);
+  EXPECT_EQ(probe.signalled.size(), 1u);
+}
+
 TEST(WallSampler, ARequestOpenTooLongIsGivenUpAndCountedLost) {
   FakeProbe probe;
   probe.tids = {10};

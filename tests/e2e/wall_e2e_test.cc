@@ -9,6 +9,7 @@
 #include <map>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "tests/e2e/support/e2e_support.h"
@@ -69,7 +70,14 @@ TEST(WallE2E, FourThreadsFourWaysEachGetAQuarterWithTheirStateAndSyscall) {
   o.env = {{"PROFAGENT_DIR", dir}, {"PROFAGENT_WALL_HZ", "100"}};
   e2e::RunResult r = e2e::run({e2e::program("wall_mix"), "2"}, o);
   ASSERT_EQ(r.exit_code(), 0) << r.err;  // every wait returned normally
-  EXPECT_EQ(r.out, "done\n");
+  ASSERT_NE(r.out.find("done\n"), std::string::npos) << r.out;
+  std::map<std::string, double> lived;  // seconds each function ran, by its own clock
+  {
+    std::istringstream in(r.out);
+    std::string name;
+    double seconds;
+    while (in >> name >> seconds) lived[name] = seconds;
+  }
   EXPECT_EQ(r.err, "");
 
   std::vector<std::string> files = e2e::profiles(dir, "wall");
@@ -114,12 +122,14 @@ TEST(WallE2E, FourThreadsFourWaysEachGetAQuarterWithTheirStateAndSyscall) {
   for (const auto& [fn, want] : expected) {
     SCOPED_TRACE(fn);
     double wall_share = static_cast<double>(share[fn].wall) / static_cast<double>(all.wall);
-    double count_share = static_cast<double>(share[fn].count) / static_cast<double>(all.count);
     EXPECT_NEAR(wall_share, 0.25, 0.05);
-    EXPECT_NEAR(count_share, 0.25, 0.05);
-    // The wall time a thread's samples stand for is the time it spent there: 2 s each
-    // (burn and nap measure it themselves; the waiters are woken after burn).
-    EXPECT_NEAR(static_cast<double>(share[fn].wall) / 2e9, 1.0, 0.05);
+    // The wall time a function's samples stand for is the time its thread spent in it, as
+    // the function measured itself (about 2 s each).
+    ASSERT_GT(lived[fn], 1.0) << r.out;
+    EXPECT_NEAR(static_cast<double>(share[fn].wall) / (lived[fn] * 1e9), 1.0, 0.05);
+    // Sampled all along, not once (a running thread waiting for a CPU answers late, and its
+    // one sample then stands for the whole wait, so counts are not all equal).
+    EXPECT_GT(share[fn].count, 40);
   }
 
   // The labels split the profile in the reference reader.
