@@ -174,16 +174,18 @@ void WallCollector::loop() {
 
 void WallCollector::on_fork_child() noexcept {
   // The sampler thread does not exist in the child; on_tick starts a new one. The parent's
-  // samples are the parent's.
+  // samples are the parent's. Another parent thread may have been changing the windows or
+  // the sampler's table at the fork: they are re-made in place, never destroyed (a one-time
+  // leak in the child beats freeing a half-updated map). No allocation here.
   new (&mutex_) std::mutex;
   new (&wake_) std::condition_variable;
   g_wall_slots.reset_after_fork();
-  sampler_.reset();
+  new (&sampler_) WallSampler;
+  new (&dump_window_) WallWindow(unix_nanos(), monotonic_nanos());
+  new (&extra_windows_) std::map<int, WallWindow>;
   thread_alive_ = false;
   stop_requested_ = false;
-  dump_window_ = WallWindow(unix_nanos(), monotonic_nanos());
   last_tick_mono_ = 0;
-  extra_windows_.clear();
 }
 
 void WallCollector::on_tick() {

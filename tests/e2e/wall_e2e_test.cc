@@ -231,6 +231,49 @@ TEST(WallE2E, NoWaitReturnsEarlyUnderTheWaitMatrixAt200Hz) {
   }
 }
 
+TEST(WallE2E, BadRateWarnsOnceAndLeavesTheProfileOff) {
+  for (const char* bad : {"1001", "fast", "-1", ""}) {
+    SCOPED_TRACE(bad);
+    std::string dir = e2e::make_temp_dir();
+    e2e::RunOptions o;
+    o.env = {{"PROFAGENT_DIR", dir}, {"PROFAGENT_WALL_HZ", bad}};
+    e2e::RunResult r = e2e::run({e2e::program("wall_mix"), "0.3"}, o);
+    EXPECT_EQ(r.exit_code(), 0) << r.err;
+    EXPECT_EQ(r.err, std::string("profagent: warning: PROFAGENT_WALL_HZ='") + bad +
+                         "' is not a whole number from 0 to 1000; using 0 (off)\n");
+    EXPECT_TRUE(e2e::profiles(dir, "wall").empty());
+    EXPECT_EQ(e2e::profiles(dir, "cpu").size(), 1u);  // the rest of the agent runs on
+  }
+}
+
+TEST(WallE2E, ForkedChildrenSampleThemselvesUnderTheirOwnPid) {
+  if (!e2e::have_go()) GTEST_FAIL() << "go tool pprof (golang-go) is required";
+  std::string dir = e2e::make_temp_dir();
+  e2e::RunOptions o;
+  o.env = {{"PROFAGENT_DIR", dir}, {"PROFAGENT_WALL_HZ", "100"}, {"PROFAGENT_CPU_HZ", "0"}};
+  e2e::RunResult r = e2e::run({e2e::program("fork_storm"), "2"}, o);
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  // Parent, 2 forked children, the vfork+exec and the posix_spawn children.
+  std::vector<std::string> files = e2e::profiles(dir, "wall");
+  ASSERT_EQ(files.size(), 5u);
+  int parents = 0, forked = 0, leaves = 0;
+  for (const std::string& f : files) {
+    e2e::RawProfile p = e2e::read_raw(f);
+    SCOPED_TRACE(f);
+    int64_t parent = p.cum_containing(1, "parent_work"), child = p.cum_containing(1, "child_work"),
+            leaf = p.cum_containing(1, "leaf_work");
+    // Each process holds only its own work: a forked child's sampler starts anew.
+    EXPECT_EQ((parent > 0) + (child > 0) + (leaf > 0), 1);
+    parents += parent > 0;
+    forked += child > 0;
+    leaves += leaf > 0;
+  }
+  EXPECT_EQ(parents, 1);
+  EXPECT_EQ(forked, 2);
+  EXPECT_EQ(leaves, 2);
+}
+
 // The agent's "live profiling at http://127.0.0.1:PORT/" line, read from the program's stderr.
 int wait_for_port(int err_fd, std::string* err) {
   std::regex re("live profiling at http://127\\.0\\.0\\.1:(\\d+)/");
