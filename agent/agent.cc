@@ -22,7 +22,10 @@
 #include "agent/hook_guard.h"
 #include "agent/lifecycle.h"
 #include "agent/log.h"
+#include "agent/child_env.h"
 #include "agent/pprof/file_writer.h"
+#include "agent/pprof/output_dir.h"
+#include "agent/program_name.h"
 #include "agent/push/pusher.h"
 #include "agent/self_stats.h"
 #include "agent/sampling_signal.h"
@@ -51,35 +54,6 @@ struct AgentState {
 
 AgentState* g_state = nullptr;
 constinit pthread_key_t g_thread_exit_key = 0;
-
-std::string executable_basename() {
-  char path[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
-  if (n > 0) {
-    path[n] = '\0';
-    const char* slash = strrchr(path, '/');
-    return slash != nullptr ? slash + 1 : path;
-  }
-  return program_invocation_short_name;
-}
-
-// mkdir -p; returns "" or the reason.
-std::string make_directories(const std::string& dir) {
-  std::string partial;
-  size_t pos = 0;
-  while (pos != std::string::npos) {
-    pos = dir.find('/', pos + 1);
-    partial = dir.substr(0, pos);
-    if (partial.empty()) continue;
-    if (mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST)
-      return "cannot create " + partial + ": " + strerror(errno);
-  }
-  struct stat st;
-  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return dir + " is not a directory";
-  if (access(dir.c_str(), W_OK | X_OK) != 0)
-    return "cannot write to " + dir + ": " + strerror(errno);
-  return "";
-}
 
 // Points the existing NAME=... entry of the process environment at NAME=value. Not setenv:
 // some programs (bash) interpose their own setenv, and read main's envp, which is the same
@@ -155,17 +129,23 @@ void agent_start() {
   set_log_level(parsed.config.log_level);
   for (const std::string& w : parsed.warnings) log().warn("{}", w);
   set_config(parsed.config);
-  // An exec'd child with another working directory must write to the same place.
-  if (const char* dir = getenv("PROFAGENT_DIR"); dir != nullptr && dir[0] != '/' && dir[0])
+  // An exec'd child with another working directory must write to the same place (with
+  // PROFAGENT_CHILDREN=0 no child runs the agent, and the environment is left untouched).
+  if (const char* dir = getenv("PROFAGENT_DIR");
+      parsed.config.children && dir != nullptr && dir[0] != '/' && dir[0])
     replace_environment_entry("PROFAGENT_DIR", parsed.config.dir);
 
   self_stats_start();
   g_state = new AgentState;
-  g_state->exe = executable_basename();
-  if (std::string problem = make_directories(config().dir); !problem.empty()) {
-    log().warn("PROFAGENT_DIR: {}; no profile can be written", problem);
+  g_state->exe = program_name();
+  OutputDirectory out = prepare_output_directory(config().dir);
+  if (!out.problem.empty()) {
+    log().warn("PROFAGENT_DIR: {}; no profile can be written", out.problem);
     g_state->write_failing = true;
+  } else if (!out.warning.empty()) {
+    log().warn("PROFAGENT_DIR: {}", out.warning);
   }
+  child_env_start(config().children);  // PROFAGENT_CHILDREN=0: exec hooks filter the env
   unwinder_init();
   pthread_key_create(&g_thread_exit_key, on_thread_exit_key);
 

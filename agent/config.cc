@@ -170,6 +170,10 @@ ParsedConfig parse_config(const EnvLookup& lookup, const std::string& cwd,
     if (n) c.kind_values[kind->name] = *n;
     else warn(k.env, *v, k.expected, k.fallback);
   }
+  if (auto v = get("PROFAGENT_CHILDREN")) {
+    if (auto b = parse_bool(*v)) c.children = *b;
+    else warn("PROFAGENT_CHILDREN", *v, "0 or 1", "1");
+  }
   if (auto v = get("PROFAGENT_SIGNAL")) {
     if (auto s = parse_signal(*v)) c.dump_signal = *s;
     else warn("PROFAGENT_SIGNAL", *v,
@@ -189,8 +193,8 @@ ParsedConfig parse_config(const EnvLookup& lookup, const std::string& cwd,
     std::string url = trim(*v);
     while (url.size() > 1 && url.back() == '/') url.pop_back();
     if (std::string problem = push_url_problem(url); problem.empty()) c.push_url = url;
-    else warn("PROFAGENT_PUSH_URL", *v, "a usable http(s)://host:port URL (" + problem + ")",
-              "no push");
+    else warn("PROFAGENT_PUSH_URL", redact_url(*v),
+              "a usable http(s)://host:port URL (" + problem + ")", "no push");
   }
   if (auto v = get("PROFAGENT_APP_NAME")) {
     if (valid_app_name(trim(*v))) c.app_name = trim(*v);
@@ -219,7 +223,7 @@ ParsedConfig parse_config(const EnvLookup& lookup, const std::string& cwd,
     } else if (auto addr = parse_listen_address(*v)) {
       c.http = addr->text;
     } else {
-      warn("PROFAGENT_HTTP", *v, "a listen address like 127.0.0.1:6060, [::1]:6060 or :6060",
+      warn("PROFAGENT_HTTP", redact_url(*v), "a listen address like 127.0.0.1:6060, [::1]:6060 or :6060",
            "no HTTP server");
     }
   }

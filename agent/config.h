@@ -30,6 +30,7 @@ struct Config {
   std::vector<std::pair<std::string, std::string>> tags;  // PROFAGENT_TAGS, k=v,k=v
   LogLevel log_level = LogLevel::kWarn;  // PROFAGENT_LOG
   std::string http;                    // PROFAGENT_HTTP listen address, "" = no server
+  bool children = true;                // PROFAGENT_CHILDREN: exec'd children are profiled too
 
   int64_t value(std::string_view kind) const {
     auto it = kind_values.find(kind);

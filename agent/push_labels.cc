@@ -35,7 +35,73 @@ std::string trim(const std::string& s) {
   return s.substr(b, e - b + 1);
 }
 
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string percent_decode(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() &&
+        hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+// Where the user information of `url` is: [begin, end) including the '@', or npos.
+std::pair<size_t, size_t> userinfo_span(const std::string& url) {
+  const size_t scheme_end = url.find("://");
+  if (scheme_end == std::string::npos) return {std::string::npos, 0};
+  const size_t begin = scheme_end + 3;
+  size_t authority_end = url.find_first_of("/?#", begin);
+  if (authority_end == std::string::npos) authority_end = url.size();
+  const size_t at = url.rfind('@', authority_end == 0 ? 0 : authority_end - 1);
+  if (at == std::string::npos || at < begin) return {std::string::npos, 0};
+  return {begin, at + 1};
+}
+
 }  // namespace
+
+UrlCredentials split_url_credentials(const std::string& url) {
+  UrlCredentials out;
+  const auto [begin, end] = userinfo_span(url);
+  if (begin == std::string::npos) {
+    out.url = url;
+    return out;
+  }
+  const std::string userinfo = url.substr(begin, end - 1 - begin);
+  const size_t colon = userinfo.find(':');
+  out.user = percent_decode(userinfo.substr(0, colon));
+  if (colon != std::string::npos) out.password = percent_decode(userinfo.substr(colon + 1));
+  out.url = url.substr(0, begin) + url.substr(end);
+  return out;
+}
+
+std::string redact_url(const std::string& text) {
+  std::string out = text;
+  // Every "scheme://user:password@" in the text, not just the first.
+  for (size_t from = 0;;) {
+    const size_t scheme_end = out.find("://", from);
+    if (scheme_end == std::string::npos) return out;
+    const size_t word = out.find_last_of(" \t'\"<>(=", scheme_end);
+    const size_t start = word == std::string::npos ? 0 : word + 1;
+    std::string tail = out.substr(start);
+    size_t stop = tail.find_first_of(" \t'\"<>");
+    std::string url = tail.substr(0, stop);
+    UrlCredentials split = split_url_credentials(url);
+    out = out.substr(0, start) + split.url + tail.substr(url.size());
+    from = start + split.url.size();
+    if (from <= scheme_end) from = scheme_end + 3;
+  }
+}
 
 std::string push_url_problem(const std::string& url) {
   size_t scheme_end = url.find("://");

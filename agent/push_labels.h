@@ -16,6 +16,20 @@ using Tags = std::vector<std::pair<std::string, std::string>>;
 // else why not.
 std::string push_url_problem(const std::string& url);
 
+// A URL split into the URL without user and password ("http://u:p@host/x" ->
+// "http://host/x") and the percent-decoded user and password, which only the request's
+// Authorization header carries.
+struct UrlCredentials {
+  std::string url;
+  std::string user;
+  std::string password;
+};
+UrlCredentials split_url_credentials(const std::string& url);
+
+// `text` with the user and password of a "scheme://user:password@host" URL removed: what
+// logs, warnings and profile comments show.
+std::string redact_url(const std::string& text);
+
 // An application name Pyroscope accepts: letters, digits and . _ - / : (1..128 chars).
 bool valid_app_name(const std::string& name);
 // `name` with every character valid_app_name refuses replaced by '_' ("" -> "app").

@@ -1,5 +1,5 @@
 // SIGNAL CONTEXT. The CPU timer's SIGPROF handler: unwinds the interrupted thread with
-// libunwind from the signal's ucontext into a stack array, and adds it to the fixed-size
+// the agent's walker from the signal's ucontext into a stack array, and adds it to the fixed-size
 // CpuSampleBuffer. No allocation, no locks, bounded work; errno is saved by the dispatcher
 // (agent/sampling_signal.cc). Samples that cannot be stored are counted, never waited for.
 #include "collectors/cpu_signal_handler.h"
@@ -25,7 +25,7 @@ void cpu_sample_handler(siginfo_t* info, void* ucontext) noexcept {
   // one is a period of CPU time, so the sample carries them all (totals stay right).
   uint64_t weight = 1 + (info->si_overrun > 0 ? static_cast<uint64_t>(info->si_overrun) : 0);
   if (in_agent()) {
-    // The thread is inside the agent's own slow path (possibly inside libunwind already):
+    // The thread is inside the agent's own slow path (possibly mid-walk already):
     // charge the sample to the agent instead of re-entering the unwinder.
     state.in_agent.fetch_add(weight, std::memory_order_relaxed);
     return;

@@ -1,6 +1,6 @@
 // Sampled heap objects: the process-wide pair of region (where sampled objects live) and
 // bucket table (what they count toward). HOOK CONTEXT for allocate/free/usable_size/owns:
-// they unwind (libunwind, no host allocation), take only the agent's own spin locks, and run
+// they unwind (agent/unwind, no host allocation), take only the agent's own spin locks, and run
 // under AgentScope so anything nested passes straight through to the real allocator.
 #pragma once
 

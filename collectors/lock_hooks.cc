@@ -12,7 +12,7 @@
 //   A thread that reads "free" and loses the race for the lock in the next few nanoseconds
 //   waits untimed: that rare wait is missing from both profiles (never misattributed).
 // * unlock: no waiter tracked anywhere in the process (lock_wait_table.h).
-// Slow paths (lock word busy): in agent code, or called from libunwind (lock_callers.h):
+// Slow paths (lock word busy): called from agent code (lock_callers.h):
 // straight through. Otherwise the real trylock first; only when it reports EBUSY the clock
 // is read, the waiter registered and the real blocking function called (lock_profiler.h).
 //

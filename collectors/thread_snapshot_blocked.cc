@@ -32,8 +32,14 @@ BlockedCapture capture_blocked_thread(pid_t tid, uintptr_t* pcs, int max_frames,
       result.outcome = BlockedCapture::Outcome::kRunning;
       return result;
     }
+    if (before.pc == 0) {
+      // "-1 0x0 0x0": no user registers left, a thread that has exited (a main thread that
+      // called pthread_exit stays a zombie until the process ends).
+      result.outcome = BlockedCapture::Outcome::kGone;
+      return result;
+    }
     ++result.attempts;
-    int depth = before.pc != 0 ? probe.walk(before.pc, before.sp, 0, pcs, max_frames) : 0;
+    int depth = probe.walk(before.pc, before.sp, 0, pcs, max_frames);
     if (depth > max_frames) depth = max_frames;
     ThreadSyscall after;
     r = probe.read_syscall(tid, &after);

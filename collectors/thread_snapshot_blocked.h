@@ -31,7 +31,7 @@ struct BlockedCapture {
   enum class Outcome {
     kCaptured,  // stack holds the thread's stack, syscall its wait
     kRunning,   // the thread runs (user space or kernel): ask it by signal instead
-    kGone,      // the thread exited
+    kGone,      // the thread exited (or is a zombie: no user registers)
     kLost,      // it kept changing (or /proc was unreadable): no stack
   };
   Outcome outcome = Outcome::kLost;

@@ -62,7 +62,7 @@ std::optional<ProfileBuilder> ThreadsCollector::snapshot(const DumpRequest& requ
   }
   builder.add_comment("profagent threads: " + std::to_string(blocked) +
                       " blocked (stack walked without a signal), " + std::to_string(signalled) +
-                      " running (asked by signal), " + std::to_string(silent) +
+                      " running (asked by a CPU-clock timer), " + std::to_string(silent) +
                       " did not answer (running with SIGPROF blocked, or stopped), " +
                       std::to_string(lost) + " lost (its wait changed under every walk)");
   return builder;

@@ -7,8 +7,9 @@
 //
 // A blocked thread is walked from /proc without any signal, so no wait of the program returns
 // early (thread_snapshot_blocked.h); one whose wait kept changing under every walk gets the
-// synthetic frame "[profagent: lost]". Only running threads are signalled; one that does not
-// answer within kAnswerTimeoutNanos (it blocks SIGPROF while running, or is stopped) gets
+// synthetic frame "[profagent: lost]". Only running threads are asked, through a one-shot
+// timer on their CPU clock (thread_snapshot.h); one that does not answer within
+// kAnswerTimeoutNanos (it blocks SIGPROF while running, or is stopped) gets
 // "[profagent: thread did not answer]", so the count stays right. A comment line in the
 // profile gives the counts of each. Normal context; on_fork_child is async-signal-safe.
 #pragma once

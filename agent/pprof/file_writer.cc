@@ -5,6 +5,10 @@
 // No fsync(): the goal is that readers never see a partial file, not durability across a
 // power loss; an fsync per dump would stall the agent thread on slow disks. close() errors
 // are checked (NFS and quota report write-back errors there).
+//
+// Files are created 0600 (profiles hold command lines and code layout, like core dumps),
+// and the directory is checked before every file (unsafe_directory_problem): a symlink that
+// another user planted on the path since the start makes the write fail with a reason.
 #include "agent/pprof/file_writer.h"
 
 #include <fcntl.h>
@@ -13,6 +17,8 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+
+#include "agent/pprof/output_dir.h"
 
 namespace profagent {
 namespace {
@@ -57,10 +63,18 @@ int write_all(int fd, std::string_view bytes) {
 
 std::string write_file_atomically(const std::string& path, std::string_view bytes) {
   if (path.empty() || path.back() == '/') return failure("write", path, EISDIR);
+  const size_t slash = path.rfind('/');
+  if (slash != std::string::npos) {
+    std::string dir = slash == 0 ? "/" : path.substr(0, slash);
+    if (dir[0] == '/') {
+      if (std::string problem = unsafe_directory_problem(dir); !problem.empty())
+        return "cannot create " + path + ": " + problem;
+    }
+  }
   const std::string tmp = temporary_path_for(path);
   int fd;
   do {
-    fd = ::open(tmp.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+    fd = ::open(tmp.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
   } while (fd < 0 && errno == EINTR);
   if (fd < 0) return failure("create", path, errno);
 

@@ -1,6 +1,7 @@
 // Writes a profile file atomically: a temporary name in the same directory, then rename().
 // A failed write (unwritable directory, full disk) leaves no file behind and returns the
-// reason. Normal context only.
+// reason. Files are created 0600, in a directory reached through no other user's symlink
+// (output_dir.h). Normal context only.
 #pragma once
 
 #include <string>

@@ -72,7 +72,7 @@ void ProfileBuilder::insert(SampleKey key, std::span<const int64_t> values) {
     ++dropped_samples_;
     return;
   }
-  // pprof drops a numeric label with num == 0 and no unit on read (pprof-semantics.md §2
+  // pprof drops a numeric label with num == 0 and no unit on read (docs/pprof-semantics.md §2
   // Label); dropping it here keeps such samples merged the way pprof will show them.
   // (A string label with an empty value is that same label on the wire.) A string label's
   // num and unit are ignored by pprof, so they are cleared to merge what pprof merges.

@@ -1,4 +1,4 @@
-// Builds one pprof Profile (pprof-semantics.md is the contract): collectors add samples as
+// Builds one pprof Profile (docs/pprof-semantics.md is the contract): collectors add samples as
 // raw location addresses; symbolize_profile() (symbolized_profile.h) resolves them, assigns
 // ids and fills the string table, and SymbolizedProfile::encode() writes the protobuf by
 // hand (proto_writer.h). Deltas (profile_delta.h) work on the samples here, before
@@ -29,7 +29,7 @@ struct ValueType {
   Accumulation accumulation = Accumulation::kCurrent;  // meaningless for period_type
 };
 
-// Sample types, period and default of one profile kind (pprof-semantics.md §4).
+// Sample types, period and default of one profile kind (docs/pprof-semantics.md §4).
 struct ProfileShape {
   std::vector<ValueType> sample_types;
   ValueType period_type;
@@ -67,7 +67,7 @@ class ProfileBuilder {
                   std::vector<Label> labels = {});
 
   // A sample whose stack is one synthetic frame with this function name and no address,
-  // e.g. "[profagent: lost]" (pprof-semantics.md §5.4), so totals stay honest.
+  // e.g. "[profagent: lost]" (docs/pprof-semantics.md §5.4), so totals stay honest.
   void add_synthetic_sample(std::string_view frame_name, std::span<const int64_t> values,
                             std::vector<Label> labels = {});
 

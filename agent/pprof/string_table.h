@@ -1,5 +1,5 @@
 // The pprof string table of one encode(): interns each distinct string once, index 0 is ""
-// (pprof-semantics.md §2, §9.1). Normal context only (allocates).
+// (docs/pprof-semantics.md §2, §9.1). Normal context only (allocates).
 #pragma once
 
 #include <cstdint>

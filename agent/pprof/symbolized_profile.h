@@ -1,5 +1,5 @@
 // A profile ready to write: the ProfileBuilder's samples plus everything pprof needs to show
-// them, resolved once at the dump (pprof-semantics.md §2, §6, §9): the string table, the
+// them, resolved once at the dump (docs/pprof-semantics.md §2, §6, §9): the string table, the
 // mappings with their has_* flags, one Location per distinct address (and per synthetic
 // frame) with its inline chain of Lines, and deduplicated Functions, ids 1..N in order of
 // first use. encode() writes the Profile message by hand (no protobuf runtime); the HTTP

@@ -105,6 +105,10 @@ PostResult CurlTransport::post(const IngestRequest& request, long timeout_ms,
   api_->easy_setopt(easy, CURLOPT_WRITEDATA, &answer);
   api_->easy_setopt(easy, CURLOPT_ERRORBUFFER, error);
   api_->easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+  if (!request.user.empty() || !request.password.empty()) {  // basic auth, kept out of the URL
+    api_->easy_setopt(easy, CURLOPT_USERNAME, request.user.c_str());
+    api_->easy_setopt(easy, CURLOPT_PASSWORD, request.password.c_str());
+  }
   CURLcode rc = api_->easy_perform(easy);
   if (rc != CURLE_OK) {
     result.error = error[0] != '\0' ? error : api_->easy_strerror(rc);

@@ -14,6 +14,9 @@ struct IngestRequest {
   std::string url;           // full URL with the query
   std::string content_type;  // multipart/form-data; boundary=...
   std::string body;
+  // Basic authentication, from the push URL's user:password@ (never part of `url`).
+  std::string user;
+  std::string password;
 };
 
 // Percent-encoding of a query value (RFC 3986 unreserved characters stay as they are).

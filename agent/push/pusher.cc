@@ -34,7 +34,8 @@ constexpr int64_t kHangingNanos = 250000000;
 
 struct PushState {
   // Set once at start.
-  std::string base_url;
+  std::string base_url;  // without user and password: safe to log and to show in comments
+  std::string user, password;  // only for the request's Authorization header
   std::string name;  // app{k=v,...}
 
   // Guarded by mutex.
@@ -110,6 +111,8 @@ void send_item(PushState& s, PushItem& item) {
   IngestRequest request = build_ingest_request(
       s.base_url, s.name, floor_seconds(from), ceil_seconds(item.until_unix_nanos), gzipped,
       sample_type_config_json(*item.kind), ++s.seed ^ static_cast<uint64_t>(monotonic_nanos()));
+  request.user = s.user;
+  request.password = s.password;
   PostResult result;
   for (int attempt = 1;; ++attempt) {
     result = s.transport.post(request, kRequestTimeoutMs, kConnectTimeoutMs);
@@ -178,7 +181,10 @@ void* push_thread_main(void* arg) {
 
 PushState* make_state(const Config& config, const std::string& exe) {
   auto* s = new PushState;
-  s->base_url = config.push_url;
+  UrlCredentials split = split_url_credentials(config.push_url);
+  s->base_url = split.url;
+  s->user = split.user;
+  s->password = split.password;
   std::string app = config.app_name.empty() ? sanitize_app_name(exe) : config.app_name;
   s->name = ingest_name(app, config.tags);
   return s;
@@ -196,7 +202,7 @@ void push_start(const Config& config, const std::string& exe) {
   g_exe_copy = new std::string(exe);
   g_push.store(make_state(config, exe));
   add_self_comment_source(push_comment);
-  log().info("pushing profiles to {} as {}", config.push_url, g_push.load()->name);
+  log().info("pushing profiles to {} as {}", g_push.load()->base_url, g_push.load()->name);
 }
 
 bool push_enabled() noexcept { return g_push.load() != nullptr; }

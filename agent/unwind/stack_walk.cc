@@ -207,10 +207,10 @@ PcInfo resolve_pc(Memory& mem, const UnwindModuleSet* set, uintptr_t lookup, uin
     }
   }
   // glibc's __restore_rt sits in an FDE with the signal-frame augmentation 'S' (starting one
-  // byte early, so return address - 1 finds it); code without CFI is checked too. Other
-  // frames skip reading the code bytes.
-  bool candidate = !info.has_desc || (info.desc.flags & kFlagSignalFrame) != 0 ||
-                   info.desc.cfa_kind == kCfaUnknown;
+  // byte early, so return address - 1 finds it). Only there are code bytes read: libc is
+  // never unloaded, whereas a stale return address into a module unloaded since the last
+  // refresh must not be dereferenced.
+  bool candidate = info.has_desc && (info.desc.flags & kFlagSignalFrame) != 0;
   info.sigreturn = !exact && candidate && is_sigreturn_trampoline(mem, info.module, pc);
   return info;
 }

@@ -1,7 +1,7 @@
 // Stack capture with the agent's own unwind tables (agent/unwind/: dwarf_cfi builds them,
 // unwind_tables publishes them, stack_walk walks). SIGNAL/HOOK CONTEXT: every capture
 // function is async-signal-safe (no allocation, no locks, no descriptors, errno preserved)
-// and writes into caller-provided arrays; stack use under 1 KiB (see stack_walk.h).
+// and writes into caller-provided arrays; stack use under 1.3 KiB (see stack_walk.h).
 //
 // Addresses come out as pprof location addresses (pprof-semantics.md §6.1): the interrupted
 // PC of a signal sample exactly, every return address minus one.

@@ -230,3 +230,33 @@ TEST(Config, HttpListenAddress) {
 
 }  // namespace
 }  // namespace profagent
+
+namespace profagent {
+namespace {
+
+TEST(Config, ChildrenVariable) {
+  EXPECT_TRUE(parse({}).config.children);
+  EXPECT_FALSE(parse({{"PROFAGENT_CHILDREN", "0"}}).config.children);
+  EXPECT_TRUE(parse({{"PROFAGENT_CHILDREN", "1"}}).config.children);
+  ParsedConfig bad = parse({{"PROFAGENT_CHILDREN", "some"}});
+  EXPECT_TRUE(bad.config.children);
+  ASSERT_EQ(bad.warnings.size(), 1u);
+  EXPECT_NE(bad.warnings[0].find("PROFAGENT_CHILDREN='some'"), std::string::npos);
+}
+
+TEST(Config, PasswordOfABadPushUrlIsNotInTheWarning) {
+  ParsedConfig p = parse({{"PROFAGENT_PUSH_URL", "http://bob:hunter2@host:99999"},
+                          {"PROFAGENT_HTTP", "http://bob:hunter2@host:1"}});
+  ASSERT_EQ(p.warnings.size(), 2u);
+  for (const std::string& w : p.warnings) {
+    EXPECT_EQ(w.find("hunter2"), std::string::npos) << w;
+    EXPECT_EQ(w.find("bob"), std::string::npos) << w;
+    EXPECT_NE(w.find("http://host:"), std::string::npos) << w;
+  }
+  // A good URL keeps its credentials for the push itself.
+  EXPECT_EQ(parse({{"PROFAGENT_PUSH_URL", "http://bob:hunter2@host:4040"}}).config.push_url,
+            "http://bob:hunter2@host:4040");
+}
+
+}  // namespace
+}  // namespace profagent

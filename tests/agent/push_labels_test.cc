@@ -72,3 +72,37 @@ TEST(PushLabels, IngestName) {
 
 }  // namespace
 }  // namespace profagent
+
+namespace profagent {
+namespace {
+
+TEST(UrlCredentials, SplitKeepsThemOutOfTheUrl) {
+  UrlCredentials c = split_url_credentials("https://alice:s3cr%40t%3A@pyro.example.com:4040/p");
+  EXPECT_EQ(c.url, "https://pyro.example.com:4040/p");
+  EXPECT_EQ(c.user, "alice");
+  EXPECT_EQ(c.password, "s3cr@t:");
+  c = split_url_credentials("http://token@host");
+  EXPECT_EQ(c.url, "http://host");
+  EXPECT_EQ(c.user, "token");
+  EXPECT_EQ(c.password, "");
+  c = split_url_credentials("http://host:4040/a@b");  // '@' in the path is not user info
+  EXPECT_EQ(c.url, "http://host:4040/a@b");
+  EXPECT_EQ(c.user, "");
+  c = split_url_credentials("http://[::1]:4040");
+  EXPECT_EQ(c.url, "http://[::1]:4040");
+}
+
+TEST(UrlCredentials, RedactRemovesUserAndPasswordWherever) {
+  EXPECT_EQ(redact_url("http://user:password@host:4040"), "http://host:4040");
+  EXPECT_EQ(redact_url("http://host:4040"), "http://host:4040");
+  EXPECT_EQ(redact_url("no url here"), "no url here");
+  EXPECT_EQ(redact_url("push to 'https://u:p@a/x' and http://v:q@b failed"),
+            "push to 'https://a/x' and http://b failed");
+  EXPECT_EQ(redact_url("PROFAGENT_PUSH_URL=ftp://u:p@a"), "PROFAGENT_PUSH_URL=ftp://a");
+  std::string r = redact_url("http://user:pa:ss@w@rd@host/x");
+  EXPECT_EQ(r.find("pa"), std::string::npos) << r;
+  EXPECT_EQ(r, "http://host/x");
+}
+
+}  // namespace
+}  // namespace profagent

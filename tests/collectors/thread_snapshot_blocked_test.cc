@@ -121,6 +121,14 @@ TEST(BlockedCapture, AThreadThatExitsIsGone) {
   EXPECT_EQ(run_script(t, pcs).outcome, BlockedCapture::Outcome::kGone);
 }
 
+TEST(BlockedCapture, AZombieMainThreadIsGone) {
+  // What the kernel shows for a main thread that called pthread_exit while others run on.
+  Script s{{"-1 0x0 0x0\n"}, {5000}};
+  uintptr_t pcs[64];
+  EXPECT_EQ(run_script(s, pcs).outcome, BlockedCapture::Outcome::kGone);
+  EXPECT_EQ(s.walks, 0);
+}
+
 TEST(BlockedCapture, UnreadableProcIsLost) {
   Script s{{"garbage"}, {5000}};
   uintptr_t pcs[64];

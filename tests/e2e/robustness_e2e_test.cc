@@ -271,6 +271,8 @@ std::vector<BadInput> bad_inputs() {
     for (const char* value : {"garbage", "", "-1", "99999999999999999999999", "12abc"})
       out.push_back({var, value});
   out.push_back({"PROFAGENT_DIR", ""});
+  for (const char* value : {"garbage", "", "-1", "99999999999999999999999", "12abc"})
+    out.push_back({"PROFAGENT_CHILDREN", value});
   return out;
 }
 

@@ -1,6 +1,7 @@
 // Frame tables built from real modules: sorted rows, the PLT expression recognised, and the
 // lookups finding the module and row of a known function.
 #include <gtest/gtest.h>
+#include <dlfcn.h>
 #include <link.h>
 
 #include "agent/unwind/unwind_tables.h"
@@ -47,6 +48,31 @@ TEST(UnwindTables, RefreshIsStableWhenNothingChanged) {
   const UnwindModuleSet* before = unwind_modules();
   unwind_tables_refresh();
   EXPECT_EQ(unwind_modules(), before);
+}
+
+// A library loaded after start gets its table at the next refresh; once unloaded, the next
+// refresh drops it from the set while the old set (and its table) stays readable.
+TEST(UnwindTables, DlopenedLibraryAppearsAndRetires) {
+  unwind_tables_refresh();
+  void* h = dlopen(WALKER_FIXTURE_LATE, RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(h, nullptr) << dlerror();
+  auto pc = reinterpret_cast<uintptr_t>(dlsym(h, "fixture_plt_target"));
+  ASSERT_NE(pc, 0u);
+  EXPECT_EQ(find_unwind_module(unwind_modules(), pc), nullptr);  // not refreshed yet
+  unwind_tables_refresh();
+  const UnwindModuleSet* with = unwind_modules();
+  const UnwindModule* m = find_unwind_module(with, pc);
+  ASSERT_NE(m, nullptr);
+  const FrameDesc* d = find_frame_desc(*m, pc);
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->cfa_kind, kCfaRsp);
+  ASSERT_EQ(dlclose(h), 0);
+  unwind_tables_refresh();
+  EXPECT_NE(unwind_modules(), with);
+  EXPECT_EQ(find_unwind_module(unwind_modules(), pc), nullptr);
+  // The retired set and table are still mapped: a walk that loaded them reads valid memory.
+  EXPECT_EQ(find_unwind_module(with, pc), m);
+  EXPECT_EQ(find_frame_desc(*m, pc)->cfa_off, 8);
 }
 
 }  // namespace

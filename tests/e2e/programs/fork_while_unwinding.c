@@ -28,8 +28,8 @@ int main(int argc, char** argv) {
   for (int i = 0; i < children; ++i) {
     pid_t pid = fork();
     if (pid == 0) {
-      // A few ms of CPU: the child's own CPU samples unwind with libunwind's stepping path,
-      // which takes its global cache lock.
+      // A few ms of CPU: the child's own CPU samples unwind (once with libunwind's stepping path
+      // and its global cache lock; now with the agent's lock-free walker).
       volatile unsigned long x = 0;
       for (unsigned long j = 0; j < 3000000; ++j) x += j;
       for (int j = 0; j < 100; ++j) free(malloc(128));

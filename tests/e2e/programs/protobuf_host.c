@@ -1,12 +1,14 @@
 // A host program linked against its own "protobuf" (fake_protobuf.c: same-named symbols that
 // abort), for the e2e test showing the agent's profile encoding never binds to the host's
 // protobuf. Workers burn CPU in host_spin(), allocate in host_alloc() and contend on one
-// mutex in host_locked() for <seconds> (default 4), then the program exits 0 and prints
-// "done". The test adds dumps (interval, HTTP, push) on top.
+// mutex in host_locked() until its stdin reaches end of file (so the test decides how long,
+// whatever the machine's load), then the program exits 0 and prints "done". The test adds
+// dumps (interval, HTTP, push) on top.
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
+#include <unistd.h>
 
 int fake_protobuf_linked(void);
 
@@ -44,13 +46,14 @@ static void* worker(void* arg) {
   return NULL;
 }
 
-int main(int argc, char** argv) {
-  double seconds = argc > 1 ? atof(argv[1]) : 4;
+int main(void) {
   if (fake_protobuf_linked() != 1) return 2;
   pthread_t threads[3];
   for (int i = 0; i < 3; ++i) pthread_create(&threads[i], NULL, worker, NULL);
-  struct timespec d = {(time_t)seconds, (long)((seconds - (time_t)seconds) * 1e9)};
-  while (nanosleep(&d, &d) != 0) {
+  char buf[256];
+  ssize_t n;
+  while ((n = read(0, buf, sizeof buf)) != 0) {
+    if (n < 0 && errno != EINTR) return 3;
   }
   g_stop = 1;
   for (int i = 0; i < 3; ++i) pthread_join(threads[i], NULL);

@@ -1,0 +1,407 @@
+// End-to-end: processes and files. A root master's worker that drops to `nobody` writes
+// its profile (0600, its own); PROFAGENT_CHILDREN=0 keeps the agent out of every exec'd
+// child while the host's environment stays its own; files are named after argv[0]; an
+// output directory reached through another user's symlink is refused; the push URL's
+// password never shows; and the scripts/profagent wrapper's table of processes.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "tests/e2e/support/e2e_support.h"
+#include "tests/e2e/support/ingest_receiver.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr uid_t kNobody = 65534;
+
+class ProcsE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!e2e::have_go()) GTEST_FAIL() << "go tool pprof (golang-go) is required";
+    dir_ = e2e::make_temp_dir();
+    chmod(dir_.c_str(), 0755);  // reachable by a worker that drops to nobody
+  }
+  std::string dir_;
+};
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+int count_lines_containing(const std::string& text, const std::string& needle) {
+  int n = 0;
+  for (const std::string& l : lines_of(text)) n += l.find(needle) != std::string::npos;
+  return n;
+}
+
+// "<exe>.<pid>.<seq>.<kind>.pb.gz" -> (exe, pid)
+std::pair<std::string, int> name_and_pid(const std::string& path) {
+  static const std::regex re(R"(^(.+)\.(\d+)\.(\d+)\.([a-z]+)\.pb\.gz$)");
+  std::smatch m;
+  std::string base = fs::path(path).filename();
+  if (!std::regex_match(base, m, re)) return {"", -1};
+  return {m[1], std::stoi(m[2])};
+}
+
+TEST_F(ProcsE2E, WorkerThatDropsRootForNobodyWritesItsOwnPrivateProfile) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root (the master runs as root)";
+  const std::string out = dir_ + "/profiles";  // created by the master, as root
+  e2e::RunOptions options;
+  options.env = {{"PROFAGENT_DIR", out}};
+  e2e::RunResult r = e2e::run({e2e::program("drop_privileges")}, options);
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"(worker (\d+) done as uid 65534)")))
+      << r.out;
+  const int worker = std::stoi(m[1]);
+  EXPECT_EQ(r.err.find("lost"), std::string::npos) << r.err;
+  struct stat st;
+  ASSERT_EQ(stat(out.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 01777u) << "a directory the agent creates behaves like /tmp";
+  int worker_files = 0, master_files = 0;
+  std::string worker_cpu;
+  for (const std::string& name : e2e::all_files(out)) {
+    const std::string f = out + "/" + name;
+    ASSERT_EQ(stat(f.c_str(), &st), 0) << f;
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << f;
+    auto [exe, pid] = name_and_pid(f);
+    EXPECT_EQ(exe, "drop_privileges") << f;
+    if (pid == worker) {
+      ++worker_files;
+      EXPECT_EQ(st.st_uid, kNobody) << f;
+      EXPECT_EQ(st.st_gid, kNobody) << f;
+      if (f.find(".cpu.pb.gz") != std::string::npos) worker_cpu = f;
+    } else {
+      ++master_files;
+      EXPECT_EQ(st.st_uid, 0u) << f;
+    }
+  }
+  EXPECT_GE(worker_files, 2);
+  EXPECT_GE(master_files, 2);
+  ASSERT_FALSE(worker_cpu.empty()) << "the worker's CPU profile was not written";
+  EXPECT_NE(e2e::pprof({"-top", worker_cpu}).find("worker_burn"), std::string::npos);
+}
+
+// The agent's own entries: what PROFAGENT_CHILDREN=0 strips from a child's environment.
+bool agent_entry(const std::string& e) {
+  return e.rfind("PROFAGENT_", 0) == 0 || e.rfind("LD_PRELOAD=", 0) == 0;
+}
+
+TEST_F(ProcsE2E, ChildrenOffKeepsTheAgentOutOfExecedChildrenAndTheHostEnvironmentAsIs) {
+  const std::string preload = e2e::agent_so() + " libm.so.6";  // the loader also splits on ' '
+  e2e::RunOptions options;
+  options.preload = false;
+  options.env = {{"LD_PRELOAD", preload},
+                 {"PROFAGENT_DIR", dir_},
+                 {"PROFAGENT_CHILDREN", "0"},
+                 {"PROFAGENT_THREADS", "off"},
+                 {"PROFAGENT_MARK", "x y=z"}};
+  e2e::RunResult r = e2e::run({e2e::program("exec_children")}, options);
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  ASSERT_NE(r.out.find("\ndone\n"), std::string::npos) << r.out;
+
+  std::vector<std::string> host_environ, host_proc;
+  std::map<std::string, std::vector<std::string>> children;  // way -> env lines
+  std::string way;
+  for (const std::string& l : lines_of(r.out)) {
+    if (l.rfind("HOST-ENVIRON ", 0) == 0) host_environ.push_back(l.substr(13));
+    else if (l.rfind("HOST-PROC ", 0) == 0) host_proc.push_back(l.substr(10));
+    else if (l.rfind("== ", 0) == 0) children[way = l.substr(3)];
+    else if (!way.empty() && l != "done") children[way].push_back(l);
+  }
+  // The host's own view is unchanged: every variable it was started with, as it was.
+  const std::vector<std::string> started = [&] {
+    std::vector<std::string> v = host_proc;
+    std::sort(v.begin(), v.end());
+    return v;
+  }();
+  std::vector<std::string> sorted_environ = host_environ;
+  std::sort(sorted_environ.begin(), sorted_environ.end());
+  EXPECT_EQ(sorted_environ, started);
+  EXPECT_NE(std::find(host_proc.begin(), host_proc.end(), "LD_PRELOAD=" + preload),
+            host_proc.end());
+  EXPECT_NE(r.out.find("HOST-GETENV LD_PRELOAD=" + preload + "\n"), std::string::npos);
+  EXPECT_NE(r.out.find("HOST-GETENV PROFAGENT_CHILDREN=0\n"), std::string::npos);
+  EXPECT_NE(r.out.find("HOST-GETENV PROFAGENT_DIR=" + dir_ + "\n"), std::string::npos);
+
+  // Each child sees the host's environment without the agent's own entries, the other
+  // preloaded library kept.
+  std::vector<std::string> expected;
+  for (const std::string& e : started)
+    if (!agent_entry(e)) expected.push_back(e);
+  expected.push_back("LD_PRELOAD=libm.so.6");
+  std::sort(expected.begin(), expected.end());
+  const std::vector<std::string> ways = {"system", "popen", "posix_spawnp", "execve", "execv",
+                                         "vfork+execlp", "execvp", "execle-copy"};
+  for (const std::string& w : ways) {
+    std::vector<std::string> got = children[w];
+    got.erase(std::remove_if(got.begin(), got.end(),
+                             [](const std::string& e) {
+                               // set by the shell of system()/popen() itself
+                               return e.rfind("PWD=", 0) == 0 || e.rfind("SHLVL=", 0) == 0 ||
+                                      e.rfind("_=", 0) == 0 || e.rfind("OLDPWD=", 0) == 0;
+                             }),
+              got.end());
+    std::vector<std::string> want = expected;
+    want.erase(std::remove_if(want.begin(), want.end(),
+                              [](const std::string& e) {
+                                return e.rfind("PWD=", 0) == 0 || e.rfind("SHLVL=", 0) == 0 ||
+                                       e.rfind("_=", 0) == 0 || e.rfind("OLDPWD=", 0) == 0;
+                              }),
+               want.end());
+    std::sort(got.begin(), got.end());
+    EXPECT_EQ(got, want) << "environment of the child started with " << w;
+  }
+  // Only the host wrote profiles: no `env`, no `sh`.
+  std::set<std::string> writers;
+  for (const std::string& f : e2e::all_files(dir_)) writers.insert(name_and_pid(f).first);
+  EXPECT_EQ(writers, std::set<std::string>{"exec_children"});
+}
+
+TEST_F(ProcsE2E, ChildrenOffSystemPopenAndExecBehaveAsWithoutTheAgent) {
+  e2e::RunOptions no_agent;
+  no_agent.preload = false;
+  e2e::RunResult plain = e2e::run({e2e::program("spawn_semantics")}, no_agent);
+  ASSERT_EQ(plain.exit_code(), 0) << plain.err;
+  ASSERT_NE(plain.out.find("\ndone\n"), std::string::npos) << plain.out;
+  e2e::RunOptions options;
+  options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_CHILDREN", "0"}};
+  e2e::RunResult r = e2e::run({e2e::program("spawn_semantics")}, options);
+  EXPECT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_EQ(r.out, plain.out);
+  EXPECT_EQ(r.err, plain.err);
+  std::set<std::string> writers;
+  for (const std::string& f : e2e::all_files(dir_)) writers.insert(name_and_pid(f).first);
+  EXPECT_EQ(writers, std::set<std::string>{"spawn_semantics"});
+}
+
+TEST_F(ProcsE2E, FilesAreNamedAfterTheNameTheProgramWasStartedAs) {
+  const std::string link = dir_ + "/my-server";
+  ASSERT_EQ(symlink(e2e::program("burn_ratio").c_str(), link.c_str()), 0);
+  e2e::RunOptions options;
+  options.env = {{"PROFAGENT_DIR", dir_ + "/out"}};
+  e2e::RunResult r = e2e::run({link, "1", "2", "1000000"}, options);
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  std::vector<std::string> cpu = e2e::profiles(dir_ + "/out", "cpu");
+  ASSERT_EQ(cpu.size(), 1u);
+  EXPECT_EQ(name_and_pid(cpu[0]).first, "my-server") << cpu[0];
+}
+
+TEST_F(ProcsE2E, DirectoryBehindAnotherUsersSymlinkIsRefusedWithOneWarning) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to give a symlink to another user";
+  const std::string target = dir_ + "/victim", link = dir_ + "/planted";
+  ASSERT_EQ(mkdir(target.c_str(), 0700), 0);
+  ASSERT_EQ(symlink(target.c_str(), link.c_str()), 0);
+  ASSERT_EQ(lchown(link.c_str(), kNobody, kNobody), 0);
+  e2e::RunOptions options;
+  options.env = {{"PROFAGENT_DIR", link}, {"PROFAGENT_SIGNAL", "none"}};
+  e2e::RunOptions no_agent;
+  no_agent.preload = false;
+  e2e::RunResult plain = e2e::run({e2e::program("burn_ratio"), "1", "2", "1000000"}, no_agent);
+  e2e::RunResult r = e2e::run({e2e::program("burn_ratio"), "1", "2", "1000000"}, options);
+  EXPECT_EQ(r.exit_code(), plain.exit_code());
+  EXPECT_EQ(count_lines_containing(r.err, "profagent:"), 1) << r.err;
+  EXPECT_EQ(count_lines_containing(r.err, link + " is a symlink owned by another user"), 1)
+      << r.err;
+  EXPECT_TRUE(fs::is_empty(target));
+}
+
+TEST_F(ProcsE2E, WorldWritableDirectoryWithoutStickyBitGetsOneWarning) {
+  const std::string out = dir_ + "/open";
+  ASSERT_EQ(mkdir(out.c_str(), 0777), 0);
+  ASSERT_EQ(chmod(out.c_str(), 0777), 0);
+  e2e::RunOptions options;
+  options.env = {{"PROFAGENT_DIR", out}};
+  e2e::RunResult r = e2e::run({e2e::program("burn_ratio"), "1", "2", "1000000"}, options);
+  EXPECT_EQ(r.exit_code(), 0);
+  EXPECT_EQ(count_lines_containing(r.err, "profagent:"), 1) << r.err;
+  EXPECT_EQ(count_lines_containing(r.err, "no sticky bit"), 1) << r.err;
+  std::vector<std::string> cpu = e2e::profiles(out, "cpu");
+  ASSERT_EQ(cpu.size(), 1u);
+  struct stat st;
+  ASSERT_EQ(stat(cpu[0].c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+std::string base64(const std::string& in) {
+  static const char* abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    unsigned n = (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8 | (unsigned char)in[i + 2];
+    for (int s = 18; s >= 0; s -= 6) out += abc[(n >> s) & 63];
+  }
+  if (i + 1 == in.size()) {
+    unsigned n = (unsigned char)in[i] << 16;
+    out += std::string{abc[(n >> 18) & 63], abc[(n >> 12) & 63], '=', '='};
+  } else if (i + 2 == in.size()) {
+    unsigned n = (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8;
+    out += std::string{abc[(n >> 18) & 63], abc[(n >> 12) & 63], abc[(n >> 6) & 63], '='};
+  }
+  return out;
+}
+
+// The gzipped "profile" part of a multipart body.
+std::string profile_part(const std::string& body) {
+  size_t name = body.find("name=\"profile\"");
+  if (name == std::string::npos) return "";
+  size_t start = body.find("\r\n\r\n", name);
+  size_t end = body.find("\r\n--", start + 4);
+  if (start == std::string::npos || end == std::string::npos) return "";
+  return body.substr(start + 4, end - start - 4);
+}
+
+TEST_F(ProcsE2E, PushPasswordIsNeverLoggedStoredOrSentButAuthenticates) {
+  e2e::IngestReceiver receiver(e2e::IngestReceiver::Mode::kOk);
+  const std::string user = "alice", password = "s3cr3t-Pw", host = receiver.url().substr(7);
+  e2e::RunOptions options;
+  options.env = {{"PROFAGENT_DIR", dir_},
+                 {"PROFAGENT_PUSH_URL", "http://" + user + ":" + password + "@" + host},
+                 {"PROFAGENT_LOG", "debug"},
+                 {"PROFAGENT_INTERVAL", "0.3"}};
+  e2e::RunResult r = e2e::run({e2e::program("burn_ratio"), "1", "6", "4000000"}, options);
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_EQ(r.err.find(password), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("pushing profiles to http://" + host), std::string::npos) << r.err;
+
+  std::vector<std::string> files = e2e::all_files(dir_);
+  ASSERT_FALSE(files.empty());
+  bool saw_push_comment = false;
+  for (const std::string& name : files) {
+    const std::string f = dir_ + "/" + name;
+    e2e::RawProfile raw = e2e::read_raw(f);
+    for (const std::string& c : raw.comments) {
+      EXPECT_EQ(c.find(password), std::string::npos) << f << ": " << c;
+      EXPECT_EQ(c.find(user + ":"), std::string::npos) << f << ": " << c;
+      saw_push_comment |= c.find("to http://" + host) != std::string::npos;
+    }
+  }
+  EXPECT_TRUE(saw_push_comment);
+
+  std::vector<e2e::SeenRequest> requests = receiver.requests();
+  ASSERT_FALSE(requests.empty());
+  int checked = 0;
+  for (const e2e::SeenRequest& q : requests) {
+    EXPECT_EQ(q.headers.at("authorization"), "Basic " + base64(user + ":" + password))
+        << "the credentials still authenticate the push";
+    EXPECT_EQ(q.path.find(password), std::string::npos);
+    for (const auto& [k, v] : q.query) EXPECT_EQ(v.find(password), std::string::npos) << k;
+    std::string part = profile_part(q.body);
+    if (part.empty()) continue;
+    const std::string file = dir_ + "/pushed." + std::to_string(checked++) + ".pb.gz.in";
+    std::ofstream(file, std::ios::binary) << part;
+    for (const std::string& c : e2e::read_raw(file).comments)
+      EXPECT_EQ(c.find(password), std::string::npos) << "pushed profile comment: " << c;
+  }
+  EXPECT_GT(checked, 0);
+}
+
+// The wrapper's table: one row per process that wrote profiles, the command itself marked,
+// and the top 10 of the command only (its child's busy function is not in it).
+e2e::RunResult run_wrapper(const std::vector<std::string>& wrapper_args,
+                           const std::string& shell_command) {
+  std::vector<std::string> argv = {std::string(PROFAGENT_SOURCE_DIR) + "/scripts/profagent"};
+  argv.insert(argv.end(), wrapper_args.begin(), wrapper_args.end());
+  argv.insert(argv.end(), {"--", "bash", "-c", shell_command});
+  e2e::RunOptions options;
+  options.preload = false;
+  options.env = {{"PROFAGENT_BUILD_DIR", fs::path(e2e::agent_so()).parent_path().string()}};
+  return e2e::run(argv, options);
+}
+
+struct TableRow {
+  std::string exe;
+  int pid = 0;
+  bool main = false;
+  std::string kinds;
+  long cpu_samples = -1;
+};
+
+std::vector<TableRow> parse_table(const std::string& err) {
+  std::vector<TableRow> rows;
+  bool in_table = false;
+  // exe, pid (* = the command), kinds, then per kind over time its total ("cpu: 12 samples; ...").
+  static const std::regex row(R"(^  (\S+)\s+(\d+)(\*?)\s+(\S+)\s+(.+)$)");
+  static const std::regex cpu_total(R"((^|; )cpu: (\d+) samples)");
+  for (const std::string& l : lines_of(err)) {
+    if (l.rfind("  exe ", 0) == 0) {
+      in_table = true;
+      continue;
+    }
+    std::smatch m;
+    if (!in_table) continue;
+    if (!std::regex_match(l, m, row)) break;
+    std::smatch cpu;
+    const std::string totals = m[5];
+    rows.push_back({m[1], std::stoi(m[2]), m[3] == "*", m[4],
+                    std::regex_search(totals, cpu, cpu_total) ? std::stol(cpu[2]) : -1});
+  }
+  return rows;
+}
+
+TEST_F(ProcsE2E, WrapperPrintsATableOfProcessesAndTheTopOfTheCommandOnly) {
+  const std::string burn = e2e::program("burn_ratio");
+  const std::string command =
+      "x=0; for i in $(seq 100000); do x=$((x+i)); done; " + burn +
+      " 1 20 8000000 >/dev/null; /bin/true; exit 0";
+  e2e::RunResult r = run_wrapper({"--dir", dir_ + "/p", "--threads", "0"}, command);
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  std::vector<TableRow> rows = parse_table(r.err);
+  ASSERT_GE(rows.size(), 3u) << r.err;  // bash, seq, burn_ratio, true
+  std::set<int> file_pids;
+  for (const std::string& f : e2e::all_files(dir_ + "/p")) file_pids.insert(name_and_pid(f).second);
+  EXPECT_EQ(rows.size(), file_pids.size()) << r.err;
+  EXPECT_TRUE(rows[0].main) << r.err;
+  EXPECT_EQ(rows[0].exe, "bash");
+  EXPECT_GT(rows[0].cpu_samples, 0);
+  EXPECT_EQ(rows[0].kinds, "cpu,heap") << "--threads 0";
+  int burn_pid = 0;
+  for (const TableRow& t : rows) {
+    EXPECT_EQ(t.main, &t == &rows[0]);
+    if (t.exe == "burn_ratio") {
+      burn_pid = t.pid;
+      EXPECT_GT(t.cpu_samples, 20) << r.err;
+    }
+  }
+  ASSERT_NE(burn_pid, 0) << r.err;
+  const std::string top_header =
+      "profagent: top 10 functions of bash (pid " + std::to_string(rows[0].pid) + ", cpu):";
+  size_t top = r.err.find(top_header);
+  ASSERT_NE(top, std::string::npos) << r.err;
+  // Not a merge: the child's burn functions are not in the command's top 10.
+  EXPECT_EQ(r.err.find("burn_three", top), std::string::npos) << r.err;
+
+  // --no-children: the command alone.
+  e2e::RunResult alone = run_wrapper({"--dir", dir_ + "/q", "--no-children"}, command);
+  ASSERT_EQ(alone.exit_code(), 0) << alone.err;
+  std::vector<TableRow> only = parse_table(alone.err);
+  ASSERT_EQ(only.size(), 1u) << alone.err;
+  EXPECT_TRUE(only[0].main);
+  EXPECT_EQ(only[0].exe, "bash");
+  EXPECT_EQ(only[0].kinds, "cpu,heap,threads");
+}
+
+TEST_F(ProcsE2E, WrapperHelpNamesEveryOption) {
+  e2e::RunOptions no_agent;
+  no_agent.preload = false;
+  e2e::RunResult r =
+      e2e::run({std::string(PROFAGENT_SOURCE_DIR) + "/scripts/profagent", "--help"}, no_agent);
+  for (const char* option : {"--children", "--no-children", "--threads", "--http", "--open",
+                             "--dir", "--cpu-hz", "--interval"})
+    EXPECT_NE(r.err.find(option), std::string::npos) << option << "\n" << r.err;
+}
+
+}  // namespace
