@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <map>
 #include <regex>
 #include <set>
@@ -13,6 +14,7 @@
 #include <thread>
 
 #include "tests/e2e/support/e2e_support.h"
+#include "tests/e2e/support/ingest_receiver.h"
 
 namespace {
 
@@ -244,6 +246,31 @@ TEST(WallE2E, BadRateWarnsOnceAndLeavesTheProfileOff) {
     EXPECT_TRUE(e2e::profiles(dir, "wall").empty());
     EXPECT_EQ(e2e::profiles(dir, "cpu").size(), 1u);  // the rest of the agent runs on
   }
+}
+
+TEST(WallE2E, PushSendsTheWallProfileAsItsOwnType) {
+  if (!e2e::have_go()) GTEST_FAIL() << "go tool pprof (golang-go) is required";
+  e2e::IngestReceiver receiver(e2e::IngestReceiver::Mode::kOk);
+  std::string dir = e2e::make_temp_dir();
+  e2e::RunOptions o;
+  o.env = {{"PROFAGENT_DIR", dir}, {"PROFAGENT_WALL_HZ", "100"},
+           {"PROFAGENT_PUSH_URL", receiver.url()}, {"PROFAGENT_APP_NAME", "mix"}};
+  e2e::RunResult r = e2e::run({e2e::program("wall_mix"), "0.5"}, o);
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  std::vector<std::string> files = e2e::profiles(dir, "wall");
+  ASSERT_EQ(files.size(), 1u);
+  std::ifstream in(files[0], std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_FALSE(bytes.empty());
+  int wall_pushes = 0;
+  for (const e2e::SeenRequest& q : receiver.requests()) {
+    if (q.body.find("\"wall\":{\"units\":\"nanoseconds\"") == std::string::npos) continue;
+    ++wall_pushes;
+    EXPECT_EQ(q.query.at("name"), "mix");
+    EXPECT_NE(q.body.find("\"display-name\":\"wall\""), std::string::npos);
+    EXPECT_NE(q.body.find(bytes), std::string::npos) << "the pushed profile is the file's bytes";
+  }
+  EXPECT_EQ(wall_pushes, 1);
 }
 
 TEST(WallE2E, ForkedChildrenSampleThemselvesUnderTheirOwnPid) {
