@@ -22,6 +22,7 @@ namespace {
 
 std::atomic<SignalHandlerFn> g_cpu_handler{nullptr};
 std::atomic<SignalHandlerFn> g_snapshot_handler{nullptr};
+std::atomic<SignalHandlerFn> g_wall_handler{nullptr};
 std::atomic<bool> g_owned{false};
 constinit std::mutex g_install_mutex;
 
@@ -94,6 +95,8 @@ void dispatch(int sig, siginfo_t* info, void* ucontext) {
   if (info != nullptr && is_agent_signal(info)) {
     SignalHandlerFn fn = info->si_code == SI_TIMER && info->si_value.sival_ptr == kTimerCookie
                              ? g_cpu_handler.load(std::memory_order_acquire)
+                         : (static_cast<uint32_t>(info->si_value.sival_int) & kWallCookieBit)
+                             ? g_wall_handler.load(std::memory_order_acquire)
                              : g_snapshot_handler.load(std::memory_order_acquire);
     if (fn != nullptr) fn(info, ucontext);
     errno = saved_errno;
@@ -187,6 +190,10 @@ void set_cpu_sample_handler(SignalHandlerFn fn) noexcept {
 
 void set_thread_snapshot_handler(SignalHandlerFn fn) noexcept {
   g_snapshot_handler.store(fn, std::memory_order_release);
+}
+
+void set_wall_sample_handler(SignalHandlerFn fn) noexcept {
+  g_wall_handler.store(fn, std::memory_order_release);
 }
 
 int send_snapshot_signal(pid_t tid, int cookie) noexcept {

@@ -25,6 +25,9 @@ constexpr int kSamplingSignal = SIGPROF;
 // si_value.sival_ptr of the agent's CPU timers.
 inline void* const kTimerCookie = reinterpret_cast<void*>(0x70726f6661676e74ull);  // "profagnt"
 constexpr uint32_t kSnapshotMagic = 0x50524f46u;
+// A snapshot-request cookie with this bit set is the wall-clock sampler's request: the
+// dispatcher hands it to the wall handler instead of the threads profile's.
+constexpr uint32_t kWallCookieBit = 0x80000000u;
 
 // True for the agent's own SIGPROFs (a timer's cookie, a snapshot request). SIGNAL-SAFE.
 bool is_agent_signal(const siginfo_t* info) noexcept;
@@ -54,6 +57,7 @@ void log_sigprof_sharing_once();
 // Handlers called by the dispatcher for the agent's own signals.
 void set_cpu_sample_handler(SignalHandlerFn fn) noexcept;
 void set_thread_snapshot_handler(SignalHandlerFn fn) noexcept;
+void set_wall_sample_handler(SignalHandlerFn fn) noexcept;
 
 // Sends a snapshot request to thread `tid` of this process (rt_tgsigqueueinfo, SI_QUEUE;
 // the handler reads the cookie back from si_value.sival_int). Returns 0 or an errno value.

@@ -10,6 +10,8 @@
 #include "collectors/heap_kind.h"
 #include "collectors/threads_collector.h"
 #include "collectors/threads_kind.h"
+#include "collectors/wall_collector.h"
+#include "collectors/wall_kind.h"
 
 namespace profagent {
 namespace {
@@ -30,6 +32,7 @@ constinit const Entry kRegistry[] = {
     {&kMutexKind, [] { return make_contention_collector(ContentionSide::kMutex); }},
     {&kBlockKind, [] { return make_contention_collector(ContentionSide::kBlock); }},
     {&kThreadsKind, make<ThreadsCollector>},
+    {&kWallKind, make<WallCollector>},
 };
 
 constexpr size_t kKinds = sizeof kRegistry / sizeof kRegistry[0];
