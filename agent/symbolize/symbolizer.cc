@@ -185,7 +185,8 @@ void* Symbolizer::Impl::open_object(size_t mapping_index) {
   // A deleted file or a memfd: the kernel still has the file behind the mapping.
   char range[64];
   std::snprintf(range, sizeof range, "/map_files/%" PRIx64 "-%" PRIx64, m.start, m.limit);
-  std::string path = symbolize::proc_dir(pid) + range;
+  // map_files exists only at the process level (/proc/<pid>), not under thread-self.
+  std::string path = (pid == 0 ? std::string("/proc/self") : symbolize::proc_dir(pid)) + range;
   return api->open_object(path.c_str(), m.build_id.c_str());
 }
 
