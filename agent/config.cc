@@ -172,8 +172,10 @@ ParsedConfig parse_config(const EnvLookup& lookup, const std::string& cwd,
   }
   if (auto v = get("PROFAGENT_SIGNAL")) {
     std::optional<int> s = parse_signal_number(*v);
-    if (s && (*s == 0 || usable_dump_signal(*s))) c.dump_signal = *s;
-    else if (s) warn("PROFAGENT_SIGNAL", *v,
+    if (s && (*s == 0 || usable_dump_signal(*s))) {
+      c.dump_signal = *s;
+      c.dump_signal_chosen = true;
+    } else if (s) warn("PROFAGENT_SIGNAL", *v,
                      "a signal the agent may take: the program relies on SIG" +
                          std::string(sigabbrev_np(*s) ? sigabbrev_np(*s) : "?") +
                          " (only USR1, USR2 or a real-time signal, or 'none')",

@@ -23,6 +23,7 @@ struct Config {
   // kind name; 0 = off. A kind missing here is off.
   std::map<std::string, int64_t, std::less<>> kind_values;
   int dump_signal = 12;                // PROFAGENT_SIGNAL (SIGUSR2), 0 = none
+  bool dump_signal_chosen = false;     // PROFAGENT_SIGNAL was set (not the default)
   int64_t interval_seconds = 0;        // PROFAGENT_INTERVAL, whole part (0 = only signal and exit)
   int64_t interval_nanos = 0;          // PROFAGENT_INTERVAL exactly (decimals like 0.2 allowed)
   std::string push_url;                // PROFAGENT_PUSH_URL, "" = no push to Pyroscope

@@ -19,6 +19,7 @@
 #include <cstring>
 
 #include "agent/agent.h"
+#include "agent/config.h"
 #include "agent/dump_thread.h"
 #include "agent/log.h"
 
@@ -82,6 +83,15 @@ bool is_default(const struct sigaction& sa) {
   return !(sa.sa_flags & SA_SIGINFO) && sa.sa_handler == SIG_DFL;
 }
 
+// The program took the dump signal. A warning when the user chose that signal; with the
+// default (USR2, which Go's runtime and others install handlers for) only an info line, so
+// such a program's stderr stays its own.
+void log_signal_taken(int sig, const char* what) {
+  auto level = config().dump_signal_chosen ? spdlog::level::warn : spdlog::level::info;
+  log().log(level, "the program {} signal {} (PROFAGENT_SIGNAL); dumps on signal are off",
+            what, sig);
+}
+
 }  // namespace
 
 void install_agent_signal_handlers(int dump_signal) {
@@ -89,8 +99,7 @@ void install_agent_signal_handlers(int dump_signal) {
     struct sigaction current;
     real_sigaction()(dump_signal, nullptr, &current);
     if (!is_default(current) && current.sa_handler != SIG_IGN) {
-      log().warn("the program already handles signal {} (PROFAGENT_SIGNAL); dumps on signal "
-                 "are off", dump_signal);
+      log_signal_taken(dump_signal, "already handles");
     } else if (!install(dump_signal, dump_signal_handler, Role::kDump)) {
       log().warn("cannot install the handler for signal {}; dumps on signal are off",
                  dump_signal);
@@ -129,8 +138,7 @@ void program_takes_signal(int sig) {
   Role role = static_cast<Role>(g_role[sig].exchange(static_cast<int>(Role::kNone)));
   switch (role) {
     case Role::kDump:
-      log().warn("the program installed its own handler for signal {} (PROFAGENT_SIGNAL); "
-                 "dumps on signal are off", sig);
+      log_signal_taken(sig, "installed its own handler for");
       break;
     case Role::kTermination:
       log().debug("the program handles signal {} itself; no dump on it", sig);

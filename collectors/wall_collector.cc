@@ -13,6 +13,7 @@
 #include "agent/sampling_signal.h"
 #include "agent/self_stats.h"
 #include "agent/threads/thread_registry.h"
+#include "agent/wakeup.h"
 #include "collectors/wall_signal_handler.h"
 
 namespace profagent {
@@ -186,6 +187,7 @@ void WallCollector::on_fork_child() noexcept {
   thread_alive_ = false;
   stop_requested_ = false;
   last_tick_mono_ = 0;
+  request_collector_tick();  // the child's dump thread ticks us: on_tick starts the sampler
 }
 
 void WallCollector::on_tick() {

@@ -57,6 +57,15 @@ TEST(Config, GoodValuesOfEveryVariable) {
   EXPECT_EQ(p.config.log_level, LogLevel::kDebug);
 }
 
+TEST(Config, DumpSignalRemembersWhetherTheUserChoseIt) {
+  EXPECT_FALSE(parse({}).config.dump_signal_chosen);  // the default USR2
+  EXPECT_TRUE(parse({{"PROFAGENT_SIGNAL", "USR2"}}).config.dump_signal_chosen);
+  EXPECT_TRUE(parse({{"PROFAGENT_SIGNAL", "none"}}).config.dump_signal_chosen);
+  ParsedConfig refused = parse({{"PROFAGENT_SIGNAL", "TERM"}});
+  EXPECT_FALSE(refused.config.dump_signal_chosen);  // refused: the default stands
+  EXPECT_EQ(refused.config.dump_signal, SIGUSR2);
+}
+
 TEST(Config, DirectoryForms) {
   EXPECT_EQ(parse({{"PROFAGENT_DIR", "/abs/dir"}}).config.dir, "/abs/dir");
   EXPECT_EQ(parse({{"PROFAGENT_DIR", "./rel/"}}).config.dir, "/work/rel");
