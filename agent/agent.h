@@ -1,7 +1,7 @@
 // The agent's API as seen by the outputs (HTTP, push) and the agent's own threads: whether
 // it is up, its collectors, the two ways to ask for a dump, on-demand snapshots and
 // observation windows of a kind. Outputs name kinds only through their descriptors
-// (agent/profile_kind.h) and never touch a collector. Normal context unless a function says
+// (agent/core/profile_kind.h) and never touch a collector. Normal context unless a function says
 // otherwise.
 #pragma once
 
@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "agent/collector.h"
-#include "agent/pprof/symbolized_profile.h"
-#include "agent/profile_kind.h"
-#include "agent/running_flag.h"
+#include "collectors/common/collector.h"
+#include "agent/profile/pprof/symbolized_profile.h"
+#include "agent/core/profile_kind.h"
+#include "agent/core/running_flag.h"
 
 namespace profagent {
 

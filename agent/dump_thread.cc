@@ -13,14 +13,14 @@
 #include <atomic>
 
 #include "agent/agent.h"
-#include "agent/agent_thread.h"
-#include "agent/clock.h"
-#include "agent/log.h"
-#include "agent/sampling_signal.h"
-#include "agent/self_stats.h"
+#include "agent/runtime/agent_thread.h"
+#include "agent/core/clock.h"
+#include "agent/core/log.h"
+#include "agent/runtime/sampling_signal.h"
+#include "collectors/common/self_stats.h"
 #include "agent/signals.h"
-#include "agent/unwind/unwinder.h"
-#include "agent/wakeup.h"
+#include "agent/runtime/unwind/unwinder.h"
+#include "agent/core/wakeup.h"
 
 namespace profagent {
 namespace {

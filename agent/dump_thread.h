@@ -6,7 +6,7 @@
 
 #include <cstdint>
 
-#include "agent/wakeup.h"
+#include "agent/core/wakeup.h"
 
 namespace profagent {
 

@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
-#include "agent/hook_guard.h"
-#include "agent/fork_child.h"
+#include "agent/runtime/hook_guard.h"
+#include "agent/core/fork_child.h"
 
 namespace profagent {
 namespace {

@@ -14,10 +14,10 @@
 #include <cstring>
 
 #include "agent/dump_thread.h"
-#include "agent/wakeup.h"
-#include "agent/hook_guard.h"
-#include "agent/log.h"
-#include "agent/threads/thread_registry.h"
+#include "agent/core/wakeup.h"
+#include "agent/runtime/hook_guard.h"
+#include "agent/core/log.h"
+#include "agent/runtime/threads/thread_registry.h"
 
 namespace profagent {
 namespace {

@@ -13,8 +13,8 @@
 #include <cstring>
 
 #include "agent/agent.h"
-#include "agent/hook_guard.h"
-#include "agent/sampling_signal.h"
+#include "agent/runtime/hook_guard.h"
+#include "agent/runtime/sampling_signal.h"
 #include "agent/signals.h"
 
 namespace {

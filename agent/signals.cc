@@ -19,9 +19,9 @@
 #include <cstring>
 
 #include "agent/agent.h"
-#include "agent/config.h"
+#include "agent/core/config.h"
 #include "agent/dump_thread.h"
-#include "agent/log.h"
+#include "agent/core/log.h"
 
 namespace profagent {
 namespace {

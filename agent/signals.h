@@ -5,7 +5,7 @@
 
 #include <signal.h>
 
-#include "agent/real_sigaction.h"
+#include "agent/core/real_sigaction.h"
 
 namespace profagent {
 

@@ -8,12 +8,12 @@
 #include <new>
 
 #include "agent/agent.h"
-#include "agent/agent_thread.h"
-#include "agent/hook_guard.h"
+#include "agent/runtime/agent_thread.h"
+#include "agent/runtime/hook_guard.h"
 #include "agent/lifecycle.h"
 #include "agent/program_threads.h"
-#include "agent/signal_mask.h"
-#include "agent/unwind/thread_stack.h"
+#include "agent/runtime/signal_mask.h"
+#include "agent/runtime/unwind/thread_stack.h"
 
 namespace {
 

@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "agent/agent.h"
-#include "agent/clock.h"
-#include "agent/config.h"
-#include "agent/pprof/profile_delta.h"
+#include "agent/core/clock.h"
+#include "agent/core/config.h"
+#include "agent/profile/pprof/profile_delta.h"
 
 namespace profagent {
 namespace {

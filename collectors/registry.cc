@@ -2,16 +2,16 @@
 // here. Normal context.
 #include "collectors/registry.h"
 
-#include "collectors/contention_collector.h"
-#include "collectors/contention_kinds.h"
-#include "collectors/cpu_collector.h"
-#include "collectors/cpu_kind.h"
-#include "collectors/heap_collector.h"
-#include "collectors/heap_kind.h"
-#include "collectors/threads_collector.h"
-#include "collectors/threads_kind.h"
-#include "collectors/wall_collector.h"
-#include "collectors/wall_kind.h"
+#include "collectors/locks/contention_collector.h"
+#include "collectors/locks/contention_kinds.h"
+#include "collectors/cpu/cpu_collector.h"
+#include "collectors/cpu/cpu_kind.h"
+#include "collectors/heap/heap_collector.h"
+#include "collectors/heap/heap_kind.h"
+#include "collectors/threads/threads_collector.h"
+#include "collectors/threads/threads_kind.h"
+#include "collectors/wall/wall_collector.h"
+#include "collectors/wall/wall_kind.h"
 
 namespace profagent {
 namespace {

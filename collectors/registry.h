@@ -7,8 +7,8 @@
 #include <string_view>
 #include <vector>
 
-#include "agent/collector.h"
-#include "agent/profile_kind.h"
+#include "collectors/common/collector.h"
+#include "agent/core/profile_kind.h"
 
 namespace profagent {
 

@@ -1,5 +1,5 @@
 // profagent-kinds: prints every profile kind the agent is built with, one line each, from
-// the descriptors (agent/profile_kind.h), so scripts read the kinds instead of naming them:
+// the descriptors (agent/core/profile_kind.h), so scripts read the kinds instead of naming them:
 //   <name> <window> <wrapper option> <environment variable> <enable hint>
 // window is since-last-dump, since-start or snapshot. Built next to libprofagent.so.
 #include <cstdio>

@@ -6,8 +6,8 @@
 #include <map>
 #include <string>
 
-#include "agent/config.h"
-#include "agent/printable.h"
+#include "agent/core/config.h"
+#include "agent/core/printable.h"
 #include "collectors/registry.h"
 
 namespace profagent {

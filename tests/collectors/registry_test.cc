@@ -10,14 +10,14 @@
 #include <set>
 #include <string>
 
-#include "agent/config.h"
-#include "agent/push/sample_type_config.h"
-#include "collectors/contention_collector.h"
-#include "collectors/contention_kinds.h"
-#include "collectors/heap_collector.h"
-#include "collectors/heap_kind.h"
-#include "collectors/threads_collector.h"
-#include "collectors/threads_kind.h"
+#include "agent/core/config.h"
+#include "agent/output/push/sample_type_config.h"
+#include "collectors/locks/contention_collector.h"
+#include "collectors/locks/contention_kinds.h"
+#include "collectors/heap/heap_collector.h"
+#include "collectors/heap/heap_kind.h"
+#include "collectors/threads/threads_collector.h"
+#include "collectors/threads/threads_kind.h"
 
 namespace profagent {
 namespace {

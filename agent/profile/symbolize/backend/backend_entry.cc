@@ -1,0 +1,66 @@
+// The entry point of libprofagent-symbolize.so: the function table the agent finds with dlsym
+// after dlopen(RTLD_LOCAL). The only symbol this object exports. Normal context only.
+#include <cstring>
+#include <memory>
+
+#include "agent/profile/symbolize/backend/backend_stats.h"
+#include "agent/profile/symbolize/backend/object_file.h"
+#include "agent/profile/symbolize/backend_api.h"
+
+namespace profagent::symbolize {
+namespace {
+
+void* open_object(const char* path, const char* build_id) {
+  auto main = std::make_unique<MappedElf>(path);
+  if (main->elf() == nullptr) return nullptr;
+  std::string expected = build_id != nullptr ? build_id : "";
+  std::string actual = main->build_id();
+  if (!expected.empty() && !actual.empty() && expected != actual) return nullptr;
+  backend_counters().objects_opened++;
+  return new ObjectFile(std::move(main), path, actual.empty() ? expected : actual);
+}
+
+void* open_image(const void* bytes, size_t size) {
+  auto main = std::make_unique<MappedElf>(bytes, size);
+  if (main->elf() == nullptr) return nullptr;
+  backend_counters().objects_opened++;
+  std::string id = main->build_id();
+  return new ObjectFile(std::move(main), "", id);
+}
+
+void close_object(void* object) { delete static_cast<ObjectFile*>(object); }
+
+bool file_offset_to_vaddr(void* object, uint64_t file_offset, uint64_t* vaddr) {
+  return static_cast<ObjectFile*>(object)->file_offset_to_vaddr(file_offset, vaddr);
+}
+
+bool lookup(void* object, uint64_t vaddr, std::vector<SourceFrame>* frames, bool* has_file_line) {
+  return static_cast<ObjectFile*>(object)->lookup(vaddr, frames, has_file_line);
+}
+
+void stats(BackendStats* out) { *out = backend_counters(); }
+
+const BackendApi kApi = {
+    .abi_version = kBackendAbiVersion,
+    .open_object = open_object,
+    .open_image = open_image,
+    .close_object = close_object,
+    .file_offset_to_vaddr = file_offset_to_vaddr,
+    .lookup = lookup,
+    .stats = stats,
+};
+
+}  // namespace
+
+BackendStats& backend_counters() {
+  static BackendStats counters;
+  return counters;
+}
+
+}  // namespace profagent::symbolize
+
+extern "C" __attribute__((visibility("default"))) const profagent::symbolize::BackendApi*
+profagent_symbolize_backend(uint32_t abi_version) {
+  if (abi_version != profagent::symbolize::kBackendAbiVersion) return nullptr;
+  return &profagent::symbolize::kApi;
+}

@@ -1,0 +1,82 @@
+// Private, lazy loading of libprofagent-symbolize.so. Normal (dump-thread) context only.
+#include "agent/profile/symbolize/backend_loader.h"
+
+#include <dlfcn.h>
+#include <limits.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <mutex>
+#include <string>
+
+#include "agent/core/log.h"
+
+namespace profagent::symbolize {
+namespace {
+
+constexpr const char* kBackendFile = "libprofagent-symbolize.so";
+
+std::once_flag g_once;
+const BackendApi* g_api = nullptr;
+std::atomic<bool> g_loaded{false};
+
+std::string g_own_directory;  // set by remember_backend_directory() at start
+
+// Directory of the object this code is linked into (libprofagent.so, or a test binary), made
+// absolute: LD_PRELOAD may name it relative to a working directory the program later leaves.
+std::string own_directory() {
+  Dl_info info;
+  if (dladdr(reinterpret_cast<void*>(&own_directory), &info) == 0 || info.dli_fname == nullptr)
+    return {};
+  char* real = realpath(info.dli_fname, nullptr);
+  std::string path = real != nullptr ? real : info.dli_fname;
+  free(real);
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? std::string() : path.substr(0, slash);
+}
+
+void* open_backend(std::string* error) {
+  std::string candidates[2] = {g_own_directory.empty() ? own_directory() : g_own_directory};
+#ifdef PROFAGENT_SYMBOLIZE_BACKEND_DIR
+  // The build tree, for unit tests whose binaries live elsewhere.
+  candidates[1] = PROFAGENT_SYMBOLIZE_BACKEND_DIR;
+#endif
+  for (const std::string& dir : candidates) {
+    if (dir.empty()) continue;
+    std::string path = dir + "/" + kBackendFile;
+    if (void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL)) return handle;
+    const char* e = dlerror();
+    if (error->empty() && e != nullptr) *error = e;
+  }
+  return nullptr;
+}
+
+void load() {
+  std::string error;
+  void* handle = open_backend(&error);
+  if (handle != nullptr) {
+    using Entry = const BackendApi* (*)(uint32_t);
+    auto entry = reinterpret_cast<Entry>(dlsym(handle, "profagent_symbolize_backend"));
+    g_api = entry != nullptr ? entry(kBackendAbiVersion) : nullptr;
+    if (g_api == nullptr) error = std::string(kBackendFile) + " is from another version";
+  }
+  if (g_api == nullptr) {
+    log().warn("cannot load the symbolizer ({}); frames are named module+offset", error);
+  }
+  g_loaded.store(g_api != nullptr, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+void remember_backend_directory() {
+  if (g_own_directory.empty()) g_own_directory = own_directory();
+}
+
+const BackendApi* symbolize_backend() {
+  std::call_once(g_once, load);
+  return g_api;
+}
+
+bool symbolize_backend_loaded() { return g_loaded.load(std::memory_order_relaxed); }
+
+}  // namespace profagent::symbolize

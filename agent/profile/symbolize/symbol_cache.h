@@ -1,0 +1,100 @@
+// The persistent symbol cache: what the symbolizer found for (GNU build id, file offset) —
+// function names with the inline chain, file, line — kept on disk per user, so the next
+// process using the same binaries (libc in every process of a shell script) reads no symbol
+// table and no DWARF for those addresses. One file per build id, `<dir>/<build id>.sym`,
+// 0600 in a 0700 directory owned by the user; written to a temporary name and renamed (a
+// reader never sees a partial file; concurrent writers each leave a whole file, the last
+// rename wins); checksummed (a corrupt or truncated file is ignored and rewritten); the
+// directory is bounded in size (oldest files evicted). A directory that cannot be created or
+// written, or that another user owns, disables the cache silently. Normal (dump-thread)
+// context only.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "agent/profile/symbolize/symbolizer.h"
+
+namespace profagent::symbolize {
+
+struct CachedSymbol {
+  std::vector<SourceFrame> frames;  // as the backend returned them (innermost first)
+  bool symbolized = false;
+  bool has_file_line = false;
+};
+
+struct SymbolCacheStats {
+  uint64_t hits = 0;
+  uint64_t misses = 0;
+  uint64_t files_read = 0;
+  uint64_t files_written = 0;
+};
+
+class SymbolCache {
+ public:
+  static constexpr uint64_t kDefaultMaxBytes = 64ull << 20;   // whole directory
+  static constexpr size_t kMaxEntriesPerFile = 50000;
+
+  // `dir` "" = disabled (find() never hits, save() writes nothing).
+  explicit SymbolCache(std::string dir, uint64_t max_bytes = kDefaultMaxBytes);
+
+  bool enabled() const { return !dir_.empty(); }
+  const std::string& dir() const { return dir_; }
+
+  // The entry for `file_offset` in the object with `build_id`, or nullptr. The build id's
+  // file is read on its first lookup.
+  const CachedSymbol* find(const std::string& build_id, uint64_t file_offset);
+  // Records a new result, written at the next save().
+  void add(const std::string& build_id, uint64_t file_offset, CachedSymbol entry);
+  // Writes every build id that got new entries (merged with what is on disk now), then
+  // evicts the oldest files while the directory is over its bound. Silent on any failure.
+  // No descriptor is kept between calls.
+  void save();
+
+  const SymbolCacheStats& stats() const { return stats_; }
+
+  // File format, exposed for tests: parse() checks and reads a whole file.
+  static std::string serialize(const std::string& build_id,
+                               const std::unordered_map<uint64_t, CachedSymbol>& entries);
+  static bool parse(const std::string& bytes, const std::string& build_id,
+                    std::unordered_map<uint64_t, CachedSymbol>* entries);
+  static bool parse_record(const std::string& bytes, CachedSymbol* entry);
+
+ private:
+  struct IndexEntry {
+    uint64_t offset;
+    uint64_t position;  // of the record in the file
+    uint32_t length;
+    uint32_t pad;
+  };
+  struct PerObject {
+    bool loaded = false;
+    std::vector<IndexEntry> index;  // of the file as read at the first lookup
+    uint64_t inode = 0;             // that file's identity
+    std::string bytes;              // the whole file when small (records read from memory)
+    std::unordered_map<uint64_t, CachedSymbol> entries;  // read from disk, and new
+    std::unordered_map<uint64_t, CachedSymbol> fresh;    // new since the last save
+  };
+
+  bool usable_directory();
+  std::string path_of(const std::string& build_id) const;
+  int open_file(const std::string& build_id, uint64_t* inode, uint64_t* size) const;
+  void load_index(const std::string& build_id, PerObject* object);
+  bool read_record(const std::string& build_id, PerObject* object, const IndexEntry& at,
+                   CachedSymbol* out);
+  bool read_whole_file(const std::string& build_id,
+                       std::unordered_map<uint64_t, CachedSymbol>* out);
+  bool write_file(const std::string& build_id,
+                  const std::unordered_map<uint64_t, CachedSymbol>& entries);
+  void evict();
+
+  std::string dir_;
+  uint64_t max_bytes_;
+  int dir_state_ = 0;  // 0 unknown, 1 usable, -1 unusable
+  std::unordered_map<std::string, PerObject> objects_;
+  SymbolCacheStats stats_;
+};
+
+}  // namespace profagent::symbolize

@@ -1,0 +1,303 @@
+// The Symbolizer facade: owns the parsed maps, mapping build ids, the persistent symbol cache,
+// the backend objects (opened on first need through libprofagent-symbolize.so) and the
+// per-address cache, and names what nothing else can ("module+0xoffset", "0xaddr"). Normal
+// (dump-thread) context only.
+#include "agent/profile/symbolize/symbolizer.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <map>
+#include <unordered_map>
+
+#include "agent/profile/symbolize/backend_loader.h"
+#include "agent/profile/symbolize/build_id.h"
+#include "agent/profile/symbolize/maps.h"
+#include "agent/profile/symbolize/symbol_cache.h"
+
+namespace profagent {
+
+using symbolize::BackendApi;
+using symbolize::CachedSymbol;
+using symbolize::MapsEntry;
+using symbolize::SymbolCache;
+
+struct Symbolizer::Impl {
+  Impl(pid_t p, const std::string& cache_dir) : pid(p), cache(cache_dir) {}
+  ~Impl() { close_objects(); }
+
+  bool same_executable_mappings(const std::string& text) const;
+  void rebuild(std::string text);
+  std::string mapping_build_id(const MapsEntry& entry);
+  int find_mapping(uint64_t address) const;
+  std::string object_key(size_t mapping_index) const;
+  void* object_for(size_t mapping_index);
+  void* open_object(size_t mapping_index);
+  void close_objects();
+  CachedSymbol lookup(size_t mapping_index, uint64_t file_offset);
+  ResolvedAddress compute(uint64_t address);
+
+  pid_t pid;
+  std::string maps_text;
+  bool have_maps = false;
+  std::vector<MapsEntry> entries;
+  std::vector<MappingInfo> mappings;
+  std::vector<size_t> sources;   // for each mapping, its entry in `entries`
+  std::vector<size_t> by_start;  // mapping indices sorted by start address
+  SymbolCache cache;
+  // Backend objects by file (name + build id), shared by the mappings of one file; nullptr
+  // once opening failed.
+  std::map<std::string, void*> objects;
+  std::unordered_map<uint64_t, ResolvedAddress> resolved;
+};
+
+namespace {
+
+std::string hex_address(uint64_t value) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "0x%" PRIx64, value);
+  return buf;
+}
+
+bool is_regular_file(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+// Bytes [start, limit) of process `pid`'s memory (the vDSO image).
+std::string read_process_memory(pid_t pid, uint64_t start, uint64_t limit) {
+  std::string bytes;
+  if (limit <= start || limit - start > (1u << 20)) return bytes;
+  int fd = open((symbolize::proc_dir(pid) + "/mem").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return bytes;
+  bytes.resize(limit - start);
+  ssize_t n = pread(fd, bytes.data(), bytes.size(), static_cast<off_t>(start));
+  close(fd);
+  bytes.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  return bytes;
+}
+
+}  // namespace
+
+// Only executable mappings matter: heap growth or a new thread stack must not throw away
+// the backend objects and the cache.
+bool Symbolizer::Impl::same_executable_mappings(const std::string& text) const {
+  if (!have_maps) return false;
+  if (text == maps_text) return true;
+  std::vector<MapsEntry> fresh = symbolize::parse_maps(text);
+  std::vector<size_t> fresh_source, old_source;
+  std::vector<MappingInfo> a = symbolize::executable_mappings(fresh, "", &fresh_source);
+  std::vector<MappingInfo> b = symbolize::executable_mappings(entries, "", &old_source);
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const MapsEntry& x = fresh[fresh_source[i]];
+    const MapsEntry& y = entries[old_source[i]];
+    if (x.start != y.start || x.limit != y.limit || x.offset != y.offset || x.inode != y.inode ||
+        x.name != y.name || x.deleted != y.deleted) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void Symbolizer::Impl::rebuild(std::string text) {
+  maps_text = std::move(text);
+  have_maps = true;
+  resolved.clear();
+  // Build ids by (file, inode) of the previous maps: a dlopen (ours of the symbolizer backend
+  // included) re-reads only the new files.
+  std::map<std::string, std::string> ids;
+  auto id_key = [](const MapsEntry& e) {
+    return e.name + (e.deleted ? " (deleted)" : "") + "\n" + std::to_string(e.inode);
+  };
+  for (size_t i = 0; i < mappings.size(); ++i) ids[id_key(entries[sources[i]])] = mappings[i].build_id;
+  entries = symbolize::parse_maps(maps_text);
+  mappings =
+      symbolize::executable_mappings(entries, symbolize::main_executable_path(pid), &sources);
+  for (size_t i = 0; i < mappings.size(); ++i) {
+    const MapsEntry& entry = entries[sources[i]];
+    std::string key = id_key(entry);
+    auto it = ids.find(key);
+    if (it == ids.end()) it = ids.emplace(key, mapping_build_id(entry)).first;
+    mappings[i].build_id = it->second;
+  }
+  by_start.resize(mappings.size());
+  for (size_t i = 0; i < by_start.size(); ++i) by_start[i] = i;
+  std::sort(by_start.begin(), by_start.end(),
+            [this](size_t a, size_t b) { return mappings[a].start < mappings[b].start; });
+  // Backend objects of files still mapped stay open (their DWARF is not read again); those of
+  // unloaded files are closed.
+  std::map<std::string, void*> kept;
+  for (size_t i = 0; i < mappings.size(); ++i) {
+    auto it = objects.find(object_key(i));
+    if (it != objects.end()) {
+      kept.insert(*it);
+      objects.erase(it);
+    }
+  }
+  close_objects();
+  objects = std::move(kept);
+}
+
+std::string Symbolizer::Impl::mapping_build_id(const MapsEntry& entry) {
+  if (entry.name.empty() || entry.name.starts_with('[')) return {};
+  if (!entry.deleted && is_regular_file(entry.name)) {
+    std::string id = symbolize::build_id_from_file(entry.name);
+    if (!id.empty()) return id;
+  }
+  // The file is gone, replaced or unreadable: read the note from the mapped ELF header,
+  // i.e. the same object's mapping of file offset 0.
+  for (const MapsEntry& e : entries) {
+    if (e.offset == 0 && e.inode == entry.inode && e.name == entry.name &&
+        e.perms.starts_with('r') && e.start <= entry.start) {
+      std::string id = symbolize::build_id_from_memory(pid, e.start);
+      if (!id.empty()) return id;
+    }
+  }
+  return {};
+}
+
+int Symbolizer::Impl::find_mapping(uint64_t address) const {
+  auto it = std::upper_bound(by_start.begin(), by_start.end(), address,
+                             [this](uint64_t a, size_t i) { return a < mappings[i].start; });
+  if (it == by_start.begin()) return -1;
+  size_t index = *(it - 1);
+  return address < mappings[index].limit ? static_cast<int>(index) : -1;
+}
+
+void* Symbolizer::Impl::open_object(size_t mapping_index) {
+  const BackendApi* api = symbolize::symbolize_backend();
+  if (api == nullptr) return nullptr;
+  const MappingInfo& m = mappings[mapping_index];
+  const MapsEntry& entry = entries[sources[mapping_index]];
+  if (entry.name == "[vdso]") {
+    std::string image = read_process_memory(pid, m.start, m.limit);
+    return image.empty() ? nullptr : api->open_image(image.data(), image.size());
+  }
+  if (entry.name.empty() || entry.name.starts_with('[')) return nullptr;
+  if (!entry.deleted && is_regular_file(entry.name)) {
+    if (void* object = api->open_object(entry.name.c_str(), m.build_id.c_str())) return object;
+  }
+  // A deleted file or a memfd: the kernel still has the file behind the mapping.
+  char range[64];
+  std::snprintf(range, sizeof range, "/map_files/%" PRIx64 "-%" PRIx64, m.start, m.limit);
+  // map_files exists only at the process level (/proc/<pid>), not under thread-self.
+  std::string path = (pid == 0 ? std::string("/proc/self") : symbolize::proc_dir(pid)) + range;
+  return api->open_object(path.c_str(), m.build_id.c_str());
+}
+
+// One object per file: name, build id and inode (a file without build id rebuilt in place
+// is another object).
+std::string Symbolizer::Impl::object_key(size_t mapping_index) const {
+  const MappingInfo& m = mappings[mapping_index];
+  return m.filename + "\n" + m.build_id + "\n" + std::to_string(entries[sources[mapping_index]].inode);
+}
+
+void* Symbolizer::Impl::object_for(size_t mapping_index) {
+  std::string key = object_key(mapping_index);
+  auto it = objects.find(key);
+  if (it == objects.end()) it = objects.emplace(key, open_object(mapping_index)).first;
+  return it->second;
+}
+
+void Symbolizer::Impl::close_objects() {
+  if (!objects.empty()) {
+    const BackendApi* api = symbolize::symbolize_backend();
+    for (auto& [key, object] : objects) {
+      if (object != nullptr && api != nullptr) api->close_object(object);
+    }
+  }
+  objects.clear();
+}
+
+CachedSymbol Symbolizer::Impl::lookup(size_t mapping_index, uint64_t file_offset) {
+  const MappingInfo& m = mappings[mapping_index];
+  if (const CachedSymbol* hit = cache.find(m.build_id, file_offset)) return *hit;
+  CachedSymbol result;
+  void* object = object_for(mapping_index);
+  uint64_t vaddr = 0;
+  if (object != nullptr) {
+    const BackendApi* api = symbolize::symbolize_backend();
+    if (api->file_offset_to_vaddr(object, file_offset, &vaddr))
+      result.symbolized = api->lookup(object, vaddr, &result.frames, &result.has_file_line);
+  }
+  // Only what the file itself answered is worth keeping for the next process.
+  if (object != nullptr) cache.add(m.build_id, file_offset, result);
+  return result;
+}
+
+ResolvedAddress Symbolizer::Impl::compute(uint64_t address) {
+  ResolvedAddress out;
+  out.mapping_index = find_mapping(address);
+  if (out.mapping_index >= 0) {
+    const MappingInfo& m = mappings[static_cast<size_t>(out.mapping_index)];
+    CachedSymbol found = lookup(static_cast<size_t>(out.mapping_index),
+                                address - m.start + m.offset);
+    out.frames = std::move(found.frames);
+    out.symbolized = found.symbolized;
+    out.has_file_line = found.has_file_line;
+  }
+  if (out.frames.empty()) out.frames.emplace_back();
+  SourceFrame& physical = out.frames.back();
+  if (physical.function.empty()) {
+    if (out.mapping_index >= 0) {
+      const MappingInfo& m = mappings[static_cast<size_t>(out.mapping_index)];
+      physical.function =
+          symbolize::mapping_basename(m.filename) + "+" + hex_address(address - m.start + m.offset);
+    } else {
+      physical.function = hex_address(address);
+    }
+    physical.system_name.clear();
+  }
+  return out;
+}
+
+Symbolizer::Symbolizer(pid_t pid, const std::string& symbol_cache_dir)
+    : impl_(std::make_unique<Impl>(pid, symbol_cache_dir)) {
+  refresh();
+}
+
+Symbolizer::~Symbolizer() = default;
+
+void Symbolizer::refresh() {
+  std::string text;
+  if (!symbolize::read_text_file(symbolize::proc_dir(impl_->pid) + "/maps", &text)) {
+    text.clear();  // no maps data: no mappings, every address falls back to "0x..."
+  }
+  if (impl_->same_executable_mappings(text)) return;
+  impl_->rebuild(std::move(text));
+}
+
+const std::vector<MappingInfo>& Symbolizer::mappings() const { return impl_->mappings; }
+
+const ResolvedAddress& Symbolizer::resolve(uint64_t address) {
+  auto it = impl_->resolved.find(address);
+  if (it == impl_->resolved.end())
+    it = impl_->resolved.emplace(address, impl_->compute(address)).first;
+  return it->second;
+}
+
+void Symbolizer::save_cache() { impl_->cache.save(); }
+
+std::string Symbolizer::stats_line() const {
+  const symbolize::SymbolCacheStats& c = impl_->cache.stats();
+  symbolize::BackendStats b;
+  bool loaded = symbolize::symbolize_backend_loaded();
+  if (loaded) symbolize::symbolize_backend()->stats(&b);
+  std::string cache = impl_->cache.enabled() ? impl_->cache.dir() : "off";
+  return "profagent symbolizer: cache_hits=" + std::to_string(c.hits) +
+         " cache_misses=" + std::to_string(c.misses) +
+         " cache_files_read=" + std::to_string(c.files_read) +
+         " cache_files_written=" + std::to_string(c.files_written) +
+         " backend=" + (loaded ? "loaded" : "not_loaded") +
+         " objects_mapped=" + std::to_string(b.objects_opened) +
+         " debug_files=" + std::to_string(b.debug_files_opened) +
+         " dwarf_read=" + std::to_string(b.dwarf_loaded) +
+         " lookups=" + std::to_string(b.lookups) + " cache=" + cache;
+}
+
+}  // namespace profagent

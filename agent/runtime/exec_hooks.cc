@@ -1,0 +1,164 @@
+// HOOK CONTEXT. Interposes the exec family (execve, execv, execvp, execvpe, execl, execle,
+// execlp, fexecve, execveat), posix_spawn and posix_spawnp for PROFAGENT_CHILDREN=0: each
+// hands the real function a filtered copy of its environment (agent/runtime/child_env.h: no
+// PROFAGENT_*, no agent in LD_PRELOAD), so an exec'd child does not run the agent, while
+// the host's own environment stays exactly as it is. With the default PROFAGENT_CHILDREN=1
+// every hook is one load and a call to the real function. system() and popen() are in
+// shell_hooks.cc.
+//
+// These run in program threads and in vfork children (which share the parent's memory and
+// stack): the filtered copy lives in an 8 KiB stack buffer, or in an mmap'ed one for a
+// larger environment (child_env_buffer.h); nothing is allocated with malloc, no lock is
+// taken, errno is preserved. The real functions are looked up when the library loads,
+// never in a hook.
+#include <dlfcn.h>
+#include <errno.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <unistd.h>
+
+#include <atomic>
+
+#include "agent/runtime/child_env_buffer.h"
+
+#define PROFAGENT_HOOK extern "C" __attribute__((visibility("default")))
+
+namespace {
+
+using profagent::ChildEnv;
+
+using ExecveFn = int (*)(const char*, char* const[], char* const[]);
+using FexecveFn = int (*)(int, char* const[], char* const[]);
+using ExecveatFn = int (*)(int, const char*, char* const[], char* const[], int);
+using SpawnFn = int (*)(pid_t*, const char*, const posix_spawn_file_actions_t*,
+                        const posix_spawnattr_t*, char* const[], char* const[]);
+
+struct RealFunctions {
+  ExecveFn execve;
+  ExecveFn execvpe;
+  FexecveFn fexecve;
+  ExecveatFn execveat;
+  SpawnFn posix_spawn;
+  SpawnFn posix_spawnp;
+};
+
+constinit RealFunctions g_real{};
+constinit std::atomic<bool> g_resolved{false};
+
+template <typename T>
+void next(const char* name, T* fn) {
+  *fn = reinterpret_cast<T>(dlsym(RTLD_NEXT, name));
+}
+
+void resolve() {
+  next("execve", &g_real.execve);
+  next("execvpe", &g_real.execvpe);
+  next("fexecve", &g_real.fexecve);
+  next("execveat", &g_real.execveat);
+  next("posix_spawn", &g_real.posix_spawn);
+  next("posix_spawnp", &g_real.posix_spawnp);
+  g_resolved.store(true, std::memory_order_release);
+}
+
+// At load, right after the agent's constructor (priority 101): no hook ever calls dlsym,
+// which a vfork child must not.
+__attribute__((constructor(102))) void resolve_at_load() { resolve(); }
+
+const RealFunctions& real() {
+  if (!g_resolved.load(std::memory_order_acquire)) resolve();  // from an earlier constructor
+  return g_real;
+}
+
+}  // namespace
+
+// ---- the exec family ------------------------------------------------------------------
+
+PROFAGENT_HOOK int execve(const char* path, char* const argv[], char* const envp[]) {
+  ChildEnv env(envp);
+  return real().execve(path, argv, env.get());
+}
+
+PROFAGENT_HOOK int execv(const char* path, char* const argv[]) {
+  ChildEnv env(environ);
+  return real().execve(path, argv, env.get());
+}
+
+PROFAGENT_HOOK int execvpe(const char* file, char* const argv[], char* const envp[]) {
+  ChildEnv env(envp);
+  return real().execvpe(file, argv, env.get());
+}
+
+PROFAGENT_HOOK int execvp(const char* file, char* const argv[]) {
+  ChildEnv env(environ);
+  return real().execvpe(file, argv, env.get());
+}
+
+PROFAGENT_HOOK int fexecve(int fd, char* const argv[], char* const envp[]) {
+  ChildEnv env(envp);
+  return real().fexecve(fd, argv, env.get());
+}
+
+PROFAGENT_HOOK int execveat(int dirfd, const char* path, char* const argv[],
+                            char* const envp[], int flags) {
+  if (real().execveat == nullptr) {
+    errno = ENOSYS;
+    return -1;
+  }
+  ChildEnv env(envp);
+  return real().execveat(dirfd, path, argv, env.get(), flags);
+}
+
+// execl, execle, execlp: the arguments gathered into an array on the stack, as glibc does.
+#define PROFAGENT_GATHER_ARGS(first, argv, after_null)                         \
+  size_t argc = 1;                                                             \
+  {                                                                            \
+    va_list count;                                                             \
+    va_start(count, first);                                                    \
+    while (va_arg(count, const char*) != nullptr) ++argc;                      \
+    va_end(count);                                                             \
+  }                                                                            \
+  char* argv[argc + 1];                                                        \
+  argv[0] = const_cast<char*>(first);                                          \
+  {                                                                            \
+    va_list ap;                                                                \
+    va_start(ap, first);                                                       \
+    for (size_t i = 1; i <= argc; ++i) argv[i] = va_arg(ap, char*);            \
+    after_null;                                                                \
+    va_end(ap);                                                                \
+  }
+
+PROFAGENT_HOOK int execl(const char* path, const char* arg, ...) {
+  PROFAGENT_GATHER_ARGS(arg, argv, (void)0)
+  ChildEnv env(environ);
+  return real().execve(path, argv, env.get());
+}
+
+PROFAGENT_HOOK int execle(const char* path, const char* arg, ...) {
+  char* const* envp = nullptr;
+  PROFAGENT_GATHER_ARGS(arg, argv, envp = va_arg(ap, char* const*))
+  ChildEnv env(envp);
+  return real().execve(path, argv, env.get());
+}
+
+PROFAGENT_HOOK int execlp(const char* file, const char* arg, ...) {
+  PROFAGENT_GATHER_ARGS(arg, argv, (void)0)
+  ChildEnv env(environ);
+  return real().execvpe(file, argv, env.get());
+}
+
+PROFAGENT_HOOK int posix_spawn(pid_t* pid, const char* path,
+                               const posix_spawn_file_actions_t* actions,
+                               const posix_spawnattr_t* attr, char* const argv[],
+                               char* const envp[]) {
+  ChildEnv env(envp);
+  return real().posix_spawn(pid, path, actions, attr, argv, env.get());
+}
+
+PROFAGENT_HOOK int posix_spawnp(pid_t* pid, const char* file,
+                                const posix_spawn_file_actions_t* actions,
+                                const posix_spawnattr_t* attr, char* const argv[],
+                                char* const envp[]) {
+  ChildEnv env(envp);
+  return real().posix_spawnp(pid, file, actions, attr, argv, env.get());
+}
+

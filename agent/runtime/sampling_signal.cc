@@ -1,0 +1,213 @@
+// The SIGPROF dispatcher shared by the CPU timers, thread snapshots and the program itself.
+// The dispatcher, the program-disposition accessors and send_snapshot_signal are SIGNAL
+// CONTEXT: async-signal-safe, no allocation, no locks, errno saved and restored.
+// Installation is normal context.
+#include "agent/runtime/sampling_signal.h"
+
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+
+#include "agent/core/wakeup.h"
+#include "agent/core/log.h"
+#include "agent/core/real_sigaction.h"
+#include "agent/runtime/signal_mask.h"
+
+namespace profagent {
+namespace {
+
+std::atomic<SignalHandlerFn> g_cpu_handler{nullptr};
+std::atomic<SignalHandlerFn> g_snapshot_handler{nullptr};
+std::atomic<SignalHandlerFn> g_wall_handler{nullptr};
+std::atomic<bool> g_owned{false};
+constinit std::mutex g_install_mutex;
+
+// The program's disposition behind a sequence lock: a writer makes the sequence odd, writes,
+// makes it even; a reader copies and retries while a write was under way. A writer holds
+// the turn with every signal blocked, so a reader can never be a handler interrupting a
+// write on its own thread (which would retry forever).
+constinit struct sigaction g_program_action = {};
+std::atomic<uint32_t> g_program_sequence{0};
+std::atomic<int> g_program_writers{0};
+
+bool is_snapshot_value(const siginfo_t* info) noexcept {
+  return (reinterpret_cast<uintptr_t>(info->si_value.sival_ptr) >> 32) == kSnapshotMagic;
+}
+
+}  // namespace
+
+bool is_agent_signal(const siginfo_t* info) noexcept {
+  // Timers: the CPU timers, and the one-shot snapshot timers on a running thread's CPU clock.
+  if (info->si_code == SI_TIMER)
+    return info->si_value.sival_ptr == kTimerCookie || is_snapshot_value(info);
+  if (info->si_code == SI_QUEUE && info->si_pid == getpid()) return is_snapshot_value(info);
+  return false;
+}
+
+namespace {
+
+// Delivers a SIGPROF that is not the agent's as the program's own disposition would,
+// honouring its flags: SA_SIGINFO, SA_RESETHAND, SA_NODEFER and sa_mask. SA_ONSTACK needs
+// nothing more: the dispatcher itself is SA_ONSTACK, so it already runs on the thread's
+// alternate stack when there is one. A thread whose program-visible mask blocks SIGPROF
+// (signal_mask.h) gets it later, when the program unblocks it, as without the agent.
+void forward_to_program(int sig, siginfo_t* info, void* ucontext) {
+  if (defer_program_sigprof_if_blocked(info, ucontext)) return;
+  struct sigaction action;
+  program_sigprof_action(&action);
+  bool has_info = (action.sa_flags & SA_SIGINFO) != 0;
+  if (!has_info && action.sa_handler == SIG_IGN) return;
+  if ((has_info && action.sa_sigaction == nullptr) || (!has_info && action.sa_handler == SIG_DFL)) {
+    // SIGPROF's default action terminates the process: do exactly that.
+    raise_with_default_action(sig);
+    return;
+  }
+  if (action.sa_flags & SA_RESETHAND) {
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    set_program_sigprof_action(dfl);
+  }
+  // The kernel blocked SIGPROF for the dispatcher (no SA_NODEFER on it); the program's
+  // handler runs with its own sa_mask added, and SIGPROF itself unblocked if it asked for
+  // SA_NODEFER. Raw syscalls: the program-visible mask bookkeeping is not involved.
+  sigset_t during;
+  memcpy(&during, &action.sa_mask, sizeof during);
+  sigset_t old;
+  raw_sigmask(SIG_BLOCK, &during, &old);
+  if (action.sa_flags & SA_NODEFER) {
+    sigset_t self;
+    sigemptyset(&self);
+    sigaddset(&self, sig);
+    if (!sigismember(&action.sa_mask, sig)) raw_sigmask(SIG_UNBLOCK, &self, nullptr);
+  }
+  if (has_info) action.sa_sigaction(sig, info, ucontext);
+  else action.sa_handler(sig);
+  raw_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
+void dispatch(int sig, siginfo_t* info, void* ucontext) {
+  int saved_errno = errno;
+  if (info != nullptr && is_agent_signal(info)) {
+    SignalHandlerFn fn = info->si_code == SI_TIMER && info->si_value.sival_ptr == kTimerCookie
+                             ? g_cpu_handler.load(std::memory_order_acquire)
+                         : (static_cast<uint32_t>(info->si_value.sival_int) & kWallCookieBit)
+                             ? g_wall_handler.load(std::memory_order_acquire)
+                             : g_snapshot_handler.load(std::memory_order_acquire);
+    if (fn != nullptr) fn(info, ucontext);
+    errno = saved_errno;
+    return;
+  }
+  errno = saved_errno;  // the program's handler sees the errno it would have seen
+  forward_to_program(sig, info, ucontext);
+  errno = saved_errno;
+}
+
+}  // namespace
+
+bool install_sampling_signal() {
+  std::lock_guard<std::mutex> lock(g_install_mutex);
+  if (g_owned.load()) return true;
+  struct sigaction current;
+  if (real_sigaction()(kSamplingSignal, nullptr, &current) != 0) return false;
+  bool program_has_handler = (current.sa_flags & SA_SIGINFO) ? current.sa_sigaction != nullptr
+                                                             : current.sa_handler != SIG_DFL;
+  if (program_has_handler)
+    log().info("sharing SIGPROF with the program's own handler (installed before the agent)");
+  set_program_sigprof_action(current);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = dispatch;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  if (real_sigaction()(kSamplingSignal, &sa, nullptr) != 0) {
+    log().warn("cannot install the SIGPROF handler ({}); CPU and threads profiles are off",
+               strerror(errno));
+    return false;
+  }
+  g_owned.store(true);
+  return true;
+}
+
+bool sampling_signal_owned() noexcept { return g_owned.load(std::memory_order_acquire); }
+
+void program_sigprof_action(struct sigaction* out) noexcept {
+  for (;;) {
+    uint32_t before = g_program_sequence.load(std::memory_order_acquire);
+    if (before & 1) continue;  // a write is under way on another thread: microseconds
+    memcpy(static_cast<void*>(out), static_cast<const void*>(&g_program_action), sizeof *out);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (g_program_sequence.load(std::memory_order_relaxed) == before) return;
+  }
+}
+
+void set_program_sigprof_action(const struct sigaction& action) noexcept {
+  // Concurrent writers (two threads calling sigaction at once) take turns.
+  // Signals are blocked while this thread holds the turn: a handler interrupting it here that
+  // sets SIGPROF again (its own sigaction call, or SA_RESETHAND in forward_to_program) would
+  // otherwise spin forever on a turn its own thread holds.
+  sigset_t all, old;
+  sigfillset(&all);
+  raw_sigmask(SIG_BLOCK, &all, &old);
+  while (g_program_writers.exchange(1, std::memory_order_acquire) != 0) {
+  }
+  g_program_sequence.fetch_add(1, std::memory_order_acq_rel);  // odd: write under way
+  std::atomic_thread_fence(std::memory_order_release);
+  memcpy(static_cast<void*>(&g_program_action), static_cast<const void*>(&action),
+         sizeof action);
+  g_program_sequence.fetch_add(1, std::memory_order_release);  // even: stable
+  g_program_writers.store(0, std::memory_order_release);
+  raw_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
+std::atomic<int> g_program_sigprof_state{0};  // 0 no, 1 noted, 2 logged
+
+void note_program_uses_sigprof() noexcept {
+  int expected = 0;
+  if (g_program_sigprof_state.compare_exchange_strong(expected, 1)) request_collector_tick();
+}
+
+void log_sigprof_sharing_once() {
+  int expected = 1;
+  if (g_program_sigprof_state.compare_exchange_strong(expected, 2))
+    log().info("the program installed its own SIGPROF handler: SIGPROF is shared, its own "
+               "signals go to its handler and the agent keeps profiling");
+}
+
+void reset_program_sigprof_action_after_fork() noexcept {
+  uint32_t sequence = g_program_sequence.load(std::memory_order_relaxed);
+  if (sequence & 1) g_program_sequence.store(sequence + 1, std::memory_order_relaxed);
+  g_program_writers.store(0, std::memory_order_relaxed);
+}
+
+void set_cpu_sample_handler(SignalHandlerFn fn) noexcept {
+  g_cpu_handler.store(fn, std::memory_order_release);
+}
+
+void set_thread_snapshot_handler(SignalHandlerFn fn) noexcept {
+  g_snapshot_handler.store(fn, std::memory_order_release);
+}
+
+void set_wall_sample_handler(SignalHandlerFn fn) noexcept {
+  g_wall_handler.store(fn, std::memory_order_release);
+}
+
+int send_snapshot_signal(pid_t tid, int cookie) noexcept {
+  if (!sampling_signal_owned()) return EPERM;
+  siginfo_t info;
+  memset(&info, 0, sizeof info);
+  info.si_signo = kSamplingSignal;
+  info.si_code = SI_QUEUE;
+  info.si_pid = getpid();
+  info.si_uid = getuid();
+  info.si_value.sival_ptr = reinterpret_cast<void*>(
+      (static_cast<uintptr_t>(kSnapshotMagic) << 32) | static_cast<uint32_t>(cookie));
+  if (syscall(SYS_rt_tgsigqueueinfo, getpid(), tid, kSamplingSignal, &info) != 0) return errno;
+  return 0;
+}
+
+}  // namespace profagent

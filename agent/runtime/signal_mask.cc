@@ -1,0 +1,133 @@
+// The program-visible SIGPROF mask bookkeeping (see signal_mask.h). SIGNAL-SAFE and
+// HOOK-SAFE: initial-exec TLS flags, raw system calls, no allocation, no locks.
+#include "agent/runtime/signal_mask.h"
+
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "agent/core/running_flag.h"
+#include "agent/runtime/sampling_signal.h"
+#include "agent/core/real_sigaction.h"
+
+namespace profagent {
+namespace {
+
+thread_local bool t_view __attribute__((tls_model("initial-exec"))) = false;
+thread_local bool t_held __attribute__((tls_model("initial-exec"))) = false;
+thread_local unsigned long long t_real __attribute__((tls_model("initial-exec"))) = 0;
+
+constexpr unsigned long long bit(int sig) { return 1ull << (sig - 1); }
+constexpr unsigned long long kCompared = ~(bit(SIGPROF) | bit(SIGKILL) | bit(SIGSTOP));
+
+void really_block_sigprof() noexcept {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, kSamplingSignal);
+  raw_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+}  // namespace
+
+MaskChange plan_mask_change(int how, bool set_has_sigprof, bool view, bool held) noexcept {
+  MaskChange c;
+  c.view_after = view;
+  switch (how) {
+    case SIG_BLOCK:
+      if (set_has_sigprof) {
+        c.view_after = true;
+        c.strip_sigprof = !held;
+      }
+      break;
+    case SIG_UNBLOCK:
+      if (set_has_sigprof) c.view_after = false;
+      break;
+    case SIG_SETMASK:
+      c.view_after = set_has_sigprof;
+      c.strip_sigprof = set_has_sigprof && !held;
+      break;
+    default:  // invalid: the kernel refuses it, nothing changes
+      break;
+  }
+  c.held_after = c.view_after && held;
+  return c;
+}
+
+bool mask_virtualized() noexcept { return agent_running() && sampling_signal_owned(); }
+
+unsigned long long kernel_mask_word(const sigset_t* set) noexcept {
+  unsigned long long word;
+  memcpy(&word, set, sizeof word);
+  return word;
+}
+
+bool sigprof_view_blocked(unsigned long long real_now) noexcept {
+  if (!t_view && !t_held) return false;
+  if ((real_now & kCompared) != (t_real & kCompared)) {  // changed behind libc's back
+    t_view = t_held = false;
+    return false;
+  }
+  return t_view;
+}
+
+bool sigprof_held() noexcept { return t_held; }
+
+void set_sigprof_flags(bool view, bool held, unsigned long long real_mask) noexcept {
+  t_view = view;
+  t_held = held;
+  t_real = real_mask;
+}
+
+unsigned long long mask_after(int how, unsigned long long old_real,
+                              unsigned long long set) noexcept {
+  switch (how) {
+    case SIG_BLOCK: return old_real | set;
+    case SIG_UNBLOCK: return old_real & ~set;
+    case SIG_SETMASK: return set;
+    default: return old_real;
+  }
+}
+
+void hold_sigprof_for_wait(const sigset_t* set) noexcept {
+  if (set == nullptr || !t_view || t_held || sigismember(set, kSamplingSignal) != 1) return;
+  sigset_t now;
+  if (raw_sigmask(SIG_BLOCK, nullptr, &now) != 0 || !sigprof_view_blocked(kernel_mask_word(&now)))
+    return;
+  really_block_sigprof();
+  t_held = true;
+}
+
+bool defer_program_sigprof_if_blocked(const siginfo_t* info, void* ucontext) noexcept {
+  if (!t_view || ucontext == nullptr) return false;
+  // The interrupted code's real mask: a view the program's runtime overrode is stale.
+  if (!sigprof_view_blocked(kernel_mask_word(&static_cast<ucontext_t*>(ucontext)->uc_sigmask)))
+    return false;
+  // Really blocked from the handler's return on (the kernel restores this saved mask).
+  sigaddset(&static_cast<ucontext_t*>(ucontext)->uc_sigmask, kSamplingSignal);
+  t_held = true;
+  pid_t pid = getpid();
+  bool to_thread = info != nullptr && info->si_code == SI_TKILL;
+  if (to_thread) {
+    syscall(SYS_tgkill, pid, static_cast<pid_t>(syscall(SYS_gettid)), kSamplingSignal);
+    return true;
+  }
+  // Process-directed: re-queued with its original siginfo where the kernel allows it (our
+  // main thread), else as a plain kill.
+  if (info == nullptr ||
+      syscall(SYS_rt_sigqueueinfo, pid, kSamplingSignal, const_cast<siginfo_t*>(info)) != 0)
+    syscall(SYS_kill, pid, kSamplingSignal);
+  return true;
+}
+
+MaskInheritance current_mask_inheritance() noexcept { return {t_view, t_held, t_real}; }
+
+void adopt_mask_inheritance(MaskInheritance inherited) noexcept {
+  t_view = inherited.view;
+  t_held = inherited.held;
+  t_real = inherited.real_mask;
+}
+
+}  // namespace profagent

@@ -1,0 +1,121 @@
+// Thread names by tid and the set of agent-owned threads. Normal context for the name map
+// (agent mutex, allocation under AgentScope); the agent-thread set is a fixed array of
+// atomics, readable from any context.
+#include "agent/runtime/threads/thread_registry.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <new>
+#include <unordered_map>
+
+#include "agent/runtime/hook_guard.h"
+
+namespace profagent {
+namespace {
+
+constexpr size_t kMaxRememberedNames = 8192;
+constexpr int kMaxAgentThreads = 16;
+
+struct Registry {
+  std::mutex mutex;
+  std::unordered_map<pid_t, std::string> names;
+};
+
+// Leaked on purpose (outlives every destructor that may still record a thread exit).
+Registry& registry() {
+  static Registry* r = new Registry;
+  return *r;
+}
+
+std::atomic<pid_t> g_agent_threads[kMaxAgentThreads];
+
+bool read_comm(pid_t tid, char* out, size_t size) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/task/%d/comm", static_cast<int>(tid));
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ssize_t n = read(fd, out, size - 1);
+  close(fd);
+  if (n <= 0) return false;
+  out[n] = '\0';
+  if (n > 0 && out[n - 1] == '\n') out[n - 1] = '\0';
+  return true;
+}
+
+}  // namespace
+
+pid_t current_tid() noexcept { return static_cast<pid_t>(syscall(SYS_gettid)); }
+
+void note_thread_name(pid_t tid, const char* name) noexcept {
+  AgentScope scope;
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  if (r.names.size() >= kMaxRememberedNames && r.names.find(tid) == r.names.end())
+    r.names.erase(r.names.begin());  // bounded: forget an arbitrary old thread
+  r.names[tid] = name;
+}
+
+void current_thread_name(char (&name)[16]) noexcept {
+  memset(name, 0, sizeof name);
+  if (prctl(PR_GET_NAME, name) != 0) name[0] = '\0';
+  name[sizeof name - 1] = '\0';
+}
+
+void note_current_thread_name() noexcept {
+  char name[16];
+  current_thread_name(name);
+  note_thread_name(current_tid(), name);
+}
+
+std::string thread_name(pid_t tid) {
+  char comm[64];
+  if (read_comm(tid, comm, sizeof comm)) return comm;
+  AgentScope scope;
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  auto it = r.names.find(tid);
+  return it == r.names.end() ? std::string() : it->second;
+}
+
+void reset_thread_registry() noexcept {
+  // After fork: the mutex may have been held by a thread that does not exist here.
+  Registry& r = registry();
+  new (&r.mutex) std::mutex;
+  r.names.clear();
+  for (auto& slot : g_agent_threads) slot.store(0, std::memory_order_relaxed);
+}
+
+void register_agent_thread(pid_t tid) noexcept {
+  for (auto& slot : g_agent_threads) {
+    pid_t expected = 0;
+    if (slot.compare_exchange_strong(expected, tid)) return;
+  }
+}
+
+bool is_agent_thread(pid_t tid) noexcept {
+  for (auto& slot : g_agent_threads)
+    if (slot.load(std::memory_order_relaxed) == tid) return true;
+  return false;
+}
+
+std::vector<pid_t> list_threads() {
+  std::vector<pid_t> tids;
+  DIR* d = opendir("/proc/self/task");
+  if (d == nullptr) return tids;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    tids.push_back(static_cast<pid_t>(atoi(e->d_name)));
+  }
+  closedir(d);
+  return tids;
+}
+
+}  // namespace profagent

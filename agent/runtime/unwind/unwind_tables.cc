@@ -1,0 +1,189 @@
+// Building and publishing the module unwind tables (see unwind_tables.h). The refresh runs in
+// NORMAL CONTEXT only, serialised by its own mutex (never taken by a walk). The lookups at the
+// bottom run in SIGNAL/HOOK CONTEXT: atomic loads and binary searches over immutable memory.
+#include "agent/runtime/unwind/unwind_tables.h"
+
+#include <link.h>
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <mutex>
+#include <new>
+#include <vector>
+
+#include "agent/runtime/hook_guard.h"
+#include "agent/runtime/unwind/dwarf_cfi.h"
+
+namespace profagent {
+namespace {
+
+constexpr int kPageShift = 12;
+
+constinit std::atomic<const UnwindModuleSet*> g_set{nullptr};
+constinit std::atomic<bool> g_rescan{false};
+constinit std::atomic<unsigned long long> g_adds{0}, g_subs{0};
+
+// Agent-owned memory that is never unmapped (walks may hold pointers into it).
+void* map_forever(size_t bytes) {
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+struct Scan {
+  const UnwindModuleSet* old;
+  std::vector<UnwindModule> found;
+  bool unchanged = false;
+  bool first = true;
+};
+
+const UnwindModule* reusable(const UnwindModuleSet* old, const UnwindModule& m) {
+  if (old == nullptr) return nullptr;
+  for (uint32_t i = 0; i < old->count; ++i) {
+    const UnwindModule& o = old->modules[i];
+    if (o.base == m.base && o.load_bias == m.load_bias && o.phdr == m.phdr)
+      return &o;
+  }
+  return nullptr;
+}
+
+int scan_object(dl_phdr_info* info, size_t size, void* data) {
+  auto* scan = static_cast<Scan*>(data);
+  if (scan->first) {
+    scan->first = false;
+    if (size >= offsetof(dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs) &&
+        scan->old != nullptr && !g_rescan.load() && info->dlpi_adds == g_adds.load() &&
+        info->dlpi_subs == g_subs.load()) {
+      scan->unchanged = true;
+      return 1;
+    }
+    g_adds.store(info->dlpi_adds);
+    g_subs.store(info->dlpi_subs);
+  }
+  UnwindModule m{};
+  m.load_bias = info->dlpi_addr;
+  m.phdr = info->dlpi_phdr;
+  const uint8_t* eh_frame_hdr = nullptr;
+  uintptr_t lo = UINTPTR_MAX, hi = 0;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type == PT_LOAD && (ph.p_flags & PF_X)) {
+      lo = std::min<uintptr_t>(lo, info->dlpi_addr + ph.p_vaddr);
+      hi = std::max<uintptr_t>(hi, info->dlpi_addr + ph.p_vaddr + ph.p_memsz);
+    } else if (ph.p_type == PT_GNU_EH_FRAME) {
+      eh_frame_hdr = reinterpret_cast<const uint8_t*>(info->dlpi_addr + ph.p_vaddr);
+    }
+  }
+  if (hi <= lo) return 0;
+  m.base = lo;
+  if (const UnwindModule* old = reusable(scan->old, m)) {
+    m.rows = old->rows;
+    m.row_count = old->row_count;
+    m.page_first_row = old->page_first_row;
+  } else {
+    std::vector<FrameDesc> rows;
+    if (eh_frame_hdr != nullptr && build_frame_table(eh_frame_hdr, lo, rows) && !rows.empty()) {
+      size_t pages = ((hi - lo) >> kPageShift) + 2;
+      size_t rows_bytes = (rows.size() * sizeof(FrameDesc) + 7) & ~size_t{7};
+      void* mem = map_forever(rows_bytes + pages * sizeof(uint32_t));
+      if (mem != nullptr) {
+        memcpy(mem, rows.data(), rows.size() * sizeof(FrameDesc));
+        auto* index = reinterpret_cast<uint32_t*>(static_cast<char*>(mem) + rows_bytes);
+        uint32_t r = 0;
+        for (size_t p = 0; p < pages; ++p) {
+          uint64_t page_start = static_cast<uint64_t>(p) << kPageShift;
+          while (r + 1 < rows.size() && rows[r + 1].pc <= page_start) ++r;
+          index[p] = r;
+        }
+        m.rows = static_cast<const FrameDesc*>(mem);
+        m.row_count = static_cast<uint32_t>(rows.size());
+        m.page_first_row = index;
+      }
+    }
+  }
+  // One entry per executable segment, so a range never covers a gap between segments (the
+  // walk reads code bytes inside a module's range); all share the object's table.
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X) || ph.p_memsz == 0) continue;
+    m.lo = info->dlpi_addr + ph.p_vaddr;
+    m.hi = m.lo + ph.p_memsz;
+    scan->found.push_back(m);
+  }
+  return 0;
+}
+
+constinit std::mutex g_refresh_mutex;
+
+}  // namespace
+
+void unwind_tables_refresh() noexcept {
+  AgentScope scope;
+  std::lock_guard<std::mutex> lock(g_refresh_mutex);
+  Scan scan;
+  scan.old = g_set.load(std::memory_order_acquire);
+  g_rescan.store(false);
+  dl_iterate_phdr(scan_object, &scan);
+  if (scan.unchanged) return;
+  std::sort(scan.found.begin(), scan.found.end(),
+            [](const UnwindModule& a, const UnwindModule& b) { return a.lo < b.lo; });
+  size_t head = sizeof(UnwindModuleSet) + scan.found.size() * sizeof(UnwindModule);
+  head = (head + 63) & ~size_t{63};
+  auto* set = static_cast<UnwindModuleSet*>(
+      map_forever(head + scan.found.size() * sizeof(uintptr_t)));
+  if (set == nullptr) return;
+  auto* los = reinterpret_cast<uintptr_t*>(reinterpret_cast<char*>(set) + head);
+  set->count = static_cast<uint32_t>(scan.found.size());
+  for (size_t i = 0; i < scan.found.size(); ++i) {
+    set->modules[i] = scan.found[i];
+    los[i] = scan.found[i].lo;
+  }
+  set->los = los;
+  // The previous set is retired, not unmapped: a walk may still be reading it. Sets are
+  // small (one entry per loaded object) and only made when the loader's lists changed.
+  g_set.store(set, std::memory_order_release);
+}
+
+void unwind_tables_after_fork_child() noexcept {
+  // The parent's dump thread may have been refreshing (holding the mutex) at the fork; the
+  // tables themselves are complete or unpublished, so only the lock is made anew.
+  new (&g_refresh_mutex) std::mutex;
+}
+
+const UnwindModuleSet* unwind_modules() noexcept { return g_set.load(std::memory_order_acquire); }
+
+void note_unknown_pc() noexcept { g_rescan.store(true, std::memory_order_relaxed); }
+
+const UnwindModule* find_unwind_module(const UnwindModuleSet* set, uintptr_t pc) noexcept {
+  if (set == nullptr) return nullptr;
+  uint32_t lo = 0, hi = set->count;
+  while (lo < hi) {
+    uint32_t mid = (lo + hi) / 2;
+    if (set->los[mid] <= pc) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo == 0) return nullptr;
+  const UnwindModule& m = set->modules[lo - 1];
+  return pc < m.hi ? &m : nullptr;
+}
+
+const FrameDesc* find_frame_desc(const UnwindModule& m, uintptr_t pc) noexcept {
+  if (m.rows == nullptr || pc < m.lo || pc >= m.hi || pc - m.base > UINT32_MAX) return nullptr;
+  uint32_t off = static_cast<uint32_t>(pc - m.base);
+  // Rows that can cover `off`: from the last one starting at or before its page, up to the
+  // last one starting at or before the next page.
+  uint32_t page = off >> kPageShift;
+  uint32_t lo = m.page_first_row[page], hi = m.page_first_row[page + 1] + 1;
+  if (hi > m.row_count) hi = m.row_count;
+  if (m.rows[lo].pc > off) return nullptr;  // below the first row
+  ++lo;
+  while (lo < hi) {
+    uint32_t mid = (lo + hi) / 2;
+    if (m.rows[mid].pc <= off) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo == 0 ? nullptr : &m.rows[lo - 1];
+}
+
+}  // namespace profagent

@@ -1,0 +1,57 @@
+// The per-module unwind tables of the process: every loaded ELF object's executable range
+// and its sorted FrameDesc rows (from .eh_frame), published as one immutable, mmap'ed set.
+//
+// unwind_tables_refresh() is NORMAL CONTEXT (dl_iterate_phdr, allocation): at agent start
+// and on each dump-thread tick. The lookups are SIGNAL/HOOK CONTEXT: lock-free reads of the
+// published set; a set or table once published is never unmapped (a replaced one is
+// retired and kept), so a walk that loaded the old pointer keeps reading valid memory.
+#pragma once
+
+#include <cstdint>
+
+#include "agent/runtime/unwind/frame_desc.h"
+
+namespace profagent {
+
+struct UnwindModule {
+  uintptr_t lo, hi;         // one executable segment [lo, hi)
+  uintptr_t base;           // the object's lowest executable address: row PCs are offsets
+                            // from it (shared by all its segments' entries)
+  const FrameDesc* rows;    // nullptr when the object has no usable .eh_frame_hdr
+  uint32_t row_count;
+  // For each 4 KiB page from base: the index of the last row starting at or before the
+  // page start (so a lookup binary-searches only that page's rows). nullptr with rows.
+  const uint32_t* page_first_row;
+  // Identity, to reuse the table across refreshes.
+  uintptr_t load_bias;
+  const void* phdr;
+};
+
+struct UnwindModuleSet {
+  uint32_t count;
+  const uintptr_t* los;    // modules[i].lo, packed: the binary search touches few lines
+  UnwindModule modules[];  // sorted by lo, non-overlapping
+};
+
+// Re-reads the loaded objects (cheap when none was loaded or unloaded since the last call).
+void unwind_tables_refresh() noexcept;
+
+// In a forked child (only the forking thread survives): re-makes the refresh lock. Normal
+// context.
+void unwind_tables_after_fork_child() noexcept;
+
+// The current set (never null after the first refresh; may be null before). Async-signal-safe.
+const UnwindModuleSet* unwind_modules() noexcept;
+
+// The module whose executable range holds `pc`, or nullptr. Async-signal-safe.
+const UnwindModule* find_unwind_module(const UnwindModuleSet* set, uintptr_t pc) noexcept;
+
+// The row covering `pc` in `m` (pc inside m's range), or nullptr when none does (below the
+// first row, or no table). Async-signal-safe.
+const FrameDesc* find_frame_desc(const UnwindModule& m, uintptr_t pc) noexcept;
+
+// Called by the walk when a PC fell in no module: the next refresh does a full re-scan even
+// if the loader's counters did not move. Async-signal-safe.
+void note_unknown_pc() noexcept;
+
+}  // namespace profagent

@@ -1,0 +1,141 @@
+// The agent's stack capture entry points over its own unwind tables (stack_walk.h,
+// unwind_tables.h). SIGNAL/HOOK CONTEXT: unwind_from_signal, unwind_from_hook,
+// unwind_thread_from_registers and is_agent_pc are async-signal-safe (no locks, no
+// allocation, no descriptors; errno preserved). unwinder_init runs in normal context.
+#include "agent/runtime/unwind/unwinder.h"
+
+#include <errno.h>
+#include <link.h>
+#include <ucontext.h>
+
+#include "agent/runtime/unwind/stack_walk.h"
+#include "agent/runtime/unwind/thread_stack.h"
+#include "agent/runtime/unwind/unwind_tables.h"
+
+#include <atomic>
+#include <cstring>
+
+namespace profagent {
+namespace {
+
+class ErrnoKeeper {
+ public:
+  ErrnoKeeper() noexcept : saved_(errno) {}
+  ~ErrnoKeeper() { errno = saved_; }
+
+ private:
+  int saved_;
+};
+
+// Executable segments of libprofagent.so, found once at init.
+constexpr int kMaxAgentRanges = 4;
+struct Range {
+  uintptr_t lo, hi;
+};
+struct RangeSet {
+  Range ranges[kMaxAgentRanges] = {};
+  std::atomic<int> count{0};
+  bool only_libprofagent = false;  // skip (leave empty) unless the object is libprofagent.so
+
+  bool contains(uintptr_t pc) const noexcept {
+    int n = count.load(std::memory_order_acquire);
+    for (int i = 0; i < n; ++i)
+      if (pc >= ranges[i].lo && pc < ranges[i].hi) return true;
+    return false;
+  }
+};
+
+// constinit: filled by unwinder_init() from the agent's constructor, which runs before this
+// library's dynamic initializers (agent/constructor.cc); a dynamic initializer would reset them.
+constinit RangeSet g_agent_code;  // libprofagent.so itself (empty when linked into a test)
+
+struct RangeQuery {
+  uintptr_t probe;
+  RangeSet* out;
+};
+
+// dl_iterate_phdr callback: stores the executable segments of the object that contains
+// query->probe in query->out.
+int find_ranges(dl_phdr_info* info, size_t, void* data) {
+  auto* query = static_cast<RangeQuery*>(data);
+  Range found_ranges[kMaxAgentRanges];
+  int found = 0;
+  bool contains_probe = false;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X)) continue;
+    uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
+    uintptr_t hi = lo + ph.p_memsz;
+    if (query->probe >= lo && query->probe < hi) contains_probe = true;
+    if (found < kMaxAgentRanges) found_ranges[found++] = {lo, hi};
+  }
+  if (!contains_probe) return 0;
+  // Only the injected libprofagent.so is "agent code"; linked into a test executable, the
+  // same functions are ordinary program code.
+  if (query->out->only_libprofagent &&
+      (info->dlpi_name == nullptr || strstr(info->dlpi_name, "libprofagent") == nullptr))
+    return 1;
+  for (int i = 0; i < found; ++i) query->out->ranges[i] = found_ranges[i];
+  query->out->count.store(found, std::memory_order_release);
+  return 1;
+}
+
+void find_code_of(const void* probe, RangeSet* out) {
+  if (out->count.load() != 0) return;
+  RangeQuery query{reinterpret_cast<uintptr_t>(probe), out};
+  dl_iterate_phdr(find_ranges, &query);
+}
+
+}  // namespace
+
+bool is_agent_pc(uintptr_t pc) noexcept { return g_agent_code.contains(pc); }
+
+void unwinder_init() noexcept {
+  g_agent_code.only_libprofagent = true;
+  find_code_of(reinterpret_cast<const void*>(&unwinder_init), &g_agent_code);
+  note_current_thread_stack();
+  unwind_tables_refresh();
+}
+
+void unwinder_after_fork_child() noexcept { unwind_tables_after_fork_child(); }
+
+int unwind_from_signal(void* ucontext, uintptr_t* pcs, int max_frames) noexcept {
+  if (ucontext == nullptr || max_frames <= 0) return 0;
+  ErrnoKeeper keep_errno;
+  const auto* uc = static_cast<const ucontext_t*>(ucontext);
+  WalkRegs regs{static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]),
+                static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RSP]),
+                static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RBP])};
+  LocalStackMemory mem(regs.sp);
+  WalkOptions opt;
+  opt.first_exact = true;
+  opt.skip_agent = true;  // agent trampolines never show in a stack
+  return walk_stack(regs, mem, opt, pcs, max_frames);
+}
+
+__attribute__((noinline)) int unwind_from_hook(uintptr_t* pcs, int max_frames) noexcept {
+  if (max_frames <= 0) return 0;
+  ErrnoKeeper keep_errno;
+  WalkRegs regs;
+  asm volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2"
+               : "=r"(regs.pc), "=r"(regs.sp), "=r"(regs.bp));
+  LocalStackMemory mem(regs.sp);
+  WalkOptions opt;
+  opt.first_exact = true;
+  opt.skip_agent = true;  // this function and the hook that called it
+  return walk_stack(regs, mem, opt, pcs, max_frames);
+}
+
+int unwind_thread_from_registers(uintptr_t pc, uintptr_t sp, uintptr_t bp, uintptr_t* pcs,
+                                 int max_frames) noexcept {
+  if (max_frames <= 0) return 0;
+  ErrnoKeeper keep_errno;
+  ProcessVmMemory mem;
+  WalkOptions opt;
+  opt.first_exact = true;
+  opt.skip_agent = false;
+  opt.bp_unknown = true;
+  return walk_stack(WalkRegs{pc, sp, bp}, mem, opt, pcs, max_frames);
+}
+
+}  // namespace profagent

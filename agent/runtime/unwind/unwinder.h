@@ -1,0 +1,49 @@
+// Stack capture with the agent's own unwind tables (agent/runtime/unwind/: dwarf_cfi builds them,
+// unwind_tables publishes them, stack_walk walks). SIGNAL/HOOK CONTEXT: every capture
+// function is async-signal-safe (no allocation, no locks, no descriptors, errno preserved)
+// and writes into caller-provided arrays; stack use under 1.3 KiB (see stack_walk.h).
+//
+// Addresses come out as pprof location addresses (pprof-semantics.md §6.1): the interrupted
+// PC of a signal sample exactly, every return address minus one.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace profagent {
+
+// Deepest stack any collector records (pprof-semantics.md: CPU 64; we use 64 for all kinds).
+constexpr int kMaxFrames = 64;
+
+// Records the main thread's stack bounds and builds the first unwind tables. Call once at
+// start. Normal context.
+void unwinder_init() noexcept;
+
+// Re-reads the loaded objects' unwind tables (cheap when nothing was loaded or unloaded).
+// The dump thread calls it on every tick. Normal context (see unwind_tables.h).
+void unwind_tables_refresh() noexcept;
+
+// In a forked child: the refresh lock is made anew (the walk itself needs nothing).
+void unwinder_after_fork_child() noexcept;
+
+// Unwinds the thread interrupted by a signal, from the handler's ucontext. Returns the number
+// of frames written (0 if nothing could be unwound).
+int unwind_from_signal(void* ucontext, uintptr_t* pcs, int max_frames) noexcept;
+
+// Unwinds the calling thread from the caller of the hook, dropping every leading frame that
+// belongs to libprofagent.so (hooks, trampolines). Returns the number of frames written.
+int unwind_from_hook(uintptr_t* pcs, int max_frames) noexcept;
+
+// Unwinds ANOTHER thread of this process from its registers (e.g. read from
+// /proc/self/task/TID/syscall while it is blocked in a system call). Reads that thread's
+// memory only through process_vm_readv on our own pid (an unmapped address is EFAULT, never
+// a fault), in small batched reads. `bp` is 0 when unknown. The first frame is `pc` exactly,
+// then every return address minus one. Returns the number of frames written. Async-signal-
+// safe; no locks, no allocation, no descriptors.
+int unwind_thread_from_registers(uintptr_t pc, uintptr_t sp, uintptr_t bp, uintptr_t* pcs,
+                                 int max_frames) noexcept;
+
+// True if `pc` lies inside libprofagent.so's own code.
+bool is_agent_pc(uintptr_t pc) noexcept;
+
+}  // namespace profagent

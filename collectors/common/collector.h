@@ -1,0 +1,85 @@
+// The one interface every profile kind implements (after async-profiler's Engine): the agent
+// core starts, stops, forks and dumps all collectors the same way. Normal context only; the
+// hook/handler halves of a collector live in their own files.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "agent/core/config.h"
+#include "agent/profile/pprof/profile_builder.h"
+#include "agent/core/profile_kind.h"
+
+namespace profagent {
+
+// What a dump asks of a collector.
+struct DumpRequest {
+  int64_t now_unix_nanos = 0;     // wall clock at the dump (Profile.time_nanos for snapshots)
+  int64_t now_monotonic_nanos = 0;
+  uint64_t seq = 0;               // this process's dump number, from 1
+  bool final = false;             // the dump at exit or on a termination signal
+};
+
+class Collector {
+ public:
+  virtual ~Collector() = default;
+
+  // The kind this collector writes (agent/core/profile_kind.h).
+  virtual const ProfileKind& descriptor() const = 0;
+  const char* kind() const { return descriptor().name; }
+
+  // Whether the configuration asks for this collector at all: its setting is not 0.
+  virtual bool wanted(const Config& config) const {
+    return config.value(descriptor().name) > 0;
+  }
+
+  // Starts collecting. Returns false (after logging one warning) if the collector cannot run
+  // here; the agent then carries on without it.
+  virtual bool start(const Config& config) = 0;
+
+  // Stops collecting; data gathered so far stays readable by snapshot().
+  virtual void stop() = 0;
+
+  // Called on every new thread the program creates, on that thread, before its start routine,
+  // and on that thread after it returns (or exits). Must not allocate on behalf of the host.
+  virtual void on_thread_start() noexcept {}
+  virtual void on_thread_exit() noexcept {}
+
+  // Called in the child after fork(), on the only thread the child has, before the program
+  // continues. Only async-signal-safe work here; heavy work is deferred to the next dump.
+  virtual void on_fork_child() noexcept {}
+
+  // Background work on the agent's thread, about 100 ms after any collector asked for it
+  // with request_collector_tick() (agent/core/wakeup.h), e.g. draining a signal handler's
+  // fixed-size buffer into an aggregate before it fills. An idle process gets no ticks.
+  // Normal context.
+  virtual void on_tick() {}
+
+  // The profile to write for this dump, or nothing if there is nothing to write.
+  // Runs on the dump thread (or the exiting thread for the final dump).
+  virtual std::optional<ProfileBuilder> snapshot(const DumpRequest& request) = 0;
+
+  // Observation windows of a kSinceLastDump kind (an HTTP /profile?seconds=N request): every
+  // event recorded while a window is open is added to it, besides the dumps' own window.
+  // open_window returns its id (0: this collector has no windows; the agent then observes
+  // a window as the difference of two snapshots); close_window returns its profile and
+  // forgets it. Normal context, any agent thread.
+  virtual int open_window() { return 0; }
+  virtual std::optional<ProfileBuilder> close_window(int /*id*/) { return std::nullopt; }
+};
+
+// The ProfileShape the descriptor declares (sample types with their accumulation rule,
+// period type), with `period`.
+inline ProfileShape shape_of(const ProfileKind& kind, int64_t period) {
+  ProfileShape shape;
+  for (size_t i = 0; i < kind.sample_types.size(); ++i)
+    shape.sample_types.push_back({kind.sample_types[i].type, kind.sample_types[i].unit,
+                                  subtracts_in_delta(kind, i) ? Accumulation::kCumulative
+                                                              : Accumulation::kCurrent});
+  shape.period_type = {kind.period_type, kind.period_unit};
+  shape.period = period;
+  return shape;
+}
+
+}  // namespace profagent

@@ -1,0 +1,134 @@
+// Self-accounting counters and their rendering into profiles (self_stats.h). The counters
+// are constinit atomics so hooks and the signal handler may bump them at any time, even
+// before this library's dynamic initialisers ran.
+#include "collectors/common/self_stats.h"
+
+#include <atomic>
+#include <cinttypes>
+#include <cstdio>
+#include <mutex>
+
+#include "agent/core/clock.h"
+#include "agent/profile/pprof/profile_builder.h"
+
+namespace profagent {
+namespace {
+
+constexpr int kCosts = static_cast<int>(SelfCost::kCount);
+
+struct Counters {
+  std::atomic<int64_t> cost_nanos[kCosts];
+  std::atomic<uint64_t> cost_events[kCosts];
+  std::atomic<int64_t> start_unix{0};
+  std::atomic<int64_t> start_mono{0};
+};
+constinit Counters g_counters{};
+
+constexpr int kMaxSources = 8;
+constinit std::atomic<SelfCommentSource> g_sources[kMaxSources]{};
+
+const char* const kCostNames[kCosts] = {"signal_handler", "hooks", "tick", "dump", "push"};
+
+// "0ns", "512us", "2.10ms", "10.02s": short and unambiguous for a reader.
+std::string format_nanos(int64_t ns) {
+  char buf[32];
+  if (ns < 1000) snprintf(buf, sizeof buf, "%" PRId64 "ns", ns);
+  else if (ns < 1000000) snprintf(buf, sizeof buf, "%.1fus", ns / 1e3);
+  else if (ns < 1000000000) snprintf(buf, sizeof buf, "%.2fms", ns / 1e6);
+  else snprintf(buf, sizeof buf, "%.2fs", ns / 1e9);
+  return buf;
+}
+
+}  // namespace
+
+void self_add_cost(SelfCost cost, int64_t nanos, uint64_t events) noexcept {
+  int i = static_cast<int>(cost);
+  if (i < 0 || i >= kCosts) return;
+  if (nanos > 0) g_counters.cost_nanos[i].fetch_add(nanos, std::memory_order_relaxed);
+  if (events > 0) g_counters.cost_events[i].fetch_add(events, std::memory_order_relaxed);
+}
+
+void self_note_lost(LostCounter& lost, uint64_t events, int64_t weight) noexcept {
+  lost.events.fetch_add(events, std::memory_order_relaxed);
+  if (weight > 0) lost.weight.fetch_add(weight, std::memory_order_relaxed);
+}
+
+void self_stats_start() noexcept {
+  g_counters.start_unix.store(unix_nanos(), std::memory_order_relaxed);
+  g_counters.start_mono.store(monotonic_nanos(), std::memory_order_relaxed);
+}
+
+int64_t self_stats_start_unix_nanos() noexcept {
+  return g_counters.start_unix.load(std::memory_order_relaxed);
+}
+
+SelfSnapshot self_snapshot(std::span<const ProfileKind* const> kinds) {
+  SelfSnapshot s;
+  for (int i = 0; i < kCosts; ++i) {
+    s.cost_nanos[i] = g_counters.cost_nanos[i].load(std::memory_order_relaxed);
+    s.cost_events[i] = g_counters.cost_events[i].load(std::memory_order_relaxed);
+  }
+  for (const ProfileKind* kind : kinds) {
+    if (kind->lost == nullptr) continue;
+    s.lost.push_back({kind, kind->lost->events.load(std::memory_order_relaxed),
+                      kind->lost->weight.load(std::memory_order_relaxed)});
+  }
+  int64_t start = g_counters.start_mono.load(std::memory_order_relaxed);
+  s.wall_nanos = start != 0 ? monotonic_nanos() - start : 0;
+  s.process_cpu_nanos = clock_nanos(CLOCK_PROCESS_CPUTIME_ID);
+  return s;
+}
+
+void add_self_comment_source(SelfCommentSource source) {
+  for (auto& slot : g_sources) {
+    SelfCommentSource expected = nullptr;
+    if (slot.load() == source) return;
+    if (slot.compare_exchange_strong(expected, source)) return;
+  }
+}
+
+std::vector<std::string> self_comments(const SelfSnapshot& s) {
+  std::vector<std::string> lines;
+  int64_t agent = 0;
+  for (int i = 0; i < kCosts; ++i) agent += s.cost_nanos[i];
+  char pct[32];
+  snprintf(pct, sizeof pct, "%.3f%%",
+           s.process_cpu_nanos > 0 ? 100.0 * static_cast<double>(agent) /
+                                         static_cast<double>(s.process_cpu_nanos)
+                                   : 0.0);
+  lines.push_back("profagent self: agent=" + format_nanos(agent) + " (" + pct +
+                  " of process_cpu=" + format_nanos(s.process_cpu_nanos) +
+                  ") over wall=" + format_nanos(s.wall_nanos) + " since start");
+  std::string costs = "profagent self:";
+  for (int i = 0; i < kCosts; ++i)
+    costs += std::string(" ") + kCostNames[i] + "=" + format_nanos(s.cost_nanos[i]) + "/" +
+             std::to_string(s.cost_events[i]);
+  lines.push_back(costs);
+  std::string lost = "profagent lost since start:";
+  for (const SelfSnapshot::Lost& l : s.lost)
+    lost += std::string(" ") + l.kind->name + "=" + std::to_string(l.events);
+  lines.push_back(lost);
+  for (auto& slot : g_sources) {
+    SelfCommentSource source = slot.load();
+    if (source == nullptr) break;
+    std::string line = source();
+    if (!line.empty()) lines.push_back(std::move(line));
+  }
+  return lines;
+}
+
+void add_self_accounting(ProfileBuilder& builder, const ProfileKind& kind,
+                         const SelfSnapshot& snapshot) {
+  for (std::string& line : self_comments(snapshot)) builder.add_comment(std::move(line));
+  const SelfSnapshot::Lost* lost = nullptr;
+  for (const SelfSnapshot::Lost& l : snapshot.lost)
+    if (l.kind == &kind) lost = &l;
+  if (lost == nullptr || lost->events == 0) return;
+  std::vector<int64_t> values(builder.shape().sample_types.size(), 0);
+  if (values.empty()) return;
+  values[0] = static_cast<int64_t>(lost->events);
+  if (values.size() > 1) values[1] = lost->weight;
+  builder.add_synthetic_sample(kind.lost_frame, values);
+}
+
+}  // namespace profagent

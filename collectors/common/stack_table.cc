@@ -1,0 +1,28 @@
+// Mapping of a stack table's buckets and index (see stack_table.h). Normal context.
+#include "collectors/common/stack_table.h"
+
+#include <sys/mman.h>
+
+namespace profagent {
+
+bool map_stack_table(size_t bucket_size, uint32_t max_buckets, StackTableMemory* out) noexcept {
+  uint32_t index_size = 1;
+  while (index_size < 2 * max_buckets) index_size <<= 1;
+  size_t bucket_bytes = bucket_size * max_buckets;
+  size_t index_bytes = sizeof(uint32_t) * index_size;
+  void* buckets = mmap(nullptr, bucket_bytes, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (buckets == MAP_FAILED) return false;
+  void* index = mmap(nullptr, index_bytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (index == MAP_FAILED) {
+    munmap(buckets, bucket_bytes);
+    return false;
+  }
+  out->buckets = buckets;
+  out->index = static_cast<uint32_t*>(index);
+  out->index_mask = index_size - 1;
+  return true;
+}
+
+}  // namespace profagent

@@ -1,0 +1,224 @@
+// CPU profile collector: timers on, drain the handler's buffer on every tick, write one
+// delta profile per dump (docs/pprof-semantics.md §4 cpu, §5.4). Normal context.
+#include "collectors/cpu/cpu_collector.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "agent/core/clock.h"
+#include "agent/runtime/hook_guard.h"
+#include "agent/core/log.h"
+#include "agent/runtime/sampling_signal.h"
+#include "agent/runtime/threads/thread_registry.h"
+#include "collectors/cpu/cpu_signal_handler.h"
+
+namespace profagent {
+namespace {
+
+constinit CpuTimers g_timers;
+constexpr size_t kMaxAggregateStacks = 1 << 20;  // beyond this, samples count as lost
+
+// Whether thread `tid` of this process has SIGPROF really blocked now (SigBlk in its
+// /proc status).
+bool sigprof_blocked_in(pid_t tid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/task/%d/status", static_cast<int>(tid));
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[4096];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  const char* line = strstr(buf, "\nSigBlk:");
+  if (line == nullptr) return false;
+  unsigned long long mask = strtoull(line + 8, nullptr, 16);
+  return (mask >> (kSamplingSignal - 1)) & 1;
+}
+
+}  // namespace
+
+bool CpuCollector::start(const Config& config) {
+  CpuHandlerState& state = cpu_handler_state();
+  if (!state.buffer.init()) {
+    log().warn("cannot map the CPU sample buffer; CPU profile is off");
+    return false;
+  }
+  period_nanos_ = 1000000000 / config.value(kCpuKind.name);
+  g_timers.set_period(period_nanos_);
+  set_cpu_sample_handler(cpu_sample_handler);
+  if (!install_sampling_signal()) return false;
+  dump_window_.start_unix = unix_nanos();
+  dump_window_.start_mono = monotonic_nanos();
+  state.active.store(true, std::memory_order_release);
+  running_ = true;
+  g_timers.arm_existing_threads();
+  log().debug("CPU profile at {} Hz ({} timers)", config.value(kCpuKind.name), g_timers.live_timers());
+  return true;
+}
+
+void CpuCollector::stop() {
+  cpu_handler_state().active.store(false, std::memory_order_release);
+  g_timers.disarm_all();
+  running_ = false;
+}
+
+void CpuCollector::on_thread_start() noexcept {
+  if (running_ && cpu_handler_state().active.load(std::memory_order_acquire))
+    g_timers.arm_current_thread();
+}
+
+void CpuCollector::on_thread_exit() noexcept { g_timers.disarm_current_thread(); }
+
+void CpuCollector::on_fork_child() noexcept {
+  // Timers are not inherited; the parent's samples are the parent's. The child starts its
+  // own window and re-arms a timer for its only thread.
+  g_timers.forget_all_after_fork();
+  CpuHandlerState& state = cpu_handler_state();
+  state.buffer.clear();
+  state.lost.store(0);
+  state.in_agent.store(0);
+  new (&mutex_) std::mutex;
+  dump_window_ = Window{};
+  extra_windows_.clear();
+  thread_cpu_.clear();
+  dump_window_.start_unix = unix_nanos();
+  dump_window_.start_mono = monotonic_nanos();
+  if (running_ && state.active.load()) g_timers.arm_current_thread();
+}
+
+void CpuCollector::add_locked(const Key& key, uint64_t count) {
+  if (dump_window_.samples.size() < kMaxAggregateStacks || dump_window_.samples.count(key))
+    dump_window_.samples[key] += count;
+  else
+    dump_window_.samples[Key{kLostTid, {}}] += count;
+  for (auto& [id, window] : extra_windows_) {
+    if (window.samples.size() < kMaxAggregateStacks || window.samples.count(key))
+      window.samples[key] += count;
+    else
+      window.samples[Key{kLostTid, {}}] += count;
+  }
+}
+
+void CpuCollector::drain_locked() {
+  CpuHandlerState& state = cpu_handler_state();
+  std::map<int32_t, uint64_t> sampled;  // periods added per thread in this drain
+  state.buffer.drain([&](int32_t tid, const uintptr_t* pcs, uint32_t depth, uint64_t count) {
+    // A thread whose SIGPROF was blocked gets one late signal carrying every missed period
+    // (si_overrun): the periods already charged to "signals blocked" are not counted twice.
+    auto it = thread_cpu_.find(tid);
+    if (it != thread_cpu_.end() && it->second.charged_periods > 0 && count > 1) {
+      uint64_t take = std::min<uint64_t>(it->second.charged_periods, count - 1);
+      it->second.charged_periods -= take;
+      count -= take;
+    }
+    sampled[tid] += count;
+    add_locked(Key{tid, std::vector<uintptr_t>(pcs, pcs + depth)}, count);
+  });
+  charge_blocked_threads_locked(sampled);
+  if (uint64_t lost = state.lost.exchange(0)) add_locked(Key{kLostTid, {}}, lost);
+  if (uint64_t agent = state.in_agent.exchange(0)) add_locked(Key{kAgentTid, {}}, agent);
+}
+
+void CpuCollector::charge_blocked_threads_locked(const std::map<int32_t, uint64_t>& sampled) {
+  std::map<int32_t, ThreadCpu> seen;
+  for (const CpuTimers::Armed& armed : g_timers.live_threads()) {
+    pid_t tid = armed.tid;
+    int64_t cpu = CpuTimers::thread_cpu_nanos(tid);
+    if (cpu < 0) continue;  // ended: forgotten
+    auto old = thread_cpu_.find(tid);
+    ThreadCpu t = old != thread_cpu_.end() ? old->second : ThreadCpu{};
+    if (t.last_cpu < 0) t.last_cpu = armed.armed_cpu;  // first look: count from the arming
+    auto s = sampled.find(tid);
+    uint64_t periods = s != sampled.end() ? s->second : 0;
+    if (t.last_cpu >= 0)
+      t.unsampled += (cpu - t.last_cpu) - static_cast<int64_t>(periods) * period_nanos_;
+    t.last_cpu = cpu;
+    if (t.unsampled >= 2 * period_nanos_ && sigprof_blocked_in(tid)) {
+      // No sample can be taken: the thread's own CPU clock says how much it used.
+      uint64_t n = static_cast<uint64_t>(t.unsampled / period_nanos_);
+      add_locked(Key{tid, {kSignalsBlockedPc}}, n);
+      t.charged_periods += n;
+      t.unsampled -= static_cast<int64_t>(n) * period_nanos_;
+    }
+    // Sampling jitter stays within a couple of periods; more is someone else's to count
+    // (lost samples), never a later "signals blocked" charge.
+    t.unsampled = std::clamp(t.unsampled, -2 * period_nanos_, 2 * period_nanos_);
+    seen[tid] = t;
+  }
+  thread_cpu_ = std::move(seen);
+}
+
+void CpuCollector::on_tick() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  drain_locked();
+  g_timers.sweep_dead_threads();
+}
+// (snapshot() drains too, and sweeps: threads that existed before the agent have no exit
+// hook, and an idle process gets no ticks.)
+
+ProfileBuilder CpuCollector::build(const Window& window, int64_t now_mono) const {
+  ProfileBuilder builder(shape_of(kCpuKind, period_nanos_));
+  builder.set_time(window.start_unix, now_mono - window.start_mono);
+  std::map<int32_t, std::string> names;
+  for (const auto& [key, count] : window.samples) {
+    int64_t values[2] = {static_cast<int64_t>(count), static_cast<int64_t>(count) * period_nanos_};
+    if (key.stack.size() == 1 && key.stack[0] == kSignalsBlockedPc) {
+      std::vector<Label> labels = {ProfileBuilder::num_label("tid", key.tid)};
+      std::string name = thread_name(key.tid);
+      if (!name.empty()) labels.push_back(ProfileBuilder::str_label("thread_name", name));
+      builder.add_synthetic_sample("[profagent: signals blocked]", values, std::move(labels));
+      continue;
+    }
+    if (key.tid == kLostTid || key.tid == kAgentTid) {
+      builder.add_synthetic_sample(key.tid == kLostTid ? kCpuKind.lost_frame : "[profagent]",
+                                   values);
+      continue;
+    }
+    auto it = names.find(key.tid);
+    if (it == names.end()) it = names.emplace(key.tid, thread_name(key.tid)).first;
+    std::vector<uint64_t> stack(key.stack.begin(), key.stack.end());
+    std::vector<Label> labels = {ProfileBuilder::num_label("tid", key.tid)};
+    if (!it->second.empty()) labels.push_back(ProfileBuilder::str_label("thread_name", it->second));
+    builder.add_sample(stack, values, std::move(labels));
+  }
+  return builder;
+}
+
+std::optional<ProfileBuilder> CpuCollector::snapshot(const DumpRequest& request) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  drain_locked();
+  g_timers.sweep_dead_threads();
+  ProfileBuilder builder = build(dump_window_, request.now_monotonic_nanos);
+  dump_window_ = Window{};
+  dump_window_.start_unix = request.now_unix_nanos;
+  dump_window_.start_mono = request.now_monotonic_nanos;
+  return builder;
+}
+
+int CpuCollector::open_window() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  drain_locked();  // samples from before the window belong to the windows already open
+  int id = next_window_id_++;
+  Window& w = extra_windows_[id];
+  w.start_unix = unix_nanos();
+  w.start_mono = monotonic_nanos();
+  return id;
+}
+
+std::optional<ProfileBuilder> CpuCollector::close_window(int id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  drain_locked();
+  auto it = extra_windows_.find(id);
+  if (it == extra_windows_.end()) return std::nullopt;
+  ProfileBuilder builder = build(it->second, monotonic_nanos());
+  extra_windows_.erase(it);
+  return builder;
+}
+
+}  // namespace profagent

@@ -1,0 +1,130 @@
+// CPU sample tables written by the SIGPROF handler. add() is SIGNAL CONTEXT (lock-free,
+// allocation-free, bounded probing); drain() and init() are normal context (dump thread).
+#include "collectors/cpu/cpu_sample_buffer.h"
+
+#include <sched.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include <cstring>
+
+namespace profagent {
+namespace {
+
+uint64_t hash_stack(int32_t tid, const uintptr_t* pcs, uint32_t depth) noexcept {
+  uint64_t h = 0x9e3779b97f4a7c15ull ^ static_cast<uint64_t>(tid) ^ (uint64_t{depth} << 40);
+  for (uint32_t i = 0; i < depth; ++i) {
+    h ^= pcs[i];
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+  }
+  return h;
+}
+
+}  // namespace
+
+bool CpuSampleBuffer::init() noexcept {
+  if (tables_[0] != nullptr) return true;
+  size_t bytes = sizeof(Entry) * kEntries + sizeof(uint32_t) * kEntries;
+  for (int t = 0; t < 2; ++t) {
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return false;
+    tables_[t] = static_cast<Entry*>(p);  // zero pages: every state is kEmpty
+    claimed_[t] = reinterpret_cast<uint32_t*>(tables_[t] + kEntries);
+  }
+  return true;
+}
+
+bool CpuSampleBuffer::add(int32_t tid, const uintptr_t* pcs, uint32_t depth,
+                          uint64_t weight) noexcept {
+  // seq_cst on writers_ and active_ (here and in drain): "announce, then re-check active_"
+  // against drain's "flip active_, then read writers_" is a store-buffering pattern; with
+  // acquire/release alone both sides may read the old values (x86 reorders drain's store after
+  // its load), and drain would read a table a handler is still writing into.
+  int idx = active_.load(std::memory_order_seq_cst);
+  writers_[idx].fetch_add(1, std::memory_order_seq_cst);
+  if (active_.load(std::memory_order_seq_cst) != idx) {
+    // A drain flipped the tables between our two loads: use the new active table.
+    writers_[idx].fetch_sub(1, std::memory_order_release);
+    idx = 1 - idx;
+    writers_[idx].fetch_add(1, std::memory_order_seq_cst);
+  }
+  Entry* table = tables_[idx];
+  bool stored = false;
+  if (table != nullptr) {
+    uint64_t h = hash_stack(tid, pcs, depth);
+    for (uint32_t probe = 0; probe < kMaxProbes && !stored; ++probe) {
+      Entry& e = table[(h + probe) & (kEntries - 1)];
+      uint32_t state = e.state.load(std::memory_order_acquire);
+      if (state == kReady) {
+        if (e.hash == h && e.tid == tid && e.depth == depth &&
+            memcmp(e.pcs, pcs, depth * sizeof(uintptr_t)) == 0) {
+          e.count.fetch_add(weight, std::memory_order_relaxed);
+          stored = true;
+        }
+        continue;
+      }
+      if (state == kEmpty) {
+        uint32_t expected = kEmpty;
+        if (!e.state.compare_exchange_strong(expected, kWriting, std::memory_order_acq_rel))
+          continue;  // another writer took it; a duplicate key is merged at drain time
+        uint32_t n = claimed_count_[idx].fetch_add(1, std::memory_order_relaxed);
+        if (n < kEntries) claimed_[idx][n] = static_cast<uint32_t>((h + probe) & (kEntries - 1));
+        e.tid = tid;
+        e.depth = depth;
+        e.hash = h;
+        memcpy(e.pcs, pcs, depth * sizeof(uintptr_t));
+        e.count.store(weight, std::memory_order_relaxed);
+        e.state.store(kReady, std::memory_order_release);
+        stored = true;
+      }
+    }
+  }
+  writers_[idx].fetch_sub(1, std::memory_order_release);
+  return stored;
+}
+
+void CpuSampleBuffer::drain(
+    const std::function<void(int32_t, const uintptr_t*, uint32_t, uint64_t)>& fn) {
+  if (tables_[0] == nullptr) return;
+  int old = active_.load(std::memory_order_acquire);
+  active_.store(1 - old, std::memory_order_seq_cst);  // seq_cst: see add()
+  // Wait (bounded, ~100 ms) for handlers still writing into the old table. A handler runs for
+  // microseconds; only a thread stopped inside one (SIGSTOP, ptrace) can outlast this, and
+  // then its single in-flight sample may be dropped.
+  for (int i = 0; i < 1000 && writers_[old].load(std::memory_order_seq_cst) != 0; ++i) {
+    timespec ts{0, 100000};
+    nanosleep(&ts, nullptr);
+  }
+  // A writer still inside (stopped in the handler) may claim a slot after the list is read:
+  // then the whole table is scanned, as it is at most once in such a rare case.
+  bool full_scan = writers_[old].load(std::memory_order_seq_cst) != 0;
+  for_each_claimed(old, full_scan, [&](Entry& e) {
+    if (e.state.load(std::memory_order_acquire) != kReady) return;
+    fn(e.tid, e.pcs, e.depth, e.count.load(std::memory_order_relaxed));
+    e.state.store(kEmpty, std::memory_order_release);
+  });
+}
+
+template <typename Fn>
+void CpuSampleBuffer::for_each_claimed(int t, bool full_scan, Fn&& fn) {
+  Entry* table = tables_[t];
+  uint32_t n = claimed_count_[t].load(std::memory_order_acquire);
+  if (full_scan || n > kEntries) {
+    for (uint32_t i = 0; i < kEntries; ++i) fn(table[i]);
+  } else {
+    for (uint32_t i = 0; i < n; ++i) fn(table[claimed_[t][i]]);
+  }
+  claimed_count_[t].store(0, std::memory_order_release);
+}
+
+void CpuSampleBuffer::clear() noexcept {
+  for (int t = 0; t < 2; ++t) {
+    if (tables_[t] == nullptr) continue;
+    for_each_claimed(t, false, [](Entry& e) { e.state.store(kEmpty); });
+  }
+  writers_[0].store(0);
+  writers_[1].store(0);
+}
+
+}  // namespace profagent

@@ -1,0 +1,63 @@
+// The fixed-size, allocation-free structure the SIGPROF handler writes CPU samples into
+// (after gperftools' profiledata.h). SIGNAL CONTEXT for add(): lock-free, no allocation,
+// bounded work; a full table counts the sample as lost instead of blocking. The dump thread
+// drains it in normal context.
+//
+// Two open-addressed tables of kEntries stacks each, mmap'ed once (pages are touched only as
+// entries fill). Each table keeps the list of slots writers claimed, so drain() and clear()
+// visit only those: an idle process's drain touches no page of the tables. Writers add to the
+// active table; drain() flips the active table, waits for writers still inside the old one
+// (bounded), then reads and clears it.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+
+#include "agent/runtime/unwind/unwinder.h"
+
+namespace profagent {
+
+class CpuSampleBuffer {
+ public:
+  static constexpr uint32_t kEntries = 4096;   // distinct (tid, stack) per table
+  static constexpr uint32_t kMaxProbes = 32;
+
+  struct Entry {
+    std::atomic<uint32_t> state;  // kEmpty, kWriting, kReady
+    int32_t tid;
+    uint32_t depth;
+    uint32_t pad;
+    uint64_t hash;
+    std::atomic<uint64_t> count;
+    uintptr_t pcs[kMaxFrames];
+  };
+
+  // Maps the tables. Normal context; returns false if the memory cannot be had.
+  bool init() noexcept;
+
+  // Records `weight` samples of one stack. SIGNAL-SAFE. Returns false when the table is full
+  // (the samples are lost).
+  bool add(int32_t tid, const uintptr_t* pcs, uint32_t depth, uint64_t weight = 1) noexcept;
+
+  // Calls fn(tid, pcs, depth, count) for every stack recorded since the last drain, then
+  // clears them. Normal context; one drainer at a time.
+  void drain(const std::function<void(int32_t, const uintptr_t*, uint32_t, uint64_t)>& fn);
+
+  // Forgets everything (fork child). Only when no handler can run concurrently.
+  void clear() noexcept;
+
+ private:
+  static constexpr uint32_t kEmpty = 0, kWriting = 1, kReady = 2;
+  // Visits the claimed slots of table `t` (all slots if the list cannot be trusted).
+  template <typename Fn>
+  void for_each_claimed(int t, bool full_scan, Fn&& fn);
+
+  Entry* tables_[2] = {nullptr, nullptr};
+  uint32_t* claimed_[2] = {nullptr, nullptr};  // slot indices in claim order
+  std::atomic<uint32_t> claimed_count_[2] = {0, 0};
+  std::atomic<int> active_{0};
+  std::atomic<int> writers_[2] = {0, 0};
+};
+
+}  // namespace profagent

@@ -1,0 +1,47 @@
+// SIGNAL CONTEXT. The CPU timer's SIGPROF handler: unwinds the interrupted thread with
+// the agent's walker from the signal's ucontext into a stack array, and adds it to the fixed-size
+// CpuSampleBuffer. No allocation, no locks, bounded work; errno is saved by the dispatcher
+// (agent/runtime/sampling_signal.cc). Samples that cannot be stored are counted, never waited for.
+#include "collectors/cpu/cpu_signal_handler.h"
+
+#include "agent/core/clock.h"
+#include "agent/core/wakeup.h"
+#include "agent/runtime/hook_guard.h"
+#include "collectors/common/self_stats.h"
+#include "agent/runtime/threads/thread_registry.h"
+#include "agent/runtime/unwind/unwinder.h"
+
+namespace profagent {
+
+CpuHandlerState& cpu_handler_state() noexcept {
+  constinit static CpuHandlerState state;  // constant-initialised: no guard, no allocation
+  return state;
+}
+
+void cpu_sample_handler(siginfo_t* info, void* ucontext) noexcept {
+  CpuHandlerState& state = cpu_handler_state();
+  if (!state.active.load(std::memory_order_acquire)) return;
+  // The kernel checks CPU-time timers on its scheduler tick (250 Hz on Debian's kernels):
+  // above that rate one signal stands for several expirations, counted in si_overrun. Each
+  // one is a period of CPU time, so the sample carries them all (totals stay right).
+  uint64_t weight = 1 + (info->si_overrun > 0 ? static_cast<uint64_t>(info->si_overrun) : 0);
+  if (in_agent()) {
+    // The thread is inside the agent's own slow path (possibly mid-walk already):
+    // charge the sample to the agent instead of re-entering the unwinder.
+    state.in_agent.fetch_add(weight, std::memory_order_relaxed);
+    request_collector_tick();
+    return;
+  }
+  // Self-accounting: the handler's own time (vDSO clock, ~20 ns) goes into the profiles'
+  // comments, so the overhead can be checked from the files (collectors/common/self_stats.h).
+  int64_t start = monotonic_nanos();
+  uintptr_t pcs[kMaxFrames];
+  int depth = unwind_from_signal(ucontext, pcs, kMaxFrames);
+  if (depth <= 0 ||
+      !state.buffer.add(current_tid(), pcs, static_cast<uint32_t>(depth), weight))
+    state.lost.fetch_add(weight, std::memory_order_relaxed);
+  request_collector_tick();  // the dump thread drains the buffer ~100 ms from now
+  self_add_cost(SelfCost::kCpuHandler, monotonic_nanos() - start);
+}
+
+}  // namespace profagent

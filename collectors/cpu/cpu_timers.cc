@@ -1,0 +1,175 @@
+// Per-thread CPU-time timers. Normal context; the per-thread arm/disarm also runs on host
+// threads (thread start/exit) and uses only syscalls and a fixed table guarded by a spin
+// flag no host code can hold.
+#include "collectors/cpu/cpu_timers.h"
+
+#include <signal.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <random>
+
+#include "agent/runtime/sampling_signal.h"
+#include "agent/runtime/threads/thread_registry.h"
+
+namespace profagent {
+namespace {
+
+// Every timer this process armed: tid -> timer. Fixed size; a thread past the table's
+// capacity is simply not sampled.
+constexpr int kMaxTimers = 8192;
+struct TimerSlot {
+  std::atomic<pid_t> tid;  // 0 = free
+  timer_t timer;
+  int64_t armed_cpu;  // the thread's CPU time when its timer was armed
+};
+constinit TimerSlot g_slots[kMaxTimers] = {};
+std::atomic<int> g_live{0};
+// The calling thread's slot, when it armed its own timer (saves a table scan at exit).
+thread_local int t_slot __attribute__((tls_model("initial-exec"))) = -1;
+
+// CPU clock of another thread of this process: the kernel's MAKE_THREAD_CPUCLOCK(tid, SCHED).
+clockid_t thread_cpu_clock(pid_t tid) {
+  return static_cast<clockid_t>((~static_cast<unsigned>(tid) << 3) | 4 /*PERTHREAD*/ | 2 /*SCHED*/);
+}
+
+int64_t random_below(int64_t bound) noexcept {
+  // Stagger first expirations so threads do not sample in lockstep. A cheap per-thread
+  // xorshift seeded from the tid and the clock (no allocation, no shared state).
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  uint64_t x = static_cast<uint64_t>(ts.tv_nsec) ^ (static_cast<uint64_t>(syscall(SYS_gettid)) << 32);
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  return bound > 0 ? static_cast<int64_t>(x % static_cast<uint64_t>(bound)) : 0;
+}
+
+TimerSlot* find_slot(pid_t tid) noexcept {
+  for (auto& s : g_slots)
+    if (s.tid.load(std::memory_order_acquire) == tid) return &s;
+  return nullptr;
+}
+
+}  // namespace
+
+bool CpuTimers::arm(pid_t tid, bool own_thread) noexcept {
+  if (own_thread && t_slot >= 0 && g_slots[t_slot].tid.load() == tid) return true;
+  if (!own_thread && find_slot(tid) != nullptr) return true;
+  TimerSlot* slot = nullptr;
+  for (auto& s : g_slots) {
+    pid_t expected = 0;
+    if (s.tid.compare_exchange_strong(expected, -1)) {  // -1: reserved while arming
+      slot = &s;
+      break;
+    }
+  }
+  if (slot == nullptr) return false;
+  sigevent sev;
+  memset(&sev, 0, sizeof sev);
+  sev.sigev_notify = SIGEV_THREAD_ID;
+  sev.sigev_signo = kSamplingSignal;
+  sev.sigev_value.sival_ptr = kTimerCookie;  // tells the dispatcher this SIGPROF is ours
+  sev._sigev_un._tid = tid;
+  clockid_t clock = own_thread ? CLOCK_THREAD_CPUTIME_ID : thread_cpu_clock(tid);
+  timer_t timer;
+  if (timer_create(clock, &sev, &timer) != 0) {
+    slot->tid.store(0);
+    return false;
+  }
+  itimerspec its;
+  its.it_interval.tv_sec = period_nanos_ / 1000000000;
+  its.it_interval.tv_nsec = period_nanos_ % 1000000000;
+  int64_t first = 1 + random_below(period_nanos_);
+  its.it_value.tv_sec = first / 1000000000;
+  its.it_value.tv_nsec = first % 1000000000;
+  if (timer_settime(timer, 0, &its, nullptr) != 0) {
+    timer_delete(timer);
+    slot->tid.store(0);
+    return false;
+  }
+  slot->timer = timer;
+  timespec cpu{};
+  clock_gettime(clock, &cpu);
+  slot->armed_cpu = cpu.tv_sec * 1000000000LL + cpu.tv_nsec;
+  slot->tid.store(tid, std::memory_order_release);
+  if (own_thread) t_slot = static_cast<int>(slot - g_slots);
+  g_live.fetch_add(1);
+  return true;
+}
+
+bool CpuTimers::arm_current_thread() noexcept { return arm(current_tid(), true); }
+
+void CpuTimers::disarm_current_thread() noexcept {
+  pid_t tid = current_tid();
+  TimerSlot* slot = t_slot >= 0 && g_slots[t_slot].tid.load() == tid ? &g_slots[t_slot] : nullptr;
+  if (slot == nullptr) slot = find_slot(tid);
+  if (slot == nullptr) return;
+  t_slot = -1;
+  pid_t expected = tid;
+  if (!slot->tid.compare_exchange_strong(expected, -1)) return;
+  timer_delete(slot->timer);
+  slot->tid.store(0, std::memory_order_release);
+  g_live.fetch_sub(1);
+}
+
+void CpuTimers::arm_existing_threads() {
+  for (pid_t tid : list_threads()) {
+    if (is_agent_thread(tid)) continue;
+    arm(tid, tid == current_tid());
+  }
+}
+
+void CpuTimers::sweep_dead_threads() {
+  for (auto& s : g_slots) {
+    pid_t tid = s.tid.load(std::memory_order_acquire);
+    if (tid <= 0) continue;
+    // tgkill with signal 0 only checks that the thread exists in this process.
+    if (syscall(SYS_tgkill, getpid(), tid, 0) == 0) continue;
+    pid_t expected = tid;
+    if (!s.tid.compare_exchange_strong(expected, -1)) continue;
+    timer_delete(s.timer);
+    s.tid.store(0, std::memory_order_release);
+    g_live.fetch_sub(1);
+  }
+}
+
+void CpuTimers::disarm_all() {
+  for (auto& s : g_slots) {
+    pid_t tid = s.tid.load(std::memory_order_acquire);
+    if (tid <= 0) continue;
+    pid_t expected = tid;
+    if (!s.tid.compare_exchange_strong(expected, -1)) continue;
+    timer_delete(s.timer);
+    s.tid.store(0, std::memory_order_release);
+    g_live.fetch_sub(1);
+  }
+}
+
+void CpuTimers::forget_all_after_fork() noexcept {
+  for (auto& s : g_slots) s.tid.store(0, std::memory_order_relaxed);
+  g_live.store(0);
+  t_slot = -1;
+}
+
+int CpuTimers::live_timers() const noexcept { return g_live.load(); }
+
+std::vector<CpuTimers::Armed> CpuTimers::live_threads() const {
+  std::vector<Armed> threads;
+  for (const auto& s : g_slots) {
+    pid_t tid = s.tid.load(std::memory_order_acquire);
+    if (tid > 0) threads.push_back(Armed{tid, s.armed_cpu});
+  }
+  return threads;
+}
+
+int64_t CpuTimers::thread_cpu_nanos(pid_t tid) noexcept {
+  timespec ts;
+  if (clock_gettime(thread_cpu_clock(tid), &ts) != 0) return -1;
+  return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+}  // namespace profagent

@@ -1,0 +1,304 @@
+// The malloc-family interposers (malloc, free, calloc, realloc, reallocarray, posix_memalign,
+// aligned_alloc, memalign, valloc, pvalloc, malloc_usable_size) and the dlsym bootstrap.
+// HOOK CONTEXT, on every allocation of the host: the fast paths are the inline sampler
+// countdown (heap_sampler.h) and, in free, one range compare against the sampled-object
+// region plus one against the bootstrap arena; no lock, no shared write, errno untouched.
+// Only in libprofagent.so (hook_sources), never in unit tests.
+#include <dlfcn.h>
+#include <sched.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "collectors/heap/heap_alloc.h"
+#include "collectors/heap/heap_recorder.h"
+#include "collectors/heap/heap_sampler.h"
+
+extern "C" {
+void* __libc_malloc(size_t) noexcept;
+void __libc_free(void*) noexcept;
+void* __libc_calloc(size_t, size_t) noexcept;
+void* __libc_realloc(void*, size_t) noexcept;
+void* __libc_memalign(size_t, size_t) noexcept;
+void* __libc_valloc(size_t) noexcept;
+void* __libc_pvalloc(size_t) noexcept;
+}
+
+namespace profagent {
+namespace {
+
+// ---- Bootstrap arena: serves allocations made by dlsym while the real functions are being
+// looked up. Never reused; free ignores its pointers and realloc moves them out, forever.
+constexpr size_t kArenaBytes = 64 * 1024;
+alignas(64) char g_arena[kArenaBytes];
+std::atomic<size_t> g_arena_used{0};
+
+inline bool arena_owns(const void* p) {
+  return reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(g_arena) < kArenaBytes;
+}
+
+void* arena_alloc(size_t size, size_t alignment) {
+  if (alignment < 16) alignment = 16;
+  if (size > kArenaBytes || alignment > 4096) return nullptr;
+  size_t used = g_arena_used.load(std::memory_order_relaxed);
+  for (;;) {
+    size_t start = (used + 16 + alignment - 1) & ~(alignment - 1);  // room for the size word
+    size_t end = start + size;
+    if (end > kArenaBytes) return nullptr;
+    if (g_arena_used.compare_exchange_weak(used, end, std::memory_order_relaxed)) {
+      memcpy(g_arena + start - sizeof(size_t), &size, sizeof(size_t));
+      return g_arena + start;  // the arena is zero and never reused: calloc-ready
+    }
+  }
+}
+
+size_t arena_size(const void* p) {
+  size_t size;
+  memcpy(&size, static_cast<const char*>(p) - sizeof(size_t), sizeof(size_t));
+  return size;
+}
+
+// ---- Real functions, resolved on first use.
+std::atomic<int> g_resolve_state{0};  // 0 unresolved, 1 resolving, 2 done
+constinit thread_local bool t_resolving __attribute__((tls_model("initial-exec"))) = false;
+
+void* boot_malloc(size_t) noexcept;
+void boot_free(void*) noexcept;
+void* boot_calloc(size_t, size_t) noexcept;
+void* boot_realloc(void*, size_t) noexcept;
+int boot_posix_memalign(void**, size_t, size_t) noexcept;
+void* boot_aligned_alloc(size_t, size_t) noexcept;
+void* boot_memalign(size_t, size_t) noexcept;
+void* boot_valloc(size_t) noexcept;
+void* boot_pvalloc(size_t) noexcept;
+size_t boot_malloc_usable_size(void*) noexcept;
+
+constinit NextAllocator g_next = {
+    boot_malloc,  boot_free,   boot_calloc, boot_realloc,
+    boot_posix_memalign, boot_aligned_alloc, boot_memalign, boot_valloc,
+    boot_pvalloc, boot_malloc_usable_size,
+};
+
+template <typename F>
+F lookup(const char* name, F fallback) {
+  void* f = dlsym(RTLD_NEXT, name);
+  return f != nullptr ? reinterpret_cast<F>(f) : fallback;
+}
+
+int fallback_posix_memalign(void** out, size_t alignment, size_t size) noexcept {
+  void* p = __libc_memalign(alignment, size);
+  if (p == nullptr) return ENOMEM;
+  *out = p;
+  return 0;
+}
+
+// True once g_next holds the real functions; false on the thread that is resolving them
+// (its nested calls are served from the arena).
+bool resolve() noexcept {
+  if (g_resolve_state.load(std::memory_order_acquire) == 2) return true;
+  if (t_resolving) return false;
+  int expected = 0;
+  if (g_resolve_state.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
+    t_resolving = true;
+    int saved_errno = errno;
+    NextAllocator n;
+    n.malloc = lookup("malloc", &__libc_malloc);
+    n.free = lookup("free", &__libc_free);
+    n.calloc = lookup("calloc", &__libc_calloc);
+    n.realloc = lookup("realloc", &__libc_realloc);
+    n.posix_memalign = lookup("posix_memalign", &fallback_posix_memalign);
+    n.aligned_alloc = lookup("aligned_alloc", &__libc_memalign);
+    n.memalign = lookup("memalign", &__libc_memalign);
+    n.valloc = lookup("valloc", &__libc_valloc);
+    n.pvalloc = lookup("pvalloc", &__libc_pvalloc);
+    n.malloc_usable_size = lookup<size_t (*)(void*) noexcept>("malloc_usable_size", nullptr);
+    g_next = n;
+    errno = saved_errno;
+    t_resolving = false;
+    g_resolve_state.store(2, std::memory_order_release);
+    return true;
+  }
+  while (g_resolve_state.load(std::memory_order_acquire) != 2) sched_yield();
+  return true;
+}
+
+void* boot_malloc(size_t n) noexcept { return resolve() ? g_next.malloc(n) : arena_alloc(n, 16); }
+void boot_free(void* p) noexcept {
+  if (resolve()) g_next.free(p);
+}
+void* boot_calloc(size_t c, size_t n) noexcept {
+  if (resolve()) return g_next.calloc(c, n);
+  size_t total;
+  return __builtin_mul_overflow(c, n, &total) ? nullptr : arena_alloc(total, 16);
+}
+void* boot_realloc(void* p, size_t n) noexcept {
+  if (resolve()) return g_next.realloc(p, n);
+  void* q = arena_alloc(n, 16);
+  if (q != nullptr && p != nullptr) {
+    size_t old = arena_owns(p) ? arena_size(p) : 0;
+    memcpy(q, p, old < n ? old : n);
+  }
+  return q;
+}
+int boot_posix_memalign(void** out, size_t a, size_t n) noexcept {
+  if (resolve()) return g_next.posix_memalign(out, a, n);
+  void* p = arena_alloc(n, a);
+  if (p == nullptr) return ENOMEM;
+  *out = p;
+  return 0;
+}
+void* boot_aligned_alloc(size_t a, size_t n) noexcept {
+  return resolve() ? g_next.aligned_alloc(a, n) : arena_alloc(n, a);
+}
+void* boot_memalign(size_t a, size_t n) noexcept {
+  return resolve() ? g_next.memalign(a, n) : arena_alloc(n, a);
+}
+void* boot_valloc(size_t n) noexcept { return resolve() ? g_next.valloc(n) : arena_alloc(n, 4096); }
+void* boot_pvalloc(size_t n) noexcept {
+  return resolve() ? g_next.pvalloc(n) : arena_alloc(heap_pvalloc_size(n), 4096);
+}
+size_t boot_malloc_usable_size(void* p) noexcept {
+  if (resolve()) return g_next.malloc_usable_size != nullptr ? g_next.malloc_usable_size(p) : 0;
+  return 0;
+}
+
+// Slow halves of the hooks, out of line so each hook's fast path is a frameless tail call.
+#define SLOW __attribute__((noinline, cold))
+
+SLOW void* malloc_slow(size_t n) noexcept {
+  if (!t_heap_sampler.record_allocation_slow(n)) return g_next.malloc(n);
+  return heap_sampled_malloc(g_next, g_heap_recorder, n);
+}
+
+SLOW void* calloc_slow(size_t count, size_t size, size_t total) noexcept {
+  if (!t_heap_sampler.record_allocation_slow(total)) return g_next.calloc(count, size);
+  return heap_sampled_calloc(g_next, g_heap_recorder, count, size);
+}
+
+SLOW void* arena_realloc(void* p, size_t n) noexcept {
+  if (n == 0) return nullptr;  // realloc(p, 0) frees p; arena memory is never reused
+  void* q = malloc(n);
+  if (q != nullptr) {
+    size_t old = arena_size(p);
+    memcpy(q, p, old < n ? old : n);
+  }
+  return q;
+}
+
+SLOW void* realloc_slow(void* p, size_t n) noexcept {
+  if (arena_owns(p)) return arena_realloc(p, n);
+  bool sample = (n != 0 || p == nullptr) && t_heap_sampler.record_allocation(n);
+  if (!sample && !g_heap_recorder.owns(p)) return g_next.realloc(p, n);
+  return heap_realloc(g_next, g_heap_recorder, p, n, sample);
+}
+
+inline void* do_realloc(void* p, size_t n) noexcept {
+  // Fast: an unsampled pointer that stays unsampled (no arena, no region, countdown left).
+  if (__builtin_expect(!arena_owns(p) && !g_heap_recorder.owns(p) && n != 0 &&
+                           t_heap_sampler.try_record_allocation_fast(n),
+                       1))
+    return g_next.realloc(p, n);
+  return realloc_slow(p, n);
+}
+
+SLOW int posix_memalign_slow(void** out, size_t alignment, size_t size) noexcept {
+  if (!t_heap_sampler.record_allocation_slow(size))
+    return g_next.posix_memalign(out, alignment, size);
+  return heap_sampled_posix_memalign(g_next, g_heap_recorder, out, alignment, size);
+}
+
+SLOW void* aligned_slow(AlignedKind kind, size_t alignment, size_t size, size_t counted) noexcept {
+  if (!t_heap_sampler.record_allocation_slow(counted)) {
+    switch (kind) {
+      case AlignedKind::kAlignedAlloc: return g_next.aligned_alloc(alignment, size);
+      case AlignedKind::kMemalign: return g_next.memalign(alignment, size);
+      case AlignedKind::kValloc: return g_next.valloc(size);
+      case AlignedKind::kPvalloc: return g_next.pvalloc(size);
+    }
+  }
+  return heap_sampled_aligned(g_next, g_heap_recorder, kind, alignment, size);
+}
+
+SLOW void free_slow(void* p) noexcept {
+  if (g_heap_recorder.owns(p)) g_heap_recorder.free(p);
+  // else: a bootstrap arena pointer, never given back
+}
+
+}  // namespace
+}  // namespace profagent
+
+using profagent::g_heap_recorder;
+using profagent::g_next;
+using profagent::t_heap_sampler;
+using profagent::AlignedKind;
+
+#define PROFAGENT_HOOK extern "C" __attribute__((visibility("default")))
+
+PROFAGENT_HOOK void* malloc(size_t n) noexcept {
+  if (__builtin_expect(t_heap_sampler.try_record_allocation_fast(n), 1)) return g_next.malloc(n);
+  return profagent::malloc_slow(n);
+}
+
+PROFAGENT_HOOK void free(void* p) noexcept {
+  if (__builtin_expect(!g_heap_recorder.owns(p) && !profagent::arena_owns(p), 1))
+    return g_next.free(p);
+  profagent::free_slow(p);
+}
+
+PROFAGENT_HOOK void* calloc(size_t count, size_t size) noexcept {
+  size_t total;
+  if (__builtin_mul_overflow(count, size, &total)) return g_next.calloc(count, size);
+  if (__builtin_expect(t_heap_sampler.try_record_allocation_fast(total), 1))
+    return g_next.calloc(count, size);
+  return profagent::calloc_slow(count, size, total);
+}
+
+PROFAGENT_HOOK void* realloc(void* p, size_t n) noexcept { return profagent::do_realloc(p, n); }
+
+PROFAGENT_HOOK void* reallocarray(void* p, size_t count, size_t size) noexcept {
+  size_t total;
+  if (__builtin_mul_overflow(count, size, &total)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return profagent::do_realloc(p, total);
+}
+
+PROFAGENT_HOOK int posix_memalign(void** out, size_t alignment, size_t size) noexcept {
+  if (__builtin_expect(t_heap_sampler.try_record_allocation_fast(size), 1))
+    return g_next.posix_memalign(out, alignment, size);
+  return profagent::posix_memalign_slow(out, alignment, size);
+}
+
+PROFAGENT_HOOK void* aligned_alloc(size_t alignment, size_t size) noexcept {
+  if (__builtin_expect(t_heap_sampler.try_record_allocation_fast(size), 1))
+    return g_next.aligned_alloc(alignment, size);
+  return profagent::aligned_slow(AlignedKind::kAlignedAlloc, alignment, size, size);
+}
+
+PROFAGENT_HOOK void* memalign(size_t alignment, size_t size) noexcept {
+  if (__builtin_expect(t_heap_sampler.try_record_allocation_fast(size), 1))
+    return g_next.memalign(alignment, size);
+  return profagent::aligned_slow(AlignedKind::kMemalign, alignment, size, size);
+}
+
+PROFAGENT_HOOK void* valloc(size_t size) noexcept {
+  if (__builtin_expect(t_heap_sampler.try_record_allocation_fast(size), 1))
+    return g_next.valloc(size);
+  return profagent::aligned_slow(AlignedKind::kValloc, 4096, size, size);
+}
+
+PROFAGENT_HOOK void* pvalloc(size_t size) noexcept {
+  size_t counted = profagent::heap_pvalloc_size(size);
+  if (__builtin_expect(t_heap_sampler.try_record_allocation_fast(counted), 1))
+    return g_next.pvalloc(size);
+  return profagent::aligned_slow(AlignedKind::kPvalloc, 4096, size, counted);
+}
+
+PROFAGENT_HOOK size_t malloc_usable_size(void* p) noexcept {
+  if (__builtin_expect(profagent::arena_owns(p), 0)) return profagent::arena_size(p);
+  return profagent::heap_usable_size(g_next, g_heap_recorder, p);
+}

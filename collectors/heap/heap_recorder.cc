@@ -1,0 +1,60 @@
+// Sampled heap objects (see heap_recorder.h). HOOK CONTEXT except init().
+#include "collectors/heap/heap_recorder.h"
+
+#include <cerrno>
+
+#include "agent/core/clock.h"
+#include "agent/runtime/hook_guard.h"
+#include "collectors/common/self_stats.h"
+#include "agent/runtime/threads/thread_registry.h"
+#include "agent/runtime/unwind/unwinder.h"
+#include "collectors/heap/heap_kind.h"
+
+namespace profagent {
+
+constinit HeapRecorder g_heap_recorder;
+
+bool HeapRecorder::init(size_t region_bytes, uint32_t max_buckets) noexcept {
+  AgentScope scope;
+  return buckets_.init(max_buckets) && region_.reserve(region_bytes);
+}
+
+void* HeapRecorder::allocate(size_t size, size_t alignment) noexcept {
+  AgentScope scope;
+  int saved_errno = errno;
+  int64_t start = monotonic_nanos();  // self-accounting: the sampled slow path's cost
+  void* p = region_.allocate(size, alignment, HeapBucketTable::kOverflowBucket);
+  if (p == nullptr) {
+    // The region cannot hold it (full, or an alignment above its limit): the caller falls back
+    // to the next allocator and this sample is lost; the heap file says how many.
+    self_note_lost(g_heap_lost, 1, static_cast<int64_t>(size));
+  } else {
+    uintptr_t pcs[kMaxFrames];
+    int depth = unwind_from_hook(pcs, kMaxFrames);
+    char name[16];
+    current_thread_name(name);
+    uint32_t id = buckets_.record_alloc(pcs, depth, size, static_cast<int32_t>(current_tid()), name);
+    region_.set_tag(p, id);
+  }
+  self_add_cost(SelfCost::kHooks, monotonic_nanos() - start);
+  errno = saved_errno;
+  return p;
+}
+
+void HeapRecorder::free(void* p) noexcept {
+  AgentScope scope;
+  int saved_errno = errno;
+  HeapRegion::ObjectInfo info = region_.info(p);
+  if (info.valid) {
+    buckets_.record_free(info.tag, info.size);
+    region_.release(p);
+  }
+  errno = saved_errno;
+}
+
+size_t HeapRecorder::usable_size(const void* p) const noexcept {
+  HeapRegion::ObjectInfo info = region_.info(p);
+  return info.valid ? info.usable : 0;
+}
+
+}  // namespace profagent

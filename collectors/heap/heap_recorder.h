@@ -1,0 +1,50 @@
+// Sampled heap objects: the process-wide pair of region (where sampled objects live) and
+// bucket table (what they count toward). HOOK CONTEXT for allocate/free/usable_size/owns:
+// they unwind (agent/runtime/unwind, no host allocation), take only the agent's own spin locks, and run
+// under AgentScope so anything nested passes straight through to the real allocator.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "collectors/heap/heap_buckets.h"
+#include "collectors/heap/heap_region.h"
+
+namespace profagent {
+
+class HeapRecorder {
+ public:
+  constexpr HeapRecorder() = default;
+
+  // Reserves the region and maps the bucket table (idempotent). Normal context.
+  bool init(size_t region_bytes, uint32_t max_buckets) noexcept;
+  bool initialized() const noexcept { return buckets_.initialized() && region_.reserved_bytes(); }
+
+  // The free-hook test.
+  bool owns(const void* p) const noexcept { return region_.contains(p); }
+
+  // A sampled allocation: unwinds the caller, counts it in its bucket, places it in the
+  // region. nullptr (nothing counted) if the region has no room: the caller then serves the
+  // request from the real allocator, unsampled.
+  void* allocate(size_t size, size_t alignment) noexcept;
+  // Frees a pointer for which owns() is true; preserves errno.
+  void free(void* p) noexcept;
+  // Bytes usable at p (owns(p) must be true); 0 for a pointer that is not live.
+  size_t usable_size(const void* p) const noexcept;
+
+  HeapBucketTable& buckets() noexcept { return buckets_; }
+  HeapRegion& region() noexcept { return region_; }
+  void reset_after_fork() noexcept {
+    region_.reset_after_fork();
+    buckets_.reset_after_fork();
+  }
+
+ private:
+  HeapRegion region_;
+  HeapBucketTable buckets_;
+};
+
+// The process's recorder, used by the malloc hooks and the heap collector.
+extern constinit HeapRecorder g_heap_recorder;
+
+}  // namespace profagent

@@ -1,0 +1,162 @@
+// The sampled-object region allocator (see heap_region.h). HOOK CONTEXT except reserve():
+// no host allocation, the agent's own spin lock only, mprotect/madvise syscalls.
+#include "collectors/heap/heap_region.h"
+
+#include <sys/mman.h>
+
+#include <cstring>
+
+namespace profagent {
+namespace {
+
+constexpr size_t kPage = 4096;
+constexpr size_t kSpanThreshold = 64 * 1024;     // classes from here get a span each
+constexpr size_t kReleaseThreshold = 128 * 1024;  // spans from here give pages back on free
+constexpr size_t kMinChunk = 64 * 1024;
+constexpr size_t kMinReserve = size_t{1} << 30;
+constexpr uint64_t kMagic = 0xa5;
+
+struct ObjectHeader {
+  uint32_t tag;
+  uint32_t offset;           // object address - block address
+  uint64_t size_magic_class;  // size << 16 | magic << 8 | class
+};
+static_assert(sizeof(ObjectHeader) == HeapRegion::kHeaderSize);
+
+ObjectHeader* header_of(const void* p) {
+  return reinterpret_cast<ObjectHeader*>(reinterpret_cast<uintptr_t>(p) - sizeof(ObjectHeader));
+}
+
+size_t round_up(size_t n, size_t to) { return (n + to - 1) & ~(to - 1); }
+
+}  // namespace
+
+int heap_class_index(size_t b) noexcept {
+  if (b <= 128) return b <= 16 ? 0 : static_cast<int>((b + 15) / 16) - 1;
+  int k = 63 - __builtin_clzl(b - 1);  // 2^k < b <= 2^(k+1)
+  size_t sub = ((b - 1) - (size_t{1} << k)) >> (k - 2);
+  return 8 + (k - 7) * 4 + static_cast<int>(sub);
+}
+
+size_t heap_class_size(int index) noexcept {
+  if (index < 8) return static_cast<size_t>(index + 1) * 16;
+  int k = 7 + (index - 8) / 4;
+  size_t sub = static_cast<size_t>((index - 8) % 4);
+  return (size_t{1} << k) + (sub + 1) * (size_t{1} << (k - 2));
+}
+
+bool HeapRegion::reserve(size_t bytes) noexcept {
+  if (size_.load() != 0) return true;
+  bytes = round_up(bytes, kPage);
+  for (; bytes >= kMinReserve; bytes /= 2) {
+    void* p = mmap(nullptr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) continue;
+    max_block_ = bytes / 8;
+    if (max_block_ > heap_class_size(kMaxClasses - 1)) max_block_ = heap_class_size(kMaxClasses - 1);
+    base_.store(reinterpret_cast<uintptr_t>(p), std::memory_order_relaxed);
+    size_.store(bytes, std::memory_order_release);
+    return true;
+  }
+  return false;
+}
+
+uintptr_t HeapRegion::carve(size_t bytes) noexcept {
+  size_t size = size_.load(std::memory_order_relaxed);
+  if (bytes > size - bump_) return 0;
+  uintptr_t at = base_.load(std::memory_order_relaxed) + bump_;
+  if (mprotect(reinterpret_cast<void*>(at), bytes, PROT_READ | PROT_WRITE) != 0) return 0;
+  bump_ += bytes;
+  committed_.fetch_add(bytes, std::memory_order_relaxed);
+  return at;
+}
+
+void* HeapRegion::allocate(size_t size, size_t alignment, uint32_t tag) noexcept {
+  if (size_.load(std::memory_order_relaxed) == 0) return nullptr;
+  if (alignment < 16) alignment = 16;
+  if (alignment > kMaxAlignment || (alignment & (alignment - 1)) != 0) return nullptr;
+  size_t object = size < 16 ? 16 : size;
+  size_t slack = alignment == 16 ? kHeaderSize : alignment;
+  if (object > max_block_ || object + slack > max_block_) return nullptr;
+  int cls = heap_class_index(object + slack);
+  size_t class_bytes = heap_class_size(cls);
+
+  uintptr_t block = 0;
+  {
+    SpinGuard guard(lock_);
+    ClassState& c = classes_[cls];
+    if (c.free_head != 0) {
+      block = c.free_head;
+      c.free_head = *reinterpret_cast<uintptr_t*>(block);
+    } else if (class_bytes >= kSpanThreshold) {
+      block = carve(class_bytes);
+    } else {
+      if (c.chunk_next + class_bytes > c.chunk_end || c.chunk_next == 0) {
+        size_t chunk = round_up(class_bytes * 4 > kMinChunk ? class_bytes * 4 : kMinChunk, kPage);
+        uintptr_t at = carve(chunk);
+        if (at != 0) {
+          c.chunk_next = at;
+          c.chunk_end = at + chunk;
+        }
+      }
+      if (c.chunk_next != 0 && c.chunk_next + class_bytes <= c.chunk_end) {
+        block = c.chunk_next;
+        c.chunk_next += class_bytes;
+      }
+    }
+  }
+  if (block == 0) return nullptr;
+
+  uintptr_t p = round_up(block + kHeaderSize, alignment);
+  ObjectHeader* h = header_of(reinterpret_cast<void*>(p));
+  h->tag = tag;
+  h->offset = static_cast<uint32_t>(p - block);
+  h->size_magic_class = (static_cast<uint64_t>(size) << 16) | (kMagic << 8) |
+                        static_cast<uint64_t>(cls);
+  live_objects_.fetch_add(1, std::memory_order_relaxed);
+  live_bytes_.fetch_add(size, std::memory_order_relaxed);
+  return reinterpret_cast<void*>(p);
+}
+
+void HeapRegion::set_tag(void* p, uint32_t tag) noexcept { header_of(p)->tag = tag; }
+
+HeapRegion::ObjectInfo HeapRegion::info(const void* p) const noexcept {
+  ObjectInfo out;
+  if (!contains(p) || (reinterpret_cast<uintptr_t>(p) & 15) != 0) return out;
+  const ObjectHeader* h = header_of(p);
+  if (((h->size_magic_class >> 8) & 0xff) != kMagic) return out;
+  int cls = static_cast<int>(h->size_magic_class & 0xff);
+  out.valid = true;
+  out.tag = h->tag;
+  out.size = static_cast<size_t>(h->size_magic_class >> 16);
+  out.usable = heap_class_size(cls) - h->offset;
+  return out;
+}
+
+void HeapRegion::release(void* p) noexcept {
+  ObjectInfo i = info(p);
+  if (!i.valid) return;  // double free or a stray pointer: never corrupt the free lists
+  ObjectHeader* h = header_of(p);
+  int cls = static_cast<int>(h->size_magic_class & 0xff);
+  uintptr_t block = reinterpret_cast<uintptr_t>(p) - h->offset;
+  h->size_magic_class = 0;  // a second free of p now sees no magic
+  size_t class_bytes = heap_class_size(cls);
+  if (class_bytes >= kReleaseThreshold)
+    madvise(reinterpret_cast<void*>(block + kPage), class_bytes - kPage, MADV_DONTNEED);
+  live_objects_.fetch_sub(1, std::memory_order_relaxed);
+  live_bytes_.fetch_sub(i.size, std::memory_order_relaxed);
+  SpinGuard guard(lock_);
+  ClassState& c = classes_[cls];
+  *reinterpret_cast<uintptr_t*>(block) = c.free_head;
+  c.free_head = block;
+}
+
+HeapRegion::Stats HeapRegion::stats() const noexcept {
+  Stats s;
+  s.reserved = size_.load();
+  s.committed = committed_.load();
+  s.live_objects = live_objects_.load();
+  s.live_bytes = live_bytes_.load();
+  return s;
+}
+
+}  // namespace profagent

@@ -1,0 +1,91 @@
+// Heap sampler slow path and interval math. HOOK CONTEXT: called from malloc hooks once per
+// sample; no allocation, no locks, only the vDSO clock, gettid and libm's log2.
+#include "collectors/heap/heap_sampler.h"
+
+#include <cmath>
+#include <ctime>
+
+#include "agent/core/running_flag.h"
+#include "agent/core/clock.h"
+#include "agent/runtime/hook_guard.h"
+#include "agent/runtime/threads/thread_registry.h"
+
+namespace profagent {
+
+std::atomic<int64_t> g_heap_sample_rate{0};
+constinit thread_local HeapSampler t_heap_sampler __attribute__((tls_model("initial-exec")));
+
+namespace {
+
+uint64_t splitmix64(uint64_t x) noexcept {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+}  // namespace
+
+uint64_t HeapSampler::next_random() noexcept {
+  if (rng_ == 0) {
+    // Distinct per thread and per process (fork resets it): tid, clock, and where this
+    // thread's TLS block lives.
+    uint64_t seed = splitmix64(static_cast<uint64_t>(current_tid()));
+    seed = splitmix64(seed ^ static_cast<uint64_t>(monotonic_nanos()));
+    seed = splitmix64(seed ^ reinterpret_cast<uintptr_t>(this));
+    rng_ = seed | 1;
+  }
+  // xorshift64* (Vigna): full period over non-zero states, good low and high bits.
+  rng_ ^= rng_ >> 12;
+  rng_ ^= rng_ << 25;
+  rng_ ^= rng_ >> 27;
+  return rng_ * 0x2545f4914f6cdd1dULL;
+}
+
+// Derivation (Go's fastexprand, runtime/malloc.go). We want sampling points to form a Poisson
+// process over allocated bytes with mean spacing R, so that an allocation of S bytes is
+// sampled with probability P(S) = 1 - exp(-S/R) whatever came before it (memoryless: the
+// leftover of an interval is thrown away when a sample is taken). The spacing of a Poisson
+// process is exponential with density (1/R)·exp(-x/R); its CDF is p = 1 - exp(-x/R), so with
+// q = 1 - p uniform in (0,1]: x = -ln(q)·R = -log2(q)·ln(2)·R. q is built as Go does, from 26
+// random bits: q = (n+1)/2^26 with n uniform in [0, 2^26), so log2(q) = log2(n+1) - 26 ∈
+// [-26, 0] and the largest interval is about 18·R. Go adds 1 so the interval is never 0 for
+// R > 1. Go also caps R at 0x7000000 to fit an int32; our countdown is a size_t, so we do not
+// cap (a cap would bias the unsampling, which uses the uncapped R).
+// R == 1 means "every allocation": interval 0 makes `size < countdown` always false.
+// The unbiasing at write time (heap_scale.cc) inverts P(S) for the average size of a bucket.
+size_t HeapSampler::pick_next_interval(int64_t rate) noexcept {
+  if (rate <= 1) return 0;
+  constexpr int kRandomBits = 26;
+  uint64_t n = next_random() >> (64 - kRandomBits);
+  double qlog = std::log2(static_cast<double>(n + 1)) - kRandomBits;
+  if (qlog > 0) qlog = 0;
+  constexpr double kMinusLn2 = -0.6931471805599453;
+  return static_cast<size_t>(qlog * (kMinusLn2 * static_cast<double>(rate))) + 1;
+}
+
+bool HeapSampler::record_allocation_slow(size_t size) noexcept {
+  int64_t rate = g_heap_sample_rate.load(std::memory_order_relaxed);
+  if (rate <= 0) {
+    // Before the constructor has started the collectors, look again at the next allocation
+    // (a countdown would make the first sampled bytes of this thread wait for it); once the
+    // agent runs without the heap collector (off, or stopped), never come back.
+    bytes_until_sample_ = agent_running() ? kOffCountdown : 0;
+    return false;
+  }
+  // The agent's own allocations (inside a hook's slow path, the dump) are never sampled;
+  // the countdown is left as it is for the host's next allocation.
+  if (in_agent()) return false;
+  if (!primed_) {
+    primed_ = true;
+    bytes_until_sample_ = pick_next_interval(rate);
+    if (size < bytes_until_sample_) {
+      bytes_until_sample_ -= size;
+      return false;
+    }
+  }
+  bytes_until_sample_ = pick_next_interval(rate);
+  return true;
+}
+
+}  // namespace profagent

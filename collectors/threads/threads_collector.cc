@@ -1,0 +1,71 @@
+// Threads collector (see threads_collector.h). Normal context.
+#include "collectors/threads/threads_collector.h"
+
+#include <unistd.h>
+
+#include "agent/runtime/hook_guard.h"
+#include "agent/core/log.h"
+#include "agent/runtime/sampling_signal.h"
+#include "agent/runtime/threads/thread_registry.h"
+#include "collectors/common/syscall_names.h"
+#include "collectors/threads/thread_snapshot.h"
+
+namespace profagent {
+
+bool ThreadsCollector::start(const Config&) {
+  if (!g_thread_snapshotter.init()) {
+    log().warn("threads profile off: cannot map its slots");
+    return false;
+  }
+  set_thread_snapshot_handler(&ThreadSnapshotter::handler);
+  if (!install_sampling_signal()) return false;
+  running_ = true;
+  return true;
+}
+
+void ThreadsCollector::stop() { running_ = false; }
+
+void ThreadsCollector::on_fork_child() noexcept { g_thread_snapshotter.reset_after_fork(); }
+
+std::optional<ProfileBuilder> ThreadsCollector::snapshot(const DumpRequest& request) {
+  if (!running_) return std::nullopt;
+  AgentScope scope;
+  std::vector<pid_t> tids;
+  for (pid_t tid : list_threads())
+    if (!is_agent_thread(tid)) tids.push_back(tid);
+  std::vector<CapturedThread> threads = g_thread_snapshotter.capture(tids, kAnswerTimeoutNanos);
+
+  ProfileBuilder builder(shape_of(kThreadsKind, 1));
+  builder.set_time(request.now_unix_nanos);
+  const int64_t one[1] = {1};
+  int blocked = 0, signalled = 0, silent = 0, lost = 0;
+  for (const CapturedThread& t : threads) {
+    std::vector<Label> labels;
+    labels.push_back(ProfileBuilder::num_label("tid", t.tid));
+    std::string name = thread_name(t.tid);
+    if (!name.empty()) labels.push_back(ProfileBuilder::str_label("thread_name", name));
+    labels.push_back(ProfileBuilder::str_label("state", t.blocked ? "blocked" : "running"));
+    if (t.blocked && t.syscall_nr >= 0)
+      labels.push_back(ProfileBuilder::str_label("syscall", syscall_label(t.syscall_nr)));
+    if (t.blocked) ++blocked;
+    else ++signalled;
+    if (t.answered) {
+      std::vector<uint64_t> stack(t.stack.begin(), t.stack.end());
+      builder.add_sample(stack, one, std::move(labels));
+    } else if (t.lost) {
+      ++lost;
+      builder.add_synthetic_sample("[profagent: lost]", one, std::move(labels));
+    } else {
+      ++silent;
+      builder.add_synthetic_sample("[profagent: thread did not answer]", one, std::move(labels));
+    }
+  }
+  builder.add_comment("profagent threads: " + std::to_string(blocked) +
+                      " blocked (stack walked without a signal), " + std::to_string(signalled) +
+                      " running (asked by a CPU-clock timer), " + std::to_string(silent) +
+                      " did not answer (running with SIGPROF blocked, or stopped), " +
+                      std::to_string(lost) + " lost (its wait changed under every walk)");
+  return builder;
+}
+
+}  // namespace profagent

@@ -1,0 +1,523 @@
+// Symbolizer tests: starts the fixture programs (C and C++, with and without -g, stripped),
+// symbolizes their recorded addresses from outside, and checks names, file:line, inline
+// chains, the fallbacks and the mappings; then this process itself, dlopen, a deleted
+// library and a memfd library.
+#include "agent/profile/symbolize/symbolizer.h"
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+
+#ifndef SYMBOLIZER_FIXTURE_DIR
+#error "SYMBOLIZER_FIXTURE_DIR must name the build directory of the fixtures"
+#endif
+#ifndef SYMBOLIZER_SOURCE_DIR
+#error "SYMBOLIZER_SOURCE_DIR must name the fixtures' source directory"
+#endif
+
+namespace symbolizer_test {
+
+__attribute__((noinline)) int probe(int x) {
+  __asm__ volatile("" ::: "memory");
+  return x * 2 + 1;
+}
+
+}  // namespace symbolizer_test
+
+namespace profagent {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kFixtureDir = SYMBOLIZER_FIXTURE_DIR;
+const std::string kSourceDir = SYMBOLIZER_SOURCE_DIR;
+const std::string kLibBuildId = "4123456789abcdef0123456789abcdef01234567";
+
+// Line number of the first line of `file` containing "@marker@".
+int64_t line_of(const std::string& file, const std::string& marker) {
+  std::ifstream in(kSourceDir + "/" + file);
+  std::string text;
+  for (int64_t n = 1; std::getline(in, text); ++n) {
+    if (text.find("@" + marker + "@") != std::string::npos) return n;
+  }
+  ADD_FAILURE() << "marker " << marker << " not in " << file;
+  return -1;
+}
+
+std::string hex(uint64_t v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "0x%" PRIx64, v);
+  return buf;
+}
+
+struct MapsLine {
+  uint64_t start = 0, limit = 0, offset = 0;
+  std::string perms, name;
+};
+
+// The /proc/<pid>/maps line containing `address`, parsed independently of the symbolizer.
+MapsLine maps_line_at(pid_t pid, uint64_t address) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/maps");
+  std::string text;
+  while (std::getline(in, text)) {
+    std::istringstream ls(text);
+    std::string range, perms, offset, dev, inode, name;
+    ls >> range >> perms >> offset >> dev >> inode;
+    std::getline(ls >> std::ws, name);
+    MapsLine m;
+    m.start = std::stoull(range.substr(0, range.find('-')), nullptr, 16);
+    m.limit = std::stoull(range.substr(range.find('-') + 1), nullptr, 16);
+    m.offset = std::stoull(offset, nullptr, 16);
+    m.perms = perms;
+    m.name = name;
+    if (m.start <= address && address < m.limit) return m;
+  }
+  ADD_FAILURE() << "no maps line for " << hex(address);
+  return {};
+}
+
+// A running fixture: its pid and the "<key> 0x<address>" values it printed.
+class Fixture {
+ public:
+  // `name` in the fixture directory, or an absolute path (a copy made by the test).
+  explicit Fixture(const std::string& name)
+      : path_(name.starts_with('/') ? name : kFixtureDir + "/" + name) {
+    int to_child[2], from_child[2];
+    if (pipe2(to_child, O_CLOEXEC) != 0 || pipe2(from_child, O_CLOEXEC) != 0) std::abort();
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(to_child[0], 0);
+      dup2(from_child[1], 1);
+      execl(path_.c_str(), path_.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    close(to_child[0]);
+    close(from_child[1]);
+    stdin_ = to_child[1];
+    FILE* out = fdopen(from_child[0], "r");
+    char line[256];
+    while (out != nullptr && std::fgets(line, sizeof(line), out) != nullptr) {
+      std::string s(line);
+      if (s.starts_with("ready")) {
+        ready_ = true;
+        break;
+      }
+      size_t space = s.find(' ');
+      if (space != std::string::npos)
+        values_[s.substr(0, space)] = std::stoull(s.substr(space + 1), nullptr, 16);
+    }
+    if (out != nullptr) std::fclose(out);
+  }
+  ~Fixture() {
+    close(stdin_);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+  }
+
+  bool ready() const { return ready_; }
+  pid_t pid() const { return pid_; }
+  const std::string& path() const { return path_; }
+  uint64_t value(const std::string& key) const {
+    auto it = values_.find(key);
+    if (it == values_.end()) {
+      ADD_FAILURE() << "fixture printed no " << key;
+      return 0;
+    }
+    return it->second;
+  }
+  // A call-site PC: the recorded return address - 1, as the agent adjusts it.
+  uint64_t pc(const std::string& key) const { return value("pc:" + key) - 1; }
+  // "An address inside" a function: its entry + 1.
+  uint64_t fn(const std::string& key) const { return value("fn:" + key) + 1; }
+
+ private:
+  std::string path_;
+  pid_t pid_ = -1;
+  int stdin_ = -1;
+  bool ready_ = false;
+  std::map<std::string, uint64_t> values_;
+};
+
+std::string basename_of(const std::string& path) { return fs::path(path).filename().string(); }
+
+void expect_frame(const SourceFrame& f, const std::string& function, const std::string& system_name,
+                  const std::string& file, int64_t line, int64_t start_line) {
+  EXPECT_EQ(f.function, function);
+  EXPECT_EQ(f.system_name, system_name);
+  if (file.empty()) {
+    EXPECT_EQ(f.file, "");
+  } else {
+    EXPECT_EQ(basename_of(f.file), file) << f.file;
+  }
+  EXPECT_EQ(f.line, line) << function;
+  EXPECT_EQ(f.start_line, start_line) << function;
+}
+
+// The main executable comes first, with the exact maps values and the build id it was linked
+// with.
+void expect_main_mapping(const Symbolizer& s, const Fixture& fx, uint64_t code_address,
+                         const std::string& build_id) {
+  ASSERT_FALSE(s.mappings().empty());
+  const MappingInfo& m = s.mappings()[0];
+  EXPECT_EQ(m.filename, fs::canonical(fx.path()).string());
+  EXPECT_EQ(m.build_id, build_id);
+  MapsLine line = maps_line_at(fx.pid(), code_address);
+  EXPECT_NE(line.perms.find('x'), std::string::npos);
+  EXPECT_EQ(m.start, line.start);
+  EXPECT_EQ(m.limit, line.limit);
+  EXPECT_EQ(m.offset, line.offset);
+  EXPECT_LT(code_address, m.limit);
+  EXPECT_GE(code_address, m.start);
+}
+
+const ResolvedAddress& resolve_ok(Symbolizer& s, uint64_t address) {
+  const ResolvedAddress& r = s.resolve(address);
+  EXPECT_FALSE(r.frames.empty());
+  return r;
+}
+
+TEST(SymbolizerTest, CWithDebugInfo) {
+  Fixture fx("symbolizer_fixture_c_g");
+  ASSERT_TRUE(fx.ready());
+  Symbolizer s(fx.pid());
+  const std::string src = "fixture_c.c";
+  expect_main_mapping(s, fx, fx.pc("static_helper"), "0123456789abcdef0123456789abcdef01234567");
+
+  const ResolvedAddress& helper = resolve_ok(s, fx.pc("static_helper"));
+  EXPECT_TRUE(helper.symbolized);
+  EXPECT_TRUE(helper.has_file_line);
+  EXPECT_EQ(helper.mapping_index, 0);
+  ASSERT_EQ(helper.frames.size(), 1u);
+  expect_frame(helper.frames[0], "static_helper", "static_helper", src,
+               line_of(src, "static_helper_call"), line_of(src, "static_helper_decl"));
+
+  const ResolvedAddress& in = resolve_ok(s, fx.pc("inline"));
+  EXPECT_TRUE(in.symbolized);
+  EXPECT_TRUE(in.has_file_line);
+  ASSERT_EQ(in.frames.size(), 3u);
+  expect_frame(in.frames[0], "inner_leaf", "inner_leaf", src, line_of(src, "inner_leaf_call"),
+               line_of(src, "inner_leaf_decl"));
+  expect_frame(in.frames[1], "middle", "middle", src, line_of(src, "middle_call"),
+               line_of(src, "middle_decl"));
+  expect_frame(in.frames[2], "outer_exported", "outer_exported", src, line_of(src, "outer_call"),
+               line_of(src, "outer_decl"));
+
+  const ResolvedAddress& outer = resolve_ok(s, fx.pc("outer"));
+  ASSERT_EQ(outer.frames.size(), 1u);
+  expect_frame(outer.frames[0], "outer_exported", "outer_exported", src,
+               line_of(src, "outer_record"), line_of(src, "outer_decl"));
+
+  const ResolvedAddress& entry = resolve_ok(s, fx.fn("static_helper"));
+  ASSERT_EQ(entry.frames.size(), 1u);
+  EXPECT_EQ(entry.frames[0].function, "static_helper");
+  EXPECT_EQ(entry.frames[0].start_line, line_of(src, "static_helper_decl"));
+  EXPECT_TRUE(entry.has_file_line);
+  EXPECT_EQ(resolve_ok(s, fx.fn("main")).frames.back().function, "main");
+}
+
+TEST(SymbolizerTest, CWithoutDebugInfo) {
+  Fixture fx("symbolizer_fixture_c_nog");
+  ASSERT_TRUE(fx.ready());
+  Symbolizer s(fx.pid());
+  expect_main_mapping(s, fx, fx.pc("static_helper"), "1123456789abcdef0123456789abcdef01234567");
+
+  const ResolvedAddress& helper = resolve_ok(s, fx.pc("static_helper"));
+  EXPECT_TRUE(helper.symbolized);
+  EXPECT_FALSE(helper.has_file_line);
+  ASSERT_EQ(helper.frames.size(), 1u);
+  expect_frame(helper.frames[0], "static_helper", "static_helper", "", 0, 0);
+
+  // Without DWARF the inlined functions are invisible: only the physical function remains.
+  const ResolvedAddress& in = resolve_ok(s, fx.pc("inline"));
+  EXPECT_TRUE(in.symbolized);
+  EXPECT_FALSE(in.has_file_line);
+  ASSERT_EQ(in.frames.size(), 1u);
+  expect_frame(in.frames[0], "outer_exported", "outer_exported", "", 0, 0);
+  EXPECT_EQ(resolve_ok(s, fx.fn("main")).frames[0].function, "main");
+}
+
+TEST(SymbolizerTest, CStrippedNamesDynamicSymbolsOnly) {
+  Fixture fx("symbolizer_fixture_c_stripped");
+  ASSERT_TRUE(fx.ready());
+  Symbolizer s(fx.pid());
+  // strip keeps the build-id note of the -g build it was made from.
+  expect_main_mapping(s, fx, fx.pc("static_helper"), "0123456789abcdef0123456789abcdef01234567");
+
+  const ResolvedAddress& exported = resolve_ok(s, fx.pc("outer"));
+  EXPECT_TRUE(exported.symbolized);
+  EXPECT_FALSE(exported.has_file_line);
+  ASSERT_EQ(exported.frames.size(), 1u);
+  expect_frame(exported.frames[0], "outer_exported", "outer_exported", "", 0, 0);
+
+  // A static function is in no symbol table any more: "module+0xfileoffset".
+  uint64_t pc = fx.pc("static_helper");
+  const ResolvedAddress& helper = resolve_ok(s, pc);
+  EXPECT_FALSE(helper.symbolized);
+  EXPECT_FALSE(helper.has_file_line);
+  EXPECT_EQ(helper.mapping_index, 0);
+  ASSERT_EQ(helper.frames.size(), 1u);
+  MapsLine line = maps_line_at(fx.pid(), pc);
+  expect_frame(helper.frames[0],
+               "symbolizer_fixture_c_stripped+" + hex(pc - line.start + line.offset), "", "", 0, 0);
+}
+
+// MiniDebugInfo: a stripped binary whose .gnu_debugdata (xz) holds a .symtab names its static
+// functions, as Fedora builds do.
+TEST(SymbolizerTest, CStrippedWithMiniDebugInfoNamesStaticFunctions) {
+  const std::string dir = testing::TempDir() + "symbolizer_minidebuginfo";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string source = kFixtureDir + "/symbolizer_fixture_c_g";
+  const std::string binary = dir + "/symbolizer_fixture_c_mini";
+  std::string script = "cd " + dir + " && objcopy --strip-debug --remove-section=.comment " +
+                       source + " mini && xz -q mini && strip --strip-all -o " + binary + " " +
+                       source + " && objcopy --add-section .gnu_debugdata=mini.xz " + binary;
+  ASSERT_EQ(std::system(script.c_str()), 0) << script;
+  Fixture fx(binary);
+  ASSERT_TRUE(fx.ready());
+  Symbolizer s(fx.pid());
+  const ResolvedAddress& helper = resolve_ok(s, fx.pc("static_helper"));
+  EXPECT_TRUE(helper.symbolized);
+  EXPECT_FALSE(helper.has_file_line);
+  EXPECT_EQ(helper.frames.back().function, "static_helper");
+  EXPECT_EQ(resolve_ok(s, fx.pc("outer")).frames.back().function, "outer_exported");
+}
+
+TEST(SymbolizerTest, CppWithDebugInfo) {
+  Fixture fx("symbolizer_fixture_cpp_g");
+  ASSERT_TRUE(fx.ready());
+  Symbolizer s(fx.pid());
+  const std::string src = "fixture_cpp.cc";
+  expect_main_mapping(s, fx, fx.pc("compute"), "2123456789abcdef0123456789abcdef01234567");
+
+  const ResolvedAddress& compute = resolve_ok(s, fx.pc("compute"));
+  EXPECT_TRUE(compute.symbolized);
+  EXPECT_TRUE(compute.has_file_line);
+  ASSERT_EQ(compute.frames.size(), 1u);
+  expect_frame(compute.frames[0], "demo::Box<int>::compute(int) const",
+               "_ZNK4demo3BoxIiE7computeEi", src, line_of(src, "compute_call"),
+               line_of(src, "compute_decl"));
+
+  const ResolvedAddress& st = resolve_ok(s, fx.pc("static"));
+  ASSERT_EQ(st.frames.size(), 1u);
+  expect_frame(st.frames[0], "cpp_static(int)", "_ZL10cpp_statici", src,
+               line_of(src, "cpp_static_call"), line_of(src, "cpp_static_decl"));
+
+  const ResolvedAddress& in = resolve_ok(s, fx.pc("inline"));
+  EXPECT_TRUE(in.has_file_line);
+  ASSERT_EQ(in.frames.size(), 2u);
+  expect_frame(in.frames[0], "demo::leaf_inl(int)", "_ZN4demo8leaf_inlEi", src,
+               line_of(src, "leaf_inl_call"), line_of(src, "leaf_inl_decl"));
+  expect_frame(in.frames[1], "demo::run(int)", "_ZN4demo3runEi", src, line_of(src, "run_call"),
+               line_of(src, "run_decl"));
+
+  const ResolvedAddress& entry = resolve_ok(s, fx.fn("compute"));
+  ASSERT_EQ(entry.frames.size(), 1u);
+  EXPECT_EQ(entry.frames[0].function, "demo::Box<int>::compute(int) const");
+  EXPECT_EQ(entry.frames[0].system_name, "_ZNK4demo3BoxIiE7computeEi");
+  EXPECT_EQ(resolve_ok(s, fx.fn("run")).frames.back().function, "demo::run(int)");
+}
+
+TEST(SymbolizerTest, CppWithoutDebugInfo) {
+  Fixture fx("symbolizer_fixture_cpp_nog");
+  ASSERT_TRUE(fx.ready());
+  Symbolizer s(fx.pid());
+  expect_main_mapping(s, fx, fx.pc("compute"), "3123456789abcdef0123456789abcdef01234567");
+
+  const ResolvedAddress& compute = resolve_ok(s, fx.pc("compute"));
+  EXPECT_TRUE(compute.symbolized);
+  EXPECT_FALSE(compute.has_file_line);
+  ASSERT_EQ(compute.frames.size(), 1u);
+  expect_frame(compute.frames[0], "demo::Box<int>::compute(int) const",
+               "_ZNK4demo3BoxIiE7computeEi", "", 0, 0);
+
+  const ResolvedAddress& st = resolve_ok(s, fx.pc("static"));
+  ASSERT_EQ(st.frames.size(), 1u);
+  expect_frame(st.frames[0], "cpp_static(int)", "_ZL10cpp_statici", "", 0, 0);
+
+  const ResolvedAddress& in = resolve_ok(s, fx.pc("inline"));
+  ASSERT_EQ(in.frames.size(), 1u);
+  expect_frame(in.frames[0], "demo::run(int)", "_ZN4demo3runEi", "", 0, 0);
+}
+
+TEST(SymbolizerTest, OwnProcessAndOutsideAnyMapping) {
+  Symbolizer s;
+  ASSERT_FALSE(s.mappings().empty());
+  EXPECT_EQ(s.mappings()[0].filename, fs::canonical("/proc/self/exe").string());
+  bool vdso = false;
+  for (const MappingInfo& m : s.mappings()) {
+    EXPECT_LT(m.start, m.limit);
+    EXPECT_EQ(m.filename.find(" (deleted)"), std::string::npos);
+    if (m.filename == "[vdso]") vdso = true;
+    if (m.filename.find("/libc.so") != std::string::npos) {
+      EXPECT_EQ(m.build_id.size(), 40u) << m.filename;
+      EXPECT_EQ(m.build_id.find_first_not_of("0123456789abcdef"), std::string::npos);
+    }
+  }
+  EXPECT_TRUE(vdso);
+
+  uint64_t probe = reinterpret_cast<uintptr_t>(&symbolizer_test::probe) + 1;
+  const ResolvedAddress& r = s.resolve(probe);
+  EXPECT_TRUE(r.symbolized);
+  EXPECT_EQ(r.mapping_index, 0);
+  EXPECT_EQ(r.frames.back().function, "symbolizer_test::probe(int)");
+  EXPECT_EQ(r.frames.back().system_name, "_ZN15symbolizer_test5probeEi");
+  EXPECT_EQ(&s.resolve(probe), &r);  // cached
+
+  const ResolvedAddress& nowhere = s.resolve(8);
+  EXPECT_EQ(nowhere.mapping_index, -1);
+  EXPECT_FALSE(nowhere.symbolized);
+  ASSERT_EQ(nowhere.frames.size(), 1u);
+  EXPECT_EQ(nowhere.frames[0].function, "0x8");
+
+  // Heap growth or new anonymous memory does not invalidate the cache.
+  void* big = mmap(nullptr, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(big, MAP_FAILED);
+  s.refresh();
+  EXPECT_EQ(&s.resolve(probe), &r);
+  munmap(big, 1 << 20);
+  EXPECT_EQ(symbolizer_test::probe(1), 3);
+}
+
+TEST(SymbolizerTest, VanishedProcessFallsBackToAddresses) {
+  pid_t child = fork();
+  if (child == 0) _exit(0);
+  ASSERT_GT(child, 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  Symbolizer s(child);
+  EXPECT_TRUE(s.mappings().empty());
+  const ResolvedAddress& r = s.resolve(0x401000);
+  EXPECT_EQ(r.mapping_index, -1);
+  EXPECT_FALSE(r.symbolized);
+  ASSERT_EQ(r.frames.size(), 1u);
+  EXPECT_EQ(r.frames[0].function, "0x401000");
+  s.refresh();
+  EXPECT_TRUE(s.mappings().empty());
+}
+
+const MappingInfo* mapping_named(const Symbolizer& s, const std::string& filename) {
+  for (const MappingInfo& m : s.mappings()) {
+    if (m.filename == filename) return &m;
+  }
+  return nullptr;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST(SymbolizerTest, RefreshSeesDlopen) {
+  const std::string lib = kFixtureDir + "/libsymbolizer_fixture_lib.so";
+  Symbolizer s;
+  ASSERT_EQ(mapping_named(s, lib), nullptr);
+  void* handle = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(handle, nullptr) << dlerror();
+  auto address = reinterpret_cast<uintptr_t>(dlsym(handle, "fixture_lib_function")) + 1;
+  s.refresh();
+  const MappingInfo* m = mapping_named(s, lib);
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->build_id, kLibBuildId);
+  const ResolvedAddress& r = s.resolve(address);
+  EXPECT_TRUE(r.symbolized);
+  EXPECT_TRUE(r.has_file_line);
+  EXPECT_EQ(r.frames.back().function, "fixture_lib_function");
+  EXPECT_EQ(basename_of(r.frames.back().file), "fixture_lib.c");
+  dlclose(handle);
+}
+
+// A library whose file is gone keeps its mapping (name without " (deleted)", build id read
+// from memory) and never breaks resolution.
+void check_vanished_library(const std::string& dlopen_path, const std::string& mapping_name) {
+  void* handle = dlopen(dlopen_path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(handle, nullptr) << dlerror();
+  auto address = reinterpret_cast<uintptr_t>(dlsym(handle, "fixture_lib_function")) + 1;
+  Symbolizer s;
+  const MappingInfo* m = mapping_named(s, mapping_name);
+  ASSERT_NE(m, nullptr) << mapping_name;
+  EXPECT_EQ(m->build_id, kLibBuildId);
+  const ResolvedAddress& r = s.resolve(address);
+  ASSERT_FALSE(r.frames.empty());
+  EXPECT_EQ(r.frames.back().function, "fixture_lib_function");
+  EXPECT_TRUE(r.symbolized);
+  EXPECT_EQ(&s.mappings()[static_cast<size_t>(r.mapping_index)], m);
+  dlclose(handle);
+}
+
+TEST(SymbolizerTest, DeletedLibrary) {
+  const std::string copy = testing::TempDir() + "symbolizer_deleted_lib.so";
+  fs::copy_file(kFixtureDir + "/libsymbolizer_fixture_lib.so", copy,
+                fs::copy_options::overwrite_existing);
+  void* keep = dlopen(copy.c_str(), RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(keep, nullptr) << dlerror();
+  fs::remove(copy);
+  check_vanished_library(copy, copy);
+  dlclose(keep);
+}
+
+TEST(SymbolizerTest, MemfdLibrary) {
+  int fd = memfd_create("symbolizer_memfd_lib", 0);
+  ASSERT_GE(fd, 0);
+  std::string bytes = read_file(kFixtureDir + "/libsymbolizer_fixture_lib.so");
+  ASSERT_EQ(write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+  check_vanished_library("/proc/self/fd/" + std::to_string(fd), "/memfd:symbolizer_memfd_lib");
+  close(fd);
+}
+
+// The persistent cache answers a second symbolizer without the backend, keyed by build id:
+// a different binary copied to the same path is not answered from the first one's entries.
+TEST(SymbolizerTest, SymbolCacheIsKeyedByBuildIdNotPath) {
+  const std::string cache_dir = testing::TempDir() + "symbolizer_cache_by_build_id";
+  const std::string binary = testing::TempDir() + "symbolizer_changed_binary";
+  fs::remove_all(cache_dir);
+  fs::copy_file(kFixtureDir + "/symbolizer_fixture_c_g", binary,
+                fs::copy_options::overwrite_existing);
+  uint64_t helper_pc = 0;
+  {
+    Fixture fx(binary);
+    ASSERT_TRUE(fx.ready());
+    helper_pc = fx.pc("static_helper");
+    Symbolizer s(fx.pid(), cache_dir);
+    const ResolvedAddress& r = s.resolve(helper_pc);
+    EXPECT_EQ(r.frames.back().function, "static_helper");
+    EXPECT_TRUE(r.has_file_line);
+    s.save_cache();
+    EXPECT_NE(s.stats_line().find("cache_misses=1 "), std::string::npos) << s.stats_line();
+    // Same binary again: answered from the cache file.
+    Symbolizer again(fx.pid(), cache_dir);
+    const ResolvedAddress& cached = again.resolve(helper_pc);
+    EXPECT_EQ(cached.frames.back().function, "static_helper");
+    EXPECT_TRUE(cached.has_file_line);
+    EXPECT_NE(again.stats_line().find("cache_hits=1 "), std::string::npos) << again.stats_line();
+  }
+  EXPECT_TRUE(fs::exists(cache_dir + "/0123456789abcdef0123456789abcdef01234567.sym"));
+  // Another build (no DWARF, another build id) at the same path.
+  fs::remove(binary);
+  fs::copy_file(kFixtureDir + "/symbolizer_fixture_c_nog", binary);
+  Fixture fx(binary);
+  ASSERT_TRUE(fx.ready());
+  Symbolizer s(fx.pid(), cache_dir);
+  EXPECT_EQ(s.mappings()[0].build_id, "1123456789abcdef0123456789abcdef01234567");
+  const ResolvedAddress& r = s.resolve(fx.pc("static_helper"));
+  EXPECT_EQ(r.frames.back().function, "static_helper");
+  EXPECT_FALSE(r.has_file_line);  // the first binary's file:line would be a stale answer
+  EXPECT_NE(s.stats_line().find("cache_hits=0 "), std::string::npos) << s.stats_line();
+  fs::remove(binary);
+}
+
+}  // namespace
+}  // namespace profagent

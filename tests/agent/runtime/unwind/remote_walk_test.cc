@@ -1,0 +1,61 @@
+// Walking ANOTHER thread from its registers: a thread blocked in read() on a pipe is walked
+// from the SP/PC in /proc/self/task/TID/syscall (memory read via process_vm_readv).
+#include <gtest/gtest.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "agent/runtime/unwind/unwinder.h"
+#include "tests/agent/runtime/unwind/oracle.h"
+
+extern "C" int fixture_blocked_outer(int fd);
+
+namespace profagent {
+namespace {
+
+TEST(RemoteWalk, ThreadBlockedInReadShowsItsCallers) {
+  unwind_tables_refresh();
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  std::atomic<pid_t> tid{0};
+  std::thread blocked([&] {
+    tid = static_cast<pid_t>(syscall(SYS_gettid));
+    fixture_blocked_outer(fds[0]);
+  });
+  while (tid.load() == 0) usleep(100);
+  std::string path = "/proc/self/task/" + std::to_string(tid.load()) + "/syscall";
+  std::string line;
+  // Wait until the thread sits in read (syscall 0).
+  for (int i = 0; i < 2000; ++i) {
+    std::ifstream f(path);
+    std::getline(f, line);
+    if (line.rfind("0 ", 0) == 0) break;
+    usleep(1000);
+  }
+  ASSERT_EQ(line.rfind("0 ", 0), 0u) << line;
+  std::istringstream in(line);
+  std::string field;
+  std::vector<std::string> fields;
+  while (in >> field) fields.push_back(field);
+  ASSERT_EQ(fields.size(), 9u) << line;
+  uintptr_t sp = std::stoull(fields[7], nullptr, 16);
+  uintptr_t pc = std::stoull(fields[8], nullptr, 16);
+  uintptr_t pcs[kMaxFrames];
+  int n = unwind_thread_from_registers(pc, sp, 0, pcs, kMaxFrames);
+  std::string stack = testing::describe_stack(pcs, n);
+  EXPECT_NE(stack.find("fixture_blocked_inner"), std::string::npos) << stack;
+  EXPECT_NE(stack.find("fixture_blocked_outer"), std::string::npos) << stack;
+  EXPECT_LT(stack.find("fixture_blocked_inner"), stack.find("fixture_blocked_outer")) << stack;
+  ASSERT_EQ(write(fds[1], "x", 1), 1);
+  blocked.join();
+  close(fds[0]);
+  close(fds[1]);
+}
+
+}  // namespace
+}  // namespace profagent

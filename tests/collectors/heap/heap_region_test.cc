@@ -1,0 +1,163 @@
+// The sampled-object region allocator: size classes, placement, reuse, alignment, bounds.
+#include "collectors/heap/heap_region.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <set>
+#include <thread>
+#include <vector>
+
+namespace profagent {
+namespace {
+
+constexpr size_t kGiB = size_t{1} << 30;
+
+TEST(HeapRegionClasses, SmallestClassThatFits) {
+  for (size_t b = 1; b < (size_t{1} << 24); b = b < 4096 ? b + 1 : b + b / 7) {
+    int i = heap_class_index(b);
+    ASSERT_GE(heap_class_size(i), b) << b;
+    if (i > 0) {
+      ASSERT_LT(heap_class_size(i - 1), b) << b;
+    }
+    if (b > 128) {
+      ASSERT_LE(heap_class_size(i), b + b / 4 + 1) << b;  // <= 25% waste
+    }
+  }
+  EXPECT_EQ(heap_class_size(HeapRegion::kMaxClasses - 1), size_t{1} << 40);
+}
+
+TEST(HeapRegion, AllocateInfoRelease) {
+  HeapRegion r;
+  ASSERT_TRUE(r.reserve(kGiB));
+  EXPECT_FALSE(r.contains(nullptr));
+  int local = 0;
+  EXPECT_FALSE(r.contains(&local));
+  void* p = r.allocate(100, 16, 77);
+  ASSERT_NE(p, nullptr);
+  EXPECT_TRUE(r.contains(p));
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % 16, 0u);
+  HeapRegion::ObjectInfo info = r.info(p);
+  ASSERT_TRUE(info.valid);
+  EXPECT_EQ(info.tag, 77u);
+  EXPECT_EQ(info.size, 100u);
+  EXPECT_GE(info.usable, 100u);
+  memset(p, 0xab, info.usable);
+  r.set_tag(p, 5);
+  EXPECT_EQ(r.info(p).tag, 5u);
+  EXPECT_EQ(r.stats().live_objects, 1u);
+  EXPECT_EQ(r.stats().live_bytes, 100u);
+  r.release(p);
+  EXPECT_EQ(r.stats().live_objects, 0u);
+  EXPECT_FALSE(r.info(p).valid);
+  // The block is reused for the next object of its class.
+  void* q = r.allocate(100, 16, 1);
+  EXPECT_EQ(q, p);
+  r.release(q);
+}
+
+TEST(HeapRegion, DoubleFreeDoesNotCorruptFreeLists) {
+  HeapRegion r;
+  ASSERT_TRUE(r.reserve(kGiB));
+  void* p = r.allocate(40, 16, 0);
+  r.release(p);
+  r.release(p);  // ignored
+  EXPECT_EQ(r.stats().live_objects, 0u);
+  void* a = r.allocate(40, 16, 0);
+  void* b = r.allocate(40, 16, 0);
+  EXPECT_NE(a, b);
+}
+
+TEST(HeapRegion, EveryAlignmentHonoured) {
+  HeapRegion r;
+  ASSERT_TRUE(r.reserve(kGiB));
+  for (size_t align = 1; align <= HeapRegion::kMaxAlignment; align *= 2) {
+    for (size_t size : {size_t{0}, size_t{1}, size_t{24}, size_t{5000}, size_t{300000}}) {
+      void* p = r.allocate(size, align, 3);
+      ASSERT_NE(p, nullptr) << align << " " << size;
+      size_t want = align < 16 ? 16 : align;
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % want, 0u) << align;
+      HeapRegion::ObjectInfo info = r.info(p);
+      ASSERT_TRUE(info.valid);
+      EXPECT_GE(info.usable, size);
+      memset(p, 0x5a, info.usable);  // every usable byte is writable
+      r.release(p);
+    }
+  }
+  EXPECT_EQ(r.allocate(10, HeapRegion::kMaxAlignment * 2, 0), nullptr);
+  EXPECT_EQ(r.allocate(10, 48, 0), nullptr);  // not a power of two
+  EXPECT_EQ(r.stats().live_objects, 0u);
+}
+
+TEST(HeapRegion, LargeObjectsAreSpansAndReuseAddressSpace) {
+  HeapRegion r;
+  ASSERT_TRUE(r.reserve(kGiB));
+  constexpr size_t kSize = 3 << 20;
+  for (int i = 0; i < 2000; ++i) {  // 6 GB allocated in total through a 1 GiB region
+    void* p = r.allocate(kSize, 16, 0);
+    ASSERT_NE(p, nullptr) << i;
+    static_cast<char*>(p)[kSize - 1] = 1;
+    r.release(p);
+  }
+  EXPECT_LT(r.stats().committed, size_t{8} << 20);
+}
+
+TEST(HeapRegion, FullRegionReturnsNull) {
+  HeapRegion r;
+  ASSERT_TRUE(r.reserve(kGiB));
+  EXPECT_EQ(r.allocate(kGiB / 4, 16, 0), nullptr);  // over the largest block
+  std::vector<void*> got;
+  for (int i = 0; i < 64; ++i) {
+    void* p = r.allocate(100 << 20, 16, 0);
+    if (p == nullptr) break;
+    got.push_back(p);
+  }
+  EXPECT_GE(got.size(), 5u);
+  EXPECT_LT(got.size(), 11u);
+  for (void* p : got) r.release(p);
+}
+
+TEST(HeapRegion, ConcurrentUseKeepsObjectsDisjoint) {
+  HeapRegion r;
+  ASSERT_TRUE(r.reserve(kGiB));
+  constexpr int kThreads = 8;
+  std::vector<std::thread> threads;
+  std::atomic<int> errors{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::vector<std::pair<unsigned char*, size_t>> live;
+      unsigned seed = static_cast<unsigned>(t) * 7919u + 1;
+      for (int i = 0; i < 20000; ++i) {
+        seed = seed * 1103515245u + 12345u;
+        size_t size = 1 + (seed >> 8) % 3000;
+        auto* p = static_cast<unsigned char*>(r.allocate(size, 16, static_cast<uint32_t>(t)));
+        if (p == nullptr) {
+          ++errors;
+          continue;
+        }
+        memset(p, t + 1, size);
+        live.emplace_back(p, size);
+        if (live.size() > 64) {
+          auto [q, n] = live[seed % live.size()];
+          for (size_t k = 0; k < n; ++k)
+            if (q[k] != t + 1) {
+              ++errors;
+              break;
+            }
+          if (r.info(q).tag != static_cast<uint32_t>(t)) ++errors;
+          r.release(q);
+          live[seed % live.size()] = live.back();
+          live.pop_back();
+        }
+      }
+      for (auto [q, n] : live) r.release(q);
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(r.stats().live_objects, 0u);
+  EXPECT_EQ(r.stats().live_bytes, 0u);
+}
+
+}  // namespace
+}  // namespace profagent
