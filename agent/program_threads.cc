@@ -62,9 +62,11 @@ bool program_thread_alive() {
 // On the dump thread at every wake-up.
 void check_last_thread() {
   if (!g_last_ended.load(std::memory_order_acquire)) return;
-  // The last thread is past its key destructors but may not have finished ending: wait
-  // until it has (milliseconds), unless a thread the agent does not count shows up alive.
-  for (int round = 0; round < 1000; ++round) {
+  // The last counted thread is past its key destructors but may not have finished ending:
+  // wait until it has (milliseconds). A thread the agent does not count (one started before
+  // the agent, or by a raw clone) may still run: then look again at a later tick, for as
+  // long as it lives (one /proc scan every ~100 ms, only in this case).
+  for (int round = 0; round < 50; ++round) {
     if (g_live.load(std::memory_order_acquire) > 0) {  // a new thread after all
       g_last_ended.store(false);
       return;
@@ -73,10 +75,10 @@ void check_last_thread() {
       log().debug("the program's last thread ended; exiting with status 0");
       exit(0);  // atexit handlers and the exit dump run, as when glibc ends the process
     }
-    timespec ms{0, round < 100 ? 1000000 : 20000000};
+    timespec ms{0, 2000000};
     nanosleep(&ms, nullptr);
   }
-  g_last_ended.store(false);  // a thread the agent never saw start: it keeps the process
+  request_collector_tick();
 }
 
 void after_fork_child() {
@@ -90,10 +92,10 @@ void start_program_thread_tracking() {
   AgentScope scope;
   if (pthread_key_create(&g_key, on_program_thread_end) != 0) return;
   g_key_made.store(true);
-  int existing = 0;
-  for (pid_t tid : list_threads())
-    if (!is_agent_thread(tid)) ++existing;
-  g_live.store(existing > 0 ? existing : 1);
+  // Only the calling thread is counted among those that exist already: it alone gets the
+  // key whose destructor counts it down. Threads started before the agent (by a library's
+  // constructor) are not counted; check_last_thread looks for them in /proc instead.
+  g_live.store(1);
   pthread_setspecific(g_key, reinterpret_cast<void*>(1));
   set_last_thread_check(check_last_thread);
   pthread_atfork(nullptr, nullptr, after_fork_child);

@@ -220,6 +220,19 @@ TEST_F(SignalsE2E, ForkChildrenEndingWithExitWriteTheirProfilesVforkChildDoesNot
 
 // --- 8. The agent's threads never keep a process alive ---------------------------------
 
+// A thread a library's constructor started before main (possibly before the agent): the
+// process still ends when it does, after main's pthread_exit.
+TEST_F(SignalsE2E, ThreadStartedBeforeMainEndsTheProcessAfterMainsPthreadExit) {
+  e2e::RunOptions o;
+  o.env = {{"PROFAGENT_DIR", dir_}};
+  o.timeout_seconds = 20;
+  e2e::RunResult r = e2e::run({e2e::program("early_thread_host")}, o);
+  ASSERT_FALSE(r.timed_out) << "the process outlived its last thread";
+  EXPECT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_EQ(r.out, "main leaves 1\n");
+  EXPECT_EQ(e2e::profiles(dir_, "cpu").size(), 1u);  // the exit dump
+}
+
 TEST_F(SignalsE2E, MainThreadPthreadExitProcessEndsWhenLastThreadEnds) {
   for (bool profiles_on : {true, false}) {
     SCOPED_TRACE(profiles_on ? "defaults" : "every profile off");
