@@ -312,6 +312,7 @@ TEST(SamplingSignal, AClockRequestOnARunningThreadReachesItAndAGoneThreadIsEsrch
     while (spinner_tid.load() == 0) std::this_thread::yield();
     pid_t tid = spinner_tid.load();
     timer_t timer;
+    auto checks = [&]() -> std::string {
     CHILD_CHECK(arm_cpu_clock_request(tid, 9, &timer) == 0);
     CHILD_CHECK(wait_until([] { return g_snapshot_calls.load() == 1; }));
     timer_delete(timer);
@@ -323,8 +324,12 @@ TEST(SamplingSignal, AClockRequestOnARunningThreadReachesItAndAGoneThreadIsEsrch
     timer_delete(timer);
     CHILD_CHECK(g_last_tid.load() == tid);
     CHILD_CHECK(g_snapshot_calls.load() == 1 && g_program_calls.load() == 0);
+    return "";
+    };
+    std::string failed = checks();
     stop.store(true);
     spinner.join();
+    if (!failed.empty()) return failed;
     CHILD_CHECK(arm_cpu_clock_request(tid, 9, &timer) == ESRCH);
     return "";
   }));
