@@ -46,6 +46,21 @@ int process_timers(pid_t tid = 0) {
   return n;
 }
 
+// The clock of the timer notifying thread `tid` ("ClockID:" follows its "notify:" line), or 0.
+long timer_clock_of(pid_t tid) {
+  std::ifstream in("/proc/self/timers");
+  std::string line;
+  std::string wanted = "/tid." + std::to_string(tid);
+  bool in_block = false;
+  while (std::getline(in, line)) {
+    if (line.rfind("notify:", 0) == 0)
+      in_block = line.size() >= wanted.size() &&
+                 line.compare(line.size() - wanted.size(), wanted.size(), wanted) == 0;
+    if (in_block && line.rfind("ClockID:", 0) == 0) return std::stol(line.substr(8));
+  }
+  return 0;
+}
+
 class BlockedSigprof {
  public:
   BlockedSigprof() {
@@ -239,6 +254,10 @@ TEST(CpuTimers, ExistingThreadsAreArmedOnTheirOwnCpuClockAndDisarmAllDeletesEver
     CHILD_CHECK(timers.live_timers() == 5);  // the workers and this thread
     CHILD_CHECK(process_timers() == 5);
     for (pid_t tid : tids) CHILD_CHECK(process_timers(tid) == 1);
+    // Each on that worker's CPU clock, not on the arming thread's.
+    for (pid_t tid : tids) CHILD_CHECK(timer_clock_of(tid) == static_cast<long>(thread_cpu_clock(tid)));
+    CHILD_CHECK(timer_clock_of(gettid_now()) == static_cast<long>(CLOCK_THREAD_CPUTIME_ID) ||
+                timer_clock_of(gettid_now()) == static_cast<long>(thread_cpu_clock(0)));
     std::vector<CpuTimers::Armed> live = timers.live_threads();
     for (pid_t tid : tids)
       CHILD_CHECK(std::any_of(live.begin(), live.end(), [&](auto& a) { return a.tid == tid; }));
