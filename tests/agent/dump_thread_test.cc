@@ -1,0 +1,96 @@
+// Unit tests of the dump thread's loop (agent/dump_thread.h) without the rest of the agent
+// (no agent started, so dumps and ticks have nothing to write): it runs the last-thread check
+// at every wake-up, at its interval, and serves a collector's tick request by clearing it.
+// The thread cannot be stopped, so every check runs in a forked child. What it dumps, and on
+// which signal, is covered end to end (tests/e2e/continuous_e2e_test.cc,
+// tests/e2e/signals_e2e_test.cc, tests/e2e/lifecycle_e2e_test.cc).
+#include "agent/dump_thread.h"
+
+#include <gtest/gtest.h>
+#include <time.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <thread>
+
+#include "tests/common/run_in_child.h"
+
+namespace profagent {
+namespace {
+
+std::atomic<int> g_checks{0};
+void count_check() { g_checks.fetch_add(1); }
+
+int64_t monotonic_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+bool wait_until(const std::function<bool()>& done, int64_t ms = 10000) {
+  int64_t end = monotonic_ms() + ms;
+  while (!done()) {
+    if (monotonic_ms() > end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+void expect_passed(const testing::ChildResult& result) {
+  EXPECT_TRUE(result.passed()) << result.message << " (status " << result.status << ")";
+}
+
+TEST(DumpThread, SleepsUntilWokenAndRunsTheLastThreadCheckAtEveryWake) {
+  if (dump_thread_running()) GTEST_SKIP() << "a dump thread already runs in this process";
+  expect_passed(testing::run_in_child([]() -> std::string {
+    reset_wakeups_after_fork();
+    set_last_thread_check(count_check);
+    CHILD_CHECK(start_dump_thread(0));  // no interval: only wake-ups move it
+    CHILD_CHECK(dump_thread_running());
+    CHILD_CHECK(wait_until([] { return g_checks.load() >= 1; }));  // its first pass
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    int settled = g_checks.load();
+    CHILD_CHECK(settled == 1);  // asleep: no busy loop
+    for (int i = 1; i <= 3; ++i) {
+      wake_dump_thread();
+      CHILD_CHECK(wait_until([&] { return g_checks.load() >= settled + i; }));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    CHILD_CHECK(g_checks.load() == settled + 3);
+    return "";
+  }));
+}
+
+TEST(DumpThread, ServesATickRequestByClearingItAndSleepsAgain) {
+  if (dump_thread_running()) GTEST_SKIP() << "a dump thread already runs in this process";
+  expect_passed(testing::run_in_child([]() -> std::string {
+    reset_wakeups_after_fork();
+    set_last_thread_check(count_check);
+    CHILD_CHECK(start_dump_thread(0));
+    CHILD_CHECK(wait_until([] { return g_checks.load() >= 1; }));
+    for (int round = 0; round < 2; ++round) {
+      request_collector_tick();
+      CHILD_CHECK(wait_until([] { return !tick_requested(); }));  // the tick ran
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    int settled = g_checks.load();
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    CHILD_CHECK(g_checks.load() == settled);  // no tick pending: asleep
+    return "";
+  }));
+}
+
+TEST(DumpThread, WakesAtItsIntervalWithoutBeingAsked) {
+  if (dump_thread_running()) GTEST_SKIP() << "a dump thread already runs in this process";
+  expect_passed(testing::run_in_child([]() -> std::string {
+    reset_wakeups_after_fork();
+    set_last_thread_check(count_check);
+    CHILD_CHECK(start_dump_thread(50 * 1000000LL));  // every 50 ms
+    CHILD_CHECK(wait_until([] { return g_checks.load() >= 6; }, 20000));
+    return "";
+  }));
+}
+
+}  // namespace
+}  // namespace profagent
