@@ -34,6 +34,7 @@
 #include "agent/signals.h"
 #include "agent/profile/symbolize/backend_loader.h"
 #include "agent/profile/symbolize/symbolizer.h"
+#include "agent/runtime/threads/thread_identity.h"
 #include "agent/runtime/threads/thread_registry.h"
 #include "agent/runtime/unwind/unwinder.h"
 #include "agent/core/running_flag.h"
@@ -156,6 +157,7 @@ void agent_start() {
   }
   child_env_start(config().children);  // PROFAGENT_CHILDREN=0: exec hooks filter the env
   unwinder_init();
+  remember_current_tid();
   pthread_key_create(&g_thread_exit_key, on_thread_exit_key);
 
   g_state->all = make_all_collectors();

@@ -13,6 +13,7 @@
 #include "agent/lifecycle.h"
 #include "agent/program_threads.h"
 #include "agent/runtime/signal_mask.h"
+#include "agent/runtime/threads/thread_identity.h"
 #include "agent/runtime/unwind/thread_stack.h"
 
 namespace {
@@ -27,6 +28,7 @@ void* thread_trampoline(void* p) {
   ThreadStart start = *static_cast<ThreadStart*>(p);
   {
     profagent::AgentScope scope;
+    profagent::remember_current_tid();
     delete static_cast<ThreadStart*>(p);
     profagent::adopt_mask_inheritance(start.mask);
     profagent::program_thread_started();

@@ -30,7 +30,9 @@ bool CpuSampleBuffer::init() noexcept {
     void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return false;
     tables_[t] = static_cast<Entry*>(p);  // zero pages: every state is kEmpty
-    claimed_[t] = reinterpret_cast<uint32_t*>(tables_[t] + kEntries);
+    index_[t] = reinterpret_cast<std::atomic<uint32_t>*>(tables_[t] + kEntries);
+    // Written now, so the handler's first probes do not fault on them.
+    memset(static_cast<void*>(index_[t]), 0, sizeof(uint32_t) * kEntries);
   }
   return true;
 }
@@ -50,32 +52,38 @@ bool CpuSampleBuffer::add(int32_t tid, const uintptr_t* pcs, uint32_t depth,
     writers_[idx].fetch_add(1, std::memory_order_seq_cst);
   }
   Entry* table = tables_[idx];
+  std::atomic<uint32_t>* index = index_[idx];
   bool stored = false;
   if (table != nullptr) {
     uint64_t h = hash_stack(tid, pcs, depth);
+    uint32_t mine = 0;  // entry number + 1 of the entry this call filled, 0 = none yet
     for (uint32_t probe = 0; probe < kMaxProbes && !stored; ++probe) {
-      Entry& e = table[(h + probe) & (kEntries - 1)];
-      uint32_t state = e.state.load(std::memory_order_acquire);
-      if (state == kReady) {
-        if (e.hash == h && e.tid == tid && e.depth == depth &&
-            memcmp(e.pcs, pcs, depth * sizeof(uintptr_t)) == 0) {
-          e.count.fetch_add(weight, std::memory_order_relaxed);
-          stored = true;
+      std::atomic<uint32_t>& slot = index[(h + probe) & (kEntries - 1)];
+      uint32_t v = slot.load(std::memory_order_acquire);
+      if (v == 0) {
+        if (mine == 0) {
+          uint32_t n = claimed_count_[idx].fetch_add(1, std::memory_order_relaxed);
+          if (n >= kEntries) break;  // full: lost
+          Entry& e = table[n];
+          e.tid = tid;
+          e.depth = depth;
+          e.hash = h;
+          memcpy(e.pcs, pcs, depth * sizeof(uintptr_t));
+          e.count.store(weight, std::memory_order_relaxed);
+          e.state.store(kReady, std::memory_order_release);
+          mine = n + 1;
         }
-        continue;
+        // The entry is recorded (drain visits every claimed entry); the index only lets
+        // later samples of the same stack find it. Losing the race for this slot to another
+        // writer leaves a duplicate key, merged at drain time.
+        stored = true;
+        slot.compare_exchange_strong(v, mine, std::memory_order_acq_rel);
+        break;
       }
-      if (state == kEmpty) {
-        uint32_t expected = kEmpty;
-        if (!e.state.compare_exchange_strong(expected, kWriting, std::memory_order_acq_rel))
-          continue;  // another writer took it; a duplicate key is merged at drain time
-        uint32_t n = claimed_count_[idx].fetch_add(1, std::memory_order_relaxed);
-        if (n < kEntries) claimed_[idx][n] = static_cast<uint32_t>((h + probe) & (kEntries - 1));
-        e.tid = tid;
-        e.depth = depth;
-        e.hash = h;
-        memcpy(e.pcs, pcs, depth * sizeof(uintptr_t));
-        e.count.store(weight, std::memory_order_relaxed);
-        e.state.store(kReady, std::memory_order_release);
+      Entry& e = table[v - 1];
+      if (e.state.load(std::memory_order_acquire) == kReady && e.hash == h && e.tid == tid &&
+          e.depth == depth && memcmp(e.pcs, pcs, depth * sizeof(uintptr_t)) == 0) {
+        e.count.fetch_add(weight, std::memory_order_relaxed);
         stored = true;
       }
     }
@@ -110,11 +118,9 @@ template <typename Fn>
 void CpuSampleBuffer::for_each_claimed(int t, bool full_scan, Fn&& fn) {
   Entry* table = tables_[t];
   uint32_t n = claimed_count_[t].load(std::memory_order_acquire);
-  if (full_scan || n > kEntries) {
-    for (uint32_t i = 0; i < kEntries; ++i) fn(table[i]);
-  } else {
-    for (uint32_t i = 0; i < n; ++i) fn(table[claimed_[t][i]]);
-  }
+  if (full_scan || n > kEntries) n = kEntries;
+  for (uint32_t i = 0; i < n; ++i) fn(table[i]);
+  if (n > 0) memset(static_cast<void*>(index_[t]), 0, sizeof(uint32_t) * kEntries);
   claimed_count_[t].store(0, std::memory_order_release);
 }
 

@@ -3,11 +3,13 @@
 // bounded work; a full table counts the sample as lost instead of blocking. The dump thread
 // drains it in normal context.
 //
-// Two open-addressed tables of kEntries stacks each, mmap'ed once (pages are touched only as
-// entries fill). Each table keeps the list of slots writers claimed, so drain() and clear()
-// visit only those: an idle process's drain touches no page of the tables. Writers add to the
-// active table; drain() flips the active table, waits for writers still inside the old one
-// (bounded), then reads and clears it.
+// Two tables of kEntries stacks each, mmap'ed once. Entries are claimed densely (a bump
+// counter), so a table's resident pages grow with its distinct stacks, a new page is first
+// touched by a write (no zero-page copy-on-write and TLB shoot-down in the handler), and
+// drain() and clear() visit only the claimed prefix: an idle process's drain touches no page
+// of the tables. An open-addressed index of entry numbers (16 KiB, pre-touched at init)
+// finds a stack already recorded. Writers add to the active table; drain() flips the active
+// table, waits for writers still inside the old one (bounded), then reads and clears it.
 #pragma once
 
 #include <atomic>
@@ -49,13 +51,14 @@ class CpuSampleBuffer {
 
  private:
   static constexpr uint32_t kEmpty = 0, kWriting = 1, kReady = 2;
-  // Visits the claimed slots of table `t` (all slots if the list cannot be trusted).
+  // Visits the claimed entries of table `t` (all entries if the count cannot be trusted),
+  // then empties the table and its index.
   template <typename Fn>
   void for_each_claimed(int t, bool full_scan, Fn&& fn);
 
   Entry* tables_[2] = {nullptr, nullptr};
-  uint32_t* claimed_[2] = {nullptr, nullptr};  // slot indices in claim order
-  std::atomic<uint32_t> claimed_count_[2] = {0, 0};
+  std::atomic<uint32_t>* index_[2] = {nullptr, nullptr};  // entry number + 1, 0 = free
+  std::atomic<uint32_t> claimed_count_[2] = {0, 0};       // entries claimed, in order
   std::atomic<int> active_{0};
   std::atomic<int> writers_[2] = {0, 0};
 };

@@ -2,7 +2,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <map>
 #include <regex>
+#include <string>
 
 #include "tests/e2e/support/e2e_support.h"
 
@@ -118,6 +120,33 @@ TEST_F(HeapE2E, RateOneIsExact) {
   EXPECT_EQ(p.cum_containing(inuse_space, "grow_by_realloc"), 16 * kMiB);
   EXPECT_EQ(p.cum_containing(alloc_objects, "churn_malloc_free"), 200000);
   EXPECT_EQ(p.cum_containing(inuse_space, "churn_malloc_free"), 0);
+}
+
+// Thread names are cached per thread: a rename (pthread_setname_np on itself or on another
+// thread, prctl(PR_SET_NAME)) shows in the samples allocated after it.
+TEST_F(HeapE2E, SamplesCarryTheNameTheThreadHadWhenItAllocated) {
+  e2e::RunResult r = e2e::run({e2e::program("heap_rename")}, options("1"));
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_EQ(r.out, "ok\n");
+  RawProfile p = only_heap_profile();
+  std::map<std::string, std::string> want = {
+      {"keep_as_first", "named-first"},
+      {"keep_after_setname", "named-setname"},
+      {"keep_after_prctl", "named-prctl"},
+      {"keep_after_renamed_by_other", "other-after"}};
+  std::map<std::string, int> seen;
+  for (const auto& s : p.samples) {
+    for (const std::string& f : p.stack_functions(s)) {
+      auto it = want.find(f);
+      if (it == want.end()) continue;
+      auto name = s.labels.find("thread_name");
+      ASSERT_NE(name, s.labels.end());
+      ASSERT_FALSE(name->second.empty());
+      EXPECT_EQ(name->second[0], it->second) << f;
+      ++seen[f];
+    }
+  }
+  for (const auto& [f, name] : want) EXPECT_GT(seen[f], 0) << f;
 }
 
 TEST_F(HeapE2E, DefaultRateLargeBlocks) {

@@ -159,6 +159,34 @@ TEST_F(LifecycleE2E, RelativeDirIsResolvedAtStart) {
 
 // The agent exports exactly the functions it interposes (agent/exports.map), nothing else:
 // no C++ symbol of ours, of spdlog, fmt or protobuf can clash with the host's.
+// Installed in a directory with a short name (/usr/lib is 8 characters): the agent's start
+// remembers its directory before its own globals are constructed, which once crashed here.
+TEST(InstallDirectory, ShortDirectoryNameStartsAndSymbolizes) {
+  char tmpl[] = "/tmp/paXXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string lib = tmpl;
+  std::string so = e2e::agent_so();
+  std::string from = so.substr(0, so.rfind('/'));
+  for (const char* name : {"libprofagent.so", "libprofagent-symbolize.so"}) {
+    std::ifstream in(from + "/" + name, std::ios::binary);
+    std::ofstream out(lib + "/" + name, std::ios::binary);
+    out << in.rdbuf();
+  }
+  std::string dir = e2e::make_temp_dir();
+  e2e::RunOptions o;
+  o.preload = false;
+  o.env = {{"LD_PRELOAD", lib + "/libprofagent.so"}, {"PROFAGENT_DIR", dir},
+           {"PROFAGENT_CPU_HZ", "250"}};
+  e2e::RunResult r = e2e::run({e2e::program("burn_ratio"), "1", "100"}, o);
+  unlink((lib + "/libprofagent.so").c_str());
+  unlink((lib + "/libprofagent-symbolize.so").c_str());
+  rmdir(lib.c_str());
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  std::vector<std::string> files = e2e::profiles(dir, "cpu");
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_GT(e2e::read_raw(files[0]).cum_containing(0, "burn_one"), 0);
+}
+
 TEST(Exports, OnlyTheInterposedFunctions) {
   e2e::RunOptions options;
   options.preload = false;

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -159,10 +160,20 @@ TEST(WallE2E, ServerShowsTheLoopInEpollWaitAndTheWorkersInTheCondvarWait) {
   std::vector<std::string> files = e2e::profiles(dir, "wall");
   ASSERT_EQ(files.size(), 1u);
   e2e::RawProfile p = e2e::read_raw(files[0]);
-  int64_t loop = 0, loop_epoll = 0, workers = 0, workers_condvar = 0;
+  int64_t loop = 0, loop_epoll = 0, workers = 0, workers_condvar = 0, main_sleeps = 0;
   std::set<std::string> worker_tids;
   for (const e2e::RawSample& s : p.samples) {
     std::string stack = joined_stack(p, s);
+    // main in clock_nanosleep (only SP and PC known; main's CFA needs rbp): its caller is
+    // glibc's start code, never a stale slot of main's frame (worker_loop's address).
+    if (label(s, "thread_name") == "wall_server" && label(s, "syscall") == "clock_nanosleep") {
+      std::vector<std::string> fns = p.stack_functions(s);
+      auto m = std::find(fns.begin(), fns.end(), "main");
+      EXPECT_TRUE(m != fns.end() && m + 1 != fns.end() &&
+                  (m[1] == "__libc_start_call_main" || m[1].rfind("__libc_start_main", 0) == 0))
+          << stack;
+      main_sleeps += s.values[1];
+    }
     if (label(s, "thread_name") == "event-loop") {
       loop += s.values[1];
       if (label(s, "state") == "blocked" && label(s, "syscall") == "epoll_wait" &&
@@ -182,6 +193,7 @@ TEST(WallE2E, ServerShowsTheLoopInEpollWaitAndTheWorkersInTheCondvarWait) {
     }
   }
   EXPECT_EQ(worker_tids.size(), 4u);
+  EXPECT_GT(main_sleeps, 0);
   ASSERT_GT(loop, 0);
   ASSERT_GT(workers, 0);
   EXPECT_GT(static_cast<double>(loop_epoll) / loop, 0.9);

@@ -20,7 +20,13 @@ std::once_flag g_once;
 const BackendApi* g_api = nullptr;
 std::atomic<bool> g_loaded{false};
 
-std::string g_own_directory;  // set by remember_backend_directory() at start
+// Set by remember_backend_directory() at start, from the agent's constructor, which runs
+// before this file's dynamic initializers: a function-local static, never a global string
+// (assigning to a not-yet-constructed one crashed the host for a short directory name).
+std::string& own_directory_slot() {
+  static std::string dir;
+  return dir;
+}
 
 // Directory of the object this code is linked into (libprofagent.so, or a test binary), made
 // absolute: LD_PRELOAD may name it relative to a working directory the program later leaves.
@@ -36,7 +42,8 @@ std::string own_directory() {
 }
 
 void* open_backend(std::string* error) {
-  std::string candidates[2] = {g_own_directory.empty() ? own_directory() : g_own_directory};
+  const std::string& remembered = own_directory_slot();
+  std::string candidates[2] = {remembered.empty() ? own_directory() : remembered};
 #ifdef PROFAGENT_SYMBOLIZE_BACKEND_DIR
   // The build tree, for unit tests whose binaries live elsewhere.
   candidates[1] = PROFAGENT_SYMBOLIZE_BACKEND_DIR;
@@ -69,7 +76,7 @@ void load() {
 }  // namespace
 
 void remember_backend_directory() {
-  if (g_own_directory.empty()) g_own_directory = own_directory();
+  if (own_directory_slot().empty()) own_directory_slot() = own_directory();
 }
 
 const BackendApi* symbolize_backend() {

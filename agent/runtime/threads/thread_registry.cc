@@ -52,8 +52,6 @@ bool read_comm(pid_t tid, char* out, size_t size) {
 
 }  // namespace
 
-pid_t current_tid() noexcept { return static_cast<pid_t>(syscall(SYS_gettid)); }
-
 void note_thread_name(pid_t tid, const char* name) noexcept {
   AgentScope scope;
   Registry& r = registry();
@@ -61,12 +59,6 @@ void note_thread_name(pid_t tid, const char* name) noexcept {
   if (r.names.size() >= kMaxRememberedNames && r.names.find(tid) == r.names.end())
     r.names.erase(r.names.begin());  // bounded: forget an arbitrary old thread
   r.names[tid] = name;
-}
-
-void current_thread_name(char (&name)[16]) noexcept {
-  memset(name, 0, sizeof name);
-  if (prctl(PR_GET_NAME, name) != 0) name[0] = '\0';
-  name[sizeof name - 1] = '\0';
 }
 
 void note_current_thread_name() noexcept {

@@ -21,10 +21,10 @@ std::string thread_name(pid_t tid);
 // Forgets every thread (fork child).
 void reset_thread_registry() noexcept;
 
-// Linux thread id of the caller (syscall, async-signal-safe).
+// Linux thread id of the caller (async-signal-safe; cached in TLS, thread_identity.cc).
 pid_t current_tid() noexcept;
-// The caller's thread name, NUL-terminated (prctl PR_GET_NAME; async-signal-safe, no
-// allocation: usable from hooks).
+// The caller's thread name, NUL-terminated (async-signal-safe, no allocation: usable from
+// hooks; cached in TLS until a rename, thread_identity.cc).
 void current_thread_name(char (&name)[16]) noexcept;
 
 // Agent-owned threads (dump thread, HTTP server...) register so profiles can leave them out.

@@ -166,6 +166,9 @@ class Program {
       : cie_(cie), base_(base), out_(out) {}
 
   // Runs `insns` starting from `rules`; emits rows while `emit` (an FDE's program).
+  // The next row emitted is an FDE's first (its function's start address).
+  void mark_fde_start() { mark_start_ = true; }
+
   bool run(const uint8_t* insns, const uint8_t* end, Rules& rules, uint64_t& loc,
            uint64_t loc_end, bool emit) {
     Cursor c{insns, end};
@@ -306,17 +309,20 @@ class Program {
     d.cfa_off = r.cfa_off;
     d.rbp_off = r.rbp_off;
     d.flags = cie_.signal ? kFlagSignalFrame : 0;
+    if (mark_start_) d.flags |= kFlagFdeStart;
+    mark_start_ = false;
     if (r.cfa_kind == kCfaPlt) d.flags |= static_cast<uint8_t>(r.plt_threshold << 4);
     if (r.ra_undefined) d.cfa_kind = kCfaOutermost;
     else if (r.ra_unknown || r.rbp_unknown) d.cfa_kind = kCfaUnknown;
     if (!out_.empty() && out_.back().pc == d.pc) {
+      d.flags |= out_.back().flags & kFlagFdeStart;
       out_.back() = d;  // a later rule for the same address wins
       return;
     }
     if (!out_.empty()) {
       const FrameDesc& b = out_.back();
       if (b.cfa_kind == d.cfa_kind && b.cfa_off == d.cfa_off && b.rbp_off == d.rbp_off &&
-          b.flags == d.flags)
+          (b.flags & ~kFlagFdeStart) == d.flags)
         return;  // same rule continues
     }
     out_.push_back(d);
@@ -342,6 +348,7 @@ class Program {
   const Cie& cie_;
   uintptr_t base_;
   std::vector<FrameDesc>& out_;
+  bool mark_start_ = false;
 };
 
 // Reads one length-prefixed entry; returns its body [p, end) or false.
@@ -459,6 +466,7 @@ bool build_frame_table(const uint8_t* hdr, uintptr_t base, std::vector<FrameDesc
     }
     Rules rules = cie->initial;
     Program prog(*cie, base, out);
+    prog.mark_fde_start();
     uint64_t loc = pc_begin;
     if (!prog.run(f.p, end, rules, loc, pc_begin + pc_range, true)) {
       // A program we cannot follow: rows before the failing address stand, the rest is

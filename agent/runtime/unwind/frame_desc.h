@@ -18,6 +18,7 @@ enum CfaKind : uint8_t {
 
 enum FrameFlags : uint8_t {
   kFlagSignalFrame = 1,  // the FDE's CIE has augmentation 'S'
+  kFlagFdeStart = 2,     // this row starts an FDE (a function's first address)
 };
 
 // One row: from `pc` (offset from the table's base address) up to the next row's pc.

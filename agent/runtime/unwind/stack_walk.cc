@@ -91,33 +91,111 @@ bool is_sigreturn_trampoline(Memory& mem, const UnwindModule* m, uintptr_t pc) {
   return memcmp(code, kSigreturn, sizeof code) == 0;
 }
 
-// True if `v` could be a return address: inside a module, right after a call instruction
-// (e8 rel32, or ff /2 with a 2-, 3-, 6- or 7-byte encoding).
+// The call instruction that ends right before `v`, if the bytes there decode as one:
+// kDirectCall (e8 rel32; *target is where it goes), kIndirectCall (ff /2, any ModRM/SIB/
+// displacement form, whose length must end exactly at v), or kNoCall. Only for v inside a
+// loaded module (code bytes are read directly).
+enum CallKind { kNoCall, kDirectCall, kIndirectCall };
+
 template <typename Memory>
-bool looks_like_return_address(Memory& mem, const UnwindModuleSet* set, uintptr_t v) {
+CallKind call_before(Memory& mem, const UnwindModuleSet* set, uintptr_t v, uintptr_t* target) {
   const UnwindModule* m = find_unwind_module(set, v - 1);
-  if (m == nullptr || v < m->lo + 7) return false;
-  unsigned char code[7];
-  if (!mem.read_code(v - 7, code, sizeof code)) return false;
-  if (code[2] == 0xe8) return true;
-  for (int len : {2, 3, 6, 7}) {
-    const unsigned char* insn = code + 7 - len;
-    for (int prefix = 0; prefix < len - 1; ++prefix)
-      if (insn[prefix] == 0xff && ((insn[prefix + 1] >> 3) & 7) == 2) return true;
+  if (m == nullptr || v < m->lo + 8 || v > m->hi) return kNoCall;
+  unsigned char code[8];
+  if (!mem.read_code(v - 8, code, sizeof code)) return kNoCall;
+  if (code[3] == 0xe8) {
+    int32_t rel;
+    memcpy(&rel, code + 4, 4);
+    *target = v + static_cast<intptr_t>(rel);
+    return kDirectCall;
   }
-  return false;
+  for (int p = 0; p + 2 <= 8; ++p) {
+    if (code[p] != 0xff || ((code[p + 1] >> 3) & 7) != 2) continue;
+    int mod = code[p + 1] >> 6, rm = code[p + 1] & 7;
+    int len = 2;
+    if (mod != 3 && rm == 4) {  // a SIB byte follows
+      if (p + 2 >= 8) continue;
+      ++len;
+      if (mod == 0 && (code[p + 2] & 7) == 5) len += 4;  // no base: disp32
+    }
+    if (mod == 0 && rm == 5) len += 4;  // rip-relative disp32
+    else if (mod == 1) len += 1;
+    else if (mod == 2) len += 4;
+    if (p + len == 8) return kIndirectCall;
+  }
+  return kNoCall;
 }
 
-// rbp of a thread walked from registers without it (bp == 0): the first word W above SP
-// that points further up the stack and is followed by a return address is taken as a saved
-// frame pointer's slot (the layout `push %rbp; mov %rsp,%rbp` leaves).
+// True if `v` could be a return address: inside a module, right after a call instruction.
 template <typename Memory>
-uintptr_t guess_frame_pointer(Memory& mem, const UnwindModuleSet* set, uintptr_t sp) {
+bool looks_like_return_address(Memory& mem, const UnwindModuleSet* set, uintptr_t v) {
+  uintptr_t target;
+  return call_before(mem, set, v, &target) != kNoCall;
+}
+
+// The first address of the function (FDE) that holds `pc`, or 0 when no FDE does.
+uintptr_t function_start(const UnwindModule* m, uintptr_t pc) {
+  if (m == nullptr) return 0;
+  const FrameDesc* d = find_frame_desc(*m, pc);
+  if (d == nullptr) return 0;
+  for (size_t i = static_cast<size_t>(d - m->rows), steps = 0; steps < 4096; --i, ++steps) {
+    const FrameDesc& r = m->rows[i];
+    if (r.cfa_kind == kCfaNoCfi) return 0;  // left the FDE without seeing its start
+    if (r.flags & kFlagFdeStart) return m->base + r.pc;
+    if (i == 0) break;
+  }
+  return 0;
+}
+
+// True if `t` is a PLT-style stub: a row with the PLT rule, or `[endbr64] [bnd] jmp *GOT(%rip)`.
+template <typename Memory>
+bool is_plt_stub(Memory& mem, const UnwindModuleSet* set, uintptr_t t) {
+  const UnwindModule* m = find_unwind_module(set, t);
+  if (m == nullptr || t + 11 > m->hi) return false;
+  if (const FrameDesc* d = find_frame_desc(*m, t); d != nullptr && d->cfa_kind == kCfaPlt)
+    return true;
+  unsigned char code[11];
+  if (!mem.read_code(t, code, sizeof code)) return false;
+  const unsigned char* c = code;
+  if (c[0] == 0xf3 && c[1] == 0x0f && c[2] == 0x1e && c[3] == 0xfa) c += 4;  // endbr64
+  if (c[0] == 0xf2) ++c;                                                    // bnd
+  return c[0] == 0xff && c[1] == 0x25;
+}
+
+// True if `ra` is a plausible return address for a frame of the function [fn_start, pc]:
+// right after an indirect call, or a direct call into that function (or a PLT stub that
+// jumps on to it). fn_start == 0 (no FDE): a direct call to an address below pc.
+template <typename Memory>
+bool returns_from(Memory& mem, const UnwindModuleSet* set, uintptr_t ra, uintptr_t fn_start,
+                  uintptr_t pc) {
+  uintptr_t target = 0;
+  switch (call_before(mem, set, ra, &target)) {
+    case kIndirectCall: return true;
+    case kDirectCall:
+      if (fn_start != 0 ? (target >= fn_start && target <= pc) : target <= pc) return true;
+      return is_plt_stub(mem, set, target);
+    default: return false;
+  }
+}
+
+// rbp of a thread walked from registers without it (bp == 0), for the frame of the function
+// [fn_start, pc] whose CFA rule needs it: the first slot above SP followed by a plausible
+// return address into that function's caller is taken as the saved frame pointer's slot
+// (the layout `push %rbp; mov %rsp,%rbp` leaves). The saved value itself is not checked:
+// a caller built without frame pointers (glibc's __libc_start_call_main) leaves any value
+// in rbp. A stale pair left by an earlier call fails the call check (it returns from
+// another function), and so does a pointer to a function's first byte (a function pointer
+// in a local is no return address). 0 when none is found: the walk ends there.
+template <typename Memory>
+uintptr_t guess_frame_pointer(Memory& mem, const UnwindModuleSet* set, uintptr_t sp,
+                              uintptr_t fn_start, uintptr_t pc) {
   for (uintptr_t a = (sp + 7) & ~uintptr_t{7}; a < sp + 2048; a += 8) {
-    uintptr_t w[2];
-    if (!mem.read(a, w, sizeof w)) return 0;
-    if ((w[0] > a && w[0] < a + (1u << 20) && (w[0] & 7) == 0) || w[0] == 0)
-      if (looks_like_return_address(mem, set, w[1])) return a;
+    uintptr_t ra;
+    if (!mem.read(a + 8, &ra, sizeof ra)) return 0;
+    if (!returns_from(mem, set, ra, fn_start, pc)) continue;
+    const UnwindModule* m = find_unwind_module(set, ra);
+    if (m != nullptr && function_start(m, ra) == ra) continue;
+    return a;
   }
   return 0;
 }
@@ -224,6 +302,7 @@ int walk_stack(WalkRegs regs, Memory& mem, const WalkOptions& opt, uintptr_t* pc
   int n = 0;
   bool exact = opt.first_exact;
   bool bp_unknown = opt.bp_unknown && regs.bp == 0;
+  bool guessed = false;  // frames from here on hang off a guessed rbp: check each return
   CacheUse cache(set);
   // Bounded by frames visited, agent frames included, so a loop cannot run away.
   for (int visited = 0; visited < max_frames + 32 && n < max_frames; ++visited) {
@@ -251,6 +330,7 @@ int walk_stack(WalkRegs regs, Memory& mem, const WalkOptions& opt, uintptr_t* pc
         break;
       regs = {rip, rsp, rbp};
       bp_unknown = false;
+      guessed = false;
       mem.enter_stack(rsp);
       exact = true;
       continue;
@@ -259,8 +339,11 @@ int walk_stack(WalkRegs regs, Memory& mem, const WalkOptions& opt, uintptr_t* pc
     const FrameDesc* d = info.has_desc ? &info.desc : nullptr;
     uint8_t kind = d != nullptr ? d->cfa_kind : static_cast<uint8_t>(kCfaNoCfi);
     if (bp_unknown && (kind == kCfaRbp || kind == kCfaNoCfi)) {
-      regs.bp = guess_frame_pointer(mem, set, regs.sp);
+      regs.bp = guess_frame_pointer(mem, set, regs.sp, function_start(info.module, lookup),
+                                    lookup);
       bp_unknown = false;
+      if (regs.bp == 0) break;
+      guessed = true;
     }
     uintptr_t cfa, ra, bp = regs.bp;
     switch (kind) {
@@ -290,6 +373,9 @@ int walk_stack(WalkRegs regs, Memory& mem, const WalkOptions& opt, uintptr_t* pc
         return n;
     }
     if (cfa <= regs.sp || ra == 0) break;  // no progress, or the end of the chain
+    // Past a guess, a return address that follows no call ends the walk: a truncated stack
+    // beats a wrong one.
+    if (guessed && !looks_like_return_address(mem, set, ra)) break;
     regs = {ra, cfa, bp};
     exact = false;
   }
