@@ -35,6 +35,7 @@
 #include "agent/profile/symbolize/backend_loader.h"
 #include "agent/profile/symbolize/symbolizer.h"
 #include "agent/runtime/threads/thread_registry.h"
+#include "agent/runtime/unwind/unwind_cache.h"
 #include "agent/runtime/unwind/unwinder.h"
 #include "agent/core/running_flag.h"
 #include "collectors/registry.h"
@@ -155,6 +156,7 @@ void agent_start() {
     log().warn("PROFAGENT_DIR: {}", out.warning);
   }
   child_env_start(config().children);  // PROFAGENT_CHILDREN=0: exec hooks filter the env
+  set_unwind_cache_dir(config().symbol_cache_dir);  // built tables kept beside the symbols
   unwinder_init();
   pthread_key_create(&g_thread_exit_key, on_thread_exit_key);
 
