@@ -1,6 +1,6 @@
 // The persistent unwind-table cache (see unwind_cache.h). NORMAL CONTEXT only: file I/O and
 // allocation, called by the table refresh under its mutex. Descriptors are O_CLOEXEC and
-// closed before returning; loaded tables (read into private memory) are never freed.
+// closed before returning; loaded tables stay mapped for the life of the process.
 #include "agent/runtime/unwind/unwind_cache.h"
 
 #include <elf.h>
@@ -126,26 +126,11 @@ CachedTable load_unwind_table(const std::string& build_id, uint64_t span, size_t
             h.frame_desc_size == sizeof(FrameDesc) && h.span == span && h.pages == pages &&
             h.row_count > 0 &&
             static_cast<size_t>(st.st_size) == sizeof h + payload_bytes(h.row_count, pages);
-  // Read into private memory, not mapped from the file: a file truncated in place by
-  // someone else would turn the walk's reads into SIGBUS in the host.
+  // Mapped, not copied: page-cache pages shared by every process, nothing zeroed or copied.
+  // Our writers only ever rename a complete file over the name, so a mapped file never
+  // shrinks under us (the cache is private to its user, files 0600 in a 0700 directory).
   size_t file_bytes = ok ? static_cast<size_t>(st.st_size) : 0;
-  void* map = ok ? mmap(nullptr, file_bytes, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-                 : MAP_FAILED;
-  if (map != MAP_FAILED) {
-    size_t done = 0;
-    while (done < file_bytes) {
-      ssize_t n = pread(fd, static_cast<char*>(map) + done, file_bytes - done,
-                        static_cast<off_t>(done));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      done += static_cast<size_t>(n);
-    }
-    if (done != file_bytes) {
-      munmap(map, file_bytes);
-      map = MAP_FAILED;
-    }
-  }
+  void* map = ok ? mmap(nullptr, file_bytes, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
   close(fd);
   if (map == MAP_FAILED) return none;
   const char* payload = static_cast<const char*>(map) + sizeof h;

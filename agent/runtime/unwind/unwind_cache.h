@@ -1,5 +1,5 @@
 // A persistent cache of built unwind tables, keyed by the object's GNU build id, so the
-// hundredth process that loads libc reads libc's table instead of interpreting its .eh_frame
+// hundredth process that loads libc maps libc's table instead of interpreting its .eh_frame
 // again (every process of a shell script pays that build otherwise). Files live beside the
 // symbol cache (PROFAGENT_SYMBOL_CACHE; "" = off), named <build-id>.unwind, written to a
 // temporary name and renamed; a file that does not check out (size, header, index bounds,
