@@ -34,6 +34,21 @@ struct Header {
 static_assert(sizeof(Header) == 40);
 
 std::string* g_dir = nullptr;  // set once at start, before any refresh
+bool g_dir_checked = false;    // the directory was found ours and private
+
+// Like the symbol cache: a directory owned by another user, or writable by group or others,
+// is not used (nobody can plant tables). Made (0700) when `create` and missing.
+bool dir_usable(bool create) {
+  if (g_dir_checked) return true;
+  struct stat st;
+  if (lstat(g_dir->c_str(), &st) != 0) {
+    if (!create || errno != ENOENT || mkdir(g_dir->c_str(), 0700) != 0 ||
+        lstat(g_dir->c_str(), &st) != 0)
+      return false;
+  }
+  g_dir_checked = S_ISDIR(st.st_mode) && st.st_uid == geteuid() && (st.st_mode & 022) == 0;
+  return g_dir_checked;
+}
 
 size_t payload_bytes(uint32_t rows, size_t pages) {
   size_t rows_bytes = (static_cast<size_t>(rows) * sizeof(FrameDesc) + 7) & ~size_t{7};
@@ -58,6 +73,7 @@ void set_unwind_cache_dir(const std::string& dir) {
   AgentScope scope;
   if (g_dir == nullptr) g_dir = new std::string;
   *g_dir = dir;
+  g_dir_checked = false;
 }
 
 std::string unwind_cache_path(const std::string& build_id) {
@@ -119,7 +135,7 @@ std::string loaded_build_id(uintptr_t load_bias, const void* phdrs, int phnum) {
 CachedTable load_unwind_table(const std::string& build_id, uint64_t span, size_t pages) {
   CachedTable none;
   std::string path = unwind_cache_path(build_id);
-  if (path.empty()) return none;
+  if (path.empty() || !dir_usable(/*create=*/false)) return none;
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return none;
   struct stat st;
@@ -163,7 +179,7 @@ void store_unwind_table(const std::string& build_id, uint64_t span, const FrameD
   struct rlimit fsize;
   if (getrlimit(RLIMIT_FSIZE, &fsize) != 0 || fsize.rlim_cur != RLIM_INFINITY) return;
   AgentScope scope;
-  mkdir(g_dir->c_str(), 0700);  // usually there already (the symbol cache makes it too)
+  if (!dir_usable(/*create=*/true)) return;  // usually there already (the symbol cache's)
   std::string payload(payload_bytes(row_count, pages), '\0');
   memcpy(payload.data(), rows, static_cast<size_t>(row_count) * sizeof(FrameDesc));
   memcpy(payload.data() + payload.size() - pages * sizeof(uint32_t), page_first_row,

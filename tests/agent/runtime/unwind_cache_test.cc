@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <link.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -73,6 +74,17 @@ TEST_F(UnwindCache, DamagedOrTruncatedFileIsRefused) {
   index_[2] = 100;
   store();
   EXPECT_EQ(load_unwind_table(id_, 8192, 3).rows, nullptr);
+}
+
+TEST_F(UnwindCache, DirectoryOthersCanWriteIsNotUsed) {
+  store();
+  ASSERT_NE(load_unwind_table(id_, 8192, 3).rows, nullptr);
+  chmod((dir_ + "/cache").c_str(), 0777);
+  set_unwind_cache_dir(dir_ + "/cache");  // checked anew
+  EXPECT_EQ(load_unwind_table(id_, 8192, 3).rows, nullptr);
+  chmod((dir_ + "/cache").c_str(), 0700);
+  set_unwind_cache_dir(dir_ + "/cache");
+  EXPECT_NE(load_unwind_table(id_, 8192, 3).rows, nullptr);
 }
 
 TEST_F(UnwindCache, OffWithoutADirectory) {
