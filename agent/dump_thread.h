@@ -14,7 +14,7 @@ namespace profagent {
 // Returns false if it cannot be started.
 bool start_dump_thread(int64_t interval_nanos);
 
-// wake_dump_thread() and request_collector_tick(): agent/wakeup.h.
+// wake_dump_thread() and request_collector_tick(): agent/core/wakeup.h.
 
 // A check the dump thread runs at every wake-up (the last-program-thread exit, agent.cc).
 using LastThreadCheck = void (*)();

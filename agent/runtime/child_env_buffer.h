@@ -51,4 +51,20 @@ class ChildEnv {
   size_t mapped_bytes_ = 0;
 };
 
+// Runs call(env) with the environment to hand to the child. The filtering buffer (8 KiB)
+// is on the stack only when filtering is on (PROFAGENT_CHILDREN=0): with the default, an exec
+// from a small stack (a crash handler on an alternate signal stack, a clone child) costs the
+// hook no stack.
+template <class Call>
+__attribute__((noinline)) auto call_with_filtered_env(char* const* envp, Call& call) {
+  ChildEnv env(envp);
+  return call(env.get());
+}
+
+template <class Call>
+inline auto with_child_env(char* const* envp, Call call) {
+  if (!child_env_active()) return call(envp);
+  return call_with_filtered_env(envp, call);
+}
+
 }  // namespace profagent

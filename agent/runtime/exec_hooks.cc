@@ -25,7 +25,7 @@
 
 namespace {
 
-using profagent::ChildEnv;
+using profagent::with_child_env;
 
 using ExecveFn = int (*)(const char*, char* const[], char* const[]);
 using FexecveFn = int (*)(int, char* const[], char* const[]);
@@ -74,28 +74,23 @@ const RealFunctions& real() {
 // ---- the exec family ------------------------------------------------------------------
 
 PROFAGENT_HOOK int execve(const char* path, char* const argv[], char* const envp[]) {
-  ChildEnv env(envp);
-  return real().execve(path, argv, env.get());
+  return with_child_env(envp, [&](char* const* e) { return real().execve(path, argv, e); });
 }
 
 PROFAGENT_HOOK int execv(const char* path, char* const argv[]) {
-  ChildEnv env(environ);
-  return real().execve(path, argv, env.get());
+  return with_child_env(environ, [&](char* const* e) { return real().execve(path, argv, e); });
 }
 
 PROFAGENT_HOOK int execvpe(const char* file, char* const argv[], char* const envp[]) {
-  ChildEnv env(envp);
-  return real().execvpe(file, argv, env.get());
+  return with_child_env(envp, [&](char* const* e) { return real().execvpe(file, argv, e); });
 }
 
 PROFAGENT_HOOK int execvp(const char* file, char* const argv[]) {
-  ChildEnv env(environ);
-  return real().execvpe(file, argv, env.get());
+  return with_child_env(environ, [&](char* const* e) { return real().execvpe(file, argv, e); });
 }
 
 PROFAGENT_HOOK int fexecve(int fd, char* const argv[], char* const envp[]) {
-  ChildEnv env(envp);
-  return real().fexecve(fd, argv, env.get());
+  return with_child_env(envp, [&](char* const* e) { return real().fexecve(fd, argv, e); });
 }
 
 PROFAGENT_HOOK int execveat(int dirfd, const char* path, char* const argv[],
@@ -104,8 +99,8 @@ PROFAGENT_HOOK int execveat(int dirfd, const char* path, char* const argv[],
     errno = ENOSYS;
     return -1;
   }
-  ChildEnv env(envp);
-  return real().execveat(dirfd, path, argv, env.get(), flags);
+  return with_child_env(envp,
+                        [&](char* const* e) { return real().execveat(dirfd, path, argv, e, flags); });
 }
 
 // execl, execle, execlp: the arguments gathered into an array on the stack, as glibc does.
@@ -129,36 +124,33 @@ PROFAGENT_HOOK int execveat(int dirfd, const char* path, char* const argv[],
 
 PROFAGENT_HOOK int execl(const char* path, const char* arg, ...) {
   PROFAGENT_GATHER_ARGS(arg, argv, (void)0)
-  ChildEnv env(environ);
-  return real().execve(path, argv, env.get());
+  return with_child_env(environ, [&](char* const* e) { return real().execve(path, argv, e); });
 }
 
 PROFAGENT_HOOK int execle(const char* path, const char* arg, ...) {
   char* const* envp = nullptr;
   PROFAGENT_GATHER_ARGS(arg, argv, envp = va_arg(ap, char* const*))
-  ChildEnv env(envp);
-  return real().execve(path, argv, env.get());
+  return with_child_env(envp, [&](char* const* e) { return real().execve(path, argv, e); });
 }
 
 PROFAGENT_HOOK int execlp(const char* file, const char* arg, ...) {
   PROFAGENT_GATHER_ARGS(arg, argv, (void)0)
-  ChildEnv env(environ);
-  return real().execvpe(file, argv, env.get());
+  return with_child_env(environ, [&](char* const* e) { return real().execvpe(file, argv, e); });
 }
 
 PROFAGENT_HOOK int posix_spawn(pid_t* pid, const char* path,
                                const posix_spawn_file_actions_t* actions,
                                const posix_spawnattr_t* attr, char* const argv[],
                                char* const envp[]) {
-  ChildEnv env(envp);
-  return real().posix_spawn(pid, path, actions, attr, argv, env.get());
+  return with_child_env(envp,
+                        [&](char* const* e) { return real().posix_spawn(pid, path, actions, attr, argv, e); });
 }
 
 PROFAGENT_HOOK int posix_spawnp(pid_t* pid, const char* file,
                                 const posix_spawn_file_actions_t* actions,
                                 const posix_spawnattr_t* attr, char* const argv[],
                                 char* const envp[]) {
-  ChildEnv env(envp);
-  return real().posix_spawnp(pid, file, actions, attr, argv, env.get());
+  return with_child_env(envp,
+                        [&](char* const* e) { return real().posix_spawnp(pid, file, actions, attr, argv, e); });
 }
 

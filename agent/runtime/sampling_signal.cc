@@ -1,10 +1,11 @@
 // The SIGPROF dispatcher shared by the CPU timers, thread snapshots and the program itself.
-// The dispatcher, the program-disposition accessors and send_snapshot_signal are SIGNAL
+// The dispatcher and the program-disposition accessors are SIGNAL
 // CONTEXT: async-signal-safe, no allocation, no locks, errno saved and restored.
 // Installation is normal context.
 #include "agent/runtime/sampling_signal.h"
 
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -196,17 +197,31 @@ void set_wall_sample_handler(SignalHandlerFn fn) noexcept {
   g_wall_handler.store(fn, std::memory_order_release);
 }
 
-int send_snapshot_signal(pid_t tid, int cookie) noexcept {
+clockid_t thread_cpu_clock(pid_t tid) noexcept {
+  // The kernel's MAKE_THREAD_CPUCLOCK(tid, SCHED).
+  return static_cast<clockid_t>((~static_cast<unsigned>(tid) << 3) | 4 /*PERTHREAD*/ | 2 /*SCHED*/);
+}
+
+int arm_cpu_clock_request(pid_t tid, uint32_t cookie, timer_t* out) noexcept {
   if (!sampling_signal_owned()) return EPERM;
-  siginfo_t info;
-  memset(&info, 0, sizeof info);
-  info.si_signo = kSamplingSignal;
-  info.si_code = SI_QUEUE;
-  info.si_pid = getpid();
-  info.si_uid = getuid();
-  info.si_value.sival_ptr = reinterpret_cast<void*>(
-      (static_cast<uintptr_t>(kSnapshotMagic) << 32) | static_cast<uint32_t>(cookie));
-  if (syscall(SYS_rt_tgsigqueueinfo, getpid(), tid, kSamplingSignal, &info) != 0) return errno;
+  sigevent sev;
+  memset(&sev, 0, sizeof sev);
+  sev.sigev_notify = SIGEV_THREAD_ID;
+  sev.sigev_signo = kSamplingSignal;
+  sev.sigev_value.sival_ptr =
+      reinterpret_cast<void*>((static_cast<uintptr_t>(kSnapshotMagic) << 32) | cookie);
+  sev._sigev_un._tid = tid;
+  timer_t timer;
+  if (timer_create(thread_cpu_clock(tid), &sev, &timer) != 0) return errno == EINVAL ? ESRCH : errno;
+  itimerspec its;
+  memset(&its, 0, sizeof its);
+  its.it_value.tv_nsec = 1;
+  if (timer_settime(timer, 0, &its, nullptr) != 0) {
+    int e = errno;
+    timer_delete(timer);
+    return e;
+  }
+  *out = timer;
   return 0;
 }
 

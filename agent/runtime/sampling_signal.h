@@ -14,6 +14,7 @@
 
 #include <signal.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include <cstdint>
 
@@ -59,9 +60,17 @@ void set_cpu_sample_handler(SignalHandlerFn fn) noexcept;
 void set_thread_snapshot_handler(SignalHandlerFn fn) noexcept;
 void set_wall_sample_handler(SignalHandlerFn fn) noexcept;
 
-// Sends a snapshot request to thread `tid` of this process (rt_tgsigqueueinfo, SI_QUEUE;
-// the handler reads the cookie back from si_value.sival_int). Returns 0 or an errno value.
-// Any context.
-int send_snapshot_signal(pid_t tid, int cookie) noexcept;
+// The CPU-time clock of thread `tid` of this process (any thread, not only the caller's).
+clockid_t thread_cpu_clock(pid_t tid) noexcept;
+
+// Asks running thread `tid` of this process for a sample (threads snapshot, wall profile):
+// a one-shot timer on the thread's own CPU clock, 1 ns ahead, whose signal carries
+// kSnapshotMagic and `cookie` in si_value. A CPU clock advances only while the thread runs,
+// and the kernel handles the expiry on the thread's way back to user space, after any
+// system call in progress has finished: so the request never lands in a wait, which a plain
+// signal sent after reading "running" in /proc would do whenever the thread blocked in
+// between. Returns 0 (the caller deletes *out once answered or given up) or an errno value
+// (ESRCH: the thread is gone; EPERM: the agent does not own SIGPROF). Normal context.
+int arm_cpu_clock_request(pid_t tid, uint32_t cookie, timer_t* out) noexcept;
 
 }  // namespace profagent

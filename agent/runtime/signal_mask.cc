@@ -102,6 +102,15 @@ void hold_sigprof_for_wait(const sigset_t* set) noexcept {
 
 bool defer_program_sigprof_if_blocked(const siginfo_t* info, void* ucontext) noexcept {
   if (!t_view || ucontext == nullptr) return false;
+  if (t_held) {
+    // SIGPROF was really blocked (held): that it is delivered now means the program's own
+    // mask change (or sigsuspend, pselect, ppoll… with a temporary mask) opened it. The
+    // program wants it now: deliver, never defer again (a second deferral would lose it and
+    // spin a sigsuspend loop), and forget the hold the kernel no longer applies.
+    t_view = false;
+    t_held = false;
+    return false;
+  }
   // The interrupted code's real mask: a view the program's runtime overrode is stale.
   if (!sigprof_view_blocked(kernel_mask_word(&static_cast<ucontext_t*>(ucontext)->uc_sigmask)))
     return false;

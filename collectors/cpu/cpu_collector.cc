@@ -13,6 +13,7 @@
 #include "agent/core/clock.h"
 #include "agent/runtime/hook_guard.h"
 #include "agent/core/log.h"
+#include "agent/core/proc_status.h"
 #include "agent/runtime/sampling_signal.h"
 #include "agent/runtime/threads/thread_registry.h"
 #include "collectors/cpu/cpu_signal_handler.h"
@@ -28,17 +29,8 @@ constexpr size_t kMaxAggregateStacks = 1 << 20;  // beyond this, samples count a
 bool sigprof_blocked_in(pid_t tid) {
   char path[64];
   snprintf(path, sizeof path, "/proc/self/task/%d/status", static_cast<int>(tid));
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  char buf[4096];
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return false;
-  buf[n] = '\0';
-  const char* line = strstr(buf, "\nSigBlk:");
-  if (line == nullptr) return false;
-  unsigned long long mask = strtoull(line + 8, nullptr, 16);
-  return (mask >> (kSamplingSignal - 1)) & 1;
+  std::optional<uint64_t> mask = proc_status_hex(path, "SigBlk");
+  return mask && ((*mask >> (kSamplingSignal - 1)) & 1);
 }
 
 }  // namespace

@@ -41,11 +41,6 @@ std::span<TimerSlot> used_slots() noexcept {
 // The calling thread's slot, when it armed its own timer (saves a table scan at exit).
 thread_local int t_slot __attribute__((tls_model("initial-exec"))) = -1;
 
-// CPU clock of another thread of this process: the kernel's MAKE_THREAD_CPUCLOCK(tid, SCHED).
-clockid_t thread_cpu_clock(pid_t tid) {
-  return static_cast<clockid_t>((~static_cast<unsigned>(tid) << 3) | 4 /*PERTHREAD*/ | 2 /*SCHED*/);
-}
-
 int64_t random_below(int64_t bound) noexcept {
   // Stagger first expirations so threads do not sample in lockstep. A cheap per-thread
   // xorshift seeded from the tid and the clock (no allocation, no shared state).

@@ -33,39 +33,6 @@ void sleep_nanos(int64_t nanos) {
 
 constexpr int64_t kRecheckNanos = 1000 * 1000;
 
-// CPU clock of another thread of this process: the kernel's MAKE_THREAD_CPUCLOCK(tid, SCHED).
-clockid_t thread_cpu_clock(pid_t tid) {
-  return static_cast<clockid_t>((~static_cast<unsigned>(tid) << 3) | 4 /*PERTHREAD*/ | 2 /*SCHED*/);
-}
-
-// Sends the snapshot request to running thread `tid` through a one-shot timer on its own CPU
-// clock, 1 ns ahead. A CPU clock advances only while the thread runs, and the kernel handles
-// the expiry on the thread's way back to user space (after any system call in progress has
-// finished): so the request never lands in a wait, which a plain signal sent after reading
-// "running" in /proc would do whenever the thread blocked in between. False if the timer
-// cannot be made (thread gone, no dispatcher, resource limit): the thread is not asked.
-bool arm_snapshot_timer(pid_t tid, uint32_t cookie, timer_t* out) {
-  if (!sampling_signal_owned()) return false;
-  sigevent sev;
-  memset(&sev, 0, sizeof sev);
-  sev.sigev_notify = SIGEV_THREAD_ID;
-  sev.sigev_signo = kSamplingSignal;
-  sev.sigev_value.sival_ptr =
-      reinterpret_cast<void*>((static_cast<uintptr_t>(kSnapshotMagic) << 32) | cookie);
-  sev._sigev_un._tid = tid;
-  timer_t timer;
-  if (timer_create(thread_cpu_clock(tid), &sev, &timer) != 0) return false;
-  itimerspec its;
-  memset(&its, 0, sizeof its);
-  its.it_value.tv_nsec = 1;
-  if (timer_settime(timer, 0, &its, nullptr) != 0) {
-    timer_delete(timer);
-    return false;
-  }
-  *out = timer;
-  return true;
-}
-
 CapturedThread from_blocked(pid_t tid, const BlockedCapture& b, const uintptr_t* pcs) {
   CapturedThread t;
   t.tid = tid;
@@ -182,7 +149,7 @@ std::vector<CapturedThread> ThreadSnapshotter::capture(const std::vector<pid_t>&
       continue;
     }
     // Running: a one-shot timer on its CPU clock asks it, so the request can only arrive
-    // while it runs (see arm_snapshot_timer). Skip slots whose handler from an older request
+    // while it runs (see arm_cpu_clock_request). Skip slots whose handler from an older request
     // is still writing.
     while (next_slot < max_threads_ &&
            phase_of(slots_[next_slot].state.load(std::memory_order_acquire)) == kWriting)
@@ -195,7 +162,7 @@ std::vector<CapturedThread> ThreadSnapshotter::capture(const std::vector<pid_t>&
     slot.depth = 0;
     slot.state.store(state_of(gen, kRequested), std::memory_order_release);
     timer_t timer;
-    if (!arm_snapshot_timer(tid, gen << kIndexBits | next_slot, &timer)) {
+    if (arm_cpu_clock_request(tid, gen << kIndexBits | next_slot, &timer) != 0) {
       slot.state.store(state_of(gen, kIdle), std::memory_order_release);
       ThreadSyscall now;
       if (read_thread_syscall(tid, &now) == ProcRead::kGone) gone.back() = true;
@@ -229,7 +196,7 @@ std::vector<CapturedThread> ThreadSnapshotter::capture(const std::vector<pid_t>&
       }
       if (rearm) {
         timer_delete(r.timer);
-        r.timer_live = arm_snapshot_timer(r.tid, gen << kIndexBits | r.slot, &r.timer);
+        r.timer_live = arm_cpu_clock_request(r.tid, gen << kIndexBits | r.slot, &r.timer) == 0;
       }
       pending = true;
     }

@@ -66,6 +66,26 @@ bool WallSampler::harvest(pid_t tid, ThreadState& t, WallProbe& probe, int64_t n
   return true;
 }
 
+bool WallSampler::from_proc(pid_t tid, ThreadState& t, ProcRead r, const ThreadSyscall& wait,
+                            WallProbe& probe, int64_t now_mono, WallTickCounts& counts,
+                            const std::function<void(const WallSample&)>& sink) {
+  if (r != ProcRead::kOk) {
+    ++counts.lost;
+    emit(t, tid, WallState::kLost, -1, nullptr, 0, now_mono, sink);
+    return false;
+  }
+  if (wait.kind == ThreadSyscall::Kind::kRunning) return true;
+  if (t.cached && t.wait.same_wait(wait)) {
+    // Same call, arguments, SP and PC as at its last walk: still in that wait.
+    ++counts.reused;
+    long nr = wait.kind == ThreadSyscall::Kind::kInSyscall ? wait.nr : -1;
+    emit(t, tid, WallState::kBlocked, nr, t.stack.data(), static_cast<int>(t.stack.size()),
+         now_mono, sink);
+    return false;
+  }
+  return !sample_blocked(tid, t, probe, now_mono, counts, sink);
+}
+
 void WallSampler::abandon_all(WallProbe& probe) {
   for (auto& [tid, t] : threads_)
     if (t.ticket >= 0) {
@@ -107,24 +127,7 @@ WallTickCounts WallSampler::tick(int64_t now_mono, int64_t interval_nanos, WallP
       // A last answer may have come between the poll and the abandon: it is dropped, and
       // the thread is sampled from /proc below instead.
     }
-    if (r != ProcRead::kOk) {
-      ++counts.lost;
-      emit(t, tid, WallState::kLost, -1, nullptr, 0, now_mono, sink);
-      continue;
-    }
-    if (wait.kind == ThreadSyscall::Kind::kRunning) {
-      candidates.push_back(tid);
-      continue;
-    }
-    if (t.cached && t.wait.same_wait(wait)) {
-      // Same call, arguments, SP and PC as at its last walk: still in that wait.
-      ++counts.reused;
-      long nr = wait.kind == ThreadSyscall::Kind::kInSyscall ? wait.nr : -1;
-      emit(t, tid, WallState::kBlocked, nr, t.stack.data(), static_cast<int>(t.stack.size()),
-           now_mono, sink);
-      continue;
-    }
-    if (!sample_blocked(tid, t, probe, now_mono, counts, sink)) candidates.push_back(tid);
+    if (from_proc(tid, t, r, wait, probe, now_mono, counts, sink)) candidates.push_back(tid);
   }
 
   // Running threads: re-read after a pause; only those still running are signalled.
@@ -136,23 +139,7 @@ WallTickCounts WallSampler::tick(int64_t now_mono, int64_t interval_nanos, WallP
       ThreadSyscall wait;
       ProcRead r = probe.read_syscall(tid, &wait);
       if (r == ProcRead::kGone) continue;
-      if (r != ProcRead::kOk) {
-        ++counts.lost;
-        emit(t, tid, WallState::kLost, -1, nullptr, 0, now_mono, sink);
-        continue;
-      }
-      if (wait.kind == ThreadSyscall::Kind::kRunning) {
-        ask.push_back(tid);
-        continue;
-      }
-      if (t.cached && t.wait.same_wait(wait)) {
-        ++counts.reused;
-        long nr = wait.kind == ThreadSyscall::Kind::kInSyscall ? wait.nr : -1;
-        emit(t, tid, WallState::kBlocked, nr, t.stack.data(), static_cast<int>(t.stack.size()),
-             now_mono, sink);
-        continue;
-      }
-      if (!sample_blocked(tid, t, probe, now_mono, counts, sink)) ask.push_back(tid);
+      if (from_proc(tid, t, r, wait, probe, now_mono, counts, sink)) ask.push_back(tid);
     }
   }
   if (!ask.empty()) {

@@ -96,6 +96,11 @@ class WallSampler {
                WallTickCounts& counts, const std::function<void(const WallSample&)>& sink);
   bool sample_blocked(pid_t tid, ThreadState& t, WallProbe& probe, int64_t now_mono,
                       WallTickCounts& counts, const std::function<void(const WallSample&)>& sink);
+  // Samples a thread from its /proc read (lost, the same wait as cached, or a new walk).
+  // True if the thread is running, or could not be walked, and must be asked instead.
+  bool from_proc(pid_t tid, ThreadState& t, ProcRead r, const ThreadSyscall& wait,
+                 WallProbe& probe, int64_t now_mono, WallTickCounts& counts,
+                 const std::function<void(const WallSample&)>& sink);
 
   std::unordered_map<pid_t, ThreadState> threads_;
   uint64_t tick_number_ = 0;

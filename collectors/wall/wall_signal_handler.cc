@@ -35,40 +35,6 @@ static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
 
 uint32_t* answers_word() { return reinterpret_cast<uint32_t*>(&g_answers); }
 
-// CPU clock of another thread of this process: the kernel's MAKE_THREAD_CPUCLOCK(tid, SCHED).
-clockid_t thread_cpu_clock(pid_t tid) {
-  return static_cast<clockid_t>((~static_cast<unsigned>(tid) << 3) | 4 /*PERTHREAD*/ | 2 /*SCHED*/);
-}
-
-// The request goes to thread `tid` through a one-shot timer on its own CPU clock, 1 ns ahead
-// (as the threads profile does): a CPU clock advances only while the thread runs, and the
-// kernel delivers the expiry on the thread's way back to user space, after any system call in
-// progress has finished. So the request never lands in a wait, which a signal sent after
-// reading "running" in /proc would do whenever the thread blocked in between. Returns 0 or
-// an errno value (ESRCH / EINVAL: the thread is gone).
-int arm_request_timer(pid_t tid, uint32_t cookie, timer_t* out) {
-  if (!sampling_signal_owned()) return EPERM;
-  sigevent sev;
-  memset(&sev, 0, sizeof sev);
-  sev.sigev_notify = SIGEV_THREAD_ID;
-  sev.sigev_signo = kSamplingSignal;
-  sev.sigev_value.sival_ptr =
-      reinterpret_cast<void*>((static_cast<uintptr_t>(kSnapshotMagic) << 32) | cookie);
-  sev._sigev_un._tid = tid;
-  timer_t timer;
-  if (timer_create(thread_cpu_clock(tid), &sev, &timer) != 0) return errno == EINVAL ? ESRCH : errno;
-  itimerspec its;
-  memset(&its, 0, sizeof its);
-  its.it_value.tv_nsec = 1;
-  if (timer_settime(timer, 0, &its, nullptr) != 0) {
-    int e = errno;
-    timer_delete(timer);
-    return e;
-  }
-  *out = timer;
-  return 0;
-}
-
 }  // namespace
 
 constinit WallSignalSlots g_wall_slots;
@@ -117,7 +83,7 @@ int WallSignalSlots::ask(pid_t tid, int* err) noexcept {
     if (phase_of(state) != kIdle) continue;
     slot.depth = 0;
     slot.state.store(state_of(generation_, kRequested), std::memory_order_release);
-    int e = arm_request_timer(tid, kWallCookieBit | generation_ << kIndexBits | index,
+    int e = arm_cpu_clock_request(tid, kWallCookieBit | generation_ << kIndexBits | index,
                               &timers_[index]);
     if (e != 0) {
       slot.state.store(kIdle, std::memory_order_release);

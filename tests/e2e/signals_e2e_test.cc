@@ -95,6 +95,18 @@ TEST_F(SignalsE2E, CgoGoProgramSurvivesSamplingAt1000Hz) {
   EXPECT_GT(cpu_in("goBurn") + cpu_in("c_burn"), 0);
 }
 
+// The program's own SIGPROF while its (virtual) mask blocks SIGPROF: a sigsuspend loop gets
+// it (no endless deferral), and an unblock delivers a pending one at once and reads back as
+// unblocked.
+TEST_F(SignalsE2E, ProgramSigprofBlockedThenSuspendedOrUnblockedIsDelivered) {
+  for (int run = 0; run < 5; ++run) {
+    e2e::RunResult r = e2e::run({e2e::program("sigprof_deferred")}, fast_cpu());
+    ASSERT_FALSE(r.timed_out);
+    ASSERT_EQ(r.exit_code(), 0) << r.out << r.err;
+    EXPECT_EQ(r.out, "suspend ok unblock ok\n");
+  }
+}
+
 TEST_F(SignalsE2E, ProgramHandlerWithOnStackRunsOnItsAlternateStackWithItsMask) {
   e2e::RunResult r = e2e::run({e2e::program("sigprof_onstack")}, fast_cpu());
   ASSERT_EQ(r.exit_code(), 0) << r.err;

@@ -1,7 +1,7 @@
 // How Pyroscope should read a profile kind we push: the `sample_type_config` part of an
 // ingest request (units, aggregation, display names), built from the kind's descriptor
 // (agent/core/profile_kind.h). Pyroscope names a pushed profile from these display names (see
-// README, "Continuous profiling and Pyroscope"). Pure functions, normal context.
+// docs/operations.md, "Pushing to Pyroscope"). Pure functions, normal context.
 #pragma once
 
 #include <string>

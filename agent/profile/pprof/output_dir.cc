@@ -13,6 +13,8 @@
 #include <cstdlib>
 #include <deque>
 
+#include "agent/core/proc_status.h"
+
 namespace profagent {
 namespace {
 
@@ -110,17 +112,8 @@ std::string walk(const std::string& dir, bool create, bool shared) {
 
 bool can_change_user() {
   if (geteuid() == 0) return true;
-  int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  char buf[4096];
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return false;
-  buf[n] = '\0';
-  const char* cap = strstr(buf, "CapEff:");
-  if (cap == nullptr) return false;
-  unsigned long long bits = strtoull(cap + 7, nullptr, 16);
-  return (bits >> 7) & 1;  // CAP_SETUID
+  std::optional<uint64_t> caps = proc_status_hex("/proc/self/status", "CapEff");
+  return caps && ((*caps >> 7) & 1);  // CAP_SETUID
 }
 
 std::string unsafe_directory_problem(const std::string& dir) {

@@ -21,7 +21,6 @@
 namespace profagent {
 namespace {
 
-constexpr int kPageShift = 12;
 
 constinit std::atomic<const UnwindModuleSet*> g_set{nullptr};
 constinit std::atomic<bool> g_rescan{false};
@@ -44,10 +43,27 @@ const UnwindModule* reusable(const UnwindModuleSet* old, const UnwindModule& m) 
   if (old == nullptr) return nullptr;
   for (uint32_t i = 0; i < old->count; ++i) {
     const UnwindModule& o = old->modules[i];
-    if (o.base == m.base && o.load_bias == m.load_bias && o.phdr == m.phdr)
+    if (o.base == m.base && o.load_bias == m.load_bias && o.phdr == m.phdr &&
+        o.fingerprint == m.fingerprint)
       return &o;
   }
   return nullptr;
+}
+
+// FNV-1a of an object's .eh_frame_hdr and its sorted FDE table (in the usual encodings:
+// udata4 count, datarel sdata4 pairs; otherwise its first 64 bytes): it changes whenever the
+// code layout does. Normal context; reads the object's own mapped memory.
+uint64_t eh_frame_hdr_fingerprint(const uint8_t* hdr) {
+  if (hdr == nullptr) return 0;
+  size_t bytes = 64;
+  if (hdr[0] == 1 && hdr[2] == 0x03 && hdr[3] == 0x3b) {
+    uint32_t count;
+    memcpy(&count, hdr + 8, sizeof count);
+    bytes = 12 + size_t{8} * count;
+  }
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (size_t i = 0; i < bytes; ++i) h = (h ^ hdr[i]) * 0x100000001b3ULL;
+  return h ^ bytes;
 }
 
 int scan_object(dl_phdr_info* info, size_t size, void* data) {
@@ -79,18 +95,21 @@ int scan_object(dl_phdr_info* info, size_t size, void* data) {
   }
   if (hi <= lo) return 0;
   m.base = lo;
+  m.fingerprint = eh_frame_hdr_fingerprint(eh_frame_hdr);
   if (const UnwindModule* old = reusable(scan->old, m)) {
     m.rows = old->rows;
     m.row_count = old->row_count;
     m.page_first_row = old->page_first_row;
+    m.page_count = old->page_count;
   } else if (eh_frame_hdr != nullptr) {
-    size_t pages = ((hi - lo) >> kPageShift) + 2;
+    size_t pages = ((hi - lo) >> kUnwindPageShift) + 2;
     std::string build_id = loaded_build_id(info->dlpi_addr, info->dlpi_phdr, info->dlpi_phnum);
     CachedTable cached = load_unwind_table(build_id, hi - lo, pages);
     if (cached.rows != nullptr) {  // built by an earlier process: mapped, not rebuilt
       m.rows = cached.rows;
       m.row_count = cached.row_count;
       m.page_first_row = cached.page_first_row;
+      m.page_count = static_cast<uint32_t>(pages);
     } else {
       std::vector<FrameDesc> rows;
       if (build_frame_table(eh_frame_hdr, lo, rows) && !rows.empty()) {
@@ -101,13 +120,14 @@ int scan_object(dl_phdr_info* info, size_t size, void* data) {
           auto* index = reinterpret_cast<uint32_t*>(static_cast<char*>(mem) + rows_bytes);
           uint32_t r = 0;
           for (size_t p = 0; p < pages; ++p) {
-            uint64_t page_start = static_cast<uint64_t>(p) << kPageShift;
+            uint64_t page_start = static_cast<uint64_t>(p) << kUnwindPageShift;
             while (r + 1 < rows.size() && rows[r + 1].pc <= page_start) ++r;
             index[p] = r;
           }
           m.rows = static_cast<const FrameDesc*>(mem);
           m.row_count = static_cast<uint32_t>(rows.size());
           m.page_first_row = index;
+          m.page_count = static_cast<uint32_t>(pages);
           store_unwind_table(build_id, hi - lo, m.rows, m.row_count, index, pages);
         }
       }
@@ -184,7 +204,8 @@ const FrameDesc* find_frame_desc(const UnwindModule& m, uintptr_t pc) noexcept {
   uint32_t off = static_cast<uint32_t>(pc - m.base);
   // Rows that can cover `off`: from the last one starting at or before its page, up to the
   // last one starting at or before the next page.
-  uint32_t page = off >> kPageShift;
+  uint32_t page = off >> kUnwindPageShift;
+  if (page + 1 >= m.page_count) return nullptr;
   uint32_t lo = m.page_first_row[page], hi = m.page_first_row[page + 1] + 1;
   if (hi > m.row_count) hi = m.row_count;
   if (m.rows[lo].pc > off) return nullptr;  // below the first row

@@ -13,6 +13,9 @@
 
 namespace profagent {
 
+// page_first_row indexes 4 KiB pages of a module's code.
+constexpr int kUnwindPageShift = 12;
+
 struct UnwindModule {
   uintptr_t lo, hi;         // one executable segment [lo, hi)
   uintptr_t base;           // the object's lowest executable address: row PCs are offsets
@@ -22,9 +25,13 @@ struct UnwindModule {
   // For each 4 KiB page from base: the index of the last row starting at or before the
   // page start (so a lookup binary-searches only that page's rows). nullptr with rows.
   const uint32_t* page_first_row;
-  // Identity, to reuse the table across refreshes.
+  uint32_t page_count;      // entries in page_first_row: a lookup never reads past them
+  // Identity, to reuse the table across refreshes. Address and headers alone are not enough:
+  // another object (a rebuilt plugin) can be loaded where a dlclosed one was, so the
+  // fingerprint of its .eh_frame_hdr search table must match too.
   uintptr_t load_bias;
   const void* phdr;
+  uint64_t fingerprint;
 };
 
 struct UnwindModuleSet {

@@ -75,5 +75,24 @@ TEST(UnwindTables, DlopenedLibraryAppearsAndRetires) {
   EXPECT_EQ(find_frame_desc(*m, pc)->cfa_off, 8);
 }
 
+// A table found for an address range larger than the one it indexes (another object loaded
+// where a dlclosed one was) never makes a lookup read past its page index.
+TEST(UnwindTables, LookupPastTheIndexedPagesFindsNothing) {
+  FrameDesc rows[2] = {{0, 8, 0, kCfaRsp, 0}, {100, 16, 0, kCfaRsp, 0}};
+  uint32_t page_first_row[2] = {0, 1};  // one page indexed (plus its end marker)
+  UnwindModule m{};
+  m.base = m.lo = 0x100000;
+  m.hi = m.lo + (uintptr_t{8} << kUnwindPageShift);
+  m.rows = rows;
+  m.row_count = 2;
+  m.page_first_row = page_first_row;
+  m.page_count = 2;
+  const FrameDesc* d = find_frame_desc(m, m.base + 120);
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->cfa_off, 16);
+  EXPECT_EQ(find_frame_desc(m, m.base + (uintptr_t{1} << kUnwindPageShift)), nullptr);
+  EXPECT_EQ(find_frame_desc(m, m.base + (uintptr_t{7} << kUnwindPageShift)), nullptr);
+}
+
 }  // namespace
 }  // namespace profagent

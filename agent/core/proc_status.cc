@@ -1,0 +1,30 @@
+// Reading one field of a /proc status file (see proc_status.h). Normal context.
+#include "agent/core/proc_status.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+
+namespace profagent {
+
+std::optional<uint64_t> proc_status_hex(const char* path, const char* field) noexcept {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  char buf[4096];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return std::nullopt;
+  buf[n] = '\0';
+  const size_t len = strlen(field);
+  for (const char* line = buf; line != nullptr && *line != '\0';) {
+    if (strncmp(line, field, len) == 0 && line[len] == ':')
+      return strtoull(line + len + 1, nullptr, 16);
+    line = strchr(line, '\n');
+    if (line != nullptr) ++line;
+  }
+  return std::nullopt;
+}
+
+}  // namespace profagent
