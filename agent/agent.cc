@@ -36,6 +36,7 @@
 #include "agent/profile/symbolize/symbolizer.h"
 #include "agent/runtime/threads/thread_identity.h"
 #include "agent/runtime/threads/thread_registry.h"
+#include "agent/runtime/unwind/unwind_cache.h"
 #include "agent/runtime/unwind/unwinder.h"
 #include "agent/core/running_flag.h"
 #include "collectors/registry.h"
@@ -156,6 +157,7 @@ void agent_start() {
     log().warn("PROFAGENT_DIR: {}", out.warning);
   }
   child_env_start(config().children);  // PROFAGENT_CHILDREN=0: exec hooks filter the env
+  set_unwind_cache_dir(config().symbol_cache_dir);  // built tables kept beside the symbols
   unwinder_init();
   remember_current_tid();
   pthread_key_create(&g_thread_exit_key, on_thread_exit_key);
@@ -226,11 +228,20 @@ void dump_now(bool final) {
   request.seq = ++g_state->seq;
   request.final = final;
   bool failed = false;
+  // Every profile is taken first, then the process's mappings are read once for all of them
+  // (a library loaded before the last snapshot is listed).
+  std::vector<std::pair<Collector*, ProfileBuilder>> taken;
   for (Collector* c : g_state->running) {
     std::optional<ProfileBuilder> builder = c->snapshot(request);
     if (!builder) continue;
     add_self_accounting(*builder, c->descriptor(), self);
-    SymbolizedProfile profile = symbolize_profile(std::move(*builder), dump_symbolizer());
+    taken.emplace_back(c, std::move(*builder));
+  }
+  bool new_symbolizer = g_state->symbolizer == nullptr;  // its constructor read the maps
+  Symbolizer& symbolizer = dump_symbolizer();
+  symbolizer.hold_mappings(/*refresh_first=*/!new_symbolizer);
+  for (auto& [c, builder] : taken) {
+    SymbolizedProfile profile = symbolize_profile(std::move(builder), symbolizer);
     std::string bytes = gzip_compress(profile.encode(), 1);
     if (bytes.empty()) {  // encoding failed (out of memory): never write an empty file
       log().warn("cannot encode the {} profile; this dump of it is lost", c->kind());
@@ -251,6 +262,7 @@ void dump_now(bool final) {
     if (!g_state->write_failing && !failed) log().warn("{}; this dump is lost", error);
     failed = true;
   }
+  symbolizer.release_mappings();
   if (g_state->symbolizer != nullptr) g_state->symbolizer->save_cache();
   if (!failed && g_state->write_failing) log().info("profiles are being written again");
   g_state->write_failing = failed;

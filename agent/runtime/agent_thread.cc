@@ -6,7 +6,10 @@
 #include <semaphore.h>
 #include <signal.h>
 
+#include <atomic>
+#include <cerrno>
 #include <cstring>
+#include <new>
 
 #include "agent/runtime/hook_guard.h"
 #include "agent/runtime/threads/thread_registry.h"
@@ -14,23 +17,32 @@
 namespace profagent {
 namespace {
 
+// Shared by the creator and the new thread; whichever lets go of it last frees it (the
+// creator does not wait for the thread to run, except when it cannot learn its tid).
 struct AgentThreadStart {
   void* (*body)(void*);
   void* arg;
   char name[16];
   sem_t registered;  // posted once the thread is known as an agent thread
+  std::atomic<int> holders{2};
 };
+
+void release(AgentThreadStart* start) {
+  if (start->holders.fetch_sub(1) == 1) {
+    sem_destroy(&start->registered);
+    delete start;
+  }
+}
 
 void* agent_thread_main(void* p) {
   ++t_in_agent;  // for the thread's whole life: every hook passes straight through
   auto* shared = static_cast<AgentThreadStart*>(p);
   void* (*body)(void*) = shared->body;
   void* arg = shared->arg;
-  char name[16];
-  memcpy(name, shared->name, sizeof name);
   register_agent_thread(current_tid());
-  pthread_setname_np(pthread_self(), name);
-  sem_post(&shared->registered);  // `shared` is gone after this
+  pthread_setname_np(pthread_self(), shared->name);
+  sem_post(&shared->registered);
+  release(shared);
   return body(arg);
 }
 
@@ -42,24 +54,47 @@ PthreadCreateFn real_pthread_create() {
   return fn != nullptr ? fn : &pthread_create;
 }
 
+pid_t tid_of_thread(pthread_t thread) noexcept {
+  // The kernel's per-thread CPU clock id encodes the tid: ((~tid) << 3) | CPUCLOCK_PERTHREAD
+  // | CPUCLOCK_SCHED (linux/posix-timers.h), and glibc fills in the tid before
+  // pthread_create returns (CLONE_PARENT_SETTID).
+  clockid_t clock;
+  if (pthread_getcpuclockid(thread, &clock) != 0 || (clock & 7) != 6) return 0;
+  pid_t tid = static_cast<pid_t>(~(clock >> 3));
+  return tid > 0 ? tid : 0;
+}
+
 int create_agent_thread(pthread_t* thread, void* (*body)(void*), void* arg, const char* name) {
   AgentScope scope;
-  AgentThreadStart start{body, arg, {}, {}};
-  strncpy(start.name, name, sizeof start.name - 1);
-  sem_init(&start.registered, 0, 0);
+  auto* start = new (std::nothrow) AgentThreadStart;
+  if (start == nullptr) return ENOMEM;
+  start->body = body;
+  start->arg = arg;
+  memset(start->name, 0, sizeof start->name);
+  strncpy(start->name, name, sizeof start->name - 1);
+  sem_init(&start->registered, 0, 0);
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);  // the new thread inherits the full mask
-  int rc = real_pthread_create()(thread, nullptr, agent_thread_main, &start);
+  int rc = real_pthread_create()(thread, nullptr, agent_thread_main, start);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  // Wait until the thread is registered: a threads snapshot taken right after (the exit dump
-  // of a short program) must not signal it and wait for an answer that never comes.
-  if (rc == 0) {
-    while (sem_wait(&start.registered) != 0) {
+  if (rc != 0) {
+    sem_destroy(&start->registered);
+    delete start;
+    return rc;
+  }
+  // The thread is an agent thread before this returns: a threads snapshot taken right after
+  // (the exit dump of a short program) must not signal it and wait for an answer that never
+  // comes. Registered from here, without waiting for the new thread to be scheduled (a
+  // scheduling delay per process start, in every process of a shell script).
+  if (pid_t tid = tid_of_thread(*thread)) {
+    register_agent_thread(tid);
+  } else {
+    while (sem_wait(&start->registered) != 0) {
     }
   }
-  sem_destroy(&start.registered);
-  return rc;
+  release(start);
+  return 0;
 }
 
 }  // namespace profagent

@@ -5,11 +5,16 @@
 #pragma once
 
 #include <pthread.h>
+#include <sys/types.h>
 
 namespace profagent {
 
 // Returns 0 or an errno value, like pthread_create.
 int create_agent_thread(pthread_t* thread, void* (*body)(void*), void* arg, const char* name);
+
+// The kernel tid of a thread this process created (0 if it cannot be known), without waiting
+// for the thread to run.
+pid_t tid_of_thread(pthread_t thread) noexcept;
 
 // The real pthread_create (next in the lookup order after libprofagent.so).
 using PthreadCreateFn = int (*)(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*);

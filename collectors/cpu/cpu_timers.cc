@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <span>
 #include <cstring>
 #include <random>
 
@@ -28,6 +29,15 @@ struct TimerSlot {
 };
 constinit TimerSlot g_slots[kMaxTimers] = {};
 std::atomic<int> g_live{0};
+// Slots [0, g_used) were ever claimed: the scans stop there, so a process with a few threads
+// touches one page of the table, not all of it (a fork child of a shell resets it all).
+constinit std::atomic<int> g_used{0};
+
+// The slots ever claimed.
+std::span<TimerSlot> used_slots() noexcept {
+  int n = g_used.load(std::memory_order_acquire);
+  return {g_slots, static_cast<size_t>(n < kMaxTimers ? n : kMaxTimers)};
+}
 // The calling thread's slot, when it armed its own timer (saves a table scan at exit).
 thread_local int t_slot __attribute__((tls_model("initial-exec"))) = -1;
 
@@ -44,7 +54,7 @@ int64_t random_below(int64_t bound) noexcept {
 }
 
 TimerSlot* find_slot(pid_t tid) noexcept {
-  for (auto& s : g_slots)
+  for (auto& s : used_slots())
     if (s.tid.load(std::memory_order_acquire) == tid) return &s;
   return nullptr;
 }
@@ -63,6 +73,10 @@ bool CpuTimers::arm(pid_t tid, bool own_thread) noexcept {
     }
   }
   if (slot == nullptr) return false;
+  // Before the tid is published below: a scan that can see the tid sees the slot.
+  int used = static_cast<int>(slot - g_slots) + 1;
+  for (int cur = g_used.load(); cur < used && !g_used.compare_exchange_weak(cur, used);) {
+  }
   sigevent sev;
   memset(&sev, 0, sizeof sev);
   sev.sigev_notify = SIGEV_THREAD_ID;
@@ -119,7 +133,7 @@ void CpuTimers::arm_existing_threads() {
 }
 
 void CpuTimers::sweep_dead_threads() {
-  for (auto& s : g_slots) {
+  for (auto& s : used_slots()) {
     pid_t tid = s.tid.load(std::memory_order_acquire);
     if (tid <= 0) continue;
     // tgkill with signal 0 only checks that the thread exists in this process.
@@ -133,7 +147,7 @@ void CpuTimers::sweep_dead_threads() {
 }
 
 void CpuTimers::disarm_all() {
-  for (auto& s : g_slots) {
+  for (auto& s : used_slots()) {
     pid_t tid = s.tid.load(std::memory_order_acquire);
     if (tid <= 0) continue;
     pid_t expected = tid;
@@ -145,7 +159,8 @@ void CpuTimers::disarm_all() {
 }
 
 void CpuTimers::forget_all_after_fork() noexcept {
-  for (auto& s : g_slots) s.tid.store(0, std::memory_order_relaxed);
+  for (auto& s : used_slots()) s.tid.store(0, std::memory_order_relaxed);
+  g_used.store(0);
   g_live.store(0);
   t_slot = -1;
 }
@@ -154,7 +169,7 @@ int CpuTimers::live_timers() const noexcept { return g_live.load(); }
 
 std::vector<CpuTimers::Armed> CpuTimers::live_threads() const {
   std::vector<Armed> threads;
-  for (const auto& s : g_slots) {
+  for (const auto& s : used_slots()) {
     pid_t tid = s.tid.load(std::memory_order_acquire);
     if (tid > 0) threads.push_back(Armed{tid, s.armed_cpu});
   }

@@ -157,6 +157,7 @@ std::vector<CapturedThread> ThreadSnapshotter::capture(const std::vector<pid_t>&
     out.push_back(CapturedThread{.tid = tid});
     gone.push_back(false);
     if (next_slot >= max_threads_) continue;
+    if (next_slot >= slots_used_) slots_used_ = next_slot + 1;
     Slot& slot = slots_[next_slot];
     slot.depth = 0;
     slot.state.store(state_of(gen, kRequested), std::memory_order_release);
@@ -232,8 +233,9 @@ std::vector<CapturedThread> ThreadSnapshotter::capture(const std::vector<pid_t>&
 
 void ThreadSnapshotter::reset_after_fork() noexcept {
   if (slots_ == nullptr) return;
-  // Only slots ever used are written (reading an untouched page commits nothing).
-  for (uint32_t i = 0; i < max_threads_; ++i)
+  // Only slots ever requested are looked at: the rest were never touched, and reading them
+  // would fault in every page of the table in each forked child (a shell's every command).
+  for (uint32_t i = 0; i < slots_used_ && i < max_threads_; ++i)
     if (slots_[i].state.load(std::memory_order_relaxed) != 0)
       slots_[i].state.store(0, std::memory_order_relaxed);
 }

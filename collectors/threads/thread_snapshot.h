@@ -70,6 +70,7 @@ class ThreadSnapshotter {
                         CapturedThread* t, bool* rearm) noexcept;
   Slot* slots_ = nullptr;
   uint32_t max_threads_ = 0;
+  uint32_t slots_used_ = 0;  // slots [0, slots_used_) were ever requested (fork reset bound)
   uint32_t generation_ = 0;
 };
 

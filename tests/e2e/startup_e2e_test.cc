@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <regex>
 #include <sstream>
@@ -208,6 +209,67 @@ TEST_F(StartupE2E, SymbolCacheThatCannotBeUsedIsSilentAndABadValueWarnsOnce) {
   EXPECT_EQ(r.err,
             "profagent: warning: PROFAGENT_SYMBOL_CACHE='relative/dir' is not an absolute "
             "directory path or off; using the default cache directory\n");
+}
+
+// A second process maps the unwind tables the first one built (one <build-id>.unwind file
+// per object, beside the symbol cache) instead of building them, and walks the same complete
+// stacks; a damaged table file is ignored, rebuilt and replaced.
+TEST_F(StartupE2E, SecondProcessWalksWithTheCachedUnwindTables) {
+  auto run_demo = [&] {
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    e2e::RunOptions options;
+    options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_CPU_HZ", "500"},
+                   {"PROFAGENT_SYMBOL_CACHE", cache_}};
+    e2e::RunResult r = e2e::run({e2e::program("cpp_demo"), "20000"}, options);
+    EXPECT_EQ(r.exit_code(), 0) << r.err;
+    EXPECT_EQ(r.err, "");
+    std::vector<std::string> files = e2e::profiles(dir_, "cpu");
+    EXPECT_EQ(files.size(), 1u);
+    if (files.size() != 1) return;
+    e2e::RawProfile p = e2e::read_raw(files[0]);
+    int cpu = p.sample_index("cpu");
+    int64_t total = p.total(cpu);
+    EXPECT_GT(total, 0);
+    // Complete stacks: from the hot function through its callers to main.
+    EXPECT_GT(p.cum_containing(cpu, "demo::run_doubles(int)"), total * 8 / 10);
+    EXPECT_GT(p.cum_containing(cpu, "main"), total * 8 / 10);
+  };
+  auto table_files = [&] {
+    std::vector<std::filesystem::path> found;
+    for (const auto& e : std::filesystem::directory_iterator(cache_))
+      if (e.path().extension() == ".unwind") found.push_back(e.path());
+    return found;
+  };
+  run_demo();
+  std::vector<std::filesystem::path> tables = table_files();
+  ASSERT_GE(tables.size(), 3u) << "the program, libc and the agent at least";
+  std::map<std::string, std::filesystem::file_time_type> written;
+  for (const auto& t : tables) written[t.string()] = std::filesystem::last_write_time(t);
+
+  run_demo();  // from the cache: no table is written again
+  for (const auto& t : table_files())
+    if (written.count(t.string()))
+      EXPECT_EQ(std::filesystem::last_write_time(t), written[t.string()]) << t;
+
+  // Damage every table (one byte in the middle of the rows): each is rebuilt and replaced.
+  auto contents = [](const std::filesystem::path& t) {
+    std::ifstream f(t, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  };
+  std::map<std::string, std::string> damaged;
+  for (const auto& t : tables) {
+    std::string bytes = contents(t);
+    bytes[bytes.size() / 2] = static_cast<char>(bytes[bytes.size() / 2] ^ 0xff);
+    std::ofstream(t, std::ios::binary | std::ios::trunc) << bytes;
+    damaged[t.string()] = bytes;
+  }
+  run_demo();  // complete stacks again: the damaged tables were not used
+  // Those the program loads each run (the program, libc, the agent...) were rebuilt; libdw
+  // and libelf, loaded by the first run's symbolization only, stay as they are.
+  size_t rebuilt = 0;
+  for (const auto& t : tables) rebuilt += contents(t) != damaged[t.string()];
+  EXPECT_GE(rebuilt, 3u);
 }
 
 }  // namespace

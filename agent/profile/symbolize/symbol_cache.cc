@@ -418,8 +418,11 @@ void SymbolCache::evict() {
   int64_t now = time(nullptr);
   while (dirent* e = readdir(d)) {
     std::string name = e->d_name;
-    bool temp = name.find(".sym.tmp.") != std::string::npos;
-    if (!temp && !name.ends_with(kSuffix)) continue;
+    // The unwind-table cache (agent/runtime/unwind/unwind_cache.h) shares the directory
+    // and the bound.
+    bool temp = name.find(".sym.tmp.") != std::string::npos ||
+                name.find(".unwind.tmp.") != std::string::npos;
+    if (!temp && !name.ends_with(kSuffix) && !name.ends_with(".unwind")) continue;
     struct stat st;
     if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
       continue;

@@ -30,6 +30,7 @@ struct Symbolizer::Impl {
   Impl(pid_t p, const std::string& cache_dir) : pid(p), cache(cache_dir) {}
   ~Impl() { close_objects(); }
 
+  bool held = false;  // hold_mappings(): refresh() keeps the current mappings
   bool same_executable_mappings(const std::string& text) const;
   void rebuild(std::string text);
   std::string mapping_build_id(const MapsEntry& entry);
@@ -263,7 +264,16 @@ Symbolizer::Symbolizer(pid_t pid, const std::string& symbol_cache_dir)
 
 Symbolizer::~Symbolizer() = default;
 
+void Symbolizer::hold_mappings(bool refresh_first) {
+  impl_->held = false;
+  if (refresh_first) refresh();
+  impl_->held = true;
+}
+
+void Symbolizer::release_mappings() { impl_->held = false; }
+
 void Symbolizer::refresh() {
+  if (impl_->held) return;
   std::string text;
   if (!symbolize::read_text_file(symbolize::proc_dir(impl_->pid) + "/maps", &text)) {
     text.clear();  // no maps data: no mappings, every address falls back to "0x..."

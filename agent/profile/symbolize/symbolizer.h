@@ -53,7 +53,14 @@ class Symbolizer {
   Symbolizer& operator=(const Symbolizer&) = delete;
 
   // Re-reads /proc/<pid>/maps; rebuilds the module list only if it changed (dlopen/dlclose).
+  // Does nothing while the mappings are held (below).
   void refresh();
+
+  // Refreshes once (unless `refresh_first` is false: a symbolizer constructed just now),
+  // then holds the mappings until release_mappings(): one dump reads /proc/<pid>/maps once
+  // for all the profiles it encodes (taken before the hold).
+  void hold_mappings(bool refresh_first = true);
+  void release_mappings();
 
   // Executable mappings, the main executable first.
   const std::vector<MappingInfo>& mappings() const;

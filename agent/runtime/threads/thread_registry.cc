@@ -86,6 +86,7 @@ void reset_thread_registry() noexcept {
 }
 
 void register_agent_thread(pid_t tid) noexcept {
+  if (is_agent_thread(tid)) return;  // the creator and the thread itself both register it
   for (auto& slot : g_agent_threads) {
     pid_t expected = 0;
     if (slot.compare_exchange_strong(expected, tid)) return;

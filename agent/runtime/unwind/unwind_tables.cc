@@ -10,11 +10,13 @@
 #include <atomic>
 #include <cstring>
 #include <mutex>
+#include <string>
 #include <new>
 #include <vector>
 
 #include "agent/runtime/hook_guard.h"
 #include "agent/runtime/unwind/dwarf_cfi.h"
+#include "agent/runtime/unwind/unwind_cache.h"
 
 namespace profagent {
 namespace {
@@ -99,25 +101,35 @@ int scan_object(dl_phdr_info* info, size_t size, void* data) {
     m.row_count = old->row_count;
     m.page_first_row = old->page_first_row;
     m.page_count = old->page_count;
-  } else {
-    std::vector<FrameDesc> rows;
-    if (eh_frame_hdr != nullptr && build_frame_table(eh_frame_hdr, lo, rows) && !rows.empty()) {
-      size_t pages = ((hi - lo) >> kUnwindPageShift) + 2;
-      size_t rows_bytes = (rows.size() * sizeof(FrameDesc) + 7) & ~size_t{7};
-      void* mem = map_forever(rows_bytes + pages * sizeof(uint32_t));
-      if (mem != nullptr) {
-        memcpy(mem, rows.data(), rows.size() * sizeof(FrameDesc));
-        auto* index = reinterpret_cast<uint32_t*>(static_cast<char*>(mem) + rows_bytes);
-        uint32_t r = 0;
-        for (size_t p = 0; p < pages; ++p) {
-          uint64_t page_start = static_cast<uint64_t>(p) << kUnwindPageShift;
-          while (r + 1 < rows.size() && rows[r + 1].pc <= page_start) ++r;
-          index[p] = r;
+  } else if (eh_frame_hdr != nullptr) {
+    size_t pages = ((hi - lo) >> kUnwindPageShift) + 2;
+    std::string build_id = loaded_build_id(info->dlpi_addr, info->dlpi_phdr, info->dlpi_phnum);
+    CachedTable cached = load_unwind_table(build_id, hi - lo, pages);
+    if (cached.rows != nullptr) {  // built by an earlier process: mapped, not rebuilt
+      m.rows = cached.rows;
+      m.row_count = cached.row_count;
+      m.page_first_row = cached.page_first_row;
+      m.page_count = static_cast<uint32_t>(pages);
+    } else {
+      std::vector<FrameDesc> rows;
+      if (build_frame_table(eh_frame_hdr, lo, rows) && !rows.empty()) {
+        size_t rows_bytes = (rows.size() * sizeof(FrameDesc) + 7) & ~size_t{7};
+        void* mem = map_forever(rows_bytes + pages * sizeof(uint32_t));
+        if (mem != nullptr) {
+          memcpy(mem, rows.data(), rows.size() * sizeof(FrameDesc));
+          auto* index = reinterpret_cast<uint32_t*>(static_cast<char*>(mem) + rows_bytes);
+          uint32_t r = 0;
+          for (size_t p = 0; p < pages; ++p) {
+            uint64_t page_start = static_cast<uint64_t>(p) << kUnwindPageShift;
+            while (r + 1 < rows.size() && rows[r + 1].pc <= page_start) ++r;
+            index[p] = r;
+          }
+          m.rows = static_cast<const FrameDesc*>(mem);
+          m.row_count = static_cast<uint32_t>(rows.size());
+          m.page_first_row = index;
+          m.page_count = static_cast<uint32_t>(pages);
+          store_unwind_table(build_id, hi - lo, m.rows, m.row_count, index, pages);
         }
-        m.rows = static_cast<const FrameDesc*>(mem);
-        m.row_count = static_cast<uint32_t>(rows.size());
-        m.page_first_row = index;
-        m.page_count = static_cast<uint32_t>(pages);
       }
     }
   }

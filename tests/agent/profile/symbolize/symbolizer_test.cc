@@ -440,6 +440,28 @@ TEST(SymbolizerTest, RefreshSeesDlopen) {
   dlclose(handle);
 }
 
+// While a dump holds the mappings, refresh() reads nothing; hold_mappings() itself refreshes
+// (a library loaded before it is listed), and after release_mappings() refresh() works again.
+TEST(SymbolizerTest, HeldMappingsAreReadOncePerHold) {
+  const std::string lib = kFixtureDir + "/libsymbolizer_fixture_lib.so";
+  Symbolizer s;
+  s.hold_mappings();
+  void* handle = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(handle, nullptr) << dlerror();
+  s.refresh();
+  EXPECT_EQ(mapping_named(s, lib), nullptr) << "refresh() re-read the maps while held";
+  s.release_mappings();
+  s.hold_mappings(/*refresh_first=*/false);
+  EXPECT_EQ(mapping_named(s, lib), nullptr);
+  s.release_mappings();
+  s.hold_mappings();
+  EXPECT_NE(mapping_named(s, lib), nullptr);
+  s.release_mappings();
+  dlclose(handle);
+  s.refresh();
+  EXPECT_EQ(mapping_named(s, lib), nullptr);
+}
+
 // A library whose file is gone keeps its mapping (name without " (deleted)", build id read
 // from memory) and never breaks resolution.
 void check_vanished_library(const std::string& dlopen_path, const std::string& mapping_name) {

@@ -1,0 +1,204 @@
+// The persistent unwind-table cache (see unwind_cache.h). NORMAL CONTEXT only: file I/O and
+// allocation, called by the table refresh under its mutex. Descriptors are O_CLOEXEC and
+// closed before returning; loaded tables stay mapped for the life of the process.
+#include "agent/runtime/unwind/unwind_cache.h"
+
+#include <elf.h>
+#include <fcntl.h>
+#include <link.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <ctime>
+#include <cstring>
+
+#include "agent/runtime/hook_guard.h"
+
+namespace profagent {
+namespace {
+
+constexpr char kMagic[8] = {'P', 'A', 'U', 'N', 'W', 'D', '0', '2'};
+
+struct Header {
+  char magic[8];
+  uint32_t frame_desc_size;
+  uint32_t row_count;
+  uint64_t span;
+  uint64_t pages;
+  uint64_t checksum;  // of everything after the header
+};
+static_assert(sizeof(Header) == 40);
+
+std::string* g_dir = nullptr;  // set once at start, before any refresh
+bool g_dir_checked = false;    // the directory was found ours and private
+
+// Like the symbol cache: a directory owned by another user, or writable by group or others,
+// is not used (nobody can plant tables). Made (0700) when `create` and missing.
+bool dir_usable(bool create) {
+  if (g_dir_checked) return true;
+  struct stat st;
+  if (lstat(g_dir->c_str(), &st) != 0) {
+    if (!create || errno != ENOENT || mkdir(g_dir->c_str(), 0700) != 0 ||
+        lstat(g_dir->c_str(), &st) != 0)
+      return false;
+  }
+  g_dir_checked = S_ISDIR(st.st_mode) && st.st_uid == geteuid() && (st.st_mode & 022) == 0;
+  return g_dir_checked;
+}
+
+size_t payload_bytes(uint32_t rows, size_t pages) {
+  size_t rows_bytes = (static_cast<size_t>(rows) * sizeof(FrameDesc) + 7) & ~size_t{7};
+  return rows_bytes + pages * sizeof(uint32_t);
+}
+
+bool write_all(int fd, const void* data, size_t bytes) {
+  const char* p = static_cast<const char*>(data);
+  while (bytes > 0) {
+    ssize_t n = write(fd, p, bytes);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    p += n;
+    bytes -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+}  // namespace
+
+void set_unwind_cache_dir(const std::string& dir) {
+  AgentScope scope;
+  if (g_dir == nullptr) g_dir = new std::string;
+  *g_dir = dir;
+  g_dir_checked = false;
+}
+
+std::string unwind_cache_path(const std::string& build_id) {
+  if (g_dir == nullptr || g_dir->empty() || build_id.empty()) return "";
+  return *g_dir + "/" + build_id + ".unwind";
+}
+
+uint64_t unwind_cache_checksum(const void* data, size_t bytes) {
+  // Word-wise multiply-xor in four independent lanes: cheap enough to check a whole table
+  // at every load (about a word per cycle).
+  const auto* p = static_cast<const unsigned char*>(data);
+  uint64_t lane[4] = {0x9e3779b97f4a7c15ull ^ bytes, 0xc2b2ae3d27d4eb4full, 0x165667b19e3779f9ull,
+                      0x27d4eb2f165667c5ull};
+  size_t i = 0;
+  for (; i + 32 <= bytes; i += 32) {
+    for (int k = 0; k < 4; ++k) {
+      uint64_t w;
+      memcpy(&w, p + i + 8 * k, 8);
+      lane[k] = (lane[k] ^ w) * 0xff51afd7ed558ccdull;
+    }
+  }
+  uint64_t h = lane[0];
+  for (int k = 1; k < 4; ++k) h = (h ^ (lane[k] >> 29) ^ lane[k]) * 0xc4ceb9fe1a85ec53ull;
+  for (; i < bytes; ++i) h = (h ^ p[i]) * 0x100000001b3ull;
+  return h ^ (h >> 32);
+}
+
+std::string loaded_build_id(uintptr_t load_bias, const void* phdrs, int phnum) {
+  const auto* ph = static_cast<const ElfW(Phdr)*>(phdrs);
+  static const char hex[] = "0123456789abcdef";
+  for (int i = 0; i < phnum; ++i) {
+    if (ph[i].p_type != PT_NOTE) continue;
+    const auto* p = reinterpret_cast<const unsigned char*>(load_bias + ph[i].p_vaddr);
+    size_t left = ph[i].p_memsz;
+    while (left >= sizeof(ElfW(Nhdr))) {
+      ElfW(Nhdr) n;
+      memcpy(&n, p, sizeof n);
+      size_t name_sz = (n.n_namesz + 3) & ~size_t{3};
+      size_t desc_sz = (n.n_descsz + 3) & ~size_t{3};
+      size_t total = sizeof n + name_sz + desc_sz;
+      if (total > left) break;
+      if (n.n_type == NT_GNU_BUILD_ID && n.n_namesz == 4 &&
+          memcmp(p + sizeof n, "GNU", 4) == 0 && n.n_descsz > 0 && n.n_descsz <= 64) {
+        std::string id;
+        const unsigned char* d = p + sizeof n + name_sz;
+        for (uint32_t k = 0; k < n.n_descsz; ++k) {
+          id += hex[d[k] >> 4];
+          id += hex[d[k] & 15];
+        }
+        return id;
+      }
+      p += total;
+      left -= total;
+    }
+  }
+  return "";
+}
+
+CachedTable load_unwind_table(const std::string& build_id, uint64_t span, size_t pages) {
+  CachedTable none;
+  std::string path = unwind_cache_path(build_id);
+  if (path.empty() || !dir_usable(/*create=*/false)) return none;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return none;
+  struct stat st;
+  Header h;
+  bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+            static_cast<size_t>(st.st_size) > sizeof h &&
+            pread(fd, &h, sizeof h, 0) == static_cast<ssize_t>(sizeof h) &&
+            memcmp(h.magic, kMagic, sizeof kMagic) == 0 &&
+            h.frame_desc_size == sizeof(FrameDesc) && h.span == span && h.pages == pages &&
+            h.row_count > 0 &&
+            static_cast<size_t>(st.st_size) == sizeof h + payload_bytes(h.row_count, pages);
+  // Mapped, not copied: page-cache pages shared by every process, nothing zeroed or copied.
+  // Our writers only ever rename a complete file over the name, so a mapped file never
+  // shrinks under us (the cache is private to its user, files 0600 in a 0700 directory).
+  size_t file_bytes = ok ? static_cast<size_t>(st.st_size) : 0;
+  void* map = ok ? mmap(nullptr, file_bytes, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+  close(fd);
+  if (map == MAP_FAILED) return none;
+  const char* payload = static_cast<const char*>(map) + sizeof h;
+  size_t bytes = payload_bytes(h.row_count, pages);
+  const auto* rows = reinterpret_cast<const FrameDesc*>(payload);
+  const auto* index = reinterpret_cast<const uint32_t*>(payload + bytes - pages * sizeof(uint32_t));
+  // The walk indexes rows through the page index: every entry must be a row, in order.
+  bool valid = unwind_cache_checksum(payload, bytes) == h.checksum;
+  for (size_t i = 0; valid && i < pages; ++i)
+    valid = index[i] < h.row_count && (i == 0 || index[i] >= index[i - 1]);
+  if (!valid) {
+    munmap(map, file_bytes);
+    return none;
+  }
+  // Keep a file in use young: the symbol cache's eviction (oldest first) counts these too.
+  if (time(nullptr) - st.st_mtime > 24 * 3600) utimensat(AT_FDCWD, path.c_str(), nullptr, 0);
+  return CachedTable{rows, h.row_count, index};
+}
+
+void store_unwind_table(const std::string& build_id, uint64_t span, const FrameDesc* rows,
+                        uint32_t row_count, const uint32_t* page_first_row, size_t pages) {
+  std::string path = unwind_cache_path(build_id);
+  if (path.empty() || row_count == 0) return;
+  // Under `ulimit -f` a write past the limit raises SIGXFSZ in the host: not worth the risk.
+  struct rlimit fsize;
+  if (getrlimit(RLIMIT_FSIZE, &fsize) != 0 || fsize.rlim_cur != RLIM_INFINITY) return;
+  AgentScope scope;
+  if (!dir_usable(/*create=*/true)) return;  // usually there already (the symbol cache's)
+  std::string payload(payload_bytes(row_count, pages), '\0');
+  memcpy(payload.data(), rows, static_cast<size_t>(row_count) * sizeof(FrameDesc));
+  memcpy(payload.data() + payload.size() - pages * sizeof(uint32_t), page_first_row,
+         pages * sizeof(uint32_t));
+  Header h{};
+  memcpy(h.magic, kMagic, sizeof kMagic);
+  h.frame_desc_size = sizeof(FrameDesc);
+  h.row_count = row_count;
+  h.span = span;
+  h.pages = pages;
+  h.checksum = unwind_cache_checksum(payload.data(), payload.size());
+  static std::atomic<unsigned> counter{0};
+  std::string tmp = path + ".tmp." + std::to_string(getpid()) + "." +
+                    std::to_string(counter.fetch_add(1));
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return;  // no cache directory to write: skipped without a word
+  bool ok = write_all(fd, &h, sizeof h) && write_all(fd, payload.data(), payload.size());
+  ok = close(fd) == 0 && ok;
+  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) unlink(tmp.c_str());
+}
+
+}  // namespace profagent

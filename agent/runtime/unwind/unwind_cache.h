@@ -1,0 +1,43 @@
+// A persistent cache of built unwind tables, keyed by the object's GNU build id, so the
+// hundredth process that loads libc maps libc's table instead of interpreting its .eh_frame
+// again (every process of a shell script pays that build otherwise). Files live beside the
+// symbol cache (PROFAGENT_SYMBOL_CACHE; "" = off), named <build-id>.unwind, written to a
+// temporary name and renamed; a file that does not check out (size, header, index bounds,
+// checksum) is ignored and rebuilt. A directory that cannot be written is skipped silently.
+// NORMAL CONTEXT only (called from the table refresh); the tables it returns are never
+// freed and are read by the walk in signal/hook context.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "agent/runtime/unwind/frame_desc.h"
+
+namespace profagent {
+
+// The directory (made on the first store if missing); "" turns the cache off.
+void set_unwind_cache_dir(const std::string& dir);
+
+// Lowercase hex of the NT_GNU_BUILD_ID note among a loaded object's program headers, or "".
+std::string loaded_build_id(uintptr_t load_bias, const void* phdrs, int phnum);
+
+struct CachedTable {
+  const FrameDesc* rows = nullptr;
+  uint32_t row_count = 0;
+  const uint32_t* page_first_row = nullptr;  // `pages` entries
+};
+
+// The cached table of `build_id` for an object whose executable span is `span` bytes with
+// `pages` index entries; rows == nullptr when there is none that checks out.
+CachedTable load_unwind_table(const std::string& build_id, uint64_t span, size_t pages);
+
+// Stores a freshly built table (best effort).
+void store_unwind_table(const std::string& build_id, uint64_t span, const FrameDesc* rows,
+                        uint32_t row_count, const uint32_t* page_first_row, size_t pages);
+
+// Exposed for tests: the file layout's checksum and the cache file of a build id.
+uint64_t unwind_cache_checksum(const void* data, size_t bytes);
+std::string unwind_cache_path(const std::string& build_id);
+
+}  // namespace profagent

@@ -1,0 +1,51 @@
+// Agent threads: the creator learns the new thread's tid without waiting for it to run, and
+// the thread counts as an agent thread as soon as create_agent_thread returns.
+#include "agent/runtime/agent_thread.h"
+
+#include <gtest/gtest.h>
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+
+#include "agent/runtime/threads/thread_registry.h"
+
+namespace profagent {
+namespace {
+
+std::atomic<pid_t> g_seen_tid{0};
+std::atomic<bool> g_may_exit{false};
+
+// Stays alive until allowed to exit: the kernel clears a thread's tid when it ends.
+void* report_tid(void*) {
+  g_seen_tid.store(static_cast<pid_t>(syscall(SYS_gettid)));
+  while (!g_may_exit.load()) usleep(1000);
+  return nullptr;
+}
+
+TEST(AgentThread, TidOfThreadIsTheKernelTid) {
+  pthread_t t;
+  ASSERT_EQ(pthread_create(&t, nullptr, report_tid, nullptr), 0);
+  pid_t from_creator = tid_of_thread(t);
+  g_may_exit.store(true);
+  pthread_join(t, nullptr);
+  EXPECT_GT(from_creator, 0);
+  EXPECT_EQ(from_creator, g_seen_tid.load());
+  EXPECT_EQ(tid_of_thread(pthread_self()), static_cast<pid_t>(syscall(SYS_gettid)));
+}
+
+TEST(AgentThread, RegisteredWhenCreateReturns) {
+  g_seen_tid.store(0);
+  g_may_exit.store(false);
+  pthread_t t;
+  ASSERT_EQ(create_agent_thread(&t, report_tid, nullptr, "test-agent"), 0);
+  pid_t tid = tid_of_thread(t);
+  EXPECT_TRUE(is_agent_thread(tid));  // before the thread necessarily ran
+  g_may_exit.store(true);
+  pthread_join(t, nullptr);
+  EXPECT_EQ(g_seen_tid.load(), tid);
+}
+
+}  // namespace
+}  // namespace profagent

@@ -1,0 +1,123 @@
+// The unwind-table cache: a stored table loads back identical; a damaged, truncated or
+// mismatched file is refused; no directory means no cache.
+#include "agent/runtime/unwind/unwind_cache.h"
+
+#include <gtest/gtest.h>
+#include <link.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <vector>
+
+namespace profagent {
+namespace {
+
+class UnwindCache : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/unwind-cache-test.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    set_unwind_cache_dir(dir_ + "/cache");  // made by the first store
+    for (uint32_t i = 0; i < 100; ++i)
+      rows_.push_back(FrameDesc{i * 64, static_cast<int32_t>(8 + i), 0, kCfaRsp, 0});
+    index_ = {0, 63, 99};
+  }
+  void TearDown() override {
+    set_unwind_cache_dir("");
+    std::filesystem::remove_all(dir_);
+  }
+  void store() {
+    store_unwind_table(id_, 8192, rows_.data(), static_cast<uint32_t>(rows_.size()),
+                       index_.data(), index_.size());
+  }
+  std::string id_ = "00112233445566778899aabbccddeeff00112233";
+  std::string dir_;
+  std::vector<FrameDesc> rows_;
+  std::vector<uint32_t> index_;
+};
+
+TEST_F(UnwindCache, StoredTableLoadsBackIdentical) {
+  EXPECT_EQ(load_unwind_table(id_, 8192, 3).rows, nullptr);  // nothing stored yet
+  store();
+  CachedTable t = load_unwind_table(id_, 8192, 3);
+  ASSERT_NE(t.rows, nullptr);
+  ASSERT_EQ(t.row_count, rows_.size());
+  EXPECT_EQ(memcmp(t.rows, rows_.data(), rows_.size() * sizeof(FrameDesc)), 0);
+  EXPECT_EQ(memcmp(t.page_first_row, index_.data(), index_.size() * sizeof(uint32_t)), 0);
+  // Another object's span or page count: not this table.
+  EXPECT_EQ(load_unwind_table(id_, 4096, 3).rows, nullptr);
+  EXPECT_EQ(load_unwind_table(id_, 8192, 4).rows, nullptr);
+  EXPECT_EQ(load_unwind_table("ffff", 8192, 3).rows, nullptr);
+}
+
+TEST_F(UnwindCache, DamagedOrTruncatedFileIsRefused) {
+  store();
+  std::string path = unwind_cache_path(id_);
+  std::string bytes;
+  {
+    std::ifstream f(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(f), {});
+  }
+  std::string flipped = bytes;
+  flipped[bytes.size() / 2] = static_cast<char>(flipped[bytes.size() / 2] ^ 1);
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << flipped;
+  EXPECT_EQ(load_unwind_table(id_, 8192, 3).rows, nullptr);
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() - 4);
+  EXPECT_EQ(load_unwind_table(id_, 8192, 3).rows, nullptr);
+  // A page index pointing past the rows is refused even with a matching checksum.
+  index_[2] = 100;
+  store();
+  EXPECT_EQ(load_unwind_table(id_, 8192, 3).rows, nullptr);
+}
+
+TEST_F(UnwindCache, DirectoryOthersCanWriteIsNotUsed) {
+  store();
+  ASSERT_NE(load_unwind_table(id_, 8192, 3).rows, nullptr);
+  chmod((dir_ + "/cache").c_str(), 0777);
+  set_unwind_cache_dir(dir_ + "/cache");  // checked anew
+  EXPECT_EQ(load_unwind_table(id_, 8192, 3).rows, nullptr);
+  chmod((dir_ + "/cache").c_str(), 0700);
+  set_unwind_cache_dir(dir_ + "/cache");
+  EXPECT_NE(load_unwind_table(id_, 8192, 3).rows, nullptr);
+}
+
+TEST_F(UnwindCache, OffWithoutADirectory) {
+  set_unwind_cache_dir("");
+  store();
+  EXPECT_EQ(unwind_cache_path(id_), "");
+  EXPECT_EQ(load_unwind_table(id_, 8192, 3).rows, nullptr);
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/cache"));
+}
+
+// The build id read from the loaded program headers is the one in the file.
+int first_object(dl_phdr_info* info, size_t, void* out) {
+  *static_cast<std::string*>(out) =
+      loaded_build_id(info->dlpi_addr, info->dlpi_phdr, info->dlpi_phnum);
+  return 1;
+}
+
+TEST(UnwindCacheBuildId, ReadFromTheLoadedNotes) {
+  std::string id;
+  dl_iterate_phdr(first_object, &id);
+  ASSERT_EQ(id.size(), 40u) << id;  // SHA-1 build ids (Debian's default)
+  std::string file_out;
+  char buf[512];
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  ASSERT_GT(n, 0);
+  exe[n] = 0;
+  FILE* p = popen((std::string("readelf -n '") + exe + "'").c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  while (fgets(buf, sizeof buf, p)) file_out += buf;
+  pclose(p);
+  EXPECT_NE(file_out.find("Build ID: " + id), std::string::npos) << file_out;
+}
+
+}  // namespace
+}  // namespace profagent
