@@ -21,7 +21,10 @@
 namespace profagent {
 namespace {
 
-constexpr char kMagic[8] = {'P', 'A', 'U', 'N', 'W', 'D', '0', '2'};
+// The format, including what a FrameDesc row means (its flags: kFlagFdeStart marks a
+// function's first row since '03'). Bump it with any change to the rows: a file of another
+// format is rebuilt, never read.
+constexpr char kMagic[8] = {'P', 'A', 'U', 'N', 'W', 'D', '0', '3'};
 
 struct Header {
   char magic[8];
