@@ -8,7 +8,10 @@
 // or termination signal, last program thread gone). An idle process costs it nothing.
 #include "agent/dump_thread.h"
 
+#include <linux/futex.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <atomic>
 
@@ -31,6 +34,9 @@ constexpr int64_t kTickDelayNanos = 100 * 1000000LL;
 
 std::atomic<bool> g_running{false};
 std::atomic<bool> g_dump_requested{false};
+std::atomic<bool> g_final_requested{false};
+std::atomic<uint32_t> g_final_done{0};  // a futex word: 1 once the final dump asked for ran
+static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
 std::atomic<LastThreadCheck> g_last_thread_check{nullptr};
 int64_t g_interval_nanos = 0;
 
@@ -42,6 +48,12 @@ void* dump_thread_main(void*) {
     if (int sig = pending_termination_signal()) {
       dump_now(/*final=*/true);
       die_of_signal(sig);
+    }
+    if (g_final_requested.exchange(false)) {
+      dump_now(/*final=*/true);
+      g_final_done.store(1, std::memory_order_release);
+      syscall(SYS_futex, reinterpret_cast<uint32_t*>(&g_final_done), FUTEX_WAKE_PRIVATE, 1,
+              nullptr, nullptr, 0);
     }
     if (LastThreadCheck check = g_last_thread_check.load()) check();
     if (g_dump_requested.exchange(false)) dump_now(false);
@@ -90,6 +102,21 @@ void request_dump() noexcept {
   wake_dump_thread();
 }
 
+bool final_dump_on_dump_thread(int64_t timeout_nanos) noexcept {
+  if (!g_running.load(std::memory_order_acquire)) return false;
+  g_final_requested.store(true);
+  wake_dump_thread();
+  const int64_t deadline = monotonic_nanos() + timeout_nanos;
+  while (g_final_done.load(std::memory_order_acquire) == 0) {
+    int64_t left = deadline - monotonic_nanos();
+    if (left <= 0) break;
+    timespec ts{static_cast<time_t>(left / 1000000000), static_cast<long>(left % 1000000000)};
+    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&g_final_done), FUTEX_WAIT_PRIVATE, 0, &ts,
+            nullptr, 0);
+  }
+  return true;
+}
+
 void set_last_thread_check(LastThreadCheck check) noexcept { g_last_thread_check.store(check); }
 
 bool dump_thread_running() noexcept { return g_running.load(std::memory_order_acquire); }
@@ -98,6 +125,8 @@ void forget_dump_thread_after_fork() noexcept {
   reset_wakeups_after_fork();
   g_running.store(false);
   g_dump_requested.store(false);
+  g_final_requested.store(false);
+  g_final_done.store(0);
 }
 
 }  // namespace profagent

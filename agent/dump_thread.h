@@ -20,6 +20,12 @@ bool start_dump_thread(int64_t interval_nanos);
 using LastThreadCheck = void (*)();
 void set_last_thread_check(LastThreadCheck check) noexcept;
 
+// Has the dump thread write the final dump and waits for it, at most `timeout_nanos` (the
+// caller ends the process either way). False if there is no dump thread. SIGNAL-SAFE: the
+// caller may be a signal handler (a fork child's _exit) that interrupted malloc or stdio,
+// which the dump does not need on the caller's thread.
+bool final_dump_on_dump_thread(int64_t timeout_nanos) noexcept;
+
 // True once start_dump_thread succeeded in this process. SIGNAL-SAFE.
 bool dump_thread_running() noexcept;
 

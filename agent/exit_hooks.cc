@@ -5,18 +5,28 @@
 // fork handler ran in it, so it and posix_spawn's child never run agent code here, and the
 // process the agent started in keeps _exit's meaning (no dump). Ends the process with the
 // exit_group system call, exactly as glibc's _exit does.
+//
+// The dump itself runs on the dump thread, this thread waiting at most 5 s: _exit is
+// async-signal-safe and children often call it from a signal handler (a server's
+// quick-exit handler) that may have interrupted malloc or stdio on this very thread, where
+// dumping inline would deadlock the child.
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/dump_thread.h"
 #include "agent/runtime/hook_guard.h"
 #include "agent/core/fork_child.h"
 
 namespace profagent {
 namespace {
 
+constexpr int64_t kExitDumpWaitNanos = 5 * 1000000000LL;
+
 [[noreturn]] void exit_now(int status) {
-  if (agent_running() && !in_agent() && is_recorded_fork_child()) dump_now(true);
+  if (agent_running() && !in_agent() && is_recorded_fork_child() &&
+      !final_dump_on_dump_thread(kExitDumpWaitNanos))
+    dump_now(true);
   for (;;) syscall(SYS_exit_group, status);
 }
 

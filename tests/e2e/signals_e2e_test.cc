@@ -233,6 +233,21 @@ TEST_F(SignalsE2E, ThreadStartedBeforeMainEndsTheProcessAfterMainsPthreadExit) {
   EXPECT_EQ(e2e::profiles(dir_, "cpu").size(), 1u);  // the exit dump
 }
 
+// Forked children that allocate non-stop and call _exit from a signal handler (which may
+// have interrupted malloc on that very thread): they end, and write their profiles (the
+// dump runs on the child's dump thread, never inside the handler).
+TEST_F(SignalsE2E, ForkChildCallingExitFromASignalHandlerEndsAndDumps) {
+  e2e::RunOptions o;
+  o.env = {{"PROFAGENT_DIR", dir_}};
+  o.timeout_seconds = 60;
+  e2e::RunResult r = e2e::run({e2e::program("exit_in_handler")}, o);
+  ASSERT_FALSE(r.timed_out);
+  ASSERT_EQ(r.exit_code(), 0) << r.out << r.err;
+  EXPECT_EQ(r.out, "children exited 8\n");
+  // The parent's exit dump and the children's: each child waits at most 5 s for its dump.
+  EXPECT_GE(e2e::profiles(dir_, "cpu").size(), 2u);
+}
+
 TEST_F(SignalsE2E, MainThreadPthreadExitProcessEndsWhenLastThreadEnds) {
   for (bool profiles_on : {true, false}) {
     SCOPED_TRACE(profiles_on ? "defaults" : "every profile off");
