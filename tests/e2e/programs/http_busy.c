@@ -22,8 +22,9 @@ __attribute__((noinline)) unsigned long hot_spin(unsigned long n) {
 
 __attribute__((noinline)) void alloc_site(unsigned long i) {
   void* p = malloc(4096 + (i % 7) * 64);
-  void* old = g_keep[i % 64];
-  g_keep[i % 64] = p;
+  // Threads share the slots: the exchange gives each old block to exactly one of them
+  // (a plain read-then-write let two threads free the same block).
+  void* old = __atomic_exchange_n(&g_keep[i % 64], p, __ATOMIC_ACQ_REL);
   free(old);
 }
 

@@ -25,8 +25,9 @@ __attribute__((noinline)) unsigned long host_spin(unsigned long n) {
 
 __attribute__((noinline)) void host_alloc(unsigned long i) {
   void* p = malloc(1024 + (i % 13) * 128);
-  void* old = g_keep[i % 64];
-  g_keep[i % 64] = p;
+  // Workers share the slots: the exchange gives each old block to exactly one of them
+  // (a plain read-then-write let two threads free the same block).
+  void* old = __atomic_exchange_n(&g_keep[i % 64], p, __ATOMIC_ACQ_REL);
   free(old);
 }
 
