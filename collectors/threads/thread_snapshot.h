@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "agent/runtime/unwind/unwinder.h"
+#include "collectors/common/stack_slot.h"
 
 namespace profagent {
 
@@ -61,11 +62,7 @@ class ThreadSnapshotter {
   void reset_after_fork() noexcept;
 
  private:
-  struct Slot {
-    std::atomic<uint32_t> state;
-    int32_t depth;
-    uintptr_t pcs[kMaxFrames];
-  };
+  using Slot = StackSlot;
   bool settle_if_asleep(pid_t tid, uint32_t gen, Slot& slot, uintptr_t* pcs,
                         CapturedThread* t, bool* rearm) noexcept;
   Slot* slots_ = nullptr;

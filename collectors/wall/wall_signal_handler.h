@@ -22,6 +22,7 @@
 #include <cstdint>
 
 #include "agent/runtime/unwind/unwinder.h"
+#include "collectors/common/stack_slot.h"
 
 namespace profagent {
 
@@ -55,11 +56,7 @@ class WallSignalSlots {
   void reset_after_fork() noexcept;
 
  private:
-  struct Slot {
-    std::atomic<uint32_t> state;
-    int32_t depth;
-    uintptr_t pcs[kMaxFrames];
-  };
+  using Slot = StackSlot;
   Slot* slots_ = nullptr;
   uint32_t generation_ = 0;
   uint32_t cursor_ = 0;  // where ask() looks for an idle slot next
