@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 
 namespace profagent {
 
@@ -30,10 +31,24 @@ void raise_with_default_action(int sig) noexcept {
 }
 
 int raw_sigmask(int how, const sigset_t* set, sigset_t* old) noexcept {
+  const int saved = errno;  // pthread_sigmask reports errors by value, never through errno
   if (old != nullptr) sigemptyset(old);
   // The kernel's sigset is 64 bits on Linux; glibc's sigset_t is larger, the head matches.
-  if (syscall(SYS_rt_sigprocmask, how, set, old, kKernelSigsetBytes) != 0) return errno;
-  return 0;
+  uint64_t word = 0;
+  if (set != nullptr) {
+    memcpy(&word, set, sizeof word);
+    // As glibc's pthread_sigmask does: never block its internal SIGCANCEL (32) and SIGSETXID
+    // (33), whatever a hand-built set says (cancellation and setuid in threaded programs
+    // would hang).
+    if (how == SIG_BLOCK || how == SIG_SETMASK)
+      word &= ~((uint64_t{1} << 31) | (uint64_t{1} << 32));
+  }
+  int rc = 0;
+  if (syscall(SYS_rt_sigprocmask, how, set != nullptr ? &word : nullptr, old,
+              kKernelSigsetBytes) != 0)
+    rc = errno;
+  errno = saved;
+  return rc;
 }
 
 }  // namespace profagent
