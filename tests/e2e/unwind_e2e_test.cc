@@ -75,17 +75,17 @@ void expect_unwind_bindings_to_libgcc(const std::vector<std::string>& argv,
   options.env["LD_DEBUG"] = "bindings";
   e2e::RunResult r = e2e::run(argv, options);
   EXPECT_EQ(r.exit_code(), 0) << argv[0];
-  std::istringstream lines(r.err);
-  std::string line;
+  // Bindings are matched one by one in the whole text, not per line: two threads' LD_DEBUG
+  // lines can be interleaved on one line.
+  EXPECT_EQ(r.err.find("libunwind"), std::string::npos);
+  static const std::regex binding(
+      R"(binding file (\S+) \[\d+\] to (\S+) \[\d+\]: \w+ symbol `([^']+)')");
   int unwind_bindings = 0;
-  while (std::getline(lines, line)) {
-    if (line.find("binding file") == std::string::npos) continue;
-    EXPECT_EQ(line.find("libunwind"), std::string::npos) << line;
-    if (line.find("`_Unwind_") == std::string::npos) continue;
+  for (std::sregex_iterator it(r.err.begin(), r.err.end(), binding), end; it != end; ++it) {
+    const std::smatch& m = *it;
+    if (m[3].str().rfind("_Unwind_", 0) != 0) continue;
     ++unwind_bindings;
-    std::smatch m;
-    ASSERT_TRUE(std::regex_search(line, m, std::regex(R"( to (\S+) \[)"))) << line;
-    EXPECT_NE(m[1].str().find("libgcc_s"), std::string::npos) << line;
+    EXPECT_NE(m[2].str().find("libgcc_s"), std::string::npos) << m[0].str();
   }
   EXPECT_GT(unwind_bindings, 0) << argv[0] << ": no _Unwind_ binding seen";
 }
