@@ -250,14 +250,11 @@ TEST(ProtobufHost, AHostWithAnAbortingProtobufRunsAndEveryProfileReads) {
   // LD_DEBUG=bindings: the agent's symbols bind to libc & co., never to a protobuf.
   int agent_bindings = 0;
   for (const auto& entry : std::filesystem::directory_iterator(ld_debug_dir)) {
-    std::istringstream lines(read_file(entry.path()));
-    for (std::string line; std::getline(lines, line);) {
-      size_t from = line.find("binding file ");
-      size_t to = line.find(" to ");
-      if (from == std::string::npos || to == std::string::npos) continue;
-      if (line.substr(from, to - from).find("libprofagent") == std::string::npos) continue;
+    for (const e2e::Binding& b : e2e::ld_debug_bindings(read_file(entry.path()))) {
+      if (b.from.find("libprofagent") == std::string::npos) continue;
       ++agent_bindings;
-      EXPECT_EQ(line.find("protobuf", to), std::string::npos) << line;
+      EXPECT_EQ(b.to.find("protobuf"), std::string::npos) << b.from << " -> " << b.to << ": "
+                                                           << b.symbol;
     }
   }
   EXPECT_GT(agent_bindings, 10) << "no LD_DEBUG output to check";

@@ -10,7 +10,6 @@
 #include <fstream>
 #include <iterator>
 #include <map>
-#include <regex>
 #include <sstream>
 
 #include "tests/e2e/support/e2e_support.h"
@@ -136,20 +135,15 @@ TEST_F(StartupE2E, NoHostSymbolBindsToLibdwOrLibelf) {
                  {"LD_DEBUG", "bindings"}};
   e2e::RunResult r = e2e::run({"/usr/bin/python3", "-c", kProbe}, options);
   ASSERT_EQ(r.exit_code(), 0);
-  std::regex binding(R"(binding file (\S+) \[\d+\] to (\S+) \[\d+\])");
   int to_elfutils = 0;
-  std::istringstream in(r.err);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::smatch m;
-    if (!std::regex_search(line, m, binding)) continue;
-    std::string from = m[1], to = m[2];
-    if (to.find("libdw") == std::string::npos && to.find("libelf") == std::string::npos) continue;
+  for (const e2e::Binding& b : e2e::ld_debug_bindings(r.err)) {
+    bool to_libdw = b.to.find("libdw") != std::string::npos;
+    if (!to_libdw && b.to.find("libelf") == std::string::npos) continue;
     ++to_elfutils;
-    bool ours = from.find("libprofagent-symbolize.so") != std::string::npos ||
-                from.find("libdw") != std::string::npos ||
-                from.find("libelf") != std::string::npos;
-    EXPECT_TRUE(ours) << line;
+    bool ours = b.from.find("libprofagent-symbolize.so") != std::string::npos ||
+                b.from.find("libdw") != std::string::npos ||
+                b.from.find("libelf") != std::string::npos;
+    EXPECT_TRUE(ours) << b.from << " -> " << b.to << ": " << b.symbol;
   }
   EXPECT_GT(to_elfutils, 0) << "the dump did not use libdw at all";
 }
@@ -248,9 +242,11 @@ TEST_F(StartupE2E, SecondProcessWalksWithTheCachedUnwindTables) {
   for (const auto& t : tables) written[t.string()] = std::filesystem::last_write_time(t);
 
   run_demo();  // from the cache: no table is written again
-  for (const auto& t : table_files())
-    if (written.count(t.string()))
+  for (const auto& t : table_files()) {
+    if (written.count(t.string())) {
       EXPECT_EQ(std::filesystem::last_write_time(t), written[t.string()]) << t;
+    }
+  }
 
   // Damage every table (one byte in the middle of the rows): each is rebuilt and replaced.
   auto contents = [](const std::filesystem::path& t) {

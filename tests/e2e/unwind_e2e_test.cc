@@ -75,17 +75,13 @@ void expect_unwind_bindings_to_libgcc(const std::vector<std::string>& argv,
   options.env["LD_DEBUG"] = "bindings";
   e2e::RunResult r = e2e::run(argv, options);
   EXPECT_EQ(r.exit_code(), 0) << argv[0];
-  // Bindings are matched one by one in the whole text, not per line: two threads' LD_DEBUG
-  // lines can be interleaved on one line.
   EXPECT_EQ(r.err.find("libunwind"), std::string::npos);
-  static const std::regex binding(
-      R"(binding file (\S+) \[\d+\] to (\S+) \[\d+\]: \w+ symbol `([^']+)')");
   int unwind_bindings = 0;
-  for (std::sregex_iterator it(r.err.begin(), r.err.end(), binding), end; it != end; ++it) {
-    const std::smatch& m = *it;
-    if (m[3].str().rfind("_Unwind_", 0) != 0) continue;
+  for (const e2e::Binding& b : e2e::ld_debug_bindings(r.err)) {
+    if (b.symbol.rfind("_Unwind_", 0) != 0) continue;
     ++unwind_bindings;
-    EXPECT_NE(m[2].str().find("libgcc_s"), std::string::npos) << m[0].str();
+    EXPECT_NE(b.to.find("libgcc_s"), std::string::npos)
+        << b.from << " -> " << b.to << ": " << b.symbol;
   }
   EXPECT_GT(unwind_bindings, 0) << argv[0] << ": no _Unwind_ binding seen";
 }

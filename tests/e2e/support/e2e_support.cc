@@ -227,6 +227,15 @@ std::vector<std::string> profiles(const std::string& dir, const std::string& kin
 
 bool have_go() { return system("command -v go >/dev/null 2>&1") == 0; }
 
+std::vector<Binding> ld_debug_bindings(const std::string& text) {
+  static const std::regex binding(
+      R"(binding file (\S+) \[\d+\] to (\S+) \[\d+\]: \w+ symbol `([^']+)')");
+  std::vector<Binding> found;
+  for (std::sregex_iterator it(text.begin(), text.end(), binding), end; it != end; ++it)
+    found.push_back({(*it)[1].str(), (*it)[2].str(), (*it)[3].str()});
+  return found;
+}
+
 std::string pprof(const std::vector<std::string>& args) {
   std::vector<std::string> argv = {"go", "tool", "pprof"};
   argv.insert(argv.end(), args.begin(), args.end());

@@ -58,4 +58,12 @@ RawProfile read_raw(const std::string& file);
 // True if `go` is on PATH.
 bool have_go();
 
+// One `LD_DEBUG=bindings` line: `from` binds `symbol` to the object `to`.
+struct Binding {
+  std::string from, to, symbol;
+};
+// Every binding in LD_DEBUG output, matched one by one in the whole text, not per line: two
+// threads' LD_DEBUG lines can be interleaved on one line.
+std::vector<Binding> ld_debug_bindings(const std::string& text);
+
 }  // namespace e2e
