@@ -237,6 +237,10 @@ void dump_now(bool final) {
     add_self_accounting(*builder, c->descriptor(), self);
     taken.emplace_back(c, std::move(*builder));
   }
+  if (taken.empty()) {  // nothing to write (every kind off): no maps read, no symbolizer
+    if (final) push_flush_at_exit();
+    return;
+  }
   bool new_symbolizer = g_state->symbolizer == nullptr;  // its constructor read the maps
   Symbolizer& symbolizer = dump_symbolizer();
   symbolizer.hold_mappings(/*refresh_first=*/!new_symbolizer);
