@@ -118,7 +118,9 @@ int scan_object(dl_phdr_info* info, size_t size, void* data) {
     m.row_count = old->row_count;
     m.page_first_row = old->page_first_row;
     m.page_count = old->page_count;
-    m.check = old->check;
+    bool passed = old->check != nullptr &&
+                  old->check->state.load(std::memory_order_acquire) == TableCheck::kPassed;
+    m.check = passed ? nullptr : old->check;  // checked once: lookups skip the state
   } else if (eh_frame_hdr != nullptr) {
     size_t pages = ((hi - lo) >> kUnwindPageShift) + 2;
     CachedTable cached;
@@ -215,8 +217,20 @@ bool unwind_tables_rebuild_wanted() noexcept { return g_rebuild.load(std::memory
 void unwind_tables_check_pending() noexcept {
   const UnwindModuleSet* set = g_set.load(std::memory_order_acquire);
   if (set == nullptr) return;
+  bool settled = false;
   // Segments of one object share its check: the first one checks it, the rest see the state.
-  for (uint32_t i = 0; i < set->count; ++i) table_check_passed(set->modules[i].check);
+  for (uint32_t i = 0; i < set->count; ++i) {
+    const TableCheck* check = set->modules[i].check;
+    if (check == nullptr) continue;
+    table_check_passed(set->modules[i].check);
+    settled |= check->state.load(std::memory_order_acquire) != TableCheck::kChecking;
+  }
+  // Published anew without the settled checks: a lookup then reads no check state (one cache
+  // line less per frame in a sample handler), and a failed table is rebuilt.
+  if (settled) {
+    g_rebuild.store(true, std::memory_order_relaxed);
+    unwind_tables_refresh();
+  }
 }
 
 const UnwindModule* find_unwind_module(const UnwindModuleSet* set, uintptr_t pc) noexcept {
