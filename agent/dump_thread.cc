@@ -57,7 +57,6 @@ void* dump_thread_main(void*) {
               nullptr, nullptr, 0);
     }
     if (LastThreadCheck check = g_last_thread_check.load()) check();
-    if (unwind_tables_rebuild_wanted()) unwind_tables_refresh();  // a cached table was bad
     unwind_tables_check_pending();  // cached tables mapped since: checked here, off the program
     if (g_dump_requested.exchange(false)) dump_now(false);
     int64_t now = monotonic_nanos();

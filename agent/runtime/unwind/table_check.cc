@@ -1,12 +1,9 @@
-// Checking a cached unwind table at its first use (see table_check.h). SIGNAL/HOOK CONTEXT:
-// no allocation, no locks, no system call except through wake_dump_thread (a futex wake,
-// errno preserved).
+// Checking a cached unwind table (see table_check.h). Normal context (the dump thread); no
+// allocation, no locks.
 #include "agent/runtime/unwind/table_check.h"
 
 #include <cstring>
 
-#include "agent/core/wakeup.h"
-#include "agent/runtime/unwind/unwind_tables.h"
 
 namespace profagent {
 namespace {
@@ -59,20 +56,15 @@ void table_checks_after_fork_child() noexcept {
   }
 }
 
-bool table_check_passed(TableCheck* check) noexcept {
+bool check_table(TableCheck* check) noexcept {
   if (check == nullptr) return true;
   uint8_t state = check->state.load(std::memory_order_acquire);
-  if (state == TableCheck::kPassed) return true;
-  if (state != TableCheck::kUnchecked) return false;
+  if (state != TableCheck::kUnchecked) return state == TableCheck::kPassed;
   if (!check->state.compare_exchange_strong(state, TableCheck::kChecking,
                                             std::memory_order_acq_rel))
     return check->state.load(std::memory_order_acquire) == TableCheck::kPassed;
   bool ok = unwind_cache_checksum(check->payload, check->bytes) == check->expected;
   check->state.store(ok ? TableCheck::kPassed : TableCheck::kFailed, std::memory_order_release);
-  if (!ok) {
-    note_failed_table();  // the dump thread builds this object's table anew
-    wake_dump_thread();   // ... now: until then walks through it use frame pointers
-  }
   return ok;
 }
 

@@ -1,8 +1,9 @@
-// The checksum of a cached unwind table, checked when a walk first needs the table rather
-// than when the file is mapped: a process maps the cached tables of every loaded object at
-// start, but most short processes (a shell script's /bin/true) never walk at all, and
-// checking every table up front read about 1 MiB per process. SIGNAL-SAFE: the check is
-// pure arithmetic over mapped memory, state is a lock-free byte per table.
+// The checksum of a cached unwind table, checked by the dump thread right after the table is
+// mapped rather than by the code that maps it: a process maps the cached tables of every
+// loaded object at start, and checking them there read about 1 MiB on the program's own
+// path (every process of a shell script paid it). Walks use a mapped table at once and stop
+// using it when its check fails (the dump thread then builds it anew). check_table is normal
+// context; table_check_failed and the state are read by walks in SIGNAL/HOOK CONTEXT.
 #pragma once
 
 #include <atomic>
@@ -27,12 +28,10 @@ struct TableCheck {
 // unwind_cache_checksum). Slots live as long as the process, as mapped tables do.
 TableCheck* new_table_check(const void* payload, size_t bytes, uint64_t expected) noexcept;
 
-// True once the table's checksum matched. The first caller computes it (tens of µs for
-// libc's table, once per process); a caller that finds another thread checking gets false
-// for now (its walk treats the object as having no table: frame pointers). A table that
-// fails is never used, and the dump thread is woken to build it anew (unwind_tables.cc).
-// SIGNAL-SAFE, no errno change.
-bool table_check_passed(TableCheck* check) noexcept;
+// Checks the table's checksum if nobody has yet (the dump thread; pure arithmetic over the
+// mapped file, ~0.1 ms for libc's). True once it matched; false if it failed or another
+// thread is checking it now.
+bool check_table(TableCheck* check) noexcept;
 
 // In a forked child: a check another thread of the parent was running is started over.
 void table_checks_after_fork_child() noexcept;

@@ -24,7 +24,7 @@ namespace {
 
 constinit std::atomic<const UnwindModuleSet*> g_set{nullptr};
 constinit std::atomic<bool> g_rescan{false};
-constinit std::atomic<bool> g_rebuild{false};  // a cached table failed its check
+constinit std::atomic<bool> g_rebuild{false};  // republish: a cached table's check settled
 constinit std::atomic<unsigned long long> g_adds{0}, g_subs{0};
 
 // Agent-owned memory that is never unmapped (walks may hold pointers into it).
@@ -210,10 +210,6 @@ const UnwindModuleSet* unwind_modules() noexcept { return g_set.load(std::memory
 
 void note_unknown_pc() noexcept { g_rescan.store(true, std::memory_order_relaxed); }
 
-void note_failed_table() noexcept { g_rebuild.store(true, std::memory_order_relaxed); }
-
-bool unwind_tables_rebuild_wanted() noexcept { return g_rebuild.load(std::memory_order_relaxed); }
-
 void unwind_tables_check_pending() noexcept {
   const UnwindModuleSet* set = g_set.load(std::memory_order_acquire);
   if (set == nullptr) return;
@@ -222,7 +218,7 @@ void unwind_tables_check_pending() noexcept {
   for (uint32_t i = 0; i < set->count; ++i) {
     const TableCheck* check = set->modules[i].check;
     if (check == nullptr) continue;
-    table_check_passed(set->modules[i].check);
+    check_table(set->modules[i].check);
     settled |= check->state.load(std::memory_order_acquire) != TableCheck::kChecking;
   }
   // Published anew without the settled checks: a lookup then reads no check state (one cache
@@ -248,7 +244,7 @@ const UnwindModule* find_unwind_module(const UnwindModuleSet* set, uintptr_t pc)
 
 const FrameDesc* find_frame_desc(const UnwindModule& m, uintptr_t pc) noexcept {
   if (m.rows == nullptr || pc < m.lo || pc >= m.hi || pc - m.base > UINT32_MAX) return nullptr;
-  if (m.check != nullptr && !table_check_passed(m.check)) return nullptr;
+  if (table_check_failed(m.check)) return nullptr;  // withdrawn: being built anew
   uint32_t off = static_cast<uint32_t>(pc - m.base);
   // Rows that can cover `off`: from the last one starting at or before its page, up to the
   // last one starting at or before the next page.

@@ -63,16 +63,10 @@ const FrameDesc* find_frame_desc(const UnwindModule& m, uintptr_t pc) noexcept;
 // Called by the walk when a PC fell in no module: the next refresh does a full re-scan even
 // if the loader's counters did not move. Async-signal-safe.
 void note_unknown_pc() noexcept;
-// A cached table failed its checksum at first use: the next refresh scans every object and
-// builds that table anew; the dump thread runs that refresh as soon as it wakes
-// (rebuild_wanted). SIGNAL-SAFE.
-void note_failed_table() noexcept;
-bool unwind_tables_rebuild_wanted() noexcept;
-
 // Checks the checksum of every published cached table not checked yet (normal context: the
-// dump thread, right after it starts and after each refresh it runs), so neither the
-// program's start nor a sample handler pays for it; a handler that needs a table first still
-// checks it itself.
+// dump thread, right after it starts and at each wake-up, so the program's start does not
+// pay for it), then publishes the set anew: checked tables without their check (a lookup
+// reads no check state), failed ones built anew and their cache files replaced.
 void unwind_tables_check_pending() noexcept;
 
 }  // namespace profagent

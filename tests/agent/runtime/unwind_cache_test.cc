@@ -1,5 +1,5 @@
 // The unwind-table cache: a stored table loads back identical; a truncated or mismatched file
-// is refused, a damaged one fails its checksum at first use; no directory means no cache.
+// is refused, a damaged one fails its checksum when checked; no directory means no cache.
 #include "agent/runtime/unwind/unwind_cache.h"
 
 #include <gtest/gtest.h>
@@ -48,11 +48,12 @@ TEST_F(UnwindCache, StoredTableLoadsBackIdentical) {
   CachedTable t = load_unwind_table(id_, 8192, 3);
   ASSERT_NE(t.rows, nullptr);
   ASSERT_EQ(t.row_count, rows_.size());
-  ASSERT_NE(t.check, nullptr);  // checked at first use, not at load
+  ASSERT_NE(t.check, nullptr);  // checked by the dump thread, not at load
   EXPECT_EQ(t.check->state.load(), TableCheck::kUnchecked);
-  EXPECT_TRUE(table_check_passed(t.check));
+  EXPECT_FALSE(table_check_failed(t.check));  // usable at once
+  EXPECT_TRUE(check_table(t.check));
   EXPECT_EQ(t.check->state.load(), TableCheck::kPassed);
-  EXPECT_TRUE(table_check_passed(t.check));
+  EXPECT_TRUE(check_table(t.check));
   EXPECT_EQ(memcmp(t.rows, rows_.data(), rows_.size() * sizeof(FrameDesc)), 0);
   EXPECT_EQ(memcmp(t.page_first_row, index_.data(), index_.size() * sizeof(uint32_t)), 0);
   // Another object's span or page count: not this table.
@@ -72,12 +73,13 @@ TEST_F(UnwindCache, DamagedOrTruncatedFileIsRefused) {
   std::string flipped = bytes;
   flipped[bytes.size() / 2] = static_cast<char>(flipped[bytes.size() / 2] ^ 1);
   std::ofstream(path, std::ios::binary | std::ios::trunc) << flipped;
-  // One flipped bit in the rows: mapped, but refused at its first use, and stays refused.
+  // One flipped bit in the rows: mapped, withdrawn once its check fails, and stays so.
   CachedTable damaged = load_unwind_table(id_, 8192, 3);
   ASSERT_NE(damaged.rows, nullptr);
-  EXPECT_FALSE(table_check_passed(damaged.check));
+  EXPECT_FALSE(table_check_failed(damaged.check));
+  EXPECT_FALSE(check_table(damaged.check));
   EXPECT_TRUE(table_check_failed(damaged.check));
-  EXPECT_FALSE(table_check_passed(damaged.check));
+  EXPECT_FALSE(check_table(damaged.check));
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() - 4);
   EXPECT_EQ(load_unwind_table(id_, 8192, 3).rows, nullptr);
   // A page index pointing past the rows is refused even with a matching checksum.
@@ -92,10 +94,11 @@ TEST_F(UnwindCache, CheckInterruptedByForkStartsOver) {
   CachedTable t = load_unwind_table(id_, 8192, 3);
   ASSERT_NE(t.check, nullptr);
   t.check->state.store(TableCheck::kChecking);
-  EXPECT_FALSE(table_check_passed(t.check));  // another thread is on it: not usable yet
+  EXPECT_FALSE(check_table(t.check));  // another thread is on it: not passed yet...
+  EXPECT_FALSE(table_check_failed(t.check));  // ...and usable meanwhile
   table_checks_after_fork_child();
   EXPECT_EQ(t.check->state.load(), TableCheck::kUnchecked);
-  EXPECT_TRUE(table_check_passed(t.check));
+  EXPECT_TRUE(check_table(t.check));
 }
 
 TEST_F(UnwindCache, DirectoryOthersCanWriteIsNotUsed) {
