@@ -250,14 +250,24 @@ CachedSymbol Symbolizer::Impl::lookup(size_t mapping_index, uint64_t file_offset
   if (const CachedSymbol* hit = cache.find(m.build_id, file_offset)) return *hit;
   CachedSymbol result;
   void* object = object_for(mapping_index);
-  uint64_t vaddr = 0;
+  uint64_t vaddr = 0, same_from = 0, same_to = 0;
   if (object != nullptr) {
     const BackendApi* api = symbolize::symbolize_backend();
     if (api->file_offset_to_vaddr(object, file_offset, &vaddr))
-      result.symbolized = api->lookup(object, vaddr, &result.frames, &result.has_file_line);
+      result.symbolized = api->lookup(object, vaddr, &result.frames, &result.has_file_line,
+                                      &same_from, &same_to);
   }
-  // Only what the file itself answered is worth keeping for the next process.
-  if (object != nullptr) cache.add(m.build_id, file_offset, result);
+  // Only what the file itself answered is worth keeping for the next process. A function
+  // known by its symbol alone is kept for its whole range (a later process's samples land on
+  // other addresses of it, and need no DWARF reader then); anything else for this address.
+  if (object == nullptr) return result;
+  if (same_from <= vaddr && vaddr < same_to && vaddr - same_from <= file_offset &&
+      same_to - same_from <= UINT32_MAX) {
+    result.span = static_cast<uint32_t>(same_to - same_from);
+    cache.add(m.build_id, file_offset - (vaddr - same_from), result);
+  } else {
+    cache.add(m.build_id, file_offset, result);
+  }
   return result;
 }
 
