@@ -233,10 +233,11 @@ void dump_now(bool final) {
   // Every profile is taken first, then the process's mappings are read once for all of them
   // (a library loaded before the last snapshot is listed).
   std::vector<std::pair<Collector*, ProfileBuilder>> taken;
+  const std::vector<std::string> self_lines = self_comments(self);  // the same in every file
   for (Collector* c : g_state->running) {
     std::optional<ProfileBuilder> builder = c->snapshot(request);
     if (!builder) continue;
-    add_self_accounting(*builder, c->descriptor(), self);
+    add_self_accounting(*builder, c->descriptor(), self, &self_lines);
     taken.emplace_back(c, std::move(*builder));
   }
   if (taken.empty()) {  // nothing to write (every kind off): no maps read, no symbolizer

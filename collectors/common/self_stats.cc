@@ -118,8 +118,12 @@ std::vector<std::string> self_comments(const SelfSnapshot& s) {
 }
 
 void add_self_accounting(ProfileBuilder& builder, const ProfileKind& kind,
-                         const SelfSnapshot& snapshot) {
-  for (std::string& line : self_comments(snapshot)) builder.add_comment(std::move(line));
+                         const SelfSnapshot& snapshot, const std::vector<std::string>* comments) {
+  if (comments != nullptr) {
+    for (const std::string& line : *comments) builder.add_comment(line);
+  } else {
+    for (std::string& line : self_comments(snapshot)) builder.add_comment(std::move(line));
+  }
   const SelfSnapshot::Lost* lost = nullptr;
   for (const SelfSnapshot::Lost& l : snapshot.lost)
     if (l.kind == &kind) lost = &l;

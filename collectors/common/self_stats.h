@@ -61,8 +61,10 @@ std::vector<std::string> self_comments(const SelfSnapshot& snapshot);
 
 // Writes the self-accounting into a profile of `kind`: the comment lines, and for a kind
 // with a lost counter a `kind.lost_frame` sample carrying the lost events (value 0) and
-// weight (value 1), zero in the other values. Normal context.
+// weight (value 1), zero in the other values. Normal context. `comments`: the snapshot's
+// self_comments(), when the caller made them once for all the profiles of a dump.
 void add_self_accounting(ProfileBuilder& builder, const ProfileKind& kind,
-                         const SelfSnapshot& snapshot);
+                         const SelfSnapshot& snapshot,
+                         const std::vector<std::string>* comments = nullptr);
 
 }  // namespace profagent
