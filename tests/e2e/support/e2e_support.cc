@@ -54,6 +54,7 @@ std::vector<std::string> build_env(const RunOptions& options) {
     std::string key = kv.substr(0, eq);
     // Start every run clean of the agent's variables: the test says what it wants.
     if (key.rfind("PROFAGENT_", 0) == 0 || key == "LD_PRELOAD") continue;
+    if (!options.inherit_environment && key != "PATH" && key != "HOME") continue;
     env[key] = kv.substr(eq + 1);
   }
   if (options.preload) env["LD_PRELOAD"] = agent_so();

@@ -21,6 +21,9 @@ struct RunOptions {
   // binary's own (shared by its tests, never by other binaries or earlier runs). false: leave
   // it unset, for tests of the agent's per-user default.
   bool private_symbol_cache = true;
+  // false: pass on only PATH and HOME of the test's environment (plus env), for tests that
+  // compare a program's environment with what it was given.
+  bool inherit_environment = true;
 };
 
 struct RunResult {
