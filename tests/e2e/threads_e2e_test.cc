@@ -27,14 +27,23 @@ std::string read_line(int fd) {
 }
 
 // True once the thread `tid` of `pid` sits in system call `nr` (/proc/<pid>/task/<tid>/syscall
-// starts with the number of the call it is blocked in). Waits at most 10 s.
+// starts with the number of the call it is blocked in; where that file cannot be read, the
+// thread's state is sleeping). Waits at most 10 s.
 bool wait_until_in_syscall(int pid, int tid, int nr) {
-  const std::string path =
-      "/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/syscall";
+  const std::string task = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid);
   for (int i = 0; i < 2000; ++i) {
-    std::ifstream in(path);
+    std::ifstream in(task + "/syscall");
     std::string first;
-    if (in >> first && first == std::to_string(nr)) return true;
+    if (in >> first) {
+      if (first == std::to_string(nr)) return true;
+    } else {
+      std::ifstream stat(task + "/stat");
+      std::string line;
+      std::getline(stat, line);
+      size_t paren = line.rfind(')');
+      if (paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] == 'S')
+        return true;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   return false;
