@@ -37,6 +37,7 @@
 #include "agent/runtime/threads/thread_identity.h"
 #include "agent/runtime/threads/thread_registry.h"
 #include "agent/runtime/unwind/unwind_cache.h"
+#include "agent/runtime/unwind/unwind_tables.h"
 #include "agent/runtime/unwind/unwinder.h"
 #include "agent/core/running_flag.h"
 #include "collectors/registry.h"
@@ -106,7 +107,7 @@ void fork_child() {
   for (Collector* c : g_state->running) c->on_fork_child();
   forget_windows_after_fork();
   push_after_fork_child();
-  start_dump_thread(config().interval_nanos);
+  if (!start_dump_thread(config().interval_nanos)) unwind_tables_check_pending();
 }
 
 // The one symbolizer every encoding uses, under the dump lock (made on first use, and anew
@@ -171,7 +172,8 @@ void agent_start() {
   symbolize::remember_backend_directory();  // before the program can chdir
   push_start(config(), g_state->exe);  // PROFAGENT_PUSH_URL
   start_program_thread_tracking();  // before any agent thread: counts the program's
-  start_dump_thread(config().interval_nanos);
+  // The dump thread checks the cached unwind tables; without it they are checked here.
+  if (!start_dump_thread(config().interval_nanos)) unwind_tables_check_pending();
   if (!config().http.empty()) start_http_server(config().http);  // PROFAGENT_HTTP
   install_agent_signal_handlers(config().dump_signal);
   pthread_atfork(nullptr, nullptr, fork_child);
@@ -236,6 +238,10 @@ void dump_now(bool final) {
     if (!builder) continue;
     add_self_accounting(*builder, c->descriptor(), self);
     taken.emplace_back(c, std::move(*builder));
+  }
+  if (taken.empty()) {  // nothing to write (every kind off): no maps read, no symbolizer
+    if (final) push_flush_at_exit();
+    return;
   }
   bool new_symbolizer = g_state->symbolizer == nullptr;  // its constructor read the maps
   Symbolizer& symbolizer = dump_symbolizer();

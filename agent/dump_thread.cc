@@ -22,6 +22,7 @@
 #include "agent/runtime/sampling_signal.h"
 #include "collectors/common/self_stats.h"
 #include "agent/signals.h"
+#include "agent/runtime/unwind/unwind_tables.h"
 #include "agent/runtime/unwind/unwinder.h"
 #include "agent/core/wakeup.h"
 
@@ -56,6 +57,7 @@ void* dump_thread_main(void*) {
               nullptr, nullptr, 0);
     }
     if (LastThreadCheck check = g_last_thread_check.load()) check();
+    unwind_tables_check_pending();  // cached tables mapped since: checked here, off the program
     if (g_dump_requested.exchange(false)) dump_now(false);
     int64_t now = monotonic_nanos();
     if (next_interval != 0 && now >= next_interval) {

@@ -5,7 +5,8 @@
 // SIGINT/SIGQUIT ignored and SIGCHLD blocked while it waits (shared by concurrent callers),
 // the child starting with SIGINT/SIGQUIT at default and the caller's mask, cancellation
 // killing and reaping the child; for popen(), modes r, w and e, and the streams of earlier
-// popen() calls closed in the new child; pclose() reaps the children of these streams.
+// popen() calls closed in the new child; pclose(), and fclose() as in glibc, reap the
+// children of these streams.
 // With the default PROFAGENT_CHILDREN=1 each is a flag test and a call to glibc's.
 // The locks are spins of our own: the pthread lock functions are interposed by the lock
 // profiler. The real functions are looked up when the library loads.
@@ -37,6 +38,7 @@ using SpawnFn = int (*)(pid_t*, const char*, const posix_spawn_file_actions_t*,
 using SystemFn = int (*)(const char*);
 using PopenFn = FILE* (*)(const char*, const char*);
 using PcloseFn = int (*)(FILE*);
+using FcloseFn = int (*)(FILE*);
 using SigactionFn = int (*)(int, const struct sigaction*, struct sigaction*);
 using SigprocmaskFn = int (*)(int, const sigset_t*, sigset_t*);
 
@@ -45,6 +47,7 @@ struct RealFunctions {
   SystemFn system;
   PopenFn popen;
   PcloseFn pclose;
+  FcloseFn fclose;
   SigactionFn sigaction;
   SigprocmaskFn sigprocmask;
 };
@@ -62,6 +65,7 @@ void resolve() {
   next("system", &g_real.system);
   next("popen", &g_real.popen);
   next("pclose", &g_real.pclose);
+  next("fclose", &g_real.fclose);
   next("sigaction", &g_real.sigaction);  // libc's: the agent's own sigaction hook is skipped
   next("sigprocmask", &g_real.sigprocmask);
   g_resolved.store(true, std::memory_order_release);
@@ -198,6 +202,7 @@ struct PopenStream {
 constexpr int kMaxPopenStreams = 256;
 constinit SpinLock g_popen_lock;
 PopenStream g_popen[kMaxPopenStreams];  // under g_popen_lock; fp == nullptr: free
+constinit std::atomic<int> g_popen_open{0};  // streams in g_popen: fclose's fast path
 
 int free_popen_slot() {
   for (int i = 0; i < kMaxPopenStreams; ++i)
@@ -272,6 +277,7 @@ FILE* popen_without_agent(const char* command, const char* mode) {
     return nullptr;
   }
   g_popen[slot] = PopenStream{fp, parent_end, pid};
+  g_popen_open.fetch_add(1, std::memory_order_relaxed);
   return fp;
 }
 
@@ -282,6 +288,7 @@ pid_t take_popen_child(FILE* fp) {
     if (s.fp != fp) continue;
     const pid_t pid = s.pid;
     s = PopenStream{nullptr, -1, 0};
+    g_popen_open.fetch_sub(1, std::memory_order_relaxed);
     return pid;
   }
   return 0;
@@ -307,14 +314,34 @@ PROFAGENT_HOOK FILE* popen(const char* command, const char* mode) {
   return popen_without_agent(command, mode);
 }
 
-PROFAGENT_HOOK int pclose(FILE* fp) {
-  const pid_t pid = take_popen_child(fp);
-  if (pid == 0) return real().pclose(fp);
-  fclose(fp);
+namespace {
+
+// Closes one of our popen() streams and reaps its child, as glibc's close of a popen stream
+// does: the child's wait status, or -1.
+int close_popen_stream(FILE* fp, pid_t pid) {
+  real().fclose(fp);
   int status = 0;
   pid_t waited;
   do {
     waited = waitpid(pid, &status, 0);
   } while (waited < 0 && errno == EINTR);
   return waited < 0 ? -1 : status;
+}
+
+}  // namespace
+
+PROFAGENT_HOOK int pclose(FILE* fp) {
+  const pid_t pid = take_popen_child(fp);
+  if (pid == 0) return real().pclose(fp);
+  return close_popen_stream(fp, pid);
+}
+
+// glibc's fclose() of a popen() stream is pclose(): it waits for the child and returns its
+// status. So is ours for the streams popen() made here; any other stream, or no stream of ours
+// open (one relaxed load), goes straight to glibc's.
+PROFAGENT_HOOK int fclose(FILE* fp) {
+  if (g_popen_open.load(std::memory_order_relaxed) == 0) return real().fclose(fp);
+  const pid_t pid = take_popen_child(fp);
+  if (pid == 0) return real().fclose(fp);
+  return close_popen_stream(fp, pid);
 }

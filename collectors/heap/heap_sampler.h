@@ -16,6 +16,9 @@ namespace profagent {
 // heap profiling off or stopped: never again). Read by the slow path.
 extern std::atomic<int64_t> g_heap_sample_rate;
 
+// log2(v) for an integer v >= 1, within 1e-15 of libm's, without libm. Pure arithmetic.
+double log2_of_count(uint64_t v) noexcept;
+
 class HeapSampler {
  public:
   constexpr HeapSampler() = default;

@@ -11,6 +11,7 @@
 
 #include "agent/core/clock.h"
 #include "agent/runtime/sampling_signal.h"
+#include "agent/runtime/threads/thread_registry.h"
 #include "collectors/threads/thread_snapshot_blocked.h"
 
 namespace profagent {
@@ -138,7 +139,19 @@ std::vector<CapturedThread> ThreadSnapshotter::capture(const std::vector<pid_t>&
   out.reserve(tids.size());
   uint32_t next_slot = 0;
   uintptr_t pcs[kMaxFrames];
+  const pid_t self = current_tid();
   for (pid_t tid : tids) {
+    // The thread taking the snapshot (a program thread dumping at exit, or one serving a
+    // dump request) is running, here: it walks its own stack (agent frames left out). Read
+    // from /proc it would look blocked in the read of its own syscall file.
+    if (tid == self) {
+      CapturedThread t{.tid = tid, .answered = true};
+      int depth = unwind_from_hook(pcs, kMaxFrames);
+      t.stack.assign(pcs, pcs + depth);
+      out.push_back(std::move(t));
+      gone.push_back(false);
+      continue;
+    }
     // A thread in the kernel is walked from its saved registers, never signalled: a signal
     // would make its wait return early (EINTR).
     BlockedCapture blocked = capture_blocked_thread(tid, pcs, kMaxFrames);

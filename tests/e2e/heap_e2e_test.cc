@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <map>
 #include <regex>
 #include <string>
@@ -296,6 +297,34 @@ TEST_F(HeapE2E, Sqlite3OutputUnchangedAndSqliteFunctionsNamed) {
   EXPECT_GT(p.cum_containing(alloc_space, "sqlite3Malloc") +
                 p.cum_containing(alloc_space, "sqlite3Realloc"),
             total / 4);
+}
+
+// A process whose unwind tables come from the cache (a second run) walks its first samples
+// through libc like the later ones: while the dump thread checks the cached tables, walks
+// use them (samples of the first milliseconds once lost every frame past the first libc one).
+TEST_F(HeapE2E, EarlySamplesWithCachedTablesReachTheProgramsEntry) {
+  e2e::RunOptions o = options("1");
+  o.env["PROFAGENT_SYMBOL_CACHE"] = e2e::make_temp_dir() + "/cache";
+  ASSERT_EQ(e2e::run({e2e::program("heap_sites")}, o).exit_code(), 0);  // builds the tables
+  std::filesystem::remove_all(dir_);
+  std::filesystem::create_directories(dir_);
+  e2e::RunResult r = e2e::run({e2e::program("heap_sites")}, o);  // maps them
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  RawProfile p = only_heap_profile();
+  int with_main = 0, cut = 0;
+  for (const e2e::RawSample& s : p.samples) {
+    std::vector<std::string> names = p.stack_functions(s);
+    auto has = [&](const std::string& prefix) {
+      for (const std::string& n : names)
+        if (n.rfind(prefix, 0) == 0) return true;
+      return false;
+    };
+    if (!has("main")) continue;
+    ++with_main;
+    if (!has("__libc_start_main")) ++cut;
+  }
+  EXPECT_GT(with_main, 5);
+  EXPECT_EQ(cut, 0) << "samples whose walk stopped between main and __libc_start_main";
 }
 
 }  // namespace

@@ -22,7 +22,7 @@ struct BackendStats {
   uint64_t lookups = 0;             // addresses resolved from ELF symbols and DWARF
 };
 
-constexpr uint32_t kBackendAbiVersion = 1;
+constexpr uint32_t kBackendAbiVersion = 2;  // 2: lookup reports the range of its answer
 
 // Every entry point of the backend. Objects are opaque handles.
 struct BackendApi {
@@ -38,8 +38,10 @@ struct BackendApi {
   bool (*file_offset_to_vaddr)(void* object, uint64_t file_offset, uint64_t* vaddr);
   // Frames at an ELF virtual address, innermost inlined frame first; the physical frame's
   // function may stay "" when no symbol covers it. Returns true if a name was found.
+  // [*same_from, *same_to): virtual addresses that all get this same answer (a function
+  // known by its symbol only, no compile unit covering it), or 0/0.
   bool (*lookup)(void* object, uint64_t vaddr, std::vector<SourceFrame>* frames,
-                 bool* has_file_line);
+                 bool* has_file_line, uint64_t* same_from, uint64_t* same_to);
   void (*stats)(BackendStats* out);
 };
 

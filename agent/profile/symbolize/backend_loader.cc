@@ -76,6 +76,13 @@ void load() {
 }  // namespace
 
 void remember_backend_directory() {
+  // Only a relative name depends on the working directory; an absolute one (the usual
+  // LD_PRELOAD) is resolved when the backend is first needed, so a process that never
+  // symbolizes spends no readlink on it.
+  Dl_info info;
+  if (dladdr(reinterpret_cast<void*>(&own_directory), &info) != 0 && info.dli_fname != nullptr &&
+      info.dli_fname[0] == '/')
+    return;
   if (own_directory_slot().empty()) own_directory_slot() = own_directory();
 }
 

@@ -128,20 +128,51 @@ const CachedSymbol* SymbolCache::find(const std::string& build_id, uint64_t file
     CachedSymbol entry;
     if (at != object.index.end() && at->offset == file_offset &&
         read_record(build_id, &object, *at, &entry)) {
+      entry.span = at->span;
       it = object.entries.emplace(file_offset, std::move(entry)).first;
     }
   }
-  if (it == object.entries.end()) {
+  const CachedSymbol* found = it != object.entries.end()
+                                  ? &it->second
+                                  : find_range(build_id, &object, file_offset);
+  if (found == nullptr) {
     stats_.misses++;
     return nullptr;
   }
   stats_.hits++;
-  return &it->second;
+  return found;
+}
+
+// The range entry (a function known by its symbol alone) that covers `file_offset`. Ranges
+// are functions, so they do not overlap; a few entries back are looked at in case a nested
+// symbol starts inside another.
+const CachedSymbol* SymbolCache::find_range(const std::string& build_id, PerObject* object,
+                                            uint64_t file_offset) {
+  constexpr int kMaxLookBack = 4;
+  auto s = object->spans.upper_bound(file_offset);
+  for (int back = 0; s != object->spans.begin() && back < kMaxLookBack; ++back) {
+    --s;
+    if (file_offset - s->first >= s->second) continue;
+    const uint64_t start = s->first;
+    auto it = object->entries.find(start);
+    if (it != object->entries.end()) return &it->second;
+    auto at = std::lower_bound(
+        object->index.begin(), object->index.end(), start,
+        [](const IndexEntry& e, uint64_t offset) { return e.offset < offset; });
+    CachedSymbol entry;
+    if (at == object->index.end() || at->offset != start ||
+        !read_record(build_id, object, *at, &entry))
+      return nullptr;
+    entry.span = at->span;
+    return &object->entries.emplace(start, std::move(entry)).first->second;
+  }
+  return nullptr;
 }
 
 void SymbolCache::add(const std::string& build_id, uint64_t file_offset, CachedSymbol entry) {
   if (!enabled() || !valid_build_id(build_id)) return;
   PerObject& object = objects_[build_id];
+  if (entry.span > 0) object.spans[file_offset] = entry.span;
   object.fresh[file_offset] = entry;
   object.entries[file_offset] = std::move(entry);
 }
@@ -222,6 +253,8 @@ void SymbolCache::load_index(const std::string& build_id, PerObject* object) {
         break;
       }
     }
+    for (const IndexEntry& e : object->index)
+      if (e.span > 0) object->spans.emplace(e.offset, e.span);
     stats_.files_read++;
   }
   close(fd);
@@ -283,7 +316,7 @@ std::string SymbolCache::serialize(const std::string& build_id,
       put<int64_t>(&r, f.start_line);
     }
     put<uint64_t>(&r, fnv1a(r.data(), r.size()));
-    index.push_back({offset, records.size(), static_cast<uint32_t>(r.size()), 0});
+    index.push_back({offset, records.size(), static_cast<uint32_t>(r.size()), entry.span});
     records += r;
   }
   std::string out(kMagic, kMagicSize);
@@ -339,6 +372,7 @@ bool SymbolCache::parse(const std::string& bytes, const std::string& build_id,
     if (e.position > bytes.size() || e.length > bytes.size() - e.position) return false;
     CachedSymbol entry;
     if (!parse_record(bytes.substr(e.position, e.length), &entry)) return false;
+    entry.span = e.span;
     parsed[e.offset] = std::move(entry);
   }
   for (auto& [offset, entry] : parsed) entries->try_emplace(offset, std::move(entry));

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -23,6 +24,9 @@ struct CachedSymbol {
   std::vector<SourceFrame> frames;  // as the backend returned them (innermost first)
   bool symbolized = false;
   bool has_file_line = false;
+  // > 0: the answer for every offset of [key, key + span), not only the key: a function known
+  // by its symbol alone (no line table covers it), so any sample in it is answered here.
+  uint32_t span = 0;
 };
 
 struct SymbolCacheStats {
@@ -43,10 +47,11 @@ class SymbolCache {
   bool enabled() const { return !dir_.empty(); }
   const std::string& dir() const { return dir_; }
 
-  // The entry for `file_offset` in the object with `build_id`, or nullptr. The build id's
-  // file is read on its first lookup.
+  // The entry for `file_offset` in the object with `build_id` (its own, or a range entry
+  // covering it), or nullptr. The build id's file is read on its first lookup.
   const CachedSymbol* find(const std::string& build_id, uint64_t file_offset);
-  // Records a new result, written at the next save().
+  // Records a new result, written at the next save(); with entry.span > 0, for the range
+  // [file_offset, file_offset + span).
   void add(const std::string& build_id, uint64_t file_offset, CachedSymbol entry);
   // Writes every build id that got new entries (merged with what is on disk now), then
   // evicts the oldest files while the directory is over its bound. Silent on any failure.
@@ -67,7 +72,7 @@ class SymbolCache {
     uint64_t offset;
     uint64_t position;  // of the record in the file
     uint32_t length;
-    uint32_t pad;
+    uint32_t span;      // CachedSymbol::span (0 in files written before ranges existed)
   };
   struct PerObject {
     bool loaded = false;
@@ -76,7 +81,10 @@ class SymbolCache {
     std::string bytes;              // the whole file when small (records read from memory)
     std::unordered_map<uint64_t, CachedSymbol> entries;  // read from disk, and new
     std::unordered_map<uint64_t, CachedSymbol> fresh;    // new since the last save
+    std::map<uint64_t, uint32_t> spans;  // range entries (file and new): start -> span
   };
+  const CachedSymbol* find_range(const std::string& build_id, PerObject* object,
+                                 uint64_t file_offset);
 
   bool usable_directory();
   std::string path_of(const std::string& build_id) const;

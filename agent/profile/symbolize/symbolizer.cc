@@ -5,6 +5,7 @@
 #include "agent/profile/symbolize/symbolizer.h"
 
 #include <fcntl.h>
+#include <link.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #include "agent/profile/symbolize/build_id.h"
 #include "agent/profile/symbolize/maps.h"
 #include "agent/profile/symbolize/symbol_cache.h"
+#include "agent/runtime/unwind/unwind_cache.h"
 
 namespace profagent {
 
@@ -54,6 +56,13 @@ struct Symbolizer::Impl {
   // once opening failed.
   std::map<std::string, void*> objects;
   std::unordered_map<uint64_t, ResolvedAddress> resolved;
+  // This process's loaded objects' segments with their build ids (from the loaded notes, as
+  // the dynamic loader mapped them), during a rebuild of our own maps.
+  struct LoadedSegment {
+    uint64_t lo, hi;
+    std::string build_id;
+  };
+  std::vector<LoadedSegment> loaded;
 };
 
 namespace {
@@ -119,6 +128,23 @@ void Symbolizer::Impl::rebuild(std::string text) {
   entries = symbolize::parse_maps(maps_text);
   mappings =
       symbolize::executable_mappings(entries, symbolize::main_executable_path(pid), &sources);
+  loaded.clear();
+  if (pid == 0) {
+    dl_iterate_phdr(
+        [](dl_phdr_info* info, size_t, void* out) {
+          auto* segments = static_cast<std::vector<LoadedSegment>*>(out);
+          std::string id = loaded_build_id(info->dlpi_addr, info->dlpi_phdr, info->dlpi_phnum);
+          if (id.empty()) return 0;
+          for (int i = 0; i < info->dlpi_phnum; ++i) {
+            const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+            if (ph.p_type != PT_LOAD || ph.p_memsz == 0) continue;
+            uint64_t lo = info->dlpi_addr + ph.p_vaddr;
+            segments->push_back({lo & ~uint64_t{4095}, lo + ph.p_memsz, id});  // page-mapped
+          }
+          return 0;
+        },
+        &loaded);
+  }
   for (size_t i = 0; i < mappings.size(); ++i) {
     const MapsEntry& entry = entries[sources[i]];
     std::string key = id_key(entry);
@@ -146,6 +172,10 @@ void Symbolizer::Impl::rebuild(std::string text) {
 
 std::string Symbolizer::Impl::mapping_build_id(const MapsEntry& entry) {
   if (entry.name.empty() || entry.name.starts_with('[')) return {};
+  // An object the dynamic loader mapped in this process: its note as loaded, without opening
+  // the file (which may even have been replaced since).
+  for (const LoadedSegment& seg : loaded)
+    if (entry.start >= seg.lo && entry.start < seg.hi) return seg.build_id;
   if (!entry.deleted && is_regular_file(entry.name)) {
     std::string id = symbolize::build_id_from_file(entry.name);
     if (!id.empty()) return id;
@@ -220,14 +250,24 @@ CachedSymbol Symbolizer::Impl::lookup(size_t mapping_index, uint64_t file_offset
   if (const CachedSymbol* hit = cache.find(m.build_id, file_offset)) return *hit;
   CachedSymbol result;
   void* object = object_for(mapping_index);
-  uint64_t vaddr = 0;
+  uint64_t vaddr = 0, same_from = 0, same_to = 0;
   if (object != nullptr) {
     const BackendApi* api = symbolize::symbolize_backend();
     if (api->file_offset_to_vaddr(object, file_offset, &vaddr))
-      result.symbolized = api->lookup(object, vaddr, &result.frames, &result.has_file_line);
+      result.symbolized = api->lookup(object, vaddr, &result.frames, &result.has_file_line,
+                                      &same_from, &same_to);
   }
-  // Only what the file itself answered is worth keeping for the next process.
-  if (object != nullptr) cache.add(m.build_id, file_offset, result);
+  // Only what the file itself answered is worth keeping for the next process. A function
+  // known by its symbol alone is kept for its whole range (a later process's samples land on
+  // other addresses of it, and need no DWARF reader then); anything else for this address.
+  if (object == nullptr) return result;
+  if (same_from <= vaddr && vaddr < same_to && vaddr - same_from <= file_offset &&
+      same_to - same_from <= UINT32_MAX) {
+    result.span = static_cast<uint32_t>(same_to - same_from);
+    cache.add(m.build_id, file_offset - (vaddr - same_from), result);
+  } else {
+    cache.add(m.build_id, file_offset, result);
+  }
   return result;
 }
 

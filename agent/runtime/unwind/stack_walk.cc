@@ -212,8 +212,9 @@ struct PcInfo {
 // A small per-thread cache of PcInfo (initial-exec TLS: no allocation, safe in a handler),
 // valid for one published module set. A walk nested in another on the same thread (a signal
 // landing in a hook's walk) only reads it, and an entry being written has key 0 meanwhile,
-// so a reader never sees half an entry.
-constexpr int kPcCacheSize = 32;
+// so a reader never sees half an entry. 128 entries (5 KiB per thread; 32 before): a CPU
+// sample's leaf PC is nearly always new and, direct-mapped, evicted the callers' entries.
+constexpr int kPcCacheSize = 128;
 struct PcCacheEntry {
   uintptr_t key;  // (pc << 1) | exact, 0 = empty
   PcInfo info;
@@ -268,7 +269,7 @@ class CacheUse {
 
  private:
   static size_t slot(uintptr_t key) noexcept {
-    return static_cast<size_t>((key * 0x9e3779b97f4a7c15ull) >> 59) % kPcCacheSize;
+    return static_cast<size_t>((key * 0x9e3779b97f4a7c15ull) >> 57) % kPcCacheSize;
   }
   bool writer_ = false, usable_ = false;
 };

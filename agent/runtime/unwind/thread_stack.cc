@@ -3,6 +3,11 @@
 #include "agent/runtime/unwind/thread_stack.h"
 
 #include <pthread.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+extern "C" void* __libc_stack_end;  // ld.so's (GLIBC_2.1): where the initial stack began
 
 namespace profagent {
 namespace {
@@ -14,7 +19,39 @@ constinit thread_local StackBounds t_stack __attribute__((tls_model("initial-exe
 
 }  // namespace
 
+// The main thread's stack without reading /proc/self/maps (pthread_getattr_np reads it all
+// through stdio, a noticeable part of a short process's start). The top is glibc's own: the
+// end of the page holding __libc_stack_end (the dynamic loader's record of the initial
+// stack, just below argv). Below, the region extends by RLIMIT_STACK as glibc's answer does;
+// the low end only decides whether an SP is on this stack, the walk reads upward from SP.
+// False when this is not the main thread or the answer does not hold together.
+bool main_thread_stack(uintptr_t* lo, uintptr_t* hi) {
+  if (syscall(SYS_gettid) != getpid()) return false;
+  auto stack_end = reinterpret_cast<uintptr_t>(__libc_stack_end);
+  long page = sysconf(_SC_PAGESIZE);
+  if (stack_end == 0 || page <= 0) return false;
+  uintptr_t top = (stack_end & ~(static_cast<uintptr_t>(page) - 1)) + static_cast<uintptr_t>(page);
+  uintptr_t sp = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+  constexpr uintptr_t kMaxSize = uintptr_t{1} << 30;
+  if (sp >= top || top - sp > kMaxSize) return false;
+  rlimit limit;
+  uintptr_t size = kMaxSize;
+  if (getrlimit(RLIMIT_STACK, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY &&
+      limit.rlim_cur < kMaxSize)
+    size = limit.rlim_cur;
+  if (top - sp > size) return false;
+  *lo = top - size;
+  *hi = top;
+  return true;
+}
+
 void note_current_thread_stack() noexcept {
+  uintptr_t lo, hi;
+  if (main_thread_stack(&lo, &hi)) {
+    t_stack.lo = lo;
+    t_stack.hi = hi;
+    return;
+  }
   pthread_attr_t attr;
   if (pthread_getattr_np(pthread_self(), &attr) != 0) return;
   void* addr = nullptr;

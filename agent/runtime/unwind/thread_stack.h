@@ -7,8 +7,9 @@
 
 namespace profagent {
 
-// Records the calling thread's stack [lo, hi) (pthread_getattr_np; for the main thread glibc
-// derives it from [stack] in /proc/self/maps and RLIMIT_STACK). Normal context.
+// Records the calling thread's stack [lo, hi): pthread_getattr_np, except for the main thread,
+// whose top is the end of the page holding __libc_stack_end and whose extent is RLIMIT_STACK
+// (glibc's own answer, without the /proc/self/maps read it makes for it). Normal context.
 void note_current_thread_stack() noexcept;
 
 // The calling thread's recorded stack, false if it never recorded one (a thread started

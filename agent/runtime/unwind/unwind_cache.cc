@@ -84,26 +84,6 @@ std::string unwind_cache_path(const std::string& build_id) {
   return *g_dir + "/" + build_id + ".unwind";
 }
 
-uint64_t unwind_cache_checksum(const void* data, size_t bytes) {
-  // Word-wise multiply-xor in four independent lanes: cheap enough to check a whole table
-  // at every load (about a word per cycle).
-  const auto* p = static_cast<const unsigned char*>(data);
-  uint64_t lane[4] = {0x9e3779b97f4a7c15ull ^ bytes, 0xc2b2ae3d27d4eb4full, 0x165667b19e3779f9ull,
-                      0x27d4eb2f165667c5ull};
-  size_t i = 0;
-  for (; i + 32 <= bytes; i += 32) {
-    for (int k = 0; k < 4; ++k) {
-      uint64_t w;
-      memcpy(&w, p + i + 8 * k, 8);
-      lane[k] = (lane[k] ^ w) * 0xff51afd7ed558ccdull;
-    }
-  }
-  uint64_t h = lane[0];
-  for (int k = 1; k < 4; ++k) h = (h ^ (lane[k] >> 29) ^ lane[k]) * 0xc4ceb9fe1a85ec53ull;
-  for (; i < bytes; ++i) h = (h ^ p[i]) * 0x100000001b3ull;
-  return h ^ (h >> 32);
-}
-
 std::string loaded_build_id(uintptr_t load_bias, const void* phdrs, int phnum) {
   const auto* ph = static_cast<const ElfW(Phdr)*>(phdrs);
   static const char hex[] = "0123456789abcdef";
@@ -161,17 +141,21 @@ CachedTable load_unwind_table(const std::string& build_id, uint64_t span, size_t
   size_t bytes = payload_bytes(h.row_count, pages);
   const auto* rows = reinterpret_cast<const FrameDesc*>(payload);
   const auto* index = reinterpret_cast<const uint32_t*>(payload + bytes - pages * sizeof(uint32_t));
-  // The walk indexes rows through the page index: every entry must be a row, in order.
-  bool valid = unwind_cache_checksum(payload, bytes) == h.checksum;
+  // The walk indexes rows through the page index: every entry must be a row, in order. The
+  // rows' checksum waits for the table's first use (most processes never walk); with no
+  // check slot left it is computed now.
+  bool valid = true;
   for (size_t i = 0; valid && i < pages; ++i)
     valid = index[i] < h.row_count && (i == 0 || index[i] >= index[i - 1]);
+  TableCheck* check = valid ? new_table_check(payload, bytes, h.checksum) : nullptr;
+  if (valid && check == nullptr) valid = unwind_cache_checksum(payload, bytes) == h.checksum;
   if (!valid) {
     munmap(map, file_bytes);
     return none;
   }
   // Keep a file in use young: the symbol cache's eviction (oldest first) counts these too.
   if (time(nullptr) - st.st_mtime > 24 * 3600) utimensat(AT_FDCWD, path.c_str(), nullptr, 0);
-  return CachedTable{rows, h.row_count, index};
+  return CachedTable{rows, h.row_count, index, check};
 }
 
 void store_unwind_table(const std::string& build_id, uint64_t span, const FrameDesc* rows,

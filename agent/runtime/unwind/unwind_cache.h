@@ -2,8 +2,9 @@
 // hundredth process that loads libc maps libc's table instead of interpreting its .eh_frame
 // again (every process of a shell script pays that build otherwise). Files live beside the
 // symbol cache (PROFAGENT_SYMBOL_CACHE; "" = off), named <build-id>.unwind, written to a
-// temporary name and renamed; a file that does not check out (size, header, index bounds,
-// checksum) is ignored and rebuilt. A directory that cannot be written is skipped silently.
+// temporary name and renamed; a file that does not check out (size, header, index bounds) is
+// ignored and rebuilt; its checksum is checked at the table's first use in a walk
+// (table_check.h), and a table that fails it is never used and is rebuilt. A directory that cannot be written is skipped silently.
 // NORMAL CONTEXT only (called from the table refresh); the tables it returns are never
 // freed and are read by the walk in signal/hook context.
 #pragma once
@@ -13,6 +14,7 @@
 #include <string>
 
 #include "agent/runtime/unwind/frame_desc.h"
+#include "agent/runtime/unwind/table_check.h"
 
 namespace profagent {
 
@@ -26,6 +28,7 @@ struct CachedTable {
   const FrameDesc* rows = nullptr;
   uint32_t row_count = 0;
   const uint32_t* page_first_row = nullptr;  // `pages` entries
+  TableCheck* check = nullptr;  // its checksum, checked at first use; nullptr: already checked
 };
 
 // The cached table of `build_id` for an object whose executable span is `span` bytes with
@@ -36,8 +39,7 @@ CachedTable load_unwind_table(const std::string& build_id, uint64_t span, size_t
 void store_unwind_table(const std::string& build_id, uint64_t span, const FrameDesc* rows,
                         uint32_t row_count, const uint32_t* page_first_row, size_t pages);
 
-// Exposed for tests: the file layout's checksum and the cache file of a build id.
-uint64_t unwind_cache_checksum(const void* data, size_t bytes);
+// Exposed for tests: the cache file of a build id.
 std::string unwind_cache_path(const std::string& build_id);
 
 }  // namespace profagent

@@ -24,6 +24,7 @@ namespace {
 
 constinit std::atomic<const UnwindModuleSet*> g_set{nullptr};
 constinit std::atomic<bool> g_rescan{false};
+constinit std::atomic<bool> g_rebuild{false};  // republish: a cached table's check settled
 constinit std::atomic<unsigned long long> g_adds{0}, g_subs{0};
 
 // Agent-owned memory that is never unmapped (walks may hold pointers into it).
@@ -37,9 +38,11 @@ struct Scan {
   std::vector<UnwindModule> found;
   bool unchanged = false;
   bool first = true;
+  bool forced = false;  // scan even if the loader's lists did not change
 };
 
-const UnwindModule* reusable(const UnwindModuleSet* old, const UnwindModule& m) {
+// The previous set's entry for the same object, if any.
+const UnwindModule* previous(const UnwindModuleSet* old, const UnwindModule& m) {
   if (old == nullptr) return nullptr;
   for (uint32_t i = 0; i < old->count; ++i) {
     const UnwindModule& o = old->modules[i];
@@ -50,10 +53,19 @@ const UnwindModule* reusable(const UnwindModuleSet* old, const UnwindModule& m) 
   return nullptr;
 }
 
-// FNV-1a of an object's .eh_frame_hdr and its sorted FDE table (in the usual encodings:
-// udata4 count, datarel sdata4 pairs; otherwise its first 64 bytes): it changes whenever the
-// code layout does. Normal context; reads the object's own mapped memory.
-uint64_t eh_frame_hdr_fingerprint(const uint8_t* hdr) {
+// What tells one loaded object's code from another's at the same address: its GNU build id
+// when it has one (a few bytes of its note, already read to name its cached table), else an
+// FNV-1a of its .eh_frame_hdr and sorted FDE table (in the usual encodings: udata4 count,
+// datarel sdata4 pairs; otherwise its first 64 bytes), which changes whenever the code layout
+// does. Hashing the FDE tables of every library (libc's and libstdc++'s are tens of KiB) was
+// most of a process's start-up cost in the walker. Normal context; reads the object's own
+// mapped memory.
+uint64_t module_fingerprint(const std::string& build_id, const uint8_t* hdr) {
+  if (!build_id.empty()) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (unsigned char c : build_id) h = (h ^ c) * 0x100000001b3ULL;
+    return h ^ 1;  // never equal to a table hash of the same bytes' length
+  }
   if (hdr == nullptr) return 0;
   size_t bytes = 64;
   if (hdr[0] == 1 && hdr[2] == 0x03 && hdr[3] == 0x3b) {
@@ -71,7 +83,7 @@ int scan_object(dl_phdr_info* info, size_t size, void* data) {
   if (scan->first) {
     scan->first = false;
     if (size >= offsetof(dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs) &&
-        scan->old != nullptr && !g_rescan.load() && info->dlpi_adds == g_adds.load() &&
+        scan->old != nullptr && !scan->forced && info->dlpi_adds == g_adds.load() &&
         info->dlpi_subs == g_subs.load()) {
       scan->unchanged = true;
       return 1;
@@ -95,21 +107,30 @@ int scan_object(dl_phdr_info* info, size_t size, void* data) {
   }
   if (hi <= lo) return 0;
   m.base = lo;
-  m.fingerprint = eh_frame_hdr_fingerprint(eh_frame_hdr);
-  if (const UnwindModule* old = reusable(scan->old, m)) {
+  std::string build_id = loaded_build_id(info->dlpi_addr, info->dlpi_phdr, info->dlpi_phnum);
+  m.fingerprint = module_fingerprint(build_id, eh_frame_hdr);
+  const UnwindModule* old = previous(scan->old, m);
+  // A cached table whose checksum failed at its first use is built anew (and the cache file
+  // replaced); any other table of the same object is reused as it is.
+  bool cache_failed = old != nullptr && table_check_failed(old->check);
+  if (old != nullptr && !cache_failed) {
     m.rows = old->rows;
     m.row_count = old->row_count;
     m.page_first_row = old->page_first_row;
     m.page_count = old->page_count;
+    bool passed = old->check != nullptr &&
+                  old->check->state.load(std::memory_order_acquire) == TableCheck::kPassed;
+    m.check = passed ? nullptr : old->check;  // checked once: lookups skip the state
   } else if (eh_frame_hdr != nullptr) {
     size_t pages = ((hi - lo) >> kUnwindPageShift) + 2;
-    std::string build_id = loaded_build_id(info->dlpi_addr, info->dlpi_phdr, info->dlpi_phnum);
-    CachedTable cached = load_unwind_table(build_id, hi - lo, pages);
+    CachedTable cached;
+    if (!cache_failed) cached = load_unwind_table(build_id, hi - lo, pages);
     if (cached.rows != nullptr) {  // built by an earlier process: mapped, not rebuilt
       m.rows = cached.rows;
       m.row_count = cached.row_count;
       m.page_first_row = cached.page_first_row;
       m.page_count = static_cast<uint32_t>(pages);
+      m.check = cached.check;
     } else {
       std::vector<FrameDesc> rows;
       if (build_frame_table(eh_frame_hdr, lo, rows) && !rows.empty()) {
@@ -154,7 +175,9 @@ void unwind_tables_refresh() noexcept {
   std::lock_guard<std::mutex> lock(g_refresh_mutex);
   Scan scan;
   scan.old = g_set.load(std::memory_order_acquire);
-  g_rescan.store(false);
+  // Taken before the scan (a request made during it stands for the next one). The rescan
+  // flag used to be cleared here and then read by the scan, so it never forced anything.
+  scan.forced = g_rescan.exchange(false) | g_rebuild.exchange(false);
   dl_iterate_phdr(scan_object, &scan);
   if (scan.unchanged) return;
   std::sort(scan.found.begin(), scan.found.end(),
@@ -180,11 +203,31 @@ void unwind_tables_after_fork_child() noexcept {
   // The parent's dump thread may have been refreshing (holding the mutex) at the fork; the
   // tables themselves are complete or unpublished, so only the lock is made anew.
   new (&g_refresh_mutex) std::mutex;
+  table_checks_after_fork_child();
 }
 
 const UnwindModuleSet* unwind_modules() noexcept { return g_set.load(std::memory_order_acquire); }
 
 void note_unknown_pc() noexcept { g_rescan.store(true, std::memory_order_relaxed); }
+
+void unwind_tables_check_pending() noexcept {
+  const UnwindModuleSet* set = g_set.load(std::memory_order_acquire);
+  if (set == nullptr) return;
+  bool settled = false;
+  // Segments of one object share its check: the first one checks it, the rest see the state.
+  for (uint32_t i = 0; i < set->count; ++i) {
+    const TableCheck* check = set->modules[i].check;
+    if (check == nullptr) continue;
+    check_table(set->modules[i].check);
+    settled |= check->state.load(std::memory_order_acquire) != TableCheck::kChecking;
+  }
+  // Published anew without the settled checks: a lookup then reads no check state (one cache
+  // line less per frame in a sample handler), and a failed table is rebuilt.
+  if (settled) {
+    g_rebuild.store(true, std::memory_order_relaxed);
+    unwind_tables_refresh();
+  }
+}
 
 const UnwindModule* find_unwind_module(const UnwindModuleSet* set, uintptr_t pc) noexcept {
   if (set == nullptr) return nullptr;
@@ -201,6 +244,7 @@ const UnwindModule* find_unwind_module(const UnwindModuleSet* set, uintptr_t pc)
 
 const FrameDesc* find_frame_desc(const UnwindModule& m, uintptr_t pc) noexcept {
   if (m.rows == nullptr || pc < m.lo || pc >= m.hi || pc - m.base > UINT32_MAX) return nullptr;
+  if (table_check_failed(m.check)) return nullptr;  // withdrawn: being built anew
   uint32_t off = static_cast<uint32_t>(pc - m.base);
   // Rows that can cover `off`: from the last one starting at or before its page, up to the
   // last one starting at or before the next page.

@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "agent/runtime/unwind/frame_desc.h"
+#include "agent/runtime/unwind/table_check.h"
 
 namespace profagent {
 
@@ -26,9 +27,11 @@ struct UnwindModule {
   // page start (so a lookup binary-searches only that page's rows). nullptr with rows.
   const uint32_t* page_first_row;
   uint32_t page_count;      // entries in page_first_row: a lookup never reads past them
+  TableCheck* check;        // a cached table's checksum, checked at first use; nullptr if
+                            // built by this process
   // Identity, to reuse the table across refreshes. Address and headers alone are not enough:
-  // another object (a rebuilt plugin) can be loaded where a dlclosed one was, so the
-  // fingerprint of its .eh_frame_hdr search table must match too.
+  // another object (a rebuilt plugin) can be loaded where a dlclosed one was, so its
+  // fingerprint (of its build id, or of its .eh_frame_hdr search table) must match too.
   uintptr_t load_bias;
   const void* phdr;
   uint64_t fingerprint;
@@ -60,5 +63,10 @@ const FrameDesc* find_frame_desc(const UnwindModule& m, uintptr_t pc) noexcept;
 // Called by the walk when a PC fell in no module: the next refresh does a full re-scan even
 // if the loader's counters did not move. Async-signal-safe.
 void note_unknown_pc() noexcept;
+// Checks the checksum of every published cached table not checked yet (normal context: the
+// dump thread, right after it starts and at each wake-up, so the program's start does not
+// pay for it), then publishes the set anew: checked tables without their check (a lookup
+// reads no check state), failed ones built anew and their cache files replaced.
+void unwind_tables_check_pending() noexcept;
 
 }  // namespace profagent

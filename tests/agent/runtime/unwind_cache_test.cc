@@ -1,5 +1,5 @@
-// The unwind-table cache: a stored table loads back identical; a damaged, truncated or
-// mismatched file is refused; no directory means no cache.
+// The unwind-table cache: a stored table loads back identical; a truncated or mismatched file
+// is refused, a damaged one fails its checksum when checked; no directory means no cache.
 #include "agent/runtime/unwind/unwind_cache.h"
 
 #include <gtest/gtest.h>
@@ -48,6 +48,12 @@ TEST_F(UnwindCache, StoredTableLoadsBackIdentical) {
   CachedTable t = load_unwind_table(id_, 8192, 3);
   ASSERT_NE(t.rows, nullptr);
   ASSERT_EQ(t.row_count, rows_.size());
+  ASSERT_NE(t.check, nullptr);  // checked by the dump thread, not at load
+  EXPECT_EQ(t.check->state.load(), TableCheck::kUnchecked);
+  EXPECT_FALSE(table_check_failed(t.check));  // usable at once
+  EXPECT_TRUE(check_table(t.check));
+  EXPECT_EQ(t.check->state.load(), TableCheck::kPassed);
+  EXPECT_TRUE(check_table(t.check));
   EXPECT_EQ(memcmp(t.rows, rows_.data(), rows_.size() * sizeof(FrameDesc)), 0);
   EXPECT_EQ(memcmp(t.page_first_row, index_.data(), index_.size() * sizeof(uint32_t)), 0);
   // Another object's span or page count: not this table.
@@ -67,13 +73,32 @@ TEST_F(UnwindCache, DamagedOrTruncatedFileIsRefused) {
   std::string flipped = bytes;
   flipped[bytes.size() / 2] = static_cast<char>(flipped[bytes.size() / 2] ^ 1);
   std::ofstream(path, std::ios::binary | std::ios::trunc) << flipped;
-  EXPECT_EQ(load_unwind_table(id_, 8192, 3).rows, nullptr);
+  // One flipped bit in the rows: mapped, withdrawn once its check fails, and stays so.
+  CachedTable damaged = load_unwind_table(id_, 8192, 3);
+  ASSERT_NE(damaged.rows, nullptr);
+  EXPECT_FALSE(table_check_failed(damaged.check));
+  EXPECT_FALSE(check_table(damaged.check));
+  EXPECT_TRUE(table_check_failed(damaged.check));
+  EXPECT_FALSE(check_table(damaged.check));
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() - 4);
   EXPECT_EQ(load_unwind_table(id_, 8192, 3).rows, nullptr);
   // A page index pointing past the rows is refused even with a matching checksum.
   index_[2] = 100;
   store();
   EXPECT_EQ(load_unwind_table(id_, 8192, 3).rows, nullptr);
+}
+
+// A check another thread was running when the process forked starts over in the child.
+TEST_F(UnwindCache, CheckInterruptedByForkStartsOver) {
+  store();
+  CachedTable t = load_unwind_table(id_, 8192, 3);
+  ASSERT_NE(t.check, nullptr);
+  t.check->state.store(TableCheck::kChecking);
+  EXPECT_FALSE(check_table(t.check));  // another thread is on it: not passed yet...
+  EXPECT_FALSE(table_check_failed(t.check));  // ...and usable meanwhile
+  table_checks_after_fork_child();
+  EXPECT_EQ(t.check->state.load(), TableCheck::kUnchecked);
+  EXPECT_TRUE(check_table(t.check));
 }
 
 TEST_F(UnwindCache, DirectoryOthersCanWriteIsNotUsed) {

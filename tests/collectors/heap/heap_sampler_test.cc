@@ -129,6 +129,23 @@ TEST(HeapScale, ReproducesGoNumbers) {
   EXPECT_EQ(big.bytes, 1212696);
 }
 
+// The sampler's log2 and the scaling's exp need no libm in the agent; both agree with libm.
+TEST(HeapMath, Log2OfCountMatchesLibm) {
+  for (uint64_t v = 1; v < 5000; ++v) EXPECT_NEAR(log2_of_count(v), std::log2(double(v)), 1e-13) << v;
+  for (uint64_t v = 1; v <= (uint64_t{1} << 26); v = v * 3 + 7)
+    EXPECT_NEAR(log2_of_count(v), std::log2(double(v)), 1e-13) << v;
+  for (int e = 0; e < 40; ++e) EXPECT_EQ(log2_of_count(uint64_t{1} << e), double(e));
+  EXPECT_NEAR(log2_of_count(uint64_t{1} << 26), 26.0, 0.0);
+}
+
+TEST(HeapMath, ExpForScalingMatchesLibm) {
+  for (double x = -800; x <= 0; x += 0.37) {
+    EXPECT_EQ(exp_for_scaling(x), std::exp(x)) << x;  // libm's own, opened at first use
+    EXPECT_NEAR(exp_without_libm(x), std::exp(x), std::exp(x) * 1e-14 + 1e-300) << x;
+  }
+  EXPECT_NEAR(exp_without_libm(-1e-9), std::exp(-1e-9), 1e-18);
+}
+
 TEST(HeapScale, EdgeCases) {
   EXPECT_EQ(scale_heap_sample(0, 100, 524288).bytes, 0);
   EXPECT_EQ(scale_heap_sample(5, 0, 524288).count, 0);

@@ -67,6 +67,12 @@ int main(void) {
   show_status("pclose b", pclose(b));
   show_status("pclose a", pclose(a));
 
+  // fclose() of a popen() stream is pclose() in glibc: the child is reaped, its status returned.
+  FILE* f = popen("exit 3", "r");
+  show_status("fclose of popen", fclose(f));
+  int left = waitpid(-1, NULL, WNOHANG);
+  printf("children left after fclose: %s\n", left > 0 ? "a zombie" : "none");
+
   errno = 0;
   FILE* bad = popen("true", "rw");
   printf("popen rw: %s errno=%s\n", bad == NULL ? "NULL" : "stream", strerror(errno));

@@ -34,8 +34,10 @@ bool file_offset_to_vaddr(void* object, uint64_t file_offset, uint64_t* vaddr) {
   return static_cast<ObjectFile*>(object)->file_offset_to_vaddr(file_offset, vaddr);
 }
 
-bool lookup(void* object, uint64_t vaddr, std::vector<SourceFrame>* frames, bool* has_file_line) {
-  return static_cast<ObjectFile*>(object)->lookup(vaddr, frames, has_file_line);
+bool lookup(void* object, uint64_t vaddr, std::vector<SourceFrame>* frames, bool* has_file_line,
+            uint64_t* same_from, uint64_t* same_to) {
+  return static_cast<ObjectFile*>(object)->lookup(vaddr, frames, has_file_line, same_from,
+                                                  same_to);
 }
 
 void stats(BackendStats* out) { *out = backend_counters(); }

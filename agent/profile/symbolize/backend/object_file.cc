@@ -207,11 +207,14 @@ Dwarf* ObjectFile::dwarf() {
   return dwarf_;
 }
 
-bool ObjectFile::lookup(uint64_t vaddr, std::vector<SourceFrame>* frames, bool* has_file_line) {
+bool ObjectFile::lookup(uint64_t vaddr, std::vector<SourceFrame>* frames, bool* has_file_line,
+                        uint64_t* same_from, uint64_t* same_to) {
   frames->clear();
   *has_file_line = false;
+  *same_from = *same_to = 0;
   backend_counters().lookups++;
-  const char* sym_name = symbols().lookup(vaddr);
+  uint64_t sym_start = 0, sym_size = 0;
+  const char* sym_name = symbols().lookup(vaddr, &sym_start, &sym_size);
 
   Dwarf_Die cudie;
   Dwarf* dw = dwarf();
@@ -238,6 +241,16 @@ bool ObjectFile::lookup(uint64_t vaddr, std::vector<SourceFrame>* frames, bool* 
     if ((*frames)[i].function.empty()) frames->erase(frames->begin() + static_cast<long>(i));
   }
   *has_file_line = !frames->front().file.empty() && frames->front().line > 0;
+  // Without a compile unit, every address of the function (or of the gap between two
+  // symbols, where no name is found) gets this same answer.
+  if (!have_cu && frames->size() == 1) {
+    if (sym_name != nullptr) {
+      *same_from = sym_start;
+      *same_to = sym_start + sym_size;
+    } else if (!symbols().gap_around(vaddr, same_from, same_to)) {
+      *same_from = *same_to = 0;
+    }
+  }
   for (const SourceFrame& f : *frames) {
     if (!f.function.empty()) return true;
   }

@@ -27,7 +27,11 @@ class ObjectFile {
   ObjectFile& operator=(const ObjectFile&) = delete;
 
   bool file_offset_to_vaddr(uint64_t file_offset, uint64_t* vaddr) const;
-  bool lookup(uint64_t vaddr, std::vector<SourceFrame>* frames, bool* has_file_line);
+  // *same_from/*same_to: the addresses [from, to) that give this same answer (the function
+  // symbol's range when no compile unit covers `vaddr`, so no line or inline frame can
+  // differ within it), or 0/0.
+  bool lookup(uint64_t vaddr, std::vector<SourceFrame>* frames, bool* has_file_line,
+              uint64_t* same_from, uint64_t* same_to);
 
  private:
   const MappedElf* debug_file();

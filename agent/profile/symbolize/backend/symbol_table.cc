@@ -53,14 +53,36 @@ SymbolTable::SymbolTable(Elf* elf, Elf_Scn* symtab) {
                  symbols_.end());
 }
 
-const char* SymbolTable::lookup(uint64_t vaddr) const {
+const char* SymbolTable::lookup(uint64_t vaddr, uint64_t* start, uint64_t* size) const {
   auto it = std::upper_bound(symbols_.begin(), symbols_.end(), vaddr,
                              [](uint64_t a, const Symbol& s) { return a < s.start; });
   for (size_t back = 0; it != symbols_.begin() && back < kMaxLookBack; ++back) {
     --it;
-    if (vaddr - it->start < it->size) return it->name;
+    if (vaddr - it->start < it->size) {
+      if (start != nullptr) *start = it->start;
+      if (size != nullptr) *size = it->size;
+      return it->name;
+    }
   }
   return nullptr;
+}
+
+bool SymbolTable::gap_around(uint64_t vaddr, uint64_t* from, uint64_t* to) const {
+  auto next = std::upper_bound(symbols_.begin(), symbols_.end(), vaddr,
+                               [](uint64_t a, const Symbol& s) { return a < s.start; });
+  if (next == symbols_.begin() || next == symbols_.end()) return false;
+  // The furthest end among the symbols before (a nested or overlapping one may end later
+  // than the last one to start).
+  uint64_t end = 0;
+  size_t back = 0;
+  for (auto it = next; it != symbols_.begin() && back < kMaxLookBack; ++back) {
+    --it;
+    end = std::max(end, it->start + it->size);
+  }
+  if (end > vaddr) return false;  // covered after all (lookup would have found it)
+  *from = end;
+  *to = next->start;
+  return true;
 }
 
 }  // namespace profagent::symbolize

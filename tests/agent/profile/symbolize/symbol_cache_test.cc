@@ -92,6 +92,42 @@ TEST(SymbolCache, RoundTripWithPrivateModes) {
   EXPECT_EQ(cache.stats().hits, 3u);
 }
 
+// A function known by its symbol alone is cached for its whole range: any offset inside it is
+// answered, by this process and the next (through the file, the large-file path included),
+// and nothing outside it.
+TEST(SymbolCache, RangeEntryAnswersEveryOffsetOfItsFunction) {
+  std::string dir = fresh_dir("ranges");
+  CachedSymbol f = entry("symbol_only", 0);
+  f.frames.erase(f.frames.begin());  // the physical frame alone
+  f.span = 0x40;
+  {
+    SymbolCache cache(dir);
+    cache.add(kId, 0x1000, f);
+    cache.add(kId, 0x1010, entry("exact", 7));  // an exact entry inside keeps its own answer
+    ASSERT_NE(cache.find(kId, 0x1033), nullptr);  // this process, before any save
+    EXPECT_EQ(cache.find(kId, 0x1033)->frames[0].function, "symbol_only");
+    cache.save();
+  }
+  SymbolCache cache(dir);
+  for (uint64_t off : {0x1000, 0x1001, 0x1020, 0x103f}) {
+    const CachedSymbol* hit = cache.find(kId, off);
+    ASSERT_NE(hit, nullptr) << off;
+    EXPECT_EQ(hit->frames[0].function, "symbol_only") << off;
+    EXPECT_EQ(hit->span, 0x40u);
+  }
+  ASSERT_NE(cache.find(kId, 0x1010), nullptr);
+  EXPECT_EQ(cache.find(kId, 0x1010)->frames[1].function, "exact");
+  EXPECT_EQ(cache.find(kId, 0x0fff), nullptr);
+  EXPECT_EQ(cache.find(kId, 0x1040), nullptr);
+  // The range survives the file format's parse (the merge at save) too.
+  std::ifstream in(dir + "/" + kId + ".sym", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::unordered_map<uint64_t, CachedSymbol> parsed;
+  ASSERT_TRUE(SymbolCache::parse(bytes, kId, &parsed));
+  EXPECT_EQ(parsed.at(0x1000).span, 0x40u);
+  EXPECT_EQ(parsed.at(0x1010).span, 0u);
+}
+
 int open_descriptors() {
   int n = 0;
   for (const auto& e : fs::directory_iterator("/proc/self/fd")) {

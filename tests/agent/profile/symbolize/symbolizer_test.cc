@@ -502,6 +502,46 @@ TEST(SymbolizerTest, MemfdLibrary) {
 
 // The persistent cache answers a second symbolizer without the backend, keyed by build id:
 // a different binary copied to the same path is not answered from the first one's entries.
+// Without DWARF a function's every address has the same answer: the cache keeps its range,
+// so the next process resolves another address of it from the cache (no backend lookup);
+// likewise the gap between two symbols where a stripped binary's static function lies (no
+// name, "module+offset" of each address); with DWARF (lines differ by address) only the
+// address itself is kept.
+TEST(SymbolizerTest, SymbolOnlyFunctionIsCachedForItsWholeRange) {
+  for (const char* name : {"symbolizer_fixture_c_nog", "symbolizer_fixture_c_g",
+                           "symbolizer_fixture_c_stripped"}) {
+    SCOPED_TRACE(name);
+    // One cache each: the stripped binary keeps the -g build's build id.
+    const std::string cache_dir = testing::TempDir() + "symbolizer_cache_ranges_" + name;
+    fs::remove_all(cache_dir);
+    Fixture fx(name);
+    ASSERT_TRUE(fx.ready());
+    uint64_t inside = fx.pc("static_helper"), entry = fx.fn("static_helper");
+    ASSERT_NE(inside, entry);
+    bool stripped = std::string(name).ends_with("_stripped");
+    {
+      Symbolizer s(fx.pid(), cache_dir);
+      const ResolvedAddress& r = s.resolve(inside);
+      EXPECT_EQ(r.symbolized, !stripped);
+      if (!stripped) EXPECT_EQ(r.frames.back().function, "static_helper");
+      s.save_cache();
+    }
+    Symbolizer again(fx.pid(), cache_dir);
+    const ResolvedAddress& r = again.resolve(entry);
+    if (stripped) {
+      MapsLine line = maps_line_at(fx.pid(), entry);
+      EXPECT_EQ(r.frames.back().function,
+                "symbolizer_fixture_c_stripped+" + hex(entry - line.start + line.offset));
+    } else {
+      EXPECT_EQ(r.frames.back().function, "static_helper");
+    }
+    bool with_dwarf = std::string(name).ends_with("_g");
+    EXPECT_NE(again.stats_line().find(with_dwarf ? "cache_hits=0 " : "cache_hits=1 "),
+              std::string::npos)
+        << again.stats_line();
+  }
+}
+
 TEST(SymbolizerTest, SymbolCacheIsKeyedByBuildIdNotPath) {
   const std::string cache_dir = testing::TempDir() + "symbolizer_cache_by_build_id";
   const std::string binary = testing::TempDir() + "symbolizer_changed_binary";
