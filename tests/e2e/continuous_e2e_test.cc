@@ -31,10 +31,11 @@ void write_file(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary) << bytes;
 }
 
-double cpu_ns_of(const std::string& out) {
+// The figure continuous_work printed as "<name> N" (-1 if none).
+double figure_of(const std::string& out, const std::string& name) {
   std::smatch m;
-  if (!std::regex_search(out, m, std::regex("cpu_ns (\\d+)"))) return -1;
-  return std::stod(m[1]);
+  if (!std::regex_search(out, m, std::regex("(^|\n)" + name + " (\\d+)"))) return -1;
+  return std::stod(m[2]);
 }
 
 // "<exe>.<pid>.<seq>.<kind>.pb.gz" -> seq
@@ -113,6 +114,42 @@ std::string kind_of(const RawProfile& p) {
   return "?";
 }
 
+// The profile files a run wrote, for the push checks.
+struct PushedFiles {
+  size_t all = 0;   // every profile file
+  size_t exit = 0;  // those of the exit dump (the highest seq)
+};
+
+PushedFiles pushed_files(const std::string& dir) {
+  PushedFiles f;
+  std::vector<std::string> names;
+  for (const char* kind : {"cpu", "heap", "threads", "mutex", "block"})
+    for (const std::string& name : e2e::profiles(dir, kind)) names.push_back(name);
+  int last = 0;
+  for (const std::string& n : names) last = std::max(last, seq_of(n));
+  f.all = names.size();
+  for (const std::string& n : names) f.exit += seq_of(n) == last ? 1 : 0;
+  return f;
+}
+
+// Every file of the periodic dumps was pushed and the queue dropped nothing. The exit
+// dump's files may be missing: the agent gives its push at most 1 s at exit by design, and
+// a loaded machine can exceed it.
+void expect_all_pushed(size_t requests, const PushedFiles& files, const RawProfile& last) {
+  EXPECT_LE(requests, files.all);
+  EXPECT_GE(requests, files.all - files.exit)
+      << "a periodic dump was not pushed: " << requests << " requests, " << files.all
+      << " files of which " << files.exit << " of the exit dump";
+  bool push_line = false;
+  for (const std::string& c : last.comments) {
+    if (c.rfind("profagent push:", 0) != 0) continue;
+    push_line = true;
+    EXPECT_NE(c.find(" dropped=0 "), std::string::npos) << c;
+    EXPECT_NE(c.find(" failed=0 "), std::string::npos) << c;
+  }
+  EXPECT_TRUE(push_line) << "no push comment in the last file";
+}
+
 class ContinuousE2E : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -125,14 +162,22 @@ class ContinuousE2E : public ::testing::Test {
 TEST_F(ContinuousE2E, TenSecondsOfOneSecondDeltasAddUpToTheProgramsCpuTime) {
   e2e::RunOptions options;
   options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_INTERVAL", "1"}};
-  e2e::RunResult r = e2e::run({e2e::program("continuous_work"), "10", "2"}, options);
+  // 10.5 s: the tenth interval dump comes 0.5 s before the exit, not racing it.
+  e2e::RunResult r = e2e::run({e2e::program("continuous_work"), "10.5", "2"}, options);
   ASSERT_EQ(r.exit_code(), 0) << r.err;
   EXPECT_EQ(r.err, "");
-  double rusage_ns = cpu_ns_of(r.out);
+  double rusage_ns = figure_of(r.out, "cpu_ns");
   ASSERT_GT(rusage_ns, 1e9);
+  // What the profile can see: the program's own threads (rusage also counts the agent's
+  // dump and push threads, which no CPU timer samples).
+  double program_ns = figure_of(r.out, "program_threads_cpu_ns");
+  ASSERT_GT(program_ns, 1e9) << r.out;
+  EXPECT_LE(program_ns, rusage_ns * 1.01);
 
   std::vector<std::string> cpu = e2e::profiles(dir_, "cpu");
-  // Ten interval dumps (the tenth may race the exit) plus the exit dump.
+  // Ten interval dumps plus the exit dump; one fewer if a dump (say the first, cold one on a
+  // slow machine) overran its interval, which the agent then skips. No dump may be missing
+  // from the sequence (checked below) and the agent's own dump count must match.
   ASSERT_GE(cpu.size(), 10u);
   ASSERT_LE(cpu.size(), 12u);
   double sum = 0;
@@ -150,7 +195,8 @@ TEST_F(ContinuousE2E, TenSecondsOfOneSecondDeltasAddUpToTheProgramsCpuTime) {
       EXPECT_LT(window, 0.5 * rusage_ns) << cpu[i] << " looks cumulative";
     }
   }
-  EXPECT_NEAR(sum / rusage_ns, 1.0, 0.10) << "sum of deltas " << sum << " rusage " << rusage_ns;
+  EXPECT_NEAR(sum / program_ns, 1.0, 0.10)
+      << "sum of deltas " << sum << " program threads " << program_ns << " rusage " << rusage_ns;
 
   // Self-accounting: the last file's handler count covers every sample taken (a handler
   // call is one sample), and the agent's share is stated and small.
@@ -202,20 +248,33 @@ TEST_F(ContinuousE2E, AgentMemoryStaysFlatOverManyShortIntervalsWithPush) {
   int pid = e2e::start({e2e::program("continuous_work"), "14", "1"}, options, &out_fd);
   ASSERT_GT(pid, 0);
   std::map<int, long> rss;  // second -> KiB
+  int first_dump_seen = 0;  // the first second at which the first dump's file was there
   auto t0 = std::chrono::steady_clock::now();
   for (int s = 1; s <= 13; ++s) {
     std::this_thread::sleep_until(t0 + std::chrono::seconds(s));
     rss[s] = rss_kib(pid);
+    if (first_dump_seen == 0 && !e2e::profiles(dir_, "cpu").empty()) first_dump_seen = s;
   }
   e2e::RunResult r = e2e::wait_for(pid, 60, out_fd);
   ASSERT_EQ(r.exit_code(), 0) << r.err;
   std::vector<std::string> cpu = e2e::profiles(dir_, "cpu");
-  EXPECT_GE(cpu.size(), 50u) << "0.2 s intervals over 14 s";
+  ASSERT_FALSE(cpu.empty());
+  // Many dumps: the agent's own count (dumps before the last file) matches the files, and
+  // most of the 70 intervals had one (each overrun dump skips an interval: the first pays
+  // the symbolizer's cold load, and a loaded machine overruns more).
+  RawProfile last = e2e::read_raw(cpu.back());
+  EXPECT_EQ(self_costs(last)["dump"].second, static_cast<long>(cpu.size() - 1));
+  EXPECT_GE(cpu.size(), 42u) << "0.2 s intervals over 14 s";
   // After warm-up the resident set stays flat. A growth that goes on (a leak per dump or per
   // push) shows in both halves of the measured window; a one-off step (glibc growing an
   // arena, libdw reading one more compile unit of libc's debug info for a new address, both
   // bounded) shows in one half only. So the smaller of the two halves' growths must be small.
-  long warm = rss[4], middle = rss[8], end = rss[13];
+  // Warm-up ends at 4 s, or a second after the first dump (with its one-off libdw and DWARF
+  // load) was written if that came later on a slow machine.
+  ASSERT_GT(first_dump_seen, 0) << "no dump written in 13 s";
+  int warm_s = std::max(4, first_dump_seen + 1);
+  ASSERT_LE(warm_s, 9) << "the first dump came too late to measure anything after it";
+  long warm = rss[warm_s], middle = rss[(warm_s + 13) / 2], end = rss[13];
   ASSERT_GT(warm, 0);
   ASSERT_GT(end, 0);
   std::string trace;
@@ -225,10 +284,8 @@ TEST_F(ContinuousE2E, AgentMemoryStaysFlatOverManyShortIntervalsWithPush) {
       << "RSS kept growing after warm-up: " << trace;
   EXPECT_LT(end - warm, 16 * 1024) << "RSS grew too much after warm-up: " << trace;
   // The push kept up: every file written was pushed (nothing dropped from the queue).
-  size_t files = cpu.size() + e2e::profiles(dir_, "heap").size() +
-                 e2e::profiles(dir_, "threads").size() + e2e::profiles(dir_, "mutex").size() +
-                 e2e::profiles(dir_, "block").size();
-  EXPECT_EQ(receiver.requests().size(), files);
+  PushedFiles written = pushed_files(dir_);
+  expect_all_pushed(receiver.requests().size(), written, last);
 }
 
 TEST_F(ContinuousE2E, PushSendsEveryDumpWithLabelsAndTheRightWindows) {
@@ -254,16 +311,15 @@ TEST_F(ContinuousE2E, PushSendsEveryDumpWithLabelsAndTheRightWindows) {
   std::vector<std::string> heap_files = e2e::profiles(dir_, "heap");
   ASSERT_GE(cpu_files.size(), 5u);
   std::vector<e2e::SeenRequest> requests = receiver.requests();
-  size_t files = cpu_files.size() + heap_files.size() + e2e::profiles(dir_, "threads").size() +
-                 e2e::profiles(dir_, "mutex").size() + e2e::profiles(dir_, "block").size();
-  ASSERT_EQ(requests.size(), files) << "one request per file written, the exit dump included";
+  // One request per file written (the exit dump's may be missing: see expect_all_pushed).
+  expect_all_pushed(requests.size(), pushed_files(dir_), e2e::read_raw(cpu_files.back()));
 
-  std::set<std::string> cpu_file_bytes;
-  double cpu_in_files = 0;
+  std::vector<std::string> cpu_file_bytes;
+  std::vector<double> cpu_in_files;  // CPU in files 1..n
   for (const std::string& f : cpu_files) {
-    cpu_file_bytes.insert(read_file(f));
+    cpu_file_bytes.push_back(read_file(f));
     RawProfile p = e2e::read_raw(f);
-    cpu_in_files += static_cast<double>(p.total(p.sample_index("cpu")));
+    cpu_in_files.push_back(static_cast<double>(p.total(p.sample_index("cpu"))));
   }
   double cpu_pushed = 0;
   int64_t heap_alloc_pushed = 0;
@@ -297,7 +353,9 @@ TEST_F(ContinuousE2E, PushSendsEveryDumpWithLabelsAndTheRightWindows) {
     ++kinds[kind];
     const std::string& config = parts["sample_type_config"].content;
     if (kind == "cpu") {
-      EXPECT_EQ(cpu_file_bytes.count(profile), 1u) << "a CPU push is the file's bytes";
+      // Pushed in order: the n-th CPU push is the n-th CPU file's bytes.
+      ASSERT_LT(static_cast<size_t>(kinds["cpu"] - 1), cpu_file_bytes.size());
+      EXPECT_EQ(profile, cpu_file_bytes[kinds["cpu"] - 1]) << "a CPU push is the file's bytes";
       cpu_pushed += static_cast<double>(p.total(p.sample_index("cpu")));
       EXPECT_NE(config.find("\"display-name\":\"cpu\""), std::string::npos) << config;
     } else if (kind == "heap") {
@@ -307,12 +365,19 @@ TEST_F(ContinuousE2E, PushSendsEveryDumpWithLabelsAndTheRightWindows) {
                 std::string::npos) << config;
     }
   }
-  EXPECT_EQ(kinds["cpu"], static_cast<int>(cpu_files.size()));
-  EXPECT_EQ(kinds["heap"], static_cast<int>(heap_files.size()));
-  EXPECT_EQ(cpu_pushed, cpu_in_files);
-  // Heap pushes are per-window deltas of alloc_*: together they are the last cumulative file.
-  ASSERT_FALSE(heap_files.empty());
-  RawProfile last_heap = e2e::read_raw(heap_files.back());
+  // Every dump's CPU and heap file, the exit dump's possibly missing (as a whole or in part).
+  EXPECT_GE(kinds["cpu"] + 1, static_cast<int>(cpu_files.size()));
+  EXPECT_LE(kinds["cpu"], static_cast<int>(cpu_files.size()));
+  EXPECT_GE(kinds["heap"] + 1, static_cast<int>(heap_files.size()));
+  EXPECT_LE(kinds["heap"], static_cast<int>(heap_files.size()));
+  double cpu_in_pushed_files = 0;
+  for (int i = 0; i < kinds["cpu"] && i < static_cast<int>(cpu_in_files.size()); ++i)
+    cpu_in_pushed_files += cpu_in_files[i];
+  EXPECT_EQ(cpu_pushed, cpu_in_pushed_files);
+  // Heap pushes are per-window deltas of alloc_*: together they are the cumulative file of
+  // the last dump pushed.
+  ASSERT_GT(kinds["heap"], 0);
+  RawProfile last_heap = e2e::read_raw(heap_files[kinds["heap"] - 1]);
   EXPECT_EQ(heap_alloc_pushed, last_heap.total(last_heap.sample_index("alloc_space")));
   EXPECT_GT(heap_alloc_pushed, 0);
 }
@@ -326,6 +391,8 @@ class BadServerE2E : public ContinuousE2E,
                      public ::testing::WithParamInterface<BadServerCase> {};
 
 TEST_P(BadServerE2E, NeverChangesTheProgramAndNoFileIsLost) {
+  // 2 s: longer runs fill the push queue while the server fails, and the agent then adds a
+  // second warning (dropping queued profiles), which the one-warning check below would count.
   const double kSeconds = 2;
   auto run_once = [&](const std::string& dir, const std::string& url, double* wall) {
     e2e::RunOptions options;
@@ -337,10 +404,6 @@ TEST_P(BadServerE2E, NeverChangesTheProgramAndNoFileIsLost) {
     *wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return r;
   };
-  std::string base_dir = e2e::make_temp_dir();
-  double base_wall = 0;
-  e2e::RunResult base = run_once(base_dir, "", &base_wall);
-  ASSERT_EQ(base.exit_code(), 0) << base.err;
 
   std::unique_ptr<IngestReceiver> receiver;
   std::string url;
@@ -352,20 +415,35 @@ TEST_P(BadServerE2E, NeverChangesTheProgramAndNoFileIsLost) {
     receiver = std::make_unique<IngestReceiver>(static_cast<IngestReceiver::Mode>(GetParam().mode));
     url = receiver->url();
   }
-  double wall = 0;
-  e2e::RunResult r = run_once(dir_, url, &wall);
-  EXPECT_EQ(r.exit_code(), base.exit_code());
+  // Runs without and with the server interleaved, best against best: a load burst on the
+  // machine slows one run, rarely both of a kind. A server that holds the exit costs >= 1 s.
+  double base_wall = 1e9, wall = 1e9;
+  size_t base_dumps = 0, dumps = 0;
+  e2e::RunResult r;
+  for (int round = 0; round < 2; ++round) {
+    std::string base_dir = e2e::make_temp_dir();
+    double one_wall = 0;
+    e2e::RunResult base = run_once(base_dir, "", &one_wall);
+    ASSERT_EQ(base.exit_code(), 0) << base.err;
+    base_wall = std::min(base_wall, one_wall);
+    base_dumps = std::max(base_dumps, e2e::profiles(base_dir, "cpu").size());
+    // The last round's run with the server is checked in detail below (in dir_).
+    std::string dir = round == 1 ? dir_ : e2e::make_temp_dir();
+    r = run_once(dir, url, &one_wall);
+    EXPECT_EQ(r.exit_code(), base.exit_code());
+    wall = std::min(wall, one_wall);
+    dumps = std::max(dumps, e2e::profiles(dir, "cpu").size());
+  }
   EXPECT_EQ(r.term_signal(), 0);
   EXPECT_EQ(r.out.substr(0, 7), "cpu_ns ");
   EXPECT_LT(wall / base_wall, 1.25) << "with the bad server " << wall << " s, without "
-                                    << base_wall << " s";
-  // Every dump is on disk: seq 1..n without a gap, as many as without a push.
-  std::vector<std::string> cpu = e2e::profiles(dir_, "cpu");
-  std::vector<std::string> base_cpu = e2e::profiles(base_dir, "cpu");
-  ASSERT_FALSE(cpu.empty());
+                                    << base_wall << " s (best of two each)";
   // As many dumps as without the push (a dump that overran its 0.2 s interval on a loaded
   // machine skips one, with or without a server): a hung push must not hold them up.
-  EXPECT_GE(cpu.size() * 10, base_cpu.size() * 7) << cpu.size() << " vs " << base_cpu.size();
+  EXPECT_GE(dumps * 10, base_dumps * 7) << dumps << " vs " << base_dumps;
+  // Every dump is on disk: seq 1..n without a gap.
+  std::vector<std::string> cpu = e2e::profiles(dir_, "cpu");
+  ASSERT_FALSE(cpu.empty());
   EXPECT_GE(cpu.size(), 6u) << "0.2 s intervals over 2 s";
   for (size_t i = 0; i < cpu.size(); ++i) EXPECT_EQ(seq_of(cpu[i]), static_cast<int>(i + 1));
   EXPECT_EQ(e2e::profiles(dir_, "heap").size(), cpu.size());

@@ -232,8 +232,21 @@ TEST_F(HeapE2E, StressCrossThreadFreesAtRateOneAndDefault) {
     double rss2 = std::stod(m[1]);
     ASSERT_TRUE(std::regex_search(r.out, m, std::regex("rss_last_kib (\\d+)")));
     double rss_last = std::stod(m[1]);
-    // Rounds 3..6 reuse what rounds 1..2 needed: no growth of our region or buckets.
-    EXPECT_LT(rss_last, rss2 * 1.15 + 8192) << "round 2 " << rss2 << " KiB, last " << rss_last;
+    std::map<int, double> rss;  // round -> KiB
+    const std::regex round_re("rss_round_kib (\\d+) (\\d+)");
+    for (std::sregex_iterator it(r.out.begin(), r.out.end(), round_re), end; it != end; ++it)
+      rss[std::stoi((*it)[1])] = std::stod((*it)[2]);
+    ASSERT_EQ(rss.size(), 6u) << r.out;
+    EXPECT_EQ(rss[2], rss2);
+    // Rounds 3..6 reuse what rounds 1..2 needed: no growth of our region or buckets. A leak
+    // grows the resident set in both halves (rounds 2->4 and 4->6). A round whose live set
+    // peaks higher than before (threads descheduled while their mailbox fills; glibc keeps
+    // what was freed) is a one-off step in one half only, of at most the mailboxes' live set
+    // (8 x 256 objects, ~56 MB on average), so the total growth bound allows one such step.
+    double growth_2_4 = rss[4] - rss[2], growth_4_6 = rss[6] - rss[4];
+    EXPECT_LT(std::min(growth_2_4, growth_4_6), 2048)
+        << "RSS grew in both halves: rounds 2/4/6 " << rss[2] << "/" << rss[4] << "/" << rss[6];
+    EXPECT_LT(rss_last - rss2, 64 * 1024) << "round 2 " << rss2 << " KiB, last " << rss_last;
     RawProfile p = only_heap_profile();
     int inuse_space = p.sample_index("inuse_space");
     int inuse_objects = p.sample_index("inuse_objects");

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <set>
@@ -162,8 +163,9 @@ TEST_F(LifecycleE2E, RelativeDirIsResolvedAtStart) {
 // Installed in a directory with a short name (/usr/lib is 8 characters): the agent's start
 // remembers its directory before its own globals are constructed, which once crashed here.
 TEST(InstallDirectory, ShortDirectoryNameStartsAndSymbolizes) {
-  char tmpl[] = "/tmp/paXXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  // In the temporary directory (TMPDIR, else /tmp), where the tests may execute files.
+  std::string tmpl = (std::filesystem::temp_directory_path() / "paXXXXXX").string();
+  ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
   std::string lib = tmpl;
   std::string so = e2e::agent_so();
   std::string from = so.substr(0, so.rfind('/'));

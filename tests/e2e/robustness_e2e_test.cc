@@ -43,6 +43,12 @@ class RobustnessE2E : public ::testing::Test {
     without.preload = false;
     e2e::RunResult a = e2e::run(argv, with);
     e2e::RunResult b = e2e::run(argv, without);
+    // The comparison means something only if the program did its work: a tool that is
+    // missing (exit 127; scripts/install-deps installs every one) or fails fails the test.
+    ASSERT_TRUE(b.exited() && b.exit_code() == 0)
+        << argv[0] << " did not run cleanly without the agent (status " << b.wait_status
+        << "): " << b.err;
+    EXPECT_FALSE(b.out.empty()) << argv[0];
     EXPECT_FALSE(a.timed_out) << argv[0];
     EXPECT_EQ(a.wait_status, b.wait_status) << argv[0] << " stderr: " << a.err;
     EXPECT_EQ(a.out, b.out) << argv[0];
@@ -143,15 +149,13 @@ TEST_F(RobustnessE2E, TwentyThousandThreadsLeakNoTimersAndNoMemory) {
 TEST_F(RobustnessE2E, DlopenStormUnderFastSamplingNeverHangs) {
   e2e::RunOptions options;
   options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_CPU_HZ", "1000"}};
-  options.timeout_seconds = 120;
-  auto start = std::chrono::steady_clock::now();
+  options.timeout_seconds = 120;  // a hang is killed then and reported as timed_out
   e2e::RunResult r = e2e::run(
       {e2e::program("dlopen_storm"), e2e::program("libstorm_plugin.so"), "4", "3000"}, options);
   EXPECT_FALSE(r.timed_out) << "hang";
   ASSERT_EQ(r.exit_code(), 0) << r.err;
   EXPECT_EQ(r.out, "dlopen storm done\n");
   EXPECT_EQ(e2e::profiles(dir_, "cpu").size(), 1u);
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(120));
 }
 
 TEST_F(RobustnessE2E, ExceptionStormUnderFastSamplingNeverHangs) {

@@ -5,6 +5,7 @@
 // _exit; a main thread ending with pthread_exit; dump signals the host's life depends on.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -202,8 +203,15 @@ TEST_F(SignalsE2E, HttpEndpointSaysOnceItStoppedWhenTheProgramClosesEveryDescrip
 // --- 5. _exit/_Exit in fork children ----------------------------------------------------
 
 TEST_F(SignalsE2E, ForkChildrenEndingWithExitWriteTheirProfilesVforkChildDoesNot) {
+  // A child ending with _exit gives its final dump a bounded time. The parent never dumped,
+  // so each child would symbolize cold (libdw, DWARF), 4 at once on 2 cores: a first run
+  // fills a symbol cache of this test's own, and the checked run answers from it.
   e2e::RunOptions o;
-  o.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_CPU_HZ", "250"}};
+  o.env = {{"PROFAGENT_DIR", e2e::make_temp_dir()}, {"PROFAGENT_CPU_HZ", "250"},
+           {"PROFAGENT_SYMBOL_CACHE", e2e::make_temp_dir()}};
+  e2e::RunResult warm = e2e::run({e2e::program("fork_exit_workers"), "4"}, o);
+  ASSERT_EQ(warm.exit_code(), 0) << warm.err;
+  o.env["PROFAGENT_DIR"] = dir_;
   e2e::RunResult r = e2e::run({e2e::program("fork_exit_workers"), "4"}, o);
   ASSERT_EQ(r.exit_code(), 0) << r.err;
   EXPECT_EQ(r.out, "workers done, failures 0\n");
@@ -322,9 +330,21 @@ TEST_F(SignalsE2E, DumpSignalTheHostReliesOnIsRefusedAndKeepsItsMeaning) {
     int out_fd = -1, err_fd = -1;
     int pid = e2e::start_with_pipes({"sleep", "30"}, o, &out_fd, &err_fd, nullptr);
     ASSERT_GT(pid, 0);
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    // The agent has started (its constructor printed the warning) before the signal is sent.
+    std::string early_err;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    while (early_err.find("using USR2") == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline) {
+      pollfd p{err_fd, POLLIN, 0};
+      if (poll(&p, 1, 100) <= 0) continue;
+      char buf[4096];
+      ssize_t n = read(err_fd, buf, sizeof buf);
+      if (n <= 0) break;
+      early_err.append(buf, static_cast<size_t>(n));
+    }
     kill(pid, SIGTERM);  // must end it, as without the agent
     e2e::RunResult r = e2e::wait_for(pid, 20, out_fd, err_fd);
+    r.err = early_err + r.err;
     EXPECT_FALSE(r.timed_out);
     EXPECT_EQ(r.term_signal(), SIGTERM);
     EXPECT_NE(r.err.find("PROFAGENT_SIGNAL='" + std::string(sig) + "'"), std::string::npos)

@@ -36,11 +36,14 @@ def child_fds():
     os.close(r)
     return n
 print('before libdw=%d libelf=%d fds=%d child_fds=%s' % (mapped('libdw'), mapped('libelf'), fds(), child_fds()), flush=True)
-time.sleep(4)  # the first periodic dump (PROFAGENT_INTERVAL=2) finds the thread here
+time.sleep(4)  # the first periodic dump (PROFAGENT_INTERVAL=3) finds the thread here
 if 'LD_PRELOAD' in os.environ:
+    # Wait for that dump's file under its final name (not the temporary .<name>.tmp.*), then
+    # a little more for the dump to finish; the next dump is at 6 s, after this probe ended,
+    # so the second threads file is the exit dump.
     d = os.environ['PROFAGENT_DIR']
     for _ in range(200):
-        if any('.1.threads.' in n for n in os.listdir(d)): break
+        if any(n.endswith('.1.threads.pb.gz') and not n.startswith('.') for n in os.listdir(d)): break
         time.sleep(0.05)
     time.sleep(0.3)
 print('after libdw=%d libelf=%d debuginfod=%d curl=%d fds=%d child_fds=%s' % (mapped('libdw'), mapped('libelf'), mapped('libdebuginfod'), mapped('libcurl'), fds(), child_fds()), flush=True)
@@ -80,15 +83,15 @@ class StartupE2E : public ::testing::Test {
     options.preload = preload;
     options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_CPU_HZ", "0"},
                    {"PROFAGENT_HEAP_RATE", "0"}, {"PROFAGENT_SYMBOL_CACHE", cache},
-                   {"PROFAGENT_INTERVAL", "2"},
+                   {"PROFAGENT_INTERVAL", "3"},
                    {"DEBUGINFOD_URLS", "http://127.0.0.1:9/"}};
     e2e::RunResult r = e2e::run({"/usr/bin/python3", "-c", kProbe}, options);
     EXPECT_EQ(r.exit_code(), 0) << r.err;
     EXPECT_EQ(r.err, "");
     return {fields(r.out, "before"), fields(r.out, "after")};
   }
-  // The symbolizer line of the comments of this process's second threads profile, which
-  // accounts the first dump's work.
+  // The symbolizer line of the comments of this process's second threads profile (its exit
+  // dump), which accounts the first dump's work.
   std::string symbolizer_line_of_exit_dump() {
     std::vector<std::string> files = e2e::profiles(dir_, "threads");
     std::string line;
@@ -131,7 +134,7 @@ TEST_F(StartupE2E, SymbolizerIsMappedOnlyAtTheFirstDumpAndKeepsNoDescriptor) {
 TEST_F(StartupE2E, NoHostSymbolBindsToLibdwOrLibelf) {
   e2e::RunOptions options;
   options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_CPU_HZ", "0"}, {"PROFAGENT_HEAP_RATE", "0"},
-                 {"PROFAGENT_SYMBOL_CACHE", "off"}, {"PROFAGENT_INTERVAL", "2"},
+                 {"PROFAGENT_SYMBOL_CACHE", "off"}, {"PROFAGENT_INTERVAL", "3"},
                  {"LD_DEBUG", "bindings"}};
   e2e::RunResult r = e2e::run({"/usr/bin/python3", "-c", kProbe}, options);
   ASSERT_EQ(r.exit_code(), 0);
@@ -190,6 +193,7 @@ TEST_F(StartupE2E, SymbolCacheThatCannotBeUsedIsSilentAndABadValueWarnsOnce) {
   for (const std::string& cache : {std::string(), std::string("/proc/self/no-cache-here")}) {
     e2e::RunOptions options;
     options.env = {{"PROFAGENT_DIR", dir_}, {"HOME", ""}, {"XDG_CACHE_HOME", ""}};
+    options.private_symbol_cache = false;  // the default: no home, no cache
     if (!cache.empty()) options.env["PROFAGENT_SYMBOL_CACHE"] = cache;
     e2e::RunResult r = e2e::run({"/bin/true"}, options);
     EXPECT_EQ(r.exit_code(), 0);

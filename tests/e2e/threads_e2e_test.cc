@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <map>
 #include <set>
 #include <thread>
@@ -25,6 +26,29 @@ std::string read_line(int fd) {
   return line;
 }
 
+// True once the thread `tid` of `pid` sits in system call `nr` (/proc/<pid>/task/<tid>/syscall
+// starts with the number of the call it is blocked in; where that file cannot be read, the
+// thread's state is sleeping). Waits at most 10 s.
+bool wait_until_in_syscall(int pid, int tid, int nr) {
+  const std::string task = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid);
+  for (int i = 0; i < 2000; ++i) {
+    std::ifstream in(task + "/syscall");
+    std::string first;
+    if (in >> first) {
+      if (first == std::to_string(nr)) return true;
+    } else {
+      std::ifstream stat(task + "/stat");
+      std::string line;
+      std::getline(stat, line);
+      size_t paren = line.rfind(')');
+      if (paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] == 'S')
+        return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
+}
+
 TEST(ThreadsE2E, DumpSignalShowsEveryThreadWhereItWaits) {
   if (!e2e::have_go()) GTEST_FAIL() << "go tool pprof (golang-go) is required";
   std::string dir = e2e::make_temp_dir();
@@ -35,6 +59,9 @@ TEST(ThreadsE2E, DumpSignalShowsEveryThreadWhereItWaits) {
   int pid = e2e::start_with_pipes({e2e::program("park_threads")}, o, &out_fd, &err_fd, &in_fd);
   ASSERT_GT(pid, 0);
   ASSERT_EQ(read_line(out_fd), "ready");
+  // main prints "ready" and then enters sleep_in_main: signal only once it sleeps there
+  // (clock_nanosleep is system call 230 on x86-64), or a loaded machine may catch it between.
+  EXPECT_TRUE(wait_until_in_syscall(pid, pid, 230)) << "main never reached clock_nanosleep";
   kill(pid, SIGUSR2);
   bool written = false;
   for (int i = 0; i < 200 && !written; ++i) {
@@ -166,12 +193,25 @@ TEST(ThreadsE2E, EventLoopThreadsBetweenShortPollsSeeNoEintrFromHundredDumps) {
   std::string dir = e2e::make_temp_dir();
   e2e::RunOptions o;
   o.env = {{"PROFAGENT_DIR", dir}, {"PROFAGENT_INTERVAL", "0.05"}};
-  e2e::RunResult r = e2e::run({e2e::program("busy_poll"), "6"}, o);
+  // The program runs until its stdin closes: the run lasts until 100 periodic dumps were
+  // written (5 s at 20 Hz; longer on a loaded machine, where dumps overrun and skip intervals).
+  int out_fd = -1, err_fd = -1, in_fd = -1;
+  int pid = e2e::start_with_pipes({e2e::program("busy_poll"), "stdin"}, o, &out_fd, &err_fd,
+                                  &in_fd);
+  ASSERT_GT(pid, 0);
+  size_t dumps = 0;
+  for (int i = 0; i < 1200 && dumps < 100; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    dumps = e2e::profiles(dir, "threads").size();
+  }
+  close(in_fd);
+  e2e::RunResult r = e2e::wait_for(pid, 60, out_fd, err_fd);
+  EXPECT_GE(dumps, 100u);
   EXPECT_EQ(r.exit_code(), 0) << r.out << r.err;
   EXPECT_NE(r.out.find("eintr=0 "), std::string::npos) << r.out;
   EXPECT_EQ(r.err, "");
   std::vector<std::string> files = e2e::profiles(dir, "threads");
-  EXPECT_GE(files.size(), 100u);
+  EXPECT_GE(files.size(), 101u);  // the 100 periodic dumps and the exit dump
   // Each event-loop thread is in every snapshot, in event_loop (blocked in poll, or running).
   for (size_t i = 10; i < files.size() && i <= 90; i += 40) {
     SCOPED_TRACE(files[i]);

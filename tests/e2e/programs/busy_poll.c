@@ -2,6 +2,8 @@
  * silent pipe for 1 ms" for the number of seconds given (default 5), counting poll calls that
  * fail with EINTR. They are often running when a snapshot is taken and often re-enter poll
  * right after: a snapshot request that is not tied to their running would land in the poll.
+ * With the argument "stdin" it runs until stdin reaches end of file instead (the test then
+ * decides how long, e.g. until enough dumps were written).
  * Prints "eintr=N rounds=M"; exits 0 if N is 0, else 1. */
 #include <errno.h>
 #include <poll.h>
@@ -9,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,11 +43,20 @@ static void* run(void* unused) {
 }
 
 int main(int argc, char** argv) {
-  int seconds = argc > 1 ? atoi(argv[1]) : 5;
+  int until_eof = argc > 1 && strcmp(argv[1], "stdin") == 0;
+  int seconds = argc > 1 && !until_eof ? atoi(argv[1]) : 5;
   if (pipe(g_pipe) != 0) return 2;
   pthread_t threads[2];
   for (int i = 0; i < 2; ++i) pthread_create(&threads[i], NULL, run, NULL);
-  sleep((unsigned)seconds);
+  if (until_eof) {
+    char buf[256];
+    for (;;) {
+      ssize_t n = read(0, buf, sizeof buf);
+      if (n == 0 || (n < 0 && errno != EINTR)) break;
+    }
+  } else {
+    sleep((unsigned)seconds);
+  }
   atomic_store(&g_stop, 1);
   for (int i = 0; i < 2; ++i) pthread_join(threads[i], NULL);
   printf("eintr=%d rounds=%d\n", atomic_load(&g_eintr), atomic_load(&g_rounds));

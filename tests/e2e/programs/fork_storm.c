@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char** environ;
@@ -16,7 +17,17 @@ __attribute__((noinline)) static void burn(unsigned long n) {
 }
 __attribute__((noinline)) void parent_work(void) { burn(300000000UL); }
 __attribute__((noinline)) void child_work(void) { burn(200000000UL); }
-__attribute__((noinline)) void leaf_work(void) { burn(50000000UL); }
+static double thread_cpu_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+/* A fixed CPU time (0.3 s), not a fixed work: an exec'ed leaf must live long enough for its
+ * own sampler to take samples, however fast the machine. */
+__attribute__((noinline)) void leaf_work(void) {
+  do burn(1000000UL);
+  while (thread_cpu_seconds() < 0.3);
+}
 
 int main(int argc, char** argv) {
   if (argc > 1 && strcmp(argv[1], "leaf") == 0) {

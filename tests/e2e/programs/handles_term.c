@@ -13,12 +13,18 @@ int main(void) {
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_term;
   sigaction(SIGTERM, &sa, NULL);
+  /* SIGTERM blocked except inside sigsuspend: one arriving between the check and the wait
+   * cannot be missed. */
+  sigset_t term, old;
+  sigemptyset(&term);
+  sigaddset(&term, SIGTERM);
+  sigprocmask(SIG_BLOCK, &term, &old);
   sigaction(SIGINT, NULL, &old_int);
   sigaction(SIGHUP, NULL, &old_hup);
   printf("SIGINT %s, SIGHUP %s\n", old_int.sa_handler == SIG_DFL ? "default" : "changed",
          old_hup.sa_handler == SIG_DFL ? "default" : "changed");
   fflush(stdout);
-  while (!got_term) pause();
+  while (!got_term) sigsuspend(&old);
   printf("caught SIGTERM\n");
   return 7;
 }

@@ -1,7 +1,8 @@
 // Heap e2e stress program: 8 threads allocate (malloc, calloc, realloc, posix_memalign),
 // hand every object to the next thread, which checks its contents and frees it; rounds
-// separated by a barrier. Prints the resident size after round 2 and after the last round
-// (the agent's own memory must not grow with rounds), a count of corrupted objects, and
+// separated by a barrier. Prints the resident size after round 2, after the last round and
+// after every round ("rss_round_kib <round> <KiB>", rounds from 1; the agent's own memory
+// must not grow with rounds), a count of corrupted objects, and
 // keeps exactly 1000 x 4096 bytes from keep_final until exit.
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -37,6 +38,7 @@ static int done_putting;
 static long corrupted;
 static pthread_mutex_t corrupted_mu = PTHREAD_MUTEX_INITIALIZER;
 static long rss_round2, rss_last;
+static long rss_after[64];  // after round r (index r), the first 64 rounds
 static const size_t sizes[] = {16, 24, 100, 256, 1000, 4096, 20000, 70000, 150000};
 
 static long rss_kib(void) {
@@ -126,7 +128,8 @@ static void* worker(void* arg) {
     }
     while (take(t, &o)) check_and_free(o);
     pthread_barrier_wait(&barrier);  // every mailbox is empty
-    if (t == 0 && r == 1) rss_round2 = rss_kib();
+    if (t == 0 && r < 64) rss_after[r] = rss_kib();
+    if (t == 0 && r == 1) rss_round2 = rss_after[1];
     if (t == 0 && r == rounds - 1) rss_last = rss_kib();
   }
   return NULL;
@@ -153,5 +156,6 @@ int main(int argc, char** argv) {
   for (int i = 0; i < THREADS; ++i) pthread_join(threads[i], NULL);
   keep_final();
   printf("corrupted %ld\nrss_round2_kib %ld\nrss_last_kib %ld\n", corrupted, rss_round2, rss_last);
+  for (int r = 0; r < rounds && r < 64; ++r) printf("rss_round_kib %d %ld\n", r + 1, rss_after[r]);
   return 0;
 }

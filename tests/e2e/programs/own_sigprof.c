@@ -1,6 +1,8 @@
 // e2e program: a program with its own profiler: a SIGPROF handler and ITIMER_PROF. It must
 // keep working under the agent (the agent steps aside). Prints how many of its own SIGPROFs
-// arrived, and whether the disposition it reads back is its own.
+// arrived, and whether the disposition it reads back is its own. It runs for 60 of its own
+// ticks (about 0.6 s of CPU), long enough for a few of the agent's collector ticks, which is
+// where the agent notices and logs the shared SIGPROF.
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,7 +20,7 @@ int main(void) {
   sigaction(SIGPROF, &sa, NULL);
   struct itimerval it = {{0, 10000}, {0, 10000}};
   setitimer(ITIMER_PROF, &it, NULL);
-  while (ticks < 20)
+  while (ticks < 60)
     for (unsigned long i = 0; i < 1000000; ++i) sink += i;
   struct itimerval off = {{0, 0}, {0, 0}};
   setitimer(ITIMER_PROF, &off, NULL);

@@ -1,9 +1,9 @@
 /* The wait matrix (threads e2e test): one thread per blocking wait — poll, nanosleep,
  * epoll_wait, select, sem_timedwait, pthread_cond_timedwait, read on a pipe, accept and
  * sigwaitinfo — each in a function named wait_in_<call>, each waiting long (timeouts of
- * 60 s; nanosleep 2 s at a time until woken) and counting every early return (EINTR, a
- * timeout, a wake-up before it was woken). A tenth thread blocks every signal and waits in
- * read() (wait_in_read_nosig). Prints "ready" once every thread is about to wait, then reads
+ * 600 s, beyond any wait of the tests; nanosleep 2 s at a time until woken) and counting
+ * every early return (EINTR, a timeout, a wake-up before it was woken). A tenth thread
+ * blocks every signal and waits in read() (wait_in_read_nosig). Prints "ready" once every thread is about to wait, then reads
  * one line from stdin: that line wakes every thread (a pipe write, a post, a connect, a
  * signal...). Prints one line per thread and "early_returns=N"; exits 0 if N is 0, else 1.
  * Threads are named w-<call> (w-condwait for the condition variable: at most 15 chars). */
@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { kLongWaitSeconds = 60 };
+enum { kLongWaitSeconds = 600 };
 
 static atomic_int g_ready;
 static atomic_int g_woken;  /* set before any thread is woken */

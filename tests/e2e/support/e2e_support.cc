@@ -3,6 +3,7 @@
 #include "tests/e2e/support/e2e_support.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -37,6 +38,13 @@ void remove_temp_dirs() {
   }
 }
 
+// This binary's symbol cache: how much a dump costs (the one-off libdw and DWARF load) then
+// depends only on this binary's own tests, not on $HOME/.cache/profagent and earlier runs.
+const std::string& private_symbol_cache() {
+  static const std::string dir = make_temp_dir();
+  return dir;
+}
+
 std::vector<std::string> build_env(const RunOptions& options) {
   std::map<std::string, std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
@@ -46,9 +54,13 @@ std::vector<std::string> build_env(const RunOptions& options) {
     std::string key = kv.substr(0, eq);
     // Start every run clean of the agent's variables: the test says what it wants.
     if (key.rfind("PROFAGENT_", 0) == 0 || key == "LD_PRELOAD") continue;
+    if (!options.inherit_environment && key != "PATH" && key != "HOME") continue;
     env[key] = kv.substr(eq + 1);
   }
   if (options.preload) env["LD_PRELOAD"] = agent_so();
+  if (options.private_symbol_cache) env["PROFAGENT_SYMBOL_CACHE"] = private_symbol_cache();
+  // Every server the tests talk to is on the loopback: never through a proxy of the CI's.
+  env["no_proxy"] = env["NO_PROXY"] = "127.0.0.1,localhost,::1";
   for (const auto& [k, v] : options.env) env[k] = v;
   std::vector<std::string> out;
   for (const auto& [k, v] : env) out.push_back(k + "=" + v);
@@ -100,9 +112,19 @@ int start_with_pipes(const std::vector<std::string>& argv, const RunOptions& opt
   close(out_pipe[1]);
   close(err_pipe[1]);
   if (!options.stdin_data.empty()) {
-    // Small inputs only (fits the pipe buffer); larger ones use files.
-    ssize_t ignored = write(in_pipe[1], options.stdin_data.data(), options.stdin_data.size());
-    (void)ignored;
+    // Small inputs only (fits the pipe buffer); larger ones use files. A program that is gone
+    // already (it could not be executed) must fail its test, not kill this binary with
+    // SIGPIPE: block it around the write and discard it if it was raised.
+    sigset_t pipe_set, old_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
+    ssize_t written = write(in_pipe[1], options.stdin_data.data(), options.stdin_data.size());
+    if (written < 0 && errno == EPIPE) {
+      timespec no_wait = {0, 0};
+      sigtimedwait(&pipe_set, nullptr, &no_wait);
+    }
+    pthread_sigmask(SIG_SETMASK, &old_set, nullptr);
   }
   if (stdin_fd != nullptr) *stdin_fd = in_pipe[1]; else close(in_pipe[1]);
   if (stdout_fd != nullptr) *stdout_fd = out_pipe[0]; else close(out_pipe[0]);
@@ -245,7 +267,9 @@ std::string pprof(const std::vector<std::string>& args) {
   options.env["PPROF_BINARY_PATH"] = "/nonexistent";
   options.env["PPROF_TMPDIR"] = make_temp_dir();
   if (getenv("HOME") == nullptr) options.env["HOME"] = "/tmp";
-  if (getenv("GOCACHE") == nullptr) options.env["GOCACHE"] = "/tmp/profagent-gocache";
+  // Per user: a cache directory another user created would make every `go tool pprof` fail.
+  if (getenv("GOCACHE") == nullptr)
+    options.env["GOCACHE"] = "/tmp/profagent-gocache-" + std::to_string(getuid());
   RunResult r = run(argv, options);
   if (!r.exited() || r.exit_code() != 0) {
     std::string joined;

@@ -17,6 +17,13 @@ struct RunOptions {
   int timeout_seconds = 120;               // SIGKILL after this; RunResult::timed_out
   std::string stdin_data;                  // written to the program's stdin, then closed
   std::string cwd;                         // "" = the test's working directory
+  // Unless env sets PROFAGENT_SYMBOL_CACHE, point it at a temporary directory of this test
+  // binary's own (shared by its tests, never by other binaries or earlier runs). false: leave
+  // it unset, for tests of the agent's per-user default.
+  bool private_symbol_cache = true;
+  // false: pass on only PATH and HOME of the test's environment (plus env), for tests that
+  // compare a program's environment with what it was given.
+  bool inherit_environment = true;
 };
 
 struct RunResult {
