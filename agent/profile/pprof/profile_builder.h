@@ -126,7 +126,7 @@ class ProfileBuilder {
   SampleMap samples_;
 };
 
-// gzip (RFC 1952) of `data` at `level` with zlib.
+// gzip (RFC 1952) of `data` at `level` (libdeflate; gzip.cc).
 std::string gzip_compress(std::string_view data, int level = 1);
 
 }  // namespace profagent
