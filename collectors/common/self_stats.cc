@@ -9,6 +9,7 @@
 #include <mutex>
 
 #include "agent/core/clock.h"
+#include "agent/core/cost_clock.h"
 #include "agent/profile/pprof/profile_builder.h"
 
 namespace profagent {
@@ -18,6 +19,7 @@ constexpr int kCosts = static_cast<int>(SelfCost::kCount);
 
 struct Counters {
   std::atomic<int64_t> cost_nanos[kCosts];
+  std::atomic<uint64_t> cost_ticks[kCosts];
   std::atomic<uint64_t> cost_events[kCosts];
   std::atomic<int64_t> start_unix{0};
   std::atomic<int64_t> start_mono{0};
@@ -48,12 +50,20 @@ void self_add_cost(SelfCost cost, int64_t nanos, uint64_t events) noexcept {
   if (events > 0) g_counters.cost_events[i].fetch_add(events, std::memory_order_relaxed);
 }
 
+void self_add_cost_ticks(SelfCost cost, uint64_t ticks, uint64_t events) noexcept {
+  int i = static_cast<int>(cost);
+  if (i < 0 || i >= kCosts) return;
+  if (ticks > 0) g_counters.cost_ticks[i].fetch_add(ticks, std::memory_order_relaxed);
+  if (events > 0) g_counters.cost_events[i].fetch_add(events, std::memory_order_relaxed);
+}
+
 void self_note_lost(LostCounter& lost, uint64_t events, int64_t weight) noexcept {
   lost.events.fetch_add(events, std::memory_order_relaxed);
   if (weight > 0) lost.weight.fetch_add(weight, std::memory_order_relaxed);
 }
 
 void self_stats_start() noexcept {
+  cost_clock_start();
   g_counters.start_unix.store(unix_nanos(), std::memory_order_relaxed);
   g_counters.start_mono.store(monotonic_nanos(), std::memory_order_relaxed);
 }
@@ -64,8 +74,12 @@ int64_t self_stats_start_unix_nanos() noexcept {
 
 SelfSnapshot self_snapshot(std::span<const ProfileKind* const> kinds) {
   SelfSnapshot s;
+  const double nanos_per_tick = cost_clock_nanos_per_tick();
   for (int i = 0; i < kCosts; ++i) {
-    s.cost_nanos[i] = g_counters.cost_nanos[i].load(std::memory_order_relaxed);
+    s.cost_nanos[i] = g_counters.cost_nanos[i].load(std::memory_order_relaxed) +
+                      static_cast<int64_t>(
+                          static_cast<double>(g_counters.cost_ticks[i].load(
+                              std::memory_order_relaxed)) * nanos_per_tick);
     s.cost_events[i] = g_counters.cost_events[i].load(std::memory_order_relaxed);
   }
   for (const ProfileKind* kind : kinds) {

@@ -22,6 +22,9 @@ enum class SelfCost : int { kCpuHandler, kHooks, kTick, kDump, kPush, kCount };
 
 // Adds `nanos` spent and `events` handled to a cost bucket. HOOK/SIGNAL-SAFE.
 void self_add_cost(SelfCost cost, int64_t nanos, uint64_t events = 1) noexcept;
+// The same with the cost measured in cost_clock_now() ticks (agent/core/cost_clock.h): what
+// handlers and hooks use; converted to nanoseconds when read. HOOK/SIGNAL-SAFE.
+void self_add_cost_ticks(SelfCost cost, uint64_t ticks, uint64_t events = 1) noexcept;
 
 // A collector could not record `events` events (table full, unwinding failed, thread not
 // signalled); `lost` is its kind's counter (ProfileKind::lost); `weight` is their total in

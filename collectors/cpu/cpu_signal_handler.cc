@@ -4,7 +4,7 @@
 // (agent/runtime/sampling_signal.cc). Samples that cannot be stored are counted, never waited for.
 #include "collectors/cpu/cpu_signal_handler.h"
 
-#include "agent/core/clock.h"
+#include "agent/core/cost_clock.h"
 #include "agent/core/wakeup.h"
 #include "agent/runtime/hook_guard.h"
 #include "collectors/common/self_stats.h"
@@ -32,16 +32,16 @@ void cpu_sample_handler(siginfo_t* info, void* ucontext) noexcept {
     request_collector_tick();
     return;
   }
-  // Self-accounting: the handler's own time (vDSO clock, ~20 ns) goes into the profiles'
-  // comments, so the overhead can be checked from the files (collectors/common/self_stats.h).
-  int64_t start = monotonic_nanos();
+  // Self-accounting: the handler's own time (the cost clock: one rdtsc) goes into the
+  // profiles' comments, so the overhead can be checked from the files (self_stats.h).
+  uint64_t start = cost_clock_now();
   uintptr_t pcs[kMaxFrames];
   int depth = unwind_from_signal(ucontext, pcs, kMaxFrames);
   if (depth <= 0 ||
       !state.buffer.add(current_tid(), pcs, static_cast<uint32_t>(depth), weight))
     state.lost.fetch_add(weight, std::memory_order_relaxed);
   request_collector_tick();  // the dump thread drains the buffer ~100 ms from now
-  self_add_cost(SelfCost::kCpuHandler, monotonic_nanos() - start);
+  self_add_cost_ticks(SelfCost::kCpuHandler, cost_clock_now() - start);
 }
 
 }  // namespace profagent

@@ -1,6 +1,8 @@
 // Sampled heap objects (see heap_recorder.h). HOOK CONTEXT except init().
 #include "collectors/heap/heap_recorder.h"
 
+#include "agent/core/cost_clock.h"
+
 #include <cerrno>
 
 #include "agent/core/clock.h"
@@ -22,7 +24,7 @@ bool HeapRecorder::init(size_t region_bytes, uint32_t max_buckets) noexcept {
 void* HeapRecorder::allocate(size_t size, size_t alignment) noexcept {
   AgentScope scope;
   int saved_errno = errno;
-  int64_t start = monotonic_nanos();  // self-accounting: the sampled slow path's cost
+  uint64_t start = cost_clock_now();  // self-accounting: the sampled slow path's cost
   void* p = region_.allocate(size, alignment, HeapBucketTable::kOverflowBucket);
   if (p == nullptr) {
     // The region cannot hold it (full, or an alignment above its limit): the caller falls back
@@ -36,7 +38,7 @@ void* HeapRecorder::allocate(size_t size, size_t alignment) noexcept {
     uint32_t id = buckets_.record_alloc(pcs, depth, size, static_cast<int32_t>(current_tid()), name);
     region_.set_tag(p, id);
   }
-  self_add_cost(SelfCost::kHooks, monotonic_nanos() - start);
+  self_add_cost_ticks(SelfCost::kHooks, cost_clock_now() - start);
   errno = saved_errno;
   return p;
 }

@@ -1,6 +1,8 @@
 // Contended-path bookkeeping for the lock and wait hooks (see lock_profiler.h). HOOK CONTEXT.
 #include "collectors/locks/lock_profiler.h"
 
+#include "agent/core/cost_clock.h"
+
 #include <cerrno>
 
 #include "agent/core/clock.h"
@@ -24,13 +26,13 @@ int64_t now_nanos() noexcept { return monotonic_nanos(); }
 // Unwinds the calling thread (dropping the agent's frames) and adds one weighted event.
 // Its cost goes into the profiles' self-accounting comments (hooks=...).
 void record_at_caller(ContentionTable& table, const ContentionWeight& w) noexcept {
-  int64_t start = now_nanos();
+  uint64_t start = cost_clock_now();
   uintptr_t pcs[kMaxFrames];
   int depth = unwind_from_hook(pcs, kMaxFrames);
   char name[16];
   current_thread_name(name);
   table.record(pcs, depth, static_cast<int32_t>(current_tid()), name, w.count, w.delay);
-  self_add_cost(SelfCost::kHooks, now_nanos() - start);
+  self_add_cost_ticks(SelfCost::kHooks, cost_clock_now() - start);
 }
 
 void record_block_locked(int64_t delay) noexcept {
