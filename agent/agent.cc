@@ -53,6 +53,7 @@ struct AgentState {
   std::mutex dump_mutex;
   Symbolizer* symbolizer = nullptr;
   uint64_t seq = 0;
+  int64_t cache_saved_at = 0;  // monotonic ns of the last symbol-cache save (0: never)
   bool final_done = false;
   bool write_failing = false;
   std::string exe;
@@ -270,7 +271,15 @@ void dump_now(bool final) {
     failed = true;
   }
   symbolizer.release_mappings();
-  if (g_state->symbolizer != nullptr) g_state->symbolizer->save_cache();
+  // What the symbolizer learned goes to the symbol cache at most every 10 s, and at the
+  // final dump: rewriting a library's cache file at every periodic dump (merged with what
+  // is on disk) cost a frequently dumping process more than the lookups it saves.
+  constexpr int64_t kCacheSaveEveryNanos = 10'000'000'000;
+  if (g_state->symbolizer != nullptr &&
+      (final || request.now_monotonic_nanos - g_state->cache_saved_at >= kCacheSaveEveryNanos)) {
+    g_state->symbolizer->save_cache();
+    g_state->cache_saved_at = request.now_monotonic_nanos;
+  }
   if (!failed && g_state->write_failing) log().info("profiles are being written again");
   g_state->write_failing = failed;
   self_add_cost(SelfCost::kDump, clock_nanos(CLOCK_THREAD_CPUTIME_ID) - dump_cpu_start);
