@@ -330,6 +330,12 @@ TEST(SamplingSignal, AClockRequestOnARunningThreadReachesItAndAGoneThreadIsEsrch
     stop.store(true);
     spinner.join();
     if (!failed.empty()) return failed;
+    // join() returns when the thread's tid word is cleared, which the kernel does while the
+    // task is still exiting: wait until the tid is gone for the kernel too (a loaded machine
+    // widened that window enough for a clock timer to be made on the dying task).
+    CHILD_CHECK(wait_until([tid] {
+      return syscall(SYS_tgkill, getpid(), tid, 0) != 0 && errno == ESRCH;
+    }));
     CHILD_CHECK(arm_cpu_clock_request(tid, 9, &timer) == ESRCH);
     return "";
   }));
