@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "agent/runtime/unwind/unwinder.h"
 #include "collectors/heap/heap_alloc.h"
 #include "collectors/heap/heap_recorder.h"
 #include "collectors/heap/heap_sampler.h"
@@ -168,8 +169,14 @@ size_t boot_malloc_usable_size(void* p) noexcept {
 // Slow halves of the hooks, out of line so each hook's fast path is a frameless tail call.
 #define SLOW __attribute__((noinline, cold))
 
-SLOW void* malloc_slow(size_t n) noexcept {
-  if (!t_heap_sampler.record_allocation_slow(n)) return g_next.malloc(n);
+// `caller`: malloc's return address. The agent's own C++ runtime (libstdc++ is linked into
+// libprofagent.so) allocates from its static initialisers, which run after the agent's
+// constructor armed this hook and outside any AgentScope (e.g. the 71 KiB exception
+// emergency pool): an allocation called from the agent's code is never the program's.
+SLOW void* malloc_slow(size_t n, const void* caller) noexcept {
+  if (!t_heap_sampler.record_allocation_slow(n) ||
+      is_agent_pc(reinterpret_cast<uintptr_t>(caller)))
+    return g_next.malloc(n);
   return heap_sampled_malloc(g_next, g_heap_recorder, n);
 }
 
@@ -239,7 +246,7 @@ using profagent::AlignedKind;
 
 PROFAGENT_HOOK void* malloc(size_t n) noexcept {
   if (__builtin_expect(t_heap_sampler.try_record_allocation_fast(n), 1)) return g_next.malloc(n);
-  return profagent::malloc_slow(n);
+  return profagent::malloc_slow(n, __builtin_return_address(0));
 }
 
 PROFAGENT_HOOK void free(void* p) noexcept {
