@@ -261,13 +261,19 @@ CachedSymbol Symbolizer::Impl::lookup(size_t mapping_index, uint64_t file_offset
   // known by its symbol alone is kept for its whole range (a later process's samples land on
   // other addresses of it, and need no DWARF reader then); anything else for this address.
   if (object == nullptr) return result;
-  if (same_from <= vaddr && vaddr < same_to && vaddr - same_from <= file_offset &&
-      same_to - same_from <= UINT32_MAX) {
-    result.span = static_cast<uint32_t>(same_to - same_from);
-    cache.add(m.build_id, file_offset - (vaddr - same_from), result);
-  } else {
-    cache.add(m.build_id, file_offset, result);
+  // The range in file offsets, kept inside this mapping's part of the file (a gap between
+  // symbols may run past the end of this executable segment).
+  uint64_t map_from = m.offset, map_to = m.offset + (m.limit - m.start);
+  if (same_from <= vaddr && vaddr < same_to && vaddr - same_from <= file_offset) {
+    uint64_t from = std::max(file_offset - (vaddr - same_from), map_from);
+    uint64_t to = std::min(file_offset + (same_to - vaddr), map_to);
+    if (from <= file_offset && file_offset < to && to - from <= UINT32_MAX) {
+      result.span = static_cast<uint32_t>(to - from);
+      cache.add(m.build_id, from, result);
+      return result;
+    }
   }
+  cache.add(m.build_id, file_offset, result);
   return result;
 }
 

@@ -213,8 +213,8 @@ bool ObjectFile::lookup(uint64_t vaddr, std::vector<SourceFrame>* frames, bool* 
   *has_file_line = false;
   *same_from = *same_to = 0;
   backend_counters().lookups++;
-  uint64_t sym_start = 0, sym_size = 0;
-  const char* sym_name = symbols().lookup(vaddr, &sym_start, &sym_size);
+  uint64_t sym_from = 0, sym_to = 0;
+  const char* sym_name = symbols().lookup(vaddr, &sym_from, &sym_to);
 
   Dwarf_Die cudie;
   Dwarf* dw = dwarf();
@@ -241,12 +241,13 @@ bool ObjectFile::lookup(uint64_t vaddr, std::vector<SourceFrame>* frames, bool* 
     if ((*frames)[i].function.empty()) frames->erase(frames->begin() + static_cast<long>(i));
   }
   *has_file_line = !frames->front().file.empty() && frames->front().line > 0;
-  // Without a compile unit, every address of the function (or of the gap between two
-  // symbols, where no name is found) gets this same answer.
-  if (!have_cu && frames->size() == 1) {
+  // An object without any DWARF: every address of the function (less any symbol nested in
+  // it), or of the gap between two symbols where no name is found, gets this same answer.
+  // (With DWARF, even an address no compile unit covers may have neighbours that one does.)
+  if (dw == nullptr && frames->size() == 1) {
     if (sym_name != nullptr) {
-      *same_from = sym_start;
-      *same_to = sym_start + sym_size;
+      *same_from = sym_from;
+      *same_to = sym_to;
     } else if (!symbols().gap_around(vaddr, same_from, same_to)) {
       *same_from = *same_to = 0;
     }

@@ -53,16 +53,22 @@ SymbolTable::SymbolTable(Elf* elf, Elf_Scn* symtab) {
                  symbols_.end());
 }
 
-const char* SymbolTable::lookup(uint64_t vaddr, uint64_t* start, uint64_t* size) const {
-  auto it = std::upper_bound(symbols_.begin(), symbols_.end(), vaddr,
-                             [](uint64_t a, const Symbol& s) { return a < s.start; });
+const char* SymbolTable::lookup(uint64_t vaddr, uint64_t* from, uint64_t* to) const {
+  auto next = std::upper_bound(symbols_.begin(), symbols_.end(), vaddr,
+                               [](uint64_t a, const Symbol& s) { return a < s.start; });
+  uint64_t skipped_end = 0;  // the furthest end of the symbols passed over (nested, ended)
+  auto it = next;
   for (size_t back = 0; it != symbols_.begin() && back < kMaxLookBack; ++back) {
     --it;
     if (vaddr - it->start < it->size) {
-      if (start != nullptr) *start = it->start;
-      if (size != nullptr) *size = it->size;
+      if (from != nullptr) *from = std::max(it->start, skipped_end);
+      if (to != nullptr) {
+        uint64_t end = it->start + it->size;
+        *to = next != symbols_.end() ? std::min(end, next->start) : end;
+      }
       return it->name;
     }
+    skipped_end = std::max(skipped_end, it->start + it->size);
   }
   return nullptr;
 }

@@ -17,9 +17,10 @@ class SymbolTable {
   // be nullptr: empty table). Names point into the Elf's data and live as long as it does.
   SymbolTable(Elf* elf, Elf_Scn* symtab);
 
-  // Name of the function symbol whose [start, start + size) contains `vaddr`, or nullptr;
-  // that range in *start and *size when asked.
-  const char* lookup(uint64_t vaddr, uint64_t* start = nullptr, uint64_t* size = nullptr) const;
+  // Name of the function symbol whose [start, start + size) contains `vaddr` (the innermost,
+  // when symbols nest), or nullptr. When asked, [*from, *to): the addresses around `vaddr`
+  // that get this same name (the symbol's range less any other symbol inside it).
+  const char* lookup(uint64_t vaddr, uint64_t* from = nullptr, uint64_t* to = nullptr) const;
   // For an address no symbol covers: [*from, *to), between the end of the symbol before it
   // and the start of the one after it, where no symbol covers any address either. False when
   // there is no symbol on one side (the gap would be unbounded).
