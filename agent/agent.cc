@@ -242,6 +242,8 @@ void dump_now(bool final) {
     taken.emplace_back(c, std::move(*builder));
   }
   if (taken.empty()) {  // nothing to write (every kind off): no maps read, no symbolizer
+    // (One may exist for the HTTP endpoint's windows: what it learned is still kept.)
+    if (final && g_state->symbolizer != nullptr) g_state->symbolizer->save_cache();
     if (final) push_flush_at_exit();
     return;
   }

@@ -282,11 +282,14 @@ FILE* popen_without_agent(const char* command, const char* mode) {
 }
 
 // The child of one of our popen() streams, removed from the table; 0 if `fp` is not one.
-pid_t take_popen_child(FILE* fp) {
+// With `fd` >= 0 (fclose), a slot whose descriptor is not fp's any more is stale (the stream
+// was closed another way, e.g. freopen, and the FILE reused): dropped, and 0.
+pid_t take_popen_child(FILE* fp, int fd = -1) {
+  if (fp == nullptr) return 0;
   SpinGuard guard(g_popen_lock);
   for (PopenStream& s : g_popen) {
     if (s.fp != fp) continue;
-    const pid_t pid = s.pid;
+    const pid_t pid = fd >= 0 && s.fd != fd ? 0 : s.pid;
     s = PopenStream{nullptr, -1, 0};
     g_popen_open.fetch_sub(1, std::memory_order_relaxed);
     return pid;
@@ -340,8 +343,9 @@ PROFAGENT_HOOK int pclose(FILE* fp) {
 // status. So is ours for the streams popen() made here; any other stream, or no stream of ours
 // open (one relaxed load), goes straight to glibc's.
 PROFAGENT_HOOK int fclose(FILE* fp) {
-  if (g_popen_open.load(std::memory_order_relaxed) == 0) return real().fclose(fp);
-  const pid_t pid = take_popen_child(fp);
+  if (g_popen_open.load(std::memory_order_relaxed) == 0 || fp == nullptr)
+    return real().fclose(fp);
+  const pid_t pid = take_popen_child(fp, fileno(fp));
   if (pid == 0) return real().fclose(fp);
   return close_popen_stream(fp, pid);
 }

@@ -53,7 +53,10 @@ void self_add_cost(SelfCost cost, int64_t nanos, uint64_t events) noexcept {
 void self_add_cost_ticks(SelfCost cost, uint64_t ticks, uint64_t events) noexcept {
   int i = static_cast<int>(cost);
   if (i < 0 || i >= kCosts) return;
-  if (ticks > 0) g_counters.cost_ticks[i].fetch_add(ticks, std::memory_order_relaxed);
+  // A difference of two TSC reads taken on different CPUs can go backwards where the TSC is
+  // not synchronised (it then wraps): such a measure is dropped, not added as ~2^64.
+  if (static_cast<int64_t>(ticks) > 0)
+    g_counters.cost_ticks[i].fetch_add(ticks, std::memory_order_relaxed);
   if (events > 0) g_counters.cost_events[i].fetch_add(events, std::memory_order_relaxed);
 }
 

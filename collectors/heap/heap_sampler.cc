@@ -1,5 +1,5 @@
 // Heap sampler slow path and interval math. HOOK CONTEXT: called from malloc hooks once per
-// sample; no allocation, no locks, only the vDSO clock, gettid and libm's log2.
+// sample; no allocation, no locks, only the vDSO clock, gettid and our own log2 (no libm).
 #include "collectors/heap/heap_sampler.h"
 
 #include <ctime>

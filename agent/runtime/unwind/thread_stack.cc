@@ -22,8 +22,10 @@ constinit thread_local StackBounds t_stack __attribute__((tls_model("initial-exe
 // The main thread's stack without reading /proc/self/maps (pthread_getattr_np reads it all
 // through stdio, a noticeable part of a short process's start). The top is glibc's own: the
 // end of the page holding __libc_stack_end (the dynamic loader's record of the initial
-// stack, just below argv). Below, the region extends by RLIMIT_STACK as glibc's answer does;
-// the low end only decides whether an SP is on this stack, the walk reads upward from SP.
+// stack, just below argv). Below, the region extends by RLIMIT_STACK (1 GiB when unlimited),
+// a little lower than glibc's bound (which also subtracts the argument area and stops at the
+// previous mapping); the low end only decides whether an SP is on this stack, and the
+// kernel keeps at least that much unmapped below the stack for it to grow into.
 // False when this is not the main thread or the answer does not hold together.
 bool main_thread_stack(uintptr_t* lo, uintptr_t* hi) {
   if (syscall(SYS_gettid) != getpid()) return false;

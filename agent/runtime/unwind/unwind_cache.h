@@ -3,8 +3,9 @@
 // again (every process of a shell script pays that build otherwise). Files live beside the
 // symbol cache (PROFAGENT_SYMBOL_CACHE; "" = off), named <build-id>.unwind, written to a
 // temporary name and renamed; a file that does not check out (size, header, index bounds) is
-// ignored and rebuilt; its checksum is checked at the table's first use in a walk
-// (table_check.h), and a table that fails it is never used and is rebuilt. A directory that cannot be written is skipped silently.
+// ignored and rebuilt; its checksum is checked by the dump thread soon after the table is
+// mapped (table_check.h), and a table that fails it is withdrawn and rebuilt. A directory
+// that cannot be written is skipped silently.
 // NORMAL CONTEXT only (called from the table refresh); the tables it returns are never
 // freed and are read by the walk in signal/hook context.
 #pragma once
@@ -28,7 +29,7 @@ struct CachedTable {
   const FrameDesc* rows = nullptr;
   uint32_t row_count = 0;
   const uint32_t* page_first_row = nullptr;  // `pages` entries
-  TableCheck* check = nullptr;  // its checksum, checked at first use; nullptr: already checked
+  TableCheck* check = nullptr;  // its checksum, checked by the dump thread; nullptr: checked
 };
 
 // The cached table of `build_id` for an object whose executable span is `span` bytes with

@@ -27,8 +27,8 @@ struct UnwindModule {
   // page start (so a lookup binary-searches only that page's rows). nullptr with rows.
   const uint32_t* page_first_row;
   uint32_t page_count;      // entries in page_first_row: a lookup never reads past them
-  TableCheck* check;        // a cached table's checksum, checked at first use; nullptr if
-                            // built by this process
+  TableCheck* check;        // a cached table's checksum, checked by the dump thread;
+                            // nullptr once checked, or if built by this process
   // Identity, to reuse the table across refreshes. Address and headers alone are not enough:
   // another object (a rebuilt plugin) can be loaded where a dlclosed one was, so its
   // fingerprint (of its build id, or of its .eh_frame_hdr search table) must match too.
