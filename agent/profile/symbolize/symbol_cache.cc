@@ -120,27 +120,31 @@ const CachedSymbol* SymbolCache::find(const std::string& build_id, uint64_t file
     object.loaded = true;
     load_index(build_id, &object);
   }
-  auto it = object.entries.find(file_offset);
-  if (it == object.entries.end()) {
-    auto at = std::lower_bound(
-        object.index.begin(), object.index.end(), file_offset,
-        [](const IndexEntry& e, uint64_t offset) { return e.offset < offset; });
-    CachedSymbol entry;
-    if (at != object.index.end() && at->offset == file_offset &&
-        read_record(build_id, &object, *at, &entry)) {
-      entry.span = at->span;
-      it = object.entries.emplace(file_offset, std::move(entry)).first;
-    }
-  }
-  const CachedSymbol* found = it != object.entries.end()
-                                  ? &it->second
-                                  : find_range(build_id, &object, file_offset);
+  const CachedSymbol* found = entry_at(build_id, &object, file_offset);
+  if (found == nullptr) found = find_range(build_id, &object, file_offset);
   if (found == nullptr) {
     stats_.misses++;
     return nullptr;
   }
   stats_.hits++;
   return found;
+}
+
+// The entry keyed exactly `offset`: in memory, or read from the file through its index (and
+// kept in memory from then on); nullptr if there is none.
+const CachedSymbol* SymbolCache::entry_at(const std::string& build_id, PerObject* object,
+                                          uint64_t offset) {
+  auto it = object->entries.find(offset);
+  if (it != object->entries.end()) return &it->second;
+  auto at = std::lower_bound(
+      object->index.begin(), object->index.end(), offset,
+      [](const IndexEntry& e, uint64_t key) { return e.offset < key; });
+  CachedSymbol entry;
+  if (at == object->index.end() || at->offset != offset ||
+      !read_record(build_id, object, *at, &entry))
+    return nullptr;
+  entry.span = at->span;
+  return &object->entries.emplace(offset, std::move(entry)).first->second;
 }
 
 // The range entry (a function known by its symbol alone) that covers `file_offset`. Ranges
@@ -152,19 +156,7 @@ const CachedSymbol* SymbolCache::find_range(const std::string& build_id, PerObje
   auto s = object->spans.upper_bound(file_offset);
   for (int back = 0; s != object->spans.begin() && back < kMaxLookBack; ++back) {
     --s;
-    if (file_offset - s->first >= s->second) continue;
-    const uint64_t start = s->first;
-    auto it = object->entries.find(start);
-    if (it != object->entries.end()) return &it->second;
-    auto at = std::lower_bound(
-        object->index.begin(), object->index.end(), start,
-        [](const IndexEntry& e, uint64_t offset) { return e.offset < offset; });
-    CachedSymbol entry;
-    if (at == object->index.end() || at->offset != start ||
-        !read_record(build_id, object, *at, &entry))
-      return nullptr;
-    entry.span = at->span;
-    return &object->entries.emplace(start, std::move(entry)).first->second;
+    if (file_offset - s->first < s->second) return entry_at(build_id, object, s->first);
   }
   return nullptr;
 }

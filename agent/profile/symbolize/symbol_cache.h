@@ -83,6 +83,8 @@ class SymbolCache {
     std::unordered_map<uint64_t, CachedSymbol> fresh;    // new since the last save
     std::map<uint64_t, uint32_t> spans;  // range entries (file and new): start -> span
   };
+  const CachedSymbol* entry_at(const std::string& build_id, PerObject* object,
+                               uint64_t offset);
   const CachedSymbol* find_range(const std::string& build_id, PerObject* object,
                                  uint64_t file_offset);
 
