@@ -53,9 +53,13 @@ SymbolTable::SymbolTable(Elf* elf, Elf_Scn* symtab) {
                  symbols_.end());
 }
 
+std::vector<SymbolTable::Symbol>::const_iterator SymbolTable::first_after(uint64_t vaddr) const {
+  return std::upper_bound(symbols_.begin(), symbols_.end(), vaddr,
+                          [](uint64_t a, const Symbol& s) { return a < s.start; });
+}
+
 const char* SymbolTable::lookup(uint64_t vaddr, uint64_t* from, uint64_t* to) const {
-  auto next = std::upper_bound(symbols_.begin(), symbols_.end(), vaddr,
-                               [](uint64_t a, const Symbol& s) { return a < s.start; });
+  auto next = first_after(vaddr);
   uint64_t skipped_end = 0;  // the furthest end of the symbols passed over (nested, ended)
   auto it = next;
   for (size_t back = 0; it != symbols_.begin() && back < kMaxLookBack; ++back) {
@@ -74,8 +78,7 @@ const char* SymbolTable::lookup(uint64_t vaddr, uint64_t* from, uint64_t* to) co
 }
 
 bool SymbolTable::gap_around(uint64_t vaddr, uint64_t* from, uint64_t* to) const {
-  auto next = std::upper_bound(symbols_.begin(), symbols_.end(), vaddr,
-                               [](uint64_t a, const Symbol& s) { return a < s.start; });
+  auto next = first_after(vaddr);
   if (next == symbols_.begin() || next == symbols_.end()) return false;
   // The furthest end among the symbols before (a nested or overlapping one may end later
   // than the last one to start).

@@ -35,6 +35,8 @@ class SymbolTable {
     int rank;  // binding preference among aliases: global > weak > local
   };
   std::vector<Symbol> symbols_;  // sorted by start, one per start address
+  // The first symbol starting after `vaddr` (end() if none).
+  std::vector<Symbol>::const_iterator first_after(uint64_t vaddr) const;
 };
 
 }  // namespace profagent::symbolize
