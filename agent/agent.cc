@@ -37,7 +37,6 @@
 #include "agent/runtime/threads/thread_identity.h"
 #include "agent/runtime/threads/thread_registry.h"
 #include "agent/runtime/unwind/unwind_cache.h"
-#include "agent/runtime/unwind/unwind_tables.h"
 #include "agent/runtime/unwind/unwinder.h"
 #include "agent/core/running_flag.h"
 #include "collectors/registry.h"
@@ -108,7 +107,7 @@ void fork_child() {
   for (Collector* c : g_state->running) c->on_fork_child();
   forget_windows_after_fork();
   push_after_fork_child();
-  if (!start_dump_thread(config().interval_nanos)) unwind_tables_check_pending();
+  start_dump_thread(config().interval_nanos);
 }
 
 // The one symbolizer every encoding uses, under the dump lock (made on first use, and anew
@@ -118,6 +117,17 @@ Symbolizer& dump_symbolizer() {
   if (g_state->symbolizer == nullptr)
     g_state->symbolizer = new Symbolizer(0, config().symbol_cache_dir);  // PROFAGENT_SYMBOL_CACHE
   return *g_state->symbolizer;
+}
+
+// What the symbolizer learned goes to the symbol cache at most every 10 s, and at the final
+// dump: rewriting a library's cache file at every periodic dump (merged with what is on
+// disk) cost a frequently dumping process more than the lookups it saves.
+void save_symbol_cache(bool final, int64_t now_monotonic_nanos) {
+  constexpr int64_t kCacheSaveEveryNanos = 10'000'000'000;
+  if (g_state->symbolizer == nullptr) return;
+  if (!final && now_monotonic_nanos - g_state->cache_saved_at < kCacheSaveEveryNanos) return;
+  g_state->symbolizer->save_cache();
+  g_state->cache_saved_at = now_monotonic_nanos;
 }
 
 std::string symbolizer_comment() {
@@ -173,8 +183,7 @@ void agent_start() {
   symbolize::remember_backend_directory();  // before the program can chdir
   push_start(config(), g_state->exe);  // PROFAGENT_PUSH_URL
   start_program_thread_tracking();  // before any agent thread: counts the program's
-  // The dump thread checks the cached unwind tables; without it they are checked here.
-  if (!start_dump_thread(config().interval_nanos)) unwind_tables_check_pending();
+  start_dump_thread(config().interval_nanos);
   if (!config().http.empty()) start_http_server(config().http);  // PROFAGENT_HTTP
   install_agent_signal_handlers(config().dump_signal);
   pthread_atfork(nullptr, nullptr, fork_child);
@@ -243,7 +252,7 @@ void dump_now(bool final) {
   }
   if (taken.empty()) {  // nothing to write (every kind off): no maps read, no symbolizer
     // (One may exist for the HTTP endpoint's windows: what it learned is still kept.)
-    if (final && g_state->symbolizer != nullptr) g_state->symbolizer->save_cache();
+    if (final) save_symbol_cache(/*final=*/true, request.now_monotonic_nanos);
     if (final) push_flush_at_exit();
     return;
   }
@@ -273,15 +282,7 @@ void dump_now(bool final) {
     failed = true;
   }
   symbolizer.release_mappings();
-  // What the symbolizer learned goes to the symbol cache at most every 10 s, and at the
-  // final dump: rewriting a library's cache file at every periodic dump (merged with what
-  // is on disk) cost a frequently dumping process more than the lookups it saves.
-  constexpr int64_t kCacheSaveEveryNanos = 10'000'000'000;
-  if (g_state->symbolizer != nullptr &&
-      (final || request.now_monotonic_nanos - g_state->cache_saved_at >= kCacheSaveEveryNanos)) {
-    g_state->symbolizer->save_cache();
-    g_state->cache_saved_at = request.now_monotonic_nanos;
-  }
+  save_symbol_cache(final, request.now_monotonic_nanos);
   if (!failed && g_state->write_failing) log().info("profiles are being written again");
   g_state->write_failing = failed;
   self_add_cost(SelfCost::kDump, clock_nanos(CLOCK_THREAD_CPUTIME_ID) - dump_cpu_start);

@@ -92,6 +92,7 @@ bool start_dump_thread(int64_t interval_nanos) {
   pthread_t thread;
   if (int rc = create_agent_thread(&thread, dump_thread_main, nullptr, "profagent-dump")) {
     log().warn("cannot start the dump thread (error {}); dumps happen only at exit", rc);
+    unwind_tables_check_pending();  // its job at start: the cached unwind tables' checksums
     return false;
   }
   pthread_detach(thread);
