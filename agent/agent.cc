@@ -25,6 +25,7 @@
 #include "agent/runtime/child_env.h"
 #include "agent/profile/pprof/file_writer.h"
 #include "agent/core/fork_child.h"
+#include "agent/core/fork_gate.h"
 #include "agent/program_threads.h"
 #include "agent/profile/pprof/output_dir.h"
 #include "agent/core/program_name.h"
@@ -183,6 +184,7 @@ void agent_start() {
   symbolize::remember_backend_directory();  // before the program can chdir
   push_start(config(), g_state->exe);  // PROFAGENT_PUSH_URL
   start_program_thread_tracking();  // before any agent thread: counts the program's
+  install_fork_gate();  // before any agent thread: a fork never copies a lock one holds
   start_dump_thread(config().interval_nanos);
   if (!config().http.empty()) start_http_server(config().http);  // PROFAGENT_HTTP
   install_agent_signal_handlers(config().dump_signal);
@@ -228,6 +230,7 @@ class FileSizeSignalBlock {
 void dump_now(bool final) {
   if (g_state == nullptr) return;
   AgentScope scope;
+  ForkGateSection gate;  // a fork() on another thread waits: this takes loader locks
   FileSizeSignalBlock no_sigxfsz;
   std::lock_guard<std::mutex> lock(g_state->dump_mutex);
   if (g_state->final_done) return;

@@ -18,6 +18,7 @@
 #include "agent/agent.h"
 #include "agent/runtime/agent_thread.h"
 #include "agent/core/clock.h"
+#include "agent/core/fork_gate.h"
 #include "agent/core/log.h"
 #include "agent/runtime/sampling_signal.h"
 #include "collectors/common/self_stats.h"
@@ -41,46 +42,60 @@ static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
 std::atomic<LastThreadCheck> g_last_thread_check{nullptr};
 int64_t g_interval_nanos = 0;
 
+// Runs whatever is due. Returns false to look again at once (a tick ran: one asked for
+// meanwhile is scheduled), else true with the deadline of the next due work (0: none).
+bool run_due_work(int64_t* next_interval, int64_t* next_tick, int64_t* deadline) {
+  if (int sig = pending_termination_signal()) {
+    dump_now(/*final=*/true);
+    die_of_signal(sig);
+  }
+  if (g_final_requested.exchange(false)) {
+    dump_now(/*final=*/true);
+    g_final_done.store(1, std::memory_order_release);
+    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&g_final_done), FUTEX_WAKE_PRIVATE, 1,
+            nullptr, nullptr, 0);
+  }
+  if (LastThreadCheck check = g_last_thread_check.load()) check();
+  unwind_tables_check_pending();  // cached tables mapped since: checked here, off the program
+  if (g_dump_requested.exchange(false)) dump_now(false);
+  int64_t now = monotonic_nanos();
+  if (*next_interval != 0 && now >= *next_interval) {
+    dump_now(false);
+    // Keep the cadence; skip intervals missed while a dump ran long.
+    now = monotonic_nanos();
+    while (*next_interval <= now) *next_interval += g_interval_nanos;
+  }
+  if (tick_requested() && *next_tick == 0) *next_tick = now + kTickDelayNanos;
+  if (*next_tick != 0 && now >= *next_tick) {
+    clear_tick_request();  // before the tick: a new ask re-arms
+    *next_tick = 0;
+    log_sigprof_sharing_once();
+    int64_t tick_start = clock_nanos(CLOCK_THREAD_CPUTIME_ID);
+    unwind_tables_refresh();  // modules loaded since the last tick get their tables
+    tick_collectors();
+    self_add_cost(SelfCost::kTick, clock_nanos(CLOCK_THREAD_CPUTIME_ID) - tick_start);
+    return false;
+  }
+  *deadline = *next_interval;
+  if (*next_tick != 0 && (*deadline == 0 || *next_tick < *deadline)) *deadline = *next_tick;
+  return true;
+}
+
 void* dump_thread_main(void*) {
   int64_t next_interval = g_interval_nanos > 0 ? monotonic_nanos() + g_interval_nanos : 0;
   int64_t next_tick = 0;  // 0: no collector asked for one
   for (;;) {
     uint32_t seen = wakeup_count();
-    if (int sig = pending_termination_signal()) {
-      dump_now(/*final=*/true);
-      die_of_signal(sig);
+    int64_t deadline = 0;
+    bool wait;
+    {
+      // The work (dl_iterate_phdr, dlopen, libdw, file writes) runs inside the fork gate: a
+      // program's fork() waits for it instead of copying a loader lock held (fork_gate.h).
+      // The wait below is outside.
+      ForkGateSection gate;
+      wait = run_due_work(&next_interval, &next_tick, &deadline);
     }
-    if (g_final_requested.exchange(false)) {
-      dump_now(/*final=*/true);
-      g_final_done.store(1, std::memory_order_release);
-      syscall(SYS_futex, reinterpret_cast<uint32_t*>(&g_final_done), FUTEX_WAKE_PRIVATE, 1,
-              nullptr, nullptr, 0);
-    }
-    if (LastThreadCheck check = g_last_thread_check.load()) check();
-    unwind_tables_check_pending();  // cached tables mapped since: checked here, off the program
-    if (g_dump_requested.exchange(false)) dump_now(false);
-    int64_t now = monotonic_nanos();
-    if (next_interval != 0 && now >= next_interval) {
-      dump_now(false);
-      // Keep the cadence; skip intervals missed while a dump ran long.
-      now = monotonic_nanos();
-      while (next_interval <= now) next_interval += g_interval_nanos;
-    }
-    if (tick_requested() && next_tick == 0)
-      next_tick = now + kTickDelayNanos;
-    if (next_tick != 0 && now >= next_tick) {
-      clear_tick_request();  // before the tick: a new ask re-arms
-      next_tick = 0;
-      log_sigprof_sharing_once();
-      int64_t tick_start = clock_nanos(CLOCK_THREAD_CPUTIME_ID);
-      unwind_tables_refresh();  // modules loaded since the last tick get their tables
-      tick_collectors();
-      self_add_cost(SelfCost::kTick, clock_nanos(CLOCK_THREAD_CPUTIME_ID) - tick_start);
-      continue;  // re-read the wake word: a tick asked for meanwhile is scheduled
-    }
-    int64_t deadline = next_interval;
-    if (next_tick != 0 && (deadline == 0 || next_tick < deadline)) deadline = next_tick;
-    wait_for_wakeup(seen, deadline);
+    if (wait) wait_for_wakeup(seen, deadline);
   }
   return nullptr;
 }

@@ -4,6 +4,7 @@
 // real programs whose output must be byte-identical with every profile on.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -62,6 +63,29 @@ std::string pid_of(const std::string& path) {
   std::string name = path.substr(path.rfind('/') + 1);
   std::regex_search(name, m, std::regex(R"(\.(\d+)\.\d+\.[a-z]+\.pb\.gz$)"));
   return m[1];
+}
+
+// A single-threaded program that forks from its first instant and keeps forking while the
+// agent's threads use the dynamic loader (with the caches off, the unwind tables of each
+// library it dlopens are built inside dl_iterate_phdr): no child may inherit a loader lock
+// an agent thread held (fork_gate.h). Without the fork gate every run had children hung in
+// dl_iterate_phdr (1-3 of ~600 forks).
+TEST_F(RobustnessE2E, ForkedChildrenNeverInheritALoaderLockHeldByAnAgentThread) {
+  for (int run = 0; run < 2; ++run) {
+    std::string dir = dir_ + "/run" + std::to_string(run);
+    ASSERT_EQ(mkdir(dir.c_str(), 0700), 0);
+    e2e::RunOptions options;
+    options.env = {{"PROFAGENT_DIR", dir}, {"PROFAGENT_INTERVAL", "0.05"},
+                   {"PROFAGENT_CPU_HZ", "250"}, {"PROFAGENT_SYMBOL_CACHE", "off"}};
+    options.timeout_seconds = 100;
+    e2e::RunResult r = e2e::run({e2e::program("fork_loader"), "300", "libstdc++.so.6",
+                                 "libcrypto.so.3", "libdw.so.1", "libcurl.so.4"},
+                                options);
+    ASSERT_FALSE(r.timed_out) << "run " << run;
+    ASSERT_EQ(r.exit_code(), 0) << "run " << run << ": " << r.out << r.err;
+    EXPECT_TRUE(std::regex_match(r.out, std::regex("forks [0-9]+ failures 0\n"))) << r.out;
+    EXPECT_FALSE(e2e::profiles(dir, "cpu").empty()) << "run " << run;
+  }
 }
 
 TEST_F(RobustnessE2E, ForkWithoutExecEachProcessProfilesItsOwnWork) {

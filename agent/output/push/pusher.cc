@@ -12,6 +12,7 @@
 
 #include "agent/runtime/agent_thread.h"
 #include "agent/core/clock.h"
+#include "agent/core/fork_gate.h"
 #include "agent/core/log.h"
 #include "agent/profile/pprof/profile_builder.h"
 #include "agent/output/push/curl_transport.h"
@@ -152,7 +153,12 @@ void send_item(PushState& s, PushItem& item) {
 void* push_thread_main(void* arg) {
   PushState& s = *static_cast<PushState*>(arg);
   std::string why;
-  if (!s.transport.load(&why)) {
+  bool loaded;
+  {
+    ForkGateSection gate;  // dlopen of libcurl takes the loader lock (fork_gate.h)
+    loaded = s.transport.load(&why);
+  }
+  if (!loaded) {
     log().warn("PROFAGENT_PUSH_URL: {}; profiles are only written to files", why);
     std::lock_guard<std::mutex> lock(s.mutex);
     s.disabled = true;
