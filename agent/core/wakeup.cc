@@ -10,6 +10,8 @@
 #include <atomic>
 #include <cerrno>
 
+#include "agent/core/sample_path.h"
+
 namespace profagent {
 namespace {
 
@@ -26,7 +28,7 @@ void wake_dump_thread() noexcept {
   errno = saved;
 }
 
-void request_collector_tick() noexcept {
+PROFAGENT_SAMPLE_PATH void request_collector_tick() noexcept {
   if (g_tick_requested.load(std::memory_order_relaxed)) return;
   if (g_tick_requested.exchange(true, std::memory_order_acq_rel)) return;
   wake_dump_thread();

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "agent/core/sample_path.h"
 #include "agent/core/wakeup.h"
 #include "agent/core/log.h"
 #include "agent/core/real_sigaction.h"
@@ -91,7 +92,7 @@ void forward_to_program(int sig, siginfo_t* info, void* ucontext) {
   raw_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
-void dispatch(int sig, siginfo_t* info, void* ucontext) {
+PROFAGENT_SAMPLE_PATH void dispatch(int sig, siginfo_t* info, void* ucontext) {
   int saved_errno = errno;
   if (info != nullptr && is_agent_signal(info)) {
     SignalHandlerFn fn = info->si_code == SI_TIMER && info->si_value.sival_ptr == kTimerCookie

@@ -10,6 +10,7 @@
 
 #include "agent/core/clock.h"
 #include "agent/core/cost_clock.h"
+#include "agent/core/sample_path.h"
 #include "agent/profile/pprof/profile_builder.h"
 
 namespace profagent {
@@ -50,6 +51,7 @@ void self_add_cost(SelfCost cost, int64_t nanos, uint64_t events) noexcept {
   if (events > 0) g_counters.cost_events[i].fetch_add(events, std::memory_order_relaxed);
 }
 
+PROFAGENT_SAMPLE_PATH
 void self_add_cost_ticks(SelfCost cost, uint64_t ticks, uint64_t events) noexcept {
   int i = static_cast<int>(cost);
   if (i < 0 || i >= kCosts) return;

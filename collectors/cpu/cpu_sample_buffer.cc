@@ -8,6 +8,8 @@
 
 #include <cstring>
 
+#include "agent/core/sample_path.h"
+
 namespace profagent {
 namespace {
 
@@ -33,11 +35,27 @@ bool CpuSampleBuffer::init() noexcept {
     index_[t] = reinterpret_cast<std::atomic<uint32_t>*>(tables_[t] + kEntries);
     // Written now, so the handler's first probes do not fault on them.
     memset(static_cast<void*>(index_[t]), 0, sizeof(uint32_t) * kEntries);
+    touch_ahead(t, kTouchedAtStart);
   }
   return true;
 }
 
-bool CpuSampleBuffer::add(int32_t tid, const uintptr_t* pcs, uint32_t depth,
+void CpuSampleBuffer::touch_ahead(int t, uint32_t entries) noexcept {
+  if (entries > kEntries) entries = kEntries;
+  if (entries <= touched_[t]) return;
+  constexpr uintptr_t kPage = 4096;
+  auto first = reinterpret_cast<uintptr_t>(&tables_[t][touched_[t]]);
+  auto end = reinterpret_cast<uintptr_t>(&tables_[t][entries]);
+  // A write (a no-op atomic OR), so the page is made private now, not copied from the zero
+  // page later; atomic, so even a concurrent writer of the same word would lose nothing.
+  for (uintptr_t page = first & ~(kPage - 1); page < end; page += kPage) {
+    uintptr_t word = page < first ? (first + 7) & ~uintptr_t{7} : page;
+    __atomic_fetch_or(reinterpret_cast<uint64_t*>(word), 0, __ATOMIC_RELAXED);
+  }
+  touched_[t] = entries;
+}
+
+PROFAGENT_SAMPLE_PATH bool CpuSampleBuffer::add(int32_t tid, const uintptr_t* pcs, uint32_t depth,
                           uint64_t weight) noexcept {
   // seq_cst on writers_ and active_ (here and in drain): "announce, then re-check active_"
   // against drain's "flip active_, then read writers_" is a store-buffering pattern; with
@@ -96,6 +114,8 @@ void CpuSampleBuffer::drain(
     const std::function<void(int32_t, const uintptr_t*, uint32_t, uint64_t)>& fn) {
   if (tables_[0] == nullptr) return;
   int old = active_.load(std::memory_order_acquire);
+  // The next period's table gets room for twice this period's stacks before it is used.
+  touch_ahead(1 - old, 2 * claimed_count_[old].load(std::memory_order_relaxed));
   active_.store(1 - old, std::memory_order_seq_cst);  // seq_cst: see add()
   // Wait (bounded, ~100 ms) for handlers still writing into the old table. A handler runs for
   // microseconds; only a thread stopped inside one (SIGSTOP, ptrace) can outlast this, and
@@ -131,6 +151,11 @@ void CpuSampleBuffer::clear() noexcept {
   }
   writers_[0].store(0);
   writers_[1].store(0);
+  // The pages are shared with the parent now (copy-on-write): touched again for this process.
+  for (int t = 0; t < 2; ++t) {
+    touched_[t] = 0;
+    if (tables_[t] != nullptr) touch_ahead(t, kTouchedAtStart);
+  }
 }
 
 }  // namespace profagent

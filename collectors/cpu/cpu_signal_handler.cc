@@ -5,6 +5,7 @@
 #include "collectors/cpu/cpu_signal_handler.h"
 
 #include "agent/core/cost_clock.h"
+#include "agent/core/sample_path.h"
 #include "agent/core/wakeup.h"
 #include "agent/runtime/hook_guard.h"
 #include "collectors/common/self_stats.h"
@@ -18,7 +19,7 @@ CpuHandlerState& cpu_handler_state() noexcept {
   return state;
 }
 
-void cpu_sample_handler(siginfo_t* info, void* ucontext) noexcept {
+PROFAGENT_SAMPLE_PATH void cpu_sample_handler(siginfo_t* info, void* ucontext) noexcept {
   CpuHandlerState& state = cpu_handler_state();
   if (!state.active.load(std::memory_order_acquire)) return;
   // The kernel checks CPU-time timers on its scheduler tick (250 Hz on Debian's kernels):

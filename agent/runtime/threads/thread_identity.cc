@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "agent/core/sample_path.h"
 #include "agent/runtime/threads/thread_registry.h"
 
 namespace profagent {
@@ -44,7 +45,7 @@ void note_thread_renamed() noexcept {
   g_name_generation.fetch_add(1, std::memory_order_acq_rel);
 }
 
-pid_t current_tid() noexcept {
+PROFAGENT_SAMPLE_PATH pid_t current_tid() noexcept {
   pid_t tid = t_identity.tid;
   return tid != 0 ? tid : static_cast<pid_t>(syscall(SYS_gettid));
 }

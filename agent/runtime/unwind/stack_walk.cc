@@ -13,6 +13,7 @@
 #include <atomic>
 #include <initializer_list>
 
+#include "agent/core/sample_path.h"
 #include "agent/runtime/unwind/frame_desc.h"
 #include "agent/runtime/unwind/thread_stack.h"
 #include "agent/runtime/unwind/unwind_tables.h"
@@ -31,7 +32,7 @@ bool process_vm_read(int pid, uintptr_t addr, void* out, size_t n, size_t* got) 
 
 LocalStackMemory::LocalStackMemory(uintptr_t sp) noexcept { select_region(sp); }
 
-void LocalStackMemory::select_region(uintptr_t sp) noexcept {
+PROFAGENT_SAMPLE_PATH void LocalStackMemory::select_region(uintptr_t sp) noexcept {
   uintptr_t lo, hi;
   via_syscall_ = false;
   // A frame's epilogue may still read a slot just below SP (rbp saved at CFA-16 after the
@@ -275,6 +276,7 @@ class CacheUse {
 };
 
 template <typename Memory>
+PROFAGENT_SAMPLE_PATH
 PcInfo resolve_pc(Memory& mem, const UnwindModuleSet* set, uintptr_t lookup, uintptr_t pc,
                   bool exact) {
   PcInfo info{};
@@ -297,6 +299,7 @@ PcInfo resolve_pc(Memory& mem, const UnwindModuleSet* set, uintptr_t lookup, uin
 }  // namespace
 
 template <typename Memory>
+PROFAGENT_SAMPLE_PATH
 int walk_stack(WalkRegs regs, Memory& mem, const WalkOptions& opt, uintptr_t* pcs,
                int max_frames) noexcept {
   const UnwindModuleSet* set = unwind_modules();
@@ -304,6 +307,7 @@ int walk_stack(WalkRegs regs, Memory& mem, const WalkOptions& opt, uintptr_t* pc
   bool exact = opt.first_exact;
   bool bp_unknown = opt.bp_unknown && regs.bp == 0;
   bool guessed = false;  // frames from here on hang off a guessed rbp: check each return
+  mem.prefetch_stack(regs.sp);
   CacheUse cache(set);
   // Bounded by frames visited, agent frames included, so a loop cannot run away.
   for (int visited = 0; visited < max_frames + 32 && n < max_frames; ++visited) {
@@ -383,8 +387,10 @@ int walk_stack(WalkRegs regs, Memory& mem, const WalkOptions& opt, uintptr_t* pc
   return n;
 }
 
-template int walk_stack<LocalStackMemory>(WalkRegs, LocalStackMemory&, const WalkOptions&,
-                                          uintptr_t*, int) noexcept;
+// The attribute on the instantiation places it with the other sample-path code.
+template PROFAGENT_SAMPLE_PATH int walk_stack<LocalStackMemory>(WalkRegs, LocalStackMemory&,
+                                                                const WalkOptions&, uintptr_t*,
+                                                                int) noexcept;
 template int walk_stack<ProcessVmMemory>(WalkRegs, ProcessVmMemory&, const WalkOptions&,
                                          uintptr_t*, int) noexcept;
 

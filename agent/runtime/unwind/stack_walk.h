@@ -26,6 +26,7 @@ class ProcessVmMemory {
   bool read(uintptr_t addr, void* out, size_t n) noexcept;
   bool read_code(uintptr_t addr, void* out, size_t n) noexcept { return read(addr, out, n); }
   void enter_stack(uintptr_t) noexcept {}
+  void prefetch_stack(uintptr_t) const noexcept {}
 
  private:
   static constexpr size_t kWindow = 512;
@@ -53,6 +54,17 @@ class LocalStackMemory {
   }
   // The walk moved to another stack (through a signal frame): re-derive the region.
   void enter_stack(uintptr_t sp) noexcept { select_region(sp); }
+  // The walk reads return addresses upward from `sp`, one frame after the other, each read
+  // depending on the one before. In a signal handler the stack is usually out of the cache:
+  // asking for its next 2 KiB at once lets those misses overlap instead of coming one per
+  // frame (about a third of a sample's walk). A prefetch never faults; it stays in bounds.
+  void prefetch_stack(uintptr_t sp) const noexcept {
+    constexpr uintptr_t kBytes = 2048, kLine = 64;
+    if (sp < lo_ || sp >= hi_) return;
+    uintptr_t end = hi_ - sp > kBytes ? sp + kBytes : hi_;
+    for (uintptr_t a = sp & ~(kLine - 1); a < end; a += kLine)
+      __builtin_prefetch(reinterpret_cast<const void*>(a));
+  }
 
  private:
   void select_region(uintptr_t sp) noexcept;

@@ -7,6 +7,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "agent/core/sample_path.h"
+
 extern "C" void* __libc_stack_end;  // ld.so's (GLIBC_2.1): where the initial stack began
 
 namespace profagent {
@@ -65,7 +67,7 @@ void note_current_thread_stack() noexcept {
   pthread_attr_destroy(&attr);
 }
 
-bool current_thread_stack(uintptr_t* lo, uintptr_t* hi) noexcept {
+PROFAGENT_SAMPLE_PATH bool current_thread_stack(uintptr_t* lo, uintptr_t* hi) noexcept {
   if (t_stack.hi == 0) return false;
   *lo = t_stack.lo;
   *hi = t_stack.hi;

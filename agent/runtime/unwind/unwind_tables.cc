@@ -14,6 +14,7 @@
 #include <new>
 #include <vector>
 
+#include "agent/core/sample_path.h"
 #include "agent/runtime/hook_guard.h"
 #include "agent/runtime/unwind/dwarf_cfi.h"
 #include "agent/runtime/unwind/unwind_cache.h"
@@ -206,8 +207,10 @@ void unwind_tables_after_fork_child() noexcept {
   table_checks_after_fork_child();
 }
 
+PROFAGENT_SAMPLE_PATH
 const UnwindModuleSet* unwind_modules() noexcept { return g_set.load(std::memory_order_acquire); }
 
+PROFAGENT_SAMPLE_PATH
 void note_unknown_pc() noexcept { g_rescan.store(true, std::memory_order_relaxed); }
 
 void unwind_tables_check_pending() noexcept {
@@ -229,6 +232,7 @@ void unwind_tables_check_pending() noexcept {
   }
 }
 
+PROFAGENT_SAMPLE_PATH
 const UnwindModule* find_unwind_module(const UnwindModuleSet* set, uintptr_t pc) noexcept {
   if (set == nullptr) return nullptr;
   uint32_t lo = 0, hi = set->count;
@@ -242,6 +246,7 @@ const UnwindModule* find_unwind_module(const UnwindModuleSet* set, uintptr_t pc)
   return pc < m.hi ? &m : nullptr;
 }
 
+PROFAGENT_SAMPLE_PATH
 const FrameDesc* find_frame_desc(const UnwindModule& m, uintptr_t pc) noexcept {
   if (m.rows == nullptr || pc < m.lo || pc >= m.hi || pc - m.base > UINT32_MAX) return nullptr;
   if (table_check_failed(m.check)) return nullptr;  // withdrawn: being built anew

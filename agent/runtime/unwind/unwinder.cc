@@ -8,6 +8,7 @@
 #include <link.h>
 #include <ucontext.h>
 
+#include "agent/core/sample_path.h"
 #include "agent/runtime/unwind/stack_walk.h"
 #include "agent/runtime/unwind/thread_stack.h"
 #include "agent/runtime/unwind/unwind_tables.h"
@@ -88,7 +89,7 @@ void find_code_of(const void* probe, RangeSet* out) {
 
 }  // namespace
 
-bool is_agent_pc(uintptr_t pc) noexcept { return g_agent_code.contains(pc); }
+PROFAGENT_SAMPLE_PATH bool is_agent_pc(uintptr_t pc) noexcept { return g_agent_code.contains(pc); }
 
 void unwinder_init() noexcept {
   g_agent_code.only_libprofagent = true;
@@ -99,6 +100,7 @@ void unwinder_init() noexcept {
 
 void unwinder_after_fork_child() noexcept { unwind_tables_after_fork_child(); }
 
+PROFAGENT_SAMPLE_PATH
 int unwind_from_signal(void* ucontext, uintptr_t* pcs, int max_frames) noexcept {
   if (ucontext == nullptr || max_frames <= 0) return 0;
   ErrnoKeeper keep_errno;

@@ -1,5 +1,6 @@
 // CpuSampleBuffer: samples from several threads come out of drain() exactly once with their
-// counts, and draining an idle buffer touches none of the tables' pages.
+// counts, draining an idle buffer touches none of the tables' pages, and new entries take no
+// page fault in the handler while they stay within what the dump thread touched ahead.
 #include "collectors/cpu/cpu_sample_buffer.h"
 
 #include <gtest/gtest.h>
@@ -64,6 +65,32 @@ TEST(CpuSampleBuffer, DrainingAnIdleBufferTouchesNoPage) {
   ASSERT_TRUE(buffer.add(1, &pc, 1));
   buffer.clear();
   buffer.drain([](int32_t, const uintptr_t*, uint32_t, uint64_t) { ADD_FAILURE(); });
+}
+
+// Adds `count` distinct full-depth stacks (each one a new entry) and returns the page faults
+// taken meanwhile.
+long faults_adding_distinct_stacks(CpuSampleBuffer& buffer, int count, uintptr_t seed) {
+  uintptr_t pcs[kMaxFrames];
+  for (int f = 0; f < kMaxFrames; ++f) pcs[f] = 0x1000 + f;
+  long before = minor_faults();
+  for (int i = 0; i < count; ++i) {
+    pcs[0] = seed + i;
+    if (!buffer.add(1, pcs, kMaxFrames)) ADD_FAILURE() << "entry " << i << " lost";
+  }
+  return minor_faults() - before;
+}
+
+TEST(CpuSampleBuffer, NewEntriesTakeNoPageFaultWithinWhatWasTouchedAhead) {
+  static CpuSampleBuffer buffer;
+  ASSERT_TRUE(buffer.init());
+  // Each entry is ~0.5 KiB: 16 entries span 3 pages, 80 entries 11.
+  EXPECT_LE(faults_adding_distinct_stacks(buffer, CpuSampleBuffer::kTouchedAtStart, 0x10000), 1);
+  faults_adding_distinct_stacks(buffer, 40 - CpuSampleBuffer::kTouchedAtStart, 0x20000);
+  uint64_t drained = 0;
+  buffer.drain([&](int32_t, const uintptr_t*, uint32_t, uint64_t n) { drained += n; });
+  EXPECT_EQ(drained, 40u);
+  // This period used 40 entries: the next table has room for 80 without a fault.
+  EXPECT_LE(faults_adding_distinct_stacks(buffer, 80, 0x30000), 1);
 }
 
 }  // namespace
