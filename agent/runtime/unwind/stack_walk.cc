@@ -220,9 +220,17 @@ struct PcCacheEntry {
   uintptr_t key;  // (pc << 1) | exact, 0 = empty
   PcInfo info;
 };
+// The slots the thread's last outermost walk looked up, in order. The next sample of the
+// thread mostly walks the same callers, and each lookup depends on the frame before it, so
+// on cold caches their misses came one frame after the other; prefetched together at the
+// walk's start they overlap (~20-30% of a zstd sample's walk in paired runs). One line.
+constexpr int kRememberedSlots = 56;
+static_assert(kPcCacheSize <= 256, "slots are remembered as bytes");
 struct PcCache {
   const UnwindModuleSet* set;
   int depth;  // walks in progress on this thread
+  uint8_t last_count;
+  uint8_t last_slots[kRememberedSlots];
   PcCacheEntry entries[kPcCacheSize];
 };
 constinit thread_local PcCache t_pc_cache __attribute__((tls_model("initial-exec"))) = {};
@@ -244,14 +252,21 @@ class CacheUse {
     } else {
       usable_ = true;
     }
+    if (usable_ && writer_)
+      for (int i = 0; i < c.last_count; ++i) __builtin_prefetch(&c.entries[c.last_slots[i]]);
   }
   ~CacheUse() {
+    // Only the outermost walk records: a nested one (a signal in a hook's walk) reads only.
+    if (usable_ && writer_) t_pc_cache.last_count = static_cast<uint8_t>(remembered_);
     std::atomic_signal_fence(std::memory_order_seq_cst);
     --t_pc_cache.depth;
   }
-  bool get(uintptr_t key, PcInfo* out) const noexcept {
+  bool get(uintptr_t key, PcInfo* out) noexcept {
     if (!usable_) return false;
-    PcCacheEntry& e = t_pc_cache.entries[slot(key)];
+    size_t at = slot(key);
+    if (writer_ && remembered_ < kRememberedSlots)
+      t_pc_cache.last_slots[remembered_++] = static_cast<uint8_t>(at);
+    PcCacheEntry& e = t_pc_cache.entries[at];
     if (e.key != key) return false;
     std::atomic_signal_fence(std::memory_order_seq_cst);
     *out = e.info;
@@ -273,6 +288,7 @@ class CacheUse {
     return static_cast<size_t>((key * 0x9e3779b97f4a7c15ull) >> 57) % kPcCacheSize;
   }
   bool writer_ = false, usable_ = false;
+  int remembered_ = 0;  // slots this walk looked up so far (outermost walk only)
 };
 
 template <typename Memory>
