@@ -213,26 +213,41 @@ struct PcInfo {
 // A small per-thread cache of PcInfo (initial-exec TLS: no allocation, safe in a handler),
 // valid for one published module set. A walk nested in another on the same thread (a signal
 // landing in a hook's walk) only reads it, and an entry being written has key 0 meanwhile,
-// so a reader never sees half an entry. 128 entries (5 KiB per thread; 32 before): a CPU
-// sample's leaf PC is nearly always new and, direct-mapped, evicted the callers' entries.
+// so a reader never sees half an entry. 128 entries (4 KiB per thread; 32 before), two-way:
+// a set is one cache line, and two callers of one walk whose PCs fell on the same slot of a
+// direct-mapped cache missed on every sample (one frame in ~11 of a zstd sample).
 constexpr int kPcCacheSize = 128;
+constexpr int kPcCacheWays = 2;
+constexpr int kPcCacheSets = kPcCacheSize / kPcCacheWays;
 struct PcCacheEntry {
   uintptr_t key;  // (pc << 1) | exact, 0 = empty
   PcInfo info;
 };
-// The slots the thread's last outermost walk looked up, in order. The next sample of the
+// The sets the thread's last outermost walk looked up, in order. The next sample of the
 // thread mostly walks the same callers, and each lookup depends on the frame before it, so
 // on cold caches their misses came one frame after the other; prefetched together at the
 // walk's start they overlap (~20-30% of a zstd sample's walk in paired runs). One line.
 constexpr int kRememberedSlots = 56;
-static_assert(kPcCacheSize <= 256, "slots are remembered as bytes");
+static_assert(kPcCacheSets <= 256, "sets are remembered as bytes");
+// The rows that answered the thread's recent interrupted PCs (a sample's leaf), by address
+// range [lo, hi): the leaf PC of a CPU sample is nearly always new, so a PC-keyed entry for
+// it never hit again and evicted a caller's; but it mostly falls in a row a recent sample
+// used (a hot function's body is one row). Looked up by range, round robin.
+constexpr int kLeafRanges = 8;
+struct LeafRange {
+  uintptr_t lo, hi;  // hi == 0: empty (or being written)
+  PcInfo info;
+};
 struct PcCache {
   const UnwindModuleSet* set;
   int depth;  // walks in progress on this thread
   uint8_t last_count;
   uint8_t last_slots[kRememberedSlots];
-  PcCacheEntry entries[kPcCacheSize];
+  uint32_t leaf_next;  // the leaf range written next
+  LeafRange leaf[kLeafRanges];
+  alignas(64) PcCacheEntry entries[kPcCacheSize];  // set s: entries 2s (newest) and 2s + 1
 };
+static_assert(sizeof(PcCacheEntry) * kPcCacheWays == 64, "a set is one cache line");
 constinit thread_local PcCache t_pc_cache __attribute__((tls_model("initial-exec"))) = {};
 
 class CacheUse {
@@ -246,14 +261,19 @@ class CacheUse {
       usable_ = writer_;
       if (writer_) {
         for (PcCacheEntry& e : c.entries) e.key = 0;
+        for (LeafRange& r : c.leaf) r.hi = 0;
         std::atomic_signal_fence(std::memory_order_seq_cst);
         c.set = set;
       }
     } else {
       usable_ = true;
     }
-    if (usable_ && writer_)
-      for (int i = 0; i < c.last_count; ++i) __builtin_prefetch(&c.entries[c.last_slots[i]]);
+    if (usable_ && writer_) {
+      for (int i = 0; i < c.last_count; ++i)
+        __builtin_prefetch(&c.entries[c.last_slots[i] * kPcCacheWays]);
+      for (size_t at = 0; at < sizeof c.leaf; at += 64)
+        __builtin_prefetch(reinterpret_cast<const char*>(c.leaf) + at);
+    }
   }
   ~CacheUse() {
     // Only the outermost walk records: a nested one (a signal in a hook's walk) reads only.
@@ -263,44 +283,83 @@ class CacheUse {
   }
   bool get(uintptr_t key, PcInfo* out) noexcept {
     if (!usable_) return false;
-    size_t at = slot(key);
+    size_t set = set_of(key);
     if (writer_ && remembered_ < kRememberedSlots)
-      t_pc_cache.last_slots[remembered_++] = static_cast<uint8_t>(at);
-    PcCacheEntry& e = t_pc_cache.entries[at];
-    if (e.key != key) return false;
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-    *out = e.info;
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-    return e.key == key;  // not rewritten by a walk nested meanwhile
+      t_pc_cache.last_slots[remembered_++] = static_cast<uint8_t>(set);
+    for (int way = 0; way < kPcCacheWays; ++way) {
+      PcCacheEntry& e = t_pc_cache.entries[set * kPcCacheWays + way];
+      if (e.key != key) continue;
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+      *out = e.info;
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+      return e.key == key;  // not rewritten by a walk nested meanwhile
+    }
+    return false;
   }
+  // An interrupted PC (exact lookup) is looked up by the range of its row.
+  bool get_leaf(uintptr_t pc, PcInfo* out) const noexcept {
+    if (!usable_) return false;
+    for (const LeafRange& r : t_pc_cache.leaf) {
+      if (pc < r.lo || pc >= r.hi) continue;  // a range being written has hi == 0
+      *out = r.info;
+      return true;
+    }
+    return false;
+  }
+  void put_leaf(uintptr_t lo, uintptr_t hi, const PcInfo& info) noexcept {
+    if (!usable_ || !writer_ || hi <= lo) return;
+    PcCache& c = t_pc_cache;
+    LeafRange& r = c.leaf[c.leaf_next++ % kLeafRanges];
+    // A walk nested in this one runs on this thread, interrupting it: it sees the range
+    // empty (hi == 0) or whole.
+    r.hi = 0;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    r.lo = lo;
+    r.info = info;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    r.hi = hi;
+  }
+  // The new entry goes to the set's first way; the one there moves to the second, whose
+  // entry is dropped.
   void put(uintptr_t key, const PcInfo& info) noexcept {
     if (!usable_ || !writer_) return;
-    PcCacheEntry& e = t_pc_cache.entries[slot(key)];
+    PcCacheEntry* set = &t_pc_cache.entries[set_of(key) * kPcCacheWays];
+    if (set[0].key != 0) write(set[1], set[0].key, set[0].info);
+    write(set[0], key, info);
+  }
+
+ private:
+  static void write(PcCacheEntry& e, uintptr_t key, const PcInfo& info) noexcept {
     e.key = 0;
     std::atomic_signal_fence(std::memory_order_seq_cst);
     e.info = info;
     std::atomic_signal_fence(std::memory_order_seq_cst);
     e.key = key;
   }
-
- private:
-  static size_t slot(uintptr_t key) noexcept {
-    return static_cast<size_t>((key * 0x9e3779b97f4a7c15ull) >> 57) % kPcCacheSize;
+  static size_t set_of(uintptr_t key) noexcept {
+    return static_cast<size_t>((key * 0x9e3779b97f4a7c15ull) >> 58) % kPcCacheSets;
   }
   bool writer_ = false, usable_ = false;
-  int remembered_ = 0;  // slots this walk looked up so far (outermost walk only)
+  int remembered_ = 0;  // sets this walk looked up so far (outermost walk only)
 };
 
 template <typename Memory>
 PROFAGENT_SAMPLE_PATH
 PcInfo resolve_pc(Memory& mem, const UnwindModuleSet* set, uintptr_t lookup, uintptr_t pc,
-                  bool exact) {
+                  bool exact, uintptr_t* row_lo, uintptr_t* row_hi) {
   PcInfo info{};
+  *row_lo = *row_hi = 0;
   info.module = find_unwind_module(set, lookup);
   if (info.module != nullptr) {
-    if (const FrameDesc* d = find_frame_desc(*info.module, lookup)) {
+    const UnwindModule& m = *info.module;
+    if (const FrameDesc* d = find_frame_desc(m, lookup)) {
       info.desc = *d;
       info.has_desc = true;
+      // The addresses this row answers for: up to the next row, inside this segment.
+      size_t next = static_cast<size_t>(d - m.rows) + 1;
+      uintptr_t lo = m.base + d->pc, hi = next < m.row_count ? m.base + m.rows[next].pc : m.hi;
+      *row_lo = lo > m.lo ? lo : m.lo;
+      *row_hi = hi < m.hi ? hi : m.hi;
     }
   }
   // glibc's __restore_rt sits in an FDE with the signal-frame augmentation 'S' (starting one
@@ -335,9 +394,11 @@ int walk_stack(WalkRegs regs, Memory& mem, const WalkOptions& opt, uintptr_t* pc
 
     uintptr_t key = (lookup << 1) | (exact ? 1 : 0);
     PcInfo info;
-    if (!cache.get(key, &info)) {
-      info = resolve_pc(mem, set, lookup, pc, exact);
+    if (exact ? !cache.get_leaf(lookup, &info) : !cache.get(key, &info)) {
+      uintptr_t row_lo, row_hi;
+      info = resolve_pc(mem, set, lookup, pc, exact, &row_lo, &row_hi);
       if (info.module == nullptr) note_unknown_pc();
+      else if (exact) cache.put_leaf(row_lo, row_hi, info);
       else cache.put(key, info);
     }
     // Returning into the signal trampoline: the interrupted registers are in the ucontext
