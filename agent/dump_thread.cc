@@ -67,13 +67,26 @@ bool run_due_work(int64_t* next_interval, int64_t* next_tick, int64_t* deadline)
   }
   if (tick_requested() && *next_tick == 0) *next_tick = now + kTickDelayNanos;
   if (*next_tick != 0 && now >= *next_tick) {
+    if (!tick_requested()) {
+      // A look ahead found no request since the last tick: the samples stopped. Requests
+      // wake us again from now on; one made just before that is seen here.
+      expect_tick_requests(false);
+      if (!tick_requested()) {
+        *next_tick = 0;
+        return false;
+      }
+    }
     clear_tick_request();  // before the tick: a new ask re-arms
-    *next_tick = 0;
     log_sigprof_sharing_once();
     int64_t tick_start = clock_nanos(CLOCK_THREAD_CPUTIME_ID);
     unwind_tables_refresh();  // modules loaded since the last tick get their tables
     tick_collectors();
-    self_add_cost(SelfCost::kTick, clock_nanos(CLOCK_THREAD_CPUTIME_ID) - tick_start);
+    int64_t tick_end = clock_nanos(CLOCK_THREAD_CPUTIME_ID);
+    self_add_cost(SelfCost::kTick, tick_end - tick_start);
+    // Samples are coming: look again in kTickDelayNanos without being woken, so the signal
+    // handlers need no system call to ask for the next tick (wakeup.h).
+    expect_tick_requests(true);
+    *next_tick = monotonic_nanos() + kTickDelayNanos;
     return false;
   }
   *deadline = *next_interval;

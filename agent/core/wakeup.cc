@@ -18,6 +18,7 @@ namespace {
 std::atomic<uint32_t> g_wake_word{0};  // bumped by every wake-up (futex word)
 static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
 std::atomic<bool> g_tick_requested{false};
+std::atomic<bool> g_tick_expected{false};  // the dump thread will look by itself
 
 }  // namespace
 
@@ -30,13 +31,21 @@ void wake_dump_thread() noexcept {
 
 PROFAGENT_SAMPLE_PATH void request_collector_tick() noexcept {
   if (g_tick_requested.load(std::memory_order_relaxed)) return;
-  if (g_tick_requested.exchange(true, std::memory_order_acq_rel)) return;
+  // seq_cst here and in expect_tick_requests(false) + tick_requested(): of "set the
+  // request, then read the expectation" and "clear the expectation, then read the request"
+  // at least one sees the other's store, so a request is never left unseen and unwoken.
+  if (g_tick_requested.exchange(true, std::memory_order_seq_cst)) return;
+  if (g_tick_expected.load(std::memory_order_seq_cst)) return;
   wake_dump_thread();
+}
+
+void expect_tick_requests(bool on) noexcept {
+  g_tick_expected.store(on, std::memory_order_seq_cst);
 }
 
 uint32_t wakeup_count() noexcept { return g_wake_word.load(std::memory_order_acquire); }
 
-bool tick_requested() noexcept { return g_tick_requested.load(std::memory_order_acquire); }
+bool tick_requested() noexcept { return g_tick_requested.load(std::memory_order_seq_cst); }
 
 void clear_tick_request() noexcept { g_tick_requested.store(false, std::memory_order_release); }
 
@@ -56,6 +65,7 @@ void wait_for_wakeup(uint32_t seen, int64_t deadline) noexcept {
 void reset_wakeups_after_fork() noexcept {
   g_wake_word.store(0);
   g_tick_requested.store(false);
+  g_tick_expected.store(false);
 }
 
 }  // namespace profagent

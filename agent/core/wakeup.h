@@ -13,8 +13,15 @@ void wake_dump_thread() noexcept;
 
 // A collector has background work (e.g. a sample buffer to drain): every running
 // collector's on_tick runs on the dump thread within about 100 ms. Cheap when already
-// asked (one relaxed load). SIGNAL-SAFE.
+// asked (one relaxed load), and when the dump thread said it will look by itself (no
+// system call). SIGNAL-SAFE.
 void request_collector_tick() noexcept;
+
+// For the dump thread: while on, it looks for a tick request by itself (it sleeps with a
+// deadline ~100 ms away), so a request does not wake it. A futex wake from a signal handler
+// costs ~10 us in a VM (an inter-processor interrupt), at every tick of a busy process.
+// Turned off when a look found no request; a request made after that wakes it again.
+void expect_tick_requests(bool on) noexcept;
 
 // For the dump thread: the current wake-up count, whether a tick was asked for (and
 // clearing it), and sleeping until the count moves past `seen` or `deadline`

@@ -50,6 +50,20 @@ TEST(Wakeup, ATickRequestWakesOnceUntilCleared) {
   clear_tick_request();
 }
 
+TEST(Wakeup, ARequestDoesNotWakeTheDumpThreadWhileItExpectsOne) {
+  clear_tick_request();
+  expect_tick_requests(true);  // the dump thread will look by itself
+  uint32_t before = wakeup_count();
+  request_collector_tick();
+  EXPECT_TRUE(tick_requested());
+  EXPECT_EQ(wakeup_count(), before);  // no system call, no wake
+  clear_tick_request();
+  expect_tick_requests(false);  // it stopped looking: a request wakes it again
+  request_collector_tick();
+  EXPECT_EQ(wakeup_count(), before + 1);
+  clear_tick_request();
+}
+
 TEST(Wakeup, ConcurrentTickRequestsWakeExactlyOnce) {
   clear_tick_request();
   uint32_t before = wakeup_count();
