@@ -230,7 +230,6 @@ class FileSizeSignalBlock {
 void dump_now(bool final) {
   if (g_state == nullptr) return;
   AgentScope scope;
-  ForkGateSection gate;  // a fork() on another thread waits: this takes loader locks
   FileSizeSignalBlock no_sigxfsz;
   std::lock_guard<std::mutex> lock(g_state->dump_mutex);
   if (g_state->final_done) return;

@@ -18,7 +18,6 @@
 #include "agent/agent.h"
 #include "agent/runtime/agent_thread.h"
 #include "agent/core/clock.h"
-#include "agent/core/fork_gate.h"
 #include "agent/core/log.h"
 #include "agent/runtime/sampling_signal.h"
 #include "collectors/common/self_stats.h"
@@ -100,15 +99,7 @@ void* dump_thread_main(void*) {
   for (;;) {
     uint32_t seen = wakeup_count();
     int64_t deadline = 0;
-    bool wait;
-    {
-      // The work (dl_iterate_phdr, dlopen, libdw, file writes) runs inside the fork gate: a
-      // program's fork() waits for it instead of copying a loader lock held (fork_gate.h).
-      // The wait below is outside.
-      ForkGateSection gate;
-      wait = run_due_work(&next_interval, &next_tick, &deadline);
-    }
-    if (wait) wait_for_wakeup(seen, deadline);
+    if (run_due_work(&next_interval, &next_tick, &deadline)) wait_for_wakeup(seen, deadline);
   }
   return nullptr;
 }

@@ -1,6 +1,7 @@
-// The fork gate (see fork_gate.h). Normal context: a glibc rwlock preferring writers, so a
-// waiting fork is not starved by the agent's next section; the sections' nesting depth is
-// per thread.
+// The fork gate (see fork_gate.h). Normal context: a glibc rwlock preferring writers (so a
+// waiting fork is not starved by the agent's next section), a per-thread nesting depth, and a
+// fork generation, so that a section a fork child inherited never unlocks the child's fresh
+// lock.
 #include "agent/core/fork_gate.h"
 
 #include <errno.h>
@@ -15,29 +16,38 @@ namespace {
 pthread_rwlock_t g_gate = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
 constinit thread_local int t_depth __attribute__((tls_model("initial-exec"))) = 0;
 constinit thread_local bool t_fork_holds __attribute__((tls_model("initial-exec"))) = false;
+std::atomic<uint64_t> g_generation{0};   // bumped in every fork child
+std::atomic<bool> g_wait_ran_out{false};  // a fork gave up waiting; none waits till it is free
+std::atomic<int64_t> g_wait_nanos{2'000'000'000};
 std::atomic<uint64_t> g_waits{0};
 std::atomic<uint64_t> g_timeouts{0};
 
+timespec deadline_after(int64_t nanos) {
+  timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  int64_t ns = t.tv_nsec + nanos % 1'000'000'000;
+  t.tv_sec += static_cast<time_t>(nanos / 1'000'000'000 + ns / 1'000'000'000);
+  t.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+  return t;
+}
+
 void before_fork() {
   t_fork_holds = false;
-  // A fork from inside a section on this thread (a signal handler's fork during an exit
-  // dump) would wait for itself: it goes ahead, as it would without the agent.
+  // A fork from inside a section on this thread (a signal handler's fork during a loader
+  // call) would wait for itself: it goes ahead, as it would without the agent.
   if (t_depth > 0) return;
   int rc = pthread_rwlock_trywrlock(&g_gate);
-  if (rc == EBUSY) {
+  if (rc == EBUSY && !g_wait_ran_out.load(std::memory_order_relaxed)) {
     g_waits.fetch_add(1, std::memory_order_relaxed);
-    timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += kForkGateWaitNanos / 1'000'000'000;
-    deadline.tv_nsec += kForkGateWaitNanos % 1'000'000'000;
-    if (deadline.tv_nsec >= 1'000'000'000) {
-      deadline.tv_nsec -= 1'000'000'000;
-      ++deadline.tv_sec;
-    }
+    timespec deadline = deadline_after(g_wait_nanos.load(std::memory_order_relaxed));
     do rc = pthread_rwlock_clockwrlock(&g_gate, CLOCK_MONOTONIC, &deadline);
     while (rc == EINTR);
-    if (rc != 0) g_timeouts.fetch_add(1, std::memory_order_relaxed);
+    if (rc != 0) {
+      g_timeouts.fetch_add(1, std::memory_order_relaxed);
+      g_wait_ran_out.store(true, std::memory_order_relaxed);
+    }
   }
+  if (rc == 0) g_wait_ran_out.store(false, std::memory_order_relaxed);  // free again
   t_fork_holds = rc == 0;
 }
 
@@ -48,9 +58,13 @@ void after_fork_in_parent() {
 }
 
 void after_fork_in_child() {
-  // Only this thread exists: whatever the parent's threads held is gone with them.
+  // Only this thread exists: whatever the parent's threads held is gone with them. A
+  // section this thread was in (a fork from inside one) ends without unlocking: its
+  // generation is the parent's.
   pthread_rwlock_t fresh = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
   g_gate = fresh;
+  g_generation.fetch_add(1, std::memory_order_relaxed);
+  g_wait_ran_out.store(false, std::memory_order_relaxed);
   t_fork_holds = false;
 }
 
@@ -63,12 +77,23 @@ void install_fork_gate() {
 }
 
 ForkGateSection::ForkGateSection() noexcept : outermost_(t_depth++ == 0) {
-  if (outermost_) pthread_rwlock_rdlock(&g_gate);
+  if (!outermost_) return;
+  pthread_rwlock_rdlock(&g_gate);
+  generation_ = g_generation.load(std::memory_order_relaxed);
 }
 
 ForkGateSection::~ForkGateSection() {
+  // Unlocked before the depth drops: a fork from a signal handler in between goes ahead
+  // (depth > 0) rather than waiting for this thread's own read lock.
+  if (outermost_ && generation_ == g_generation.load(std::memory_order_relaxed))
+    pthread_rwlock_unlock(&g_gate);
   --t_depth;
-  if (outermost_) pthread_rwlock_unlock(&g_gate);
+}
+
+int64_t fork_gate_wait_nanos() noexcept { return g_wait_nanos.load(std::memory_order_relaxed); }
+
+void set_fork_gate_wait_nanos(int64_t nanos) noexcept {
+  g_wait_nanos.store(nanos, std::memory_order_relaxed);
 }
 
 uint64_t fork_gate_waits() noexcept { return g_waits.load(std::memory_order_relaxed); }

@@ -1,15 +1,17 @@
-// The fork gate: keeps a program's fork() from copying a glibc lock that one of the agent's
-// own threads holds. Normal context only (never from a signal handler or a malloc hook).
+// The fork gate: keeps a program's fork() from copying a dynamic-loader lock that one of the
+// agent's own threads holds. Normal context only (never from a signal handler or a malloc
+// hook).
 //
 // fork() copies only the calling thread. glibc re-makes its malloc and stdio-list locks in
-// the child, but not the dynamic loader's (dl_iterate_phdr, dlopen, dlsym) nor those of
-// libraries the agent loads (libdw). When the dump thread was inside dl_iterate_phdr at the
-// moment a single-threaded program forked, the child inherited the loader lock held by a
-// thread that does not exist there, and its first dlopen, dl_iterate_phdr or C++ throw hung
-// forever (seen with a pyenv shim's bash). The agent's threads therefore do their work inside
-// a ForkGateSection; a fork() waits (in its pthread_atfork prepare handler) until no section
-// is open, and new sections wait until the fork is done. A section is never held across a
-// wait for the program (a sleep, a socket), so a fork waits at most for one dump.
+// the child, but not the dynamic loader's (dl_iterate_phdr, dlopen, dlsym). When the dump
+// thread was inside dl_iterate_phdr at the moment a single-threaded program forked, the
+// child inherited the loader lock held by a thread that does not exist there, and its first
+// dlopen, dl_iterate_phdr or C++ throw hung forever (seen with a pyenv shim's bash). So the
+// agent makes each of its own calls into the loader inside a ForkGateSection: a fork()
+// waits (in its pthread_atfork prepare handler) until no section is open, and new sections
+// wait until the fork is done. Sections are short (a loader call, with the unwind-table
+// build that runs inside dl_iterate_phdr's callback); they are never held across a dump, a
+// file write of a profile, a sleep or the network.
 #pragma once
 
 #include <cstdint>
@@ -20,8 +22,9 @@ namespace profagent {
 void install_fork_gate();
 
 // Open for the lifetime of the object. Sections nest on one thread (only the outermost one
-// counts). A fork that finds a section open waits for it, up to kForkGateWaitNanos: a stuck
-// agent thread must not freeze the program's forks forever.
+// counts). A fork that finds a section open waits for it, up to fork_gate_wait_nanos(); if
+// that wait runs out (a section stuck, e.g. on a hung file system), later forks do not wait
+// until a fork finds the gate free again: a stuck agent thread never slows every fork.
 class ForkGateSection {
  public:
   ForkGateSection() noexcept;
@@ -31,11 +34,14 @@ class ForkGateSection {
 
  private:
   bool outermost_;
+  uint64_t generation_ = 0;  // the process's fork generation when the lock was taken
 };
 
-constexpr int64_t kForkGateWaitNanos = 2'000'000'000;
+// How long a fork waits for an open section (2 s; tests set it shorter).
+int64_t fork_gate_wait_nanos() noexcept;
+void set_fork_gate_wait_nanos(int64_t nanos) noexcept;
 
-// For tests: forks waited for a section, and forks that gave up waiting.
+// For tests and the self-accounting: forks that waited for a section, and waits that ran out.
 uint64_t fork_gate_waits() noexcept;
 uint64_t fork_gate_timeouts() noexcept;
 

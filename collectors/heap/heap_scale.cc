@@ -3,6 +3,8 @@
 // link libm, so a process that writes no heap sample (most short ones) never maps it.
 #include "collectors/heap/heap_scale.h"
 
+#include "agent/core/fork_gate.h"
+
 #include <dlfcn.h>
 
 namespace profagent {
@@ -32,6 +34,7 @@ using ExpFn = double (*)(double);
 
 ExpFn libm_exp() {
   static const ExpFn fn = [] {
+    profagent::ForkGateSection gate;  // dlopen takes the loader's lock (fork_gate.h)
     void* libm = dlopen("libm.so.6", RTLD_NOW | RTLD_LOCAL);
     void* f = libm != nullptr ? dlsym(libm, "exp") : nullptr;
     return f != nullptr ? reinterpret_cast<ExpFn>(f) : &exp_without_libm;

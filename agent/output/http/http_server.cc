@@ -21,7 +21,6 @@
 
 #include "agent/runtime/agent_thread.h"
 #include "agent/core/clock.h"
-#include "agent/core/fork_gate.h"
 #include "agent/core/listen_address.h"
 #include "agent/output/http/mhd_library.h"
 #include "agent/output/http/pprof_endpoints.h"
@@ -116,7 +115,6 @@ MHD_Result on_request(void*, MHD_Connection* connection, const char* url, const 
           g_mhd->lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "debug");
       EndpointResult result;
       try {
-        ForkGateSection gate;  // symbolizing takes loader locks: a fork() waits (fork_gate.h)
         result = handle_pprof_request(url, seconds, debug);
       } catch (const std::exception& e) {  // bad_alloc and the like: never the host's problem
         result.now = plain(500, std::string("Internal Server Error: ") + e.what() + "\n");
@@ -157,7 +155,6 @@ void finish_due_requests() {
       continue;
     }
     try {
-      ForkGateSection gate;
       state->ready = state->pending->finish();
     } catch (const std::exception& e) {
       state->ready = plain(500, std::string("Internal Server Error: ") + e.what() + "\n");

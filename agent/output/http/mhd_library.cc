@@ -2,6 +2,8 @@
 // context, on the HTTP server thread (never in the constructor).
 #include "agent/output/http/mhd_library.h"
 
+#include "agent/core/fork_gate.h"
+
 #include <dlfcn.h>
 
 #include <type_traits>
@@ -11,6 +13,7 @@ namespace profagent {
 const MhdApi* load_mhd(std::string* error) {
   static MhdApi* api = nullptr;  // function-local: set once by the one server thread
   if (api != nullptr) return api;
+  ForkGateSection gate;  // dlopen and dlsym take the loader's lock (fork_gate.h)
   void* lib = dlopen("libmicrohttpd.so.12", RTLD_NOW | RTLD_LOCAL);
   if (lib == nullptr) {
     const char* e = dlerror();

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <string>
 
+#include "agent/core/fork_gate.h"
 #include "agent/core/log.h"
 
 namespace profagent::symbolize {
@@ -59,6 +60,7 @@ void* open_backend(std::string* error) {
 }
 
 void load() {
+  ForkGateSection gate;  // dlopen and dlsym take the loader's lock (fork_gate.h)
   std::string error;
   void* handle = open_backend(&error);
   if (handle != nullptr) {

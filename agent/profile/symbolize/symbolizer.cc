@@ -15,6 +15,7 @@
 #include <map>
 #include <unordered_map>
 
+#include "agent/core/fork_gate.h"
 #include "agent/profile/symbolize/backend_loader.h"
 #include "agent/profile/symbolize/build_id.h"
 #include "agent/profile/symbolize/maps.h"
@@ -130,6 +131,7 @@ void Symbolizer::Impl::rebuild(std::string text) {
       symbolize::executable_mappings(entries, symbolize::main_executable_path(pid), &sources);
   loaded.clear();
   if (pid == 0) {
+    ForkGateSection gate;  // the loader's lock is held meanwhile (fork_gate.h)
     dl_iterate_phdr(
         [](dl_phdr_info* info, size_t, void* out) {
           auto* segments = static_cast<std::vector<LoadedSegment>*>(out);

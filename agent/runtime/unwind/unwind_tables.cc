@@ -14,6 +14,7 @@
 #include <new>
 #include <vector>
 
+#include "agent/core/fork_gate.h"
 #include "agent/core/sample_path.h"
 #include "agent/runtime/hook_guard.h"
 #include "agent/runtime/unwind/dwarf_cfi.h"
@@ -179,7 +180,12 @@ void unwind_tables_refresh() noexcept {
   // Taken before the scan (a request made during it stands for the next one). The rescan
   // flag used to be cleared here and then read by the scan, so it never forced anything.
   scan.forced = g_rescan.exchange(false) | g_rebuild.exchange(false);
-  dl_iterate_phdr(scan_object, &scan);
+  {
+    // The loader's lock is held meanwhile (and tables are built inside the callback): a
+    // program's fork() waits rather than copy it held (fork_gate.h).
+    ForkGateSection gate;
+    dl_iterate_phdr(scan_object, &scan);
+  }
   if (scan.unchanged) return;
   std::sort(scan.found.begin(), scan.found.end(),
             [](const UnwindModule& a, const UnwindModule& b) { return a.lo < b.lo; });

@@ -8,6 +8,7 @@
 #include <link.h>
 #include <ucontext.h>
 
+#include "agent/core/fork_gate.h"
 #include "agent/core/sample_path.h"
 #include "agent/runtime/unwind/stack_walk.h"
 #include "agent/runtime/unwind/thread_stack.h"
@@ -84,6 +85,7 @@ int find_ranges(dl_phdr_info* info, size_t, void* data) {
 void find_code_of(const void* probe, RangeSet* out) {
   if (out->count.load() != 0) return;
   RangeQuery query{reinterpret_cast<uintptr_t>(probe), out};
+  ForkGateSection gate;  // the loader's lock is held meanwhile (fork_gate.h)
   dl_iterate_phdr(find_ranges, &query);
 }
 

@@ -1,7 +1,8 @@
 // Unit tests of the fork gate (agent/core/fork_gate.h): a fork waits for a section open on
 // another thread, so the child never holds a copy of a lock taken inside it; sections nest;
-// a fork from inside a section on the forking thread itself goes ahead; the child can open
-// sections of its own. Each test runs in a forked child (run_in_child): the gate's fork
+// a fork from inside a section on the forking thread itself goes ahead, and the child leaving
+// that section keeps its own gate whole; after a wait runs out (a stuck section) forks stop
+// waiting until the gate is free again. Each test runs in a forked child (run_in_child): the gate's fork
 // handlers stay out of the rest of the test binary.
 #include "agent/core/fork_gate.h"
 
@@ -35,22 +36,31 @@ int fork_and_wait(Fn in_child) {
   return status;
 }
 
+// Waits (up to 10 s) until `done` holds.
+template <typename Fn>
+bool wait_until(Fn done) {
+  for (int i = 0; i < 10000 && !done(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return done();
+}
+
 TEST(ForkGate, AForkWaitsForASectionOnAnotherThreadAndTheChildFindsItsLockFree) {
   auto result = run_in_child([]() -> std::string {
     install_fork_gate();
     // Stands for the dynamic loader's lock, which glibc does not re-make in a fork child.
     static pthread_mutex_t loader_like = PTHREAD_MUTEX_INITIALIZER;
     std::atomic<bool> inside{false}, closing{false};
+    uint64_t waits = fork_gate_waits();
     std::thread agent_thread([&] {
       ForkGateSection section;
       pthread_mutex_lock(&loader_like);
       inside = true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      // Held until the fork is seen waiting for it (however late the main thread forks).
+      wait_until([&] { return fork_gate_waits() > waits; });
       pthread_mutex_unlock(&loader_like);
       closing = true;
     });
     while (!inside) std::this_thread::yield();
-    uint64_t waits = fork_gate_waits();
     int status = fork_and_wait([] {
       if (pthread_mutex_trylock(&loader_like) != 0) return false;  // copied while held
       pthread_mutex_unlock(&loader_like);
@@ -93,20 +103,79 @@ TEST(ForkGate, SectionsNestAndAForkWithNoSectionOpenDoesNotWait) {
   EXPECT_TRUE(result.passed()) << result.message << " status " << result.status;
 }
 
-TEST(ForkGate, AForkFromInsideASectionOnTheSameThreadGoesAhead) {
+TEST(ForkGate, AForkFromInsideASectionOnTheSameThreadGoesAheadAndTheChildsGateStaysWhole) {
   auto result = run_in_child([]() -> std::string {
     install_fork_gate();
+    set_fork_gate_wait_nanos(3'000'000'000);
     uint64_t waits = fork_gate_waits();
-    int status;
+    pid_t pid;
     {
-      ForkGateSection section;  // as an exit dump's thread forking in a signal handler
-      status = fork_and_wait([] {
-        ForkGateSection in_child;  // the child's own gate works
-        return true;
+      ForkGateSection section;  // as a signal handler forking during a loader call
+      pid = fork();
+    }  // the child leaves the section it inherited: that must not unlock its fresh gate
+    if (pid == 0) {
+      alarm(10);
+      // A thread of the child opens and holds a section; the child's fork waits for it. A
+      // broken gate (a reader count gone wrong) would make it time out or not wait.
+      std::atomic<bool> inside{false};
+      uint64_t child_waits = fork_gate_waits();
+      std::thread t([&] {
+        ForkGateSection other;
+        inside = true;
+        wait_until([&] { return fork_gate_waits() > child_waits; });
       });
+      while (!inside) std::this_thread::yield();
+      int grandchild = fork_and_wait([] { return true; });
+      t.join();
+      bool ok = WIFEXITED(grandchild) && WEXITSTATUS(grandchild) == 0 &&
+                fork_gate_waits() == child_waits + 1 && fork_gate_timeouts() == 0;
+      _exit(ok ? 0 : 1);
     }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return "the child failed or hung";
+    int status = -1;
+    waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+      return "the child's gate broke after it left an inherited section (status " +
+             std::to_string(status) + ")";
     if (fork_gate_waits() != waits) return "the fork waited for its own thread's section";
+    return "";
+  });
+  EXPECT_TRUE(result.passed()) << result.message << " status " << result.status;
+}
+
+TEST(ForkGate, AfterAWaitRunsOutForksDoNotWaitUntilTheGateIsFreeAgain) {
+  auto result = run_in_child([]() -> std::string {
+    install_fork_gate();
+    set_fork_gate_wait_nanos(100'000'000);  // 0.1 s
+    std::atomic<bool> inside{false}, release{false};
+    std::thread stuck([&] {  // a section that does not end (a hung file system)
+      ForkGateSection section;
+      inside = true;
+      while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    });
+    while (!inside) std::this_thread::yield();
+    uint64_t waits = fork_gate_waits();
+    if (fork_and_wait([] { return true; }) != 0) return "first child failed";
+    if (fork_gate_timeouts() != 1 || fork_gate_waits() != waits + 1)
+      return "the first fork did not wait and give up";
+    for (int i = 0; i < 3; ++i)
+      if (fork_and_wait([] { return true; }) != 0) return "a later child failed";
+    if (fork_gate_waits() != waits + 1) return "later forks waited for the stuck section";
+    release = true;
+    stuck.join();
+    if (fork_and_wait([] { return true; }) != 0) return "child after release failed";
+    // Free again: the next section is waited for as usual.
+    std::atomic<bool> again{false};
+    uint64_t before = fork_gate_waits();
+    std::thread t([&] {
+      ForkGateSection section;
+      again = true;
+      wait_until([&] { return fork_gate_waits() > before; });
+    });
+    while (!again) std::this_thread::yield();
+    if (fork_and_wait([] { return true; }) != 0) return "last child failed";
+    t.join();
+    if (fork_gate_waits() != before + 1) return "the gate did not wait again once free";
+    if (fork_gate_timeouts() != 1) return "a wait ran out after the gate was free";
     return "";
   });
   EXPECT_TRUE(result.passed()) << result.message << " status " << result.status;
