@@ -47,6 +47,7 @@ ProfileBuilder build_heap_profile(int64_t rate, int64_t time_nanos) {
                                               to_i64(b.alloc_bytes - b.free_bytes), rate);
     int64_t values[4] = {alloc.count, alloc.bytes, inuse.count, inuse.bytes};
     std::vector<Label> labels;
+    labels.reserve(3);
     // The bucket's size class, as Go labels a bucket with its allocator size class: stable
     // for the bucket's whole life, so successive profiles' samples match (deltas, -diff_base).
     int64_t block = to_i64(b.size);
@@ -57,8 +58,7 @@ ProfileBuilder build_heap_profile(int64_t rate, int64_t time_nanos) {
       if (b.tid != kManyThreads) labels.push_back(ProfileBuilder::num_label("tid", b.tid));
       if (!b.thread_name.empty())
         labels.push_back(ProfileBuilder::str_label("thread_name", b.thread_name));
-      std::vector<uint64_t> stack(b.stack.begin(), b.stack.end());
-      builder.add_sample(stack, values, std::move(labels));
+      builder.add_sample(b.stack, values, std::move(labels));
     } else {
       builder.add_synthetic_sample("[profagent: heap bucket table full]", values,
                                    std::move(labels));
