@@ -65,9 +65,11 @@ std::string SymbolizedProfile::encode() const {
   for (const ValueType& v : shape.sample_types)
     write_value_type(out, profile_field::kSampleType, v, strings, msg);
 
+  std::vector<uint64_t> ids;
   for (const auto& [key, values] : builder.samples()) {
     msg.clear();
-    msg.packed_uint64(sample_field::kLocationId, location_ids(key));
+    location_ids(key, ids);
+    msg.packed_uint64(sample_field::kLocationId, ids);
     msg.packed_int64(sample_field::kValue, values);
     for (const Label& l : key.labels) {
       sub.clear();

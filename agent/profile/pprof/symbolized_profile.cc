@@ -180,6 +180,13 @@ SymbolizedProfile symbolize_profile(ProfileBuilder builder, Symbolizer& symboliz
 
 std::vector<uint64_t> SymbolizedProfile::location_ids(const ProfileBuilder::SampleKey& key) const {
   std::vector<uint64_t> ids;
+  location_ids(key, ids);
+  return ids;
+}
+
+void SymbolizedProfile::location_ids(const ProfileBuilder::SampleKey& key,
+                                     std::vector<uint64_t>& ids) const {
+  ids.clear();
   ids.reserve(key.stack.size() + 1);
   if (key.synthetic != 0) {
     auto it = location_of_synthetic.find(std::string(builder.synthetic_name(key)));
@@ -189,7 +196,6 @@ std::vector<uint64_t> SymbolizedProfile::location_ids(const ProfileBuilder::Samp
     auto it = location_of_address.find(address);
     ids.push_back(it == location_of_address.end() ? 0 : it->second);
   }
-  return ids;
 }
 
 void SymbolizedProfile::replace_samples(ProfileBuilder samples) {
