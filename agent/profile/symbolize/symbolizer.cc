@@ -188,11 +188,12 @@ void Symbolizer::Impl::keep_resolved_of_unchanged(const std::vector<MappingInfo>
     int now = find_mapping(it->first);
     bool same = false;
     if (was >= 0 && now >= 0 && static_cast<size_t>(was) < old_mappings.size()) {
-      const MappingInfo& a = old_mappings[static_cast<size_t>(was)];
-      const MappingInfo& b = mappings[static_cast<size_t>(now)];
+      const auto old_index = static_cast<size_t>(was), new_index = static_cast<size_t>(now);
+      const MappingInfo& a = old_mappings[old_index];
+      const MappingInfo& b = mappings[new_index];
       same = a.start == b.start && a.limit == b.limit && a.offset == b.offset &&
              a.filename == b.filename && a.build_id == b.build_id &&
-             old_inodes[static_cast<size_t>(was)] == entries[sources[static_cast<size_t>(now)]].inode;
+             old_inodes[old_index] == entries[sources[new_index]].inode;
     }
     if (same) {
       it->second.mapping_index = now;
