@@ -40,13 +40,14 @@ ProfileBuilder build_heap_profile(int64_t rate, int64_t time_nanos) {
   builder.set_time(time_nanos);
 
   std::vector<HeapBucketCopy> buckets = g_heap_recorder.buckets().copy();
-  for (const HeapBucketCopy& b : buckets) {
+  for (HeapBucketCopy& b : buckets) {
     auto to_i64 = [](uint64_t v) { return v > INT64_MAX ? INT64_MAX : static_cast<int64_t>(v); };
     ScaledHeapValue alloc = scale_heap_sample(to_i64(b.allocs), to_i64(b.alloc_bytes), rate);
     ScaledHeapValue inuse = scale_heap_sample(to_i64(b.allocs - b.frees),
                                               to_i64(b.alloc_bytes - b.free_bytes), rate);
     int64_t values[4] = {alloc.count, alloc.bytes, inuse.count, inuse.bytes};
     std::vector<Label> labels;
+    labels.reserve(3);
     // The bucket's size class, as Go labels a bucket with its allocator size class: stable
     // for the bucket's whole life, so successive profiles' samples match (deltas, -diff_base).
     int64_t block = to_i64(b.size);
@@ -56,9 +57,8 @@ ProfileBuilder build_heap_profile(int64_t rate, int64_t time_nanos) {
       // the thread name; see heap_buckets.h).
       if (b.tid != kManyThreads) labels.push_back(ProfileBuilder::num_label("tid", b.tid));
       if (!b.thread_name.empty())
-        labels.push_back(ProfileBuilder::str_label("thread_name", b.thread_name));
-      std::vector<uint64_t> stack(b.stack.begin(), b.stack.end());
-      builder.add_sample(stack, values, std::move(labels));
+        labels.push_back(ProfileBuilder::str_label("thread_name", std::move(b.thread_name)));
+      builder.add_sample(std::move(b.stack), values, std::move(labels));
     } else {
       builder.add_synthetic_sample("[profagent: heap bucket table full]", values,
                                    std::move(labels));

@@ -236,6 +236,46 @@ TEST_F(ContinuousE2E, TenSecondsOfOneSecondDeltasAddUpToTheProgramsCpuTime) {
 // The bound of the dump and push paths (CPU windows, symbolizer, files, push queue and
 // baselines) and of the heap profile (buckets keyed on size classes, sampled-object
 // region), with the default heap rate and a program that allocates many distinct sizes.
+// Libraries loaded and unloaded between (and during) periodic dumps: what the dump thread
+// resolved before stays valid only for the mappings that did not change, so every location of
+// every file must still lie inside the mapping it names, and the plugin's and the program's
+// functions must be named in their own files.
+TEST_F(ContinuousE2E, DlopenBetweenDumpsKeepsEveryLocationInItsMapping) {
+  e2e::RunOptions options;
+  options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_INTERVAL", "0.2"},
+                 {"PROFAGENT_CPU_HZ", "1000"}};
+  e2e::RunResult r = e2e::run(
+      {e2e::program("dlopen_storm"), e2e::program("libstorm_plugin.so"), "2", "150000"}, options);
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  std::vector<std::string> cpu = e2e::profiles(dir_, "cpu");
+  ASSERT_GE(cpu.size(), 3u) << "expected several periodic dumps";
+  size_t files_with_plugin = 0;
+  for (const std::string& file : cpu) {
+    RawProfile p = e2e::read_raw(file);
+    bool plugin_seen = false;
+    for (const auto& [id, loc] : p.locations) {
+      if (loc.mapping_id == 0) continue;
+      ASSERT_LE(loc.mapping_id, p.mappings.size()) << file;
+      const e2e::RawMapping& m = p.mappings[loc.mapping_id - 1];
+      ASSERT_EQ(m.id, loc.mapping_id) << file;
+      EXPECT_TRUE(m.start <= loc.address && loc.address < m.limit)
+          << file << ": location " << id << " at 0x" << std::hex << loc.address
+          << " outside its mapping " << m.file;
+      if (loc.lines.empty()) continue;
+      const std::string& fn = loc.lines.back().function;
+      if (fn == "plugin_work") {
+        plugin_seen = true;
+        EXPECT_NE(m.file.find("libstorm_plugin.so"), std::string::npos) << file << ": " << m.file;
+      }
+      if (fn == "storm") {
+        EXPECT_NE(m.file.find("dlopen_storm"), std::string::npos) << file << ": " << m.file;
+      }
+    }
+    if (plugin_seen) ++files_with_plugin;
+  }
+  EXPECT_GE(files_with_plugin, 2u) << "the plugin's code should be sampled in several dumps";
+}
+
 TEST_F(ContinuousE2E, AgentMemoryStaysFlatOverManyShortIntervalsWithPush) {
   IngestReceiver receiver(IngestReceiver::Mode::kOk);
   e2e::RunOptions options;

@@ -41,6 +41,14 @@ void ProfileBuilder::add_sample(std::span<const uint64_t> stack,
   insert(std::move(key), values);
 }
 
+void ProfileBuilder::add_sample(std::vector<uint64_t>&& stack, std::span<const int64_t> values,
+                                std::vector<Label> labels) {
+  SampleKey key;
+  key.stack = std::move(stack);
+  key.labels = std::move(labels);
+  insert(std::move(key), values);
+}
+
 void ProfileBuilder::add_synthetic_sample(std::string_view frame_name,
                                           std::span<const int64_t> values,
                                           std::vector<Label> labels) {

@@ -65,6 +65,9 @@ class ProfileBuilder {
   // then shows as identical.
   void add_sample(std::span<const uint64_t> stack, std::span<const int64_t> values,
                   std::vector<Label> labels = {});
+  // The same, taking over `stack` (no copy of the addresses).
+  void add_sample(std::vector<uint64_t>&& stack, std::span<const int64_t> values,
+                  std::vector<Label> labels = {});
 
   // A sample whose stack is one synthetic frame with this function name and no address,
   // e.g. "[profagent: lost]" (docs/pprof-semantics.md §5.4), so totals stay honest.

@@ -57,12 +57,19 @@ void write_value_type(ProtoWriter& w, uint32_t field, const ValueType& v,
 std::string SymbolizedProfile::encode() const {
   ProtoWriter out, msg, sub;
   const ProfileShape& shape = builder.shape();
+  // One allocation for the message in the usual case (a guess from the counts and text).
+  size_t text = 0;
+  for (const std::string& s : strings.strings()) text += s.size() + 3;
+  out.reserve(text + builder.samples().size() * 48 + locations.size() * 24 +
+              functions.size() * 16 + mappings.size() * 48 + 64);
   for (const ValueType& v : shape.sample_types)
     write_value_type(out, profile_field::kSampleType, v, strings, msg);
 
+  std::vector<uint64_t> ids;
   for (const auto& [key, values] : builder.samples()) {
     msg.clear();
-    msg.packed_uint64(sample_field::kLocationId, location_ids(key));
+    location_ids(key, ids);
+    msg.packed_uint64(sample_field::kLocationId, ids);
     msg.packed_int64(sample_field::kValue, values);
     for (const Label& l : key.labels) {
       sub.clear();

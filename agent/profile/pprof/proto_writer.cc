@@ -19,7 +19,7 @@ size_t varint_size(uint64_t value) {
   return n;
 }
 
-void ProtoWriter::varint(uint64_t value) {
+void ProtoWriter::long_varint(uint64_t value) {
   char buf[10];
   size_t n = 0;
   while (value >= 0x80) {

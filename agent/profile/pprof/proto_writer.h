@@ -33,6 +33,9 @@ class ProtoWriter {
     bytes_field(field, message.bytes());
   }
 
+  // Room for `bytes` more without growing (a guess; writing past it is fine).
+  void reserve(size_t bytes) { out_.reserve(out_.size() + bytes); }
+
   const std::string& bytes() const { return out_; }
   std::string take() { return std::move(out_); }
   void clear() { out_.clear(); }
@@ -41,7 +44,14 @@ class ProtoWriter {
   void tag(uint32_t field, uint32_t wire_type) {
     varint((static_cast<uint64_t>(field) << 3) | wire_type);
   }
-  void varint(uint64_t value);
+  void varint(uint64_t value) {
+    if (value < 0x80) {  // tags, ids, small numbers: most varints are one byte
+      out_.push_back(static_cast<char>(value));
+      return;
+    }
+    long_varint(value);
+  }
+  void long_varint(uint64_t value);
 
   std::string out_;
 };

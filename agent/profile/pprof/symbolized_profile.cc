@@ -5,8 +5,7 @@
 // symbolized. Normal context only (allocates).
 #include "agent/profile/pprof/symbolized_profile.h"
 
-#include <map>
-#include <tuple>
+#include <unordered_map>
 #include <utility>
 
 namespace profagent {
@@ -96,26 +95,43 @@ class Resolver {
   }
 
  private:
+  // Functions are told apart by their interned strings (equal text, equal index): no copy
+  // of the text as a key, and a lookup hashes four integers. Interning a new function's
+  // strings first adds them in the order the table always listed them.
   uint64_t function_id(const std::string& name, const std::string& system_name,
                        const std::string& file, int64_t start_line) {
-    auto [it, inserted] =
-        functions_.try_emplace(std::make_tuple(name, system_name, file, start_line), 0);
-    if (!inserted) return it->second;
     PprofFunction fn;
     fn.name = out_.strings.intern(name);
     fn.system_name = out_.strings.intern(system_name);
     fn.filename = out_.strings.intern(file);
     fn.start_line = start_line;
+    auto [it, inserted] = functions_.try_emplace(FunctionKey{fn.name, fn.system_name,
+                                                             fn.filename, start_line}, 0);
+    if (!inserted) return it->second;
     out_.functions.push_back(fn);
     it->second = out_.functions.size();
     return it->second;
   }
 
+  struct FunctionKey {
+    int64_t name, system_name, filename, start_line;
+    bool operator==(const FunctionKey&) const = default;
+  };
+  struct FunctionKeyHash {
+    size_t operator()(const FunctionKey& k) const {
+      uint64_t h = static_cast<uint64_t>(k.name) * 0x9e3779b97f4a7c15ULL;
+      h = (h ^ static_cast<uint64_t>(k.system_name)) * 0x9e3779b97f4a7c15ULL;
+      h = (h ^ static_cast<uint64_t>(k.filename)) * 0x9e3779b97f4a7c15ULL;
+      h = (h ^ static_cast<uint64_t>(k.start_line)) * 0x9e3779b97f4a7c15ULL;
+      return static_cast<size_t>(h ^ (h >> 29));
+    }
+  };
+
   SymbolizedProfile& out_;
   const std::vector<MappingInfo>& mappings_;
   const AddressResolver& resolve_;
   std::vector<MappingStats> stats_;
-  std::map<std::tuple<std::string, std::string, std::string, int64_t>, uint64_t> functions_;
+  std::unordered_map<FunctionKey, uint64_t, FunctionKeyHash> functions_;
 };
 
 void intern_labels(SymbolizedProfile& p, const std::vector<Label>& labels) {
@@ -164,6 +180,13 @@ SymbolizedProfile symbolize_profile(ProfileBuilder builder, Symbolizer& symboliz
 
 std::vector<uint64_t> SymbolizedProfile::location_ids(const ProfileBuilder::SampleKey& key) const {
   std::vector<uint64_t> ids;
+  location_ids(key, ids);
+  return ids;
+}
+
+void SymbolizedProfile::location_ids(const ProfileBuilder::SampleKey& key,
+                                     std::vector<uint64_t>& ids) const {
+  ids.clear();
   ids.reserve(key.stack.size() + 1);
   if (key.synthetic != 0) {
     auto it = location_of_synthetic.find(std::string(builder.synthetic_name(key)));
@@ -173,7 +196,6 @@ std::vector<uint64_t> SymbolizedProfile::location_ids(const ProfileBuilder::Samp
     auto it = location_of_address.find(address);
     ids.push_back(it == location_of_address.end() ? 0 : it->second);
   }
-  return ids;
 }
 
 void SymbolizedProfile::replace_samples(ProfileBuilder samples) {

@@ -53,6 +53,8 @@ struct SymbolizedProfile {
 
   // Location ids of a sample's stack, leaf first (its synthetic frame, then its addresses).
   std::vector<uint64_t> location_ids(const ProfileBuilder::SampleKey& key) const;
+  // The same into `ids` (cleared first), so one buffer serves every sample of an encoding.
+  void location_ids(const ProfileBuilder::SampleKey& key, std::vector<uint64_t>& ids) const;
   const std::string& str(int64_t index) const { return strings.strings()[index]; }
 
   // The uncompressed Profile message.

@@ -36,6 +36,8 @@ struct Symbolizer::Impl {
   bool held = false;  // hold_mappings(): refresh() keeps the current mappings
   bool same_executable_mappings(const std::string& text) const;
   void rebuild(std::string text);
+  void keep_resolved_of_unchanged(const std::vector<MappingInfo>& old_mappings,
+                                  const std::vector<uint64_t>& old_inodes);
   std::string mapping_build_id(const MapsEntry& entry);
   int find_mapping(uint64_t address) const;
   std::string object_key(size_t mapping_index) const;
@@ -118,7 +120,10 @@ bool Symbolizer::Impl::same_executable_mappings(const std::string& text) const {
 void Symbolizer::Impl::rebuild(std::string text) {
   maps_text = std::move(text);
   have_maps = true;
-  resolved.clear();
+  // The mappings as they were (with their files' inodes), for keep_resolved_of_unchanged().
+  std::vector<MappingInfo> old_mappings = mappings;
+  std::vector<uint64_t> old_inodes;
+  for (size_t i = 0; i < mappings.size(); ++i) old_inodes.push_back(entries[sources[i]].inode);
   // Build ids by (file, inode) of the previous maps: a dlopen (ours of the symbolizer backend
   // included) re-reads only the new files.
   std::map<std::string, std::string> ids;
@@ -158,6 +163,7 @@ void Symbolizer::Impl::rebuild(std::string text) {
   for (size_t i = 0; i < by_start.size(); ++i) by_start[i] = i;
   std::sort(by_start.begin(), by_start.end(),
             [this](size_t a, size_t b) { return mappings[a].start < mappings[b].start; });
+  keep_resolved_of_unchanged(old_mappings, old_inodes);
   // Backend objects of files still mapped stay open (their DWARF is not read again); those of
   // unloaded files are closed.
   std::map<std::string, void*> kept;
@@ -170,6 +176,34 @@ void Symbolizer::Impl::rebuild(std::string text) {
   }
   close_objects();
   objects = std::move(kept);
+}
+
+// A dlopen or dlclose (ours of the symbolizer backend included) changes a few mappings: an
+// address of a mapping that is still there, unchanged (same range, file offset, file, inode
+// and build id), resolves as before and keeps its entry; those of mappings that changed or
+// went away are dropped, and so are those that were outside every mapping and may now be
+// inside one. Needs the new mappings and by_start.
+void Symbolizer::Impl::keep_resolved_of_unchanged(const std::vector<MappingInfo>& old_mappings,
+                                                  const std::vector<uint64_t>& old_inodes) {
+  for (auto it = resolved.begin(); it != resolved.end();) {
+    int was = it->second.mapping_index;
+    int now = find_mapping(it->first);
+    bool same = false;
+    if (was >= 0 && now >= 0 && static_cast<size_t>(was) < old_mappings.size()) {
+      const auto old_index = static_cast<size_t>(was), new_index = static_cast<size_t>(now);
+      const MappingInfo& a = old_mappings[old_index];
+      const MappingInfo& b = mappings[new_index];
+      same = a.start == b.start && a.limit == b.limit && a.offset == b.offset &&
+             a.filename == b.filename && a.build_id == b.build_id &&
+             old_inodes[old_index] == entries[sources[new_index]].inode;
+    }
+    if (same) {
+      it->second.mapping_index = now;
+      ++it;
+    } else {
+      it = resolved.erase(it);
+    }
+  }
 }
 
 std::string Symbolizer::Impl::mapping_build_id(const MapsEntry& entry) {

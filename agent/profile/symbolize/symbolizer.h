@@ -66,7 +66,8 @@ class Symbolizer {
   const std::vector<MappingInfo>& mappings() const;
 
   // Resolves one pprof location address (already call-site adjusted). Cached per address
-  // until the maps change.
+  // for the life of the process, until the mapping holding it changes (a dlopen elsewhere
+  // keeps it; the reference stays valid until then).
   const ResolvedAddress& resolve(uint64_t address);
 
   // Writes what this process learned to the persistent symbol cache (after each dump).

@@ -440,6 +440,57 @@ TEST(SymbolizerTest, RefreshSeesDlopen) {
   dlclose(handle);
 }
 
+// The backend's lookup count (process-wide), from the self-accounting line.
+uint64_t backend_lookups(const Symbolizer& s) {
+  std::string line = s.stats_line();
+  size_t at = line.find(" lookups=");
+  return at == std::string::npos ? 0 : std::strtoull(line.c_str() + at + 9, nullptr, 10);
+}
+
+// A dlopen or dlclose elsewhere keeps what the unchanged mappings' addresses resolved to (no
+// lookup again, the same entry, its mapping index pointing at the same file even when the
+// new library shifts the list); the addresses of a library that went away are resolved
+// anew (to "0x...", nothing maps them now).
+TEST(SymbolizerTest, ResolvedAddressesSurviveAnotherModuleChanging) {
+  const std::string lib = kFixtureDir + "/libsymbolizer_fixture_lib.so";
+  Symbolizer s;
+  uint64_t probe = reinterpret_cast<uintptr_t>(&symbolizer_test::probe) + 1;
+  uint64_t in_libc = reinterpret_cast<uintptr_t>(dlsym(RTLD_DEFAULT, "getpid")) + 1;
+  const ResolvedAddress& own = s.resolve(probe);
+  const ResolvedAddress& libc = s.resolve(in_libc);
+  ASSERT_GE(libc.mapping_index, 0);
+  const std::string libc_file = s.mappings()[static_cast<size_t>(libc.mapping_index)].filename;
+  const std::string libc_name = libc.frames.back().function;
+
+  void* handle = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(handle, nullptr) << dlerror();
+  auto in_lib = reinterpret_cast<uintptr_t>(dlsym(handle, "fixture_lib_function")) + 1;
+  s.refresh();
+  ASSERT_NE(mapping_named(s, lib), nullptr);
+  uint64_t lookups = backend_lookups(s);
+  EXPECT_EQ(&s.resolve(probe), &own);
+  EXPECT_EQ(&s.resolve(in_libc), &libc);
+  EXPECT_EQ(backend_lookups(s), lookups) << "a kept address was looked up again";
+  EXPECT_EQ(own.mapping_index, 0);
+  ASSERT_GE(libc.mapping_index, 0);
+  const MappingInfo& m = s.mappings()[static_cast<size_t>(libc.mapping_index)];
+  EXPECT_EQ(m.filename, libc_file);
+  EXPECT_TRUE(m.start <= in_libc && in_libc < m.limit);
+  EXPECT_EQ(libc.frames.back().function, libc_name);
+  const ResolvedAddress& r = s.resolve(in_lib);
+  EXPECT_EQ(r.frames.back().function, "fixture_lib_function");
+  EXPECT_EQ(s.mappings()[static_cast<size_t>(r.mapping_index)].filename, lib);
+
+  dlclose(handle);
+  s.refresh();
+  ASSERT_EQ(mapping_named(s, lib), nullptr);
+  const ResolvedAddress& gone = s.resolve(in_lib);
+  EXPECT_FALSE(gone.symbolized);
+  EXPECT_NE(gone.frames.back().function, "fixture_lib_function");
+  EXPECT_EQ(&s.resolve(probe), &own);
+  EXPECT_EQ(own.frames.back().function, "symbolizer_test::probe(int)");
+}
+
 // While a dump holds the mappings, refresh() reads nothing; hold_mappings() itself refreshes
 // (a library loaded before it is listed), and after release_mappings() refresh() works again.
 TEST(SymbolizerTest, HeldMappingsAreReadOncePerHold) {
