@@ -1,8 +1,9 @@
 // End-to-end: what a process pays and maps for the agent at start and at its dumps. libdw and
 // libelf are not mapped before the first symbolization, then only privately (no host symbol
 // binds to them); libdebuginfod (and libcurl with it) never; a dump leaves no descriptor
-// open and children inherit none; node runs and exits cleanly; and a second process answers
-// from the persistent symbol cache without loading the symbolizer at all.
+// open and children inherit none; node runs and exits cleanly; a second process answers
+// from the persistent symbol cache without loading the symbolizer at all, and one with a new
+// libc address reads libc's decompressed DWARF copy instead of inflating its debug info.
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
