@@ -1,8 +1,9 @@
 // End-to-end: what a process pays and maps for the agent at start and at its dumps. libdw and
 // libelf are not mapped before the first symbolization, then only privately (no host symbol
 // binds to them); libdebuginfod (and libcurl with it) never; a dump leaves no descriptor
-// open and children inherit none; node runs and exits cleanly; and a second process answers
-// from the persistent symbol cache without loading the symbolizer at all.
+// open and children inherit none; node runs and exits cleanly; a second process answers
+// from the persistent symbol cache without loading the symbolizer at all, and one with a new
+// libc address reads libc's decompressed DWARF copy instead of inflating its debug info.
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -78,14 +79,15 @@ class StartupE2E : public ::testing::Test {
   }
   // Runs the probe with only the threads profile (deterministic stacks), libdebuginfod
   // tempted with DEBUGINFOD_URLS.
-  ProbeReport run_probe(const std::string& cache, bool preload = true) {
+  ProbeReport run_probe(const std::string& cache, bool preload = true,
+                        const std::string& probe = kProbe) {
     e2e::RunOptions options;
     options.preload = preload;
     options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_CPU_HZ", "0"},
                    {"PROFAGENT_HEAP_RATE", "0"}, {"PROFAGENT_SYMBOL_CACHE", cache},
                    {"PROFAGENT_INTERVAL", "3"},
                    {"DEBUGINFOD_URLS", "http://127.0.0.1:9/"}};
-    e2e::RunResult r = e2e::run({"/usr/bin/python3", "-c", kProbe}, options);
+    e2e::RunResult r = e2e::run({"/usr/bin/python3", "-c", probe}, options);
     EXPECT_EQ(r.exit_code(), 0) << r.err;
     EXPECT_EQ(r.err, "");
     return {fields(r.out, "before"), fields(r.out, "after")};
@@ -285,6 +287,40 @@ TEST_F(StartupE2E, ACProgramMapsNoLibraryButLibcForTheAgent) {
   for (const char* lib : {"libstdc++", "libgcc_s", "libm.so", "libm-", "libdeflate", "libz.so"})
     EXPECT_EQ(r.out.find(lib), std::string::npos) << lib << " mapped:\n" << r.out;
   EXPECT_FALSE(e2e::profiles(dir_, "heap").empty());
+}
+
+// libc's separate debug info has compressed sections: the first process that needs it
+// inflates them (all of them, ~40 ms, whatever address it wants) and keeps a decompressed
+// copy beside the symbol cache; a second process whose dump finds a libc address the cache has not seen (it sleeps
+// in select(), the first in nanosleep) reads that copy instead of inflating libc's DWARF.
+TEST_F(StartupE2E, NewLibcAddressInALaterProcessReadsTheDecompressedDwarfCopy) {
+  e2e::RunOptions plain;
+  plain.preload = false;
+  std::string notes = e2e::run({"readelf", "-n", "/lib/x86_64-linux-gnu/libc.so.6"}, plain).out;
+  size_t at = notes.find("Build ID: ");
+  ASSERT_NE(at, std::string::npos) << notes;
+  std::string libc_id = notes.substr(at + 10, notes.find('\n', at) - at - 10);
+  if (!std::filesystem::exists("/usr/lib/debug/.build-id/" + libc_id.substr(0, 2) + "/" +
+                               libc_id.substr(2) + ".debug"))
+    GTEST_SKIP() << "libc6-dbg is not installed: libc has no DWARF to copy";
+  // (The first process to dump writes it: the probe's system() shell, or the probe.)
+  run_probe(cache_);
+  EXPECT_TRUE(std::filesystem::exists(cache_ + "/" + libc_id + ".dwarf"));
+
+  std::filesystem::remove_all(dir_);
+  std::filesystem::create_directories(dir_);
+  std::string in_select = kProbe;
+  std::string sleep = "time.sleep(4)  # the first periodic dump";
+  in_select.replace(in_select.find(sleep), sleep.size(),
+                    "import select; select.select([], [], [], 4)  # the first periodic dump");
+  run_probe(cache_, true, in_select);
+  std::string second_line = symbolizer_line_of_exit_dump();
+  EXPECT_NE(second_line.find("backend=loaded"), std::string::npos) << second_line;
+  EXPECT_NE(second_line.find(" dwarf_copies_read=1 "), std::string::npos) << second_line;
+  EXPECT_NE(second_line.find(" dwarf_decompressed=0 "), std::string::npos) << second_line;
+  // Named from that copy.
+  std::string traces = first_python_traces();
+  EXPECT_NE(traces.find("__select"), std::string::npos) << traces;
 }
 
 }  // namespace

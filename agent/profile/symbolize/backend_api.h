@@ -18,19 +18,25 @@ namespace profagent::symbolize {
 struct BackendStats {
   uint64_t objects_opened = 0;      // ELF files mapped (each through an O_CLOEXEC descriptor)
   uint64_t debug_files_opened = 0;  // separate debug files found on disk and mapped
-  uint64_t dwarf_loaded = 0;        // objects whose DWARF was read (decompressed)
+  uint64_t dwarf_loaded = 0;        // objects whose DWARF was opened (either way below)
+  uint64_t dwarf_decompressed = 0;  // ... by inflating its compressed debug sections
+  uint64_t dwarf_copies_read = 0;   // ... from its decompressed copy (dwarf_copy.h)
+  uint64_t dwarf_copies_written = 0;
   uint64_t lookups = 0;             // addresses resolved from ELF symbols and DWARF
 };
 
-constexpr uint32_t kBackendAbiVersion = 2;  // 2: lookup reports the range of its answer
+// 2: lookup reports the range of its answer; 3: open_object takes the DWARF copy directory.
+constexpr uint32_t kBackendAbiVersion = 3;
 
 // Every entry point of the backend. Objects are opaque handles.
 struct BackendApi {
   uint32_t abi_version;
   // Maps the ELF file at `path` (its descriptor is closed before this returns: the backend
   // holds no descriptor). `build_id` (lowercase hex, may be "") must match the file's when
-  // both are known. nullptr if unreadable, not ELF, or another build.
-  void* (*open_object)(const char* path, const char* build_id);
+  // both are known. nullptr if unreadable, not ELF, or another build. `dwarf_copy_dir`
+  // (may be ""): a checked private directory where the decompressed copy of compressed
+  // DWARF is read and written (the symbol cache's).
+  void* (*open_object)(const char* path, const char* build_id, const char* dwarf_copy_dir);
   // An ELF image copied from process memory (the vDSO).
   void* (*open_image)(const void* bytes, size_t size);
   void (*close_object)(void* object);

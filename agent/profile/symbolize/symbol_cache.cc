@@ -444,11 +444,14 @@ void SymbolCache::evict() {
   int64_t now = time(nullptr);
   while (dirent* e = readdir(d)) {
     std::string name = e->d_name;
-    // The unwind-table cache (agent/runtime/unwind/unwind_cache.h) shares the directory
-    // and the bound.
+    // The unwind-table cache (agent/runtime/unwind/unwind_cache.h) and the backend's
+    // decompressed DWARF copies (backend/dwarf_copy.h) share the directory and the bound.
     bool temp = name.find(".sym.tmp.") != std::string::npos ||
-                name.find(".unwind.tmp.") != std::string::npos;
-    if (!temp && !name.ends_with(kSuffix) && !name.ends_with(".unwind")) continue;
+                name.find(".unwind.tmp.") != std::string::npos ||
+                name.find(".dwarf.tmp.") != std::string::npos;
+    if (!temp && !name.ends_with(kSuffix) && !name.ends_with(".unwind") &&
+        !name.ends_with(".dwarf"))
+      continue;
     struct stat st;
     if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
       continue;

@@ -45,6 +45,9 @@ class SymbolCache {
   explicit SymbolCache(std::string dir, uint64_t max_bytes = kDefaultMaxBytes);
 
   bool enabled() const { return !dir_.empty(); }
+  // Enabled, and the directory exists (created if needed), is ours, private and writable:
+  // the only directory the backend may keep decompressed DWARF copies in.
+  bool usable() { return enabled() && usable_directory(); }
   const std::string& dir() const { return dir_; }
 
   // The entry for `file_offset` in the object with `build_id` (its own, or a range entry

@@ -246,15 +246,18 @@ void* Symbolizer::Impl::open_object(size_t mapping_index) {
     return image.empty() ? nullptr : api->open_image(image.data(), image.size());
   }
   if (entry.name.empty() || entry.name.starts_with('[')) return nullptr;
+  // Decompressed DWARF copies live in the symbol cache's directory, under its rules.
+  std::string copies = cache.usable() ? cache.dir() : std::string();
   if (!entry.deleted && is_regular_file(entry.name)) {
-    if (void* object = api->open_object(entry.name.c_str(), m.build_id.c_str())) return object;
+    if (void* object = api->open_object(entry.name.c_str(), m.build_id.c_str(), copies.c_str()))
+      return object;
   }
   // A deleted file or a memfd: the kernel still has the file behind the mapping.
   char range[64];
   std::snprintf(range, sizeof range, "/map_files/%" PRIx64 "-%" PRIx64, m.start, m.limit);
   // map_files exists only at the process level (/proc/<pid>), not under thread-self.
   std::string path = (pid == 0 ? std::string("/proc/self") : symbolize::proc_dir(pid)) + range;
-  return api->open_object(path.c_str(), m.build_id.c_str());
+  return api->open_object(path.c_str(), m.build_id.c_str(), copies.c_str());
 }
 
 // One object per file: name, build id and inode (a file without build id rebuilt in place
@@ -389,6 +392,9 @@ std::string Symbolizer::stats_line() const {
          " objects_mapped=" + std::to_string(b.objects_opened) +
          " debug_files=" + std::to_string(b.debug_files_opened) +
          " dwarf_read=" + std::to_string(b.dwarf_loaded) +
+         " dwarf_decompressed=" + std::to_string(b.dwarf_decompressed) +
+         " dwarf_copies_read=" + std::to_string(b.dwarf_copies_read) +
+         " dwarf_copies_written=" + std::to_string(b.dwarf_copies_written) +
          " lookups=" + std::to_string(b.lookups) + " cache=" + cache;
 }
 

@@ -10,14 +10,15 @@
 namespace profagent::symbolize {
 namespace {
 
-void* open_object(const char* path, const char* build_id) {
+void* open_object(const char* path, const char* build_id, const char* dwarf_copy_dir) {
   auto main = std::make_unique<MappedElf>(path);
   if (main->elf() == nullptr) return nullptr;
   std::string expected = build_id != nullptr ? build_id : "";
   std::string actual = main->build_id();
   if (!expected.empty() && !actual.empty() && expected != actual) return nullptr;
   backend_counters().objects_opened++;
-  return new ObjectFile(std::move(main), path, actual.empty() ? expected : actual);
+  return new ObjectFile(std::move(main), path, actual.empty() ? expected : actual,
+                        dwarf_copy_dir != nullptr ? dwarf_copy_dir : "");
 }
 
 void* open_image(const void* bytes, size_t size) {
@@ -25,7 +26,7 @@ void* open_image(const void* bytes, size_t size) {
   if (main->elf() == nullptr) return nullptr;
   backend_counters().objects_opened++;
   std::string id = main->build_id();
-  return new ObjectFile(std::move(main), "", id);
+  return new ObjectFile(std::move(main), "", id, "");
 }
 
 void close_object(void* object) { delete static_cast<ObjectFile*>(object); }

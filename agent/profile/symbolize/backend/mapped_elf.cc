@@ -33,6 +33,7 @@ MappedElf::MappedElf(const std::string& path) {
     void* p = mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
     if (p != MAP_FAILED) {
       map_ = p;
+      elf_size_ = size_;
       mmapped_ = true;
     }
   }
@@ -45,14 +46,19 @@ MappedElf::MappedElf(const void* bytes, size_t size) {
   map_ = std::malloc(size);
   if (map_ == nullptr) return;
   std::memcpy(map_, bytes, size);
-  size_ = size;
+  size_ = elf_size_ = size;
   open_memory();
+}
+
+MappedElf::MappedElf(void* map, size_t map_size, size_t elf_size)
+    : map_(map), size_(map_size), elf_size_(elf_size), mmapped_(true) {
+  if (elf_size_ >= EI_NIDENT && elf_size_ <= size_) open_memory();
 }
 
 void MappedElf::open_memory() {
   if (map_ == nullptr || !libelf_ready()) return;
   if (std::memcmp(map_, ELFMAG, SELFMAG) != 0) return;
-  elf_ = elf_memory(static_cast<char*>(map_), size_);
+  elf_ = elf_memory(static_cast<char*>(map_), elf_size_);
   if (elf_ != nullptr && elf_kind(elf_) != ELF_K_ELF) {
     elf_end(elf_);
     elf_ = nullptr;

@@ -18,6 +18,9 @@ class MappedElf {
   explicit MappedElf(const std::string& path);
   // Copies an in-memory image (the vDSO).
   MappedElf(const void* bytes, size_t size);
+  // Takes over a private mapping `map` of `map_size` bytes (munmap'ed by the destructor) whose
+  // first `elf_size` bytes are the ELF image (a checked cache file with a trailer).
+  MappedElf(void* map, size_t map_size, size_t elf_size);
   ~MappedElf();
   MappedElf(const MappedElf&) = delete;
   MappedElf& operator=(const MappedElf&) = delete;
@@ -32,7 +35,8 @@ class MappedElf {
   void open_memory();
 
   void* map_ = nullptr;
-  size_t size_ = 0;
+  size_t size_ = 0;      // of the mapping
+  size_t elf_size_ = 0;  // of the ELF image at its start
   bool mmapped_ = false;
   Elf* elf_ = nullptr;
 };

@@ -9,6 +9,7 @@
 
 #include "agent/profile/symbolize/backend/backend_stats.h"
 #include "agent/profile/symbolize/backend/debug_file_finder.h"
+#include "agent/profile/symbolize/backend/dwarf_copy.h"
 #include "agent/profile/symbolize/backend/mini_debuginfo.h"
 #include "agent/profile/symbolize/demangle.h"
 
@@ -129,8 +130,12 @@ std::vector<SourceFrame> dwarf_frames(Dwarf* dwarf, Dwarf_Die* cudie, uint64_t v
 
 }  // namespace
 
-ObjectFile::ObjectFile(std::unique_ptr<MappedElf> main, std::string path, std::string build_id)
-    : main_(std::move(main)), path_(std::move(path)), build_id_(std::move(build_id)) {}
+ObjectFile::ObjectFile(std::unique_ptr<MappedElf> main, std::string path, std::string build_id,
+                       std::string dwarf_copy_dir)
+    : main_(std::move(main)),
+      path_(std::move(path)),
+      build_id_(std::move(build_id)),
+      dwarf_copy_dir_(std::move(dwarf_copy_dir)) {}
 
 ObjectFile::~ObjectFile() {
   if (dwarf_ != nullptr) dwarf_end(dwarf_);
@@ -199,12 +204,34 @@ Dwarf* ObjectFile::dwarf() {
                debug != nullptr && has_section_data(*debug, ".debug_info")) {
       source = debug;
     }
-    if (source != nullptr) {
-      dwarf_ = dwarf_begin_elf(source->elf(), DWARF_C_READ, nullptr);
-      if (dwarf_ != nullptr) backend_counters().dwarf_loaded++;
-    }
+    if (source != nullptr) open_dwarf(*source);
   }
   return dwarf_;
+}
+
+// Compressed sections are inflated whole when libdw opens them, whatever address is wanted:
+// read the decompressed copy a previous process wrote instead, or write it after paying.
+void ObjectFile::open_dwarf(const MappedElf& source) {
+  bool compressed = dwarf_copy_worthwhile(source);
+  bool copyable = compressed && !dwarf_copy_dir_.empty() && !build_id_.empty();
+  if (copyable) {
+    dwarf_copy_ = load_dwarf_copy(dwarf_copy_dir_, build_id_);
+    if (dwarf_copy_ != nullptr) {
+      dwarf_ = dwarf_begin_elf(dwarf_copy_->elf(), DWARF_C_READ, nullptr);
+      if (dwarf_ != nullptr) {
+        backend_counters().dwarf_loaded++;
+        backend_counters().dwarf_copies_read++;
+        return;
+      }
+      dwarf_copy_.reset();
+    }
+  }
+  dwarf_ = dwarf_begin_elf(source.elf(), DWARF_C_READ, nullptr);
+  if (dwarf_ == nullptr) return;
+  backend_counters().dwarf_loaded++;
+  if (compressed) backend_counters().dwarf_decompressed++;
+  if (copyable && write_dwarf_copy(dwarf_copy_dir_, build_id_, source))
+    backend_counters().dwarf_copies_written++;
 }
 
 bool ObjectFile::lookup(uint64_t vaddr, std::vector<SourceFrame>* frames, bool* has_file_line,

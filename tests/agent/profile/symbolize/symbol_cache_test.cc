@@ -288,6 +288,25 @@ TEST(SymbolCache, OldestFilesAreEvictedBeyondTheBound) {
   EXPECT_FALSE(fs::exists(dir + "/" + ids.front() + ".sym"));
 }
 
+// The backend's decompressed DWARF copies (<build id>.dwarf) count in the same bound and are
+// evicted oldest first like the rest; a dead writer's temporary copy goes too.
+TEST(SymbolCache, DwarfCopiesShareTheBound) {
+  std::string dir = fresh_dir("evict-dwarf");
+  std::string copy = dir + "/" + std::string(40, 'd') + ".dwarf";
+  std::string temp = copy + ".tmp.1.0";
+  for (const std::string& path : {copy, temp}) {
+    std::ofstream(path) << std::string(5000, 'x');
+    timespec times[2] = {{0, UTIME_OMIT}, {1000000, 0}};  // long ago
+    utimensat(AT_FDCWD, path.c_str(), times, 0);
+  }
+  SymbolCache cache(dir, 3000);
+  cache.add(kId, 1, entry("f", 1));
+  cache.save();
+  EXPECT_FALSE(fs::exists(copy));
+  EXPECT_FALSE(fs::exists(temp));
+  EXPECT_TRUE(fs::exists(dir + "/" + kId + ".sym"));
+}
+
 TEST(SymbolCache, DirectoryFromTheSetting) {
   EXPECT_EQ(symbol_cache_directory("off", "/x", "/home/u"), "");
   EXPECT_EQ(symbol_cache_directory("/var/cache/p", "/x", "/home/u"), "/var/cache/p");

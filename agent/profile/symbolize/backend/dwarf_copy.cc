@@ -1,0 +1,273 @@
+// The decompressed DWARF copy (see dwarf_copy.h). File layout: an ELF64 image (header, the
+// copied sections' data, .shstrtab, section headers), then a fixed trailer: magic, the ELF
+// image's size, the build id, and a 64-bit checksum of image and build id. Part of
+// libprofagent-symbolize.so. Normal (dump-thread) context only.
+#include "agent/profile/symbolize/backend/dwarf_copy.h"
+
+#include <elf.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+namespace profagent::symbolize {
+namespace {
+
+constexpr char kMagic[16] = {'p', 'r', 'o', 'f', 'a', 'g', 'e', 'n',
+                             't', '-', 'd', 'w', 'a', 'r', 'f', '1'};
+constexpr size_t kMaxBuildId = 128;
+constexpr int64_t kTouchAfterSeconds = 3600;  // as the symbol cache's files
+
+struct Trailer {
+  char magic[16];
+  uint64_t elf_size;
+  uint64_t checksum;
+  uint32_t build_id_size;
+  uint32_t reserved;
+  char build_id[kMaxBuildId];
+};
+static_assert(sizeof(Trailer) == 168);
+
+// The sections libdw reads for names, lines and inline chains. Location lists and call-frame
+// information are never read by a lookup and stay out.
+constexpr const char* kCopied[] = {
+    ".debug_info",   ".debug_abbrev",      ".debug_aranges", ".debug_line",
+    ".debug_line_str", ".debug_str",       ".debug_str_offsets", ".debug_addr",
+    ".debug_ranges", ".debug_rnglists",    ".debug_types",
+};
+
+bool is_copied(const char* name) {
+  for (const char* c : kCopied)
+    if (std::strcmp(name, c) == 0) return true;
+  return false;
+}
+
+uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+
+// A 64-bit checksum of the image and the build id, four independent multiply-rotate lanes
+// over 8-byte words (several GB/s: the copy is checked at every open). Our own, not zlib's
+// crc32: a host that defines a `crc32` of its own would take that call (global scope first).
+uint64_t checksum(const char* image, size_t size, const char* build_id, size_t id_size) {
+  constexpr uint64_t k1 = 0x9e3779b185ebca87ull, k2 = 0xc2b2ae3d27d4eb4full;
+  uint64_t lane[4] = {k1 + k2, k2, 0, 0 - k1};
+  size_t i = 0;
+  for (; i + 32 <= size; i += 32) {
+    for (int j = 0; j < 4; ++j) {
+      uint64_t word;
+      std::memcpy(&word, image + i + 8 * j, 8);
+      lane[j] = rotl(lane[j] + word * k2, 31) * k1;
+    }
+  }
+  uint64_t h = rotl(lane[0], 1) + rotl(lane[1], 7) + rotl(lane[2], 12) + rotl(lane[3], 18);
+  auto mix_byte = [&h](unsigned char c) { h = rotl(h ^ (c * k1), 11) * k2; };
+  for (; i < size; ++i) mix_byte(static_cast<unsigned char>(image[i]));
+  for (size_t j = 0; j < id_size; ++j) mix_byte(static_cast<unsigned char>(build_id[j]));
+  h ^= size;
+  h ^= h >> 33;
+  h *= k2;
+  h ^= h >> 29;
+  h *= k1;
+  h ^= h >> 32;
+  return h;
+}
+
+const char* section_name(Elf* elf, const GElf_Shdr& shdr) {
+  size_t shstrndx = 0;
+  if (elf_getshdrstrndx(elf, &shstrndx) != 0) return nullptr;
+  return elf_strptr(elf, shstrndx, shdr.sh_name);
+}
+
+bool write_all(int fd, const char* data, size_t size) {
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = write(fd, data + done, size - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+std::atomic<uint64_t> g_temp_counter{0};
+
+}  // namespace
+
+std::string dwarf_copy_path(const std::string& dir, const std::string& build_id) {
+  return dir + "/" + build_id + ".dwarf";
+}
+
+bool dwarf_copy_worthwhile(const MappedElf& file) {
+  Elf* elf = file.elf();
+  if (elf == nullptr || gelf_getclass(elf) != ELFCLASS64) return false;
+  bool compressed = false;
+  for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn != nullptr; scn = elf_nextscn(elf, scn)) {
+    GElf_Shdr shdr;
+    if (gelf_getshdr(scn, &shdr) == nullptr) continue;
+    const char* name = section_name(elf, shdr);
+    if (name == nullptr) continue;
+    // A supplementary file's strings, or old GNU-style ".zdebug_*" sections: not copied.
+    if (std::strcmp(name, ".gnu_debugaltlink") == 0 || std::strcmp(name, ".debug_sup") == 0 ||
+        std::strncmp(name, ".zdebug_", 8) == 0)
+      return false;
+    // libdw decompresses a section in memory when it opens the file (its header loses
+    // SHF_COMPRESSED then): ask before opening the DWARF.
+    if (is_copied(name) && (shdr.sh_flags & SHF_COMPRESSED) != 0) compressed = true;
+  }
+  return compressed;
+}
+
+std::unique_ptr<MappedElf> load_dwarf_copy(const std::string& dir, const std::string& build_id) {
+  if (dir.empty() || build_id.empty() || build_id.size() > kMaxBuildId) return nullptr;
+  int fd = open(dwarf_copy_path(dir, build_id).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return nullptr;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+      static_cast<uint64_t>(st.st_size) < sizeof(Trailer) + sizeof(Elf64_Ehdr) ||
+      static_cast<uint64_t>(st.st_size) > kMaxCopyBytes + sizeof(Trailer)) {
+    close(fd);
+    return nullptr;
+  }
+  size_t size = static_cast<size_t>(st.st_size);
+  // Private and writable, as MappedElf maps any file: libelf may convert data in place.
+  void* map = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+  // Keep a file in use young, so eviction takes the ones nobody reads.
+  if (map != MAP_FAILED && time(nullptr) - st.st_mtime > kTouchAfterSeconds)
+    futimens(fd, nullptr);
+  close(fd);
+  if (map == MAP_FAILED) return nullptr;
+  Trailer trailer;
+  std::memcpy(&trailer, static_cast<const char*>(map) + size - sizeof trailer, sizeof trailer);
+  bool ok = std::memcmp(trailer.magic, kMagic, sizeof kMagic) == 0 &&
+            trailer.elf_size == size - sizeof trailer &&
+            trailer.build_id_size == build_id.size() &&
+            std::memcmp(trailer.build_id, build_id.data(), build_id.size()) == 0 &&
+            trailer.checksum == checksum(static_cast<const char*>(map), trailer.elf_size,
+                                    trailer.build_id, trailer.build_id_size);
+  if (!ok) {
+    munmap(map, size);
+    return nullptr;
+  }
+  // The check read every page; libdw reads a few units' worth. Let the rest go from this
+  // process (untouched private pages of a file: they stay in the page cache).
+  madvise(map, size, MADV_DONTNEED);
+  auto copy = std::make_unique<MappedElf>(map, size, static_cast<size_t>(trailer.elf_size));
+  if (copy->elf() == nullptr || copy->section(".debug_info") == nullptr) return nullptr;
+  return copy;
+}
+
+bool write_dwarf_copy(const std::string& dir, const std::string& build_id,
+                      const MappedElf& source) {
+  Elf* elf = source.elf();
+  if (dir.empty() || build_id.empty() || build_id.size() > kMaxBuildId || elf == nullptr ||
+      gelf_getclass(elf) != ELFCLASS64)
+    return false;
+  GElf_Ehdr source_ehdr;
+  if (gelf_getehdr(elf, &source_ehdr) == nullptr) return false;
+
+  struct Copied {
+    GElf_Shdr shdr;
+    std::string name;
+    const char* data;
+    size_t size;
+    uint64_t align;
+  };
+  std::vector<Copied> sections;
+  uint64_t total = sizeof(Elf64_Ehdr);
+  for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn != nullptr; scn = elf_nextscn(elf, scn)) {
+    GElf_Shdr shdr;
+    if (gelf_getshdr(scn, &shdr) == nullptr || shdr.sh_type == SHT_NOBITS) continue;
+    const char* name = section_name(elf, shdr);
+    if (name == nullptr || !is_copied(name)) continue;
+    if ((shdr.sh_flags & SHF_COMPRESSED) != 0) {
+      if (elf_compress(scn, 0, 0) < 0 || gelf_getshdr(scn, &shdr) == nullptr) return false;
+    }
+    Elf_Data* data = elf_getdata(scn, nullptr);
+    if (data == nullptr || data->d_buf == nullptr || data->d_size == 0) continue;
+    uint64_t align = std::max<uint64_t>(1, std::min<uint64_t>(8, data->d_align));
+    sections.push_back({shdr, name, static_cast<const char*>(data->d_buf), data->d_size, align});
+    total += data->d_size + align;
+    if (total > kMaxCopyBytes) return false;
+  }
+  if (sections.empty()) return false;
+
+  // Lay out: header, section data, .shstrtab, section headers (null, copied..., .shstrtab).
+  std::string shstrtab(1, '\0');
+  std::string image(sizeof(Elf64_Ehdr), '\0');
+  std::vector<Elf64_Shdr> headers(1);
+  auto pad_to = [&image](uint64_t align) {
+    image.resize((image.size() + align - 1) / align * align, '\0');
+  };
+  for (const Copied& c : sections) {
+    pad_to(c.align);
+    Elf64_Shdr h{};
+    h.sh_name = static_cast<Elf64_Word>(shstrtab.size());
+    shstrtab += c.name;
+    shstrtab += '\0';
+    h.sh_type = c.shdr.sh_type;
+    h.sh_flags = c.shdr.sh_flags & ~static_cast<uint64_t>(SHF_COMPRESSED | SHF_ALLOC);
+    h.sh_offset = image.size();
+    h.sh_size = c.size;
+    h.sh_addralign = c.align;
+    h.sh_entsize = c.shdr.sh_entsize;
+    headers.push_back(h);
+    image.append(c.data, c.size);
+  }
+  Elf64_Shdr strtab{};
+  strtab.sh_name = static_cast<Elf64_Word>(shstrtab.size());
+  shstrtab += ".shstrtab";
+  shstrtab += '\0';
+  strtab.sh_type = SHT_STRTAB;
+  strtab.sh_offset = image.size();
+  strtab.sh_size = shstrtab.size();
+  strtab.sh_addralign = 1;
+  image += shstrtab;
+  headers.push_back(strtab);
+  pad_to(8);
+
+  Elf64_Ehdr ehdr{};
+  std::memcpy(ehdr.e_ident, source_ehdr.e_ident, EI_NIDENT);
+  ehdr.e_type = static_cast<Elf64_Half>(source_ehdr.e_type);
+  ehdr.e_machine = static_cast<Elf64_Half>(source_ehdr.e_machine);
+  ehdr.e_version = EV_CURRENT;
+  ehdr.e_flags = static_cast<Elf64_Word>(source_ehdr.e_flags);
+  ehdr.e_ehsize = sizeof(Elf64_Ehdr);
+  ehdr.e_shoff = image.size();
+  ehdr.e_shentsize = sizeof(Elf64_Shdr);
+  ehdr.e_shnum = static_cast<Elf64_Half>(headers.size());
+  ehdr.e_shstrndx = static_cast<Elf64_Half>(headers.size() - 1);
+  // The image is written in the file's byte order, which must be ours to copy headers as is.
+  if (ehdr.e_ident[EI_DATA] != (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? ELFDATA2LSB
+                                                                         : ELFDATA2MSB))
+    return false;
+  std::memcpy(image.data(), &ehdr, sizeof ehdr);
+  image.append(reinterpret_cast<const char*>(headers.data()), headers.size() * sizeof(Elf64_Shdr));
+  if (image.size() > kMaxCopyBytes) return false;
+
+  Trailer trailer{};
+  std::memcpy(trailer.magic, kMagic, sizeof kMagic);
+  trailer.elf_size = image.size();
+  trailer.build_id_size = static_cast<uint32_t>(build_id.size());
+  std::memcpy(trailer.build_id, build_id.data(), build_id.size());
+  trailer.checksum = checksum(image.data(), image.size(), trailer.build_id, trailer.build_id_size);
+
+  std::string path = dwarf_copy_path(dir, build_id);
+  std::string temp = path + ".tmp." + std::to_string(getpid()) + "." +
+                     std::to_string(g_temp_counter.fetch_add(1));
+  int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return false;
+  bool ok = write_all(fd, image.data(), image.size()) &&
+            write_all(fd, reinterpret_cast<const char*>(&trailer), sizeof trailer);
+  ok = close(fd) == 0 && ok;
+  if (ok) ok = rename(temp.c_str(), path.c_str()) == 0;
+  if (!ok) unlink(temp.c_str());
+  return ok;
+}
+
+}  // namespace profagent::symbolize

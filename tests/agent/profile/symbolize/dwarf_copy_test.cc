@@ -1,0 +1,272 @@
+// The backend's decompressed DWARF copy (backend/dwarf_copy.h): answers read through the copy
+// are those read from the compressed file itself (every address of a fixture with inline
+// chains, a spread of libc's), the first open writes it and the next reads it instead of
+// inflating, and a corrupt, truncated or foreign copy, an unwritable directory or a file
+// without compressed DWARF are handled as the symbol cache's files are. Talks to
+// libprofagent-symbolize.so through its entry points, as the agent does.
+#include <elf.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "agent/profile/symbolize/backend_api.h"
+#include "agent/profile/symbolize/backend_loader.h"
+#include "agent/profile/symbolize/build_id.h"
+
+#ifndef SYMBOLIZER_FIXTURE_DIR
+#error "SYMBOLIZER_FIXTURE_DIR must name the build directory of the fixtures"
+#endif
+
+namespace profagent::symbolize {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kFixtureDir = SYMBOLIZER_FIXTURE_DIR;
+const std::string kCppGz = kFixtureDir + "/symbolizer_fixture_cpp_gz";
+const std::string kCppGzId = "5123456789abcdef0123456789abcdef01234567";
+const std::string kCGz = kFixtureDir + "/symbolizer_fixture_c_gz";
+const std::string kCGzId = "6123456789abcdef0123456789abcdef01234567";
+const std::string kCppPlain = kFixtureDir + "/symbolizer_fixture_cpp_g";
+const std::string kLibc = "/lib/x86_64-linux-gnu/libc.so.6";
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+// [start, end) of the file's .text, as ELF virtual addresses (read independently of libelf).
+std::pair<uint64_t, uint64_t> text_range(const std::string& path) {
+  std::string bytes = read_file(path);
+  if (bytes.size() < sizeof(Elf64_Ehdr)) return {0, 0};
+  Elf64_Ehdr eh;
+  std::memcpy(&eh, bytes.data(), sizeof eh);
+  auto shdr = [&](size_t i) {
+    Elf64_Shdr sh;
+    std::memcpy(&sh, bytes.data() + eh.e_shoff + i * sizeof sh, sizeof sh);
+    return sh;
+  };
+  Elf64_Shdr names = shdr(eh.e_shstrndx);
+  for (size_t i = 0; i < eh.e_shnum; ++i) {
+    Elf64_Shdr sh = shdr(i);
+    if (std::strcmp(bytes.data() + names.sh_offset + sh.sh_name, ".text") == 0)
+      return {sh.sh_addr, sh.sh_addr + sh.sh_size};
+  }
+  return {0, 0};
+}
+
+std::string fresh_dir(const std::string& tag) {
+  std::string dir = fs::temp_directory_path() / ("dwarf-copy-test." + tag + "." +
+                                                 std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  chmod(dir.c_str(), 0700);
+  return dir;
+}
+
+const BackendApi& api() {
+  const BackendApi* a = symbolize_backend();
+  if (a == nullptr) std::abort();
+  return *a;
+}
+
+BackendStats stats() {
+  BackendStats s;
+  api().stats(&s);
+  return s;
+}
+
+// Every answer of the backend for `addresses` of the object at `path`, as text, with DWARF
+// copies in `dir` ("" = none).
+struct Answers {
+  std::vector<std::string> text;
+  size_t inline_chains = 0;  // answers with more than one frame
+  size_t with_lines = 0;
+};
+
+Answers answers(const std::string& path, const std::string& dir,
+                const std::vector<uint64_t>& addresses) {
+  Answers out;
+  void* object = api().open_object(path.c_str(), "", dir.c_str());
+  if (object == nullptr) {
+    ADD_FAILURE() << "cannot open " << path;
+    return out;
+  }
+  for (uint64_t vaddr : addresses) {
+    std::vector<SourceFrame> frames;
+    bool has_file_line = false;
+    uint64_t from = 0, to = 0;
+    bool named = api().lookup(object, vaddr, &frames, &has_file_line, &from, &to);
+    std::ostringstream s;
+    s << std::hex << vaddr << std::dec << " named=" << named << " lines=" << has_file_line
+      << " same=" << from << "-" << to;
+    for (const SourceFrame& f : frames)
+      s << " | " << f.function << " [" << f.system_name << "] " << f.file << ":" << f.line
+        << " decl " << f.start_line;
+    out.text.push_back(s.str());
+    if (frames.size() > 1) out.inline_chains++;
+    if (has_file_line) out.with_lines++;
+  }
+  api().close_object(object);
+  return out;
+}
+
+std::vector<uint64_t> every_address(const std::string& path, uint64_t stride) {
+  auto [start, end] = text_range(path);
+  std::vector<uint64_t> out;
+  for (uint64_t a = start; a < end; a += stride) out.push_back(a);
+  return out;
+}
+
+void expect_same(const Answers& expected, const Answers& got) {
+  ASSERT_EQ(expected.text.size(), got.text.size());
+  size_t differ = 0;
+  for (size_t i = 0; i < expected.text.size(); ++i) {
+    if (expected.text[i] == got.text[i]) continue;
+    if (++differ <= 5) ADD_FAILURE() << "expected " << expected.text[i] << "\n     got " << got.text[i];
+  }
+  EXPECT_EQ(differ, 0u);
+}
+
+std::vector<std::string> names_in(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename());
+  return names;
+}
+
+TEST(DwarfCopy, FixtureAnswersThroughTheCopyAreTheCompressedFilesAtEveryAddress) {
+  std::string dir = fresh_dir("fixture");
+  std::vector<uint64_t> addresses = every_address(kCppGz, 1);
+  ASSERT_GT(addresses.size(), 100u);
+  Answers direct = answers(kCppGz, "", addresses);
+  EXPECT_GT(direct.inline_chains, 0u) << "the fixture has no inline chain to compare";
+  EXPECT_GT(direct.with_lines, addresses.size() / 2);
+
+  BackendStats before = stats();
+  Answers writing = answers(kCppGz, dir, addresses);
+  BackendStats written = stats();
+  EXPECT_EQ(written.dwarf_decompressed - before.dwarf_decompressed, 1u);
+  EXPECT_EQ(written.dwarf_copies_written - before.dwarf_copies_written, 1u);
+  EXPECT_EQ(names_in(dir), std::vector<std::string>{kCppGzId + ".dwarf"});
+  struct stat st;
+  ASSERT_EQ(stat((dir + "/" + kCppGzId + ".dwarf").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+  Answers reading = answers(kCppGz, dir, addresses);
+  BackendStats read = stats();
+  EXPECT_EQ(read.dwarf_copies_read - written.dwarf_copies_read, 1u);
+  EXPECT_EQ(read.dwarf_decompressed - written.dwarf_decompressed, 0u) << "inflated again";
+  EXPECT_EQ(read.dwarf_copies_written - written.dwarf_copies_written, 0u);
+  expect_same(direct, writing);
+  expect_same(direct, reading);
+  fs::remove_all(dir);
+}
+
+// glibc's separate debug info (zlib-compressed sections, thousands of compile units, DWARF 5
+// with inline chains everywhere).
+TEST(DwarfCopy, LibcAnswersThroughTheCopyAreTheCompressedFiles) {
+  std::string id = build_id_from_file(kLibc);
+  if (id.size() < 3 || !fs::exists("/usr/lib/debug/.build-id/" + id.substr(0, 2) + "/" +
+                                   id.substr(2) + ".debug"))
+    GTEST_SKIP() << "libc6-dbg is not installed";
+  std::string dir = fresh_dir("libc");
+  std::vector<uint64_t> addresses = every_address(kLibc, 397);
+  ASSERT_GT(addresses.size(), 1000u);
+  Answers direct = answers(kLibc, "", addresses);
+  EXPECT_GT(direct.inline_chains, 50u);
+  answers(kLibc, dir, {addresses[0]});  // writes the copy
+  ASSERT_TRUE(fs::exists(dir + "/" + id + ".dwarf"));
+  BackendStats before = stats();
+  Answers reading = answers(kLibc, dir, addresses);
+  EXPECT_EQ(stats().dwarf_copies_read - before.dwarf_copies_read, 1u);
+  EXPECT_EQ(stats().dwarf_decompressed - before.dwarf_decompressed, 0u);
+  expect_same(direct, reading);
+  fs::remove_all(dir);
+}
+
+TEST(DwarfCopy, CorruptOrTruncatedCopyIsIgnoredAndRewritten) {
+  std::vector<uint64_t> addresses = every_address(kCppGz, 3);
+  Answers direct = answers(kCppGz, "", addresses);
+  for (int damage = 0; damage < 3; ++damage) {
+    std::string dir = fresh_dir("corrupt");
+    std::string path = dir + "/" + kCppGzId + ".dwarf";
+    answers(kCppGz, dir, {addresses[0]});
+    std::string bytes = read_file(path);
+    ASSERT_GT(bytes.size(), 1000u);
+    if (damage == 0) bytes[bytes.size() / 2] ^= 0x40;    // a bit inside the DWARF
+    if (damage == 1) bytes.resize(bytes.size() - 100);  // truncated
+    if (damage == 2) bytes.resize(10);                   // a stub
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+
+    BackendStats before = stats();
+    Answers got = answers(kCppGz, dir, addresses);
+    BackendStats after = stats();
+    EXPECT_EQ(after.dwarf_copies_read - before.dwarf_copies_read, 0u) << damage;
+    EXPECT_EQ(after.dwarf_decompressed - before.dwarf_decompressed, 1u) << damage;
+    EXPECT_EQ(after.dwarf_copies_written - before.dwarf_copies_written, 1u) << damage;
+    expect_same(direct, got);
+    // Rewritten whole: the next open reads it.
+    answers(kCppGz, dir, {addresses[0]});
+    EXPECT_EQ(stats().dwarf_copies_read - after.dwarf_copies_read, 1u) << damage;
+    EXPECT_EQ(names_in(dir).size(), 1u) << "a temporary file was left";
+    fs::remove_all(dir);
+  }
+}
+
+// A binary rebuilt (another build id) never reads the copy of the old one, even under its
+// name.
+TEST(DwarfCopy, CopyOfAnotherBuildIsNotUsed) {
+  std::string dir = fresh_dir("other");
+  answers(kCGz, dir, every_address(kCGz, 64));
+  ASSERT_TRUE(fs::exists(dir + "/" + kCGzId + ".dwarf"));
+  fs::rename(dir + "/" + kCGzId + ".dwarf", dir + "/" + kCppGzId + ".dwarf");
+
+  std::vector<uint64_t> addresses = every_address(kCppGz, 1);
+  Answers direct = answers(kCppGz, "", addresses);
+  BackendStats before = stats();
+  Answers got = answers(kCppGz, dir, addresses);
+  EXPECT_EQ(stats().dwarf_copies_read - before.dwarf_copies_read, 0u);
+  EXPECT_EQ(stats().dwarf_copies_written - before.dwarf_copies_written, 1u);
+  expect_same(direct, got);
+  fs::remove_all(dir);
+}
+
+TEST(DwarfCopy, UnwritableDirectoryOrUncompressedDwarfWritesNothing) {
+  std::vector<uint64_t> addresses = every_address(kCppGz, 5);
+  Answers direct = answers(kCppGz, "", addresses);
+  BackendStats before = stats();
+  expect_same(direct, answers(kCppGz, "/proc/self/no-such-dir", addresses));
+  EXPECT_EQ(stats().dwarf_copies_written - before.dwarf_copies_written, 0u);
+
+  // Plain DWARF opens without inflating anything: nothing to copy.
+  std::string dir = fresh_dir("plain");
+  before = stats();
+  answers(kCppPlain, dir, every_address(kCppPlain, 5));
+  EXPECT_EQ(stats().dwarf_decompressed - before.dwarf_decompressed, 0u);
+  EXPECT_TRUE(names_in(dir).empty());
+  fs::remove_all(dir);
+}
+
+// A copy that is not ours (another owner) or a symlink to one is not read.
+TEST(DwarfCopy, SymlinkedCopyIsNotRead) {
+  std::string dir = fresh_dir("link");
+  std::string elsewhere = fresh_dir("link-target");
+  answers(kCppGz, elsewhere, every_address(kCppGz, 64));
+  fs::create_symlink(elsewhere + "/" + kCppGzId + ".dwarf", dir + "/" + kCppGzId + ".dwarf");
+  BackendStats before = stats();
+  answers(kCppGz, dir, every_address(kCppGz, 64));
+  EXPECT_EQ(stats().dwarf_copies_read - before.dwarf_copies_read, 0u);
+  fs::remove_all(dir);
+  fs::remove_all(elsewhere);
+}
+
+}  // namespace
+}  // namespace profagent::symbolize
