@@ -41,14 +41,19 @@ void expect_passed(const testing::ChildResult& result) {
   EXPECT_TRUE(result.passed()) << result.message << " (status " << result.status << ")";
 }
 
+// In the forked child: starts the dump thread (no interval) with the counting last-thread
+// check and waits for its first pass.
+bool start_counting_dump_thread() {
+  reset_wakeups_after_fork();
+  set_last_thread_check(count_check);
+  return start_dump_thread(0) && wait_until([] { return g_checks.load() >= 1; });
+}
+
 TEST(DumpThread, SleepsUntilWokenAndRunsTheLastThreadCheckAtEveryWake) {
   if (dump_thread_running()) GTEST_SKIP() << "a dump thread already runs in this process";
   expect_passed(testing::run_in_child([]() -> std::string {
-    reset_wakeups_after_fork();
-    set_last_thread_check(count_check);
-    CHILD_CHECK(start_dump_thread(0));  // no interval: only wake-ups move it
+    CHILD_CHECK(start_counting_dump_thread());  // no interval: only wake-ups move it
     CHILD_CHECK(dump_thread_running());
-    CHILD_CHECK(wait_until([] { return g_checks.load() >= 1; }));  // its first pass
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     int settled = g_checks.load();
     CHILD_CHECK(settled == 1);  // asleep: no busy loop
@@ -65,10 +70,7 @@ TEST(DumpThread, SleepsUntilWokenAndRunsTheLastThreadCheckAtEveryWake) {
 TEST(DumpThread, ServesATickRequestByClearingItAndSleepsAgain) {
   if (dump_thread_running()) GTEST_SKIP() << "a dump thread already runs in this process";
   expect_passed(testing::run_in_child([]() -> std::string {
-    reset_wakeups_after_fork();
-    set_last_thread_check(count_check);
-    CHILD_CHECK(start_dump_thread(0));
-    CHILD_CHECK(wait_until([] { return g_checks.load() >= 1; }));
+    CHILD_CHECK(start_counting_dump_thread());
     for (int round = 0; round < 2; ++round) {
       request_collector_tick();
       CHILD_CHECK(wait_until([] { return !tick_requested(); }));  // the tick ran
@@ -87,10 +89,7 @@ TEST(DumpThread, ServesATickRequestByClearingItAndSleepsAgain) {
 TEST(DumpThread, TickRequestsThatKeepComingNeedNoWakeUpUntilTheyStop) {
   if (dump_thread_running()) GTEST_SKIP() << "a dump thread already runs in this process";
   expect_passed(testing::run_in_child([]() -> std::string {
-    reset_wakeups_after_fork();
-    set_last_thread_check(count_check);
-    CHILD_CHECK(start_dump_thread(0));
-    CHILD_CHECK(wait_until([] { return g_checks.load() >= 1; }));
+    CHILD_CHECK(start_counting_dump_thread());
     uint32_t before = wakeup_count();
     request_collector_tick();  // the first one after idle wakes it
     CHILD_CHECK(wakeup_count() == before + 1);

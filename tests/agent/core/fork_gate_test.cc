@@ -44,6 +44,22 @@ bool wait_until(Fn done) {
   return done();
 }
 
+// Forks while another thread holds a section open until the fork is seen waiting for it;
+// returns the child's status (the child exits 0).
+int fork_while_another_thread_holds_a_section() {
+  std::atomic<bool> inside{false};
+  uint64_t waits = fork_gate_waits();
+  std::thread holder([&] {
+    ForkGateSection section;
+    inside = true;
+    wait_until([&] { return fork_gate_waits() > waits; });
+  });
+  while (!inside) std::this_thread::yield();
+  int status = fork_and_wait([] { return true; });
+  holder.join();
+  return status;
+}
+
 TEST(ForkGate, AForkWaitsForASectionOnAnotherThreadAndTheChildFindsItsLockFree) {
   auto result = run_in_child([]() -> std::string {
     install_fork_gate();
@@ -117,16 +133,8 @@ TEST(ForkGate, AForkFromInsideASectionOnTheSameThreadGoesAheadAndTheChildsGateSt
       alarm(10);
       // A thread of the child opens and holds a section; the child's fork waits for it. A
       // broken gate (a reader count gone wrong) would make it time out or not wait.
-      std::atomic<bool> inside{false};
       uint64_t child_waits = fork_gate_waits();
-      std::thread t([&] {
-        ForkGateSection other;
-        inside = true;
-        wait_until([&] { return fork_gate_waits() > child_waits; });
-      });
-      while (!inside) std::this_thread::yield();
-      int grandchild = fork_and_wait([] { return true; });
-      t.join();
+      int grandchild = fork_while_another_thread_holds_a_section();
       bool ok = WIFEXITED(grandchild) && WEXITSTATUS(grandchild) == 0 &&
                 fork_gate_waits() == child_waits + 1 && fork_gate_timeouts() == 0;
       _exit(ok ? 0 : 1);
@@ -164,16 +172,8 @@ TEST(ForkGate, AfterAWaitRunsOutForksDoNotWaitUntilTheGateIsFreeAgain) {
     stuck.join();
     if (fork_and_wait([] { return true; }) != 0) return "child after release failed";
     // Free again: the next section is waited for as usual.
-    std::atomic<bool> again{false};
     uint64_t before = fork_gate_waits();
-    std::thread t([&] {
-      ForkGateSection section;
-      again = true;
-      wait_until([&] { return fork_gate_waits() > before; });
-    });
-    while (!again) std::this_thread::yield();
-    if (fork_and_wait([] { return true; }) != 0) return "last child failed";
-    t.join();
+    if (fork_while_another_thread_holds_a_section() != 0) return "last child failed";
     if (fork_gate_waits() != before + 1) return "the gate did not wait again once free";
     if (fork_gate_timeouts() != 1) return "a wait ran out after the gate was free";
     return "";
