@@ -2,6 +2,8 @@
 // heap_alloc.h). HOOK CONTEXT.
 #include "collectors/heap/heap_alloc.h"
 
+#include "agent/core/sample_path.h"
+
 #include <unistd.h>
 
 #include <cerrno>
@@ -22,7 +24,7 @@ size_t heap_pvalloc_size(size_t size) noexcept {
   return (size + kPage - 1) & ~(kPage - 1);
 }
 
-void* heap_sampled_malloc(const NextAllocator& next, HeapRecorder& rec, size_t size) noexcept {
+PROFAGENT_SAMPLE_PATH void* heap_sampled_malloc(const NextAllocator& next, HeapRecorder& rec, size_t size) noexcept {
   void* p = rec.allocate(size, 16);
   return p != nullptr ? p : next.malloc(size);
 }

@@ -1,6 +1,8 @@
 // Heap bucket table (see heap_buckets.h). HOOK CONTEXT except copy().
 #include "collectors/heap/heap_buckets.h"
 
+#include "agent/core/sample_path.h"
+
 #include <cstring>
 
 namespace profagent {
@@ -20,7 +22,7 @@ uint64_t bucket_size_class(uint64_t size) {
 
 }  // namespace
 
-uint32_t HeapBucketTable::record_alloc(const uintptr_t* pcs, int depth, uint64_t size,
+PROFAGENT_SAMPLE_PATH uint32_t HeapBucketTable::record_alloc(const uintptr_t* pcs, int depth, uint64_t size,
                                        int32_t tid, const char* thread_name) noexcept {
   return table_.record(pcs, depth, thread_name, bucket_size_class(size), tid,
                        [size](HeapCounters& c) {
@@ -29,7 +31,7 @@ uint32_t HeapBucketTable::record_alloc(const uintptr_t* pcs, int depth, uint64_t
                        });
 }
 
-void HeapBucketTable::record_free(uint32_t id, uint64_t size) noexcept {
+PROFAGENT_SAMPLE_PATH void HeapBucketTable::record_free(uint32_t id, uint64_t size) noexcept {
   if (!table_.initialized() || id >= table_.count()) return;
   HeapCounters& c = table_.bucket(id).payload;
   // Release: a copy() that sees this free also sees the allocation counted before it.

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "agent/core/sample_path.h"
 #include "agent/runtime/unwind/unwinder.h"
 #include "collectors/heap/heap_alloc.h"
 #include "collectors/heap/heap_recorder.h"
@@ -173,7 +174,11 @@ size_t boot_malloc_usable_size(void* p) noexcept {
 // libprofagent.so) allocates from its static initialisers, which run after the agent's
 // constructor armed this hook and outside any AgentScope (e.g. the 71 KiB exception
 // emergency pool): an allocation called from the agent's code is never the program's.
-SLOW void* malloc_slow(size_t n, const void* caller) noexcept {
+// The sampled path (and the walk, the recorder) sit with the other sample-path code
+// (agent/core/sample_path.h), not with the cold code: at the default rate each sample runs
+// on cold caches.
+__attribute__((noinline)) PROFAGENT_SAMPLE_PATH
+void* malloc_slow(size_t n, const void* caller) noexcept {
   if (!t_heap_sampler.record_allocation_slow(n) ||
       is_agent_pc(reinterpret_cast<uintptr_t>(caller)))
     return g_next.malloc(n);

@@ -6,6 +6,7 @@
 #include <cerrno>
 
 #include "agent/core/clock.h"
+#include "agent/core/sample_path.h"
 #include "agent/runtime/hook_guard.h"
 #include "collectors/common/self_stats.h"
 #include "agent/runtime/threads/thread_registry.h"
@@ -21,7 +22,7 @@ bool HeapRecorder::init(size_t region_bytes, uint32_t max_buckets) noexcept {
   return buckets_.init(max_buckets) && region_.reserve(region_bytes);
 }
 
-void* HeapRecorder::allocate(size_t size, size_t alignment) noexcept {
+PROFAGENT_SAMPLE_PATH void* HeapRecorder::allocate(size_t size, size_t alignment) noexcept {
   AgentScope scope;
   int saved_errno = errno;
   uint64_t start = cost_clock_now();  // self-accounting: the sampled slow path's cost
@@ -43,7 +44,7 @@ void* HeapRecorder::allocate(size_t size, size_t alignment) noexcept {
   return p;
 }
 
-void HeapRecorder::free(void* p) noexcept {
+PROFAGENT_SAMPLE_PATH void HeapRecorder::free(void* p) noexcept {
   AgentScope scope;
   int saved_errno = errno;
   HeapRegion::ObjectInfo info = region_.info(p);

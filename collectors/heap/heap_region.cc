@@ -2,6 +2,8 @@
 // no host allocation, the agent's own spin lock only, mprotect/madvise syscalls.
 #include "collectors/heap/heap_region.h"
 
+#include "agent/core/sample_path.h"
+
 #include <sys/mman.h>
 
 #include <cstring>
@@ -60,7 +62,7 @@ bool HeapRegion::reserve(size_t bytes) noexcept {
   return false;
 }
 
-uintptr_t HeapRegion::carve(size_t bytes) noexcept {
+PROFAGENT_SAMPLE_PATH uintptr_t HeapRegion::carve(size_t bytes) noexcept {
   size_t size = size_.load(std::memory_order_relaxed);
   if (bytes > size - bump_) return 0;
   uintptr_t at = base_.load(std::memory_order_relaxed) + bump_;
@@ -70,7 +72,7 @@ uintptr_t HeapRegion::carve(size_t bytes) noexcept {
   return at;
 }
 
-void* HeapRegion::allocate(size_t size, size_t alignment, uint32_t tag) noexcept {
+PROFAGENT_SAMPLE_PATH void* HeapRegion::allocate(size_t size, size_t alignment, uint32_t tag) noexcept {
   if (size_.load(std::memory_order_relaxed) == 0) return nullptr;
   if (alignment < 16) alignment = 16;
   if (alignment > kMaxAlignment || (alignment & (alignment - 1)) != 0) return nullptr;
@@ -132,7 +134,7 @@ HeapRegion::ObjectInfo HeapRegion::info(const void* p) const noexcept {
   return out;
 }
 
-void HeapRegion::release(void* p) noexcept {
+PROFAGENT_SAMPLE_PATH void HeapRegion::release(void* p) noexcept {
   ObjectInfo i = info(p);
   if (!i.valid) return;  // double free or a stray pointer: never corrupt the free lists
   ObjectHeader* h = header_of(p);

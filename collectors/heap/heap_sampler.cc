@@ -6,6 +6,7 @@
 
 #include "agent/core/running_flag.h"
 #include "agent/core/clock.h"
+#include "agent/core/sample_path.h"
 #include "agent/runtime/hook_guard.h"
 #include "agent/runtime/threads/thread_registry.h"
 
@@ -25,7 +26,7 @@ uint64_t splitmix64(uint64_t x) noexcept {
 
 }  // namespace
 
-uint64_t HeapSampler::next_random() noexcept {
+PROFAGENT_SAMPLE_PATH uint64_t HeapSampler::next_random() noexcept {
   if (rng_ == 0) {
     // Distinct per thread and per process (fork resets it): tid, clock, and where this
     // thread's TLS block lives.
@@ -75,7 +76,7 @@ double log2_of_count(uint64_t v) noexcept {
 // cap (a cap would bias the unsampling, which uses the uncapped R).
 // R == 1 means "every allocation": interval 0 makes `size < countdown` always false.
 // The unbiasing at write time (heap_scale.cc) inverts P(S) for the average size of a bucket.
-size_t HeapSampler::pick_next_interval(int64_t rate) noexcept {
+PROFAGENT_SAMPLE_PATH size_t HeapSampler::pick_next_interval(int64_t rate) noexcept {
   if (rate <= 1) return 0;
   constexpr int kRandomBits = 26;
   uint64_t n = next_random() >> (64 - kRandomBits);
@@ -85,7 +86,7 @@ size_t HeapSampler::pick_next_interval(int64_t rate) noexcept {
   return static_cast<size_t>(qlog * (kMinusLn2 * static_cast<double>(rate))) + 1;
 }
 
-bool HeapSampler::record_allocation_slow(size_t size) noexcept {
+PROFAGENT_SAMPLE_PATH bool HeapSampler::record_allocation_slow(size_t size) noexcept {
   int64_t rate = g_heap_sample_rate.load(std::memory_order_relaxed);
   if (rate <= 0) {
     // Before the constructor has started the collectors, look again at the next allocation

@@ -117,7 +117,8 @@ int unwind_from_signal(void* ucontext, uintptr_t* pcs, int max_frames) noexcept 
   return walk_stack(regs, mem, opt, pcs, max_frames);
 }
 
-__attribute__((noinline)) int unwind_from_hook(uintptr_t* pcs, int max_frames) noexcept {
+PROFAGENT_SAMPLE_PATH __attribute__((noinline)) int unwind_from_hook(uintptr_t* pcs,
+                                                                int max_frames) noexcept {
   if (max_frames <= 0) return 0;
   ErrnoKeeper keep_errno;
   WalkRegs regs;
