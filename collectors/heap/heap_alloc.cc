@@ -24,7 +24,8 @@ size_t heap_pvalloc_size(size_t size) noexcept {
   return (size + kPage - 1) & ~(kPage - 1);
 }
 
-PROFAGENT_SAMPLE_PATH void* heap_sampled_malloc(const NextAllocator& next, HeapRecorder& rec, size_t size) noexcept {
+PROFAGENT_SAMPLE_PATH
+void* heap_sampled_malloc(const NextAllocator& next, HeapRecorder& rec, size_t size) noexcept {
   void* p = rec.allocate(size, 16);
   return p != nullptr ? p : next.malloc(size);
 }

@@ -22,7 +22,8 @@ uint64_t bucket_size_class(uint64_t size) {
 
 }  // namespace
 
-PROFAGENT_SAMPLE_PATH uint32_t HeapBucketTable::record_alloc(const uintptr_t* pcs, int depth, uint64_t size,
+PROFAGENT_SAMPLE_PATH
+uint32_t HeapBucketTable::record_alloc(const uintptr_t* pcs, int depth, uint64_t size,
                                        int32_t tid, const char* thread_name) noexcept {
   return table_.record(pcs, depth, thread_name, bucket_size_class(size), tid,
                        [size](HeapCounters& c) {

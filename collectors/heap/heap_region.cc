@@ -72,7 +72,8 @@ PROFAGENT_SAMPLE_PATH uintptr_t HeapRegion::carve(size_t bytes) noexcept {
   return at;
 }
 
-PROFAGENT_SAMPLE_PATH void* HeapRegion::allocate(size_t size, size_t alignment, uint32_t tag) noexcept {
+PROFAGENT_SAMPLE_PATH
+void* HeapRegion::allocate(size_t size, size_t alignment, uint32_t tag) noexcept {
   if (size_.load(std::memory_order_relaxed) == 0) return nullptr;
   if (alignment < 16) alignment = 16;
   if (alignment > kMaxAlignment || (alignment & (alignment - 1)) != 0) return nullptr;
