@@ -382,7 +382,7 @@ int walk_stack(WalkRegs regs, Memory& mem, const WalkOptions& opt, uintptr_t* pc
   bool exact = opt.first_exact;
   bool bp_unknown = opt.bp_unknown && regs.bp == 0;
   bool guessed = false;  // frames from here on hang off a guessed rbp: check each return
-  mem.prefetch_stack(regs.sp);
+  if (opt.prefetch_stack) mem.prefetch_stack(regs.sp);
   CacheUse cache(set);
   // Bounded by frames visited, agent frames included, so a loop cannot run away.
   for (int visited = 0; visited < max_frames + 32 && n < max_frames; ++visited) {

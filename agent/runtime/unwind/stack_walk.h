@@ -82,6 +82,10 @@ struct WalkOptions {
   bool first_exact = true;   // regs.pc is an interrupted PC (not a return address)
   bool skip_agent = false;   // drop frames inside libprofagent.so
   bool bp_unknown = false;   // regs.bp == 0 means "not known": guess it where a rule needs it
+  // Prefetch the stack above SP at the start: for a walk from a signal, whose stack the
+  // program's own work has mostly pushed out of the cache. A hook's walk runs on the hot
+  // stack of the call it interrupts, where the prefetches would only evict program data.
+  bool prefetch_stack = false;
 };
 
 // Walks from `regs`, writing pprof location addresses (exact PCs, return addresses - 1).

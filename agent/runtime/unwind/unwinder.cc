@@ -113,6 +113,7 @@ int unwind_from_signal(void* ucontext, uintptr_t* pcs, int max_frames) noexcept 
   LocalStackMemory mem(regs.sp);
   WalkOptions opt;
   opt.first_exact = true;
+  opt.prefetch_stack = true;
   opt.skip_agent = true;  // agent trampolines never show in a stack
   return walk_stack(regs, mem, opt, pcs, max_frames);
 }
