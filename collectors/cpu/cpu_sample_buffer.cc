@@ -38,7 +38,7 @@ bool CpuSampleBuffer::init() noexcept {
     // A fork child starts with zero pages instead of copy-on-write copies of ours, so the
     // parent's handlers take no copy fault on its touched pages after every fork (a shell).
     // The child drops the parent's samples anyway (clear()). Linux >= 4.14; else ignored.
-    madvise(maps[t], bytes, MADV_WIPEONFORK);
+    wiped_on_fork_ = madvise(maps[t], bytes, MADV_WIPEONFORK) == 0 && (t == 0 || wiped_on_fork_);
   }
   for (int t = 0; t < 2; ++t) {
     tables_[t] = static_cast<Entry*>(maps[t]);  // zero pages: every state is kEmpty
@@ -158,7 +158,11 @@ void CpuSampleBuffer::for_each_claimed(int t, bool full_scan, Fn&& fn) {
 void CpuSampleBuffer::clear() noexcept {
   for (int t = 0; t < 2; ++t) {
     if (tables_[t] == nullptr) continue;
-    for_each_claimed(t, false, [](Entry& e) { e.state.store(kEmpty); });
+    // Zero pages already (every state kEmpty) in a fork child when MADV_WIPEONFORK took:
+    // writing each claimed entry again would only fault in pages (a shell's fork children
+    // exec at once).
+    if (wiped_on_fork_) claimed_count_[t].store(0, std::memory_order_relaxed);
+    else for_each_claimed(t, false, [](Entry& e) { e.state.store(kEmpty); });
   }
   writers_[0].store(0);
   writers_[1].store(0);

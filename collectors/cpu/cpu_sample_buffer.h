@@ -49,7 +49,9 @@ class CpuSampleBuffer {
   // clears them. Normal context; one drainer at a time.
   void drain(const std::function<void(int32_t, const uintptr_t*, uint32_t, uint64_t)>& fn);
 
-  // Forgets everything (fork child). Only when no handler can run concurrently.
+  // Forgets everything, in a fork child (where MADV_WIPEONFORK made the tables zero pages:
+  // only the counts and the index are reset; without it every claimed entry is emptied).
+  // Only when no handler can run concurrently.
   void clear() noexcept;
 
  private:
@@ -66,6 +68,7 @@ class CpuSampleBuffer {
   std::atomic<uint32_t>* index_[2] = {nullptr, nullptr};  // entry number + 1, 0 = free
   std::atomic<uint32_t> claimed_count_[2] = {0, 0};       // entries claimed, in order
   uint32_t touched_[2] = {0, 0};  // entries whose pages touch_ahead made resident
+  bool wiped_on_fork_ = false;    // MADV_WIPEONFORK took: a fork child's tables are zero
   std::atomic<int> active_{0};
   std::atomic<int> writers_[2] = {0, 0};
 };
