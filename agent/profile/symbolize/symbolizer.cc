@@ -39,6 +39,7 @@ struct Symbolizer::Impl {
   void keep_resolved_of_unchanged(const std::vector<MappingInfo>& old_mappings,
                                   const std::vector<uint64_t>& old_inodes);
   std::string mapping_build_id(const MapsEntry& entry);
+  std::string loaded_build_id_at(uint64_t address) const;
   int find_mapping(uint64_t address) const;
   std::string object_key(size_t mapping_index) const;
   void* object_for(size_t mapping_index);
@@ -154,6 +155,13 @@ void Symbolizer::Impl::rebuild(std::string text) {
   }
   for (size_t i = 0; i < mappings.size(); ++i) {
     const MapsEntry& entry = entries[sources[i]];
+    // This process's loaded objects: the note as loaded now. A file rewritten in place, or a
+    // new file that got a freed inode number, can reappear under the same path and inode,
+    // so the previous maps' id of that (path, inode) would name the old build.
+    if (std::string id = loaded_build_id_at(entry.start); !id.empty()) {
+      mappings[i].build_id = std::move(id);
+      continue;
+    }
     std::string key = id_key(entry);
     auto it = ids.find(key);
     if (it == ids.end()) it = ids.emplace(key, mapping_build_id(entry)).first;
@@ -206,12 +214,17 @@ void Symbolizer::Impl::keep_resolved_of_unchanged(const std::vector<MappingInfo>
   }
 }
 
+// An object the dynamic loader mapped in this process: its note as loaded, without opening
+// the file (which may even have been replaced since); "" for any other address.
+std::string Symbolizer::Impl::loaded_build_id_at(uint64_t address) const {
+  for (const LoadedSegment& seg : loaded)
+    if (address >= seg.lo && address < seg.hi) return seg.build_id;
+  return {};
+}
+
 std::string Symbolizer::Impl::mapping_build_id(const MapsEntry& entry) {
   if (entry.name.empty() || entry.name.starts_with('[')) return {};
-  // An object the dynamic loader mapped in this process: its note as loaded, without opening
-  // the file (which may even have been replaced since).
-  for (const LoadedSegment& seg : loaded)
-    if (entry.start >= seg.lo && entry.start < seg.hi) return seg.build_id;
+  if (std::string id = loaded_build_id_at(entry.start); !id.empty()) return id;
   if (!entry.deleted && is_regular_file(entry.name)) {
     std::string id = symbolize::build_id_from_file(entry.name);
     if (!id.empty()) return id;
@@ -358,6 +371,10 @@ void Symbolizer::hold_mappings(bool refresh_first) {
 void Symbolizer::release_mappings() { impl_->held = false; }
 
 void Symbolizer::refresh() {
+  // The per-address answers are kept across dumps and module changes; a process whose code
+  // keeps moving (JIT, plugin churn) would grow them without end. Dropped here, between
+  // profiles (no answer is referenced across a refresh), once there are more than this.
+  if (impl_->resolved.size() > kMaxResolved) impl_->resolved.clear();
   if (impl_->held) return;
   std::string text;
   if (!symbolize::read_text_file(symbolize::proc_dir(impl_->pid) + "/maps", &text)) {
@@ -375,6 +392,8 @@ const ResolvedAddress& Symbolizer::resolve(uint64_t address) {
     it = impl_->resolved.emplace(address, impl_->compute(address)).first;
   return it->second;
 }
+
+size_t Symbolizer::resolved_count() const { return impl_->resolved.size(); }
 
 void Symbolizer::save_cache() { impl_->cache.save(); }
 

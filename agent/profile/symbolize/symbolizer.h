@@ -69,6 +69,9 @@ class Symbolizer {
   // for the life of the process, until the mapping holding it changes (a dlopen elsewhere
   // keeps it; the reference stays valid until then).
   const ResolvedAddress& resolve(uint64_t address);
+  // Addresses answered and kept (at most kMaxResolved: dropped at the next refresh past it).
+  size_t resolved_count() const;
+  static constexpr size_t kMaxResolved = 200'000;
 
   // Writes what this process learned to the persistent symbol cache (after each dump).
   void save_cache();

@@ -7,6 +7,7 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -95,7 +96,40 @@ bool write_all(int fd, const char* data, size_t size) {
   return true;
 }
 
-std::atomic<uint64_t> g_temp_counter{0};
+bool build_and_write(int fd, const std::string& build_id, Elf* elf,
+                     const GElf_Ehdr& source_ehdr);
+
+// A build id names a file: lowercase hex only (as the symbol cache checks).
+bool hex_build_id(const std::string& id) {
+  if (id.empty() || id.size() > kMaxBuildId) return false;
+  for (char c : id)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
+// One writer per build id at a time: many processes starting together (a parallel build, a
+// test suite) would each inflate the DWARF and write an ~8 MiB temporary file of their own,
+// far over the cache's bound. The writer holds `<id>.dwarf.tmp.w` (O_EXCL); others skip. A
+// writer that died leaves it behind: older than a minute, it is taken over (eviction also
+// removes stale temporaries). Returns the descriptor, or -1 (another writer, or no room).
+int claim_writer(const std::string& temp) {
+  constexpr int kFlags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW;
+  constexpr time_t kStaleWriterSeconds = 60;
+  int fd = open(temp.c_str(), kFlags, 0600);
+  struct stat st;
+  if (fd < 0 && errno == EEXIST && lstat(temp.c_str(), &st) == 0 &&
+      time(nullptr) - st.st_mtime > kStaleWriterSeconds && unlink(temp.c_str()) == 0)
+    fd = open(temp.c_str(), kFlags, 0600);
+  return fd;
+}
+
+// False when RLIMIT_FSIZE would stop a file of `bytes` (SIGXFSZ is blocked in a dump, so the
+// write would fail with EFBIG after all the work).
+bool file_size_allowed(uint64_t bytes) {
+  rlimit limit;
+  return getrlimit(RLIMIT_FSIZE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY ||
+         bytes <= limit.rlim_cur;
+}
 
 }  // namespace
 
@@ -124,7 +158,7 @@ bool dwarf_copy_worthwhile(const MappedElf& file) {
 }
 
 std::unique_ptr<MappedElf> load_dwarf_copy(const std::string& dir, const std::string& build_id) {
-  if (dir.empty() || build_id.empty() || build_id.size() > kMaxBuildId) return nullptr;
+  if (dir.empty() || !hex_build_id(build_id)) return nullptr;
   int fd = open(dwarf_copy_path(dir, build_id).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return nullptr;
   struct stat st;
@@ -165,11 +199,28 @@ std::unique_ptr<MappedElf> load_dwarf_copy(const std::string& dir, const std::st
 bool write_dwarf_copy(const std::string& dir, const std::string& build_id,
                       const MappedElf& source) {
   Elf* elf = source.elf();
-  if (dir.empty() || build_id.empty() || build_id.size() > kMaxBuildId || elf == nullptr ||
+  if (dir.empty() || !hex_build_id(build_id) || elf == nullptr ||
       gelf_getclass(elf) != ELFCLASS64)
     return false;
   GElf_Ehdr source_ehdr;
   if (gelf_getehdr(elf, &source_ehdr) == nullptr) return false;
+  std::string path = dwarf_copy_path(dir, build_id);
+  std::string temp = path + ".tmp.w";
+  int fd = claim_writer(temp);
+  if (fd < 0) return false;
+  bool ok = build_and_write(fd, build_id, elf, source_ehdr);
+  ok = close(fd) == 0 && ok;
+  if (ok) ok = rename(temp.c_str(), path.c_str()) == 0;
+  if (!ok) unlink(temp.c_str());
+  return ok;
+}
+
+namespace {
+
+// The copy's image (the copied sections, decompressed, as a small ELF) and its trailer,
+// written to `fd`. False if the object has nothing to copy or the image would be too large.
+bool build_and_write(int fd, const std::string& build_id, Elf* elf,
+                     const GElf_Ehdr& source_ehdr) {
 
   struct Copied {
     GElf_Shdr shdr;
@@ -200,6 +251,9 @@ bool write_dwarf_copy(const std::string& dir, const std::string& build_id,
   // Lay out: header, section data, .shstrtab, section headers (null, copied..., .shstrtab).
   std::string shstrtab(1, '\0');
   std::string image(sizeof(Elf64_Ehdr), '\0');
+  // Its whole size at once: growing an 8 MiB string by doubling leaves the host's malloc
+  // with several freed multi-MiB chunks (and raised mmap/trim thresholds).
+  image.reserve(total + (sections.size() + 2) * sizeof(Elf64_Shdr) + 4096);
   std::vector<Elf64_Shdr> headers(1);
   auto pad_to = [&image](uint64_t align) {
     image.resize((image.size() + align - 1) / align * align, '\0');
@@ -257,17 +311,11 @@ bool write_dwarf_copy(const std::string& dir, const std::string& build_id,
   std::memcpy(trailer.build_id, build_id.data(), build_id.size());
   trailer.checksum = checksum(image.data(), image.size(), trailer.build_id, trailer.build_id_size);
 
-  std::string path = dwarf_copy_path(dir, build_id);
-  std::string temp = path + ".tmp." + std::to_string(getpid()) + "." +
-                     std::to_string(g_temp_counter.fetch_add(1));
-  int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return false;
-  bool ok = write_all(fd, image.data(), image.size()) &&
-            write_all(fd, reinterpret_cast<const char*>(&trailer), sizeof trailer);
-  ok = close(fd) == 0 && ok;
-  if (ok) ok = rename(temp.c_str(), path.c_str()) == 0;
-  if (!ok) unlink(temp.c_str());
-  return ok;
+  if (!file_size_allowed(image.size() + sizeof trailer)) return false;
+  return write_all(fd, image.data(), image.size()) &&
+         write_all(fd, reinterpret_cast<const char*>(&trailer), sizeof trailer);
 }
+
+}  // namespace
 
 }  // namespace profagent::symbolize

@@ -5,7 +5,10 @@
 // without compressed DWARF are handled as the symbol cache's files are. Talks to
 // libprofagent-symbolize.so through its entry points, as the agent does.
 #include <elf.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -256,6 +259,60 @@ TEST(DwarfCopy, UnwritableDirectoryOrUncompressedDwarfWritesNothing) {
 }
 
 // A copy that is not ours (another owner) or a symlink to one is not read.
+// One writer per build id: while another process holds the writer's temporary file, no
+// copy is written (and no second ~8 MiB temporary appears); a writer's file left by a
+// process that died is taken over once it is a minute old.
+TEST(DwarfCopy, OnlyOneWriterAtATimeAndAStaleWritersFileIsTakenOver) {
+  std::vector<uint64_t> addresses = every_address(kCppGz, 7);
+  Answers direct = answers(kCppGz, "", addresses);
+  std::string dir = fresh_dir("writer");
+  std::string busy = dir + "/" + kCppGzId + ".dwarf.tmp.w";
+  std::ofstream(busy) << "another process is writing";
+  BackendStats before = stats();
+  expect_same(direct, answers(kCppGz, dir, addresses));
+  EXPECT_EQ(stats().dwarf_copies_written - before.dwarf_copies_written, 0u);
+  EXPECT_EQ(names_in(dir), std::vector<std::string>{kCppGzId + ".dwarf.tmp.w"});
+
+  timespec old_times[2] = {{time(nullptr) - 120, 0}, {time(nullptr) - 120, 0}};
+  ASSERT_EQ(utimensat(AT_FDCWD, busy.c_str(), old_times, 0), 0);  // its writer died
+  before = stats();
+  expect_same(direct, answers(kCppGz, dir, addresses));
+  EXPECT_EQ(stats().dwarf_copies_written - before.dwarf_copies_written, 1u);
+  EXPECT_EQ(names_in(dir), std::vector<std::string>{kCppGzId + ".dwarf"});
+  fs::remove_all(dir);
+}
+
+// Under a file-size limit smaller than the copy nothing is even tried (the write would fail
+// with EFBIG, or raise SIGXFSZ, after all the work), and the answers are the same.
+TEST(DwarfCopy, AFileSizeLimitBelowTheCopyWritesNothing) {
+  std::vector<uint64_t> addresses = every_address(kCppGz, 11);
+  Answers direct = answers(kCppGz, "", addresses);
+  std::string dir = fresh_dir("fsize");
+  sigset_t xfsz, saved_mask;
+  sigemptyset(&xfsz);
+  sigaddset(&xfsz, SIGXFSZ);
+  ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &xfsz, &saved_mask), 0);  // a write past it: pending
+  rlimit saved;
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &saved), 0);
+  rlimit small = saved;
+  small.rlim_cur = 4096;
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
+  BackendStats before = stats();
+  Answers got = answers(kCppGz, dir, addresses);
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &saved), 0);
+  sigset_t pending;
+  sigpending(&pending);
+  bool tried = sigismember(&pending, SIGXFSZ) == 1;
+  timespec no_wait{0, 0};
+  if (tried) sigtimedwait(&xfsz, nullptr, &no_wait);
+  pthread_sigmask(SIG_SETMASK, &saved_mask, nullptr);
+  EXPECT_FALSE(tried) << "a write past RLIMIT_FSIZE was attempted";
+  expect_same(direct, got);
+  EXPECT_EQ(stats().dwarf_copies_written - before.dwarf_copies_written, 0u);
+  EXPECT_TRUE(names_in(dir).empty());
+  fs::remove_all(dir);
+}
+
 TEST(DwarfCopy, SymlinkedCopyIsNotRead) {
   std::string dir = fresh_dir("link");
   std::string elsewhere = fresh_dir("link-target");

@@ -451,6 +451,19 @@ uint64_t backend_lookups(const Symbolizer& s) {
 // lookup again, the same entry, its mapping index pointing at the same file even when the
 // new library shifts the list); the addresses of a library that went away are resolved
 // anew (to "0x...", nothing maps them now).
+// The per-address answers are bounded: past kMaxResolved they are dropped at the next
+// refresh (between profiles), and below it they stay.
+TEST(SymbolizerTest, KeptAnswersAreDroppedAtARefreshPastTheirBound) {
+  Symbolizer s;
+  for (uint64_t i = 0; i < 10; ++i) s.resolve(0x1000 + i * 16);  // in no mapping
+  s.refresh();
+  EXPECT_EQ(s.resolved_count(), 10u);
+  for (uint64_t i = 0; i <= Symbolizer::kMaxResolved; ++i) s.resolve(0x1000 + i * 16);
+  EXPECT_EQ(s.resolved_count(), Symbolizer::kMaxResolved + 1);
+  s.refresh();
+  EXPECT_EQ(s.resolved_count(), 0u);
+}
+
 TEST(SymbolizerTest, ResolvedAddressesSurviveAnotherModuleChanging) {
   const std::string lib = kFixtureDir + "/libsymbolizer_fixture_lib.so";
   Symbolizer s;
