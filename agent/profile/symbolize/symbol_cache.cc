@@ -403,9 +403,9 @@ bool SymbolCache::write_file(const std::string& build_id,
   return ok;
 }
 
-void SymbolCache::save() {
+void SymbolCache::save(bool other_files_written) {
   if (!enabled()) return;
-  bool wrote = false;
+  bool wrote = other_files_written;
   for (auto& [build_id, object] : objects_) {
     if (object.fresh.empty()) continue;
     if (!usable_directory()) {
@@ -441,8 +441,12 @@ void SymbolCache::evict() {
     int64_t mtime;
     uint64_t size;
   };
-  std::vector<File> files;
-  uint64_t total = 0;
+  // Two pools, each evicted oldest first within its own bound: the small .sym and .unwind
+  // files (max_bytes_), and the backend's decompressed DWARF copies (8-16 MiB each, half of
+  // it), so that one copy read less than hourly never pushes out dozens of small files, nor
+  // the small files a copy (which the next process would inflate and write again).
+  std::vector<File> files, copies;
+  uint64_t total = 0, copies_total = 0;
   int64_t now = time(nullptr);
   while (dirent* e = readdir(d)) {
     std::string name = e->d_name;
@@ -462,17 +466,21 @@ void SymbolCache::evict() {
       if (now - st.st_mtime > kStaleTempSeconds) unlinkat(dirfd(d), e->d_name, 0);
       continue;
     }
-    files.push_back({name, st.st_mtime, static_cast<uint64_t>(st.st_size)});
-    total += static_cast<uint64_t>(st.st_size);
+    bool copy = name.ends_with(".dwarf");
+    (copy ? copies : files).push_back({name, st.st_mtime, static_cast<uint64_t>(st.st_size)});
+    (copy ? copies_total : total) += static_cast<uint64_t>(st.st_size);
   }
-  if (total > max_bytes_) {
-    std::sort(files.begin(), files.end(),
+  auto trim = [&](std::vector<File>& pool, uint64_t pool_total, uint64_t bound) {
+    if (pool_total <= bound) return;
+    std::sort(pool.begin(), pool.end(),
               [](const File& a, const File& b) { return a.mtime < b.mtime; });
-    for (const File& f : files) {
-      if (total <= max_bytes_) break;
-      if (unlinkat(dirfd(d), f.name.c_str(), 0) == 0) total -= f.size;
+    for (const File& f : pool) {
+      if (pool_total <= bound) break;
+      if (unlinkat(dirfd(d), f.name.c_str(), 0) == 0) pool_total -= f.size;
     }
-  }
+  };
+  trim(files, total, max_bytes_);
+  trim(copies, copies_total, max_bytes_ / 2);
   closedir(d);
 }
 

@@ -58,8 +58,9 @@ class SymbolCache {
   void add(const std::string& build_id, uint64_t file_offset, CachedSymbol entry);
   // Writes every build id that got new entries (merged with what is on disk now), then
   // evicts the oldest files while the directory is over its bound. Silent on any failure.
-  // No descriptor is kept between calls.
-  void save();
+  // No descriptor is kept between calls. `other_files_written`: another writer of the
+  // directory (the backend's DWARF copies) added files since the last save: evict anyway.
+  void save(bool other_files_written = false);
 
   const SymbolCacheStats& stats() const { return stats_; }
 

@@ -290,21 +290,46 @@ TEST(SymbolCache, OldestFilesAreEvictedBeyondTheBound) {
 
 // The backend's decompressed DWARF copies (<build id>.dwarf) count in the same bound and are
 // evicted oldest first like the rest; a dead writer's temporary copy goes too.
-TEST(SymbolCache, DwarfCopiesShareTheBound) {
+// The backend's DWARF copies are evicted within half the bound, apart from the small files:
+// an old copy over it goes (with a stale temporary of one), and a copy never pushes small
+// files out, nor small files a copy.
+TEST(SymbolCache, DwarfCopiesHaveABoundOfTheirOwn) {
   std::string dir = fresh_dir("evict-dwarf");
+  fs::create_directory(dir);
+  fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace);
   std::string copy = dir + "/" + std::string(40, 'd') + ".dwarf";
   std::string temp = copy + ".tmp.1.0";
   for (const std::string& path : {copy, temp}) {
-    std::ofstream(path) << std::string(5000, 'x');
+    std::ofstream(path) << std::string(2000, 'x');  // within the bound, over half of it
     timespec times[2] = {{0, UTIME_OMIT}, {1000000, 0}};  // long ago
     utimensat(AT_FDCWD, path.c_str(), times, 0);
   }
-  SymbolCache cache(dir, 3000);
+  ASSERT_TRUE(fs::exists(copy) && fs::exists(temp));
+  SymbolCache cache(dir, 3000);  // copies: 1500
   cache.add(kId, 1, entry("f", 1));
   cache.save();
   EXPECT_FALSE(fs::exists(copy));
   EXPECT_FALSE(fs::exists(temp));
   EXPECT_TRUE(fs::exists(dir + "/" + kId + ".sym"));
+}
+
+TEST(SymbolCache, ACopyNeverPushesOutSmallFilesNorTheyACopy) {
+  std::string dir = fresh_dir("evict-pools");
+  fs::create_directory(dir);
+  fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace);
+  std::vector<std::string> small;
+  for (char c : {'a', 'b', 'c'}) {  // old small files: 9,000 bytes of a 10,000 bound
+    small.push_back(dir + "/" + std::string(40, c) + ".unwind");
+    std::ofstream(small.back()) << std::string(3000, 'x');
+    timespec times[2] = {{0, UTIME_OMIT}, {1000000, 0}};
+    utimensat(AT_FDCWD, small.back().c_str(), times, 0);
+  }
+  std::string copy = dir + "/" + std::string(40, 'd') + ".dwarf";  // new, within 5,000
+  std::ofstream(copy) << std::string(4500, 'x');
+  SymbolCache cache(dir, 10000);
+  cache.save(/*other_files_written=*/true);  // together 13,500: over a shared bound
+  for (const std::string& f : small) EXPECT_TRUE(fs::exists(f)) << f;
+  EXPECT_TRUE(fs::exists(copy));
 }
 
 TEST(SymbolCache, DirectoryFromTheSetting) {
