@@ -18,6 +18,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "agent/core/write_all.h"
 #include "agent/profile/pprof/output_dir.h"
 
 namespace profagent {
@@ -42,22 +43,6 @@ std::string temporary_path_for(const std::string& path) {
          std::to_string(counter.fetch_add(1, std::memory_order_relaxed));
 }
 
-// Writes all of `bytes`, retrying short writes and EINTR. Returns 0 or an errno.
-int write_all(int fd, std::string_view bytes) {
-  const char* p = bytes.data();
-  size_t left = bytes.size();
-  while (left > 0) {
-    const ssize_t n = ::write(fd, p, left);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    if (n == 0) return EIO;  // no progress on a regular file: do not spin
-    p += n;
-    left -= static_cast<size_t>(n);
-  }
-  return 0;
-}
 
 }  // namespace
 
@@ -78,7 +63,7 @@ std::string write_file_atomically(const std::string& path, std::string_view byte
   } while (fd < 0 && errno == EINTR);
   if (fd < 0) return failure("create", path, errno);
 
-  if (const int err = write_all(fd, bytes); err != 0) {
+  if (const int err = write_all(fd, bytes.data(), bytes.size()); err != 0) {
     ::close(fd);
     ::unlink(tmp.c_str());
     return failure("write", path, err);

@@ -1,6 +1,8 @@
 // The persistent symbol cache (see symbol_cache.h). Normal (dump-thread) context only.
 #include "agent/profile/symbolize/symbol_cache.h"
 
+#include "agent/core/write_all.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -390,14 +392,8 @@ bool SymbolCache::write_file(const std::string& build_id,
                      std::to_string(g_temp_counter.fetch_add(1));
   int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) return false;
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    done += static_cast<size_t>(n);
-  }
-  bool ok = close(fd) == 0 && done == bytes.size();
+  bool written = write_all(fd, bytes.data(), bytes.size()) == 0;
+  bool ok = close(fd) == 0 && written;
   if (ok) ok = rename(temp.c_str(), path_of(build_id).c_str()) == 0;
   if (!ok) unlink(temp.c_str());
   return ok;

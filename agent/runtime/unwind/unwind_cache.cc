@@ -16,6 +16,7 @@
 #include <ctime>
 #include <cstring>
 
+#include "agent/core/write_all.h"
 #include "agent/runtime/hook_guard.h"
 
 namespace profagent {
@@ -58,17 +59,6 @@ size_t payload_bytes(uint32_t rows, size_t pages) {
   return rows_bytes + pages * sizeof(uint32_t);
 }
 
-bool write_all(int fd, const void* data, size_t bytes) {
-  const char* p = static_cast<const char*>(data);
-  while (bytes > 0) {
-    ssize_t n = write(fd, p, bytes);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    p += n;
-    bytes -= static_cast<size_t>(n);
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -183,7 +173,7 @@ void store_unwind_table(const std::string& build_id, uint64_t span, const FrameD
                     std::to_string(counter.fetch_add(1));
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) return;  // no cache directory to write: skipped without a word
-  bool ok = write_all(fd, &h, sizeof h) && write_all(fd, payload.data(), payload.size());
+  bool ok = write_all(fd, &h, sizeof h) == 0 && write_all(fd, payload.data(), payload.size()) == 0;
   ok = close(fd) == 0 && ok;
   if (!ok || rename(tmp.c_str(), path.c_str()) != 0) unlink(tmp.c_str());
 }

@@ -4,6 +4,8 @@
 // libprofagent-symbolize.so. Normal (dump-thread) context only.
 #include "agent/profile/symbolize/backend/dwarf_copy.h"
 
+#include "agent/core/write_all.h"
+
 #include <elf.h>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -13,7 +15,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -85,19 +86,6 @@ const char* section_name(Elf* elf, const GElf_Shdr& shdr) {
   return elf_strptr(elf, shstrndx, shdr.sh_name);
 }
 
-bool write_all(int fd, const char* data, size_t size) {
-  size_t done = 0;
-  while (done < size) {
-    ssize_t n = write(fd, data + done, size - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    done += static_cast<size_t>(n);
-  }
-  return true;
-}
-
-bool build_and_write(int fd, const std::string& build_id, Elf* elf,
-                     const GElf_Ehdr& source_ehdr);
 
 // A build id names a file: lowercase hex only (as the symbol cache checks).
 bool hex_build_id(const std::string& id) {
@@ -131,97 +119,10 @@ bool file_size_allowed(uint64_t bytes) {
          bytes <= limit.rlim_cur;
 }
 
-}  // namespace
-
-std::string dwarf_copy_path(const std::string& dir, const std::string& build_id) {
-  return dir + "/" + build_id + ".dwarf";
-}
-
-bool dwarf_copy_worthwhile(const MappedElf& file) {
-  Elf* elf = file.elf();
-  if (elf == nullptr || gelf_getclass(elf) != ELFCLASS64) return false;
-  bool compressed = false;
-  for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn != nullptr; scn = elf_nextscn(elf, scn)) {
-    GElf_Shdr shdr;
-    if (gelf_getshdr(scn, &shdr) == nullptr) continue;
-    const char* name = section_name(elf, shdr);
-    if (name == nullptr) continue;
-    // A supplementary file's strings, or old GNU-style ".zdebug_*" sections: not copied.
-    if (std::strcmp(name, ".gnu_debugaltlink") == 0 || std::strcmp(name, ".debug_sup") == 0 ||
-        std::strncmp(name, ".zdebug_", 8) == 0)
-      return false;
-    // libdw decompresses a section in memory when it opens the file (its header loses
-    // SHF_COMPRESSED then): ask before opening the DWARF.
-    if (is_copied(name) && (shdr.sh_flags & SHF_COMPRESSED) != 0) compressed = true;
-  }
-  return compressed;
-}
-
-std::unique_ptr<MappedElf> load_dwarf_copy(const std::string& dir, const std::string& build_id) {
-  if (dir.empty() || !hex_build_id(build_id)) return nullptr;
-  int fd = open(dwarf_copy_path(dir, build_id).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return nullptr;
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
-      static_cast<uint64_t>(st.st_size) < sizeof(Trailer) + sizeof(Elf64_Ehdr) ||
-      static_cast<uint64_t>(st.st_size) > kMaxCopyBytes + sizeof(Trailer)) {
-    close(fd);
-    return nullptr;
-  }
-  size_t size = static_cast<size_t>(st.st_size);
-  // Private and writable, as MappedElf maps any file: libelf may convert data in place.
-  void* map = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-  // Keep a file in use young, so eviction takes the ones nobody reads.
-  if (map != MAP_FAILED && time(nullptr) - st.st_mtime > kTouchAfterSeconds)
-    futimens(fd, nullptr);
-  close(fd);
-  if (map == MAP_FAILED) return nullptr;
-  Trailer trailer;
-  std::memcpy(&trailer, static_cast<const char*>(map) + size - sizeof trailer, sizeof trailer);
-  bool ok = std::memcmp(trailer.magic, kMagic, sizeof kMagic) == 0 &&
-            trailer.elf_size == size - sizeof trailer &&
-            trailer.build_id_size == build_id.size() &&
-            std::memcmp(trailer.build_id, build_id.data(), build_id.size()) == 0 &&
-            trailer.checksum == checksum(static_cast<const char*>(map), trailer.elf_size,
-                                    trailer.build_id, trailer.build_id_size);
-  if (!ok) {
-    munmap(map, size);
-    return nullptr;
-  }
-  // The check read every page; libdw reads a few units' worth. Let the rest go from this
-  // process (untouched private pages of a file: they stay in the page cache).
-  madvise(map, size, MADV_DONTNEED);
-  auto copy = std::make_unique<MappedElf>(map, size, static_cast<size_t>(trailer.elf_size));
-  if (copy->elf() == nullptr || copy->section(".debug_info") == nullptr) return nullptr;
-  return copy;
-}
-
-bool write_dwarf_copy(const std::string& dir, const std::string& build_id,
-                      const MappedElf& source) {
-  Elf* elf = source.elf();
-  if (dir.empty() || !hex_build_id(build_id) || elf == nullptr ||
-      gelf_getclass(elf) != ELFCLASS64)
-    return false;
-  GElf_Ehdr source_ehdr;
-  if (gelf_getehdr(elf, &source_ehdr) == nullptr) return false;
-  std::string path = dwarf_copy_path(dir, build_id);
-  std::string temp = path + ".tmp.w";
-  int fd = claim_writer(temp);
-  if (fd < 0) return false;
-  bool ok = build_and_write(fd, build_id, elf, source_ehdr);
-  ok = close(fd) == 0 && ok;
-  if (ok) ok = rename(temp.c_str(), path.c_str()) == 0;
-  if (!ok) unlink(temp.c_str());
-  return ok;
-}
-
-namespace {
-
 // The copy's image (the copied sections, decompressed, as a small ELF) and its trailer,
 // written to `fd`. False if the object has nothing to copy or the image would be too large.
 bool build_and_write(int fd, const std::string& build_id, Elf* elf,
                      const GElf_Ehdr& source_ehdr) {
-
   struct Copied {
     GElf_Shdr shdr;
     std::string name;
@@ -312,10 +213,92 @@ bool build_and_write(int fd, const std::string& build_id, Elf* elf,
   trailer.checksum = checksum(image.data(), image.size(), trailer.build_id, trailer.build_id_size);
 
   if (!file_size_allowed(image.size() + sizeof trailer)) return false;
-  return write_all(fd, image.data(), image.size()) &&
-         write_all(fd, reinterpret_cast<const char*>(&trailer), sizeof trailer);
+  return write_all(fd, image.data(), image.size()) == 0 &&
+         write_all(fd, &trailer, sizeof trailer) == 0;
 }
 
 }  // namespace
+
+std::string dwarf_copy_path(const std::string& dir, const std::string& build_id) {
+  return dir + "/" + build_id + ".dwarf";
+}
+
+bool dwarf_copy_worthwhile(const MappedElf& file) {
+  Elf* elf = file.elf();
+  if (elf == nullptr || gelf_getclass(elf) != ELFCLASS64) return false;
+  bool compressed = false;
+  for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn != nullptr; scn = elf_nextscn(elf, scn)) {
+    GElf_Shdr shdr;
+    if (gelf_getshdr(scn, &shdr) == nullptr) continue;
+    const char* name = section_name(elf, shdr);
+    if (name == nullptr) continue;
+    // A supplementary file's strings, or old GNU-style ".zdebug_*" sections: not copied.
+    if (std::strcmp(name, ".gnu_debugaltlink") == 0 || std::strcmp(name, ".debug_sup") == 0 ||
+        std::strncmp(name, ".zdebug_", 8) == 0)
+      return false;
+    // libdw decompresses a section in memory when it opens the file (its header loses
+    // SHF_COMPRESSED then): ask before opening the DWARF.
+    if (is_copied(name) && (shdr.sh_flags & SHF_COMPRESSED) != 0) compressed = true;
+  }
+  return compressed;
+}
+
+std::unique_ptr<MappedElf> load_dwarf_copy(const std::string& dir, const std::string& build_id) {
+  if (dir.empty() || !hex_build_id(build_id)) return nullptr;
+  int fd = open(dwarf_copy_path(dir, build_id).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return nullptr;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+      static_cast<uint64_t>(st.st_size) < sizeof(Trailer) + sizeof(Elf64_Ehdr) ||
+      static_cast<uint64_t>(st.st_size) > kMaxCopyBytes + sizeof(Trailer)) {
+    close(fd);
+    return nullptr;
+  }
+  size_t size = static_cast<size_t>(st.st_size);
+  // Private and writable, as MappedElf maps any file: libelf may convert data in place.
+  void* map = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+  // Keep a file in use young, so eviction takes the ones nobody reads.
+  if (map != MAP_FAILED && time(nullptr) - st.st_mtime > kTouchAfterSeconds)
+    futimens(fd, nullptr);
+  close(fd);
+  if (map == MAP_FAILED) return nullptr;
+  Trailer trailer;
+  std::memcpy(&trailer, static_cast<const char*>(map) + size - sizeof trailer, sizeof trailer);
+  bool ok = std::memcmp(trailer.magic, kMagic, sizeof kMagic) == 0 &&
+            trailer.elf_size == size - sizeof trailer &&
+            trailer.build_id_size == build_id.size() &&
+            std::memcmp(trailer.build_id, build_id.data(), build_id.size()) == 0 &&
+            trailer.checksum == checksum(static_cast<const char*>(map), trailer.elf_size,
+                                    trailer.build_id, trailer.build_id_size);
+  if (!ok) {
+    munmap(map, size);
+    return nullptr;
+  }
+  // The check read every page; libdw reads a few units' worth. Let the rest go from this
+  // process (untouched private pages of a file: they stay in the page cache).
+  madvise(map, size, MADV_DONTNEED);
+  auto copy = std::make_unique<MappedElf>(map, size, static_cast<size_t>(trailer.elf_size));
+  if (copy->elf() == nullptr || copy->section(".debug_info") == nullptr) return nullptr;
+  return copy;
+}
+
+bool write_dwarf_copy(const std::string& dir, const std::string& build_id,
+                      const MappedElf& source) {
+  Elf* elf = source.elf();
+  if (dir.empty() || !hex_build_id(build_id) || elf == nullptr ||
+      gelf_getclass(elf) != ELFCLASS64)
+    return false;
+  GElf_Ehdr source_ehdr;
+  if (gelf_getehdr(elf, &source_ehdr) == nullptr) return false;
+  std::string path = dwarf_copy_path(dir, build_id);
+  std::string temp = path + ".tmp.w";
+  int fd = claim_writer(temp);
+  if (fd < 0) return false;
+  bool ok = build_and_write(fd, build_id, elf, source_ehdr);
+  ok = close(fd) == 0 && ok;
+  if (ok) ok = rename(temp.c_str(), path.c_str()) == 0;
+  if (!ok) unlink(temp.c_str());
+  return ok;
+}
 
 }  // namespace profagent::symbolize
