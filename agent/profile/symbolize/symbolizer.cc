@@ -223,9 +223,10 @@ std::string Symbolizer::Impl::loaded_build_id_at(uint64_t address) const {
   return {};
 }
 
+// A mapping that is not an object the dynamic loader mapped here (rebuild() asked
+// loaded_build_id_at() first): the note from the file, or from its mapped header.
 std::string Symbolizer::Impl::mapping_build_id(const MapsEntry& entry) {
   if (entry.name.empty() || entry.name.starts_with('[')) return {};
-  if (std::string id = loaded_build_id_at(entry.start); !id.empty()) return id;
   if (!entry.deleted && is_regular_file(entry.name)) {
     std::string id = symbolize::build_id_from_file(entry.name);
     if (!id.empty()) return id;
