@@ -220,14 +220,14 @@ constexpr int kPcCacheSize = 128;
 constexpr int kPcCacheWays = 2;
 constexpr int kPcCacheSets = kPcCacheSize / kPcCacheWays;
 struct PcCacheEntry {
-  uintptr_t key;  // (pc << 1) | exact, 0 = empty
+  uintptr_t key;  // a return address - 1 (interrupted PCs go to the leaf ranges), 0 = empty
   PcInfo info;
 };
 // The sets the thread's last outermost walk looked up, in order. The next sample of the
 // thread mostly walks the same callers, and each lookup depends on the frame before it, so
 // on cold caches their misses came one frame after the other; prefetched together at the
 // walk's start they overlap (~20-30% of a zstd sample's walk in paired runs). One line.
-constexpr int kRememberedSlots = 56;
+constexpr int kRememberedSets = 56;
 static_assert(kPcCacheSets <= 256, "sets are remembered as bytes");
 // The rows that answered the thread's recent interrupted PCs (a sample's leaf), by address
 // range [lo, hi): the leaf PC of a CPU sample is nearly always new, so a PC-keyed entry for
@@ -242,7 +242,7 @@ struct PcCache {
   const UnwindModuleSet* set;
   int depth;  // walks in progress on this thread
   uint8_t last_count;
-  uint8_t last_slots[kRememberedSlots];
+  uint8_t last_sets[kRememberedSets];
   uint32_t leaf_next;  // the leaf range written next
   LeafRange leaf[kLeafRanges];
   alignas(64) PcCacheEntry entries[kPcCacheSize];  // set s: entries 2s (newest) and 2s + 1
@@ -270,7 +270,7 @@ class CacheUse {
     }
     if (usable_ && writer_) {
       for (int i = 0; i < c.last_count; ++i)
-        __builtin_prefetch(&c.entries[c.last_slots[i] * kPcCacheWays]);
+        __builtin_prefetch(&c.entries[c.last_sets[i] * kPcCacheWays]);
       for (size_t at = 0; at < sizeof c.leaf; at += 64)
         __builtin_prefetch(reinterpret_cast<const char*>(c.leaf) + at);
     }
@@ -284,8 +284,8 @@ class CacheUse {
   bool get(uintptr_t key, PcInfo* out) noexcept {
     if (!usable_) return false;
     size_t set = set_of(key);
-    if (writer_ && remembered_ < kRememberedSlots)
-      t_pc_cache.last_slots[remembered_++] = static_cast<uint8_t>(set);
+    if (writer_ && remembered_ < kRememberedSets)
+      t_pc_cache.last_sets[remembered_++] = static_cast<uint8_t>(set);
     for (int way = 0; way < kPcCacheWays; ++way) {
       PcCacheEntry& e = t_pc_cache.entries[set * kPcCacheWays + way];
       if (e.key != key) continue;
@@ -392,14 +392,13 @@ int walk_stack(WalkRegs regs, Memory& mem, const WalkOptions& opt, uintptr_t* pc
     if (!opt.skip_agent || !is_agent_pc(lookup)) pcs[n++] = lookup;
     if (n >= max_frames) break;
 
-    uintptr_t key = (lookup << 1) | (exact ? 1 : 0);
     PcInfo info;
-    if (exact ? !cache.get_leaf(lookup, &info) : !cache.get(key, &info)) {
+    if (exact ? !cache.get_leaf(lookup, &info) : !cache.get(lookup, &info)) {
       uintptr_t row_lo, row_hi;
       info = resolve_pc(mem, set, lookup, pc, exact, &row_lo, &row_hi);
       if (info.module == nullptr) note_unknown_pc();
       else if (exact) cache.put_leaf(row_lo, row_hi, info);
-      else cache.put(key, info);
+      else cache.put(lookup, info);
     }
     // Returning into the signal trampoline: the interrupted registers are in the ucontext
     // the kernel pushed, which starts at the trampoline's SP.
