@@ -29,6 +29,7 @@ bool CpuSampleBuffer::init() noexcept {
   if (tables_[0] != nullptr) return true;
   size_t bytes = sizeof(Entry) * kEntries + sizeof(uint32_t) * kEntries;
   void* maps[2];
+  bool wiped = true;
   for (int t = 0; t < 2; ++t) {  // both tables or neither
     maps[t] = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (maps[t] == MAP_FAILED) {
@@ -38,16 +39,22 @@ bool CpuSampleBuffer::init() noexcept {
     // A fork child starts with zero pages instead of copy-on-write copies of ours, so the
     // parent's handlers take no copy fault on its touched pages after every fork (a shell).
     // The child drops the parent's samples anyway (clear()). Linux >= 4.14; else ignored.
-    wiped_on_fork_ = madvise(maps[t], bytes, MADV_WIPEONFORK) == 0 && (t == 0 || wiped_on_fork_);
+    wiped = madvise(maps[t], bytes, MADV_WIPEONFORK) == 0 && wiped;
   }
+  wiped_on_fork_ = wiped;
   for (int t = 0; t < 2; ++t) {
     tables_[t] = static_cast<Entry*>(maps[t]);  // zero pages: every state is kEmpty
     index_[t] = reinterpret_cast<std::atomic<uint32_t>*>(tables_[t] + kEntries);
-    // Written now, so the handler's first probes do not fault on them.
-    memset(static_cast<void*>(index_[t]), 0, sizeof(uint32_t) * kEntries);
-    touch_ahead(t, kTouchedAtStart);
+    make_first_pages_resident(t);
   }
   return true;
+}
+
+void CpuSampleBuffer::make_first_pages_resident(int t) noexcept {
+  // The index written now, so the handler's first probes do not fault on it.
+  memset(static_cast<void*>(index_[t]), 0, sizeof(uint32_t) * kEntries);
+  touched_[t] = 0;
+  touch_ahead(t, kTouchedAtStart);
 }
 
 void CpuSampleBuffer::touch_ahead(int t, uint32_t entries) noexcept {
@@ -163,17 +170,11 @@ void CpuSampleBuffer::clear() noexcept {
     // exec at once).
     if (wiped_on_fork_) claimed_count_[t].store(0, std::memory_order_relaxed);
     else for_each_claimed(t, false, [](Entry& e) { e.state.store(kEmpty); });
+    // Zero pages, or copy-on-write copies of the parent's: made this process's again.
+    make_first_pages_resident(t);
   }
   writers_[0].store(0);
   writers_[1].store(0);
-  // The tables are zero pages in a fork child (MADV_WIPEONFORK; copy-on-write copies on a
-  // kernel without it): touched again for this process.
-  for (int t = 0; t < 2; ++t) {
-    touched_[t] = 0;
-    if (tables_[t] == nullptr) continue;
-    memset(static_cast<void*>(index_[t]), 0, sizeof(uint32_t) * kEntries);
-    touch_ahead(t, kTouchedAtStart);
-  }
 }
 
 }  // namespace profagent

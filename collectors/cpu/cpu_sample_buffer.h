@@ -9,9 +9,10 @@
 // drain() and clear() visit only the claimed prefix: an idle process's drain touches no page
 // of the tables. The dump thread touches a table's pages ahead of its use (a few at init,
 // then twice what the last period used, before a drain makes it the active one), so a
-// handler seldom takes a page fault (~5-15 us in a VM) on a new entry. An open-addressed index of entry numbers (16 KiB, pre-touched at init)
-// finds a stack already recorded. Writers add to the active table; drain() flips the active
-// table, waits for writers still inside the old one (bounded), then reads and clears it.
+// handler seldom takes a page fault (~5-15 us in a VM) on a new entry. An open-addressed
+// index of entry numbers (16 KiB, pre-touched at init) finds a stack already recorded.
+// Writers add to the active table; drain() flips the active table, waits for writers still
+// inside the old one (bounded), then reads and clears it.
 #pragma once
 
 #include <atomic>
@@ -63,6 +64,8 @@ class CpuSampleBuffer {
   // Makes the pages of table t's first `entries` entries resident. Normal context; the table
   // is not the active one (or no handler runs yet).
   void touch_ahead(int t, uint32_t entries) noexcept;
+  // Empties table t's index and touches its first entries (init, and in a fork child).
+  void make_first_pages_resident(int t) noexcept;
 
   Entry* tables_[2] = {nullptr, nullptr};
   std::atomic<uint32_t>* index_[2] = {nullptr, nullptr};  // entry number + 1, 0 = free
