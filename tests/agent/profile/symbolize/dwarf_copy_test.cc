@@ -93,11 +93,14 @@ struct Answers {
   std::vector<std::string> text;
   size_t inline_chains = 0;  // answers with more than one frame
   size_t with_lines = 0;
+  // What this call did about DWARF copies (the backend's counters before and after it).
+  uint64_t decompressed = 0, copies_read = 0, copies_written = 0;
 };
 
 Answers answers(const std::string& path, const std::string& dir,
                 const std::vector<uint64_t>& addresses) {
   Answers out;
+  BackendStats before = stats();
   void* object = api().open_object(path.c_str(), "", dir.c_str());
   if (object == nullptr) {
     ADD_FAILURE() << "cannot open " << path;
@@ -119,6 +122,10 @@ Answers answers(const std::string& path, const std::string& dir,
     if (has_file_line) out.with_lines++;
   }
   api().close_object(object);
+  BackendStats after = stats();
+  out.decompressed = after.dwarf_decompressed - before.dwarf_decompressed;
+  out.copies_read = after.dwarf_copies_read - before.dwarf_copies_read;
+  out.copies_written = after.dwarf_copies_written - before.dwarf_copies_written;
   return out;
 }
 
@@ -153,21 +160,18 @@ TEST(DwarfCopy, FixtureAnswersThroughTheCopyAreTheCompressedFilesAtEveryAddress)
   EXPECT_GT(direct.inline_chains, 0u) << "the fixture has no inline chain to compare";
   EXPECT_GT(direct.with_lines, addresses.size() / 2);
 
-  BackendStats before = stats();
   Answers writing = answers(kCppGz, dir, addresses);
-  BackendStats written = stats();
-  EXPECT_EQ(written.dwarf_decompressed - before.dwarf_decompressed, 1u);
-  EXPECT_EQ(written.dwarf_copies_written - before.dwarf_copies_written, 1u);
+  EXPECT_EQ(writing.decompressed, 1u);
+  EXPECT_EQ(writing.copies_written, 1u);
   EXPECT_EQ(names_in(dir), std::vector<std::string>{kCppGzId + ".dwarf"});
   struct stat st;
   ASSERT_EQ(stat((dir + "/" + kCppGzId + ".dwarf").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
 
   Answers reading = answers(kCppGz, dir, addresses);
-  BackendStats read = stats();
-  EXPECT_EQ(read.dwarf_copies_read - written.dwarf_copies_read, 1u);
-  EXPECT_EQ(read.dwarf_decompressed - written.dwarf_decompressed, 0u) << "inflated again";
-  EXPECT_EQ(read.dwarf_copies_written - written.dwarf_copies_written, 0u);
+  EXPECT_EQ(reading.copies_read, 1u);
+  EXPECT_EQ(reading.decompressed, 0u) << "inflated again";
+  EXPECT_EQ(reading.copies_written, 0u);
   expect_same(direct, writing);
   expect_same(direct, reading);
   fs::remove_all(dir);
@@ -187,10 +191,9 @@ TEST(DwarfCopy, LibcAnswersThroughTheCopyAreTheCompressedFiles) {
   EXPECT_GT(direct.inline_chains, 50u);
   answers(kLibc, dir, {addresses[0]});  // writes the copy
   ASSERT_TRUE(fs::exists(dir + "/" + id + ".dwarf"));
-  BackendStats before = stats();
   Answers reading = answers(kLibc, dir, addresses);
-  EXPECT_EQ(stats().dwarf_copies_read - before.dwarf_copies_read, 1u);
-  EXPECT_EQ(stats().dwarf_decompressed - before.dwarf_decompressed, 0u);
+  EXPECT_EQ(reading.copies_read, 1u);
+  EXPECT_EQ(reading.decompressed, 0u);
   expect_same(direct, reading);
   fs::remove_all(dir);
 }
@@ -209,16 +212,13 @@ TEST(DwarfCopy, CorruptOrTruncatedCopyIsIgnoredAndRewritten) {
     if (damage == 2) bytes.resize(10);                   // a stub
     std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
 
-    BackendStats before = stats();
     Answers got = answers(kCppGz, dir, addresses);
-    BackendStats after = stats();
-    EXPECT_EQ(after.dwarf_copies_read - before.dwarf_copies_read, 0u) << damage;
-    EXPECT_EQ(after.dwarf_decompressed - before.dwarf_decompressed, 1u) << damage;
-    EXPECT_EQ(after.dwarf_copies_written - before.dwarf_copies_written, 1u) << damage;
+    EXPECT_EQ(got.copies_read, 0u) << damage;
+    EXPECT_EQ(got.decompressed, 1u) << damage;
+    EXPECT_EQ(got.copies_written, 1u) << damage;
     expect_same(direct, got);
     // Rewritten whole: the next open reads it.
-    answers(kCppGz, dir, {addresses[0]});
-    EXPECT_EQ(stats().dwarf_copies_read - after.dwarf_copies_read, 1u) << damage;
+    EXPECT_EQ(answers(kCppGz, dir, {addresses[0]}).copies_read, 1u) << damage;
     EXPECT_EQ(names_in(dir).size(), 1u) << "a temporary file was left";
     fs::remove_all(dir);
   }
@@ -234,10 +234,9 @@ TEST(DwarfCopy, CopyOfAnotherBuildIsNotUsed) {
 
   std::vector<uint64_t> addresses = every_address(kCppGz, 1);
   Answers direct = answers(kCppGz, "", addresses);
-  BackendStats before = stats();
   Answers got = answers(kCppGz, dir, addresses);
-  EXPECT_EQ(stats().dwarf_copies_read - before.dwarf_copies_read, 0u);
-  EXPECT_EQ(stats().dwarf_copies_written - before.dwarf_copies_written, 1u);
+  EXPECT_EQ(got.copies_read, 0u);
+  EXPECT_EQ(got.copies_written, 1u);
   expect_same(direct, got);
   fs::remove_all(dir);
 }
@@ -245,15 +244,13 @@ TEST(DwarfCopy, CopyOfAnotherBuildIsNotUsed) {
 TEST(DwarfCopy, UnwritableDirectoryOrUncompressedDwarfWritesNothing) {
   std::vector<uint64_t> addresses = every_address(kCppGz, 5);
   Answers direct = answers(kCppGz, "", addresses);
-  BackendStats before = stats();
-  expect_same(direct, answers(kCppGz, "/proc/self/no-such-dir", addresses));
-  EXPECT_EQ(stats().dwarf_copies_written - before.dwarf_copies_written, 0u);
+  Answers unwritable = answers(kCppGz, "/proc/self/no-such-dir", addresses);
+  expect_same(direct, unwritable);
+  EXPECT_EQ(unwritable.copies_written, 0u);
 
   // Plain DWARF opens without inflating anything: nothing to copy.
   std::string dir = fresh_dir("plain");
-  before = stats();
-  answers(kCppPlain, dir, every_address(kCppPlain, 5));
-  EXPECT_EQ(stats().dwarf_decompressed - before.dwarf_decompressed, 0u);
+  EXPECT_EQ(answers(kCppPlain, dir, every_address(kCppPlain, 5)).decompressed, 0u);
   EXPECT_TRUE(names_in(dir).empty());
   fs::remove_all(dir);
 }
@@ -268,16 +265,16 @@ TEST(DwarfCopy, OnlyOneWriterAtATimeAndAStaleWritersFileIsTakenOver) {
   std::string dir = fresh_dir("writer");
   std::string busy = dir + "/" + kCppGzId + ".dwarf.tmp.w";
   std::ofstream(busy) << "another process is writing";
-  BackendStats before = stats();
-  expect_same(direct, answers(kCppGz, dir, addresses));
-  EXPECT_EQ(stats().dwarf_copies_written - before.dwarf_copies_written, 0u);
+  Answers busy_writer = answers(kCppGz, dir, addresses);
+  expect_same(direct, busy_writer);
+  EXPECT_EQ(busy_writer.copies_written, 0u);
   EXPECT_EQ(names_in(dir), std::vector<std::string>{kCppGzId + ".dwarf.tmp.w"});
 
   timespec old_times[2] = {{time(nullptr) - 120, 0}, {time(nullptr) - 120, 0}};
   ASSERT_EQ(utimensat(AT_FDCWD, busy.c_str(), old_times, 0), 0);  // its writer died
-  before = stats();
-  expect_same(direct, answers(kCppGz, dir, addresses));
-  EXPECT_EQ(stats().dwarf_copies_written - before.dwarf_copies_written, 1u);
+  Answers taken_over = answers(kCppGz, dir, addresses);
+  expect_same(direct, taken_over);
+  EXPECT_EQ(taken_over.copies_written, 1u);
   EXPECT_EQ(names_in(dir), std::vector<std::string>{kCppGzId + ".dwarf"});
   fs::remove_all(dir);
 }
@@ -297,7 +294,6 @@ TEST(DwarfCopy, AFileSizeLimitBelowTheCopyWritesNothing) {
   rlimit small = saved;
   small.rlim_cur = 4096;
   ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
-  BackendStats before = stats();
   Answers got = answers(kCppGz, dir, addresses);
   ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &saved), 0);
   sigset_t pending;
@@ -308,7 +304,7 @@ TEST(DwarfCopy, AFileSizeLimitBelowTheCopyWritesNothing) {
   pthread_sigmask(SIG_SETMASK, &saved_mask, nullptr);
   EXPECT_FALSE(tried) << "a write past RLIMIT_FSIZE was attempted";
   expect_same(direct, got);
-  EXPECT_EQ(stats().dwarf_copies_written - before.dwarf_copies_written, 0u);
+  EXPECT_EQ(got.copies_written, 0u);
   EXPECT_TRUE(names_in(dir).empty());
   fs::remove_all(dir);
 }
@@ -318,9 +314,7 @@ TEST(DwarfCopy, SymlinkedCopyIsNotRead) {
   std::string elsewhere = fresh_dir("link-target");
   answers(kCppGz, elsewhere, every_address(kCppGz, 64));
   fs::create_symlink(elsewhere + "/" + kCppGzId + ".dwarf", dir + "/" + kCppGzId + ".dwarf");
-  BackendStats before = stats();
-  answers(kCppGz, dir, every_address(kCppGz, 64));
-  EXPECT_EQ(stats().dwarf_copies_read - before.dwarf_copies_read, 0u);
+  EXPECT_EQ(answers(kCppGz, dir, every_address(kCppGz, 64)).copies_read, 0u);
   fs::remove_all(dir);
   fs::remove_all(elsewhere);
 }
