@@ -87,7 +87,7 @@ void on_thread_exit_key(void*) {
 
 void at_exit() {
   if (!agent_running()) return;
-  dump_now(/*final=*/true);
+  dump_now(/*final=*/true, gettid());
 }
 
 void fork_child() {
@@ -192,7 +192,8 @@ void agent_start() {
   start_fork_child_record();  // _exit in a fork child dumps first
   atexit(at_exit);
   set_agent_running();
-  log().info("started for {} (pid {}), writing to {}", g_state->exe, getpid(), config().dir);
+  if (log_enabled(LogLevel::kInfo))
+    log().info("started for {} (pid {}), writing to {}", g_state->exe, getpid(), config().dir);
 }
 
 // Blocks SIGXFSZ on the dumping thread for the dump: a host running under `ulimit -f` must
@@ -227,7 +228,7 @@ class FileSizeSignalBlock {
   bool was_pending_ = false;
 };
 
-void dump_now(bool final) {
+void dump_now(bool final, pid_t exiting_tid) {
   if (g_state == nullptr) return;
   AgentScope scope;
   FileSizeSignalBlock no_sigxfsz;
@@ -241,6 +242,7 @@ void dump_now(bool final) {
   request.now_monotonic_nanos = monotonic_nanos();
   request.seq = ++g_state->seq;
   request.final = final;
+  request.exiting_tid = final ? exiting_tid : 0;
   bool failed = false;
   // Every profile is taken first, then the process's mappings are read once for all of them
   // (a library loaded before the last snapshot is listed).
@@ -248,7 +250,7 @@ void dump_now(bool final) {
   const std::vector<std::string> self_lines = self_comments(self);  // the same in every file
   for (Collector* c : g_state->running) {
     std::optional<ProfileBuilder> builder = c->snapshot(request);
-    if (!builder) continue;
+    if (!builder || left_out_of_dump(request, *builder)) continue;
     add_self_accounting(*builder, c->descriptor(), self, &self_lines);
     taken.emplace_back(c, std::move(*builder));
   }

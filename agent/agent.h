@@ -5,6 +5,8 @@
 // otherwise.
 #pragma once
 
+#include <sys/types.h>
+
 #include <optional>
 #include <span>
 #include <string>
@@ -21,7 +23,9 @@ namespace profagent {
 const std::vector<Collector*>& running_collectors();
 
 // Writes one dump of every running collector now, on the calling thread, under the dump lock.
-void dump_now(bool final);
+// A final dump names the program thread that is ending the process with exit()/_exit()
+// (DumpRequest::exiting_tid; 0 for a termination signal).
+void dump_now(bool final, pid_t exiting_tid = 0);
 
 // Wakes the dump thread to write a dump. SIGNAL-SAFE (a futex wake-up).
 void request_dump() noexcept;

@@ -36,6 +36,7 @@ constexpr int64_t kTickDelayNanos = 100 * 1000000LL;
 std::atomic<bool> g_running{false};
 std::atomic<bool> g_dump_requested{false};
 std::atomic<bool> g_final_requested{false};
+std::atomic<pid_t> g_final_exiting_tid{0};  // the thread that asked for the final dump
 std::atomic<uint32_t> g_final_done{0};  // a futex word: 1 once the final dump asked for ran
 static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
 std::atomic<LastThreadCheck> g_last_thread_check{nullptr};
@@ -49,7 +50,7 @@ bool run_due_work(int64_t* next_interval, int64_t* next_tick, int64_t* deadline)
     die_of_signal(sig);
   }
   if (g_final_requested.exchange(false)) {
-    dump_now(/*final=*/true);
+    dump_now(/*final=*/true, g_final_exiting_tid.load());
     g_final_done.store(1, std::memory_order_release);
     syscall(SYS_futex, reinterpret_cast<uint32_t*>(&g_final_done), FUTEX_WAKE_PRIVATE, 1,
             nullptr, nullptr, 0);
@@ -124,8 +125,9 @@ void request_dump() noexcept {
   wake_dump_thread();
 }
 
-bool final_dump_on_dump_thread(int64_t timeout_nanos) noexcept {
+bool final_dump_on_dump_thread(int64_t timeout_nanos, pid_t exiting_tid) noexcept {
   if (!g_running.load(std::memory_order_acquire)) return false;
+  g_final_exiting_tid.store(exiting_tid);
   g_final_requested.store(true);
   wake_dump_thread();
   const int64_t deadline = monotonic_nanos() + timeout_nanos;

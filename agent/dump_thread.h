@@ -4,6 +4,8 @@
 // Normal context, except the functions marked SIGNAL-SAFE.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 
 #include "agent/core/wakeup.h"
@@ -21,10 +23,10 @@ using LastThreadCheck = void (*)();
 void set_last_thread_check(LastThreadCheck check) noexcept;
 
 // Has the dump thread write the final dump and waits for it, at most `timeout_nanos` (the
-// caller ends the process either way). False if there is no dump thread. SIGNAL-SAFE: the
+// caller, thread `exiting_tid`, ends the process either way). False if there is no dump thread. SIGNAL-SAFE: the
 // caller may be a signal handler (a fork child's _exit) that interrupted malloc or stdio,
 // which the dump does not need on the caller's thread.
-bool final_dump_on_dump_thread(int64_t timeout_nanos) noexcept;
+bool final_dump_on_dump_thread(int64_t timeout_nanos, pid_t exiting_tid) noexcept;
 
 // True once start_dump_thread succeeded in this process. SIGNAL-SAFE.
 bool dump_thread_running() noexcept;

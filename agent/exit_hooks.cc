@@ -25,8 +25,8 @@ constexpr int64_t kExitDumpWaitNanos = 5 * 1000000000LL;
 
 [[noreturn]] void exit_now(int status) {
   if (agent_running() && !in_agent() && is_recorded_fork_child() &&
-      !final_dump_on_dump_thread(kExitDumpWaitNanos))
-    dump_now(true);
+      !final_dump_on_dump_thread(kExitDumpWaitNanos, gettid()))
+    dump_now(true, gettid());
   for (;;) syscall(SYS_exit_group, status);
 }
 

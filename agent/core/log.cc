@@ -46,7 +46,9 @@ void forget_logger_after_fork() noexcept { g_logger = nullptr; }
 
 void set_log_level(LogLevel level) {
   g_level = to_spdlog(level);
-  log().set_level(g_level);
+  if (g_logger != nullptr) g_logger->set_level(g_level);  // else made at the first message
 }
+
+bool log_enabled(LogLevel level) { return to_spdlog(level) >= g_level; }
 
 }  // namespace profagent

@@ -11,6 +11,9 @@ namespace profagent {
 
 spdlog::logger& log();
 void set_log_level(LogLevel level);
+// Whether PROFAGENT_LOG lets messages of `level` through (the logger itself is made at its
+// first message: a quiet process never builds it).
+bool log_enabled(LogLevel level);
 // In a forked child: the parent's logger is abandoned (leaked) and rebuilt on first use.
 void forget_logger_after_fork() noexcept;
 

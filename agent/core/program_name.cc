@@ -54,9 +54,12 @@ std::string file_name_part(std::string_view argv0) {
 }
 
 std::string program_name() {
-  for (const std::string& candidate :
-       {first_cmdline_element(), std::string(program_invocation_name), exe_link_target()}) {
-    std::string name = file_name_part(candidate);
+  // argv[0] as glibc kept it (no system call: this runs in every process), then as the
+  // kernel has it, then the executable's path; each asked only if the one before is empty.
+  using Source = std::string (*)();
+  for (Source source : {+[] { return std::string(program_invocation_name); },
+                        first_cmdline_element, exe_link_target}) {
+    std::string name = file_name_part(source());
     if (!name.empty()) return name;
   }
   return "program";

@@ -3,6 +3,8 @@
 // hook/handler halves of a collector live in their own files.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -19,7 +21,18 @@ struct DumpRequest {
   int64_t now_monotonic_nanos = 0;
   uint64_t seq = 0;               // this process's dump number, from 1
   bool final = false;             // the dump at exit or on a termination signal
+  // With `final`: the program thread ending the process with exit() or _exit(), whose own
+  // stack at this point is only that call; 0 when a termination signal ends it.
+  pid_t exiting_tid = 0;
 };
+
+// Whether a dump leaves this profile out. Only the final dump does, and only a profile that
+// holds no sample (samples known lost count: they are written as "[profagent: lost]"): a
+// short process (a shell's `true`, a build's `sed`) writes no empty file at exit. Dumps
+// asked for (signal, interval, HTTP) always write every kind.
+inline bool left_out_of_dump(const DumpRequest& request, const ProfileBuilder& profile) {
+  return request.final && profile.sample_count() == 0;
+}
 
 class Collector {
  public:
@@ -56,7 +69,8 @@ class Collector {
   // Normal context.
   virtual void on_tick() {}
 
-  // The profile to write for this dump, or nothing if there is nothing to write.
+  // The profile to write for this dump, or nothing if there is nothing to write (the agent
+  // also leaves out a final dump's empty profile: left_out_of_dump).
   // Runs on the dump thread (or the exiting thread for the final dump).
   virtual std::optional<ProfileBuilder> snapshot(const DumpRequest& request) = 0;
 

@@ -33,6 +33,11 @@ std::optional<ProfileBuilder> ThreadsCollector::snapshot(const DumpRequest& requ
   std::vector<pid_t> tids;
   for (pid_t tid : list_threads())
     if (!is_agent_thread(tid)) tids.push_back(tid);
+  // At exit, a process whose only thread is the one calling exit() would show just that
+  // call: nothing to write (a thread left running, or a termination signal, is worth it).
+  if (request.final && request.exiting_tid != 0 && tids.size() == 1 &&
+      tids[0] == request.exiting_tid)
+    return std::nullopt;
   std::vector<CapturedThread> threads = g_thread_snapshotter.capture(tids, kAnswerTimeoutNanos);
 
   ProfileBuilder builder(shape_of(kThreadsKind, 1));

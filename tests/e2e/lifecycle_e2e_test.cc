@@ -116,7 +116,42 @@ TEST_F(LifecycleE2E, SelfSentSigtermStopsTheProgramAtOnce) {
     EXPECT_EQ(r.term_signal(), SIGTERM) << "preload " << preload << " status " << r.wait_status;
     EXPECT_EQ(r.out, "") << "preload " << preload;
   }
-  EXPECT_EQ(e2e::profiles(dir_, "cpu").size(), 1u);
+  // The dump ran: a termination signal's final dump writes where the one thread was.
+  EXPECT_EQ(e2e::profiles(dir_, "threads").size(), 1u);
+}
+
+// The exit dump leaves out what has nothing in it: a shell's /bin/true writes no file, a
+// CPU-bound single-threaded program only its CPU profile, and a process with a second
+// thread still there at exit its threads profile (both threads).
+TEST_F(LifecycleE2E, ExitDumpLeavesOutKindsWithNothingInThem) {
+  e2e::RunOptions options;
+  options.env = {{"PROFAGENT_DIR", dir_ + "/true"}};
+  ASSERT_EQ(e2e::run({"/bin/true"}, options).exit_code(), 0);
+  EXPECT_TRUE(e2e::all_files(dir_ + "/true").empty());
+
+  options.env = {{"PROFAGENT_DIR", dir_ + "/burn"}};
+  e2e::RunResult burn = e2e::run({e2e::program("burn_ratio"), "1", "2", "10000000"}, options);
+  ASSERT_EQ(burn.exit_code(), 0) << burn.err;
+  std::vector<std::string> cpu = e2e::profiles(dir_ + "/burn", "cpu");
+  ASSERT_EQ(cpu.size(), 1u);
+  e2e::RawProfile p = e2e::read_raw(cpu[0]);
+  EXPECT_GT(p.cum_containing(p.sample_index("cpu"), "burn_three"), 0);
+  // Its worker was joined: only main, in exit, was left.
+  EXPECT_TRUE(e2e::profiles(dir_ + "/burn", "threads").empty());
+
+  options.env = {{"PROFAGENT_DIR", dir_ + "/two"}, {"PROFAGENT_CPU_HZ", "0"},
+                 {"PROFAGENT_HEAP_RATE", "0"}};
+  e2e::RunResult two = e2e::run(
+      {"/usr/bin/python3", "-c",
+       "import threading, time\n"
+       "threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n"
+       "time.sleep(0.1)\n"},
+      options);
+  ASSERT_EQ(two.exit_code(), 0) << two.err;
+  std::vector<std::string> threads = e2e::profiles(dir_ + "/two", "threads");
+  ASSERT_EQ(threads.size(), 1u);
+  e2e::RawProfile t = e2e::read_raw(threads[0]);
+  EXPECT_EQ(t.total(t.sample_index("threads")), 2);
 }
 
 TEST_F(LifecycleE2E, UnwritableDirectoryWarnsOnceAndProgramRunsUnchanged) {

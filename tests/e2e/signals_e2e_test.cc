@@ -162,7 +162,8 @@ TEST_F(SignalsE2E, DaemonClosingEveryDescriptorKeepsDumpsAndItsLogIntact) {
   e2e::RunOptions o;
   // Threads profile off: libunwind's signal-frame unwinder keeps a memory-validation pipe of
   // its own whose numbers a close-all frees (the walker of our own replaces it).
-  o.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_THREADS", "0"}};
+  // Every allocation sampled: the idle daemon's exit dump has a heap profile to write.
+  o.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_THREADS", "0"}, {"PROFAGENT_HEAP_RATE", "1"}};
   int out_fd = -1;
   int pid = e2e::start({e2e::program("close_all_daemon"), log}, o, &out_fd);
   ASSERT_GT(pid, 0);
@@ -177,10 +178,14 @@ TEST_F(SignalsE2E, DaemonClosingEveryDescriptorKeepsDumpsAndItsLogIntact) {
   std::smatch m;
   ASSERT_TRUE(std::regex_search(out, m, std::regex(R"(idle_cpu_us (\d+))"))) << out;
   EXPECT_LT(std::stoll(m[1]), 50000) << out;
-  // The dump signal after the close-all wrote a dump (seq 1), the exit another (seq 2).
+  // The dump signal after the close-all wrote a dump (seq 1: every kind, even the idle
+  // CPU profile), the exit another (seq 2: the heap profile; the empty CPU one left out).
   std::vector<std::string> cpu = e2e::profiles(dir_, "cpu");
-  ASSERT_EQ(cpu.size(), 2u);
+  ASSERT_GE(cpu.size(), 1u);
   EXPECT_NE(cpu[0].find(".1.cpu.pb.gz"), std::string::npos);
+  std::vector<std::string> heap = e2e::profiles(dir_, "heap");
+  ASSERT_EQ(heap.size(), 2u);
+  EXPECT_NE(heap[1].find(".2.heap.pb.gz"), std::string::npos);
 }
 
 TEST_F(SignalsE2E, HttpEndpointSaysOnceItStoppedWhenTheProgramClosesEveryDescriptor) {
@@ -207,17 +212,21 @@ TEST_F(SignalsE2E, ForkChildrenEndingWithExitWriteTheirProfilesVforkChildDoesNot
   // so each child would symbolize cold (libdw, DWARF), 4 at once on 2 cores: a first run
   // fills a symbol cache of this test's own, and the checked run answers from it.
   e2e::RunOptions o;
+  // Every allocation sampled: each process that dumps has a heap profile to write.
   o.env = {{"PROFAGENT_DIR", e2e::make_temp_dir()}, {"PROFAGENT_CPU_HZ", "250"},
-           {"PROFAGENT_SYMBOL_CACHE", e2e::make_temp_dir()}};
+           {"PROFAGENT_SYMBOL_CACHE", e2e::make_temp_dir()}, {"PROFAGENT_HEAP_RATE", "1"}};
   e2e::RunResult warm = e2e::run({e2e::program("fork_exit_workers"), "4"}, o);
   ASSERT_EQ(warm.exit_code(), 0) << warm.err;
   o.env["PROFAGENT_DIR"] = dir_;
   e2e::RunResult r = e2e::run({e2e::program("fork_exit_workers"), "4"}, o);
   ASSERT_EQ(r.exit_code(), 0) << r.err;
   EXPECT_EQ(r.out, "workers done, failures 0\n");
+  // The parent's heap profile, and none from the vfork child: sharing the parent's memory,
+  // it would find the parent's samples and write them under its own pid if it dumped.
+  EXPECT_EQ(e2e::profiles(dir_, "heap").size(), 1u);
+  // The workers burn; the parent, which only waits, has no CPU profile to write.
   std::vector<std::string> files = e2e::profiles(dir_, "cpu");
-  // The parent and 4 workers; nothing from the vfork child.
-  ASSERT_EQ(files.size(), 5u);
+  ASSERT_EQ(files.size(), 4u);
   int workers = 0;
   for (const std::string& f : files) {
     RawProfile p = e2e::read_raw(f);
@@ -232,13 +241,13 @@ TEST_F(SignalsE2E, ForkChildrenEndingWithExitWriteTheirProfilesVforkChildDoesNot
 // process still ends when it does, after main's pthread_exit.
 TEST_F(SignalsE2E, ThreadStartedBeforeMainEndsTheProcessAfterMainsPthreadExit) {
   e2e::RunOptions o;
-  o.env = {{"PROFAGENT_DIR", dir_}};
+  o.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_HEAP_RATE", "1"}};  // something to write
   o.timeout_seconds = 20;
   e2e::RunResult r = e2e::run({e2e::program("early_thread_host")}, o);
   ASSERT_FALSE(r.timed_out) << "the process outlived its last thread";
   EXPECT_EQ(r.exit_code(), 0) << r.err;
   EXPECT_EQ(r.out, "main leaves 1\n");
-  EXPECT_EQ(e2e::profiles(dir_, "cpu").size(), 1u);  // the exit dump
+  EXPECT_EQ(e2e::profiles(dir_, "heap").size(), 1u);  // the exit dump
 }
 
 // Forked children that allocate non-stop and call _exit from a signal handler (which may

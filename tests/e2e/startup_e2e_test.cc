@@ -21,7 +21,10 @@ namespace {
 // (periodic) dump, taken while its main thread sleeps, and which descriptors a system()
 // child inherits.
 const char* kProbe = R"PY(
-import os, signal, sys, time
+import os, signal, sys, threading, time
+# A second thread still there at exit: the exit dump writes a threads profile (that of a
+# process whose only thread is the one calling exit is left out).
+threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()
 def mapped(name):
     with open('/proc/self/maps') as f:
         return int(any(name in line for line in f))
@@ -194,14 +197,16 @@ TEST_F(StartupE2E, NodeRunsAndExitsCleanly) {
 TEST_F(StartupE2E, SymbolCacheThatCannotBeUsedIsSilentAndABadValueWarnsOnce) {
   for (const std::string& cache : {std::string(), std::string("/proc/self/no-cache-here")}) {
     e2e::RunOptions options;
-    options.env = {{"PROFAGENT_DIR", dir_}, {"HOME", ""}, {"XDG_CACHE_HOME", ""}};
+    // Every allocation sampled: ls has a heap profile to write at exit.
+    options.env = {{"PROFAGENT_DIR", dir_}, {"HOME", ""}, {"XDG_CACHE_HOME", ""},
+                   {"PROFAGENT_HEAP_RATE", "1"}};
     options.private_symbol_cache = false;  // the default: no home, no cache
     if (!cache.empty()) options.env["PROFAGENT_SYMBOL_CACHE"] = cache;
-    e2e::RunResult r = e2e::run({"/bin/true"}, options);
+    e2e::RunResult r = e2e::run({"/bin/ls", "/"}, options);
     EXPECT_EQ(r.exit_code(), 0);
     EXPECT_EQ(r.err, "") << cache;
   }
-  EXPECT_FALSE(e2e::profiles(dir_, "threads").empty());
+  EXPECT_EQ(e2e::profiles(dir_, "heap").size(), 2u);
   e2e::RunOptions options;
   options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_SYMBOL_CACHE", "relative/dir"}};
   e2e::RunResult r = e2e::run({"/bin/true"}, options);
@@ -280,7 +285,9 @@ TEST_F(StartupE2E, SecondProcessWalksWithTheCachedUnwindTables) {
 // own maps.
 TEST_F(StartupE2E, ACProgramMapsNoLibraryButLibcForTheAgent) {
   e2e::RunOptions options;
-  options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_SYMBOL_CACHE", cache_}};
+  // Every allocation sampled: cat's buffer makes a heap profile, written (and symbolized) at exit.
+  options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_SYMBOL_CACHE", cache_},
+                 {"PROFAGENT_HEAP_RATE", "1"}};
   e2e::RunResult r = e2e::run({"/bin/cat", "/proc/self/maps"}, options);
   ASSERT_EQ(r.exit_code(), 0) << r.err;
   EXPECT_NE(r.out.find("libprofagent.so"), std::string::npos) << "the agent is not there";

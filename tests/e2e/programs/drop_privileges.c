@@ -1,6 +1,6 @@
 // e2e program: a root master forks a worker that switches to user and group `nobody`
 // (65534) with setgid/setuid, as nginx, postgres and sshd workers do, burns CPU in
-// worker_burn() and exits; the master waits for it and exits with the worker's status.
+// worker_burn() and exits; the master waits for it, says so and exits with the worker's status.
 // Usage: drop_privileges
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,5 +29,6 @@ int main(void) {
   }
   int status = 0;
   if (waitpid(pid, &status, 0) != pid) return 12;
+  printf("master waited for %d\n", (int)pid);  /* stdio's buffer: an allocation of its own */
   return WIFEXITED(status) ? WEXITSTATUS(status) : 13;
 }

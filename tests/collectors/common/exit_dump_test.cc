@@ -1,0 +1,74 @@
+// What the final dump leaves out (left_out_of_dump in collectors/common/collector.h, and the
+// threads collector's single-thread rule): a short process writes no empty profile at exit,
+// while every dump asked for writes every kind.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <future>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "agent/core/config.h"
+#include "collectors/common/collector.h"
+#include "collectors/threads/threads_collector.h"
+#include "collectors/threads/threads_kind.h"
+
+namespace profagent {
+namespace {
+
+DumpRequest final_request(pid_t exiting_tid) {
+  DumpRequest r;
+  r.final = true;
+  r.exiting_tid = exiting_tid;
+  return r;
+}
+
+TEST(ExitDump, OnlyTheFinalDumpLeavesOutAnEmptyProfile) {
+  ProfileBuilder empty(shape_of(kThreadsKind, 1));
+  EXPECT_TRUE(left_out_of_dump(final_request(0), empty));
+  EXPECT_TRUE(left_out_of_dump(final_request(gettid()), empty));
+  EXPECT_FALSE(left_out_of_dump(DumpRequest{}, empty));  // signal, interval: always written
+
+  ProfileBuilder one(shape_of(kThreadsKind, 1));
+  const int64_t v[1] = {1};
+  const uint64_t stack[1] = {0x1234};
+  one.add_sample(stack, v);
+  EXPECT_FALSE(left_out_of_dump(final_request(0), one));
+
+  ProfileBuilder lost(shape_of(kThreadsKind, 1));  // samples known lost are data
+  lost.add_synthetic_sample("[profagent: lost]", v);
+  EXPECT_FALSE(left_out_of_dump(final_request(gettid()), lost));
+}
+
+// In a fork child (one thread, whatever the test binary runs meanwhile): the exit dump of a
+// single-threaded process has no threads profile, one taken on a termination signal has.
+TEST(ExitDump, ThreadsProfileAtExitNeedsAThreadBesidesTheExitingOne) {
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ThreadsCollector threads;
+    Config config;
+    config.kind_values["threads"] = 1;
+    if (!threads.start(config)) _exit(3);
+    int bad = 0;
+    if (threads.snapshot(final_request(gettid())).has_value()) bad |= 4;  // exit(): left out
+    if (!threads.snapshot(final_request(0)).has_value()) bad |= 8;        // signal: written
+    if (!threads.snapshot(DumpRequest{}).has_value()) bad |= 16;          // asked for
+    std::promise<void> done;
+    std::thread other([&] { done.get_future().wait(); });
+    std::optional<ProfileBuilder> two = threads.snapshot(final_request(gettid()));
+    if (!two.has_value() || two->sample_count() != 2) bad |= 32;  // a thread still running
+    done.set_value();
+    other.join();
+    _exit(bad);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "bits: 3 start failed, 4 exit() written, 8 signal left "
+                                       "out, 16 asked-for left out, 32 two threads not written";
+}
+
+}  // namespace
+}  // namespace profagent
