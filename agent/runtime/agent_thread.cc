@@ -9,7 +9,6 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <new>
 
 #include "agent/runtime/hook_guard.h"
 #include "agent/runtime/threads/thread_registry.h"
@@ -17,21 +16,41 @@
 namespace profagent {
 namespace {
 
-// Shared by the creator and the new thread; whichever lets go of it last frees it (the
-// creator does not wait for the thread to run, except when it cannot learn its tid).
+// Shared by the creator and the new thread; whichever lets go of it last gives it back (the
+// creator does not wait for the thread to run, except when it cannot learn its tid). Taken
+// from a fixed set of slots, not the heap: a free() on the new thread would make glibc give
+// that thread an arena of its own (a 128 MiB reservation and four system calls), which a
+// short process, or a fork child about to exec, pays for a thread that may never allocate.
 struct AgentThreadStart {
   void* (*body)(void*);
   void* arg;
   char name[16];
   sem_t registered;  // posted once the thread is known as an agent thread
-  std::atomic<int> holders{2};
+  std::atomic<int> holders{0};
+  std::atomic<bool> in_use{false};
 };
 
-void release(AgentThreadStart* start) {
-  if (start->holders.fetch_sub(1) == 1) {
-    sem_destroy(&start->registered);
-    delete start;
+constexpr int kStartSlots = 8;  // agent threads starting at once: dump, HTTP, push, wall
+constinit AgentThreadStart g_start_slots[kStartSlots];
+
+AgentThreadStart* take_start_slot() {
+  for (AgentThreadStart& slot : g_start_slots) {
+    bool was_in_use = false;
+    if (slot.in_use.compare_exchange_strong(was_in_use, true)) {
+      slot.holders.store(2);
+      return &slot;
+    }
   }
+  return nullptr;
+}
+
+void give_back(AgentThreadStart* start) {
+  sem_destroy(&start->registered);
+  start->in_use.store(false, std::memory_order_release);
+}
+
+void release(AgentThreadStart* start) {
+  if (start->holders.fetch_sub(1) == 1) give_back(start);
 }
 
 void* agent_thread_main(void* p) {
@@ -66,8 +85,8 @@ pid_t tid_of_thread(pthread_t thread) noexcept {
 
 int create_agent_thread(pthread_t* thread, void* (*body)(void*), void* arg, const char* name) {
   AgentScope scope;
-  auto* start = new (std::nothrow) AgentThreadStart;
-  if (start == nullptr) return ENOMEM;
+  AgentThreadStart* start = take_start_slot();
+  if (start == nullptr) return EAGAIN;
   start->body = body;
   start->arg = arg;
   memset(start->name, 0, sizeof start->name);
@@ -79,8 +98,7 @@ int create_agent_thread(pthread_t* thread, void* (*body)(void*), void* arg, cons
   int rc = real_pthread_create()(thread, nullptr, agent_thread_main, start);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (rc != 0) {
-    sem_destroy(&start->registered);
-    delete start;
+    give_back(start);
     return rc;
   }
   // The thread is an agent thread before this returns: a threads snapshot taken right after
