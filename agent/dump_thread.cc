@@ -42,6 +42,14 @@ static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
 std::atomic<LastThreadCheck> g_last_thread_check{nullptr};
 int64_t g_interval_nanos = 0;
 
+// The cached unwind tables mapped at start are checksummed (and the module set published
+// again without their checks) this long after the thread starts, not at once: a process of
+// a shell script or a build that lives a few milliseconds never spends the ~0.5 ms of CPU
+// that reading every table costs, nor competes with the program for it. Walks use a mapped
+// table before its check either way (table_check.h).
+constexpr int64_t kTablesCheckDelayNanos = 100 * 1000000LL;
+int64_t g_tables_check_due = 0;  // monotonic ns; 0: due (checked at every wake-up)
+
 // Runs whatever is due. Returns false to look again at once (a tick ran: one asked for
 // meanwhile is scheduled), else true with the deadline of the next due work (0: none).
 bool run_due_work(int64_t* next_interval, int64_t* next_tick, int64_t* deadline) {
@@ -56,7 +64,9 @@ bool run_due_work(int64_t* next_interval, int64_t* next_tick, int64_t* deadline)
             nullptr, nullptr, 0);
   }
   if (LastThreadCheck check = g_last_thread_check.load()) check();
-  unwind_tables_check_pending();  // cached tables mapped since: checked here, off the program
+  if (g_tables_check_due != 0 && monotonic_nanos() >= g_tables_check_due) g_tables_check_due = 0;
+  if (g_tables_check_due == 0)
+    unwind_tables_check_pending();  // cached tables mapped since: checked here, off the program
   if (g_dump_requested.exchange(false)) dump_now(false);
   int64_t now = monotonic_nanos();
   if (*next_interval != 0 && now >= *next_interval) {
@@ -91,6 +101,8 @@ bool run_due_work(int64_t* next_interval, int64_t* next_tick, int64_t* deadline)
   }
   *deadline = *next_interval;
   if (*next_tick != 0 && (*deadline == 0 || *next_tick < *deadline)) *deadline = *next_tick;
+  if (g_tables_check_due != 0 && (*deadline == 0 || g_tables_check_due < *deadline))
+    *deadline = g_tables_check_due;
   return true;
 }
 
@@ -109,6 +121,7 @@ void* dump_thread_main(void*) {
 
 bool start_dump_thread(int64_t interval_nanos) {
   g_interval_nanos = interval_nanos;
+  g_tables_check_due = monotonic_nanos() + kTablesCheckDelayNanos;
   pthread_t thread;
   if (int rc = create_agent_thread(&thread, dump_thread_main, nullptr, "profagent-dump")) {
     log().warn("cannot start the dump thread (error {}); dumps happen only at exit", rc);
