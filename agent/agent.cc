@@ -146,8 +146,13 @@ const std::vector<Collector*>& running_collectors() {
 void agent_start() {
   AgentScope scope;
   if (g_state != nullptr) return;
+  // The working directory resolves a relative PROFAGENT_DIR (the default, "profiles");
+  // exec'd children get it absolute and skip the system call.
   char cwd[PATH_MAX];
-  std::string cwd_string = getcwd(cwd, sizeof cwd) != nullptr ? cwd : "";
+  const char* dir_setting = getenv("PROFAGENT_DIR");
+  std::string cwd_string;
+  if ((dir_setting == nullptr || dir_setting[0] != '/') && getcwd(cwd, sizeof cwd) != nullptr)
+    cwd_string = cwd;
   ParsedConfig parsed =
       parse_config([](const char* name) { return getenv(name); }, cwd_string, all_kinds());
   set_log_level(parsed.config.log_level);
@@ -192,8 +197,7 @@ void agent_start() {
   start_fork_child_record();  // _exit in a fork child dumps first
   atexit(at_exit);
   set_agent_running();
-  if (log_enabled(LogLevel::kInfo))
-    log().info("started for {} (pid {}), writing to {}", g_state->exe, getpid(), config().dir);
+  log_info("started for {} (pid {}), writing to {}", g_state->exe, getpid(), config().dir);
 }
 
 // Blocks SIGXFSZ on the dumping thread for the dump: a host running under `ulimit -f` must
@@ -247,11 +251,12 @@ void dump_now(bool final, pid_t exiting_tid) {
   // Every profile is taken first, then the process's mappings are read once for all of them
   // (a library loaded before the last snapshot is listed).
   std::vector<std::pair<Collector*, ProfileBuilder>> taken;
-  const std::vector<std::string> self_lines = self_comments(self);  // the same in every file
+  std::optional<std::vector<std::string>> self_lines;  // the same in every file; made once
   for (Collector* c : g_state->running) {
     std::optional<ProfileBuilder> builder = c->snapshot(request);
     if (!builder || left_out_of_dump(request, *builder)) continue;
-    add_self_accounting(*builder, c->descriptor(), self, &self_lines);
+    if (!self_lines) self_lines = self_comments(self);
+    add_self_accounting(*builder, c->descriptor(), self, &*self_lines);
     taken.emplace_back(c, std::move(*builder));
   }
   if (taken.empty()) {  // nothing to write (every kind off): no maps read, no symbolizer
@@ -278,7 +283,7 @@ void dump_now(bool final, pid_t exiting_tid) {
       push_profile(c->descriptor(), std::move(bytes), request.now_unix_nanos,
                    std::move(profile));
     if (error.empty()) {
-      log().debug("wrote {}", path);
+      log_debug("wrote {}", path);
       continue;
     }
     // One warning when writing starts failing (full disk, directory gone), not one per file.
@@ -287,7 +292,7 @@ void dump_now(bool final, pid_t exiting_tid) {
   }
   symbolizer.release_mappings();
   save_symbol_cache(final, request.now_monotonic_nanos);
-  if (!failed && g_state->write_failing) log().info("profiles are being written again");
+  if (!failed && g_state->write_failing) log_info("profiles are being written again");
   g_state->write_failing = failed;
   self_add_cost(SelfCost::kDump, clock_nanos(CLOCK_THREAD_CPUTIME_ID) - dump_cpu_start);
   if (final) push_flush_at_exit();

@@ -72,7 +72,7 @@ void check_last_thread() {
       return;
     }
     if (!program_thread_alive()) {
-      log().debug("the program's last thread ended; exiting with status 0");
+      log_debug("the program's last thread ended; exiting with status 0");
       exit(0);  // atexit handlers and the exit dump run, as when glibc ends the process
     }
     timespec ms{0, 2000000};

@@ -141,7 +141,7 @@ void program_takes_signal(int sig) {
       log_signal_taken(sig, "installed its own handler for");
       break;
     case Role::kTermination:
-      log().debug("the program handles signal {} itself; no dump on it", sig);
+      log_debug("the program handles signal {} itself; no dump on it", sig);
       break;
     case Role::kNone:
       break;

@@ -5,6 +5,8 @@
 
 #include <spdlog/logger.h>
 
+#include <utility>
+
 #include "agent/core/config.h"
 
 namespace profagent {
@@ -14,6 +16,17 @@ void set_log_level(LogLevel level);
 // Whether PROFAGENT_LOG lets messages of `level` through (the logger itself is made at its
 // first message: a quiet process never builds it).
 bool log_enabled(LogLevel level);
+
+// Debug and info messages, which the default level (warn) drops: the logger is not even made
+// for them then (spdlog's logger and pattern cost every process ~10 us).
+template <typename... Args>
+void log_debug(spdlog::format_string_t<Args...> format, Args&&... args) {
+  if (log_enabled(LogLevel::kDebug)) log().debug(format, std::forward<Args>(args)...);
+}
+template <typename... Args>
+void log_info(spdlog::format_string_t<Args...> format, Args&&... args) {
+  if (log_enabled(LogLevel::kInfo)) log().info(format, std::forward<Args>(args)...);
+}
 // In a forked child: the parent's logger is abandoned (leaked) and rebuilt on first use.
 void forget_logger_after_fork() noexcept;
 

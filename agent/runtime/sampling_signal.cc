@@ -119,7 +119,7 @@ bool install_sampling_signal() {
   bool program_has_handler = (current.sa_flags & SA_SIGINFO) ? current.sa_sigaction != nullptr
                                                              : current.sa_handler != SIG_DFL;
   if (program_has_handler)
-    log().info("sharing SIGPROF with the program's own handler (installed before the agent)");
+    log_info("sharing SIGPROF with the program's own handler (installed before the agent)");
   set_program_sigprof_action(current);
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -176,7 +176,7 @@ void note_program_uses_sigprof() noexcept {
 void log_sigprof_sharing_once() {
   int expected = 1;
   if (g_program_sigprof_state.compare_exchange_strong(expected, 2))
-    log().info("the program installed its own SIGPROF handler: SIGPROF is shared, its own "
+    log_info("the program installed its own SIGPROF handler: SIGPROF is shared, its own "
                "signals go to its handler and the agent keeps profiling");
 }
 

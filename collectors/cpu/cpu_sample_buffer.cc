@@ -45,20 +45,19 @@ bool CpuSampleBuffer::init() noexcept {
   for (int t = 0; t < 2; ++t) {
     tables_[t] = static_cast<Entry*>(maps[t]);  // zero pages: every state is kEmpty
     index_[t] = reinterpret_cast<std::atomic<uint32_t>*>(tables_[t] + kEntries);
-    make_first_pages_resident(t);
   }
+  // Only the table the handlers fill first: the other one is made ready at the first drain,
+  // which only a process that takes samples reaches (most of a shell script's never do).
+  touch_ahead(active_.load(std::memory_order_relaxed), kTouchedAtStart);
   return true;
-}
-
-void CpuSampleBuffer::make_first_pages_resident(int t) noexcept {
-  // The index written now, so the handler's first probes do not fault on it.
-  memset(static_cast<void*>(index_[t]), 0, sizeof(uint32_t) * kEntries);
-  touched_[t] = 0;
-  touch_ahead(t, kTouchedAtStart);
 }
 
 void CpuSampleBuffer::touch_ahead(int t, uint32_t entries) noexcept {
   if (tables_[t] == nullptr) return;
+  if (!index_resident_[t]) {  // written once, so the handler's first probes do not fault on it
+    memset(static_cast<void*>(index_[t]), 0, sizeof(uint32_t) * kEntries);
+    index_resident_[t] = true;
+  }
   if (entries > kEntries) entries = kEntries;
   if (entries <= touched_[t]) return;
   constexpr uintptr_t kPage = 4096;
@@ -170,8 +169,11 @@ void CpuSampleBuffer::clear() noexcept {
     // exec at once).
     if (wiped_on_fork_) claimed_count_[t].store(0, std::memory_order_relaxed);
     else for_each_claimed(t, false, [](Entry& e) { e.state.store(kEmpty); });
-    // Zero pages, or copy-on-write copies of the parent's: made this process's again.
-    make_first_pages_resident(t);
+    // Zero pages, or copy-on-write copies of the parent's: nothing is touched ahead here
+    // (a shell's fork children exec at once); the child's first samples fault their pages
+    // in, and its first drain touches ahead as in any process.
+    touched_[t] = 0;
+    index_resident_[t] = false;
   }
   writers_[0].store(0);
   writers_[1].store(0);

@@ -27,7 +27,7 @@ class CpuSampleBuffer {
  public:
   static constexpr uint32_t kEntries = 4096;   // distinct (tid, stack) per table
   static constexpr uint32_t kMaxProbes = 32;
-  static constexpr uint32_t kTouchedAtStart = 16;  // entries per table made resident at init
+  static constexpr uint32_t kTouchedAtStart = 16;  // entries of the first table resident at init
 
   struct Entry {
     std::atomic<uint32_t> state;  // kEmpty, kWriting, kReady
@@ -61,16 +61,15 @@ class CpuSampleBuffer {
   // then empties the table and its index.
   template <typename Fn>
   void for_each_claimed(int t, bool full_scan, Fn&& fn);
-  // Makes the pages of table t's first `entries` entries resident. Normal context; the table
-  // is not the active one (or no handler runs yet).
+  // Makes the pages of table t's index and of its first `entries` entries resident. Normal
+  // context; the table is not the active one (or no handler runs yet).
   void touch_ahead(int t, uint32_t entries) noexcept;
-  // Empties table t's index and touches its first entries (init, and in a fork child).
-  void make_first_pages_resident(int t) noexcept;
 
   Entry* tables_[2] = {nullptr, nullptr};
   std::atomic<uint32_t>* index_[2] = {nullptr, nullptr};  // entry number + 1, 0 = free
   std::atomic<uint32_t> claimed_count_[2] = {0, 0};       // entries claimed, in order
   uint32_t touched_[2] = {0, 0};  // entries whose pages touch_ahead made resident
+  bool index_resident_[2] = {false, false};
   bool wiped_on_fork_ = false;    // MADV_WIPEONFORK took: a fork child's tables are zero
   std::atomic<int> active_{0};
   std::atomic<int> writers_[2] = {0, 0};

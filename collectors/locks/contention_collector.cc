@@ -48,7 +48,7 @@ class ContentionCollector final : public Collector {
     if (!started_) return std::nullopt;
     if (side_.tracks_waiters) {
       if (uint64_t n = g_lock_waits.untracked(); n != 0)
-        log().debug("mutex profile: {} waits on locks the waiter table could not track", n);
+        log_debug("mutex profile: {} waits on locks the waiter table could not track", n);
     }
     return build_contention_profile(*side_.kind, *side_.table, request.now_unix_nanos);
   }

@@ -85,7 +85,7 @@ bool WallCollector::start(const Config& config) {
     log().warn("cannot start the wall profile's sampler thread; wall profile is off");
     return false;
   }
-  log().debug("wall profile at {} Hz per thread", hz_);
+  log_debug("wall profile at {} Hz per thread", hz_);
   return true;
 }
 

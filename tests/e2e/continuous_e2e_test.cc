@@ -486,7 +486,11 @@ TEST_P(BadServerE2E, NeverChangesTheProgramAndNoFileIsLost) {
   ASSERT_FALSE(cpu.empty());
   EXPECT_GE(cpu.size(), 6u) << "0.2 s intervals over 2 s";
   for (size_t i = 0; i < cpu.size(); ++i) EXPECT_EQ(seq_of(cpu[i]), static_cast<int>(i + 1));
-  EXPECT_EQ(e2e::profiles(dir_, "heap").size(), cpu.size());
+  // Heap profiles as many, or one more: the exit dump's CPU window (since the last periodic
+  // dump) may hold no sample, and the exit dump leaves an empty profile out.
+  size_t heap_files = e2e::profiles(dir_, "heap").size();
+  EXPECT_GE(heap_files, cpu.size());
+  EXPECT_LE(heap_files, cpu.size() + 1);
   int64_t sampled = 0;
   for (const std::string& f : cpu) {
     RawProfile p = e2e::read_raw(f);

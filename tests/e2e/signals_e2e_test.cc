@@ -224,9 +224,11 @@ TEST_F(SignalsE2E, ForkChildrenEndingWithExitWriteTheirProfilesVforkChildDoesNot
   // The parent's heap profile, and none from the vfork child: sharing the parent's memory,
   // it would find the parent's samples and write them under its own pid if it dumped.
   EXPECT_EQ(e2e::profiles(dir_, "heap").size(), 1u);
-  // The workers burn; the parent, which only waits, has no CPU profile to write.
+  // The workers burn; the parent, which mostly waits, writes a CPU profile only if its
+  // forking got a sample (its exit dump leaves an empty one out).
   std::vector<std::string> files = e2e::profiles(dir_, "cpu");
-  ASSERT_EQ(files.size(), 4u);
+  ASSERT_GE(files.size(), 4u);
+  ASSERT_LE(files.size(), 5u);
   int workers = 0;
   for (const std::string& f : files) {
     RawProfile p = e2e::read_raw(f);

@@ -75,7 +75,7 @@ void mhd_log(void*, const char* format, va_list ap) {
   vsnprintf(buf, sizeof buf, format, ap);
   size_t n = strlen(buf);
   while (n > 0 && buf[n - 1] == '\n') buf[--n] = '\0';
-  log().debug("http: {}", buf);
+  log_debug("http: {}", buf);
 }
 
 MHD_Result queue(MHD_Connection* connection, const HttpResponse& r) {
@@ -273,7 +273,7 @@ void* server_main(void* arg) {
   }
   g_epoll_id = identity_of(info->epoll_fd);
   g_epoll_fd.store(info->epoll_fd);
-  log().info("live profiling at http://{}:{}/debug/pprof/ (pid {})",
+  log_info("live profiling at http://{}:{}/debug/pprof/ (pid {})",
              address->text.substr(0, address->text.rfind(':')), bound_port(fd), getpid());
 
   for (;;) {

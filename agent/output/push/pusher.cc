@@ -96,7 +96,7 @@ void send_item(PushState& s, PushItem& item) {
     std::optional<ProfileBuilder> delta = profile_delta(
         base != s.baselines.end() ? base->second : since_start, current.builder);
     if (!delta) {
-      log().debug("push: the {} profile changed its sample types; not pushed", item.kind->name);
+      log_debug("push: the {} profile changed its sample types; not pushed", item.kind->name);
       s.baselines.erase(item.kind->name);
       std::lock_guard<std::mutex> lock(s.mutex);
       ++s.failed;
@@ -125,7 +125,7 @@ void send_item(PushState& s, PushItem& item) {
     }
     if (ok) {
       if (accepted) s.baselines.insert_or_assign(item.kind->name, std::move(*accepted));
-      if (s.failing) log().info("push to {} works again", s.base_url);
+      if (s.failing) log_info("push to {} works again", s.base_url);
       s.failing = false;
       return;
     }
@@ -208,7 +208,7 @@ void push_start(const Config& config, const std::string& exe) {
   g_exe_copy = new std::string(exe);
   g_push.store(make_state(config, exe));
   add_self_comment_source(push_comment);
-  log().info("pushing profiles to {} as {}", g_push.load()->base_url, g_push.load()->name);
+  log_info("pushing profiles to {} as {}", g_push.load()->base_url, g_push.load()->name);
 }
 
 bool push_enabled() noexcept { return g_push.load() != nullptr; }
