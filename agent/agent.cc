@@ -19,6 +19,7 @@
 #include "agent/core/clock.h"
 #include "agent/dump_thread.h"
 #include "agent/output/http/http_server.h"
+#include "agent/runtime/agent_thread.h"
 #include "agent/runtime/hook_guard.h"
 #include "agent/lifecycle.h"
 #include "agent/core/log.h"
@@ -38,6 +39,7 @@
 #include "agent/runtime/threads/thread_identity.h"
 #include "agent/runtime/threads/thread_registry.h"
 #include "agent/runtime/unwind/unwind_cache.h"
+#include "agent/runtime/unwind/unwind_tables.h"
 #include "agent/runtime/unwind/unwinder.h"
 #include "agent/core/running_flag.h"
 #include "collectors/registry.h"
@@ -104,6 +106,7 @@ void fork_child() {
   g_state->seq = 0;
   g_state->final_done = false;
   reset_thread_registry();
+  forget_agent_thread_starts_after_fork();
   forget_dump_thread_after_fork();
   for (Collector* c : g_state->running) c->on_fork_child();
   forget_windows_after_fork();
@@ -254,7 +257,9 @@ void dump_now(bool final, pid_t exiting_tid) {
   std::optional<std::vector<std::string>> self_lines;  // the same in every file; made once
   for (Collector* c : g_state->running) {
     std::optional<ProfileBuilder> builder = c->snapshot(request);
-    if (!builder || left_out_of_dump(request, *builder)) continue;
+    if (!builder) continue;
+    const SelfSnapshot::Lost* lost = self.lost_of(c->descriptor());
+    if (left_out_of_dump(request, *builder, lost != nullptr ? lost->events : 0)) continue;
     if (!self_lines) self_lines = self_comments(self);
     add_self_accounting(*builder, c->descriptor(), self, &*self_lines);
     taken.emplace_back(c, std::move(*builder));
@@ -265,6 +270,10 @@ void dump_now(bool final, pid_t exiting_tid) {
     if (final) push_flush_at_exit();
     return;
   }
+  // The dump thread checks the cached unwind tables 100 ms after start: a process that ends
+  // sooner and writes profiles checks them now, so a damaged table file is still found and
+  // rebuilt (one that writes nothing never pays for it).
+  if (final) unwind_tables_check_pending();
   bool new_symbolizer = g_state->symbolizer == nullptr;  // its constructor read the maps
   Symbolizer& symbolizer = dump_symbolizer();
   symbolizer.hold_mappings(/*refresh_first=*/!new_symbolizer);

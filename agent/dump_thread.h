@@ -23,9 +23,9 @@ using LastThreadCheck = void (*)();
 void set_last_thread_check(LastThreadCheck check) noexcept;
 
 // Has the dump thread write the final dump and waits for it, at most `timeout_nanos` (the
-// caller, thread `exiting_tid`, ends the process either way). False if there is no dump thread. SIGNAL-SAFE: the
-// caller may be a signal handler (a fork child's _exit) that interrupted malloc or stdio,
-// which the dump does not need on the caller's thread.
+// caller, thread `exiting_tid`, ends the process either way). False if there is no dump
+// thread. SIGNAL-SAFE: the caller may be a signal handler (a fork child's _exit) that
+// interrupted malloc or stdio, which the dump does not need on the caller's thread.
 bool final_dump_on_dump_thread(int64_t timeout_nanos, pid_t exiting_tid) noexcept;
 
 // True once start_dump_thread succeeded in this process. SIGNAL-SAFE.

@@ -3,8 +3,6 @@
 // check runs on the dump thread in normal context.
 #include "agent/program_threads.h"
 
-#include <dirent.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,27 +32,10 @@ void on_program_thread_end(void*) {
   }
 }
 
-// State letter of /proc/self/task/TID/stat, or 0 if the thread is gone.
-char thread_state(pid_t tid) {
-  char path[64];
-  snprintf(path, sizeof path, "/proc/self/task/%d/stat", static_cast<int>(tid));
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  char buf[512];
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return 0;
-  buf[n] = '\0';
-  const char* paren = strrchr(buf, ')');
-  return paren != nullptr && paren[1] == ' ' ? paren[2] : 0;
-}
-
 // True while a thread that is not the agent's still runs (a zombie main thread does not).
 bool program_thread_alive() {
   for (pid_t tid : list_threads()) {
-    if (is_agent_thread(tid)) continue;
-    char state = thread_state(tid);
-    if (state != 0 && state != 'Z' && state != 'X') return true;
+    if (!is_agent_thread(tid) && thread_alive(tid)) return true;
   }
   return false;
 }

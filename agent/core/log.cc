@@ -5,6 +5,7 @@
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
+#include <atomic>
 #include <mutex>
 
 namespace profagent {
@@ -26,29 +27,35 @@ spdlog::level::level_enum to_spdlog(LogLevel level) {
 
 // Leaked on purpose: no destructor may run before the final dump at exit. A pointer, not a
 // function-local static, so a forked child can drop the parent's (its sink mutex may have been
-// held by another parent thread at the fork) and build its own on first use.
-constinit spdlog::logger* g_logger = nullptr;
-constinit spdlog::level::level_enum g_level = spdlog::level::warn;
+// held by another parent thread at the fork) and build its own on first use. Made at the
+// first message, which may come from several agent threads at once: the first one published
+// wins, a loser deletes its own.
+constinit std::atomic<spdlog::logger*> g_logger{nullptr};
+constinit std::atomic<spdlog::level::level_enum> g_level{spdlog::level::warn};
 
 spdlog::logger& log() {
-  if (g_logger == nullptr) {
-    auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
-    auto* l = new spdlog::logger("profagent", std::move(sink));
-    l->set_pattern("profagent: %l: %v");
-    l->set_level(g_level);
-    l->flush_on(spdlog::level::trace);
-    g_logger = l;
-  }
-  return *g_logger;
+  spdlog::logger* current = g_logger.load(std::memory_order_acquire);
+  if (current != nullptr) return *current;
+  auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  auto* made = new spdlog::logger("profagent", std::move(sink));
+  made->set_pattern("profagent: %l: %v");
+  made->set_level(g_level.load());
+  made->flush_on(spdlog::level::trace);
+  if (g_logger.compare_exchange_strong(current, made, std::memory_order_acq_rel)) return *made;
+  delete made;  // another thread's was published first
+  return *current;
 }
 
-void forget_logger_after_fork() noexcept { g_logger = nullptr; }
+void forget_logger_after_fork() noexcept { g_logger.store(nullptr); }
 
 void set_log_level(LogLevel level) {
-  g_level = to_spdlog(level);
-  if (g_logger != nullptr) g_logger->set_level(g_level);  // else made at the first message
+  g_level.store(to_spdlog(level));
+  // Else made at the first message, with this level.
+  if (spdlog::logger* l = g_logger.load(std::memory_order_acquire)) l->set_level(g_level.load());
 }
 
-bool log_enabled(LogLevel level) { return to_spdlog(level) >= g_level; }
+bool log_enabled(LogLevel level) {
+  return to_spdlog(level) >= g_level.load(std::memory_order_relaxed);
+}
 
 }  // namespace profagent

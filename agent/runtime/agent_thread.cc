@@ -67,6 +67,13 @@ void* agent_thread_main(void* p) {
 
 }  // namespace
 
+void forget_agent_thread_starts_after_fork() noexcept {
+  for (AgentThreadStart& slot : g_start_slots) {
+    slot.holders.store(0, std::memory_order_relaxed);
+    slot.in_use.store(false, std::memory_order_relaxed);
+  }
+}
+
 PthreadCreateFn real_pthread_create() {
   static PthreadCreateFn fn =
       reinterpret_cast<PthreadCreateFn>(dlsym(RTLD_NEXT, "pthread_create"));

@@ -12,6 +12,10 @@ namespace profagent {
 // Returns 0 or an errno value, like pthread_create.
 int create_agent_thread(pthread_t* thread, void* (*body)(void*), void* arg, const char* name);
 
+// In a forked child: start records the parent's threads still held are free again (those
+// threads do not exist here, so they would never give them back). ASYNC-SIGNAL-SAFE.
+void forget_agent_thread_starts_after_fork() noexcept;
+
 // The kernel tid of a thread this process created (0 if it cannot be known), without waiting
 // for the thread to run.
 pid_t tid_of_thread(pthread_t thread) noexcept;

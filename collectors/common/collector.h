@@ -26,12 +26,14 @@ struct DumpRequest {
   pid_t exiting_tid = 0;
 };
 
-// Whether a dump leaves this profile out. Only the final dump does, and only a profile that
-// holds no sample (samples known lost count: they are written as "[profagent: lost]"): a
-// short process (a shell's `true`, a build's `sed`) writes no empty file at exit. Dumps
-// asked for (signal, interval, HTTP) always write every kind.
-inline bool left_out_of_dump(const DumpRequest& request, const ProfileBuilder& profile) {
-  return request.final && profile.sample_count() == 0;
+// Whether a dump leaves this profile out. Only the final dump (exit, or a termination
+// signal) does, and only a profile that holds no sample and lost none: samples known lost
+// (`lost_events`, the agent's counter for the kind) are written as "[profagent: lost]". A
+// short process (a shell's `true`, a build's `sed`) thus writes no empty file at exit.
+// Dumps asked for (signal, interval, HTTP) always write every kind.
+inline bool left_out_of_dump(const DumpRequest& request, const ProfileBuilder& profile,
+                             uint64_t lost_events) {
+  return request.final && profile.sample_count() == 0 && lost_events == 0;
 }
 
 class Collector {

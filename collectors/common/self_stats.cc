@@ -143,9 +143,7 @@ void add_self_accounting(ProfileBuilder& builder, const ProfileKind& kind,
   } else {
     for (std::string& line : self_comments(snapshot)) builder.add_comment(std::move(line));
   }
-  const SelfSnapshot::Lost* lost = nullptr;
-  for (const SelfSnapshot::Lost& l : snapshot.lost)
-    if (l.kind == &kind) lost = &l;
+  const SelfSnapshot::Lost* lost = snapshot.lost_of(kind);
   if (lost == nullptr || lost->events == 0) return;
   std::vector<int64_t> values(builder.shape().sample_types.size(), 0);
   if (values.empty()) return;

@@ -49,6 +49,13 @@ struct SelfSnapshot {
   std::vector<Lost> lost;          // one per kind with a lost counter, in registry order
   int64_t wall_nanos = 0;          // since the agent started
   int64_t process_cpu_nanos = 0;   // CPU time of the whole process (all threads)
+
+  // `kind`'s lost counter (nullptr: the kind has none, or it was not asked for).
+  const Lost* lost_of(const ProfileKind& kind) const {
+    for (const Lost& l : lost)
+      if (l.kind == &kind) return &l;
+    return nullptr;
+  }
 };
 
 // The counters now, with the lost counters of `kinds` (normal context).

@@ -7,10 +7,12 @@
 // counter), so a table's resident pages grow with its distinct stacks, a new page is first
 // touched by a write (no zero-page copy-on-write and TLB shoot-down in the handler), and
 // drain() and clear() visit only the claimed prefix: an idle process's drain touches no page
-// of the tables. The dump thread touches a table's pages ahead of its use (a few at init,
-// then twice what the last period used, before a drain makes it the active one), so a
-// handler seldom takes a page fault (~5-15 us in a VM) on a new entry. An open-addressed
-// index of entry numbers (16 KiB, pre-touched at init) finds a stack already recorded.
+// of the tables. The dump thread touches a table's pages ahead of its use (the first table's
+// index and first entries at init, the other's at the first drain, then twice what the last
+// period used, before a drain makes it the active one; nothing in a fork child, whose first
+// samples fault their pages in), so a handler seldom takes a page fault (~5-15 us in a VM) on
+// a new entry. An open-addressed index of entry numbers (16 KiB per table) finds a stack
+// already recorded.
 // Writers add to the active table; drain() flips the active table, waits for writers still
 // inside the old one (bounded), then reads and clears it.
 #pragma once

@@ -129,7 +129,9 @@ void CpuTimers::disarm_current_thread() noexcept {
 void CpuTimers::arm_existing_threads() {
   // A process that never started a thread (glibc's flag; the agent's own start later): the
   // calling thread is the only one, armed without listing /proc/self/task (~40 us of every
-  // process start).
+  // process start). A thread made with a raw clone(CLONE_THREAD) before the agent started
+  // does not clear the flag and goes without a CPU timer (it gets none either when made
+  // later: only pthread_create is interposed).
   if (__libc_single_threaded) {
     arm(current_tid(), true);
     return;

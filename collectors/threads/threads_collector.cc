@@ -3,6 +3,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "agent/runtime/hook_guard.h"
 #include "agent/core/log.h"
 #include "agent/runtime/sampling_signal.h"
@@ -35,8 +37,11 @@ std::optional<ProfileBuilder> ThreadsCollector::snapshot(const DumpRequest& requ
     if (!is_agent_thread(tid)) tids.push_back(tid);
   // At exit, a process whose only thread is the one calling exit() would show just that
   // call: nothing to write (a thread left running, or a termination signal, is worth it).
-  if (request.final && request.exiting_tid != 0 && tids.size() == 1 &&
-      tids[0] == request.exiting_tid)
+  // A thread just joined may still be listed for a moment: only live ones count.
+  if (request.final && request.exiting_tid != 0 &&
+      std::all_of(tids.begin(), tids.end(), [&](pid_t tid) {
+        return tid == request.exiting_tid || !thread_alive(tid);
+      }))
     return std::nullopt;
   std::vector<CapturedThread> threads = g_thread_snapshotter.capture(tids, kAnswerTimeoutNanos);
 

@@ -134,6 +134,23 @@ TEST_F(RobustnessE2E, ForkWhileOtherThreadsUnwindNeverDeadlocksTheChild) {
   EXPECT_EQ(r.out, "children 200 failures 0\n");
 }
 
+// Each fork child starts its own dump thread, also the child of a child of a child: nested
+// command substitutions fork 14 generations deep without exec, and none of them runs
+// without its dump thread (a start record a parent's thread still held at the fork was
+// once never given back in the child, and the 9th generation had none left).
+TEST_F(RobustnessE2E, ForkChildrenOfForkChildrenAllStartTheirDumpThread) {
+  e2e::RunOptions options;
+  options.env = {{"PROFAGENT_DIR", dir_}};
+  for (int run = 0; run < 3; ++run) {
+    e2e::RunResult r = e2e::run(
+        {"/bin/bash", "-c", "f(){ [ $1 -gt 0 ] && echo \"$(f $(($1-1)))\" || echo bottom; }; f 14"},
+        options);
+    ASSERT_EQ(r.exit_code(), 0) << r.err;
+    EXPECT_EQ(r.out, "bottom\n");
+    EXPECT_EQ(r.err, "") << "run " << run;
+  }
+}
+
 TEST_F(RobustnessE2E, ExecedShellChildrenWriteToTheSameRelativeDirectory) {
   e2e::RunOptions options;
   options.cwd = dir_;

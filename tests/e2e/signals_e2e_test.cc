@@ -221,8 +221,9 @@ TEST_F(SignalsE2E, ForkChildrenEndingWithExitWriteTheirProfilesVforkChildDoesNot
   e2e::RunResult r = e2e::run({e2e::program("fork_exit_workers"), "4"}, o);
   ASSERT_EQ(r.exit_code(), 0) << r.err;
   EXPECT_EQ(r.out, "workers done, failures 0\n");
-  // The parent's heap profile, and none from the vfork child: sharing the parent's memory,
-  // it would find the parent's samples and write them under its own pid if it dumped.
+  // The parent's heap profile, and none from the vfork child: sharing the parent's memory, a
+  // vfork child that dumped would mark the parent's final dump done, and the parent would
+  // write no heap profile at its exit.
   EXPECT_EQ(e2e::profiles(dir_, "heap").size(), 1u);
   // The workers burn; the parent, which mostly waits, writes a CPU profile only if its
   // forking got a sample (its exit dump leaves an empty one out).

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -97,6 +98,21 @@ bool is_agent_thread(pid_t tid) noexcept {
   for (auto& slot : g_agent_threads)
     if (slot.load(std::memory_order_relaxed) == tid) return true;
   return false;
+}
+
+bool thread_alive(pid_t tid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/task/%d/stat", static_cast<int>(tid));
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[512];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  const char* paren = strrchr(buf, ')');  // the name may hold anything but ends the field
+  char state = paren != nullptr && paren[1] == ' ' ? paren[2] : 0;
+  return state != 0 && state != 'Z' && state != 'X';
 }
 
 std::vector<pid_t> list_threads() {

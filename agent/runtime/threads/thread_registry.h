@@ -34,4 +34,9 @@ bool is_agent_thread(pid_t tid) noexcept;
 // Live threads of the process, from /proc/self/task.
 std::vector<pid_t> list_threads();
 
+// Whether thread `tid` of this process still runs (or sleeps): false once it is gone or a
+// zombie (a joined thread can be listed for a moment after pthread_join returned). One
+// /proc/self/task/TID/stat read. Normal context.
+bool thread_alive(pid_t tid);
+
 }  // namespace profagent

@@ -26,19 +26,22 @@ DumpRequest final_request(pid_t exiting_tid) {
 
 TEST(ExitDump, OnlyTheFinalDumpLeavesOutAnEmptyProfile) {
   ProfileBuilder empty(shape_of(kThreadsKind, 1));
-  EXPECT_TRUE(left_out_of_dump(final_request(0), empty));
-  EXPECT_TRUE(left_out_of_dump(final_request(gettid()), empty));
-  EXPECT_FALSE(left_out_of_dump(DumpRequest{}, empty));  // signal, interval: always written
+  EXPECT_TRUE(left_out_of_dump(final_request(0), empty, 0));  // a termination signal's too
+  EXPECT_TRUE(left_out_of_dump(final_request(gettid()), empty, 0));
+  EXPECT_FALSE(left_out_of_dump(DumpRequest{}, empty, 0));  // signal, interval: always written
 
   ProfileBuilder one(shape_of(kThreadsKind, 1));
   const int64_t v[1] = {1};
   const uint64_t stack[1] = {0x1234};
   one.add_sample(stack, v);
-  EXPECT_FALSE(left_out_of_dump(final_request(0), one));
+  EXPECT_FALSE(left_out_of_dump(final_request(0), one, 0));
 
-  ProfileBuilder lost(shape_of(kThreadsKind, 1));  // samples known lost are data
+  // Samples known lost are data: counted by the agent (the dump adds their sample after
+  // this decision) or already in the profile.
+  EXPECT_FALSE(left_out_of_dump(final_request(gettid()), empty, 3));
+  ProfileBuilder lost(shape_of(kThreadsKind, 1));
   lost.add_synthetic_sample("[profagent: lost]", v);
-  EXPECT_FALSE(left_out_of_dump(final_request(gettid()), lost));
+  EXPECT_FALSE(left_out_of_dump(final_request(gettid()), lost, 0));
 }
 
 // In a fork child (one thread, whatever the test binary runs meanwhile): the exit dump of a
