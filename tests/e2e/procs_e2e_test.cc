@@ -360,6 +360,16 @@ std::vector<TableRow> parse_table(const std::string& err) {
   return rows;
 }
 
+// A command too short to have anything to write: the wrapper says why there is no file.
+TEST_F(ProcsE2E, WrapperSaysWhyACommandWithNothingToWriteLeftNoFile) {
+  e2e::RunResult r = run_wrapper({"--dir", dir_ + "/t"}, "/bin/true");
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_TRUE(e2e::all_files(dir_ + "/t").empty());
+  EXPECT_NE(r.err.find("no process wrote a profile: at exit a kind with nothing in it is left out"),
+            std::string::npos)
+      << r.err;
+}
+
 TEST_F(ProcsE2E, WrapperPrintsATableOfProcessesAndTheTopOfTheCommandOnly) {
   const std::string burn = e2e::program("burn_ratio");
   const std::string command =
