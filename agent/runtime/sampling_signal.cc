@@ -177,7 +177,7 @@ void log_sigprof_sharing_once() {
   int expected = 1;
   if (g_program_sigprof_state.compare_exchange_strong(expected, 2))
     log_info("the program installed its own SIGPROF handler: SIGPROF is shared, its own "
-               "signals go to its handler and the agent keeps profiling");
+             "signals go to its handler and the agent keeps profiling");
 }
 
 void reset_program_sigprof_action_after_fork() noexcept {

@@ -50,7 +50,8 @@ bool CpuCollector::start(const Config& config) {
   state.active.store(true, std::memory_order_release);
   running_ = true;
   g_timers.arm_existing_threads();
-  log_debug("CPU profile at {} Hz ({} timers)", config.value(kCpuKind.name), g_timers.live_timers());
+  log_debug("CPU profile at {} Hz ({} timers)", config.value(kCpuKind.name),
+            g_timers.live_timers());
   return true;
 }
 

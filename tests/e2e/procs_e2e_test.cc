@@ -184,7 +184,9 @@ TEST_F(ProcsE2E, ChildrenOffSystemPopenAndExecBehaveAsWithoutTheAgent) {
   ASSERT_NE(plain.out.find("\ndone\n"), std::string::npos) << plain.out;
   e2e::RunOptions options;
   // Every allocation sampled: any process with the agent has a heap profile to write.
-  options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_CHILDREN", "0"}, {"PROFAGENT_HEAP_RATE", "1"}};
+  options.env = {{"PROFAGENT_DIR", dir_},
+                 {"PROFAGENT_CHILDREN", "0"},
+                 {"PROFAGENT_HEAP_RATE", "1"}};
   e2e::RunResult r = e2e::run({e2e::program("spawn_semantics")}, options);
   EXPECT_EQ(r.exit_code(), 0) << r.err;
   EXPECT_EQ(r.out, plain.out);

@@ -274,7 +274,7 @@ void* server_main(void* arg) {
   g_epoll_id = identity_of(info->epoll_fd);
   g_epoll_fd.store(info->epoll_fd);
   log_info("live profiling at http://{}:{}/debug/pprof/ (pid {})",
-             address->text.substr(0, address->text.rfind(':')), bound_port(fd), getpid());
+           address->text.substr(0, address->text.rfind(':')), bound_port(fd), getpid());
 
   for (;;) {
     pollfd p{info->epoll_fd, POLLIN, 0};
