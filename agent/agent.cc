@@ -89,7 +89,7 @@ void on_thread_exit_key(void*) {
 
 void at_exit() {
   if (!agent_running()) return;
-  dump_now(/*final=*/true, gettid());
+  dump_now(/*final=*/true, current_tid());
 }
 
 void fork_child() {

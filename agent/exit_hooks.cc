@@ -16,6 +16,7 @@
 #include "agent/agent.h"
 #include "agent/dump_thread.h"
 #include "agent/runtime/hook_guard.h"
+#include "agent/runtime/threads/thread_registry.h"
 #include "agent/core/fork_child.h"
 
 namespace profagent {
@@ -25,8 +26,8 @@ constexpr int64_t kExitDumpWaitNanos = 5 * 1000000000LL;
 
 [[noreturn]] void exit_now(int status) {
   if (agent_running() && !in_agent() && is_recorded_fork_child() &&
-      !final_dump_on_dump_thread(kExitDumpWaitNanos, gettid()))
-    dump_now(true, gettid());
+      !final_dump_on_dump_thread(kExitDumpWaitNanos, current_tid()))
+    dump_now(true, current_tid());
   for (;;) syscall(SYS_exit_group, status);
 }
 

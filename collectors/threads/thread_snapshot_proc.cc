@@ -1,13 +1,11 @@
 // /proc readers and parsers for the threads snapshot (see thread_snapshot_proc.h). Normal
-// context; each file is opened O_CLOEXEC and closed before returning.
+// context; files are read with read_task_file (thread_registry.h): O_CLOEXEC, closed at once.
 #include "collectors/threads/thread_snapshot_proc.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
+
+#include "agent/runtime/threads/thread_registry.h"
 
 namespace profagent {
 namespace {
@@ -51,21 +49,11 @@ bool only_blanks_left(const char* p, const char* end) {
   return p == end;
 }
 
-// Reads a small /proc file of thread `tid` into buf (NUL-terminated); returns its length.
-ProcRead read_task_file(pid_t tid, const char* name, char* buf, size_t size, size_t* length) {
-  char path[64];
-  snprintf(path, sizeof path, "/proc/self/task/%d/%s", static_cast<int>(tid), name);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno == ENOENT || errno == ESRCH ? ProcRead::kGone : ProcRead::kUnreadable;
-  ssize_t n;
-  do n = read(fd, buf, size - 1);
-  while (n < 0 && errno == EINTR);
-  int read_errno = errno;
-  close(fd);
-  if (n < 0) return read_errno == ESRCH ? ProcRead::kGone : ProcRead::kUnreadable;
-  buf[n] = '\0';
-  *length = static_cast<size_t>(n);
-  return ProcRead::kOk;
+// Reads a small /proc file of thread `tid` into buf (NUL-terminated), its length in *length.
+ProcRead read_thread_file(pid_t tid, const char* name, char* buf, size_t size, size_t* length) {
+  int error = read_task_file(tid, name, buf, size, length);
+  if (error == 0) return ProcRead::kOk;
+  return error == ENOENT || error == ESRCH ? ProcRead::kGone : ProcRead::kUnreadable;
 }
 
 }  // namespace
@@ -129,7 +117,7 @@ bool parse_schedstat_run_nanos(const char* text, size_t length, uint64_t* out) n
 ProcRead read_thread_syscall(pid_t tid, ThreadSyscall* out) noexcept {
   char buf[256];
   size_t n = 0;
-  ProcRead r = read_task_file(tid, "syscall", buf, sizeof buf, &n);
+  ProcRead r = read_thread_file(tid, "syscall", buf, sizeof buf, &n);
   if (r != ProcRead::kOk) return r;
   return parse_thread_syscall(buf, n, out) ? ProcRead::kOk : ProcRead::kUnreadable;
 }
@@ -137,7 +125,7 @@ ProcRead read_thread_syscall(pid_t tid, ThreadSyscall* out) noexcept {
 ProcRead read_thread_run_nanos(pid_t tid, uint64_t* out) noexcept {
   char buf[128];
   size_t n = 0;
-  ProcRead r = read_task_file(tid, "schedstat", buf, sizeof buf, &n);
+  ProcRead r = read_thread_file(tid, "schedstat", buf, sizeof buf, &n);
   if (r != ProcRead::kOk) return r;
   return parse_schedstat_run_nanos(buf, n, out) ? ProcRead::kOk : ProcRead::kUnreadable;
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -39,15 +40,9 @@ Registry& registry() {
 std::atomic<pid_t> g_agent_threads[kMaxAgentThreads];
 
 bool read_comm(pid_t tid, char* out, size_t size) {
-  char path[64];
-  snprintf(path, sizeof path, "/proc/self/task/%d/comm", static_cast<int>(tid));
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  ssize_t n = read(fd, out, size - 1);
-  close(fd);
-  if (n <= 0) return false;
-  out[n] = '\0';
-  if (n > 0 && out[n - 1] == '\n') out[n - 1] = '\0';
+  size_t n = 0;
+  if (read_task_file(tid, "comm", out, size, &n) != 0 || n == 0) return false;
+  if (out[n - 1] == '\n') out[n - 1] = '\0';
   return true;
 }
 
@@ -100,16 +95,27 @@ bool is_agent_thread(pid_t tid) noexcept {
   return false;
 }
 
-bool thread_alive(pid_t tid) {
+int read_task_file(pid_t tid, const char* name, char* buf, size_t size,
+                   size_t* length) noexcept {
   char path[64];
-  snprintf(path, sizeof path, "/proc/self/task/%d/stat", static_cast<int>(tid));
+  snprintf(path, sizeof path, "/proc/self/task/%d/%s", static_cast<int>(tid), name);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  char buf[512];
-  ssize_t n = read(fd, buf, sizeof buf - 1);
+  if (fd < 0) return errno;
+  ssize_t n;
+  do n = read(fd, buf, size - 1);
+  while (n < 0 && errno == EINTR);
+  int read_errno = errno;
   close(fd);
-  if (n <= 0) return false;
+  if (n < 0) return read_errno;
   buf[n] = '\0';
+  *length = static_cast<size_t>(n);
+  return 0;
+}
+
+bool thread_alive(pid_t tid) {
+  char buf[512];
+  size_t n = 0;
+  if (read_task_file(tid, "stat", buf, sizeof buf, &n) != 0 || n == 0) return false;
   const char* paren = strrchr(buf, ')');  // the name may hold anything but ends the field
   char state = paren != nullptr && paren[1] == ' ' ? paren[2] : 0;
   return state != 0 && state != 'Z' && state != 'X';

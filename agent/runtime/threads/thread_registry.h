@@ -31,6 +31,12 @@ void current_thread_name(char (&name)[16]) noexcept;
 void register_agent_thread(pid_t tid) noexcept;
 bool is_agent_thread(pid_t tid) noexcept;
 
+// Reads /proc/self/task/TID/<name> into buf, NUL-terminated (at most size - 1 bytes; EINTR
+// retried): 0 with *length set, or the errno of the open or read that failed (ENOENT or ESRCH:
+// the thread is gone). Opened O_CLOEXEC and closed before returning. Normal context.
+int read_task_file(pid_t tid, const char* name, char* buf, size_t size,
+                   size_t* length) noexcept;
+
 // Live threads of the process, from /proc/self/task.
 std::vector<pid_t> list_threads();
 
