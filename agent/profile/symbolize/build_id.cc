@@ -66,6 +66,13 @@ std::string to_hex(const unsigned char* bytes, size_t len) {
   return out;
 }
 
+bool is_build_id_name(const std::string& id) {
+  if (id.empty() || id.size() > kMaxBuildIdChars) return false;
+  for (char c : id)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
 std::string build_id_from_file(const std::string& path) {
   if (path.empty()) return {};
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);

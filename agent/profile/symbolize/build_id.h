@@ -14,6 +14,11 @@ namespace profagent::symbolize {
 // Lowercase hex of `len` bytes.
 std::string to_hex(const unsigned char* bytes, size_t len);
 
+// Whether a build id may name a cache file (`<id>.sym`, `<id>.dwarf`): lowercase hex, 1 to
+// kMaxBuildIdChars characters, so nothing else ever reaches a path. Pure function.
+constexpr size_t kMaxBuildIdChars = 128;
+bool is_build_id_name(const std::string& id);
+
 // Build id of the ELF file at `path`; "" if unreadable, not ELF, or without the note.
 std::string build_id_from_file(const std::string& path);
 

@@ -2,6 +2,7 @@
 #include "agent/profile/symbolize/symbol_cache.h"
 
 #include "agent/core/write_all.h"
+#include "agent/profile/symbolize/build_id.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -38,12 +39,6 @@ uint64_t fnv1a(const char* data, size_t size) {
     h *= 0x100000001b3ull;
   }
   return h;
-}
-
-bool valid_build_id(const std::string& id) {
-  if (id.empty() || id.size() > 128) return false;
-  return std::all_of(id.begin(), id.end(),
-                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 template <typename T>
@@ -118,7 +113,7 @@ std::string SymbolCache::path_of(const std::string& build_id) const {
 }
 
 const CachedSymbol* SymbolCache::find(const std::string& build_id, uint64_t file_offset) {
-  if (!enabled() || !valid_build_id(build_id)) return nullptr;
+  if (!enabled() || !is_build_id_name(build_id)) return nullptr;
   PerObject& object = objects_[build_id];
   if (!object.loaded) {
     object.loaded = true;
@@ -166,7 +161,7 @@ const CachedSymbol* SymbolCache::find_range(const std::string& build_id, PerObje
 }
 
 void SymbolCache::add(const std::string& build_id, uint64_t file_offset, CachedSymbol entry) {
-  if (!enabled() || !valid_build_id(build_id)) return;
+  if (!enabled() || !is_build_id_name(build_id)) return;
   PerObject& object = objects_[build_id];
   if (entry.span > 0) object.spans[file_offset] = entry.span;
   object.fresh[file_offset] = entry;

@@ -5,6 +5,7 @@
 #include "agent/profile/symbolize/backend/dwarf_copy.h"
 
 #include "agent/core/write_all.h"
+#include "agent/profile/symbolize/build_id.h"
 
 #include <elf.h>
 #include <fcntl.h>
@@ -24,7 +25,6 @@ namespace {
 
 constexpr char kMagic[16] = {'p', 'r', 'o', 'f', 'a', 'g', 'e', 'n',
                              't', '-', 'd', 'w', 'a', 'r', 'f', '1'};
-constexpr size_t kMaxBuildId = 128;
 constexpr int64_t kTouchAfterSeconds = 3600;  // as the symbol cache's files
 
 struct Trailer {
@@ -33,7 +33,7 @@ struct Trailer {
   uint64_t checksum;
   uint32_t build_id_size;
   uint32_t reserved;
-  char build_id[kMaxBuildId];
+  char build_id[kMaxBuildIdChars];
 };
 static_assert(sizeof(Trailer) == 168);
 
@@ -86,14 +86,6 @@ const char* section_name(Elf* elf, const GElf_Shdr& shdr) {
   return elf_strptr(elf, shstrndx, shdr.sh_name);
 }
 
-
-// A build id names a file: lowercase hex only (as the symbol cache checks).
-bool hex_build_id(const std::string& id) {
-  if (id.empty() || id.size() > kMaxBuildId) return false;
-  for (char c : id)
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  return true;
-}
 
 // One writer per build id at a time: many processes starting together (a parallel build, a
 // test suite) would each inflate the DWARF and write an ~8 MiB temporary file of their own,
@@ -244,7 +236,7 @@ bool dwarf_copy_worthwhile(const MappedElf& file) {
 }
 
 std::unique_ptr<MappedElf> load_dwarf_copy(const std::string& dir, const std::string& build_id) {
-  if (dir.empty() || !hex_build_id(build_id)) return nullptr;
+  if (dir.empty() || !is_build_id_name(build_id)) return nullptr;
   int fd = open(dwarf_copy_path(dir, build_id).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return nullptr;
   struct stat st;
@@ -285,7 +277,7 @@ std::unique_ptr<MappedElf> load_dwarf_copy(const std::string& dir, const std::st
 bool write_dwarf_copy(const std::string& dir, const std::string& build_id,
                       const MappedElf& source) {
   Elf* elf = source.elf();
-  if (dir.empty() || !hex_build_id(build_id) || elf == nullptr ||
+  if (dir.empty() || !is_build_id_name(build_id) || elf == nullptr ||
       gelf_getclass(elf) != ELFCLASS64)
     return false;
   GElf_Ehdr source_ehdr;
