@@ -58,6 +58,11 @@ struct AgentState {
   int64_t cache_saved_at = 0;  // monotonic ns of the last symbol-cache save (0: never)
   bool final_done = false;
   bool write_failing = false;
+  bool directory_prepared = false;  // under dump_mutex: prepare_output_directory ran
+  // finish_agent_start ran (kept in a fork child); its lock is taken after dump_mutex when
+  // both are (a dump finishes the start first), never before it.
+  std::mutex finish_mutex;
+  std::atomic<bool> start_finished{false};
   std::string exe;
 };
 
@@ -87,6 +92,21 @@ void on_thread_exit_key(void*) {
   agent_thread_exiting();
 }
 
+// A final dump that would leave every profile out (left_out_of_dump), known without taking
+// one: each running collector says so cheaply and none lost an event. A shell's `true` then
+// ends without a snapshot, a /proc read or a profile built.
+bool nothing_to_write_at_exit(pid_t exiting_tid) {
+  DumpRequest request;
+  request.final = true;
+  request.exiting_tid = exiting_tid;
+  for (Collector* c : g_state->running) {
+    const LostCounter* lost = c->descriptor().lost;
+    if (lost != nullptr && lost->events.load(std::memory_order_relaxed) != 0) return false;
+    if (!c->nothing_to_write_at_exit(request)) return false;
+  }
+  return true;
+}
+
 void at_exit() {
   if (!agent_running()) return;
   dump_now(/*final=*/true, current_tid());
@@ -102,6 +122,7 @@ void fork_child() {
   forget_logger_after_fork();
   reset_program_sigprof_action_after_fork();
   new (&g_state->dump_mutex) std::mutex;
+  new (&g_state->finish_mutex) std::mutex;  // a parent thread may have been finishing its start
   g_state->symbolizer = nullptr;  // the parent's may be mid-update; leak it, build anew
   g_state->seq = 0;
   g_state->final_done = false;
@@ -132,6 +153,21 @@ void save_symbol_cache(bool final, int64_t now_monotonic_nanos) {
   if (!final && now_monotonic_nanos - g_state->cache_saved_at < kCacheSaveEveryNanos) return;
   g_state->symbolizer->save_cache();
   g_state->cache_saved_at = now_monotonic_nanos;
+}
+
+// PROFAGENT_DIR is made (or checked) once, under the dump lock: by the dump thread after its
+// start grace (prepare_profile_directory) or by the first dump, whichever comes first. Its
+// problem, if any, is the one warning.
+void prepare_output_directory_locked() {
+  if (g_state->directory_prepared) return;
+  g_state->directory_prepared = true;
+  OutputDirectory out = prepare_output_directory(config().dir);
+  if (!out.problem.empty()) {
+    log().warn("PROFAGENT_DIR: {}; no profile can be written", out.problem);
+    g_state->write_failing = true;
+  } else if (!out.warning.empty()) {
+    log().warn("PROFAGENT_DIR: {}", out.warning);
+  }
 }
 
 std::string symbolizer_comment() {
@@ -170,17 +206,11 @@ void agent_start() {
   self_stats_start();
   g_state = new AgentState;
   g_state->exe = program_name();
-  OutputDirectory out = prepare_output_directory(config().dir);
-  if (!out.problem.empty()) {
-    log().warn("PROFAGENT_DIR: {}; no profile can be written", out.problem);
-    g_state->write_failing = true;
-  } else if (!out.warning.empty()) {
-    log().warn("PROFAGENT_DIR: {}", out.warning);
-  }
   child_env_start(config().children);  // PROFAGENT_CHILDREN=0: exec hooks filter the env
   set_unwind_cache_dir(config().symbol_cache_dir);  // built tables kept beside the symbols
   unwinder_init();
   remember_current_tid();
+  note_threads_at_start();  // before the agent's own threads make glibc's flag false
   pthread_key_create(&g_thread_exit_key, on_thread_exit_key);
 
   g_state->all = make_all_collectors();
@@ -193,7 +223,11 @@ void agent_start() {
   push_start(config(), g_state->exe);  // PROFAGENT_PUSH_URL
   start_program_thread_tracking();  // before any agent thread: counts the program's
   install_fork_gate();  // before any agent thread: a fork never copies a lock one holds
-  start_dump_thread(config().interval_nanos);
+  if (!start_dump_thread(config().interval_nanos)) {
+    finish_agent_start();
+    prepare_profile_directory();
+    unwind_tables_check_pending();  // the dump thread's other job at start
+  }
   if (!config().http.empty()) start_http_server(config().http);  // PROFAGENT_HTTP
   install_agent_signal_handlers(config().dump_signal);
   pthread_atfork(nullptr, nullptr, fork_child);
@@ -201,6 +235,25 @@ void agent_start() {
   atexit(at_exit);
   set_agent_running();
   log_info("started for {} (pid {}), writing to {}", g_state->exe, getpid(), config().dir);
+}
+
+void finish_agent_start() {
+  if (g_state == nullptr || g_state->start_finished.load(std::memory_order_acquire)) return;
+  AgentScope scope;
+  // Any agent thread may get here first (the dump thread after its grace, a dump or an
+  // HTTP snapshot that needs the tables): one does the work, the others wait for it.
+  std::lock_guard<std::mutex> lock(g_state->finish_mutex);
+  if (g_state->start_finished.load(std::memory_order_acquire)) return;
+  unwind_tables_refresh();  // first: a sampled allocation made meanwhile waits for them
+  for (Collector* c : g_state->running) c->finish_start();
+  g_state->start_finished.store(true, std::memory_order_release);
+}
+
+void prepare_profile_directory() {
+  if (g_state == nullptr) return;
+  AgentScope scope;
+  std::lock_guard<std::mutex> lock(g_state->dump_mutex);
+  prepare_output_directory_locked();
 }
 
 // Blocks SIGXFSZ on the dumping thread for the dump: a host running under `ulimit -f` must
@@ -242,6 +295,11 @@ void dump_now(bool final, pid_t exiting_tid) {
   std::lock_guard<std::mutex> lock(g_state->dump_mutex);
   if (g_state->final_done) return;
   if (final) g_state->final_done = true;
+  if (final && nothing_to_write_at_exit(exiting_tid)) {
+    save_symbol_cache(/*final=*/true, monotonic_nanos());  // what an HTTP window learned
+    push_flush_at_exit();
+    return;
+  }
   int64_t dump_cpu_start = clock_nanos(CLOCK_THREAD_CPUTIME_ID);
   SelfSnapshot self = self_snapshot(all_kinds());
   DumpRequest request;
@@ -270,6 +328,8 @@ void dump_now(bool final, pid_t exiting_tid) {
     if (final) push_flush_at_exit();
     return;
   }
+  prepare_output_directory_locked();  // if the dump thread has not yet
+  finish_agent_start();  // the threads profile walks with the unwind tables
   // The dump thread checks the cached unwind tables 100 ms after start: a process that ends
   // sooner and writes profiles checks them now, so a damaged table file is still found and
   // rebuilt (one that writes nothing never pays for it).
@@ -331,6 +391,7 @@ std::optional<ProfileBuilder> snapshot_kind(const ProfileKind& kind) {
 std::optional<ProfileBuilder> snapshot_profile(Collector& c) {
   if (g_state == nullptr) return std::nullopt;
   AgentScope scope;
+  finish_agent_start();  // an HTTP request in the first milliseconds: tables first
   std::lock_guard<std::mutex> lock(g_state->dump_mutex);
   DumpRequest request;
   request.now_unix_nanos = unix_nanos();

@@ -106,7 +106,28 @@ bool run_due_work(int64_t* next_interval, int64_t* next_tick, int64_t* deadline)
   return true;
 }
 
+// What the program's start left to this thread (finish_agent_start: the first unwind tables,
+// pre-faulted sample pages; then the output directory) waits kStartGraceNanos, or until anything
+// wakes the thread first (a dump or termination signal, a sample that found no unwind
+// tables, a sampled allocation waiting for them, the program's exit). A process that ends
+// within it (a shell's `true`, `sed` or `test`) never does that work: done at once on
+// another core it still cost such a process ~0.1 ms of wall time (its address space
+// locked, its TLB flushed by our mmap calls).
+constexpr int64_t kStartGraceNanos = 2 * 1000000LL;
+
+void finish_start_after_grace() {
+  const int64_t due = monotonic_nanos() + kStartGraceNanos;
+  uint32_t seen = wakeup_count();
+  while (monotonic_nanos() < due) {
+    wait_for_wakeup(seen, due);
+    if (wakeup_count() != seen) break;
+  }
+  finish_agent_start();
+  prepare_profile_directory();
+}
+
 void* dump_thread_main(void*) {
+  finish_start_after_grace();
   int64_t next_interval = g_interval_nanos > 0 ? monotonic_nanos() + g_interval_nanos : 0;
   int64_t next_tick = 0;  // 0: no collector asked for one
   for (;;) {

@@ -14,6 +14,7 @@
 #include "agent/program_threads.h"
 #include "agent/runtime/signal_mask.h"
 #include "agent/runtime/threads/thread_identity.h"
+#include "agent/runtime/threads/thread_registry.h"
 #include "agent/runtime/unwind/thread_stack.h"
 
 namespace {
@@ -52,6 +53,7 @@ extern "C" __attribute__((visibility("default"))) int pthread_create(
   }
   if (start == nullptr) return real(thread, attr, routine, arg);
   profagent::program_thread_creating();
+  profagent::note_program_thread_created();
   int rc = real(thread, attr, thread_trampoline, start);
   if (rc != 0) {
     profagent::program_thread_create_failed();

@@ -53,6 +53,10 @@ class Collector {
   // here; the agent then carries on without it.
   virtual bool start(const Config& config) = 0;
 
+  // The part of starting that need not delay the program: runs once on the dump thread right
+  // after it starts (e.g. pre-faulting the pages a signal handler will write), so a process
+  // that ends at once (a shell's `true`) never pays for it. Normal context.
+  virtual void finish_start() {}
   // Stops collecting; data gathered so far stays readable by snapshot().
   virtual void stop() = 0;
 
@@ -71,6 +75,11 @@ class Collector {
   // Normal context.
   virtual void on_tick() {}
 
+  // A cheap and certain look ahead at a final dump: true only when snapshot() would give a
+  // profile that left_out_of_dump drops (no sample; lost events are checked by the caller).
+  // When every collector says so the exit dump builds nothing at all, so a short process (a
+  // shell's `true`) pays no snapshot at its exit. False when unsure: snapshot() decides.
+  virtual bool nothing_to_write_at_exit(const DumpRequest& /*request*/) { return false; }
   // The profile to write for this dump, or nothing if there is nothing to write (the agent
   // also leaves out a final dump's empty profile: left_out_of_dump).
   // Runs on the dump thread (or the exiting thread for the final dump).

@@ -55,6 +55,8 @@ bool CpuCollector::start(const Config& config) {
   return true;
 }
 
+void CpuCollector::finish_start() { cpu_handler_state().buffer.prepare(); }
+
 void CpuCollector::stop() {
   cpu_handler_state().active.store(false, std::memory_order_release);
   g_timers.disarm_all();
@@ -181,6 +183,12 @@ ProfileBuilder CpuCollector::build(const Window& window, int64_t now_mono) const
     builder.add_sample(stack, values, std::move(labels));
   }
   return builder;
+}
+
+bool CpuCollector::nothing_to_write_at_exit(const DumpRequest&) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  drain_locked();  // lost and in-agent samples are counted in the window too
+  return dump_window_.samples.empty();
 }
 
 std::optional<ProfileBuilder> CpuCollector::snapshot(const DumpRequest& request) {

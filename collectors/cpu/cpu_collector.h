@@ -17,11 +17,13 @@ class CpuCollector final : public Collector {
  public:
   const ProfileKind& descriptor() const override { return kCpuKind; }
   bool start(const Config& config) override;
+  void finish_start() override;
   void stop() override;
   void on_thread_start() noexcept override;
   void on_thread_exit() noexcept override;
   void on_fork_child() noexcept override;
   void on_tick() override;
+  bool nothing_to_write_at_exit(const DumpRequest& request) override;
   std::optional<ProfileBuilder> snapshot(const DumpRequest& request) override;
 
   // Extra observation windows besides the file dumps' own (an HTTP /profile?seconds=N

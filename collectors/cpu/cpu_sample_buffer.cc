@@ -46,29 +46,42 @@ bool CpuSampleBuffer::init() noexcept {
     tables_[t] = static_cast<Entry*>(maps[t]);  // zero pages: every state is kEmpty
     index_[t] = reinterpret_cast<std::atomic<uint32_t>*>(tables_[t] + kEntries);
   }
-  // Only the table the handlers fill first: the other one is made ready at the first drain,
-  // which only a process that takes samples reaches (most of a shell script's never do).
-  touch_ahead(active_.load(std::memory_order_relaxed), kTouchedAtStart);
+  // Nothing is touched here: prepare() does it on the dump thread, off the program's start.
   return true;
 }
 
+void CpuSampleBuffer::prepare() noexcept {
+  // Only the table the handlers fill first: the other one is made ready at the first drain,
+  // which only a process that takes samples reaches (most of a shell script's never do).
+  touch_ahead(active_.load(std::memory_order_acquire), kTouchedAtStart);
+}
+
+namespace {
+
+// Makes the pages of [first, end) resident and private with a write to each: a no-op atomic
+// OR on its first whole word in range, so a handler writing the same word meanwhile loses
+// nothing, and the page is not copied from the zero page later, in a handler.
+void touch_pages(uintptr_t first, uintptr_t end) noexcept {
+  constexpr uintptr_t kPage = 4096;
+  for (uintptr_t page = first & ~(kPage - 1); page < end; page += kPage) {
+    uintptr_t word = page < first ? (first + 7) & ~uintptr_t{7} : page;
+    if (word + 8 <= end) __atomic_fetch_or(reinterpret_cast<uint64_t*>(word), 0, __ATOMIC_RELAXED);
+  }
+}
+
+}  // namespace
+
 void CpuSampleBuffer::touch_ahead(int t, uint32_t entries) noexcept {
   if (tables_[t] == nullptr) return;
-  if (!index_resident_[t]) {  // written once, so the handler's first probes do not fault on it
-    memset(static_cast<void*>(index_[t]), 0, sizeof(uint32_t) * kEntries);
+  if (!index_resident_[t]) {  // once, so the handler's first probes do not fault on it
+    auto index = reinterpret_cast<uintptr_t>(index_[t]);
+    touch_pages(index, index + sizeof(uint32_t) * kEntries);
     index_resident_[t] = true;
   }
   if (entries > kEntries) entries = kEntries;
   if (entries <= touched_[t]) return;
-  constexpr uintptr_t kPage = 4096;
-  auto first = reinterpret_cast<uintptr_t>(&tables_[t][touched_[t]]);
-  auto end = reinterpret_cast<uintptr_t>(&tables_[t][entries]);
-  // A write (a no-op atomic OR), so the page is made private now, not copied from the zero
-  // page later; atomic, so even a concurrent writer of the same word would lose nothing.
-  for (uintptr_t page = first & ~(kPage - 1); page < end; page += kPage) {
-    uintptr_t word = page < first ? (first + 7) & ~uintptr_t{7} : page;
-    __atomic_fetch_or(reinterpret_cast<uint64_t*>(word), 0, __ATOMIC_RELAXED);
-  }
+  touch_pages(reinterpret_cast<uintptr_t>(&tables_[t][touched_[t]]),
+              reinterpret_cast<uintptr_t>(&tables_[t][entries]));
   touched_[t] = entries;
 }
 
@@ -131,6 +144,10 @@ void CpuSampleBuffer::drain(
     const std::function<void(int32_t, const uintptr_t*, uint32_t, uint64_t)>& fn) {
   if (tables_[0] == nullptr) return;
   int old = active_.load(std::memory_order_acquire);
+  // Nothing claimed since the last drain: no flip and no page touched (a process that takes
+  // no sample, as most of a shell script's, pays nothing here at its exit). A handler adding
+  // meanwhile writes into the table that stays active, drained next time.
+  if (claimed_count_[old].load(std::memory_order_acquire) == 0) return;
   // The next period's table gets room for twice this period's stacks before it is used.
   touch_ahead(1 - old, 2 * claimed_count_[old].load(std::memory_order_relaxed));
   active_.store(1 - old, std::memory_order_seq_cst);  // seq_cst: see add()

@@ -8,7 +8,7 @@
 // touched by a write (no zero-page copy-on-write and TLB shoot-down in the handler), and
 // drain() and clear() visit only the claimed prefix: an idle process's drain touches no page
 // of the tables. The dump thread touches a table's pages ahead of its use (the first table's
-// index and first entries at init, the other's at the first drain, then twice what the last
+// index and first entries when it starts, prepare(), the other's at the first drain, then twice what the last
 // period used, before a drain makes it the active one; nothing in a fork child, whose first
 // samples fault their pages in), so a handler seldom takes a page fault (~5-15 us in a VM) on
 // a new entry. An open-addressed index of entry numbers (16 KiB per table) finds a stack
@@ -29,7 +29,7 @@ class CpuSampleBuffer {
  public:
   static constexpr uint32_t kEntries = 4096;   // distinct (tid, stack) per table
   static constexpr uint32_t kMaxProbes = 32;
-  static constexpr uint32_t kTouchedAtStart = 16;  // entries of the first table resident at init
+  static constexpr uint32_t kTouchedAtStart = 16;  // entries of the first table prepare() makes resident
 
   struct Entry {
     std::atomic<uint32_t> state;  // kEmpty, kWriting, kReady
@@ -43,6 +43,9 @@ class CpuSampleBuffer {
 
   // Maps the tables. Normal context; returns false if the memory cannot be had.
   bool init() noexcept;
+  // Makes the first table's index and first entries resident (see above). Normal context
+  // (the dump thread, once, after start); handlers may already be writing.
+  void prepare() noexcept;
 
   // Records `weight` samples of one stack. SIGNAL-SAFE. Returns false when the table is full
   // (the samples are lost).
@@ -64,7 +67,7 @@ class CpuSampleBuffer {
   template <typename Fn>
   void for_each_claimed(int t, bool full_scan, Fn&& fn);
   // Makes the pages of table t's index and of its first `entries` entries resident. Normal
-  // context; the table is not the active one (or no handler runs yet).
+  // context; handlers may be writing into the table (every touch is an atomic no-op).
   void touch_ahead(int t, uint32_t entries) noexcept;
 
   Entry* tables_[2] = {nullptr, nullptr};

@@ -67,6 +67,12 @@ ProfileBuilder build_heap_profile(int64_t rate, int64_t time_nanos) {
   return builder;
 }
 
+// No allocation was ever sampled: only the overflow bucket (bucket 0, used once the table
+// is full) exists.
+bool HeapCollector::nothing_to_write_at_exit(const DumpRequest&) {
+  return !started_ || g_heap_recorder.buckets().bucket_count() <= 1;
+}
+
 std::optional<ProfileBuilder> HeapCollector::snapshot(const DumpRequest& request) {
   if (!started_) return std::nullopt;
   AgentScope scope;

@@ -15,6 +15,7 @@ class HeapCollector final : public Collector {
   bool start(const Config& config) override;
   void stop() override;
   void on_fork_child() noexcept override;
+  bool nothing_to_write_at_exit(const DumpRequest& request) override;
   std::optional<ProfileBuilder> snapshot(const DumpRequest& request) override;
 
   // Address space reserved for sampled objects (largest try; halved on failure to 1 GiB).

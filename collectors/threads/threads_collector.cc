@@ -29,6 +29,12 @@ void ThreadsCollector::stop() { running_ = false; }
 
 void ThreadsCollector::on_fork_child() noexcept { g_thread_snapshotter.reset_after_fork(); }
 
+// The exit()/_exit() of a process that never had another program thread: snapshot() would
+// find only the exiting thread, without listing /proc/self/task to learn it.
+bool ThreadsCollector::nothing_to_write_at_exit(const DumpRequest& request) {
+  return !running_ || (request.exiting_tid != 0 && !program_may_have_other_threads());
+}
+
 std::optional<ProfileBuilder> ThreadsCollector::snapshot(const DumpRequest& request) {
   if (!running_) return std::nullopt;
   AgentScope scope;

@@ -27,6 +27,7 @@ class ThreadsCollector final : public Collector {
   bool start(const Config& config) override;
   void stop() override;
   void on_fork_child() noexcept override;
+  bool nothing_to_write_at_exit(const DumpRequest& request) override;
   std::optional<ProfileBuilder> snapshot(const DumpRequest& request) override;
 
  private:

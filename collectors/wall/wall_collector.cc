@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/runtime/unwind/unwinder.h"
 #include "agent/runtime/agent_thread.h"
 #include "agent/core/clock.h"
 #include "agent/runtime/hook_guard.h"
@@ -131,6 +132,10 @@ void WallCollector::add_tick(const std::vector<WallSample>& samples,
 
 
 void WallCollector::loop() {
+  // Walks need the unwind tables, which the dump thread builds ~2 ms after the agent starts
+  // (at once, woken by this wait): no tick before them, or the first walk of a thread
+  // blocked for good would be remembered without its stack (wall_sampler.h reuses it).
+  wait_for_unwind_tables(1000 * 1000000LL);
   WallRate rate(hz_);
   ProcWallProbe probe(/*answer_timeout=*/5 * 1000 * 1000);  // late answers: next tick
   std::vector<WallSample> samples;

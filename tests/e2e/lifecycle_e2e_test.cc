@@ -172,6 +172,24 @@ TEST_F(LifecycleE2E, UnwritableDirectoryWarnsOnceAndProgramRunsUnchanged) {
   EXPECT_EQ(r.err.find("profagent:", first + 1), std::string::npos) << r.err;
 }
 
+// The output directory is checked by the dump thread shortly after start, not only when a
+// profile is written: a program that writes nothing still hears about it, once.
+TEST_F(LifecycleE2E, UnwritableDirectoryWarnsAlsoWhenNothingIsWritten) {
+  std::string file = dir_ + "/a-file";
+  FILE* f = fopen(file.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  fclose(f);
+  e2e::RunOptions options;
+  options.env = {{"PROFAGENT_DIR", file + "/sub"}};
+  e2e::RunResult r = e2e::run({"/bin/sleep", "0.2"}, options);
+  EXPECT_EQ(r.exit_code(), 0);
+  EXPECT_NE(r.err.find("profagent: warning: PROFAGENT_DIR: cannot create " + file + "/sub"),
+            std::string::npos)
+      << r.err;
+  size_t first = r.err.find("profagent:");
+  EXPECT_EQ(r.err.find("profagent:", first + 1), std::string::npos) << r.err;
+}
+
 TEST_F(LifecycleE2E, BadValueWarnsNamingVariableAndUsesDefault) {
   e2e::RunOptions options;
   options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_CPU_HZ", "fast"}};

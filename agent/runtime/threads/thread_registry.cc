@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/prctl.h>
+#include <sys/single_threaded.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -38,6 +39,7 @@ Registry& registry() {
 }
 
 std::atomic<pid_t> g_agent_threads[kMaxAgentThreads];
+std::atomic<bool> g_other_program_threads{false};  // see program_may_have_other_threads
 
 bool read_comm(pid_t tid, char* out, size_t size) {
   size_t n = 0;
@@ -79,6 +81,19 @@ void reset_thread_registry() noexcept {
   new (&r.mutex) std::mutex;
   r.names.clear();
   for (auto& slot : g_agent_threads) slot.store(0, std::memory_order_relaxed);
+  g_other_program_threads.store(false, std::memory_order_relaxed);  // only the forking thread
+}
+
+bool program_may_have_other_threads() noexcept {
+  return g_other_program_threads.load(std::memory_order_acquire);
+}
+
+void note_threads_at_start() noexcept {
+  if (!__libc_single_threaded) g_other_program_threads.store(true, std::memory_order_release);
+}
+
+void note_program_thread_created() noexcept {
+  g_other_program_threads.store(true, std::memory_order_release);
 }
 
 void register_agent_thread(pid_t tid) noexcept {

@@ -27,6 +27,16 @@ pid_t current_tid() noexcept;
 // hooks; cached in TLS until a rename, thread_identity.cc).
 void current_thread_name(char (&name)[16]) noexcept;
 
+// Whether the program may have a thread besides the one that started the agent (in a fork
+// child: besides the forking thread). False only while the process was single-threaded when
+// the agent started (glibc's __libc_single_threaded, noted by note_threads_at_start) and the
+// program has made no thread with pthread_create since (note_program_thread_created, from
+// the pthread_create interposer). A thread made by a raw clone(CLONE_THREAD) is not seen.
+// Async-signal-safe (atomics only).
+bool program_may_have_other_threads() noexcept;
+void note_threads_at_start() noexcept;
+void note_program_thread_created() noexcept;
+
 // Agent-owned threads (dump thread, HTTP server...) register so profiles can leave them out.
 void register_agent_thread(pid_t tid) noexcept;
 bool is_agent_thread(pid_t tid) noexcept;

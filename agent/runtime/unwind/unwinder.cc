@@ -1,14 +1,19 @@
 // The agent's stack capture entry points over its own unwind tables (stack_walk.h,
 // unwind_tables.h). SIGNAL/HOOK CONTEXT: unwind_from_signal, unwind_from_hook,
 // unwind_thread_from_registers and is_agent_pc are async-signal-safe (no locks, no
-// allocation, no descriptors; errno preserved). unwinder_init runs in normal context.
+// allocation, no descriptors; errno preserved). unwinder_init runs in normal context. Until the
+// dump thread's first unwind_tables_refresh a signal walk returns nothing and a hook walk
+// waits for it (bounded: wait_for_first_tables).
 #include "agent/runtime/unwind/unwinder.h"
 
 #include <errno.h>
 #include <link.h>
+#include <sched.h>
 #include <ucontext.h>
 
+#include "agent/core/clock.h"
 #include "agent/core/fork_gate.h"
+#include "agent/core/wakeup.h"
 #include "agent/core/sample_path.h"
 #include "agent/runtime/unwind/stack_walk.h"
 #include "agent/runtime/unwind/thread_stack.h"
@@ -89,7 +94,34 @@ void find_code_of(const void* probe, RangeSet* out) {
   dl_iterate_phdr(find_ranges, &query);
 }
 
+// A sampled allocation or lock made in the first moments of the process, before the first
+// tables: waits for them (~0.1 ms from the symbol cache, 2-4 ms built from .eh_frame when
+// there is no cache), at most kFirstTablesWaitNanos, once per process. A timeout means the
+// dump thread is held up, maybe by a lock this very thread holds (the loader's, inside a
+// dl_iterate_phdr callback): later samples then do not wait, and are counted lost until the
+// tables come. HOOK CONTEXT.
+constexpr int64_t kFirstTablesWaitNanos = 100 * 1000000LL;
+std::atomic<bool> g_first_tables_wait_timed_out{false};
+
+bool wait_for_first_tables() noexcept {
+  if (g_first_tables_wait_timed_out.load(std::memory_order_relaxed)) return false;
+  if (wait_for_unwind_tables(kFirstTablesWaitNanos)) return true;
+  g_first_tables_wait_timed_out.store(true, std::memory_order_relaxed);
+  return false;
+}
+
 }  // namespace
+
+bool wait_for_unwind_tables(int64_t timeout_nanos) noexcept {
+  if (unwind_modules() != nullptr) return true;
+  wake_dump_thread();
+  const int64_t deadline = monotonic_nanos() + timeout_nanos;
+  while (unwind_modules() == nullptr) {
+    if (monotonic_nanos() >= deadline) return false;
+    sched_yield();
+  }
+  return true;
+}
 
 PROFAGENT_SAMPLE_PATH bool is_agent_pc(uintptr_t pc) noexcept { return g_agent_code.contains(pc); }
 
@@ -97,7 +129,6 @@ void unwinder_init() noexcept {
   g_agent_code.only_libprofagent = true;
   find_code_of(reinterpret_cast<const void*>(&unwinder_init), &g_agent_code);
   note_current_thread_stack();
-  unwind_tables_refresh();
 }
 
 void unwinder_after_fork_child() noexcept { unwind_tables_after_fork_child(); }
@@ -105,6 +136,10 @@ void unwinder_after_fork_child() noexcept { unwind_tables_after_fork_child(); }
 PROFAGENT_SAMPLE_PATH
 int unwind_from_signal(void* ucontext, uintptr_t* pcs, int max_frames) noexcept {
   if (ucontext == nullptr || max_frames <= 0) return 0;
+  // Before the dump thread's first load of the tables (2 ms after the agent starts, or at
+  // once when woken: the CPU handler's tick request wakes it) there is nothing to walk
+  // with: the caller counts the sample lost rather than guess a stack.
+  if (unwind_modules() == nullptr) return 0;
   ErrnoKeeper keep_errno;
   const auto* uc = static_cast<const ucontext_t*>(ucontext);
   WalkRegs regs{static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]),
@@ -122,6 +157,7 @@ PROFAGENT_SAMPLE_PATH __attribute__((noinline)) int unwind_from_hook(uintptr_t* 
                                                                 int max_frames) noexcept {
   if (max_frames <= 0) return 0;
   ErrnoKeeper keep_errno;
+  if (unwind_modules() == nullptr && !wait_for_first_tables()) return 0;
   WalkRegs regs;
   asm volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2"
                : "=r"(regs.pc), "=r"(regs.sp), "=r"(regs.bp));
@@ -134,7 +170,7 @@ PROFAGENT_SAMPLE_PATH __attribute__((noinline)) int unwind_from_hook(uintptr_t* 
 
 int unwind_thread_from_registers(uintptr_t pc, uintptr_t sp, uintptr_t bp, uintptr_t* pcs,
                                  int max_frames) noexcept {
-  if (max_frames <= 0) return 0;
+  if (max_frames <= 0 || unwind_modules() == nullptr) return 0;  // before the first tables
   ErrnoKeeper keep_errno;
   ProcessVmMemory mem;
   WalkOptions opt;

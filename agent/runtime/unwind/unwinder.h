@@ -15,13 +15,19 @@ namespace profagent {
 // Deepest stack any collector records (pprof-semantics.md: CPU 64; we use 64 for all kinds).
 constexpr int kMaxFrames = 64;
 
-// Records the main thread's stack bounds and builds the first unwind tables. Call once at
-// start. Normal context.
+// Records the main thread's stack bounds and the agent's own code. Call once at start. The
+// first unwind tables are built by the first unwind_tables_refresh (the dump thread's, right
+// after it starts: off the program's start). Normal context.
 void unwinder_init() noexcept;
 
 // Re-reads the loaded objects' unwind tables (cheap when nothing was loaded or unloaded).
 // The dump thread calls it on every tick. Normal context (see unwind_tables.h).
 void unwind_tables_refresh() noexcept;
+
+// Waits (polling with sched_yield, never on a lock) until the first unwind tables are
+// published, waking the dump thread that builds them; false after `timeout_nanos`. Before
+// them every walk returns nothing. Normal or hook context.
+bool wait_for_unwind_tables(int64_t timeout_nanos) noexcept;
 
 // In a forked child: the refresh lock is made anew (the walk itself needs nothing).
 void unwinder_after_fork_child() noexcept;

@@ -9,8 +9,12 @@
 
 #include <gtest/gtest.h>
 
+#include "agent/core/clock.h"
 #include "agent/core/config.h"
+#include "agent/runtime/threads/thread_registry.h"
+#include "agent/runtime/unwind/unwinder.h"
 #include "collectors/common/collector.h"
+#include "collectors/cpu/cpu_collector.h"
 #include "collectors/threads/threads_collector.h"
 #include "collectors/threads/threads_kind.h"
 
@@ -71,6 +75,49 @@ TEST(ExitDump, ThreadsProfileAtExitNeedsAThreadBesidesTheExitingOne) {
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0) << "bits: 3 start failed, 4 exit() written, 8 signal left "
                                        "out, 16 asked-for left out, 32 two threads not written";
+}
+
+// The exit dump's look ahead (Collector::nothing_to_write_at_exit): when every collector
+// says "nothing", the agent builds no profile at all. It must never say so of a profile that
+// would be written. In a fork child: one thread, and a CPU collector of its own.
+TEST(ExitDump, CollectorsSayWithoutASnapshotWhenTheExitDumpHasNothing) {
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    alarm(20);
+    int bad = 0;
+    reset_thread_registry();  // as the agent's fork handler does: only this thread now
+    ThreadsCollector threads;
+    Config config;
+    config.kind_values["threads"] = 1;
+    config.kind_values["cpu"] = 1000;
+    if (!threads.start(config)) _exit(3);
+    if (!threads.nothing_to_write_at_exit(final_request(gettid()))) bad |= 4;
+    if (threads.nothing_to_write_at_exit(final_request(0))) bad |= 8;  // termination signal
+    note_program_thread_created();  // what the pthread_create interposer does
+    if (threads.nothing_to_write_at_exit(final_request(gettid()))) bad |= 16;
+
+    unwind_tables_refresh();  // the agent's dump thread does this after start
+    CpuCollector cpu;
+    if (!cpu.start(config)) _exit(3);
+    cpu.finish_start();
+    if (!cpu.nothing_to_write_at_exit(final_request(gettid()))) bad |= 32;
+    int64_t until = clock_nanos(CLOCK_THREAD_CPUTIME_ID) + 50 * 1000000LL;  // 50 samples
+    volatile uint64_t spin = 0;
+    while (clock_nanos(CLOCK_THREAD_CPUTIME_ID) < until) spin = spin + 1;
+    if (cpu.nothing_to_write_at_exit(final_request(gettid()))) bad |= 64;
+    std::optional<ProfileBuilder> profile = cpu.snapshot(final_request(gettid()));
+    if (!profile.has_value() || profile->sample_count() == 0) bad |= 128;
+    cpu.stop();
+    _exit(bad);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0)
+      << "bits: 3 start failed, 4 threads: single thread not nothing, 8 termination signal "
+         "nothing, 16 a second thread nothing, 32 cpu: no sample not nothing, 64 cpu: "
+         "samples taken but nothing, 128 cpu: no samples in the profile";
 }
 
 }  // namespace

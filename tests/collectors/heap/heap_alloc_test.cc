@@ -2,6 +2,7 @@
 // and unsampled pointers both ways, every aligned variant, calloc, usable size, and the
 // bucket counters they leave.
 #include "collectors/heap/heap_alloc.h"
+#include "agent/runtime/unwind/unwinder.h"
 
 #include <gtest/gtest.h>
 #include <malloc.h>
@@ -22,6 +23,7 @@ NextAllocator glibc() {
 class HeapAllocTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    unwind_tables_refresh();  // the agent's dump thread does this ~2 ms after start
     rec_ = std::make_unique<HeapRecorder>();
     ASSERT_TRUE(rec_->init(size_t{1} << 30, 1024));
   }

@@ -94,6 +94,7 @@ int main(int argc, char** argv) {
       dlsym(h, "_ULx86_64_get_reg"));
   if (!g_unw_backtrace || !g_getcontext || !g_init_local || !g_step || !g_get_reg) return 2;
   profagent::unwinder_init();
+  profagent::unwind_tables_refresh();
   recurse(17);
   printf("ours_depth %d\nlibunwind_depth %d\n", g_ours_depth, g_lib_depth);
   printf("ours_ns %.1f\nlibunwind_ns %.1f\nratio %.2f\n", g_ours_ns, g_lib_ns, g_lib_ns / g_ours_ns);
