@@ -291,15 +291,18 @@ class FileSizeSignalBlock {
 void dump_now(bool final, pid_t exiting_tid) {
   if (g_state == nullptr) return;
   AgentScope scope;
-  FileSizeSignalBlock no_sigxfsz;
   std::lock_guard<std::mutex> lock(g_state->dump_mutex);
   if (g_state->final_done) return;
   if (final) g_state->final_done = true;
   if (final && nothing_to_write_at_exit(exiting_tid)) {
-    save_symbol_cache(/*final=*/true, monotonic_nanos());  // what an HTTP window learned
+    if (g_state->symbolizer != nullptr) {  // what an HTTP window's symbolization learned
+      FileSizeSignalBlock no_sigxfsz;
+      save_symbol_cache(/*final=*/true, monotonic_nanos());
+    }
     push_flush_at_exit();
     return;
   }
+  FileSizeSignalBlock no_sigxfsz;  // (four system calls: not for an exit with nothing)
   int64_t dump_cpu_start = clock_nanos(CLOCK_THREAD_CPUTIME_ID);
   SelfSnapshot self = self_snapshot(all_kinds());
   DumpRequest request;
