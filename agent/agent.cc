@@ -59,8 +59,7 @@ struct AgentState {
   bool final_done = false;
   bool write_failing = false;
   bool directory_prepared = false;  // under dump_mutex: prepare_output_directory ran
-  // finish_agent_start ran (kept in a fork child); its lock is taken after dump_mutex when
-  // both are (a dump finishes the start first), never before it.
+  // finish_agent_start ran (kept in a fork child); its lock is never held with dump_mutex.
   std::mutex finish_mutex;
   std::atomic<bool> start_finished{false};
   std::string exe;
@@ -132,7 +131,9 @@ void fork_child() {
   for (Collector* c : g_state->running) c->on_fork_child();
   forget_windows_after_fork();
   push_after_fork_child();
-  start_dump_thread(config().interval_nanos);
+  // A parent that forked before its dump thread finished the start left it undone: without
+  // a dump thread of its own the child does it here (tables for its samples).
+  if (!start_dump_thread(config().interval_nanos)) finish_agent_start();
 }
 
 // The one symbolizer every encoding uses, under the dump lock (made on first use, and anew
@@ -223,10 +224,9 @@ void agent_start() {
   push_start(config(), g_state->exe);  // PROFAGENT_PUSH_URL
   start_program_thread_tracking();  // before any agent thread: counts the program's
   install_fork_gate();  // before any agent thread: a fork never copies a lock one holds
-  if (!start_dump_thread(config().interval_nanos)) {
+  if (!start_dump_thread(config().interval_nanos)) {  // (it checked the cached tables)
     finish_agent_start();
     prepare_profile_directory();
-    unwind_tables_check_pending();  // the dump thread's other job at start
   }
   if (!config().http.empty()) start_http_server(config().http);  // PROFAGENT_HTTP
   install_agent_signal_handlers(config().dump_signal);
@@ -240,8 +240,8 @@ void agent_start() {
 void finish_agent_start() {
   if (g_state == nullptr || g_state->start_finished.load(std::memory_order_acquire)) return;
   AgentScope scope;
-  // Any agent thread may get here first (the dump thread after its grace, a dump or an
-  // HTTP snapshot that needs the tables): one does the work, the others wait for it.
+  // The dump thread after its grace; the constructor or a fork child without one. (Nothing
+  // else needs it first: each walk of another thread refreshes the tables itself.)
   std::lock_guard<std::mutex> lock(g_state->finish_mutex);
   if (g_state->start_finished.load(std::memory_order_acquire)) return;
   unwind_tables_refresh();  // first: a sampled allocation made meanwhile waits for them
@@ -332,7 +332,6 @@ void dump_now(bool final, pid_t exiting_tid) {
     return;
   }
   prepare_output_directory_locked();  // if the dump thread has not yet
-  finish_agent_start();  // the threads profile walks with the unwind tables
   // The dump thread checks the cached unwind tables 100 ms after start: a process that ends
   // sooner and writes profiles checks them now, so a damaged table file is still found and
   // rebuilt (one that writes nothing never pays for it).
@@ -394,7 +393,6 @@ std::optional<ProfileBuilder> snapshot_kind(const ProfileKind& kind) {
 std::optional<ProfileBuilder> snapshot_profile(Collector& c) {
   if (g_state == nullptr) return std::nullopt;
   AgentScope scope;
-  finish_agent_start();  // an HTTP request in the first milliseconds: tables first
   std::lock_guard<std::mutex> lock(g_state->dump_mutex);
   DumpRequest request;
   request.now_unix_nanos = unix_nanos();

@@ -32,9 +32,9 @@ void request_dump() noexcept;
 
 // The part of the agent's start that need not delay the program: the first unwind tables
 // and each collector's finish_start. The dump thread runs it 2 ms after start, or when woken
-// sooner (or the constructor, if that thread could not start); a dump or HTTP snapshot that
-// comes first runs it itself. Once per process (a fork child keeps its parent's), any
-// thread. A process that ends before it ran (a shell's `true`) never pays for it.
+// sooner (or the constructor, or a fork child, if that thread could not start). Once per
+// process (a fork child keeps its parent's). A process that ends before it ran (a shell's
+// `true`) never pays for it.
 void finish_agent_start();
 // Makes or checks PROFAGENT_DIR, once (warning if it cannot be written): the dump thread
 // right after finish_agent_start; a dump that writes does it first if still due.

@@ -3,7 +3,9 @@
 // SIGNAL-SAFE (an atomic word and a futex wake-up; no descriptor the program could close or
 // reuse under us).
 //
-// The thread sleeps until its next real deadline: the next PROFAGENT_INTERVAL dump, a
+// It first finishes the agent's start (finish_agent_start) after a 2 ms grace, or sooner when
+// woken, so a process that ends at once never pays for that work. Then it sleeps until its
+// next real deadline: the next PROFAGENT_INTERVAL dump, a
 // collector's tick it asked for (at most kTickDelayMillis after asking), or a wake-up (dump
 // or termination signal, last program thread gone). An idle process costs it nothing.
 #include "agent/dump_thread.h"
@@ -115,15 +117,22 @@ bool run_due_work(int64_t* next_interval, int64_t* next_tick, int64_t* deadline)
 // locked, its TLB flushed by our mmap calls).
 constexpr int64_t kStartGraceNanos = 2 * 1000000LL;
 
+uint32_t g_start_wakeups = 0;  // the wake-up count before the thread was made
+int64_t g_start_grace_due = 0;
+
 void finish_start_after_grace() {
-  const int64_t due = monotonic_nanos() + kStartGraceNanos;
-  uint32_t seen = wakeup_count();
-  while (monotonic_nanos() < due) {
-    wait_for_wakeup(seen, due);
-    if (wakeup_count() != seen) break;
+  // Any wake-up since the thread was asked for ends the grace (one made before it ran is not
+  // missed), as does a walk that waits for the tables.
+  const uint32_t seen = g_start_wakeups;
+  while (monotonic_nanos() < g_start_grace_due && !unwind_tables_wanted() &&
+         wakeup_count() == seen)
+    wait_for_wakeup(seen, g_start_grace_due);
+  // A termination signal or an exit waiting for its dump goes first: that dump needs none
+  // of this (a walk of another thread builds the tables itself).
+  if (pending_termination_signal() == 0 && !g_final_requested.load()) {
+    finish_agent_start();
+    prepare_profile_directory();
   }
-  finish_agent_start();
-  prepare_profile_directory();
 }
 
 void* dump_thread_main(void*) {
@@ -143,6 +152,8 @@ void* dump_thread_main(void*) {
 bool start_dump_thread(int64_t interval_nanos) {
   g_interval_nanos = interval_nanos;
   g_tables_check_due = monotonic_nanos() + kTablesCheckDelayNanos;
+  g_start_wakeups = wakeup_count();
+  g_start_grace_due = monotonic_nanos() + kStartGraceNanos;
   pthread_t thread;
   if (int rc = create_agent_thread(&thread, dump_thread_main, nullptr, "profagent-dump")) {
     log().warn("cannot start the dump thread (error {}); dumps happen only at exit", rc);

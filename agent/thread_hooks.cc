@@ -2,8 +2,11 @@
 // collectors' per-thread start (CPU timer armed on its own CPU clock) and, through a
 // pthread key destructor, their per-thread exit (timer deleted: no leak when threads come
 // and go), and the new thread inherits the creator's program-visible signal mask
-// (signal_mask.h). The trampoline frame never appears in a profile (the unwinder drops agent PCs).
+// (signal_mask.h). The trampoline frame never appears in a profile (the unwinder drops agent
+// PCs). thrd_create (C11) is only noted as a thread made (thread_registry.h).
+#include <dlfcn.h>
 #include <pthread.h>
+#include <threads.h>
 
 #include <new>
 
@@ -44,7 +47,9 @@ void* thread_trampoline(void* p) {
 extern "C" __attribute__((visibility("default"))) int pthread_create(
     pthread_t* thread, const pthread_attr_t* attr, void* (*routine)(void*), void* arg) {
   profagent::PthreadCreateFn real = profagent::real_pthread_create();
-  if (!profagent::agent_running() || profagent::in_agent()) return real(thread, attr, routine, arg);
+  if (profagent::in_agent()) return real(thread, attr, routine, arg);  // the agent's own
+  profagent::note_program_thread_created();  // the exit dump's threads rule
+  if (!profagent::agent_running()) return real(thread, attr, routine, arg);
   ThreadStart* start;
   {
     profagent::AgentScope scope;
@@ -53,7 +58,6 @@ extern "C" __attribute__((visibility("default"))) int pthread_create(
   }
   if (start == nullptr) return real(thread, attr, routine, arg);
   profagent::program_thread_creating();
-  profagent::note_program_thread_created();
   int rc = real(thread, attr, thread_trampoline, start);
   if (rc != 0) {
     profagent::program_thread_create_failed();
@@ -61,4 +65,16 @@ extern "C" __attribute__((visibility("default"))) int pthread_create(
     delete start;
   }
   return rc;
+}
+
+// C11 threads: glibc's thrd_create starts its thread through an internal pthread_create that
+// no interposer sees. Noted, so an exit with such a thread still running writes the threads
+// profile; the thread itself runs without the per-thread start (no CPU timer of its own).
+extern "C" __attribute__((visibility("default"))) int thrd_create(thrd_t* thread,
+                                                                   thrd_start_t routine,
+                                                                   void* arg) {
+  using ThrdCreateFn = int (*)(thrd_t*, thrd_start_t, void*);
+  static ThrdCreateFn real = reinterpret_cast<ThrdCreateFn>(dlsym(RTLD_NEXT, "thrd_create"));
+  if (!profagent::in_agent()) profagent::note_program_thread_created();
+  return real != nullptr ? real(thread, routine, arg) : thrd_error;
 }

@@ -53,9 +53,10 @@ class Collector {
   // here; the agent then carries on without it.
   virtual bool start(const Config& config) = 0;
 
-  // The part of starting that need not delay the program: runs once on the dump thread right
-  // after it starts (e.g. pre-faulting the pages a signal handler will write), so a process
-  // that ends at once (a shell's `true`) never pays for it. Normal context.
+  // The part of starting that need not delay the program (e.g. pre-faulting the pages a
+  // signal handler will write): runs once, about 2 ms after start, on the dump thread (or the
+  // constructor, or a fork child, without one), so a process that ends at once (a shell's
+  // `true`) never pays for it. Signal handlers may already run. Normal context.
   virtual void finish_start() {}
   // Stops collecting; data gathered so far stays readable by snapshot().
   virtual void stop() = 0;

@@ -55,7 +55,10 @@ bool CpuCollector::start(const Config& config) {
   return true;
 }
 
-void CpuCollector::finish_start() { cpu_handler_state().buffer.prepare(); }
+void CpuCollector::finish_start() {
+  std::lock_guard<std::mutex> lock(mutex_);  // drains touch ahead too (touched_ is shared)
+  cpu_handler_state().buffer.prepare();
+}
 
 void CpuCollector::stop() {
   cpu_handler_state().active.store(false, std::memory_order_release);

@@ -1,5 +1,7 @@
 // CPU sample tables written by the SIGPROF handler. add() is SIGNAL CONTEXT (lock-free,
-// allocation-free, bounded probing); drain() and init() are normal context (dump thread).
+// allocation-free, bounded probing); init(), prepare() and drain() are normal context (the
+// agent's start, then the dump thread), and their page touching (touch_ahead: atomic no-op
+// writes) may run while handlers add.
 #include "collectors/cpu/cpu_sample_buffer.h"
 
 #include <sched.h>

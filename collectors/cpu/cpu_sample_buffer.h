@@ -8,11 +8,11 @@
 // touched by a write (no zero-page copy-on-write and TLB shoot-down in the handler), and
 // drain() and clear() visit only the claimed prefix: an idle process's drain touches no page
 // of the tables. The dump thread touches a table's pages ahead of its use (the first table's
-// index and first entries when it starts, prepare(), the other's at the first drain, then twice what the last
-// period used, before a drain makes it the active one; nothing in a fork child, whose first
-// samples fault their pages in), so a handler seldom takes a page fault (~5-15 us in a VM) on
-// a new entry. An open-addressed index of entry numbers (16 KiB per table) finds a stack
-// already recorded.
+// index and first entries after start, prepare(); the other's at the first drain, then
+// twice what the last period used, before a drain makes it the active one; nothing in a
+// fork child, whose first samples fault their pages in), so a handler seldom takes a page
+// fault (~5-15 us in a VM) on a new entry. An open-addressed index of entry numbers
+// (16 KiB per table) finds a stack already recorded.
 // Writers add to the active table; drain() flips the active table, waits for writers still
 // inside the old one (bounded), then reads and clears it.
 #pragma once
@@ -29,7 +29,8 @@ class CpuSampleBuffer {
  public:
   static constexpr uint32_t kEntries = 4096;   // distinct (tid, stack) per table
   static constexpr uint32_t kMaxProbes = 32;
-  static constexpr uint32_t kTouchedAtStart = 16;  // entries of the first table prepare() makes resident
+  // Entries of the first table prepare() makes resident.
+  static constexpr uint32_t kTouchedAtStart = 16;
 
   struct Entry {
     std::atomic<uint32_t> state;  // kEmpty, kWriting, kReady

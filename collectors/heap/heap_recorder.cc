@@ -26,14 +26,16 @@ PROFAGENT_SAMPLE_PATH void* HeapRecorder::allocate(size_t size, size_t alignment
   AgentScope scope;
   int saved_errno = errno;
   uint64_t start = cost_clock_now();  // self-accounting: the sampled slow path's cost
-  void* p = region_.allocate(size, alignment, HeapBucketTable::kOverflowBucket);
+  uintptr_t pcs[kMaxFrames];
+  int depth = unwind_from_hook(pcs, kMaxFrames);  // 0: no stack (no unwind tables yet)
+  void* p = depth > 0 ? region_.allocate(size, alignment, HeapBucketTable::kOverflowBucket)
+                      : nullptr;
   if (p == nullptr) {
-    // The region cannot hold it (full, or an alignment above its limit): the caller falls back
-    // to the next allocator and this sample is lost; the heap file says how many.
+    // No stack, or the region cannot hold it (full, or an alignment above its limit): the
+    // caller falls back to the next allocator and this sample is lost; the heap file says
+    // how many.
     self_note_lost(g_heap_lost, 1, static_cast<int64_t>(size));
   } else {
-    uintptr_t pcs[kMaxFrames];
-    int depth = unwind_from_hook(pcs, kMaxFrames);
     char name[16];
     current_thread_name(name);
     uint32_t id = buckets_.record_alloc(pcs, depth, size, static_cast<int32_t>(current_tid()), name);

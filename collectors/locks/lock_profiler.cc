@@ -9,6 +9,7 @@
 #include "collectors/common/self_stats.h"
 #include "agent/runtime/threads/thread_registry.h"
 #include "agent/runtime/unwind/unwinder.h"
+#include "collectors/locks/contention_kinds.h"
 #include "collectors/locks/lock_sampling.h"
 
 namespace profagent {
@@ -25,10 +26,16 @@ int64_t now_nanos() noexcept { return monotonic_nanos(); }
 
 // Unwinds the calling thread (dropping the agent's frames) and adds one weighted event.
 // Its cost goes into the profiles' self-accounting comments (hooks=...).
-void record_at_caller(ContentionTable& table, const ContentionWeight& w) noexcept {
+void record_at_caller(ContentionTable& table, LostCounter& lost,
+                      const ContentionWeight& w) noexcept {
   uint64_t start = cost_clock_now();
   uintptr_t pcs[kMaxFrames];
   int depth = unwind_from_hook(pcs, kMaxFrames);
+  if (depth <= 0) {  // no stack (no unwind tables yet): counted, not filed under nothing
+    self_note_lost(lost, static_cast<uint64_t>(w.count + 0.5), w.delay);  // (no libm)
+    self_add_cost_ticks(SelfCost::kHooks, cost_clock_now() - start);
+    return;
+  }
   char name[16];
   current_thread_name(name);
   table.record(pcs, depth, static_cast<int32_t>(current_tid()), name, w.count, w.delay);
@@ -39,7 +46,7 @@ void record_block_locked(int64_t delay) noexcept {
   int64_t rate = g_block_rate.load(std::memory_order_relaxed);
   if (rate <= 0) return;
   ContentionWeight w = block_event_weight(delay, rate, lock_random());
-  if (w.record) record_at_caller(g_block_table, w);
+  if (w.record) record_at_caller(g_block_table, g_block_lost, w);
 }
 
 }  // namespace
@@ -84,7 +91,7 @@ void unlock_finish(const UnlockCharge& charge) noexcept {
   AgentScope scope;
   int64_t fraction = g_mutex_fraction.load(std::memory_order_relaxed);
   ContentionWeight w = mutex_event_weight(charge.delay, fraction, lock_random());
-  if (w.record) record_at_caller(g_mutex_table, w);
+  if (w.record) record_at_caller(g_mutex_table, g_mutex_lost, w);
   errno = saved;
 }
 

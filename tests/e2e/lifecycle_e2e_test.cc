@@ -152,6 +152,19 @@ TEST_F(LifecycleE2E, ExitDumpLeavesOutKindsWithNothingInThem) {
   ASSERT_EQ(threads.size(), 1u);
   e2e::RawProfile t = e2e::read_raw(threads[0]);
   EXPECT_EQ(t.total(t.sample_index("threads")), 2);
+
+  // A C11 thread (thrd_create) still sleeping: the exit dump knows of it without listing
+  // /proc (the agent notes thrd_create), and writes both threads.
+  options.env = {{"PROFAGENT_DIR", dir_ + "/c11"}, {"PROFAGENT_CPU_HZ", "0"},
+                 {"PROFAGENT_HEAP_RATE", "0"}};
+  e2e::RunResult c11 = e2e::run({e2e::program("c11_thread_exit")}, options);
+  ASSERT_EQ(c11.exit_code(), 0) << c11.err;
+  EXPECT_EQ(c11.out, "main exits\n");
+  std::vector<std::string> c11_threads = e2e::profiles(dir_ + "/c11", "threads");
+  ASSERT_EQ(c11_threads.size(), 1u);
+  e2e::RawProfile c = e2e::read_raw(c11_threads[0]);
+  EXPECT_EQ(c.total(c.sample_index("threads")), 2);
+  EXPECT_EQ(c.cum_containing(c.sample_index("threads"), "c11_sleeper"), 1);
 }
 
 TEST_F(LifecycleE2E, UnwritableDirectoryWarnsOnceAndProgramRunsUnchanged) {

@@ -1,6 +1,6 @@
-// The output directory (PROFAGENT_DIR): created at start, and checked before every file is
-// written so that it is never reached through a symlink planted by another user. Normal
-// context only.
+// The output directory (PROFAGENT_DIR): created by the dump thread shortly after start (or by
+// the first dump, if sooner: agent.cc), and checked before every file is written so that it
+// is never reached through a symlink planted by another user. Normal context only.
 //
 // A directory the agent creates is private to nobody and safe for everybody, like /tmp,
 // when the process can change its user (root, or CAP_SETUID: prefork servers whose workers
@@ -18,7 +18,7 @@ struct OutputDirectory {
   std::string warning;  // usable, but a world-writable directory without the sticky bit
 };
 
-// At start: checks the path (see unsafe_directory_problem), creates what is missing, and
+// Once, after start: checks the path (see unsafe_directory_problem), creates what is missing, and
 // checks that the directory can be written.
 OutputDirectory prepare_output_directory(const std::string& dir);
 

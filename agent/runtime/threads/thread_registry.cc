@@ -1,6 +1,6 @@
-// Thread names by tid and the set of agent-owned threads. Normal context for the name map
-// (agent mutex, allocation under AgentScope); the agent-thread set is a fixed array of
-// atomics, readable from any context.
+// Thread names by tid, the set of agent-owned threads and whether the program made a thread.
+// Normal context for the name map (agent mutex, allocation under AgentScope); the
+// agent-thread set (a fixed array) and the thread flag are atomics, usable from any context.
 #include "agent/runtime/threads/thread_registry.h"
 
 #include <dirent.h>

@@ -1,7 +1,8 @@
 // Names of the program's threads by tid, so samples get a thread_name label even after the
 // thread exited. Normal context only (takes the agent's own mutex, allocates); a thread's
 // name is noted when it starts, when it exits and when it renames itself, never from a
-// signal handler.
+// signal handler. The agent-thread set and the "other program threads" flag are atomics,
+// usable from any context (hooks, handlers).
 #pragma once
 
 #include <sys/types.h>

@@ -26,6 +26,7 @@ namespace {
 
 constinit std::atomic<const UnwindModuleSet*> g_set{nullptr};
 constinit std::atomic<bool> g_rescan{false};
+constinit std::atomic<bool> g_wanted{false};  // want_unwind_tables: a walk is waiting
 constinit std::atomic<bool> g_rebuild{false};  // republish: a cached table's check settled
 constinit std::atomic<unsigned long long> g_adds{0}, g_subs{0};
 
@@ -215,6 +216,9 @@ void unwind_tables_after_fork_child() noexcept {
 
 PROFAGENT_SAMPLE_PATH
 const UnwindModuleSet* unwind_modules() noexcept { return g_set.load(std::memory_order_acquire); }
+
+void want_unwind_tables() noexcept { g_wanted.store(true, std::memory_order_release); }
+bool unwind_tables_wanted() noexcept { return g_wanted.load(std::memory_order_acquire); }
 
 PROFAGENT_SAMPLE_PATH
 void note_unknown_pc() noexcept { g_rescan.store(true, std::memory_order_relaxed); }

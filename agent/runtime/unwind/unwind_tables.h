@@ -60,6 +60,11 @@ const UnwindModule* find_unwind_module(const UnwindModuleSet* set, uintptr_t pc)
 // first row, or no table). Async-signal-safe.
 const FrameDesc* find_frame_desc(const UnwindModule& m, uintptr_t pc) noexcept;
 
+// Set by a walk that waits for the first tables (wait_for_unwind_tables): the dump thread
+// builds them at once instead of after its start grace. Async-signal-safe.
+void want_unwind_tables() noexcept;
+bool unwind_tables_wanted() noexcept;
+
 // Called by the walk when a PC fell in no module: the next refresh does a full re-scan even
 // if the loader's counters did not move. Async-signal-safe.
 void note_unknown_pc() noexcept;

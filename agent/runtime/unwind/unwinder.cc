@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <link.h>
 #include <sched.h>
+#include <time.h>
 #include <ucontext.h>
 
 #include "agent/core/clock.h"
@@ -98,27 +99,34 @@ void find_code_of(const void* probe, RangeSet* out) {
 // tables: waits for them (~0.1 ms from the symbol cache, 2-4 ms built from .eh_frame when
 // there is no cache), at most kFirstTablesWaitNanos, once per process. A timeout means the
 // dump thread is held up, maybe by a lock this very thread holds (the loader's, inside a
-// dl_iterate_phdr callback): later samples then do not wait, and are counted lost until the
-// tables come. HOOK CONTEXT.
-constexpr int64_t kFirstTablesWaitNanos = 100 * 1000000LL;
+// dl_iterate_phdr callback; the fork gate's, in an atfork handler), or that there is none
+// yet (an atfork child handler running before the agent's): later samples then do not wait,
+// and are counted lost until the tables come. HOOK CONTEXT.
+constexpr int64_t kFirstTablesWaitNanos = 20 * 1000000LL;
 std::atomic<bool> g_first_tables_wait_timed_out{false};
 
 bool wait_for_first_tables() noexcept {
   if (g_first_tables_wait_timed_out.load(std::memory_order_relaxed)) return false;
-  if (wait_for_unwind_tables(kFirstTablesWaitNanos)) return true;
+  if (wait_for_unwind_tables(kFirstTablesWaitNanos, /*may_sleep=*/false)) return true;
   g_first_tables_wait_timed_out.store(true, std::memory_order_relaxed);
   return false;
 }
 
 }  // namespace
 
-bool wait_for_unwind_tables(int64_t timeout_nanos) noexcept {
+bool wait_for_unwind_tables(int64_t timeout_nanos, bool may_sleep) noexcept {
   if (unwind_modules() != nullptr) return true;
+  want_unwind_tables();  // before the wake-up: the dump thread looks at it before sleeping
   wake_dump_thread();
   const int64_t deadline = monotonic_nanos() + timeout_nanos;
   while (unwind_modules() == nullptr) {
     if (monotonic_nanos() >= deadline) return false;
-    sched_yield();
+    if (may_sleep) {
+      timespec pause{0, 100000};  // 0.1 ms
+      nanosleep(&pause, nullptr);
+    } else {
+      sched_yield();
+    }
   }
   return true;
 }

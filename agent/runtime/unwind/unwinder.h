@@ -1,7 +1,9 @@
 // Stack capture with the agent's own unwind tables (agent/runtime/unwind/: dwarf_cfi builds them,
 // unwind_tables publishes them, stack_walk walks). SIGNAL/HOOK CONTEXT: every capture
 // function is async-signal-safe (no allocation, no locks, no descriptors, errno preserved)
-// and writes into caller-provided arrays; stack use under 1.3 KiB (see stack_walk.h).
+// and writes into caller-provided arrays; stack use under 1.3 KiB (see stack_walk.h). Before
+// the first tables (2 ms after start) a capture returns nothing, except unwind_from_hook,
+// which first polls for them (at most 20 ms, once per process).
 //
 // Addresses come out as pprof location addresses (pprof-semantics.md §6.1): the interrupted
 // PC of a signal sample exactly, every return address minus one.
@@ -24,10 +26,11 @@ void unwinder_init() noexcept;
 // The dump thread calls it on every tick. Normal context (see unwind_tables.h).
 void unwind_tables_refresh() noexcept;
 
-// Waits (polling with sched_yield, never on a lock) until the first unwind tables are
-// published, waking the dump thread that builds them; false after `timeout_nanos`. Before
-// them every walk returns nothing. Normal or hook context.
-bool wait_for_unwind_tables(int64_t timeout_nanos) noexcept;
+// Waits until the first unwind tables are published, asking the dump thread to build them at
+// once (want_unwind_tables, a wake-up); false after `timeout_nanos`. Polls, never waits on a
+// lock: with sched_yield, or (`may_sleep`, an agent thread) 0.1 ms sleeps. Before the first
+// tables every walk returns nothing. Normal or hook context.
+bool wait_for_unwind_tables(int64_t timeout_nanos, bool may_sleep) noexcept;
 
 // In a forked child: the refresh lock is made anew (the walk itself needs nothing).
 void unwinder_after_fork_child() noexcept;

@@ -1,8 +1,11 @@
 // What the final dump leaves out (left_out_of_dump in collectors/common/collector.h, and the
 // threads collector's single-thread rule): a short process writes no empty profile at exit,
 // while every dump asked for writes every kind.
+#include <malloc.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <cstdlib>
 
 #include <future>
 #include <thread>
@@ -15,6 +18,9 @@
 #include "agent/runtime/unwind/unwinder.h"
 #include "collectors/common/collector.h"
 #include "collectors/cpu/cpu_collector.h"
+#include "collectors/heap/heap_alloc.h"
+#include "collectors/heap/heap_collector.h"
+#include "collectors/heap/heap_recorder.h"
 #include "collectors/threads/threads_collector.h"
 #include "collectors/threads/threads_kind.h"
 
@@ -85,39 +91,54 @@ TEST(ExitDump, CollectorsSayWithoutASnapshotWhenTheExitDumpHasNothing) {
   ASSERT_GE(child, 0);
   if (child == 0) {
     alarm(20);
-    int bad = 0;
+    // Ends the child with the number of the first check that failed (0: none).
+    auto check = [](bool ok, int code) {
+      if (!ok) _exit(code);
+    };
     reset_thread_registry();  // as the agent's fork handler does: only this thread now
     ThreadsCollector threads;
     Config config;
     config.kind_values["threads"] = 1;
     config.kind_values["cpu"] = 1000;
-    if (!threads.start(config)) _exit(3);
-    if (!threads.nothing_to_write_at_exit(final_request(gettid()))) bad |= 4;
-    if (threads.nothing_to_write_at_exit(final_request(0))) bad |= 8;  // termination signal
+    check(threads.start(config), 1);
+    check(threads.nothing_to_write_at_exit(final_request(gettid())), 2);
+    check(!threads.nothing_to_write_at_exit(final_request(0)), 3);  // termination signal
     note_program_thread_created();  // what the pthread_create interposer does
-    if (threads.nothing_to_write_at_exit(final_request(gettid()))) bad |= 16;
+    check(!threads.nothing_to_write_at_exit(final_request(gettid())), 4);
 
     unwind_tables_refresh();  // the agent's dump thread does this after start
     CpuCollector cpu;
-    if (!cpu.start(config)) _exit(3);
+    check(cpu.start(config), 5);
     cpu.finish_start();
-    if (!cpu.nothing_to_write_at_exit(final_request(gettid()))) bad |= 32;
+    check(cpu.nothing_to_write_at_exit(final_request(gettid())), 6);
     int64_t until = clock_nanos(CLOCK_THREAD_CPUTIME_ID) + 50 * 1000000LL;  // 50 samples
     volatile uint64_t spin = 0;
     while (clock_nanos(CLOCK_THREAD_CPUTIME_ID) < until) spin = spin + 1;
-    if (cpu.nothing_to_write_at_exit(final_request(gettid()))) bad |= 64;
+    check(!cpu.nothing_to_write_at_exit(final_request(gettid())), 7);
     std::optional<ProfileBuilder> profile = cpu.snapshot(final_request(gettid()));
-    if (!profile.has_value() || profile->sample_count() == 0) bad |= 128;
+    check(profile.has_value() && profile->sample_count() > 0, 8);
     cpu.stop();
-    _exit(bad);
+
+    HeapCollector heap;
+    config.kind_values["heap"] = int64_t{1} << 40;  // the interposed malloc samples nothing
+    check(heap.start(config), 9);
+    check(heap.nothing_to_write_at_exit(final_request(gettid())), 10);
+    NextAllocator next{&::malloc,        &::free,    &::calloc, &::realloc, &::posix_memalign,
+                       &::aligned_alloc, &::memalign, &::valloc, &::pvalloc, &::malloc_usable_size};
+    check(heap_sampled_malloc(next, g_heap_recorder, 100) != nullptr, 11);  // a sample's path
+    check(!heap.nothing_to_write_at_exit(final_request(gettid())), 12);
+    heap.stop();
+    _exit(0);
   }
   int status = 0;
   ASSERT_EQ(waitpid(child, &status, 0), child);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0)
-      << "bits: 3 start failed, 4 threads: single thread not nothing, 8 termination signal "
-         "nothing, 16 a second thread nothing, 32 cpu: no sample not nothing, 64 cpu: "
-         "samples taken but nothing, 128 cpu: no samples in the profile";
+      << "failed check: 1 threads start, 2 single thread not nothing, 3 termination signal "
+         "nothing, 4 a second thread nothing, 5 cpu start, 6 cpu: no sample not nothing, "
+         "7 cpu: samples taken but nothing, 8 cpu: no samples in the profile, 9 heap start, "
+         "10 heap: nothing sampled not nothing, 11 heap: sampled malloc failed, 12 heap: an "
+         "allocation sampled but nothing";
 }
 
 }  // namespace
