@@ -3,11 +3,13 @@
 // pthread key destructor, their per-thread exit (timer deleted: no leak when threads come
 // and go), and the new thread inherits the creator's program-visible signal mask
 // (signal_mask.h). The trampoline frame never appears in a profile (the unwinder drops agent
-// PCs). thrd_create (C11) is only noted as a thread made (thread_registry.h).
+// PCs). thrd_create (C11 threads) is done the same way.
 #include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
 #include <threads.h>
 
+#include <cstdint>
 #include <new>
 
 #include "agent/agent.h"
@@ -24,6 +26,7 @@ namespace {
 
 struct ThreadStart {
   void* (*routine)(void*);
+  int (*c11_routine)(void*);  // a thrd_create thread's instead (routine is then null)
   void* arg;
   profagent::MaskInheritance mask;  // the creator's program-visible SIGPROF mask
 };
@@ -39,24 +42,17 @@ void* thread_trampoline(void* p) {
     profagent::note_current_thread_stack();
     profagent::agent_thread_started();
   }
+  // A C11 thread's int result travels as a pointer-sized value, as glibc's start_thread does
+  // for it (thrd_join reads it back as an int).
+  if (start.c11_routine != nullptr)
+    return reinterpret_cast<void*>(static_cast<uintptr_t>(start.c11_routine(start.arg)));
   return start.routine(start.arg);
 }
 
-}  // namespace
-
-extern "C" __attribute__((visibility("default"))) int pthread_create(
-    pthread_t* thread, const pthread_attr_t* attr, void* (*routine)(void*), void* arg) {
+// Starts a program thread through the trampoline (the collectors' per-thread start, the
+// creator's mask); `start` was made by the caller. Returns pthread_create's result.
+int create_program_thread(pthread_t* thread, const pthread_attr_t* attr, ThreadStart* start) {
   profagent::PthreadCreateFn real = profagent::real_pthread_create();
-  if (profagent::in_agent()) return real(thread, attr, routine, arg);  // the agent's own
-  profagent::note_program_thread_created();  // the exit dump's threads rule
-  if (!profagent::agent_running()) return real(thread, attr, routine, arg);
-  ThreadStart* start;
-  {
-    profagent::AgentScope scope;
-    start = new (std::nothrow)
-        ThreadStart{routine, arg, profagent::current_mask_inheritance()};
-  }
-  if (start == nullptr) return real(thread, attr, routine, arg);
   profagent::program_thread_creating();
   int rc = real(thread, attr, thread_trampoline, start);
   if (rc != 0) {
@@ -67,14 +63,47 @@ extern "C" __attribute__((visibility("default"))) int pthread_create(
   return rc;
 }
 
+ThreadStart* new_thread_start(void* (*routine)(void*), int (*c11_routine)(void*), void* arg) {
+  profagent::AgentScope scope;
+  return new (std::nothrow)
+      ThreadStart{routine, c11_routine, arg, profagent::current_mask_inheritance()};
+}
+
+}  // namespace
+
+extern "C" __attribute__((visibility("default"))) int pthread_create(
+    pthread_t* thread, const pthread_attr_t* attr, void* (*routine)(void*), void* arg) {
+  profagent::PthreadCreateFn real = profagent::real_pthread_create();
+  if (profagent::in_agent()) return real(thread, attr, routine, arg);  // the agent's own
+  profagent::note_program_thread_created();  // the exit dump's threads rule
+  if (!profagent::agent_running()) return real(thread, attr, routine, arg);
+  ThreadStart* start = new_thread_start(routine, nullptr, arg);
+  if (start == nullptr) return real(thread, attr, routine, arg);
+  return create_program_thread(thread, attr, start);
+}
+
 // C11 threads: glibc's thrd_create starts its thread through an internal pthread_create that
-// no interposer sees. Noted, so an exit with such a thread still running writes the threads
-// profile; the thread itself runs without the per-thread start (no CPU timer of its own).
+// no interposer sees, so it is done here as glibc does it (default attributes, the int
+// result carried as a pointer, errors mapped as thrd_err_map does) through the same
+// trampoline: the thread gets its CPU timer and is counted like any other.
 extern "C" __attribute__((visibility("default"))) int thrd_create(thrd_t* thread,
                                                                    thrd_start_t routine,
                                                                    void* arg) {
   using ThrdCreateFn = int (*)(thrd_t*, thrd_start_t, void*);
   static ThrdCreateFn real = reinterpret_cast<ThrdCreateFn>(dlsym(RTLD_NEXT, "thrd_create"));
-  if (!profagent::in_agent()) profagent::note_program_thread_created();
-  return real != nullptr ? real(thread, routine, arg) : thrd_error;
+  if (profagent::in_agent() || !profagent::agent_running()) {
+    if (!profagent::in_agent()) profagent::note_program_thread_created();
+    return real != nullptr ? real(thread, routine, arg) : thrd_error;
+  }
+  profagent::note_program_thread_created();
+  ThreadStart* start = new_thread_start(nullptr, routine, arg);
+  if (start == nullptr) return real != nullptr ? real(thread, routine, arg) : thrd_error;
+  static_assert(sizeof(thrd_t) == sizeof(pthread_t));
+  switch (create_program_thread(reinterpret_cast<pthread_t*>(thread), nullptr, start)) {
+    case 0: return thrd_success;
+    case ENOMEM: return thrd_nomem;
+    case ETIMEDOUT: return thrd_timedout;
+    case EBUSY: return thrd_busy;
+    default: return thrd_error;
+  }
 }

@@ -1,10 +1,26 @@
 // A C11-threads program (thrd_create, which glibc starts through an internal pthread_create
-// no interposer sees): one thread sleeps in c11_sleeper while main exits after 50 ms. The
-// exit dump must still write the threads profile (two threads).
+// no interposer sees): c11_burn uses ~0.3 s of CPU and returns 42 to thrd_join; c11_sleeper
+// still sleeps when main exits. The agent must profile the burner (its CPU timer) and write
+// the threads profile at exit (two threads), and thrd_join must see 42.
 #include <stdio.h>
 #include <stdlib.h>
 #include <threads.h>
 #include <time.h>
+
+static double thread_cpu_seconds(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static int c11_burn(void* arg) {
+  (void)arg;
+  volatile unsigned long x = 0;
+  double until = thread_cpu_seconds() + 0.3;
+  while (thread_cpu_seconds() < until)
+    for (int i = 0; i < 10000; ++i) x = x * 31 + (unsigned long)i;
+  return 42;
+}
 
 static int c11_sleeper(void* arg) {
   (void)arg;
@@ -14,10 +30,13 @@ static int c11_sleeper(void* arg) {
 }
 
 int main(void) {
-  thrd_t t;
-  if (thrd_create(&t, c11_sleeper, NULL) != thrd_success) return 2;
+  thrd_t burner, sleeper;
+  if (thrd_create(&burner, c11_burn, NULL) != thrd_success) return 2;
+  int result = 0;
+  if (thrd_join(burner, &result) != thrd_success) return 3;
+  if (thrd_create(&sleeper, c11_sleeper, NULL) != thrd_success) return 4;
   struct timespec pause = {0, 50 * 1000 * 1000};
   thrd_sleep(&pause, NULL);
-  printf("main exits\n");
+  printf("joined %d\n", result);
   exit(0);
 }
