@@ -2,8 +2,8 @@
 // unwind_tables.h). SIGNAL/HOOK CONTEXT: unwind_from_signal, unwind_from_hook,
 // unwind_thread_from_registers and is_agent_pc are async-signal-safe (no locks, no
 // allocation, no descriptors; errno preserved). unwinder_init runs in normal context. Until the
-// dump thread's first unwind_tables_refresh a signal walk returns nothing and a hook walk
-// waits for it (bounded: wait_for_first_tables).
+// dump thread's first unwind_tables_refresh a signal walk returns the interrupted PC alone and
+// a hook walk waits for it (bounded: wait_for_first_tables).
 #include "agent/runtime/unwind/unwinder.h"
 
 #include <errno.h>
@@ -144,15 +144,19 @@ void unwinder_after_fork_child() noexcept { unwind_tables_after_fork_child(); }
 PROFAGENT_SAMPLE_PATH
 int unwind_from_signal(void* ucontext, uintptr_t* pcs, int max_frames) noexcept {
   if (ucontext == nullptr || max_frames <= 0) return 0;
-  // Before the dump thread's first load of the tables (2 ms after the agent starts, or at
-  // once when woken: the CPU handler's tick request wakes it) there is nothing to walk
-  // with: the caller counts the sample lost rather than guess a stack.
-  if (unwind_modules() == nullptr) return 0;
   ErrnoKeeper keep_errno;
   const auto* uc = static_cast<const ucontext_t*>(ucontext);
   WalkRegs regs{static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]),
                 static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RSP]),
                 static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RBP])};
+  // Before the dump thread's first load of the tables (2 ms after the agent starts, or at
+  // once when woken: the CPU handler's tick request wakes it) there is nothing to walk
+  // with: the sample keeps the function it interrupted, without guessing its callers.
+  if (unwind_modules() == nullptr) {
+    if (is_agent_pc(regs.pc)) return 0;
+    pcs[0] = regs.pc;
+    return 1;
+  }
   LocalStackMemory mem(regs.sp);
   WalkOptions opt;
   opt.first_exact = true;

@@ -2,8 +2,9 @@
 // unwind_tables publishes them, stack_walk walks). SIGNAL/HOOK CONTEXT: every capture
 // function is async-signal-safe (no allocation, no locks, no descriptors, errno preserved)
 // and writes into caller-provided arrays; stack use under 1.3 KiB (see stack_walk.h). Before
-// the first tables (2 ms after start) a capture returns nothing, except unwind_from_hook,
-// which first polls for them (at most 20 ms, once per process).
+// the first tables (2 ms after start) unwind_from_signal returns the interrupted PC alone,
+// unwind_thread_from_registers nothing, and unwind_from_hook first polls for them (at most
+// 20 ms, once per process).
 //
 // Addresses come out as pprof location addresses (pprof-semantics.md §6.1): the interrupted
 // PC of a signal sample exactly, every return address minus one.
