@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <threads.h>
 
+#include <atomic>
 #include <cstdint>
 #include <new>
 
@@ -63,6 +64,25 @@ int create_program_thread(pthread_t* thread, const pthread_attr_t* attr, ThreadS
   return rc;
 }
 
+// glibc's thrd_create, looked up when the library loads (a lookup at the first call would
+// take the loader's lock inside a C++ init guard: a dlopen'ed constructor calling
+// thrd_create meanwhile could wait on the guard while holding the loader's lock).
+using ThrdCreateFn = int (*)(thrd_t*, thrd_start_t, void*);
+constinit std::atomic<ThrdCreateFn> g_real_thrd_create{nullptr};
+
+ThrdCreateFn lookup_thrd_create() {
+  auto fn = reinterpret_cast<ThrdCreateFn>(dlsym(RTLD_NEXT, "thrd_create"));
+  g_real_thrd_create.store(fn, std::memory_order_release);
+  return fn;
+}
+
+__attribute__((constructor(102))) void resolve_thrd_create_at_load() { lookup_thrd_create(); }
+
+ThrdCreateFn real_thrd_create() {
+  ThrdCreateFn fn = g_real_thrd_create.load(std::memory_order_acquire);
+  return fn != nullptr ? fn : lookup_thrd_create();  // only before this library's constructors
+}
+
 ThreadStart* new_thread_start(void* (*routine)(void*), int (*c11_routine)(void*), void* arg) {
   profagent::AgentScope scope;
   return new (std::nothrow)
@@ -89,8 +109,7 @@ extern "C" __attribute__((visibility("default"))) int pthread_create(
 extern "C" __attribute__((visibility("default"))) int thrd_create(thrd_t* thread,
                                                                    thrd_start_t routine,
                                                                    void* arg) {
-  using ThrdCreateFn = int (*)(thrd_t*, thrd_start_t, void*);
-  static ThrdCreateFn real = reinterpret_cast<ThrdCreateFn>(dlsym(RTLD_NEXT, "thrd_create"));
+  ThrdCreateFn real = real_thrd_create();
   if (profagent::in_agent() || !profagent::agent_running()) {
     if (!profagent::in_agent()) profagent::note_program_thread_created();
     return real != nullptr ? real(thread, routine, arg) : thrd_error;

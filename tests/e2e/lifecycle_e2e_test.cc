@@ -157,14 +157,15 @@ TEST_F(LifecycleE2E, ExitDumpLeavesOutKindsWithNothingInThem) {
 
 // C11 threads (thrd_create, which glibc starts through an internal pthread_create no
 // interposer sees) are started by the agent as glibc would: the burner has its CPU timer
-// (its samples are in the CPU profile), thrd_join gets its int result, and the sleeper left
+// (its samples are in the CPU profile), thrd_join gets each int result (returned, or given
+// to thrd_exit), and the sleeper left
 // running at exit keeps the threads profile (the exit dump knows of it without /proc).
 TEST_F(LifecycleE2E, C11ThreadsAreProfiledAndKeepTheirResults) {
   e2e::RunOptions options;
   options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_CPU_HZ", "200"}};
   e2e::RunResult r = e2e::run({e2e::program("c11_thread_exit")}, options);
   ASSERT_EQ(r.exit_code(), 0) << r.err;
-  EXPECT_EQ(r.out, "joined 42\n");
+  EXPECT_EQ(r.out, "joined 42 -7\n");
   std::vector<std::string> cpu = e2e::profiles(dir_, "cpu");
   ASSERT_EQ(cpu.size(), 1u);
   e2e::RawProfile p = e2e::read_raw(cpu[0]);

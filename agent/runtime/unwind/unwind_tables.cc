@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "agent/core/fork_gate.h"
+#include "agent/core/log.h"
 #include "agent/core/sample_path.h"
 #include "agent/runtime/hook_guard.h"
 #include "agent/runtime/unwind/dwarf_cfi.h"
@@ -194,7 +195,13 @@ void unwind_tables_refresh() noexcept {
   head = (head + 63) & ~size_t{63};
   auto* set = static_cast<UnwindModuleSet*>(
       map_forever(head + scan.found.size() * sizeof(uintptr_t)));
-  if (set == nullptr) return;
+  if (set == nullptr) {
+    // Without a set no stack can be walked (CPU samples keep one frame): say so, once.
+    static std::atomic<bool> warned{false};
+    if (!warned.exchange(true))
+      log().warn("cannot map the unwind tables' index (out of memory); stacks are not walked");
+    return;
+  }
   auto* los = reinterpret_cast<uintptr_t*>(reinterpret_cast<char*>(set) + head);
   set->count = static_cast<uint32_t>(scan.found.size());
   for (size_t i = 0; i < scan.found.size(); ++i) {
