@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <mutex>
 
+#include <fmt/format.h>
+
 #include "agent/core/clock.h"
 #include "agent/core/cost_clock.h"
 #include "agent/core/sample_path.h"
@@ -32,14 +34,13 @@ constinit std::atomic<SelfCommentSource> g_sources[kMaxSources]{};
 
 const char* const kCostNames[kCosts] = {"signal_handler", "hooks", "tick", "dump", "push"};
 
-// "0ns", "512us", "2.10ms", "10.02s": short and unambiguous for a reader.
+// "0ns", "512us", "2.10ms", "10.02s": short and unambiguous for a reader. fmt, not printf:
+// a decimal point whatever locale the program set (sort under de_DE wrote "2,10ms").
 std::string format_nanos(int64_t ns) {
-  char buf[32];
-  if (ns < 1000) snprintf(buf, sizeof buf, "%" PRId64 "ns", ns);
-  else if (ns < 1000000) snprintf(buf, sizeof buf, "%.1fus", ns / 1e3);
-  else if (ns < 1000000000) snprintf(buf, sizeof buf, "%.2fms", ns / 1e6);
-  else snprintf(buf, sizeof buf, "%.2fs", ns / 1e9);
-  return buf;
+  if (ns < 1000) return fmt::format("{}ns", ns);
+  if (ns < 1000000) return fmt::format("{:.1f}us", ns / 1e3);
+  if (ns < 1000000000) return fmt::format("{:.2f}ms", ns / 1e6);
+  return fmt::format("{:.2f}s", ns / 1e9);
 }
 
 }  // namespace
@@ -110,11 +111,10 @@ std::vector<std::string> self_comments(const SelfSnapshot& s) {
   std::vector<std::string> lines;
   int64_t agent = 0;
   for (int i = 0; i < kCosts; ++i) agent += s.cost_nanos[i];
-  char pct[32];
-  snprintf(pct, sizeof pct, "%.3f%%",
-           s.process_cpu_nanos > 0 ? 100.0 * static_cast<double>(agent) /
-                                         static_cast<double>(s.process_cpu_nanos)
-                                   : 0.0);
+  std::string pct = fmt::format("{:.3f}%", s.process_cpu_nanos > 0
+                                                ? 100.0 * static_cast<double>(agent) /
+                                                      static_cast<double>(s.process_cpu_nanos)
+                                                : 0.0);
   lines.push_back("profagent self: agent=" + format_nanos(agent) + " (" + pct +
                   " of process_cpu=" + format_nanos(s.process_cpu_nanos) +
                   ") over wall=" + format_nanos(s.wall_nanos) + " since start");

@@ -3,6 +3,8 @@
 
 #include <cstdio>
 
+#include <fmt/format.h>
+
 #include "collectors/common/syscall_names.h"
 
 namespace profagent {
@@ -58,11 +60,10 @@ std::vector<Label> wall_labels(pid_t tid, const std::string& thread_name, WallSt
 
 namespace {
 
+// fmt, not printf: a decimal point whatever locale the program set.
 std::string hz_text(int64_t interval_nanos) {
-  char buf[32];
   double hz = 1e9 / static_cast<double>(interval_nanos);
-  snprintf(buf, sizeof buf, hz >= 10 ? "%.0f Hz" : "%.2f Hz", hz);
-  return buf;
+  return hz >= 10 ? fmt::format("{:.0f} Hz", hz) : fmt::format("{:.2f} Hz", hz);
 }
 
 }  // namespace
@@ -77,8 +78,7 @@ std::string wall_rate_comment(int requested_hz, const WallRateInfo& rate) {
   std::string text = "profagent wall: " + std::to_string(requested_hz) +
                      " Hz per thread requested (PROFAGENT_WALL_HZ)";
   if (wall_period_nanos(requested_hz, rate) <= nominal) return text + "; sampled at the full rate";
-  char cost[64];
-  snprintf(cost, sizeof cost, "%.0f us", rate.tick_cost_nanos / 1e3);
+  std::string cost = fmt::format("{:.0f} us", rate.tick_cost_nanos / 1e3);
   std::string highest = rate.shortest_interval_nanos > nominal
                             ? hz_text(rate.shortest_interval_nanos)
                             : std::to_string(requested_hz) + " Hz";

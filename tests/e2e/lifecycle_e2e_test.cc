@@ -215,6 +215,39 @@ TEST_F(LifecycleE2E, UnwritableDirectoryWarnsAlsoWhenNothingIsWritten) {
   EXPECT_EQ(r.err.find("profagent:", first + 1), std::string::npos) << r.err;
 }
 
+// A program that sets a locale with a decimal comma (coreutils' sort does, setlocale(LC_ALL,
+// "")) keeps its output, and the profiles' comments keep their decimal point ("2.10ms", not
+// "2,10ms"). The German locale is compiled with localedef (package locales) for the test.
+TEST_F(LifecycleE2E, AProgramsDecimalCommaLocaleLeavesTheCommentsReadable) {
+  std::string locales = dir_ + "/locales";
+  std::filesystem::create_directories(locales);
+  ASSERT_EQ(std::system(("localedef -i de_DE -f UTF-8 " + locales +
+                         "/de_DE.UTF-8 >/dev/null 2>&1").c_str()), 0)
+      << "localedef (package locales) is required";
+  std::string input;
+  for (int i = 0; i < 100000; ++i) input += std::to_string((i * 7919) % 100003) + ",5\n";
+  e2e::RunOptions options;
+  options.stdin_data = input;
+  options.env = {{"LOCPATH", locales}, {"LC_ALL", "de_DE.UTF-8"}, {"PROFAGENT_DIR", dir_},
+                 {"PROFAGENT_HEAP_RATE", "1"}};
+  e2e::RunResult with = e2e::run({"/usr/bin/sort", "-g"}, options);
+  options.preload = false;
+  e2e::RunResult without = e2e::run({"/usr/bin/sort", "-g"}, options);
+  ASSERT_EQ(with.exit_code(), 0) << with.err;
+  EXPECT_EQ(with.out, without.out);
+  EXPECT_EQ(with.out.substr(0, 8), "0,5\n1,5\n") << "sort did not use the German locale";
+  std::vector<std::string> heap = e2e::profiles(dir_, "heap");
+  ASSERT_EQ(heap.size(), 1u);
+  int self_lines = 0;
+  for (const std::string& c : e2e::read_raw(heap[0]).comments) {
+    if (c.rfind("profagent self: agent=", 0) != 0) continue;
+    ++self_lines;
+    EXPECT_TRUE(std::regex_search(c, std::regex("agent=[0-9]+(\\.[0-9]+)?(ns|us|ms|s) \\([0-9]+\\.[0-9]{3}% ")))
+        << c;
+  }
+  EXPECT_EQ(self_lines, 1);
+}
+
 TEST_F(LifecycleE2E, BadValueWarnsNamingVariableAndUsesDefault) {
   e2e::RunOptions options;
   options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_CPU_HZ", "fast"}};

@@ -3,6 +3,11 @@
 #include "collectors/common/self_stats.h"
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <clocale>
+#include <cstdio>
+#include <string>
 
 #include "agent/profile/pprof/profile_builder.h"
 #include "collectors/locks/contention_kinds.h"
@@ -53,6 +58,36 @@ TEST(SelfStats, CommentsNameEveryCostWithUnits) {
   EXPECT_EQ(lines[1], "profagent self: signal_handler=2.50ms/412 hooks=0ns/0 tick=0ns/0 "
                       "dump=750ns/0 push=0ns/0");
   EXPECT_EQ(lines[2], "profagent lost since start: heap=7 mutex=0 block=0 threads=0");
+}
+
+// A program may set a locale whose decimal separator is a comma (coreutils' sort under
+// LANG=de_DE.UTF-8 does): the comments keep their decimal point. The locale is compiled with
+// localedef (Debian package `locales`) into a temporary directory named by LOCPATH.
+TEST(SelfStats, CommentsKeepTheDecimalPointUnderAProgramsLocale) {
+  char dir[] = "/tmp/profagent-locale.XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  std::string command = std::string("localedef -i de_DE -f UTF-8 ") + dir +
+                        "/de_DE.UTF-8 >/dev/null 2>&1";
+  ASSERT_EQ(std::system(command.c_str()), 0) << "localedef (package locales) is required";
+  setenv("LOCPATH", dir, 1);
+  ASSERT_NE(setlocale(LC_NUMERIC, "de_DE.UTF-8"), nullptr);
+  char probe[16];
+  snprintf(probe, sizeof probe, "%.1f", 2.5);
+  EXPECT_STREQ(probe, "2,5") << "the locale does not use a decimal comma";
+  SelfSnapshot s;
+  s.cost_nanos[static_cast<int>(SelfCost::kCpuHandler)] = 2500000;
+  s.cost_events[static_cast<int>(SelfCost::kCpuHandler)] = 4;
+  s.process_cpu_nanos = 10000000000;
+  s.wall_nanos = 12500;
+  std::vector<std::string> lines = self_comments(s);
+  setlocale(LC_NUMERIC, "C");
+  unsetenv("LOCPATH");
+  std::system((std::string("rm -rf ") + dir).c_str());
+  ASSERT_GE(lines.size(), 2u);
+  EXPECT_EQ(lines[0], "profagent self: agent=2.50ms (0.025% of process_cpu=10.00s) over "
+                      "wall=12.5us since start");
+  EXPECT_EQ(lines[1], "profagent self: signal_handler=2.50ms/4 hooks=0ns/0 tick=0ns/0 "
+                      "dump=0ns/0 push=0ns/0");
 }
 
 TEST(SelfStats, LostSampleOnlyForItsOwnKind) {
