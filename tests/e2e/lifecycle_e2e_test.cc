@@ -23,6 +23,25 @@ class LifecycleE2E : public ::testing::Test {
     if (!e2e::have_go()) GTEST_FAIL() << "go tool pprof (golang-go) is required";
     dir_ = e2e::make_temp_dir();
   }
+  // Runs `argv` with PROFAGENT_DIR below a regular file (a directory that cannot be made):
+  // it exits 0 and stderr has exactly one profagent line, the warning naming the path.
+  e2e::RunResult run_with_unwritable_dir(const std::vector<std::string>& argv) {
+    std::string file = dir_ + "/a-file";
+    FILE* f = fopen(file.c_str(), "w");
+    EXPECT_NE(f, nullptr);
+    if (f != nullptr) fclose(f);
+    e2e::RunOptions options;
+    options.env = {{"PROFAGENT_DIR", file + "/sub"}};
+    e2e::RunResult r = e2e::run(argv, options);
+    EXPECT_EQ(r.exit_code(), 0);
+    EXPECT_NE(r.err.find("profagent: warning: PROFAGENT_DIR: cannot create " + file + "/sub"),
+              std::string::npos)
+        << r.err;
+    // One warning, not one per dump.
+    size_t first = r.err.find("profagent:");
+    EXPECT_EQ(r.err.find("profagent:", first + 1), std::string::npos) << r.err;
+    return r;
+  }
   // Waits until `count` cpu files exist (dumps are asynchronous to the signal).
   bool wait_for_cpu_files(size_t count) {
     for (int i = 0; i < 200; ++i) {
@@ -180,39 +199,14 @@ TEST_F(LifecycleE2E, C11ThreadsAreProfiledAndKeepTheirResults) {
 }
 
 TEST_F(LifecycleE2E, UnwritableDirectoryWarnsOnceAndProgramRunsUnchanged) {
-  std::string file = dir_ + "/a-file";
-  FILE* f = fopen(file.c_str(), "w");
-  ASSERT_NE(f, nullptr);
-  fclose(f);
-  e2e::RunOptions options;
-  options.env = {{"PROFAGENT_DIR", file + "/sub"}};
-  e2e::RunResult r = e2e::run({e2e::program("burn_ratio"), "2", "2"}, options);
-  EXPECT_EQ(r.exit_code(), 0);
+  e2e::RunResult r = run_with_unwritable_dir({e2e::program("burn_ratio"), "2", "2"});
   EXPECT_NE(r.out.find("cpu_ns"), std::string::npos);
-  EXPECT_NE(r.err.find("profagent: warning: PROFAGENT_DIR: cannot create " + file + "/sub"),
-            std::string::npos)
-      << r.err;
-  // One warning, not one per dump.
-  size_t first = r.err.find("profagent:");
-  EXPECT_EQ(r.err.find("profagent:", first + 1), std::string::npos) << r.err;
 }
 
 // The output directory is checked by the dump thread shortly after start, not only when a
 // profile is written: a program that writes nothing still hears about it, once.
 TEST_F(LifecycleE2E, UnwritableDirectoryWarnsAlsoWhenNothingIsWritten) {
-  std::string file = dir_ + "/a-file";
-  FILE* f = fopen(file.c_str(), "w");
-  ASSERT_NE(f, nullptr);
-  fclose(f);
-  e2e::RunOptions options;
-  options.env = {{"PROFAGENT_DIR", file + "/sub"}};
-  e2e::RunResult r = e2e::run({"/bin/sleep", "0.2"}, options);
-  EXPECT_EQ(r.exit_code(), 0);
-  EXPECT_NE(r.err.find("profagent: warning: PROFAGENT_DIR: cannot create " + file + "/sub"),
-            std::string::npos)
-      << r.err;
-  size_t first = r.err.find("profagent:");
-  EXPECT_EQ(r.err.find("profagent:", first + 1), std::string::npos) << r.err;
+  run_with_unwritable_dir({"/bin/sleep", "0.2"});
 }
 
 // A program that sets a locale with a decimal comma (coreutils' sort does, setlocale(LC_ALL,

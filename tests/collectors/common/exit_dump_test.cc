@@ -1,11 +1,7 @@
 // What the final dump leaves out (left_out_of_dump in collectors/common/collector.h, and the
 // threads collector's single-thread rule): a short process writes no empty profile at exit,
 // while every dump asked for writes every kind.
-#include <malloc.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-#include <cstdlib>
 
 #include <future>
 #include <thread>
@@ -23,6 +19,8 @@
 #include "collectors/heap/heap_recorder.h"
 #include "collectors/threads/threads_collector.h"
 #include "collectors/threads/threads_kind.h"
+#include "tests/common/glibc_allocator.h"
+#include "tests/common/run_in_child.h"
 
 namespace profagent {
 namespace {
@@ -57,88 +55,72 @@ TEST(ExitDump, OnlyTheFinalDumpLeavesOutAnEmptyProfile) {
 // In a fork child (one thread, whatever the test binary runs meanwhile): the exit dump of a
 // single-threaded process has no threads profile, one taken on a termination signal has.
 TEST(ExitDump, ThreadsProfileAtExitNeedsAThreadBesidesTheExitingOne) {
-  pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
+  testing::ChildResult result = testing::run_in_child([]() -> std::string {
     ThreadsCollector threads;
     Config config;
     config.kind_values["threads"] = 1;
-    if (!threads.start(config)) _exit(3);
-    int bad = 0;
-    if (threads.snapshot(final_request(gettid())).has_value()) bad |= 4;  // exit(): left out
-    if (!threads.snapshot(final_request(0)).has_value()) bad |= 8;        // signal: written
-    if (!threads.snapshot(DumpRequest{}).has_value()) bad |= 16;          // asked for
+    if (!threads.start(config)) return "the threads collector did not start";
+    if (threads.snapshot(final_request(gettid())).has_value()) return "exit(): written";
+    if (!threads.snapshot(final_request(0)).has_value()) return "signal: left out";
+    if (!threads.snapshot(DumpRequest{}).has_value()) return "asked for: left out";
     std::promise<void> done;
     std::thread other([&] { done.get_future().wait(); });
     std::optional<ProfileBuilder> two = threads.snapshot(final_request(gettid()));
-    if (!two.has_value() || two->sample_count() != 2) bad |= 32;  // a thread still running
     done.set_value();
     other.join();
-    _exit(bad);
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0) << "bits: 3 start failed, 4 exit() written, 8 signal left "
-                                       "out, 16 asked-for left out, 32 two threads not written";
+    if (!two.has_value() || two->sample_count() != 2) return "two threads not written";
+    return "";
+  });
+  EXPECT_TRUE(result.passed()) << result.message << " (status " << result.status << ")";
 }
 
 // The exit dump's look ahead (Collector::nothing_to_write_at_exit): when every collector
 // says "nothing", the agent builds no profile at all. It must never say so of a profile that
 // would be written. In a fork child: one thread, and a CPU collector of its own.
 TEST(ExitDump, CollectorsSayWithoutASnapshotWhenTheExitDumpHasNothing) {
-  pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    alarm(20);
-    // Ends the child with the number of the first check that failed (0: none).
-    auto check = [](bool ok, int code) {
-      if (!ok) _exit(code);
-    };
+  testing::ChildResult result = testing::run_in_child([]() -> std::string {
     reset_thread_registry();  // as the agent's fork handler does: only this thread now
     ThreadsCollector threads;
     Config config;
     config.kind_values["threads"] = 1;
     config.kind_values["cpu"] = 1000;
-    check(threads.start(config), 1);
-    check(threads.nothing_to_write_at_exit(final_request(gettid())), 2);
-    check(!threads.nothing_to_write_at_exit(final_request(0)), 3);  // termination signal
+    if (!threads.start(config)) return "threads start";
+    if (!threads.nothing_to_write_at_exit(final_request(gettid())))
+      return "threads: a single thread is not nothing";
+    if (threads.nothing_to_write_at_exit(final_request(0)))
+      return "threads: a termination signal's dump is nothing";
     note_program_thread_created();  // what the pthread_create interposer does
-    check(!threads.nothing_to_write_at_exit(final_request(gettid())), 4);
+    if (threads.nothing_to_write_at_exit(final_request(gettid())))
+      return "threads: a second thread is nothing";
 
     unwind_tables_refresh();  // the agent's dump thread does this after start
     CpuCollector cpu;
-    check(cpu.start(config), 5);
+    if (!cpu.start(config)) return "cpu start";
     cpu.finish_start();
-    check(cpu.nothing_to_write_at_exit(final_request(gettid())), 6);
+    if (!cpu.nothing_to_write_at_exit(final_request(gettid())))
+      return "cpu: no sample is not nothing";
     int64_t until = clock_nanos(CLOCK_THREAD_CPUTIME_ID) + 50 * 1000000LL;  // 50 samples
     volatile uint64_t spin = 0;
     while (clock_nanos(CLOCK_THREAD_CPUTIME_ID) < until) spin = spin + 1;
-    check(!cpu.nothing_to_write_at_exit(final_request(gettid())), 7);
+    if (cpu.nothing_to_write_at_exit(final_request(gettid())))
+      return "cpu: samples taken but nothing";
     std::optional<ProfileBuilder> profile = cpu.snapshot(final_request(gettid()));
-    check(profile.has_value() && profile->sample_count() > 0, 8);
     cpu.stop();
+    if (!profile.has_value() || profile->sample_count() == 0) return "cpu: no samples";
 
     HeapCollector heap;
     config.kind_values["heap"] = int64_t{1} << 40;  // the interposed malloc samples nothing
-    check(heap.start(config), 9);
-    check(heap.nothing_to_write_at_exit(final_request(gettid())), 10);
-    NextAllocator next{&::malloc,        &::free,    &::calloc, &::realloc, &::posix_memalign,
-                       &::aligned_alloc, &::memalign, &::valloc, &::pvalloc, &::malloc_usable_size};
-    check(heap_sampled_malloc(next, g_heap_recorder, 100) != nullptr, 11);  // a sample's path
-    check(!heap.nothing_to_write_at_exit(final_request(gettid())), 12);
+    if (!heap.start(config)) return "heap start";
+    if (!heap.nothing_to_write_at_exit(final_request(gettid())))
+      return "heap: nothing sampled is not nothing";
+    void* sampled = heap_sampled_malloc(testing::glibc_allocator(), g_heap_recorder, 100);
+    bool nothing = heap.nothing_to_write_at_exit(final_request(gettid()));
     heap.stop();
-    _exit(0);
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0)
-      << "failed check: 1 threads start, 2 single thread not nothing, 3 termination signal "
-         "nothing, 4 a second thread nothing, 5 cpu start, 6 cpu: no sample not nothing, "
-         "7 cpu: samples taken but nothing, 8 cpu: no samples in the profile, 9 heap start, "
-         "10 heap: nothing sampled not nothing, 11 heap: sampled malloc failed, 12 heap: an "
-         "allocation sampled but nothing";
+    if (sampled == nullptr) return "heap: the sampled malloc failed";
+    if (nothing) return "heap: an allocation sampled but nothing";
+    return "";
+  });
+  EXPECT_TRUE(result.passed()) << result.message << " (status " << result.status << ")";
 }
 
 }  // namespace

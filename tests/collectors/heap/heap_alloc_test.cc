@@ -3,6 +3,7 @@
 // bucket counters they leave.
 #include "collectors/heap/heap_alloc.h"
 #include "agent/runtime/unwind/unwinder.h"
+#include "tests/common/glibc_allocator.h"
 
 #include <gtest/gtest.h>
 #include <malloc.h>
@@ -14,11 +15,6 @@
 
 namespace profagent {
 namespace {
-
-NextAllocator glibc() {
-  return {&::malloc,        &::free,    &::calloc, &::realloc, &::posix_memalign,
-          &::aligned_alloc, &::memalign, &::valloc, &::pvalloc, &::malloc_usable_size};
-}
 
 class HeapAllocTest : public ::testing::Test {
  protected:
@@ -41,7 +37,7 @@ class HeapAllocTest : public ::testing::Test {
       if (static_cast<const unsigned char*>(p)[i] != static_cast<unsigned char>(seed + i)) return false;
     return true;
   }
-  NextAllocator next_ = glibc();
+  NextAllocator next_ = testing::glibc_allocator();
   std::unique_ptr<HeapRecorder> rec_;
 };
 
