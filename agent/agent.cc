@@ -42,6 +42,7 @@
 #include "agent/runtime/unwind/unwind_tables.h"
 #include "agent/runtime/unwind/unwinder.h"
 #include "agent/core/running_flag.h"
+#include "agent/core/valgrind.h"
 #include "collectors/registry.h"
 
 namespace profagent {
@@ -197,6 +198,14 @@ void agent_start() {
       parse_config([](const char* name) { return getenv(name); }, cwd_string, all_kinds());
   set_log_level(parsed.config.log_level);
   for (const std::string& w : parsed.warnings) log().warn("{}", w);
+  if (running_under_valgrind()) {
+    // Nothing is started: no signal, no thread, no hook that does more than pass through.
+    log().warn(
+        "running under valgrind: the agent stays off in this process (valgrind cannot deliver "
+        "its sampling signal safely, and memcheck must see every allocation itself)");
+    set_agent_declined();
+    return;
+  }
   set_config(parsed.config);
   // An exec'd child with another working directory must write to the same place (with
   // PROFAGENT_CHILDREN=0 no child runs the agent, and the environment is left untouched).

@@ -7,12 +7,19 @@
 namespace profagent {
 namespace {
 
-constinit std::atomic<bool> g_running{false};
+enum State : int { kUndecided, kRunning, kDeclined };
+constinit std::atomic<int> g_state{kUndecided};
 
 }  // namespace
 
-bool agent_running() noexcept { return g_running.load(std::memory_order_acquire); }
+bool agent_running() noexcept { return g_state.load(std::memory_order_acquire) == kRunning; }
 
-void set_agent_running() noexcept { g_running.store(true, std::memory_order_release); }
+void set_agent_running() noexcept { g_state.store(kRunning, std::memory_order_release); }
+
+void set_agent_declined() noexcept { g_state.store(kDeclined, std::memory_order_release); }
+
+bool agent_start_decided() noexcept {
+  return g_state.load(std::memory_order_acquire) != kUndecided;
+}
 
 }  // namespace profagent

@@ -91,8 +91,9 @@ PROFAGENT_SAMPLE_PATH bool HeapSampler::record_allocation_slow(size_t size) noex
   if (rate <= 0) {
     // Before the constructor has started the collectors, look again at the next allocation
     // (a countdown would make the first sampled bytes of this thread wait for it); once the
-    // agent runs without the heap collector (off, or stopped), never come back.
-    bytes_until_sample_ = agent_running() ? kOffCountdown : 0;
+    // agent runs without the heap collector (off, or stopped), or stays off in this process
+    // (valgrind), never come back.
+    bytes_until_sample_ = agent_start_decided() ? kOffCountdown : 0;
     return false;
   }
   // The agent's own allocations (inside a hook's slow path, the dump) are never sampled;

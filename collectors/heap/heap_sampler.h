@@ -12,8 +12,8 @@
 namespace profagent {
 
 // Mean bytes between samples (PROFAGENT_HEAP_RATE) while the heap collector runs; 0 when it
-// does not (before the constructor: every allocation looks again; once agent_running() with
-// heap profiling off or stopped: never again). Read by the slow path.
+// does not (before the constructor: every allocation looks again; once the agent runs with
+// heap profiling off or stopped, or stays off (valgrind): never again). Read by the slow path.
 extern std::atomic<int64_t> g_heap_sample_rate;
 
 // log2(v) for an integer v >= 1, within 1e-15 of libm's, without libm. Pure arithmetic.
