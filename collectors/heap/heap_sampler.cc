@@ -45,7 +45,9 @@ PROFAGENT_SAMPLE_PATH uint64_t HeapSampler::next_random() noexcept {
 // log2 without libm (a C program or a shell would map libm.so for this line alone): the
 // exponent from the leading bit, the fraction from ln m = 2·atanh(s), s = (m-1)/(m+1), on the
 // mantissa m brought into [sqrt(1/2), sqrt(2)), where |s| <= 0.1716 and ten odd terms of the
-// series leave an error below 1e-16 (|s|^21/21). Exact at powers of two.
+// series leave an error below 1e-16 (|s|^21/21). Exact at powers of two. The series is summed
+// by Horner's rule with the 1/k as constants: one division instead of eleven (each ~20 cycles
+// on the sampled path, which runs on cold caches once per sample).
 double log2_of_count(uint64_t v) noexcept {
   if (v == 0) return -1.0 / 0.0;
   int e = 63 - __builtin_clzll(v);
@@ -55,13 +57,20 @@ double log2_of_count(uint64_t v) noexcept {
     ++e;
   }
   double s = (m - 1.0) / (m + 1.0);
-  double s2 = s * s, term = s, sum = 0.0;
-  for (int k = 1; k <= 19; k += 2) {
-    sum += term / k;
-    term *= s2;
-  }
+  double s2 = s * s;
+  // atanh(s) = s·(1 + s²/3 + s⁴/5 + ... + s¹⁸/19)
+  double series = 1.0 / 19;
+  series = series * s2 + 1.0 / 17;
+  series = series * s2 + 1.0 / 15;
+  series = series * s2 + 1.0 / 13;
+  series = series * s2 + 1.0 / 11;
+  series = series * s2 + 1.0 / 9;
+  series = series * s2 + 1.0 / 7;
+  series = series * s2 + 1.0 / 5;
+  series = series * s2 + 1.0 / 3;
+  series = series * s2 + 1.0;
   constexpr double kInvLn2 = 1.4426950408889634;
-  return e + 2.0 * sum * kInvLn2;
+  return e + 2.0 * (s * series) * kInvLn2;
 }
 
 // Derivation (Go's fastexprand, runtime/malloc.go). We want sampling points to form a Poisson
