@@ -7,6 +7,7 @@
 // agent is invisible. The program installing a handler of its own always wins (the agent
 // steps aside for that signal; see signal_hooks.cc). SIGPROF is not handled here: it is
 // shared with the program (sampling_signal.cc).
+#include "agent/core/large_bss.h"
 #include "agent/signals.h"
 
 #include <dlfcn.h>
@@ -32,7 +33,7 @@ constexpr int kTerminationSignals[] = {SIGTERM, SIGINT, SIGHUP};
 enum class Role : int { kNone, kDump, kTermination };
 
 std::atomic<int> g_role[kMaxSignal];           // Role the agent has for each signal
-constinit struct sigaction g_shown[kMaxSignal] = {};          // what the program believes is installed
+PROFAGENT_LARGE_BSS constinit struct sigaction g_shown[kMaxSignal] = {};          // what the program believes is installed
 std::atomic<int> g_pending_termination{0};
 
 void dump_signal_handler(int) {

@@ -1,5 +1,6 @@
 // The filtered child environment for PROFAGENT_CHILDREN=0 (child_env.h). HOOK CONTEXT
 // except child_env_start(): no allocation, no lock, errno preserved.
+#include "agent/core/large_bss.h"
 #include "agent/runtime/child_env.h"
 
 #include <dlfcn.h>
@@ -12,7 +13,7 @@
 namespace profagent {
 namespace {
 
-constinit AgentLibrary g_library;
+PROFAGENT_LARGE_BSS constinit AgentLibrary g_library;
 constinit std::atomic<bool> g_active{false};
 
 constexpr char kPreload[] = "LD_PRELOAD=";

@@ -24,6 +24,7 @@
 
 #include <atomic>
 
+#include "agent/core/large_bss.h"
 #include "agent/runtime/child_env_buffer.h"
 
 #define PROFAGENT_HOOK extern "C" __attribute__((visibility("default")))
@@ -201,7 +202,7 @@ struct PopenStream {
 };
 constexpr int kMaxPopenStreams = 256;
 constinit SpinLock g_popen_lock;
-PopenStream g_popen[kMaxPopenStreams];  // under g_popen_lock; fp == nullptr: free
+PROFAGENT_LARGE_BSS PopenStream g_popen[kMaxPopenStreams];  // under g_popen_lock; fp == nullptr: free
 constinit std::atomic<int> g_popen_open{0};  // streams in g_popen: fclose's fast path
 
 int free_popen_slot() {

@@ -1,6 +1,7 @@
 // Per-thread CPU-time timers. Normal context; the per-thread arm/disarm also runs on host
 // threads (thread start/exit) and uses only syscalls and a fixed table guarded by a spin
 // flag no host code can hold.
+#include "agent/core/large_bss.h"
 #include "collectors/cpu/cpu_timers.h"
 
 #include <signal.h>
@@ -28,7 +29,7 @@ struct TimerSlot {
   timer_t timer;
   int64_t armed_cpu;  // the thread's CPU time when its timer was armed
 };
-constinit TimerSlot g_slots[kMaxTimers] = {};
+PROFAGENT_LARGE_BSS constinit TimerSlot g_slots[kMaxTimers] = {};
 std::atomic<int> g_live{0};
 // Slots [0, g_used) were ever claimed: the scans stop there, so a process with a few threads
 // touches one page of the table, not all of it (a fork child of a shell resets it all).

@@ -1,4 +1,5 @@
 // Contended-path bookkeeping for the lock and wait hooks (see lock_profiler.h). HOOK CONTEXT.
+#include "agent/core/large_bss.h"
 #include "collectors/locks/lock_profiler.h"
 
 #include "agent/core/cost_clock.h"
@@ -18,7 +19,7 @@ std::atomic<int64_t> g_block_rate{0};
 std::atomic<int64_t> g_mutex_fraction{0};
 constinit ContentionTable g_block_table;
 constinit ContentionTable g_mutex_table;
-constinit LockWaitTable g_lock_waits;
+PROFAGENT_LARGE_BSS constinit LockWaitTable g_lock_waits;
 
 namespace {
 

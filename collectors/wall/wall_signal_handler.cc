@@ -2,6 +2,7 @@
 // (async-signal-safe: atomics and libunwind's signal-frame unwind into a preallocated slot; no
 // allocation, no lock). The request side (init/ask/wait/poll/abandon) is normal context on
 // the wall sampler thread. See wall_signal_handler.h.
+#include "agent/core/large_bss.h"
 #include "collectors/wall/wall_signal_handler.h"
 
 #include <linux/futex.h>
@@ -37,7 +38,7 @@ uint32_t* answers_word() { return reinterpret_cast<uint32_t*>(&g_answers); }
 
 }  // namespace
 
-constinit WallSignalSlots g_wall_slots;
+PROFAGENT_LARGE_BSS constinit WallSignalSlots g_wall_slots;
 
 bool WallSignalSlots::init() noexcept {
   if (slots_ != nullptr) return true;

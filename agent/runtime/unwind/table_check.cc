@@ -1,5 +1,6 @@
 // Checking a cached unwind table (see table_check.h). Normal context (the dump thread); no
 // allocation, no locks.
+#include "agent/core/large_bss.h"
 #include "agent/runtime/unwind/table_check.h"
 
 #include <cstring>
@@ -10,7 +11,7 @@ namespace {
 
 // Enough for every object of a large program (a Python with its extensions loads ~100).
 constexpr size_t kMaxChecks = 1024;
-constinit TableCheck g_checks[kMaxChecks];
+PROFAGENT_LARGE_BSS constinit TableCheck g_checks[kMaxChecks];
 constinit std::atomic<size_t> g_used{0};
 
 }  // namespace

@@ -1,0 +1,8 @@
+// PROFAGENT_LARGE_BSS: puts a big zero-initialised array (kilobytes, mostly never touched) in
+// .lbss, which the linker lays out after .bss. The small variables a process's start and a
+// fork child write then share a few pages instead of being spread between the arrays, each
+// page a fault at start and a copy-on-write fault in every fork child. Plain attribute; any
+// context.
+#pragma once
+
+#define PROFAGENT_LARGE_BSS __attribute__((section(".lbss")))
