@@ -203,6 +203,8 @@ void agent_start() {
     log().warn(
         "running under valgrind: the agent stays off in this process (valgrind cannot deliver "
         "its sampling signal safely, and memcheck must see every allocation itself)");
+    // PROFAGENT_CHILDREN=0 still keeps the agent out of children valgrind does not run.
+    child_env_start(parsed.config.children);
     set_agent_declined();
     return;
   }

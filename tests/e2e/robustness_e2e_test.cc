@@ -275,6 +275,31 @@ TEST_F(RobustnessE2E, UnderValgrindTheAgentStaysOffAndTheProgramRunsUnchanged) {
   EXPECT_TRUE(e2e::all_files(dir_).empty()) << "the agent wrote a file under valgrind";
 }
 
+// A child valgrind does not run is profiled as usual. (valgrind traces `env` and `sh` and
+// skips burn_ratio, which runs natively; the agent reaches `sh` through `env`, and declines
+// there.)
+TEST_F(RobustnessE2E, UnderValgrindChildrenItDoesNotRunAreProfiledAsUsual) {
+  const std::string dir = dir_ + "/children";
+  const std::vector<std::string> argv = {
+      "valgrind", "-q", "--tool=none", "--trace-children=yes",
+      "--trace-children-skip=*burn_ratio*", "env", "LD_PRELOAD=" + e2e::agent_so(),
+      "PROFAGENT_DIR=" + dir, "PROFAGENT_CPU_HZ=1000", "/bin/sh", "-c",
+      e2e::program("burn_ratio") + " 1 4 1000000; true"};
+  e2e::RunOptions options;
+  options.preload = false;
+  options.timeout_seconds = 120;
+  e2e::RunResult r = e2e::run(argv, options);
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_EQ(r.out.rfind("cpu_ns ", 0), 0u) << r.out;
+  EXPECT_NE(r.err.find("profagent: warning: running under valgrind"), std::string::npos)
+      << "the agent reached sh under valgrind: " << r.err;
+  std::vector<std::string> files = e2e::profiles(dir, "cpu");
+  ASSERT_EQ(files.size(), 1u) << "the child's CPU profile";
+  EXPECT_NE(files[0].find("/burn_ratio."), std::string::npos) << files[0];
+  RawProfile p = e2e::read_raw(files[0]);
+  EXPECT_GT(p.cum_containing(p.sample_index("cpu"), "burn_three"), 0);
+}
+
 TEST_F(RobustnessE2E, SortWithItsCleanupHandlersIsUnchanged) {
   // GNU sort installs a cleanup handler for SIGPROF (and re-raises what it catches): the
   // agent's timer signals must never reach it.
