@@ -45,6 +45,10 @@
 #include "agent/core/valgrind.h"
 #include "collectors/registry.h"
 
+namespace __gnu_cxx {
+void __freeres();  // libstdc++ (eh_alloc.cc): frees the exception emergency pool
+}
+
 namespace profagent {
 namespace {
 
@@ -177,6 +181,10 @@ std::string symbolizer_comment() {
                                                               : "";
 }
 
+// The exception emergency pool of the libstdc++ linked into this library (eh_alloc.cc),
+// freed as valgrind frees libstdc++.so's (it calls the same function at the end of a run).
+void free_cxx_runtime_pool() { __gnu_cxx::__freeres(); }
+
 }  // namespace
 
 const std::vector<Collector*>& running_collectors() {
@@ -199,12 +207,17 @@ void agent_start() {
   set_log_level(parsed.config.log_level);
   for (const std::string& w : parsed.warnings) log().warn("{}", w);
   if (running_under_valgrind()) {
-    // Nothing is started: no signal, no thread, no hook that does more than pass through.
-    log().warn(
+    // Nothing is started: no signal, no thread, no hook that does more than pass through,
+    // nothing allocated for the warning. (Its children that valgrind does not run are
+    // profiled; PROFAGENT_CHILDREN=0 reaches none of them: valgrind's launcher, a native
+    // process that runs the agent, filters the environment first.)
+    log_warning_direct(
         "running under valgrind: the agent stays off in this process (valgrind cannot deliver "
         "its sampling signal safely, and memcheck must see every allocation itself)");
-    // PROFAGENT_CHILDREN=0 still keeps the agent out of children valgrind does not run.
-    child_env_start(parsed.config.children);
+    // libstdc++'s exception pool (ours is linked in statically, and hidden: valgrind's own
+    // end-of-run call only frees the shared library's) is given back at exit, so a leak
+    // check that counts reachable blocks sees none of the agent's.
+    atexit(free_cxx_runtime_pool);
     set_agent_declined();
     return;
   }

@@ -5,7 +5,11 @@
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <mutex>
 
 namespace profagent {
@@ -56,6 +60,22 @@ void set_log_level(LogLevel level) {
 
 bool log_enabled(LogLevel level) {
   return to_spdlog(level) >= g_level.load(std::memory_order_relaxed);
+}
+
+void log_warning_direct(std::string_view message) noexcept {
+  if (!log_enabled(LogLevel::kWarn)) return;
+  constexpr std::string_view kPrefix = "profagent: warning: ";
+  char line[512];
+  size_t n = message.size() < sizeof line - kPrefix.size() - 1
+                 ? message.size()
+                 : sizeof line - kPrefix.size() - 1;
+  memcpy(line, kPrefix.data(), kPrefix.size());
+  memcpy(line + kPrefix.size(), message.data(), n);
+  line[kPrefix.size() + n] = '\n';
+  int saved = errno;
+  ssize_t written = write(STDERR_FILENO, line, kPrefix.size() + n + 1);
+  (void)written;  // stderr closed or full: nothing better to do with a warning
+  errno = saved;
 }
 
 }  // namespace profagent

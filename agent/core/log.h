@@ -5,6 +5,7 @@
 
 #include <spdlog/logger.h>
 
+#include <string_view>
 #include <utility>
 
 #include "agent/core/config.h"
@@ -27,6 +28,11 @@ template <typename... Args>
 void log_info(spdlog::format_string_t<Args...> format, Args&&... args) {
   if (log_enabled(LogLevel::kInfo)) log().info(format, std::forward<Args>(args)...);
 }
+// One warning written straight to stderr (one write, nothing allocated, the logger not made),
+// if PROFAGENT_LOG lets warnings through: for a process the agent leaves alone (valgrind),
+// where the logger's allocations would show in the program's memory checker.
+void log_warning_direct(std::string_view message) noexcept;
+
 // In a forked child: the parent's logger is abandoned (leaked) and rebuilt on first use.
 void forget_logger_after_fork() noexcept;
 

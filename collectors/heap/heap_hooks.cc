@@ -36,7 +36,7 @@ namespace {
 // ---- Bootstrap arena: serves allocations made by dlsym while the real functions are being
 // looked up. Never reused; free ignores its pointers and realloc moves them out, forever.
 constexpr size_t kArenaBytes = 64 * 1024;
-PROFAGENT_LARGE_BSS alignas(64) char g_arena[kArenaBytes];
+alignas(64) PROFAGENT_LARGE_BSS char g_arena[kArenaBytes];
 std::atomic<size_t> g_arena_used{0};
 
 inline bool arena_owns(const void* p) {
