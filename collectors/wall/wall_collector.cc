@@ -135,7 +135,7 @@ void WallCollector::loop() {
   // Walks need the unwind tables, which the dump thread builds ~2 ms after the agent starts
   // (at once, woken by this wait): no tick before them, or the first walk of a thread
   // blocked for good would be remembered without its stack (wall_sampler.h reuses it).
-  wait_for_unwind_tables(1000 * 1000000LL, /*may_sleep=*/true);
+  wait_for_unwind_tables(1000 * 1000000LL);
   WallRate rate(hz_);
   ProcWallProbe probe(/*answer_timeout=*/5 * 1000 * 1000);  // late answers: next tick
   std::vector<WallSample> samples;

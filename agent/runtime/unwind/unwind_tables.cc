@@ -4,16 +4,23 @@
 #include "agent/runtime/unwind/unwind_tables.h"
 
 #include <link.h>
+#include <linux/futex.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <mutex>
 #include <string>
 #include <new>
 #include <vector>
 
+#include "agent/core/clock.h"
 #include "agent/core/fork_gate.h"
 #include "agent/core/log.h"
 #include "agent/core/sample_path.h"
@@ -28,7 +35,8 @@ namespace {
 constinit std::atomic<const UnwindModuleSet*> g_set{nullptr};
 constinit std::atomic<bool> g_rescan{false};
 constinit std::atomic<bool> g_wanted{false};  // want_unwind_tables: a walk is waiting
-constinit std::atomic<bool> g_rebuild{false};  // republish: a cached table's check settled
+constinit std::atomic<bool> g_rebuild{false};
+constinit std::atomic<uint32_t> g_published{0};  // futex word: bumped at each publication  // republish: a cached table's check settled
 constinit std::atomic<unsigned long long> g_adds{0}, g_subs{0};
 
 // Agent-owned memory that is never unmapped (walks may hold pointers into it).
@@ -212,6 +220,9 @@ void unwind_tables_refresh() noexcept {
   // The previous set is retired, not unmapped: a walk may still be reading it. Sets are
   // small (one entry per loaded object) and only made when the loader's lists changed.
   g_set.store(set, std::memory_order_release);
+  // Walks waiting for the first tables (wait_for_unwind_tables) sleep on this word.
+  g_published.fetch_add(1, std::memory_order_release);
+  syscall(SYS_futex, &g_published, FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr, nullptr, 0);
 }
 
 void unwind_tables_after_fork_child() noexcept {
@@ -225,6 +236,20 @@ PROFAGENT_SAMPLE_PATH
 const UnwindModuleSet* unwind_modules() noexcept { return g_set.load(std::memory_order_acquire); }
 
 void want_unwind_tables() noexcept { g_wanted.store(true, std::memory_order_release); }
+
+bool wait_for_first_unwind_tables(int64_t deadline_nanos) noexcept {
+  static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
+  for (;;) {
+    uint32_t seen = g_published.load(std::memory_order_acquire);
+    if (unwind_modules() != nullptr) return true;
+    int64_t left = deadline_nanos - monotonic_nanos();
+    if (left <= 0) return false;
+    timespec timeout{static_cast<time_t>(left / 1000000000), static_cast<long>(left % 1000000000)};
+    int saved = errno;
+    syscall(SYS_futex, &g_published, FUTEX_WAIT_PRIVATE, seen, &timeout, nullptr, 0);
+    errno = saved;
+  }
+}
 bool unwind_tables_wanted() noexcept { return g_wanted.load(std::memory_order_acquire); }
 
 PROFAGENT_SAMPLE_PATH

@@ -65,6 +65,12 @@ const FrameDesc* find_frame_desc(const UnwindModule& m, uintptr_t pc) noexcept;
 void want_unwind_tables() noexcept;
 bool unwind_tables_wanted() noexcept;
 
+// Sleeps (a futex on the publication count, which every publication wakes) until a set of
+// tables is published or the monotonic deadline passes; true if there is one. A waiting
+// thread gives its CPU up, so the dump thread that builds them is not kept waiting behind it.
+// Async-signal-safe.
+bool wait_for_first_unwind_tables(int64_t deadline_nanos) noexcept;
+
 // Called by the walk when a PC fell in no module: the next refresh does a full re-scan even
 // if the loader's counters did not move. Async-signal-safe.
 void note_unknown_pc() noexcept;

@@ -8,8 +8,6 @@
 
 #include <errno.h>
 #include <link.h>
-#include <sched.h>
-#include <time.h>
 #include <ucontext.h>
 
 #include "agent/core/clock.h"
@@ -107,28 +105,18 @@ std::atomic<bool> g_first_tables_wait_timed_out{false};
 
 bool wait_for_first_tables() noexcept {
   if (g_first_tables_wait_timed_out.load(std::memory_order_relaxed)) return false;
-  if (wait_for_unwind_tables(kFirstTablesWaitNanos, /*may_sleep=*/false)) return true;
+  if (wait_for_unwind_tables(kFirstTablesWaitNanos)) return true;
   g_first_tables_wait_timed_out.store(true, std::memory_order_relaxed);
   return false;
 }
 
 }  // namespace
 
-bool wait_for_unwind_tables(int64_t timeout_nanos, bool may_sleep) noexcept {
+bool wait_for_unwind_tables(int64_t timeout_nanos) noexcept {
   if (unwind_modules() != nullptr) return true;
   want_unwind_tables();  // before the wake-up: the dump thread looks at it before sleeping
   wake_dump_thread();
-  const int64_t deadline = monotonic_nanos() + timeout_nanos;
-  while (unwind_modules() == nullptr) {
-    if (monotonic_nanos() >= deadline) return false;
-    if (may_sleep) {
-      timespec pause{0, 100000};  // 0.1 ms
-      nanosleep(&pause, nullptr);
-    } else {
-      sched_yield();
-    }
-  }
-  return true;
+  return wait_for_first_unwind_tables(monotonic_nanos() + timeout_nanos);
 }
 
 PROFAGENT_SAMPLE_PATH bool is_agent_pc(uintptr_t pc) noexcept { return g_agent_code.contains(pc); }

@@ -28,10 +28,12 @@ void unwinder_init() noexcept;
 void unwind_tables_refresh() noexcept;
 
 // Waits until the first unwind tables are published, asking the dump thread to build them at
-// once (want_unwind_tables, a wake-up); false after `timeout_nanos`. Polls, never waits on a
-// lock: with sched_yield, or (`may_sleep`, an agent thread) 0.1 ms sleeps. Before the first
-// tables every walk returns nothing. Normal or hook context.
-bool wait_for_unwind_tables(int64_t timeout_nanos, bool may_sleep) noexcept;
+// once (want_unwind_tables, a wake-up); false after `timeout_nanos`. Sleeps on a futex the
+// publication wakes, never on a lock: the CPU it gives up lets the dump thread in at once
+// (polling with sched_yield on a machine whose CPUs the program kept busy left it queued for
+// the scheduler's whole slice, 1-4 ms). Before the first tables every walk returns nothing.
+// Normal or hook context.
+bool wait_for_unwind_tables(int64_t timeout_nanos) noexcept;
 
 // In a forked child: the refresh lock is made anew (the walk itself needs nothing).
 void unwinder_after_fork_child() noexcept;
