@@ -35,7 +35,14 @@ namespace {
 // drained together.
 constexpr int64_t kTickDelayNanos = 100 * 1000000LL;
 
-std::atomic<bool> g_running{false};
+// The process whose dump thread runs (0: none). A pid, not a flag: a fork child inherits the
+// parent's value, and a signal can reach the child before its atfork handler forgets it.
+std::atomic<pid_t> g_running_pid{0};
+
+bool running_here() noexcept {
+  pid_t pid = g_running_pid.load(std::memory_order_acquire);
+  return pid != 0 && pid == static_cast<pid_t>(syscall(SYS_getpid));
+}
 std::atomic<bool> g_dump_requested{false};
 std::atomic<bool> g_final_requested{false};
 std::atomic<pid_t> g_final_exiting_tid{0};  // the thread that asked for the final dump
@@ -161,7 +168,7 @@ bool start_dump_thread(int64_t interval_nanos) {
     return false;
   }
   pthread_detach(thread);
-  g_running.store(true);
+  g_running_pid.store(static_cast<pid_t>(syscall(SYS_getpid)), std::memory_order_release);
   return true;
 }
 
@@ -171,7 +178,7 @@ void request_dump() noexcept {
 }
 
 bool final_dump_on_dump_thread(int64_t timeout_nanos, pid_t exiting_tid) noexcept {
-  if (!g_running.load(std::memory_order_acquire)) return false;
+  if (!running_here()) return false;
   g_final_exiting_tid.store(exiting_tid);
   g_final_requested.store(true);
   wake_dump_thread();
@@ -188,11 +195,11 @@ bool final_dump_on_dump_thread(int64_t timeout_nanos, pid_t exiting_tid) noexcep
 
 void set_last_thread_check(LastThreadCheck check) noexcept { g_last_thread_check.store(check); }
 
-bool dump_thread_running() noexcept { return g_running.load(std::memory_order_acquire); }
+bool dump_thread_running() noexcept { return running_here(); }
 
 void forget_dump_thread_after_fork() noexcept {
   reset_wakeups_after_fork();
-  g_running.store(false);
+  g_running_pid.store(0);
   g_dump_requested.store(false);
   g_final_requested.store(false);
   g_final_done.store(0);

@@ -1,14 +1,16 @@
 // Unit tests of the dump thread's loop (agent/dump_thread.h) without the rest of the agent
 // (no agent started, so dumps and ticks have nothing to write): it runs the last-thread check
 // at every wake-up (and once 100 ms after it starts), at its interval, and serves a
-// collector's tick request by clearing it.
+// collector's tick request by clearing it; a fork child sees none of the parent's.
 // The thread cannot be stopped, so every check runs in a forked child. What it dumps, and on
 // which signal, is covered end to end (tests/e2e/continuous_e2e_test.cc,
 // tests/e2e/signals_e2e_test.cc, tests/e2e/lifecycle_e2e_test.cc).
 #include "agent/dump_thread.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -66,6 +68,31 @@ TEST(DumpThread, SleepsUntilWokenAndRunsTheLastThreadCheckAtEveryWake) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     CHILD_CHECK(g_checks.load() == settled + 3);
+    return "";
+  }));
+}
+
+// A fork child has no dump thread, even before its atfork handler forgets the parent's (a
+// termination signal can arrive in between: the handler must not wait for one).
+TEST(DumpThread, AForkChildSeesNoDumpThreadBeforeItsAtforkHandlerRan) {
+  if (dump_thread_running()) GTEST_SKIP() << "a dump thread already runs in this process";
+  expect_passed(testing::run_in_child([]() -> std::string {
+    CHILD_CHECK(start_counting_dump_thread());
+    CHILD_CHECK(dump_thread_running());
+    int fds[2];
+    CHILD_CHECK(pipe(fds) == 0);
+    pid_t pid = fork();  // no atfork handler of the agent's in this test binary
+    if (pid == 0) {
+      char seen = dump_thread_running() ? 'y' : 'n';
+      (void)!write(fds[1], &seen, 1);
+      _exit(0);
+    }
+    close(fds[1]);
+    char seen = '?';
+    CHILD_CHECK(read(fds[0], &seen, 1) == 1);
+    waitpid(pid, nullptr, 0);
+    CHILD_CHECK(seen == 'n');
+    CHILD_CHECK(dump_thread_running());  // the parent's still runs
     return "";
   }));
 }

@@ -105,6 +105,21 @@ TEST_F(LifecycleE2E, DumpSignalTwiceThenExitGivesThreeNumberedDumps) {
   EXPECT_EQ(r2.out, r.out);
 }
 
+// A termination signal that reaches a fork child before its atfork handler ran (sent right
+// after fork() returned in the parent) kills it at once: the child has no dump thread yet,
+// and the termination handler must not wait for the parent's (its wait is bounded at 5 s;
+// "slow" counts children reaped more than 2 s after the kill: 10 of 10 before the fix).
+TEST_F(LifecycleE2E, ForkChildKilledRightAfterForkDiesAtOnce) {
+  for (const char* sig : {"15", "2", "1"}) {
+    e2e::RunOptions options;
+    options.env = {{"PROFAGENT_DIR", dir_}};
+    options.timeout_seconds = 120;
+    e2e::RunResult r = e2e::run({e2e::program("fork_kill_child"), "10", sig}, options);
+    ASSERT_EQ(r.exit_code(), 0) << r.err;
+    EXPECT_EQ(r.out, "killed 10/10, slow 0\n") << "signal " << sig;
+  }
+}
+
 TEST_F(LifecycleE2E, SigtermDumpsThenDiesOfSigterm) {
   e2e::RunOptions options;
   options.env = {{"PROFAGENT_DIR", dir_}};
