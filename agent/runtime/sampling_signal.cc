@@ -6,6 +6,7 @@
 
 #include <sys/syscall.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -74,19 +75,23 @@ void forward_to_program(int sig, siginfo_t* info, void* ucontext) {
     dfl.sa_handler = SIG_DFL;
     set_program_sigprof_action(dfl);
   }
-  // The kernel blocked SIGPROF for the dispatcher (no SA_NODEFER on it); the program's
-  // handler runs with its own sa_mask added, and SIGPROF itself unblocked if it asked for
-  // SA_NODEFER. Raw syscalls: the program-visible mask bookkeeping is not involved.
+  // The program's handler runs with the mask the kernel would have given it: the interrupted
+  // context's, plus its own sa_mask, plus SIGPROF unless it asked for SA_NODEFER (the
+  // dispatcher itself runs with every asynchronous signal blocked). Raw syscalls: the
+  // program-visible mask bookkeeping is not involved.
   sigset_t during;
-  memcpy(&during, &action.sa_mask, sizeof during);
-  sigset_t old;
-  raw_sigmask(SIG_BLOCK, &during, &old);
+  if (ucontext != nullptr)
+    memcpy(&during, &static_cast<const ucontext_t*>(ucontext)->uc_sigmask, sizeof during);
+  else
+    raw_sigmask(SIG_BLOCK, nullptr, &during);
+  sigorset(&during, &during, &action.sa_mask);
   if (action.sa_flags & SA_NODEFER) {
-    sigset_t self;
-    sigemptyset(&self);
-    sigaddset(&self, sig);
-    if (!sigismember(&action.sa_mask, sig)) raw_sigmask(SIG_UNBLOCK, &self, nullptr);
+    if (!sigismember(&action.sa_mask, sig)) sigdelset(&during, sig);
+  } else {
+    sigaddset(&during, sig);
   }
+  sigset_t old;
+  raw_sigmask(SIG_SETMASK, &during, &old);
   if (has_info) action.sa_sigaction(sig, info, ucontext);
   else action.sa_handler(sig);
   raw_sigmask(SIG_SETMASK, &old, nullptr);
@@ -125,7 +130,12 @@ bool install_sampling_signal() {
   memset(&sa, 0, sizeof sa);
   sa.sa_sigaction = dispatch;
   sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
-  sigemptyset(&sa.sa_mask);
+  // Every asynchronous signal waits while the dispatcher runs (microseconds): a program
+  // handler that leaves with siglongjmp without restoring the mask must never leave from
+  // inside the agent's handler, which would keep SIGPROF blocked on that thread for good. The
+  // signals a fault raises stay deliverable.
+  sigfillset(&sa.sa_mask);
+  for (int fault : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS}) sigdelset(&sa.sa_mask, fault);
   if (real_sigaction()(kSamplingSignal, &sa, nullptr) != 0) {
     log().warn("cannot install the SIGPROF handler ({}); CPU and threads profiles are off",
                strerror(errno));

@@ -142,6 +142,22 @@ void expect_passed(const testing::ChildResult& result) {
   EXPECT_TRUE(result.passed()) << result.message << " (status " << result.status << ")";
 }
 
+// While the dispatcher runs, every asynchronous signal waits (a program handler can then
+// never leave from inside it with siglongjmp); the signals a fault raises do not.
+TEST(SamplingSignal, TheDispatcherBlocksAsynchronousSignalsOnly) {
+  expect_passed(run_in_child([]() -> std::string {
+    std::string setup = set_up_child();
+    if (!setup.empty()) return setup;
+    struct sigaction installed;
+    CHILD_CHECK(sigaction(SIGPROF, nullptr, &installed) == 0);  // no sigaction hook here
+    for (int sig : {SIGALRM, SIGTERM, SIGINT, SIGUSR1, SIGUSR2, SIGCHLD, SIGRTMIN})
+      CHILD_CHECK(sigismember(&installed.sa_mask, sig) == 1);
+    for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS})
+      CHILD_CHECK(sigismember(&installed.sa_mask, sig) == 0);
+    return "";
+  }));
+}
+
 TEST(SamplingSignal, ARealCpuTimerSignalReachesTheCpuHandlerOnly) {
   expect_passed(run_in_child([]() -> std::string {
     if (std::string e = set_up_child(); !e.empty()) return e;
