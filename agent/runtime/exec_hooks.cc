@@ -3,8 +3,9 @@
 // hands the real function a filtered copy of its environment (agent/runtime/child_env.h: no
 // PROFAGENT_*, no agent in LD_PRELOAD), so an exec'd child does not run the agent, while
 // the host's own environment stays exactly as it is. With the default PROFAGENT_CHILDREN=1
-// every hook is one load and a call to the real function. system() and popen() are in
-// shell_hooks.cc.
+// every hook is one load and a call to the real function. Each exec also keeps a SIGPROF the
+// program ignores ignored in the new program (the agent's handler would be reset to the
+// default). system() and popen() are in shell_hooks.cc.
 //
 // These run in program threads and in vfork children (which share the parent's memory and
 // stack): the filtered copy lives in an 8 KiB stack buffer, or in an mmap'ed one for a
@@ -20,6 +21,7 @@
 #include <atomic>
 
 #include "agent/runtime/child_env_buffer.h"
+#include "agent/runtime/sampling_signal.h"
 
 #define PROFAGENT_HOOK extern "C" __attribute__((visibility("default")))
 
@@ -69,28 +71,48 @@ const RealFunctions& real() {
   return g_real;
 }
 
+// The real exec, with SIGPROF as the program left it: an ignored SIGPROF stays ignored in the
+// new program (sampling_signal.h); put back if the exec fails.
+template <typename Call>
+int exec_as_the_program(Call call) {
+  bool ignored = profagent::ignore_sigprof_for_exec();
+  int rc = call();
+  if (ignored) profagent::restore_sigprof_after_failed_exec();  // (keeps errno)
+  return rc;
+}
+
 }  // namespace
 
 // ---- the exec family ------------------------------------------------------------------
 
 PROFAGENT_HOOK int execve(const char* path, char* const argv[], char* const envp[]) {
-  return with_child_env(envp, [&](char* const* e) { return real().execve(path, argv, e); });
+  return with_child_env(envp, [&](char* const* e) {
+    return exec_as_the_program([&] { return real().execve(path, argv, e); });
+  });
 }
 
 PROFAGENT_HOOK int execv(const char* path, char* const argv[]) {
-  return with_child_env(environ, [&](char* const* e) { return real().execve(path, argv, e); });
+  return with_child_env(environ, [&](char* const* e) {
+    return exec_as_the_program([&] { return real().execve(path, argv, e); });
+  });
 }
 
 PROFAGENT_HOOK int execvpe(const char* file, char* const argv[], char* const envp[]) {
-  return with_child_env(envp, [&](char* const* e) { return real().execvpe(file, argv, e); });
+  return with_child_env(envp, [&](char* const* e) {
+    return exec_as_the_program([&] { return real().execvpe(file, argv, e); });
+  });
 }
 
 PROFAGENT_HOOK int execvp(const char* file, char* const argv[]) {
-  return with_child_env(environ, [&](char* const* e) { return real().execvpe(file, argv, e); });
+  return with_child_env(environ, [&](char* const* e) {
+    return exec_as_the_program([&] { return real().execvpe(file, argv, e); });
+  });
 }
 
 PROFAGENT_HOOK int fexecve(int fd, char* const argv[], char* const envp[]) {
-  return with_child_env(envp, [&](char* const* e) { return real().fexecve(fd, argv, e); });
+  return with_child_env(envp, [&](char* const* e) {
+    return exec_as_the_program([&] { return real().fexecve(fd, argv, e); });
+  });
 }
 
 PROFAGENT_HOOK int execveat(int dirfd, const char* path, char* const argv[],
@@ -99,8 +121,9 @@ PROFAGENT_HOOK int execveat(int dirfd, const char* path, char* const argv[],
     errno = ENOSYS;
     return -1;
   }
-  return with_child_env(envp,
-                        [&](char* const* e) { return real().execveat(dirfd, path, argv, e, flags); });
+  return with_child_env(envp, [&](char* const* e) {
+    return exec_as_the_program([&] { return real().execveat(dirfd, path, argv, e, flags); });
+  });
 }
 
 // execl, execle, execlp: the arguments gathered into an array on the stack, as glibc does.
@@ -124,18 +147,24 @@ PROFAGENT_HOOK int execveat(int dirfd, const char* path, char* const argv[],
 
 PROFAGENT_HOOK int execl(const char* path, const char* arg, ...) {
   PROFAGENT_GATHER_ARGS(arg, argv, (void)0)
-  return with_child_env(environ, [&](char* const* e) { return real().execve(path, argv, e); });
+  return with_child_env(environ, [&](char* const* e) {
+    return exec_as_the_program([&] { return real().execve(path, argv, e); });
+  });
 }
 
 PROFAGENT_HOOK int execle(const char* path, const char* arg, ...) {
   char* const* envp = nullptr;
   PROFAGENT_GATHER_ARGS(arg, argv, envp = va_arg(ap, char* const*))
-  return with_child_env(envp, [&](char* const* e) { return real().execve(path, argv, e); });
+  return with_child_env(envp, [&](char* const* e) {
+    return exec_as_the_program([&] { return real().execve(path, argv, e); });
+  });
 }
 
 PROFAGENT_HOOK int execlp(const char* file, const char* arg, ...) {
   PROFAGENT_GATHER_ARGS(arg, argv, (void)0)
-  return with_child_env(environ, [&](char* const* e) { return real().execvpe(file, argv, e); });
+  return with_child_env(environ, [&](char* const* e) {
+    return exec_as_the_program([&] { return real().execvpe(file, argv, e); });
+  });
 }
 
 PROFAGENT_HOOK int posix_spawn(pid_t* pid, const char* path,

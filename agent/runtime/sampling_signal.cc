@@ -27,6 +27,7 @@ std::atomic<SignalHandlerFn> g_cpu_handler{nullptr};
 std::atomic<SignalHandlerFn> g_snapshot_handler{nullptr};
 std::atomic<SignalHandlerFn> g_wall_handler{nullptr};
 std::atomic<bool> g_owned{false};
+constinit struct sigaction g_dispatch_action = {};  // what install_sampling_signal installed
 constinit std::mutex g_install_mutex;
 
 // The program's disposition behind a sequence lock: a writer makes the sequence odd, writes,
@@ -136,6 +137,7 @@ bool install_sampling_signal() {
   // signals a fault raises stay deliverable.
   sigfillset(&sa.sa_mask);
   for (int fault : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS}) sigdelset(&sa.sa_mask, fault);
+  g_dispatch_action = sa;
   if (real_sigaction()(kSamplingSignal, &sa, nullptr) != 0) {
     log().warn("cannot install the SIGPROF handler ({}); CPU and threads profiles are off",
                strerror(errno));
@@ -146,6 +148,23 @@ bool install_sampling_signal() {
 }
 
 bool sampling_signal_owned() noexcept { return g_owned.load(std::memory_order_acquire); }
+
+bool ignore_sigprof_for_exec() noexcept {
+  if (!sampling_signal_owned()) return false;
+  struct sigaction program;
+  program_sigprof_action(&program);
+  if ((program.sa_flags & SA_SIGINFO) != 0 || program.sa_handler != SIG_IGN) return false;
+  struct sigaction ignore;
+  memset(&ignore, 0, sizeof ignore);
+  ignore.sa_handler = SIG_IGN;
+  return real_sigaction()(kSamplingSignal, &ignore, nullptr) == 0;
+}
+
+void restore_sigprof_after_failed_exec() noexcept {
+  int saved = errno;
+  real_sigaction()(kSamplingSignal, &g_dispatch_action, nullptr);
+  errno = saved;
+}
 
 void program_sigprof_action(struct sigaction* out) noexcept {
   for (;;) {

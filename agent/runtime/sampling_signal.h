@@ -41,6 +41,14 @@ bool install_sampling_signal();
 // True once the dispatcher is installed.
 bool sampling_signal_owned() noexcept;
 
+// Exec keeps an ignored signal ignored but resets a handled one (the dispatcher) to the
+// default. Called right before a real exec: if the program's own SIGPROF disposition is
+// SIG_IGN, installs SIG_IGN for real (true), so the new program starts with SIGPROF ignored
+// as it would without the agent; restore_sigprof_after_failed_exec puts the dispatcher back
+// when the exec returned. HOOK CONTEXT, also in a vfork child (its handler table is its own).
+bool ignore_sigprof_for_exec() noexcept;
+void restore_sigprof_after_failed_exec() noexcept;
+
 // The program's own SIGPROF disposition, as the sigaction/signal interposers see it: what a
 // query reports, and what a set records (never installed for real: the dispatcher
 // forwards). HOOK CONTEXT (sigaction may run in a signal handler): lock-free.

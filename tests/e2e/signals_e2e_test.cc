@@ -120,6 +120,19 @@ TEST_F(SignalsE2E, SiglongjmpOutOfAProgramHandlerLeavesSigprofDeliverable) {
   }
 }
 
+// A program that ignores SIGPROF and execs hands the new program SIGPROF ignored, as without
+// the agent (exec resets a handled signal, the agent's, to the default: sh killed itself with
+// SIGPROF before); an exec that fails leaves the agent's handler in place (samples after it).
+TEST_F(SignalsE2E, AnIgnoredSigprofStaysIgnoredAcrossExec) {
+  e2e::RunResult r = e2e::run({e2e::program("exec_ignored_sigprof"), "exec"}, fast_cpu());
+  EXPECT_EQ(r.exit_code(), 0) << "signal " << r.term_signal() << "\n" << r.err;
+  EXPECT_EQ(r.out, "alive\n");
+  r = e2e::run({e2e::program("exec_ignored_sigprof"), "fail"}, fast_cpu());
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_EQ(r.out, "after the failed exec: ignored\n");
+  EXPECT_GT(cpu_in("burn_after_failed_exec"), 0) << "no sample after the failed exec";
+}
+
 TEST_F(SignalsE2E, ProgramHandlerWithOnStackRunsOnItsAlternateStackWithItsMask) {
   e2e::RunResult r = e2e::run({e2e::program("sigprof_onstack")}, fast_cpu());
   ASSERT_EQ(r.exit_code(), 0) << r.err;

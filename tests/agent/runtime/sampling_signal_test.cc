@@ -158,6 +158,30 @@ TEST(SamplingSignal, TheDispatcherBlocksAsynchronousSignalsOnly) {
   }));
 }
 
+// Before an exec, a SIGPROF the program ignores is ignored for real (exec would reset the
+// dispatcher to the default), and put back when the exec failed; a program handler is left
+// to the dispatcher.
+TEST(SamplingSignal, AnIgnoredSigprofIsIgnoredForRealAroundAnExecOnly) {
+  expect_passed(run_in_child([]() -> std::string {
+    std::string setup = set_up_child();  // the program's disposition: a handler
+    if (!setup.empty()) return setup;
+    struct sigaction now;
+    CHILD_CHECK(!ignore_sigprof_for_exec());
+    CHILD_CHECK(sigaction(SIGPROF, nullptr, &now) == 0 && (now.sa_flags & SA_SIGINFO));
+    struct sigaction ignore;
+    memset(&ignore, 0, sizeof ignore);
+    ignore.sa_handler = SIG_IGN;
+    set_program_sigprof_action(ignore);
+    CHILD_CHECK(ignore_sigprof_for_exec());
+    CHILD_CHECK(sigaction(SIGPROF, nullptr, &now) == 0);  // no sigaction hook here
+    CHILD_CHECK(!(now.sa_flags & SA_SIGINFO) && now.sa_handler == SIG_IGN);
+    restore_sigprof_after_failed_exec();
+    CHILD_CHECK(sigaction(SIGPROF, nullptr, &now) == 0 && (now.sa_flags & SA_SIGINFO));
+    CHILD_CHECK(sigismember(&now.sa_mask, SIGALRM) == 1);  // the dispatcher, as installed
+    return "";
+  }));
+}
+
 TEST(SamplingSignal, ARealCpuTimerSignalReachesTheCpuHandlerOnly) {
   expect_passed(run_in_child([]() -> std::string {
     if (std::string e = set_up_child(); !e.empty()) return e;
