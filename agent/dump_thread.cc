@@ -18,6 +18,7 @@
 #include <atomic>
 
 #include "agent/agent.h"
+#include "agent/runtime/private_files.h"
 #include "agent/runtime/agent_thread.h"
 #include "agent/core/clock.h"
 #include "agent/core/log.h"
@@ -134,6 +135,9 @@ void finish_start_after_grace() {
   while (monotonic_nanos() < g_start_grace_due && !unwind_tables_wanted() &&
          wakeup_count() == seen)
     wait_for_wakeup(seen, g_start_grace_due);
+  // What the dump thread opens from here on never takes a descriptor number of the program's
+  // (a process that ends within the grace pays for none of it: nothing was opened before).
+  enter_private_file_table();
   // A termination signal or an exit waiting for its dump goes first: that dump needs none
   // of this (a walk of another thread builds the tables itself).
   if (pending_termination_signal() == 0 && !g_final_requested.load()) {

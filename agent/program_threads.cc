@@ -1,6 +1,6 @@
 // Counting the program's threads and ending the process when the last one ends (see
 // program_threads.h). The counting is HOOK CONTEXT (atomics, pthread_setspecific); the
-// check runs on the dump thread in normal context.
+// watch that ends the process runs on a thread of its own in normal context.
 #include "agent/program_threads.h"
 
 #include <pthread.h>
@@ -12,7 +12,7 @@
 #include <cstring>
 
 #include "agent/dump_thread.h"
-#include "agent/core/wakeup.h"
+#include "agent/runtime/agent_thread.h"
 #include "agent/runtime/hook_guard.h"
 #include "agent/core/log.h"
 #include "agent/runtime/threads/thread_registry.h"
@@ -25,13 +25,6 @@ std::atomic<bool> g_last_ended{false}; // the count reached zero
 constinit pthread_key_t g_key = 0;
 std::atomic<bool> g_key_made{false};
 
-void on_program_thread_end(void*) {
-  if (g_live.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-    g_last_ended.store(true, std::memory_order_release);
-    wake_dump_thread();
-  }
-}
-
 // True while a thread that is not the agent's still runs (a zombie main thread does not).
 bool program_thread_alive() {
   for (pid_t tid : list_threads()) {
@@ -40,26 +33,39 @@ bool program_thread_alive() {
   return false;
 }
 
-// On the dump thread at every wake-up.
-void check_last_thread() {
-  if (!g_last_ended.load(std::memory_order_acquire)) return;
+// Ends the process with status 0 once the program's last thread has ended, as glibc does
+// when no thread is left. On a thread of its own, started by the last program thread: it
+// shares the program's file table (the dump thread has one of its own,
+// agent/runtime/private_files.h), so the atexit handlers it runs write to the program's
+// descriptors, which it also keeps open once the program's threads are gone.
+void* watch_for_the_end(void*) {
   // The last counted thread is past its key destructors but may not have finished ending:
   // wait until it has (milliseconds). A thread the agent does not count (one started before
-  // the agent, or by a raw clone) may still run: then look again at a later tick, for as
-  // long as it lives (one /proc scan every ~100 ms, only in this case).
-  for (int round = 0; round < 50; ++round) {
+  // the agent, or by a raw clone) may still run: then look again every 100 ms, for as long
+  // as it lives.
+  for (int round = 0;; ++round) {
     if (g_live.load(std::memory_order_acquire) > 0) {  // a new thread after all
       g_last_ended.store(false);
-      return;
+      return nullptr;
     }
     if (!program_thread_alive()) {
       log_debug("the program's last thread ended; exiting with status 0");
       exit(0);  // atexit handlers and the exit dump run, as when glibc ends the process
     }
-    timespec ms{0, 2000000};
-    nanosleep(&ms, nullptr);
+    timespec pause{0, round < 50 ? 2000000 : 100000000};
+    nanosleep(&pause, nullptr);
   }
-  request_collector_tick();
+}
+
+void on_program_thread_end(void*) {
+  if (g_live.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  if (g_last_ended.exchange(true, std::memory_order_acq_rel)) return;  // a watch runs
+  pthread_t watch;
+  if (create_agent_thread(&watch, watch_for_the_end, nullptr, "profagent-exit") == 0) {
+    pthread_detach(watch);
+  } else {
+    g_last_ended.store(false);  // no thread for it: the process lives on, as it did before
+  }
 }
 
 void after_fork_child() {
@@ -75,10 +81,9 @@ void start_program_thread_tracking() {
   g_key_made.store(true);
   // Only the calling thread is counted among those that exist already: it alone gets the
   // key whose destructor counts it down. Threads started before the agent (by a library's
-  // constructor) are not counted; check_last_thread looks for them in /proc instead.
+  // constructor) are not counted; watch_for_the_end looks for them in /proc instead.
   g_live.store(1);
   pthread_setspecific(g_key, reinterpret_cast<void*>(1));
-  set_last_thread_check(check_last_thread);
   pthread_atfork(nullptr, nullptr, after_fork_child);
 }
 

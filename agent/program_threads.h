@@ -2,7 +2,8 @@
 // handlers and the exit dump run) when its last thread ends, counting every thread; the
 // agent's own threads would keep that count above zero forever once the program's last
 // thread (main calling pthread_exit, then every worker returning) is gone. So the agent
-// counts the program's threads itself and, when the last one has ended, the dump thread
+// counts the program's threads itself and, when the last one has ended, a short-lived thread
+// the last one starts (sharing the program's file table, which the dump thread does not)
 // calls exit(0) on the program's behalf, as glibc would have.
 //
 // program_thread_creating/_create_failed/_started run in HOOK CONTEXT (pthread_create
@@ -12,8 +13,8 @@
 
 namespace profagent {
 
-// From the constructor (the main thread): counts the threads that exist, marks this one so
-// its end is seen, and has the dump thread check at every wake-up.
+// From the constructor (the main thread): counts the threads that exist and marks this one so
+// its end is seen.
 void start_program_thread_tracking();
 
 // Around the real pthread_create of a program thread: counted before it can run (its

@@ -2,8 +2,10 @@
 // context only. The logger is created once and never destroyed, so it outlives the exit dump.
 #include "agent/core/log.h"
 
+#include "agent/core/program_stderr.h"
+
 #include <spdlog/pattern_formatter.h>
-#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/sinks/base_sink.h>
 
 #include <unistd.h>
 
@@ -27,6 +29,18 @@ spdlog::level::level_enum to_spdlog(LogLevel level) {
   return spdlog::level::warn;
 }
 
+// One formatted line per message, straight to the program's stderr (from an agent thread
+// with a file table of its own too: program_stderr.h).
+class ProgramStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t formatted;
+    formatter_->format(msg, formatted);
+    write_program_stderr(formatted.data(), formatted.size());
+  }
+  void flush_() override {}
+};
+
 }  // namespace
 
 // Leaked on purpose: no destructor may run before the final dump at exit. A pointer, not a
@@ -40,7 +54,7 @@ constinit std::atomic<spdlog::level::level_enum> g_level{spdlog::level::warn};
 spdlog::logger& log() {
   spdlog::logger* current = g_logger.load(std::memory_order_acquire);
   if (current != nullptr) return *current;
-  auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  auto sink = std::make_shared<ProgramStderrSink>();
   auto* made = new spdlog::logger("profagent", std::move(sink));
   made->set_pattern("profagent: %l: %v");
   made->set_level(g_level.load());
@@ -72,10 +86,7 @@ void log_warning_direct(std::string_view message) noexcept {
   memcpy(line, kPrefix.data(), kPrefix.size());
   memcpy(line + kPrefix.size(), message.data(), n);
   line[kPrefix.size() + n] = '\n';
-  int saved = errno;
-  ssize_t written = write(STDERR_FILENO, line, kPrefix.size() + n + 1);
-  (void)written;  // stderr closed or full: nothing better to do with a warning
-  errno = saved;
+  write_program_stderr(line, kPrefix.size() + n + 1);
 }
 
 }  // namespace profagent

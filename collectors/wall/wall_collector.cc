@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/runtime/private_files.h"
 #include "agent/runtime/unwind/unwinder.h"
 #include "agent/runtime/agent_thread.h"
 #include "agent/core/clock.h"
@@ -109,6 +110,7 @@ void WallCollector::stop() {
 }
 
 void* WallCollector::thread_body(void* self) {
+  enter_private_file_table();  // its /proc reads never take a number of the program's
   static_cast<WallCollector*>(self)->loop();
   return nullptr;
 }

@@ -1,0 +1,20 @@
+// A file table of its own for an agent thread (unshare(CLONE_FILES)). The descriptors the
+// agent's dump and wall threads open (dump files, the unwind cache, /proc reads, libdw's
+// files) then never take a number of the program's: without it, a program that dup2()'d its
+// own file onto a number it had not opened, while a dump was being written (a shell's
+// `exec 3>>log` under PROFAGENT_INTERVAL=0.05), got EBADF for its writes and the dump's
+// bytes in its file, and a program expecting open() to return 3 saw the unwind cache there.
+// The thread closes every descriptor the copy inherited (it must not keep the program's
+// pipes open), parks /dev/null on 0-2 (under LD_DEBUG, fd 2 is the program's stderr, for
+// the loader's messages), and writes its log lines to the program's current stderr through
+// a pidfd (agent/core/program_stderr.h). Normal context, at a thread's start.
+#pragma once
+
+namespace profagent {
+
+// Gives the calling agent thread its own file table. False (and nothing changed) where the
+// kernel or a seccomp policy refuses one of the calls it needs (pidfd_open, pidfd_getfd,
+// close_range, unshare): the thread then shares the program's table, as before.
+bool enter_private_file_table() noexcept;
+
+}  // namespace profagent

@@ -1,0 +1,102 @@
+// enter_private_file_table(): a thread's own file table. What it opens is not in the
+// program's table, a program dup2() onto the same number does not touch it, it keeps none
+// of the program's descriptors open (a pipe's reader sees EOF), and its log lines reach the
+// program's stderr as it is at the time of the write. Each case in a forked child.
+#include "agent/runtime/private_files.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+
+#include "agent/core/program_stderr.h"
+#include "tests/common/run_in_child.h"
+
+namespace profagent {
+namespace {
+
+void expect_passed(const testing::ChildResult& result) {
+  EXPECT_TRUE(result.passed()) << result.message << " (status " << result.status << ")";
+}
+
+// Reads what `fd` has within 2 s ("" at EOF or on timeout).
+std::string read_some(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  if (poll(&p, 1, 2000) <= 0) return "<timeout>";
+  char buf[256];
+  ssize_t n = read(fd, buf, sizeof buf);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+}
+
+std::string link_of(int fd) {
+  char path[64], target[256];
+  snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(path, target, sizeof target - 1);
+  return n > 0 ? std::string(target, static_cast<size_t>(n)) : "";
+}
+
+TEST(PrivateFiles, AThreadsFilesAreItsOwnAndItKeepsNoneOfTheProgramsOpen) {
+  expect_passed(testing::run_in_child([]() -> std::string {
+    int pipe_fds[2];
+    CHILD_CHECK(pipe(pipe_fds) == 0);
+    std::atomic<int> state{0}, thread_fd{-1};
+    std::atomic<bool> entered{false}, still_zero{false};
+    std::thread agent([&] {
+      entered = enter_private_file_table();
+      thread_fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+      state = 1;
+      while (state.load() != 2) std::this_thread::yield();
+      char c = 1;
+      still_zero = read(thread_fd, &c, 1) == 1 && c == 0;
+      state = 3;
+    });
+    while (state.load() != 1) std::this_thread::yield();
+    CHILD_CHECK(entered.load());
+    CHILD_CHECK(thread_fd.load() > 2);  // 0-2 are parked on /dev/null in its table
+    CHILD_CHECK(link_of(thread_fd.load()) != "/dev/zero");  // not in the program's table
+    int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    CHILD_CHECK(dup2(devnull, thread_fd.load()) == thread_fd.load());  // the program's now
+    close(pipe_fds[1]);  // the only writer the program has: its reader must see EOF
+    std::string after_close = read_some(pipe_fds[0]);
+    state = 2;
+    while (state.load() != 3) std::this_thread::yield();
+    agent.join();
+    CHILD_CHECK(after_close.empty());
+    CHILD_CHECK(still_zero.load());
+    return "";
+  }));
+}
+
+TEST(PrivateFiles, LogLinesGoToTheProgramsStderrAsItIsThen) {
+  expect_passed(testing::run_in_child([]() -> std::string {
+    std::atomic<int> state{0};
+    std::atomic<bool> entered{false};
+    std::thread agent([&] {
+      entered = enter_private_file_table();
+      state = 1;
+      while (state.load() != 2) std::this_thread::yield();
+      write_program_stderr("hello\n", 6);
+      state = 3;
+    });
+    while (state.load() != 1) std::this_thread::yield();
+    CHILD_CHECK(entered.load());
+    int pipe_fds[2];
+    CHILD_CHECK(pipe(pipe_fds) == 0);
+    CHILD_CHECK(dup2(pipe_fds[1], STDERR_FILENO) == STDERR_FILENO);  // after the thread began
+    close(pipe_fds[1]);
+    state = 2;
+    while (state.load() != 3) std::this_thread::yield();
+    agent.join();
+    CHILD_CHECK(read_some(pipe_fds[0]) == "hello\n");
+    close(STDERR_FILENO);  // the last writer: no copy of it lives on in the thread's table
+    CHILD_CHECK(read_some(pipe_fds[0]).empty());
+    return "";
+  }));
+}
+
+}  // namespace
+}  // namespace profagent
