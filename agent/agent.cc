@@ -32,6 +32,7 @@
 #include "agent/core/program_name.h"
 #include "agent/output/push/pusher.h"
 #include "collectors/common/self_stats.h"
+#include "agent/runtime/private_files.h"
 #include "agent/runtime/sampling_signal.h"
 #include "agent/signals.h"
 #include "agent/profile/symbolize/backend_loader.h"
@@ -246,6 +247,7 @@ void agent_start() {
   add_self_comment_source(symbolizer_comment);
   symbolize::remember_backend_directory();  // before the program can chdir
   push_start(config(), g_state->exe);  // PROFAGENT_PUSH_URL
+  private_files_start();  // before any agent thread: can they have a file table of their own
   start_program_thread_tracking();  // before any agent thread: counts the program's
   install_fork_gate();  // before any agent thread: a fork never copies a lock one holds
   if (!start_dump_thread(config().interval_nanos)) {  // (it checked the cached tables)

@@ -13,6 +13,7 @@
 
 #include "agent/dump_thread.h"
 #include "agent/runtime/agent_thread.h"
+#include "agent/core/wakeup.h"
 #include "agent/runtime/hook_guard.h"
 #include "agent/core/log.h"
 #include "agent/runtime/threads/thread_registry.h"
@@ -33,6 +34,20 @@ bool program_thread_alive() {
   return false;
 }
 
+// A new program thread came (or may come) after all: this watch ends. A thread that ended
+// between the count check and the flag being cleared found the flag set and started no watch
+// of its own: if the count is back to zero, this watch claims the flag again and goes on.
+bool watch_goes_on_after_new_thread() {
+  g_last_ended.store(false, std::memory_order_release);
+  return g_live.load(std::memory_order_acquire) == 0 &&
+         !g_last_ended.exchange(true, std::memory_order_acq_rel);
+}
+
+void exit_for_the_program() {
+  log_debug("the program's last thread ended; exiting with status 0");
+  exit(0);  // atexit handlers and the exit dump run, as when glibc ends the process
+}
+
 // Ends the process with status 0 once the program's last thread has ended, as glibc does
 // when no thread is left. On a thread of its own, started by the last program thread: it
 // shares the program's file table (the dump thread has one of its own,
@@ -44,17 +59,35 @@ void* watch_for_the_end(void*) {
   // the agent, or by a raw clone) may still run: then look again every 100 ms, for as long
   // as it lives.
   for (int round = 0;; ++round) {
-    if (g_live.load(std::memory_order_acquire) > 0) {  // a new thread after all
-      g_last_ended.store(false);
-      return nullptr;
+    if (g_live.load(std::memory_order_acquire) > 0) {
+      if (!watch_goes_on_after_new_thread()) return nullptr;
+      continue;
     }
-    if (!program_thread_alive()) {
-      log_debug("the program's last thread ended; exiting with status 0");
-      exit(0);  // atexit handlers and the exit dump run, as when glibc ends the process
-    }
+    if (!program_thread_alive()) exit_for_the_program();
     timespec pause{0, round < 50 ? 2000000 : 100000000};
     nanosleep(&pause, nullptr);
   }
+}
+
+// Where no thread could be made for the watch (a thread limit, address space): the dump
+// thread ends the process at its wake-ups instead (its atexit handlers then write through
+// its own file table: better than a process that never ends).
+std::atomic<bool> g_watch_on_dump_thread{false};
+
+void check_last_thread_on_dump_thread() {
+  if (!g_watch_on_dump_thread.load(std::memory_order_acquire)) return;
+  for (int round = 0; round < 50; ++round) {
+    if (g_live.load(std::memory_order_acquire) > 0) {
+      g_watch_on_dump_thread.store(false);
+      if (!watch_goes_on_after_new_thread()) return;
+      g_watch_on_dump_thread.store(true);
+      continue;
+    }
+    if (!program_thread_alive()) exit_for_the_program();
+    timespec ms{0, 2000000};
+    nanosleep(&ms, nullptr);
+  }
+  request_collector_tick();  // look again at the next tick
 }
 
 void on_program_thread_end(void*) {
@@ -63,14 +96,16 @@ void on_program_thread_end(void*) {
   pthread_t watch;
   if (create_agent_thread(&watch, watch_for_the_end, nullptr, "profagent-exit") == 0) {
     pthread_detach(watch);
-  } else {
-    g_last_ended.store(false);  // no thread for it: the process lives on, as it did before
+    return;
   }
+  g_watch_on_dump_thread.store(true, std::memory_order_release);
+  wake_dump_thread();
 }
 
 void after_fork_child() {
   g_live.store(1);  // only the forking thread goes on in the child
   g_last_ended.store(false);
+  g_watch_on_dump_thread.store(false);
 }
 
 }  // namespace
@@ -84,6 +119,7 @@ void start_program_thread_tracking() {
   // constructor) are not counted; watch_for_the_end looks for them in /proc instead.
   g_live.store(1);
   pthread_setspecific(g_key, reinterpret_cast<void*>(1));
+  set_last_thread_check(check_last_thread_on_dump_thread);
   pthread_atfork(nullptr, nullptr, after_fork_child);
 }
 

@@ -20,31 +20,53 @@ int sys_close_range(unsigned first, unsigned last) noexcept {
 
 }  // namespace
 
+namespace {
+
+// Decided once at start (private_files_start): whether the process can borrow its stderr
+// through a pidfd, and whether the loader is being debugged.
+constinit bool g_pidfd_works = false;
+constinit bool g_loader_debug = false;
+
+}  // namespace
+
+void private_files_start() noexcept {
+  int saved = errno;
+  g_loader_debug = getenv("LD_DEBUG") != nullptr;
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0));
+  if (pidfd >= 0) {
+    int probe = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, STDERR_FILENO, 0));
+    g_pidfd_works = probe >= 0 || errno == EBADF;  // EBADF: the program has no stderr now
+    if (probe >= 0) close(probe);
+    close(pidfd);
+  }
+  errno = saved;
+}
+
 bool enter_private_file_table() noexcept {
   int saved = errno;
   // Nothing is opened before the table is the thread's own: a descriptor opened in the
   // shared table, even for a moment, could take a number the program is about to use.
   bool can_close_range = sys_close_range(~0U, ~0U) == 0;  // closes nothing, where it exists
-  if (!can_close_range || unshare(CLONE_FILES) != 0) {
+  if (!g_pidfd_works || !can_close_range || unshare(CLONE_FILES) != 0) {
     errno = saved;
     return false;
   }
   // The program's descriptors in the copy are dropped (closing them here closes nothing of
-  // the program's, and no pipe of its stays open because of us); /dev/null takes 0, 1 and
-  // 2, so no file of the agent's ever gets a standard number and a library writing to fd 2
-  // on this thread writes nowhere.
+  // the program's, and no pipe of its stays open because of us); 0, 1 and 2 are taken (by
+  // /dev/null), so no file of the agent's ever gets a standard number and a library writing
+  // to fd 2 on this thread writes nowhere.
   sys_close_range(0, ~0U);
   for (int fd = 0; fd <= STDERR_FILENO; ++fd) open("/dev/null", O_RDWR | O_CLOEXEC);
-  // Log lines go to the program's current stderr through a pidfd of the process
-  // (program_stderr.h); without one (a kernel before 5.6, a seccomp policy), through
-  // /proc/self/fd/2.
-  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0));
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0));  // (probed at start)
+  // Where /dev/null could not be opened the pidfd took a standard number: copies of it take
+  // the rest, and the one used sits above them.
+  while (pidfd >= 0 && pidfd <= STDERR_FILENO) pidfd = fcntl(pidfd, F_DUPFD_CLOEXEC, 0);
   set_thread_program_pidfd(pidfd);
   set_thread_has_private_files();
   // Someone debugging the loader (LD_DEBUG) still sees what it prints on this thread (the
   // symbolizer's dlopen): fd 2 is then the program's stderr as it was now (kept open while
   // the thread lives, which only this debugging mode accepts).
-  if (pidfd >= 0 && getenv("LD_DEBUG") != nullptr) {
+  if (pidfd >= 0 && g_loader_debug) {
     int program_stderr = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, STDERR_FILENO, 0));
     if (program_stderr >= 0) {
       dup2(program_stderr, STDERR_FILENO);

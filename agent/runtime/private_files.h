@@ -12,6 +12,10 @@
 
 namespace profagent {
 
+// At start (the constructor, before the program's main): whether pidfd_open and pidfd_getfd
+// work here, and whether LD_DEBUG is set. Normal context.
+void private_files_start() noexcept;
+
 // Gives the calling agent thread its own file table. False (and nothing changed) where the
 // kernel or a seccomp policy refuses one of the calls it needs (pidfd_open, pidfd_getfd,
 // close_range, unshare): the thread then shares the program's table, as before.

@@ -28,6 +28,7 @@ std::atomic<SignalHandlerFn> g_snapshot_handler{nullptr};
 std::atomic<SignalHandlerFn> g_wall_handler{nullptr};
 std::atomic<bool> g_owned{false};
 constinit struct sigaction g_dispatch_action = {};  // what install_sampling_signal installed
+std::atomic<int> g_execs_ignoring{0};  // execs under way with SIGPROF ignored for real
 constinit std::mutex g_install_mutex;
 
 // The program's disposition behind a sequence lock: a writer makes the sequence odd, writes,
@@ -64,7 +65,8 @@ void forward_to_program(int sig, siginfo_t* info, void* ucontext) {
   struct sigaction action;
   program_sigprof_action(&action);
   bool has_info = (action.sa_flags & SA_SIGINFO) != 0;
-  if (!has_info && action.sa_handler == SIG_IGN) return;
+  // SIG_IGN and SIG_DFL are what the kernel sees in the handler field, SA_SIGINFO or not.
+  if (action.sa_handler == SIG_IGN) return;
   if ((has_info && action.sa_sigaction == nullptr) || (!has_info && action.sa_handler == SIG_DFL)) {
     // SIGPROF's default action terminates the process: do exactly that.
     raise_with_default_action(sig);
@@ -153,16 +155,20 @@ bool ignore_sigprof_for_exec() noexcept {
   if (!sampling_signal_owned()) return false;
   struct sigaction program;
   program_sigprof_action(&program);
-  if ((program.sa_flags & SA_SIGINFO) != 0 || program.sa_handler != SIG_IGN) return false;
+  if (program.sa_handler != SIG_IGN) return false;  // (with SA_SIGINFO or not)
   struct sigaction ignore;
   memset(&ignore, 0, sizeof ignore);
   ignore.sa_handler = SIG_IGN;
-  return real_sigaction()(kSamplingSignal, &ignore, nullptr) == 0;
+  g_execs_ignoring.fetch_add(1, std::memory_order_relaxed);
+  if (real_sigaction()(kSamplingSignal, &ignore, nullptr) == 0) return true;
+  g_execs_ignoring.fetch_sub(1, std::memory_order_relaxed);
+  return false;
 }
 
 void restore_sigprof_after_failed_exec() noexcept {
   int saved = errno;
   real_sigaction()(kSamplingSignal, &g_dispatch_action, nullptr);
+  g_execs_ignoring.fetch_sub(1, std::memory_order_relaxed);
   errno = saved;
 }
 
@@ -213,6 +219,10 @@ void reset_program_sigprof_action_after_fork() noexcept {
   uint32_t sequence = g_program_sequence.load(std::memory_order_relaxed);
   if (sequence & 1) g_program_sequence.store(sequence + 1, std::memory_order_relaxed);
   g_program_writers.store(0, std::memory_order_relaxed);
+  // Forked while another thread's exec had SIGPROF ignored for real: the child keeps the
+  // dispatcher (it does not exec; the other thread is not there).
+  if (g_execs_ignoring.exchange(0, std::memory_order_relaxed) != 0)
+    real_sigaction()(kSamplingSignal, &g_dispatch_action, nullptr);
 }
 
 void set_cpu_sample_handler(SignalHandlerFn fn) noexcept {

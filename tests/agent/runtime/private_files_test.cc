@@ -41,6 +41,7 @@ std::string link_of(int fd) {
 
 TEST(PrivateFiles, AThreadsFilesAreItsOwnAndItKeepsNoneOfTheProgramsOpen) {
   expect_passed(testing::run_in_child([]() -> std::string {
+    private_files_start();  // (the constructor's call)
     int pipe_fds[2];
     CHILD_CHECK(pipe(pipe_fds) == 0);
     std::atomic<int> state{0}, thread_fd{-1};
@@ -73,6 +74,7 @@ TEST(PrivateFiles, AThreadsFilesAreItsOwnAndItKeepsNoneOfTheProgramsOpen) {
 
 TEST(PrivateFiles, LogLinesGoToTheProgramsStderrAsItIsThen) {
   expect_passed(testing::run_in_child([]() -> std::string {
+    private_files_start();
     std::atomic<int> state{0};
     std::atomic<bool> entered{false};
     std::thread agent([&] {
