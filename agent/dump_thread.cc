@@ -10,7 +10,6 @@
 // or termination signal, last program thread gone). An idle process costs it nothing.
 #include "agent/dump_thread.h"
 
-#include <linux/futex.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,6 +17,7 @@
 #include <atomic>
 
 #include "agent/agent.h"
+#include "agent/core/futex.h"
 #include "agent/runtime/private_files.h"
 #include "agent/runtime/agent_thread.h"
 #include "agent/core/clock.h"
@@ -48,7 +48,6 @@ std::atomic<bool> g_dump_requested{false};
 std::atomic<bool> g_final_requested{false};
 std::atomic<pid_t> g_final_exiting_tid{0};  // the thread that asked for the final dump
 std::atomic<uint32_t> g_final_done{0};  // a futex word: 1 once the final dump asked for ran
-static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
 std::atomic<LastThreadCheck> g_last_thread_check{nullptr};
 int64_t g_interval_nanos = 0;
 
@@ -70,8 +69,7 @@ bool run_due_work(int64_t* next_interval, int64_t* next_tick, int64_t* deadline)
   if (g_final_requested.exchange(false)) {
     dump_now(/*final=*/true, g_final_exiting_tid.load());
     g_final_done.store(1, std::memory_order_release);
-    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&g_final_done), FUTEX_WAKE_PRIVATE, 1,
-            nullptr, nullptr, 0);
+    futex_wake(g_final_done, 1);
   }
   if (LastThreadCheck check = g_last_thread_check.load()) check();
   if (g_tables_check_due != 0 && monotonic_nanos() >= g_tables_check_due) g_tables_check_due = 0;
@@ -187,13 +185,8 @@ bool final_dump_on_dump_thread(int64_t timeout_nanos, pid_t exiting_tid) noexcep
   g_final_requested.store(true);
   wake_dump_thread();
   const int64_t deadline = monotonic_nanos() + timeout_nanos;
-  while (g_final_done.load(std::memory_order_acquire) == 0) {
-    int64_t left = deadline - monotonic_nanos();
-    if (left <= 0) break;
-    timespec ts{static_cast<time_t>(left / 1000000000), static_cast<long>(left % 1000000000)};
-    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&g_final_done), FUTEX_WAIT_PRIVATE, 0, &ts,
-            nullptr, 0);
-  }
+  while (g_final_done.load(std::memory_order_acquire) == 0 && monotonic_nanos() < deadline)
+    futex_wait_until(g_final_done, 0, deadline);
   return true;
 }
 

@@ -1,32 +1,24 @@
 // The dump thread's futex wake-up word (see wakeup.h). SIGNAL-SAFE: atomics and the futex
-// system call.
+// system call (agent/core/futex.h).
 #include "agent/core/wakeup.h"
 
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
-
 #include <atomic>
-#include <cerrno>
 
+#include "agent/core/futex.h"
 #include "agent/core/sample_path.h"
 
 namespace profagent {
 namespace {
 
 std::atomic<uint32_t> g_wake_word{0};  // bumped by every wake-up (futex word)
-static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
 std::atomic<bool> g_tick_requested{false};
 std::atomic<bool> g_tick_expected{false};  // the dump thread will look by itself
 
 }  // namespace
 
 void wake_dump_thread() noexcept {
-  int saved = errno;
   g_wake_word.fetch_add(1, std::memory_order_acq_rel);
-  syscall(SYS_futex, &g_wake_word, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
-  errno = saved;
+  futex_wake(g_wake_word, 1);
 }
 
 PROFAGENT_SAMPLE_PATH void request_collector_tick() noexcept {
@@ -50,16 +42,7 @@ bool tick_requested() noexcept { return g_tick_requested.load(std::memory_order_
 void clear_tick_request() noexcept { g_tick_requested.store(false, std::memory_order_release); }
 
 void wait_for_wakeup(uint32_t seen, int64_t deadline) noexcept {
-  timespec abs_time;
-  timespec* timeout = nullptr;
-  if (deadline != 0) {
-    abs_time.tv_sec = deadline / 1000000000;
-    abs_time.tv_nsec = deadline % 1000000000;
-    timeout = &abs_time;
-  }
-  // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time (no drift over long sleeps).
-  syscall(SYS_futex, &g_wake_word, FUTEX_WAIT_BITSET_PRIVATE, seen, timeout, nullptr,
-          FUTEX_BITSET_MATCH_ANY);
+  futex_wait_until(g_wake_word, seen, deadline);
 }
 
 void reset_wakeups_after_fork() noexcept {

@@ -5,7 +5,6 @@
 #include "agent/core/large_bss.h"
 #include "collectors/wall/wall_signal_handler.h"
 
-#include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -15,6 +14,7 @@
 #include <cstring>
 
 #include "agent/core/clock.h"
+#include "agent/core/futex.h"
 #include "agent/runtime/hook_guard.h"
 #include "agent/runtime/sampling_signal.h"
 
@@ -32,9 +32,6 @@ constexpr uint32_t phase_of(uint32_t state) { return state & 7; }
 std::atomic<void*> g_published{nullptr};
 // Answers written so far (any round); the sampler sleeps on it as a futex instead of polling.
 std::atomic<uint32_t> g_answers{0};
-static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
-
-uint32_t* answers_word() { return reinterpret_cast<uint32_t*>(&g_answers); }
 
 }  // namespace
 
@@ -66,7 +63,7 @@ void WallSignalSlots::handler(siginfo_t* info, void* ucontext) noexcept {
   slot.depth = in_agent() ? kInAgentDepth : unwind_from_signal(ucontext, slot.pcs, kMaxFrames);
   slot.state.store(state_of(generation, kDone), std::memory_order_release);
   g_answers.fetch_add(1, std::memory_order_release);
-  syscall(SYS_futex, answers_word(), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+  futex_wake(g_answers, 1);
 }
 
 int WallSignalSlots::ask(pid_t tid, int* err) noexcept {
@@ -107,13 +104,11 @@ void WallSignalSlots::wait(const int* indices, size_t count, int64_t deadline_mo
       uint32_t phase = phase_of(slots_[indices[i]].state.load(std::memory_order_acquire));
       pending = phase == kRequested || phase == kWriting;
     }
-    const int64_t left = deadline_mono - monotonic_nanos();
-    if (!pending || left <= 0) return;
+    if (!pending || monotonic_nanos() >= deadline_mono) return;
     // Sleep until the next answer or the deadline: every handler that finishes a slot bumps
     // the word and wakes it, and an answer that came after `seen` was read makes the wait
     // return at once (the word changed), so none is missed.
-    timespec ts{static_cast<time_t>(left / 1000000000), static_cast<long>(left % 1000000000)};
-    syscall(SYS_futex, answers_word(), FUTEX_WAIT_PRIVATE, seen, &ts, nullptr, 0);
+    futex_wait_until(g_answers, seen, deadline_mono);
   }
 }
 

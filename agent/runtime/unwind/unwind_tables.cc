@@ -4,15 +4,10 @@
 #include "agent/runtime/unwind/unwind_tables.h"
 
 #include <link.h>
-#include <linux/futex.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <cstdint>
 #include <cstring>
 #include <mutex>
@@ -22,6 +17,7 @@
 
 #include "agent/core/clock.h"
 #include "agent/core/fork_gate.h"
+#include "agent/core/futex.h"
 #include "agent/core/log.h"
 #include "agent/core/sample_path.h"
 #include "agent/runtime/hook_guard.h"
@@ -222,7 +218,7 @@ void unwind_tables_refresh() noexcept {
   g_set.store(set, std::memory_order_release);
   // Walks waiting for the first tables (wait_for_unwind_tables) sleep on this word.
   g_published.fetch_add(1, std::memory_order_release);
-  syscall(SYS_futex, &g_published, FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr, nullptr, 0);
+  futex_wake(g_published, INT32_MAX);
 }
 
 void unwind_tables_after_fork_child() noexcept {
@@ -238,16 +234,11 @@ const UnwindModuleSet* unwind_modules() noexcept { return g_set.load(std::memory
 void want_unwind_tables() noexcept { g_wanted.store(true, std::memory_order_release); }
 
 bool wait_for_first_unwind_tables(int64_t deadline_nanos) noexcept {
-  static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
   for (;;) {
     uint32_t seen = g_published.load(std::memory_order_acquire);
     if (unwind_modules() != nullptr) return true;
-    int64_t left = deadline_nanos - monotonic_nanos();
-    if (left <= 0) return false;
-    timespec timeout{static_cast<time_t>(left / 1000000000), static_cast<long>(left % 1000000000)};
-    int saved = errno;
-    syscall(SYS_futex, &g_published, FUTEX_WAIT_PRIVATE, seen, &timeout, nullptr, 0);
-    errno = saved;
+    if (monotonic_nanos() >= deadline_nanos) return false;
+    futex_wait_until(g_published, seen, deadline_nanos);
   }
 }
 bool unwind_tables_wanted() noexcept { return g_wanted.load(std::memory_order_acquire); }
