@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "agent/core/write_all.h"
+
 namespace profagent {
 namespace {
 
@@ -23,16 +25,6 @@ struct linux_dirent64_view {  // getdents64's record (no glibc declaration)
 
 constinit thread_local bool t_private_files = false;
 constinit thread_local int t_program_pidfd = -1;
-
-void write_all(int fd, const char* data, size_t size) noexcept {
-  while (size > 0) {
-    ssize_t n = write(fd, data, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;  // stderr closed or full: nothing better to do with a log line
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
-}
 
 // The stderr of the first thread of the process whose fd 2 is not /dev/null (agent threads
 // with a table of their own park /dev/null there), reopened (a pipe, a terminal or a file;
@@ -72,7 +64,7 @@ void set_thread_program_pidfd(int pidfd) noexcept { t_program_pidfd = pidfd; }
 void write_program_stderr(const char* data, size_t size) noexcept {
   int saved = errno;
   if (!t_private_files) {
-    write_all(STDERR_FILENO, data, size);
+    (void)write_all(STDERR_FILENO, data, size);
   } else {
     int fd = t_program_pidfd >= 0
                  ? static_cast<int>(syscall(SYS_pidfd_getfd, t_program_pidfd, STDERR_FILENO, 0))
@@ -81,7 +73,7 @@ void write_program_stderr(const char* data, size_t size) noexcept {
     // the pidfd reaches, went with it): reopen the stderr of a thread that has one.
     if (fd < 0) fd = reopen_a_threads_stderr();
     if (fd >= 0) {
-      write_all(fd, data, size);
+      (void)write_all(fd, data, size);  // a log line has nowhere else to go
       close(fd);
     }
   }
