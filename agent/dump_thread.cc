@@ -50,6 +50,18 @@ std::atomic<pid_t> g_final_exiting_tid{0};  // the thread that asked for the fin
 std::atomic<uint32_t> g_final_done{0};  // a futex word: 1 once the final dump asked for ran
 std::atomic<LastThreadCheck> g_last_thread_check{nullptr};
 int64_t g_interval_nanos = 0;
+std::atomic<pid_t> g_dump_tid{0};  // the running dump thread's tid (0: not known)
+
+// stop_dump_thread's request: kRun, kStopAsked (set by the stopper), kStopping (the thread saw
+// it and is ending). A stopper that gives up takes kStopAsked back to kRun.
+enum StopState : int { kRun, kStopAsked, kStopping };
+std::atomic<int> g_stop_state{kRun};
+
+// Called by the dump thread between pieces of work: true if it is to end now.
+bool stop_asked() noexcept {
+  int asked = kStopAsked;
+  return g_stop_state.compare_exchange_strong(asked, kStopping);
+}
 
 // The cached unwind tables mapped at start are checksummed (and the module set published
 // again without their checks) this long after the thread starts, not at once: a process of
@@ -126,13 +138,17 @@ constexpr int64_t kStartGraceNanos = 2 * 1000000LL;
 uint32_t g_start_wakeups = 0;  // the wake-up count before the thread was made
 int64_t g_start_grace_due = 0;
 
-void finish_start_after_grace() {
+// False if the thread is to end at once (stop_dump_thread).
+bool finish_start_after_grace() {
   // Any wake-up since the thread was asked for ends the grace (one made before it ran is not
   // missed), as does a walk that waits for the tables.
   const uint32_t seen = g_start_wakeups;
   while (monotonic_nanos() < g_start_grace_due && !unwind_tables_wanted() &&
          wakeup_count() == seen)
     wait_for_wakeup(seen, g_start_grace_due);
+  // A termination signal goes first (run_due_work dumps and ends the process); a stop asked
+  // for within the grace leaves the start's work to the thread that comes back.
+  if (pending_termination_signal() == 0 && stop_asked()) return false;
   // What the dump thread opens from here on never takes a descriptor number of the program's
   // (a process that ends within the grace pays for none of it: nothing was opened before).
   enter_private_file_table();
@@ -142,16 +158,19 @@ void finish_start_after_grace() {
     finish_agent_start();
     prepare_profile_directory();
   }
+  return true;
 }
 
 void* dump_thread_main(void*) {
-  finish_start_after_grace();
+  if (!finish_start_after_grace()) return nullptr;
   int64_t next_interval = g_interval_nanos > 0 ? monotonic_nanos() + g_interval_nanos : 0;
   int64_t next_tick = 0;  // 0: no collector asked for one
   for (;;) {
     uint32_t seen = wakeup_count();
     int64_t deadline = 0;
-    if (run_due_work(&next_interval, &next_tick, &deadline)) wait_for_wakeup(seen, deadline);
+    bool idle = run_due_work(&next_interval, &next_tick, &deadline);
+    if (stop_asked()) return nullptr;  // after the due work: a pending termination went first
+    if (idle) wait_for_wakeup(seen, deadline);
   }
   return nullptr;
 }
@@ -160,6 +179,7 @@ void* dump_thread_main(void*) {
 
 bool start_dump_thread(int64_t interval_nanos) {
   g_interval_nanos = interval_nanos;
+  g_stop_state.store(kRun);
   g_tables_check_due = monotonic_nanos() + kTablesCheckDelayNanos;
   g_start_wakeups = wakeup_count();
   g_start_grace_due = monotonic_nanos() + kStartGraceNanos;
@@ -167,12 +187,37 @@ bool start_dump_thread(int64_t interval_nanos) {
   if (int rc = create_agent_thread(&thread, dump_thread_main, nullptr, "profagent-dump")) {
     log().warn("cannot start the dump thread (error {}); dumps happen only at exit", rc);
     unwind_tables_check_pending();  // its job at start: the cached unwind tables' checksums
+    g_running_pid.store(0, std::memory_order_release);  // (restart_dump_thread: none now)
+    g_dump_tid.store(0);
     return false;
   }
+  g_dump_tid.store(tid_of_thread(thread));
   pthread_detach(thread);
   g_running_pid.store(static_cast<pid_t>(syscall(SYS_getpid)), std::memory_order_release);
   return true;
 }
+
+bool stop_dump_thread(int64_t timeout_nanos) {
+  if (!running_here()) return true;
+  const pid_t tid = g_dump_tid.load();
+  if (tid == 0) return false;  // cannot tell when it is gone
+  const int64_t deadline = monotonic_nanos() + timeout_nanos;
+  g_stop_state.store(kStopAsked);
+  wake_dump_thread();
+  while (g_stop_state.load() == kStopAsked && monotonic_nanos() < deadline) {
+    timespec pause{0, 20 * 1000};
+    nanosleep(&pause, nullptr);
+  }
+  int asked = kStopAsked;
+  if (g_stop_state.compare_exchange_strong(asked, kRun)) return false;  // busy: it runs on
+  // kStopping: the thread returns from its body at once (the wait is for the kernel to let
+  // go of it). g_running_pid keeps this pid: a termination signal meanwhile waits for the
+  // restarted thread rather than dying undumped.
+  wait_for_agent_thread_end(tid, 1000000000LL);
+  return true;
+}
+
+bool restart_dump_thread() { return start_dump_thread(g_interval_nanos); }
 
 void request_dump() noexcept {
   g_dump_requested.store(true);

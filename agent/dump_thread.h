@@ -28,6 +28,17 @@ void set_last_thread_check(LastThreadCheck check) noexcept;
 // interrupted malloc or stdio, which the dump does not need on the caller's thread.
 bool final_dump_on_dump_thread(int64_t timeout_nanos, pid_t exiting_tid) noexcept;
 
+// For a moment the program must be the process's only thread (a namespace change,
+// agent/namespace_hooks.cc): the dump thread ends once the work it is doing is done, and
+// this waits until it has left the process. False if it was not told to end within
+// `timeout_nanos` (a long dump: it then runs on); true means restart_dump_thread is due. A
+// termination signal meanwhile waits for the restarted thread (it dumps first thing).
+// Normal context.
+bool stop_dump_thread(int64_t timeout_nanos);
+// Starts the thread stop_dump_thread ended again (its start grace anew; the agent's start is
+// not redone). False if it cannot be started: dumps then happen only at exit.
+bool restart_dump_thread();
+
 // True once start_dump_thread succeeded in this process. SIGNAL-SAFE.
 bool dump_thread_running() noexcept;
 

@@ -5,11 +5,15 @@
 #include <dlfcn.h>
 #include <semaphore.h>
 #include <signal.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <cstring>
 
+#include "agent/core/clock.h"
 #include "agent/runtime/hook_guard.h"
 #include "agent/runtime/threads/thread_registry.h"
 
@@ -88,6 +92,20 @@ pid_t tid_of_thread(pthread_t thread) noexcept {
   if (pthread_getcpuclockid(thread, &clock) != 0 || (clock & 7) != 6) return 0;
   pid_t tid = static_cast<pid_t>(~(clock >> 3));
   return tid > 0 ? tid : 0;
+}
+
+bool wait_for_agent_thread_end(pid_t tid, int64_t timeout_nanos) noexcept {
+  const pid_t pid = static_cast<pid_t>(syscall(SYS_getpid));
+  const int64_t deadline = monotonic_nanos() + timeout_nanos;
+  // tgkill with signal 0 fails with ESRCH once the thread is unhashed, which is also when it
+  // leaves the thread group (release_task).
+  while (syscall(SYS_tgkill, pid, tid, 0) == 0) {
+    if (monotonic_nanos() >= deadline) return false;
+    timespec pause{0, 20 * 1000};
+    nanosleep(&pause, nullptr);
+  }
+  unregister_agent_thread(tid);
+  return true;
 }
 
 int create_agent_thread(pthread_t* thread, void* (*body)(void*), void* arg, const char* name) {

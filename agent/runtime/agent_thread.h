@@ -7,6 +7,8 @@
 #include <pthread.h>
 #include <sys/types.h>
 
+#include <cstdint>
+
 namespace profagent {
 
 // Returns 0 or an errno value, like pthread_create.
@@ -19,6 +21,13 @@ void forget_agent_thread_starts_after_fork() noexcept;
 // The kernel tid of a thread this process created (0 if it cannot be known), without waiting
 // for the thread to run.
 pid_t tid_of_thread(pthread_t thread) noexcept;
+
+// Waits until agent thread `tid`, which is ending (its body returned or is returning), has
+// left the process: the kernel no longer counts it among the process's threads, which a
+// namespace change that wants a single-threaded process checks (a pthread_join returns
+// before that). Its tid is then no longer an agent thread's. False if it is still there
+// after `timeout_nanos`. Normal context.
+bool wait_for_agent_thread_end(pid_t tid, int64_t timeout_nanos) noexcept;
 
 // The real pthread_create (next in the lookup order after libprofagent.so).
 using PthreadCreateFn = int (*)(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*);

@@ -66,6 +66,14 @@ class Collector {
   virtual void on_thread_start() noexcept {}
   virtual void on_thread_exit() noexcept {}
 
+  // For a moment the program must be the process's only thread (it changes a user, mount or
+  // time namespace: agent/namespace_hooks.cc). A collector with a thread of its own ends it
+  // here, keeping what it gathered, and starts it again in resume_thread (false if it could
+  // not end it: the agent then resumes the others and lets the change fail as it would).
+  // Normal context, on the program's thread.
+  virtual bool pause_thread() { return true; }
+  virtual void resume_thread() {}
+
   // Called in the child after fork(), on the only thread the child has, before the program
   // continues. Only async-signal-safe work here; heavy work is deferred to the next dump.
   virtual void on_fork_child() noexcept {}

@@ -109,6 +109,29 @@ void WallCollector::stop() {
   thread_alive_ = false;
 }
 
+bool WallCollector::pause_thread() {
+  if (!thread_alive_ || thread_pid_ != getpid()) return true;
+  const pid_t tid = tid_of_thread(thread_);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_requested_ = true;
+  }
+  wake_.notify_all();
+  pthread_join(thread_, nullptr);  // at most one tick (answers wait 5 ms at most)
+  thread_alive_ = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_requested_ = false;
+  }
+  if (tid != 0) wait_for_agent_thread_end(tid, 1000000000LL);  // joined is not yet gone
+  return true;
+}
+
+void WallCollector::resume_thread() {
+  if (running_.load() && !thread_alive_ && !start_thread())
+    log().warn("cannot restart the wall sampler thread; wall profile stops here");
+}
+
 void* WallCollector::thread_body(void* self) {
   enter_private_file_table();  // its /proc reads never take a number of the program's
   static_cast<WallCollector*>(self)->loop();

@@ -29,6 +29,8 @@ class WallCollector final : public Collector {
   bool start(const Config& config) override;
   void stop() override;
   void on_fork_child() noexcept override;
+  bool pause_thread() override;
+  void resume_thread() override;
   void on_tick() override;
   std::optional<ProfileBuilder> snapshot(const DumpRequest& request) override;
 

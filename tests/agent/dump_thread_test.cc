@@ -2,12 +2,14 @@
 // (no agent started, so dumps and ticks have nothing to write): it runs the last-thread check
 // at every wake-up (and once 100 ms after it starts), at its interval, and serves a
 // collector's tick request by clearing it; a fork child sees none of the parent's.
-// The thread cannot be stopped, so every check runs in a forked child. What it dumps, and on
+// It can be stopped for a moment (stop_dump_thread: a namespace change) and started again.
+// Every check runs in a forked child. What it dumps, and on
 // which signal, is covered end to end (tests/e2e/continuous_e2e_test.cc,
 // tests/e2e/signals_e2e_test.cc, tests/e2e/lifecycle_e2e_test.cc).
 #include "agent/dump_thread.h"
 
 #include <gtest/gtest.h>
+#include <dirent.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,6 +40,17 @@ bool wait_until(const std::function<bool()>& done, int64_t ms = 10000) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   return true;
+}
+
+// Threads of this process, from /proc/self/task.
+int task_count() {
+  DIR* d = opendir("/proc/self/task");
+  if (d == nullptr) return -1;
+  int n = 0;
+  while (dirent* e = readdir(d))
+    if (e->d_name[0] != '.') ++n;
+  closedir(d);
+  return n;
 }
 
 void expect_passed(const testing::ChildResult& result) {
@@ -155,4 +168,62 @@ TEST(DumpThread, WakesAtItsIntervalWithoutBeingAsked) {
 }
 
 }  // namespace
+// Stopped for a moment, the thread leaves the process (the kernel counts one thread: what
+// unshare(CLONE_NEWUSER) wants); started again it runs its checks at wake-ups as before. A
+// stop asked for during the start grace works the same (a process that unshares at once).
+TEST(DumpThread, StopsForAMomentAndComesBack) {
+  if (dump_thread_running()) GTEST_SKIP() << "a dump thread already runs in this process";
+  expect_passed(testing::run_in_child([]() -> std::string {
+    reset_wakeups_after_fork();
+    set_last_thread_check(count_check);
+    CHILD_CHECK(start_dump_thread(0));
+    CHILD_CHECK(stop_dump_thread(1000 * 1000000LL));  // within its 2 ms grace
+    CHILD_CHECK(task_count() == 1);
+    CHILD_CHECK(dump_thread_running());  // a termination signal waits for the restart
+    CHILD_CHECK(restart_dump_thread());
+    CHILD_CHECK(wait_until([] { return g_checks.load() >= 1; }));
+    CHILD_CHECK(task_count() == 2);
+    for (int round = 0; round < 20; ++round) {
+      CHILD_CHECK(stop_dump_thread(1000 * 1000000LL));
+      CHILD_CHECK(task_count() == 1);
+      CHILD_CHECK(restart_dump_thread());
+    }
+    int before = g_checks.load();
+    wake_dump_thread();
+    CHILD_CHECK(wait_until([&] { return g_checks.load() > before; }));
+    CHILD_CHECK(task_count() == 2);
+    return "";
+  }));
+}
+
+std::atomic<bool> g_slow_check{false};
+void slow_check() {
+  g_checks.fetch_add(1);
+  if (g_slow_check.load()) std::this_thread::sleep_for(std::chrono::milliseconds(400));
+}
+
+// A thread busy for longer than the stop may wait (a long dump) is not stopped: it runs on,
+// and the caller's change goes ahead (and fails as it would).
+TEST(DumpThread, ABusyThreadIsNotStoppedAndRunsOn) {
+  if (dump_thread_running()) GTEST_SKIP() << "a dump thread already runs in this process";
+  expect_passed(testing::run_in_child([]() -> std::string {
+    reset_wakeups_after_fork();
+    set_last_thread_check(slow_check);
+    CHILD_CHECK(start_dump_thread(0));
+    CHILD_CHECK(wait_until([] { return g_checks.load() >= 1; }));
+    g_slow_check.store(true);
+    int before = g_checks.load();
+    wake_dump_thread();
+    CHILD_CHECK(wait_until([&] { return g_checks.load() > before; }));  // busy for 400 ms
+    CHILD_CHECK(!stop_dump_thread(50 * 1000000LL));
+    CHILD_CHECK(task_count() == 2);
+    g_slow_check.store(false);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    before = g_checks.load();
+    wake_dump_thread();
+    CHILD_CHECK(wait_until([&] { return g_checks.load() > before; }));  // still serving
+    return "";
+  }));
+}
+
 }  // namespace profagent

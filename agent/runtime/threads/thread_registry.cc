@@ -104,6 +104,13 @@ void register_agent_thread(pid_t tid) noexcept {
   }
 }
 
+void unregister_agent_thread(pid_t tid) noexcept {
+  for (auto& slot : g_agent_threads) {
+    pid_t expected = tid;
+    if (slot.compare_exchange_strong(expected, 0)) return;
+  }
+}
+
 bool is_agent_thread(pid_t tid) noexcept {
   for (auto& slot : g_agent_threads)
     if (slot.load(std::memory_order_relaxed) == tid) return true;

@@ -41,6 +41,8 @@ void note_program_thread_created() noexcept;
 // Agent-owned threads (dump thread, HTTP server...) register so profiles can leave them out.
 void register_agent_thread(pid_t tid) noexcept;
 bool is_agent_thread(pid_t tid) noexcept;
+// An agent thread that has ended for good (its tid may be given to a program thread later).
+void unregister_agent_thread(pid_t tid) noexcept;
 
 // Reads /proc/self/task/TID/<name> into buf, NUL-terminated (at most size - 1 bytes; EINTR
 // retried): 0 with *length set, or the errno of the open or read that failed (ENOENT or ESRCH:

@@ -1,5 +1,6 @@
-// Agent threads: the creator learns the new thread's tid without waiting for it to run, and
-// the thread counts as an agent thread as soon as create_agent_thread returns.
+// Agent threads: the creator learns the new thread's tid without waiting for it to run, the
+// thread counts as an agent thread as soon as create_agent_thread returns, and once it has
+// ended wait_for_agent_thread_end sees it leave the process and forgets its tid.
 #include "agent/runtime/agent_thread.h"
 
 #include <gtest/gtest.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 
 #include "agent/runtime/threads/thread_registry.h"
 
@@ -48,4 +50,23 @@ TEST(AgentThread, RegisteredWhenCreateReturns) {
 }
 
 }  // namespace
+TEST(AgentThread, WaitForEndSeesTheThreadLeaveTheProcessAndForgetsItsTid) {
+  g_seen_tid.store(0);
+  g_may_exit.store(false);
+  pthread_t t;
+  ASSERT_EQ(create_agent_thread(&t, report_tid, nullptr, "test-agent"), 0);
+  pid_t tid = tid_of_thread(t);
+  ASSERT_GT(tid, 0);
+  // Still running: the wait gives up after its timeout, and the tid stays an agent thread's.
+  auto before = std::chrono::steady_clock::now();
+  EXPECT_FALSE(wait_for_agent_thread_end(tid, 50 * 1000000LL));
+  EXPECT_GE(std::chrono::steady_clock::now() - before, std::chrono::milliseconds(50));
+  EXPECT_TRUE(is_agent_thread(tid));
+  g_may_exit.store(true);
+  pthread_detach(t);  // as the dump thread: nobody joins it
+  EXPECT_TRUE(wait_for_agent_thread_end(tid, 5000 * 1000000LL));
+  EXPECT_EQ(syscall(SYS_tgkill, getpid(), tid, 0), -1);  // gone from the thread group
+  EXPECT_FALSE(is_agent_thread(tid));
+}
+
 }  // namespace profagent

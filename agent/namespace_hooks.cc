@@ -1,0 +1,62 @@
+// HOOK CONTEXT. Interposes unshare and setns: a change of user, mount or time namespace that
+// the kernel allows only to a process's only thread (agent/runtime/namespace_change.h) gets
+// the agent's threads out of the way for the moment of the call (agent/threads_aside.h), so
+// `unshare -U`, `nsenter -m`, bubblewrap and rootless container tools work under the agent as
+// without it. Every other call is the system call itself. The program's asynchronous signals
+// wait (blocked) for the few hundred microseconds the agent's threads are away, so a
+// termination signal meanwhile still finds a dump thread. errno is the call's.
+#include <errno.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <initializer_list>
+
+#include "agent/core/real_sigaction.h"
+#include "agent/runtime/hook_guard.h"
+#include "agent/runtime/namespace_change.h"
+#include "agent/threads_aside.h"
+
+#define PROFAGENT_HOOK extern "C" __attribute__((visibility("default")))
+
+namespace {
+
+// Runs `call` (a system call) with the agent's threads aside when the program is alone.
+template <typename Call>
+long with_agent_threads_aside(Call call) {
+  const int saved_errno = errno;
+  sigset_t asynchronous, old;
+  sigfillset(&asynchronous);
+  for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS}) sigdelset(&asynchronous, sig);
+  profagent::raw_sigmask(SIG_BLOCK, &asynchronous, &old);
+  bool aside = false;
+  {
+    profagent::AgentScope scope;
+    aside = profagent::program_thread_alone() && profagent::agent_threads_step_aside();
+  }
+  errno = saved_errno;
+  long rc = call();
+  const int call_errno = errno;
+  if (aside) {
+    profagent::AgentScope scope;
+    profagent::agent_threads_come_back();
+  }
+  profagent::raw_sigmask(SIG_SETMASK, &old, nullptr);
+  errno = call_errno;
+  return rc;
+}
+
+}  // namespace
+
+PROFAGENT_HOOK int unshare(int flags) noexcept {
+  if (!profagent::unshare_needs_one_thread(flags))
+    return static_cast<int>(syscall(SYS_unshare, flags));
+  return static_cast<int>(with_agent_threads_aside([&] { return syscall(SYS_unshare, flags); }));
+}
+
+PROFAGENT_HOOK int setns(int fd, int nstype) noexcept {
+  if (!profagent::setns_needs_one_thread(fd, nstype))
+    return static_cast<int>(syscall(SYS_setns, fd, nstype));
+  return static_cast<int>(
+      with_agent_threads_aside([&] { return syscall(SYS_setns, fd, nstype); }));
+}
