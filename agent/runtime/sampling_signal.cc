@@ -19,6 +19,7 @@
 #include "agent/core/log.h"
 #include "agent/core/real_sigaction.h"
 #include "agent/runtime/signal_mask.h"
+#include "agent/runtime/signal_stack_room.h"
 
 namespace profagent {
 namespace {
@@ -103,6 +104,13 @@ void forward_to_program(int sig, siginfo_t* info, void* ucontext) {
 PROFAGENT_SAMPLE_PATH void dispatch(int sig, siginfo_t* info, void* ucontext) {
   int saved_errno = errno;
   if (info != nullptr && is_agent_signal(info)) {
+    // An alternate signal stack with barely room for the kernel's frame: no agent handler can
+    // run safely (the sample is lost, a snapshot or wall walk finds no answer); anything
+    // else would overflow it.
+    if (signal_stack_room(ucontext) < kRoomForAgentHandler) {
+      errno = saved_errno;
+      return;
+    }
     SignalHandlerFn fn = info->si_code == SI_TIMER && info->si_value.sival_ptr == kTimerCookie
                              ? g_cpu_handler.load(std::memory_order_acquire)
                          : (static_cast<uint32_t>(info->si_value.sival_int) & kWallCookieBit)

@@ -8,6 +8,7 @@
 #include "agent/core/sample_path.h"
 #include "agent/core/wakeup.h"
 #include "agent/runtime/hook_guard.h"
+#include "agent/runtime/signal_stack_room.h"
 #include "collectors/common/self_stats.h"
 #include "agent/runtime/threads/thread_registry.h"
 #include "agent/runtime/unwind/unwinder.h"
@@ -18,6 +19,27 @@ CpuHandlerState& cpu_handler_state() noexcept {
   constinit static CpuHandlerState state;  // constant-initialised: no guard, no allocation
   return state;
 }
+
+namespace {
+
+// The sample's stack, walked (its 64-frame array lives only in this frame), or the
+// interrupted PC alone where the signal stack has no room for the walk.
+PROFAGENT_SAMPLE_PATH __attribute__((noinline)) bool record_walked(CpuHandlerState& state,
+                                                                void* ucontext,
+                                                                uint64_t weight) noexcept {
+  uintptr_t pcs[kMaxFrames];
+  int depth = unwind_from_signal(ucontext, pcs, kMaxFrames);
+  return depth > 0 &&
+         state.buffer.add(current_tid(), pcs, static_cast<uint32_t>(depth), weight);
+}
+
+bool record_interrupted_pc(CpuHandlerState& state, void* ucontext, uint64_t weight) noexcept {
+  uintptr_t pc[1];
+  int depth = unwind_from_signal(ucontext, pc, 1);  // the PC alone here: no room to walk
+  return depth > 0 && state.buffer.add(current_tid(), pc, 1, weight);
+}
+
+}  // namespace
 
 PROFAGENT_SAMPLE_PATH void cpu_sample_handler(siginfo_t* info, void* ucontext) noexcept {
   CpuHandlerState& state = cpu_handler_state();
@@ -36,11 +58,10 @@ PROFAGENT_SAMPLE_PATH void cpu_sample_handler(siginfo_t* info, void* ucontext) n
   // Self-accounting: the handler's own time (the cost clock: one rdtsc) goes into the
   // profiles' comments, so the overhead can be checked from the files (self_stats.h).
   uint64_t start = cost_clock_now();
-  uintptr_t pcs[kMaxFrames];
-  int depth = unwind_from_signal(ucontext, pcs, kMaxFrames);
-  if (depth <= 0 ||
-      !state.buffer.add(current_tid(), pcs, static_cast<uint32_t>(depth), weight))
-    state.lost.fetch_add(weight, std::memory_order_relaxed);
+  bool recorded = signal_stack_room(ucontext) >= kRoomForCpuWalk
+                      ? record_walked(state, ucontext, weight)
+                      : record_interrupted_pc(state, ucontext, weight);
+  if (!recorded) state.lost.fetch_add(weight, std::memory_order_relaxed);
   request_collector_tick();  // the dump thread drains the buffer ~100 ms from now
   self_add_cost_ticks(SelfCost::kCpuHandler, cost_clock_now() - start);
 }

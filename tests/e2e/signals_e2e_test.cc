@@ -210,6 +210,34 @@ TEST_F(SignalsE2E, CoroutineOnEightKibStackIsSampledAt1000Hz) {
   EXPECT_GT(cpu_in("coroutine_burn"), 500 * 1000000LL);  // of 1 s
 }
 
+// A program's alternate signal stack may be barely larger than the kernel's signal frame
+// (~3 KiB on this CPU with AVX-512 state): a 4 KiB one crashed at the first sample (the walk
+// overflowed it into the page below). Where the room is short the agent keeps the sample's
+// interrupted function alone; with room it walks as usual. Wall samples run there too.
+TEST_F(SignalsE2E, SmallSignalStacksSurviveSampling) {
+  for (int size : {3584, 4096, 4608, 6144, 65536}) {
+    SCOPED_TRACE(size);
+    std::string dir = e2e::make_temp_dir();
+    e2e::RunOptions o = fast_cpu();
+    o.env["PROFAGENT_DIR"] = dir;
+    o.env["PROFAGENT_WALL_HZ"] = "500";
+    e2e::RunResult r =
+        e2e::run({e2e::program("small_altstack"), std::to_string(size), "0.4"}, o);
+    ASSERT_EQ(r.exit_code(), 0) << r.err;
+    EXPECT_EQ(r.out, "ok\n");
+    std::vector<std::string> files = e2e::profiles(dir, "cpu");
+    ASSERT_EQ(files.size(), 1u);
+    RawProfile p = e2e::read_raw(files[0]);
+    const int cpu = p.sample_index("cpu");
+    int64_t burn = p.flat_containing(cpu, "burn_on_small_altstack");
+    EXPECT_GT(burn, 200 * 1000000LL) << "of 0.4 s";
+    int64_t with_main = p.cum_containing(cpu, "main");
+    if (size >= 8192) {
+      EXPECT_GT(with_main, burn / 2) << "walked to main where there is room";
+    }
+  }
+}
+
 // --- 2. Every libc entry that installs a handler ---------------------------------------
 
 TEST_F(SignalsE2E, SigprofHandlerInstalledThroughEveryLibcEntryIsShared) {

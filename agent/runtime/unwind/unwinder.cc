@@ -14,6 +14,7 @@
 #include "agent/core/fork_gate.h"
 #include "agent/core/wakeup.h"
 #include "agent/core/sample_path.h"
+#include "agent/runtime/signal_stack_room.h"
 #include "agent/runtime/unwind/stack_walk.h"
 #include "agent/runtime/unwind/thread_stack.h"
 #include "agent/runtime/unwind/unwind_tables.h"
@@ -129,6 +130,23 @@ void unwinder_init() noexcept {
 
 void unwinder_after_fork_child() noexcept { unwind_tables_after_fork_child(); }
 
+namespace {
+
+// The walk itself, out of line: its frame (the 512-byte read window) is only entered when
+// the stack has room for it.
+PROFAGENT_SAMPLE_PATH __attribute__((noinline)) int walk_from_signal(const WalkRegs& regs,
+                                                                  uintptr_t* pcs,
+                                                                  int max_frames) noexcept {
+  LocalStackMemory mem(regs.sp);
+  WalkOptions opt;
+  opt.first_exact = true;
+  opt.prefetch_stack = true;
+  opt.skip_agent = true;  // agent trampolines never show in a stack
+  return walk_stack(regs, mem, opt, pcs, max_frames);
+}
+
+}  // namespace
+
 PROFAGENT_SAMPLE_PATH
 int unwind_from_signal(void* ucontext, uintptr_t* pcs, int max_frames) noexcept {
   if (ucontext == nullptr || max_frames <= 0) return 0;
@@ -139,18 +157,14 @@ int unwind_from_signal(void* ucontext, uintptr_t* pcs, int max_frames) noexcept 
                 static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RBP])};
   // Before the dump thread's first load of the tables (2 ms after the agent starts, or at
   // once when woken: the CPU handler's tick request wakes it) there is nothing to walk
-  // with: the sample keeps the function it interrupted, without guessing its callers.
-  if (unwind_modules() == nullptr) {
+  // with, and on an alternate signal stack too small for the walk there is no room to: the
+  // sample keeps the function it interrupted, without guessing its callers.
+  if (unwind_modules() == nullptr || signal_stack_room(ucontext) < kRoomForWalk) {
     if (is_agent_pc(regs.pc)) return 0;
     pcs[0] = regs.pc;
     return 1;
   }
-  LocalStackMemory mem(regs.sp);
-  WalkOptions opt;
-  opt.first_exact = true;
-  opt.prefetch_stack = true;
-  opt.skip_agent = true;  // agent trampolines never show in a stack
-  return walk_stack(regs, mem, opt, pcs, max_frames);
+  return walk_from_signal(regs, pcs, max_frames);
 }
 
 PROFAGENT_SAMPLE_PATH __attribute__((noinline)) int unwind_from_hook(uintptr_t* pcs,

@@ -391,6 +391,8 @@ TEST(SamplingSignal, ThreadCpuClockReadsThatThreadsCpuTime) {
   EXPECT_LT(b - a, 1000000000LL);
   pid_t gone = 0;
   std::thread([&] { gone = static_cast<pid_t>(syscall(SYS_gettid)); }).join();
+  // join returns once the thread cleared its tid, a moment before the kernel lets go of it.
+  for (int i = 0; i < 10000 && syscall(SYS_tgkill, getpid(), gone, 0) == 0; ++i) usleep(100);
   EXPECT_NE(clock_gettime(thread_cpu_clock(gone), &via_tid), 0);
 }
 

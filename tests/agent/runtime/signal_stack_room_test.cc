@@ -1,0 +1,90 @@
+// The room a handler has left on an alternate signal stack (agent/runtime/signal_stack_room.h),
+// and unwind_from_signal keeping to the interrupted PC where that room is too small for a walk.
+#include "agent/runtime/signal_stack_room.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "agent/runtime/unwind/unwinder.h"
+
+namespace profagent {
+namespace {
+
+size_t g_room = 0;
+int g_depth = -1;
+uintptr_t g_pcs[kMaxFrames];
+uintptr_t g_interrupted_pc = 0;
+
+void on_signal(int, siginfo_t*, void* uc) {
+  g_room = signal_stack_room(uc);
+  g_depth = unwind_from_signal(uc, g_pcs, kMaxFrames);
+  g_interrupted_pc =
+      static_cast<uintptr_t>(static_cast<ucontext_t*>(uc)->uc_mcontext.gregs[REG_RIP]);
+}
+
+// Raises SIGUSR1 with the handler SA_ONSTACK on an altstack of `size` bytes (0: none) placed
+// right above an inaccessible page, so an overflow would fault here rather than pass unseen.
+void raise_on_altstack(size_t size) {
+  const size_t page = 4096;
+  char* mem = nullptr;
+  if (size > 0) {
+    size_t span = page + ((size + page - 1) & ~(page - 1));
+    mem = static_cast<char*>(
+        mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    ASSERT_NE(mem, MAP_FAILED);
+    mprotect(mem, page, PROT_NONE);
+    stack_t ss;
+    ss.ss_sp = mem + page;
+    ss.ss_size = size;
+    ss.ss_flags = 0;
+    ASSERT_EQ(sigaltstack(&ss, nullptr), 0);
+  }
+  struct sigaction sa, old;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_signal;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigaction(SIGUSR1, &sa, &old);
+  g_depth = -1;
+  raise(SIGUSR1);
+  sigaction(SIGUSR1, &old, nullptr);
+  if (size > 0) {
+    stack_t off;
+    memset(&off, 0, sizeof off);
+    off.ss_flags = SS_DISABLE;
+    sigaltstack(&off, nullptr);
+    munmap(mem, page + ((size + page - 1) & ~(page - 1)));
+  }
+}
+
+TEST(SignalStackRoom, MeasuresTheAltstackLeftAndIsUnboundedElsewhere) {
+  raise_on_altstack(0);
+  EXPECT_EQ(g_room, SIZE_MAX);
+  raise_on_altstack(64 * 1024);
+  EXPECT_LT(g_room, 64u * 1024);
+  EXPECT_GT(g_room, 64u * 1024 - 8 * 1024);  // the kernel's frame (3-4 KiB) and the handler's
+  raise_on_altstack(16 * 1024);
+  EXPECT_LT(g_room, 16u * 1024);
+  EXPECT_GT(g_room, 8u * 1024);
+}
+
+// With room, the walk goes past the handler's frame into the code that raised the signal;
+// on a 4 KiB altstack (the kernel's frame takes most of it) it returns the interrupted PC
+// alone, and the handler survives (a walk there overflowed into the page below).
+TEST(SignalStackRoom, UnwindFromSignalKeepsToThePcWithoutRoom) {
+  unwind_tables_refresh();
+  ASSERT_TRUE(wait_for_unwind_tables(2000 * 1000000LL));
+  raise_on_altstack(64 * 1024);
+  EXPECT_GT(g_depth, 2);
+  raise_on_altstack(4096);
+  EXPECT_LT(g_room, kRoomForWalk);
+  ASSERT_EQ(g_depth, 1);
+  EXPECT_EQ(g_pcs[0], g_interrupted_pc);
+}
+
+}  // namespace
+}  // namespace profagent
