@@ -8,7 +8,10 @@
 
 #include <errno.h>
 #include <link.h>
+#include <signal.h>
+#include <sys/syscall.h>
 #include <ucontext.h>
+#include <unistd.h>
 
 #include "agent/core/clock.h"
 #include "agent/core/fork_gate.h"
@@ -167,11 +170,25 @@ int unwind_from_signal(void* ucontext, uintptr_t* pcs, int max_frames) noexcept 
   return walk_from_signal(regs, pcs, max_frames);
 }
 
-PROFAGENT_SAMPLE_PATH __attribute__((noinline)) int unwind_from_hook(uintptr_t* pcs,
+namespace {
+
+// Room left below the caller when a hook runs on the thread's alternate signal stack (a
+// program's SA_ONSTACK handler that calls malloc or takes a lock); SIZE_MAX elsewhere. One
+// TLS load, and a system call only off the thread's own stack.
+size_t hook_stack_room() noexcept {
+  uintptr_t sp;
+  asm volatile("mov %%rsp, %0" : "=r"(sp));
+  uintptr_t lo, hi;
+  if (current_thread_stack(&lo, &hi) && sp >= lo && sp < hi) return SIZE_MAX;
+  stack_t ss;
+  if (syscall(SYS_sigaltstack, nullptr, &ss) != 0 || (ss.ss_flags & SS_DISABLE)) return SIZE_MAX;
+  const uintptr_t base = reinterpret_cast<uintptr_t>(ss.ss_sp);
+  return sp - base < ss.ss_size ? sp - base : SIZE_MAX;
+}
+
+// The hook walk itself, out of line (its frame holds the read window), from its own frame.
+PROFAGENT_SAMPLE_PATH __attribute__((noinline)) int walk_from_hook(uintptr_t* pcs,
                                                                 int max_frames) noexcept {
-  if (max_frames <= 0) return 0;
-  ErrnoKeeper keep_errno;
-  if (unwind_modules() == nullptr && !wait_for_first_tables()) return 0;
   WalkRegs regs;
   asm volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2"
                : "=r"(regs.pc), "=r"(regs.sp), "=r"(regs.bp));
@@ -180,6 +197,17 @@ PROFAGENT_SAMPLE_PATH __attribute__((noinline)) int unwind_from_hook(uintptr_t* 
   opt.first_exact = true;
   opt.skip_agent = true;  // this function and the hook that called it
   return walk_stack(regs, mem, opt, pcs, max_frames);
+}
+
+}  // namespace
+
+PROFAGENT_SAMPLE_PATH __attribute__((noinline)) int unwind_from_hook(uintptr_t* pcs,
+                                                                int max_frames) noexcept {
+  if (max_frames <= 0) return 0;
+  ErrnoKeeper keep_errno;
+  if (unwind_modules() == nullptr && !wait_for_first_tables()) return 0;
+  if (hook_stack_room() < kRoomForWalk) return 0;  // no room to walk: the sample is lost
+  return walk_from_hook(pcs, max_frames);
 }
 
 int unwind_thread_from_registers(uintptr_t pc, uintptr_t sp, uintptr_t bp, uintptr_t* pcs,

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "agent/runtime/unwind/thread_stack.h"
 #include "agent/runtime/unwind/unwinder.h"
 
 namespace profagent {
@@ -20,9 +21,14 @@ int g_depth = -1;
 uintptr_t g_pcs[kMaxFrames];
 uintptr_t g_interrupted_pc = 0;
 
+int g_hook_depth = -1;
+
 void on_signal(int, siginfo_t*, void* uc) {
   g_room = signal_stack_room(uc);
   g_depth = unwind_from_signal(uc, g_pcs, kMaxFrames);
+  // As a malloc or lock hook called from a program's handler walks.
+  uintptr_t hook_pcs[kMaxFrames];
+  g_hook_depth = unwind_from_hook(hook_pcs, kMaxFrames);
   g_interrupted_pc =
       static_cast<uintptr_t>(static_cast<ucontext_t*>(uc)->uc_mcontext.gregs[REG_RIP]);
 }
@@ -74,16 +80,20 @@ TEST(SignalStackRoom, MeasuresTheAltstackLeftAndIsUnboundedElsewhere) {
 
 // With room, the walk goes past the handler's frame into the code that raised the signal;
 // on a 4 KiB altstack (the kernel's frame takes most of it) it returns the interrupted PC
-// alone, and the handler survives (a walk there overflowed into the page below).
+// alone, and the handler survives (a walk there overflowed into the page below). A hook's
+// walk (a program handler that calls malloc there) gives up instead: that sample is lost.
 TEST(SignalStackRoom, UnwindFromSignalKeepsToThePcWithoutRoom) {
+  note_current_thread_stack();
   unwind_tables_refresh();
   ASSERT_TRUE(wait_for_unwind_tables(2000 * 1000000LL));
   raise_on_altstack(64 * 1024);
   EXPECT_GT(g_depth, 2);
+  EXPECT_GT(g_hook_depth, 2);
   raise_on_altstack(4096);
   EXPECT_LT(g_room, kRoomForWalk);
   ASSERT_EQ(g_depth, 1);
   EXPECT_EQ(g_pcs[0], g_interrupted_pc);
+  EXPECT_EQ(g_hook_depth, 0);
 }
 
 }  // namespace
