@@ -51,6 +51,10 @@ std::atomic<uint32_t> g_final_done{0};  // a futex word: 1 once the final dump a
 std::atomic<LastThreadCheck> g_last_thread_check{nullptr};
 int64_t g_interval_nanos = 0;
 std::atomic<pid_t> g_dump_tid{0};  // the running dump thread's tid (0: not known)
+// The next PROFAGENT_INTERVAL dump (monotonic ns; 0: none due). Kept across a stop and
+// restart (a namespace change), so changes more frequent than the interval do not put the
+// periodic dumps off for good; the dump thread alone updates it while it runs.
+int64_t g_next_interval = 0;
 
 // stop_dump_thread's request: kRun, kStopAsked (set by the stopper), kStopping (the thread saw
 // it and is ending). A stopper that gives up takes kStopAsked back to kRun.
@@ -163,7 +167,7 @@ bool finish_start_after_grace() {
 
 void* dump_thread_main(void*) {
   if (!finish_start_after_grace()) return nullptr;
-  int64_t next_interval = g_interval_nanos > 0 ? monotonic_nanos() + g_interval_nanos : 0;
+  int64_t& next_interval = g_next_interval;
   int64_t next_tick = 0;  // 0: no collector asked for one
   for (;;) {
     uint32_t seen = wakeup_count();
@@ -180,6 +184,11 @@ void* dump_thread_main(void*) {
 bool start_dump_thread(int64_t interval_nanos) {
   g_interval_nanos = interval_nanos;
   g_stop_state.store(kRun);
+  if (g_next_interval == 0 && interval_nanos > 0)
+    g_next_interval = monotonic_nanos() + interval_nanos;
+  // A new thread has no tick scheduled: a collector's request must wake it (a thread stopped
+  // right after a tick had told the handlers it would look by itself).
+  expect_tick_requests(false);
   g_tables_check_due = monotonic_nanos() + kTablesCheckDelayNanos;
   g_start_wakeups = wakeup_count();
   g_start_grace_due = monotonic_nanos() + kStartGraceNanos;
@@ -213,7 +222,8 @@ bool stop_dump_thread(int64_t timeout_nanos) {
   // kStopping: the thread returns from its body at once (the wait is for the kernel to let
   // go of it). g_running_pid keeps this pid: a termination signal meanwhile waits for the
   // restarted thread rather than dying undumped.
-  wait_for_agent_thread_end(tid, 1000000000LL);
+  if (!wait_for_agent_thread_end(tid, 1000000000LL))
+    log_debug("the dump thread {} is still ending after 1 s", tid);
   return true;
 }
 
@@ -245,6 +255,7 @@ void forget_dump_thread_after_fork() noexcept {
   g_dump_requested.store(false);
   g_final_requested.store(false);
   g_final_done.store(0);
+  g_next_interval = 0;
 }
 
 }  // namespace profagent

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <initializer_list>
@@ -32,10 +33,18 @@ long with_agent_threads_aside(Call call) {
   bool aside = false;
   {
     profagent::AgentScope scope;
-    aside = profagent::program_thread_alone() && profagent::agent_threads_step_aside();
+    aside = profagent::agent_threads_step_aside();
   }
   errno = saved_errno;
   long rc = call();
+  if (rc == -1 && errno == EINVAL && aside) {
+    // The kernel drops an ended thread from the thread group a few instructions after the
+    // moment the wait for it saw it gone: once, a moment later.
+    timespec pause{0, 50 * 1000};
+    nanosleep(&pause, nullptr);
+    errno = saved_errno;
+    rc = call();
+  }
   const int call_errno = errno;
   if (aside) {
     profagent::AgentScope scope;

@@ -16,37 +16,50 @@ namespace {
 // change goes ahead without it ending (and fails as it would have).
 constexpr int64_t kDumpThreadStopNanos = 1000 * 1000000LL;
 
-void resume_collectors(size_t count) {
-  const std::vector<Collector*>& collectors = running_collectors();
-  for (size_t i = 0; i < count && i < collectors.size(); ++i) collectors[i]->resume_thread();
+void resume_collectors() {
+  for (Collector* c : running_collectors()) c->resume_thread();
+}
+
+bool pause_collectors() {
+  for (Collector* c : running_collectors())
+    if (!c->pause_thread()) return false;
+  return true;
 }
 
 }  // namespace
 
 bool agent_threads_step_aside() {
-  if (!agent_running()) return true;  // not started, declined (valgrind) or stopped: none
+  // No agent threads (not started, declined under valgrind, stopped), or none of this
+  // process: a vfork child shares the parent's memory and must touch none of its state.
+  if (!agent_running() || !dump_thread_running()) return false;
   // The HTTP server and the pusher keep their threads (README, Limits).
   if (!config().http.empty() || !config().push_url.empty()) return false;
-  const std::vector<Collector*>& collectors = running_collectors();
-  size_t paused = 0;
-  for (; paused < collectors.size(); ++paused) {
-    if (!collectors[paused]->pause_thread()) {
-      resume_collectors(paused);
-      return false;
-    }
+  if (!program_thread_alone()) return false;  // the change fails as it would anyway
+  // Collectors' threads first (a wall thread waiting for the first unwind tables gets them
+  // from the dump thread), then the dump thread, then the collectors again: a tick of the
+  // dump thread in between may have started one (a fork child's first wall thread).
+  // On failure every collector is resumed (a no-op for one whose thread runs).
+  if (!pause_collectors()) {
+    resume_collectors();
+    return false;
   }
   if (!stop_dump_thread(kDumpThreadStopNanos)) {
     log_debug("the dump thread is busy; a namespace change goes ahead without it ending");
-    resume_collectors(paused);
+    resume_collectors();
+    return false;
+  }
+  if (!pause_collectors()) {
+    agent_threads_come_back();
     return false;
   }
   return true;
 }
 
 void agent_threads_come_back() {
-  if (!agent_running()) return;
+  // Collectors first: the restarted dump thread's tick must find their threads back (in a
+  // fork child it starts a wall thread that is missing).
+  resume_collectors();
   restart_dump_thread();
-  resume_collectors(running_collectors().size());
 }
 
 bool program_thread_alone() {

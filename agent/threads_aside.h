@@ -6,18 +6,20 @@
 
 namespace profagent {
 
-// Ends the agent's threads (each collector's own first, then the dump thread, each after the
-// work it is doing), keeping everything gathered. True if none is left: call
-// agent_threads_come_back after the change, whatever its result. False if one could not
-// end (the HTTP or push thread, which are not ended for this; a dump thread busy for longer
-// than a second): those already ended are back, and the change fails as it would have.
+// When the calling thread is the program's only thread, ends the agent's threads (each
+// collector's own and the dump thread, each after the work it is doing), keeping everything
+// gathered. True if none is left: call agent_threads_come_back after the change, whatever
+// its result. False, with every agent thread running, if the program has other threads, if
+// the agent has no thread of this process (a vfork child), or if one could not end (the HTTP
+// or push thread, which are not ended for this; a dump thread busy for more than a second):
+// the change then fails or not as it would have.
 bool agent_threads_step_aside();
 
 // Starts again the threads agent_threads_step_aside ended.
 void agent_threads_come_back();
 
 // Whether the calling thread is the program's only thread (agent threads aside). Reads
-// /proc/self/task unless the program never made a thread.
+// /proc/self/task unless the program never made a thread (used by the above).
 bool program_thread_alone();
 
 }  // namespace profagent

@@ -93,9 +93,10 @@ bool WallCollector::start(const Config& config) {
 
 bool WallCollector::start_thread() {
   thread_pid_ = getpid();
-  thread_alive_ = create_agent_thread(&thread_, &WallCollector::thread_body, this,
-                                      "profagent-wall") == 0;
-  return thread_alive_;
+  bool alive = create_agent_thread(&thread_, &WallCollector::thread_body, this,
+                                   "profagent-wall") == 0;
+  thread_alive_ = alive;
+  return alive;
 }
 
 void WallCollector::stop() {

@@ -54,9 +54,11 @@ class WallCollector final : public Collector {
   int hz_ = 0;
   std::atomic<bool> running_{false};
   bool stop_requested_ = false;
-  bool thread_alive_ = false;
+  // Set by the dump thread's tick (a fork child's first sampler) and by a namespace change's
+  // pause and resume on a program thread.
+  std::atomic<bool> thread_alive_{false};
   int64_t last_tick_mono_ = 0;  // `now` of the last tick added (guarded by mutex_)
-  pid_t thread_pid_ = 0;  // process the sampler thread was started in (fork detection)
+  std::atomic<pid_t> thread_pid_{0};  // process the sampler was started in (fork detection)
   pthread_t thread_{};
   WallSampler sampler_;   // sampler thread only
 };

@@ -511,4 +511,64 @@ TEST_F(ProcsE2E, TerminationAfterANamespaceChangeStillDumps) {
   EXPECT_GT(p.cum_containing(p.sample_index("cpu"), "burn_after_change"), 100 * 1000000LL);
 }
 
+// Namespace changes more frequent than PROFAGENT_INTERVAL do not put the periodic dumps
+// off: the next one's deadline outlives the dump thread's restarts (a review found a daemon
+// doing setns every 300 ms with PROFAGENT_INTERVAL=1 wrote its exit dump only).
+TEST_F(ProcsE2E, PeriodicDumpsGoOnThroughFrequentNamespaceChanges) {
+  e2e::RunOptions options;
+  options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_INTERVAL", "0.3"}};
+  e2e::RunResult r = e2e::run({e2e::program("namespace_change"), "every", "1.6"}, options);
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  // Five periodic dumps and the exit dump fit in 1.6 s; a loaded machine may lose one or two.
+  EXPECT_GE(e2e::profiles(dir_, "cpu").size(), 4u) << r.out;
+}
+
+// The restarted dump thread ticks when samples ask it to, also when the thread it replaced
+// had just ticked (and told the signal handlers it would look by itself): a review found
+// the new one slept through a 2 s burn, its CPU samples never drained.
+TEST_F(ProcsE2E, TheDumpThreadTicksAfterANamespaceChange) {
+  e2e::RunOptions options;
+  options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_CPU_HZ", "1000"}};
+  e2e::RunResult r = e2e::run({e2e::program("namespace_change"), "late", "1.5"}, options);
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  std::vector<std::string> files = e2e::profiles(dir_, "cpu");
+  ASSERT_EQ(files.size(), 1u);
+  e2e::RawProfile p = e2e::read_raw(files[0]);
+  std::regex ticks(R"( tick=\S+/(\d+))");
+  int tick_count = -1;
+  for (const std::string& c : p.comments) {
+    std::smatch m;
+    if (std::regex_search(c, m, ticks)) tick_count = std::stoi(m[1]);
+  }
+  // A tick every 100 ms while the 1.5 s burn sends samples.
+  EXPECT_GE(tick_count, 8) << r.out;
+}
+
+// A vfork child shares its parent's memory: its unshare must leave the parent's agent state
+// alone (a review found it started a dump thread in the child, and the parent then died of
+// SIGTERM without its dump).
+TEST_F(ProcsE2E, AVforkChildsNamespaceChangeLeavesTheParentsAgentAlone) {
+  e2e::RunOptions options;
+  options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_CPU_HZ", "1000"}};
+  int out_fd = -1;
+  int pid = e2e::start({e2e::program("namespace_change"), "vfork", "60"}, options, &out_fd);
+  ASSERT_GT(pid, 0);
+  std::string seen;
+  char buf[256];
+  while (seen.find('\n') == std::string::npos) {
+    ssize_t n = read(out_fd, buf, sizeof buf);
+    if (n <= 0) break;
+    seen.append(buf, static_cast<size_t>(n));
+  }
+  ASSERT_EQ(seen, "vforked\n");
+  usleep(300 * 1000);
+  kill(pid, SIGTERM);
+  e2e::RunResult r = e2e::wait_for(pid, 60, out_fd);
+  EXPECT_EQ(r.term_signal(), SIGTERM) << r.err;
+  std::vector<std::string> files = e2e::profiles(dir_, "cpu");
+  ASSERT_EQ(files.size(), 1u) << r.err;
+  e2e::RawProfile p = e2e::read_raw(files[0]);
+  EXPECT_GT(p.cum_containing(p.sample_index("cpu"), "burn_after_change"), 100 * 1000000LL);
+}
+
 }  // namespace

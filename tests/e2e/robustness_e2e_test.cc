@@ -285,7 +285,9 @@ TEST_F(RobustnessE2E, UnderValgrindChildrenItDoesNotRunAreProfiledAsUsual) {
       "valgrind", "-q", "--tool=none", "--trace-children=yes",
       "--trace-children-skip=*burn_ratio*", "env", "LD_PRELOAD=" + e2e::agent_so(),
       "PROFAGENT_DIR=" + dir, "PROFAGENT_CPU_HZ=1000", "/bin/sh", "-c",
-      e2e::program("burn_ratio") + " 1 4 1000000; true"};
+      // ~60 ms of burn: most samples come after the first unwind tables (a sample before
+      // them keeps its leaf, spin, alone), also on a loaded machine.
+      e2e::program("burn_ratio") + " 1 4 4000000; true"};
   e2e::RunOptions options;
   options.preload = false;
   options.timeout_seconds = 120;

@@ -105,9 +105,10 @@ void register_agent_thread(pid_t tid) noexcept {
 }
 
 void unregister_agent_thread(pid_t tid) noexcept {
+  // Every slot: the creator and the thread register it at once and may both have added it.
   for (auto& slot : g_agent_threads) {
     pid_t expected = tid;
-    if (slot.compare_exchange_strong(expected, 0)) return;
+    slot.compare_exchange_strong(expected, 0);
   }
 }
 

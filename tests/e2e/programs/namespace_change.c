@@ -7,6 +7,14 @@
 //   namespace_change user-thread SECONDS  unshare(CLONE_NEWUSER) while a second program
 //                                         thread exists (fails with EINVAL either way)
 //   namespace_change repeat SECONDS       setns(own mount namespace) 50 times
+//   namespace_change every SECONDS        burns SECONDS in burn_after_change while calling
+//                                         setns(own mount namespace) every 100 ms
+//   namespace_change late SECONDS         burns 30 ms, idles until 130 ms (the agent's first
+//                                         tick has just run), unshare(CLONE_NEWUSER), idles
+//                                         250 ms, then burns SECONDS
+//   namespace_change vfork SECONDS        a vfork child calls unshare(CLONE_NEWUSER), then
+//                                         execs /bin/true; the parent prints "vforked" and
+//                                         burns SECONDS
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,6 +41,13 @@ void burn_after_change(double seconds) {
   while (now() < end)
     for (int i = 0; i < 100000; ++i) x = x * 6364136223846793005ul + 1442695040888963407ul;
   sink = x;
+}
+
+static void sleep_until(double t) {
+  while (now() < t) {
+    struct timespec five_ms = {0, 5 * 1000 * 1000};
+    nanosleep(&five_ms, NULL);
+  }
 }
 
 static void report(const char* call, int rc) {
@@ -74,6 +90,37 @@ int main(int argc, char** argv) {
     report("setns(mnt, CLONE_NEWNS)", setns(fd, CLONE_NEWNS));
     report("setns(mnt, 0)", setns(fd, 0));
     close(fd);
+  } else if (strcmp(mode, "every") == 0) {
+    int fd = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 3;
+    int failures = 0;
+    double end = now() + seconds;
+    while (now() < end) {
+      burn_after_change(0.1);
+      if (setns(fd, CLONE_NEWNS) != 0) ++failures;
+    }
+    close(fd);
+    printf("setns(mnt) every 100 ms: %s\n", failures ? "failed" : "all done");
+    puts("done");
+    return 0;
+  } else if (strcmp(mode, "late") == 0) {
+    double start = now();
+    burn_after_change(0.03);
+    sleep_until(start + 0.13);
+    report("unshare(CLONE_NEWUSER)", unshare(CLONE_NEWUSER));
+    sleep_until(now() + 0.25);
+  } else if (strcmp(mode, "vfork") == 0) {
+    pid_t pid = vfork();
+    if (pid == 0) {
+      unshare(CLONE_NEWUSER);
+      char* args[] = {"/bin/true", NULL};
+      execv(args[0], args);
+      _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    puts("vforked");
+    fflush(stdout);
   } else if (strcmp(mode, "user-thread") == 0) {
     if (pipe(pipe_fds) != 0) return 3;
     pthread_t t;
