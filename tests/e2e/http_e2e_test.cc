@@ -504,4 +504,68 @@ TEST_F(HttpE2E, SecondProcessOnATakenPortWarnsOnceAndRunsOn) {
   EXPECT_FALSE(e2e::profiles(dir_, "cpu").empty());
 }
 
+// A daemon's start closes every descriptor it did not open (3..1023), then reopens its log:
+// the endpoint's listening socket and epoll descriptor live in the server thread's own file
+// table, so the program can neither close them nor find them on its numbers, and the
+// endpoint answers on (it used to stop, saying the program had closed its descriptors).
+TEST_F(HttpE2E, EndpointOutlivesAProgramThatClosesEveryDescriptor) {
+  std::string log = dir_ + "/daemon.log";
+  e2e::RunOptions options;
+  options.env = env({{"PROFAGENT_THREADS", "0"}});
+  int out_fd = -1, err_fd = -1;
+  int pid = e2e::start_with_pipes({e2e::program("close_all_daemon"), log, "500"}, options,
+                                  &out_fd, &err_fd, nullptr);
+  ASSERT_GT(pid, 0);
+  std::mutex mutex;
+  std::string out, err;
+  auto reader = [&](int fd, std::string* into) {
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) {
+      std::lock_guard<std::mutex> lock(mutex);
+      into->append(buf, static_cast<size_t>(n));
+    }
+    close(fd);
+  };
+  std::thread out_reader(reader, out_fd, &out), err_reader(reader, err_fd, &err);
+  // The first group of `re` once it matches what the program wrote to `stream` ("" if it
+  // did not within 15 s).
+  auto wait_for = [&](const std::string* stream, const std::regex& re) -> std::string {
+    for (auto end = Clock::now() + std::chrono::seconds(15); Clock::now() < end;) {
+      std::string text;
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        text = *stream;
+      }
+      std::smatch m;
+      if (std::regex_search(text, m, re)) return m[1];
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return "";
+  };
+  std::string port_text =
+      wait_for(&err, std::regex("live profiling at http://127\\.0\\.0\\.1:(\\d+)/"));
+  int port = port_text.empty() ? 0 : std::stoi(port_text);
+  bool after_close_all = !wait_for(&out, std::regex("(ready)\n")).empty();
+  HttpReply index = http_get(port, "/debug/pprof/", 10000);
+  HttpReply heap = http_get(port, "/debug/pprof/heap?debug=1", 10000);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  out_reader.join();
+  err_reader.join();
+  ASSERT_NE(port, 0) << err;
+  ASSERT_TRUE(after_close_all) << out;
+  EXPECT_EQ(index.status, 200) << err;
+  EXPECT_EQ(heap.status, 200) << err;
+  EXPECT_NE(heap.body.find("heap profile"), std::string::npos) << heap.body;
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << err;
+  std::ifstream in(log);
+  std::string written((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(written, "daemon started\ndaemon stopping\n");
+  EXPECT_EQ(err.find("the live endpoint stopped"), std::string::npos) << err;
+  std::smatch idle;
+  ASSERT_TRUE(std::regex_search(out, idle, std::regex(R"(idle_cpu_us (\d+))"))) << out;
+  EXPECT_LT(std::stoll(idle[1]), 50000) << out;
+}
+
 }  // namespace

@@ -1,6 +1,7 @@
 // The live endpoint's server thread: listening socket, libmicrohttpd daemon in external
 // epoll mode, the poll loop, suspended window requests and their deadlines (see
-// http_server.h). Normal context, on the agent thread "profagent-http".
+// http_server.h). Normal context, on the agent thread "profagent-http", which has a file
+// table of its own where the kernel allows one.
 #include "agent/output/http/http_server.h"
 
 #include <arpa/inet.h>
@@ -20,6 +21,7 @@
 #include <string>
 
 #include "agent/runtime/agent_thread.h"
+#include "agent/runtime/private_files.h"
 #include "agent/core/clock.h"
 #include "agent/core/listen_address.h"
 #include "agent/output/http/mhd_library.h"
@@ -230,6 +232,10 @@ void close_in_fork_child() {
 }
 
 void* server_main(void* arg) {
+  // Its sockets, epoll descriptor and libmicrohttpd's files never take a number of the
+  // program's, and a program that closes every descriptor it did not open (a daemon's start)
+  // cannot close them (agent/runtime/private_files.h).
+  enter_private_file_table();
   std::string* text = static_cast<std::string*>(arg);
   std::optional<ListenAddress> address = parse_listen_address(*text);
   delete text;

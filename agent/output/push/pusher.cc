@@ -11,6 +11,7 @@
 #include <mutex>
 
 #include "agent/runtime/agent_thread.h"
+#include "agent/runtime/private_files.h"
 #include "agent/core/clock.h"
 #include "agent/core/fork_gate.h"
 #include "agent/core/log.h"
@@ -151,6 +152,9 @@ void send_item(PushState& s, PushItem& item) {
 }
 
 void* push_thread_main(void* arg) {
+  // libcurl's sockets and the resolver's files in a file table of the thread's own: never a
+  // number of the program's, never closed by it (agent/runtime/private_files.h).
+  enter_private_file_table();
   PushState& s = *static_cast<PushState*>(arg);
   std::string why;
   bool loaded;
