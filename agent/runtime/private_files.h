@@ -1,6 +1,7 @@
 // A file table of its own for an agent thread (unshare(CLONE_FILES)). The descriptors the
-// agent's dump and wall threads open (dump files, the unwind cache, /proc reads, libdw's
-// files) then never take a number of the program's: without it, a program that dup2()'d its
+// agent's dump, wall, HTTP and push threads open (dump files, the unwind cache, /proc reads,
+// libdw's files, sockets) then never take a number of the program's, nor can the program
+// close them: without it, a program that dup2()'d its
 // own file onto a number it had not opened, while a dump was being written (a shell's
 // `exec 3>>log` under PROFAGENT_INTERVAL=0.05), got EBADF for its writes and the dump's
 // bytes in its file, and a program expecting open() to return 3 saw the unwind cache there.
