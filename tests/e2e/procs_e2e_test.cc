@@ -429,6 +429,34 @@ TEST_F(ProcsE2E, WrapperHelpNamesEveryOption) {
     EXPECT_NE(r.err.find(option), std::string::npos) << option << "\n" << r.err;
 }
 
+// Runs namespace_change MODE under the agent (CPU at 1000 Hz); once its first line is
+// `first_line`, lets it burn 0.3 s and sends SIGTERM: it must die of it with a CPU profile of
+// that burn written (the dump thread is there to write it).
+void expect_dumps_when_terminated_after(const std::string& dir, const std::string& mode,
+                                        const std::string& first_line) {
+  e2e::RunOptions options;
+  options.env = {{"PROFAGENT_DIR", dir}, {"PROFAGENT_CPU_HZ", "1000"}};
+  int out_fd = -1;
+  int pid = e2e::start({e2e::program("namespace_change"), mode, "60"}, options, &out_fd);
+  ASSERT_GT(pid, 0);
+  std::string seen;
+  char buf[256];
+  while (seen.find('\n') == std::string::npos) {
+    ssize_t n = read(out_fd, buf, sizeof buf);
+    if (n <= 0) break;
+    seen.append(buf, static_cast<size_t>(n));
+  }
+  ASSERT_EQ(seen, first_line);
+  usleep(300 * 1000);
+  kill(pid, SIGTERM);
+  e2e::RunResult r = e2e::wait_for(pid, 60, out_fd);
+  EXPECT_EQ(r.term_signal(), SIGTERM) << r.err;
+  std::vector<std::string> files = e2e::profiles(dir, "cpu");
+  ASSERT_EQ(files.size(), 1u) << r.err;
+  e2e::RawProfile p = e2e::read_raw(files[0]);
+  EXPECT_GT(p.cum_containing(p.sample_index("cpu"), "burn_after_change"), 100 * 1000000LL);
+}
+
 // unshare(CLONE_NEWUSER) and setns() into a mount namespace need the caller to be the
 // process's only thread; the agent's threads made them fail with EINVAL (`unshare -U`,
 // `nsenter -m`, bubblewrap, rootless podman). Each call now gives what it gives without the
@@ -488,27 +516,8 @@ TEST_F(ProcsE2E, TerminationAfterANamespaceChangeStillDumps) {
   bare.preload = false;
   e2e::RunResult without = e2e::run({e2e::program("namespace_change"), "user", "0"}, bare);
   const std::string first_line = without.out.substr(0, without.out.find('\n') + 1);
-  e2e::RunOptions options;
-  options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_CPU_HZ", "1000"}};
-  int out_fd = -1;
-  int pid = e2e::start({e2e::program("namespace_change"), "user", "60"}, options, &out_fd);
-  ASSERT_GT(pid, 0);
-  std::string seen;
-  char buf[256];
-  while (seen.find('\n') == std::string::npos) {
-    ssize_t n = read(out_fd, buf, sizeof buf);
-    if (n <= 0) break;
-    seen.append(buf, static_cast<size_t>(n));
-  }
-  ASSERT_EQ(seen, first_line);  // the change succeeded (where this machine allows it)
-  usleep(300 * 1000);  // some burn after the change
-  kill(pid, SIGTERM);
-  e2e::RunResult r = e2e::wait_for(pid, 60, out_fd);
-  EXPECT_EQ(r.term_signal(), SIGTERM) << r.err;
-  std::vector<std::string> files = e2e::profiles(dir_, "cpu");
-  ASSERT_EQ(files.size(), 1u) << r.err;
-  e2e::RawProfile p = e2e::read_raw(files[0]);
-  EXPECT_GT(p.cum_containing(p.sample_index("cpu"), "burn_after_change"), 100 * 1000000LL);
+  expect_dumps_when_terminated_after(dir_, "user", first_line);  // (the change succeeded where
+  // this machine allows it: its line is as without the agent)
 }
 
 // Namespace changes more frequent than PROFAGENT_INTERVAL do not put the periodic dumps
@@ -548,27 +557,7 @@ TEST_F(ProcsE2E, TheDumpThreadTicksAfterANamespaceChange) {
 // alone (a review found it started a dump thread in the child, and the parent then died of
 // SIGTERM without its dump).
 TEST_F(ProcsE2E, AVforkChildsNamespaceChangeLeavesTheParentsAgentAlone) {
-  e2e::RunOptions options;
-  options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_CPU_HZ", "1000"}};
-  int out_fd = -1;
-  int pid = e2e::start({e2e::program("namespace_change"), "vfork", "60"}, options, &out_fd);
-  ASSERT_GT(pid, 0);
-  std::string seen;
-  char buf[256];
-  while (seen.find('\n') == std::string::npos) {
-    ssize_t n = read(out_fd, buf, sizeof buf);
-    if (n <= 0) break;
-    seen.append(buf, static_cast<size_t>(n));
-  }
-  ASSERT_EQ(seen, "vforked\n");
-  usleep(300 * 1000);
-  kill(pid, SIGTERM);
-  e2e::RunResult r = e2e::wait_for(pid, 60, out_fd);
-  EXPECT_EQ(r.term_signal(), SIGTERM) << r.err;
-  std::vector<std::string> files = e2e::profiles(dir_, "cpu");
-  ASSERT_EQ(files.size(), 1u) << r.err;
-  e2e::RawProfile p = e2e::read_raw(files[0]);
-  EXPECT_GT(p.cum_containing(p.sample_index("cpu"), "burn_after_change"), 100 * 1000000LL);
+  expect_dumps_when_terminated_after(dir_, "vfork", "vforked\n");
 }
 
 }  // namespace
