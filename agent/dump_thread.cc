@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 
 #include "agent/agent.h"
 #include "agent/core/futex.h"
@@ -194,7 +195,14 @@ bool start_dump_thread(int64_t interval_nanos) {
   g_start_grace_due = monotonic_nanos() + kStartGraceNanos;
   pthread_t thread;
   if (int rc = create_agent_thread(&thread, dump_thread_main, nullptr, "profagent-dump")) {
-    log().warn("cannot start the dump thread (error {}); dumps happen only at exit", rc);
+    if (rc == EINVAL) {
+      // The kernel makes no thread for a process that unshared a PID namespace (its children
+      // go there, it stays): expected, not the user's doing; the exit dump still runs.
+      log_info("no dump thread: this process cannot make threads after unshare(CLONE_NEWPID); "
+               "dumps happen only at exit");
+    } else {
+      log().warn("cannot start the dump thread (error {}); dumps happen only at exit", rc);
+    }
     unwind_tables_check_pending();  // its job at start: the cached unwind tables' checksums
     g_running_pid.store(0, std::memory_order_release);  // (restart_dump_thread: none now)
     g_dump_tid.store(0);

@@ -130,7 +130,8 @@ bool WallCollector::pause_thread() {
 
 void WallCollector::resume_thread() {
   if (running_.load() && !thread_alive_ && !start_thread())
-    log().warn("cannot restart the wall sampler thread; wall profile stops here");
+    log_info("cannot restart the wall sampler thread (a PID namespace unshared: no new "
+             "threads); wall profile stops here");
 }
 
 void* WallCollector::thread_body(void* self) {

@@ -495,6 +495,9 @@ TEST_F(ProcsE2E, UnshareAndNsenterWorkAsWithoutTheAgent) {
       {"unshare", "-U", "-r", "id", "-u"},
       {"nsenter", "-t", self, "-m", "echo", "in the mount namespace"},
       {"nsenter", "-t", self, "-m", "-n", "-u", "echo", "in three namespaces"},
+      // After unshare(CLONE_NEWPID) the process can make no thread: the agent's threads do
+      // not come back, quietly (its exit dump still runs).
+      {"unshare", "-U", "-p", "-f", "-r", "sh", "-c", "echo pid $$"},
   };
   for (const auto& command : commands) {
     SCOPED_TRACE(command[0] + " " + command[1] + " " + command[2]);
@@ -506,6 +509,7 @@ TEST_F(ProcsE2E, UnshareAndNsenterWorkAsWithoutTheAgent) {
     e2e::RunResult with = e2e::run(command, options);
     EXPECT_EQ(with.exit_code(), without.exit_code()) << with.err;
     EXPECT_EQ(with.out, without.out) << with.err;
+    EXPECT_EQ(with.err, without.err);  // not a line of the agent's
   }
 }
 
