@@ -1,34 +1,55 @@
-// SIGNAL CONTEXT. How much stack a signal handler has left when the kernel ran it on the
-// thread's alternate signal stack (sigaltstack + SA_ONSTACK, which every agent handler uses):
-// a program may give a thread an altstack barely larger than the kernel's own signal frame
-// (4 KiB, where this CPU's frame takes ~3 KiB), and a handler that walks the stack there would
-// overflow it. The handlers measure the room first and do less where there is little
-// (sampling_signal.cc, the CPU handler, unwind_from_signal). Read from the ucontext the kernel
-// saved (uc_stack: the thread's altstack) and the stack pointer: no system call.
+// SIGNAL/HOOK CONTEXT. How much stack the agent's code has left where it runs: a program may
+// give a thread an alternate signal stack barely larger than the kernel's own signal frame
+// (4 KiB, where this CPU's frame takes ~3 KiB), run coroutines on small stacks, or call
+// exit() from a handler on its altstack. Every agent handler is SA_ONSTACK, and the
+// sampled hook paths and the exit dump run on whatever stack the program is on: each
+// measures the room first and does less (or hands the work to an agent thread) where there
+// is little. No system call on a thread's own stack; the thread's altstack comes from the
+// signal's ucontext (uc_stack), or from the record the sigaltstack hook keeps
+// (agent/runtime/altstack_hooks.cc) when SS_AUTODISARM cleared it for the handler's run.
 #pragma once
 
 #include <signal.h>
-#include <ucontext.h>
 
 #include <cstddef>
 #include <cstdint>
 
 namespace profagent {
 
-// Bytes below the caller's stack pointer on the alternate signal stack it runs on; SIZE_MAX
-// when it does not run on it (a thread's own stack, or a coroutine's: those are walked with
-// their bounds checked, stack_walk.h).
-inline size_t signal_stack_room(const void* ucontext) noexcept {
-  uintptr_t sp;
-  asm volatile("mov %%rsp, %0" : "=r"(sp));
-  const auto* uc = static_cast<const ucontext_t*>(ucontext);
-  const uintptr_t base = reinterpret_cast<uintptr_t>(uc->uc_stack.ss_sp);
-  if (sp - base >= uc->uc_stack.ss_size) return SIZE_MAX;
-  return sp - base;
-}
+// Bytes below the caller's stack pointer on the alternate signal stack it runs on, from the
+// signal's ucontext; SIZE_MAX when it does not run on one (a thread's own stack, or a
+// coroutine's: those are walked with their bounds checked, stack_walk.h).
+size_t signal_stack_room(const void* ucontext) noexcept;
+
+// Where the caller runs, and the bytes left below its stack pointer there.
+struct StackRoom {
+  enum Where { kThreadStack, kAltStack, kUnknown } where;
+  size_t bytes;  // SIZE_MAX for kUnknown (a coroutine's stack, a thread the agent never saw)
+};
+StackRoom current_stack_room() noexcept;
+
+// While a hook records a sample on an alternate signal stack (a program handler that
+// allocates or locks there), the agent's own SIGPROF waits: a CPU sample nested under it
+// would need another kernel signal frame (~3 KiB) below the hook's frames, which a small
+// altstack has no room for. A no-op (no system call) on any other stack.
+class SamplingSignalHeldOnAltstack {
+ public:
+  explicit SamplingSignalHeldOnAltstack(const StackRoom& room) noexcept;
+  ~SamplingSignalHeldOnAltstack();
+  SamplingSignalHeldOnAltstack(const SamplingSignalHeldOnAltstack&) = delete;
+  SamplingSignalHeldOnAltstack& operator=(const SamplingSignalHeldOnAltstack&) = delete;
+
+ private:
+  bool held_ = false;
+  sigset_t old_;
+};
+
+// The calling thread's alternate signal stack as the program last set it through glibc's
+// sigaltstack (the hook records it; size 0 once disabled). Hook context.
+void note_current_altstack(const stack_t& ss) noexcept;
 
 // What each step needs below its entry: -fstack-usage of the frames on the way, with margin
-// (the e2e test SignalsE2E.SmallSignalStacksSurviveSampling runs altstacks from 3.5 to 8 KiB).
+// (SignalsE2E.SmallSignalStacksSurviveSampling runs altstacks from 3.5 to 8 KiB).
 //   the dispatcher calls an agent handler at all (its frame, a handler's entry, a one-frame
 //   sample):
 constexpr size_t kRoomForAgentHandler = 512;
@@ -37,5 +58,12 @@ constexpr size_t kRoomForCpuWalk = 2048;
 //   unwind_from_signal walks (its 512-byte read window, walk_stack, the deepest read);
 //   with less it returns the interrupted PC alone:
 constexpr size_t kRoomForWalk = 1536;
+//   a sampled allocation or lock event records its stack (its 64-frame array, then the
+//   walk); with less the sample is given up and counted as lost:
+constexpr size_t kRoomForHookSample = 2560;
+//   the exit dump runs on the exiting thread (symbolization may read DWARF with libdw, whose
+//   frames take tens of KiB); with less, or on a stack of unknown extent, the dump thread
+//   writes it while the exiting thread waits:
+constexpr size_t kRoomForExitDump = 1024 * 1024;
 
 }  // namespace profagent

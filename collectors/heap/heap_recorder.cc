@@ -10,6 +10,7 @@
 #include "agent/runtime/hook_guard.h"
 #include "collectors/common/self_stats.h"
 #include "agent/runtime/threads/thread_registry.h"
+#include "agent/runtime/signal_stack_room.h"
 #include "agent/runtime/unwind/unwinder.h"
 #include "collectors/heap/heap_kind.h"
 
@@ -23,6 +24,20 @@ bool HeapRecorder::init(size_t region_bytes, uint32_t max_buckets) noexcept {
 }
 
 PROFAGENT_SAMPLE_PATH void* HeapRecorder::allocate(size_t size, size_t alignment) noexcept {
+  // A program handler on a small altstack that allocates: too little room for this path's
+  // 64-frame array and the walk, so the sample is given up (counted) before either is on
+  // the stack; the caller serves the allocation unsampled.
+  StackRoom room = current_stack_room();
+  if (room.bytes < kRoomForHookSample) {
+    self_note_lost(g_heap_lost, 1, static_cast<int64_t>(size));
+    return nullptr;
+  }
+  SamplingSignalHeldOnAltstack hold(room);
+  return allocate_walked(size, alignment);
+}
+
+PROFAGENT_SAMPLE_PATH __attribute__((noinline)) void* HeapRecorder::allocate_walked(
+    size_t size, size_t alignment) noexcept {
   AgentScope scope;
   int saved_errno = errno;
   uint64_t start = cost_clock_now();  // self-accounting: the sampled slow path's cost

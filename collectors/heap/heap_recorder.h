@@ -40,6 +40,9 @@ class HeapRecorder {
   }
 
  private:
+  // allocate() with room on the stack checked: walks and records.
+  void* allocate_walked(size_t size, size_t alignment) noexcept;
+
   HeapRegion region_;
   HeapBucketTable buckets_;
 };

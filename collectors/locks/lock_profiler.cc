@@ -9,6 +9,7 @@
 #include "agent/core/clock.h"
 #include "collectors/common/self_stats.h"
 #include "agent/runtime/threads/thread_registry.h"
+#include "agent/runtime/signal_stack_room.h"
 #include "agent/runtime/unwind/unwinder.h"
 #include "collectors/locks/contention_kinds.h"
 #include "collectors/locks/lock_sampling.h"
@@ -27,8 +28,10 @@ int64_t now_nanos() noexcept { return monotonic_nanos(); }
 
 // Unwinds the calling thread (dropping the agent's frames) and adds one weighted event.
 // Its cost goes into the profiles' self-accounting comments (hooks=...).
-void record_at_caller(ContentionTable& table, LostCounter& lost,
-                      const ContentionWeight& w) noexcept {
+// The walk and the record, out of line: their 64-frame array is on the stack only once
+// record_at_caller has checked there is room for it.
+__attribute__((noinline)) void record_walked(ContentionTable& table, LostCounter& lost,
+                                             const ContentionWeight& w) noexcept {
   uint64_t start = cost_clock_now();
   uintptr_t pcs[kMaxFrames];
   int depth = unwind_from_hook(pcs, kMaxFrames);
@@ -41,6 +44,19 @@ void record_at_caller(ContentionTable& table, LostCounter& lost,
   current_thread_name(name);
   table.record(pcs, depth, static_cast<int32_t>(current_tid()), name, w.count, w.delay);
   self_add_cost_ticks(SelfCost::kHooks, cost_clock_now() - start);
+}
+
+// A program handler on a small altstack that takes a lock: no room for the walk, so the
+// event is counted as lost.
+void record_at_caller(ContentionTable& table, LostCounter& lost,
+                      const ContentionWeight& w) noexcept {
+  StackRoom room = current_stack_room();
+  if (room.bytes < kRoomForHookSample) {
+    self_note_lost(lost, static_cast<uint64_t>(w.count + 0.5), w.delay);
+    return;
+  }
+  SamplingSignalHeldOnAltstack hold(room);
+  record_walked(table, lost, w);
 }
 
 void record_block_locked(int64_t delay) noexcept {

@@ -238,6 +238,43 @@ TEST_F(SignalsE2E, SmallSignalStacksSurviveSampling) {
   }
 }
 
+// The program's own handlers on a small altstack: one that allocates at every call (every
+// allocation sampled: the agent's sampled path gives the sample up where the room is short,
+// it overflowed 3.5-4.5 KiB altstacks before), one on an SS_AUTODISARM altstack that also
+// burns (a CPU sample nested there walked in full: the kernel hides a disarmed altstack from
+// the ucontext, so the agent remembers it), and one that calls exit() (the exit dump, which
+// may read DWARF, ran on the 8 KiB altstack and died; the dump thread writes it now).
+TEST_F(SignalsE2E, SmallSignalStackHandlersThatAllocateOrExitRunAsWithoutTheAgent) {
+  struct Case {
+    const char* size;
+    const char* mode;
+    const char* cpu_hz;
+  };
+  for (Case c : {Case{"3584", "malloc", "0"}, Case{"4096", "malloc", "0"},
+                 Case{"4608", "malloc", "0"}, Case{"7168", "autodisarm", "1000"},
+                 Case{"8192", "autodisarm", "1000"}, Case{"8192", "exit", "1000"},
+                 Case{"65536", "exit", "1000"}}) {
+    SCOPED_TRACE(std::string(c.mode) + " " + c.size);
+    e2e::RunOptions bare;
+    bare.preload = false;
+    e2e::RunResult without = e2e::run({e2e::program("small_altstack"), c.size, "0.05", c.mode}, bare);
+    ASSERT_EQ(without.exit_code(), 0) << "the program itself needs more room";
+    std::string dir = e2e::make_temp_dir();
+    e2e::RunOptions o;
+    o.env = {{"PROFAGENT_DIR", dir}, {"PROFAGENT_CPU_HZ", c.cpu_hz}, {"PROFAGENT_HEAP_RATE", "1"}};
+    e2e::RunResult r = e2e::run({e2e::program("small_altstack"), c.size, "0.3", c.mode}, o);
+    ASSERT_EQ(r.exit_code(), 0) << r.err;
+    EXPECT_EQ(r.out, "ok\n");
+    if (std::string(c.mode) == "exit") {
+      std::vector<std::string> files = e2e::profiles(dir, "cpu");
+      ASSERT_EQ(files.size(), 1u) << "the exit dump";
+      RawProfile p = e2e::read_raw(files[0]);
+      EXPECT_GT(p.cum_containing(p.sample_index("cpu"), "burn_on_small_altstack"),
+                150 * 1000000LL);
+    }
+  }
+}
+
 // --- 2. Every libc entry that installs a handler ---------------------------------------
 
 TEST_F(SignalsE2E, SigprofHandlerInstalledThroughEveryLibcEntryIsShared) {

@@ -172,20 +172,6 @@ int unwind_from_signal(void* ucontext, uintptr_t* pcs, int max_frames) noexcept 
 
 namespace {
 
-// Room left below the caller when a hook runs on the thread's alternate signal stack (a
-// program's SA_ONSTACK handler that calls malloc or takes a lock); SIZE_MAX elsewhere. One
-// TLS load, and a system call only off the thread's own stack.
-size_t hook_stack_room() noexcept {
-  uintptr_t sp;
-  asm volatile("mov %%rsp, %0" : "=r"(sp));
-  uintptr_t lo, hi;
-  if (current_thread_stack(&lo, &hi) && sp >= lo && sp < hi) return SIZE_MAX;
-  stack_t ss;
-  if (syscall(SYS_sigaltstack, nullptr, &ss) != 0 || (ss.ss_flags & SS_DISABLE)) return SIZE_MAX;
-  const uintptr_t base = reinterpret_cast<uintptr_t>(ss.ss_sp);
-  return sp - base < ss.ss_size ? sp - base : SIZE_MAX;
-}
-
 // The hook walk itself, out of line (its frame holds the read window), from its own frame.
 PROFAGENT_SAMPLE_PATH __attribute__((noinline)) int walk_from_hook(uintptr_t* pcs,
                                                                 int max_frames) noexcept {
@@ -206,7 +192,7 @@ PROFAGENT_SAMPLE_PATH __attribute__((noinline)) int unwind_from_hook(uintptr_t* 
   if (max_frames <= 0) return 0;
   ErrnoKeeper keep_errno;
   if (unwind_modules() == nullptr && !wait_for_first_tables()) return 0;
-  if (hook_stack_room() < kRoomForWalk) return 0;  // no room to walk: the sample is lost
+  if (current_stack_room().bytes < kRoomForWalk) return 0;  // no room: the sample is lost
   return walk_from_hook(pcs, max_frames);
 }
 

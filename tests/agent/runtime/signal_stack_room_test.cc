@@ -1,9 +1,12 @@
-// The room a handler has left on an alternate signal stack (agent/runtime/signal_stack_room.h),
-// and unwind_from_signal keeping to the interrupted PC where that room is too small for a walk.
+// The room the agent's code has left where it runs (agent/runtime/signal_stack_room.h): a
+// handler on an alternate signal stack (also one SS_AUTODISARM hides from the ucontext), a
+// thread's own stack; unwind_from_signal keeping to the interrupted PC and a hook walk giving
+// up where the room is too small; the agent's SIGPROF held while a hook samples there.
 #include "agent/runtime/signal_stack_room.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <ucontext.h>
 
@@ -12,6 +15,10 @@
 
 #include "agent/runtime/unwind/thread_stack.h"
 #include "agent/runtime/unwind/unwinder.h"
+
+#ifndef SS_AUTODISARM
+#define SS_AUTODISARM (1U << 31)  // linux/signal.h
+#endif
 
 namespace profagent {
 namespace {
@@ -22,8 +29,23 @@ uintptr_t g_pcs[kMaxFrames];
 uintptr_t g_interrupted_pc = 0;
 
 int g_hook_depth = -1;
+StackRoom g_current{StackRoom::kUnknown, 0};
+bool g_sigprof_held_inside = false;
+bool g_sigprof_held_after = true;
+
+bool sigprof_blocked() {
+  sigset_t now;
+  pthread_sigmask(SIG_BLOCK, nullptr, &now);
+  return sigismember(&now, SIGPROF) == 1;
+}
 
 void on_signal(int, siginfo_t*, void* uc) {
+  g_current = current_stack_room();
+  {
+    SamplingSignalHeldOnAltstack hold(g_current);
+    g_sigprof_held_inside = sigprof_blocked();
+  }
+  g_sigprof_held_after = sigprof_blocked();
   g_room = signal_stack_room(uc);
   g_depth = unwind_from_signal(uc, g_pcs, kMaxFrames);
   // As a malloc or lock hook called from a program's handler walks.
@@ -35,7 +57,9 @@ void on_signal(int, siginfo_t*, void* uc) {
 
 // Raises SIGUSR1 with the handler SA_ONSTACK on an altstack of `size` bytes (0: none) placed
 // right above an inaccessible page, so an overflow would fault here rather than pass unseen.
-void raise_on_altstack(size_t size) {
+// `flags`: the altstack's (SS_AUTODISARM), which is also recorded as the sigaltstack hook
+// records it in libprofagent.so.
+void raise_on_altstack(size_t size, int flags = 0) {
   const size_t page = 4096;
   char* mem = nullptr;
   if (size > 0) {
@@ -47,8 +71,9 @@ void raise_on_altstack(size_t size) {
     stack_t ss;
     ss.ss_sp = mem + page;
     ss.ss_size = size;
-    ss.ss_flags = 0;
+    ss.ss_flags = flags;
     ASSERT_EQ(sigaltstack(&ss, nullptr), 0);
+    note_current_altstack(ss);
   }
   struct sigaction sa, old;
   memset(&sa, 0, sizeof sa);
@@ -63,6 +88,7 @@ void raise_on_altstack(size_t size) {
     memset(&off, 0, sizeof off);
     off.ss_flags = SS_DISABLE;
     sigaltstack(&off, nullptr);
+    note_current_altstack(off);
     munmap(mem, page + ((size + page - 1) & ~(page - 1)));
   }
 }
@@ -89,7 +115,9 @@ TEST(SignalStackRoom, UnwindFromSignalKeepsToThePcWithoutRoom) {
   raise_on_altstack(64 * 1024);
   EXPECT_GT(g_depth, 2);
   EXPECT_GT(g_hook_depth, 2);
-  raise_on_altstack(4096);
+  // The kernel's frame takes about AT_MINSIGSTKSZ (with this CPU's vector state): 1 KiB
+  // more leaves the handler less than a walk needs, on any CPU.
+  raise_on_altstack(getauxval(AT_MINSIGSTKSZ) + 1024);
   EXPECT_LT(g_room, kRoomForWalk);
   ASSERT_EQ(g_depth, 1);
   EXPECT_EQ(g_pcs[0], g_interrupted_pc);
@@ -97,4 +125,35 @@ TEST(SignalStackRoom, UnwindFromSignalKeepsToThePcWithoutRoom) {
 }
 
 }  // namespace
+// On a thread's own stack the room is what is left down to its recorded bottom and the
+// agent's SIGPROF is left alone; on an altstack it is the altstack's, SIGPROF held for the
+// scope and given back after.
+TEST(SignalStackRoom, CurrentRoomTellsTheThreadStackFromTheAltstack) {
+  note_current_thread_stack();
+  StackRoom here = current_stack_room();
+  EXPECT_EQ(here.where, StackRoom::kThreadStack);
+  EXPECT_GT(here.bytes, 64u * 1024);
+  {
+    SamplingSignalHeldOnAltstack hold(here);
+    EXPECT_FALSE(sigprof_blocked());
+  }
+  raise_on_altstack(16 * 1024);
+  EXPECT_EQ(g_current.where, StackRoom::kAltStack);
+  EXPECT_LT(g_current.bytes, 16u * 1024);
+  EXPECT_GT(g_current.bytes, 8u * 1024);
+  EXPECT_TRUE(g_sigprof_held_inside);
+  EXPECT_FALSE(g_sigprof_held_after);
+}
+
+// SS_AUTODISARM: the kernel clears the thread's altstack while the handler runs on it, so
+// the ucontext says "none"; the recorded altstack still gives the room (a CPU sample nested
+// in such a handler walked in full and overflowed it).
+TEST(SignalStackRoom, AnAutodisarmedAltstackIsStillMeasured) {
+  raise_on_altstack(16 * 1024, static_cast<int>(SS_AUTODISARM));
+  EXPECT_LT(g_room, 16u * 1024);
+  EXPECT_GT(g_room, 8u * 1024);
+  EXPECT_EQ(g_current.where, StackRoom::kAltStack);
+  EXPECT_LT(g_current.bytes, 16u * 1024);
+}
+
 }  // namespace profagent

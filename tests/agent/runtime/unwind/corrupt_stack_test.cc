@@ -14,6 +14,7 @@ TEST(CorruptStack, GarbageRegistersEndTheWalk) {
   unwind_tables_refresh();
   ucontext_t uc;
   getcontext(&uc);
+  uc.uc_stack = {};  // getcontext leaves it as it was: no altstack to measure
   const uintptr_t garbage[] = {0, 1, 0xdeadbeef, 0x7ffffffff000ull, ~0ull, ~0ull - 7,
                                reinterpret_cast<uintptr_t>(&uc) + 8};
   uintptr_t pcs[kMaxFrames];
@@ -43,6 +44,7 @@ __attribute__((noinline)) int walk_with_smashed_frame(uintptr_t* pcs) {
   for (auto& w : frame) w = 0x4141414141414141ull;
   ucontext_t uc;
   getcontext(&uc);
+  uc.uc_stack = {};  // getcontext leaves it as it was: no altstack to measure
   // Pretend the code is frame-pointer code whose frame is the garbage array.
   uc.uc_mcontext.gregs[REG_RIP] = 0x10;  // no module: frame-pointer fallback
   uc.uc_mcontext.gregs[REG_RBP] = static_cast<greg_t>(reinterpret_cast<uintptr_t>(&frame[4]));

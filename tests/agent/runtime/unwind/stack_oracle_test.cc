@@ -237,6 +237,7 @@ __attribute__((noinline)) void compare_plt_contexts(int* compared) {
         volatile uintptr_t fake[8] = {ra, ra + 1, ra + 2, ra + 3, ra + 4, ra + 5, ra + 6, ra + 7};
         ucontext_t uc;
         getcontext(&uc);
+        uc.uc_stack = {};  // getcontext leaves it as it was: no altstack to measure
         uc.uc_mcontext.gregs[REG_RIP] = static_cast<greg_t>(pc);
         uc.uc_mcontext.gregs[REG_RSP] = static_cast<greg_t>(reinterpret_cast<uintptr_t>(&fake[0]));
         uintptr_t ours[kMaxFrames], lib[kMaxFrames];
