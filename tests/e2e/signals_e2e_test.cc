@@ -275,6 +275,23 @@ TEST_F(SignalsE2E, SmallSignalStackHandlersThatAllocateOrExitRunAsWithoutTheAgen
   }
 }
 
+// The exit dump of a program whose main stack is small (`ulimit -s 128`) and that has no
+// symbol cache (so the dump reads DWARF with libdw) used to overflow it at exit (SIGSEGV);
+// the dump thread writes it now.
+TEST_F(SignalsE2E, ExitDumpOfAProgramWithA128KibStackIsWritten) {
+  e2e::RunOptions o = fast_cpu();
+  o.env["PROFAGENT_SYMBOL_CACHE"] = "off";
+  e2e::RunResult r = e2e::run(
+      {"/bin/sh", "-c", "ulimit -s 128 && exec " + e2e::program("burn_ratio") + " 1 4 4000000"},
+      o);
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  std::vector<std::string> files;
+  for (const std::string& f : e2e::profiles(dir_, "cpu"))
+    if (f.find("/burn_ratio.") != std::string::npos) files.push_back(f);
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_GT(cpu_in("burn_three"), 0);
+}
+
 // --- 2. Every libc entry that installs a handler ---------------------------------------
 
 TEST_F(SignalsE2E, SigprofHandlerInstalledThroughEveryLibcEntryIsShared) {
