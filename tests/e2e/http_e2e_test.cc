@@ -568,4 +568,17 @@ TEST_F(HttpE2E, EndpointOutlivesAProgramThatClosesEveryDescriptor) {
   EXPECT_LT(std::stoll(idle[1]), 50000) << out;
 }
 
+// The server thread's descriptors are in a table of its own, so a fork child, which has
+// none of them, must close nothing: an epoll or eventfd descriptor of the program's under
+// the same number passed the "still ours" check (one anonymous inode for them all) and was
+// closed in every fork child (a review found it).
+TEST_F(HttpE2E, AForkChildKeepsItsEpollAndEventDescriptors) {
+  e2e::RunOptions options;
+  options.env = env();
+  e2e::RunResult r = e2e::run({e2e::program("fork_keeps_event_fds")}, options);
+  EXPECT_EQ(r.exit_code(), 0) << r.out << r.err;
+  EXPECT_EQ(r.out, "child: all intact\n");
+  EXPECT_NE(r.err.find("live profiling at"), std::string::npos) << "the server was up: " << r.err;
+}
+
 }  // namespace

@@ -39,6 +39,9 @@ constexpr int kListenBacklog = 16;
 // Constant-initialized: read by the fork child handler.
 std::atomic<int> g_listen_fd{-1};
 std::atomic<int> g_epoll_fd{-1};
+// The server thread has a file table of its own: its descriptor numbers mean nothing in any
+// other thread's table, nor in a fork child's (a copy of the forking thread's).
+std::atomic<bool> g_private_table{false};
 
 // What the two descriptors are (device and inode), to tell them from whatever a program that
 // closed every descriptor later opened under the same numbers. Set once before use.
@@ -222,20 +225,36 @@ uint16_t bound_port(int fd) {
 }
 
 // In a forked child the server thread is gone; its listening socket must not linger there
-// (connections would queue on it unanswered once the parent is gone). Async-signal-safe.
+// (connections would queue on it unanswered once the parent is gone). With a file table of
+// the server thread's own the child never had them: its numbers are the program's, and
+// nothing is closed (an epoll or eventfd descriptor of the program's shares the anonymous
+// inode of ours and would pass still_ours). Async-signal-safe.
 void close_in_fork_child() {
-  // Only if still ours: the program may have closed them and reused the numbers.
-  int fd = g_listen_fd.exchange(-1);
-  if (still_ours(fd, g_listen_id)) close(fd);
-  fd = g_epoll_fd.exchange(-1);
-  if (still_ours(fd, g_epoll_id)) close(fd);
+  int listen_fd = g_listen_fd.exchange(-1);
+  int epoll_fd = g_epoll_fd.exchange(-1);
+  if (g_private_table.load()) return;
+  // Shared table: only if still ours (the program may have closed them and reused the
+  // numbers); the epoll descriptor only along with the listening socket, whose inode is its
+  // own.
+  if (!still_ours(listen_fd, g_listen_id)) return;
+  close(listen_fd);
+  if (still_ours(epoll_fd, g_epoll_id)) close(epoll_fd);
+}
+
+// The server gives up at start: what it opened is closed (in a table of its own, the
+// thread's end closes it anyway).
+void close_ours() {
+  int listen_fd = g_listen_fd.exchange(-1);
+  int epoll_fd = g_epoll_fd.exchange(-1);
+  if (listen_fd >= 0) close(listen_fd);
+  if (epoll_fd >= 0) close(epoll_fd);
 }
 
 void* server_main(void* arg) {
   // Its sockets, epoll descriptor and libmicrohttpd's files never take a number of the
   // program's, and a program that closes every descriptor it did not open (a daemon's start)
   // cannot close them (agent/runtime/private_files.h).
-  enter_private_file_table();
+  g_private_table.store(enter_private_file_table());
   std::string* text = static_cast<std::string*>(arg);
   std::optional<ListenAddress> address = parse_listen_address(*text);
   delete text;
@@ -274,7 +293,7 @@ void* server_main(void* arg) {
   if (info == nullptr) {
     log().warn("PROFAGENT_HTTP: cannot start the HTTP server on {}; no live endpoint",
                address->text);
-    close_in_fork_child();  // same effect: close what we opened
+    close_ours();
     return nullptr;
   }
   g_epoll_id = identity_of(info->epoll_fd);
