@@ -33,6 +33,7 @@
 #include "agent/output/push/pusher.h"
 #include "collectors/common/self_stats.h"
 #include "agent/runtime/private_files.h"
+#include "agent/runtime/fresh_stack.h"
 #include "agent/runtime/sampling_signal.h"
 #include "agent/runtime/signal_stack_room.h"
 #include "agent/signals.h"
@@ -113,19 +114,19 @@ bool nothing_to_write_at_exit(pid_t exiting_tid) {
   return true;
 }
 
-// How long exit() waits for the dump thread to write the exit dump for it.
-constexpr int64_t kExitDumpOnDumpThreadNanos = 10 * 1000000000LL;
+void exit_dump(void*) { dump_now(/*final=*/true, current_tid()); }
 
 void at_exit() {
   if (!agent_running()) return;
   // exit() called on a small stack (a handler on its altstack, a coroutine, `ulimit -s 128`)
-  // would overflow it where the dump reads DWARF (libdw's frames take tens of KiB): the dump
-  // thread, on its own 8 MiB stack, writes it while this thread waits.
+  // would overflow it where the dump reads DWARF (libdw's frames take tens of KiB): this
+  // thread writes it on a fresh stack, keeping the locks it holds (exit() in a library
+  // constructor holds the loader's lock, which the dump takes again).
   StackRoom room = current_stack_room();
   if ((room.where != StackRoom::kThreadStack || room.bytes < kRoomForExitDump) &&
-      final_dump_on_dump_thread(kExitDumpOnDumpThreadNanos, current_tid()))
+      run_on_fresh_stack(exit_dump, nullptr))
     return;
-  dump_now(/*final=*/true, current_tid());
+  exit_dump(nullptr);
 }
 
 void fork_child() {

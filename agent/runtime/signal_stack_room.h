@@ -61,9 +61,9 @@ constexpr size_t kRoomForWalk = 1536;
 //   a sampled allocation or lock event records its stack (its 64-frame array, then the
 //   walk); with less the sample is given up and counted as lost:
 constexpr size_t kRoomForHookSample = 2560;
-//   the exit dump runs on the exiting thread (symbolization may read DWARF with libdw, whose
-//   frames take tens of KiB); with less, or on a stack of unknown extent, the dump thread
-//   writes it while the exiting thread waits:
+//   the exit dump runs on the exiting thread's stack (symbolization may read DWARF with
+//   libdw, whose frames take tens of KiB); with less, or on a stack of unknown extent, it
+//   runs on a fresh stack (agent/runtime/fresh_stack.h):
 constexpr size_t kRoomForExitDump = 1024 * 1024;
 
 }  // namespace profagent

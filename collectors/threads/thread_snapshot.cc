@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "agent/core/clock.h"
+#include "agent/runtime/fresh_stack.h"
 #include "agent/runtime/sampling_signal.h"
 #include "agent/runtime/threads/thread_registry.h"
 #include "collectors/threads/thread_snapshot_blocked.h"
@@ -146,8 +147,15 @@ std::vector<CapturedThread> ThreadSnapshotter::capture(const std::vector<pid_t>&
     // from /proc it would look blocked in the read of its own syscall file.
     if (tid == self) {
       CapturedThread t{.tid = tid, .answered = true};
-      int depth = unwind_from_hook(pcs, kMaxFrames);
-      t.stack.assign(pcs, pcs + depth);
+      const uintptr_t* before = nullptr;
+      int depth = 0;
+      if (stack_before_switch(&before, &depth)) {
+        // The exit dump on a fresh stack (agent/runtime/fresh_stack.h): where the thread was.
+        t.stack.assign(before, before + depth);
+      } else {
+        depth = unwind_from_hook(pcs, kMaxFrames);
+        t.stack.assign(pcs, pcs + depth);
+      }
       out.push_back(std::move(t));
       gone.push_back(false);
       continue;

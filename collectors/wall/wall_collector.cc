@@ -4,6 +4,8 @@
 #include "collectors/wall/wall_collector.h"
 
 #include <time.h>
+
+#include <cerrno>
 #include <unistd.h>
 
 #include "agent/runtime/private_files.h"
@@ -82,7 +84,7 @@ bool WallCollector::start(const Config& config) {
     stop_requested_ = false;
   }
   running_.store(true);
-  if (!start_thread()) {
+  if (start_thread() != 0) {
     running_.store(false);
     log().warn("cannot start the wall profile's sampler thread; wall profile is off");
     return false;
@@ -91,12 +93,11 @@ bool WallCollector::start(const Config& config) {
   return true;
 }
 
-bool WallCollector::start_thread() {
+int WallCollector::start_thread() {
   thread_pid_ = getpid();
-  bool alive = create_agent_thread(&thread_, &WallCollector::thread_body, this,
-                                   "profagent-wall") == 0;
-  thread_alive_ = alive;
-  return alive;
+  int rc = create_agent_thread(&thread_, &WallCollector::thread_body, this, "profagent-wall");
+  thread_alive_ = rc == 0;
+  return rc;
 }
 
 void WallCollector::stop() {
@@ -129,9 +130,13 @@ bool WallCollector::pause_thread() {
 }
 
 void WallCollector::resume_thread() {
-  if (running_.load() && !thread_alive_ && !start_thread())
-    log_info("cannot restart the wall sampler thread (a PID namespace unshared: no new "
-             "threads); wall profile stops here");
+  if (!running_.load() || thread_alive_) return;
+  if (int rc = start_thread(); rc == EINVAL) {
+    // After unshare(CLONE_NEWPID) the kernel makes no thread in this process: expected.
+    log_info("no wall sampler thread after unshare(CLONE_NEWPID); wall profile stops here");
+  } else if (rc != 0) {
+    log().warn("cannot restart the wall sampler thread (error {}); wall profile stops here", rc);
+  }
 }
 
 void* WallCollector::thread_body(void* self) {
@@ -224,7 +229,7 @@ void WallCollector::on_fork_child() noexcept {
 
 void WallCollector::on_tick() {
   if (running_.load() && !thread_alive_ && thread_pid_ != getpid()) {
-    if (!start_thread()) log().warn("cannot start the wall sampler thread in the forked child");
+    if (start_thread() != 0) log().warn("cannot start the wall sampler thread in the forked child");
   }
 }
 

@@ -42,7 +42,7 @@ class WallCollector final : public Collector {
  private:
   static void* thread_body(void* self);
   void loop();
-  bool start_thread();
+  int start_thread();  // 0, or pthread_create's error
   void add_tick(const std::vector<WallSample>& samples, const std::vector<uintptr_t>& frames,
                 const WallTickCounts& counts, int64_t interval, double cost, int64_t now);
 

@@ -292,6 +292,25 @@ TEST_F(SignalsE2E, ExitDumpOfAProgramWithA128KibStackIsWritten) {
   EXPECT_GT(cpu_in("burn_three"), 0);
 }
 
+// exit() from a library constructor, on a thread with a 256 KiB stack: the exit dump runs
+// on a fresh stack of that same thread, which holds the loader's lock (it is inside dlopen)
+// and takes it again recursively. Handed to the dump thread, as a first version did, the
+// dump waited for that lock: 10 s, then the process ended without its profile.
+TEST_F(SignalsE2E, ExitFromALibraryConstructorOnASmallStackWritesItsProfile) {
+  e2e::RunResult r = e2e::run(
+      {e2e::program("exit_in_constructor"), e2e::program("libexit_in_constructor_plugin.so")},
+      fast_cpu());
+  EXPECT_EQ(r.exit_code(), 3) << r.err;
+  std::vector<std::string> files = e2e::profiles(dir_, "cpu");
+  ASSERT_EQ(files.size(), 1u) << r.err;
+  EXPECT_GT(cpu_in("burn_in_constructor"), 150 * 1000000LL);
+  // The exiting thread is shown where it is (exit in the constructor), not in the agent.
+  std::vector<std::string> threads = e2e::profiles(dir_, "threads");
+  ASSERT_EQ(threads.size(), 1u);
+  RawProfile t = e2e::read_raw(threads[0]);
+  EXPECT_GT(t.cum_containing(0, "exit_while_loading"), 0);
+}
+
 // --- 2. Every libc entry that installs a handler ---------------------------------------
 
 TEST_F(SignalsE2E, SigprofHandlerInstalledThroughEveryLibcEntryIsShared) {

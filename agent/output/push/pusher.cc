@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -226,8 +227,11 @@ void push_profile(const ProfileKind& kind, std::string gzipped, int64_t until_un
   if (!s->thread_started) {
     pthread_t thread;
     if (int rc = create_agent_thread(&thread, push_thread_main, s, "profagent-push")) {
-      log().warn("cannot start the push thread (error {}); profiles are only written to files",
-                 rc);
+      if (rc == EINVAL)  // after unshare(CLONE_NEWPID): no new thread in this process
+        log_info("no push thread after unshare(CLONE_NEWPID); profiles are only written to files");
+      else
+        log().warn("cannot start the push thread (error {}); profiles are only written to files",
+                   rc);
       s->disabled = true;
       return;
     }
