@@ -3,8 +3,11 @@
 // the mapping, not on the small stack being left. Normal context.
 #include "agent/runtime/fresh_stack.h"
 
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <ucontext.h>
+#include <unistd.h>
 
 #include <cstddef>
 #include <new>
@@ -31,7 +34,18 @@ constinit thread_local SwitchArea* t_area __attribute__((tls_model("initial-exec
 
 void run_switched() {
   SwitchArea* area = t_area;
+  // Off the alternate signal stack now, as the kernel sees it, a signal would be delivered
+  // at its top, over the frames still live there (exit called from a handler running on
+  // it): the altstack is off while fn runs (handlers run here, on 8 MiB), and back after.
+  // The raw call: the sigaltstack hook's record keeps the program's altstack.
+  stack_t off{}, saved{};
+  off.ss_flags = SS_DISABLE;
+  bool had = syscall(SYS_sigaltstack, &off, &saved) == 0 && !(saved.ss_flags & SS_DISABLE);
   area->fn(area->arg);
+  if (had) {
+    saved.ss_flags &= ~SS_ONSTACK;
+    syscall(SYS_sigaltstack, &saved, nullptr);
+  }
   // Returning goes on to uc_link: back to the caller's context.
 }
 

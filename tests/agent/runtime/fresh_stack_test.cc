@@ -1,13 +1,17 @@
 // run_on_fresh_stack (agent/runtime/fresh_stack.h): the function runs on the same thread on
 // another stack, deep recursion fits there, and stack_before_switch gives the caller's stack
-// while it runs (nothing before or after).
+// while it runs (nothing before or after); called from a handler on the altstack, a signal
+// arriving meanwhile does not land on the altstack's live frames.
 #include "agent/runtime/fresh_stack.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstring>
+#include <vector>
 
 #include "agent/runtime/unwind/thread_stack.h"
 #include "agent/runtime/unwind/unwinder.h"
@@ -57,4 +61,53 @@ TEST(FreshStack, RunsOnTheSameThreadOnAnotherStackWithRoomForDeepCalls) {
 }
 
 }  // namespace
+std::vector<char> g_altstack(64 * 1024);
+uintptr_t g_nested_sp = 0;
+bool g_canary_intact = false;
+
+void on_nested(int) {
+  volatile int here = 0;
+  g_nested_sp = reinterpret_cast<uintptr_t>(&here);
+}
+
+void raise_nested(void*) { raise(SIGUSR2); }
+
+// exit() from a handler on the altstack: the handler's frames stay live on the altstack
+// while the dump runs on the fresh stack; the kernel, seeing the thread off the altstack,
+// would put the next signal's frame at the altstack's top, over them.
+void on_outer(int) {
+  volatile uint64_t canary = 0x5aa5c33cf00fe11eull;
+  run_on_fresh_stack(raise_nested, nullptr);
+  g_canary_intact = canary == 0x5aa5c33cf00fe11eull;
+}
+
+TEST(FreshStack, ASignalDuringTheRunDoesNotLandOnTheAltstacksLiveFrames) {
+  stack_t ss{};
+  ss.ss_sp = g_altstack.data();
+  ss.ss_size = g_altstack.size();
+  ASSERT_EQ(sigaltstack(&ss, nullptr), 0);
+  struct sigaction sa, old_usr1, old_usr2;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_flags = SA_ONSTACK;
+  sa.sa_handler = on_nested;
+  sigaction(SIGUSR2, &sa, &old_usr2);
+  sa.sa_handler = on_outer;
+  sigaction(SIGUSR1, &sa, &old_usr1);
+  raise(SIGUSR1);
+  sigaction(SIGUSR1, &old_usr1, nullptr);
+  sigaction(SIGUSR2, &old_usr2, nullptr);
+  stack_t now{};
+  sigaltstack(nullptr, &now);
+  stack_t off{};
+  off.ss_flags = SS_DISABLE;
+  sigaltstack(&off, nullptr);
+  const uintptr_t alt = reinterpret_cast<uintptr_t>(g_altstack.data());
+  EXPECT_NE(g_nested_sp, 0u);
+  EXPECT_FALSE(g_nested_sp >= alt && g_nested_sp < alt + g_altstack.size())
+      << "the nested signal ran on the altstack";
+  EXPECT_TRUE(g_canary_intact);
+  EXPECT_EQ(now.ss_sp, ss.ss_sp) << "the altstack is back after the run";
+  EXPECT_EQ(now.ss_size, ss.ss_size);
+}
+
 }  // namespace profagent
