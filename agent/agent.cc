@@ -116,17 +116,27 @@ bool nothing_to_write_at_exit(pid_t exiting_tid) {
 
 void exit_dump(void*) { dump_now(/*final=*/true, current_tid()); }
 
+// How long exit() from a handler on its altstack waits for the dump thread's exit dump.
+constexpr int64_t kExitDumpOnDumpThreadNanos = 10 * 1000000000LL;
+
 void at_exit() {
   if (!agent_running()) return;
-  // exit() called on a small stack (a handler on its altstack, a coroutine, `ulimit -s 128`)
-  // would overflow it where the dump reads DWARF (libdw's frames take tens of KiB): this
-  // thread writes it on a fresh stack, keeping the locks it holds (exit() in a library
-  // constructor holds the loader's lock, which the dump takes again).
+  // The exit dump may read DWARF (libdw's frames take tens of KiB).
   StackRoom room = current_stack_room();
-  if ((room.where != StackRoom::kThreadStack || room.bytes < kRoomForExitDump) &&
-      run_on_fresh_stack(exit_dump, nullptr))
+  if (room.where == StackRoom::kThreadStack && room.bytes >= kRoomForExitDump) {
+    exit_dump(nullptr);  // the common case: room enough where exit() was called
     return;
-  exit_dump(nullptr);
+  }
+  // On its altstack exit() runs in a signal handler, which may have interrupted malloc on
+  // this very thread: the dump thread (its own arena, its own stack) writes it while this
+  // one waits, at most 10 s.
+  if (room.where == StackRoom::kAltStack &&
+      final_dump_on_dump_thread(kExitDumpOnDumpThreadNanos, current_tid()))
+    return;
+  // A small thread stack (`ulimit -s 128`, a 256 KiB thread), a coroutine's, or no dump
+  // thread: this thread writes it on a fresh 8 MiB stack, keeping the locks it holds (exit()
+  // in a library constructor holds the loader's lock, which the dump takes again).
+  if (!run_on_fresh_stack(exit_dump, nullptr)) exit_dump(nullptr);
 }
 
 void fork_child() {

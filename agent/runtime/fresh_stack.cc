@@ -10,8 +10,10 @@
 #include <unistd.h>
 
 #include <cstddef>
+#include <initializer_list>
 #include <new>
 
+#include "agent/core/real_sigaction.h"
 #include "agent/runtime/unwind/unwinder.h"
 
 namespace profagent {
@@ -34,18 +36,7 @@ constinit thread_local SwitchArea* t_area __attribute__((tls_model("initial-exec
 
 void run_switched() {
   SwitchArea* area = t_area;
-  // Off the alternate signal stack now, as the kernel sees it, a signal would be delivered
-  // at its top, over the frames still live there (exit called from a handler running on
-  // it): the altstack is off while fn runs (handlers run here, on 8 MiB), and back after.
-  // The raw call: the sigaltstack hook's record keeps the program's altstack.
-  stack_t off{}, saved{};
-  off.ss_flags = SS_DISABLE;
-  bool had = syscall(SYS_sigaltstack, &off, &saved) == 0 && !(saved.ss_flags & SS_DISABLE);
   area->fn(area->arg);
-  if (had) {
-    saved.ss_flags &= ~SS_ONSTACK;
-    syscall(SYS_sigaltstack, &saved, nullptr);
-  }
   // Returning goes on to uc_link: back to the caller's context.
 }
 
@@ -65,6 +56,20 @@ bool run_on_fresh_stack(void (*fn)(void*), void* arg) noexcept {
   area->fn = fn;
   area->arg = arg;
   area->depth = unwind_from_hook(area->pcs, kMaxFrames);  // 0 without room to walk
+  // Left from a handler running on the altstack, the kernel no longer sees the thread on it:
+  // a signal delivered meanwhile would get its frame at the altstack's top, over the live
+  // frames of exit() and that handler. Asynchronous signals wait until the thread is back
+  // on the altstack: blocked before the contexts are saved (the way back, setcontext,
+  // restores the saved mask before the stack pointer, so it must restore "blocked"), and
+  // unblocked here, where they nest below the live frames as they would without the agent.
+  sigset_t held, old;
+  bool hold = false;
+  stack_t ss;
+  if (syscall(SYS_sigaltstack, nullptr, &ss) == 0 && (ss.ss_flags & SS_ONSTACK)) {
+    sigfillset(&held);
+    for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS}) sigdelset(&held, sig);
+    hold = raw_sigmask(SIG_BLOCK, &held, &old) == 0;
+  }
   bool ran = false;
   if (getcontext(&area->callee) == 0) {
     area->callee.uc_stack.ss_sp = stack;
@@ -77,6 +82,7 @@ bool run_on_fresh_stack(void (*fn)(void*), void* arg) noexcept {
     ran = swapcontext(&area->caller, &area->callee) == 0;
     t_area = outer;
   }
+  if (hold) raw_sigmask(SIG_SETMASK, &old, nullptr);
   munmap(mem, total);
   return ran;
 }

@@ -5,9 +5,14 @@
 //   malloc      raises SIGUSR1 again and again; its SA_ONSTACK handler allocates and frees
 //   autodisarm  the same with an SS_AUTODISARM altstack, the handler also burning 2 ms
 //   exit        burns, then its SA_ONSTACK SIGUSR2 handler calls exit(0)
-// Prints "ok" and exits 0 if it survived.
+//   exit-in-malloc  allocates and frees in a loop; after SECONDS another thread sends the
+//               main thread SIGUSR2, whose SA_ONSTACK handler calls exit(0) (it most often
+//               interrupts malloc or free, whose lock the exit dump must then not take on
+//               this thread)
+// Prints "ok" (exit-in-malloc: nothing) and exits 0 if it survived.
 //   small_altstack SIZE SECONDS [MODE]
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +56,23 @@ void exit_in_handler(int sig) {
   exit(0);
 }
 
+// No output here: stdio could need malloc, whose lock the interrupted code may hold.
+void exit_quietly_in_handler(int sig) {
+  (void)sig;
+  exit(0);
+}
+
+static pthread_t g_main_thread;
+static double g_seconds;
+
+static void* send_exit_signal(void* arg) {
+  (void)arg;
+  struct timespec ts = {(time_t)g_seconds, (long)((g_seconds - (time_t)g_seconds) * 1e9)};
+  nanosleep(&ts, NULL);
+  pthread_kill(g_main_thread, SIGUSR2);
+  return NULL;
+}
+
 static void install(int sig, void (*handler)(int)) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -82,6 +104,19 @@ int main(int argc, char** argv) {
     install(SIGUSR1, allocate_in_handler);
     double end = now() + seconds;
     while (now() < end) raise(SIGUSR1);
+  } else if (strcmp(mode, "exit-in-malloc") == 0) {
+    install(SIGUSR2, exit_quietly_in_handler);
+    g_main_thread = pthread_self();
+    g_seconds = seconds;
+    pthread_t sender;
+    pthread_create(&sender, NULL, send_exit_signal, NULL);
+    void* keep[64] = {0};
+    for (unsigned long i = 0;; ++i) {
+      int k = (int)(i % 64);
+      free(keep[k]);
+      keep[k] = malloc(16 + (i * 7919) % 4000);
+      sink += (unsigned long)keep[k];
+    }
   } else if (strcmp(mode, "exit") == 0) {
     install(SIGUSR2, exit_in_handler);
     burn_on_small_altstack(seconds);
