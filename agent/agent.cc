@@ -121,23 +121,31 @@ constexpr int64_t kExitDumpOnDumpThreadNanos = 10 * 1000000000LL;
 
 void at_exit() {
   if (!agent_running()) return;
-  // The exit dump may read DWARF (libdw's frames take tens of KiB).
-  StackRoom room = current_stack_room();
-  if (room.where == StackRoom::kThreadStack && room.bytes >= kRoomForExitDump) {
-    exit_dump(nullptr);  // the common case: room enough where exit() was called
-    return;
-  }
-  // On its altstack exit() runs in a signal handler, which may have interrupted malloc on
-  // this very thread: the dump thread (its own arena, its own stack) writes it while this
-  // one waits, at most 10 s.
-  if (room.where == StackRoom::kAltStack &&
+  // The exit dump may read DWARF (libdw's frames take tens of KiB). On its altstack exit()
+  // runs in a signal handler, which may have interrupted malloc on this very thread: the dump
+  // thread (its own arena, its own stack) writes it while this one waits, at most 10 s.
+  if (current_stack_room().where == StackRoom::kAltStack &&
       final_dump_on_dump_thread(kExitDumpOnDumpThreadNanos, current_tid()))
     return;
-  // A small thread stack (`ulimit -s 128`, a 256 KiB thread), a coroutine's, or no dump
-  // thread: this thread writes it on a fresh 8 MiB stack, keeping the locks it holds (exit()
-  // in a library constructor holds the loader's lock, which the dump takes again).
+  final_dump_here();
+}
+
+}  // namespace
+
+void final_dump_here() {
+  StackRoom room = current_stack_room();
+  if (room.where == StackRoom::kThreadStack && room.bytes >= kRoomForExitDump) {
+    exit_dump(nullptr);  // the common case: room enough where the process ends
+    return;
+  }
+  // A small thread stack (`ulimit -s 128`, a 256 KiB thread), a coroutine's, an altstack
+  // with no dump thread: this thread writes it on a fresh 8 MiB stack, keeping the locks it
+  // holds (exit() in a library constructor holds the loader's lock, which the dump takes
+  // again).
   if (!run_on_fresh_stack(exit_dump, nullptr)) exit_dump(nullptr);
 }
+
+namespace {
 
 void fork_child() {
   AgentScope scope;

@@ -27,6 +27,11 @@ const std::vector<Collector*>& running_collectors();
 // (DumpRequest::exiting_tid; 0 for a termination signal).
 void dump_now(bool final, pid_t exiting_tid = 0);
 
+// The final dump written on the calling thread, which ends the process (exit, or _exit in a
+// fork child whose dump thread could not do it): on its own stack where that has room for
+// DWARF reading (1 MiB), else on a fresh stack of the same thread (agent/runtime/fresh_stack.h).
+void final_dump_here();
+
 // Wakes the dump thread to write a dump. SIGNAL-SAFE (a futex wake-up).
 void request_dump() noexcept;
 

@@ -27,7 +27,7 @@ constexpr int64_t kExitDumpWaitNanos = 5 * 1000000000LL;
 [[noreturn]] void exit_now(int status) {
   if (agent_running() && !in_agent() && is_recorded_fork_child() &&
       !final_dump_on_dump_thread(kExitDumpWaitNanos, current_tid()))
-    dump_now(true, current_tid());
+    final_dump_here();
   for (;;) syscall(SYS_exit_group, status);
 }
 
