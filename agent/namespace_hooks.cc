@@ -11,8 +11,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <initializer_list>
-
 #include "agent/core/real_sigaction.h"
 #include "agent/runtime/hook_guard.h"
 #include "agent/runtime/namespace_change.h"
@@ -27,8 +25,7 @@ template <typename Call>
 long with_agent_threads_aside(Call call) {
   const int saved_errno = errno;
   sigset_t asynchronous, old;
-  sigfillset(&asynchronous);
-  for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS}) sigdelset(&asynchronous, sig);
+  profagent::fill_asynchronous_signals(&asynchronous);
   profagent::raw_sigmask(SIG_BLOCK, &asynchronous, &old);
   bool aside = false;
   {

@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <initializer_list>
 
 namespace profagent {
 
@@ -28,6 +29,11 @@ void raise_with_default_action(int sig) noexcept {
   sigaddset(&set, sig);
   raw_sigmask(SIG_UNBLOCK, &set, nullptr);
   raise(sig);
+}
+
+void fill_asynchronous_signals(sigset_t* set) noexcept {
+  sigfillset(set);
+  for (int fault : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS}) sigdelset(set, fault);
 }
 
 int raw_sigmask(int how, const sigset_t* set, sigset_t* old) noexcept {

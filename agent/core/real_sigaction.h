@@ -19,6 +19,11 @@ SigactionFn real_sigaction();
 constexpr int kKernelSigsetBytes = 8;
 int raw_sigmask(int how, const sigset_t* set, sigset_t* old) noexcept;
 
+// Every signal but those a fault raises synchronously (SIGSEGV, SIGBUS, SIGILL, SIGFPE,
+// SIGTRAP, SIGSYS): what the agent blocks to hold a thread's asynchronous signals for a
+// moment (a fault raised while its signal is blocked would kill the process). SIGNAL-SAFE.
+void fill_asynchronous_signals(sigset_t* set) noexcept;
+
 // Restores SIG_DFL for `sig`, unblocks it on this thread and raises it: the default action
 // happens exactly as it would have without the agent. SIGNAL-SAFE. Returns only if the
 // default action does not end the process.

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include <cstddef>
-#include <initializer_list>
 #include <new>
 
 #include "agent/core/real_sigaction.h"
@@ -92,9 +91,7 @@ bool run_on_fresh_stack(void (*fn)(void*), void* arg) noexcept {
   // on the program's altstack, where they nest below the live frames.
   stack_t ss;
   if (syscall(SYS_sigaltstack, nullptr, &ss) == 0 && (ss.ss_flags & SS_ONSTACK)) {
-    sigfillset(&area->held);
-    for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS})
-      sigdelset(&area->held, sig);
+    fill_asynchronous_signals(&area->held);
     area->from_altstack = raw_sigmask(SIG_BLOCK, &area->held, &area->program_mask) == 0;
   }
   bool ran = false;

@@ -145,8 +145,7 @@ bool install_sampling_signal() {
   // handler that leaves with siglongjmp without restoring the mask must never leave from
   // inside the agent's handler, which would keep SIGPROF blocked on that thread for good. The
   // signals a fault raises stay deliverable.
-  sigfillset(&sa.sa_mask);
-  for (int fault : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS}) sigdelset(&sa.sa_mask, fault);
+  fill_asynchronous_signals(&sa.sa_mask);
   g_dispatch_action = sa;
   if (real_sigaction()(kSamplingSignal, &sa, nullptr) != 0) {
     log().warn("cannot install the SIGPROF handler ({}); CPU and threads profiles are off",
