@@ -100,27 +100,26 @@ int WallCollector::start_thread() {
   return rc;
 }
 
-void WallCollector::stop() {
-  running_.store(false);
+void WallCollector::end_thread() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stop_requested_ = true;
   }
   wake_.notify_all();
+  // At most one tick (answers wait 5 ms at most).
   if (thread_alive_ && thread_pid_ == getpid()) pthread_join(thread_, nullptr);
   thread_alive_ = false;
+}
+
+void WallCollector::stop() {
+  running_.store(false);
+  end_thread();
 }
 
 bool WallCollector::pause_thread() {
   if (!thread_alive_ || thread_pid_ != getpid()) return true;
   const pid_t tid = tid_of_thread(thread_);
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stop_requested_ = true;
-  }
-  wake_.notify_all();
-  pthread_join(thread_, nullptr);  // at most one tick (answers wait 5 ms at most)
-  thread_alive_ = false;
+  end_thread();
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stop_requested_ = false;

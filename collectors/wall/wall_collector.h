@@ -43,6 +43,8 @@ class WallCollector final : public Collector {
   static void* thread_body(void* self);
   void loop();
   int start_thread();  // 0, or pthread_create's error
+  // Asks the sampler thread to end and joins it (if it runs in this process).
+  void end_thread();
   void add_tick(const std::vector<WallSample>& samples, const std::vector<uintptr_t>& frames,
                 const WallTickCounts& counts, int64_t interval, double cost, int64_t now);
 
