@@ -15,7 +15,6 @@
 //   namespace_change vfork SECONDS        a vfork child calls unshare(CLONE_NEWUSER), then
 //                                         execs /bin/true; the parent prints "vforked" and
 //                                         burns SECONDS
-#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -27,24 +26,12 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
+#include "spin_for.h"
 
-volatile unsigned long sink;
-
-void burn_after_change(double seconds) {
-  double end = now() + seconds;
-  unsigned long x = 1;
-  while (now() < end)
-    for (int i = 0; i < 100000; ++i) x = x * 6364136223846793005ul + 1442695040888963407ul;
-  sink = x;
-}
+void burn_after_change(double seconds) { SPIN_FOR(seconds); }
 
 static void sleep_until(double t) {
-  while (now() < t) {
+  while (spin_now_seconds() < t) {
     struct timespec five_ms = {0, 5 * 1000 * 1000};
     nanosleep(&five_ms, NULL);
   }
@@ -94,8 +81,8 @@ int main(int argc, char** argv) {
     int fd = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
     if (fd < 0) return 3;
     int failures = 0;
-    double end = now() + seconds;
-    while (now() < end) {
+    double end = spin_now_seconds() + seconds;
+    while (spin_now_seconds() < end) {
       burn_after_change(0.1);
       if (setns(fd, CLONE_NEWNS) != 0) ++failures;
     }
@@ -104,11 +91,11 @@ int main(int argc, char** argv) {
     puts("done");
     return 0;
   } else if (strcmp(mode, "late") == 0) {
-    double start = now();
+    double start = spin_now_seconds();
     burn_after_change(0.03);
     sleep_until(start + 0.13);
     report("unshare(CLONE_NEWUSER)", unshare(CLONE_NEWUSER));
-    sleep_until(now() + 0.25);
+    sleep_until(spin_now_seconds() + 0.25);
   } else if (strcmp(mode, "vfork") == 0) {
     pid_t pid = vfork();
     if (pid == 0) {

@@ -11,7 +11,6 @@
 //               this thread)
 // Prints "ok" (exit-in-malloc: nothing) and exits 0 if it survived.
 //   small_altstack SIZE SECONDS [MODE]
-#define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,25 +19,15 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "spin_for.h"
+
 #ifndef SS_AUTODISARM
 #define SS_AUTODISARM (1U << 31)
 #endif
 
 volatile unsigned long sink;
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-void burn_on_small_altstack(double seconds) {
-  double end = now() + seconds;
-  unsigned long x = 1;
-  while (now() < end)
-    for (int i = 0; i < 100000; ++i) x = x * 6364136223846793005ul + 1442695040888963407ul;
-  sink = x;
-}
+void burn_on_small_altstack(double seconds) { SPIN_FOR(seconds); }
 
 static int g_autodisarm;
 
@@ -102,8 +91,8 @@ int main(int argc, char** argv) {
   }
   if (strcmp(mode, "malloc") == 0 || g_autodisarm) {
     install(SIGUSR1, allocate_in_handler);
-    double end = now() + seconds;
-    while (now() < end) raise(SIGUSR1);
+    double end = spin_now_seconds() + seconds;
+    while (spin_now_seconds() < end) raise(SIGUSR1);
   } else if (strcmp(mode, "exit-in-malloc") == 0) {
     install(SIGUSR2, exit_quietly_in_handler);
     g_main_thread = pthread_self();
