@@ -26,6 +26,16 @@ bool pause_collectors() {
   return true;
 }
 
+// Whether the calling thread is the program's only thread (agent threads aside). Reads
+// /proc/self/task unless the program never made a thread.
+bool program_thread_alone() {
+  if (!program_may_have_other_threads()) return true;
+  const pid_t self = current_tid();
+  for (pid_t tid : list_threads())
+    if (tid != self && !is_agent_thread(tid)) return false;
+  return true;
+}
+
 }  // namespace
 
 bool agent_threads_step_aside() {
@@ -60,14 +70,6 @@ void agent_threads_come_back() {
   // fork child it starts a wall thread that is missing).
   resume_collectors();
   restart_dump_thread();
-}
-
-bool program_thread_alone() {
-  if (!program_may_have_other_threads()) return true;
-  const pid_t self = current_tid();
-  for (pid_t tid : list_threads())
-    if (tid != self && !is_agent_thread(tid)) return false;
-  return true;
 }
 
 }  // namespace profagent

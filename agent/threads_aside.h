@@ -18,8 +18,4 @@ bool agent_threads_step_aside();
 // Starts again the threads agent_threads_step_aside ended.
 void agent_threads_come_back();
 
-// Whether the calling thread is the program's only thread (agent threads aside). Reads
-// /proc/self/task unless the program never made a thread (used by the above).
-bool program_thread_alone();
-
 }  // namespace profagent

@@ -18,10 +18,6 @@ int sys_close_range(unsigned first, unsigned last) noexcept {
   return static_cast<int>(syscall(SYS_close_range, first, last, 0));
 }
 
-}  // namespace
-
-namespace {
-
 // Decided once at start (private_files_start): whether the process can borrow its stderr
 // through a pidfd, and whether the loader is being debugged.
 constinit bool g_pidfd_works = false;
