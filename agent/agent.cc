@@ -34,6 +34,7 @@
 #include "collectors/common/self_stats.h"
 #include "agent/runtime/private_files.h"
 #include "agent/runtime/fresh_stack.h"
+#include "agent/runtime/thread_start_point.h"
 #include "agent/runtime/sampling_signal.h"
 #include "agent/runtime/signal_stack_room.h"
 #include "agent/signals.h"
@@ -121,6 +122,12 @@ constexpr int64_t kExitDumpOnDumpThreadNanos = 10 * 1000000000LL;
 
 void at_exit() {
   if (!agent_running()) return;
+  if (int sig = termination_awaiting_dump_thread()) {  // the program was to die of it
+    if (!final_dump_of_deferred_child(kExitDumpOnDumpThreadNanos, current_tid()))
+      final_dump_here();
+    die_of_signal(sig);
+  }
+  if (final_dump_of_deferred_child(kExitDumpOnDumpThreadNanos, current_tid())) return;
   // The exit dump may read DWARF (libdw's frames take tens of KiB). On its altstack exit()
   // runs in a signal handler, which may have interrupted malloc on this very thread: the dump
   // thread (its own arena, its own stack) writes it while this one waits, at most 10 s.
@@ -131,6 +138,27 @@ void at_exit() {
 }
 
 }  // namespace
+
+bool final_dump_of_deferred_child(int64_t timeout_nanos, pid_t exiting_tid) {
+  if (!dump_thread_deferred()) return false;
+  const bool on_altstack = current_stack_room().where == StackRoom::kAltStack;
+  switch (where_exit_runs()) {
+    case ExitPoint::kNormal:
+      if (on_altstack) break;  // (a handler whose walk failed: unknown)
+      final_dump_here();
+      return true;
+    case ExitPoint::kHandlerOverSafe:
+      start_deferred_dump_thread();
+      if (final_dump_on_dump_thread(timeout_nanos, exiting_tid)) return true;
+      break;
+    case ExitPoint::kHandlerOverUnsafe:
+      break;
+  }
+  log_warning_direct(
+      "the exit dump of this fork child is skipped: it exits from a signal handler that "
+      "interrupted code the dump cannot run over, and it had no dump thread yet");
+  return true;
+}
 
 void final_dump_here() {
   StackRoom room = current_stack_room();
@@ -146,6 +174,17 @@ void final_dump_here() {
 }
 
 namespace {
+
+// A fork child's dump thread can wait until something needs it (dump_thread.h) unless the
+// configuration has periodic work for it (PROFAGENT_INTERVAL, a push, the HTTP endpoint) or
+// a running collector needs it at once.
+bool dump_thread_can_wait_in_fork_child() {
+  if (config().interval_nanos > 0 || !config().push_url.empty() || !config().http.empty())
+    return false;
+  for (Collector* c : g_state->running)
+    if (c->needs_dump_thread_in_fork_child()) return false;
+  return true;
+}
 
 void fork_child() {
   AgentScope scope;
@@ -169,7 +208,12 @@ void fork_child() {
   push_after_fork_child();
   // A parent that forked before its dump thread finished the start left it undone: without
   // a dump thread of its own the child does it here (tables for its samples).
-  if (!start_dump_thread(config().interval_nanos)) finish_agent_start();
+  if (dump_thread_can_wait_in_fork_child()) {
+    finish_agent_start();  // (nothing when the parent's was done)
+    defer_dump_thread(config().interval_nanos);
+  } else if (!start_dump_thread(config().interval_nanos)) {
+    finish_agent_start();
+  }
 }
 
 // The one symbolizer every encoding uses, under the dump lock (made on first use, and anew
@@ -265,6 +309,7 @@ void agent_start() {
   child_env_start(config().children);  // PROFAGENT_CHILDREN=0: exec hooks filter the env
   set_unwind_cache_dir(config().symbol_cache_dir);  // built tables kept beside the symbols
   unwinder_init();
+  remember_libc_and_loader_code();  // (a fork child's deferred dump thread)
   remember_current_tid();
   note_threads_at_start();  // before the agent's own threads make glibc's flag false
   pthread_key_create(&g_thread_exit_key, on_thread_exit_key);

@@ -32,6 +32,15 @@ void dump_now(bool final, pid_t exiting_tid = 0);
 // DWARF reading (1 MiB), else on a fresh stack of the same thread (agent/runtime/fresh_stack.h).
 void final_dump_here();
 
+// The final dump of a fork child whose dump thread is deferred (dump_thread.h), from an exit
+// path (exit's atexit handler, the _exit hook), waiting at most `timeout_nanos`: written here
+// when the exit runs in normal context; on the dump thread, started now, when it runs in a
+// signal handler over a point where a thread may start; skipped with a warning in a handler
+// over an unknown point (it may have interrupted malloc on this thread, which neither a
+// dump here nor a thread start can then use). False when the dump thread is not deferred
+// (the caller does as before). Hook context.
+bool final_dump_of_deferred_child(int64_t timeout_nanos, pid_t exiting_tid);
+
 // Wakes the dump thread to write a dump. SIGNAL-SAFE (a futex wake-up).
 void request_dump() noexcept;
 

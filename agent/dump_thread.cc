@@ -24,6 +24,8 @@
 #include "agent/core/clock.h"
 #include "agent/core/log.h"
 #include "agent/runtime/sampling_signal.h"
+#include "agent/runtime/signal_retry.h"
+#include "agent/runtime/thread_start_point.h"
 #include "collectors/common/self_stats.h"
 #include "agent/signals.h"
 #include "agent/runtime/unwind/unwind_tables.h"
@@ -180,9 +182,17 @@ void* dump_thread_main(void*) {
   return nullptr;
 }
 
-}  // namespace
+// The process whose dump thread is deferred (0: none; a pid, as g_running_pid).
+std::atomic<pid_t> g_deferred_pid{0};
 
-bool start_dump_thread(int64_t interval_nanos) {
+pid_t own_pid() noexcept { return static_cast<pid_t>(syscall(SYS_getpid)); }
+
+// start_dump_thread's work. `in_handler`: called from a signal handler (no log, no checksum
+// work when the thread cannot be made).
+bool start_thread(int64_t interval_nanos, bool in_handler) {
+  g_deferred_pid.store(0, std::memory_order_release);
+  set_deferred_dump_thread_starter(nullptr);
+  end_signal_retries();  // (a signal waiting to start a deferred thread: it runs now)
   g_interval_nanos = interval_nanos;
   g_stop_state.store(kRun);
   if (g_next_interval == 0 && interval_nanos > 0)
@@ -195,6 +205,9 @@ bool start_dump_thread(int64_t interval_nanos) {
   g_start_grace_due = monotonic_nanos() + kStartGraceNanos;
   pthread_t thread;
   if (int rc = create_agent_thread(&thread, dump_thread_main, nullptr, "profagent-dump")) {
+    g_running_pid.store(0, std::memory_order_release);  // (restart_dump_thread: none now)
+    g_dump_tid.store(0);
+    if (in_handler) return false;
     if (rc == EINVAL) {
       // The kernel makes no thread for a process that unshared a PID namespace (its children
       // go there, it stays): expected, not the user's doing; the exit dump still runs.
@@ -204,14 +217,47 @@ bool start_dump_thread(int64_t interval_nanos) {
       log().warn("cannot start the dump thread (error {}); dumps happen only at exit", rc);
     }
     unwind_tables_check_pending();  // its job at start: the cached unwind tables' checksums
-    g_running_pid.store(0, std::memory_order_release);  // (restart_dump_thread: none now)
-    g_dump_tid.store(0);
     return false;
   }
   g_dump_tid.store(tid_of_thread(thread));
   pthread_detach(thread);
-  g_running_pid.store(static_cast<pid_t>(syscall(SYS_getpid)), std::memory_order_release);
+  g_running_pid.store(own_pid(), std::memory_order_release);
   return true;
+}
+
+}  // namespace
+
+bool start_dump_thread(int64_t interval_nanos) {
+  return start_thread(interval_nanos, /*in_handler=*/false);
+}
+
+void defer_dump_thread(int64_t interval_nanos) noexcept {
+  g_interval_nanos = interval_nanos;
+  g_deferred_pid.store(own_pid(), std::memory_order_release);
+  set_deferred_dump_thread_starter(start_deferred_dump_thread_at);
+}
+
+bool dump_thread_deferred() noexcept {
+  pid_t pid = g_deferred_pid.load(std::memory_order_acquire);
+  return pid != 0 && pid == own_pid();
+}
+
+void start_deferred_dump_thread() {
+  pid_t pid = own_pid();
+  if (g_deferred_pid.load(std::memory_order_acquire) != pid) return;
+  if (!g_deferred_pid.compare_exchange_strong(pid, 0)) return;  // a handler took it meanwhile
+  start_thread(g_interval_nanos, /*in_handler=*/false);
+}
+
+bool start_deferred_dump_thread_at(const void* ucontext) noexcept {
+  pid_t pid = own_pid();
+  if (g_deferred_pid.load(std::memory_order_acquire) != pid) return running_here();
+  if (!(ucontext != nullptr ? may_start_thread_at(ucontext) : may_start_thread_here()))
+    return false;
+  // (A start interrupted in the pthread_create hook has the hook's frame on the stack, which
+  // may_start_thread_at refuses: only one start ever runs.)
+  if (!g_deferred_pid.compare_exchange_strong(pid, 0)) return running_here();
+  return start_thread(g_interval_nanos, /*in_handler=*/true);
 }
 
 bool stop_dump_thread(int64_t timeout_nanos) {
@@ -260,6 +306,7 @@ bool dump_thread_running() noexcept { return running_here(); }
 void forget_dump_thread_after_fork() noexcept {
   reset_wakeups_after_fork();
   g_running_pid.store(0);
+  g_deferred_pid.store(0);
   g_dump_requested.store(false);
   g_final_requested.store(false);
   g_final_done.store(0);

@@ -42,6 +42,29 @@ bool restart_dump_thread();
 // True once start_dump_thread succeeded in this process. SIGNAL-SAFE.
 bool dump_thread_running() noexcept;
 
+// A fork child whose configuration needs no periodic work (agent.cc fork_child) does not
+// start the thread at once: most such children (a shell's, make's) exec within a
+// millisecond, and a thread made and torn down by exec again cost each of them ~0.15 ms.
+// The thread is "deferred" until something needs it:
+//   - the program starts a thread (start_deferred_dump_thread, from the pthread_create hook:
+//     the thread walks and signals the others);
+//   - a termination or dump signal, CPU samples to drain, a sampled allocation (its stack
+//     may hold a library loaded since the fork, whose unwind tables the thread builds)
+//     (start_deferred_dump_thread_at, where thread_start_point.h accepts the point);
+//   - an exit from inside a signal handler, whose dump cannot run on the exiting thread
+//     (agent.cc final_dump_of_deferred_child).
+// Until then the exit dump runs on the exiting thread as always. Normal context, except the
+// functions marked SIGNAL-SAFE.
+void defer_dump_thread(int64_t interval_nanos) noexcept;
+// True while deferred in this process. SIGNAL-SAFE.
+bool dump_thread_deferred() noexcept;
+// Starts the deferred thread now (nothing if it is not deferred).
+void start_deferred_dump_thread();
+// Starts the deferred thread if the point allows it: the one a signal interrupted (its
+// handler's ucontext), or the caller's own (nullptr: a hook). True if the dump thread runs
+// now (started here or before). SIGNAL/HOOK-SAFE.
+bool start_deferred_dump_thread_at(const void* ucontext) noexcept;
+
 // In a forked child: the parent's thread does not exist here; forget it (ASYNC-SIGNAL-SAFE).
 void forget_dump_thread_after_fork() noexcept;
 

@@ -9,13 +9,16 @@
 // The dump itself runs on the dump thread, this thread waiting at most 5 s: _exit is
 // async-signal-safe and children often call it from a signal handler (a server's
 // quick-exit handler) that may have interrupted malloc or stdio on this very thread, where
-// dumping inline would deadlock the child.
+// dumping inline would deadlock the child. A child whose dump thread is still deferred
+// (dump_thread.h) dumps here when _exit runs in normal context, and starts the thread only
+// where that is safe (agent.cc final_dump_of_deferred_child).
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "agent/agent.h"
 #include "agent/dump_thread.h"
 #include "agent/runtime/hook_guard.h"
+#include "agent/signals.h"
 #include "agent/runtime/threads/thread_registry.h"
 #include "agent/core/fork_child.h"
 
@@ -26,8 +29,11 @@ constexpr int64_t kExitDumpWaitNanos = 5 * 1000000000LL;
 
 [[noreturn]] void exit_now(int status) {
   if (agent_running() && !in_agent() && is_recorded_fork_child() &&
+      !final_dump_of_deferred_child(kExitDumpWaitNanos, current_tid()) &&
       !final_dump_on_dump_thread(kExitDumpWaitNanos, current_tid()))
     final_dump_here();
+  // A termination signal that was waiting for a safe point (signals.h) ends it instead.
+  if (int sig = termination_awaiting_dump_thread()) die_of_signal(sig);
   for (;;) syscall(SYS_exit_group, status);
 }
 

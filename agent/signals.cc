@@ -23,6 +23,7 @@
 #include "agent/core/config.h"
 #include "agent/dump_thread.h"
 #include "agent/core/log.h"
+#include "agent/runtime/signal_retry.h"
 
 namespace profagent {
 namespace {
@@ -36,9 +37,29 @@ std::atomic<int> g_role[kMaxSignal];           // Role the agent has for each si
 PROFAGENT_LARGE_BSS constinit struct sigaction g_shown[kMaxSignal] = {};          // what the program believes is installed
 std::atomic<int> g_pending_termination{0};
 
-void dump_signal_handler(int) {
+// A fork child's deferred dump thread (dump_thread.h) is started by the handler when the
+// point it interrupted allows (thread_start_point.h); when not (the program was inside
+// malloc, the loader, the agent), the handler returns, the program leaves that point, and
+// the signal comes back after kRetryNanos, at most kMaxRetries times per signal kind.
+constexpr int64_t kRetryNanos = 1000000;
+constexpr int kMaxRetries = 100;
+std::atomic<int> g_dump_retries{0};
+std::atomic<int> g_termination_retries{0};
+// A termination signal that came back to the program to wait for such a point (0: none).
+std::atomic<int> g_termination_awaiting_thread{0};
+
+// True if the handler is to return and take `sig` again soon (the thread could not start).
+bool retry_for_deferred_thread(int sig, void* ucontext, std::atomic<int>& retries) noexcept {
+  if (!dump_thread_deferred() || start_deferred_dump_thread_at(ucontext)) return false;
+  if (retries.fetch_add(1) < kMaxRetries && send_signal_again_soon(sig, kRetryNanos)) return true;
+  end_signal_retries();  // given up: this signal goes without the thread
+  return false;
+}
+
+void dump_signal_handler(int sig, siginfo_t*, void* ucontext) {
   int saved = errno;
   request_dump();
+  retry_for_deferred_thread(sig, ucontext, g_dump_retries);
   errno = saved;
 }
 
@@ -47,8 +68,14 @@ void dump_signal_handler(int) {
 // interrupted thread holds must not keep the process alive).
 constexpr int kTerminationDumpMillis = 5000;
 
-void termination_handler(int sig) {
+void termination_handler(int sig, siginfo_t*, void* ucontext) {
   int saved = errno;
+  if (retry_for_deferred_thread(sig, ucontext, g_termination_retries)) {
+    g_termination_awaiting_thread.store(sig);  // an exit meanwhile dumps and dies of it
+    errno = saved;
+    return;
+  }
+  g_termination_awaiting_thread.store(0);
   int expected = 0;
   if (!dump_thread_running() || !g_pending_termination.compare_exchange_strong(expected, sig)) {
     // No dump thread, or a second termination signal while dumping: die right away.
@@ -66,13 +93,13 @@ void termination_handler(int sig) {
   errno = saved;
 }
 
-bool install(int sig, void (*handler)(int), Role role) {
+bool install(int sig, void (*handler)(int, siginfo_t*, void*), Role role) {
   struct sigaction old;
   if (real_sigaction()(sig, nullptr, &old) != 0) return false;
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
-  sa.sa_handler = handler;
-  sa.sa_flags = SA_RESTART | SA_ONSTACK;  // Go and coroutine stacks are small
+  sa.sa_sigaction = handler;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;  // Go and coroutine stacks are small
   sigemptyset(&sa.sa_mask);
   if (real_sigaction()(sig, &sa, nullptr) != 0) return false;
   g_shown[sig] = old;
@@ -151,6 +178,8 @@ void program_takes_signal(int sig) {
 
 
 int pending_termination_signal() noexcept { return g_pending_termination.load(); }
+
+int termination_awaiting_dump_thread() noexcept { return g_termination_awaiting_thread.load(); }
 
 void die_of_signal(int sig) {
   raise_with_default_action(sig);  // default action: the whole process dies of `sig`

@@ -30,4 +30,10 @@ void program_takes_signal(int sig);
 int pending_termination_signal() noexcept;
 [[noreturn]] void die_of_signal(int sig);
 
+// A termination signal that reached a fork child whose dump thread is deferred, at a point
+// where the thread could not be started: the handler returned and the signal comes back in
+// a millisecond (0 if none). An exit meanwhile writes the final dump and dies of it
+// (agent.cc at_exit), so the program's exit status is still the signal's. SIGNAL-SAFE.
+int termination_awaiting_dump_thread() noexcept;
+
 }  // namespace profagent

@@ -14,6 +14,7 @@
 #include <new>
 
 #include "agent/agent.h"
+#include "agent/dump_thread.h"
 #include "agent/runtime/agent_thread.h"
 #include "agent/runtime/hook_guard.h"
 #include "agent/lifecycle.h"
@@ -53,6 +54,12 @@ void* thread_trampoline(void* p) {
 // Starts a program thread through the trampoline (the collectors' per-thread start, the
 // creator's mask); `start` was made by the caller. Returns pthread_create's result.
 int create_program_thread(pthread_t* thread, const pthread_attr_t* attr, ThreadStart* start) {
+  // A fork child's deferred dump thread starts first: from here on the process has threads
+  // to walk and signal, and a signal handler could no longer start it safely.
+  if (profagent::dump_thread_deferred()) {
+    profagent::AgentScope scope;
+    profagent::start_deferred_dump_thread();
+  }
   profagent::PthreadCreateFn real = profagent::real_pthread_create();
   profagent::program_thread_creating();
   int rc = real(thread, attr, thread_trampoline, start);

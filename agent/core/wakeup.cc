@@ -13,6 +13,7 @@ namespace {
 std::atomic<uint32_t> g_wake_word{0};  // bumped by every wake-up (futex word)
 std::atomic<bool> g_tick_requested{false};
 std::atomic<bool> g_tick_expected{false};  // the dump thread will look by itself
+std::atomic<DeferredDumpThreadStarter> g_deferred_starter{nullptr};
 
 }  // namespace
 
@@ -49,6 +50,16 @@ void reset_wakeups_after_fork() noexcept {
   g_wake_word.store(0);
   g_tick_requested.store(false);
   g_tick_expected.store(false);
+  g_deferred_starter.store(nullptr);
+}
+
+void offer_point_for_dump_thread(const void* ucontext) noexcept {
+  if (DeferredDumpThreadStarter start = g_deferred_starter.load(std::memory_order_relaxed))
+    start(ucontext);
+}
+
+void set_deferred_dump_thread_starter(DeferredDumpThreadStarter starter) noexcept {
+  g_deferred_starter.store(starter);
 }
 
 }  // namespace profagent

@@ -31,7 +31,16 @@ bool tick_requested() noexcept;
 void clear_tick_request() noexcept;
 void wait_for_wakeup(uint32_t seen, int64_t deadline) noexcept;
 
-// In a forked child: no request of the parent stands.
+// In a forked child: no request of the parent stands (nor a deferred start).
 void reset_wakeups_after_fork() noexcept;
+
+// While a fork child's dump thread is deferred (agent/dump_thread.h), a signal handler whose
+// work needs it (the CPU handler: samples to drain) offers the point it interrupted (its
+// ucontext), a hook (a sampled allocation) the caller's own point (nullptr), where the
+// thread may be started. One relaxed load when nothing is deferred. SIGNAL/HOOK-SAFE.
+void offer_point_for_dump_thread(const void* ucontext) noexcept;
+// The dump thread's deferred start (nullptr: nothing deferred). Set by agent/dump_thread.cc.
+using DeferredDumpThreadStarter = bool (*)(const void* ucontext) noexcept;
+void set_deferred_dump_thread_starter(DeferredDumpThreadStarter starter) noexcept;
 
 }  // namespace profagent

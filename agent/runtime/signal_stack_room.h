@@ -65,5 +65,9 @@ constexpr size_t kRoomForHookSample = 2560;
 //   libdw, whose frames take tens of KiB); with less, or on a stack of unknown extent, it
 //   runs on a fresh stack (agent/runtime/fresh_stack.h):
 constexpr size_t kRoomForExitDump = 1024 * 1024;
+//   the agent starts a fork child's deferred dump thread from a handler or a hook
+//   (thread_start_point.h: a 128-frame walk, then pthread_create, whose allocation and
+//   system calls take ~2 KiB) only with this much left:
+constexpr size_t kRoomToStartThread = 16 * 1024;
 
 }  // namespace profagent

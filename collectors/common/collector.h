@@ -77,6 +77,11 @@ class Collector {
   // Called in the child after fork(), on the only thread the child has, before the program
   // continues. Only async-signal-safe work here; heavy work is deferred to the next dump.
   virtual void on_fork_child() noexcept {}
+  // Whether a fork child's collector needs the dump thread at once. A child that never asks
+  // for one (a shell's child that execs at once, a worker that only blocks) gets it only when
+  // it needs it (agent/dump_thread.h, "deferred"); a collector whose own thread the dump
+  // thread's ticks start (wall) says true. Normal context.
+  virtual bool needs_dump_thread_in_fork_child() const { return false; }
 
   // Background work on the agent's thread, about 100 ms after any collector asked for it
   // with request_collector_tick() (agent/core/wakeup.h), e.g. draining a signal handler's

@@ -12,6 +12,7 @@
 #include "agent/runtime/threads/thread_registry.h"
 #include "agent/runtime/signal_stack_room.h"
 #include "agent/runtime/unwind/unwinder.h"
+#include "agent/core/wakeup.h"
 #include "collectors/heap/heap_kind.h"
 
 namespace profagent {
@@ -33,7 +34,9 @@ PROFAGENT_SAMPLE_PATH void* HeapRecorder::allocate(size_t size, size_t alignment
     return nullptr;
   }
   SamplingSignalHeldOnAltstack hold(room);
-  return allocate_walked(size, alignment);
+  void* p = allocate_walked(size, alignment);
+  offer_point_for_dump_thread(nullptr);  // (a fork child's deferred dump thread)
+  return p;
 }
 
 PROFAGENT_SAMPLE_PATH __attribute__((noinline)) void* HeapRecorder::allocate_walked(

@@ -13,6 +13,7 @@
 #include "agent/runtime/fresh_stack.h"
 #include "agent/runtime/sampling_signal.h"
 #include "agent/runtime/threads/thread_registry.h"
+#include "agent/runtime/unwind/unwinder.h"
 #include "collectors/threads/thread_snapshot_blocked.h"
 
 namespace profagent {
@@ -42,7 +43,11 @@ CapturedThread from_blocked(pid_t tid, const BlockedCapture& b, const uintptr_t*
   if (b.outcome == BlockedCapture::Outcome::kCaptured) {
     t.answered = true;
     if (b.syscall.kind == ThreadSyscall::Kind::kInSyscall) t.syscall_nr = b.syscall.nr;
-    t.stack.assign(pcs, pcs + b.depth);
+    // A thread waiting in the agent's own termination handler (for the dump thread to write
+    // this dump) is shown where the signal found it; its system call is not known then.
+    int program_part = first_frame_below_agent_handler(pcs, b.depth);
+    if (program_part > 0) t.syscall_nr = -1;
+    t.stack.assign(pcs + program_part, pcs + b.depth);
   } else {
     t.lost = true;
   }

@@ -2,7 +2,9 @@
 // (no agent started, so dumps and ticks have nothing to write): it runs the last-thread check
 // at every wake-up (and once 100 ms after it starts), at its interval, and serves a
 // collector's tick request by clearing it; a fork child sees none of the parent's.
-// It can be stopped for a moment (stop_dump_thread: a namespace change) and started again.
+// It can be stopped for a moment (stop_dump_thread: a namespace change) and started again,
+// and deferred (a fork child's) until something starts it: once, from normal context or
+// from a signal handler at a point that allows it.
 // Every check runs in a forked child. What it dumps, and on
 // which signal, is covered end to end (tests/e2e/continuous_e2e_test.cc,
 // tests/e2e/signals_e2e_test.cc, tests/e2e/lifecycle_e2e_test.cc).
@@ -10,6 +12,8 @@
 
 #include <gtest/gtest.h>
 #include <dirent.h>
+#include <signal.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,6 +23,9 @@
 #include <functional>
 #include <thread>
 
+#include "agent/runtime/thread_start_point.h"
+#include "agent/runtime/unwind/thread_stack.h"
+#include "agent/runtime/unwind/unwinder.h"
 #include "tests/common/run_in_child.h"
 
 namespace profagent {
@@ -222,6 +229,85 @@ TEST(DumpThread, ABusyThreadIsNotStoppedAndRunsOn) {
     before = g_checks.load();
     wake_dump_thread();
     CHILD_CHECK(wait_until([&] { return g_checks.load() > before; }));  // still serving
+    return "";
+  }));
+}
+
+namespace {
+
+std::atomic<int> g_offers{0};
+void offer_interrupted_point(int, siginfo_t*, void* uc) {
+  offer_point_for_dump_thread(uc);
+  g_offers.fetch_add(1);
+}
+
+__attribute__((noinline)) void spin_until_started() {
+  while (!dump_thread_running()) asm volatile("" ::: "memory");
+}
+
+// In the forked child: unwind tables for the point checks, a deferred thread.
+void defer_with_tables() {
+  note_current_thread_stack();
+  unwind_tables_refresh();
+  remember_libc_and_loader_code();
+  reset_wakeups_after_fork();
+  set_last_thread_check(count_check);
+  defer_dump_thread(0);
+}
+
+}  // namespace
+
+TEST(DumpThread, ADeferredThreadStartsOnceWhenAskedFor) {
+  if (dump_thread_running()) GTEST_SKIP() << "a dump thread already runs in this process";
+  expect_passed(testing::run_in_child([]() -> std::string {
+    defer_with_tables();
+    CHILD_CHECK(dump_thread_deferred());
+    CHILD_CHECK(!dump_thread_running());
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    CHILD_CHECK(task_count() == 1);  // nothing started it
+    start_deferred_dump_thread();
+    CHILD_CHECK(dump_thread_running());
+    CHILD_CHECK(!dump_thread_deferred());
+    CHILD_CHECK(wait_until([] { return g_checks.load() >= 1; }));
+    start_deferred_dump_thread();  // no longer deferred: nothing more
+    CHILD_CHECK(task_count() == 2);
+    return "";
+  }));
+}
+
+// A hook's offer from program code starts it; a signal's offer at raise() (inside glibc, not
+// blocked in a system call) does not, and one at program code does.
+TEST(DumpThread, ADeferredThreadStartsWhereAnOfferedPointAllowsIt) {
+  if (dump_thread_running()) GTEST_SKIP() << "a dump thread already runs in this process";
+  expect_passed(testing::run_in_child([]() -> std::string {
+    defer_with_tables();
+    offer_point_for_dump_thread(nullptr);  // a hook called from here
+    CHILD_CHECK(dump_thread_running());
+    return "";
+  }));
+  expect_passed(testing::run_in_child([]() -> std::string {
+    defer_with_tables();
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = offer_interrupted_point;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigaction(SIGUSR1, &sa, nullptr);
+    raise(SIGUSR1);
+    CHILD_CHECK(g_offers.load() == 1);
+    CHILD_CHECK(!dump_thread_running());
+    CHILD_CHECK(dump_thread_deferred());
+    pthread_t main_thread = pthread_self();
+    std::thread sender([=] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      for (int i = 0; i < 100 && !dump_thread_running(); ++i) {
+        pthread_kill(main_thread, SIGUSR1);
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    });
+    spin_until_started();
+    sender.join();
+    CHILD_CHECK(!dump_thread_deferred());
+    CHILD_CHECK(wait_until([] { return g_checks.load() >= 1; }));
     return "";
   }));
 }

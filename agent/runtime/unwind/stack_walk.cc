@@ -193,7 +193,10 @@ uintptr_t guess_frame_pointer(Memory& mem, const UnwindModuleSet* set, uintptr_t
   for (uintptr_t a = (sp + 7) & ~uintptr_t{7}; a < sp + 2048; a += 8) {
     uintptr_t ra;
     if (!mem.read(a + 8, &ra, sizeof ra)) return 0;
-    if (!returns_from(mem, set, ra, fn_start, pc)) continue;
+    // (A signal handler returns into the kernel's trampoline, which follows no call.)
+    if (!returns_from(mem, set, ra, fn_start, pc) &&
+        !is_sigreturn_trampoline(mem, find_unwind_module(set, ra), ra))
+      continue;
     const UnwindModule* m = find_unwind_module(set, ra);
     if (m != nullptr && function_start(m, ra) == ra) continue;
     return a;
@@ -456,7 +459,10 @@ int walk_stack(WalkRegs regs, Memory& mem, const WalkOptions& opt, uintptr_t* pc
     if (cfa <= regs.sp || ra == 0) break;  // no progress, or the end of the chain
     // Past a guess, a return address that follows no call ends the walk: a truncated stack
     // beats a wrong one.
-    if (guessed && !looks_like_return_address(mem, set, ra)) break;
+    // (The kernel's return into a signal trampoline follows no call: it is known by its code.)
+    if (guessed && !looks_like_return_address(mem, set, ra) &&
+        !is_sigreturn_trampoline(mem, find_unwind_module(set, ra), ra))
+      break;
     regs = {ra, cfa, bp};
     exact = false;
   }

@@ -125,6 +125,26 @@ bool wait_for_unwind_tables(int64_t timeout_nanos) noexcept {
 
 PROFAGENT_SAMPLE_PATH bool is_agent_pc(uintptr_t pc) noexcept { return g_agent_code.contains(pc); }
 
+bool is_signal_return_frame(uintptr_t lookup) noexcept {
+  // `mov $15, %rax; syscall` (rt_sigreturn) at the return address itself.
+  static constexpr unsigned char kSigreturn[] = {0x48, 0xc7, 0xc0, 0x0f, 0x00,
+                                                 0x00, 0x00, 0x0f, 0x05};
+  const UnwindModuleSet* set = unwind_modules();
+  const UnwindModule* m = set != nullptr ? find_unwind_module(set, lookup) : nullptr;
+  // Inside a loaded module's code (mapped, never unloaded while in its set): readable.
+  if (m == nullptr || lookup + 1 < m->lo || lookup + 1 + sizeof kSigreturn > m->hi) return false;
+  return memcmp(reinterpret_cast<const void*>(lookup + 1), kSigreturn, sizeof kSigreturn) == 0;
+}
+
+int first_frame_below_agent_handler(const uintptr_t* pcs, int depth) noexcept {
+  bool in_agent = false;
+  for (int i = 0; i < depth; ++i) {
+    if (is_agent_pc(pcs[i])) in_agent = true;
+    else if (in_agent && is_signal_return_frame(pcs[i])) return i + 1;
+  }
+  return 0;
+}
+
 void unwinder_init() noexcept {
   g_agent_code.only_libprofagent = true;
   find_code_of(reinterpret_cast<const void*>(&unwinder_init), &g_agent_code);
@@ -139,13 +159,21 @@ namespace {
 // the stack has room for it.
 PROFAGENT_SAMPLE_PATH __attribute__((noinline)) int walk_from_signal(const WalkRegs& regs,
                                                                   uintptr_t* pcs,
-                                                                  int max_frames) noexcept {
+                                                                  int max_frames,
+                                                                  bool skip_agent) noexcept {
   LocalStackMemory mem(regs.sp);
   WalkOptions opt;
   opt.first_exact = true;
   opt.prefetch_stack = true;
-  opt.skip_agent = true;  // agent trampolines never show in a stack
+  opt.skip_agent = skip_agent;  // agent trampolines never show in a sample's stack
   return walk_stack(regs, mem, opt, pcs, max_frames);
+}
+
+WalkRegs interrupted_registers(const void* ucontext) noexcept {
+  const auto* uc = static_cast<const ucontext_t*>(ucontext);
+  return WalkRegs{static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]),
+                  static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RSP]),
+                  static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RBP])};
 }
 
 }  // namespace
@@ -154,10 +182,7 @@ PROFAGENT_SAMPLE_PATH
 int unwind_from_signal(void* ucontext, uintptr_t* pcs, int max_frames) noexcept {
   if (ucontext == nullptr || max_frames <= 0) return 0;
   ErrnoKeeper keep_errno;
-  const auto* uc = static_cast<const ucontext_t*>(ucontext);
-  WalkRegs regs{static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]),
-                static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RSP]),
-                static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RBP])};
+  const WalkRegs regs = interrupted_registers(ucontext);
   // Before the dump thread's first load of the tables (2 ms after the agent starts, or at
   // once when woken: the CPU handler's tick request wakes it) there is nothing to walk
   // with, and on an alternate signal stack too small for the walk there is no room to: the
@@ -167,21 +192,30 @@ int unwind_from_signal(void* ucontext, uintptr_t* pcs, int max_frames) noexcept 
     pcs[0] = regs.pc;
     return 1;
   }
-  return walk_from_signal(regs, pcs, max_frames);
+  return walk_from_signal(regs, pcs, max_frames, /*skip_agent=*/true);
+}
+
+int unwind_every_frame_from_signal(void* ucontext, uintptr_t* pcs, int max_frames) noexcept {
+  if (ucontext == nullptr || max_frames <= 0) return 0;
+  ErrnoKeeper keep_errno;
+  if (unwind_modules() == nullptr || signal_stack_room(ucontext) < kRoomForWalk) return 0;
+  return walk_from_signal(interrupted_registers(ucontext), pcs, max_frames,
+                          /*skip_agent=*/false);
 }
 
 namespace {
 
 // The hook walk itself, out of line (its frame holds the read window), from its own frame.
 PROFAGENT_SAMPLE_PATH __attribute__((noinline)) int walk_from_hook(uintptr_t* pcs,
-                                                                int max_frames) noexcept {
+                                                                int max_frames,
+                                                                bool skip_agent) noexcept {
   WalkRegs regs;
   asm volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2"
                : "=r"(regs.pc), "=r"(regs.sp), "=r"(regs.bp));
   LocalStackMemory mem(regs.sp);
   WalkOptions opt;
   opt.first_exact = true;
-  opt.skip_agent = true;  // this function and the hook that called it
+  opt.skip_agent = skip_agent;  // this function and the hook that called it
   return walk_stack(regs, mem, opt, pcs, max_frames);
 }
 
@@ -193,7 +227,14 @@ PROFAGENT_SAMPLE_PATH __attribute__((noinline)) int unwind_from_hook(uintptr_t* 
   ErrnoKeeper keep_errno;
   if (unwind_modules() == nullptr && !wait_for_first_tables()) return 0;
   if (current_stack_room().bytes < kRoomForWalk) return 0;  // no room: the sample is lost
-  return walk_from_hook(pcs, max_frames);
+  return walk_from_hook(pcs, max_frames, /*skip_agent=*/true);
+}
+
+int unwind_every_frame_from_here(uintptr_t* pcs, int max_frames) noexcept {
+  if (max_frames <= 0) return 0;
+  ErrnoKeeper keep_errno;
+  if (unwind_modules() == nullptr || current_stack_room().bytes < kRoomForWalk) return 0;
+  return walk_from_hook(pcs, max_frames, /*skip_agent=*/false);
 }
 
 int unwind_thread_from_registers(uintptr_t pc, uintptr_t sp, uintptr_t bp, uintptr_t* pcs,

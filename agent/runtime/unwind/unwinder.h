@@ -42,6 +42,15 @@ void unwinder_after_fork_child() noexcept;
 // of frames written (0 if nothing could be unwound).
 int unwind_from_signal(void* ucontext, uintptr_t* pcs, int max_frames) noexcept;
 
+// The same walk with the agent's own frames kept (a sample drops them): for a handler that
+// must know whether the interrupted code was inside the agent (thread_start_point.h). Before
+// the first tables, or with too little stack for the walk, returns 0.
+int unwind_every_frame_from_signal(void* ucontext, uintptr_t* pcs, int max_frames) noexcept;
+// And from the caller (its own frames and the agent's kept; a signal frame on the way is
+// walked through, its glibc trampoline appearing as a frame). Before the first tables, or
+// with too little stack for the walk, returns 0.
+int unwind_every_frame_from_here(uintptr_t* pcs, int max_frames) noexcept;
+
 // Unwinds the calling thread from the caller of the hook, dropping every leading frame that
 // belongs to libprofagent.so (hooks, trampolines). Returns the number of frames written.
 int unwind_from_hook(uintptr_t* pcs, int max_frames) noexcept;
@@ -57,5 +66,16 @@ int unwind_thread_from_registers(uintptr_t pc, uintptr_t sp, uintptr_t bp, uintp
 
 // True if `pc` lies inside libprofagent.so's own code.
 bool is_agent_pc(uintptr_t pc) noexcept;
+
+// True if the frame `lookup` (a return address - 1, as walks write them) is the kernel's
+// return into glibc's signal trampoline (__restore_rt): a signal frame, under the handler's
+// frames. Async-signal-safe.
+bool is_signal_return_frame(uintptr_t lookup) noexcept;
+
+// The first frame of what an agent signal handler interrupted, in a stack walked from a
+// thread that waits inside that handler (the termination handler, waiting for the dump):
+// the index right after the signal frame under the agent's frames; 0 when the stack does not
+// start inside an agent handler.
+int first_frame_below_agent_handler(const uintptr_t* pcs, int depth) noexcept;
 
 }  // namespace profagent

@@ -1,0 +1,47 @@
+// SIGNAL/HOOK CONTEXT. Whether the agent may start a thread (pthread_create) on the program's
+// thread at the point where that thread now is, in a process whose only thread it is: a fork
+// child that has not needed its dump thread yet and now does (agent/dump_thread.h,
+// "deferred"): a termination or dump signal, CPU samples to drain, a sampled allocation, an
+// exit from inside a signal handler.
+//
+// pthread_create is not async-signal-safe: it allocates (the new thread's TLS vector) and
+// takes glibc's stack-cache and TLS locks. With one thread in the process those locks are
+// free and the heap is consistent unless this thread is inside the allocator, the loader,
+// glibc's thread code or the agent. So the stack is walked (the agent's unwind tables, no
+// system call) and the point is accepted only when, below the agent's own frames:
+//   - no frame is the agent's (its malloc, pthread_create and dlopen hooks are on the stack
+//     of every such call the program makes: glibc calls malloc through its PLT) or the
+//     dynamic loader's;
+//   - glibc frames are only (a) a chain at the top: the function that called the hook, or, at
+//     an interrupted point, a wrapper blocked in a system call (read, accept, sleep: its state
+//     is on its own stack) and (b) the start routines at the bottom (__libc_start_main,
+//     start_thread; at most three), under at most one program frame (_start);
+//   - the walk reached those start routines, so no frame went unseen: a program's signal
+//     handler puts glibc's __restore_rt between program frames, and is refused.
+// Anything else (a leaf computing inside glibc, a callback from qsort, a walk cut short, no
+// unwind tables, little stack left) is refused: the caller tries again later, or does
+// without the thread.
+#pragma once
+
+namespace profagent {
+
+// Remembers where glibc's and the dynamic loader's code are (one address in each). Normal
+// context, once at agent start; the module ranges are looked up in the unwind tables.
+void remember_libc_and_loader_code() noexcept;
+
+// The rule above at the point a signal interrupted (its handler's `ucontext`).
+// Async-signal-safe; errno preserved.
+bool may_start_thread_at(const void* ucontext) noexcept;
+
+// The rule above for the caller: a hook, at the program's call into it. Hook context.
+bool may_start_thread_here() noexcept;
+
+// Where an exit path (exit's atexit handler, the _exit hook) runs, for its final dump.
+enum class ExitPoint {
+  kNormal,            // no signal frame below: dump here, as any exit does
+  kHandlerOverSafe,   // in a signal handler that interrupted a point the rule accepts
+  kHandlerOverUnsafe  // in a handler over an unknown point (malloc, the loader, nested)
+};
+ExitPoint where_exit_runs() noexcept;
+
+}  // namespace profagent

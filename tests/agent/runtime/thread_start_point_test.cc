@@ -1,0 +1,152 @@
+// Where the agent may start a thread on the program's own thread (thread_start_point.h): a
+// signal that interrupted program code or a system call blocked in glibc, yes; one that
+// interrupted a qsort callback or a signal handler, no; a hook called from program code,
+// yes; an exit path inside a handler, told apart by what that handler interrupted. Each
+// case puts the test's main thread in the state, and another thread sends the signal.
+#include "agent/runtime/thread_start_point.h"
+
+#include <gtest/gtest.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+
+#include "agent/runtime/unwind/thread_stack.h"
+#include "agent/runtime/unwind/unwinder.h"
+
+namespace profagent {
+namespace {
+
+std::atomic<int> g_verdict{-1};    // may_start_thread_at in the SIGUSR1 handler
+std::atomic<int> g_here{-1};       // may_start_thread_here in the SIGUSR2 handler
+std::atomic<int> g_exit_point{-1}; // where_exit_runs in the SIGUSR2 handler
+std::atomic<bool> g_in_state{false};
+
+void judge_interrupted_point(int, siginfo_t*, void* uc) { g_verdict = may_start_thread_at(uc); }
+
+void judge_from_handler(int, siginfo_t*, void*) {
+  g_here = may_start_thread_here();
+  g_exit_point = static_cast<int>(where_exit_runs());
+}
+
+__attribute__((noinline)) void spin_until(std::atomic<int>& answer) {
+  g_in_state = true;
+  while (answer.load() < 0) asm volatile("" ::: "memory");
+}
+
+int compare_spinning(const void* a, const void* b) {
+  spin_until(g_verdict);
+  spin_until(g_exit_point);
+  return *static_cast<const int*>(a) - *static_cast<const int*>(b);
+}
+
+class ThreadStartPoint : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    note_current_thread_stack();
+    unwind_tables_refresh();
+    ASSERT_TRUE(wait_for_unwind_tables(2000 * 1000000LL));
+    remember_libc_and_loader_code();
+    install(SIGUSR1, judge_interrupted_point, &old1_);
+    install(SIGUSR2, judge_from_handler, &old2_);
+    g_verdict = g_here = g_exit_point = -1;
+    g_in_state = false;
+  }
+  void TearDown() override {
+    sigaction(SIGUSR1, &old1_, nullptr);
+    sigaction(SIGUSR2, &old2_, nullptr);
+  }
+
+  static void install(int sig, void (*handler)(int, siginfo_t*, void*), struct sigaction* old) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = handler;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+    sigaction(sig, &sa, old);
+  }
+
+  // Another thread sends `sig` to this one once it is in its state (g_in_state, or after a
+  // pause for a blocking call), then `after` (e.g. unblocks it).
+  template <typename After>
+  std::thread send_when_ready(int sig, bool wait_for_flag, After after) {
+    pthread_t target = pthread_self();
+    return std::thread([=] {
+      if (wait_for_flag) {
+        while (!g_in_state.load()) usleep(100);
+      } else {
+        usleep(50 * 1000);  // long enough to be blocked in the call
+      }
+      pthread_kill(target, sig);
+      after();
+    });
+  }
+
+  struct sigaction old1_, old2_;
+};
+
+TEST_F(ThreadStartPoint, ProgramCodeIsAPlaceToStartAThread) {
+  std::thread sender = send_when_ready(SIGUSR1, true, [] {});
+  spin_until(g_verdict);
+  sender.join();
+  EXPECT_EQ(g_verdict.load(), 1);
+}
+
+TEST_F(ThreadStartPoint, AGlibcCallBlockedInASystemCallIsToo) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  std::thread sender = send_when_ready(SIGUSR1, false, [&] {
+    while (g_verdict.load() < 0) usleep(100);
+    char c = 'x';
+    EXPECT_EQ(write(fds[1], &c, 1), 1);
+  });
+  char c;
+  EXPECT_EQ(read(fds[0], &c, 1), 1);  // restarted after the handler (SA_RESTART)
+  sender.join();
+  close(fds[0]);
+  close(fds[1]);
+  EXPECT_EQ(g_verdict.load(), 1);
+}
+
+TEST_F(ThreadStartPoint, ACallbackFromInsideGlibcIsNot) {
+  std::thread sender = send_when_ready(SIGUSR1, true, [] {
+    while (g_verdict.load() < 0) usleep(100);
+    g_exit_point = 0;  // lets the comparator go on
+  });
+  int values[2] = {2, 1};
+  qsort(values, 2, sizeof values[0], compare_spinning);
+  sender.join();
+  EXPECT_EQ(g_verdict.load(), 0);
+}
+
+// SIGUSR2's handler judges from inside itself: a hook there (a handler's malloc) may not
+// start a thread; an exit there is "in a handler", over a safe point when the handler
+// interrupted program code and over an unsafe one when it interrupted a qsort callback.
+TEST_F(ThreadStartPoint, InsideAHandlerAHookMayNotAndAnExitKnowsWhatItInterrupted) {
+  std::thread sender = send_when_ready(SIGUSR2, true, [] {});
+  spin_until(g_exit_point);
+  sender.join();
+  EXPECT_EQ(g_here.load(), 0);
+  EXPECT_EQ(g_exit_point.load(), static_cast<int>(ExitPoint::kHandlerOverSafe));
+
+  g_here = g_exit_point = -1;
+  g_in_state = false;
+  g_verdict = 1;  // the comparator waits for g_exit_point only
+  sender = send_when_ready(SIGUSR2, true, [] {});
+  int values[2] = {2, 1};
+  qsort(values, 2, sizeof values[0], compare_spinning);
+  sender.join();
+  EXPECT_EQ(g_here.load(), 0);
+  EXPECT_EQ(g_exit_point.load(), static_cast<int>(ExitPoint::kHandlerOverUnsafe));
+}
+
+TEST_F(ThreadStartPoint, OutsideAHandlerAHookMayAndAnExitIsNormal) {
+  EXPECT_TRUE(may_start_thread_here());
+  EXPECT_EQ(where_exit_runs(), ExitPoint::kNormal);
+}
+
+}  // namespace
+}  // namespace profagent
