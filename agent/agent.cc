@@ -128,11 +128,13 @@ void at_exit() {
     die_of_signal(sig);
   }
   if (final_dump_of_deferred_child(kExitDumpOnDumpThreadNanos, current_tid())) return;
-  // The exit dump may read DWARF (libdw's frames take tens of KiB). On its altstack exit()
-  // runs in a signal handler, which may have interrupted malloc on this very thread: the dump
-  // thread (its own arena, its own stack) writes it while this one waits, at most 10 s.
-  if (current_stack_room().where == StackRoom::kAltStack &&
-      final_dump_on_dump_thread(kExitDumpOnDumpThreadNanos, current_tid()))
+  // exit() in a signal handler (on its altstack, or found by a walk through a signal frame:
+  // a SIGALRM or SIGINT handler that ends the program) may have interrupted malloc on this
+  // very thread, whose lock the dump would wait for forever: the dump thread (its own arena,
+  // its own stack) writes it while this one waits, at most 10 s.
+  const bool in_handler = current_stack_room().where == StackRoom::kAltStack ||
+                          where_exit_runs() != ExitPoint::kNormal;
+  if (in_handler && final_dump_on_dump_thread(kExitDumpOnDumpThreadNanos, current_tid()))
     return;
   final_dump_here();
 }

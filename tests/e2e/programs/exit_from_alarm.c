@@ -1,0 +1,36 @@
+// e2e program: allocates non-stop until a SIGALRM handler ends it with exit(0) after 0.2 s (a
+// program's timeout handler): the signal often interrupts malloc on the very thread that
+// then runs the exit handlers, where the agent's exit dump must not wait for malloc's lock.
+// Prints "exited by alarm" from the handler's atexit-registered function.
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+static void on_alarm(int sig) {
+  (void)sig;
+  exit(0);
+}
+
+static void say_exited(void) {
+  static const char msg[] = "exited by alarm\n";
+  (void)!write(1, msg, sizeof msg - 1);
+}
+
+__attribute__((noinline)) static void allocate_forever(void) {
+  void* keep[64] = {0};
+  for (unsigned long i = 0;; ++i) {
+    unsigned slot = (unsigned)(i * 2654435761u) % 64;
+    free(keep[slot]);
+    keep[slot] = malloc(16 + (i * 7919) % 4000);
+  }
+}
+
+int main(void) {
+  atexit(say_exited);
+  signal(SIGALRM, on_alarm);
+  struct itimerval t = {{0, 0}, {0, 200000}};
+  setitimer(ITIMER_REAL, &t, NULL);
+  allocate_forever();
+}
