@@ -34,6 +34,8 @@
 #include "collectors/common/self_stats.h"
 #include "agent/runtime/private_files.h"
 #include "agent/runtime/fresh_stack.h"
+#include "agent/core/termination_wait.h"
+#include "agent/runtime/signal_retry.h"
 #include "agent/runtime/thread_start_point.h"
 #include "agent/runtime/sampling_signal.h"
 #include "agent/runtime/signal_stack_room.h"
@@ -122,12 +124,10 @@ constexpr int64_t kExitDumpOnDumpThreadNanos = 10 * 1000000000LL;
 
 void at_exit() {
   if (!agent_running()) return;
-  if (int sig = termination_awaiting_dump_thread()) {  // the program was to die of it
-    if (!final_dump_of_deferred_child(kExitDumpOnDumpThreadNanos, current_tid()))
-      final_dump_here();
-    die_of_signal(sig);
-  }
-  if (final_dump_of_deferred_child(kExitDumpOnDumpThreadNanos, current_tid())) return;
+  if (int sig = termination_waiting()) die_of_waiting_termination(sig, current_tid());
+  if (final_dump_of_deferred_child(kExitDumpOnDumpThreadNanos, current_tid(),
+                                   /*unknown_point_is_normal=*/true))
+    return;
   // exit() in a signal handler (on its altstack, or found by a walk through a signal frame:
   // a SIGALRM or SIGINT handler that ends the program) may have interrupted malloc on this
   // very thread, whose lock the dump would wait for forever: the dump thread (its own arena,
@@ -141,25 +141,39 @@ void at_exit() {
 
 }  // namespace
 
-bool final_dump_of_deferred_child(int64_t timeout_nanos, pid_t exiting_tid) {
+bool final_dump_of_deferred_child(int64_t timeout_nanos, pid_t exiting_tid,
+                                  bool unknown_point_is_normal) {
   if (!dump_thread_deferred()) return false;
   const bool on_altstack = current_stack_room().where == StackRoom::kAltStack;
-  switch (where_exit_runs()) {
+  ExitPoint point = where_exit_runs();
+  if (point == ExitPoint::kUnknown && unknown_point_is_normal) point = ExitPoint::kNormal;
+  switch (point) {
     case ExitPoint::kNormal:
       if (on_altstack) break;  // (a handler whose walk failed: unknown)
       final_dump_here();
       return true;
     case ExitPoint::kHandlerOverSafe:
-      start_deferred_dump_thread();
+      start_deferred_dump_thread(/*in_handler=*/true);
       if (final_dump_on_dump_thread(timeout_nanos, exiting_tid)) return true;
       break;
     case ExitPoint::kHandlerOverUnsafe:
+    case ExitPoint::kUnknown:
       break;
   }
   log_warning_direct(
       "the exit dump of this fork child is skipped: it exits from a signal handler that "
       "interrupted code the dump cannot run over, and it had no dump thread yet");
   return true;
+}
+
+void die_of_waiting_termination(int sig, pid_t exiting_tid) {
+  end_signal_retries();  // (a retry landing in this dump would only be refused again)
+  clear_termination_waiting();
+  if (!final_dump_of_deferred_child(kExitDumpOnDumpThreadNanos, exiting_tid,
+                                    /*unknown_point_is_normal=*/false) &&
+      !final_dump_on_dump_thread(kExitDumpOnDumpThreadNanos, exiting_tid))
+    final_dump_here();
+  die_of_signal(sig);
 }
 
 void final_dump_here() {
@@ -208,6 +222,7 @@ void fork_child() {
   for (Collector* c : g_state->running) c->on_fork_child();
   forget_windows_after_fork();
   push_after_fork_child();
+  reset_signal_retries_after_fork();
   // A parent that forked before its dump thread finished the start left it undone: without
   // a dump thread of its own the child does it here (tables for its samples).
   if (dump_thread_can_wait_in_fork_child()) {

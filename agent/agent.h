@@ -37,9 +37,17 @@ void final_dump_here();
 // when the exit runs in normal context; on the dump thread, started now, when it runs in a
 // signal handler over a point where a thread may start; skipped with a warning in a handler
 // over an unknown point (it may have interrupted malloc on this thread, which neither a
-// dump here nor a thread start can then use). False when the dump thread is not deferred
-// (the caller does as before). Hook context.
-bool final_dump_of_deferred_child(int64_t timeout_nanos, pid_t exiting_tid);
+// dump here nor a thread start can then use). A walk that did not reach the bottom of the
+// stack counts as normal context if `unknown_point_is_normal` (exit(), mostly called from
+// program code), else as an unknown point (_exit, the call a handler makes). False when the
+// dump thread is not deferred (the caller does as before). Hook context.
+bool final_dump_of_deferred_child(int64_t timeout_nanos, pid_t exiting_tid,
+                                  bool unknown_point_is_normal);
+
+// A termination signal that was waiting for a deferred dump thread (core/termination_wait.h)
+// when the program exits, execs or takes the signal over: the final dump, then death by
+// that signal, as the program would have died of it. Hook context.
+[[noreturn]] void die_of_waiting_termination(int sig, pid_t exiting_tid);
 
 // Wakes the dump thread to write a dump. SIGNAL-SAFE (a futex wake-up).
 void request_dump() noexcept;

@@ -25,6 +25,7 @@
 #include "agent/core/log.h"
 #include "agent/runtime/sampling_signal.h"
 #include "agent/runtime/signal_retry.h"
+#include "agent/core/termination_wait.h"
 #include "agent/runtime/thread_start_point.h"
 #include "collectors/common/self_stats.h"
 #include "agent/signals.h"
@@ -182,8 +183,17 @@ void* dump_thread_main(void*) {
   return nullptr;
 }
 
-// The process whose dump thread is deferred (0: none; a pid, as g_running_pid).
+// The process whose dump thread is deferred (0: none; a pid, as g_running_pid), and the one
+// in which a deferred thread is being started (between the two, a termination signal can
+// neither start it nor wait for it: it comes back a moment later, signals.cc).
 std::atomic<pid_t> g_deferred_pid{0};
+std::atomic<pid_t> g_starting_pid{0};
+// Points offered by the CPU handler and refused in a row: past kOffersBeforeBackoff only
+// every kOfferBackoff-th is looked at (a thread that stays where the rule refuses, deep in
+// a recursion, does not pay a second walk at every sample).
+std::atomic<uint32_t> g_refused_offers{0};
+constexpr uint32_t kOffersBeforeBackoff = 8;
+constexpr uint32_t kOfferBackoff = 16;
 
 pid_t own_pid() noexcept { return static_cast<pid_t>(syscall(SYS_getpid)); }
 
@@ -192,7 +202,9 @@ pid_t own_pid() noexcept { return static_cast<pid_t>(syscall(SYS_getpid)); }
 bool start_thread(int64_t interval_nanos, bool in_handler) {
   g_deferred_pid.store(0, std::memory_order_release);
   set_deferred_dump_thread_starter(nullptr);
-  end_signal_retries();  // (a signal waiting to start a deferred thread: it runs now)
+  // A retry still armed for a termination signal stays: it comes back to find this thread
+  // running and dumps through it. (One for the dump signal is done: its request stands.)
+  if (termination_waiting() == 0) end_signal_retries();
   g_interval_nanos = interval_nanos;
   g_stop_state.store(kRun);
   if (g_next_interval == 0 && interval_nanos > 0)
@@ -225,6 +237,30 @@ bool start_thread(int64_t interval_nanos, bool in_handler) {
   return true;
 }
 
+// Takes the deferred start for this caller (false: not deferred here, or taken meanwhile),
+// runs it, and ends the "starting" state.
+bool take_and_start(pid_t pid, bool in_handler) noexcept {
+  if (!g_deferred_pid.compare_exchange_strong(pid, 0)) return false;
+  g_starting_pid.store(pid, std::memory_order_release);
+  bool started = start_thread(g_interval_nanos, in_handler);
+  g_starting_pid.store(0, std::memory_order_release);
+  return started;
+}
+
+// The CPU handler's and the heap hook's offers (wakeup.h), with the back-off above.
+bool offered_point(const void* ucontext) noexcept {
+  if (ucontext != nullptr) {
+    uint32_t refused = g_refused_offers.load(std::memory_order_relaxed);
+    if (refused >= kOffersBeforeBackoff && refused % kOfferBackoff != 0) {
+      g_refused_offers.store(refused + 1, std::memory_order_relaxed);
+      return false;
+    }
+  }
+  if (start_deferred_dump_thread_at(ucontext) == DeferredStart::kRunning) return true;
+  if (ucontext != nullptr) g_refused_offers.fetch_add(1, std::memory_order_relaxed);
+  return false;
+}
+
 }  // namespace
 
 bool start_dump_thread(int64_t interval_nanos) {
@@ -233,8 +269,10 @@ bool start_dump_thread(int64_t interval_nanos) {
 
 void defer_dump_thread(int64_t interval_nanos) noexcept {
   g_interval_nanos = interval_nanos;
+  g_refused_offers.store(0);
+  g_starting_pid.store(0);
   g_deferred_pid.store(own_pid(), std::memory_order_release);
-  set_deferred_dump_thread_starter(start_deferred_dump_thread_at);
+  set_deferred_dump_thread_starter(offered_point);
 }
 
 bool dump_thread_deferred() noexcept {
@@ -242,22 +280,34 @@ bool dump_thread_deferred() noexcept {
   return pid != 0 && pid == own_pid();
 }
 
-void start_deferred_dump_thread() {
-  pid_t pid = own_pid();
-  if (g_deferred_pid.load(std::memory_order_acquire) != pid) return;
-  if (!g_deferred_pid.compare_exchange_strong(pid, 0)) return;  // a handler took it meanwhile
-  start_thread(g_interval_nanos, /*in_handler=*/false);
+bool dump_thread_starting() noexcept {
+  pid_t pid = g_starting_pid.load(std::memory_order_acquire);
+  return pid != 0 && pid == own_pid();
 }
 
-bool start_deferred_dump_thread_at(const void* ucontext) noexcept {
+void start_deferred_dump_thread(bool in_handler) {
   pid_t pid = own_pid();
-  if (g_deferred_pid.load(std::memory_order_acquire) != pid) return running_here();
-  if (!(ucontext != nullptr ? may_start_thread_at(ucontext) : may_start_thread_here()))
-    return false;
+  if (g_deferred_pid.load(std::memory_order_acquire) != pid) return;
+  take_and_start(pid, in_handler);
+}
+
+DeferredStart start_deferred_dump_thread_at(const void* ucontext) noexcept {
+  pid_t pid = own_pid();
+  if (g_deferred_pid.load(std::memory_order_acquire) != pid)
+    return running_here() ? DeferredStart::kRunning : DeferredStart::kNotHere;
+  if (ucontext != nullptr) {
+    switch (may_start_thread_at(ucontext)) {
+      case StartPoint::kAccepted: break;
+      case StartPoint::kRefused: return DeferredStart::kNotHere;
+      case StartPoint::kRefusedWhileBlocked: return DeferredStart::kNotWhileBlocked;
+    }
+  } else if (!may_start_thread_here()) {
+    return DeferredStart::kNotHere;
+  }
   // (A start interrupted in the pthread_create hook has the hook's frame on the stack, which
-  // may_start_thread_at refuses: only one start ever runs.)
-  if (!g_deferred_pid.compare_exchange_strong(pid, 0)) return running_here();
-  return start_thread(g_interval_nanos, /*in_handler=*/true);
+  // the rule refuses: only one start ever runs.)
+  take_and_start(pid, /*in_handler=*/true);
+  return running_here() ? DeferredStart::kRunning : DeferredStart::kNotHere;
 }
 
 bool stop_dump_thread(int64_t timeout_nanos) {

@@ -58,12 +58,21 @@ bool dump_thread_running() noexcept;
 void defer_dump_thread(int64_t interval_nanos) noexcept;
 // True while deferred in this process. SIGNAL-SAFE.
 bool dump_thread_deferred() noexcept;
-// Starts the deferred thread now (nothing if it is not deferred).
-void start_deferred_dump_thread();
+// True while a deferred thread is being started in this process (on its only thread: a
+// handler that interrupted the start cannot wait for it). SIGNAL-SAFE.
+bool dump_thread_starting() noexcept;
+// Starts the deferred thread now (nothing if it is not deferred). `in_handler`: called where
+// nothing may be logged or allocated beyond the thread start itself (an exit in a signal
+// handler over a point the rule accepts).
+void start_deferred_dump_thread(bool in_handler = false);
 // Starts the deferred thread if the point allows it: the one a signal interrupted (its
-// handler's ucontext), or the caller's own (nullptr: a hook). True if the dump thread runs
-// now (started here or before). SIGNAL/HOOK-SAFE.
-bool start_deferred_dump_thread_at(const void* ucontext) noexcept;
+// handler's ucontext), or the caller's own (nullptr: a hook). SIGNAL/HOOK-SAFE.
+enum class DeferredStart {
+  kRunning,         // the dump thread runs (started here or before)
+  kNotHere,         // not at this point (or not deferred and not running): try later
+  kNotWhileBlocked  // the program waits in a system call at a point the rule refuses
+};
+DeferredStart start_deferred_dump_thread_at(const void* ucontext) noexcept;
 
 // In a forked child: the parent's thread does not exist here; forget it (ASYNC-SIGNAL-SAFE).
 void forget_dump_thread_after_fork() noexcept;

@@ -18,7 +18,7 @@
 #include "agent/agent.h"
 #include "agent/dump_thread.h"
 #include "agent/runtime/hook_guard.h"
-#include "agent/signals.h"
+#include "agent/core/termination_wait.h"
 #include "agent/runtime/threads/thread_registry.h"
 #include "agent/core/fork_child.h"
 
@@ -28,12 +28,14 @@ namespace {
 constexpr int64_t kExitDumpWaitNanos = 5 * 1000000000LL;
 
 [[noreturn]] void exit_now(int status) {
-  if (agent_running() && !in_agent() && is_recorded_fork_child() &&
-      !final_dump_of_deferred_child(kExitDumpWaitNanos, current_tid()) &&
-      !final_dump_on_dump_thread(kExitDumpWaitNanos, current_tid()))
-    final_dump_here();
-  // A termination signal that was waiting for a safe point (signals.h) ends it instead.
-  if (int sig = termination_awaiting_dump_thread()) die_of_signal(sig);
+  if (agent_running() && !in_agent() && is_recorded_fork_child()) {
+    // A termination signal waiting for a deferred dump thread ends it instead (signals.h).
+    if (int sig = termination_waiting()) die_of_waiting_termination(sig, current_tid());
+    if (!final_dump_of_deferred_child(kExitDumpWaitNanos, current_tid(),
+                                      /*unknown_point_is_normal=*/false) &&
+        !final_dump_on_dump_thread(kExitDumpWaitNanos, current_tid()))
+      final_dump_here();
+  }
   for (;;) syscall(SYS_exit_group, status);
 }
 

@@ -23,7 +23,9 @@
 #include "agent/core/config.h"
 #include "agent/dump_thread.h"
 #include "agent/core/log.h"
+#include "agent/core/termination_wait.h"
 #include "agent/runtime/signal_retry.h"
+#include "agent/runtime/threads/thread_registry.h"
 
 namespace profagent {
 namespace {
@@ -40,26 +42,39 @@ std::atomic<int> g_pending_termination{0};
 // A fork child's deferred dump thread (dump_thread.h) is started by the handler when the
 // point it interrupted allows (thread_start_point.h); when not (the program was inside
 // malloc, the loader, the agent), the handler returns, the program leaves that point, and
-// the signal comes back after kRetryNanos, at most kMaxRetries times per signal kind.
+// the signal comes back after kRetryNanos, at most kMaxRetries times per signal kind. A
+// program blocked in a system call where the rule refuses is not signalled again (each
+// retry would only interrupt that call with the same answer).
 constexpr int64_t kRetryNanos = 1000000;
 constexpr int kMaxRetries = 100;
 std::atomic<int> g_dump_retries{0};
 std::atomic<int> g_termination_retries{0};
-// A termination signal that came back to the program to wait for such a point (0: none).
-std::atomic<int> g_termination_awaiting_thread{0};
 
-// True if the handler is to return and take `sig` again soon (the thread could not start).
-bool retry_for_deferred_thread(int sig, void* ucontext, std::atomic<int>& retries) noexcept {
-  if (!dump_thread_deferred() || start_deferred_dump_thread_at(ucontext)) return false;
-  if (retries.fetch_add(1) < kMaxRetries && send_signal_again_soon(sig, kRetryNanos)) return true;
-  end_signal_retries();  // given up: this signal goes without the thread
-  return false;
+enum class ThreadFor {
+  kGoOn,     // the dump thread runs, or none is deferred: the handler does as always
+  kComeBack, // the handler returns; the signal comes back in kRetryNanos
+  kNone      // no thread now, and no use waiting for one
+};
+
+ThreadFor thread_for_signal(int sig, void* ucontext, std::atomic<int>& retries) noexcept {
+  if (!dump_thread_starting()) {
+    if (!dump_thread_deferred()) return ThreadFor::kGoOn;
+    switch (start_deferred_dump_thread_at(ucontext)) {
+      case DeferredStart::kRunning: return ThreadFor::kGoOn;
+      case DeferredStart::kNotWhileBlocked: return ThreadFor::kNone;
+      case DeferredStart::kNotHere: break;
+    }
+  }
+  // (Starting: the start this signal interrupted, on this very thread, finishes first.)
+  if (retries.fetch_add(1) < kMaxRetries && send_signal_again_soon(sig, kRetryNanos))
+    return ThreadFor::kComeBack;
+  return ThreadFor::kNone;
 }
 
 void dump_signal_handler(int sig, siginfo_t*, void* ucontext) {
   int saved = errno;
-  request_dump();
-  retry_for_deferred_thread(sig, ucontext, g_dump_retries);
+  request_dump();  // (stands until a dump thread runs)
+  thread_for_signal(sig, ucontext, g_dump_retries);
   errno = saved;
 }
 
@@ -70,12 +85,20 @@ constexpr int kTerminationDumpMillis = 5000;
 
 void termination_handler(int sig, siginfo_t*, void* ucontext) {
   int saved = errno;
-  if (retry_for_deferred_thread(sig, ucontext, g_termination_retries)) {
-    g_termination_awaiting_thread.store(sig);  // an exit meanwhile dumps and dies of it
-    errno = saved;
-    return;
+  switch (thread_for_signal(sig, ucontext, g_termination_retries)) {
+    case ThreadFor::kComeBack:
+      note_termination_waiting(sig);  // an exit or exec meanwhile still dies of it
+      errno = saved;
+      return;
+    case ThreadFor::kNone:
+      end_signal_retries();
+      raise_with_default_action(sig);  // as a process without a dump thread: no dump
+      break;
+    case ThreadFor::kGoOn:
+      end_signal_retries();
+      break;
   }
-  g_termination_awaiting_thread.store(0);
+  clear_termination_waiting();
   int expected = 0;
   if (!dump_thread_running() || !g_pending_termination.compare_exchange_strong(expected, sig)) {
     // No dump thread, or a second termination signal while dumping: die right away.
@@ -93,6 +116,13 @@ void termination_handler(int sig, siginfo_t*, void* ucontext) {
   errno = saved;
 }
 
+// Each agent handler blocks the others while it runs: a termination signal never lands in
+// the middle of the dump signal's thread start, or the other way round.
+void block_agent_signals(sigset_t* mask) {
+  for (int sig : kTerminationSignals) sigaddset(mask, sig);
+  if (int dump = config().dump_signal; dump > 0 && dump < kMaxSignal) sigaddset(mask, dump);
+}
+
 bool install(int sig, void (*handler)(int, siginfo_t*, void*), Role role) {
   struct sigaction old;
   if (real_sigaction()(sig, nullptr, &old) != 0) return false;
@@ -101,6 +131,7 @@ bool install(int sig, void (*handler)(int, siginfo_t*, void*), Role role) {
   sa.sa_sigaction = handler;
   sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;  // Go and coroutine stacks are small
   sigemptyset(&sa.sa_mask);
+  block_agent_signals(&sa.sa_mask);
   if (real_sigaction()(sig, &sa, nullptr) != 0) return false;
   g_shown[sig] = old;
   g_role[sig].store(static_cast<int>(role));
@@ -164,6 +195,10 @@ bool program_sets_signal(int sig, const struct sigaction& wanted) {
 
 void program_takes_signal(int sig) {
   Role role = static_cast<Role>(g_role[sig].exchange(static_cast<int>(Role::kNone)));
+  end_signal_retries_of(sig);  // a retry of the agent's would reach the program's handler
+  // A termination it was to die of, still waiting for a dump thread: it dies of it now.
+  if (role == Role::kTermination && termination_waiting() == sig)
+    die_of_waiting_termination(sig, current_tid());
   switch (role) {
     case Role::kDump:
       log_signal_taken(sig, "installed its own handler for");
@@ -179,7 +214,11 @@ void program_takes_signal(int sig) {
 
 int pending_termination_signal() noexcept { return g_pending_termination.load(); }
 
-int termination_awaiting_dump_thread() noexcept { return g_termination_awaiting_thread.load(); }
+void reset_signal_retries_after_fork() noexcept {
+  g_dump_retries.store(0);
+  g_termination_retries.store(0);
+  clear_termination_waiting();
+}
 
 void die_of_signal(int sig) {
   raise_with_default_action(sig);  // default action: the whole process dies of `sig`

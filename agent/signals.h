@@ -31,9 +31,9 @@ int pending_termination_signal() noexcept;
 [[noreturn]] void die_of_signal(int sig);
 
 // A termination signal that reached a fork child whose dump thread is deferred, at a point
-// where the thread could not be started: the handler returned and the signal comes back in
-// a millisecond (0 if none). An exit meanwhile writes the final dump and dies of it
-// (agent.cc at_exit), so the program's exit status is still the signal's. SIGNAL-SAFE.
-int termination_awaiting_dump_thread() noexcept;
+// where the thread could not be started, comes back a millisecond later; meanwhile it waits
+// (agent/core/termination_wait.h). In a forked child: none of the parent's waits, and its
+// retry counts start anew.
+void reset_signal_retries_after_fork() noexcept;
 
 }  // namespace profagent

@@ -20,6 +20,8 @@
 
 #include <atomic>
 
+#include "agent/core/real_sigaction.h"
+#include "agent/core/termination_wait.h"
 #include "agent/runtime/child_env_buffer.h"
 #include "agent/runtime/sampling_signal.h"
 
@@ -75,6 +77,10 @@ const RealFunctions& real() {
 // new program (sampling_signal.h); put back if the exec fails.
 template <typename Call>
 int exec_as_the_program(Call call) {
+  // A termination signal still waiting for a deferred dump thread (core/termination_wait.h):
+  // the program was to die of it before this exec; it does now (without the dump: a child
+  // between fork and exec has little to show).
+  if (int sig = profagent::termination_waiting()) profagent::raise_with_default_action(sig);
   bool ignored = profagent::ignore_sigprof_for_exec();
   int rc = call();
   if (ignored) profagent::restore_sigprof_after_failed_exec();  // (keeps errno)

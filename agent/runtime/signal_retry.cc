@@ -76,4 +76,10 @@ void end_signal_retries() noexcept {
   errno = saved;
 }
 
+void end_signal_retries_of(int sig) noexcept {
+  const auto pid = static_cast<pid_t>(syscall(SYS_getpid));
+  if (g_timer.pid.load(std::memory_order_acquire) == pid && g_timer.signal == sig)
+    end_signal_retries();
+}
+
 }  // namespace profagent

@@ -17,5 +17,7 @@ bool send_signal_again_soon(int sig, int64_t delay_nanos) noexcept;
 // Deletes this process's timer, if it made one (armed or not): no kernel timer of the
 // agent's stays listed in /proc/self/timers once the retries are over. Async-signal-safe.
 void end_signal_retries() noexcept;
+// The same, only if the timer was made for `sig` (the program took that signal over).
+void end_signal_retries_of(int sig) noexcept;
 
 }  // namespace profagent

@@ -1,17 +1,21 @@
 // SIGNAL/HOOK CONTEXT: the rule of thread_start_point.h. No locks, no allocation, no
-// descriptors; errno preserved (the walks keep it). Stack: a 128-frame array and a walk
-// (~2.5 KiB), and kRoomToStartThread left for pthread_create.
+// descriptors; errno preserved (the walks keep it). The walk writes into one static buffer
+// of 1,024 frames (the process has one thread whenever this runs; a nested use is refused),
+// and kRoomToStartThread must be left on the stack for pthread_create.
 #include "agent/runtime/thread_start_point.h"
 
+#include <dlfcn.h>
 #include <gnu/libc-version.h>
 #include <signal.h>
+#include <sys/auxv.h>
+#include <sys/syscall.h>
 #include <ucontext.h>
 
 #include <atomic>
 #include <cerrno>
-#include <cstdint>
 
 #include "agent/runtime/signal_stack_room.h"
+#include "agent/runtime/unwind/stack_walk.h"
 #include "agent/runtime/unwind/unwind_tables.h"
 #include "agent/runtime/unwind/unwinder.h"
 
@@ -20,17 +24,42 @@ extern "C" void* __tls_get_addr(void*);  // the dynamic loader's (ld-linux-x86-6
 namespace profagent {
 namespace {
 
-// One code address inside glibc and one inside the dynamic loader.
+// One code address inside glibc, the dynamic loader and the main executable, and the malloc
+// the program's calls reach when it is none of glibc's and the agent's (an allocator linked
+// into the executable, or a library of its own ahead of the agent).
 std::atomic<uintptr_t> g_libc_code{0};
 std::atomic<uintptr_t> g_loader_code{0};
+std::atomic<uintptr_t> g_main_code{0};
+std::atomic<uintptr_t> g_program_malloc{0};
 
-// Frames the rule looks at; a deeper stack is refused (its bottom unseen).
-constexpr int kMaxFramesLooked = 128;
+constexpr int kMaxAllocatorEntries = 12;
+std::atomic<uintptr_t> g_allocator_entries[kMaxAllocatorEntries];
+std::atomic<int> g_allocator_entry_count{0};
+
+// The frames of one walk; the process has a single thread whenever the rule runs, and a
+// signal nested in a use (the CPU handler's offer inside a termination handler's) is
+// refused rather than sharing it.
+constexpr int kMaxFramesLooked = 1024;
+uintptr_t g_frames[kMaxFramesLooked];
+std::atomic<bool> g_frames_busy{false};
+
+class FrameBuffer {
+ public:
+  FrameBuffer() noexcept : mine_(!g_frames_busy.exchange(true, std::memory_order_acquire)) {}
+  ~FrameBuffer() {
+    if (mine_) g_frames_busy.store(false, std::memory_order_release);
+  }
+  bool mine() const noexcept { return mine_; }
+
+ private:
+  bool mine_;
+};
+
 // glibc's start routines under the program's frames (__libc_start_call_main and
 // __libc_start_main_impl; start_thread and clone3).
 constexpr int kMaxStartRoutines = 3;
 
-enum class Owner { kProgram, kLibc, kLoader, kAgent };
+enum class Owner { kProgram, kLibc, kLoader, kAgent, kAllocator };
 
 class Owners {
  public:
@@ -40,15 +69,33 @@ class Owners {
     if (set_ == nullptr) return false;
     libc_base_ = base_of(g_libc_code.load());
     loader_base_ = base_of(g_loader_code.load());
+    main_base_ = base_of(g_main_code.load());
+    // An allocator in a library of its own (libjemalloc, libtcmalloc): all of it. One linked
+    // into the executable: its code cannot be told from the program's, so a leaf there is
+    // refused (program_leaf_refused).
+    uintptr_t allocator = g_program_malloc.load();
+    if (allocator == 0 && g_allocator_entry_count.load() > 0) allocator = g_allocator_entries[0].load();
+    allocator_base_ = base_of(allocator);
+    allocator_in_main_ = allocator_base_ != 0 && allocator_base_ == main_base_;
+    if (allocator_base_ == libc_base_ || allocator_base_ == main_base_) allocator_base_ = 0;
     return libc_base_ != 0 && loader_base_ != 0;
+  }
+
+  // A leaf in the executable that holds the program's own allocator may be inside it.
+  bool program_leaf_refused(uintptr_t leaf) const noexcept {
+    if (!allocator_in_main_) return false;
+    const UnwindModule* m = find_unwind_module(set_, leaf);
+    return m != nullptr && m->base == main_base_;
   }
 
   Owner of(uintptr_t pc) const noexcept {
     if (is_agent_pc(pc)) return Owner::kAgent;
     const UnwindModule* m = find_unwind_module(set_, pc);
     if (m == nullptr) return Owner::kProgram;  // code in no object (JIT): the program's
-    if (m->base == libc_base_) return Owner::kLibc;
     if (m->base == loader_base_) return Owner::kLoader;
+    if (allocator_base_ != 0 && m->base == allocator_base_) return Owner::kAllocator;
+    if (is_allocator_entry(pc)) return Owner::kAllocator;
+    if (m->base == libc_base_) return Owner::kLibc;
     return Owner::kProgram;
   }
 
@@ -58,8 +105,19 @@ class Owners {
     return m != nullptr ? m->base : 0;
   }
 
+  static bool is_allocator_entry(uintptr_t pc) noexcept {
+    const int n = g_allocator_entry_count.load(std::memory_order_acquire);
+    if (n == 0) return false;
+    const uintptr_t start = function_start_of(pc);
+    if (start == 0) return false;
+    for (int i = 0; i < n; ++i)
+      if (g_allocator_entries[i].load(std::memory_order_relaxed) == start) return true;
+    return false;
+  }
+
   const UnwindModuleSet* set_ = nullptr;
-  uintptr_t libc_base_ = 0, loader_base_ = 0;
+  uintptr_t libc_base_ = 0, loader_base_ = 0, main_base_ = 0, allocator_base_ = 0;
+  bool allocator_in_main_ = false;
 };
 
 // frames[0..n) is [glibc chain at the top, if allowed] [program frames] [glibc's start
@@ -78,15 +136,44 @@ bool program_over_start_routines(const Owners& owners, const uintptr_t* frames, 
   return i == n;
 }
 
-// The interrupted thread was blocked in a system call: the kernel either returned EINTR
-// (RIP right after the `syscall` instruction) or rewound RIP onto it to restart the call
-// after the handler (SA_RESTART).
+// The walk went down to the process's or thread's first frames: glibc's start routines or
+// the loader's (a library constructor run at start), perhaps under _start.
+bool reached_bottom(const Owners& owners, const uintptr_t* frames, int n) noexcept {
+  if (n <= 0 || n >= kMaxFramesLooked) return false;
+  int last = n - 1;
+  if (owners.of(frames[last]) == Owner::kProgram && last > 0) --last;  // _start
+  Owner o = owners.of(frames[last]);
+  return o == Owner::kLibc || o == Owner::kLoader;
+}
+
+// System calls a thread blocks in without holding any of glibc's state: a restarted one
+// (the kernel rewound RIP onto `syscall`, RAX again the number) counts as blocked only if it
+// is one of these; a thread about to make the call looks the same, and the allocator's own
+// calls (brk, mmap, munmap, madvise, mprotect, mremap) must not pass.
+bool blocking_call(long nr) noexcept {
+  switch (nr) {
+    case SYS_read: case SYS_write: case SYS_readv: case SYS_writev: case SYS_pread64:
+    case SYS_pwrite64: case SYS_poll: case SYS_ppoll: case SYS_select: case SYS_pselect6:
+    case SYS_epoll_wait: case SYS_epoll_pwait: case SYS_nanosleep: case SYS_clock_nanosleep:
+    case SYS_pause: case SYS_rt_sigsuspend: case SYS_rt_sigtimedwait: case SYS_wait4:
+    case SYS_waitid: case SYS_accept: case SYS_accept4: case SYS_connect: case SYS_recvfrom:
+    case SYS_recvmsg: case SYS_sendto: case SYS_sendmsg: case SYS_flock: case SYS_msgrcv:
+    case SYS_msgsnd: case SYS_semop: case SYS_semtimedop: case SYS_openat: case SYS_futex:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The interrupted thread was blocked in a system call: the kernel returned EINTR (RIP right
+// after the `syscall` instruction), or rewound RIP onto it to restart a blocking call after
+// the handler (SA_RESTART).
 bool blocked_in_system_call(const ucontext_t* uc) noexcept {
   const auto rip = static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]);
   const auto rax = static_cast<int64_t>(uc->uc_mcontext.gregs[REG_RAX]);
   const auto* at = reinterpret_cast<const unsigned char*>(rip);  // glibc's code: mapped
-  if (at[0] == 0x0f && at[1] == 0x05) return true;
-  return rax == -EINTR && at[-2] == 0x0f && at[-1] == 0x05;
+  if (rax == -EINTR && at[-2] == 0x0f && at[-1] == 0x05) return true;
+  return at[0] == 0x0f && at[1] == 0x05 && blocking_call(static_cast<long>(rax));
 }
 
 bool room_for_thread_start() noexcept {
@@ -106,48 +193,77 @@ int leading_agent_frames(const Owners& owners, const uintptr_t* pcs, int n) noex
 void remember_libc_and_loader_code() noexcept {
   g_libc_code.store(reinterpret_cast<uintptr_t>(&gnu_get_libc_version));
   g_loader_code.store(reinterpret_cast<uintptr_t>(&__tls_get_addr));
+  g_main_code.store(static_cast<uintptr_t>(getauxval(AT_ENTRY)));
+  // The malloc the program's own calls reach (the first in the global scope): when it is
+  // neither the agent's hook nor glibc's, the program brought its own allocator.
+  Dl_info self, mine, glibc;
+  void* first = dlsym(RTLD_DEFAULT, "malloc");
+  if (first != nullptr &&
+      dladdr(reinterpret_cast<void*>(&remember_libc_and_loader_code), &self) != 0 &&
+      dladdr(first, &mine) != 0 &&
+      dladdr(reinterpret_cast<void*>(&gnu_get_libc_version), &glibc) != 0 &&
+      mine.dli_fbase != self.dli_fbase && mine.dli_fbase != glibc.dli_fbase)
+    g_program_malloc.store(reinterpret_cast<uintptr_t>(first));
 }
 
-bool may_start_thread_at(const void* ucontext) noexcept {
+void note_allocator_entry_points(const void* const* entries, int count) noexcept {
+  int n = 0;
+  for (int i = 0; i < count && n < kMaxAllocatorEntries; ++i)
+    if (entries[i] != nullptr)
+      g_allocator_entries[n++].store(reinterpret_cast<uintptr_t>(entries[i]),
+                                     std::memory_order_relaxed);
+  g_allocator_entry_count.store(n, std::memory_order_release);
+}
+
+StartPoint may_start_thread_at(const void* ucontext) noexcept {
   Owners owners;
-  if (ucontext == nullptr || !room_for_thread_start() || !owners.load()) return false;
-  uintptr_t pcs[kMaxFramesLooked];
-  const int n = unwind_every_frame_from_signal(const_cast<void*>(ucontext), pcs,
+  FrameBuffer buffer;
+  if (ucontext == nullptr || !buffer.mine() || !room_for_thread_start() || !owners.load())
+    return StartPoint::kRefused;
+  const auto* uc = static_cast<const ucontext_t*>(ucontext);
+  const bool blocked = blocked_in_system_call(uc);
+  const StartPoint refused = blocked ? StartPoint::kRefusedWhileBlocked : StartPoint::kRefused;
+  const int n = unwind_every_frame_from_signal(const_cast<void*>(ucontext), g_frames,
                                                kMaxFramesLooked);
-  if (n <= 0 || n >= kMaxFramesLooked) return false;  // nothing, or the bottom unseen
-  // A leaf inside glibc is accepted only blocked in a system call.
-  bool libc_leaf = owners.of(pcs[0]) == Owner::kLibc;
-  if (libc_leaf && !blocked_in_system_call(static_cast<const ucontext_t*>(ucontext)))
-    return false;
-  return program_over_start_routines(owners, pcs, n, libc_leaf);
+  if (n <= 0 || n >= kMaxFramesLooked) return refused;  // nothing, or the bottom unseen
+  // A leaf inside glibc is accepted only blocked in a system call; one in an executable
+  // with its own allocator not at all (it may be inside that allocator).
+  const bool libc_leaf = owners.of(g_frames[0]) == Owner::kLibc;
+  if (libc_leaf && !blocked) return StartPoint::kRefused;
+  if (owners.program_leaf_refused(g_frames[0])) return StartPoint::kRefused;
+  return program_over_start_routines(owners, g_frames, n, libc_leaf) ? StartPoint::kAccepted
+                                                                      : refused;
 }
 
 bool may_start_thread_here() noexcept {
   Owners owners;
-  if (!room_for_thread_start() || !owners.load()) return false;
-  uintptr_t pcs[kMaxFramesLooked];
-  const int n = unwind_every_frame_from_here(pcs, kMaxFramesLooked);
+  FrameBuffer buffer;
+  if (!buffer.mine() || !room_for_thread_start() || !owners.load()) return false;
+  const int n = unwind_every_frame_from_here(g_frames, kMaxFramesLooked);
   if (n <= 0 || n >= kMaxFramesLooked) return false;
-  const int top = leading_agent_frames(owners, pcs, n);
-  return program_over_start_routines(owners, pcs + top, n - top, /*libc_chain_on_top=*/true);
+  const int top = leading_agent_frames(owners, g_frames, n);
+  return program_over_start_routines(owners, g_frames + top, n - top,
+                                     /*libc_chain_on_top=*/true);
 }
 
 ExitPoint where_exit_runs() noexcept {
   Owners owners;
   if (!owners.load()) return ExitPoint::kNormal;  // (no tables: nothing was sampled either)
-  uintptr_t pcs[kMaxFramesLooked];
-  const int n = unwind_every_frame_from_here(pcs, kMaxFramesLooked);
-  for (int i = leading_agent_frames(owners, pcs, n); i < n; ++i) {
-    if (!is_signal_return_frame(pcs[i])) continue;
+  FrameBuffer buffer;
+  if (!buffer.mine()) return ExitPoint::kUnknown;
+  const int n = unwind_every_frame_from_here(g_frames, kMaxFramesLooked);
+  for (int i = leading_agent_frames(owners, g_frames, n); i < n; ++i) {
+    if (!is_signal_return_frame(g_frames[i])) continue;
     // In a handler: what it interrupted must be program code over the start routines (a
     // glibc leaf is refused: whether it was blocked in a system call is not known here).
     const int below = i + 1;
     if (n < kMaxFramesLooked && room_for_thread_start() &&
-        program_over_start_routines(owners, pcs + below, n - below, /*libc_chain_on_top=*/false))
+        program_over_start_routines(owners, g_frames + below, n - below,
+                                    /*libc_chain_on_top=*/false))
       return ExitPoint::kHandlerOverSafe;
     return ExitPoint::kHandlerOverUnsafe;
   }
-  return ExitPoint::kNormal;
+  return reached_bottom(owners, g_frames, n) ? ExitPoint::kNormal : ExitPoint::kUnknown;
 }
 
 }  // namespace profagent

@@ -9,13 +9,15 @@
 // free and the heap is consistent unless this thread is inside the allocator, the loader,
 // glibc's thread code or the agent. So the stack is walked (the agent's unwind tables, no
 // system call) and the point is accepted only when, below the agent's own frames:
-//   - no frame is the agent's (its malloc, pthread_create and dlopen hooks are on the stack
-//     of every such call the program makes: glibc calls malloc through its PLT) or the
-//     dynamic loader's;
+//   - no frame is the agent's, the dynamic loader's, an allocator entry point's (the malloc
+//     family the heap hooks pass on to) or inside an allocator library (libjemalloc,
+//     libtcmalloc); with an allocator linked into the executable, the interrupted leaf is
+//     not in the executable (its allocator code cannot be told from the rest);
 //   - glibc frames are only (a) a chain at the top: the function that called the hook, or, at
 //     an interrupted point, a wrapper blocked in a system call (read, accept, sleep: its state
-//     is on its own stack) and (b) the start routines at the bottom (__libc_start_main,
-//     start_thread; at most three), under at most one program frame (_start);
+//     is on its own stack; the kernel said EINTR, or rewound to restart a blocking call) and
+//     (b) the start routines at the bottom (__libc_start_main, start_thread; at most three),
+//     under at most one program frame (_start);
 //   - the walk reached those start routines, so no frame went unseen: a program's signal
 //     handler puts glibc's __restore_rt between program frames, and is refused.
 // Anything else (a leaf computing inside glibc, a callback from qsort, a walk cut short, no
@@ -23,25 +25,41 @@
 // without the thread.
 #pragma once
 
+#include <cstdint>
+
 namespace profagent {
 
-// Remembers where glibc's and the dynamic loader's code are (one address in each). Normal
-// context, once at agent start; the module ranges are looked up in the unwind tables.
+// Remembers where glibc's, the dynamic loader's and the main executable's code are (one
+// address in each), and the program's own malloc if it brought one (dlsym of the first
+// `malloc` in the global scope). Normal context, once at agent start; module ranges are
+// looked up in the unwind tables.
 void remember_libc_and_loader_code() noexcept;
+
+// The entry points of the allocator the heap hooks pass calls on to (up to 12; nullptr
+// entries skipped). Normal context, once they are resolved.
+void note_allocator_entry_points(const void* const* entries, int count) noexcept;
 
 // The rule above at the point a signal interrupted (its handler's `ucontext`).
 // Async-signal-safe; errno preserved.
-bool may_start_thread_at(const void* ucontext) noexcept;
+enum class StartPoint {
+  kAccepted,
+  kRefused,              // try again later: the thread will have moved on
+  kRefusedWhileBlocked   // blocked in a system call where the rule refuses: a retry would
+                         // only interrupt that call again, with the same answer
+};
+StartPoint may_start_thread_at(const void* ucontext) noexcept;
 
 // The rule above for the caller: a hook, at the program's call into it. Hook context.
 bool may_start_thread_here() noexcept;
 
 // Where an exit path (exit's atexit handler, the _exit hook) runs, for its final dump.
 enum class ExitPoint {
-  kNormal,            // no signal frame below: dump here, as any exit does
-  kHandlerOverSafe,   // in a signal handler that interrupted a point the rule accepts
-  kHandlerOverUnsafe  // in a handler over an unknown point (malloc, the loader, nested)
+  kNormal,             // a whole walk with no signal frame: dump here, as any exit does
+  kHandlerOverSafe,    // in a signal handler that interrupted a point the rule accepts
+  kHandlerOverUnsafe,  // in a handler over an unknown point (malloc, the loader, nested)
+  kUnknown             // the walk did not reach the bottom: a handler may be hidden below
 };
+// With no unwind tables yet (a process in its first milliseconds) the answer is kNormal.
 ExitPoint where_exit_runs() noexcept;
 
 }  // namespace profagent

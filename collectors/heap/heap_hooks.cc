@@ -15,6 +15,7 @@
 
 #include "agent/core/large_bss.h"
 #include "agent/core/sample_path.h"
+#include "agent/runtime/thread_start_point.h"
 #include "agent/runtime/unwind/unwinder.h"
 #include "collectors/heap/heap_alloc.h"
 #include "collectors/heap/heap_recorder.h"
@@ -119,6 +120,17 @@ bool resolve() noexcept {
     n.pvalloc = lookup("pvalloc", &__libc_pvalloc);
     n.malloc_usable_size = lookup<size_t (*)(void*) noexcept>("malloc_usable_size", nullptr);
     g_next = n;
+    const void* entries[] = {reinterpret_cast<const void*>(n.malloc),
+                             reinterpret_cast<const void*>(n.free),
+                             reinterpret_cast<const void*>(n.calloc),
+                             reinterpret_cast<const void*>(n.realloc),
+                             reinterpret_cast<const void*>(n.posix_memalign),
+                             reinterpret_cast<const void*>(n.aligned_alloc),
+                             reinterpret_cast<const void*>(n.memalign),
+                             reinterpret_cast<const void*>(n.valloc),
+                             reinterpret_cast<const void*>(n.pvalloc),
+                             reinterpret_cast<const void*>(n.malloc_usable_size)};
+    note_allocator_entry_points(entries, sizeof entries / sizeof entries[0]);
     errno = saved_errno;
     t_resolving = false;
     g_resolve_state.store(2, std::memory_order_release);

@@ -641,3 +641,50 @@ TEST_F(ProcsE2E, AForkChildThatStartsAThreadGetsItsDumpThread) {
   e2e::RawProfile p = e2e::read_raw(run.child_files["threads"]);
   EXPECT_EQ(p.total(p.sample_index("threads")), 2);  // the program's two; not the agent's
 }
+
+// A SIGTERM that reaches a child with no dump thread yet, at a point where none can start (a
+// qsort callback), comes back a millisecond later. Whatever the child does meanwhile (start
+// a thread, exec, fork a grandchild, exit), it still dies of SIGTERM; a grandchild's own
+// _exit(0) stays an exit.
+TEST_F(ProcsE2E, ATerminationWaitingForADeferredDumpThreadIsNeverLost) {
+  const std::map<std::string, std::string> expected = {
+      {"thread", "child killed by signal 15\n"},
+      {"exec", "child killed by signal 15\n"},
+      {"grandchild", "grandchild exit 0\nchild killed by signal 15\n"},
+      {"exit", "child killed by signal 15\n"},
+  };
+  for (const auto& [mode, out] : expected) {
+    e2e::RunOptions o;
+    o.env = {{"PROFAGENT_DIR", dir_}};
+    o.timeout_seconds = 60;
+    e2e::RunResult r = e2e::run({e2e::program("deferred_signal_cases"), mode}, o);
+    ASSERT_EQ(r.exit_code(), 0) << mode << ": " << r.err;
+    EXPECT_EQ(r.out, out) << mode;
+  }
+}
+
+// A child blocked in a system call deeper than the agent's walk looks gets no retry signal
+// (each would only interrupt its wait again): no EINTR, and it dies of SIGTERM at once.
+TEST_F(ProcsE2E, AChildBlockedWhereNoThreadCanStartSeesNoRetrySignal) {
+  e2e::RunOptions o;
+  o.env = {{"PROFAGENT_DIR", dir_}};
+  o.timeout_seconds = 60;
+  e2e::RunResult r = e2e::run({e2e::program("deferred_signal_cases"), "deep"}, o);
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_EQ(r.out, "eintr 0\nchild killed by signal 15\n");
+}
+
+// _exit from a handler that interrupted malloc in a child with no dump thread yet: neither a
+// dump on that thread nor a thread start is safe there; the child ends as it asked (the dump
+// is skipped with one warning), never hangs.
+TEST_F(ProcsE2E, ExitFromAHandlerInAChildWithNoDumpThreadEndsAsAsked) {
+  for (int run = 0; run < 3; ++run) {
+    e2e::RunOptions o;
+    o.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_CPU_HZ", "0"}};
+    o.timeout_seconds = 30;
+    e2e::RunResult r = e2e::run({e2e::program("deferred_signal_cases"), "handler_exit"}, o);
+    ASSERT_FALSE(r.timed_out) << "run " << run;
+    ASSERT_EQ(r.exit_code(), 0) << r.err;
+    EXPECT_EQ(r.out, "child exit 7\n");
+  }
+}

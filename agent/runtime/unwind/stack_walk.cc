@@ -193,9 +193,11 @@ uintptr_t guess_frame_pointer(Memory& mem, const UnwindModuleSet* set, uintptr_t
   for (uintptr_t a = (sp + 7) & ~uintptr_t{7}; a < sp + 2048; a += 8) {
     uintptr_t ra;
     if (!mem.read(a + 8, &ra, sizeof ra)) return 0;
-    // (A signal handler returns into the kernel's trampoline, which follows no call.)
+    // (The agent's own signal handler, where a thread waits for the termination dump,
+    // returns into the kernel's trampoline, which follows no call. Only there: a stale
+    // signal frame in another function's locals is never taken for its caller.)
     if (!returns_from(mem, set, ra, fn_start, pc) &&
-        !is_sigreturn_trampoline(mem, find_unwind_module(set, ra), ra))
+        !(is_agent_pc(pc) && is_sigreturn_trampoline(mem, find_unwind_module(set, ra), ra)))
       continue;
     const UnwindModule* m = find_unwind_module(set, ra);
     if (m != nullptr && function_start(m, ra) == ra) continue;
@@ -376,6 +378,11 @@ PcInfo resolve_pc(Memory& mem, const UnwindModuleSet* set, uintptr_t lookup, uin
 
 }  // namespace
 
+uintptr_t function_start_of(uintptr_t pc) noexcept {
+  const UnwindModuleSet* set = unwind_modules();
+  return set != nullptr ? function_start(find_unwind_module(set, pc), pc) : 0;
+}
+
 template <typename Memory>
 PROFAGENT_SAMPLE_PATH
 int walk_stack(WalkRegs regs, Memory& mem, const WalkOptions& opt, uintptr_t* pcs,
@@ -459,9 +466,9 @@ int walk_stack(WalkRegs regs, Memory& mem, const WalkOptions& opt, uintptr_t* pc
     if (cfa <= regs.sp || ra == 0) break;  // no progress, or the end of the chain
     // Past a guess, a return address that follows no call ends the walk: a truncated stack
     // beats a wrong one.
-    // (The kernel's return into a signal trampoline follows no call: it is known by its code.)
+    // (The agent's handler returns into the signal trampoline, which follows no call.)
     if (guessed && !looks_like_return_address(mem, set, ra) &&
-        !is_sigreturn_trampoline(mem, find_unwind_module(set, ra), ra))
+        !(is_agent_pc(lookup) && is_sigreturn_trampoline(mem, find_unwind_module(set, ra), ra)))
       break;
     regs = {ra, cfa, bp};
     exact = false;

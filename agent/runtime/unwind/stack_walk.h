@@ -75,6 +75,10 @@ class LocalStackMemory {
 };
 
 
+// The first address of the function (its FDE) that holds `pc`, or 0 when none is known.
+// Async-signal-safe.
+uintptr_t function_start_of(uintptr_t pc) noexcept;
+
 // One read of n bytes from our own process through process_vm_readv; false on any error.
 bool process_vm_read(int pid, uintptr_t addr, void* out, size_t n, size_t* got) noexcept;
 

@@ -1,7 +1,8 @@
 // Where the agent may start a thread on the program's own thread (thread_start_point.h): a
 // signal that interrupted program code or a system call blocked in glibc, yes; one that
-// interrupted a qsort callback or a signal handler, no; a hook called from program code,
-// yes; an exit path inside a handler, told apart by what that handler interrupted. Each
+// interrupted a qsort callback or a signal handler, no (for as long as it blocks, when it
+// blocks there); a hook called from program code, yes, but not inside an allocator entry
+// point; an exit path inside a handler, told apart by what that handler interrupted. Each
 // case puts the test's main thread in the state, and another thread sends the signal.
 #include "agent/runtime/thread_start_point.h"
 
@@ -21,12 +22,14 @@
 namespace profagent {
 namespace {
 
-std::atomic<int> g_verdict{-1};    // may_start_thread_at in the SIGUSR1 handler
+std::atomic<int> g_verdict{-1};    // may_start_thread_at in the SIGUSR1 handler (StartPoint)
 std::atomic<int> g_here{-1};       // may_start_thread_here in the SIGUSR2 handler
 std::atomic<int> g_exit_point{-1}; // where_exit_runs in the SIGUSR2 handler
 std::atomic<bool> g_in_state{false};
 
-void judge_interrupted_point(int, siginfo_t*, void* uc) { g_verdict = may_start_thread_at(uc); }
+void judge_interrupted_point(int, siginfo_t*, void* uc) {
+  g_verdict = static_cast<int>(may_start_thread_at(uc));
+}
 
 void judge_from_handler(int, siginfo_t*, void*) {
   g_here = may_start_thread_here();
@@ -92,7 +95,7 @@ TEST_F(ThreadStartPoint, ProgramCodeIsAPlaceToStartAThread) {
   std::thread sender = send_when_ready(SIGUSR1, true, [] {});
   spin_until(g_verdict);
   sender.join();
-  EXPECT_EQ(g_verdict.load(), 1);
+  EXPECT_EQ(g_verdict.load(), static_cast<int>(StartPoint::kAccepted));
 }
 
 TEST_F(ThreadStartPoint, AGlibcCallBlockedInASystemCallIsToo) {
@@ -108,7 +111,7 @@ TEST_F(ThreadStartPoint, AGlibcCallBlockedInASystemCallIsToo) {
   sender.join();
   close(fds[0]);
   close(fds[1]);
-  EXPECT_EQ(g_verdict.load(), 1);
+  EXPECT_EQ(g_verdict.load(), static_cast<int>(StartPoint::kAccepted));
 }
 
 TEST_F(ThreadStartPoint, ACallbackFromInsideGlibcIsNot) {
@@ -119,7 +122,34 @@ TEST_F(ThreadStartPoint, ACallbackFromInsideGlibcIsNot) {
   int values[2] = {2, 1};
   qsort(values, 2, sizeof values[0], compare_spinning);
   sender.join();
-  EXPECT_EQ(g_verdict.load(), 0);
+  EXPECT_EQ(g_verdict.load(), static_cast<int>(StartPoint::kRefused));
+}
+
+// Blocked in read() from inside a qsort callback: refused, and said to be refused while
+// blocked (a retry signal would only interrupt that read again).
+int g_read_fd = -1;
+int compare_reading(const void* a, const void* b) {
+  g_in_state = true;
+  char c;
+  (void)!read(g_read_fd, &c, 1);
+  return *static_cast<const int*>(a) - *static_cast<const int*>(b);
+}
+
+TEST_F(ThreadStartPoint, ABlockedCallInsideACallbackIsRefusedForAsLongAsItBlocks) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  g_read_fd = fds[0];
+  std::thread sender = send_when_ready(SIGUSR1, true, [&] {
+    while (g_verdict.load() < 0) usleep(100);
+    char c = 'x';
+    EXPECT_EQ(write(fds[1], &c, 1), 1);
+  });
+  int values[2] = {2, 1};
+  qsort(values, 2, sizeof values[0], compare_reading);
+  sender.join();
+  close(fds[0]);
+  close(fds[1]);
+  EXPECT_EQ(g_verdict.load(), static_cast<int>(StartPoint::kRefusedWhileBlocked));
 }
 
 // SIGUSR2's handler judges from inside itself: a hook there (a handler's malloc) may not
@@ -134,7 +164,7 @@ TEST_F(ThreadStartPoint, InsideAHandlerAHookMayNotAndAnExitKnowsWhatItInterrupte
 
   g_here = g_exit_point = -1;
   g_in_state = false;
-  g_verdict = 1;  // the comparator waits for g_exit_point only
+  g_verdict = 0;  // the comparator waits for g_exit_point only
   sender = send_when_ready(SIGUSR2, true, [] {});
   int values[2] = {2, 1};
   qsort(values, 2, sizeof values[0], compare_spinning);
@@ -146,6 +176,23 @@ TEST_F(ThreadStartPoint, InsideAHandlerAHookMayNotAndAnExitKnowsWhatItInterrupte
 TEST_F(ThreadStartPoint, OutsideAHandlerAHookMayAndAnExitIsNormal) {
   EXPECT_TRUE(may_start_thread_here());
   EXPECT_EQ(where_exit_runs(), ExitPoint::kNormal);
+}
+
+// An allocator entry point on the stack (the program's own malloc here) is refused like
+// the agent's code: the heap may be half-updated there.
+__attribute__((noinline)) bool judged_inside_an_allocator() {
+  bool here = may_start_thread_here();
+  asm volatile("" ::: "memory");
+  return here;
+}
+
+TEST_F(ThreadStartPoint, AnAllocatorEntryPointOnTheStackIsRefused) {
+  EXPECT_TRUE(judged_inside_an_allocator());
+  const void* entries[] = {reinterpret_cast<const void*>(&judged_inside_an_allocator)};
+  note_allocator_entry_points(entries, 1);
+  EXPECT_FALSE(judged_inside_an_allocator());
+  note_allocator_entry_points(entries, 0);
+  EXPECT_TRUE(judged_inside_an_allocator());
 }
 
 }  // namespace

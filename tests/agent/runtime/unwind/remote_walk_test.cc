@@ -1,7 +1,6 @@
 // Walking ANOTHER thread from its registers: a thread blocked in read() on a pipe is walked
-// from the SP/PC in /proc/self/task/TID/syscall (memory read via process_vm_readv), also
-// from inside a signal handler (the threads profile of a process waiting in the agent's
-// termination handler).
+// from the SP/PC in /proc/self/task/TID/syscall (memory read via process_vm_readv), and
+// not past a program's signal handler it is blocked in.
 #include <gtest/gtest.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -103,11 +102,11 @@ TEST(RemoteWalk, StaleFramePointerPairIsNotTakenForTheCaller) {
   EXPECT_LT(stack.find("fixture_stale_framed"), stack.find("fixture_stale_outer")) << stack;
 }
 
-// The blocked thread is inside a frame-pointer handler (CFA rbp+16, rbp unknown): the walk
-// finds its frame although it returns into __restore_rt, crosses the signal frame and shows
-// the function that raised the signal; first_frame_below_agent_handler finds no agent
-// handler there (the handler is the program's).
-TEST(RemoteWalk, ThreadBlockedInsideASignalHandlerShowsWhatTheSignalInterrupted) {
+// The blocked thread is inside a program's frame-pointer handler (CFA rbp+16, rbp unknown):
+// the walk shows the handler and stops there. A return into __restore_rt follows no call,
+// and only the agent's own handler (a thread waiting for the termination dump) is followed
+// through it: in another function such a slot may be a stale signal frame in its locals.
+TEST(RemoteWalk, ThreadBlockedInsideAProgramsSignalHandlerIsNotWalkedPastIt) {
   unwind_tables_refresh();
   int fds[2];
   ASSERT_EQ(pipe(fds), 0);
@@ -143,9 +142,8 @@ TEST(RemoteWalk, ThreadBlockedInsideASignalHandlerShowsWhatTheSignalInterrupted)
   close(fds[0]);
   close(fds[1]);
   ASSERT_NE(stack.find("fixture_handler_reads"), std::string::npos) << stack;
-  ASSERT_NE(stack.find("fixture_handler_outer"), std::string::npos) << stack;
-  EXPECT_LT(stack.find("fixture_handler_reads"), stack.find("fixture_handler_outer")) << stack;
-  EXPECT_EQ(signal_frames, 1) << stack;
+  EXPECT_EQ(stack.find("fixture_handler_outer"), std::string::npos) << stack;
+  EXPECT_EQ(signal_frames, 0) << stack;
   EXPECT_EQ(first_frame_below_agent_handler(pcs, n), 0);
 }
 
