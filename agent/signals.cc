@@ -39,6 +39,13 @@ std::atomic<int> g_role[kMaxSignal];           // Role the agent has for each si
 PROFAGENT_LARGE_BSS constinit struct sigaction g_shown[kMaxSignal] = {};          // what the program believes is installed
 std::atomic<int> g_pending_termination{0};
 
+// Each agent handler blocks the others while it runs: a termination signal never lands in
+// the middle of the dump signal's thread start, or the other way round.
+void block_agent_signals(sigset_t* mask) {
+  for (int sig : kTerminationSignals) sigaddset(mask, sig);
+  if (int dump = config().dump_signal; dump > 0 && dump < kMaxSignal) sigaddset(mask, dump);
+}
+
 // A fork child's deferred dump thread (dump_thread.h) is started by the handler when the
 // point it interrupted allows (thread_start_point.h); when not (the program was inside
 // malloc, the loader, the agent), the handler returns, the program leaves that point, and
@@ -56,7 +63,11 @@ enum class ThreadFor {
   kNone      // no thread now, and no use waiting for one
 };
 
-ThreadFor thread_for_signal(int sig, void* ucontext, std::atomic<int>& retries) noexcept {
+// `termination`: a termination signal (one already waiting is the one retried: the program
+// dies of the first it got); else the dump signal, which leaves a waiting termination's
+// retry alone (its dump request stands, and the one retry timer is the termination's).
+ThreadFor thread_for_signal(int sig, void* ucontext, std::atomic<int>& retries,
+                            bool termination) noexcept {
   if (!dump_thread_starting()) {
     if (!dump_thread_deferred()) return ThreadFor::kGoOn;
     switch (start_deferred_dump_thread_at(ucontext)) {
@@ -66,7 +77,10 @@ ThreadFor thread_for_signal(int sig, void* ucontext, std::atomic<int>& retries) 
     }
   }
   // (Starting: the start this signal interrupted, on this very thread, finishes first.)
-  if (retries.fetch_add(1) < kMaxRetries && send_signal_again_soon(sig, kRetryNanos))
+  const int waiting = termination_waiting();
+  if (!termination && waiting != 0) return ThreadFor::kNone;
+  const int retried = termination && waiting != 0 ? waiting : sig;
+  if (retries.fetch_add(1) < kMaxRetries && send_signal_again_soon(retried, kRetryNanos))
     return ThreadFor::kComeBack;
   return ThreadFor::kNone;
 }
@@ -74,7 +88,7 @@ ThreadFor thread_for_signal(int sig, void* ucontext, std::atomic<int>& retries) 
 void dump_signal_handler(int sig, siginfo_t*, void* ucontext) {
   int saved = errno;
   request_dump();  // (stands until a dump thread runs)
-  thread_for_signal(sig, ucontext, g_dump_retries);
+  thread_for_signal(sig, ucontext, g_dump_retries, /*termination=*/false);
   errno = saved;
 }
 
@@ -85,7 +99,10 @@ constexpr int kTerminationDumpMillis = 5000;
 
 void termination_handler(int sig, siginfo_t*, void* ucontext) {
   int saved = errno;
-  switch (thread_for_signal(sig, ucontext, g_termination_retries)) {
+  const ThreadFor outcome = thread_for_signal(sig, ucontext, g_termination_retries,
+                                              /*termination=*/true);
+  if (int first = termination_waiting()) sig = first;  // the program dies of the first
+  switch (outcome) {
     case ThreadFor::kComeBack:
       note_termination_waiting(sig);  // an exit or exec meanwhile still dies of it
       errno = saved;
@@ -99,6 +116,14 @@ void termination_handler(int sig, siginfo_t*, void* ucontext) {
       break;
   }
   clear_termination_waiting();
+  // While the dump is written, another termination signal (or the dump signal) is taken at
+  // once, as without the agent's other handlers blocked (see block_agent_signals): a second
+  // termination signal ends the process right away.
+  sigset_t others;
+  sigemptyset(&others);
+  block_agent_signals(&others);
+  sigdelset(&others, sig);
+  raw_sigmask(SIG_UNBLOCK, &others, nullptr);
   int expected = 0;
   if (!dump_thread_running() || !g_pending_termination.compare_exchange_strong(expected, sig)) {
     // No dump thread, or a second termination signal while dumping: die right away.
@@ -114,13 +139,6 @@ void termination_handler(int sig, siginfo_t*, void* ucontext) {
   }
   raise_with_default_action(sig);
   errno = saved;
-}
-
-// Each agent handler blocks the others while it runs: a termination signal never lands in
-// the middle of the dump signal's thread start, or the other way round.
-void block_agent_signals(sigset_t* mask) {
-  for (int sig : kTerminationSignals) sigaddset(mask, sig);
-  if (int dump = config().dump_signal; dump > 0 && dump < kMaxSignal) sigaddset(mask, dump);
 }
 
 bool install(int sig, void (*handler)(int, siginfo_t*, void*), Role role) {

@@ -10,11 +10,13 @@
 #include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 
 #include "agent/runtime/signal_stack_room.h"
+#include "agent/runtime/unwind/thread_stack.h"
 #include "agent/runtime/unwind/stack_walk.h"
 #include "agent/runtime/unwind/unwind_tables.h"
 #include "agent/runtime/unwind/unwinder.h"
@@ -120,8 +122,16 @@ class Owners {
   bool allocator_in_main_ = false;
 };
 
+// The executable's entry point (_start), the main thread's first frame.
+bool is_program_entry(uintptr_t frame) noexcept {
+  const uintptr_t entry = g_main_code.load(std::memory_order_relaxed);
+  return entry != 0 && function_start_of(frame) == entry;
+}
+
 // frames[0..n) is [glibc chain at the top, if allowed] [program frames] [glibc's start
-// routines] [_start?] and nothing else.
+// routines] [_start, exactly, or nothing] and nothing else. (A walk that stopped at a
+// program frame without unwind information ends in no start routine, or in a frame that
+// is not _start: refused.)
 bool program_over_start_routines(const Owners& owners, const uintptr_t* frames, int n,
                                  bool libc_chain_on_top) noexcept {
   int i = 0;
@@ -132,18 +142,46 @@ bool program_over_start_routines(const Owners& owners, const uintptr_t* frames, 
   int start_routines = 0;
   while (i < n && owners.of(frames[i]) == Owner::kLibc) ++i, ++start_routines;
   if (start_routines == 0 || start_routines > kMaxStartRoutines) return false;
-  if (i < n && owners.of(frames[i]) == Owner::kProgram) ++i;  // _start
+  if (i < n && is_program_entry(frames[i])) ++i;
   return i == n;
 }
 
-// The walk went down to the process's or thread's first frames: glibc's start routines or
-// the loader's (a library constructor run at start), perhaps under _start.
+// The walk went down to the process's or thread's first frame: _start, or the last frame of
+// glibc's (a thread's clone3) or the loader's (a library constructor run at start) own
+// outermost code, whose unwind information ends the stack. A walk that stopped at a program
+// frame other than _start (no unwind information there) did not.
 bool reached_bottom(const Owners& owners, const uintptr_t* frames, int n) noexcept {
   if (n <= 0 || n >= kMaxFramesLooked) return false;
-  int last = n - 1;
-  if (owners.of(frames[last]) == Owner::kProgram && last > 0) --last;  // _start
-  Owner o = owners.of(frames[last]);
+  const uintptr_t last = frames[n - 1];
+  if (is_program_entry(last)) return true;
+  Owner o = owners.of(last);
   return o == Owner::kLibc || o == Owner::kLoader;
+}
+
+// A signal frame's first word is the return into glibc's __restore_rt, the restorer every
+// handler glibc installs gets (read back from the kernel for SIGPROF, which the agent's
+// dispatcher holds). Scanning the live part of this thread's stack for that word tells a
+// handler from normal code where the walk could not (a handler without unwind
+// information): none there, no handler on this stack. True also when it cannot be told.
+bool maybe_in_handler_on_this_stack() noexcept {
+  struct KernelSigaction {
+    void* handler;
+    unsigned long flags;
+    void* restorer;
+    uint64_t mask;
+  } current{};
+  if (syscall(SYS_rt_sigaction, SIGPROF, nullptr, &current, sizeof(uint64_t)) != 0 ||
+      current.restorer == nullptr)
+    return true;
+  uintptr_t lo, hi;
+  if (!current_thread_stack(&lo, &hi)) return true;
+  uintptr_t here = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+  if (here < lo || here >= hi) return true;  // not on this thread's own stack
+  const auto restorer = reinterpret_cast<uintptr_t>(current.restorer);
+  for (auto* word = reinterpret_cast<const uintptr_t*>(here & ~uintptr_t{7});
+       reinterpret_cast<uintptr_t>(word) + sizeof(uintptr_t) <= hi; ++word)
+    if (*word == restorer) return true;
+  return false;
 }
 
 // System calls a thread blocks in without holding any of glibc's state: a restarted one
@@ -263,7 +301,8 @@ ExitPoint where_exit_runs() noexcept {
       return ExitPoint::kHandlerOverSafe;
     return ExitPoint::kHandlerOverUnsafe;
   }
-  return reached_bottom(owners, g_frames, n) ? ExitPoint::kNormal : ExitPoint::kUnknown;
+  if (reached_bottom(owners, g_frames, n)) return ExitPoint::kNormal;
+  return maybe_in_handler_on_this_stack() ? ExitPoint::kUnknown : ExitPoint::kNormal;
 }
 
 }  // namespace profagent

@@ -17,7 +17,7 @@
 //     an interrupted point, a wrapper blocked in a system call (read, accept, sleep: its state
 //     is on its own stack; the kernel said EINTR, or rewound to restart a blocking call) and
 //     (b) the start routines at the bottom (__libc_start_main, start_thread; at most three),
-//     under at most one program frame (_start);
+//     perhaps under the executable's entry point itself (_start, told by its address);
 //   - the walk reached those start routines, so no frame went unseen: a program's signal
 //     handler puts glibc's __restore_rt between program frames, and is refused.
 // Anything else (a leaf computing inside glibc, a callback from qsort, a walk cut short, no
@@ -57,7 +57,8 @@ enum class ExitPoint {
   kNormal,             // a whole walk with no signal frame: dump here, as any exit does
   kHandlerOverSafe,    // in a signal handler that interrupted a point the rule accepts
   kHandlerOverUnsafe,  // in a handler over an unknown point (malloc, the loader, nested)
-  kUnknown             // the walk did not reach the bottom: a handler may be hidden below
+  kUnknown             // the walk did not reach the bottom, and this thread's stack holds
+                       // a signal frame's return word: a handler may be hidden below
 };
 // With no unwind tables yet (a process in its first milliseconds) the answer is kNormal.
 ExitPoint where_exit_runs() noexcept;

@@ -643,15 +643,17 @@ TEST_F(ProcsE2E, AForkChildThatStartsAThreadGetsItsDumpThread) {
 }
 
 // A SIGTERM that reaches a child with no dump thread yet, at a point where none can start (a
-// qsort callback), comes back a millisecond later. Whatever the child does meanwhile (start
-// a thread, exec, fork a grandchild, exit), it still dies of SIGTERM; a grandchild's own
-// _exit(0) stays an exit.
+// qsort callback), comes back a millisecond later. Whatever the child does (start a thread,
+// exec, fork a grandchild, exit) or gets (the dump signal, SIGINT) meanwhile, it still dies
+// of SIGTERM; a grandchild's own _exit(0) stays an exit.
 TEST_F(ProcsE2E, ATerminationWaitingForADeferredDumpThreadIsNeverLost) {
   const std::map<std::string, std::string> expected = {
       {"thread", "child killed by signal 15\n"},
       {"exec", "child killed by signal 15\n"},
       {"grandchild", "grandchild exit 0\nchild killed by signal 15\n"},
       {"exit", "child killed by signal 15\n"},
+      {"term_dump", "child killed by signal 15\n"},  // the dump signal meanwhile
+      {"term_int", "child killed by signal 15\n"},   // a second termination signal
   };
   for (const auto& [mode, out] : expected) {
     e2e::RunOptions o;
@@ -674,9 +676,9 @@ TEST_F(ProcsE2E, AChildBlockedWhereNoThreadCanStartSeesNoRetrySignal) {
   EXPECT_EQ(r.out, "eintr 0\nchild killed by signal 15\n");
 }
 
-// _exit from a handler that interrupted malloc in a child with no dump thread yet: neither a
-// dump on that thread nor a thread start is safe there; the child ends as it asked (the dump
-// is skipped with one warning), never hangs.
+// _exit from a handler (without unwind information) that interrupted malloc in a child with
+// no dump thread yet: neither a dump on that thread nor a thread start is safe there; the
+// child ends as it asked (the dump is skipped with one warning), never hangs.
 TEST_F(ProcsE2E, ExitFromAHandlerInAChildWithNoDumpThreadEndsAsAsked) {
   for (int run = 0; run < 3; ++run) {
     e2e::RunOptions o;

@@ -10,8 +10,11 @@
 // signal S" (or "child exit C", or "child still alive" after 5 s, then kills it).
 //   deep        the child waits in nanosleep() 2,000 calls deep (deeper than the agent looks),
 //               counting the EINTRs it sees (the parent prints "eintr N" and how it ended)
-//   handler_exit the child allocates inside a qsort callback and its SIGUSR1 handler calls
-//               _exit(7) (the parent sends SIGUSR1, prints "child exit 7")
+//   handler_exit the child allocates inside a qsort callback and its SIGUSR1 handler, built
+//               without unwind information, calls _exit(7) (the parent sends SIGUSR1,
+//               prints "child exit 7")
+//   term_dump, term_int   the parent sends SIGTERM, then 0.3 ms later SIGUSR2 (the agent's
+//               dump signal) or SIGINT: the child still dies of SIGTERM
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -85,10 +88,7 @@ __attribute__((noinline)) static int wait_deep(int depth) {
   }
 }
 
-static void quick_exit_handler(int sig) {
-  (void)sig;
-  _exit(7);
-}
+void underscore_exit_from_handler_nocfi(int sig);  // _exit(7), no unwind information
 
 static int allocate_in_callback(const void* a, const void* b) {
   void* keep[64] = {0};
@@ -110,7 +110,7 @@ int main(int argc, char** argv) {
     int v[2] = {2, 1};
     if (strcmp(g_mode, "deep") == 0) wait_deep(2000);
     if (strcmp(g_mode, "handler_exit") == 0) {
-      signal(SIGUSR1, quick_exit_handler);
+      signal(SIGUSR1, underscore_exit_from_handler_nocfi);
       qsort(v, 2, sizeof v[0], allocate_in_callback);
     }
     qsort(v, 2, sizeof v[0], compare_in_window);
@@ -119,6 +119,10 @@ int main(int argc, char** argv) {
   close(g_pipe[1]);
   usleep(strcmp(g_mode, "deep") == 0 || strcmp(g_mode, "handler_exit") == 0 ? 100000 : 20000);
   kill(c, strcmp(g_mode, "handler_exit") == 0 ? SIGUSR1 : SIGTERM);
+  if (strcmp(g_mode, "term_dump") == 0 || strcmp(g_mode, "term_int") == 0) {
+    usleep(300);
+    kill(c, strcmp(g_mode, "term_dump") == 0 ? SIGUSR2 : SIGINT);
+  }
   int st = 0, ended = 0;
   for (int i = 0; i < 500 && !ended; ++i) {
     if (waitpid(c, &st, WNOHANG) == c) ended = 1;
