@@ -13,6 +13,7 @@
 #include "agent/runtime/signal_stack_room.h"
 #include "agent/runtime/unwind/unwinder.h"
 #include "agent/core/wakeup.h"
+#include "agent/runtime/unwind/unwind_tables.h"
 #include "collectors/heap/heap_kind.h"
 
 namespace profagent {
@@ -35,7 +36,9 @@ PROFAGENT_SAMPLE_PATH void* HeapRecorder::allocate(size_t size, size_t alignment
   }
   SamplingSignalHeldOnAltstack hold(room);
   void* p = allocate_walked(size, alignment);
-  offer_point_for_dump_thread(nullptr);  // (a fork child's deferred dump thread)
+  // A stack through a library loaded since the tables were made: a fork child's deferred
+  // dump thread (the one that refreshes them) is wanted.
+  if (unknown_pc_noted()) offer_point_for_dump_thread(nullptr);
   return p;
 }
 

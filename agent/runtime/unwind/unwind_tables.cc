@@ -246,6 +246,8 @@ bool unwind_tables_wanted() noexcept { return g_wanted.load(std::memory_order_ac
 PROFAGENT_SAMPLE_PATH
 void note_unknown_pc() noexcept { g_rescan.store(true, std::memory_order_relaxed); }
 
+bool unknown_pc_noted() noexcept { return g_rescan.load(std::memory_order_relaxed); }
+
 void unwind_tables_check_pending() noexcept {
   const UnwindModuleSet* set = g_set.load(std::memory_order_acquire);
   if (set == nullptr) return;

@@ -74,6 +74,8 @@ bool wait_for_first_unwind_tables(int64_t deadline_nanos) noexcept;
 // Called by the walk when a PC fell in no module: the next refresh does a full re-scan even
 // if the loader's counters did not move. Async-signal-safe.
 void note_unknown_pc() noexcept;
+// True while such a PC waits for the next refresh. Async-signal-safe.
+bool unknown_pc_noted() noexcept;
 // Checks the checksum of every published cached table not checked yet (normal context: the
 // dump thread, right after it starts and at each wake-up, so the program's start does not
 // pay for it), then publishes the set anew: checked tables without their check (a lookup
