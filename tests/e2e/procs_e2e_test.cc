@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -568,13 +569,15 @@ TEST_F(ProcsE2E, AVforkChildsNamespaceChangeLeavesTheParentsAgentAlone) {
 
 // --- A fork child's dump thread waits until the child needs it (agent/dump_thread.h) -----
 
-// Runs fork_child_deferred in `mode`; the profiles of the child (not the parent) in dir_.
+// Runs fork_child_deferred in `mode`, checks that it ran and printed `expected`, and reads
+// the child's (not the parent's) profile of `kind`, if one is asked for and was written.
 struct DeferredRun {
   e2e::RunResult result;
-  std::map<std::string, std::string> child_files;  // kind -> the child's first file of it
+  std::optional<e2e::RawProfile> profile;
 };
 
-DeferredRun run_deferred_child(const std::string& dir, const std::string& mode) {
+DeferredRun run_deferred_child(const std::string& dir, const std::string& mode,
+                               const std::string& expected, const std::string& kind = "") {
   e2e::RunOptions o;
   o.env = {{"PROFAGENT_DIR", dir}};
   o.timeout_seconds = 60;
@@ -582,64 +585,55 @@ DeferredRun run_deferred_child(const std::string& dir, const std::string& mode) 
   int out = -1;
   int parent = e2e::start({e2e::program("fork_child_deferred"), mode}, o, &out);
   run.result = e2e::wait_for(parent, o.timeout_seconds, out);
-  for (const std::string& kind : {"cpu", "heap", "threads"})
+  EXPECT_EQ(run.result.exit_code(), 0) << run.result.err;
+  EXPECT_EQ(run.result.out, expected) << mode;
+  if (!kind.empty())
     for (const std::string& f : e2e::profiles(dir, kind))
-      if (name_and_pid(f).second != parent && !run.child_files.count(kind))
-        run.child_files[kind] = f;
+      if (name_and_pid(f).second != parent && !run.profile) run.profile = e2e::read_raw(f);
   return run;
 }
 
 // A child that execs at once never has a dump thread (each shell command's fork paid for
 // one, ~0.15 ms, and its exec tore it down again).
 TEST_F(ProcsE2E, AForkChildThatExecsAtOnceStartsNoDumpThread) {
-  DeferredRun run = run_deferred_child(dir_, "exec");
-  ASSERT_EQ(run.result.exit_code(), 0) << run.result.err;
-  EXPECT_EQ(run.result.out, "child threads 1\nexit code 0\n");
+  run_deferred_child(dir_, "exec", "child threads 1\nexit code 0\n");
 }
 
 // A child waiting in pause() still has none; SIGTERM starts it (the handler interrupted a
 // system call, a point where a thread may start), the child writes its threads profile,
 // showing where it waited, and dies of SIGTERM.
 TEST_F(ProcsE2E, AWaitingForkChildDumpsOnTerminationWithoutADumpThreadBefore) {
-  DeferredRun run = run_deferred_child(dir_, "term");
-  ASSERT_EQ(run.result.exit_code(), 0) << run.result.err;
-  EXPECT_EQ(run.result.out, "child threads 1\nkilled by signal 15\n");
-  ASSERT_TRUE(run.child_files.count("threads")) << run.result.err;
-  e2e::RawProfile p = e2e::read_raw(run.child_files["threads"]);
-  const int threads = p.sample_index("threads");
-  EXPECT_GT(p.cum_containing(threads, "wait_in_child"), 0);
-  EXPECT_GT(p.flat_containing(threads, "pause"), 0);  // where the signal found it
-  EXPECT_EQ(p.cum_containing(threads, "profagent"), 0);  // not the agent's handler
+  DeferredRun run =
+      run_deferred_child(dir_, "term", "child threads 1\nkilled by signal 15\n", "threads");
+  ASSERT_TRUE(run.profile) << run.result.err;
+  const int threads = run.profile->sample_index("threads");
+  EXPECT_GT(run.profile->cum_containing(threads, "wait_in_child"), 0);
+  EXPECT_GT(run.profile->flat_containing(threads, "pause"), 0);  // where the signal found it
+  EXPECT_EQ(run.profile->cum_containing(threads, "profagent"), 0);  // not the agent's handler
 }
 
 // A child that burns CPU gets its dump thread from a CPU sample (samples to drain), and
 // its CPU profile at termination holds the burn.
 TEST_F(ProcsE2E, ABusyForkChildGetsItsDumpThreadFromItsSamples) {
-  DeferredRun run = run_deferred_child(dir_, "burn");
-  ASSERT_EQ(run.result.exit_code(), 0) << run.result.err;
-  EXPECT_EQ(run.result.out, "child threads 2\nkilled by signal 15\n");
-  ASSERT_TRUE(run.child_files.count("cpu")) << run.result.err;
-  e2e::RawProfile p = e2e::read_raw(run.child_files["cpu"]);
-  const int cpu = p.sample_index("cpu");
-  EXPECT_GT(p.flat_containing(cpu, "burn_in_child"), p.total(cpu) / 2);
+  DeferredRun run =
+      run_deferred_child(dir_, "burn", "child threads 2\nkilled by signal 15\n", "cpu");
+  ASSERT_TRUE(run.profile) << run.result.err;
+  const int cpu = run.profile->sample_index("cpu");
+  EXPECT_GT(run.profile->flat_containing(cpu, "burn_in_child"), run.profile->total(cpu) / 2);
 }
 
 // The dump signal reaches a waiting child: it starts the thread, which writes a dump while
 // the child lives on (then SIGTERM ends it as above).
 TEST_F(ProcsE2E, TheDumpSignalReachesAWaitingForkChild) {
-  DeferredRun run = run_deferred_child(dir_, "dump");
-  ASSERT_EQ(run.result.exit_code(), 0) << run.result.err;
-  EXPECT_EQ(run.result.out, "dumped\nchild threads 2\nkilled by signal 15\n");
+  run_deferred_child(dir_, "dump", "dumped\nchild threads 2\nkilled by signal 15\n");
 }
 
 // A child that starts a thread gets its dump thread first (main, its thread, the agent's).
 TEST_F(ProcsE2E, AForkChildThatStartsAThreadGetsItsDumpThread) {
-  DeferredRun run = run_deferred_child(dir_, "thread");
-  ASSERT_EQ(run.result.exit_code(), 0) << run.result.err;
-  EXPECT_EQ(run.result.out, "child threads 3\nkilled by signal 15\n");
-  ASSERT_TRUE(run.child_files.count("threads")) << run.result.err;
-  e2e::RawProfile p = e2e::read_raw(run.child_files["threads"]);
-  EXPECT_EQ(p.total(p.sample_index("threads")), 2);  // the program's two; not the agent's
+  DeferredRun run =
+      run_deferred_child(dir_, "thread", "child threads 3\nkilled by signal 15\n", "threads");
+  ASSERT_TRUE(run.profile) << run.result.err;
+  EXPECT_EQ(run.profile->total(run.profile->sample_index("threads")), 2);  // not the agent's
 }
 
 // A SIGTERM that reaches a child with no dump thread yet, at a point where none can start (a

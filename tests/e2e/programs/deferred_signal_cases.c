@@ -13,8 +13,9 @@
 //   handler_exit the child allocates inside a qsort callback and its SIGUSR1 handler, built
 //               without unwind information, calls _exit(7) (the parent sends SIGUSR1,
 //               prints "child exit 7")
-//   term_dump, term_int   the parent sends SIGTERM, then 0.3 ms later SIGUSR2 (the agent's
-//               dump signal) or SIGINT: the child still dies of SIGTERM
+//   term_dump, term_int   the parent sends SIGTERM, then, once the child took it (still
+//               within its 60 ms in the callback), SIGUSR2 (the agent's dump signal) or
+//               SIGINT: the child still dies of SIGTERM
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -100,6 +101,19 @@ static int allocate_in_callback(const void* a, const void* b) {
   return a < b;
 }
 
+// SIGTERM still pending for the whole process `pid` (/proc/PID/status ShdPnd, bit 15-1).
+static int sigterm_pending_in(pid_t pid) {
+  char path[64], line[256];
+  snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+  FILE* f = fopen(path, "r");
+  if (f == NULL) return 0;
+  unsigned long long mask = 0;
+  while (fgets(line, sizeof line, f) != NULL)
+    if (sscanf(line, "ShdPnd: %llx", &mask) == 1) break;
+  fclose(f);
+  return (mask >> (SIGTERM - 1)) & 1;
+}
+
 int main(int argc, char** argv) {
   g_mode = argc > 1 ? argv[1] : "thread";
   if (pipe(g_pipe) != 0) return 2;
@@ -120,7 +134,10 @@ int main(int argc, char** argv) {
   usleep(strcmp(g_mode, "deep") == 0 || strcmp(g_mode, "handler_exit") == 0 ? 100000 : 20000);
   kill(c, strcmp(g_mode, "handler_exit") == 0 ? SIGUSR1 : SIGTERM);
   if (strcmp(g_mode, "term_dump") == 0 || strcmp(g_mode, "term_int") == 0) {
-    usleep(300);
+    // Only once the child took SIGTERM: both pending at once, the kernel would deliver the
+    // lower number first (as it would without the agent).
+    while (sigterm_pending_in(c)) usleep(200);
+    usleep(2000);
     kill(c, strcmp(g_mode, "term_dump") == 0 ? SIGUSR2 : SIGINT);
   }
   int st = 0, ended = 0;

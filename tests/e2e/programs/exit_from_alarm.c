@@ -9,6 +9,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "allocate_forever.h"
+
 #ifdef HANDLER_WITHOUT_UNWIND_INFO
 void exit_from_handler_nocfi(int sig);  // exit_handlers_nocfi.c
 #define on_alarm exit_from_handler_nocfi
@@ -22,15 +24,6 @@ static void on_alarm(int sig) {
 static void say_exited(void) {
   static const char msg[] = "exited by alarm\n";
   (void)!write(1, msg, sizeof msg - 1);
-}
-
-__attribute__((noinline)) static void allocate_forever(void) {
-  void* keep[64] = {0};
-  for (unsigned long i = 0;; ++i) {
-    unsigned slot = (unsigned)(i * 2654435761u) % 64;
-    free(keep[slot]);
-    keep[slot] = malloc(16 + (i * 7919) % 4000);
-  }
 }
 
 int main(void) {

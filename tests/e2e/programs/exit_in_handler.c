@@ -9,6 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "allocate_forever.h"
+
 enum { kChildren = 8 };
 
 static void quick_exit_handler(int sig) {
@@ -21,15 +23,6 @@ static void on_alarm(int sig) {
   static const char msg[] = "hang: a child did not end after _exit in its handler\n";
   write(2, msg, sizeof msg - 1);
   _exit(3);
-}
-
-__attribute__((noinline)) static void allocate_forever(void) {
-  void* keep[64] = {0};
-  for (unsigned long i = 0;; ++i) {
-    unsigned slot = (unsigned)(i * 2654435761u) % 64;
-    free(keep[slot]);
-    keep[slot] = malloc(16 + (i * 7919) % 4000);
-  }
 }
 
 int main(void) {

@@ -7,9 +7,11 @@
 
 #include <atomic>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "agent/runtime/unwind/unwinder.h"
 #include "tests/agent/runtime/unwind/oracle.h"
@@ -21,81 +23,62 @@ extern "C" int fixture_handler_outer(int fd);
 namespace profagent {
 namespace {
 
-TEST(RemoteWalk, ThreadBlockedInReadShowsItsCallers) {
+// Runs `body(fd)` on a new thread, waits until that thread blocks in read() (system call 0)
+// on the pipe `fd` reads, walks it from the SP/PC in /proc/self/task/TID/syscall, then lets
+// it go. `frames` gets the walk; false (with a failure) if the thread never blocked.
+bool walk_thread_blocked_in_read(const std::function<void(int)>& body,
+                                 std::vector<uintptr_t>* frames) {
   unwind_tables_refresh();
   int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
+  if (pipe(fds) != 0) return false;
   std::atomic<pid_t> tid{0};
   std::thread blocked([&] {
     tid = static_cast<pid_t>(syscall(SYS_gettid));
-    fixture_blocked_outer(fds[0]);
+    body(fds[0]);
   });
   while (tid.load() == 0) usleep(100);
   std::string path = "/proc/self/task/" + std::to_string(tid.load()) + "/syscall";
   std::string line;
-  // Wait until the thread sits in read (syscall 0).
   for (int i = 0; i < 2000; ++i) {
     std::ifstream f(path);
     std::getline(f, line);
     if (line.rfind("0 ", 0) == 0) break;
     usleep(1000);
   }
-  ASSERT_EQ(line.rfind("0 ", 0), 0u) << line;
   std::istringstream in(line);
-  std::string field;
   std::vector<std::string> fields;
-  while (in >> field) fields.push_back(field);
-  ASSERT_EQ(fields.size(), 9u) << line;
-  uintptr_t sp = std::stoull(fields[7], nullptr, 16);
-  uintptr_t pc = std::stoull(fields[8], nullptr, 16);
-  uintptr_t pcs[kMaxFrames];
-  int n = unwind_thread_from_registers(pc, sp, 0, pcs, kMaxFrames);
-  std::string stack = testing::describe_stack(pcs, n);
-  EXPECT_NE(stack.find("fixture_blocked_inner"), std::string::npos) << stack;
-  EXPECT_NE(stack.find("fixture_blocked_outer"), std::string::npos) << stack;
-  EXPECT_LT(stack.find("fixture_blocked_inner"), stack.find("fixture_blocked_outer")) << stack;
-  ASSERT_EQ(write(fds[1], "x", 1), 1);
+  for (std::string field; in >> field;) fields.push_back(field);
+  bool ok = line.rfind("0 ", 0) == 0 && fields.size() == 9u;
+  EXPECT_TRUE(ok) << line;
+  if (ok) {
+    uintptr_t pcs[kMaxFrames];
+    int n = unwind_thread_from_registers(std::stoull(fields[8], nullptr, 16),
+                                         std::stoull(fields[7], nullptr, 16), 0, pcs, kMaxFrames);
+    frames->assign(pcs, pcs + (n > 0 ? n : 0));
+  }
+  EXPECT_EQ(write(fds[1], "x", 1), 1);
   blocked.join();
   close(fds[0]);
   close(fds[1]);
+  return ok;
+}
+
+TEST(RemoteWalk, ThreadBlockedInReadShowsItsCallers) {
+  std::vector<uintptr_t> frames;
+  ASSERT_TRUE(walk_thread_blocked_in_read([](int fd) { fixture_blocked_outer(fd); }, &frames));
+  std::string stack = testing::describe_stack(frames.data(), static_cast<int>(frames.size()));
+  EXPECT_NE(stack.find("fixture_blocked_inner"), std::string::npos) << stack;
+  EXPECT_NE(stack.find("fixture_blocked_outer"), std::string::npos) << stack;
+  EXPECT_LT(stack.find("fixture_blocked_inner"), stack.find("fixture_blocked_outer")) << stack;
 }
 
 // A frame that needs rbp (CFA = rbp+16) with a stale [frame pointer, return address] pair
 // in its locals: rbp is recovered by a scan that accepts only a return address after a call
 // into this very function (or an indirect call), never the stale one into another function.
 TEST(RemoteWalk, StaleFramePointerPairIsNotTakenForTheCaller) {
-  unwind_tables_refresh();
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  std::atomic<pid_t> tid{0};
-  std::thread blocked([&] {
-    tid = static_cast<pid_t>(syscall(SYS_gettid));
-    fixture_stale_outer(fds[0]);
-  });
-  while (tid.load() == 0) usleep(100);
-  std::string path = "/proc/self/task/" + std::to_string(tid.load()) + "/syscall";
-  std::string line;
-  for (int i = 0; i < 2000; ++i) {
-    std::ifstream f(path);
-    std::getline(f, line);
-    if (line.rfind("0 ", 0) == 0) break;
-    usleep(1000);
-  }
-  ASSERT_EQ(line.rfind("0 ", 0), 0u) << line;
-  std::istringstream in(line);
-  std::string field;
-  std::vector<std::string> fields;
-  while (in >> field) fields.push_back(field);
-  ASSERT_EQ(fields.size(), 9u) << line;
-  uintptr_t sp = std::stoull(fields[7], nullptr, 16);
-  uintptr_t pc = std::stoull(fields[8], nullptr, 16);
-  uintptr_t pcs[kMaxFrames];
-  int n = unwind_thread_from_registers(pc, sp, 0, pcs, kMaxFrames);
-  std::string stack = testing::describe_stack(pcs, n);
-  ASSERT_EQ(write(fds[1], "x", 1), 1);
-  blocked.join();
-  close(fds[0]);
-  close(fds[1]);
+  std::vector<uintptr_t> frames;
+  ASSERT_TRUE(walk_thread_blocked_in_read([](int fd) { fixture_stale_outer(fd); }, &frames));
+  std::string stack = testing::describe_stack(frames.data(), static_cast<int>(frames.size()));
   EXPECT_EQ(stack.find("fixture_stale_decoy"), std::string::npos) << stack;
   ASSERT_NE(stack.find("fixture_stale_framed"), std::string::npos) << stack;
   ASSERT_NE(stack.find("fixture_stale_outer"), std::string::npos) << stack;
@@ -107,44 +90,15 @@ TEST(RemoteWalk, StaleFramePointerPairIsNotTakenForTheCaller) {
 // and only the agent's own handler (a thread waiting for the termination dump) is followed
 // through it: in another function such a slot may be a stale signal frame in its locals.
 TEST(RemoteWalk, ThreadBlockedInsideAProgramsSignalHandlerIsNotWalkedPastIt) {
-  unwind_tables_refresh();
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  std::atomic<pid_t> tid{0};
-  std::thread blocked([&] {
-    tid = static_cast<pid_t>(syscall(SYS_gettid));
-    fixture_handler_outer(fds[0]);
-  });
-  while (tid.load() == 0) usleep(100);
-  std::string path = "/proc/self/task/" + std::to_string(tid.load()) + "/syscall";
-  std::string line;
-  for (int i = 0; i < 2000; ++i) {
-    std::ifstream f(path);
-    std::getline(f, line);
-    if (line.rfind("0 ", 0) == 0) break;
-    usleep(1000);
-  }
-  ASSERT_EQ(line.rfind("0 ", 0), 0u) << line;
-  std::istringstream in(line);
-  std::string field;
-  std::vector<std::string> fields;
-  while (in >> field) fields.push_back(field);
-  ASSERT_EQ(fields.size(), 9u) << line;
-  uintptr_t sp = std::stoull(fields[7], nullptr, 16);
-  uintptr_t pc = std::stoull(fields[8], nullptr, 16);
-  uintptr_t pcs[kMaxFrames];
-  int n = unwind_thread_from_registers(pc, sp, 0, pcs, kMaxFrames);
-  std::string stack = testing::describe_stack(pcs, n);
+  std::vector<uintptr_t> frames;
+  ASSERT_TRUE(walk_thread_blocked_in_read([](int fd) { fixture_handler_outer(fd); }, &frames));
+  std::string stack = testing::describe_stack(frames.data(), static_cast<int>(frames.size()));
   int signal_frames = 0;
-  for (int i = 0; i < n; ++i) signal_frames += is_signal_return_frame(pcs[i]);
-  ASSERT_EQ(write(fds[1], "x", 1), 1);
-  blocked.join();
-  close(fds[0]);
-  close(fds[1]);
+  for (uintptr_t pc : frames) signal_frames += is_signal_return_frame(pc);
   ASSERT_NE(stack.find("fixture_handler_reads"), std::string::npos) << stack;
   EXPECT_EQ(stack.find("fixture_handler_outer"), std::string::npos) << stack;
   EXPECT_EQ(signal_frames, 0) << stack;
-  EXPECT_EQ(first_frame_below_agent_handler(pcs, n), 0);
+  EXPECT_EQ(first_frame_below_agent_handler(frames.data(), static_cast<int>(frames.size())), 0);
 }
 
 }  // namespace
