@@ -125,7 +125,9 @@ constexpr int64_t kExitDumpOnDumpThreadNanos = 10 * 1000000000LL;
 void at_exit() {
   if (!agent_running()) return;
   if (int sig = termination_waiting()) die_of_waiting_termination(sig, current_tid());
-  if (final_dump_of_deferred_child(kExitDumpOnDumpThreadNanos, current_tid())) return;
+  if (final_dump_of_deferred_child(kExitDumpOnDumpThreadNanos, current_tid(),
+                                   /*unknown_point_is_normal=*/true))
+    return;
   // exit() in a signal handler (on its altstack, or found by a walk through a signal frame:
   // a SIGALRM or SIGINT handler that ends the program) may have interrupted malloc on this
   // very thread, whose lock the dump would wait for forever: the dump thread (its own arena,
@@ -139,10 +141,13 @@ void at_exit() {
 
 }  // namespace
 
-bool final_dump_of_deferred_child(int64_t timeout_nanos, pid_t exiting_tid) {
+bool final_dump_of_deferred_child(int64_t timeout_nanos, pid_t exiting_tid,
+                                  bool unknown_point_is_normal) {
   if (!dump_thread_deferred()) return false;
   const bool on_altstack = current_stack_room().where == StackRoom::kAltStack;
-  switch (where_exit_runs()) {
+  ExitPoint point = where_exit_runs();
+  if (point == ExitPoint::kUnknown && unknown_point_is_normal) point = ExitPoint::kNormal;
+  switch (point) {
     case ExitPoint::kNormal:
       if (on_altstack) break;  // (a handler whose walk failed: unknown)
       final_dump_here();
@@ -164,7 +169,8 @@ bool final_dump_of_deferred_child(int64_t timeout_nanos, pid_t exiting_tid) {
 void die_of_waiting_termination(int sig, pid_t exiting_tid) {
   end_signal_retries();  // (a retry landing in this dump would only be refused again)
   clear_termination_waiting();
-  if (!final_dump_of_deferred_child(kExitDumpOnDumpThreadNanos, exiting_tid) &&
+  if (!final_dump_of_deferred_child(kExitDumpOnDumpThreadNanos, exiting_tid,
+                                    /*unknown_point_is_normal=*/false) &&
       !final_dump_on_dump_thread(kExitDumpOnDumpThreadNanos, exiting_tid))
     final_dump_here();
   die_of_signal(sig);

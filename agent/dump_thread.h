@@ -48,8 +48,8 @@ bool dump_thread_running() noexcept;
 // The thread is "deferred" until something needs it:
 //   - the program starts a thread (start_deferred_dump_thread, from the pthread_create hook:
 //     the thread walks and signals the others);
-//   - a termination or dump signal, CPU samples to drain, a sampled allocation whose stack
-//     holds a library loaded since the tables were made (the thread refreshes them)
+//   - a termination or dump signal, CPU samples to drain, sampled allocations (from the third
+//     since the fork on, or one whose stack meets a library the unwind tables lack)
 //     (start_deferred_dump_thread_at, where thread_start_point.h accepts the point);
 //   - an exit from inside a signal handler, whose dump cannot run on the exiting thread
 //     (agent.cc final_dump_of_deferred_child).

@@ -13,6 +13,7 @@
 #include <dlfcn.h>
 #include <sys/syscall.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -97,8 +98,9 @@ void dump_signal_handler(int sig, siginfo_t*, void* ucontext) {
 // interrupted thread holds must not keep the process alive).
 constexpr int kTerminationDumpMillis = 5000;
 
-void termination_handler(int sig, siginfo_t*, void* ucontext) {
+void termination_handler(int delivered, siginfo_t*, void* ucontext) {
   int saved = errno;
+  int sig = delivered;
   const ThreadFor outcome = thread_for_signal(sig, ucontext, g_termination_retries,
                                               /*termination=*/true);
   if (int first = termination_waiting()) sig = first;  // the program dies of the first
@@ -116,20 +118,26 @@ void termination_handler(int sig, siginfo_t*, void* ucontext) {
       break;
   }
   clear_termination_waiting();
-  // While the dump is written, another termination signal (or the dump signal) is taken at
-  // once, as without the agent's other handlers blocked (see block_agent_signals): a second
-  // termination signal ends the process right away.
-  sigset_t others;
-  sigemptyset(&others);
-  block_agent_signals(&others);
-  sigdelset(&others, sig);
-  raw_sigmask(SIG_UNBLOCK, &others, nullptr);
   int expected = 0;
   if (!dump_thread_running() || !g_pending_termination.compare_exchange_strong(expected, sig)) {
     // No dump thread, or a second termination signal while dumping: die right away.
     raise_with_default_action(sig);
   }
   wake_dump_thread();
+  // While the dump is written, another termination signal the agent handles (or its dump
+  // signal) is taken at once, as it was before the agent's handlers blocked each other (see
+  // block_agent_signals): a second termination signal ends the process right away. Only those
+  // the interrupted code had not blocked itself; the one being handled stays blocked.
+  const auto* uc = static_cast<const ucontext_t*>(ucontext);
+  sigset_t others;
+  sigemptyset(&others);
+  for (int other = 1; other < kMaxSignal; ++other) {
+    if (other == delivered || other == sig) continue;
+    if (static_cast<Role>(g_role[other].load()) == Role::kNone) continue;
+    if (uc != nullptr && sigismember(&uc->uc_sigmask, other) == 1) continue;
+    sigaddset(&others, other);
+  }
+  raw_sigmask(SIG_UNBLOCK, &others, nullptr);
   // Never return to the program: it would run on (and could even exit normally, changing
   // its exit status) while the dump is written. The dump thread ends the process with this
   // same signal once the profiles are on disk (die_of_signal).

@@ -4,6 +4,8 @@
 // under AgentScope so anything nested passes straight through to the real allocator.
 #pragma once
 
+#include <atomic>
+
 #include <cstddef>
 #include <cstdint>
 
@@ -37,9 +39,17 @@ class HeapRecorder {
   void reset_after_fork() noexcept {
     region_.reset_after_fork();
     buckets_.reset_after_fork();
+    samples_since_fork_.store(0, std::memory_order_relaxed);
   }
 
  private:
+  // A fork child's deferred dump thread (agent/dump_thread.h) is offered the point of a
+  // sampled allocation from the kSamplesBeforeOffer-th sample after the fork on (a child that
+  // allocates a lot lives on; one sample is often a shell child's single opendir buffer just
+  // before its exec), or at once when a walk met a module the unwind tables lack.
+  static constexpr uint32_t kSamplesBeforeOffer = 3;
+  std::atomic<uint32_t> samples_since_fork_{0};
+
   // allocate() with room on the stack checked: walks and records.
   void* allocate_walked(size_t size, size_t alignment) noexcept;
 

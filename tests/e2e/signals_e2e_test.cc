@@ -482,6 +482,17 @@ TEST_F(SignalsE2E, ASecondTerminationSignalEndsAStuckTerminationDump) {
   EXPECT_EQ(r.out, "died of 2\n");
 }
 
+// A signal the program holds blocked and pending (SIGHUP, signalfd style) stays held while
+// the termination dump is written: the process dies of SIGTERM, as without the agent.
+TEST_F(SignalsE2E, ATerminationDumpLeavesTheProgramsBlockedSignalsBlocked) {
+  e2e::RunOptions o;
+  o.env = {{"PROFAGENT_DIR", dir_}};
+  o.timeout_seconds = 60;
+  e2e::RunResult r = e2e::run({e2e::program("held_signal_then_term")}, o);
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_EQ(r.out, "died of 15\n");
+}
+
 TEST_F(SignalsE2E, MainThreadPthreadExitProcessEndsWhenLastThreadEnds) {
   for (bool profiles_on : {true, false}) {
     SCOPED_TRACE(profiles_on ? "defaults" : "every profile off");
