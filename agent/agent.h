@@ -37,11 +37,10 @@ void final_dump_here();
 // when the exit runs in normal context; on the dump thread, started now, when it runs in a
 // signal handler over a point where a thread may start; skipped with a warning in a handler
 // over an unknown point (it may have interrupted malloc on this thread, which neither a
-// dump here nor a thread start can then use). Where the walk could not tell and the stack
-// holds a signal frame's return word (which may also be a stale one), the point counts as
-// normal if `unknown_point_is_normal` (exit(), mostly called from program code: a lost dump
-// is likelier there than a handler over malloc), else as unknown (_exit, the call handlers
-// make). False when the dump thread is not deferred (the caller does as before). Hook context.
+// dump here nor a thread start can then use). Where nothing can be told (no stack bounds to
+// scan) the point counts as normal if `unknown_point_is_normal` (exit(), mostly called from
+// program code), else as unknown (_exit, the call handlers make). False when the dump thread
+// is not deferred (the caller does as before). Hook context.
 bool final_dump_of_deferred_child(int64_t timeout_nanos, pid_t exiting_tid,
                                   bool unknown_point_is_normal);
 

@@ -188,9 +188,10 @@ void* dump_thread_main(void*) {
 // neither start it nor wait for it: it comes back a moment later, signals.cc).
 std::atomic<pid_t> g_deferred_pid{0};
 std::atomic<pid_t> g_starting_pid{0};
-// Points offered by the CPU handler and refused in a row: past kOffersBeforeBackoff only
-// every kOfferBackoff-th is looked at (a thread that stays where the rule refuses, deep in
-// a recursion, does not pay a second walk at every sample).
+// Points offered by the CPU handler and the heap hook and refused in a row: past
+// kOffersBeforeBackoff only every kOfferBackoff-th is looked at (a thread that stays where
+// the rule refuses, deep in a recursion or a qsort callback, does not pay another walk at
+// every sample).
 std::atomic<uint32_t> g_refused_offers{0};
 constexpr uint32_t kOffersBeforeBackoff = 8;
 constexpr uint32_t kOfferBackoff = 16;
@@ -249,15 +250,13 @@ bool take_and_start(pid_t pid, bool in_handler) noexcept {
 
 // The CPU handler's and the heap hook's offers (wakeup.h), with the back-off above.
 bool offered_point(const void* ucontext) noexcept {
-  if (ucontext != nullptr) {
-    uint32_t refused = g_refused_offers.load(std::memory_order_relaxed);
-    if (refused >= kOffersBeforeBackoff && refused % kOfferBackoff != 0) {
-      g_refused_offers.store(refused + 1, std::memory_order_relaxed);
-      return false;
-    }
+  uint32_t refused = g_refused_offers.load(std::memory_order_relaxed);
+  if (refused >= kOffersBeforeBackoff && refused % kOfferBackoff != 0) {
+    g_refused_offers.store(refused + 1, std::memory_order_relaxed);
+    return false;
   }
   if (start_deferred_dump_thread_at(ucontext) == DeferredStart::kRunning) return true;
-  if (ucontext != nullptr) g_refused_offers.fetch_add(1, std::memory_order_relaxed);
+  g_refused_offers.fetch_add(1, std::memory_order_relaxed);
   return false;
 }
 

@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
 
 #include "agent/runtime/signal_stack_room.h"
 #include "agent/runtime/unwind/thread_stack.h"
@@ -160,10 +161,15 @@ bool reached_bottom(const Owners& owners, const uintptr_t* frames, int n) noexce
 
 // A signal frame's first word is the return into glibc's __restore_rt, the restorer every
 // handler glibc installs gets (read back from the kernel for SIGPROF, which the agent's
-// dispatcher holds). Scanning the live part of this thread's stack for that word tells a
-// handler from normal code where the walk could not (a handler without unwind
-// information): none there, no handler on this stack. True also when it cannot be told.
-bool maybe_in_handler_on_this_stack() noexcept {
+// dispatcher holds), followed by the ucontext the kernel saved. Scanning the live part of
+// this thread's stack for that word tells a handler from normal code where the walk could
+// not (a handler without unwind information). A word found there may also be stale (an
+// earlier signal's frame in a slot no live frame wrote), so what its ucontext says was
+// interrupted decides: program code is safe to dump over either way; glibc, the loader, an
+// allocator or the agent is not.
+enum class StackScan { kNoHandler, kHandlerOverProgram, kHandlerOverOther, kCannotTell };
+
+StackScan scan_stack_for_handlers(const Owners& owners) noexcept {
   struct KernelSigaction {
     void* handler;
     unsigned long flags;
@@ -172,16 +178,23 @@ bool maybe_in_handler_on_this_stack() noexcept {
   } current{};
   if (syscall(SYS_rt_sigaction, SIGPROF, nullptr, &current, sizeof(uint64_t)) != 0 ||
       current.restorer == nullptr)
-    return true;
+    return StackScan::kCannotTell;
   uintptr_t lo, hi;
-  if (!current_thread_stack(&lo, &hi)) return true;
+  if (!current_thread_stack(&lo, &hi)) return StackScan::kCannotTell;
   uintptr_t here = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
-  if (here < lo || here >= hi) return true;  // not on this thread's own stack
+  if (here < lo || here >= hi) return StackScan::kCannotTell;  // not on its own stack
   const auto restorer = reinterpret_cast<uintptr_t>(current.restorer);
-  for (auto* word = reinterpret_cast<const uintptr_t*>(here & ~uintptr_t{7});
-       reinterpret_cast<uintptr_t>(word) + sizeof(uintptr_t) <= hi; ++word)
-    if (*word == restorer) return true;
-  return false;
+  constexpr size_t kRipOffset =
+      sizeof(uintptr_t) + offsetof(ucontext_t, uc_mcontext.gregs) + REG_RIP * sizeof(greg_t);
+  StackScan found = StackScan::kNoHandler;
+  for (uintptr_t a = here & ~uintptr_t{7}; a + sizeof(uintptr_t) <= hi; a += sizeof(uintptr_t)) {
+    if (*reinterpret_cast<const uintptr_t*>(a) != restorer) continue;
+    if (a + kRipOffset + sizeof(uintptr_t) > hi) return StackScan::kHandlerOverOther;
+    const uintptr_t rip = *reinterpret_cast<const uintptr_t*>(a + kRipOffset);
+    if (owners.of(rip) != Owner::kProgram) return StackScan::kHandlerOverOther;
+    found = StackScan::kHandlerOverProgram;
+  }
+  return found;
 }
 
 // System calls a thread blocks in without holding any of glibc's state: a restarted one
@@ -302,7 +315,16 @@ ExitPoint where_exit_runs() noexcept {
     return ExitPoint::kHandlerOverUnsafe;
   }
   if (reached_bottom(owners, g_frames, n)) return ExitPoint::kNormal;
-  return maybe_in_handler_on_this_stack() ? ExitPoint::kUnknown : ExitPoint::kNormal;
+  switch (scan_stack_for_handlers(owners)) {
+    case StackScan::kNoHandler:
+    case StackScan::kHandlerOverProgram:  // (no allocator or loader state mid-update there)
+      return ExitPoint::kNormal;
+    case StackScan::kHandlerOverOther:
+      return ExitPoint::kHandlerOverUnsafe;
+    case StackScan::kCannotTell:
+      break;
+  }
+  return ExitPoint::kUnknown;
 }
 
 }  // namespace profagent

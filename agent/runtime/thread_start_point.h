@@ -57,9 +57,13 @@ enum class ExitPoint {
   kNormal,             // a whole walk with no signal frame: dump here, as any exit does
   kHandlerOverSafe,    // in a signal handler that interrupted a point the rule accepts
   kHandlerOverUnsafe,  // in a handler over an unknown point (malloc, the loader, nested)
-  kUnknown             // the walk did not reach the bottom, and this thread's stack holds
-                       // a signal frame's return word: a handler may be hidden below
+  kUnknown             // the walk did not reach the bottom and the stack could not be
+                       // scanned (no known bounds): a handler may be hidden below
 };
+// Where the walk stops early (code without unwind information, over 1,024 frames), the live
+// stack is scanned for signal frames (their __restore_rt return word): none, or only over
+// program code, is kNormal; one over glibc, the loader, an allocator or the agent (a stale one
+// too) is kHandlerOverUnsafe.
 // With no unwind tables yet (a process in its first milliseconds) the answer is kNormal.
 ExitPoint where_exit_runs() noexcept;
 

@@ -670,15 +670,17 @@ TEST_F(ProcsE2E, AChildBlockedWhereNoThreadCanStartSeesNoRetrySignal) {
   EXPECT_EQ(r.out, "eintr 0\nchild killed by signal 15\n");
 }
 
-// _exit from a handler (without unwind information) that interrupted malloc in a child with
-// no dump thread yet: neither a dump on that thread nor a thread start is safe there; the
+// _exit or exit from a handler (without unwind information) that interrupted malloc in a
+// child with no dump thread yet: neither a dump on that thread nor a thread start is safe there; the
 // child ends as it asked (the dump is skipped with one warning), never hangs.
 TEST_F(ProcsE2E, ExitFromAHandlerInAChildWithNoDumpThreadEndsAsAsked) {
-  for (int run = 0; run < 3; ++run) {
+  for (int run = 0; run < 6; ++run) {
     e2e::RunOptions o;
     o.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_CPU_HZ", "0"}};
     o.timeout_seconds = 30;
-    e2e::RunResult r = e2e::run({e2e::program("deferred_signal_cases"), "handler_exit"}, o);
+    e2e::RunResult r = e2e::run(
+        {e2e::program("deferred_signal_cases"), run % 2 ? "handler_exit_full" : "handler_exit"},
+        o);
     ASSERT_FALSE(r.timed_out) << "run " << run;
     ASSERT_EQ(r.exit_code(), 0) << r.err;
     EXPECT_EQ(r.out, "child exit 7\n");

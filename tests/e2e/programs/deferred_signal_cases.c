@@ -12,7 +12,7 @@
 //               counting the EINTRs it sees (the parent prints "eintr N" and how it ended)
 //   handler_exit the child allocates inside a qsort callback and its SIGUSR1 handler, built
 //               without unwind information, calls _exit(7) (the parent sends SIGUSR1,
-//               prints "child exit 7")
+//               prints "child exit 7"); handler_exit_full: the same with exit(7)
 //   term_dump, term_int   the parent sends SIGTERM, then, once the child took it (still
 //               within its 60 ms in the callback), SIGUSR2 (the agent's dump signal) or
 //               SIGINT: the child still dies of SIGTERM
@@ -90,6 +90,7 @@ __attribute__((noinline)) static int wait_deep(int depth) {
 }
 
 void underscore_exit_from_handler_nocfi(int sig);  // _exit(7), no unwind information
+void exit7_from_handler_nocfi(int sig);            // exit(7), no unwind information
 
 static int allocate_in_callback(const void* a, const void* b) {
   void* keep[64] = {0};
@@ -123,16 +124,17 @@ int main(int argc, char** argv) {
     close(g_pipe[0]);
     int v[2] = {2, 1};
     if (strcmp(g_mode, "deep") == 0) wait_deep(2000);
-    if (strcmp(g_mode, "handler_exit") == 0) {
-      signal(SIGUSR1, underscore_exit_from_handler_nocfi);
+    if (strcmp(g_mode, "handler_exit") == 0 || strcmp(g_mode, "handler_exit_full") == 0) {
+      signal(SIGUSR1, strcmp(g_mode, "handler_exit") == 0 ? underscore_exit_from_handler_nocfi
+                                                          : exit7_from_handler_nocfi);
       qsort(v, 2, sizeof v[0], allocate_in_callback);
     }
     qsort(v, 2, sizeof v[0], compare_in_window);
     for (;;) pause();
   }
   close(g_pipe[1]);
-  usleep(strcmp(g_mode, "deep") == 0 || strcmp(g_mode, "handler_exit") == 0 ? 100000 : 20000);
-  kill(c, strcmp(g_mode, "handler_exit") == 0 ? SIGUSR1 : SIGTERM);
+  usleep(strcmp(g_mode, "deep") == 0 || strncmp(g_mode, "handler_exit", 12) == 0 ? 100000 : 20000);
+  kill(c, strncmp(g_mode, "handler_exit", 12) == 0 ? SIGUSR1 : SIGTERM);
   if (strcmp(g_mode, "term_dump") == 0 || strcmp(g_mode, "term_int") == 0) {
     // Only once the child took SIGTERM: both pending at once, the kernel would deliver the
     // lower number first (as it would without the agent).

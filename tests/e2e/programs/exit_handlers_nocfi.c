@@ -13,3 +13,8 @@ void underscore_exit_from_handler_nocfi(int sig) {
   (void)sig;
   _exit(7);
 }
+
+void exit7_from_handler_nocfi(int sig) {
+  (void)sig;
+  exit(7);
+}
