@@ -1,6 +1,7 @@
 // The agent's dump thread: sleeps on a futex word until its next deadline — every
 // PROFAGENT_INTERVAL, a collector's tick it asked for (on_tick), or a wake-up (dump signal,
-// termination signal, the program's last thread ending). No descriptor is involved.
+// termination signal, the program's last thread ending). No descriptor is involved. A fork
+// child starts it only when something needs it ("deferred", below).
 // Normal context, except the functions marked SIGNAL-SAFE.
 #pragma once
 
