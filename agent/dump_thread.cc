@@ -19,6 +19,7 @@
 
 #include "agent/agent.h"
 #include "agent/core/futex.h"
+#include "agent/core/process_id.h"
 #include "agent/runtime/private_files.h"
 #include "agent/runtime/agent_thread.h"
 #include "agent/core/clock.h"
@@ -44,10 +45,7 @@ constexpr int64_t kTickDelayNanos = 100 * 1000000LL;
 // parent's value, and a signal can reach the child before its atfork handler forgets it.
 std::atomic<pid_t> g_running_pid{0};
 
-bool running_here() noexcept {
-  pid_t pid = g_running_pid.load(std::memory_order_acquire);
-  return pid != 0 && pid == static_cast<pid_t>(syscall(SYS_getpid));
-}
+bool running_here() noexcept { return is_own_pid(g_running_pid.load(std::memory_order_acquire)); }
 std::atomic<bool> g_dump_requested{false};
 std::atomic<bool> g_final_requested{false};
 std::atomic<pid_t> g_final_exiting_tid{0};  // the thread that asked for the final dump
@@ -196,8 +194,6 @@ std::atomic<uint32_t> g_refused_offers{0};
 constexpr uint32_t kOffersBeforeBackoff = 8;
 constexpr uint32_t kOfferBackoff = 16;
 
-pid_t own_pid() noexcept { return static_cast<pid_t>(syscall(SYS_getpid)); }
-
 // start_dump_thread's work. `in_handler`: called from a signal handler (no log, no checksum
 // work when the thread cannot be made).
 bool start_thread(int64_t interval_nanos, bool in_handler) {
@@ -275,13 +271,11 @@ void defer_dump_thread(int64_t interval_nanos) noexcept {
 }
 
 bool dump_thread_deferred() noexcept {
-  pid_t pid = g_deferred_pid.load(std::memory_order_acquire);
-  return pid != 0 && pid == own_pid();
+  return is_own_pid(g_deferred_pid.load(std::memory_order_acquire));
 }
 
 bool dump_thread_starting() noexcept {
-  pid_t pid = g_starting_pid.load(std::memory_order_acquire);
-  return pid != 0 && pid == own_pid();
+  return is_own_pid(g_starting_pid.load(std::memory_order_acquire));
 }
 
 void start_deferred_dump_thread(bool in_handler) {

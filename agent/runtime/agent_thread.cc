@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "agent/core/clock.h"
+#include "agent/core/process_id.h"
 #include "agent/runtime/hook_guard.h"
 #include "agent/runtime/threads/thread_registry.h"
 
@@ -95,7 +96,7 @@ pid_t tid_of_thread(pthread_t thread) noexcept {
 }
 
 bool wait_for_agent_thread_end(pid_t tid, int64_t timeout_nanos) noexcept {
-  const pid_t pid = static_cast<pid_t>(syscall(SYS_getpid));
+  const pid_t pid = own_pid();
   const int64_t deadline = monotonic_nanos() + timeout_nanos;
   // tgkill with signal 0 fails with ESRCH once the thread is unhashed, which is also when it
   // leaves the thread group (release_task).

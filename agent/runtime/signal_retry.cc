@@ -11,6 +11,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "agent/core/process_id.h"
+
 namespace profagent {
 namespace {
 
@@ -44,7 +46,7 @@ bool make_timer(pid_t pid, pid_t tid, int sig) noexcept {
 
 bool send_signal_again_soon(int sig, int64_t delay_nanos) noexcept {
   const int saved = errno;
-  const auto pid = static_cast<pid_t>(syscall(SYS_getpid));
+  const pid_t pid = own_pid();
   const auto tid = static_cast<pid_t>(syscall(SYS_gettid));
   bool ok = true;
   if (g_timer.pid.load(std::memory_order_acquire) != pid) {
@@ -68,8 +70,7 @@ bool send_signal_again_soon(int sig, int64_t delay_nanos) noexcept {
 
 void end_signal_retries() noexcept {
   const int saved = errno;
-  const auto pid = static_cast<pid_t>(syscall(SYS_getpid));
-  if (g_timer.pid.load(std::memory_order_acquire) == pid) {
+  if (is_own_pid(g_timer.pid.load(std::memory_order_acquire))) {
     g_timer.pid.store(0, std::memory_order_release);
     syscall(SYS_timer_delete, g_timer.id);
   }
@@ -77,8 +78,7 @@ void end_signal_retries() noexcept {
 }
 
 void end_signal_retries_of(int sig) noexcept {
-  const auto pid = static_cast<pid_t>(syscall(SYS_getpid));
-  if (g_timer.pid.load(std::memory_order_acquire) == pid && g_timer.signal == sig)
+  if (is_own_pid(g_timer.pid.load(std::memory_order_acquire)) && g_timer.signal == sig)
     end_signal_retries();
 }
 
