@@ -383,6 +383,26 @@ uintptr_t function_start_of(uintptr_t pc) noexcept {
   return set != nullptr ? function_start(find_unwind_module(set, pc), pc) : 0;
 }
 
+namespace {
+
+// Code bytes of a loaded module, read where they are mapped (is_sigreturn_trampoline checks
+// the address lies inside the module first).
+struct LoadedCode {
+  bool read_code(uintptr_t addr, void* out, size_t n) const noexcept {
+    memcpy(out, reinterpret_cast<const void*>(addr), n);
+    return true;
+  }
+};
+
+}  // namespace
+
+bool is_signal_return_frame(uintptr_t lookup) noexcept {
+  const UnwindModuleSet* set = unwind_modules();
+  if (set == nullptr) return false;
+  LoadedCode code;
+  return is_sigreturn_trampoline(code, find_unwind_module(set, lookup + 1), lookup + 1);
+}
+
 template <typename Memory>
 PROFAGENT_SAMPLE_PATH
 int walk_stack(WalkRegs regs, Memory& mem, const WalkOptions& opt, uintptr_t* pcs,

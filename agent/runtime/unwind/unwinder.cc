@@ -125,17 +125,6 @@ bool wait_for_unwind_tables(int64_t timeout_nanos) noexcept {
 
 PROFAGENT_SAMPLE_PATH bool is_agent_pc(uintptr_t pc) noexcept { return g_agent_code.contains(pc); }
 
-bool is_signal_return_frame(uintptr_t lookup) noexcept {
-  // `mov $15, %rax; syscall` (rt_sigreturn) at the return address itself.
-  static constexpr unsigned char kSigreturn[] = {0x48, 0xc7, 0xc0, 0x0f, 0x00,
-                                                 0x00, 0x00, 0x0f, 0x05};
-  const UnwindModuleSet* set = unwind_modules();
-  const UnwindModule* m = set != nullptr ? find_unwind_module(set, lookup) : nullptr;
-  // Inside a loaded module's code (mapped, never unloaded while in its set): readable.
-  if (m == nullptr || lookup + 1 < m->lo || lookup + 1 + sizeof kSigreturn > m->hi) return false;
-  return memcmp(reinterpret_cast<const void*>(lookup + 1), kSigreturn, sizeof kSigreturn) == 0;
-}
-
 int first_frame_below_agent_handler(const uintptr_t* pcs, int depth) noexcept {
   bool in_agent = false;
   for (int i = 0; i < depth; ++i) {
