@@ -166,13 +166,17 @@ bool final_dump_of_deferred_child(int64_t timeout_nanos, pid_t exiting_tid,
   return true;
 }
 
+void final_dump_maybe_in_handler(int64_t timeout_nanos, pid_t exiting_tid) {
+  if (!final_dump_of_deferred_child(timeout_nanos, exiting_tid,
+                                    /*unknown_point_is_normal=*/false) &&
+      !final_dump_on_dump_thread(timeout_nanos, exiting_tid))
+    final_dump_here();
+}
+
 void die_of_waiting_termination(int sig, pid_t exiting_tid) {
   end_signal_retries();  // (a retry landing in this dump would only be refused again)
   clear_termination_waiting();
-  if (!final_dump_of_deferred_child(kExitDumpOnDumpThreadNanos, exiting_tid,
-                                    /*unknown_point_is_normal=*/false) &&
-      !final_dump_on_dump_thread(kExitDumpOnDumpThreadNanos, exiting_tid))
-    final_dump_here();
+  final_dump_maybe_in_handler(kExitDumpOnDumpThreadNanos, exiting_tid);
   die_of_signal(sig);
 }
 

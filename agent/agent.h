@@ -44,6 +44,12 @@ void final_dump_here();
 bool final_dump_of_deferred_child(int64_t timeout_nanos, pid_t exiting_tid,
                                   bool unknown_point_is_normal);
 
+// The final dump of an exit that may run inside a signal handler (_exit in a fork child, a
+// termination that waited): a deferred child's rule above (a point it cannot see counts as
+// unknown), else on the dump thread (waiting at most `timeout_nanos`), else here. Hook
+// context.
+void final_dump_maybe_in_handler(int64_t timeout_nanos, pid_t exiting_tid);
+
 // A termination signal that was waiting for a deferred dump thread (core/termination_wait.h)
 // when the program exits, execs or takes the signal over: the final dump, then death by
 // that signal, as the program would have died of it. Hook context.

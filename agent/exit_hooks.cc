@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
-#include "agent/dump_thread.h"
 #include "agent/runtime/hook_guard.h"
 #include "agent/core/termination_wait.h"
 #include "agent/runtime/threads/thread_registry.h"
@@ -31,10 +30,7 @@ constexpr int64_t kExitDumpWaitNanos = 5 * 1000000000LL;
   if (agent_running() && !in_agent() && is_recorded_fork_child()) {
     // A termination signal waiting for a deferred dump thread ends it instead (signals.h).
     if (int sig = termination_waiting()) die_of_waiting_termination(sig, current_tid());
-    if (!final_dump_of_deferred_child(kExitDumpWaitNanos, current_tid(),
-                                      /*unknown_point_is_normal=*/false) &&
-        !final_dump_on_dump_thread(kExitDumpWaitNanos, current_tid()))
-      final_dump_here();
+    final_dump_maybe_in_handler(kExitDumpWaitNanos, current_tid());
   }
   for (;;) syscall(SYS_exit_group, status);
 }
