@@ -2,6 +2,7 @@
 #include "agent/profile/symbolize/backend_loader.h"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <limits.h>
 #include <stdlib.h>
 
@@ -81,9 +82,11 @@ void remember_backend_directory() {
   // Only a relative name depends on the working directory; an absolute one (the usual
   // LD_PRELOAD) is resolved when the backend is first needed, so a process that never
   // symbolizes spends no readlink on it.
-  Dl_info info;
-  if (dladdr(reinterpret_cast<void*>(&own_directory), &info) != 0 && info.dli_fname != nullptr &&
-      info.dli_fname[0] == '/')
+  // (_dl_find_object: dladdr would also scan the symbol table for the nearest symbol.)
+  dl_find_object self;
+  if (_dl_find_object(reinterpret_cast<void*>(&own_directory), &self) == 0 &&
+      self.dlfo_link_map != nullptr && self.dlfo_link_map->l_name != nullptr &&
+      self.dlfo_link_map->l_name[0] == '/')
     return;
   if (own_directory_slot().empty()) own_directory_slot() = own_directory();
 }
