@@ -150,15 +150,14 @@ void termination_handler(int delivered, siginfo_t*, void* ucontext) {
 }
 
 bool install(int sig, void (*handler)(int, siginfo_t*, void*), Role role) {
-  struct sigaction old;
-  if (real_sigaction()(sig, nullptr, &old) != 0) return false;
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_sigaction = handler;
   sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;  // Go and coroutine stacks are small
   sigemptyset(&sa.sa_mask);
   block_agent_signals(&sa.sa_mask);
-  if (real_sigaction()(sig, &sa, nullptr) != 0) return false;
+  struct sigaction old;  // what the program is shown: the action this one replaced
+  if (real_sigaction()(sig, &sa, &old) != 0) return false;
   g_shown[sig] = old;
   g_role[sig].store(static_cast<int>(role));
   return true;
