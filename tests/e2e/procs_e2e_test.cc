@@ -567,6 +567,31 @@ TEST_F(ProcsE2E, AVforkChildsNamespaceChangeLeavesTheParentsAgentAlone) {
 
 }  // namespace
 
+// --- A fork child's handlers leave the parent's profile alone ------------------------------
+
+// Median page faults a child of fork_after_big_profile took in fork() (the agent's fork
+// handlers included), its parent's CPU profile holding `stacks` ("many" or "few").
+long child_faults(const std::string& dir, const std::string& stacks) {
+  e2e::RunOptions o;
+  o.env = {{"PROFAGENT_DIR", dir}, {"PROFAGENT_CPU_HZ", "4000"}};
+  e2e::RunResult r = e2e::run({e2e::program("fork_after_big_profile"), stacks}, o);
+  EXPECT_EQ(r.exit_code(), 0) << r.err;
+  long faults = -1;
+  EXPECT_EQ(sscanf(r.out.c_str(), "child faults %ld", &faults), 1) << r.out;
+  return faults;
+}
+
+// A fork child used to free the parent's CPU aggregate (and thread names) in its fork
+// handler: a copy-on-write fault per page of it in every child of a long-profiled parent
+// (~20 more for ~700 stacks, ~80 us, before an exec that drops it all anyway), and a crash
+// risk when the parent's dump thread was changing the map at the fork. The child now makes
+// them anew in place: its faults do not grow with the parent's profile.
+TEST_F(ProcsE2E, AForkChildsCostDoesNotGrowWithTheParentsProfile) {
+  const long few = child_faults(dir_, "few");
+  const long many = child_faults(dir_, "many");
+  EXPECT_LE(many, few + 6) << "few " << few << ", many " << many;
+}
+
 // --- A fork child's dump thread waits until the child needs it (agent/dump_thread.h) -----
 
 // Runs fork_child_deferred in `mode`, checks that it ran and printed `expected`, and reads

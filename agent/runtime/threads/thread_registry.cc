@@ -79,7 +79,11 @@ void reset_thread_registry() noexcept {
   // After fork: the mutex may have been held by a thread that does not exist here.
   Registry& r = registry();
   new (&r.mutex) std::mutex;
-  r.names.clear();
+  // Made anew in place, never cleared: a parent thread may have been adding a name at the
+  // fork (clearing a half-updated table could crash the child), and clearing frees every
+  // node, a copy-on-write fault per page of them before an exec. A child that lives on
+  // leaks the parent's names once.
+  new (&r.names) std::unordered_map<pid_t, std::string>;
   for (auto& slot : g_agent_threads) slot.store(0, std::memory_order_relaxed);
   g_other_program_threads.store(false, std::memory_order_relaxed);  // only the forking thread
 }
