@@ -31,8 +31,10 @@ void private_files_start() noexcept {
   // Both calls are asked something they refuse after the checks a kernel without them
   // (ENOSYS) or a seccomp policy (EPERM, ENOSYS) fails first: an unknown flag (EINVAL), no
   // pidfd (EBADF). Nothing is opened, so a process start pays two failing system calls, not
-  // four calls and two descriptors (~10 us on a VM). (Access is no question: pidfd_getfd on
-  // the caller's own process always passes the ptrace check.)
+  // four calls and two descriptors (~10 us on a VM). The ptrace check pidfd_getfd makes
+  // always passes for the caller's own process; what this cannot see is a policy that refuses
+  // only a real descriptor (a seccomp filter on the arguments, a security module's check on
+  // the received file): there the thread's log lines take program_stderr's /proc fallback.
   constexpr unsigned kUnknownFlag = 1u << 30;
   long opened = syscall(SYS_pidfd_open, getpid(), kUnknownFlag);
   bool open_works = opened >= 0 || errno == EINVAL;

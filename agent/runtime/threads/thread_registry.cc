@@ -32,10 +32,20 @@ struct Registry {
   std::unordered_map<pid_t, std::string> names;
 };
 
-// Leaked on purpose (outlives every destructor that may still record a thread exit).
+// Leaked on purpose (outlives every destructor that may still record a thread exit). Made
+// at the first name, published with a compare-and-swap rather than as a function-local
+// static: a fork child must never wait on a static's guard that a parent thread held at the
+// fork, and one that has none yet (a shell that never started a thread) makes none in its
+// fork handler.
+std::atomic<Registry*> g_registry{nullptr};
+
 Registry& registry() {
-  static Registry* r = new Registry;
-  return *r;
+  if (Registry* r = g_registry.load(std::memory_order_acquire)) return *r;
+  Registry* made = new Registry;
+  Registry* expected = nullptr;
+  if (g_registry.compare_exchange_strong(expected, made, std::memory_order_acq_rel)) return *made;
+  delete made;  // another thread published one first
+  return *expected;
 }
 
 std::atomic<pid_t> g_agent_threads[kMaxAgentThreads];
@@ -77,13 +87,14 @@ std::string thread_name(pid_t tid) {
 
 void reset_thread_registry() noexcept {
   // After fork: the mutex may have been held by a thread that does not exist here.
-  Registry& r = registry();
-  new (&r.mutex) std::mutex;
-  // Made anew in place, never cleared: a parent thread may have been adding a name at the
-  // fork (clearing a half-updated table could crash the child), and clearing frees every
-  // node, a copy-on-write fault per page of them before an exec. A child that lives on
-  // leaks the parent's names once.
-  new (&r.names) std::unordered_map<pid_t, std::string>;
+  if (Registry* r = g_registry.load(std::memory_order_acquire)) {
+    new (&r->mutex) std::mutex;
+    // Made anew in place, never cleared: a parent thread may have been adding a name at the
+    // fork (clearing a half-updated table could crash the child), and clearing frees every
+    // node, a copy-on-write fault per page of them before an exec. A child that lives on
+    // leaks the parent's names once.
+    new (&r->names) std::unordered_map<pid_t, std::string>;
+  }
   for (auto& slot : g_agent_threads) slot.store(0, std::memory_order_relaxed);
   g_other_program_threads.store(false, std::memory_order_relaxed);  // only the forking thread
 }
