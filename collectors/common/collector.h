@@ -76,9 +76,10 @@ class Collector {
 
   // Called in the child after fork(), on the only thread the child has, before the program
   // continues. Only async-signal-safe work here; heavy work is deferred to the next dump.
-  // What the parent gathered is made anew in place, never destroyed or cleared: a parent
-  // thread may have been changing it at the fork, and freeing it would cost the child a
-  // copy-on-write fault per page before the exec most children do at once.
+  // What the parent gathered is never freed (a parent thread may have been changing it at the
+  // fork): maps are made anew in place, fixed tables the child forgets are wiped by the
+  // kernel at the fork (MADV_WIPEONFORK) rather than written, so a child that execs at once
+  // copies none of their pages.
   virtual void on_fork_child() noexcept {}
   // Whether a fork child's collector needs the dump thread at once. A child that never asks
   // for one (a shell's child that execs at once, a worker that only blocks) gets it only when

@@ -30,6 +30,8 @@ class SpinLock {
   void unlock() noexcept { held_.store(false, std::memory_order_release); }
   // Fork child only: the thread that may have held it is gone.
   void reset() noexcept { held_.store(false, std::memory_order_relaxed); }
+  // Fork child only: whether a thread (gone now) held it at the fork.
+  bool held_at_fork() const noexcept { return held_.load(std::memory_order_relaxed); }
 
  private:
   std::atomic<bool> held_{false};

@@ -5,7 +5,8 @@
 
 namespace profagent {
 
-bool map_stack_table(size_t bucket_size, uint32_t max_buckets, StackTableMemory* out) noexcept {
+bool map_stack_table(size_t bucket_size, uint32_t max_buckets, bool wipe_on_fork,
+                     StackTableMemory* out) noexcept {
   uint32_t index_size = 1;
   while (index_size < 2 * max_buckets) index_size <<= 1;
   size_t bucket_bytes = bucket_size * max_buckets;
@@ -19,6 +20,8 @@ bool map_stack_table(size_t bucket_size, uint32_t max_buckets, StackTableMemory*
     munmap(buckets, bucket_bytes);
     return false;
   }
+  out->wiped_on_fork = wipe_on_fork && madvise(buckets, bucket_bytes, MADV_WIPEONFORK) == 0 &&
+                      madvise(index, index_bytes, MADV_WIPEONFORK) == 0;
   out->buckets = buckets;
   out->index = static_cast<uint32_t*>(index);
   out->index_mask = index_size - 1;

@@ -41,12 +41,15 @@ struct StackTableMemory {
   void* buckets = nullptr;
   uint32_t* index = nullptr;
   uint32_t index_mask = 0;
+  bool wiped_on_fork = false;  // MADV_WIPEONFORK took on both mappings
 };
 
 // Maps `max_buckets` buckets and a power-of-two index of at least 2 * max_buckets uint32
-// slots, both MAP_NORESERVE (zero pages). Returns false (and maps nothing) if either fails.
-// Normal context.
-bool map_stack_table(size_t bucket_size, uint32_t max_buckets, StackTableMemory* out) noexcept;
+// slots, both MAP_NORESERVE (zero pages); with `wipe_on_fork`, a fork child gets them as zero
+// pages (MADV_WIPEONFORK, Linux >= 4.14) instead of copies. Returns false (and maps nothing)
+// if either fails. Normal context.
+bool map_stack_table(size_t bucket_size, uint32_t max_buckets, bool wipe_on_fork,
+                     StackTableMemory* out) noexcept;
 
 // Hash of a bucket key. HOOK CONTEXT, pure arithmetic.
 inline uint64_t hash_stack_key(const uintptr_t* pcs, int depth, const char (&name)[16],
@@ -84,15 +87,18 @@ class StackTable {
   StackTable(const StackTable&) = delete;
   StackTable& operator=(const StackTable&) = delete;
 
-  // Maps the storage (idempotent; at least 2 buckets). False if mmap fails.
-  bool init(uint32_t max_buckets) noexcept {
+  // Maps the storage (idempotent; at least 2 buckets). False if mmap fails. `wipe_on_fork`:
+  // for a table a fork child forgets (forget_in_fork_child), so the child is handed zero
+  // pages instead of copying them when it wipes them.
+  bool init(uint32_t max_buckets, bool wipe_on_fork = false) noexcept {
     if (buckets_ != nullptr) return true;
     if (max_buckets < 2) max_buckets = 2;
     StackTableMemory memory;
-    if (!map_stack_table(sizeof(Bucket), max_buckets, &memory)) return false;
+    if (!map_stack_table(sizeof(Bucket), max_buckets, wipe_on_fork, &memory)) return false;
     SpinGuard guard(lock_);
     buckets_ = static_cast<Bucket*>(memory.buckets);  // zero pages: every counter starts at 0
     index_ = memory.index;
+    wiped_on_fork_ = memory.wiped_on_fork;
     max_buckets_ = max_buckets;
     index_mask_ = memory.index_mask;
     count_.store(1, std::memory_order_release);
@@ -183,11 +189,24 @@ class StackTable {
     count_.store(1, std::memory_order_release);
   }
 
+  // clear() in a fork child (only there: ASYNC-SIGNAL-SAFE). Where the kernel wiped the
+  // storage at the fork, it is all zeros already (also what a parent thread was writing):
+  // only the lock and the count are set, so the child copies none of the index's pages.
+  void forget_in_fork_child() noexcept {
+    if (!wiped_on_fork_) {
+      clear();
+      return;
+    }
+    lock_.reset();
+    count_.store(1, std::memory_order_release);
+  }
+
  private:
   Bucket* buckets_ = nullptr;
   uint32_t* index_ = nullptr;  // bucket id + 1, 0 = empty
   uint32_t max_buckets_ = 0;
   uint32_t index_mask_ = 0;
+  bool wiped_on_fork_ = false;
   std::atomic<uint32_t> count_{0};
   mutable SpinLock lock_;
 };

@@ -40,7 +40,7 @@ class ContentionCollector final : public Collector {
 
   void on_fork_child() noexcept override {
     if (side_.tracks_waiters) g_lock_waits.clear();
-    side_.table->clear();
+    side_.table->forget_in_fork_child();
     reset_lock_random();
   }
 

@@ -43,7 +43,10 @@ class ContentionTable {
   constexpr ContentionTable() = default;
 
   // Maps the storage (idempotent). Normal context. False if mmap fails.
-  bool init(uint32_t max_buckets = kDefaultMaxBuckets) noexcept { return table_.init(max_buckets); }
+  // A fork child forgets the parent's events, so its storage is wiped at the fork.
+  bool init(uint32_t max_buckets = kDefaultMaxBuckets) noexcept {
+    return table_.init(max_buckets, /*wipe_on_fork=*/true);
+  }
   bool initialized() const noexcept { return table_.initialized(); }
 
   // Adds (count, delay) to the bucket of (pcs[0..depth), thread name); the bucket keeps the
@@ -54,8 +57,10 @@ class ContentionTable {
   // Every non-empty bucket. Normal context (allocates outside the lock).
   std::vector<ContentionBucketCopy> copy() const;
 
-  // Forgets every event (fork child: async-signal-safe, the lock is re-made).
+  // Forgets every event (async-signal-safe, the lock is re-made); in a fork child, without
+  // copying the pages the kernel wiped at the fork.
   void clear() noexcept { table_.clear(); }
+  void forget_in_fork_child() noexcept { table_.forget_in_fork_child(); }
 
   uint32_t bucket_count() const noexcept { return table_.count(); }
 

@@ -17,6 +17,7 @@ LockWaitTable::Entry* LockWaitTable::find(uintptr_t lock) noexcept {
 LockWaitTable::Entry* LockWaitTable::claim(uintptr_t lock) noexcept {
   SpinGuard guard(claim_lock_);
   if (Entry* e = find(lock)) return e;  // claimed by another waiter meanwhile
+  claimed_any_.store(true, std::memory_order_relaxed);  // before any entry is written
   uint32_t h = home(lock);
   for (uint32_t i = 0; i < kProbe; ++i) {
     Entry& e = entries_[(h + i) & (kSlots - 1)];
@@ -99,15 +100,23 @@ int64_t LockWaitTable::charge(uintptr_t lock, int64_t (*clock)() noexcept,
 }
 
 void LockWaitTable::clear() noexcept {
+  // Entries are written only by a claim, under claim_lock_: with none ever claimed (and no
+  // claim under way at a fork) they are all zeros already. A fork child that looked at them
+  // anyway faulted in the table's 16 pages, and one that wrote them copied them.
+  const bool claiming = claim_lock_.held_at_fork();
   claim_lock_.reset();
+  total_.store(0, std::memory_order_relaxed);
+  if (!claiming && !claimed_any_.load(std::memory_order_relaxed)) return;
   for (Entry& e : entries_) {
+    // Never claimed (a key is stored last, under the entry's lock): all zeros already.
+    if (e.key.load(std::memory_order_relaxed) == 0 && !e.lock.held_at_fork()) continue;
     e.lock.reset();
     e.key.store(0, std::memory_order_relaxed);
     e.waiters.store(0, std::memory_order_relaxed);
     e.sum_start = 0;
     e.last_reset = 0;
   }
-  total_.store(0, std::memory_order_relaxed);
+  claimed_any_.store(false, std::memory_order_relaxed);  // all zeros again
 }
 
 }  // namespace profagent

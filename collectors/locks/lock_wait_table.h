@@ -83,6 +83,7 @@ class LockWaitTable {
 
   Entry entries_[kSlots];
   SpinLock claim_lock_;
+  std::atomic<bool> claimed_any_{false};  // an entry was ever claimed (set under claim_lock_)
   std::atomic<int64_t> total_{0};
   std::atomic<uint64_t> untracked_{0};
 };

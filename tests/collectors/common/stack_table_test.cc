@@ -3,6 +3,8 @@
 #include "collectors/common/stack_table.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <memory>
 #include <thread>
@@ -84,6 +86,35 @@ TEST(StackTable, DepthIsClampedAndCopyAndClearWork) {
   EXPECT_EQ(t->count(), 1u);
   EXPECT_EQ(t->bucket(0).payload.n, 0);
   EXPECT_EQ(t->record(deep.data(), 3, "w", 0, 1, add), 1u);  // reusable after clear
+}
+
+// A table made with wipe_on_fork (the contention profiles') is zero pages in a fork child:
+// forget_in_fork_child only resets the lock and the count, and a stack the parent had
+// recorded is a new bucket with a fresh payload in the child (not found through a stale
+// index slot, as it would be had the kernel not wiped the index).
+TEST(StackTable, AForkChildForgetsTheParentsStacksFromWipedPages) {
+  auto t = std::make_unique<StackTable<Tally>>();
+  ASSERT_TRUE(t->init(16, /*wipe_on_fork=*/true));
+  auto add = [](Tally& x) { x.n += 1; };
+  uintptr_t a = 1, b = 2, c = 3;
+  t->record(&a, 1, "w", 0, 1, add);
+  t->record(&b, 1, "w", 0, 1, add);
+  const uint32_t parents_c = t->record(&c, 1, "w", 0, 1, add);
+  ASSERT_EQ(parents_c, 3u);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    t->forget_in_fork_child();
+    bool ok = t->count() == 1;
+    const uint32_t id = t->record(&c, 1, "w", 0, 1, add);
+    ok = ok && id == 1 && t->bucket(id).payload.n == 1 && t->count() == 2;
+    _exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_EQ(t->count(), 4u);  // the parent's table is its own
+  EXPECT_EQ(t->bucket(parents_c).payload.n, 1);
 }
 
 TEST(StackTable, ConcurrentRecordersLoseNoUpdate) {

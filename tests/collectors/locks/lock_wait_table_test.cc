@@ -3,6 +3,11 @@
 #include "collectors/locks/lock_wait_table.h"
 
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <new>
 
 #include <atomic>
 #include <memory>
@@ -147,6 +152,41 @@ TEST(LockWaitTable, ConcurrentWaitersAndUnlockersStayConsistent) {
   EXPECT_FALSE(t->any_waiters());
   EXPECT_EQ(t->waiters(), 0);
   EXPECT_GE(charged.load(), 0);
+}
+
+// Pages of [p, p + bytes) that are resident.
+size_t resident_pages(const void* p, size_t bytes) {
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> in(bytes / page);
+  if (mincore(const_cast<void*>(p), bytes, in.data()) != 0) return SIZE_MAX;
+  size_t n = 0;
+  for (unsigned char v : in) n += v & 1;
+  return n;
+}
+
+// A fork child clears the table; one whose entries were never claimed must not touch them
+// (a read faults in each zero page, a write copies it: 16 pages in every fork child of a
+// program with the mutex profile on). The table sits on fresh pages whose entry range is
+// given back (zero again, as constructed) before clear().
+TEST(LockWaitTable, ClearOfATableNeverClaimedTouchesNoEntry) {
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t bytes = (sizeof(LockWaitTable) + page - 1) / page * page;
+  void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(mem, MAP_FAILED);
+  auto* t = new (mem) LockWaitTable;
+  const size_t entry_pages = bytes / page - 1;  // the last page holds the table's own words
+  ASSERT_EQ(madvise(mem, entry_pages * page, MADV_DONTNEED), 0);
+  ASSERT_EQ(resident_pages(mem, entry_pages * page), 0u);
+  t->clear();
+  EXPECT_EQ(resident_pages(mem, entry_pages * page), 0u);
+  (void)t->arrive(0x7000, 0);  // a claim: the next clear() must reset that entry
+  t->clear();
+  EXPECT_FALSE(t->any_waiters());
+  int32_t w = 0;
+  g_fake_now = 100;
+  EXPECT_EQ(t->charge(0x7000, fake_clock, &w), 0);
+  t->~LockWaitTable();
+  munmap(mem, bytes);
 }
 
 TEST(LockWaitTable, ClearForgetsEverything) {
