@@ -105,6 +105,8 @@ class StackTable {
     return true;
   }
   bool initialized() const noexcept { return buckets_ != nullptr; }
+  // Whether a fork child gets the storage as zero pages (init's wipe_on_fork took).
+  bool wiped_on_fork() const noexcept { return wiped_on_fork_; }
 
   // Finds or adds the bucket of (pcs[0..depth), thread_name, extra) and calls
   // update(payload) on it under the table lock. Returns the bucket id (kOverflowBucket when

@@ -103,9 +103,10 @@ void LockWaitTable::clear() noexcept {
   // Entries are written only by a claim, under claim_lock_: with none ever claimed (and no
   // claim under way at a fork) they are all zeros already. A fork child that looked at them
   // anyway faulted in the table's 16 pages, and one that wrote them copied them.
+  // (Written only when not already so: a fork child copies no page for a value it keeps.)
   const bool claiming = claim_lock_.held_at_fork();
-  claim_lock_.reset();
-  total_.store(0, std::memory_order_relaxed);
+  if (claiming) claim_lock_.reset();
+  if (total_.load(std::memory_order_relaxed) != 0) total_.store(0, std::memory_order_relaxed);
   if (!claiming && !claimed_any_.load(std::memory_order_relaxed)) return;
   for (Entry& e : entries_) {
     // Never claimed (a key is stored last, under the entry's lock): all zeros already.

@@ -10,6 +10,7 @@
 
 #include "agent/core/clock.h"
 #include "agent/runtime/threads/thread_registry.h"
+#include "agent/runtime/unwind/unwind_tables.h"
 
 namespace profagent {
 namespace {
@@ -36,6 +37,9 @@ Totals totals(const ContentionTable& table) {
 class LockProfilerTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    // A recorded event walks its stack: the tables the agent's dump thread builds after start
+    // (run alone, no earlier test of this binary has built them).
+    unwind_tables_refresh();
     ASSERT_TRUE(g_block_table.init());
     ASSERT_TRUE(g_mutex_table.init());
     g_block_table.clear();
