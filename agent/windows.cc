@@ -12,6 +12,7 @@
 #include "agent/agent.h"
 #include "agent/core/clock.h"
 #include "agent/core/config.h"
+#include "agent/core/published_once.h"
 #include "agent/profile/pprof/profile_delta.h"
 
 namespace profagent {
@@ -37,12 +38,7 @@ struct Windows {
 std::atomic<Windows*> g_windows{nullptr};
 
 Windows& windows() {
-  Windows* w = g_windows.load(std::memory_order_acquire);
-  if (w != nullptr) return *w;
-  auto* fresh = new Windows;
-  if (g_windows.compare_exchange_strong(w, fresh)) return *fresh;
-  delete fresh;
-  return *w;
+  return published_once(g_windows, [] { return new Windows; });
 }
 
 bool contains(const std::vector<const ProfileKind*>& v, const ProfileKind* k) {

@@ -2,6 +2,7 @@
 // context only. The logger is created once and never destroyed, so it outlives the exit dump.
 #include "agent/core/log.h"
 
+#include "agent/core/published_once.h"
 #include "agent/core/program_stderr.h"
 
 #include <spdlog/pattern_formatter.h>
@@ -49,16 +50,13 @@ constinit std::atomic<spdlog::logger*> g_logger{nullptr};
 constinit std::atomic<spdlog::level::level_enum> g_level{spdlog::level::warn};
 
 spdlog::logger& log() {
-  spdlog::logger* current = g_logger.load(std::memory_order_acquire);
-  if (current != nullptr) return *current;
-  auto sink = std::make_shared<ProgramStderrSink>();
-  auto* made = new spdlog::logger("profagent", std::move(sink));
-  made->set_pattern("profagent: %l: %v");
-  made->set_level(g_level.load());
-  made->flush_on(spdlog::level::trace);
-  if (g_logger.compare_exchange_strong(current, made, std::memory_order_acq_rel)) return *made;
-  delete made;  // another thread's was published first
-  return *current;
+  return published_once(g_logger, [] {
+    auto* made = new spdlog::logger("profagent", std::make_shared<ProgramStderrSink>());
+    made->set_pattern("profagent: %l: %v");
+    made->set_level(g_level.load());
+    made->flush_on(spdlog::level::trace);
+    return made;
+  });
 }
 
 void forget_logger_after_fork() noexcept { g_logger.store(nullptr); }

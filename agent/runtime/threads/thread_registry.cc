@@ -19,6 +19,7 @@
 #include <new>
 #include <unordered_map>
 
+#include "agent/core/published_once.h"
 #include "agent/runtime/hook_guard.h"
 
 namespace profagent {
@@ -33,19 +34,13 @@ struct Registry {
 };
 
 // Leaked on purpose (outlives every destructor that may still record a thread exit). Made
-// at the first name, published with a compare-and-swap rather than as a function-local
-// static: a fork child must never wait on a static's guard that a parent thread held at the
-// fork, and one that has none yet (a shell that never started a thread) makes none in its
-// fork handler.
+// at the first name (published_once.h): a fork child never waits on a static's guard a
+// parent thread held, and one that has none yet (a shell that never started a thread) makes
+// none in its fork handler.
 std::atomic<Registry*> g_registry{nullptr};
 
 Registry& registry() {
-  if (Registry* r = g_registry.load(std::memory_order_acquire)) return *r;
-  Registry* made = new Registry;
-  Registry* expected = nullptr;
-  if (g_registry.compare_exchange_strong(expected, made, std::memory_order_acq_rel)) return *made;
-  delete made;  // another thread published one first
-  return *expected;
+  return published_once(g_registry, [] { return new Registry; });
 }
 
 std::atomic<pid_t> g_agent_threads[kMaxAgentThreads];
