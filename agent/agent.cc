@@ -50,6 +50,7 @@
 #include "agent/core/running_flag.h"
 #include "agent/core/valgrind.h"
 #include "collectors/registry.h"
+#include "agent/core/fork_reset.h"
 
 namespace __gnu_cxx {
 void __freeres();  // libstdc++ (eh_alloc.cc): frees the exception emergency pool
@@ -198,7 +199,7 @@ namespace {
 // A fork child's dump thread can wait until something needs it (dump_thread.h) unless the
 // configuration has periodic work for it (PROFAGENT_INTERVAL, a push, the HTTP endpoint) or
 // a running collector needs it at once.
-bool dump_thread_can_wait_in_fork_child() {
+PROFAGENT_FORK_PATH bool dump_thread_can_wait_in_fork_child() {
   if (config().interval_nanos > 0 || !config().push_url.empty() || !config().http.empty())
     return false;
   for (Collector* c : g_state->running)
@@ -206,7 +207,7 @@ bool dump_thread_can_wait_in_fork_child() {
   return true;
 }
 
-void fork_child() {
+PROFAGENT_FORK_PATH void fork_child() {
   AgentScope scope;
   if (g_state == nullptr) return;
   // Only this thread exists now. Locks another parent thread held are re-made, state that
@@ -215,11 +216,12 @@ void fork_child() {
   unwinder_after_fork_child();
   forget_logger_after_fork();
   reset_program_sigprof_action_after_fork();
-  new (&g_state->dump_mutex) std::mutex;
-  new (&g_state->finish_mutex) std::mutex;  // a parent thread may have been finishing its start
-  g_state->symbolizer = nullptr;  // the parent's may be mid-update; leak it, build anew
-  g_state->seq = 0;
-  g_state->final_done = false;
+  // (Each written only if it changes: fork_reset.h.)
+  remake_lock_if_used(g_state->dump_mutex);
+  remake_lock_if_used(g_state->finish_mutex);  // a parent thread may have been finishing its start
+  assign_if_changed(g_state->symbolizer, nullptr);  // the parent's may be mid-update; leak it
+  assign_if_changed(g_state->seq, 0u);
+  assign_if_changed(g_state->final_done, false);
   reset_thread_registry();
   forget_agent_thread_starts_after_fork();
   forget_dump_thread_after_fork();
@@ -359,7 +361,7 @@ void agent_start() {
   log_info("started for {} (pid {}), writing to {}", g_state->exe, getpid(), config().dir);
 }
 
-void finish_agent_start() {
+PROFAGENT_FORK_PATH void finish_agent_start() {
   if (g_state == nullptr || g_state->start_finished.load(std::memory_order_acquire)) return;
   AgentScope scope;
   // The dump thread after its grace; the constructor or a fork child without one. (Nothing

@@ -33,6 +33,7 @@
 #include "agent/runtime/unwind/unwind_tables.h"
 #include "agent/runtime/unwind/unwinder.h"
 #include "agent/core/wakeup.h"
+#include "agent/core/fork_reset.h"
 
 namespace profagent {
 namespace {
@@ -262,7 +263,7 @@ bool start_dump_thread(int64_t interval_nanos) {
   return start_thread(interval_nanos, /*in_handler=*/false);
 }
 
-void defer_dump_thread(int64_t interval_nanos) noexcept {
+PROFAGENT_FORK_PATH void defer_dump_thread(int64_t interval_nanos) noexcept {
   g_interval_nanos = interval_nanos;
   g_refused_offers.store(0);
   g_starting_pid.store(0);
@@ -346,14 +347,14 @@ void set_last_thread_check(LastThreadCheck check) noexcept { g_last_thread_check
 
 bool dump_thread_running() noexcept { return running_here(); }
 
-void forget_dump_thread_after_fork() noexcept {
+PROFAGENT_FORK_PATH void forget_dump_thread_after_fork() noexcept {
   reset_wakeups_after_fork();
-  g_running_pid.store(0);
-  g_deferred_pid.store(0);
-  g_dump_requested.store(false);
-  g_final_requested.store(false);
-  g_final_done.store(0);
-  g_next_interval = 0;
+  store_if_changed(g_running_pid, 0);
+  store_if_changed(g_deferred_pid, 0);
+  store_if_changed(g_dump_requested, false);
+  store_if_changed(g_final_requested, false);
+  store_if_changed(g_final_done, 0);
+  assign_if_changed(g_next_interval, 0);
 }
 
 }  // namespace profagent

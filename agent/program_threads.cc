@@ -17,6 +17,7 @@
 #include "agent/runtime/hook_guard.h"
 #include "agent/core/log.h"
 #include "agent/runtime/threads/thread_registry.h"
+#include "agent/core/fork_reset.h"
 
 namespace profagent {
 namespace {
@@ -102,10 +103,10 @@ void on_program_thread_end(void*) {
   wake_dump_thread();
 }
 
-void after_fork_child() {
-  g_live.store(1);  // only the forking thread goes on in the child
-  g_last_ended.store(false);
-  g_watch_on_dump_thread.store(false);
+PROFAGENT_FORK_PATH void after_fork_child() {
+  store_if_changed(g_live, 1);  // only the forking thread goes on in the child
+  store_if_changed(g_last_ended, false);
+  store_if_changed(g_watch_on_dump_thread, false);
 }
 
 }  // namespace

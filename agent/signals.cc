@@ -27,6 +27,7 @@
 #include "agent/core/termination_wait.h"
 #include "agent/runtime/signal_retry.h"
 #include "agent/runtime/threads/thread_registry.h"
+#include "agent/core/fork_reset.h"
 
 namespace profagent {
 namespace {
@@ -197,7 +198,7 @@ void install_agent_signal_handlers(int dump_signal) {
   }
 }
 
-bool agent_owns_signal(int sig, struct sigaction* shown) {
+PROFAGENT_FORK_PATH bool agent_owns_signal(int sig, struct sigaction* shown) {
   if (sig <= 0 || sig >= kMaxSignal) return false;
   if (static_cast<Role>(g_role[sig].load()) == Role::kNone) return false;
   if (shown != nullptr) *shown = g_shown[sig];
@@ -239,9 +240,9 @@ void program_takes_signal(int sig) {
 
 int pending_termination_signal() noexcept { return g_pending_termination.load(); }
 
-void reset_signal_retries_after_fork() noexcept {
-  g_dump_retries.store(0);
-  g_termination_retries.store(0);
+PROFAGENT_FORK_PATH void reset_signal_retries_after_fork() noexcept {
+  store_if_changed(g_dump_retries, 0);
+  store_if_changed(g_termination_retries, 0);
   clear_termination_waiting();
 }
 

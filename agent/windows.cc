@@ -14,6 +14,7 @@
 #include "agent/core/config.h"
 #include "agent/core/published_once.h"
 #include "agent/profile/pprof/profile_delta.h"
+#include "agent/core/fork_reset.h"
 
 namespace profagent {
 namespace {
@@ -177,7 +178,7 @@ std::optional<ProfileBuilder> end_window(int id) {
   return profile_delta(*open.baseline, *now);
 }
 
-void forget_windows_after_fork() {
+PROFAGENT_FORK_PATH void forget_windows_after_fork() {
   // The parent's windows belong to its HTTP thread, which the child does not have; its
   // state (and mutex) may be mid-change: left alone, the child starts with none.
   if (g_windows.load() != nullptr) g_windows.store(new Windows);

@@ -16,6 +16,7 @@
 #include "agent/core/listen_address.h"
 #include "agent/core/push_labels.h"
 #include "agent/core/printable.h"
+#include "agent/core/fork_reset.h"
 
 namespace profagent {
 namespace {
@@ -259,7 +260,7 @@ std::string symbol_cache_directory(const std::string& setting, const char* xdg_c
   return {};
 }
 
-const Config& config() {
+PROFAGENT_FORK_PATH const Config& config() {
   if (g_config == nullptr) g_config = new Config;  // defaults until the agent starts
   return *g_config;
 }

@@ -7,13 +7,14 @@
 #include <atomic>
 
 #include "agent/core/process_id.h"
+#include "agent/core/fork_reset.h"
 
 namespace profagent {
 namespace {
 
 std::atomic<pid_t> g_fork_child_pid{0};
 
-void record_fork_child() { g_fork_child_pid.store(own_pid()); }
+PROFAGENT_FORK_PATH void record_fork_child() { g_fork_child_pid.store(own_pid()); }
 
 }  // namespace
 

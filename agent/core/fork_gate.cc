@@ -3,12 +3,14 @@
 // fork generation, so that a section a fork child inherited never unlocks the child's fresh
 // lock.
 #include "agent/core/fork_gate.h"
+#include "agent/core/fork_reset.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <time.h>
 
 #include <atomic>
+#include <cstring>
 
 namespace profagent {
 namespace {
@@ -31,7 +33,7 @@ timespec deadline_after(int64_t nanos) {
   return t;
 }
 
-void before_fork() {
+PROFAGENT_FORK_PATH void before_fork() {
   t_fork_holds = false;
   // A fork from inside a section on this thread (a signal handler's fork during a loader
   // call) would wait for itself: it goes ahead, as it would without the agent.
@@ -51,21 +53,22 @@ void before_fork() {
   t_fork_holds = rc == 0;
 }
 
-void after_fork_in_parent() {
+PROFAGENT_FORK_PATH void after_fork_in_parent() {
   if (!t_fork_holds) return;
   t_fork_holds = false;
   pthread_rwlock_unlock(&g_gate);
 }
 
-void after_fork_in_child() {
+PROFAGENT_FORK_PATH void after_fork_in_child() {
   // Only this thread exists: whatever the parent's threads held is gone with them. A
   // section this thread was in (a fork from inside one) ends without unlocking: its
   // generation is the parent's.
+  // (Each written only if it changes: fork_reset.h.)
   pthread_rwlock_t fresh = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
-  g_gate = fresh;
+  if (memcmp(&g_gate, &fresh, sizeof fresh) != 0) g_gate = fresh;
   g_generation.fetch_add(1, std::memory_order_relaxed);
-  g_wait_ran_out.store(false, std::memory_order_relaxed);
-  t_fork_holds = false;
+  store_if_changed(g_wait_ran_out, false);
+  assign_if_changed(t_fork_holds, false);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include "agent/core/published_once.h"
 #include "agent/core/program_stderr.h"
+#include "agent/core/fork_reset.h"
 
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/base_sink.h>
@@ -59,7 +60,8 @@ spdlog::logger& log() {
   });
 }
 
-void forget_logger_after_fork() noexcept { g_logger.store(nullptr); }
+PROFAGENT_FORK_PATH
+void forget_logger_after_fork() noexcept { store_if_changed(g_logger, nullptr); }
 
 void set_log_level(LogLevel level) {
   g_level.store(to_spdlog(level));

@@ -5,6 +5,7 @@
 #include <atomic>
 
 #include "agent/core/process_id.h"
+#include "agent/core/fork_reset.h"
 
 namespace profagent {
 namespace {
@@ -19,7 +20,10 @@ void note_termination_waiting(int sig) noexcept {
   g_signal.store(sig, std::memory_order_release);
 }
 
-void clear_termination_waiting() noexcept { g_signal.store(0, std::memory_order_release); }
+PROFAGENT_FORK_PATH void clear_termination_waiting() noexcept {
+  // (Loaded first: a fork child whose parent had none waiting leaves the page shared.)
+  if (g_signal.load(std::memory_order_relaxed) != 0) g_signal.store(0, std::memory_order_release);
+}
 
 int termination_waiting() noexcept {
   int sig = g_signal.load(std::memory_order_acquire);

@@ -6,6 +6,7 @@
 
 #include "agent/core/futex.h"
 #include "agent/core/sample_path.h"
+#include "agent/core/fork_reset.h"
 
 namespace profagent {
 namespace {
@@ -46,11 +47,11 @@ void wait_for_wakeup(uint32_t seen, int64_t deadline) noexcept {
   futex_wait_until(g_wake_word, seen, deadline);
 }
 
-void reset_wakeups_after_fork() noexcept {
-  g_wake_word.store(0);
-  g_tick_requested.store(false);
-  g_tick_expected.store(false);
-  g_deferred_starter.store(nullptr);
+PROFAGENT_FORK_PATH void reset_wakeups_after_fork() noexcept {
+  store_if_changed(g_wake_word, 0);
+  store_if_changed(g_tick_requested, false);
+  store_if_changed(g_tick_expected, false);
+  store_if_changed(g_deferred_starter, nullptr);
 }
 
 void offer_point_for_dump_thread(const void* ucontext) noexcept {
@@ -58,6 +59,7 @@ void offer_point_for_dump_thread(const void* ucontext) noexcept {
     start(ucontext);
 }
 
+PROFAGENT_FORK_PATH
 void set_deferred_dump_thread_starter(DeferredDumpThreadStarter starter) noexcept {
   g_deferred_starter.store(starter);
 }

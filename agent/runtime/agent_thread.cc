@@ -17,6 +17,7 @@
 #include "agent/core/process_id.h"
 #include "agent/runtime/hook_guard.h"
 #include "agent/runtime/threads/thread_registry.h"
+#include "agent/core/fork_reset.h"
 
 namespace profagent {
 namespace {
@@ -72,10 +73,10 @@ void* agent_thread_main(void* p) {
 
 }  // namespace
 
-void forget_agent_thread_starts_after_fork() noexcept {
+PROFAGENT_FORK_PATH void forget_agent_thread_starts_after_fork() noexcept {
   for (AgentThreadStart& slot : g_start_slots) {
-    slot.holders.store(0, std::memory_order_relaxed);
-    slot.in_use.store(false, std::memory_order_relaxed);
+    store_if_changed(slot.holders, 0);
+    store_if_changed(slot.in_use, false);
   }
 }
 

@@ -20,6 +20,7 @@
 #include "agent/core/real_sigaction.h"
 #include "agent/runtime/signal_mask.h"
 #include "agent/runtime/signal_stack_room.h"
+#include "agent/core/fork_reset.h"
 
 namespace profagent {
 namespace {
@@ -222,13 +223,14 @@ void log_sigprof_sharing_once() {
              "signals go to its handler and the agent keeps profiling");
 }
 
-void reset_program_sigprof_action_after_fork() noexcept {
+PROFAGENT_FORK_PATH void reset_program_sigprof_action_after_fork() noexcept {
   uint32_t sequence = g_program_sequence.load(std::memory_order_relaxed);
   if (sequence & 1) g_program_sequence.store(sequence + 1, std::memory_order_relaxed);
-  g_program_writers.store(0, std::memory_order_relaxed);
+  store_if_changed(g_program_writers, 0);
   // Forked while another thread's exec had SIGPROF ignored for real: the child keeps the
   // dispatcher (it does not exec; the other thread is not there).
-  if (g_execs_ignoring.exchange(0, std::memory_order_relaxed) != 0)
+  if (g_execs_ignoring.load(std::memory_order_relaxed) != 0 &&
+      g_execs_ignoring.exchange(0, std::memory_order_relaxed) != 0)
     real_sigaction()(kSamplingSignal, &g_dispatch_action, nullptr);
 }
 

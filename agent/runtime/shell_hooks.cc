@@ -26,6 +26,7 @@
 
 #include "agent/core/large_bss.h"
 #include "agent/runtime/child_env_buffer.h"
+#include "agent/core/fork_reset.h"
 
 #define PROFAGENT_HOOK extern "C" __attribute__((visibility("default")))
 
@@ -94,7 +95,9 @@ class SpinLock {
     while (flag_.test_and_set(std::memory_order_acquire)) sched_yield();
   }
   void unlock() { flag_.clear(std::memory_order_release); }
-  void reset_in_fork_child() { flag_.clear(std::memory_order_relaxed); }
+  void reset_in_fork_child() {
+    if (flag_.test(std::memory_order_relaxed)) flag_.clear(std::memory_order_relaxed);
+  }
 
  private:
   std::atomic_flag flag_ = ATOMIC_FLAG_INIT;
@@ -298,7 +301,7 @@ pid_t take_popen_child(FILE* fp, int fd = -1) {
   return 0;
 }
 
-void reset_locks_in_fork_child() {
+PROFAGENT_FORK_PATH void reset_locks_in_fork_child() {
   g_system_lock.reset_in_fork_child();
   g_popen_lock.reset_in_fork_child();
 }

@@ -12,6 +12,7 @@
 #include "agent/core/running_flag.h"
 #include "agent/runtime/sampling_signal.h"
 #include "agent/core/real_sigaction.h"
+#include "agent/core/fork_reset.h"
 
 namespace profagent {
 namespace {
@@ -56,6 +57,7 @@ MaskChange plan_mask_change(int how, bool set_has_sigprof, bool view, bool held)
   return c;
 }
 
+PROFAGENT_FORK_PATH
 bool mask_virtualized() noexcept { return agent_running() && sampling_signal_owned(); }
 
 unsigned long long kernel_mask_word(const sigset_t* set) noexcept {

@@ -15,6 +15,7 @@
 #include "agent/runtime/sampling_signal.h"
 #include "agent/runtime/signal_mask.h"
 #include "agent/core/real_sigaction.h"
+#include "agent/core/fork_reset.h"
 
 namespace {
 
@@ -26,16 +27,16 @@ Fn next_symbol(const char* name) {
 }
 
 // The real mask change, as pthread_sigmask (returns an errno value).
-int real_mask(int how, const sigset_t* set, sigset_t* old) {
+PROFAGENT_FORK_PATH int real_mask(int how, const sigset_t* set, sigset_t* old) {
   return profagent::raw_sigmask(how, set, old);
 }
 
-bool passes_through() noexcept {
+PROFAGENT_FORK_PATH bool passes_through() noexcept {
   return !profagent::mask_virtualized() || profagent::in_agent();
 }
 
 // pthread_sigmask semantics (errno value returned) with SIGPROF virtualized.
-int virtual_mask(int how, const sigset_t* set, sigset_t* old) {
+PROFAGENT_FORK_PATH int virtual_mask(int how, const sigset_t* set, sigset_t* old) {
   if (passes_through()) return real_mask(how, set, old);
   bool has_sigprof = set != nullptr && sigismember(set, kSamplingSignal) == 1;
   bool held = profagent::sigprof_held();
@@ -76,13 +77,13 @@ bool is_agents(int sig, const siginfo_t& info) {
 
 extern "C" {
 
-__attribute__((visibility("default"))) int pthread_sigmask(int how, const sigset_t* set,
-                                                           sigset_t* old) {
+__attribute__((visibility("default"))) PROFAGENT_FORK_PATH
+int pthread_sigmask(int how, const sigset_t* set, sigset_t* old) {
   return virtual_mask(how, set, old);
 }
 
-__attribute__((visibility("default"))) int sigprocmask(int how, const sigset_t* set,
-                                                       sigset_t* old) {
+__attribute__((visibility("default"))) PROFAGENT_FORK_PATH
+int sigprocmask(int how, const sigset_t* set, sigset_t* old) {
   int rc = virtual_mask(how, set, old);
   if (rc == 0) return 0;
   errno = rc;

@@ -17,6 +17,7 @@
 #include "agent/runtime/sampling_signal.h"
 #include "agent/runtime/threads/thread_registry.h"
 #include "collectors/cpu/cpu_signal_handler.h"
+#include "agent/core/fork_reset.h"
 
 namespace profagent {
 namespace {
@@ -73,23 +74,27 @@ void CpuCollector::on_thread_start() noexcept {
 
 void CpuCollector::on_thread_exit() noexcept { g_timers.disarm_current_thread(); }
 
-void CpuCollector::on_fork_child() noexcept {
+PROFAGENT_FORK_PATH void CpuCollector::on_fork_child() noexcept {
   // Timers are not inherited; the parent's samples are the parent's. The child starts its
   // own window and re-arms a timer for its only thread.
   g_timers.forget_all_after_fork();
   CpuHandlerState& state = cpu_handler_state();
   state.buffer.clear();
-  state.lost.store(0);
-  state.in_agent.store(0);
-  new (&mutex_) std::mutex;
+  store_if_changed(state.lost, 0);
+  store_if_changed(state.in_agent, 0);
+  // Each written only if it changes (fork_reset.h): a map another thread could have been
+  // changing is one whose lock was held at the fork.
+  const bool lock_was_held = !lock_is_fresh(mutex_);
+  remake_lock_if_used(mutex_);
   // The parent's windows are made anew in place, never destroyed (as the wall collector's):
   // the parent's dump or HTTP thread may have been changing them at the fork, and freeing a
   // half-updated map could crash the child; and freeing them cost every fork child a
   // copy-on-write fault per page of the parent's aggregate, ~80 us for 4,000 stacks before an
   // exec that drops them anyway. A child that lives on leaks them once. No allocation here.
-  new (&dump_window_) Window{};
-  new (&extra_windows_) std::map<int, Window>;
-  new (&thread_cpu_) std::map<int32_t, ThreadCpu>;
+  if (lock_was_held || !dump_window_.samples.empty())
+    new (&dump_window_.samples) std::map<Key, uint64_t>;
+  if (lock_was_held || !extra_windows_.empty()) new (&extra_windows_) std::map<int, Window>;
+  if (lock_was_held || !thread_cpu_.empty()) new (&thread_cpu_) std::map<int32_t, ThreadCpu>;
   dump_window_.start_unix = unix_nanos();
   dump_window_.start_mono = monotonic_nanos();
   if (running_ && state.active.load()) g_timers.arm_current_thread();

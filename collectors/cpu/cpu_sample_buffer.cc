@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "agent/core/sample_path.h"
+#include "agent/core/fork_reset.h"
 
 namespace profagent {
 namespace {
@@ -174,22 +175,22 @@ void CpuSampleBuffer::for_each_claimed(int t, bool full_scan, Fn&& fn) {
   claimed_count_[t].store(0, std::memory_order_release);
 }
 
-void CpuSampleBuffer::clear() noexcept {
+PROFAGENT_FORK_PATH void CpuSampleBuffer::clear() noexcept {
   for (int t = 0; t < 2; ++t) {
     if (tables_[t] == nullptr) continue;
     // Zero pages already (every state kEmpty) in a fork child when MADV_WIPEONFORK took:
     // writing each claimed entry again would only fault in pages (a shell's fork children
     // exec at once).
-    if (wiped_on_fork_) claimed_count_[t].store(0, std::memory_order_relaxed);
-    else for_each_claimed(t, false, [](Entry& e) { e.state.store(kEmpty); });
+    if (wiped_on_fork_) store_if_changed(claimed_count_[t], 0);
+    else for_each_claimed(t, false, [](Entry& e) { store_if_changed(e.state, kEmpty); });
     // Zero pages, or copy-on-write copies of the parent's: nothing is touched ahead here
     // (a shell's fork children exec at once); the child's first samples fault their pages
     // in, and its first drain touches ahead as in any process.
-    touched_[t] = 0;
-    index_resident_[t] = false;
+    assign_if_changed(touched_[t], 0u);
+    assign_if_changed(index_resident_[t], false);
   }
-  writers_[0].store(0);
-  writers_[1].store(0);
+  store_if_changed(writers_[0], 0);
+  store_if_changed(writers_[1], 0);
 }
 
 }  // namespace profagent

@@ -12,10 +12,11 @@
 #include "collectors/common/self_stats.h"
 #include "agent/runtime/threads/thread_registry.h"
 #include "agent/runtime/unwind/unwinder.h"
+#include "agent/core/fork_reset.h"
 
 namespace profagent {
 
-CpuHandlerState& cpu_handler_state() noexcept {
+PROFAGENT_FORK_PATH CpuHandlerState& cpu_handler_state() noexcept {
   constinit static CpuHandlerState state;  // constant-initialised: no guard, no allocation
   return state;
 }

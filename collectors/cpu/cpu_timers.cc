@@ -17,6 +17,7 @@
 
 #include "agent/runtime/sampling_signal.h"
 #include "agent/runtime/threads/thread_registry.h"
+#include "agent/core/fork_reset.h"
 
 namespace profagent {
 namespace {
@@ -63,7 +64,7 @@ TimerSlot* find_slot(pid_t tid) noexcept {
 
 }  // namespace
 
-bool CpuTimers::arm(pid_t tid, bool own_thread) noexcept {
+PROFAGENT_FORK_PATH bool CpuTimers::arm(pid_t tid, bool own_thread) noexcept {
   if (own_thread && t_slot >= 0 && g_slots[t_slot].tid.load() == tid) return true;
   if (!own_thread && find_slot(tid) != nullptr) return true;
   TimerSlot* slot = nullptr;
@@ -112,6 +113,7 @@ bool CpuTimers::arm(pid_t tid, bool own_thread) noexcept {
   return true;
 }
 
+PROFAGENT_FORK_PATH
 bool CpuTimers::arm_current_thread() noexcept { return arm(current_tid(), true); }
 
 void CpuTimers::disarm_current_thread() noexcept {
@@ -169,11 +171,11 @@ void CpuTimers::disarm_all() {
   }
 }
 
-void CpuTimers::forget_all_after_fork() noexcept {
-  for (auto& s : used_slots()) s.tid.store(0, std::memory_order_relaxed);
-  g_used.store(0);
-  g_live.store(0);
-  t_slot = -1;
+PROFAGENT_FORK_PATH void CpuTimers::forget_all_after_fork() noexcept {
+  for (auto& s : used_slots()) store_if_changed(s.tid, 0);
+  store_if_changed(g_used, 0);
+  store_if_changed(g_live, 0);
+  assign_if_changed(t_slot, -1);
 }
 
 int CpuTimers::live_timers() const noexcept { return g_live.load(); }

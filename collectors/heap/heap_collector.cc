@@ -10,6 +10,7 @@
 #include "collectors/heap/heap_recorder.h"
 #include "collectors/heap/heap_sampler.h"
 #include "collectors/heap/heap_scale.h"
+#include "agent/core/fork_reset.h"
 
 namespace profagent {
 
@@ -30,7 +31,7 @@ void HeapCollector::stop() {
   g_heap_sample_rate.store(0, std::memory_order_release);
 }
 
-void HeapCollector::on_fork_child() noexcept {
+PROFAGENT_FORK_PATH void HeapCollector::on_fork_child() noexcept {
   g_heap_recorder.reset_after_fork();
   t_heap_sampler.reset();
 }

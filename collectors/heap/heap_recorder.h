@@ -39,7 +39,9 @@ class HeapRecorder {
   void reset_after_fork() noexcept {
     region_.reset_after_fork();
     buckets_.reset_after_fork();
-    samples_since_fork_.store(0, std::memory_order_relaxed);
+    // (Only if it changed: a child of a parent that sampled nothing keeps the page shared.)
+    if (samples_since_fork_.load(std::memory_order_relaxed) != 0)
+      samples_since_fork_.store(0, std::memory_order_relaxed);
   }
 
  private:

@@ -15,6 +15,7 @@
 #include "agent/runtime/threads/thread_registry.h"
 #include "agent/runtime/unwind/unwinder.h"
 #include "collectors/threads/thread_snapshot_blocked.h"
+#include "agent/core/fork_reset.h"
 
 namespace profagent {
 namespace {
@@ -257,7 +258,7 @@ std::vector<CapturedThread> ThreadSnapshotter::capture(const std::vector<pid_t>&
   return live;
 }
 
-void ThreadSnapshotter::reset_after_fork() noexcept {
+PROFAGENT_FORK_PATH void ThreadSnapshotter::reset_after_fork() noexcept {
   if (slots_ == nullptr) return;
   // Only slots ever requested are looked at: the rest were never touched, and reading them
   // would fault in every page of the table in each forked child (a shell's every command).

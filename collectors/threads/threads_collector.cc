@@ -11,6 +11,7 @@
 #include "agent/runtime/threads/thread_registry.h"
 #include "collectors/common/syscall_names.h"
 #include "collectors/threads/thread_snapshot.h"
+#include "agent/core/fork_reset.h"
 
 namespace profagent {
 
@@ -27,6 +28,7 @@ bool ThreadsCollector::start(const Config&) {
 
 void ThreadsCollector::stop() { running_ = false; }
 
+PROFAGENT_FORK_PATH
 void ThreadsCollector::on_fork_child() noexcept { g_thread_snapshotter.reset_after_fork(); }
 
 namespace {

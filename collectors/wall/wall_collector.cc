@@ -19,6 +19,7 @@
 #include "agent/runtime/threads/thread_registry.h"
 #include "agent/core/wakeup.h"
 #include "collectors/wall/wall_signal_handler.h"
+#include "agent/core/fork_reset.h"
 
 namespace profagent {
 namespace {
@@ -209,7 +210,7 @@ void WallCollector::loop() {
   }
 }
 
-void WallCollector::on_fork_child() noexcept {
+PROFAGENT_FORK_PATH void WallCollector::on_fork_child() noexcept {
   // The sampler thread does not exist in the child; on_tick starts a new one. The parent's
   // samples are the parent's. Another parent thread may have been changing the windows or
   // the sampler's table at the fork: they are re-made in place, never destroyed (a one-time

@@ -17,6 +17,7 @@
 #include "agent/core/futex.h"
 #include "agent/runtime/hook_guard.h"
 #include "agent/runtime/sampling_signal.h"
+#include "agent/core/fork_reset.h"
 
 namespace profagent {
 namespace {
@@ -157,7 +158,7 @@ void WallSignalSlots::drop_timer(int index) noexcept {
   timer_live_[index] = false;
 }
 
-void WallSignalSlots::reset_after_fork() noexcept {
+PROFAGENT_FORK_PATH void WallSignalSlots::reset_after_fork() noexcept {
   if (slots_ == nullptr) return;
   for (uint32_t i = 0; i < kMaxSlots; ++i)
     if (slots_[i].state.load(std::memory_order_relaxed) != 0)

@@ -24,6 +24,7 @@
 #include "agent/output/push/push_queue.h"
 #include "agent/output/push/sample_type_config.h"
 #include "collectors/common/self_stats.h"
+#include "agent/core/fork_reset.h"
 
 namespace profagent {
 namespace {
@@ -270,7 +271,7 @@ void push_flush_at_exit() {
   }
 }
 
-void push_after_fork_child() noexcept {
+PROFAGENT_FORK_PATH void push_after_fork_child() noexcept {
   if (g_push.load() == nullptr || g_config_copy == nullptr) return;
   // The old state (its mutex possibly held by the parent's push thread) is left alone.
   g_push.store(make_state(*g_config_copy, *g_exe_copy));

@@ -13,6 +13,7 @@
 
 #include "agent/core/sample_path.h"
 #include "agent/runtime/threads/thread_registry.h"
+#include "agent/core/fork_reset.h"
 
 namespace profagent {
 namespace {
@@ -28,7 +29,7 @@ struct ThreadIdentity {
 };
 constinit thread_local ThreadIdentity t_identity __attribute__((tls_model("initial-exec"))) = {};
 
-void recache_in_fork_child() noexcept {
+PROFAGENT_FORK_PATH void recache_in_fork_child() noexcept {
   t_identity.tid = static_cast<pid_t>(syscall(SYS_gettid));
   t_identity.name_gen = 0;
 }

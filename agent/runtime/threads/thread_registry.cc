@@ -21,6 +21,7 @@
 
 #include "agent/core/published_once.h"
 #include "agent/runtime/hook_guard.h"
+#include "agent/core/fork_reset.h"
 
 namespace profagent {
 namespace {
@@ -80,7 +81,7 @@ std::string thread_name(pid_t tid) {
   return it == r.names.end() ? std::string() : it->second;
 }
 
-void reset_thread_registry() noexcept {
+PROFAGENT_FORK_PATH void reset_thread_registry() noexcept {
   // After fork: the mutex may have been held by a thread that does not exist here.
   if (Registry* r = g_registry.load(std::memory_order_acquire)) {
     new (&r->mutex) std::mutex;

@@ -2,6 +2,7 @@
 // allocation, no locks.
 #include "agent/core/large_bss.h"
 #include "agent/runtime/unwind/table_check.h"
+#include "agent/core/fork_reset.h"
 
 #include <cstring>
 
@@ -49,9 +50,11 @@ TableCheck* new_table_check(const void* payload, size_t bytes, uint64_t expected
   return c;
 }
 
-void table_checks_after_fork_child() noexcept {
+PROFAGENT_FORK_PATH void table_checks_after_fork_child() noexcept {
   size_t used = g_used.load(std::memory_order_relaxed);
   for (size_t i = 0; i < used && i < kMaxChecks; ++i) {
+    // Loaded first: a compare-and-swap that fails still writes (a copy-on-write fault).
+    if (g_checks[i].state.load(std::memory_order_relaxed) != TableCheck::kChecking) continue;
     uint8_t checking = TableCheck::kChecking;
     g_checks[i].state.compare_exchange_strong(checking, TableCheck::kUnchecked);
   }

@@ -23,6 +23,7 @@
 #include "agent/runtime/hook_guard.h"
 #include "agent/runtime/unwind/dwarf_cfi.h"
 #include "agent/runtime/unwind/unwind_cache.h"
+#include "agent/core/fork_reset.h"
 
 namespace profagent {
 namespace {
@@ -221,10 +222,10 @@ void unwind_tables_refresh() noexcept {
   futex_wake(g_published, INT32_MAX);
 }
 
-void unwind_tables_after_fork_child() noexcept {
+PROFAGENT_FORK_PATH void unwind_tables_after_fork_child() noexcept {
   // The parent's dump thread may have been refreshing (holding the mutex) at the fork; the
   // tables themselves are complete or unpublished, so only the lock is made anew.
-  new (&g_refresh_mutex) std::mutex;
+  remake_lock_if_used(g_refresh_mutex);
   table_checks_after_fork_child();
 }
 

@@ -21,6 +21,7 @@
 #include "agent/runtime/unwind/stack_walk.h"
 #include "agent/runtime/unwind/thread_stack.h"
 #include "agent/runtime/unwind/unwind_tables.h"
+#include "agent/core/fork_reset.h"
 
 #include <atomic>
 #include <cstring>
@@ -140,7 +141,7 @@ void unwinder_init() noexcept {
   note_current_thread_stack();
 }
 
-void unwinder_after_fork_child() noexcept { unwind_tables_after_fork_child(); }
+PROFAGENT_FORK_PATH void unwinder_after_fork_child() noexcept { unwind_tables_after_fork_child(); }
 
 namespace {
 

@@ -1,0 +1,49 @@
+// Writes for fork-child handlers that only write what changes. A fork child shares every
+// page with its parent until it writes one (copy-on-write: a page fault and a 4 KiB copy);
+// most children exec at once (a shell's every command), so a reset that stores the value a
+// variable already holds costs the child a fault for nothing. Any context (no allocation,
+// no lock): fork handlers run before the child may do anything else.
+#pragma once
+
+#include <atomic>
+#include <cstring>
+#include <new>
+
+// On every function a fork child runs before it may exec (the fork handlers and what they
+// call): they are laid out together (the linker gathers .text.hot.* input sections), so the
+// child's first touches of this code fault in one or two 64 KiB windows instead of one per
+// module (a fork child maps the library's code anew: its page-table entries are not copied).
+#define PROFAGENT_FORK_PATH __attribute__((section(".text.hot.profagent_fork")))
+
+namespace profagent {
+
+// `a = value`, unless it already is.
+template <class T, class U>
+inline void store_if_changed(std::atomic<T>& a, U value) noexcept {
+  const T v = static_cast<T>(value);
+  if (a.load(std::memory_order_relaxed) != v) a.store(v, std::memory_order_relaxed);
+}
+
+// `x = value` for a plain variable, unless it already is.
+template <class T, class U>
+inline void assign_if_changed(T& x, const U& value) noexcept {
+  if (!(x == value)) x = value;
+}
+
+// Whether a lock's bytes are those of a fresh one: never used, or unlocked again (an
+// unlocked glibc mutex is all its initial bytes again). Not one a thread holds.
+template <class Lock>
+inline bool lock_is_fresh(const Lock& lock) noexcept {
+  static constexpr Lock kFresh{};
+  return std::memcmp(static_cast<const void*>(&lock), static_cast<const void*>(&kFresh),
+                     sizeof lock) == 0;
+}
+
+// A lock a parent thread may have held at the fork, made anew unless it is fresh (it then
+// needs no reset, and its page stays shared).
+template <class Lock>
+inline void remake_lock_if_used(Lock& lock) noexcept {
+  if (!lock_is_fresh(lock)) new (&lock) Lock;
+}
+
+}  // namespace profagent
