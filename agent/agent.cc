@@ -106,6 +106,7 @@ void on_thread_exit_key(void*) {
 // A final dump that would leave every profile out (left_out_of_dump), known without taking
 // one: each running collector says so cheaply and none lost an event. A shell's `true` then
 // ends without a snapshot, a /proc read or a profile built.
+PROFAGENT_START_PATH
 bool nothing_to_write_at_exit(pid_t exiting_tid) {
   DumpRequest request;
   request.final = true;
@@ -123,6 +124,7 @@ void exit_dump(void*) { dump_now(/*final=*/true, current_tid()); }
 // How long exit() from a handler on its altstack waits for the dump thread's exit dump.
 constexpr int64_t kExitDumpOnDumpThreadNanos = 10 * 1000000000LL;
 
+PROFAGENT_START_PATH
 void at_exit() {
   if (!agent_running()) return;
   if (int sig = termination_waiting()) die_of_waiting_termination(sig, current_tid());
@@ -290,6 +292,7 @@ const std::vector<Collector*>& running_collectors() {
   return g_state != nullptr ? g_state->running : none;
 }
 
+PROFAGENT_START_PATH
 void agent_start() {
   AgentScope scope;
   if (g_state != nullptr) return;

@@ -5,8 +5,9 @@
 // agent touches at start must be constant-initialized (atomics, PODs, pointers, constexpr
 // constructors such as std::mutex) or a function-local static, never a global with a
 // dynamic constructor (it would be reset after the agent set it).
+#include "agent/core/code_layout.h"
 #include "agent/lifecycle.h"
 
-__attribute__((constructor(101))) static void profagent_constructor() {
+__attribute__((constructor(101))) PROFAGENT_START_PATH static void profagent_constructor() {
   profagent::agent_start();
 }

@@ -259,6 +259,7 @@ bool offered_point(const void* ucontext) noexcept {
 
 }  // namespace
 
+PROFAGENT_START_PATH
 bool start_dump_thread(int64_t interval_nanos) {
   return start_thread(interval_nanos, /*in_handler=*/false);
 }

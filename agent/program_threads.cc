@@ -111,6 +111,7 @@ PROFAGENT_FORK_PATH void after_fork_child() {
 
 }  // namespace
 
+PROFAGENT_START_PATH
 void start_program_thread_tracking() {
   AgentScope scope;
   if (pthread_key_create(&g_key, on_program_thread_end) != 0) return;

@@ -179,6 +179,7 @@ void log_signal_taken(int sig, const char* what) {
 
 }  // namespace
 
+PROFAGENT_START_PATH
 void install_agent_signal_handlers(int dump_signal) {
   if (dump_signal > 0 && dump_signal < kMaxSignal) {
     struct sigaction current;

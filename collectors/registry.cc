@@ -12,6 +12,7 @@
 #include "collectors/threads/threads_kind.h"
 #include "collectors/wall/wall_collector.h"
 #include "collectors/wall/wall_kind.h"
+#include "agent/core/code_layout.h"
 
 namespace profagent {
 namespace {
@@ -45,6 +46,7 @@ const ProfileKind* const* kind_list() {
 
 }  // namespace
 
+PROFAGENT_START_PATH
 std::span<const ProfileKind* const> all_kinds() {
   static const ProfileKind* const* kinds = kind_list();
   return {kinds, kKinds};
@@ -56,6 +58,7 @@ const ProfileKind* find_kind(std::string_view name) {
   return nullptr;
 }
 
+PROFAGENT_START_PATH
 std::vector<std::unique_ptr<Collector>> make_all_collectors() {
   std::vector<std::unique_ptr<Collector>> all;
   for (const Entry& e : kRegistry) all.push_back(e.make());

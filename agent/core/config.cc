@@ -132,6 +132,7 @@ std::string join_path(const std::string& cwd, const std::string& path) {
 
 }  // namespace
 
+PROFAGENT_START_PATH
 ParsedConfig parse_config(const EnvLookup& lookup, const std::string& cwd,
                           std::span<const ProfileKind* const> kinds) {
   ParsedConfig parsed;
@@ -265,6 +266,7 @@ PROFAGENT_FORK_PATH const Config& config() {
   return *g_config;
 }
 
+PROFAGENT_START_PATH
 void set_config(const Config& config) {
   if (g_config == nullptr) g_config = new Config(config);  // never freed: used at exit
   else *g_config = config;

@@ -18,6 +18,7 @@ PROFAGENT_FORK_PATH void record_fork_child() { g_fork_child_pid.store(own_pid())
 
 }  // namespace
 
+PROFAGENT_START_PATH
 void start_fork_child_record() { pthread_atfork(nullptr, nullptr, record_fork_child); }
 
 bool is_recorded_fork_child() noexcept { return is_own_pid(g_fork_child_pid.load()); }

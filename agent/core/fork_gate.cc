@@ -73,6 +73,7 @@ PROFAGENT_FORK_PATH void after_fork_in_child() {
 
 }  // namespace
 
+PROFAGENT_START_PATH
 void install_fork_gate() {
   static std::atomic<bool> installed{false};
   if (installed.exchange(true)) return;

@@ -2,18 +2,15 @@
 // page with its parent until it writes one (copy-on-write: a page fault and a 4 KiB copy);
 // most children exec at once (a shell's every command), so a reset that stores the value a
 // variable already holds costs the child a fault for nothing. Any context (no allocation,
-// no lock): fork handlers run before the child may do anything else.
+// no lock): fork handlers run before the child may do anything else. Their code is marked
+// PROFAGENT_FORK_PATH (code_layout.h).
 #pragma once
 
 #include <atomic>
 #include <cstring>
 #include <new>
 
-// On every function a fork child runs before it may exec (the fork handlers and what they
-// call): they are laid out together (the linker gathers .text.hot.* input sections), so the
-// child's first touches of this code fault in one or two 64 KiB windows instead of one per
-// module (a fork child maps the library's code anew: its page-table entries are not copied).
-#define PROFAGENT_FORK_PATH __attribute__((section(".text.hot.profagent_fork")))
+#include "agent/core/code_layout.h"  // PROFAGENT_FORK_PATH
 
 namespace profagent {
 

@@ -63,6 +63,7 @@ spdlog::logger& log() {
 PROFAGENT_FORK_PATH
 void forget_logger_after_fork() noexcept { store_if_changed(g_logger, nullptr); }
 
+PROFAGENT_START_PATH
 void set_log_level(LogLevel level) {
   g_level.store(to_spdlog(level));
   // Else made at the first message, with this level.

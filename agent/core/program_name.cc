@@ -1,6 +1,7 @@
 // program_name(): the name the program was started as, for its profile files
 // (program_name.h). Read once at start. Normal context only.
 #include "agent/core/program_name.h"
+#include "agent/core/code_layout.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -53,6 +54,7 @@ std::string file_name_part(std::string_view argv0) {
   return out;
 }
 
+PROFAGENT_START_PATH
 std::string program_name() {
   // argv[0] as glibc kept it (no system call: this runs in every process), then as the
   // kernel has it, then the executable's path; each asked only if the one before is empty.

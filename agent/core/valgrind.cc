@@ -1,11 +1,13 @@
 // Valgrind detection (see valgrind.h): valgrind's documented client-request ABI, written out
 // so the build needs no valgrind header. Any context.
 #include "agent/core/valgrind.h"
+#include "agent/core/code_layout.h"
 
 #include <cstdint>
 
 namespace profagent {
 
+PROFAGENT_START_PATH
 bool running_under_valgrind() noexcept {
 #if defined(__x86_64__)
   // valgrind.h, amd64-linux: the four rotations of %rdi add up to 128 bits (a no-op on a real

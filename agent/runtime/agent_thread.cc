@@ -110,6 +110,7 @@ bool wait_for_agent_thread_end(pid_t tid, int64_t timeout_nanos) noexcept {
   return true;
 }
 
+PROFAGENT_START_PATH
 int create_agent_thread(pthread_t* thread, void* (*body)(void*), void* arg, const char* name) {
   AgentScope scope;
   AgentThreadStart* start = take_start_slot();

@@ -2,6 +2,7 @@
 // except child_env_start(): no allocation, no lock, errno preserved.
 #include "agent/core/large_bss.h"
 #include "agent/runtime/child_env.h"
+#include "agent/core/code_layout.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -25,6 +26,7 @@ bool is_separator(char c) { return c == ':' || c == ' '; }  // as the loader spl
 
 }  // namespace
 
+PROFAGENT_START_PATH
 void child_env_start(bool children) {
   if (children) return;
   Dl_info info;

@@ -10,6 +10,7 @@
 #include <cstdlib>
 
 #include "agent/core/program_stderr.h"
+#include "agent/core/code_layout.h"
 
 namespace profagent {
 namespace {
@@ -25,6 +26,7 @@ constinit bool g_loader_debug = false;
 
 }  // namespace
 
+PROFAGENT_START_PATH
 void private_files_start() noexcept {
   int saved = errno;
   g_loader_debug = getenv("LD_DEBUG") != nullptr;

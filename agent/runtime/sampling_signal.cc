@@ -128,6 +128,7 @@ PROFAGENT_SAMPLE_PATH void dispatch(int sig, siginfo_t* info, void* ucontext) {
 
 }  // namespace
 
+PROFAGENT_START_PATH
 bool install_sampling_signal() {
   std::lock_guard<std::mutex> lock(g_install_mutex);
   if (g_owned.load()) return true;

@@ -21,6 +21,7 @@
 #include "agent/runtime/unwind/stack_walk.h"
 #include "agent/runtime/unwind/unwind_tables.h"
 #include "agent/runtime/unwind/unwinder.h"
+#include "agent/core/code_layout.h"
 
 extern "C" void* __tls_get_addr(void*);  // the dynamic loader's (ld-linux-x86-64.so.2)
 
@@ -241,6 +242,7 @@ int leading_agent_frames(const Owners& owners, const uintptr_t* pcs, int n) noex
 
 }  // namespace
 
+PROFAGENT_START_PATH
 void remember_libc_and_loader_code() noexcept {
   g_libc_code.store(reinterpret_cast<uintptr_t>(&gnu_get_libc_version));
   g_loader_code.store(reinterpret_cast<uintptr_t>(&__tls_get_addr));

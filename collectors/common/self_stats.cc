@@ -14,6 +14,7 @@
 #include "agent/core/cost_clock.h"
 #include "agent/core/sample_path.h"
 #include "agent/profile/pprof/profile_builder.h"
+#include "agent/core/code_layout.h"
 
 namespace profagent {
 namespace {
@@ -68,6 +69,7 @@ void self_note_lost(LostCounter& lost, uint64_t events, int64_t weight) noexcept
   if (weight > 0) lost.weight.fetch_add(weight, std::memory_order_relaxed);
 }
 
+PROFAGENT_START_PATH
 void self_stats_start() noexcept {
   cost_clock_start();
   g_counters.start_unix.store(unix_nanos(), std::memory_order_relaxed);
@@ -99,6 +101,7 @@ SelfSnapshot self_snapshot(std::span<const ProfileKind* const> kinds) {
   return s;
 }
 
+PROFAGENT_START_PATH
 void add_self_comment_source(SelfCommentSource source) {
   for (auto& slot : g_sources) {
     SelfCommentSource expected = nullptr;

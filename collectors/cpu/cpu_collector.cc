@@ -36,6 +36,7 @@ bool sigprof_blocked_in(pid_t tid) {
 
 }  // namespace
 
+PROFAGENT_START_PATH
 bool CpuCollector::start(const Config& config) {
   CpuHandlerState& state = cpu_handler_state();
   if (!state.buffer.init()) {
@@ -198,6 +199,7 @@ ProfileBuilder CpuCollector::build(const Window& window, int64_t now_mono) const
   return builder;
 }
 
+PROFAGENT_START_PATH
 bool CpuCollector::nothing_to_write_at_exit(const DumpRequest&) {
   std::lock_guard<std::mutex> lock(mutex_);
   drain_locked();  // lost and in-agent samples are counted in the window too

@@ -28,6 +28,7 @@ uint64_t hash_stack(int32_t tid, const uintptr_t* pcs, uint32_t depth) noexcept 
 
 }  // namespace
 
+PROFAGENT_START_PATH
 bool CpuSampleBuffer::init() noexcept {
   if (tables_[0] != nullptr) return true;
   size_t bytes = sizeof(Entry) * kEntries + sizeof(uint32_t) * kEntries;  // one table

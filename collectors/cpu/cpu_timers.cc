@@ -129,6 +129,7 @@ void CpuTimers::disarm_current_thread() noexcept {
   g_live.fetch_sub(1);
 }
 
+PROFAGENT_START_PATH
 void CpuTimers::arm_existing_threads() {
   // A process that never started a thread (glibc's flag; the agent's own start later): the
   // calling thread is the only one, armed without listing /proc/self/task (~40 us of every

@@ -14,6 +14,7 @@
 
 namespace profagent {
 
+PROFAGENT_START_PATH
 bool HeapCollector::start(const Config& config) {
   if (!g_heap_recorder.init(kRegionBytes, HeapBucketTable::kDefaultMaxBuckets)) {
     log().warn("heap profile off: cannot reserve address space for sampled objects");
@@ -70,6 +71,7 @@ ProfileBuilder build_heap_profile(int64_t rate, int64_t time_nanos) {
 
 // No allocation was ever sampled: only the overflow bucket (bucket 0, used once the table
 // is full) exists.
+PROFAGENT_START_PATH
 bool HeapCollector::nothing_to_write_at_exit(const DumpRequest&) {
   return !started_ || g_heap_recorder.buckets().bucket_count() <= 1;
 }

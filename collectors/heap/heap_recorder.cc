@@ -15,11 +15,13 @@
 #include "agent/core/wakeup.h"
 #include "agent/runtime/unwind/unwind_tables.h"
 #include "collectors/heap/heap_kind.h"
+#include "agent/core/code_layout.h"
 
 namespace profagent {
 
 constinit HeapRecorder g_heap_recorder;
 
+PROFAGENT_START_PATH
 bool HeapRecorder::init(size_t region_bytes, uint32_t max_buckets) noexcept {
   AgentScope scope;
   return buckets_.init(max_buckets) && region_.reserve(region_bytes);

@@ -15,6 +15,7 @@
 
 namespace profagent {
 
+PROFAGENT_START_PATH
 bool ThreadsCollector::start(const Config&) {
   if (!g_thread_snapshotter.init()) {
     log().warn("threads profile off: cannot map its slots");
@@ -53,6 +54,7 @@ std::vector<pid_t> program_threads() {
 // the agent started) leaves the threads profile out without listing /proc/self/task (~40 us
 // of every short process's exit). Threads glibc makes for itself (a SIGEV_THREAD timer's, AIO)
 // and raw clone() threads are not seen: the profile is then left out too.
+PROFAGENT_START_PATH
 bool ThreadsCollector::nothing_to_write_at_exit(const DumpRequest& request) {
   return !running_ || (request.exiting_tid != 0 && !program_may_have_other_threads());
 }

@@ -208,6 +208,7 @@ std::string* g_exe_copy = nullptr;
 
 }  // namespace
 
+PROFAGENT_START_PATH
 void push_start(const Config& config, const std::string& exe) {
   if (config.push_url.empty() || g_push.load() != nullptr) return;
   g_config_copy = new Config(config);

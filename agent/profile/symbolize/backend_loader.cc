@@ -12,6 +12,7 @@
 
 #include "agent/core/fork_gate.h"
 #include "agent/core/log.h"
+#include "agent/core/code_layout.h"
 
 namespace profagent::symbolize {
 namespace {
@@ -78,6 +79,7 @@ void load() {
 
 }  // namespace
 
+PROFAGENT_START_PATH
 void remember_backend_directory() {
   // Only a relative name depends on the working directory; an absolute one (the usual
   // LD_PRELOAD) is resolved when the backend is first needed, so a process that never

@@ -36,6 +36,7 @@ PROFAGENT_FORK_PATH void recache_in_fork_child() noexcept {
 
 }  // namespace
 
+PROFAGENT_START_PATH
 void remember_current_tid() noexcept {
   static std::atomic<bool> fork_handler{false};
   if (!fork_handler.exchange(true)) pthread_atfork(nullptr, nullptr, recache_in_fork_child);

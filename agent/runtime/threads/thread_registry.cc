@@ -99,6 +99,7 @@ bool program_may_have_other_threads() noexcept {
   return g_other_program_threads.load(std::memory_order_acquire);
 }
 
+PROFAGENT_START_PATH
 void note_threads_at_start() noexcept {
   if (!__libc_single_threaded) g_other_program_threads.store(true, std::memory_order_release);
 }
@@ -107,6 +108,7 @@ void note_program_thread_created() noexcept {
   g_other_program_threads.store(true, std::memory_order_release);
 }
 
+PROFAGENT_START_PATH
 void register_agent_thread(pid_t tid) noexcept {
   if (is_agent_thread(tid)) return;  // the creator and the thread itself both register it
   for (auto& slot : g_agent_threads) {

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "agent/core/sample_path.h"
+#include "agent/core/code_layout.h"
 
 extern "C" void* __libc_stack_end;  // ld.so's (GLIBC_2.1): where the initial stack began
 
@@ -29,6 +30,7 @@ constinit thread_local StackBounds t_stack __attribute__((tls_model("initial-exe
 // previous mapping); the low end only decides whether an SP is on this stack, and the
 // kernel keeps at least that much unmapped below the stack for it to grow into.
 // False when this is not the main thread or the answer does not hold together.
+PROFAGENT_START_PATH
 bool main_thread_stack(uintptr_t* lo, uintptr_t* hi) {
   if (syscall(SYS_gettid) != getpid()) return false;
   auto stack_end = reinterpret_cast<uintptr_t>(__libc_stack_end);
@@ -49,6 +51,7 @@ bool main_thread_stack(uintptr_t* lo, uintptr_t* hi) {
   return true;
 }
 
+PROFAGENT_START_PATH
 void note_current_thread_stack() noexcept {
   uintptr_t lo, hi;
   if (main_thread_stack(&lo, &hi)) {

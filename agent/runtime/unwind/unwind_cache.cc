@@ -18,6 +18,7 @@
 
 #include "agent/core/write_all.h"
 #include "agent/runtime/hook_guard.h"
+#include "agent/core/code_layout.h"
 
 namespace profagent {
 namespace {
@@ -62,6 +63,7 @@ size_t payload_bytes(uint32_t rows, size_t pages) {
 
 }  // namespace
 
+PROFAGENT_START_PATH
 void set_unwind_cache_dir(const std::string& dir) {
   AgentScope scope;
   if (g_dir == nullptr) g_dir = new std::string;

@@ -135,6 +135,7 @@ int first_frame_below_agent_handler(const uintptr_t* pcs, int depth) noexcept {
   return 0;
 }
 
+PROFAGENT_START_PATH
 void unwinder_init() noexcept {
   g_agent_code.only_libprofagent = true;
   find_code_of(reinterpret_cast<const void*>(&unwinder_init), &g_agent_code);
