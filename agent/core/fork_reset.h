@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstring>
 #include <new>
+#include <type_traits>
 
 #include "agent/core/code_layout.h"  // PROFAGENT_FORK_PATH
 
@@ -17,7 +18,7 @@ namespace profagent {
 // `a = value`, unless it already is.
 template <class T, class U>
 inline void store_if_changed(std::atomic<T>& a, U value) noexcept {
-  const T v = static_cast<T>(value);
+  const T v = value;  // (no cast: a conversion a plain store would refuse is refused here)
   if (a.load(std::memory_order_relaxed) != v) a.store(v, std::memory_order_relaxed);
 }
 
@@ -28,9 +29,13 @@ inline void assign_if_changed(T& x, const U& value) noexcept {
 }
 
 // Whether a lock's bytes are those of a fresh one: never used, or unlocked again (an
-// unlocked glibc mutex is all its initial bytes again). Not one a thread holds.
+// unlocked glibc mutex of the default kind is its initial bytes again; one that elision or
+// adaptive spinning marked is not, and is only re-made for nothing). Never true of a held one.
+// For lock classes (std::mutex): a plain pthread type would be value-initialized to zeros,
+// which is not every initializer (PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP).
 template <class Lock>
 inline bool lock_is_fresh(const Lock& lock) noexcept {
+  static_assert(!std::is_trivially_default_constructible_v<Lock>, "a lock class, not a C type");
   static constexpr Lock kFresh{};
   return std::memcmp(static_cast<const void*>(&lock), static_cast<const void*>(&kFresh),
                      sizeof lock) == 0;

@@ -79,8 +79,8 @@ class Collector {
   // What the parent gathered is never freed (a parent thread may have been changing it at the
   // fork): maps are made anew in place, fixed tables the child forgets are wiped by the
   // kernel at the fork (MADV_WIPEONFORK) rather than written, so a child that execs at once
-  // copies none of their pages; a variable is stored only when its value changes, and the
-  // definition is marked PROFAGENT_FORK_PATH (agent/core/fork_reset.h).
+  // copies none of their pages. The default kinds' handlers store a variable only when its
+  // value changes and are marked PROFAGENT_FORK_PATH (agent/core/fork_reset.h, code_layout.h).
   virtual void on_fork_child() noexcept {}
   // Whether a fork child's collector needs the dump thread at once. A child that never asks
   // for one (a shell's child that execs at once, a worker that only blocks) gets it only when

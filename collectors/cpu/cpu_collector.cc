@@ -87,7 +87,8 @@ PROFAGENT_FORK_PATH void CpuCollector::on_fork_child() noexcept {
   // changing is one whose lock was held at the fork.
   const bool lock_was_held = !lock_is_fresh(mutex_);
   remake_lock_if_used(mutex_);
-  // The parent's windows are made anew in place, never destroyed (as the wall collector's):
+  // The parent's windows, when not empty or possibly mid-change, are made anew in place, never
+  // destroyed (as the wall collector's):
   // the parent's dump or HTTP thread may have been changing them at the fork, and freeing a
   // half-updated map could crash the child; and freeing them cost every fork child a
   // copy-on-write fault per page of the parent's aggregate, ~80 us for 4,000 stacks before an

@@ -1,10 +1,11 @@
 // fork_reset.h: a fork handler's reset writes nothing when the value is already right (the
 // page stays shared with the parent), and still resets what changed. The "writes nothing"
-// cases run on a read-only page: a store would kill the test with SIGSEGV.
+// cases run on a read-only page, in a death-test child: a store kills it with SIGSEGV.
 #include "agent/core/fork_reset.h"
 
 #include <gtest/gtest.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -37,8 +38,10 @@ class PageState {
     munmap(page_, kPage);
   }
   State* get() { return state_; }
-  void read_only() { ASSERT_EQ(mprotect(page_, kPage, PROT_READ), 0); }
-  void writable() { ASSERT_EQ(mprotect(page_, kPage, PROT_READ | PROT_WRITE), 0); }
+  // (In a death-test child: a failure there exits non-zero.)
+  void read_only() {
+    if (mprotect(page_, kPage, PROT_READ) != 0) _exit(2);
+  }
 
  private:
   static constexpr size_t kPage = 4096;
@@ -52,12 +55,24 @@ TEST(ForkReset, AValueAlreadyRightIsNotWritten) {
   State& s = *page.get();
   s.counter.store(7);
   s.plain = 3;
-  page.read_only();
-  store_if_changed(s.counter, 7);      // a store would fault on the read-only page
-  store_if_changed(s.pointer, nullptr);
-  assign_if_changed(s.plain, 3);
-  EXPECT_EQ(s.counter.load(), 7);
-  page.writable();
+  // In a child (a store to the read-only page kills it with SIGSEGV, not this test binary).
+  EXPECT_EXIT(
+      {
+        page.read_only();
+        store_if_changed(s.counter, 7);
+        store_if_changed(s.pointer, nullptr);
+        assign_if_changed(s.plain, 3);
+        _exit(s.counter.load() == 7 ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
+  // The check itself works: a changed value is a store, and the read-only page kills it.
+  EXPECT_EXIT(
+      {
+        page.read_only();
+        store_if_changed(s.counter, 8);
+        _exit(0);
+      },
+      ::testing::KilledBySignal(SIGSEGV), "");
 }
 
 TEST(ForkReset, AChangedValueIsWritten) {
@@ -82,9 +97,13 @@ TEST(ForkReset, AnUnlockedMutexIsLeftAloneAndAHeldOneIsRemade) {
   EXPECT_TRUE(lock_is_fresh(s.used_lock));
   s.held_lock.lock();  // as a parent thread that does not exist in the child held it
   EXPECT_FALSE(lock_is_fresh(s.held_lock));
-  page.read_only();
-  remake_lock_if_used(s.used_lock);  // must not write: the page is read-only
-  page.writable();
+  EXPECT_EXIT(
+      {
+        page.read_only();
+        remake_lock_if_used(s.used_lock);  // must not write: the page is read-only
+        _exit(0);
+      },
+      ::testing::ExitedWithCode(0), "");
   remake_lock_if_used(s.held_lock);
   EXPECT_TRUE(lock_is_fresh(s.held_lock));
   EXPECT_TRUE(s.held_lock.try_lock());  // usable again, as a fresh one
