@@ -14,7 +14,7 @@
 #include "agent/core/config.h"
 #include "agent/core/published_once.h"
 #include "agent/profile/pprof/profile_delta.h"
-#include "agent/core/fork_reset.h"
+#include "agent/core/code_layout.h"
 
 namespace profagent {
 namespace {

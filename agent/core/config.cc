@@ -16,7 +16,7 @@
 #include "agent/core/listen_address.h"
 #include "agent/core/push_labels.h"
 #include "agent/core/printable.h"
-#include "agent/core/fork_reset.h"
+#include "agent/core/code_layout.h"
 
 namespace profagent {
 namespace {

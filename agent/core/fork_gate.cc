@@ -3,14 +3,13 @@
 // fork generation, so that a section a fork child inherited never unlocks the child's fresh
 // lock.
 #include "agent/core/fork_gate.h"
-#include "agent/core/fork_reset.h"
+#include "agent/core/code_layout.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <time.h>
 
 #include <atomic>
-#include <cstring>
 
 namespace profagent {
 namespace {
@@ -63,12 +62,12 @@ PROFAGENT_FORK_PATH void after_fork_in_child() {
   // Only this thread exists: whatever the parent's threads held is gone with them. A
   // section this thread was in (a fork from inside one) ends without unlocking: its
   // generation is the parent's.
-  // (Each written only if it changes: fork_reset.h.)
+  // (Written unconditionally: the fork held the gate, and the generation shares its page.)
   pthread_rwlock_t fresh = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
-  if (memcmp(&g_gate, &fresh, sizeof fresh) != 0) g_gate = fresh;
+  g_gate = fresh;
   g_generation.fetch_add(1, std::memory_order_relaxed);
-  store_if_changed(g_wait_ran_out, false);
-  assign_if_changed(t_fork_holds, false);
+  g_wait_ran_out.store(false, std::memory_order_relaxed);
+  t_fork_holds = false;
 }
 
 }  // namespace

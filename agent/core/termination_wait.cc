@@ -5,7 +5,7 @@
 #include <atomic>
 
 #include "agent/core/process_id.h"
-#include "agent/core/fork_reset.h"
+#include "agent/core/code_layout.h"
 
 namespace profagent {
 namespace {

@@ -26,7 +26,7 @@
 
 #include "agent/core/large_bss.h"
 #include "agent/runtime/child_env_buffer.h"
-#include "agent/core/fork_reset.h"
+#include "agent/core/code_layout.h"
 
 #define PROFAGENT_HOOK extern "C" __attribute__((visibility("default")))
 

@@ -12,7 +12,7 @@
 #include "agent/core/running_flag.h"
 #include "agent/runtime/sampling_signal.h"
 #include "agent/core/real_sigaction.h"
-#include "agent/core/fork_reset.h"
+#include "agent/core/code_layout.h"
 
 namespace profagent {
 namespace {

@@ -15,7 +15,7 @@
 #include "agent/runtime/sampling_signal.h"
 #include "agent/runtime/signal_mask.h"
 #include "agent/core/real_sigaction.h"
-#include "agent/core/fork_reset.h"
+#include "agent/core/code_layout.h"
 
 namespace {
 

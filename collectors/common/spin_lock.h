@@ -9,6 +9,8 @@
 
 #include <atomic>
 
+#include "agent/core/fork_reset.h"
+
 namespace profagent {
 
 class SpinLock {
@@ -30,9 +32,7 @@ class SpinLock {
   void unlock() noexcept { held_.store(false, std::memory_order_release); }
   // Fork child only: the thread that may have held it is gone.
   // (Stored only when held: a fork child whose parent held none keeps the page shared.)
-  void reset() noexcept {
-    if (held_.load(std::memory_order_relaxed)) held_.store(false, std::memory_order_relaxed);
-  }
+  void reset() noexcept { store_if_changed(held_, false); }
   // Fork child only: whether a thread (gone now) held it at the fork.
   bool held_at_fork() const noexcept { return held_.load(std::memory_order_relaxed); }
 

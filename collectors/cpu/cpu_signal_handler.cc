@@ -12,7 +12,7 @@
 #include "collectors/common/self_stats.h"
 #include "agent/runtime/threads/thread_registry.h"
 #include "agent/runtime/unwind/unwinder.h"
-#include "agent/core/fork_reset.h"
+#include "agent/core/code_layout.h"
 
 namespace profagent {
 

@@ -10,7 +10,7 @@
 #include "collectors/heap/heap_recorder.h"
 #include "collectors/heap/heap_sampler.h"
 #include "collectors/heap/heap_scale.h"
-#include "agent/core/fork_reset.h"
+#include "agent/core/code_layout.h"
 
 namespace profagent {
 

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "agent/core/fork_reset.h"
 #include "collectors/heap/heap_buckets.h"
 #include "collectors/heap/heap_region.h"
 
@@ -40,8 +41,7 @@ class HeapRecorder {
     region_.reset_after_fork();
     buckets_.reset_after_fork();
     // (Only if it changed: a child of a parent that sampled nothing keeps the page shared.)
-    if (samples_since_fork_.load(std::memory_order_relaxed) != 0)
-      samples_since_fork_.store(0, std::memory_order_relaxed);
+    store_if_changed(samples_since_fork_, 0);
   }
 
  private:

@@ -15,7 +15,7 @@
 #include "agent/runtime/threads/thread_registry.h"
 #include "agent/runtime/unwind/unwinder.h"
 #include "collectors/threads/thread_snapshot_blocked.h"
-#include "agent/core/fork_reset.h"
+#include "agent/core/code_layout.h"
 
 namespace profagent {
 namespace {

@@ -11,7 +11,7 @@
 #include "agent/runtime/threads/thread_registry.h"
 #include "collectors/common/syscall_names.h"
 #include "collectors/threads/thread_snapshot.h"
-#include "agent/core/fork_reset.h"
+#include "agent/core/code_layout.h"
 
 namespace profagent {
 

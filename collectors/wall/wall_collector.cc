@@ -19,7 +19,7 @@
 #include "agent/runtime/threads/thread_registry.h"
 #include "agent/core/wakeup.h"
 #include "collectors/wall/wall_signal_handler.h"
-#include "agent/core/fork_reset.h"
+#include "agent/core/code_layout.h"
 
 namespace profagent {
 namespace {

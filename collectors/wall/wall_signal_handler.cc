@@ -17,7 +17,7 @@
 #include "agent/core/futex.h"
 #include "agent/runtime/hook_guard.h"
 #include "agent/runtime/sampling_signal.h"
-#include "agent/core/fork_reset.h"
+#include "agent/core/code_layout.h"
 
 namespace profagent {
 namespace {

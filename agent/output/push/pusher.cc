@@ -24,7 +24,7 @@
 #include "agent/output/push/push_queue.h"
 #include "agent/output/push/sample_type_config.h"
 #include "collectors/common/self_stats.h"
-#include "agent/core/fork_reset.h"
+#include "agent/core/code_layout.h"
 
 namespace profagent {
 namespace {

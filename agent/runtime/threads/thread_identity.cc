@@ -13,7 +13,7 @@
 
 #include "agent/core/sample_path.h"
 #include "agent/runtime/threads/thread_registry.h"
-#include "agent/core/fork_reset.h"
+#include "agent/core/code_layout.h"
 
 namespace profagent {
 namespace {

@@ -21,7 +21,7 @@
 
 #include "agent/core/published_once.h"
 #include "agent/runtime/hook_guard.h"
-#include "agent/core/fork_reset.h"
+#include "agent/core/code_layout.h"
 
 namespace profagent {
 namespace {

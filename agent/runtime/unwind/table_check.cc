@@ -2,7 +2,7 @@
 // allocation, no locks.
 #include "agent/core/large_bss.h"
 #include "agent/runtime/unwind/table_check.h"
-#include "agent/core/fork_reset.h"
+#include "agent/core/code_layout.h"
 
 #include <cstring>
 

@@ -21,7 +21,7 @@
 #include "agent/runtime/unwind/stack_walk.h"
 #include "agent/runtime/unwind/thread_stack.h"
 #include "agent/runtime/unwind/unwind_tables.h"
-#include "agent/core/fork_reset.h"
+#include "agent/core/code_layout.h"
 
 #include <atomic>
 #include <cstring>
