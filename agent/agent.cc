@@ -43,6 +43,7 @@
 #include "agent/profile/symbolize/backend_loader.h"
 #include "agent/profile/symbolize/symbolizer.h"
 #include "agent/runtime/threads/thread_identity.h"
+#include "agent/runtime/unwind/stack_walk.h"
 #include "agent/runtime/threads/thread_registry.h"
 #include "agent/runtime/unwind/unwind_cache.h"
 #include "agent/runtime/unwind/unwind_tables.h"
@@ -276,6 +277,17 @@ void prepare_output_directory_locked() {
   }
 }
 
+// How the first samples were walked: before the dump thread published the first unwind
+// tables each walk read its rules from the objects' .eh_frame (slower, same stacks).
+std::string unwinder_comment() {
+  int64_t first = first_unwind_tables_nanos(), start = self_stats_start_monotonic_nanos();
+  std::string line = "profagent unwinding: first tables ";
+  line += first != 0 && start != 0 && first >= start ? format_nanos(first - start) + " after start"
+                                                     : "not built yet";
+  return line + "; " + std::to_string(walks_without_tables()) +
+         " walks before them read their rules from .eh_frame";
+}
+
 std::string symbolizer_comment() {
   return g_state != nullptr && g_state->symbolizer != nullptr ? g_state->symbolizer->stats_line()
                                                               : "";
@@ -346,6 +358,7 @@ void agent_start() {
     if (c->start(config())) g_state->running.push_back(c.get());
   }
   add_self_comment_source(symbolizer_comment);
+  add_self_comment_source(unwinder_comment);
   symbolize::remember_backend_directory();  // before the program can chdir
   push_start(config(), g_state->exe);  // PROFAGENT_PUSH_URL
   private_files_start();  // before any agent thread: can they have a file table of their own

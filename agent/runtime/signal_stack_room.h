@@ -58,6 +58,9 @@ constexpr size_t kRoomForCpuWalk = 2048;
 //   unwind_from_signal walks (its 512-byte read window, walk_stack, the deepest read);
 //   with less it returns the interrupted PC alone:
 constexpr size_t kRoomForWalk = 1536;
+//   the same walk before the first unwind tables, which reads each rule from the object's
+//   .eh_frame (fde_lookup.h: a 512-byte copy of an FDE, the interpreter's state stack):
+constexpr size_t kRoomForWalkWithoutTables = 3584;
 //   a sampled allocation or lock event records its stack (its 64-frame array, then the
 //   walk); with less the sample is given up and counted as lost:
 constexpr size_t kRoomForHookSample = 2560;

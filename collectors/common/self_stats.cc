@@ -35,6 +35,8 @@ constinit std::atomic<SelfCommentSource> g_sources[kMaxSources]{};
 
 const char* const kCostNames[kCosts] = {"signal_handler", "hooks", "tick", "dump", "push"};
 
+}  // namespace
+
 // "0ns", "512us", "2.10ms", "10.02s": short and unambiguous for a reader. fmt, not printf:
 // a decimal point whatever locale the program set (sort under de_DE wrote "2,10ms").
 std::string format_nanos(int64_t ns) {
@@ -43,8 +45,6 @@ std::string format_nanos(int64_t ns) {
   if (ns < 1000000000) return fmt::format("{:.2f}ms", ns / 1e6);
   return fmt::format("{:.2f}s", ns / 1e9);
 }
-
-}  // namespace
 
 void self_add_cost(SelfCost cost, int64_t nanos, uint64_t events) noexcept {
   int i = static_cast<int>(cost);
@@ -78,6 +78,10 @@ void self_stats_start() noexcept {
 
 int64_t self_stats_start_unix_nanos() noexcept {
   return g_counters.start_unix.load(std::memory_order_relaxed);
+}
+
+int64_t self_stats_start_monotonic_nanos() noexcept {
+  return g_counters.start_mono.load(std::memory_order_relaxed);
 }
 
 SelfSnapshot self_snapshot(std::span<const ProfileKind* const> kinds) {

@@ -37,6 +37,11 @@ void self_note_lost(LostCounter& lost, uint64_t events, int64_t weight = 0) noex
 void self_stats_start() noexcept;
 // Start of the agent in this process, ns since the Unix epoch (0 before start).
 int64_t self_stats_start_unix_nanos() noexcept;
+// The same on the monotonic clock.
+int64_t self_stats_start_monotonic_nanos() noexcept;
+
+// "0ns", "512us", "2.10ms", "10.02s": how the comment lines write a duration.
+std::string format_nanos(int64_t nanos);
 
 struct SelfSnapshot {
   int64_t cost_nanos[static_cast<int>(SelfCost::kCount)] = {};

@@ -327,6 +327,39 @@ TEST_F(HeapE2E, EarlySamplesWithCachedTablesReachTheProgramsEntry) {
   EXPECT_EQ(cut, 0) << "samples whose walk stopped between main and __libc_start_main";
 }
 
+// Without cached tables the dump thread builds them a few ms after start; the allocations
+// sampled before that are walked with the rules read from each object's .eh_frame, at once
+// (no wait for the dump thread): their stacks go down to the program's entry like the rest,
+// and the profile's comment counts those walks.
+TEST_F(HeapE2E, SamplesBeforeTheFirstUnwindTablesReachTheProgramsEntry) {
+  e2e::RunOptions o = options("1");
+  o.env["PROFAGENT_SYMBOL_CACHE"] = "off";
+  e2e::RunResult r = e2e::run({e2e::program("heap_sites")}, o);
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  RawProfile p = only_heap_profile();
+  long early_walks = -1;
+  for (const std::string& c : p.comments) {
+    std::smatch m;
+    if (std::regex_search(c, m, std::regex(R"(profagent unwinding: .*; (\d+) walks before)")))
+      early_walks = std::stol(m[1]);
+  }
+  EXPECT_GT(early_walks, 0) << "no sample was taken before the first tables";
+  int with_main = 0, cut = 0;
+  for (const e2e::RawSample& s : p.samples) {
+    std::vector<std::string> names = p.stack_functions(s);
+    auto has = [&](const std::string& prefix) {
+      for (const std::string& n : names)
+        if (n.rfind(prefix, 0) == 0) return true;
+      return false;
+    };
+    if (!has("main")) continue;
+    ++with_main;
+    if (!has("__libc_start_main")) ++cut;
+  }
+  EXPECT_GT(with_main, 5);
+  EXPECT_EQ(cut, 0) << "samples whose walk stopped between main and __libc_start_main";
+}
+
 // The agent's own C++ runtime (linked into libprofagent.so) allocates from its static
 // initialisers, after the agent's constructor armed the hooks (libstdc++'s 71 KiB exception
 // pool): never the program's allocation, never in its profile, even when every allocation

@@ -14,6 +14,7 @@
 #include <initializer_list>
 
 #include "agent/core/sample_path.h"
+#include "agent/runtime/unwind/fde_lookup.h"
 #include "agent/runtime/unwind/frame_desc.h"
 #include "agent/runtime/unwind/thread_stack.h"
 #include "agent/runtime/unwind/unwind_tables.h"
@@ -81,15 +82,12 @@ bool ProcessVmMemory::read(uintptr_t addr, void* out, size_t n) noexcept {
 
 namespace {
 
-// `mov $15, %rax; syscall`: glibc's x86-64 __restore_rt (rt_sigreturn).
-constexpr unsigned char kSigreturn[] = {0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05};
-
 template <typename Memory>
 bool is_sigreturn_trampoline(Memory& mem, const UnwindModule* m, uintptr_t pc) {
-  if (m == nullptr || pc < m->lo || pc + sizeof kSigreturn > m->hi) return false;
-  unsigned char code[sizeof kSigreturn];
+  if (m == nullptr || pc < m->lo || pc + sizeof kSigreturnCode > m->hi) return false;
+  unsigned char code[sizeof kSigreturnCode];
   if (!mem.read_code(pc, code, sizeof code)) return false;
-  return memcmp(code, kSigreturn, sizeof code) == 0;
+  return memcmp(code, kSigreturnCode, sizeof code) == 0;
 }
 
 // The call instruction that ends right before `v`, if the bytes there decode as one:
@@ -376,6 +374,34 @@ PcInfo resolve_pc(Memory& mem, const UnwindModuleSet* set, uintptr_t lookup, uin
   return info;
 }
 
+// Where a walk finds each PC's rule: the published tables (set != nullptr), or before the
+// first tables each object's own .eh_frame (fde_lookup.h, with the walk's RowLookupCache;
+// `module` stays null, which nothing needs outside a guessed walk).
+struct TableRows {
+  const UnwindModuleSet* set;
+  template <typename Memory>
+  PcInfo resolve(Memory& mem, uintptr_t lookup, uintptr_t pc, bool exact, uintptr_t* row_lo,
+                 uintptr_t* row_hi) {
+    return resolve_pc(mem, set, lookup, pc, exact, row_lo, row_hi);
+  }
+};
+struct ObjectRows {
+  static constexpr const UnwindModuleSet* set = nullptr;
+  RowLookupCache cache;
+  template <typename Memory>
+  PcInfo resolve(Memory&, uintptr_t lookup, uintptr_t pc, bool exact, uintptr_t* row_lo,
+                 uintptr_t* row_hi) {
+    RowWithoutTables row = find_row_without_tables(lookup, exact ? 0 : pc, cache);
+    PcInfo info{};
+    info.desc = row.desc;
+    info.has_desc = row.has_desc;
+    info.sigreturn = row.sigreturn;
+    *row_lo = row.row_lo;
+    *row_hi = row.row_hi;
+    return info;
+  }
+};
+
 }  // namespace
 
 uintptr_t function_start_of(uintptr_t pc) noexcept {
@@ -403,11 +429,13 @@ bool is_signal_return_frame(uintptr_t lookup) noexcept {
   return is_sigreturn_trampoline(code, find_unwind_module(set, lookup + 1), lookup + 1);
 }
 
-template <typename Memory>
-PROFAGENT_SAMPLE_PATH
-int walk_stack(WalkRegs regs, Memory& mem, const WalkOptions& opt, uintptr_t* pcs,
-               int max_frames) noexcept {
-  const UnwindModuleSet* set = unwind_modules();
+namespace {
+
+template <typename Memory, typename Rows>
+PROFAGENT_SAMPLE_PATH __attribute__((always_inline)) inline int walk_with(
+    WalkRegs regs, Memory& mem, const WalkOptions& opt, Rows& rows, uintptr_t* pcs,
+    int max_frames) noexcept {
+  const UnwindModuleSet* set = rows.set;
   int n = 0;
   bool exact = opt.first_exact;
   bool bp_unknown = opt.bp_unknown && regs.bp == 0;
@@ -425,10 +453,10 @@ int walk_stack(WalkRegs regs, Memory& mem, const WalkOptions& opt, uintptr_t* pc
     PcInfo info;
     if (exact ? !cache.get_leaf(lookup, &info) : !cache.get(lookup, &info)) {
       uintptr_t row_lo, row_hi;
-      info = resolve_pc(mem, set, lookup, pc, exact, &row_lo, &row_hi);
-      if (info.module == nullptr) note_unknown_pc();
-      else if (exact) cache.put_leaf(row_lo, row_hi, info);
-      else cache.put(lookup, info);
+      info = rows.resolve(mem, lookup, pc, exact, &row_lo, &row_hi);
+      if (set != nullptr && info.module == nullptr) note_unknown_pc();
+      if (exact) cache.put_leaf(row_lo, row_hi, info);
+      else if (set == nullptr || info.module != nullptr) cache.put(lookup, info);
     }
     // Returning into the signal trampoline: the interrupted registers are in the ucontext
     // the kernel pushed, which starts at the trampoline's SP.
@@ -450,6 +478,7 @@ int walk_stack(WalkRegs regs, Memory& mem, const WalkOptions& opt, uintptr_t* pc
     const FrameDesc* d = info.has_desc ? &info.desc : nullptr;
     uint8_t kind = d != nullptr ? d->cfa_kind : static_cast<uint8_t>(kCfaNoCfi);
     if (bp_unknown && (kind == kCfaRbp || kind == kCfaNoCfi)) {
+      if (set == nullptr) break;  // the guess needs the tables
       regs.bp = guess_frame_pointer(mem, set, regs.sp, function_start(info.module, lookup),
                                     lookup);
       bp_unknown = false;
@@ -494,6 +523,37 @@ int walk_stack(WalkRegs regs, Memory& mem, const WalkOptions& opt, uintptr_t* pc
     exact = false;
   }
   return n;
+}
+
+// Before the first tables: out of line, so its frame (the lookup cache, the FDE copy) is
+// only entered then.
+constinit std::atomic<uint64_t> g_walks_without_tables{0};
+
+template <typename Memory>
+__attribute__((noinline)) int walk_without_tables(WalkRegs regs, Memory& mem,
+                                                  const WalkOptions& opt, uintptr_t* pcs,
+                                                  int max_frames) noexcept {
+  g_walks_without_tables.fetch_add(1, std::memory_order_relaxed);
+  ObjectRows rows;
+  return walk_with(regs, mem, opt, rows, pcs, max_frames);
+}
+
+}  // namespace
+
+uint64_t walks_without_tables() noexcept {
+  return g_walks_without_tables.load(std::memory_order_relaxed);
+}
+
+template <typename Memory>
+PROFAGENT_SAMPLE_PATH
+int walk_stack(WalkRegs regs, Memory& mem, const WalkOptions& opt, uintptr_t* pcs,
+               int max_frames) noexcept {
+  // Before the first tables (or when a test asks for it) each PC's rule is read from its
+  // object's .eh_frame instead: slower, only for a process's first milliseconds.
+  const UnwindModuleSet* set = opt.without_tables ? nullptr : unwind_modules();
+  if (set == nullptr) return walk_without_tables(regs, mem, opt, pcs, max_frames);
+  TableRows rows{set};
+  return walk_with(regs, mem, opt, rows, pcs, max_frames);
 }
 
 // The attribute on the instantiation places it with the other sample-path code.

@@ -90,7 +90,14 @@ struct WalkOptions {
   // program's own work has mostly pushed out of the cache. A hook's walk runs on the hot
   // stack of the call it interrupts, where the prefetches would only evict program data.
   bool prefetch_stack = false;
+  // Read each PC's rule from its object's .eh_frame (fde_lookup.h), as every walk does
+  // before the first tables are published, even when they are: for tests.
+  bool without_tables = false;
 };
+
+// Walks made before the first tables (each rule read from its object's .eh_frame), since
+// start. Async-signal-safe.
+uint64_t walks_without_tables() noexcept;
 
 // Walks from `regs`, writing pprof location addresses (exact PCs, return addresses - 1).
 template <typename Memory>

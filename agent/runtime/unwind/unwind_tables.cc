@@ -33,6 +33,7 @@ constinit std::atomic<const UnwindModuleSet*> g_set{nullptr};
 constinit std::atomic<bool> g_rescan{false};
 constinit std::atomic<bool> g_wanted{false};  // want_unwind_tables: a walk is waiting
 constinit std::atomic<bool> g_rebuild{false};
+constinit std::atomic<int64_t> g_first_published_nanos{0};  // monotonic; 0: none yet
 constinit std::atomic<uint32_t> g_published{0};  // futex word: bumped at each publication  // republish: a cached table's check settled
 constinit std::atomic<unsigned long long> g_adds{0}, g_subs{0};
 
@@ -217,6 +218,8 @@ void unwind_tables_refresh() noexcept {
   // The previous set is retired, not unmapped: a walk may still be reading it. Sets are
   // small (one entry per loaded object) and only made when the loader's lists changed.
   g_set.store(set, std::memory_order_release);
+  if (g_first_published_nanos.load(std::memory_order_relaxed) == 0)
+    g_first_published_nanos.store(monotonic_nanos(), std::memory_order_relaxed);
   // Walks waiting for the first tables (wait_for_unwind_tables) sleep on this word.
   g_published.fetch_add(1, std::memory_order_release);
   futex_wake(g_published, INT32_MAX);
@@ -243,6 +246,10 @@ bool wait_for_first_unwind_tables(int64_t deadline_nanos) noexcept {
   }
 }
 bool unwind_tables_wanted() noexcept { return g_wanted.load(std::memory_order_acquire); }
+
+int64_t first_unwind_tables_nanos() noexcept {
+  return g_first_published_nanos.load(std::memory_order_relaxed);
+}
 
 PROFAGENT_SAMPLE_PATH
 void note_unknown_pc() noexcept { g_rescan.store(true, std::memory_order_relaxed); }

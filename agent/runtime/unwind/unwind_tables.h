@@ -64,6 +64,8 @@ const FrameDesc* find_frame_desc(const UnwindModule& m, uintptr_t pc) noexcept;
 // builds them at once instead of after its start grace. Async-signal-safe.
 void want_unwind_tables() noexcept;
 bool unwind_tables_wanted() noexcept;
+// When the first set was published (monotonic ns; 0 before). Async-signal-safe.
+int64_t first_unwind_tables_nanos() noexcept;
 
 // Sleeps (a futex on the publication count, which every publication wakes) until a set of
 // tables is published or the monotonic deadline passes; true if there is one. A waiting

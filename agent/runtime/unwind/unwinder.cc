@@ -2,8 +2,8 @@
 // unwind_tables.h). SIGNAL/HOOK CONTEXT: unwind_from_signal, unwind_from_hook,
 // unwind_thread_from_registers and is_agent_pc are async-signal-safe (no locks, no
 // allocation, no descriptors; errno preserved). unwinder_init runs in normal context. Until the
-// dump thread's first unwind_tables_refresh a signal walk returns the interrupted PC alone and
-// a hook walk waits for it (bounded: wait_for_first_tables).
+// dump thread's first unwind_tables_refresh a walk reads each PC's rule from its object's
+// .eh_frame (fde_lookup.h).
 #include "agent/runtime/unwind/unwinder.h"
 
 #include <errno.h>
@@ -98,23 +98,6 @@ void find_code_of(const void* probe, RangeSet* out) {
   dl_iterate_phdr(find_ranges, &query);
 }
 
-// A sampled allocation or lock made in the first moments of the process, before the first
-// tables: waits for them (~0.1 ms from the symbol cache, 2-4 ms built from .eh_frame when
-// there is no cache), at most kFirstTablesWaitNanos, once per process. A timeout means the
-// dump thread is held up, maybe by a lock this very thread holds (the loader's, inside a
-// dl_iterate_phdr callback; the fork gate's, in an atfork handler), or that there is none
-// yet (an atfork child handler running before the agent's): later samples then do not wait,
-// and are counted lost until the tables come. HOOK CONTEXT.
-constexpr int64_t kFirstTablesWaitNanos = 20 * 1000000LL;
-std::atomic<bool> g_first_tables_wait_timed_out{false};
-
-bool wait_for_first_tables() noexcept {
-  if (g_first_tables_wait_timed_out.load(std::memory_order_relaxed)) return false;
-  if (wait_for_unwind_tables(kFirstTablesWaitNanos)) return true;
-  g_first_tables_wait_timed_out.store(true, std::memory_order_relaxed);
-  return false;
-}
-
 }  // namespace
 
 bool wait_for_unwind_tables(int64_t timeout_nanos) noexcept {
@@ -151,12 +134,14 @@ namespace {
 PROFAGENT_SAMPLE_PATH __attribute__((noinline)) int walk_from_signal(const WalkRegs& regs,
                                                                   uintptr_t* pcs,
                                                                   int max_frames,
-                                                                  bool skip_agent) noexcept {
+                                                                  bool skip_agent,
+                                                                  bool without_tables) noexcept {
   LocalStackMemory mem(regs.sp);
   WalkOptions opt;
   opt.first_exact = true;
   opt.prefetch_stack = true;
   opt.skip_agent = skip_agent;  // agent trampolines never show in a sample's stack
+  opt.without_tables = without_tables;
   return walk_stack(regs, mem, opt, pcs, max_frames);
 }
 
@@ -175,15 +160,25 @@ int unwind_from_signal(void* ucontext, uintptr_t* pcs, int max_frames) noexcept 
   ErrnoKeeper keep_errno;
   const WalkRegs regs = interrupted_registers(ucontext);
   // Before the dump thread's first load of the tables (2 ms after the agent starts, or at
-  // once when woken: the CPU handler's tick request wakes it) there is nothing to walk
-  // with, and on an alternate signal stack too small for the walk there is no room to: the
-  // sample keeps the function it interrupted, without guessing its callers.
-  if (unwind_modules() == nullptr || signal_stack_room(ucontext) < kRoomForWalk) {
+  // once when woken: the CPU handler's tick request wakes it; tens of ms when the machine is
+  // loaded) the walk reads each PC's rule from its object's .eh_frame (fde_lookup.h), which
+  // takes more stack. On an alternate signal stack too small for the walk the sample keeps
+  // the function it interrupted, without guessing its callers.
+  const size_t room = signal_stack_room(ucontext);
+  if (room < (unwind_modules() == nullptr ? kRoomForWalkWithoutTables : kRoomForWalk)) {
     if (is_agent_pc(regs.pc)) return 0;
     pcs[0] = regs.pc;
     return 1;
   }
-  return walk_from_signal(regs, pcs, max_frames, /*skip_agent=*/true);
+  return walk_from_signal(regs, pcs, max_frames, /*skip_agent=*/true, /*without_tables=*/false);
+}
+
+int unwind_from_signal_without_tables(void* ucontext, uintptr_t* pcs, int max_frames) noexcept {
+  if (ucontext == nullptr || max_frames <= 0) return 0;
+  ErrnoKeeper keep_errno;
+  if (signal_stack_room(ucontext) < kRoomForWalkWithoutTables) return 0;
+  return walk_from_signal(interrupted_registers(ucontext), pcs, max_frames, /*skip_agent=*/true,
+                          /*without_tables=*/true);
 }
 
 int unwind_every_frame_from_signal(void* ucontext, uintptr_t* pcs, int max_frames) noexcept {
@@ -191,7 +186,7 @@ int unwind_every_frame_from_signal(void* ucontext, uintptr_t* pcs, int max_frame
   ErrnoKeeper keep_errno;
   if (unwind_modules() == nullptr || signal_stack_room(ucontext) < kRoomForWalk) return 0;
   return walk_from_signal(interrupted_registers(ucontext), pcs, max_frames,
-                          /*skip_agent=*/false);
+                          /*skip_agent=*/false, /*without_tables=*/false);
 }
 
 namespace {
@@ -216,8 +211,11 @@ PROFAGENT_SAMPLE_PATH __attribute__((noinline)) int unwind_from_hook(uintptr_t* 
                                                                 int max_frames) noexcept {
   if (max_frames <= 0) return 0;
   ErrnoKeeper keep_errno;
-  if (unwind_modules() == nullptr && !wait_for_first_tables()) return 0;
-  if (current_stack_room().bytes < kRoomForWalk) return 0;  // no room: the sample is lost
+  // Before the first tables the walk reads each rule from its object's .eh_frame: the
+  // program's first allocations and locks keep their stacks without waiting for the dump
+  // thread. With too little stack for the walk the sample is lost.
+  const size_t need = unwind_modules() == nullptr ? kRoomForWalkWithoutTables : kRoomForWalk;
+  if (current_stack_room().bytes < need) return 0;
   return walk_from_hook(pcs, max_frames, /*skip_agent=*/true);
 }
 

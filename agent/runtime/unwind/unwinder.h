@@ -2,9 +2,10 @@
 // unwind_tables publishes them, stack_walk walks). SIGNAL/HOOK CONTEXT: every capture
 // function is async-signal-safe (no allocation, no locks, no descriptors, errno preserved)
 // and writes into caller-provided arrays; stack use under 1.3 KiB (see stack_walk.h). Before
-// the first tables (2 ms after start) unwind_from_signal returns the interrupted PC alone,
-// unwind_thread_from_registers nothing, and unwind_from_hook first polls for them (at most
-// 20 ms, once per process).
+// the first tables (2 ms after start, tens of ms on a loaded machine) unwind_from_signal reads
+// each PC's rule from its object's .eh_frame (fde_lookup.h: slower, ~2 KiB more stack), so
+// do unwind_from_hook and unwind_from_signal_without_tables; unwind_thread_from_registers
+// returns nothing.
 //
 // Addresses come out as pprof location addresses (pprof-semantics.md §6.1): the interrupted
 // PC of a signal sample exactly, every return address minus one.
@@ -31,8 +32,8 @@ void unwind_tables_refresh() noexcept;
 // once (want_unwind_tables, a wake-up); false after `timeout_nanos`. Sleeps on a futex the
 // publication wakes, never on a lock: the CPU it gives up lets the dump thread in at once
 // (polling with sched_yield on a machine whose CPUs the program kept busy left it queued for
-// the scheduler's whole slice, 1-4 ms). Before the first tables every walk returns nothing.
-// Normal or hook context.
+// the scheduler's whole slice, 1-4 ms). Before the first tables a walk from another
+// thread's registers (unwind_thread_from_registers) returns nothing. Normal or hook context.
 bool wait_for_unwind_tables(int64_t timeout_nanos) noexcept;
 
 // In a forked child: the refresh lock is made anew (the walk itself needs nothing).
@@ -41,6 +42,9 @@ void unwinder_after_fork_child() noexcept;
 // Unwinds the thread interrupted by a signal, from the handler's ucontext. Returns the number
 // of frames written (0 if nothing could be unwound).
 int unwind_from_signal(void* ucontext, uintptr_t* pcs, int max_frames) noexcept;
+// The same walk as before the first tables (every rule read from the objects' .eh_frame),
+// whether or not they exist: for tests that hold it to the table walk and to libunwind.
+int unwind_from_signal_without_tables(void* ucontext, uintptr_t* pcs, int max_frames) noexcept;
 
 // The same walk with the agent's own frames kept (a sample drops them): for a handler that
 // must know whether the interrupted code was inside the agent (thread_start_point.h). Before
