@@ -35,6 +35,7 @@
 #include "agent/runtime/private_files.h"
 #include "agent/runtime/fresh_stack.h"
 #include "agent/core/termination_wait.h"
+#include "agent/runtime/signal_mask.h"
 #include "agent/runtime/signal_retry.h"
 #include "agent/runtime/thread_start_point.h"
 #include "agent/runtime/sampling_signal.h"
@@ -219,6 +220,7 @@ PROFAGENT_FORK_PATH void fork_child() {
   unwinder_after_fork_child();
   forget_logger_after_fork();
   reset_program_sigprof_action_after_fork();
+  forget_deferred_sigprof_after_fork();
   // (Each written only if it changes: fork_reset.h.)
   remake_lock_if_used(g_state->dump_mutex);
   remake_lock_if_used(g_state->finish_mutex);  // a parent thread may have been finishing its start

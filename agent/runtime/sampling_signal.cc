@@ -108,16 +108,20 @@ PROFAGENT_SAMPLE_PATH void dispatch(int sig, siginfo_t* info, void* ucontext) {
     // An alternate signal stack with barely room for the kernel's frame: no agent handler can
     // run safely (the sample is lost, a snapshot or wall walk finds no answer); anything
     // else would overflow it.
-    if (signal_stack_room(ucontext) < kRoomForAgentHandler) {
-      errno = saved_errno;
-      return;
+    if (signal_stack_room(ucontext) >= kRoomForAgentHandler) {
+      SignalHandlerFn fn = info->si_code == SI_TIMER && info->si_value.sival_ptr == kTimerCookie
+                               ? g_cpu_handler.load(std::memory_order_acquire)
+                           : (static_cast<uint32_t>(info->si_value.sival_int) & kWallCookieBit)
+                               ? g_wall_handler.load(std::memory_order_acquire)
+                               : g_snapshot_handler.load(std::memory_order_acquire);
+      if (fn != nullptr) fn(info, ucontext);
     }
-    SignalHandlerFn fn = info->si_code == SI_TIMER && info->si_value.sival_ptr == kTimerCookie
-                             ? g_cpu_handler.load(std::memory_order_acquire)
-                         : (static_cast<uint32_t>(info->si_value.sival_int) & kWallCookieBit)
-                             ? g_wall_handler.load(std::memory_order_acquire)
-                             : g_snapshot_handler.load(std::memory_order_acquire);
-    if (fn != nullptr) fn(info, ucontext);
+    // The program's own SIGPROF, deferred on this thread and swallowed by this one.
+    siginfo_t deferred;
+    if (take_deferred_program_sigprof(&deferred)) {
+      errno = saved_errno;
+      forward_to_program(sig, &deferred, ucontext);
+    }
     errno = saved_errno;
     return;
   }

@@ -20,6 +20,13 @@ namespace {
 thread_local bool t_view __attribute__((tls_model("initial-exec"))) = false;
 thread_local bool t_held __attribute__((tls_model("initial-exec"))) = false;
 thread_local unsigned long long t_real __attribute__((tls_model("initial-exec"))) = 0;
+// A program SIGPROF deferred and re-sent to this thread that has not reached the program's
+// handler yet, and the head of its siginfo (signo, errno, code and the union's first 16
+// bytes: sender pid and uid, or timer id and overrun, and the value).
+constexpr size_t kInfoHead = 32;
+thread_local bool t_deferred __attribute__((tls_model("initial-exec"))) = false;
+thread_local unsigned char t_deferred_info[kInfoHead] __attribute__((tls_model("initial-exec")));
+static_assert(kInfoHead <= sizeof(siginfo_t));
 
 constexpr unsigned long long bit(int sig) { return 1ull << (sig - 1); }
 constexpr unsigned long long kCompared = ~(bit(SIGPROF) | bit(SIGKILL) | bit(SIGSTOP));
@@ -103,8 +110,12 @@ void hold_sigprof_for_wait(const sigset_t* set) noexcept {
 }
 
 bool defer_program_sigprof_if_blocked(const siginfo_t* info, void* ucontext) noexcept {
-  if (!t_view || ucontext == nullptr) return false;
+  if (!t_view || ucontext == nullptr) {
+    t_deferred = false;  // delivered now: the re-sent one, or one it merged with
+    return false;
+  }
   if (t_held) {
+    t_deferred = false;
     // SIGPROF was really blocked (held): that it is delivered now means the program's own
     // mask change (or sigsuspend, pselect, ppoll… with a temporary mask) opened it. The
     // program wants it now: deliver, never defer again (a second deferral would lose it and
@@ -114,14 +125,23 @@ bool defer_program_sigprof_if_blocked(const siginfo_t* info, void* ucontext) noe
     return false;
   }
   // The interrupted code's real mask: a view the program's runtime overrode is stale.
-  if (!sigprof_view_blocked(kernel_mask_word(&static_cast<ucontext_t*>(ucontext)->uc_sigmask)))
+  if (!sigprof_view_blocked(kernel_mask_word(&static_cast<ucontext_t*>(ucontext)->uc_sigmask))) {
+    t_deferred = false;
     return false;
+  }
   // Really blocked from the handler's return on (the kernel restores this saved mask).
   sigaddset(&static_cast<ucontext_t*>(ucontext)->uc_sigmask, kSamplingSignal);
   t_held = true;
   pid_t pid = getpid();
   bool to_thread = info != nullptr && info->si_code == SI_TKILL;
   if (to_thread) {
+    // A thread has one pending SIGPROF at most: an agent timer signal that came while this
+    // handler ran (SIGPROF blocked) is pending already and swallows the re-sent one. So the
+    // program's is remembered too, and the agent's next SIGPROF on this thread, which can
+    // only come once the program's mask lets SIGPROF in, delivers it
+    // (take_deferred_program_sigprof).
+    memcpy(t_deferred_info, info, kInfoHead);
+    t_deferred = true;
     syscall(SYS_tgkill, pid, static_cast<pid_t>(syscall(SYS_gettid)), kSamplingSignal);
     return true;
   }
@@ -130,6 +150,18 @@ bool defer_program_sigprof_if_blocked(const siginfo_t* info, void* ucontext) noe
   if (info == nullptr ||
       syscall(SYS_rt_sigqueueinfo, pid, kSamplingSignal, const_cast<siginfo_t*>(info)) != 0)
     syscall(SYS_kill, pid, kSamplingSignal);
+  return true;
+}
+
+PROFAGENT_FORK_PATH void forget_deferred_sigprof_after_fork() noexcept {
+  if (t_deferred) t_deferred = false;  // (a store only when it changes: fork_reset.h)
+}
+
+bool take_deferred_program_sigprof(siginfo_t* info) noexcept {
+  if (!t_deferred) return false;
+  t_deferred = false;
+  memset(info, 0, sizeof *info);
+  memcpy(info, t_deferred_info, kInfoHead);
   return true;
 }
 

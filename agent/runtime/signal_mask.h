@@ -50,6 +50,15 @@ void hold_sigprof_for_wait(const sigset_t* set) noexcept;
 // handler returns (through the interrupted context's saved mask). Returns true if deferred.
 bool defer_program_sigprof_if_blocked(const siginfo_t* info, void* ucontext) noexcept;
 
+// From the dispatcher, after one of the agent's own SIGPROFs on this thread: a program
+// SIGPROF deferred here and re-sent may have merged into it (a standard signal is pending at
+// most once per thread). If one is still waiting, fills `info` with what it carried and
+// returns true: the caller delivers it now (the agent's signal came, so SIGPROF is open).
+bool take_deferred_program_sigprof(siginfo_t* info) noexcept;
+// In a fork child: a SIGPROF pending in the parent is not pending in the child (fork clears
+// the pending set), so the child forgets the one it deferred.
+void forget_deferred_sigprof_after_fork() noexcept;
+
 // Inheritance by a new thread: the creator's flags, taken before pthread_create and adopted
 // by the new thread before its start routine.
 struct MaskInheritance {

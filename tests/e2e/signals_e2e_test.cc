@@ -108,6 +108,21 @@ TEST_F(SignalsE2E, ProgramSigprofBlockedThenSuspendedOrUnblockedIsDelivered) {
   }
 }
 
+// The program sends itself SIGPROF while it blocks SIGPROF, 5,000 times, each followed by
+// 20 us of CPU and an unblock: its handler runs once per round, every round. The agent defers
+// each one and re-sends it to the thread; an agent timer signal that came while the
+// dispatcher ran was pending already and swallowed the re-sent one (a standard signal is
+// pending once per thread): ~1 round in 4,000 lost its signal, and a program that waits in
+// sigsuspend for it hung (SignalsE2E.ProgramSigprofBlockedThenSuspended... failed ~1 run in
+// 10 on a loaded machine). Four runs: with that bug, a run missed none ~30% of the time.
+TEST_F(SignalsE2E, ProgramSigprofDeferredNeverMergesIntoTheAgentsTimerSignal) {
+  for (int run = 0; run < 4; ++run) {
+    e2e::RunResult r = e2e::run({e2e::program("sigprof_deferred_storm"), "5000"}, fast_cpu());
+    ASSERT_EQ(r.exit_code(), 0) << r.out << r.err;
+    EXPECT_EQ(r.out, "rounds 5000 missed 0\n") << "run " << run;
+  }
+}
+
 // A program handler that leaves with siglongjmp (without restoring the mask) never leaves
 // from inside the agent's SIGPROF handler: that would keep SIGPROF blocked on the thread for
 // good, and the program's own profiler started later would never tick (10 runs of 10 at

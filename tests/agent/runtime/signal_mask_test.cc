@@ -3,7 +3,9 @@
 #include "agent/runtime/signal_mask.h"
 
 #include <gtest/gtest.h>
+#include <pthread.h>
 #include <signal.h>
+#include <ucontext.h>
 
 namespace profagent {
 namespace {
@@ -82,6 +84,55 @@ TEST(SignalMask, ViewGoesStaleWhenTheRealMaskChangesBehindLibc) {
   EXPECT_FALSE(sigprof_view_blocked(bit(SIGURG)));
   EXPECT_FALSE(sigprof_view_blocked(all_but_prof));  // and the view stays forgotten
   set_sigprof_flags(false, false, 0);
+}
+
+// A program SIGPROF that arrives while the view blocks it is re-sent to the thread and also
+// remembered: if an agent SIGPROF pending on the thread swallowed the re-sent one (one
+// pending standard signal per thread), the agent's delivers it. Taken once; a delivery of the
+// program's own SIGPROF, and a fork child, forget it.
+TEST(SignalMask, DeferredProgramSigprofIsRememberedUntilDelivered) {
+  sigset_t prof, old;
+  sigemptyset(&prof);
+  sigaddset(&prof, SIGPROF);
+  ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &prof, &old), 0);  // the re-sent one stays pending
+  ucontext_t uc{};
+  sigemptyset(&uc.uc_sigmask);
+  set_sigprof_flags(true, false, kernel_mask_word(&uc.uc_sigmask));
+  siginfo_t info{};
+  info.si_signo = SIGPROF;
+  info.si_code = SI_TKILL;
+  info.si_pid = 4242;
+  info.si_uid = 77;
+  EXPECT_TRUE(defer_program_sigprof_if_blocked(&info, &uc));
+  EXPECT_TRUE(sigismember(&uc.uc_sigmask, SIGPROF)) << "blocked for real from the return on";
+  siginfo_t taken;
+  ASSERT_TRUE(take_deferred_program_sigprof(&taken));
+  EXPECT_EQ(taken.si_signo, SIGPROF);
+  EXPECT_EQ(taken.si_code, SI_TKILL);
+  EXPECT_EQ(taken.si_pid, 4242);
+  EXPECT_EQ(taken.si_uid, 77u);
+  EXPECT_FALSE(take_deferred_program_sigprof(&taken)) << "delivered once";
+
+  // Deferred again, then the re-sent one itself arrives once the view no longer blocks it.
+  sigemptyset(&uc.uc_sigmask);
+  set_sigprof_flags(true, false, kernel_mask_word(&uc.uc_sigmask));
+  EXPECT_TRUE(defer_program_sigprof_if_blocked(&info, &uc));
+  set_sigprof_flags(false, false, 0);
+  EXPECT_FALSE(defer_program_sigprof_if_blocked(&info, &uc));
+  EXPECT_FALSE(take_deferred_program_sigprof(&taken));
+
+  set_sigprof_flags(true, false, kernel_mask_word(&uc.uc_sigmask));
+  sigemptyset(&uc.uc_sigmask);
+  EXPECT_TRUE(defer_program_sigprof_if_blocked(&info, &uc));
+  forget_deferred_sigprof_after_fork();
+  EXPECT_FALSE(take_deferred_program_sigprof(&taken));
+  set_sigprof_flags(false, false, 0);
+
+  // Drain the re-sent signals before unblocking.
+  timespec none{0, 0};
+  while (sigtimedwait(&prof, nullptr, &none) == SIGPROF) {
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
 }  // namespace
