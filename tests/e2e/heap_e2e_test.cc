@@ -218,7 +218,21 @@ TEST_F(HeapE2E, GlibcInternalAllocationsAndForkedChild) {
   EXPECT_EQ(child_kept, 64 * 4096);
 }
 
+// The program's own resident set, without the agent, in both halves (rounds 2->4, 4->6): the
+// smaller growth. glibc keeps what a round whose live set peaked higher freed, and on a
+// loaded machine that happens in both halves without any agent (+1.4 and +2.7 MiB seen).
+double plain_growth_in_both_halves() {
+  e2e::RunResult r = e2e::run({e2e::program("heap_stress"), "6"});
+  std::map<int, double> rss;
+  const std::regex round_re("rss_round_kib (\\d+) (\\d+)");
+  for (std::sregex_iterator it(r.out.begin(), r.out.end(), round_re), end; it != end; ++it)
+    rss[std::stoi((*it)[1])] = std::stod((*it)[2]);
+  if (rss.size() != 6u) return 0;
+  return std::max(0.0, std::min(rss[4] - rss[2], rss[6] - rss[4]));
+}
+
 TEST_F(HeapE2E, StressCrossThreadFreesAtRateOneAndDefault) {
+  const double plain_growth = plain_growth_in_both_halves();
   for (const char* rate : {"1", "524288"}) {
     SCOPED_TRACE(rate);
     dir_ = e2e::make_temp_dir();
@@ -243,9 +257,12 @@ TEST_F(HeapE2E, StressCrossThreadFreesAtRateOneAndDefault) {
     // peaks higher than before (threads descheduled while their mailbox fills; glibc keeps
     // what was freed) is a one-off step in one half only, of at most the mailboxes' live set
     // (8 x 256 objects, ~56 MB on average), so the total growth bound allows one such step.
+    // What the program itself grew in both halves, measured without the agent in the same
+    // run, is allowed on top.
     double growth_2_4 = rss[4] - rss[2], growth_4_6 = rss[6] - rss[4];
-    EXPECT_LT(std::min(growth_2_4, growth_4_6), 2048)
-        << "RSS grew in both halves: rounds 2/4/6 " << rss[2] << "/" << rss[4] << "/" << rss[6];
+    EXPECT_LT(std::min(growth_2_4, growth_4_6), 2048 + plain_growth)
+        << "RSS grew in both halves: rounds 2/4/6 " << rss[2] << "/" << rss[4] << "/" << rss[6]
+        << " (without the agent: " << plain_growth << " KiB in both)";
     EXPECT_LT(rss_last - rss2, 64 * 1024) << "round 2 " << rss2 << " KiB, last " << rss_last;
     RawProfile p = only_heap_profile();
     int inuse_space = p.sample_index("inuse_space");
