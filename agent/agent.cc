@@ -286,8 +286,10 @@ std::string unwinder_comment() {
   std::string line = "profagent unwinding: first tables ";
   line += first != 0 && start != 0 && first >= start ? format_nanos(first - start) + " after start"
                                                      : "not built yet";
-  return line + "; " + std::to_string(walks_without_tables()) +
-         " walks before them read their rules from .eh_frame";
+  const WalksWithoutTables early = walks_without_tables();
+  return line + "; " + std::to_string(early.count) +
+         " walks before them read their rules from .eh_frame (" + format_nanos(early.nanos) +
+         ")";
 }
 
 std::string symbolizer_comment() {
@@ -386,7 +388,7 @@ PROFAGENT_FORK_PATH void finish_agent_start() {
   // else needs it first: each walk of another thread refreshes the tables itself.)
   std::lock_guard<std::mutex> lock(g_state->finish_mutex);
   if (g_state->start_finished.load(std::memory_order_acquire)) return;
-  unwind_tables_refresh();  // first: a sampled allocation made meanwhile waits for them
+  unwind_tables_refresh();  // first: walks made meanwhile read the objects' .eh_frame
   for (Collector* c : g_state->running) c->finish_start();
   g_state->start_finished.store(true, std::memory_order_release);
 }

@@ -136,7 +136,7 @@ bool run_due_work(int64_t* next_interval, int64_t* next_tick, int64_t* deadline)
 // What the program's start left to this thread (finish_agent_start: the first unwind tables,
 // pre-faulted sample pages; then the output directory) waits kStartGraceNanos, or until anything
 // wakes the thread first (a dump or termination signal, a sample that found no unwind
-// tables, a sampled allocation waiting for them, the program's exit). A process that ends
+// tables or a sampled allocation made before them, the program's exit). A process that ends
 // within it (a shell's `true`, `sed` or `test`) never does that work: done at once on
 // another core it still cost such a process ~0.1 ms of wall time (its address space
 // locked, its TLB flushed by our mmap calls).

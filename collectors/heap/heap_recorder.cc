@@ -51,7 +51,7 @@ PROFAGENT_SAMPLE_PATH __attribute__((noinline)) void* HeapRecorder::allocate_wal
   int saved_errno = errno;
   uint64_t start = cost_clock_now();  // self-accounting: the sampled slow path's cost
   uintptr_t pcs[kMaxFrames];
-  int depth = unwind_from_hook(pcs, kMaxFrames);  // 0: no stack (no unwind tables yet)
+  int depth = unwind_from_hook(pcs, kMaxFrames);  // 0: no stack (no room for the walk)
   void* p = depth > 0 ? region_.allocate(size, alignment, HeapBucketTable::kOverflowBucket)
                       : nullptr;
   if (p == nullptr) {

@@ -35,7 +35,7 @@ __attribute__((noinline)) void record_walked(ContentionTable& table, LostCounter
   uint64_t start = cost_clock_now();
   uintptr_t pcs[kMaxFrames];
   int depth = unwind_from_hook(pcs, kMaxFrames);
-  if (depth <= 0) {  // no stack (no unwind tables yet): counted, not filed under nothing
+  if (depth <= 0) {  // no stack (no room for the walk): counted, not filed under nothing
     self_note_lost(lost, static_cast<uint64_t>(w.count + 0.5), w.delay);  // (no libm)
     self_add_cost_ticks(SelfCost::kHooks, cost_clock_now() - start);
     return;

@@ -2,10 +2,13 @@
 // .eh_frame: what a walk uses before the dump thread has published the first unwind tables
 // (a few ms after start; tens of ms when the machine is loaded), so the first samples of a
 // process keep their whole stacks. SIGNAL CONTEXT: async-signal-safe, no allocation, no
-// locks (the object is found with _dl_find_object, lock-free). An object that can never be
-// unloaded (the program, libc, the dynamic loader, this agent) is read in place; any other
-// through process_vm_readv, so one that another thread unloads meanwhile is EFAULT, never a
-// fault (and costs a few system calls per PC). ~1 KiB of stack (kRoomForWalkWithoutTables).
+// locks (the object is found with _dl_find_object, lock-free). The objects known to stay
+// loaded as long as the agent (the program, libc, the dynamic loader, this agent) are read in
+// place; any other (libraries loaded at start included: nothing cheap tells them from a
+// dlopen'ed one) through process_vm_readv, so one that another thread unloads meanwhile is
+// EFAULT, never a fault (and costs a few system calls per PC). Bytes that cannot be read or
+// followed give kCfaUnknown (the walk ends), never a guess. ~1.5 KiB of stack with the
+// interpreter's; the whole walk needs kRoomForWalkWithoutTables.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +25,8 @@ struct RowWithoutTables {
   bool in_object = false;  // a loaded object's mapping holds the PC
   bool has_desc = false;   // an FDE covers it: `desc` is its rule there (desc.pc unused)
   bool sigreturn = false;  // `return_address` is glibc's signal trampoline
+  bool unreadable = false; // the object's bytes could not be read or followed (kCfaUnknown):
+                           // maybe only for now (a dlclose under way), so not to be cached
   FrameDesc desc{};
   uintptr_t row_lo = 0, row_hi = 0;  // the addresses the rule holds for (0, 0: unknown)
 };
@@ -37,6 +42,7 @@ struct RowLookupCache {
   bool in_place = false;   // the object can never be unloaded: read in place
   uintptr_t cie_at = 0;    // the CIE last parsed (0: none)
   cfi::Cie cie;
+  int pid = 0;             // for process_vm_readv (0: not looked up yet)
 };
 
 // The rule for `lookup` (an interrupted PC, or a return address - 1). `return_address`: the

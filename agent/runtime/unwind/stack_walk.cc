@@ -13,6 +13,7 @@
 #include <atomic>
 #include <initializer_list>
 
+#include "agent/core/cost_clock.h"
 #include "agent/core/sample_path.h"
 #include "agent/runtime/unwind/fde_lookup.h"
 #include "agent/runtime/unwind/frame_desc.h"
@@ -214,7 +215,7 @@ struct PcInfo {
 };
 
 // A small per-thread cache of PcInfo (initial-exec TLS: no allocation, safe in a handler),
-// valid for one published module set. A walk nested in another on the same thread (a signal
+// valid for one published module set, or for none (the walks before the first tables). A walk nested in another on the same thread (a signal
 // landing in a hook's walk) only reads it, and an entry being written has key 0 meanwhile,
 // so a reader never sees half an entry. 128 entries (4 KiB per thread; 32 before), two-way:
 // a set is one cache line, and two callers of one walk whose PCs fell on the same slot of a
@@ -377,6 +378,7 @@ PcInfo resolve_pc(Memory& mem, const UnwindModuleSet* set, uintptr_t lookup, uin
 // Where a walk finds each PC's rule: the published tables (set != nullptr), or before the
 // first tables each object's own .eh_frame (fde_lookup.h, with the walk's RowLookupCache;
 // `module` stays null, which nothing needs outside a guessed walk).
+// keep(): whether the answer may go into the per-thread cache.
 struct TableRows {
   const UnwindModuleSet* set;
   template <typename Memory>
@@ -384,14 +386,17 @@ struct TableRows {
                  uintptr_t* row_hi) {
     return resolve_pc(mem, set, lookup, pc, exact, row_lo, row_hi);
   }
+  bool keep(const PcInfo& info) const { return info.module != nullptr; }
 };
 struct ObjectRows {
   static constexpr const UnwindModuleSet* set = nullptr;
   RowLookupCache cache;
+  bool last_unreadable = false;
   template <typename Memory>
   PcInfo resolve(Memory&, uintptr_t lookup, uintptr_t pc, bool exact, uintptr_t* row_lo,
                  uintptr_t* row_hi) {
     RowWithoutTables row = find_row_without_tables(lookup, exact ? 0 : pc, cache);
+    last_unreadable = row.unreadable;
     PcInfo info{};
     info.desc = row.desc;
     info.has_desc = row.has_desc;
@@ -400,6 +405,7 @@ struct ObjectRows {
     *row_hi = row.row_hi;
     return info;
   }
+  bool keep(const PcInfo&) const { return !last_unreadable; }
 };
 
 }  // namespace
@@ -456,7 +462,7 @@ PROFAGENT_SAMPLE_PATH __attribute__((always_inline)) inline int walk_with(
       info = rows.resolve(mem, lookup, pc, exact, &row_lo, &row_hi);
       if (set != nullptr && info.module == nullptr) note_unknown_pc();
       if (exact) cache.put_leaf(row_lo, row_hi, info);
-      else if (set == nullptr || info.module != nullptr) cache.put(lookup, info);
+      else if (rows.keep(info)) cache.put(lookup, info);
     }
     // Returning into the signal trampoline: the interrupted registers are in the ucontext
     // the kernel pushed, which starts at the trampoline's SP.
@@ -528,20 +534,29 @@ PROFAGENT_SAMPLE_PATH __attribute__((always_inline)) inline int walk_with(
 // Before the first tables: out of line, so its frame (the lookup cache, the FDE copy) is
 // only entered then.
 constinit std::atomic<uint64_t> g_walks_without_tables{0};
+constinit std::atomic<uint64_t> g_walks_without_tables_ticks{0};  // cost_clock ticks
 
 template <typename Memory>
 __attribute__((noinline)) int walk_without_tables(WalkRegs regs, Memory& mem,
                                                   const WalkOptions& opt, uintptr_t* pcs,
                                                   int max_frames) noexcept {
-  g_walks_without_tables.fetch_add(1, std::memory_order_relaxed);
+  const uint64_t start = cost_clock_now();
   ObjectRows rows;
-  return walk_with(regs, mem, opt, rows, pcs, max_frames);
+  int n = walk_with(regs, mem, opt, rows, pcs, max_frames);
+  const uint64_t spent = cost_clock_now() - start;
+  if (static_cast<int64_t>(spent) > 0)
+    g_walks_without_tables_ticks.fetch_add(spent, std::memory_order_relaxed);
+  g_walks_without_tables.fetch_add(1, std::memory_order_relaxed);
+  return n;
 }
 
 }  // namespace
 
-uint64_t walks_without_tables() noexcept {
-  return g_walks_without_tables.load(std::memory_order_relaxed);
+WalksWithoutTables walks_without_tables() noexcept {
+  return {g_walks_without_tables.load(std::memory_order_relaxed),
+          static_cast<int64_t>(
+              static_cast<double>(g_walks_without_tables_ticks.load(std::memory_order_relaxed)) *
+              cost_clock_nanos_per_tick())};
 }
 
 template <typename Memory>

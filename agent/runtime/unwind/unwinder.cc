@@ -98,6 +98,9 @@ void find_code_of(const void* probe, RangeSet* out) {
   dl_iterate_phdr(find_ranges, &query);
 }
 
+// Set by the first hook walk made before the first tables (it wakes the dump thread).
+std::atomic<bool> g_asked_for_tables{false};
+
 }  // namespace
 
 bool wait_for_unwind_tables(int64_t timeout_nanos) noexcept {
@@ -213,8 +216,14 @@ PROFAGENT_SAMPLE_PATH __attribute__((noinline)) int unwind_from_hook(uintptr_t* 
   ErrnoKeeper keep_errno;
   // Before the first tables the walk reads each rule from its object's .eh_frame: the
   // program's first allocations and locks keep their stacks without waiting for the dump
-  // thread. With too little stack for the walk the sample is lost.
-  const size_t need = unwind_modules() == nullptr ? kRoomForWalkWithoutTables : kRoomForWalk;
+  // thread, which the first such walk asks to build them at once (as a CPU sample does).
+  // With too little stack for the walk the sample is lost.
+  const bool without_tables = unwind_modules() == nullptr;
+  if (without_tables && !g_asked_for_tables.exchange(true, std::memory_order_relaxed)) {
+    want_unwind_tables();  // before the wake-up: the dump thread looks at it before sleeping
+    wake_dump_thread();
+  }
+  const size_t need = without_tables ? kRoomForWalkWithoutTables : kRoomForWalk;
   if (current_stack_room().bytes < need) return 0;
   return walk_from_hook(pcs, max_frames, /*skip_agent=*/true);
 }

@@ -3,7 +3,7 @@
 // function is async-signal-safe (no allocation, no locks, no descriptors, errno preserved)
 // and writes into caller-provided arrays; stack use under 1.3 KiB (see stack_walk.h). Before
 // the first tables (2 ms after start, tens of ms on a loaded machine) unwind_from_signal reads
-// each PC's rule from its object's .eh_frame (fde_lookup.h: slower, ~2 KiB more stack), so
+// each PC's rule from its object's .eh_frame (fde_lookup.h: slower, ~2.8 KiB of stack), so
 // do unwind_from_hook and unwind_from_signal_without_tables; unwind_thread_from_registers
 // returns nothing.
 //

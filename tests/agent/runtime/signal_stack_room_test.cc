@@ -32,6 +32,7 @@ int g_hook_depth = -1;
 StackRoom g_current{StackRoom::kUnknown, 0};
 bool g_sigprof_held_inside = false;
 bool g_sigprof_held_after = true;
+bool g_without_tables = false;  // walk as before the first tables
 
 bool sigprof_blocked() {
   sigset_t now;
@@ -47,7 +48,8 @@ void on_signal(int, siginfo_t*, void* uc) {
   }
   g_sigprof_held_after = sigprof_blocked();
   g_room = signal_stack_room(uc);
-  g_depth = unwind_from_signal(uc, g_pcs, kMaxFrames);
+  g_depth = g_without_tables ? unwind_from_signal_without_tables(uc, g_pcs, kMaxFrames)
+                             : unwind_from_signal(uc, g_pcs, kMaxFrames);
   // As a malloc or lock hook called from a program's handler walks.
   uintptr_t hook_pcs[kMaxFrames];
   g_hook_depth = unwind_from_hook(hook_pcs, kMaxFrames);
@@ -122,6 +124,31 @@ TEST(SignalStackRoom, UnwindFromSignalKeepsToThePcWithoutRoom) {
   ASSERT_EQ(g_depth, 1);
   EXPECT_EQ(g_pcs[0], g_interrupted_pc);
   EXPECT_EQ(g_hook_depth, 0);
+}
+
+// The walk before the first tables (rules read from .eh_frame) needs more stack: on
+// altstacks whose room left goes from below kRoomForWalkWithoutTables to above it, it walks
+// only with that room, and never overflows into the inaccessible page under the altstack.
+TEST(SignalStackRoom, WalkWithoutTablesFitsTheRoomItAsksFor) {
+  note_current_thread_stack();
+  const size_t base = getauxval(AT_MINSIGSTKSZ);
+  int walked = 0, refused = 0;
+  g_without_tables = true;
+  for (size_t extra = 1024; extra <= 8192; extra += 256) {
+    raise_on_altstack(base + extra);
+    // (The walk measures its room from its own frame, a little below this handler's.)
+    if (g_depth > 0) {
+      EXPECT_GE(g_room, kRoomForWalkWithoutTables);
+      EXPECT_GT(g_depth, 2) << "room " << g_room;
+      ++walked;
+    } else {
+      EXPECT_LT(g_room, kRoomForWalkWithoutTables + 256) << "refused with room";
+      ++refused;
+    }
+  }
+  g_without_tables = false;
+  EXPECT_GT(walked, 0);
+  EXPECT_GT(refused, 0);
 }
 
 }  // namespace

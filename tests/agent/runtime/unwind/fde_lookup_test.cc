@@ -63,7 +63,7 @@ TEST(FdeLookup, EveryModulesRowsMatchTheTable) {
         } else if (!early.has_desc) {
           ok = false;
         } else if (early.desc.cfa_kind == kCfaUnknown && row.cfa_kind != kCfaUnknown) {
-          // An FDE longer than the lookup copies (kEntryBytes) ends the walk there.
+          // A PC past the part of a long FDE a lookup copies (kFdeBytes) ends the walk there.
           ++long_fde;
           ok = true;
         } else {
@@ -91,7 +91,7 @@ TEST(FdeLookup, EveryModulesRowsMatchTheTable) {
   EXPECT_GT(modules, 3);
   EXPECT_GT(checked, 3000);
   EXPECT_EQ(matched, checked) << first_mismatches;
-  EXPECT_LE(long_fde * 100, checked) << "at most 1% of rules past a lookup's copy";
+  EXPECT_LE(long_fde * 200, checked) << "at most 0.5% of rules past a lookup's copy";
 }
 
 // The program and libc stay loaded: read in place. A dlopen'ed library may be unloaded by
@@ -117,15 +117,21 @@ TEST(FdeLookup, UnloadableObjectsAreReadThroughTheKernelAndAnUnloadedOneFindsNot
   EXPECT_EQ(loaded.desc.cfa_kind, kCfaRsp);  // a function's entry: CFA = rsp + 8
   EXPECT_EQ(loaded.desc.cfa_off, 8);
   ASSERT_EQ(dlclose(h), 0);
-  // The cache still holds the unloaded object's search table: every read of it fails.
+  // The cache still holds the unloaded object's search table: every read of it fails, and
+  // the walk ends there (no guess through rbp).
   RowWithoutTables stale = find_row_without_tables(pc, 0, cache);
-  EXPECT_FALSE(stale.has_desc);
+  EXPECT_TRUE(stale.unreadable);
+  ASSERT_TRUE(stale.has_desc);
+  EXPECT_EQ(stale.desc.cfa_kind, kCfaUnknown);
+  EXPECT_EQ(stale.row_hi, 0u) << "not cached as a range";
   RowLookupCache fresh;
-  EXPECT_FALSE(find_row_without_tables(pc, 0, fresh).has_desc);
+  RowWithoutTables gone = find_row_without_tables(pc, 0, fresh);
+  EXPECT_FALSE(gone.in_object);
+  EXPECT_FALSE(gone.has_desc);
 }
 
 // glibc's signal trampoline is recognised from a return address into it (its FDE has the
-// signal-frame augmentation and starts one byte early), and only from a return address.
+// signal-frame augmentation and starts one byte early).
 TEST(FdeLookup, SignalTrampolineIsRecognised) {
   struct sigaction sa {};
   sa.sa_handler = SIG_IGN;
@@ -142,8 +148,7 @@ TEST(FdeLookup, SignalTrampolineIsRecognised) {
   EXPECT_TRUE(frame.has_desc);
   EXPECT_TRUE(frame.desc.flags & kFlagSignalFrame);
   EXPECT_TRUE(frame.sigreturn);
-  RowWithoutTables interrupted = find_row_without_tables(restorer, 0, cache);
-  EXPECT_FALSE(interrupted.sigreturn);
+
   signal(SIGUSR2, SIG_DFL);
 }
 
