@@ -106,12 +106,7 @@ TEST_F(CpuE2E, SamplesBeforeTheFirstUnwindTablesKeepTheirWholeStack) {
     std::vector<std::string> files = e2e::profiles(dir, "cpu");
     ASSERT_EQ(files.size(), 1u);
     e2e::RawProfile p = e2e::read_raw(files[0]);
-    long early_walks = -1;
-    for (const std::string& c : p.comments) {
-      std::smatch m;
-      if (std::regex_search(c, m, std::regex(R"(profagent unwinding: .*; (\d+) walks before)")))
-        early_walks = std::stol(m[1]);
-    }
+    long early_walks = p.walks_before_first_tables();
     ASSERT_GE(early_walks, 0) << "no unwinding comment";
     int cpu = p.sample_index("cpu");
     int64_t total = p.total(cpu), short_stacks = 0;

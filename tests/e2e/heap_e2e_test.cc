@@ -331,11 +331,7 @@ TEST_F(HeapE2E, EarlySamplesWithCachedTablesReachTheProgramsEntry) {
   int with_main = 0, cut = 0;
   for (const e2e::RawSample& s : p.samples) {
     std::vector<std::string> names = p.stack_functions(s);
-    auto has = [&](const std::string& prefix) {
-      for (const std::string& n : names)
-        if (n.rfind(prefix, 0) == 0) return true;
-      return false;
-    };
+    auto has = [&](const std::string& prefix) { return e2e::has_function_starting(names, prefix); };
     if (!has("main")) continue;
     ++with_main;
     if (!has("__libc_start_main")) ++cut;
@@ -354,23 +350,13 @@ TEST_F(HeapE2E, SamplesBeforeTheFirstUnwindTablesReachTheProgramsEntry) {
   e2e::RunResult r = e2e::run({e2e::program("heap_sites")}, o);
   ASSERT_EQ(r.exit_code(), 0) << r.err;
   RawProfile p = only_heap_profile();
-  long early_walks = -1;
-  for (const std::string& c : p.comments) {
-    std::smatch m;
-    if (std::regex_search(c, m, std::regex(R"(profagent unwinding: .*; (\d+) walks before)")))
-      early_walks = std::stol(m[1]);
-  }
-  EXPECT_GT(early_walks, 0) << "no sample was taken before the first tables";
+  EXPECT_GT(p.walks_before_first_tables(), 0) << "no sample was taken before the first tables";
   // Every sample of one of the program's allocation sites goes down through main to libc's
   // start (a walk that stopped at the site, or at main, is counted).
   int of_sites = 0, cut = 0;
   for (const e2e::RawSample& s : p.samples) {
     std::vector<std::string> names = p.stack_functions(s);
-    auto has = [&](const std::string& prefix) {
-      for (const std::string& n : names)
-        if (n.rfind(prefix, 0) == 0) return true;
-      return false;
-    };
+    auto has = [&](const std::string& prefix) { return e2e::has_function_starting(names, prefix); };
     if (!has("keep_") && !has("churn_") && !has("grow_by_realloc") && !has("main")) continue;
     ++of_sites;
     if (!has("main") || !has("__libc_start_main")) {

@@ -184,4 +184,19 @@ int64_t RawProfile::flat_containing(int value_index, const std::string& needle) 
   return flat(value_index, [&](const std::string& n) { return n.find(needle) != std::string::npos; });
 }
 
+long RawProfile::walks_before_first_tables() const {
+  for (const std::string& c : comments) {
+    std::smatch m;
+    if (std::regex_search(c, m, std::regex(R"(profagent unwinding: .*; (\d+) walks before)")))
+      return std::stol(m[1]);
+  }
+  return -1;
+}
+
+bool has_function_starting(const std::vector<std::string>& stack, const std::string& prefix) {
+  for (const std::string& name : stack)
+    if (name.rfind(prefix, 0) == 0) return true;
+  return false;
+}
+
 }  // namespace e2e

@@ -57,7 +57,13 @@ struct RawProfile {
   // Convenience: substring match on the function name.
   int64_t cum_containing(int value_index, const std::string& needle) const;
   int64_t flat_containing(int value_index, const std::string& needle) const;
+  // From the agent's comment "profagent unwinding: ...; N walks before them ...": the walks
+  // made before the first unwind tables; -1 without that comment.
+  long walks_before_first_tables() const;
 };
+
+// Whether a stack (stack_functions) has a function whose name starts with `prefix`.
+bool has_function_starting(const std::vector<std::string>& stack, const std::string& prefix);
 
 RawProfile parse_raw(const std::string& text);
 
