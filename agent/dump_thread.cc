@@ -172,6 +172,10 @@ void* dump_thread_main(void*) {
   if (!finish_start_after_grace()) return nullptr;
   int64_t& next_interval = g_next_interval;
   int64_t next_tick = 0;  // 0: no collector asked for one
+  // A tick asked for before this thread ran is due at once: in a fork child it is the wall
+  // collector's, whose sampler the tick starts, and the child may live less than the usual
+  // delay (a forked worker of ~0.15 s then wrote no wall profile, 4-8 runs in 20).
+  if (tick_requested()) next_tick = monotonic_nanos();
   for (;;) {
     uint32_t seen = wakeup_count();
     int64_t deadline = 0;

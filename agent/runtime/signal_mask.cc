@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "agent/core/running_flag.h"
+#include "agent/core/sample_path.h"
 #include "agent/runtime/sampling_signal.h"
 #include "agent/core/real_sigaction.h"
 #include "agent/core/code_layout.h"
@@ -156,6 +157,8 @@ bool defer_program_sigprof_if_blocked(const siginfo_t* info, void* ucontext) noe
 PROFAGENT_FORK_PATH void forget_deferred_sigprof_after_fork() noexcept {
   if (t_deferred) t_deferred = false;  // (a store only when it changes: fork_reset.h)
 }
+
+PROFAGENT_SAMPLE_PATH bool program_sigprof_deferred() noexcept { return t_deferred; }
 
 bool take_deferred_program_sigprof(siginfo_t* info) noexcept {
   if (!t_deferred) return false;

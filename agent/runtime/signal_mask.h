@@ -55,6 +55,8 @@ bool defer_program_sigprof_if_blocked(const siginfo_t* info, void* ucontext) noe
 // most once per thread). If one is still waiting, fills `info` with what it carried and
 // returns true: the caller delivers it now (the agent's signal came, so SIGPROF is open).
 bool take_deferred_program_sigprof(siginfo_t* info) noexcept;
+// Whether one waits (a TLS load: the dispatcher's fast check).
+bool program_sigprof_deferred() noexcept;
 // In a fork child: a SIGPROF pending in the parent is not pending in the child (fork clears
 // the pending set), so the child forgets the one it deferred.
 void forget_deferred_sigprof_after_fork() noexcept;
