@@ -160,6 +160,8 @@ PROFAGENT_FORK_PATH void forget_deferred_sigprof_after_fork() noexcept {
 
 PROFAGENT_SAMPLE_PATH bool program_sigprof_deferred() noexcept { return t_deferred; }
 
+void forget_deferred_program_sigprof() noexcept { t_deferred = false; }
+
 bool take_deferred_program_sigprof(siginfo_t* info) noexcept {
   if (!t_deferred) return false;
   t_deferred = false;

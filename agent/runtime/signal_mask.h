@@ -57,6 +57,8 @@ bool defer_program_sigprof_if_blocked(const siginfo_t* info, void* ucontext) noe
 bool take_deferred_program_sigprof(siginfo_t* info) noexcept;
 // Whether one waits (a TLS load: the dispatcher's fast check).
 bool program_sigprof_deferred() noexcept;
+// The program took the re-sent one itself (sigwaitinfo, sigtimedwait): nothing waits now.
+void forget_deferred_program_sigprof() noexcept;
 // In a fork child: a SIGPROF pending in the parent is not pending in the child (fork clears
 // the pending set), so the child forgets the one it deferred.
 void forget_deferred_sigprof_after_fork() noexcept;

@@ -139,7 +139,13 @@ __attribute__((visibility("default"))) int sigwaitinfo(const sigset_t* set, sigi
   for (;;) {
     siginfo_t local;
     int sig = real(set, &local);
-    if (sig > 0 && is_agents(sig, local)) continue;  // the agent's: not the program's
+    if (sig > 0 && is_agents(sig, local)) {
+      // The agent's, not the program's; unless it swallowed a program SIGPROF the agent had
+      // deferred on this thread (signal_mask.h), which is the program's to take now.
+      if (!profagent::take_deferred_program_sigprof(&local)) continue;
+    } else if (sig == profagent::kSamplingSignal) {
+      profagent::forget_deferred_program_sigprof();  // the re-sent one itself
+    }
     if (sig > 0 && info != nullptr) *info = local;
     return sig;
   }
@@ -165,6 +171,12 @@ __attribute__((visibility("default"))) int sigtimedwait(const sigset_t* set, sig
   for (;;) {
     siginfo_t local;
     int sig = real(set, &local, timeout != nullptr ? &remaining : nullptr);
+    if (sig == profagent::kSamplingSignal && !is_agents(sig, local))
+      profagent::forget_deferred_program_sigprof();  // the re-sent one itself
+    if (sig > 0 && is_agents(sig, local) && profagent::take_deferred_program_sigprof(&local)) {
+      if (info != nullptr) *info = local;  // a program SIGPROF it swallowed (sigwaitinfo)
+      return sig;
+    }
     if (sig > 0 && is_agents(sig, local)) {
       if (timeout != nullptr) {  // what is left of the program's timeout
         timespec now;
