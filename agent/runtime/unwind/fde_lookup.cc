@@ -155,8 +155,12 @@ Search load_object(const dl_find_object& found, RowLookupCache& o) noexcept {
   if (got == 0) return Search::kUnreadable;
   if (head[0] != 1 || head[2] == cfi::kPeOmit || head[3] != (cfi::kPeDatarel | cfi::kPeSdata4))
     return Search::kNone;
-  // The pointers (udata4 or sdata4 in practice; at most 8 bytes each) and the first location.
-  got = bytes.read_up_to(hdr, head, sizeof head, 4 + 4 + 4 + 4);
+  // The pointers (udata4 or sdata4 as linkers write them: exactly 16 bytes with the first
+  // location, never past the table read in place; 8-byte ones at most 24) and the first
+  // location.
+  auto four_bytes = [](uint8_t enc) { return (enc & 0x07) == 0x03; };  // udata4, sdata4
+  const size_t want = four_bytes(head[1]) && four_bytes(head[2]) ? 16 : sizeof head;
+  got = bytes.read_up_to(hdr, head, want, 16);
   if (got == 0) return Search::kUnreadable;
   Cursor c{head + 4, head + got, static_cast<intptr_t>(hdr - reinterpret_cast<uintptr_t>(head))};
   c.pointer(head[1], hdr);
