@@ -215,11 +215,12 @@ struct PcInfo {
 };
 
 // A small per-thread cache of PcInfo (initial-exec TLS: no allocation, safe in a handler),
-// valid for one published module set, or for none (the walks before the first tables). A walk nested in another on the same thread (a signal
-// landing in a hook's walk) only reads it, and an entry being written has key 0 meanwhile,
-// so a reader never sees half an entry. 128 entries (4 KiB per thread; 32 before), two-way:
-// a set is one cache line, and two callers of one walk whose PCs fell on the same slot of a
-// direct-mapped cache missed on every sample (one frame in ~11 of a zstd sample).
+// valid for one published module set, or for none (the walks before the first tables). A
+// walk nested in another on the same thread (a signal landing in a hook's walk) only reads
+// it, and an entry being written has key 0 meanwhile, so a reader never sees half an entry.
+// 128 entries (4 KiB per thread; 32 before), two-way: a set is one cache line, and two
+// callers of one walk whose PCs fell on the same slot of a direct-mapped cache missed on
+// every sample (one frame in ~11 of a zstd sample).
 constexpr int kPcCacheSize = 128;
 constexpr int kPcCacheWays = 2;
 constexpr int kPcCacheSets = kPcCacheSize / kPcCacheWays;
@@ -531,11 +532,11 @@ PROFAGENT_SAMPLE_PATH __attribute__((always_inline)) inline int walk_with(
   return n;
 }
 
-// Before the first tables: out of line, so its frame (the lookup cache, the FDE copy) is
-// only entered then.
 constinit std::atomic<uint64_t> g_walks_without_tables{0};
 constinit std::atomic<uint64_t> g_walks_without_tables_ticks{0};  // cost_clock ticks
 
+// Before the first tables: out of line, so its frame (the lookup cache, the FDE copy) is
+// only entered then.
 template <typename Memory>
 __attribute__((noinline)) int walk_without_tables(WalkRegs regs, Memory& mem,
                                                   const WalkOptions& opt, uintptr_t* pcs,
