@@ -356,6 +356,12 @@ void agent_start() {
   note_threads_at_start();  // before the agent's own threads make glibc's flag false
   pthread_key_create(&g_thread_exit_key, on_thread_exit_key);
 
+  // Before any agent thread, the wall collector's sampler (started by its start()) included:
+  // a thread that asked whether it can have a file table of its own before the probe ran
+  // kept the program's, and its /proc reads then took and closed the program's numbers
+  // (SignalsE2E.TheAgentsDescriptorsNeverTakeTheProgramsNumbers, ~1 run in 5 when the start
+  // was slow).
+  private_files_start();
   g_state->all = make_all_collectors();
   for (auto& c : g_state->all) {
     if (!c->wanted(config())) continue;
@@ -365,7 +371,6 @@ void agent_start() {
   add_self_comment_source(unwinder_comment);
   symbolize::remember_backend_directory();  // before the program can chdir
   push_start(config(), g_state->exe);  // PROFAGENT_PUSH_URL
-  private_files_start();  // before any agent thread: can they have a file table of their own
   start_program_thread_tracking();  // before any agent thread: counts the program's
   install_fork_gate();  // before any agent thread: a fork never copies a lock one holds
   if (!start_dump_thread(config().interval_nanos)) {  // (it checked the cached tables)
