@@ -221,12 +221,18 @@ TEST_F(HeapE2E, GlibcInternalAllocationsAndForkedChild) {
 // The program's own resident set, without the agent, in both halves (rounds 2->4, 4->6): the
 // smaller growth. glibc keeps what a round whose live set peaked higher freed, and on a
 // loaded machine that happens in both halves without any agent (+1.4 and +2.7 MiB seen).
-double plain_growth_in_both_halves() {
-  e2e::RunResult r = e2e::run({e2e::program("heap_stress"), "6"});
+// heap_stress's "rss_round_kib ROUND KIB" lines: round -> KiB.
+std::map<int, double> rss_by_round(const std::string& out) {
   std::map<int, double> rss;
   const std::regex round_re("rss_round_kib (\\d+) (\\d+)");
-  for (std::sregex_iterator it(r.out.begin(), r.out.end(), round_re), end; it != end; ++it)
+  for (std::sregex_iterator it(out.begin(), out.end(), round_re), end; it != end; ++it)
     rss[std::stoi((*it)[1])] = std::stod((*it)[2]);
+  return rss;
+}
+
+double plain_growth_in_both_halves() {
+  e2e::RunResult r = e2e::run({e2e::program("heap_stress"), "6"});
+  std::map<int, double> rss = rss_by_round(r.out);
   if (rss.size() != 6u) return 0;
   return std::max(0.0, std::min(rss[4] - rss[2], rss[6] - rss[4]));
 }
@@ -246,10 +252,7 @@ TEST_F(HeapE2E, StressCrossThreadFreesAtRateOneAndDefault) {
     double rss2 = std::stod(m[1]);
     ASSERT_TRUE(std::regex_search(r.out, m, std::regex("rss_last_kib (\\d+)")));
     double rss_last = std::stod(m[1]);
-    std::map<int, double> rss;  // round -> KiB
-    const std::regex round_re("rss_round_kib (\\d+) (\\d+)");
-    for (std::sregex_iterator it(r.out.begin(), r.out.end(), round_re), end; it != end; ++it)
-      rss[std::stoi((*it)[1])] = std::stod((*it)[2]);
+    std::map<int, double> rss = rss_by_round(r.out);
     ASSERT_EQ(rss.size(), 6u) << r.out;
     EXPECT_EQ(rss[2], rss2);
     // Rounds 3..6 reuse what rounds 1..2 needed: no growth of our region or buckets. A leak

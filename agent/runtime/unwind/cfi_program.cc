@@ -199,13 +199,7 @@ bool run_program(const Cie& cie, const uint8_t* insns, const uint8_t* end, intpt
           c.p += len;
           break;
         }
-        case 0x10: {  // expression
-          uint64_t reg = c.uleb();
-          uint64_t len = c.uleb();
-          if (c.has(len)) c.p += len;
-          set_register_other(rules, reg, false, false);
-          break;
-        }
+        case 0x10:    // expression
         case 0x11: {  // offset_extended_sf
           uint64_t reg = c.uleb();
           set_register_offset(rules, reg, c.sleb() * cie.data_align);
@@ -226,13 +220,6 @@ bool run_program(const Cie& cie, const uint8_t* insns, const uint8_t* end, intpt
         case 0x15: {  // val_offset_sf
           uint64_t reg = c.uleb();
           if (op == 0x14) c.uleb(); else c.sleb();
-          set_register_other(rules, reg, false, false);
-          break;
-        }
-        case 0x16: {  // val_expression
-          uint64_t reg = c.uleb();
-          uint64_t len = c.uleb();
-          if (c.has(len)) c.p += len;
           set_register_other(rules, reg, false, false);
           break;
         }
