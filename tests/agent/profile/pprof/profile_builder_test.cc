@@ -8,12 +8,14 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -495,6 +497,34 @@ TEST(Gzip, RoundTripsAndIsGzip) {
     EXPECT_EQ(static_cast<unsigned char>(gz[1]), 0x8b);
     EXPECT_EQ(gunzip(gz), data) << n;
   }
+}
+
+// A kept compressor is lent to one caller at a time: callers on several threads at once (the
+// dump thread beside the HTTP and push threads), at several levels, each get their own
+// input back; a level libdeflate does not have gives "" and no compressor.
+TEST(Gzip, ConcurrentCallersAtSeveralLevelsEachGetTheirOwnInputBack) {
+  std::atomic<int> wrong{0}, done{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([t, &wrong, &done] {
+      for (int round = 0; round < 150; ++round) {
+        const int level = (round + t) % 3 == 0 ? 1 : (round + t) % 3 == 1 ? 6 : 12;
+        std::string data(5000 + 997 * ((round * 7 + t) % 23), '\0');
+        uint32_t x = static_cast<uint32_t>(t * 1000 + round);
+        for (char& c : data) {
+          x = x * 1103515245 + 12345;
+          c = static_cast<char>(x % 7 == 0 ? (x >> 24) : 'a' + x % 4);
+        }
+        if (gunzip(gzip_compress(data, level)) != data) ++wrong;
+        ++done;
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  EXPECT_EQ(done.load(), 600);
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(gzip_compress("abc", 13), "");
+  EXPECT_EQ(gzip_compress("abc", -1), "");
 }
 
 // The real reader: go tool pprof (Go 1.19's vendored pprof) must accept the file and show
