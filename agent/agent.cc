@@ -221,6 +221,7 @@ PROFAGENT_FORK_PATH void fork_child() {
   forget_logger_after_fork();
   reset_program_sigprof_action_after_fork();
   forget_deferred_sigprof_after_fork();
+  forget_other_sigprof_holders_after_fork();
   // (Each written only if it changes: fork_reset.h.)
   remake_lock_if_used(g_state->dump_mutex);
   remake_lock_if_used(g_state->finish_mutex);  // a parent thread may have been finishing its start

@@ -265,6 +265,7 @@ clockid_t thread_cpu_clock(pid_t tid) noexcept {
 
 int arm_cpu_clock_request(pid_t tid, uint32_t cookie, timer_t* out) noexcept {
   if (!sampling_signal_owned()) return EPERM;
+  if (thread_holds_sigprof(tid)) return EAGAIN;
   sigevent sev;
   memset(&sev, 0, sizeof sev);
   sev.sigev_notify = SIGEV_THREAD_ID;

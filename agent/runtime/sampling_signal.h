@@ -78,7 +78,8 @@ clockid_t thread_cpu_clock(pid_t tid) noexcept;
 // system call in progress has finished: so the request never lands in a wait, which a plain
 // signal sent after reading "running" in /proc would do whenever the thread blocked in
 // between. Returns 0 (the caller deletes *out once answered or given up) or an errno value
-// (ESRCH: the thread is gone; EPERM: the agent does not own SIGPROF). Normal context.
+// (ESRCH: the thread is gone; EPERM: the agent does not own SIGPROF; EAGAIN: the thread
+// holds SIGPROF for the program, signal_mask.h, and could not answer). Normal context.
 int arm_cpu_clock_request(pid_t tid, uint32_t cookie, timer_t* out) noexcept;
 
 }  // namespace profagent

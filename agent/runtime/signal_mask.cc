@@ -6,6 +6,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -31,6 +32,59 @@ static_assert(kInfoHead <= sizeof(siginfo_t));
 
 constexpr unsigned long long bit(int sig) { return 1ull << (sig - 1); }
 constexpr unsigned long long kCompared = ~(bit(SIGPROF) | bit(SIGKILL) | bit(SIGSTOP));
+
+// Whether this thread's CPU timer is stopped for its hold (set_sigprof_hold_listener).
+thread_local bool t_timer_stopped __attribute__((tls_model("initial-exec"))) = false;
+std::atomic<SigprofHoldListener> g_hold_listener{nullptr};
+
+// The threads that hold SIGPROF (thread_holds_sigprof): tid, or 0 for a free slot.
+constexpr int kMaxHolders = 64;
+constinit std::atomic<pid_t> g_holders[kMaxHolders] = {};
+
+void note_holder(pid_t tid, bool holds) noexcept {
+  for (auto& slot : g_holders) {
+    if (slot.load(std::memory_order_relaxed) != tid) continue;
+    if (!holds) slot.store(0, std::memory_order_release);
+    return;
+  }
+  if (!holds) return;
+  for (auto& slot : g_holders) {
+    pid_t free = 0;
+    if (slot.compare_exchange_strong(free, tid, std::memory_order_acq_rel)) return;
+  }
+}
+
+pid_t own_tid() noexcept { return static_cast<pid_t>(syscall(SYS_gettid)); }
+
+// t_held set, the thread listed as a holder.
+void begin_hold() noexcept {
+  if (t_held) return;
+  note_holder(own_tid(), true);
+  t_held = true;
+}
+
+// The listener's system call may fail (a timer deleted at stop): the program's errno stays.
+void tell_hold_listener(bool stop) noexcept {
+  if (SigprofHoldListener listener = g_hold_listener.load(std::memory_order_acquire)) {
+    const int saved_errno = errno;
+    listener(stop);
+    errno = saved_errno;
+  }
+}
+
+void stop_timer() noexcept {
+  t_timer_stopped = true;
+  tell_hold_listener(true);
+}
+
+// The hold ends: the timer, if stopped for it, runs again.
+void end_hold() noexcept {
+  if (t_held) note_holder(own_tid(), false);
+  t_held = false;
+  if (!t_timer_stopped) return;
+  t_timer_stopped = false;
+  tell_hold_listener(false);
+}
 
 void really_block_sigprof() noexcept {
   sigset_t set;
@@ -77,7 +131,8 @@ unsigned long long kernel_mask_word(const sigset_t* set) noexcept {
 bool sigprof_view_blocked(unsigned long long real_now) noexcept {
   if (!t_view && !t_held) return false;
   if ((real_now & kCompared) != (t_real & kCompared)) {  // changed behind libc's back
-    t_view = t_held = false;
+    t_view = false;
+    end_hold();
     return false;
   }
   return t_view;
@@ -87,8 +142,12 @@ bool sigprof_held() noexcept { return t_held; }
 
 void set_sigprof_flags(bool view, bool held, unsigned long long real_mask) noexcept {
   t_view = view;
-  t_held = held;
   t_real = real_mask;
+  if (!held && t_held) end_hold();  // (a mask change never begins a hold: plan_mask_change)
+}
+
+void set_sigprof_hold_listener(SigprofHoldListener listener) noexcept {
+  g_hold_listener.store(listener, std::memory_order_release);
 }
 
 unsigned long long mask_after(int how, unsigned long long old_real,
@@ -102,12 +161,27 @@ unsigned long long mask_after(int how, unsigned long long old_real,
 }
 
 void hold_sigprof_for_wait(const sigset_t* set) noexcept {
-  if (set == nullptr || !t_view || t_held || sigismember(set, kSamplingSignal) != 1) return;
+  if (set == nullptr || !t_view || sigismember(set, kSamplingSignal) != 1) return;
+  if (t_held) {
+    stop_timer_while_held();
+    return;
+  }
   sigset_t now;
   if (raw_sigmask(SIG_BLOCK, nullptr, &now) != 0 || !sigprof_view_blocked(kernel_mask_word(&now)))
     return;
+  begin_hold();  // first: no request of the wall sampler or snapshot is sent from here on
+  stop_timer();  // an expiration before this is still delivered now (SIGPROF is still open)
   really_block_sigprof();
-  t_held = true;
+}
+
+void stop_timer_while_held() noexcept {
+  if (!t_held || t_timer_stopped) return;
+  const int saved_errno = errno;  // (after a sigwait-family call: its errno is the program's)
+  sigset_t pending;
+  const bool quiet = syscall(SYS_rt_sigpending, &pending, kKernelSigsetBytes) == 0 &&
+                     sigismember(&pending, kSamplingSignal) == 0;
+  errno = saved_errno;
+  if (quiet) stop_timer();
 }
 
 bool defer_program_sigprof_if_blocked(const siginfo_t* info, void* ucontext) noexcept {
@@ -122,7 +196,7 @@ bool defer_program_sigprof_if_blocked(const siginfo_t* info, void* ucontext) noe
     // program wants it now: deliver, never defer again (a second deferral would lose it and
     // spin a sigsuspend loop), and forget the hold the kernel no longer applies.
     t_view = false;
-    t_held = false;
+    end_hold();
     return false;
   }
   // The interrupted code's real mask: a view the program's runtime overrode is stale.
@@ -132,7 +206,7 @@ bool defer_program_sigprof_if_blocked(const siginfo_t* info, void* ucontext) noe
   }
   // Really blocked from the handler's return on (the kernel restores this saved mask).
   sigaddset(&static_cast<ucontext_t*>(ucontext)->uc_sigmask, kSamplingSignal);
-  t_held = true;
+  begin_hold();  // (the timer runs on: stopping it now could drop a pending one, see .h)
   pid_t pid = getpid();
   bool to_thread = info != nullptr && info->si_code == SI_TKILL;
   if (to_thread) {
@@ -143,7 +217,7 @@ bool defer_program_sigprof_if_blocked(const siginfo_t* info, void* ucontext) noe
     // (take_deferred_program_sigprof).
     memcpy(t_deferred_info, info, kInfoHead);
     t_deferred = true;
-    syscall(SYS_tgkill, pid, static_cast<pid_t>(syscall(SYS_gettid)), kSamplingSignal);
+    syscall(SYS_tgkill, pid, own_tid(), kSamplingSignal);
     return true;
   }
   // Process-directed: re-queued with its original siginfo where the kernel allows it (our
@@ -156,6 +230,7 @@ bool defer_program_sigprof_if_blocked(const siginfo_t* info, void* ucontext) noe
 
 PROFAGENT_FORK_PATH void forget_deferred_sigprof_after_fork() noexcept {
   if (t_deferred) t_deferred = false;  // (a store only when it changes: fork_reset.h)
+  if (t_timer_stopped) t_timer_stopped = false;  // the child's timer is new and running
 }
 
 PROFAGENT_SAMPLE_PATH bool program_sigprof_deferred() noexcept { return t_deferred; }
@@ -170,12 +245,27 @@ bool take_deferred_program_sigprof(siginfo_t* info) noexcept {
   return true;
 }
 
+bool thread_holds_sigprof(pid_t tid) noexcept {
+  for (const auto& slot : g_holders)
+    if (slot.load(std::memory_order_acquire) == tid) return true;
+  return false;
+}
+
+PROFAGENT_FORK_PATH void forget_other_sigprof_holders_after_fork() noexcept {
+  // (A store only where a slot is taken, fork_reset.h: a shell's child touches no page.)
+  for (auto& slot : g_holders)
+    if (slot.load(std::memory_order_relaxed) != 0) slot.store(0, std::memory_order_relaxed);
+  if (t_held) note_holder(own_tid(), true);
+}
+
 MaskInheritance current_mask_inheritance() noexcept { return {t_view, t_held, t_real}; }
 
 void adopt_mask_inheritance(MaskInheritance inherited) noexcept {
   t_view = inherited.view;
-  t_held = inherited.held;
+  t_held = false;
+  if (inherited.held) begin_hold();
   t_real = inherited.real_mask;
+  t_timer_stopped = false;  // the new thread's timer runs until it waits for SIGPROF
 }
 
 }  // namespace profagent

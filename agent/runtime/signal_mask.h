@@ -12,6 +12,7 @@
 #pragma once
 
 #include <signal.h>
+#include <sys/types.h>
 
 namespace profagent {
 
@@ -44,6 +45,30 @@ unsigned long long mask_after(int how, unsigned long long old_real,
 // The program asks to wait for SIGPROF (sigwait family, signalfd): if its view blocks
 // SIGPROF, block it for real on this thread now.
 void hold_sigprof_for_wait(const sigset_t* set) noexcept;
+
+// While a thread waits for SIGPROF its CPU timer must not expire: the agent's signal would
+// stay pending (SIGPROF is held), a thread-directed SIGPROF of the program sent after it would
+// merge into it (a standard signal is pending once per thread), and the sigwait hooks would
+// filter both out (~1 round in 100 of a sigtimedwait loop at 1000 Hz). The CPU collector
+// registers how to stop (true) and restart (false) the calling thread's timer. It is stopped
+// when a wait begins the hold, before SIGPROF is blocked (an expiration just before is still
+// delivered); when the thread already holds SIGPROF (a deferral), only while no SIGPROF is
+// pending on it: since Linux 6.13 the pending signal of a timer stopped or re-armed is dropped
+// when dequeued, and a program SIGPROF merged into it with it. Restarted when the hold ends.
+// Hook and signal context.
+using SigprofHoldListener = void (*)(bool stop) noexcept;
+void set_sigprof_hold_listener(SigprofHoldListener listener) noexcept;
+// After a sigwait-family call returned, and before one waits: stops the thread's timer if it
+// holds SIGPROF with the timer running and no SIGPROF is pending on it.
+void stop_timer_while_held() noexcept;
+
+// Whether thread `tid` holds SIGPROF now (its hold began before this call). The wall sampler
+// and the threads snapshot ask no holding thread by signal: it could not answer until the
+// hold ends, and their SIGPROF pending there would swallow a program SIGPROF sent to it after.
+// Up to 64 holding threads are known at once (more: asked as before). Any context.
+bool thread_holds_sigprof(pid_t tid) noexcept;
+// In a fork child: the parent's threads are not there; the child's one thread keeps its hold.
+void forget_other_sigprof_holders_after_fork() noexcept;
 
 // From the dispatcher, for a SIGPROF that is the program's: if the thread's view blocks it,
 // re-send it (process- or thread-directed as it came) and block SIGPROF for real once the

@@ -139,6 +139,7 @@ __attribute__((visibility("default"))) int sigwaitinfo(const sigset_t* set, sigi
   for (;;) {
     siginfo_t local;
     int sig = real(set, &local);
+    profagent::stop_timer_while_held();  // (once nothing is pending: signal_mask.h)
     if (sig > 0 && is_agents(sig, local)) {
       // The agent's, not the program's; unless it swallowed a program SIGPROF the agent had
       // deferred on this thread (signal_mask.h), which is the program's to take now.
@@ -171,6 +172,7 @@ __attribute__((visibility("default"))) int sigtimedwait(const sigset_t* set, sig
   for (;;) {
     siginfo_t local;
     int sig = real(set, &local, timeout != nullptr ? &remaining : nullptr);
+    profagent::stop_timer_while_held();  // (once nothing is pending: signal_mask.h)
     if (sig == profagent::kSamplingSignal && !is_agents(sig, local))
       profagent::forget_deferred_program_sigprof();  // the re-sent one itself
     if (sig > 0 && is_agents(sig, local) && profagent::take_deferred_program_sigprof(&local)) {

@@ -15,6 +15,7 @@
 #include "agent/core/log.h"
 #include "agent/core/proc_status.h"
 #include "agent/runtime/sampling_signal.h"
+#include "agent/runtime/signal_mask.h"
 #include "agent/runtime/threads/thread_registry.h"
 #include "collectors/cpu/cpu_signal_handler.h"
 #include "agent/core/fork_reset.h"
@@ -23,6 +24,11 @@ namespace profagent {
 namespace {
 
 constinit CpuTimers g_timers;
+
+// The calling thread began (true) or ended holding SIGPROF (signal_mask.h). Hook and signal
+// context.
+void hold_current_thread_timer(bool held) noexcept { g_timers.hold_current_thread(held); }
+
 constexpr size_t kMaxAggregateStacks = 1 << 20;  // beyond this, samples count as lost
 
 // Whether thread `tid` of this process has SIGPROF really blocked now (SigBlk in its
@@ -47,6 +53,7 @@ bool CpuCollector::start(const Config& config) {
   g_timers.set_period(period_nanos_);
   set_cpu_sample_handler(cpu_sample_handler);
   if (!install_sampling_signal()) return false;
+  set_sigprof_hold_listener(hold_current_thread_timer);
   dump_window_.start_unix = unix_nanos();
   dump_window_.start_mono = monotonic_nanos();
   state.active.store(true, std::memory_order_release);

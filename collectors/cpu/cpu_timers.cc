@@ -92,12 +92,7 @@ PROFAGENT_FORK_PATH bool CpuTimers::arm(pid_t tid, bool own_thread) noexcept {
     slot->tid.store(0);
     return false;
   }
-  itimerspec its;
-  its.it_interval.tv_sec = period_nanos_ / 1000000000;
-  its.it_interval.tv_nsec = period_nanos_ % 1000000000;
-  int64_t first = 1 + random_below(period_nanos_);
-  its.it_value.tv_sec = first / 1000000000;
-  its.it_value.tv_nsec = first % 1000000000;
+  itimerspec its = running_timer();
   if (timer_settime(timer, 0, &its, nullptr) != 0) {
     timer_delete(timer);
     slot->tid.store(0);
@@ -115,6 +110,27 @@ PROFAGENT_FORK_PATH bool CpuTimers::arm(pid_t tid, bool own_thread) noexcept {
 
 PROFAGENT_FORK_PATH
 bool CpuTimers::arm_current_thread() noexcept { return arm(current_tid(), true); }
+
+// (A thread's own slot only changes hands once the thread has ended, except by disarm_all at
+// stop; a timer id deleted under us makes timer_settime fail, harmlessly.)
+void CpuTimers::hold_current_thread(bool held) noexcept {
+  const int slot = t_slot;
+  if (slot < 0 || g_slots[slot].tid.load(std::memory_order_acquire) != current_tid()) return;
+  itimerspec its = held ? itimerspec{} : running_timer();
+  timer_settime(g_slots[slot].timer, 0, &its, nullptr);
+}
+
+// Every period, the first expiration at a random point of the first one, so threads do not
+// sample in lockstep.
+itimerspec CpuTimers::running_timer() const noexcept {
+  itimerspec its;
+  its.it_interval.tv_sec = period_nanos_ / 1000000000;
+  its.it_interval.tv_nsec = period_nanos_ % 1000000000;
+  int64_t first = 1 + random_below(period_nanos_);
+  its.it_value.tv_sec = first / 1000000000;
+  its.it_value.tv_nsec = first % 1000000000;
+  return its;
+}
 
 void CpuTimers::disarm_current_thread() noexcept {
   pid_t tid = current_tid();

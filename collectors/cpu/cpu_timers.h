@@ -5,6 +5,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <time.h>
 
 #include <cstdint>
 #include <vector>
@@ -20,6 +21,10 @@ class CpuTimers {
   bool arm_current_thread() noexcept;
   // Deletes the calling thread's timer, if it has one.
   void disarm_current_thread() noexcept;
+  // Stops (held) or restarts the calling thread's timer, if it has one, while the thread
+  // holds SIGPROF (signal_mask.h: set_sigprof_hold_listener). Hook and signal context: one
+  // system call.
+  void hold_current_thread(bool held) noexcept;
 
   // Arms timers for threads that already exist and have none (found in /proc/self/task at
   // start: threads created before the agent loaded). Their timers are swept when they exit.
@@ -43,6 +48,7 @@ class CpuTimers {
 
  private:
   bool arm(pid_t tid, bool own_thread) noexcept;
+  itimerspec running_timer() const noexcept;
   int64_t period_nanos_ = 10000000;
 };
 

@@ -123,6 +123,29 @@ TEST_F(SignalsE2E, ProgramSigprofDeferredNeverMergesIntoTheAgentsTimerSignal) {
   }
 }
 
+// A program that keeps SIGPROF blocked and takes its own with sigtimedwait, or reads it from
+// a signalfd, while it burns CPU: the agent's CPU timer is stopped while the thread holds
+// SIGPROF for the wait, and the wall sampler and the threads snapshot do not ask it by
+// signal, so no SIGPROF of the agent is pending there for the program's to merge into (and
+// be filtered out with, or read from the signalfd instead of it). Before: ~50 of 5,000
+// sigtimedwait rounds timed out at 1000 Hz (26-35 with the timer stopped but wall samples at
+// 200 Hz and a dump every 50 ms still asking the thread); ~40 signalfd rounds read the
+// agent's timer signal.
+TEST_F(SignalsE2E, ProgramSigprofTakenWithSigtimedwaitOrSignalfdIsNeverLostToTheAgents) {
+  const char* const modes[] = {"wait", "wait", "signalfd"};
+  for (int run = 0; run < 3; ++run) {
+    e2e::RunOptions o = fast_cpu();
+    if (run > 0) {  // wall samples and dumps (threads snapshots) too
+      o.env["PROFAGENT_WALL_HZ"] = "200";
+      o.env["PROFAGENT_INTERVAL"] = "0.05";
+    }
+    e2e::RunResult r =
+        e2e::run({e2e::program("sigprof_deferred_storm"), "5000", modes[run]}, o);
+    ASSERT_EQ(r.exit_code(), 0) << r.out << r.err;
+    EXPECT_EQ(r.out, "rounds 5000 missed 0\n") << "run " << run << ": " << modes[run];
+  }
+}
+
 // A program handler that leaves with siglongjmp (without restoring the mask) never leaves
 // from inside the agent's SIGPROF handler: that would keep SIGPROF blocked on the thread for
 // good, and the program's own profiler started later would never tick (10 runs of 10 at

@@ -6,6 +6,10 @@
 #include <pthread.h>
 #include <signal.h>
 #include <ucontext.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+
+#include <vector>
 
 namespace profagent {
 namespace {
@@ -132,6 +136,78 @@ TEST(SignalMask, DeferredProgramSigprofIsRememberedUntilDelivered) {
   timespec none{0, 0};
   while (sigtimedwait(&prof, nullptr, &none) == SIGPROF) {
   }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
+// What the CPU collector is told: stop (1) or restart (0) the calling thread's timer.
+int g_timer_calls[8];
+int g_timer_call_count = 0;
+void record_timer_call(bool stop) noexcept {
+  if (g_timer_call_count < 8) g_timer_calls[g_timer_call_count++] = stop ? 1 : 0;
+}
+std::vector<int> timer_calls() { return {g_timer_calls, g_timer_calls + g_timer_call_count}; }
+
+bool sigprof_really_blocked() {
+  sigset_t now;
+  pthread_sigmask(SIG_BLOCK, nullptr, &now);
+  return sigismember(&now, SIGPROF) == 1;
+}
+
+// A wait for SIGPROF that begins the hold lists the thread as a holder and stops its CPU
+// timer before it blocks SIGPROF, once; the end of the hold restarts it. A hold begun by a deferral stops it only
+// while no SIGPROF is pending (a stopped timer's pending signal is dropped when dequeued, and
+// a program SIGPROF merged into it with it); a fork child's timer is new and running.
+TEST(SignalMask, AWaitForSigprofStopsTheThreadsTimerUntilTheHoldEnds) {
+  sigset_t prof, old;
+  sigemptyset(&prof);
+  sigaddset(&prof, SIGPROF);
+  ASSERT_EQ(pthread_sigmask(SIG_UNBLOCK, &prof, &old), 0);
+  set_sigprof_hold_listener(record_timer_call);
+  g_timer_call_count = 0;
+  sigset_t now;
+  pthread_sigmask(SIG_BLOCK, nullptr, &now);
+  set_sigprof_flags(true, false, kernel_mask_word(&now));  // the view blocks, really open
+  const pid_t self = static_cast<pid_t>(syscall(SYS_gettid));
+  EXPECT_FALSE(thread_holds_sigprof(self));
+  hold_sigprof_for_wait(&prof);
+  EXPECT_EQ(timer_calls(), std::vector<int>{1});
+  EXPECT_TRUE(sigprof_held());
+  EXPECT_TRUE(sigprof_really_blocked());
+  EXPECT_TRUE(thread_holds_sigprof(self)) << "the wall sampler and snapshots skip it";
+  forget_other_sigprof_holders_after_fork();
+  EXPECT_TRUE(thread_holds_sigprof(self)) << "a fork child's one thread keeps its hold";
+  hold_sigprof_for_wait(&prof);
+  stop_timer_while_held();
+  EXPECT_EQ(timer_calls(), std::vector<int>{1}) << "stopped once";
+  pthread_sigmask(SIG_UNBLOCK, &prof, nullptr);
+  set_sigprof_flags(false, false, 0);  // the program unblocked SIGPROF: the hold ends
+  EXPECT_EQ(timer_calls(), (std::vector<int>{1, 0}));
+  EXPECT_FALSE(thread_holds_sigprof(self));
+
+  // Held since a deferral, its re-sent SIGPROF pending: the timer runs on until none is.
+  pthread_sigmask(SIG_BLOCK, &prof, nullptr);  // as the handler's return leaves it
+  ucontext_t uc{};
+  sigemptyset(&uc.uc_sigmask);
+  set_sigprof_flags(true, false, kernel_mask_word(&uc.uc_sigmask));
+  siginfo_t info{};
+  info.si_signo = SIGPROF;
+  info.si_code = SI_TKILL;
+  ASSERT_TRUE(defer_program_sigprof_if_blocked(&info, &uc));
+  EXPECT_TRUE(thread_holds_sigprof(self));
+  hold_sigprof_for_wait(&prof);
+  stop_timer_while_held();
+  EXPECT_EQ(timer_calls(), (std::vector<int>{1, 0})) << "a SIGPROF is pending";
+  timespec none{0, 0};
+  ASSERT_EQ(sigtimedwait(&prof, nullptr, &none), SIGPROF);
+  forget_deferred_program_sigprof();  // the program took the re-sent one
+  stop_timer_while_held();
+  EXPECT_EQ(timer_calls(), (std::vector<int>{1, 0, 1}));
+  forget_deferred_sigprof_after_fork();  // a fork child's timer was never stopped
+  set_sigprof_flags(false, false, 0);
+  EXPECT_EQ(timer_calls(), (std::vector<int>{1, 0, 1})) << "nothing to restart";
+  EXPECT_FALSE(thread_holds_sigprof(self));
+
+  set_sigprof_hold_listener(nullptr);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
