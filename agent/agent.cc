@@ -232,6 +232,7 @@ PROFAGENT_FORK_PATH void fork_child() {
   forget_agent_thread_starts_after_fork();
   forget_dump_thread_after_fork();
   for (Collector* c : g_state->running) c->on_fork_child();
+  stop_timer_while_held();  // the forking thread's hold, with the child's new timer
   forget_windows_after_fork();
   push_after_fork_child();
   reset_signal_retries_after_fork();
@@ -574,6 +575,7 @@ void agent_thread_started() noexcept {
 }
 
 void agent_thread_exiting() noexcept {
+  forget_sigprof_hold_at_thread_exit();
   if (g_state == nullptr) return;
   note_current_thread_name();
   for (Collector* c : g_state->running) c->on_thread_exit();

@@ -43,6 +43,7 @@ void* thread_trampoline(void* p) {
     profagent::program_thread_started();
     profagent::note_current_thread_stack();
     profagent::agent_thread_started();
+    profagent::stop_timer_while_held();  // a hold inherited from the creator (signal_mask.h)
   }
   // A C11 thread's int result travels as a pointer-sized value, as glibc's start_thread does
   // for it (thrd_join reads it back as an int).

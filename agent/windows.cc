@@ -15,6 +15,7 @@
 #include "agent/core/published_once.h"
 #include "agent/profile/pprof/profile_delta.h"
 #include "agent/core/code_layout.h"
+#include "agent/runtime/signal_mask.h"
 
 namespace profagent {
 namespace {
@@ -185,6 +186,7 @@ PROFAGENT_FORK_PATH void forget_windows_after_fork() {
 }
 
 void tick_collectors() {
+  forget_ended_sigprof_holders();
   for (Collector* c : running_collectors()) c->on_tick();
   Windows& w = windows();
   std::lock_guard<std::mutex> lock(w.mutex);

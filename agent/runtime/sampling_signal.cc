@@ -283,6 +283,10 @@ int arm_cpu_clock_request(pid_t tid, uint32_t cookie, timer_t* out) noexcept {
     timer_delete(timer);
     return e;
   }
+  if (thread_holds_sigprof(tid)) {  // its hold began meanwhile: taken back before it fires
+    timer_delete(timer);
+    return EAGAIN;
+  }
   *out = timer;
   return 0;
 }

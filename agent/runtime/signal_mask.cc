@@ -41,13 +41,16 @@ std::atomic<SigprofHoldListener> g_hold_listener{nullptr};
 constexpr int kMaxHolders = 64;
 constinit std::atomic<pid_t> g_holders[kMaxHolders] = {};
 
+// (A handler that interrupted the listing of its own thread may list it twice: the end of the
+// hold removes every copy.)
 void note_holder(pid_t tid, bool holds) noexcept {
-  for (auto& slot : g_holders) {
-    if (slot.load(std::memory_order_relaxed) != tid) continue;
-    if (!holds) slot.store(0, std::memory_order_release);
+  if (!holds) {
+    for (auto& slot : g_holders)
+      if (slot.load(std::memory_order_relaxed) == tid) slot.store(0, std::memory_order_release);
     return;
   }
-  if (!holds) return;
+  for (auto& slot : g_holders)
+    if (slot.load(std::memory_order_relaxed) == tid) return;
   for (auto& slot : g_holders) {
     pid_t free = 0;
     if (slot.compare_exchange_strong(free, tid, std::memory_order_acq_rel)) return;
@@ -63,18 +66,19 @@ void begin_hold() noexcept {
   t_held = true;
 }
 
-// The listener's system call may fail (a timer deleted at stop): the program's errno stays.
-void tell_hold_listener(bool stop) noexcept {
-  if (SigprofHoldListener listener = g_hold_listener.load(std::memory_order_acquire)) {
-    const int saved_errno = errno;
-    listener(stop);
-    errno = saved_errno;
-  }
+// Whether the listener stopped (restarted) the thread's timer. Its system call may fail (a
+// timer deleted at stop): the program's errno stays.
+bool tell_hold_listener(bool stop) noexcept {
+  SigprofHoldListener listener = g_hold_listener.load(std::memory_order_acquire);
+  if (listener == nullptr) return false;
+  const int saved_errno = errno;
+  const bool done = listener(stop);
+  errno = saved_errno;
+  return done;
 }
 
 void stop_timer() noexcept {
-  t_timer_stopped = true;
-  tell_hold_listener(true);
+  if (tell_hold_listener(true)) t_timer_stopped = true;
 }
 
 // The hold ends: the timer, if stopped for it, runs again.
@@ -169,13 +173,19 @@ void hold_sigprof_for_wait(const sigset_t* set) noexcept {
   sigset_t now;
   if (raw_sigmask(SIG_BLOCK, nullptr, &now) != 0 || !sigprof_view_blocked(kernel_mask_word(&now)))
     return;
-  begin_hold();  // first: no request of the wall sampler or snapshot is sent from here on
-  stop_timer();  // an expiration before this is still delivered now (SIGPROF is still open)
+  // Listed first (the wall sampler and snapshot stop asking it), the timer stopped while
+  // SIGPROF is open (an expiration before that is delivered now), blocked, and only then
+  // held: a program SIGPROF landing before the block is deferred as usual, not taken for one
+  // the program let through.
+  note_holder(own_tid(), true);
+  stop_timer();
   really_block_sigprof();
+  t_held = true;
 }
 
 void stop_timer_while_held() noexcept {
-  if (!t_held || t_timer_stopped) return;
+  if (!t_held || t_timer_stopped || g_hold_listener.load(std::memory_order_relaxed) == nullptr)
+    return;
   const int saved_errno = errno;  // (after a sigwait-family call: its errno is the program's)
   sigset_t pending;
   const bool quiet = syscall(SYS_rt_sigpending, &pending, kKernelSigsetBytes) == 0 &&
@@ -256,6 +266,20 @@ PROFAGENT_FORK_PATH void forget_other_sigprof_holders_after_fork() noexcept {
   for (auto& slot : g_holders)
     if (slot.load(std::memory_order_relaxed) != 0) slot.store(0, std::memory_order_relaxed);
   if (t_held) note_holder(own_tid(), true);
+}
+
+void forget_sigprof_hold_at_thread_exit() noexcept {
+  if (t_held) note_holder(own_tid(), false);
+}
+
+void forget_ended_sigprof_holders() noexcept {
+  const pid_t pid = getpid();
+  for (auto& slot : g_holders) {
+    pid_t tid = slot.load(std::memory_order_acquire);
+    // tgkill with signal 0 only checks that the thread still exists in this process.
+    if (tid != 0 && syscall(SYS_tgkill, pid, tid, 0) != 0 && errno == ESRCH)
+      slot.compare_exchange_strong(tid, 0, std::memory_order_acq_rel);
+  }
 }
 
 MaskInheritance current_mask_inheritance() noexcept { return {t_view, t_held, t_real}; }

@@ -55,20 +55,29 @@ void hold_sigprof_for_wait(const sigset_t* set) noexcept;
 // delivered); when the thread already holds SIGPROF (a deferral), only while no SIGPROF is
 // pending on it: since Linux 6.13 the pending signal of a timer stopped or re-armed is dropped
 // when dequeued, and a program SIGPROF merged into it with it. Restarted when the hold ends.
-// Hook and signal context.
-using SigprofHoldListener = void (*)(bool stop) noexcept;
+// The listener returns whether the thread had a timer to stop or restart. Hook and signal
+// context.
+using SigprofHoldListener = bool (*)(bool stop) noexcept;
 void set_sigprof_hold_listener(SigprofHoldListener listener) noexcept;
-// After a sigwait-family call returned, and before one waits: stops the thread's timer if it
-// holds SIGPROF with the timer running and no SIGPROF is pending on it.
+// After a sigwait-family call returned, before one waits, and once a new thread or a fork
+// child that inherited a hold has its timer: stops the thread's timer if it holds SIGPROF
+// with the timer running and no SIGPROF is pending on it.
 void stop_timer_while_held() noexcept;
 
-// Whether thread `tid` holds SIGPROF now (its hold began before this call). The wall sampler
-// and the threads snapshot ask no holding thread by signal: it could not answer until the
-// hold ends, and their SIGPROF pending there would swallow a program SIGPROF sent to it after.
-// Up to 64 holding threads are known at once (more: asked as before). Any context.
+// Whether thread `tid` holds SIGPROF now (it is listed before SIGPROF is blocked). The wall
+// sampler and the threads snapshot ask no holding thread by signal: it could not answer until
+// the hold ends, and their SIGPROF pending there would swallow a program SIGPROF sent to it
+// after. Up to 64 holding threads are known at once (more: asked as before). A hold the
+// program ends with the raw system call (not through libc) is seen only at its next hook.
+// Any context.
 bool thread_holds_sigprof(pid_t tid) noexcept;
 // In a fork child: the parent's threads are not there; the child's one thread keeps its hold.
 void forget_other_sigprof_holders_after_fork() noexcept;
+// A thread that ends (its pthread key destructor) is no holder any more, so a later thread
+// given its tid is asked as any other; the dump thread's tick forgets holders that ended
+// without one (threads from before the agent, raw clones). Normal context.
+void forget_sigprof_hold_at_thread_exit() noexcept;
+void forget_ended_sigprof_holders() noexcept;
 
 // From the dispatcher, for a SIGPROF that is the program's: if the thread's view blocks it,
 // re-send it (process- or thread-directed as it came) and block SIGPROF for real once the

@@ -27,7 +27,7 @@ constinit CpuTimers g_timers;
 
 // The calling thread began (true) or ended holding SIGPROF (signal_mask.h). Hook and signal
 // context.
-void hold_current_thread_timer(bool held) noexcept { g_timers.hold_current_thread(held); }
+bool hold_current_thread_timer(bool held) noexcept { return g_timers.hold_current_thread(held); }
 
 constexpr size_t kMaxAggregateStacks = 1 << 20;  // beyond this, samples count as lost
 
@@ -151,6 +151,11 @@ void CpuCollector::charge_blocked_threads_locked(const std::map<int32_t, uint64_
     auto old = thread_cpu_.find(tid);
     ThreadCpu t = old != thread_cpu_.end() ? old->second : ThreadCpu{};
     if (t.last_cpu < 0) t.last_cpu = armed.armed_cpu;  // first look: count from the arming
+    // A timer stopped for a hold brings no late signal for the periods charged: none is
+    // held back for one (it would be taken off later samples of the thread, ~100 ms of a
+    // burn that followed 5,000 sigtimedwait rounds).
+    const bool no_late_signal = g_timers.take_stopped_for_hold(tid);
+    if (no_late_signal) t.charged_periods = 0;
     auto s = sampled.find(tid);
     uint64_t periods = s != sampled.end() ? s->second : 0;
     if (t.last_cpu >= 0)
@@ -160,7 +165,7 @@ void CpuCollector::charge_blocked_threads_locked(const std::map<int32_t, uint64_
       // No sample can be taken: the thread's own CPU clock says how much it used.
       uint64_t n = static_cast<uint64_t>(t.unsampled / period_nanos_);
       add_locked(Key{tid, {kSignalsBlockedPc}}, n);
-      t.charged_periods += n;
+      if (!no_late_signal) t.charged_periods += n;
       t.unsampled -= static_cast<int64_t>(n) * period_nanos_;
     }
     // Sampling jitter stays within a couple of periods; more is someone else's to count

@@ -29,6 +29,8 @@ struct TimerSlot {
   std::atomic<pid_t> tid;  // 0 = free
   timer_t timer;
   int64_t armed_cpu;  // the thread's CPU time when its timer was armed
+  // Stopped for a hold since the collector last asked (take_stopped_for_hold).
+  std::atomic<bool> stopped_for_hold;
 };
 PROFAGENT_LARGE_BSS constinit TimerSlot g_slots[kMaxTimers] = {};
 std::atomic<int> g_live{0};
@@ -112,12 +114,24 @@ PROFAGENT_FORK_PATH
 bool CpuTimers::arm_current_thread() noexcept { return arm(current_tid(), true); }
 
 // (A thread's own slot only changes hands once the thread has ended, except by disarm_all at
-// stop; a timer id deleted under us makes timer_settime fail, harmlessly.)
-void CpuTimers::hold_current_thread(bool held) noexcept {
-  const int slot = t_slot;
-  if (slot < 0 || g_slots[slot].tid.load(std::memory_order_acquire) != current_tid()) return;
+// stop; a timer id deleted under us makes timer_settime fail, harmlessly. A thread armed from
+// /proc/self/task at start finds its slot by a scan, once.)
+bool CpuTimers::hold_current_thread(bool held) noexcept {
+  const pid_t tid = current_tid();
+  TimerSlot* slot = t_slot >= 0 && g_slots[t_slot].tid.load(std::memory_order_acquire) == tid
+                        ? &g_slots[t_slot]
+                        : find_slot(tid);
+  if (slot == nullptr) return false;
+  t_slot = static_cast<int>(slot - g_slots);
   itimerspec its = held ? itimerspec{} : running_timer();
-  timer_settime(g_slots[slot].timer, 0, &its, nullptr);
+  if (held) slot->stopped_for_hold.store(true, std::memory_order_relaxed);
+  return timer_settime(slot->timer, 0, &its, nullptr) == 0;
+}
+
+bool CpuTimers::take_stopped_for_hold(pid_t tid) noexcept {
+  TimerSlot* slot = find_slot(tid);
+  return slot != nullptr && slot->stopped_for_hold.load(std::memory_order_relaxed) &&
+         slot->stopped_for_hold.exchange(false, std::memory_order_relaxed);
 }
 
 // Every period, the first expiration at a random point of the first one, so threads do not

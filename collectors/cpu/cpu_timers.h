@@ -24,7 +24,12 @@ class CpuTimers {
   // Stops (held) or restarts the calling thread's timer, if it has one, while the thread
   // holds SIGPROF (signal_mask.h: set_sigprof_hold_listener). Hook and signal context: one
   // system call.
-  void hold_current_thread(bool held) noexcept;
+  // Returns whether the thread has a timer.
+  bool hold_current_thread(bool held) noexcept;
+  // Whether thread `tid`'s timer was stopped for a hold since the last call: its periods
+  // while SIGPROF was blocked then never come as one late signal's overrun (a stopped
+  // timer's pending signal is dropped, a restarted one starts afresh).
+  bool take_stopped_for_hold(pid_t tid) noexcept;
 
   // Arms timers for threads that already exist and have none (found in /proc/self/task at
   // start: threads created before the agent loaded). Their timers are swept when they exit.

@@ -223,7 +223,14 @@ std::vector<CapturedThread> ThreadSnapshotter::capture(const std::vector<pid_t>&
       }
       if (rearm) {
         timer_delete(r.timer);
-        r.timer_live = arm_cpu_clock_request(r.tid, gen << kIndexBits | r.slot, &r.timer) == 0;
+        const int e = arm_cpu_clock_request(r.tid, gen << kIndexBits | r.slot, &r.timer);
+        r.timer_live = e == 0;
+        uint32_t expected = state_of(gen, kRequested);
+        if (e == EAGAIN && slot.state.compare_exchange_strong(  // holds SIGPROF: no answer
+                               expected, state_of(gen, kIdle), std::memory_order_acq_rel)) {
+          r.settled = true;
+          continue;
+        }
       }
       pending = true;
     }

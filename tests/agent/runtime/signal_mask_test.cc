@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <sys/syscall.h>
 
+#include <thread>
 #include <vector>
 
 namespace profagent {
@@ -142,8 +143,9 @@ TEST(SignalMask, DeferredProgramSigprofIsRememberedUntilDelivered) {
 // What the CPU collector is told: stop (1) or restart (0) the calling thread's timer.
 int g_timer_calls[8];
 int g_timer_call_count = 0;
-void record_timer_call(bool stop) noexcept {
+bool record_timer_call(bool stop) noexcept {
   if (g_timer_call_count < 8) g_timer_calls[g_timer_call_count++] = stop ? 1 : 0;
+  return true;
 }
 std::vector<int> timer_calls() { return {g_timer_calls, g_timer_calls + g_timer_call_count}; }
 
@@ -209,6 +211,31 @@ TEST(SignalMask, AWaitForSigprofStopsTheThreadsTimerUntilTheHoldEnds) {
 
   set_sigprof_hold_listener(nullptr);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
+// A thread that ends while it holds SIGPROF is no holder any more: at its exit (the agent's
+// pthread key destructor), or, for one that ended without it, at the dump thread's tick.
+TEST(SignalMask, AnEndedThreadIsNoSigprofHolder) {
+  for (bool exit_hook : {true, false}) {
+    pid_t tid = 0;
+    bool held = false;
+    std::thread t([&] {
+      tid = static_cast<pid_t>(syscall(SYS_gettid));
+      sigset_t prof, now;
+      sigemptyset(&prof);
+      sigaddset(&prof, SIGPROF);
+      pthread_sigmask(SIG_BLOCK, nullptr, &now);
+      set_sigprof_flags(true, false, kernel_mask_word(&now));
+      hold_sigprof_for_wait(&prof);
+      held = thread_holds_sigprof(tid);
+      if (exit_hook) forget_sigprof_hold_at_thread_exit();
+    });
+    t.join();
+    EXPECT_TRUE(held);
+    EXPECT_EQ(thread_holds_sigprof(tid), !exit_hook);
+    forget_ended_sigprof_holders();
+    EXPECT_FALSE(thread_holds_sigprof(tid)) << "the tick forgets an ended holder";
+  }
 }
 
 }  // namespace

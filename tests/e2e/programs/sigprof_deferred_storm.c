@@ -11,7 +11,11 @@
 // with it (~1 round in 1,000 was missed so).
 // With "signalfd", the same rounds read their SIGPROF from a signalfd: every one read must be
 // the program's own (an agent timer signal read there would be one the program never sent).
-// Usage: sigprof_deferred_storm [rounds] [wait|signalfd]
+// With "signalfd-thread", the signalfd is made by the main thread and read by a thread it
+// starts afterwards, which inherits the hold. With "restart", each round blocks SIGPROF,
+// takes its SIGPROF with sigtimedwait and unblocks it again, and 300 ms of CPU in
+// burn_after_holds follow with SIGPROF open (the agent's timer must run again after a hold).
+// Usage: sigprof_deferred_storm [rounds] [wait|signalfd|signalfd-thread|restart]
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -40,6 +44,32 @@ static void burn_micros(long micros) {
            micros);
 }
 
+__attribute__((noinline)) void burn_after_holds(void) { burn_micros(300000); }
+
+static int g_fd, g_rounds;
+
+// The signalfd rounds: each sends SIGPROF to this thread and reads it back from the fd.
+static int signalfd_rounds(void) {
+  int missed = 0;
+  for (int i = 0; i < g_rounds; ++i) {
+    pthread_kill(pthread_self(), SIGPROF);
+    burn_micros(20);
+    struct pollfd p = {g_fd, POLLIN, 0};
+    struct signalfd_siginfo si;
+    if (poll(&p, 1, 200) != 1 || read(g_fd, &si, sizeof si) != (ssize_t)sizeof si ||
+        si.ssi_code == SI_TIMER || si.ssi_pid != (uint32_t)getpid()) {
+      ++missed;
+      if (getenv("STORM_VERBOSE")) fprintf(stderr, "round %d: no signal of its own\n", i);
+    }
+  }
+  return missed;
+}
+
+static void* signalfd_thread(void* missed) {
+  *(int*)missed = signalfd_rounds();
+  return NULL;
+}
+
 int main(int argc, char** argv) {
   int rounds = argc > 1 ? atoi(argv[1]) : 5000;
   struct sigaction sa;
@@ -50,21 +80,31 @@ int main(int argc, char** argv) {
   sigemptyset(&prof);
   sigaddset(&prof, SIGPROF);
   int missed = 0;
-  if (argc > 2 && strcmp(argv[2], "signalfd") == 0) {
+  g_rounds = rounds;
+  if (argc > 2 && strncmp(argv[2], "signalfd", 8) == 0) {
     pthread_sigmask(SIG_BLOCK, &prof, NULL);
-    int fd = signalfd(-1, &prof, SFD_CLOEXEC);
-    if (fd < 0) return 2;
-    for (int i = 0; i < rounds; ++i) {
-      pthread_kill(pthread_self(), SIGPROF);
-      burn_micros(20);
-      struct pollfd p = {fd, POLLIN, 0};
-      struct signalfd_siginfo si;
-      if (poll(&p, 1, 200) != 1 || read(fd, &si, sizeof si) != (ssize_t)sizeof si ||
-          si.ssi_code == SI_TIMER || si.ssi_pid != (uint32_t)getpid()) {
-        ++missed;
-        if (getenv("STORM_VERBOSE")) fprintf(stderr, "round %d: no signal of its own\n", i);
-      }
+    g_fd = signalfd(-1, &prof, SFD_CLOEXEC);
+    if (g_fd < 0) return 2;
+    if (strcmp(argv[2], "signalfd-thread") == 0) {
+      pthread_t t;
+      if (pthread_create(&t, NULL, signalfd_thread, &missed) != 0) return 2;
+      pthread_join(t, NULL);
+    } else {
+      missed = signalfd_rounds();
     }
+    printf("rounds %d missed %d\n", rounds, missed);
+    return 0;
+  }
+  if (argc > 2 && strcmp(argv[2], "restart") == 0) {
+    for (int i = 0; i < rounds; ++i) {
+      pthread_sigmask(SIG_BLOCK, &prof, NULL);
+      pthread_kill(pthread_self(), SIGPROF);
+      struct timespec timeout = {0, 200000000};
+      siginfo_t info;
+      if (sigtimedwait(&prof, &info, &timeout) != SIGPROF || info.si_pid != getpid()) ++missed;
+      pthread_sigmask(SIG_UNBLOCK, &prof, NULL);
+    }
+    burn_after_holds();
     printf("rounds %d missed %d\n", rounds, missed);
     return 0;
   }
