@@ -91,6 +91,25 @@ TEST(SignalMask, ViewGoesStaleWhenTheRealMaskChangesBehindLibc) {
   set_sigprof_flags(false, false, 0);
 }
 
+// The context a program SIGPROF interrupts: SIGPROF really open, the program's view blocking
+// it (the flags set to match).
+ucontext_t interrupted_with_sigprof_viewed_blocked() {
+  ucontext_t uc{};
+  sigemptyset(&uc.uc_sigmask);
+  set_sigprof_flags(true, false, kernel_mask_word(&uc.uc_sigmask));
+  return uc;
+}
+
+// A SIGPROF the program sent to one of its threads (tgkill).
+siginfo_t thread_directed_sigprof(pid_t sender, uid_t uid) {
+  siginfo_t info{};
+  info.si_signo = SIGPROF;
+  info.si_code = SI_TKILL;
+  info.si_pid = sender;
+  info.si_uid = uid;
+  return info;
+}
+
 // A program SIGPROF that arrives while the view blocks it is re-sent to the thread and also
 // remembered: if an agent SIGPROF pending on the thread swallowed the re-sent one (one
 // pending standard signal per thread), the agent's delivers it. Taken once; a delivery of the
@@ -100,14 +119,8 @@ TEST(SignalMask, DeferredProgramSigprofIsRememberedUntilDelivered) {
   sigemptyset(&prof);
   sigaddset(&prof, SIGPROF);
   ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &prof, &old), 0);  // the re-sent one stays pending
-  ucontext_t uc{};
-  sigemptyset(&uc.uc_sigmask);
-  set_sigprof_flags(true, false, kernel_mask_word(&uc.uc_sigmask));
-  siginfo_t info{};
-  info.si_signo = SIGPROF;
-  info.si_code = SI_TKILL;
-  info.si_pid = 4242;
-  info.si_uid = 77;
+  ucontext_t uc = interrupted_with_sigprof_viewed_blocked();
+  siginfo_t info = thread_directed_sigprof(4242, 77);
   EXPECT_TRUE(defer_program_sigprof_if_blocked(&info, &uc));
   EXPECT_TRUE(sigismember(&uc.uc_sigmask, SIGPROF)) << "blocked for real from the return on";
   siginfo_t taken;
@@ -188,12 +201,8 @@ TEST(SignalMask, AWaitForSigprofStopsTheThreadsTimerUntilTheHoldEnds) {
 
   // Held since a deferral, its re-sent SIGPROF pending: the timer runs on until none is.
   pthread_sigmask(SIG_BLOCK, &prof, nullptr);  // as the handler's return leaves it
-  ucontext_t uc{};
-  sigemptyset(&uc.uc_sigmask);
-  set_sigprof_flags(true, false, kernel_mask_word(&uc.uc_sigmask));
-  siginfo_t info{};
-  info.si_signo = SIGPROF;
-  info.si_code = SI_TKILL;
+  ucontext_t uc = interrupted_with_sigprof_viewed_blocked();
+  siginfo_t info = thread_directed_sigprof(0, 0);
   ASSERT_TRUE(defer_program_sigprof_if_blocked(&info, &uc));
   EXPECT_TRUE(thread_holds_sigprof(self));
   hold_sigprof_for_wait(&prof);
