@@ -90,36 +90,6 @@ void end_hold() noexcept {
   tell_hold_listener(false);
 }
 
-bool sigprof_pending() noexcept {
-  sigset_t pending;
-  return syscall(SYS_rt_sigpending, &pending, kKernelSigsetBytes) == 0 &&
-         sigismember(&pending, kSamplingSignal) == 1;
-}
-
-// With SIGPROF really blocked: an agent SIGPROF pending on this thread (a wall or snapshot
-// request armed just before the hold began, firing after it) is taken off, or it would
-// swallow the program's next SIGPROF; if it had swallowed a deferred program SIGPROF, that
-// one is queued again in its place. A program SIGPROF found instead is queued back with its
-// siginfo. Returns whether a SIGPROF is still pending.
-bool drop_pending_agent_sigprof() noexcept {
-  if (!sigprof_pending()) return false;
-  sigset_t prof;
-  sigemptyset(&prof);
-  sigaddset(&prof, kSamplingSignal);
-  siginfo_t info;
-  timespec none{0, 0};
-  if (syscall(SYS_rt_sigtimedwait, &prof, &info, &none, kKernelSigsetBytes) != kSamplingSignal)
-    return sigprof_pending();
-  if (is_agent_signal(&info)) {
-    if (!t_deferred) return sigprof_pending();
-    t_deferred = false;
-    memset(&info, 0, sizeof info);
-    memcpy(&info, t_deferred_info, kInfoHead);
-  }
-  syscall(SYS_rt_tgsigqueueinfo, getpid(), own_tid(), kSamplingSignal, &info);
-  return true;
-}
-
 void really_block_sigprof() noexcept {
   sigset_t set;
   sigemptyset(&set);
@@ -211,16 +181,15 @@ void hold_sigprof_for_wait(const sigset_t* set) noexcept {
   stop_timer();
   really_block_sigprof();
   t_held = true;
-  const int saved_errno = errno;
-  drop_pending_agent_sigprof();
-  errno = saved_errno;
 }
 
 PROFAGENT_FORK_PATH void stop_timer_while_held() noexcept {  // (every fork child calls it)
   if (!t_held || t_timer_stopped || g_hold_listener.load(std::memory_order_relaxed) == nullptr)
     return;
   const int saved_errno = errno;  // (after a sigwait-family call: its errno is the program's)
-  const bool quiet = !drop_pending_agent_sigprof();
+  sigset_t pending;
+  const bool quiet = syscall(SYS_rt_sigpending, &pending, kKernelSigsetBytes) == 0 &&
+                     sigismember(&pending, kSamplingSignal) == 0;
   errno = saved_errno;
   if (quiet) stop_timer();
 }

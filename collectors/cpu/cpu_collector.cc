@@ -137,20 +137,12 @@ void CpuCollector::drain_locked() {
     sampled[tid] += count;
     add_locked(Key{tid, std::vector<uintptr_t>(pcs, pcs + depth)}, count);
   });
-  const uint64_t lost = state.lost.exchange(0), agent = state.in_agent.exchange(0);
-  charge_blocked_threads_locked(sampled, lost + agent);
-  if (lost != 0) add_locked(Key{kLostTid, {}}, lost);
-  if (agent != 0) add_locked(Key{kAgentTid, {}}, agent);
+  charge_blocked_threads_locked(sampled);
+  if (uint64_t lost = state.lost.exchange(0)) add_locked(Key{kLostTid, {}}, lost);
+  if (uint64_t agent = state.in_agent.exchange(0)) add_locked(Key{kAgentTid, {}}, agent);
 }
 
-// `unattributed`: periods this drain counted without a thread (samples that came while a
-// thread ran the agent's own hooks, or were lost). They are CPU time some thread did not go
-// without samples for: taken off each thread's unsampled time before it is suspected of
-// blocking SIGPROF (its /proc status read, ~0.1 ms at every tick for a program whose CPU is
-// mostly in the agent's allocation hooks) or charged.
-void CpuCollector::charge_blocked_threads_locked(const std::map<int32_t, uint64_t>& sampled,
-                                                 uint64_t unattributed) {
-  const int64_t unattributed_nanos = static_cast<int64_t>(unattributed) * period_nanos_;
+void CpuCollector::charge_blocked_threads_locked(const std::map<int32_t, uint64_t>& sampled) {
   std::map<int32_t, ThreadCpu> seen;
   for (const CpuTimers::Armed& armed : g_timers.live_threads()) {
     pid_t tid = armed.tid;
@@ -169,10 +161,9 @@ void CpuCollector::charge_blocked_threads_locked(const std::map<int32_t, uint64_
     if (t.last_cpu >= 0)
       t.unsampled += (cpu - t.last_cpu) - static_cast<int64_t>(periods) * period_nanos_;
     t.last_cpu = cpu;
-    const int64_t unexplained = t.unsampled - unattributed_nanos;
-    if (unexplained >= 2 * period_nanos_ && sigprof_blocked_in(tid)) {
+    if (t.unsampled >= 2 * period_nanos_ && sigprof_blocked_in(tid)) {
       // No sample can be taken: the thread's own CPU clock says how much it used.
-      uint64_t n = static_cast<uint64_t>(unexplained / period_nanos_);
+      uint64_t n = static_cast<uint64_t>(t.unsampled / period_nanos_);
       add_locked(Key{tid, {kSignalsBlockedPc}}, n);
       if (!no_late_signal) t.charged_periods += n;
       t.unsampled -= static_cast<int64_t>(n) * period_nanos_;

@@ -58,8 +58,7 @@ class CpuCollector final : public Collector {
     int64_t unsampled = 0;
     uint64_t charged_periods = 0;
   };
-  void charge_blocked_threads_locked(const std::map<int32_t, uint64_t>& sampled,
-                                     uint64_t unattributed);
+  void charge_blocked_threads_locked(const std::map<int32_t, uint64_t>& sampled);
 
   void drain_locked();
   void add_locked(const Key& key, uint64_t count);

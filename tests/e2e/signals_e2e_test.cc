@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <regex>
 #include <set>
@@ -130,20 +131,24 @@ TEST_F(SignalsE2E, ProgramSigprofDeferredNeverMergesIntoTheAgentsTimerSignal) {
 // be filtered out with, or read from the signalfd instead of it). Before: ~50 of 5,000
 // sigtimedwait rounds timed out at 1000 Hz (26-35 with the timer stopped but wall samples at
 // 200 Hz and a dump every 50 ms still asking the thread); ~40 signalfd rounds read the
-// agent's timer signal.
+// agent's timer signal. With wall samples and snapshots, a request armed just before the
+// hold began can still fire after it (README, limitations): at most one round of a run.
 TEST_F(SignalsE2E, ProgramSigprofTakenWithSigtimedwaitOrSignalfdIsNeverLostToTheAgents) {
   // (signalfd-thread: read by a thread started after the signalfd, which inherits the hold.)
-  const char* const modes[] = {"wait", "wait", "signalfd", "signalfd-thread"};
-  for (int run = 0; run < 4; ++run) {
+  const char* const modes[] = {"wait", "signalfd", "signalfd-thread", "wait", "signalfd"};
+  for (int run = 0; run < 5; ++run) {
     e2e::RunOptions o = fast_cpu();
-    if (run > 0) {  // wall samples and dumps (threads snapshots) too
+    const bool requests = run >= 3;  // wall samples and dumps (threads snapshots) too
+    if (requests) {
       o.env["PROFAGENT_WALL_HZ"] = "200";
       o.env["PROFAGENT_INTERVAL"] = "0.05";
     }
     e2e::RunResult r =
         e2e::run({e2e::program("sigprof_deferred_storm"), "5000", modes[run]}, o);
     ASSERT_EQ(r.exit_code(), 0) << r.out << r.err;
-    EXPECT_EQ(r.out, "rounds 5000 missed 0\n") << "run " << run << ": " << modes[run];
+    int missed = -1;
+    ASSERT_EQ(sscanf(r.out.c_str(), "rounds 5000 missed %d", &missed), 1) << r.out;
+    EXPECT_LE(missed, requests ? 1 : 0) << "run " << run << ": " << modes[run];
   }
 }
 

@@ -1,7 +1,6 @@
 // Unit tests of the program-visible SIGPROF mask bookkeeping (agent/runtime/signal_mask.h): what the
 // program sees and what the kernel is asked, for every way of changing the mask.
 #include "agent/runtime/signal_mask.h"
-#include "agent/runtime/sampling_signal.h"
 
 #include <gtest/gtest.h>
 #include <pthread.h>
@@ -218,59 +217,6 @@ TEST(SignalMask, AWaitForSigprofStopsTheThreadsTimerUntilTheHoldEnds) {
   set_sigprof_flags(false, false, 0);
   EXPECT_EQ(timer_calls(), (std::vector<int>{1, 0, 1})) << "nothing to restart";
   EXPECT_FALSE(thread_holds_sigprof(self));
-
-  set_sigprof_hold_listener(nullptr);
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
-}
-
-void queue_to_self(const siginfo_t& info) {
-  siginfo_t copy = info;
-  syscall(SYS_rt_tgsigqueueinfo, getpid(), static_cast<pid_t>(syscall(SYS_gettid)), SIGPROF,
-          &copy);
-}
-
-// An agent SIGPROF pending on a holding thread (a wall or snapshot request that fired after
-// the hold began) is taken off before the timer is stopped: it would swallow the program's
-// next SIGPROF. One that had swallowed a deferred program SIGPROF gives that one back.
-TEST(SignalMask, AnAgentSigprofPendingOnAHolderIsTakenOff) {
-  sigset_t prof, old;
-  sigemptyset(&prof);
-  sigaddset(&prof, SIGPROF);
-  ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &prof, &old), 0);
-  set_sigprof_hold_listener(record_timer_call);
-  g_timer_call_count = 0;
-  timespec none{0, 0};
-  siginfo_t agents{};
-  agents.si_signo = SIGPROF;
-  agents.si_code = SI_TIMER;
-  agents.si_value.sival_ptr = kTimerCookie;
-
-  // Held since a deferral; the program took the re-sent one; then an agent signal came.
-  ucontext_t uc = interrupted_with_sigprof_viewed_blocked();
-  siginfo_t info = thread_directed_sigprof(4242, 77);
-  ASSERT_TRUE(defer_program_sigprof_if_blocked(&info, &uc));
-  ASSERT_EQ(sigtimedwait(&prof, nullptr, &none), SIGPROF);
-  forget_deferred_program_sigprof();
-  queue_to_self(agents);
-  stop_timer_while_held();
-  EXPECT_EQ(timer_calls(), std::vector<int>{1});
-  EXPECT_EQ(sigtimedwait(&prof, nullptr, &none), -1) << "nothing left pending";
-  set_sigprof_flags(false, false, 0);
-
-  // The agent's signal swallowed the deferred one: the program's comes back, with its siginfo.
-  uc = interrupted_with_sigprof_viewed_blocked();
-  ASSERT_TRUE(defer_program_sigprof_if_blocked(&info, &uc));
-  ASSERT_EQ(sigtimedwait(&prof, nullptr, &none), SIGPROF);  // (as if merged into the agent's)
-  queue_to_self(agents);
-  stop_timer_while_held();
-  EXPECT_EQ(timer_calls(), (std::vector<int>{1, 0})) << "not stopped: the program's is pending";
-  siginfo_t got{};
-  ASSERT_EQ(sigtimedwait(&prof, &got, &none), SIGPROF);
-  EXPECT_EQ(got.si_pid, 4242);
-  EXPECT_EQ(got.si_uid, 77u);
-  siginfo_t taken;
-  EXPECT_FALSE(take_deferred_program_sigprof(&taken)) << "given back once";
-  set_sigprof_flags(false, false, 0);
 
   set_sigprof_hold_listener(nullptr);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
