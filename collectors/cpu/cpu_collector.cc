@@ -135,7 +135,10 @@ void CpuCollector::drain_locked() {
       count -= take;
     }
     sampled[tid] += count;
-    add_locked(Key{tid, std::vector<uintptr_t>(pcs, pcs + depth)}, count);
+    if (depth == 1 && pcs[0] == kInAgentPc)
+      add_locked(Key{kAgentTid, {}}, count);  // "[profagent]", the thread's CPU all the same
+    else
+      add_locked(Key{tid, std::vector<uintptr_t>(pcs, pcs + depth)}, count);
   });
   charge_blocked_threads_locked(sampled);
   if (uint64_t lost = state.lost.exchange(0)) add_locked(Key{kLostTid, {}}, lost);

@@ -52,7 +52,8 @@ PROFAGENT_SAMPLE_PATH void cpu_sample_handler(siginfo_t* info, void* ucontext) n
   if (in_agent()) {
     // The thread is inside the agent's own slow path (possibly mid-walk already):
     // charge the sample to the agent instead of re-entering the unwinder.
-    state.in_agent.fetch_add(weight, std::memory_order_relaxed);
+    if (!state.buffer.add(current_tid(), &kInAgentPc, 1, weight))
+      state.in_agent.fetch_add(weight, std::memory_order_relaxed);
     request_collector_tick();
     return;
   }

@@ -14,8 +14,13 @@ struct CpuHandlerState {
   CpuSampleBuffer buffer;
   std::atomic<bool> active{false};
   std::atomic<uint64_t> lost{0};       // buffer full or nothing could be unwound
-  std::atomic<uint64_t> in_agent{0};   // the thread was running agent code (hook slow path)
+  std::atomic<uint64_t> in_agent{0};   // in agent code, and the buffer was full
 };
+
+// The one-PC stack a sample taken inside the agent's own code (a hook's slow path) is
+// recorded with, under the thread's tid: the collector counts it as "[profagent]" and as CPU
+// time the thread was sampled for (not suspected of blocking SIGPROF).
+inline constexpr uintptr_t kInAgentPc = ~uintptr_t{0} - 1;
 
 CpuHandlerState& cpu_handler_state() noexcept;
 

@@ -143,6 +143,35 @@ TEST(CpuTimers, TheTimerSignalsTheArmedThreadWithTheAgentsCookieAsItBurnsCpu) {
   EXPECT_LT(own_cpu_nanos() - start, 5000000000LL);
 }
 
+// A thread that holds SIGPROF for the program has its timer stopped (no signal however much
+// CPU it burns) and restarted after; the collector learns once that it was stopped. A thread
+// without a timer reports that it has none.
+TEST(CpuTimers, AHoldStopsTheThreadsTimerAndItsEndRestartsIt) {
+  BlockedSigprof blocked;
+  CpuTimers timers;
+  timers.set_period(2000000);  // 2 ms of CPU
+  EXPECT_FALSE(timers.hold_current_thread(true)) << "no timer yet";
+  ASSERT_TRUE(timers.arm_current_thread());
+  ASSERT_TRUE(timers.hold_current_thread(true));
+  EXPECT_TRUE(timers.take_stopped_for_hold(gettid_now()));
+  EXPECT_FALSE(timers.take_stopped_for_hold(gettid_now())) << "told once";
+  volatile uint64_t sink = 0;
+  int64_t start = own_cpu_nanos();
+  while (own_cpu_nanos() - start < 30000000LL) sink = sink + 1;  // 15 periods
+  EXPECT_FALSE(sigprof_pending_for_thread()) << "stopped";
+  ASSERT_TRUE(timers.hold_current_thread(false));
+  start = own_cpu_nanos();
+  while (!sigprof_pending_for_thread() && own_cpu_nanos() - start < 5000000000LL) sink = sink + 1;
+  EXPECT_TRUE(sigprof_pending_for_thread()) << "running again";
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPROF);
+  timespec zero{};
+  while (sigtimedwait(&set, nullptr, &zero) == SIGPROF) {
+  }
+  timers.disarm_current_thread();
+}
+
 TEST(CpuTimers, ManyThreadsArmingAndDisarmingLeaveNoTimerBehind) {
   BlockedSigprof blocked;  // inherited by the threads below
   CpuTimers timers;
