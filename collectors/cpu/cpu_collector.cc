@@ -157,7 +157,7 @@ void CpuCollector::charge_blocked_threads_locked(const std::map<int32_t, uint64_
     // A timer stopped for a hold brings no late signal for the periods charged: none is
     // held back for one (it would be taken off later samples of the thread, ~100 ms of a
     // burn that followed 5,000 sigtimedwait rounds).
-    const bool no_late_signal = g_timers.take_stopped_for_hold(tid);
+    const bool no_late_signal = g_timers.take_stopped_for_hold(armed);
     if (no_late_signal) t.charged_periods = 0;
     auto s = sampled.find(tid);
     uint64_t periods = s != sampled.end() ? s->second : 0;

@@ -64,6 +64,14 @@ TimerSlot* find_slot(pid_t tid) noexcept {
   return nullptr;
 }
 
+// The calling thread's slot: the one it remembers, else found by a scan (a thread armed from
+// /proc/self/task at start by another thread).
+TimerSlot* own_slot(pid_t tid) noexcept {
+  if (t_slot >= 0 && g_slots[t_slot].tid.load(std::memory_order_acquire) == tid)
+    return &g_slots[t_slot];
+  return find_slot(tid);
+}
+
 }  // namespace
 
 PROFAGENT_FORK_PATH bool CpuTimers::arm(pid_t tid, bool own_thread) noexcept {
@@ -114,13 +122,9 @@ PROFAGENT_FORK_PATH
 bool CpuTimers::arm_current_thread() noexcept { return arm(current_tid(), true); }
 
 // (A thread's own slot only changes hands once the thread has ended, except by disarm_all at
-// stop; a timer id deleted under us makes timer_settime fail, harmlessly. A thread armed from
-// /proc/self/task at start finds its slot by a scan, once.)
+// stop; a timer id deleted under us makes timer_settime fail, harmlessly.)
 bool CpuTimers::hold_current_thread(bool held) noexcept {
-  const pid_t tid = current_tid();
-  TimerSlot* slot = t_slot >= 0 && g_slots[t_slot].tid.load(std::memory_order_acquire) == tid
-                        ? &g_slots[t_slot]
-                        : find_slot(tid);
+  TimerSlot* slot = own_slot(current_tid());
   if (slot == nullptr) return false;
   t_slot = static_cast<int>(slot - g_slots);
   itimerspec its = held ? itimerspec{} : running_timer();
@@ -128,10 +132,11 @@ bool CpuTimers::hold_current_thread(bool held) noexcept {
   return timer_settime(slot->timer, 0, &its, nullptr) == 0;
 }
 
-bool CpuTimers::take_stopped_for_hold(pid_t tid) noexcept {
-  TimerSlot* slot = find_slot(tid);
-  return slot != nullptr && slot->stopped_for_hold.load(std::memory_order_relaxed) &&
-         slot->stopped_for_hold.exchange(false, std::memory_order_relaxed);
+bool CpuTimers::take_stopped_for_hold(const Armed& armed) noexcept {
+  TimerSlot& slot = g_slots[armed.slot];
+  return slot.tid.load(std::memory_order_acquire) == armed.tid &&
+         slot.stopped_for_hold.load(std::memory_order_relaxed) &&
+         slot.stopped_for_hold.exchange(false, std::memory_order_relaxed);
 }
 
 // Every period, the first expiration at a random point of the first one, so threads do not
@@ -148,8 +153,7 @@ itimerspec CpuTimers::running_timer() const noexcept {
 
 void CpuTimers::disarm_current_thread() noexcept {
   pid_t tid = current_tid();
-  TimerSlot* slot = t_slot >= 0 && g_slots[t_slot].tid.load() == tid ? &g_slots[t_slot] : nullptr;
-  if (slot == nullptr) slot = find_slot(tid);
+  TimerSlot* slot = own_slot(tid);
   if (slot == nullptr) return;
   t_slot = -1;
   pid_t expected = tid;
@@ -215,7 +219,7 @@ std::vector<CpuTimers::Armed> CpuTimers::live_threads() const {
   std::vector<Armed> threads;
   for (const auto& s : used_slots()) {
     pid_t tid = s.tid.load(std::memory_order_acquire);
-    if (tid > 0) threads.push_back(Armed{tid, s.armed_cpu});
+    if (tid > 0) threads.push_back(Armed{tid, s.armed_cpu, static_cast<int>(&s - g_slots)});
   }
   return threads;
 }

@@ -21,15 +21,10 @@ class CpuTimers {
   bool arm_current_thread() noexcept;
   // Deletes the calling thread's timer, if it has one.
   void disarm_current_thread() noexcept;
-  // Stops (held) or restarts the calling thread's timer, if it has one, while the thread
-  // holds SIGPROF (signal_mask.h: set_sigprof_hold_listener). Hook and signal context: one
-  // system call.
-  // Returns whether the thread has a timer.
+  // Stops (held) or restarts the calling thread's timer while the thread holds SIGPROF
+  // (signal_mask.h: set_sigprof_hold_listener); false if it has no timer or the kernel
+  // refused. Hook and signal context: one system call.
   bool hold_current_thread(bool held) noexcept;
-  // Whether thread `tid`'s timer was stopped for a hold since the last call: its periods
-  // while SIGPROF was blocked then never come as one late signal's overrun (a stopped
-  // timer's pending signal is dropped, a restarted one starts afresh).
-  bool take_stopped_for_hold(pid_t tid) noexcept;
 
   // Arms timers for threads that already exist and have none (found in /proc/self/task at
   // start: threads created before the agent loaded). Their timers are swept when they exit.
@@ -46,8 +41,13 @@ class CpuTimers {
   struct Armed {
     pid_t tid;
     int64_t armed_cpu;
+    int slot;  // (for take_stopped_for_hold)
   };
   std::vector<Armed> live_threads() const;
+  // Whether the thread's timer was stopped for a hold since the last call: its periods while
+  // SIGPROF was blocked then never come as one late signal's overrun (a stopped timer's
+  // pending signal is dropped, a restarted one starts afresh).
+  bool take_stopped_for_hold(const Armed& armed) noexcept;
   // CPU time of thread `tid` of this process so far (ns), or -1 if it has ended.
   static int64_t thread_cpu_nanos(pid_t tid) noexcept;
 

@@ -153,8 +153,10 @@ TEST(CpuTimers, AHoldStopsTheThreadsTimerAndItsEndRestartsIt) {
   EXPECT_FALSE(timers.hold_current_thread(true)) << "no timer yet";
   ASSERT_TRUE(timers.arm_current_thread());
   ASSERT_TRUE(timers.hold_current_thread(true));
-  EXPECT_TRUE(timers.take_stopped_for_hold(gettid_now()));
-  EXPECT_FALSE(timers.take_stopped_for_hold(gettid_now())) << "told once";
+  const CpuTimers::Armed armed = timers.live_threads().at(0);
+  ASSERT_EQ(armed.tid, gettid_now());
+  EXPECT_TRUE(timers.take_stopped_for_hold(armed));
+  EXPECT_FALSE(timers.take_stopped_for_hold(armed)) << "told once";
   volatile uint64_t sink = 0;
   int64_t start = own_cpu_nanos();
   while (own_cpu_nanos() - start < 30000000LL) sink = sink + 1;  // 15 periods
