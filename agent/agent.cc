@@ -105,6 +105,11 @@ void on_thread_exit_key(void*) {
   agent_thread_exiting();
 }
 
+PROFAGENT_START_PATH bool lost_events(const Collector& c) {
+  const LostCounter* lost = c.descriptor().lost;
+  return lost != nullptr && lost->events.load(std::memory_order_relaxed) != 0;
+}
+
 // A final dump that would leave every profile out (left_out_of_dump), known without taking
 // one: each running collector says so cheaply and none lost an event. A shell's `true` then
 // ends without a snapshot, a /proc read or a profile built.
@@ -113,11 +118,16 @@ bool nothing_to_write_at_exit(pid_t exiting_tid) {
   DumpRequest request;
   request.final = true;
   request.exiting_tid = exiting_tid;
-  for (Collector* c : g_state->running) {
-    const LostCounter* lost = c->descriptor().lost;
-    if (lost != nullptr && lost->events.load(std::memory_order_relaxed) != 0) return false;
-    if (!c->nothing_to_write_at_exit(request)) return false;
-  }
+  for (Collector* c : g_state->running)
+    if (lost_events(*c) || !c->nothing_to_write_at_exit(request)) return false;
+  return true;
+}
+
+// Every running collector gathered nothing and none lost an event (Collector::
+// gathered_nothing): safe at any point an exit runs, a signal handler's included.
+PROFAGENT_START_PATH bool gathered_nothing() {
+  for (Collector* c : g_state->running)
+    if (lost_events(*c) || !c->gathered_nothing()) return false;
   return true;
 }
 
@@ -130,8 +140,8 @@ PROFAGENT_START_PATH
 void at_exit() {
   if (!agent_running()) return;
   if (int sig = termination_waiting()) die_of_waiting_termination(sig, current_tid());
-  if (final_dump_of_deferred_child(kExitDumpOnDumpThreadNanos, current_tid(),
-                                   /*unknown_point_is_normal=*/true))
+  if (final_dump_with_thread_deferred(kExitDumpOnDumpThreadNanos, current_tid(),
+                                      /*unknown_point_is_normal=*/true))
     return;
   // exit() in a signal handler (on its altstack, or found by a walk through a signal frame:
   // a SIGALRM or SIGINT handler that ends the program) may have interrupted malloc on this
@@ -146,9 +156,12 @@ void at_exit() {
 
 }  // namespace
 
-bool final_dump_of_deferred_child(int64_t timeout_nanos, pid_t exiting_tid,
-                                  bool unknown_point_is_normal) {
+bool final_dump_with_thread_deferred(int64_t timeout_nanos, pid_t exiting_tid,
+                                     bool unknown_point_is_normal) {
   if (!dump_thread_deferred()) return false;
+  // Nothing to write (a shell's `true`): no walk, whose table pages a process that maps its
+  // tables at start would fault in only for this, tells where the exit runs.
+  if (gathered_nothing()) return true;
   const bool on_altstack = current_stack_room().where == StackRoom::kAltStack;
   ExitPoint point = where_exit_runs();
   if (point == ExitPoint::kUnknown && unknown_point_is_normal) point = ExitPoint::kNormal;
@@ -166,14 +179,14 @@ bool final_dump_of_deferred_child(int64_t timeout_nanos, pid_t exiting_tid,
       break;
   }
   log_warning_direct(
-      "the exit dump of this fork child is skipped: it exits from a signal handler that "
-      "interrupted code the dump cannot run over, and it had no dump thread yet");
+      "the exit dump is skipped: this process exits from a signal handler that interrupted "
+      "code the dump cannot run over, and it had no dump thread yet");
   return true;
 }
 
 void final_dump_maybe_in_handler(int64_t timeout_nanos, pid_t exiting_tid) {
-  if (!final_dump_of_deferred_child(timeout_nanos, exiting_tid,
-                                    /*unknown_point_is_normal=*/false) &&
+  if (!final_dump_with_thread_deferred(timeout_nanos, exiting_tid,
+                                       /*unknown_point_is_normal=*/false) &&
       !final_dump_on_dump_thread(timeout_nanos, exiting_tid))
     final_dump_here();
 }
@@ -200,14 +213,30 @@ void final_dump_here() {
 
 namespace {
 
-// A fork child's dump thread can wait until something needs it (dump_thread.h) unless the
-// configuration has periodic work for it (PROFAGENT_INTERVAL, a push, the HTTP endpoint) or
-// a running collector needs it at once.
-PROFAGENT_FORK_PATH bool dump_thread_can_wait_in_fork_child() {
+// The dump thread can wait until something needs it (dump_thread.h) unless the configuration
+// has periodic work for it (PROFAGENT_INTERVAL, a push, the HTTP endpoint) or a running
+// collector needs it at once.
+PROFAGENT_FORK_PATH bool dump_thread_can_wait() {
   if (config().interval_nanos > 0 || !config().push_url.empty() || !config().http.empty())
     return false;
   for (Collector* c : g_state->running)
-    if (c->needs_dump_thread_in_fork_child()) return false;
+    if (c->needs_dump_thread_at_once()) return false;
+  return true;
+}
+
+// A process started with no periodic work for the dump thread starts it only when it needs
+// one, as a fork child does (dump_thread.h): a shell's `true` or `sed`, make's compilers and
+// a test suite's processes mostly end first, and the thread (made, then torn down by the
+// exit) cost each ~0.25 ms here. The rule that lets a handler or hook start it later walks
+// the stack with the unwind tables, so this waits only when every table is in the unwind
+// cache: mapped now (~0.1 ms), instead of built from .eh_frame (milliseconds), which the
+// thread does off the program's path. With the cache off or a table missing (a binary's
+// first run) the thread starts as before. False: start it now.
+PROFAGENT_START_PATH bool defer_dump_thread_at_start() {
+  if (!dump_thread_can_wait() || !unwind_tables_all_cached()) return false;
+  unwind_tables_refresh();
+  if (unwind_modules() == nullptr) return false;
+  defer_dump_thread(config().interval_nanos);
   return true;
 }
 
@@ -236,10 +265,12 @@ PROFAGENT_FORK_PATH void fork_child() {
   forget_windows_after_fork();
   push_after_fork_child();
   reset_signal_retries_after_fork();
-  // A parent that forked before its dump thread finished the start left it undone: without
-  // a dump thread of its own the child does it here (tables for its samples).
-  if (dump_thread_can_wait_in_fork_child()) {
-    finish_agent_start();  // (nothing when the parent's was done)
+  // A parent that forked before its dump thread finished the start may have left the child
+  // no tables: the child maps or builds them here (the rule that lets a handler or hook start
+  // the deferred thread walks the stack with them). A parent whose own thread was deferred
+  // (agent_start) mapped them at its start; the rest of its start waits for the thread.
+  if (dump_thread_can_wait()) {
+    if (unwind_modules() == nullptr) finish_agent_start();
     defer_dump_thread(config().interval_nanos);
   } else if (!start_dump_thread(config().interval_nanos)) {
     finish_agent_start();
@@ -375,7 +406,8 @@ void agent_start() {
   push_start(config(), g_state->exe);  // PROFAGENT_PUSH_URL
   start_program_thread_tracking();  // before any agent thread: counts the program's
   install_fork_gate();  // before any agent thread: a fork never copies a lock one holds
-  if (!start_dump_thread(config().interval_nanos)) {  // (it checked the cached tables)
+  if (!defer_dump_thread_at_start() &&
+      !start_dump_thread(config().interval_nanos)) {  // (it checked the cached tables)
     finish_agent_start();
     prepare_profile_directory();
   }

@@ -32,17 +32,18 @@ void dump_now(bool final, pid_t exiting_tid = 0);
 // DWARF reading (1 MiB), else on a fresh stack of the same thread (agent/runtime/fresh_stack.h).
 void final_dump_here();
 
-// The final dump of a fork child whose dump thread is deferred (dump_thread.h), from an exit
-// path (exit's atexit handler, the _exit hook), waiting at most `timeout_nanos`: written here
-// when the exit runs in normal context; on the dump thread, started now, when it runs in a
+// The final dump of a process whose dump thread is deferred (dump_thread.h), from an exit
+// path (exit's atexit handler, the _exit hook), waiting at most `timeout_nanos`: nothing
+// when nothing was gathered (no walk then); written here when the exit runs in normal
+// context; on the dump thread, started now, when it runs in a
 // signal handler over a point where a thread may start; skipped with a warning in a handler
 // over an unknown point (it may have interrupted malloc on this thread, which neither a
 // dump here nor a thread start can then use). Where nothing can be told (no stack bounds to
 // scan) the point counts as normal if `unknown_point_is_normal` (exit(), mostly called from
 // program code), else as unknown (_exit, the call handlers make). False when the dump thread
 // is not deferred (the caller does as before). Hook context.
-bool final_dump_of_deferred_child(int64_t timeout_nanos, pid_t exiting_tid,
-                                  bool unknown_point_is_normal);
+bool final_dump_with_thread_deferred(int64_t timeout_nanos, pid_t exiting_tid,
+                                     bool unknown_point_is_normal);
 
 // The final dump of an exit that may run inside a signal handler (_exit in a fork child, a
 // termination that waited): a deferred child's rule above (a point it cannot see counts as

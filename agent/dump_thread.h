@@ -43,17 +43,23 @@ bool restart_dump_thread();
 // True once start_dump_thread succeeded in this process. SIGNAL-SAFE.
 bool dump_thread_running() noexcept;
 
-// A fork child whose configuration needs no periodic work (agent.cc fork_child) does not
-// start the thread at once: most such children (a shell's, make's) exec within a
-// millisecond, and a thread made and torn down by exec again cost each of them ~0.15 ms.
+// A fork child whose configuration needs no periodic work (agent.cc fork_child), and a
+// process started with such a configuration whose unwind tables are all cached (agent.cc
+// defer_dump_thread_at_start), do not start the thread at once: most such children (a
+// shell's, make's) exec within a millisecond, most such processes (`true`, `sed`, a
+// compiler) end within a few, and a thread made and torn down again cost each ~0.15-0.25 ms.
 // The thread is "deferred" until something needs it:
 //   - the program starts a thread (start_deferred_dump_thread, from the pthread_create hook:
 //     the thread walks and signals the others);
+//   - the program installs a signal handler (start_deferred_dump_thread_at(nullptr), from the
+//     sigaction hook, where thread_start_point.h accepts the point): a handler may end the
+//     process by exit() over a point where no thread can start, and the exit dump then
+//     needs the thread;
 //   - a termination or dump signal, CPU samples to drain, sampled allocations (from the third
 //     since the fork on, or one whose stack meets a library the unwind tables lack)
 //     (start_deferred_dump_thread_at, where thread_start_point.h accepts the point);
 //   - an exit from inside a signal handler, whose dump cannot run on the exiting thread
-//     (agent.cc final_dump_of_deferred_child).
+//     (agent.cc final_dump_with_thread_deferred).
 // Until then the exit dump runs on the exiting thread as always. Normal context, except the
 // functions marked SIGNAL-SAFE.
 void defer_dump_thread(int64_t interval_nanos) noexcept;

@@ -11,7 +11,7 @@
 // quick-exit handler) that may have interrupted malloc or stdio on this very thread, where
 // dumping inline would deadlock the child. A child whose dump thread is still deferred
 // (dump_thread.h) dumps here when _exit runs in normal context, and starts the thread only
-// where that is safe (agent.cc final_dump_of_deferred_child).
+// where that is safe (agent.cc final_dump_with_thread_deferred).
 #include <sys/syscall.h>
 #include <unistd.h>
 

@@ -6,6 +6,7 @@
 // agent step aside for that signal. SIGPROF is shared: the program's disposition is
 // recorded and the agent's dispatcher forwards every SIGPROF that is not the agent's own to
 // it (its ITIMER_PROF or its own timers keep working, and so do the agent's profiles).
+// A process whose dump thread is deferred starts it when the program installs a handler.
 #include <dlfcn.h>
 #include <signal.h>
 
@@ -13,6 +14,7 @@
 #include <cstring>
 
 #include "agent/agent.h"
+#include "agent/dump_thread.h"
 #include "agent/runtime/hook_guard.h"
 #include "agent/runtime/sampling_signal.h"
 #include "agent/signals.h"
@@ -24,12 +26,25 @@ namespace {
 // signal handler).
 void note_shared_sigprof() noexcept { profagent::note_program_uses_sigprof(); }
 
+// A handler the program installs may end the process with exit() over a point where no
+// thread can start (it interrupted malloc), and the exit dump then needs the dump thread: a
+// process whose thread is deferred (agent/dump_thread.h) starts it now, if this call's own
+// point allows (a call from another handler, or from a library's constructor, does not).
+void start_deferred_dump_thread_for(const struct sigaction& act) noexcept {
+  if (act.sa_handler == SIG_DFL || act.sa_handler == SIG_IGN) return;  // (sa_sigaction's word)
+  if (profagent::in_agent() || !profagent::dump_thread_deferred()) return;
+  int saved = errno;
+  profagent::start_deferred_dump_thread_at(nullptr);
+  errno = saved;
+}
+
 }  // namespace
 
 extern "C" __attribute__((visibility("default"))) int sigaction(int sig,
                                                                 const struct sigaction* act,
                                                                 struct sigaction* old) {
   profagent::SigactionFn real = profagent::real_sigaction();
+  if (act != nullptr) start_deferred_dump_thread_for(*act);
   if (sig == SIGPROF && profagent::sampling_signal_owned() && !profagent::in_agent()) {
     struct sigaction previous;
     profagent::program_sigprof_action(&previous);

@@ -48,10 +48,11 @@ void block_agent_signals(sigset_t* mask) {
   if (int dump = config().dump_signal; dump > 0 && dump < kMaxSignal) sigaddset(mask, dump);
 }
 
-// A fork child's deferred dump thread (dump_thread.h) is started by the handler when the
-// point it interrupted allows (thread_start_point.h); when not (the program was inside
-// malloc, the loader, the agent), the handler returns, the program leaves that point, and
-// the signal comes back after kRetryNanos, at most kMaxRetries times per signal kind. A
+// A deferred dump thread (dump_thread.h: a fork child's, or a started process's) is
+// started by the handler when the point it interrupted allows (thread_start_point.h); when
+// not (the program was inside malloc, the loader, the agent), the handler returns, the
+// program leaves that point, and the signal comes back after kRetryNanos, at most
+// kMaxRetries times per signal kind. A
 // program blocked in a system call where the rule refuses is not signalled again (each
 // retry would only interrupt that call with the same answer).
 constexpr int64_t kRetryNanos = 1000000;

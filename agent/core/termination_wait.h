@@ -1,4 +1,4 @@
-// A termination signal (SIGTERM, SIGINT, SIGHUP) that a fork child whose dump thread is
+// A termination signal (SIGTERM, SIGINT, SIGHUP) that a process whose dump thread is
 // deferred received at a point where the thread could not be started: the agent's handler
 // returned, and the signal comes back in a millisecond (agent/signals.cc). Meanwhile the
 // process is still to die of it: an exit writes the final dump and dies of the signal

@@ -1,8 +1,8 @@
 // SIGNAL/HOOK CONTEXT. Whether the agent may start a thread (pthread_create) on the program's
 // thread at the point where that thread now is, in a process whose only thread it is: a fork
-// child that has not needed its dump thread yet and now does (agent/dump_thread.h,
-// "deferred"): a termination or dump signal, CPU samples to drain, a sampled allocation, an
-// exit from inside a signal handler.
+// child or a started process that has not needed its dump thread yet and now does
+// (agent/dump_thread.h, "deferred"): a termination or dump signal, CPU samples to drain, a
+// sampled allocation, a signal handler installed, an exit from inside a signal handler.
 //
 // pthread_create is not async-signal-safe: it allocates (the new thread's TLS vector) and
 // takes glibc's stack-cache and TLS locks. With one thread in the process those locks are

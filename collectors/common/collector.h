@@ -82,11 +82,12 @@ class Collector {
   // copies none of their pages. The default kinds' handlers store a variable only when its
   // value changes and are marked PROFAGENT_FORK_PATH (agent/core/fork_reset.h, code_layout.h).
   virtual void on_fork_child() noexcept {}
-  // Whether a fork child's collector needs the dump thread at once. A child that never asks
-  // for one (a shell's child that execs at once, a worker that only blocks) gets it only when
-  // it needs it (agent/dump_thread.h, "deferred"); a collector whose own thread the dump
-  // thread's ticks start (wall) says true. Normal context.
-  virtual bool needs_dump_thread_in_fork_child() const { return false; }
+  // Whether the collector needs the dump thread at once. A fork child or a started process
+  // that never asks for one (a shell's child that execs at once, its `true`, a worker that
+  // only blocks) gets it only when it needs it (agent/dump_thread.h, "deferred"); a
+  // collector whose own thread the dump thread's ticks start (wall) says true. Normal
+  // context.
+  virtual bool needs_dump_thread_at_once() const { return false; }
 
   // Background work on the agent's thread, about 100 ms after any collector asked for it
   // with request_collector_tick() (agent/core/wakeup.h), e.g. draining a signal handler's
@@ -99,6 +100,12 @@ class Collector {
   // When every collector says so the exit dump builds nothing at all, so a short process (a
   // shell's `true`) pays no snapshot at its exit. False when unsure: snapshot() decides.
   virtual bool nothing_to_write_at_exit(const DumpRequest& /*request*/) { return false; }
+  // The same known at any point an exit may run, a signal handler that interrupted malloc
+  // included (no lock waited for, nothing allocated): true only when the collector gathered
+  // nothing a final dump could write. A process whose dump thread is deferred then ends
+  // without the stack walk that tells where its exit runs (agent.cc). False when unsure.
+  // SIGNAL/HOOK-SAFE.
+  virtual bool gathered_nothing() noexcept { return false; }
   // The profile to write for this dump, or nothing if there is nothing to write (the agent
   // also leaves out a final dump's empty profile: left_out_of_dump).
   // Runs on the dump thread (or the exiting thread for the final dump).

@@ -222,6 +222,20 @@ bool CpuCollector::nothing_to_write_at_exit(const DumpRequest&) {
   return dump_window_.samples.empty();
 }
 
+PROFAGENT_START_PATH bool CpuCollector::gathered_nothing() noexcept {
+  const CpuHandlerState& state = cpu_handler_state();
+  if (!state.buffer.empty() || state.lost.load() != 0 || state.in_agent.load() != 0)
+    return false;
+  // A drain charges a thread that keeps SIGPROF blocked with its unsampled CPU time, from
+  // two periods on: none can have that while the whole process used less.
+  timespec used;
+  if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &used) != 0 ||
+      used.tv_sec * 1000000000LL + used.tv_nsec >= 2 * period_nanos_)
+    return false;
+  std::unique_lock<std::mutex> lock(mutex_, std::try_to_lock);  // (never waited for)
+  return lock.owns_lock() && dump_window_.samples.empty();
+}
+
 std::optional<ProfileBuilder> CpuCollector::snapshot(const DumpRequest& request) {
   std::lock_guard<std::mutex> lock(mutex_);
   drain_locked();

@@ -24,6 +24,7 @@ class CpuCollector final : public Collector {
   void on_fork_child() noexcept override;
   void on_tick() override;
   bool nothing_to_write_at_exit(const DumpRequest& request) override;
+  bool gathered_nothing() noexcept override;
   std::optional<ProfileBuilder> snapshot(const DumpRequest& request) override;
 
   // Extra observation windows besides the file dumps' own (an HTTP /profile?seconds=N

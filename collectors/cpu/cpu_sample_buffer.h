@@ -52,6 +52,13 @@ class CpuSampleBuffer {
   // (the samples are lost).
   bool add(int32_t tid, const uintptr_t* pcs, uint32_t depth, uint64_t weight = 1) noexcept;
 
+  // Nothing recorded since the last drain (no entry claimed, even one being written).
+  // SIGNAL-SAFE.
+  bool empty() const noexcept {
+    return claimed_count_[0].load(std::memory_order_acquire) == 0 &&
+           claimed_count_[1].load(std::memory_order_acquire) == 0;
+  }
+
   // Calls fn(tid, pcs, depth, count) for every stack recorded since the last drain, then
   // clears them. Normal context; one drainer at a time.
   void drain(const std::function<void(int32_t, const uintptr_t*, uint32_t, uint64_t)>& fn);

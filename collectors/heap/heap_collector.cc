@@ -69,10 +69,12 @@ ProfileBuilder build_heap_profile(int64_t rate, int64_t time_nanos) {
   return builder;
 }
 
+PROFAGENT_START_PATH
+bool HeapCollector::nothing_to_write_at_exit(const DumpRequest&) { return gathered_nothing(); }
+
 // No allocation was ever sampled: only the overflow bucket (bucket 0, used once the table
 // is full) exists.
-PROFAGENT_START_PATH
-bool HeapCollector::nothing_to_write_at_exit(const DumpRequest&) {
+PROFAGENT_START_PATH bool HeapCollector::gathered_nothing() noexcept {
   return !started_ || g_heap_recorder.buckets().bucket_count() <= 1;
 }
 

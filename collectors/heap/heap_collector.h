@@ -16,6 +16,7 @@ class HeapCollector final : public Collector {
   void stop() override;
   void on_fork_child() noexcept override;
   bool nothing_to_write_at_exit(const DumpRequest& request) override;
+  bool gathered_nothing() noexcept override;
   std::optional<ProfileBuilder> snapshot(const DumpRequest& request) override;
 
   // Address space reserved for sampled objects (largest try; halved on failure to 1 GiB).

@@ -59,6 +59,11 @@ bool ThreadsCollector::nothing_to_write_at_exit(const DumpRequest& request) {
   return !running_ || (request.exiting_tid != 0 && !program_may_have_other_threads());
 }
 
+// (An exit on the process's only thread writes no threads profile.)
+PROFAGENT_START_PATH bool ThreadsCollector::gathered_nothing() noexcept {
+  return !running_ || !program_may_have_other_threads();
+}
+
 std::optional<ProfileBuilder> ThreadsCollector::snapshot(const DumpRequest& request) {
   if (!running_) return std::nullopt;
   AgentScope scope;

@@ -28,6 +28,7 @@ class ThreadsCollector final : public Collector {
   void stop() override;
   void on_fork_child() noexcept override;
   bool nothing_to_write_at_exit(const DumpRequest& request) override;
+  bool gathered_nothing() noexcept override;
   std::optional<ProfileBuilder> snapshot(const DumpRequest& request) override;
 
  private:

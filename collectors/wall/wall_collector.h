@@ -30,7 +30,7 @@ class WallCollector final : public Collector {
   void stop() override;
   void on_fork_child() noexcept override;
   // Its sampler thread is started again by the dump thread's tick.
-  bool needs_dump_thread_in_fork_child() const override { return true; }
+  bool needs_dump_thread_at_once() const override { return true; }
   bool pause_thread() override;
   void resume_thread() override;
   void on_tick() override;

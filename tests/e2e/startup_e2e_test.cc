@@ -5,12 +5,15 @@
 // from the persistent symbol cache without loading the symbolizer at all, and one with a new
 // libc address reads libc's decompressed DWARF copy instead of inflating its debug info.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "tests/e2e/support/e2e_support.h"
@@ -116,6 +119,33 @@ class StartupE2E : public ::testing::Test {
         traces += e2e::pprof({"-traces", f});
     }
     return traces;
+  }
+  // deferred_start in `mode` with unwind cache `cache`: its "threads N" line; then SIGTERM,
+  // and how it ended.
+  struct DeferredStartRun {
+    int pid = 0;
+    std::string threads;
+    e2e::RunResult result;
+  };
+  DeferredStartRun run_deferred_start(const std::string& mode, const std::string& cache) {
+    e2e::RunOptions options;
+    options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_SYMBOL_CACHE", cache}};
+    int out = -1, err = -1, in = -1;
+    DeferredStartRun run;
+    run.pid = e2e::start_with_pipes({e2e::program("deferred_start"), mode}, options, &out,
+                                    &err, &in);
+    char c;
+    while (read(out, &c, 1) == 1 && c != '\n') run.threads += c;
+    kill(run.pid, SIGTERM);
+    run.result = e2e::wait_for(run.pid, 60, out, err);
+    close(in);
+    return run;
+  }
+  // The profile of `kind` process `pid` wrote, if any.
+  std::optional<e2e::RawProfile> profile_of(int pid, const std::string& kind) {
+    for (const std::string& f : e2e::profiles(dir_, kind))
+      if (f.find("." + std::to_string(pid) + ".") != std::string::npos) return e2e::read_raw(f);
+    return std::nullopt;
   }
   std::string dir_, cache_;
 };
@@ -244,6 +274,57 @@ TEST_F(StartupE2E, AProcessEndingAtOnceLeavesTheDeferredStartWorkUndone) {
   EXPECT_TRUE(std::filesystem::is_directory(out));
   EXPECT_TRUE(std::filesystem::is_directory(cache));
   EXPECT_TRUE(std::filesystem::is_empty(out));
+}
+
+// A process with no periodic work configured whose unwind tables are all in the cache (any
+// run of a program after its first) starts no dump thread until it needs one: a shell's
+// `true` or a compiler mostly ends first, and each paid ~0.25 ms for the thread. The first
+// run, and one without the cache, start it at once (the tables are built off the program's
+// path). A waiting one killed by SIGTERM still writes its threads profile (the handler
+// interrupted pause(), where a thread may start: it shows where the process waited) and dies
+// of SIGTERM.
+TEST_F(StartupE2E, AProcessWithItsTablesCachedStartsItsDumpThreadOnlyWhenItNeedsOne) {
+  DeferredStartRun first = run_deferred_start("idle", cache_);  // builds and stores tables
+  EXPECT_EQ(first.threads, "threads 2");
+  DeferredStartRun again = run_deferred_start("idle", cache_);
+  EXPECT_EQ(again.threads, "threads 1");
+  EXPECT_EQ(again.result.term_signal(), SIGTERM) << again.result.err;
+  EXPECT_EQ(again.result.err, "");
+  std::optional<e2e::RawProfile> threads = profile_of(again.pid, "threads");
+  ASSERT_TRUE(threads) << again.result.err;
+  const int count = threads->sample_index("threads");
+  EXPECT_GT(threads->cum_containing(count, "wait_in_process"), 0);
+  EXPECT_GT(threads->flat_containing(count, "pause"), 0);
+  EXPECT_EQ(threads->cum_containing(count, "profagent"), 0);  // not the agent's handler
+  EXPECT_EQ(run_deferred_start("idle", "off").threads, "threads 2");
+}
+
+// Such a process that burns CPU gets its dump thread from its samples (a buffer to drain),
+// and its CPU profile holds the burn.
+TEST_F(StartupE2E, ABusyProcessGetsItsDeferredDumpThreadFromItsSamples) {
+  run_deferred_start("idle", cache_);
+  DeferredStartRun busy = run_deferred_start("burn", cache_);
+  EXPECT_EQ(busy.threads, "threads 2");
+  EXPECT_EQ(busy.result.term_signal(), SIGTERM) << busy.result.err;
+  std::optional<e2e::RawProfile> cpu = profile_of(busy.pid, "cpu");
+  ASSERT_TRUE(cpu) << busy.result.err;
+  const int ns = cpu->sample_index("cpu");
+  EXPECT_GT(cpu->flat_containing(ns, "burn_in_process"), cpu->total(ns) / 2);
+}
+
+// A handler the program installs may call exit() where no thread can start (over pause(),
+// inside glibc; over malloc): installing it starts the deferred thread, so that exit still
+// writes the process's profiles (its heap sample here) instead of skipping them with a
+// warning.
+TEST_F(StartupE2E, InstallingASignalHandlerStartsTheDeferredDumpThread) {
+  run_deferred_start("idle", cache_);
+  DeferredStartRun handled = run_deferred_start("handler", cache_);
+  EXPECT_EQ(handled.threads, "threads 2");
+  EXPECT_EQ(handled.result.exit_code(), 0) << handled.result.err;
+  EXPECT_EQ(handled.result.err, "");
+  std::optional<e2e::RawProfile> heap = profile_of(handled.pid, "heap");
+  ASSERT_TRUE(heap) << handled.result.err;
+  EXPECT_GT(heap->cum_containing(heap->sample_index("inuse_space"), "keep_block"), 0);
 }
 
 // A second process maps the unwind tables the first one built (one <build-id>.unwind file

@@ -36,6 +36,7 @@ uint64_t unwind_cache_checksum(const void* data, size_t bytes) noexcept {
   return h ^ (h >> 32);
 }
 
+PROFAGENT_START_PATH
 TableCheck* new_table_check(const void* payload, size_t bytes, uint64_t expected) noexcept {
   size_t slot = g_used.fetch_add(1, std::memory_order_relaxed);
   if (slot >= kMaxChecks) {

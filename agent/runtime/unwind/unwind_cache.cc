@@ -43,6 +43,7 @@ bool g_dir_checked = false;    // the directory was found ours and private
 
 // Like the symbol cache: a directory owned by another user, or writable by group or others,
 // is not used (nobody can plant tables). Made (0700) when `create` and missing.
+PROFAGENT_START_PATH
 bool dir_usable(bool create) {
   if (g_dir_checked) return true;
   struct stat st;
@@ -55,6 +56,7 @@ bool dir_usable(bool create) {
   return g_dir_checked;
 }
 
+PROFAGENT_START_PATH
 size_t payload_bytes(uint32_t rows, size_t pages) {
   size_t rows_bytes = (static_cast<size_t>(rows) * sizeof(FrameDesc) + 7) & ~size_t{7};
   return rows_bytes + pages * sizeof(uint32_t);
@@ -71,11 +73,19 @@ void set_unwind_cache_dir(const std::string& dir) {
   g_dir_checked = false;
 }
 
+PROFAGENT_START_PATH
 std::string unwind_cache_path(const std::string& build_id) {
   if (g_dir == nullptr || g_dir->empty() || build_id.empty()) return "";
   return *g_dir + "/" + build_id + ".unwind";
 }
 
+PROFAGENT_START_PATH
+bool unwind_table_cached(const std::string& build_id) {
+  std::string path = unwind_cache_path(build_id);
+  return !path.empty() && dir_usable(/*create=*/false) && access(path.c_str(), R_OK) == 0;
+}
+
+PROFAGENT_START_PATH
 std::string loaded_build_id(uintptr_t load_bias, const void* phdrs, int phnum) {
   const auto* ph = static_cast<const ElfW(Phdr)*>(phdrs);
   static const char hex[] = "0123456789abcdef";
@@ -107,6 +117,7 @@ std::string loaded_build_id(uintptr_t load_bias, const void* phdrs, int phnum) {
   return "";
 }
 
+PROFAGENT_START_PATH
 CachedTable load_unwind_table(const std::string& build_id, uint64_t span, size_t pages) {
   CachedTable none;
   std::string path = unwind_cache_path(build_id);
@@ -133,14 +144,13 @@ CachedTable load_unwind_table(const std::string& build_id, uint64_t span, size_t
   size_t bytes = payload_bytes(h.row_count, pages);
   const auto* rows = reinterpret_cast<const FrameDesc*>(payload);
   const auto* index = reinterpret_cast<const uint32_t*>(payload + bytes - pages * sizeof(uint32_t));
-  // The walk indexes rows through the page index: every entry must be a row, in order. The
-  // rows' checksum waits for the table's first use (most processes never walk); with no
+  // Nothing of the mapping is read here: a process that maps its tables at start and ends
+  // without a walk (agent.cc defer_dump_thread_at_start) faults in none of its pages. The
+  // lookup never follows a page index entry past the rows (find_frame_desc); the rows'
+  // checksum waits for the table's first use (most processes never walk), and with no
   // check slot left it is computed now.
-  bool valid = true;
-  for (size_t i = 0; valid && i < pages; ++i)
-    valid = index[i] < h.row_count && (i == 0 || index[i] >= index[i - 1]);
-  TableCheck* check = valid ? new_table_check(payload, bytes, h.checksum) : nullptr;
-  if (valid && check == nullptr) valid = unwind_cache_checksum(payload, bytes) == h.checksum;
+  TableCheck* check = new_table_check(payload, bytes, h.checksum);
+  bool valid = check != nullptr || unwind_cache_checksum(payload, bytes) == h.checksum;
   if (!valid) {
     munmap(map, file_bytes);
     return none;

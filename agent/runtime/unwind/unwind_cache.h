@@ -2,10 +2,11 @@
 // hundredth process that loads libc maps libc's table instead of interpreting its .eh_frame
 // again (every process of a shell script pays that build otherwise). Files live beside the
 // symbol cache (PROFAGENT_SYMBOL_CACHE; "" = off), named <build-id>.unwind, written to a
-// temporary name and renamed; a file that does not check out (size, header, index bounds) is
-// ignored and rebuilt; its checksum is checked by the dump thread soon after the table is
-// mapped (table_check.h), and a table that fails it is withdrawn and rebuilt. A directory
-// that cannot be written is skipped silently.
+// temporary name and renamed; a file that does not check out (size, header) is ignored and
+// rebuilt (its page index is bounded at each lookup, not read at load); its checksum is
+// checked by the dump thread soon after the table is mapped (table_check.h), and a table
+// that fails it is withdrawn and rebuilt. A directory that cannot be written is skipped
+// silently.
 // NORMAL CONTEXT only (called from the table refresh); the tables it returns are never
 // freed and are read by the walk in signal/hook context.
 #pragma once
@@ -40,7 +41,11 @@ CachedTable load_unwind_table(const std::string& build_id, uint64_t span, size_t
 void store_unwind_table(const std::string& build_id, uint64_t span, const FrameDesc* rows,
                         uint32_t row_count, const uint32_t* page_first_row, size_t pages);
 
-// Exposed for tests: the cache file of a build id.
+// The cache file of a build id ("" when the cache is off or there is no build id).
 std::string unwind_cache_path(const std::string& build_id);
+
+// Whether a table for `build_id` is there to load (a file in a usable cache directory; its
+// contents are checked when loaded).
+bool unwind_table_cached(const std::string& build_id);
 
 }  // namespace profagent

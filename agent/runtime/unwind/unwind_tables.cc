@@ -20,6 +20,7 @@
 #include "agent/core/futex.h"
 #include "agent/core/log.h"
 #include "agent/core/sample_path.h"
+#include "agent/core/code_layout.h"
 #include "agent/runtime/hook_guard.h"
 #include "agent/runtime/unwind/dwarf_cfi.h"
 #include "agent/runtime/unwind/unwind_cache.h"
@@ -38,6 +39,7 @@ constinit std::atomic<uint32_t> g_published{0};  // futex word: bumped at each p
 constinit std::atomic<unsigned long long> g_adds{0}, g_subs{0};
 
 // Agent-owned memory that is never unmapped (walks may hold pointers into it).
+PROFAGENT_START_PATH
 void* map_forever(size_t bytes) {
   void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   return p == MAP_FAILED ? nullptr : p;
@@ -52,6 +54,7 @@ struct Scan {
 };
 
 // The previous set's entry for the same object, if any.
+PROFAGENT_START_PATH
 const UnwindModule* previous(const UnwindModuleSet* old, const UnwindModule& m) {
   if (old == nullptr) return nullptr;
   for (uint32_t i = 0; i < old->count; ++i) {
@@ -70,6 +73,7 @@ const UnwindModule* previous(const UnwindModuleSet* old, const UnwindModule& m) 
 // does. Hashing the FDE tables of every library (libc's and libstdc++'s are tens of KiB) was
 // most of a process's start-up cost in the walker. Normal context; reads the object's own
 // mapped memory.
+PROFAGENT_START_PATH
 uint64_t module_fingerprint(const std::string& build_id, const uint8_t* hdr) {
   if (!build_id.empty()) {
     uint64_t h = 0xcbf29ce484222325ULL;
@@ -88,6 +92,7 @@ uint64_t module_fingerprint(const std::string& build_id, const uint8_t* hdr) {
   return h ^ bytes;
 }
 
+PROFAGENT_START_PATH
 int scan_object(dl_phdr_info* info, size_t size, void* data) {
   auto* scan = static_cast<Scan*>(data);
   if (scan->first) {
@@ -178,8 +183,35 @@ int scan_object(dl_phdr_info* info, size_t size, void* data) {
 
 constinit std::mutex g_refresh_mutex;
 
+// One object for unwind_tables_all_cached: true (go on) while its table is in the cache, or it
+// has none to build (no executable segment, no .eh_frame_hdr).
+PROFAGENT_START_PATH
+int object_table_cached(dl_phdr_info* info, size_t, void* data) {
+  bool executable = false;
+  bool has_table = false;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    executable |= ph.p_type == PT_LOAD && (ph.p_flags & PF_X) && ph.p_memsz != 0;
+    has_table |= ph.p_type == PT_GNU_EH_FRAME;
+  }
+  if (!executable || !has_table) return 0;
+  if (unwind_table_cached(loaded_build_id(info->dlpi_addr, info->dlpi_phdr, info->dlpi_phnum)))
+    return 0;
+  *static_cast<bool*>(data) = false;
+  return 1;
+}
+
 }  // namespace
 
+PROFAGENT_START_PATH
+bool unwind_tables_all_cached() noexcept {
+  AgentScope scope;
+  bool all = true;
+  dl_iterate_phdr(object_table_cached, &all);
+  return all;
+}
+
+PROFAGENT_START_PATH
 void unwind_tables_refresh() noexcept {
   AgentScope scope;
   std::lock_guard<std::mutex> lock(g_refresh_mutex);
@@ -299,6 +331,7 @@ const FrameDesc* find_frame_desc(const UnwindModule& m, uintptr_t pc) noexcept {
   uint32_t page = off >> kUnwindPageShift;
   if (page + 1 >= m.page_count) return nullptr;
   uint32_t lo = m.page_first_row[page], hi = m.page_first_row[page + 1] + 1;
+  if (lo >= m.row_count) return nullptr;  // a cached index is not checked at load
   if (hi > m.row_count) hi = m.row_count;
   if (m.rows[lo].pc > off) return nullptr;  // below the first row
   ++lo;

@@ -46,6 +46,11 @@ struct UnwindModuleSet {
 // Re-reads the loaded objects (cheap when none was loaded or unloaded since the last call).
 void unwind_tables_refresh() noexcept;
 
+// Whether every loaded object's table is in the unwind cache (unwind_cache.h), so that a
+// refresh now maps files and builds nothing (a build reads a library's whole .eh_frame:
+// milliseconds). A file that then fails to load is built after all. Normal context.
+bool unwind_tables_all_cached() noexcept;
+
 // In a forked child (only the forking thread survives): re-makes the refresh lock. Normal
 // context.
 void unwind_tables_after_fork_child() noexcept;

@@ -1,6 +1,8 @@
 // The unwind-table cache: a stored table loads back identical; a truncated or mismatched file
-// is refused, a damaged one fails its checksum when checked; no directory means no cache.
+// is refused, a damaged one fails its checksum when checked, a bad page index is never
+// followed; no directory means no cache.
 #include "agent/runtime/unwind/unwind_cache.h"
+#include "agent/runtime/unwind/unwind_tables.h"
 
 #include <gtest/gtest.h>
 #include <link.h>
@@ -82,10 +84,27 @@ TEST_F(UnwindCache, DamagedOrTruncatedFileIsRefused) {
   EXPECT_FALSE(check_table(damaged.check));
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() - 4);
   EXPECT_EQ(load_unwind_table(id_, 8192, 3).rows, nullptr);
-  // A page index pointing past the rows is refused even with a matching checksum.
-  index_[2] = 100;
+}
+
+// The page index is not read at load (a process that maps its tables at start and never
+// walks faults in none of their pages): an entry pointing far past the rows, even under a
+// matching checksum, is never followed by a lookup.
+TEST_F(UnwindCache, APageIndexPastTheRowsIsNeverFollowed) {
+  index_[1] = 0x7fffffff;
   store();
-  EXPECT_EQ(load_unwind_table(id_, 8192, 3).rows, nullptr);
+  CachedTable t = load_unwind_table(id_, 8192, 3);
+  ASSERT_NE(t.rows, nullptr);
+  UnwindModule m{};
+  m.base = m.lo = 0x400000;
+  m.hi = m.base + 8192;
+  m.rows = t.rows;
+  m.row_count = t.row_count;
+  m.page_first_row = t.page_first_row;
+  m.page_count = 3;
+  EXPECT_EQ(find_frame_desc(m, m.base + 4096 + 8), nullptr);  // page 1: its entry is bad
+  const FrameDesc* first = find_frame_desc(m, m.base + 8);    // page 0 is fine
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(first->pc, 0u);
 }
 
 // A check another thread was running when the process forked starts over in the child.
@@ -118,6 +137,42 @@ TEST_F(UnwindCache, OffWithoutADirectory) {
   EXPECT_EQ(unwind_cache_path(id_), "");
   EXPECT_EQ(load_unwind_table(id_, 8192, 3).rows, nullptr);
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/cache"));
+}
+
+// The build ids of the loaded objects that have an unwind table to build (an executable
+// segment and .eh_frame_hdr).
+int objects_with_tables(dl_phdr_info* info, size_t, void* out) {
+  bool executable = false, has_table = false;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    executable |= info->dlpi_phdr[i].p_type == PT_LOAD && (info->dlpi_phdr[i].p_flags & PF_X);
+    has_table |= info->dlpi_phdr[i].p_type == PT_GNU_EH_FRAME;
+  }
+  if (executable && has_table)
+    static_cast<std::vector<std::string>*>(out)->push_back(
+        loaded_build_id(info->dlpi_addr, info->dlpi_phdr, info->dlpi_phnum));
+  return 0;
+}
+
+// The start's test for deferring the dump thread (agent.cc): every loaded object's table is
+// in the cache, or it is not worth the wait; the cache off never is.
+TEST_F(UnwindCache, AllCachedOnlyWhenEveryLoadedObjectsTableIsThere) {
+  std::vector<std::string> ids;
+  dl_iterate_phdr(objects_with_tables, &ids);
+  ASSERT_GE(ids.size(), 2u);  // this test binary and libc at least
+  EXPECT_FALSE(unwind_tables_all_cached());
+  for (const std::string& id : ids) {
+    ASSERT_FALSE(id.empty());
+    store_unwind_table(id, 8192, rows_.data(), static_cast<uint32_t>(rows_.size()),
+                       index_.data(), index_.size());
+  }
+  EXPECT_TRUE(unwind_tables_all_cached());
+  ASSERT_EQ(unlink(unwind_cache_path(ids.back()).c_str()), 0);
+  EXPECT_FALSE(unwind_tables_all_cached());
+  store_unwind_table(ids.back(), 8192, rows_.data(), static_cast<uint32_t>(rows_.size()),
+                     index_.data(), index_.size());
+  EXPECT_TRUE(unwind_tables_all_cached());
+  set_unwind_cache_dir("");
+  EXPECT_FALSE(unwind_tables_all_cached());
 }
 
 // The build id read from the loaded program headers is the one in the file.

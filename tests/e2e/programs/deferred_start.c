@@ -1,0 +1,64 @@
+// e2e program: a process started under the agent with no periodic work configured, whose
+// dump thread the agent defers when its unwind tables are all in the cache
+// (agent/dump_thread.h). It prints "threads N" (its own count) once it has done what
+// argv[1] says, then waits in pause() (wait_in_process) until a signal ends it:
+//   idle     sleeps 100 ms first
+//   burn     burns 0.5 s of CPU (burn_in_process) first
+//   handler  installs a SIGTERM handler that calls exit(0) and keeps a 4 MiB block (one
+//            heap sample at the default rate) first
+// Output goes through write(2): no stdio buffer is allocated.
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "spin_for.h"
+
+static int own_threads(void) {
+  DIR* d = opendir("/proc/self/task");
+  if (d == NULL) return -1;
+  int n = 0;
+  for (struct dirent* e; (e = readdir(d)) != NULL;)
+    if (e->d_name[0] != '.') ++n;
+  closedir(d);
+  return n;
+}
+
+__attribute__((noinline)) static void wait_in_process(void) {
+  for (;;) pause();
+}
+
+__attribute__((noinline)) static void burn_in_process(void) { SPIN_FOR(0.5); }
+
+static void exit_on_term(int sig) {
+  (void)sig;
+  exit(0);
+}
+
+static void* volatile kept;
+
+__attribute__((noinline)) static void keep_block(void) {
+  kept = malloc(4 << 20);
+  memset(kept, 1, 4 << 20);
+}
+
+int main(int argc, char** argv) {
+  const char* mode = argc > 1 ? argv[1] : "idle";
+  if (strcmp(mode, "burn") == 0) {
+    burn_in_process();
+  } else if (strcmp(mode, "handler") == 0) {
+    signal(SIGTERM, exit_on_term);
+    keep_block();
+  } else {
+    struct timespec pause_100ms = {0, 100 * 1000 * 1000};
+    nanosleep(&pause_100ms, NULL);
+  }
+  char line[32];
+  int n = snprintf(line, sizeof line, "threads %d\n", own_threads());
+  if (write(1, line, (size_t)n) != n) return 2;
+  wait_in_process();
+  return 0;
+}
