@@ -129,7 +129,9 @@ class ProfileBuilder {
   SampleMap samples_;
 };
 
-// gzip (RFC 1952) of `data` at `level` (libdeflate; gzip.cc).
+// gzip (RFC 1952) of `data` at `level` (libdeflate; gzip.cc). Input shorter than
+// kGzipStoredBelow is stored (deflate's uncompressed blocks) at any level: see gzip.cc.
+inline constexpr size_t kGzipStoredBelow = 16 << 10;
 std::string gzip_compress(std::string_view data, int level = 1);
 
 }  // namespace profagent

@@ -484,7 +484,8 @@ TEST(ProfileBuilder, MappingFlagsMatchSymbolization) {
 }
 
 TEST(Gzip, RoundTripsAndIsGzip) {
-  for (size_t n : {size_t{0}, size_t{1}, size_t{100000}, size_t{3} << 20}) {
+  for (size_t n : {size_t{0}, size_t{1}, kGzipStoredBelow - 1, kGzipStoredBelow,
+                   size_t{100000}, size_t{3} << 20}) {
     std::string data(n, '\0');
     uint32_t x = 12345;
     for (size_t i = 0; i < n; ++i) {
@@ -499,6 +500,23 @@ TEST(Gzip, RoundTripsAndIsGzip) {
   }
 }
 
+// A small profile (a short process's exit dump) is stored, not compressed: no compressor is
+// made for it (the first one in a process costs ~0.5 ms of fresh pages); zlib reads it back
+// checking its CRC-32 and size (go tool pprof reads such files in the e2e tests).
+TEST(Gzip, SmallInputIsStoredAndReadBack) {
+  for (size_t n : {size_t{0}, size_t{3}, size_t{2000}, kGzipStoredBelow - 1}) {
+    std::string data(n, 'x');
+    for (size_t i = 0; i < n; ++i) data[i] = static_cast<char>(i * 7 + i / 13);
+    const std::string gz = gzip_compress(data, 1);
+    EXPECT_EQ(gz.size(), 10 + 5 + n + 8) << n;  // header, one stored block, trailer
+    EXPECT_EQ(static_cast<unsigned char>(gz[10]), 1);  // BFINAL, BTYPE 00
+    EXPECT_EQ(gunzip(gz), data) << n;
+  }
+  // From the threshold on, compressed.
+  std::string repetitive(kGzipStoredBelow, 'a');
+  EXPECT_LT(gzip_compress(repetitive, 1).size(), repetitive.size() / 10);
+}
+
 // A kept compressor is lent to one caller at a time: callers on several threads at once (the
 // dump thread beside the HTTP and push threads), at several levels, each get their own
 // input back; a level libdeflate does not have gives "" and no compressor.
@@ -509,7 +527,7 @@ TEST(Gzip, ConcurrentCallersAtSeveralLevelsEachGetTheirOwnInputBack) {
     threads.emplace_back([t, &wrong, &done] {
       for (int round = 0; round < 150; ++round) {
         const int level = (round + t) % 3 == 0 ? 1 : (round + t) % 3 == 1 ? 6 : 12;
-        std::string data(5000 + 997 * ((round * 7 + t) % 23), '\0');
+        std::string data(kGzipStoredBelow + 997 * ((round * 7 + t) % 23), '\0');
         uint32_t x = static_cast<uint32_t>(t * 1000 + round);
         for (char& c : data) {
           x = x * 1103515245 + 12345;
