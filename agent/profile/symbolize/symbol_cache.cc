@@ -380,8 +380,8 @@ bool SymbolCache::usable_directory() {
   return dir_state_ == 1;
 }
 
-bool SymbolCache::write_file(const std::string& build_id,
-                             const std::unordered_map<uint64_t, CachedSymbol>& entries) {
+size_t SymbolCache::write_file(const std::string& build_id,
+                               const std::unordered_map<uint64_t, CachedSymbol>& entries) {
   std::string bytes = serialize(build_id, entries);
   std::string temp = path_of(build_id) + ".tmp." + std::to_string(getpid()) + "." +
                      std::to_string(g_temp_counter.fetch_add(1));
@@ -391,12 +391,12 @@ bool SymbolCache::write_file(const std::string& build_id,
   bool ok = close(fd) == 0 && written;
   if (ok) ok = rename(temp.c_str(), path_of(build_id).c_str()) == 0;
   if (!ok) unlink(temp.c_str());
-  return ok;
+  return ok ? bytes.size() : 0;
 }
 
 void SymbolCache::save(bool other_files_written) {
   if (!enabled()) return;
-  bool wrote = other_files_written;
+  bool may_be_over = other_files_written;
   for (auto& [build_id, object] : objects_) {
     if (object.fresh.empty()) continue;
     if (!usable_directory()) {
@@ -415,13 +415,16 @@ void SymbolCache::save(bool other_files_written) {
       if (merged.size() >= kMaxEntriesPerFile) break;
       merged.try_emplace(offset, entry);
     }
-    if (write_file(build_id, merged)) {
+    struct stat before;
+    const bool existed = stat(path_of(build_id).c_str(), &before) == 0;
+    if (size_t bytes = write_file(build_id, merged)) {
       stats_.files_written++;
-      wrote = true;
+      const uint64_t old_size = existed ? static_cast<uint64_t>(before.st_size) : 0;
+      may_be_over |= !existed || bytes / kEvictionStepBytes != old_size / kEvictionStepBytes;
     }
     object.fresh.clear();
   }
-  if (wrote) evict();
+  if (may_be_over) evict();
 }
 
 void SymbolCache::evict() {

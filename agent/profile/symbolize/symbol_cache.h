@@ -40,6 +40,7 @@ class SymbolCache {
  public:
   static constexpr uint64_t kDefaultMaxBytes = 64ull << 20;   // whole directory
   static constexpr size_t kMaxEntriesPerFile = 50000;
+  static constexpr uint64_t kEvictionStepBytes = 64 << 10;
 
   // `dir` "" = disabled (find() never hits, save() writes nothing).
   explicit SymbolCache(std::string dir, uint64_t max_bytes = kDefaultMaxBytes);
@@ -57,7 +58,11 @@ class SymbolCache {
   // [file_offset, file_offset + span).
   void add(const std::string& build_id, uint64_t file_offset, CachedSymbol entry);
   // Writes every build id that got new entries (merged with what is on disk now), then
-  // evicts the oldest files while the directory is over its bound. Silent on any failure.
+  // evicts the oldest files while the directory is over its bound, when it may have crossed
+  // it: a file was made, or one grew past a multiple of kEvictionStepBytes (each look at
+  // the bound stats every file of the directory: ~1 ms for a few hundred, which a process
+  // that only added a few addresses to libc's file paid at its every exit). Silent on any
+  // failure.
   // No descriptor is kept between calls. `other_files_written`: another writer of the
   // directory (the backend's DWARF copies) added files since the last save: evict anyway.
   void save(bool other_files_written = false);
@@ -100,7 +105,8 @@ class SymbolCache {
                    CachedSymbol* out);
   bool read_whole_file(const std::string& build_id,
                        std::unordered_map<uint64_t, CachedSymbol>* out);
-  bool write_file(const std::string& build_id,
+  // Writes the file; its size, or 0 if it could not be written.
+  size_t write_file(const std::string& build_id,
                   const std::unordered_map<uint64_t, CachedSymbol>& entries);
   void evict();
 

@@ -288,6 +288,49 @@ TEST(SymbolCache, OldestFilesAreEvictedBeyondTheBound) {
   EXPECT_FALSE(fs::exists(dir + "/" + ids.front() + ".sym"));
 }
 
+// The bound is looked at (every file of the directory stat'ed) only when it may have been
+// crossed: a file made, or one grown past a multiple of kEvictionStepBytes. A process that
+// adds a few addresses to an existing file (most exits) does not scan the directory, so an
+// old file over the bound stays until then.
+TEST(SymbolCache, TheBoundIsLookedAtWhenAFileIsMadeOrGrowsByAStep) {
+  std::string dir = fresh_dir("evict-step");
+  constexpr uint64_t kBound = 400000;  // a file of this size alone is over it
+  {
+    SymbolCache cache(dir, kBound);
+    cache.add(kId, 1, entry("f", 1));
+    cache.save();  // made: the directory is within the bound
+  }
+  std::string old_file = dir + "/" + std::string(40, 'c') + ".unwind";
+  std::ofstream(old_file) << std::string(kBound, 'x');  // now over it
+  timespec long_ago[2] = {{0, UTIME_OMIT}, {1000000, 0}};
+  utimensat(AT_FDCWD, old_file.c_str(), long_ago, 0);
+  {
+    SymbolCache cache(dir, kBound);
+    cache.add(kId, 2, entry("g", 2));  // kId's file rewritten, a few bytes larger
+    cache.save();
+    EXPECT_EQ(cache.stats().files_written, 1u);
+  }
+  EXPECT_TRUE(fs::exists(old_file));
+  {
+    SymbolCache cache(dir, kBound);
+    std::string other = std::string(1, 'e') + kId.substr(1);
+    cache.add(other, 1, entry("h", 1));  // a new file: the bound is looked at
+    cache.save();
+  }
+  EXPECT_FALSE(fs::exists(old_file));
+  // A file that grows past a step is looked at too.
+  std::ofstream(old_file) << std::string(kBound, 'x');
+  utimensat(AT_FDCWD, old_file.c_str(), long_ago, 0);
+  {
+    SymbolCache cache(dir, kBound);
+    for (int i = 0; i < 1500; ++i)  // over 64 KiB more
+      cache.add(kId, static_cast<uint64_t>(100 + i), entry("a_rather_long_function_name", i));
+    cache.save();
+  }
+  EXPECT_GT(fs::file_size(dir + "/" + kId + ".sym"), SymbolCache::kEvictionStepBytes);
+  EXPECT_FALSE(fs::exists(old_file));
+}
+
 // The backend's decompressed DWARF copies (<build id>.dwarf) count in the same bound and are
 // evicted oldest first like the rest; a dead writer's temporary copy goes too.
 // The backend's DWARF copies are evicted within half the bound, apart from the small files:
