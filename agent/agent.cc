@@ -123,13 +123,6 @@ bool nothing_to_write_at_exit(pid_t exiting_tid) {
   return true;
 }
 
-// Every running collector gathered nothing and none lost an event (Collector::
-// gathered_nothing): safe at any point an exit runs, a signal handler's included.
-PROFAGENT_START_PATH bool gathered_nothing() {
-  for (Collector* c : g_state->running)
-    if (lost_events(*c) || !c->gathered_nothing()) return false;
-  return true;
-}
 
 void exit_dump(void*) { dump_now(/*final=*/true, current_tid()); }
 
@@ -156,12 +149,19 @@ void at_exit() {
 
 }  // namespace
 
+PROFAGENT_START_PATH bool gathered_nothing_to_write() {
+  if (g_state == nullptr || dump_requested()) return false;
+  for (Collector* c : g_state->running)
+    if (lost_events(*c) || !c->gathered_nothing()) return false;
+  return true;
+}
+
 bool final_dump_with_thread_deferred(int64_t timeout_nanos, pid_t exiting_tid,
                                      bool unknown_point_is_normal) {
   if (!dump_thread_deferred()) return false;
   // Nothing to write (a shell's `true`): no walk, whose table pages a process that maps its
   // tables at start would fault in only for this, tells where the exit runs.
-  if (gathered_nothing()) return true;
+  if (gathered_nothing_to_write()) return true;
   const bool on_altstack = current_stack_room().where == StackRoom::kAltStack;
   ExitPoint point = where_exit_runs();
   if (point == ExitPoint::kUnknown && unknown_point_is_normal) point = ExitPoint::kNormal;
@@ -233,7 +233,11 @@ PROFAGENT_FORK_PATH bool dump_thread_can_wait() {
 // thread does off the program's path. With the cache off or a table missing (a binary's
 // first run) the thread starts as before. False: start it now.
 PROFAGENT_START_PATH bool defer_dump_thread_at_start() {
-  if (!dump_thread_can_wait() || !unwind_tables_all_cached()) return false;
+  // (Only for a process whose only thread is the program's: the rule that starts the thread
+  // later, and a termination signal's retry, sent to the thread that got it, assume so.)
+  if (!dump_thread_can_wait() || program_may_have_other_threads() ||
+      !unwind_tables_all_cached())
+    return false;
   unwind_tables_refresh();
   if (unwind_modules() == nullptr) return false;
   defer_dump_thread(config().interval_nanos);

@@ -332,6 +332,8 @@ bool stop_dump_thread(int64_t timeout_nanos) {
 
 bool restart_dump_thread() { return start_dump_thread(g_interval_nanos); }
 
+bool dump_requested() noexcept { return g_dump_requested.load(); }
+
 void request_dump() noexcept {
   g_dump_requested.store(true);
   wake_dump_thread();

@@ -1,7 +1,8 @@
 // The agent's dump thread: sleeps on a futex word until its next deadline — every
 // PROFAGENT_INTERVAL, a collector's tick it asked for (on_tick), or a wake-up (dump signal,
 // termination signal, the program's last thread ending). No descriptor is involved. A fork
-// child starts it only when something needs it ("deferred", below).
+// child, and a started process whose unwind tables are cached, start it only when something
+// needs it ("deferred", below).
 // Normal context, except the functions marked SIGNAL-SAFE.
 #pragma once
 
@@ -80,6 +81,9 @@ enum class DeferredStart {
   kNotWhileBlocked  // the program waits in a system call at a point the rule refuses
 };
 DeferredStart start_deferred_dump_thread_at(const void* ucontext) noexcept;
+
+// A dump signal's request not yet written by a dump thread. SIGNAL-SAFE.
+bool dump_requested() noexcept;
 
 // In a forked child: the parent's thread does not exist here; forget it (ASYNC-SIGNAL-SAFE).
 void forget_dump_thread_after_fork() noexcept;

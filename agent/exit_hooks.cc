@@ -27,10 +27,11 @@ namespace {
 constexpr int64_t kExitDumpWaitNanos = 5 * 1000000000LL;
 
 [[noreturn]] void exit_now(int status) {
-  if (agent_running() && !in_agent() && is_recorded_fork_child()) {
-    // A termination signal waiting for a deferred dump thread ends it instead (signals.h).
+  if (agent_running() && !in_agent()) {
+    // A termination signal waiting for a deferred dump thread ends the process instead
+    // (signals.h), fork child or not (pid-tagged: never a vfork parent's).
     if (int sig = termination_waiting()) die_of_waiting_termination(sig, current_tid());
-    final_dump_maybe_in_handler(kExitDumpWaitNanos, current_tid());
+    if (is_recorded_fork_child()) final_dump_maybe_in_handler(kExitDumpWaitNanos, current_tid());
   }
   for (;;) syscall(SYS_exit_group, status);
 }

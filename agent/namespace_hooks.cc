@@ -6,6 +6,7 @@
 // wait (blocked) for the few hundred microseconds the agent's threads are away, so a
 // termination signal meanwhile still finds a dump thread. errno is the call's.
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -14,6 +15,7 @@
 #include "agent/core/real_sigaction.h"
 #include "agent/runtime/hook_guard.h"
 #include "agent/runtime/namespace_change.h"
+#include "agent/dump_thread.h"
 #include "agent/threads_aside.h"
 
 #define PROFAGENT_HOOK extern "C" __attribute__((visibility("default")))
@@ -54,13 +56,30 @@ long with_agent_threads_aside(Call call) {
 
 }  // namespace
 
+namespace {
+
+// After a PID namespace change the kernel makes no thread for the caller's process (its
+// children go to the new namespace, it stays): a deferred dump thread (agent/dump_thread.h)
+// is started first, while it still can be (the program's own call: a normal point).
+void start_deferred_dump_thread_before_pid_namespace_change() {
+  if (!profagent::dump_thread_deferred()) return;
+  const int saved_errno = errno;
+  profagent::start_deferred_dump_thread();
+  errno = saved_errno;
+}
+
+}  // namespace
+
 PROFAGENT_HOOK int unshare(int flags) noexcept {
+  if (flags & CLONE_NEWPID) start_deferred_dump_thread_before_pid_namespace_change();
   if (!profagent::unshare_needs_one_thread(flags))
     return static_cast<int>(syscall(SYS_unshare, flags));
   return static_cast<int>(with_agent_threads_aside([&] { return syscall(SYS_unshare, flags); }));
 }
 
 PROFAGENT_HOOK int setns(int fd, int nstype) noexcept {
+  if (nstype == 0 || (nstype & CLONE_NEWPID))  // (0: any type, a PID namespace's too)
+    start_deferred_dump_thread_before_pid_namespace_change();
   if (!profagent::setns_needs_one_thread(fd, nstype))
     return static_cast<int>(syscall(SYS_setns, fd, nstype));
   return static_cast<int>(

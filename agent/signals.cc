@@ -76,7 +76,12 @@ ThreadFor thread_for_signal(int sig, void* ucontext, std::atomic<int>& retries,
     switch (start_deferred_dump_thread_at(ucontext)) {
       case DeferredStart::kRunning: return ThreadFor::kGoOn;
       case DeferredStart::kNotWhileBlocked: return ThreadFor::kNone;
-      case DeferredStart::kNotHere: break;
+      case DeferredStart::kNotHere:
+        // With nothing to write, a termination needs no thread: the process dies of it at
+        // once, as without the agent, rather than run on until a retry finds a point (a
+        // `raise(SIGTERM); abort();` died of SIGABRT).
+        if (termination && gathered_nothing_to_write()) return ThreadFor::kNone;
+        break;
     }
   }
   // (Starting: the start this signal interrupted, on this very thread, finishes first.)

@@ -55,7 +55,7 @@ void* thread_trampoline(void* p) {
 // Starts a program thread through the trampoline (the collectors' per-thread start, the
 // creator's mask); `start` was made by the caller. Returns pthread_create's result.
 int create_program_thread(pthread_t* thread, const pthread_attr_t* attr, ThreadStart* start) {
-  // A fork child's deferred dump thread starts first: from here on the process has threads
+  // A deferred dump thread starts first: from here on the process has threads
   // to walk and signal, and a signal handler could no longer start it safely.
   if (profagent::dump_thread_deferred()) {
     profagent::AgentScope scope;

@@ -34,7 +34,7 @@ void wait_for_wakeup(uint32_t seen, int64_t deadline) noexcept;
 // In a forked child: no request of the parent stands (nor a deferred start).
 void reset_wakeups_after_fork() noexcept;
 
-// While a fork child's dump thread is deferred (agent/dump_thread.h), a signal handler whose
+// While the dump thread is deferred (agent/dump_thread.h), a signal handler whose
 // work needs it (the CPU handler: samples to drain) offers the point it interrupted (its
 // ucontext), a hook (a sampled allocation) the caller's own point (nullptr), where the
 // thread may be started. One relaxed load when nothing is deferred. SIGNAL/HOOK-SAFE.

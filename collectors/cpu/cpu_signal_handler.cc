@@ -65,7 +65,7 @@ PROFAGENT_SAMPLE_PATH void cpu_sample_handler(siginfo_t* info, void* ucontext) n
                       : record_interrupted_pc(state, ucontext, weight);
   if (!recorded) state.lost.fetch_add(weight, std::memory_order_relaxed);
   request_collector_tick();  // the dump thread drains the buffer ~100 ms from now
-  offer_point_for_dump_thread(ucontext);  // (a fork child's deferred dump thread)
+  offer_point_for_dump_thread(ucontext);  // (a deferred dump thread)
   self_add_cost_ticks(SelfCost::kCpuHandler, cost_clock_now() - start);
 }
 

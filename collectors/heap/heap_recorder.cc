@@ -38,7 +38,7 @@ PROFAGENT_SAMPLE_PATH void* HeapRecorder::allocate(size_t size, size_t alignment
   }
   SamplingSignalHeldOnAltstack hold(room);
   void* p = allocate_walked(size, alignment);
-  // (A fork child's deferred dump thread: see samples_since_fork_.)
+  // (A deferred dump thread: see samples_since_fork_.)
   if (samples_since_fork_.fetch_add(1, std::memory_order_relaxed) + 1 >= kSamplesBeforeOffer ||
       unknown_pc_noted())
     offer_point_for_dump_thread(nullptr);

@@ -45,8 +45,8 @@ class HeapRecorder {
   }
 
  private:
-  // A fork child's deferred dump thread (agent/dump_thread.h) is offered the point of a
-  // sampled allocation from the kSamplesBeforeOffer-th sample after the fork on (a child that
+  // A deferred dump thread (agent/dump_thread.h) is offered the point of a sampled
+  // allocation from the kSamplesBeforeOffer-th sample after the fork (or start) on (a child that
   // allocates a lot lives on; one sample is often a shell child's single opendir buffer just
   // before its exec), or at once when a walk met a module the unwind tables lack.
   static constexpr uint32_t kSamplesBeforeOffer = 3;

@@ -127,15 +127,19 @@ class StartupE2E : public ::testing::Test {
     std::string threads;
     e2e::RunResult result;
   };
-  DeferredStartRun run_deferred_start(const std::string& mode, const std::string& cache) {
+  DeferredStartRun run_deferred_start(const std::string& mode, const std::string& cache,
+                                      int signal_after_ms = 0,
+                                      const std::map<std::string, std::string>& env = {}) {
     e2e::RunOptions options;
     options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_SYMBOL_CACHE", cache}};
+    options.env.insert(env.begin(), env.end());
     int out = -1, err = -1, in = -1;
     DeferredStartRun run;
     run.pid = e2e::start_with_pipes({e2e::program("deferred_start"), mode}, options, &out,
                                     &err, &in);
     char c;
     while (read(out, &c, 1) == 1 && c != '\n') run.threads += c;
+    if (signal_after_ms > 0) usleep(static_cast<useconds_t>(signal_after_ms) * 1000);
     kill(run.pid, SIGTERM);
     run.result = e2e::wait_for(run.pid, 60, out, err);
     close(in);
@@ -310,6 +314,26 @@ TEST_F(StartupE2E, ABusyProcessGetsItsDeferredDumpThreadFromItsSamples) {
   ASSERT_TRUE(cpu) << busy.result.err;
   const int ns = cpu->sample_index("cpu");
   EXPECT_GT(cpu->flat_containing(ns, "burn_in_process"), cpu->total(ns) / 2);
+}
+
+// A SIGTERM that finds such a process where no thread can start (a qsort callback), with
+// CPU samples gathered, comes back a millisecond later while the program runs on; an _exit
+// meanwhile still ends the process by that signal (it exited with the program's status).
+// With nothing gathered it dies of SIGTERM at once, as without the agent: no program code
+// runs on (it printed "ran on" 70 ms after the signal, and died of SIGABRT after
+// `raise(SIGTERM); abort();`).
+TEST_F(StartupE2E, ATerminationWaitingForADeferredThreadStillEndsAProcessThatCallsExit) {
+  run_deferred_start("idle", cache_);
+  DeferredStartRun waited =
+      run_deferred_start("callback_exit", cache_, 10, {{"PROFAGENT_CPU_HZ", "1000"}});
+  EXPECT_EQ(waited.threads, "threads 1");
+  EXPECT_EQ(waited.result.term_signal(), SIGTERM) << waited.result.err;
+  EXPECT_EQ(waited.result.out, "ran on\n");
+  DeferredStartRun at_once = run_deferred_start(
+      "callback_exit", cache_, 10, {{"PROFAGENT_CPU_HZ", "0"}, {"PROFAGENT_HEAP_RATE", "0"}});
+  EXPECT_EQ(at_once.threads, "threads 1");
+  EXPECT_EQ(at_once.result.term_signal(), SIGTERM) << at_once.result.err;
+  EXPECT_EQ(at_once.result.out, "");
 }
 
 // A handler the program installs may call exit() where no thread can start (over pause(),

@@ -6,6 +6,10 @@
 //   burn     burns 0.5 s of CPU (burn_in_process) first
 //   handler  installs a SIGTERM handler that calls exit(0) and keeps a 4 MiB block (one
 //            heap sample at the default rate) first
+//   callback_exit  prints from inside a qsort callback (where no thread may start), spins
+//            there (spin_in_callback), prints "ran on" 80 ms later and calls _exit(3) 20 ms
+//            after that: a SIGTERM sent meanwhile either ends the process at once or waits
+//            for a point to start the thread at, and must end the process all the same
 // Output goes through write(2): no stdio buffer is allocated.
 #include <dirent.h>
 #include <signal.h>
@@ -45,10 +49,33 @@ __attribute__((noinline)) static void keep_block(void) {
   memset(kept, 1, 4 << 20);
 }
 
+static void print_threads(void) {
+  char line[32];
+  int n = snprintf(line, sizeof line, "threads %d\n", own_threads());
+  if (write(1, line, (size_t)n) != n) _exit(2);
+}
+
+__attribute__((noinline)) static int spin_in_callback(const void* a, const void* b) {
+  static int done = 0;
+  if (!done) {
+    done = 1;
+    print_threads();
+    double start = spin_now_seconds();
+    while (spin_now_seconds() < start + 0.08) __asm__ volatile("" ::: "memory");
+    if (write(1, "ran on\n", 7) != 7) _exit(2);
+    while (spin_now_seconds() < start + 0.1) __asm__ volatile("" ::: "memory");
+    _exit(3);
+  }
+  return *(const int*)a - *(const int*)b;
+}
+
 int main(int argc, char** argv) {
   const char* mode = argc > 1 ? argv[1] : "idle";
   if (strcmp(mode, "burn") == 0) {
     burn_in_process();
+  } else if (strcmp(mode, "callback_exit") == 0) {
+    int v[2] = {2, 1};
+    qsort(v, 2, sizeof v[0], spin_in_callback);
   } else if (strcmp(mode, "handler") == 0) {
     signal(SIGTERM, exit_on_term);
     keep_block();
@@ -56,9 +83,7 @@ int main(int argc, char** argv) {
     struct timespec pause_100ms = {0, 100 * 1000 * 1000};
     nanosleep(&pause_100ms, NULL);
   }
-  char line[32];
-  int n = snprintf(line, sizeof line, "threads %d\n", own_threads());
-  if (write(1, line, (size_t)n) != n) return 2;
+  print_threads();
   wait_in_process();
   return 0;
 }
