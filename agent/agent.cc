@@ -235,8 +235,10 @@ PROFAGENT_FORK_PATH bool dump_thread_can_wait() {
 PROFAGENT_START_PATH bool defer_dump_thread_at_start() {
   // (Only for a process whose only thread is the program's: the rule that starts the thread
   // later, and a termination signal's retry, sent to the thread that got it, assume so.)
+  // Nor for a program with its own allocator, where most points are refused (its CPU
+  // samples would wait undrained).
   if (!dump_thread_can_wait() || program_may_have_other_threads() ||
-      !unwind_tables_all_cached())
+      program_has_own_allocator() || !unwind_tables_all_cached())
     return false;
   unwind_tables_refresh();
   if (unwind_modules() == nullptr) return false;

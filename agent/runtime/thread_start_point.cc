@@ -85,6 +85,8 @@ class Owners {
     return libc_base_ != 0 && loader_base_ != 0;
   }
 
+  bool allocator_in_main() const noexcept { return allocator_in_main_; }
+
   // A leaf in the executable that holds the program's own allocator may be inside it.
   bool program_leaf_refused(uintptr_t leaf) const noexcept {
     if (!allocator_in_main_) return false;
@@ -261,6 +263,8 @@ void remember_libc_and_loader_code() noexcept {
     g_program_malloc.store(reinterpret_cast<uintptr_t>(first));
 }
 
+bool program_has_own_allocator() noexcept { return g_program_malloc.load() != 0; }
+
 void note_allocator_entry_points(const void* const* entries, int count) noexcept {
   int n = 0;
   for (int i = 0; i < count && n < kMaxAllocatorEntries; ++i)
@@ -294,6 +298,9 @@ bool may_start_thread_here() noexcept {
   Owners owners;
   FrameBuffer buffer;
   if (!buffer.mine() || !room_for_thread_start() || !owners.load()) return false;
+  // A hook's caller in an executable with its own allocator may be that allocator, holding
+  // its lock (a sigaction call from its lazy set-up): refused, as such a leaf is.
+  if (owners.allocator_in_main()) return false;
   const int n = unwind_every_frame_from_here(g_frames, kMaxFramesLooked);
   if (n <= 0 || n >= kMaxFramesLooked) return false;
   const int top = leading_agent_frames(owners, g_frames, n);

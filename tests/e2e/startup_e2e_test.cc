@@ -336,6 +336,27 @@ TEST_F(StartupE2E, ATerminationWaitingForADeferredThreadStillEndsAProcessThatCal
   EXPECT_EQ(at_once.result.out, "");
 }
 
+// A program with its own allocator linked into the executable starts its dump thread at once
+// though its tables are cached: most of its points are refused (its code cannot be told from
+// its allocator's), and its CPU samples would wait undrained.
+TEST_F(StartupE2E, AProgramWithItsOwnAllocatorDoesNotDeferItsDumpThread) {
+  for (int run = 0; run < 2; ++run) {  // the first stores the tables
+    e2e::RunOptions options;
+    options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_SYMBOL_CACHE", cache_}};
+    int out = -1, err = -1, in = -1;
+    int pid = e2e::start_with_pipes({e2e::program("own_allocator_idle")}, options, &out, &err,
+                                    &in);
+    std::string line;
+    char c;
+    while (read(out, &c, 1) == 1 && c != '\n') line += c;
+    kill(pid, SIGTERM);
+    e2e::RunResult r = e2e::wait_for(pid, 60, out, err);
+    close(in);
+    EXPECT_EQ(line, "threads 2") << "run " << run;
+    EXPECT_EQ(r.term_signal(), SIGTERM) << r.err;
+  }
+}
+
 // A handler the program installs may call exit() where no thread can start (over pause(),
 // inside glibc; over malloc): installing it starts the deferred thread, so that exit still
 // writes the process's profiles (its heap sample here) instead of skipping them with a
