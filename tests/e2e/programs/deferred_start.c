@@ -11,7 +11,6 @@
 //            after that: a SIGTERM sent meanwhile either ends the process at once or waits
 //            for a point to start the thread at, and must end the process all the same
 // Output goes through write(2): no stdio buffer is allocated.
-#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,16 +19,7 @@
 #include <unistd.h>
 
 #include "spin_for.h"
-
-static int own_threads(void) {
-  DIR* d = opendir("/proc/self/task");
-  if (d == NULL) return -1;
-  int n = 0;
-  for (struct dirent* e; (e = readdir(d)) != NULL;)
-    if (e->d_name[0] != '.') ++n;
-  closedir(d);
-  return n;
-}
+#include "thread_count.h"
 
 __attribute__((noinline)) static void wait_in_process(void) {
   for (;;) pause();
@@ -51,7 +41,7 @@ __attribute__((noinline)) static void keep_block(void) {
 
 static void print_threads(void) {
   char line[32];
-  int n = snprintf(line, sizeof line, "threads %d\n", own_threads());
+  int n = snprintf(line, sizeof line, "threads %d\n", threads_in("/proc/self/task"));
   if (write(1, line, (size_t)n) != n) _exit(2);
 }
 

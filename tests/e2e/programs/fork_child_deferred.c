@@ -19,21 +19,12 @@
 #include <unistd.h>
 
 #include "spin_for.h"
-
-static int threads_of(const char* task_dir) {
-  DIR* d = opendir(task_dir);
-  if (d == NULL) return -1;
-  int n = 0;
-  for (struct dirent* e; (e = readdir(d)) != NULL;)
-    if (e->d_name[0] != '.') ++n;
-  closedir(d);
-  return n;
-}
+#include "thread_count.h"
 
 static int threads_of_pid(pid_t pid) {
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
-  return threads_of(path);
+  return threads_in(path);
 }
 
 __attribute__((noinline)) static void wait_in_child(void) {
@@ -71,7 +62,7 @@ int main(int argc, char** argv) {
   if (child == 0) {
     close(ready[0]);
     if (strcmp(mode, "exec") == 0) {
-      printf("child threads %d\n", threads_of("/proc/self/task"));
+      printf("child threads %d\n", threads_in("/proc/self/task"));
       fflush(stdout);
       execl("/bin/true", "true", (char*)NULL);
       _exit(127);
