@@ -238,7 +238,7 @@ PROFAGENT_START_PATH bool defer_dump_thread_at_start() {
   // Nor for a program with its own allocator, where most points are refused (its CPU
   // samples would wait undrained).
   if (!dump_thread_can_wait() || program_may_have_other_threads() ||
-      program_has_own_allocator() || !unwind_tables_all_cached())
+      program_allocator_in_executable() || !unwind_tables_all_cached())
     return false;
   unwind_tables_refresh();
   if (unwind_modules() == nullptr) return false;

@@ -3,8 +3,10 @@
 // exit() would. Only in a real fork child, recognised by the pid the agent's fork handler
 // recorded: a vfork child shares the parent's memory (that record is the parent's) and no
 // fork handler ran in it, so it and posix_spawn's child never run agent code here, and the
-// process the agent started in keeps _exit's meaning (no dump). Ends the process with the
-// exit_group system call, exactly as glibc's _exit does.
+// process the agent started in keeps _exit's meaning (no dump), except that a termination
+// signal waiting for its deferred dump thread (signals.h, pid-tagged) ends it instead, in
+// any process. Ends the process with the exit_group system call, exactly as glibc's _exit
+// does.
 //
 // The dump itself runs on the dump thread, this thread waiting at most 5 s: _exit is
 // async-signal-safe and children often call it from a signal handler (a server's

@@ -22,6 +22,7 @@
 
 #include "agent/agent.h"
 #include "agent/core/config.h"
+#include "agent/core/process_id.h"
 #include "agent/dump_thread.h"
 #include "agent/core/log.h"
 #include "agent/core/termination_wait.h"
@@ -66,22 +67,28 @@ enum class ThreadFor {
   kNone      // no thread now, and no use waiting for one
 };
 
+// A signal the process sent itself (raise, kill(getpid()), pthread_kill): it is delivered
+// as the sending wrapper returns, a glibc leaf that is not blocked, which the rule for an
+// interrupted point refuses; a retry would let the program run on (`raise(SIGTERM);
+// abort();` died of SIGABRT). Those wrappers hold no glibc state, so the point is judged
+// as a call the program made, as a hook's is: the handler's own stack, walked through its
+// signal frame, with a glibc chain on top allowed.
+bool sent_by_this_process(const siginfo_t* info) noexcept {
+  return info != nullptr && (info->si_code == SI_TKILL || info->si_code == SI_USER) &&
+         info->si_pid == own_pid();
+}
+
 // `termination`: a termination signal (one already waiting is the one retried: the program
 // dies of the first it got); else the dump signal, which leaves a waiting termination's
 // retry alone (its dump request stands, and the one retry timer is the termination's).
-ThreadFor thread_for_signal(int sig, void* ucontext, std::atomic<int>& retries,
-                            bool termination) noexcept {
+ThreadFor thread_for_signal(int sig, const siginfo_t* info, void* ucontext,
+                            std::atomic<int>& retries, bool termination) noexcept {
   if (!dump_thread_starting()) {
     if (!dump_thread_deferred()) return ThreadFor::kGoOn;
-    switch (start_deferred_dump_thread_at(ucontext)) {
+    switch (start_deferred_dump_thread_at(sent_by_this_process(info) ? nullptr : ucontext)) {
       case DeferredStart::kRunning: return ThreadFor::kGoOn;
       case DeferredStart::kNotWhileBlocked: return ThreadFor::kNone;
-      case DeferredStart::kNotHere:
-        // With nothing to write, a termination needs no thread: the process dies of it at
-        // once, as without the agent, rather than run on until a retry finds a point (a
-        // `raise(SIGTERM); abort();` died of SIGABRT).
-        if (termination && gathered_nothing_to_write()) return ThreadFor::kNone;
-        break;
+      case DeferredStart::kNotHere: break;
     }
   }
   // (Starting: the start this signal interrupted, on this very thread, finishes first.)
@@ -93,10 +100,10 @@ ThreadFor thread_for_signal(int sig, void* ucontext, std::atomic<int>& retries,
   return ThreadFor::kNone;
 }
 
-void dump_signal_handler(int sig, siginfo_t*, void* ucontext) {
+void dump_signal_handler(int sig, siginfo_t* info, void* ucontext) {
   int saved = errno;
   request_dump();  // (stands until a dump thread runs)
-  thread_for_signal(sig, ucontext, g_dump_retries, /*termination=*/false);
+  thread_for_signal(sig, info, ucontext, g_dump_retries, /*termination=*/false);
   errno = saved;
 }
 
@@ -105,10 +112,10 @@ void dump_signal_handler(int sig, siginfo_t*, void* ucontext) {
 // interrupted thread holds must not keep the process alive).
 constexpr int kTerminationDumpMillis = 5000;
 
-void termination_handler(int delivered, siginfo_t*, void* ucontext) {
+void termination_handler(int delivered, siginfo_t* info, void* ucontext) {
   int saved = errno;
   int sig = delivered;
-  const ThreadFor outcome = thread_for_signal(sig, ucontext, g_termination_retries,
+  const ThreadFor outcome = thread_for_signal(sig, info, ucontext, g_termination_retries,
                                               /*termination=*/true);
   if (int first = termination_waiting()) sig = first;  // the program dies of the first
   switch (outcome) {

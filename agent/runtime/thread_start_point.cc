@@ -35,6 +35,7 @@ std::atomic<uintptr_t> g_libc_code{0};
 std::atomic<uintptr_t> g_loader_code{0};
 std::atomic<uintptr_t> g_main_code{0};
 std::atomic<uintptr_t> g_program_malloc{0};
+std::atomic<bool> g_program_malloc_in_main{false};  // it lies in the executable
 
 constexpr int kMaxAllocatorEntries = 12;
 std::atomic<uintptr_t> g_allocator_entries[kMaxAllocatorEntries];
@@ -253,17 +254,21 @@ void remember_libc_and_loader_code() noexcept {
   // neither the agent's hook nor glibc's, the program brought its own allocator.
   // (_dl_find_object, not dladdr: dladdr also looks for the nearest symbol, a scan of libc's
   // whole symbol table that cost every process start ~14 us on this VM.)
-  dl_find_object self, mine, glibc;
+  dl_find_object self, mine, glibc, main;
   void* first = dlsym(RTLD_DEFAULT, "malloc");
   if (first != nullptr &&
       _dl_find_object(reinterpret_cast<void*>(&remember_libc_and_loader_code), &self) == 0 &&
       _dl_find_object(first, &mine) == 0 &&
       _dl_find_object(reinterpret_cast<void*>(&gnu_get_libc_version), &glibc) == 0 &&
-      mine.dlfo_link_map != self.dlfo_link_map && mine.dlfo_link_map != glibc.dlfo_link_map)
+      mine.dlfo_link_map != self.dlfo_link_map && mine.dlfo_link_map != glibc.dlfo_link_map) {
     g_program_malloc.store(reinterpret_cast<uintptr_t>(first));
+    g_program_malloc_in_main.store(
+        _dl_find_object(reinterpret_cast<void*>(g_main_code.load()), &main) == 0 &&
+        main.dlfo_link_map == mine.dlfo_link_map);
+  }
 }
 
-bool program_has_own_allocator() noexcept { return g_program_malloc.load() != 0; }
+bool program_allocator_in_executable() noexcept { return g_program_malloc_in_main.load(); }
 
 void note_allocator_entry_points(const void* const* entries, int count) noexcept {
   int n = 0;

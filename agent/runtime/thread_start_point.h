@@ -35,10 +35,11 @@ namespace profagent {
 // looked up in the unwind tables.
 void remember_libc_and_loader_code() noexcept;
 
-// The program brought an allocator of its own (found by remember_libc_and_loader_code): its
-// points may be refused wherever its code cannot be told apart, so a process start does not
-// defer its dump thread (agent.cc). Async-signal-safe.
-bool program_has_own_allocator() noexcept;
+// The program's own allocator is linked into its executable (found by
+// remember_libc_and_loader_code; one in a library of its own, libjemalloc, is told apart):
+// points there are refused, as its code cannot be told from the rest, so a process start
+// does not defer its dump thread (agent.cc). Async-signal-safe.
+bool program_allocator_in_executable() noexcept;
 
 // The entry points of the allocator the heap hooks pass calls on to (up to 12; nullptr
 // entries skipped). Normal context, once they are resolved.

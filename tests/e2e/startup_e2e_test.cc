@@ -127,9 +127,12 @@ class StartupE2E : public ::testing::Test {
     std::string threads;
     e2e::RunResult result;
   };
+  // `after_signal`: written to its stdin once SIGTERM is sent. `send_sigterm` false: it ends
+  // by itself.
   DeferredStartRun run_deferred_start(const std::string& mode, const std::string& cache,
-                                      int signal_after_ms = 0,
-                                      const std::map<std::string, std::string>& env = {}) {
+                                      const std::string& after_signal = "",
+                                      const std::map<std::string, std::string>& env = {},
+                                      bool send_sigterm = true) {
     e2e::RunOptions options;
     options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_SYMBOL_CACHE", cache}};
     options.env.insert(env.begin(), env.end());
@@ -139,8 +142,8 @@ class StartupE2E : public ::testing::Test {
                                     &err, &in);
     char c;
     while (read(out, &c, 1) == 1 && c != '\n') run.threads += c;
-    if (signal_after_ms > 0) usleep(static_cast<useconds_t>(signal_after_ms) * 1000);
-    kill(run.pid, SIGTERM);
+    if (send_sigterm) kill(run.pid, SIGTERM);
+    if (!after_signal.empty()) (void)!write(in, after_signal.data(), after_signal.size());
     run.result = e2e::wait_for(run.pid, 60, out, err);
     close(in);
     return run;
@@ -316,24 +319,30 @@ TEST_F(StartupE2E, ABusyProcessGetsItsDeferredDumpThreadFromItsSamples) {
   EXPECT_GT(cpu->flat_containing(ns, "burn_in_process"), cpu->total(ns) / 2);
 }
 
-// A SIGTERM that finds such a process where no thread can start (a qsort callback), with
-// CPU samples gathered, comes back a millisecond later while the program runs on; an _exit
-// meanwhile still ends the process by that signal (it exited with the program's status).
-// With nothing gathered it dies of SIGTERM at once, as without the agent: no program code
-// runs on (it printed "ran on" 70 ms after the signal, and died of SIGABRT after
-// `raise(SIGTERM); abort();`).
+// A SIGTERM that finds such a process where no thread can start (a qsort callback) comes back
+// a millisecond later while the program runs on (as in a fork child); an _exit meanwhile
+// still ends the process by that signal (it exited with the program's status).
 TEST_F(StartupE2E, ATerminationWaitingForADeferredThreadStillEndsAProcessThatCallsExit) {
   run_deferred_start("idle", cache_);
   DeferredStartRun waited =
-      run_deferred_start("callback_exit", cache_, 10, {{"PROFAGENT_CPU_HZ", "1000"}});
+      run_deferred_start("callback_exit", cache_, "x", {{"PROFAGENT_CPU_HZ", "1000"}});
   EXPECT_EQ(waited.threads, "threads 1");
   EXPECT_EQ(waited.result.term_signal(), SIGTERM) << waited.result.err;
   EXPECT_EQ(waited.result.out, "ran on\n");
-  DeferredStartRun at_once = run_deferred_start(
-      "callback_exit", cache_, 10, {{"PROFAGENT_CPU_HZ", "0"}, {"PROFAGENT_HEAP_RATE", "0"}});
-  EXPECT_EQ(at_once.threads, "threads 1");
-  EXPECT_EQ(at_once.result.term_signal(), SIGTERM) << at_once.result.err;
-  EXPECT_EQ(at_once.result.out, "");
+}
+
+// A process that sends itself SIGTERM (`raise`, delivered as the wrapper returns: a glibc
+// leaf, which the rule for an interrupted point refuses) starts the thread there as from a
+// call of its own: it dies of SIGTERM with its dump (it ran on to its abort() and died of
+// SIGABRT).
+TEST_F(StartupE2E, ASelfSentTerminationSignalEndsADeferredProcessAtOnceWithItsDump) {
+  run_deferred_start("idle", cache_);
+  DeferredStartRun raised = run_deferred_start("raise_abort", cache_, "", {}, false);
+  EXPECT_EQ(raised.threads, "threads 1");
+  EXPECT_EQ(raised.result.term_signal(), SIGTERM) << raised.result.err;
+  std::optional<e2e::RawProfile> threads = profile_of(raised.pid, "threads");
+  ASSERT_TRUE(threads) << raised.result.err;
+  EXPECT_GT(threads->cum_containing(threads->sample_index("threads"), "main"), 0);
 }
 
 // A program with its own allocator linked into the executable starts its dump thread at once

@@ -60,7 +60,7 @@ struct Symbolizer::Impl {
   // once opening failed.
   std::map<std::string, void*> objects;
   std::unordered_map<uint64_t, ResolvedAddress> resolved;
-  uint64_t copies_seen_at_save = 0;  // the backend's DWARF copies written, at the last save
+  uint64_t copies_seen_at_save = 0;  // DWARF copies and unwind tables written, at the last save
   // This process's loaded objects' segments with their build ids (from the loaded notes, as
   // the dynamic loader mapped them), during a rebuild of our own maps.
   struct LoadedSegment {
@@ -398,12 +398,13 @@ const ResolvedAddress& Symbolizer::resolve(uint64_t address) {
 size_t Symbolizer::resolved_count() const { return impl_->resolved.size(); }
 
 void Symbolizer::save_cache() {
-  // The backend writes its DWARF copies into the same directory: they are evicted with it.
-  uint64_t copies = 0;
+  // The backend writes its DWARF copies, and the unwinder its tables, into the same
+  // directory: they are evicted with it.
+  uint64_t copies = unwind_tables_stored();
   if (symbolize::symbolize_backend_loaded()) {
     symbolize::BackendStats b;
     symbolize::symbolize_backend()->stats(&b);
-    copies = b.dwarf_copies_written;
+    copies += b.dwarf_copies_written;
   }
   impl_->cache.save(/*other_files_written=*/copies != impl_->copies_seen_at_save);
   impl_->copies_seen_at_save = copies;

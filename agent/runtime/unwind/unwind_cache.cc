@@ -40,6 +40,7 @@ static_assert(sizeof(Header) == 40);
 
 std::string* g_dir = nullptr;  // set once at start, before any refresh
 bool g_dir_checked = false;    // the directory was found ours and private
+std::atomic<uint64_t> g_tables_stored{0};  // files this process wrote (unwind_tables_stored)
 
 // Like the symbol cache: a directory owned by another user, or writable by group or others,
 // is not used (nobody can plant tables). Made (0700) when `create` and missing.
@@ -187,7 +188,13 @@ void store_unwind_table(const std::string& build_id, uint64_t span, const FrameD
   if (fd < 0) return;  // no cache directory to write: skipped without a word
   bool ok = write_all(fd, &h, sizeof h) == 0 && write_all(fd, payload.data(), payload.size()) == 0;
   ok = close(fd) == 0 && ok;
-  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) unlink(tmp.c_str());
+  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
+    unlink(tmp.c_str());
+    return;
+  }
+  g_tables_stored.fetch_add(1, std::memory_order_relaxed);
 }
+
+uint64_t unwind_tables_stored() noexcept { return g_tables_stored.load(std::memory_order_relaxed); }
 
 }  // namespace profagent

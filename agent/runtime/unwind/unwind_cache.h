@@ -41,6 +41,10 @@ CachedTable load_unwind_table(const std::string& build_id, uint64_t span, size_t
 void store_unwind_table(const std::string& build_id, uint64_t span, const FrameDesc* rows,
                         uint32_t row_count, const uint32_t* page_first_row, size_t pages);
 
+// How many table files this process has written: the symbol cache, whose directory bound
+// counts them, looks at the bound after a change (symbol_cache.h). Thread-safe.
+uint64_t unwind_tables_stored() noexcept;
+
 // The cache file of a build id ("" when the cache is off or there is no build id).
 std::string unwind_cache_path(const std::string& build_id);
 

@@ -6,11 +6,13 @@
 //   burn     burns 0.5 s of CPU (burn_in_process) first
 //   handler  installs a SIGTERM handler that calls exit(0) and keeps a 4 MiB block (one
 //            heap sample at the default rate) first
-//   callback_exit  prints from inside a qsort callback (where no thread may start), spins
-//            there (spin_in_callback), prints "ran on" 80 ms later and calls _exit(3) 20 ms
-//            after that: a SIGTERM sent meanwhile either ends the process at once or waits
-//            for a point to start the thread at, and must end the process all the same
+//   callback_exit  prints from inside a qsort callback (where no thread may start) and spins
+//            there (spin_in_callback) until a byte arrives on stdin (sent after a SIGTERM),
+//            then prints "ran on" 20 ms later and calls _exit(3) 20 ms after that: the
+//            SIGTERM waits for a point to start the thread at, and must still end the process
+//   raise_abort  prints, then raise(SIGTERM); abort(): the process must die of SIGTERM
 // Output goes through write(2): no stdio buffer is allocated.
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,10 +52,14 @@ __attribute__((noinline)) static int spin_in_callback(const void* a, const void*
   if (!done) {
     done = 1;
     print_threads();
+    fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
+    char byte;
+    double give_up = spin_now_seconds() + 5;
+    while (read(0, &byte, 1) != 1 && spin_now_seconds() < give_up) __asm__ volatile("" ::: "memory");
     double start = spin_now_seconds();
-    while (spin_now_seconds() < start + 0.08) __asm__ volatile("" ::: "memory");
+    while (spin_now_seconds() < start + 0.02) __asm__ volatile("" ::: "memory");
     if (write(1, "ran on\n", 7) != 7) _exit(2);
-    while (spin_now_seconds() < start + 0.1) __asm__ volatile("" ::: "memory");
+    while (spin_now_seconds() < start + 0.04) __asm__ volatile("" ::: "memory");
     _exit(3);
   }
   return *(const int*)a - *(const int*)b;
@@ -66,6 +72,10 @@ int main(int argc, char** argv) {
   } else if (strcmp(mode, "callback_exit") == 0) {
     int v[2] = {2, 1};
     qsort(v, 2, sizeof v[0], spin_in_callback);
+  } else if (strcmp(mode, "raise_abort") == 0) {
+    print_threads();
+    raise(SIGTERM);
+    abort();
   } else if (strcmp(mode, "handler") == 0) {
     signal(SIGTERM, exit_on_term);
     keep_block();
