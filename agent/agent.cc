@@ -149,12 +149,19 @@ void at_exit() {
 
 }  // namespace
 
+namespace {
+
+// Every running collector gathered nothing (Collector::gathered_nothing), none lost an
+// event and no dump signal waits: a final dump would write nothing. Safe at any point an
+// exit runs, a handler that interrupted malloc included.
 PROFAGENT_START_PATH bool gathered_nothing_to_write() {
   if (g_state == nullptr || dump_requested()) return false;
   for (Collector* c : g_state->running)
     if (lost_events(*c) || !c->gathered_nothing()) return false;
   return true;
 }
+
+}  // namespace
 
 bool final_dump_with_thread_deferred(int64_t timeout_nanos, pid_t exiting_tid,
                                      bool unknown_point_is_normal) {

@@ -32,11 +32,6 @@ void dump_now(bool final, pid_t exiting_tid = 0);
 // DWARF reading (1 MiB), else on a fresh stack of the same thread (agent/runtime/fresh_stack.h).
 void final_dump_here();
 
-// Every running collector gathered nothing (Collector::gathered_nothing), none lost an
-// event and no dump signal waits: a final dump would write nothing. Safe at any point an
-// exit or a signal runs, a handler that interrupted malloc included.
-bool gathered_nothing_to_write();
-
 // The final dump of a process whose dump thread is deferred (dump_thread.h), from an exit
 // path (exit's atexit handler, the _exit hook), waiting at most `timeout_nanos`: nothing
 // when nothing was gathered (no walk then); written here when the exit runs in normal
