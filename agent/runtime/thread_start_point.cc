@@ -195,7 +195,8 @@ StackScan scan_stack_for_handlers(const Owners& owners) noexcept {
     if (*reinterpret_cast<const uintptr_t*>(a) != restorer) continue;
     if (a + kRipOffset + sizeof(uintptr_t) > hi) return StackScan::kHandlerOverOther;
     const uintptr_t rip = *reinterpret_cast<const uintptr_t*>(a + kRipOffset);
-    if (owners.of(rip) != Owner::kProgram) return StackScan::kHandlerOverOther;
+    if (owners.of(rip) != Owner::kProgram || owners.program_leaf_refused(rip))
+      return StackScan::kHandlerOverOther;
     found = StackScan::kHandlerOverProgram;
   }
   return found;
@@ -324,7 +325,9 @@ ExitPoint where_exit_runs() noexcept {
     // In a handler: what it interrupted must be program code over the start routines (a
     // glibc leaf is refused: whether it was blocked in a system call is not known here).
     const int below = i + 1;
-    if (n < kMaxFramesLooked && room_for_thread_start() &&
+    // (A leaf in an executable with its own allocator may be inside it, as for a signal.)
+    if (n < kMaxFramesLooked && below < n && room_for_thread_start() &&
+        !owners.program_leaf_refused(g_frames[below]) &&
         program_over_start_routines(owners, g_frames + below, n - below,
                                     /*libc_chain_on_top=*/false))
       return ExitPoint::kHandlerOverSafe;
