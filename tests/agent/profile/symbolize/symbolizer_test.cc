@@ -3,12 +3,14 @@
 // chains, the fallbacks and the mappings; then this process itself, dlopen, a deleted
 // library and a memfd library.
 #include "agent/profile/symbolize/symbolizer.h"
+#include "agent/runtime/unwind/unwind_cache.h"
 
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -604,6 +606,37 @@ TEST(SymbolizerTest, SymbolOnlyFunctionIsCachedForItsWholeRange) {
               std::string::npos)
         << again.stats_line();
   }
+}
+
+// The unwinder's tables share the cache directory and its bound: a save after tables were
+// stored looks at the bound (here: a dead writer's stale temporary file goes), where a save
+// that only added an address to an existing file does not.
+TEST(SymbolizerTest, ASaveAfterUnwindTablesWereStoredLooksAtTheDirectorysBound) {
+  const std::string cache_dir = testing::TempDir() + "symbolizer_cache_unwind_stored";
+  fs::remove_all(cache_dir);
+  Fixture fx("symbolizer_fixture_c_g");
+  ASSERT_TRUE(fx.ready());
+  // One symbolizer, as a process has: each save compares with the tables stored (by this
+  // process) at its previous one.
+  Symbolizer s(fx.pid(), cache_dir);
+  s.resolve(fx.fn("main"));
+  s.save_cache();  // makes the fixture's file
+  const std::string stale = cache_dir + "/" + std::string(40, 'a') + ".unwind.tmp.1.0";
+  std::ofstream(stale) << "x";
+  timespec long_ago[2] = {{0, UTIME_OMIT}, {1000000, 0}};
+  ASSERT_EQ(utimensat(AT_FDCWD, stale.c_str(), long_ago, 0), 0);
+  s.resolve(fx.fn("outer_exported"));
+  s.save_cache();  // the file grows by one address: no look
+  EXPECT_TRUE(fs::exists(stale));
+  set_unwind_cache_dir(cache_dir);
+  const FrameDesc row{0, 8, 0, kCfaRsp, 0};
+  const uint32_t index[3] = {0, 0, 0};
+  store_unwind_table(std::string(40, 'b'), 8192, &row, 1, index, 3);
+  set_unwind_cache_dir("");
+  ASSERT_TRUE(fs::exists(cache_dir + "/" + std::string(40, 'b') + ".unwind"));
+  s.resolve(fx.fn("static_helper"));
+  s.save_cache();
+  EXPECT_FALSE(fs::exists(stale));
 }
 
 TEST(SymbolizerTest, SymbolCacheIsKeyedByBuildIdNotPath) {
