@@ -123,6 +123,15 @@ bool nothing_to_write_at_exit(pid_t exiting_tid) {
   return true;
 }
 
+// Every running collector gathered nothing (Collector::gathered_nothing), none lost an
+// event and no dump signal waits: a final dump would write nothing. Safe at any point an
+// exit runs, a handler that interrupted malloc included.
+PROFAGENT_START_PATH bool gathered_nothing_to_write() {
+  if (g_state == nullptr || dump_requested()) return false;
+  for (Collector* c : g_state->running)
+    if (lost_events(*c) || !c->gathered_nothing()) return false;
+  return true;
+}
 
 void exit_dump(void*) { dump_now(/*final=*/true, current_tid()); }
 
@@ -145,20 +154,6 @@ void at_exit() {
   if (in_handler && final_dump_on_dump_thread(kExitDumpOnDumpThreadNanos, current_tid()))
     return;
   final_dump_here();
-}
-
-}  // namespace
-
-namespace {
-
-// Every running collector gathered nothing (Collector::gathered_nothing), none lost an
-// event and no dump signal waits: a final dump would write nothing. Safe at any point an
-// exit runs, a handler that interrupted malloc included.
-PROFAGENT_START_PATH bool gathered_nothing_to_write() {
-  if (g_state == nullptr || dump_requested()) return false;
-  for (Collector* c : g_state->running)
-    if (lost_events(*c) || !c->gathered_nothing()) return false;
-  return true;
 }
 
 }  // namespace

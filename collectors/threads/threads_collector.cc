@@ -56,7 +56,7 @@ std::vector<pid_t> program_threads() {
 // and raw clone() threads are not seen: the profile is then left out too.
 PROFAGENT_START_PATH
 bool ThreadsCollector::nothing_to_write_at_exit(const DumpRequest& request) {
-  return !running_ || (request.exiting_tid != 0 && !program_may_have_other_threads());
+  return !running_ || (request.exiting_tid != 0 && gathered_nothing());
 }
 
 // (An exit on the process's only thread writes no threads profile.)

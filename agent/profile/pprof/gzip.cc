@@ -29,8 +29,8 @@ namespace {
 constexpr int kLevels = 13;  // libdeflate's levels 0..12
 std::atomic<libdeflate_compressor*> g_kept[kLevels];
 
+// `level` in 0..kLevels-1 (gzip_compress checks it).
 libdeflate_compressor* borrow_compressor(int level) {
-  if (level < 0 || level >= kLevels) return nullptr;
   libdeflate_compressor* c = g_kept[level].exchange(nullptr, std::memory_order_acquire);
   return c != nullptr ? c : libdeflate_alloc_compressor(level);
 }

@@ -273,9 +273,11 @@ bool SymbolCache::read_record(const std::string& build_id, PerObject* object,
 }
 
 bool SymbolCache::read_whole_file(const std::string& build_id,
-                                  std::unordered_map<uint64_t, CachedSymbol>* out) {
+                                  std::unordered_map<uint64_t, CachedSymbol>* out,
+                                  uint64_t* size_on_disk) {
   uint64_t inode = 0, size = 0;
   int fd = open_file(build_id, &inode, &size);
+  *size_on_disk = fd < 0 ? 0 : size;
   if (fd < 0) return false;
   std::string bytes(size, '\0');
   bool ok = pread_all(fd, bytes.data(), bytes.size(), 0);
@@ -406,7 +408,8 @@ void SymbolCache::save(bool other_files_written) {
     // Merge with what other processes wrote since we read the file; ours win.
     std::unordered_map<uint64_t, CachedSymbol> merged = object.fresh;
     std::unordered_map<uint64_t, CachedSymbol> on_disk;
-    read_whole_file(build_id, &on_disk);
+    uint64_t old_size = 0;  // 0: no file yet
+    read_whole_file(build_id, &on_disk, &old_size);
     for (auto& [offset, entry] : on_disk) {
       if (merged.size() >= kMaxEntriesPerFile) break;
       merged.try_emplace(offset, std::move(entry));
@@ -415,12 +418,9 @@ void SymbolCache::save(bool other_files_written) {
       if (merged.size() >= kMaxEntriesPerFile) break;
       merged.try_emplace(offset, entry);
     }
-    struct stat before;
-    const bool existed = stat(path_of(build_id).c_str(), &before) == 0;
     if (size_t bytes = write_file(build_id, merged)) {
       stats_.files_written++;
-      const uint64_t old_size = existed ? static_cast<uint64_t>(before.st_size) : 0;
-      may_be_over |= !existed || bytes / kEvictionStepBytes != old_size / kEvictionStepBytes;
+      may_be_over |= old_size == 0 || bytes / kEvictionStepBytes != old_size / kEvictionStepBytes;
     }
     object.fresh.clear();
   }

@@ -103,11 +103,12 @@ class SymbolCache {
   void load_index(const std::string& build_id, PerObject* object);
   bool read_record(const std::string& build_id, PerObject* object, const IndexEntry& at,
                    CachedSymbol* out);
+  // `size_on_disk`: the file's size as opened, 0 when there is none.
   bool read_whole_file(const std::string& build_id,
-                       std::unordered_map<uint64_t, CachedSymbol>* out);
+                       std::unordered_map<uint64_t, CachedSymbol>* out, uint64_t* size_on_disk);
   // Writes the file; its size, or 0 if it could not be written.
   size_t write_file(const std::string& build_id,
-                  const std::unordered_map<uint64_t, CachedSymbol>& entries);
+                    const std::unordered_map<uint64_t, CachedSymbol>& entries);
   void evict();
 
   std::string dir_;
