@@ -158,6 +158,7 @@ void at_exit() {
 
 }  // namespace
 
+PROFAGENT_START_PATH
 bool final_dump_with_thread_deferred(int64_t timeout_nanos, pid_t exiting_tid,
                                      bool unknown_point_is_normal) {
   if (!dump_thread_deferred()) return false;

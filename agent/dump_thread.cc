@@ -18,6 +18,7 @@
 #include <cerrno>
 
 #include "agent/agent.h"
+#include "agent/core/code_layout.h"
 #include "agent/core/futex.h"
 #include "agent/core/process_id.h"
 #include "agent/runtime/private_files.h"
@@ -276,7 +277,7 @@ PROFAGENT_FORK_PATH void defer_dump_thread(int64_t interval_nanos) noexcept {
   set_deferred_dump_thread_starter(offered_point);
 }
 
-bool dump_thread_deferred() noexcept {
+PROFAGENT_START_PATH bool dump_thread_deferred() noexcept {
   return is_own_pid(g_deferred_pid.load(std::memory_order_acquire));
 }
 
@@ -332,7 +333,7 @@ bool stop_dump_thread(int64_t timeout_nanos) {
 
 bool restart_dump_thread() { return start_dump_thread(g_interval_nanos); }
 
-bool dump_requested() noexcept { return g_dump_requested.load(); }
+PROFAGENT_START_PATH bool dump_requested() noexcept { return g_dump_requested.load(); }
 
 void request_dump() noexcept {
   g_dump_requested.store(true);
@@ -350,6 +351,7 @@ bool final_dump_on_dump_thread(int64_t timeout_nanos, pid_t exiting_tid) noexcep
   return true;
 }
 
+PROFAGENT_START_PATH
 void set_last_thread_check(LastThreadCheck check) noexcept { g_last_thread_check.store(check); }
 
 bool dump_thread_running() noexcept { return running_here(); }

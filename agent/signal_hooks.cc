@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "agent/agent.h"
+#include "agent/core/code_layout.h"
 #include "agent/dump_thread.h"
 #include "agent/runtime/hook_guard.h"
 #include "agent/runtime/sampling_signal.h"
@@ -40,9 +41,8 @@ void start_deferred_dump_thread_for(const struct sigaction& act) noexcept {
 
 }  // namespace
 
-extern "C" __attribute__((visibility("default"))) int sigaction(int sig,
-                                                                const struct sigaction* act,
-                                                                struct sigaction* old) {
+extern "C" __attribute__((visibility("default"))) PROFAGENT_FORK_PATH
+int sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
   profagent::SigactionFn real = profagent::real_sigaction();
   if (act != nullptr) start_deferred_dump_thread_for(*act);
   if (sig == SIGPROF && profagent::sampling_signal_owned() && !profagent::in_agent()) {

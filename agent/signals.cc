@@ -21,6 +21,7 @@
 #include <cstring>
 
 #include "agent/agent.h"
+#include "agent/core/code_layout.h"
 #include "agent/core/config.h"
 #include "agent/core/process_id.h"
 #include "agent/dump_thread.h"
@@ -163,6 +164,7 @@ void termination_handler(int delivered, siginfo_t* info, void* ucontext) {
   errno = saved;
 }
 
+PROFAGENT_START_PATH
 bool install(int sig, void (*handler)(int, siginfo_t*, void*), Role role) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);

@@ -14,6 +14,7 @@
 #include <new>
 
 #include "agent/agent.h"
+#include "agent/core/code_layout.h"
 #include "agent/dump_thread.h"
 #include "agent/runtime/agent_thread.h"
 #include "agent/runtime/hook_guard.h"
@@ -78,13 +79,15 @@ int create_program_thread(pthread_t* thread, const pthread_attr_t* attr, ThreadS
 using ThrdCreateFn = int (*)(thrd_t*, thrd_start_t, void*);
 constinit std::atomic<ThrdCreateFn> g_real_thrd_create{nullptr};
 
-ThrdCreateFn lookup_thrd_create() {
+PROFAGENT_START_PATH ThrdCreateFn lookup_thrd_create() {
   auto fn = reinterpret_cast<ThrdCreateFn>(dlsym(RTLD_NEXT, "thrd_create"));
   g_real_thrd_create.store(fn, std::memory_order_release);
   return fn;
 }
 
-__attribute__((constructor(102))) void resolve_thrd_create_at_load() { lookup_thrd_create(); }
+__attribute__((constructor(102))) PROFAGENT_START_PATH void resolve_thrd_create_at_load() {
+  lookup_thrd_create();
+}
 
 ThrdCreateFn real_thrd_create() {
   ThrdCreateFn fn = g_real_thrd_create.load(std::memory_order_acquire);

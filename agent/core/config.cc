@@ -117,7 +117,7 @@ std::optional<LogLevel> parse_log_level(const std::string& text) {
   return std::nullopt;
 }
 
-std::string join_path(const std::string& cwd, const std::string& path) {
+PROFAGENT_START_PATH std::string join_path(const std::string& cwd, const std::string& path) {
   if (!path.empty() && path[0] == '/') return path;
   if (cwd.empty()) return path;
   std::string out = cwd;
@@ -250,6 +250,7 @@ ParsedConfig parse_config(const EnvLookup& lookup, const std::string& cwd,
   return parsed;
 }
 
+PROFAGENT_START_PATH
 std::string symbol_cache_directory(const std::string& setting, const char* xdg_cache_home,
                                    const char* home) {
   if (setting == "off") return {};

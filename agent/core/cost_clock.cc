@@ -4,6 +4,8 @@
 
 #include <sys/platform/x86.h>
 
+#include "agent/core/code_layout.h"
+
 namespace profagent {
 
 constinit std::atomic<bool> g_cost_clock_tsc{false};
@@ -15,7 +17,7 @@ constinit std::atomic<int64_t> g_mono0{0};
 
 }  // namespace
 
-void cost_clock_start() noexcept {
+PROFAGENT_START_PATH void cost_clock_start() noexcept {
   // glibc's cached CPUID (no CPUID instruction here: it traps to the hypervisor in a VM).
   bool invariant = CPU_FEATURE_PRESENT(INVARIANT_TSC);
   g_mono0.store(monotonic_nanos(), std::memory_order_relaxed);

@@ -79,13 +79,13 @@ void install_fork_gate() {
   pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
 }
 
-ForkGateSection::ForkGateSection() noexcept : outermost_(t_depth++ == 0) {
+PROFAGENT_START_PATH ForkGateSection::ForkGateSection() noexcept : outermost_(t_depth++ == 0) {
   if (!outermost_) return;
   pthread_rwlock_rdlock(&g_gate);
   generation_ = g_generation.load(std::memory_order_relaxed);
 }
 
-ForkGateSection::~ForkGateSection() {
+PROFAGENT_START_PATH ForkGateSection::~ForkGateSection() {
   // Unlocked before the depth drops: a fork from a signal handler in between goes ahead
   // (depth > 0) rather than waiting for this thread's own read lock.
   if (outermost_ && generation_ == g_generation.load(std::memory_order_relaxed))

@@ -8,6 +8,8 @@
 
 #include <cerrno>
 
+#include "agent/core/code_layout.h"
+
 namespace profagent {
 
 static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
@@ -27,6 +29,7 @@ void futex_wait_until(std::atomic<uint32_t>& word, uint32_t seen, int64_t deadli
   errno = saved;
 }
 
+PROFAGENT_START_PATH
 void futex_wake(std::atomic<uint32_t>& word, int count) noexcept {
   int saved = errno;
   syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAKE_PRIVATE, count, nullptr,

@@ -43,7 +43,7 @@ std::string exe_link_target() {
 
 }  // namespace
 
-std::string file_name_part(std::string_view argv0) {
+PROFAGENT_START_PATH std::string file_name_part(std::string_view argv0) {
   while (!argv0.empty() && argv0.back() == '/') argv0.remove_suffix(1);
   if (size_t slash = argv0.rfind('/'); slash != std::string_view::npos)
     argv0.remove_prefix(slash + 1);

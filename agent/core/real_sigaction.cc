@@ -12,9 +12,11 @@
 #include <cstdint>
 #include <initializer_list>
 
+#include "agent/core/code_layout.h"
+
 namespace profagent {
 
-SigactionFn real_sigaction() {
+PROFAGENT_START_PATH SigactionFn real_sigaction() {
   static SigactionFn fn = reinterpret_cast<SigactionFn>(dlsym(RTLD_NEXT, "sigaction"));
   return fn != nullptr ? fn : &::sigaction;
 }
@@ -31,12 +33,12 @@ void raise_with_default_action(int sig) noexcept {
   raise(sig);
 }
 
-void fill_asynchronous_signals(sigset_t* set) noexcept {
+PROFAGENT_START_PATH void fill_asynchronous_signals(sigset_t* set) noexcept {
   sigfillset(set);
   for (int fault : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS}) sigdelset(set, fault);
 }
 
-int raw_sigmask(int how, const sigset_t* set, sigset_t* old) noexcept {
+PROFAGENT_START_PATH int raw_sigmask(int how, const sigset_t* set, sigset_t* old) noexcept {
   const int saved = errno;  // pthread_sigmask reports errors by value, never through errno
   if (old != nullptr) sigemptyset(old);
   // The kernel's sigset is 64 bits on Linux; glibc's sigset_t is larger, the head matches.

@@ -13,6 +13,7 @@ constinit std::atomic<int> g_state{kUndecided};
 
 }  // namespace
 
+PROFAGENT_FORK_PATH
 bool agent_running() noexcept { return g_state.load(std::memory_order_acquire) == kRunning; }
 
 PROFAGENT_START_PATH

@@ -25,7 +25,7 @@ PROFAGENT_FORK_PATH void clear_termination_waiting() noexcept {
   if (g_signal.load(std::memory_order_relaxed) != 0) g_signal.store(0, std::memory_order_release);
 }
 
-int termination_waiting() noexcept {
+PROFAGENT_FORK_PATH int termination_waiting() noexcept {
   int sig = g_signal.load(std::memory_order_acquire);
   return sig != 0 && is_own_pid(g_pid.load(std::memory_order_relaxed)) ? sig : 0;
 }

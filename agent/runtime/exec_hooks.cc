@@ -20,6 +20,7 @@
 
 #include <atomic>
 
+#include "agent/core/code_layout.h"
 #include "agent/core/real_sigaction.h"
 #include "agent/core/termination_wait.h"
 #include "agent/runtime/child_env_buffer.h"
@@ -54,7 +55,7 @@ void next(const char* name, T* fn) {
   *fn = reinterpret_cast<T>(dlsym(RTLD_NEXT, name));
 }
 
-void resolve() {
+PROFAGENT_START_PATH void resolve() {
   next("execve", &g_real.execve);
   next("execvpe", &g_real.execvpe);
   next("fexecve", &g_real.fexecve);
@@ -66,7 +67,7 @@ void resolve() {
 
 // At load, right after the agent's constructor (priority 101): no hook ever calls dlsym,
 // which a vfork child must not.
-__attribute__((constructor(102))) void resolve_at_load() { resolve(); }
+__attribute__((constructor(102))) PROFAGENT_START_PATH void resolve_at_load() { resolve(); }
 
 const RealFunctions& real() {
   if (!g_resolved.load(std::memory_order_acquire)) resolve();  // from an earlier constructor
@@ -91,7 +92,8 @@ int exec_as_the_program(Call call) {
 
 // ---- the exec family ------------------------------------------------------------------
 
-PROFAGENT_HOOK int execve(const char* path, char* const argv[], char* const envp[]) {
+PROFAGENT_HOOK PROFAGENT_FORK_PATH
+int execve(const char* path, char* const argv[], char* const envp[]) {
   return with_child_env(envp, [&](char* const* e) {
     return exec_as_the_program([&] { return real().execve(path, argv, e); });
   });

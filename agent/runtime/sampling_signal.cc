@@ -14,6 +14,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "agent/core/code_layout.h"
 #include "agent/core/sample_path.h"
 #include "agent/core/wakeup.h"
 #include "agent/core/log.h"
@@ -169,9 +170,10 @@ bool install_sampling_signal() {
   return true;
 }
 
+PROFAGENT_FORK_PATH
 bool sampling_signal_owned() noexcept { return g_owned.load(std::memory_order_acquire); }
 
-bool ignore_sigprof_for_exec() noexcept {
+PROFAGENT_FORK_PATH bool ignore_sigprof_for_exec() noexcept {
   if (!sampling_signal_owned()) return false;
   struct sigaction program;
   program_sigprof_action(&program);
@@ -192,7 +194,7 @@ void restore_sigprof_after_failed_exec() noexcept {
   errno = saved;
 }
 
-void program_sigprof_action(struct sigaction* out) noexcept {
+PROFAGENT_FORK_PATH void program_sigprof_action(struct sigaction* out) noexcept {
   for (;;) {
     uint32_t before = g_program_sequence.load(std::memory_order_acquire);
     if (before & 1) continue;  // a write is under way on another thread: microseconds
@@ -202,7 +204,7 @@ void program_sigprof_action(struct sigaction* out) noexcept {
   }
 }
 
-void set_program_sigprof_action(const struct sigaction& action) noexcept {
+PROFAGENT_START_PATH void set_program_sigprof_action(const struct sigaction& action) noexcept {
   // Concurrent writers (two threads calling sigaction at once) take turns.
   // Signals are blocked while this thread holds the turn: a handler interrupting it here that
   // sets SIGPROF again (its own sigaction call, or SA_RESETHAND in forward_to_program) would
@@ -246,11 +248,11 @@ PROFAGENT_FORK_PATH void reset_program_sigprof_action_after_fork() noexcept {
     real_sigaction()(kSamplingSignal, &g_dispatch_action, nullptr);
 }
 
-void set_cpu_sample_handler(SignalHandlerFn fn) noexcept {
+PROFAGENT_START_PATH void set_cpu_sample_handler(SignalHandlerFn fn) noexcept {
   g_cpu_handler.store(fn, std::memory_order_release);
 }
 
-void set_thread_snapshot_handler(SignalHandlerFn fn) noexcept {
+PROFAGENT_START_PATH void set_thread_snapshot_handler(SignalHandlerFn fn) noexcept {
   g_snapshot_handler.store(fn, std::memory_order_release);
 }
 

@@ -62,7 +62,7 @@ void next(const char* name, T* fn) {
   *fn = reinterpret_cast<T>(dlsym(RTLD_NEXT, name));
 }
 
-void resolve() {
+PROFAGENT_START_PATH void resolve() {
   next("posix_spawn", &g_real.posix_spawn);
   next("system", &g_real.system);
   next("popen", &g_real.popen);
@@ -75,7 +75,7 @@ void resolve() {
 
 void reset_locks_in_fork_child();
 
-__attribute__((constructor(102))) void resolve_at_load() {
+__attribute__((constructor(102))) PROFAGENT_START_PATH void resolve_at_load() {
   resolve();
   // A thread of the parent may have held one of the locks at fork(): only this thread
   // exists in the child.

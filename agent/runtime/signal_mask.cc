@@ -99,6 +99,7 @@ void really_block_sigprof() noexcept {
 
 }  // namespace
 
+PROFAGENT_FORK_PATH
 MaskChange plan_mask_change(int how, bool set_has_sigprof, bool view, bool held) noexcept {
   MaskChange c;
   c.view_after = view;
@@ -124,15 +125,15 @@ MaskChange plan_mask_change(int how, bool set_has_sigprof, bool view, bool held)
 }
 
 PROFAGENT_FORK_PATH
-bool mask_virtualized() noexcept { return agent_running() && sampling_signal_owned(); }
+PROFAGENT_FORK_PATH bool mask_virtualized() noexcept { return agent_running() && sampling_signal_owned(); }
 
-unsigned long long kernel_mask_word(const sigset_t* set) noexcept {
+PROFAGENT_FORK_PATH unsigned long long kernel_mask_word(const sigset_t* set) noexcept {
   unsigned long long word;
   memcpy(&word, set, sizeof word);
   return word;
 }
 
-bool sigprof_view_blocked(unsigned long long real_now) noexcept {
+PROFAGENT_FORK_PATH bool sigprof_view_blocked(unsigned long long real_now) noexcept {
   if (!t_view && !t_held) return false;
   if ((real_now & kCompared) != (t_real & kCompared)) {  // changed behind libc's back
     t_view = false;
@@ -142,18 +143,20 @@ bool sigprof_view_blocked(unsigned long long real_now) noexcept {
   return t_view;
 }
 
-bool sigprof_held() noexcept { return t_held; }
+PROFAGENT_FORK_PATH bool sigprof_held() noexcept { return t_held; }
 
+PROFAGENT_FORK_PATH
 void set_sigprof_flags(bool view, bool held, unsigned long long real_mask) noexcept {
   t_view = view;
   t_real = real_mask;
   if (!held && t_held) end_hold();  // (a mask change never begins a hold: plan_mask_change)
 }
 
-void set_sigprof_hold_listener(SigprofHoldListener listener) noexcept {
+PROFAGENT_START_PATH void set_sigprof_hold_listener(SigprofHoldListener listener) noexcept {
   g_hold_listener.store(listener, std::memory_order_release);
 }
 
+PROFAGENT_FORK_PATH
 unsigned long long mask_after(int how, unsigned long long old_real,
                               unsigned long long set) noexcept {
   switch (how) {

@@ -269,8 +269,10 @@ void remember_libc_and_loader_code() noexcept {
   }
 }
 
+PROFAGENT_START_PATH
 bool program_allocator_in_executable() noexcept { return g_program_malloc_in_main.load(); }
 
+PROFAGENT_START_PATH
 void note_allocator_entry_points(const void* const* entries, int count) noexcept {
   int n = 0;
   for (int i = 0; i < count && n < kMaxAllocatorEntries; ++i)

@@ -3,8 +3,11 @@
 
 #include <sys/mman.h>
 
+#include "agent/core/code_layout.h"
+
 namespace profagent {
 
+PROFAGENT_START_PATH
 bool map_stack_table(size_t bucket_size, uint32_t max_buckets, bool wipe_on_fork,
                      StackTableMemory* out) noexcept {
   uint32_t index_size = 1;

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <random>
 
+#include "agent/core/code_layout.h"
 #include "agent/runtime/sampling_signal.h"
 #include "agent/runtime/threads/thread_registry.h"
 #include "agent/core/fork_reset.h"
@@ -141,7 +142,7 @@ bool CpuTimers::take_stopped_for_hold(const Armed& armed) noexcept {
 
 // Every period, the first expiration at a random point of the first one, so threads do not
 // sample in lockstep.
-itimerspec CpuTimers::running_timer() const noexcept {
+PROFAGENT_FORK_PATH itimerspec CpuTimers::running_timer() const noexcept {
   itimerspec its;
   its.it_interval.tv_sec = period_nanos_ / 1000000000;
   its.it_interval.tv_nsec = period_nanos_ % 1000000000;
@@ -213,7 +214,7 @@ PROFAGENT_FORK_PATH void CpuTimers::forget_all_after_fork() noexcept {
   assign_if_changed(t_slot, -1);
 }
 
-int CpuTimers::live_timers() const noexcept { return g_live.load(); }
+PROFAGENT_START_PATH int CpuTimers::live_timers() const noexcept { return g_live.load(); }
 
 std::vector<CpuTimers::Armed> CpuTimers::live_threads() const {
   std::vector<Armed> threads;

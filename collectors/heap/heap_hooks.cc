@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "agent/core/code_layout.h"
 #include "agent/core/large_bss.h"
 #include "agent/core/sample_path.h"
 #include "agent/runtime/thread_start_point.h"
@@ -101,7 +102,7 @@ int fallback_posix_memalign(void** out, size_t alignment, size_t size) noexcept 
 
 // True once g_next holds the real functions; false on the thread that is resolving them
 // (its nested calls are served from the arena).
-bool resolve() noexcept {
+PROFAGENT_START_PATH bool resolve() noexcept {
   if (g_resolve_state.load(std::memory_order_acquire) == 2) return true;
   if (t_resolving) return false;
   int expected = 0;
@@ -140,6 +141,7 @@ bool resolve() noexcept {
   return true;
 }
 
+PROFAGENT_START_PATH
 void* boot_malloc(size_t n) noexcept { return resolve() ? g_next.malloc(n) : arena_alloc(n, 16); }
 void boot_free(void* p) noexcept {
   if (resolve()) g_next.free(p);
@@ -262,18 +264,21 @@ using profagent::AlignedKind;
 
 #define PROFAGENT_HOOK extern "C" __attribute__((visibility("default")))
 
-PROFAGENT_HOOK void* malloc(size_t n) noexcept {
+PROFAGENT_HOOK PROFAGENT_START_PATH
+void* malloc(size_t n) noexcept {
   if (__builtin_expect(t_heap_sampler.try_record_allocation_fast(n), 1)) return g_next.malloc(n);
   return profagent::malloc_slow(n, __builtin_return_address(0));
 }
 
-PROFAGENT_HOOK void free(void* p) noexcept {
+PROFAGENT_HOOK PROFAGENT_START_PATH
+void free(void* p) noexcept {
   if (__builtin_expect(!g_heap_recorder.owns(p) && !profagent::arena_owns(p), 1))
     return g_next.free(p);
   profagent::free_slow(p);
 }
 
-PROFAGENT_HOOK void* calloc(size_t count, size_t size) noexcept {
+PROFAGENT_HOOK PROFAGENT_START_PATH
+void* calloc(size_t count, size_t size) noexcept {
   size_t total;
   if (__builtin_mul_overflow(count, size, &total)) return g_next.calloc(count, size);
   if (__builtin_expect(t_heap_sampler.try_record_allocation_fast(total), 1))
@@ -281,7 +286,8 @@ PROFAGENT_HOOK void* calloc(size_t count, size_t size) noexcept {
   return profagent::calloc_slow(count, size, total);
 }
 
-PROFAGENT_HOOK void* realloc(void* p, size_t n) noexcept { return profagent::do_realloc(p, n); }
+PROFAGENT_HOOK PROFAGENT_START_PATH
+void* realloc(void* p, size_t n) noexcept { return profagent::do_realloc(p, n); }
 
 PROFAGENT_HOOK void* reallocarray(void* p, size_t count, size_t size) noexcept {
   size_t total;

@@ -2,6 +2,7 @@
 // no host allocation, the agent's own spin lock only, mprotect/madvise syscalls.
 #include "collectors/heap/heap_region.h"
 
+#include "agent/core/code_layout.h"
 #include "agent/core/sample_path.h"
 
 #include <sys/mman.h>
@@ -47,7 +48,7 @@ size_t heap_class_size(int index) noexcept {
   return (size_t{1} << k) + (sub + 1) * (size_t{1} << (k - 2));
 }
 
-bool HeapRegion::reserve(size_t bytes) noexcept {
+PROFAGENT_START_PATH bool HeapRegion::reserve(size_t bytes) noexcept {
   if (size_.load() != 0) return true;
   bytes = round_up(bytes, kPage);
   for (; bytes >= kMinReserve; bytes /= 2) {

@@ -4,6 +4,7 @@
 
 #include <ctime>
 
+#include "agent/core/code_layout.h"
 #include "agent/core/running_flag.h"
 #include "agent/core/clock.h"
 #include "agent/core/sample_path.h"
@@ -48,7 +49,7 @@ PROFAGENT_SAMPLE_PATH uint64_t HeapSampler::next_random() noexcept {
 // series leave an error below 1e-16 (|s|^21/21). Exact at powers of two. The series is summed
 // by Horner's rule with the 1/k as constants: one division instead of eleven (each ~20 cycles
 // on the sampled path, which runs on cold caches once per sample).
-double log2_of_count(uint64_t v) noexcept {
+PROFAGENT_FORK_PATH double log2_of_count(uint64_t v) noexcept {
   if (v == 0) return -1.0 / 0.0;
   int e = 63 - __builtin_clzll(v);
   double m = static_cast<double>(v) / static_cast<double>(uint64_t{1} << e);  // [1, 2)

@@ -1,6 +1,7 @@
 // The contention collector for both sides (see contention_collector.h). Normal context.
 #include "collectors/locks/contention_collector.h"
 
+#include "agent/core/code_layout.h"
 #include "agent/core/log.h"
 #include "collectors/locks/contention_kinds.h"
 #include "collectors/locks/contention_profile.h"
@@ -60,7 +61,7 @@ class ContentionCollector final : public Collector {
 
 }  // namespace
 
-std::unique_ptr<Collector> make_contention_collector(ContentionSide side) {
+PROFAGENT_START_PATH std::unique_ptr<Collector> make_contention_collector(ContentionSide side) {
   if (side == ContentionSide::kMutex)
     return std::make_unique<ContentionCollector>(
         Side{&kMutexKind, &g_mutex_table, &g_mutex_fraction, true});

@@ -8,10 +8,13 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "agent/core/code_layout.h"
+
 namespace profagent {
 namespace {
 
 template <typename Fn>
+PROFAGENT_START_PATH
 Fn resolve_into(std::atomic<Fn>* slot, const char* name, const char* version) noexcept {
   Fn f = reinterpret_cast<Fn>(lookup_real_lock_fn(name, version));
   slot->store(f, std::memory_order_relaxed);
@@ -98,7 +101,9 @@ namespace {
 #define EARLY(field, name, version) \
   resolve_into(&g_real_lock.field, name, version[0] ? version : nullptr);
 
-__attribute__((constructor(101))) void resolve_early() { PROFAGENT_LOCK_FNS(EARLY) }
+__attribute__((constructor(101))) PROFAGENT_START_PATH void resolve_early() {
+  PROFAGENT_LOCK_FNS(EARLY)
+}
 
 }  // namespace
 }  // namespace profagent

@@ -94,7 +94,7 @@ bool ThreadSnapshotter::settle_if_asleep(pid_t tid, uint32_t gen, Slot& slot, ui
 
 constinit ThreadSnapshotter g_thread_snapshotter;
 
-bool ThreadSnapshotter::init(uint32_t max_threads) noexcept {
+PROFAGENT_START_PATH bool ThreadSnapshotter::init(uint32_t max_threads) noexcept {
   if (slots_ != nullptr) return true;
   if (max_threads == 0 || max_threads >= (1u << kIndexBits)) max_threads = kDefaultMaxThreads;
   void* p = mmap(nullptr, sizeof(Slot) * max_threads, PROT_READ | PROT_WRITE,

@@ -95,7 +95,7 @@ PROFAGENT_FORK_PATH void reset_thread_registry() noexcept {
   g_other_program_threads.store(false, std::memory_order_relaxed);  // only the forking thread
 }
 
-bool program_may_have_other_threads() noexcept {
+PROFAGENT_START_PATH bool program_may_have_other_threads() noexcept {
   return g_other_program_threads.load(std::memory_order_acquire);
 }
 

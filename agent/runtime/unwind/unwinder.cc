@@ -67,7 +67,7 @@ struct RangeQuery {
 
 // dl_iterate_phdr callback: stores the executable segments of the object that contains
 // query->probe in query->out.
-int find_ranges(dl_phdr_info* info, size_t, void* data) {
+PROFAGENT_START_PATH int find_ranges(dl_phdr_info* info, size_t, void* data) {
   auto* query = static_cast<RangeQuery*>(data);
   Range found_ranges[kMaxAgentRanges];
   int found = 0;

@@ -1,5 +1,6 @@
 // log_warning_direct(): one "profagent: warning:" line on stderr in one write, cut to the
-// line buffer, and nothing when PROFAGENT_LOG keeps warnings out.
+// line buffer, and nothing when PROFAGENT_LOG keeps warnings out. The logger: one
+// "profagent: <level>: <message>" line per message (its sink formats by hand).
 #include "agent/core/log.h"
 
 #include <gtest/gtest.h>
@@ -13,17 +14,16 @@ namespace {
 
 using profagent::LogLevel;
 
-// What log_warning_direct(message) writes to stderr at `level`, in a child process.
-std::string stderr_of_direct_warning(LogLevel level, const std::string& message) {
+// What `say` writes to stderr at `level`, in a child process (its answer: "" or what failed).
+template <typename Say>
+std::string stderr_in_child(LogLevel level, Say say) {
   int fds[2];
   if (pipe(fds) != 0) return "pipe failed";
   profagent::testing::ChildResult child = profagent::testing::run_in_child([&]() -> std::string {
     close(fds[0]);
     dup2(fds[1], STDERR_FILENO);
     profagent::set_log_level(level);
-    errno = 1234;
-    profagent::log_warning_direct(message);
-    return errno == 1234 ? "" : "errno changed";
+    return say();
   });
   close(fds[1]);
   std::string out;
@@ -33,6 +33,15 @@ std::string stderr_of_direct_warning(LogLevel level, const std::string& message)
   close(fds[0]);
   if (!child.passed()) return "child: " + child.message;
   return out;
+}
+
+// What log_warning_direct(message) writes to stderr at `level`.
+std::string stderr_of_direct_warning(LogLevel level, const std::string& message) {
+  return stderr_in_child(level, [&]() -> std::string {
+    errno = 1234;
+    profagent::log_warning_direct(message);
+    return errno == 1234 ? "" : "errno changed";
+  });
 }
 
 TEST(LogWarningDirect, WritesOneWarningLine) {
@@ -51,6 +60,20 @@ TEST(LogWarningDirect, CutsALongMessageToOneLine) {
   ASSERT_EQ(out.size(), 512u);
   EXPECT_EQ(out.rfind("profagent: warning: aaa", 0), 0u);
   EXPECT_EQ(out.back(), '\n');
+}
+
+TEST(Logger, WritesOneLinePerMessageWithItsLevel) {
+  std::string out = stderr_in_child(LogLevel::kInfo, []() -> std::string {
+    profagent::log_info("started for {} (pid {})", "true", 42);
+    profagent::log().warn("PROFAGENT_CPU_HZ='{}' is not a number", "abc");
+    profagent::log().error("cannot write {}", "/x");
+    profagent::log_debug("dropped at info");
+    return "";
+  });
+  EXPECT_EQ(out,
+            "profagent: info: started for true (pid 42)\n"
+            "profagent: warning: PROFAGENT_CPU_HZ='abc' is not a number\n"
+            "profagent: error: cannot write /x\n");
 }
 
 }  // namespace
