@@ -27,6 +27,7 @@
 #include "agent/dump_thread.h"
 #include "agent/core/log.h"
 #include "agent/core/termination_wait.h"
+#include "agent/runtime/signal_mask.h"
 #include "agent/runtime/signal_retry.h"
 #include "agent/runtime/threads/thread_registry.h"
 #include "agent/core/fork_reset.h"
@@ -174,7 +175,13 @@ bool install(int sig, void (*handler)(int, siginfo_t*, void*), Role role) {
   block_agent_signals(&sa.sa_mask);
   struct sigaction old;  // what the program is shown: the action this one replaced
   if (real_sigaction()(sig, &sa, &old) != 0) return false;
-  g_shown[sig] = old;
+  // The table holds zeros here (this runs once per signal, at the agent's start): the usual
+  // plain default action is not stored, so a start neither reads nor writes a page of the
+  // table, a page fault saved in every process. (Only the kernel's word of sa_mask counts:
+  // libc leaves the rest of the mask it returns as its own stack had it.)
+  bool plain_default = old.sa_handler == SIG_DFL && old.sa_flags == 0 &&
+                       kernel_mask_word(&old.sa_mask) == 0;
+  if (!plain_default) g_shown[sig] = old;
   g_role[sig].store(static_cast<int>(role));
   return true;
 }

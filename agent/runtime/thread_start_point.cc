@@ -22,6 +22,7 @@
 #include "agent/runtime/unwind/unwind_tables.h"
 #include "agent/runtime/unwind/unwinder.h"
 #include "agent/core/code_layout.h"
+#include "agent/core/large_bss.h"
 
 extern "C" void* __tls_get_addr(void*);  // the dynamic loader's (ld-linux-x86-64.so.2)
 
@@ -45,7 +46,7 @@ std::atomic<int> g_allocator_entry_count{0};
 // signal nested in a use (the CPU handler's offer inside a termination handler's) is
 // refused rather than sharing it.
 constexpr int kMaxFramesLooked = 1024;
-uintptr_t g_frames[kMaxFramesLooked];
+PROFAGENT_LARGE_BSS uintptr_t g_frames[kMaxFramesLooked];
 std::atomic<bool> g_frames_busy{false};
 
 class FrameBuffer {
