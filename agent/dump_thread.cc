@@ -251,7 +251,7 @@ bool take_and_start(pid_t pid, bool in_handler) noexcept {
 }
 
 // The CPU handler's and the heap hook's offers (wakeup.h), with the back-off above.
-bool offered_point(const void* ucontext) noexcept {
+PROFAGENT_START_PATH bool offered_point(const void* ucontext) noexcept {
   uint32_t refused = g_refused_offers.load(std::memory_order_relaxed);
   if (refused >= kOffersBeforeBackoff && refused % kOfferBackoff != 0) {
     g_refused_offers.store(refused + 1, std::memory_order_relaxed);

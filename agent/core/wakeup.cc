@@ -4,6 +4,7 @@
 
 #include <atomic>
 
+#include "agent/core/code_layout.h"
 #include "agent/core/futex.h"
 #include "agent/core/sample_path.h"
 #include "agent/core/fork_reset.h"
@@ -54,7 +55,7 @@ PROFAGENT_FORK_PATH void reset_wakeups_after_fork() noexcept {
   store_if_changed(g_deferred_starter, nullptr);
 }
 
-void offer_point_for_dump_thread(const void* ucontext) noexcept {
+PROFAGENT_START_PATH void offer_point_for_dump_thread(const void* ucontext) noexcept {
   if (DeferredDumpThreadStarter start = g_deferred_starter.load(std::memory_order_relaxed))
     start(ucontext);
 }

@@ -47,7 +47,8 @@ void child_env_start(bool children) {
   g_active.store(true, std::memory_order_release);
 }
 
-PROFAGENT_FORK_PATH bool child_env_active() noexcept { return g_active.load(std::memory_order_acquire); }
+PROFAGENT_FORK_PATH
+bool child_env_active() noexcept { return g_active.load(std::memory_order_acquire); }
 
 const AgentLibrary& agent_library() noexcept { return g_library; }
 

@@ -125,7 +125,7 @@ MaskChange plan_mask_change(int how, bool set_has_sigprof, bool view, bool held)
 }
 
 PROFAGENT_FORK_PATH
-PROFAGENT_FORK_PATH bool mask_virtualized() noexcept { return agent_running() && sampling_signal_owned(); }
+bool mask_virtualized() noexcept { return agent_running() && sampling_signal_owned(); }
 
 PROFAGENT_FORK_PATH unsigned long long kernel_mask_word(const sigset_t* set) noexcept {
   unsigned long long word;

@@ -6,6 +6,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include "agent/core/code_layout.h"
 #include "agent/core/real_sigaction.h"
 #include "agent/runtime/unwind/thread_stack.h"
 
@@ -35,7 +36,7 @@ inline size_t room_on_recorded_altstack(uintptr_t sp) noexcept {
 
 }  // namespace
 
-size_t signal_stack_room(const void* ucontext) noexcept {
+PROFAGENT_START_PATH size_t signal_stack_room(const void* ucontext) noexcept {
   const uintptr_t sp = stack_pointer();
   const auto* uc = static_cast<const ucontext_t*>(ucontext);
   size_t room = room_on(sp, reinterpret_cast<uintptr_t>(uc->uc_stack.ss_sp),

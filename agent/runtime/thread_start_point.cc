@@ -283,7 +283,7 @@ void note_allocator_entry_points(const void* const* entries, int count) noexcept
   g_allocator_entry_count.store(n, std::memory_order_release);
 }
 
-StartPoint may_start_thread_at(const void* ucontext) noexcept {
+PROFAGENT_START_PATH StartPoint may_start_thread_at(const void* ucontext) noexcept {
   Owners owners;
   FrameBuffer buffer;
   if (ucontext == nullptr || !buffer.mine() || !room_for_thread_start() || !owners.load())

@@ -469,19 +469,25 @@ TEST_F(StartupE2E, ACProgramMapsNoLibraryButLibcForTheAgent) {
 
 // A start and a fork child touch a few 64 KiB windows of the agent's code (one page fault
 // each), not one per module they pass through: the code they run lies together
-// (agent/core/code_layout.h and code_layout.ld). Before that layout, 13-16 windows for a
-// start and 4-6 for a fork child. Measured the way a shell's commands run: a first run that
-// outlives the start grace has put the unwind tables of every object in the cache.
+// (agent/core/code_layout.h and code_layout.ld). Before that layout, 13-18 windows for a
+// start and 4-7 for a fork child. Measured the way a shell's commands run: a first run that
+// outlives the start grace has put the unwind tables of every object in the cache. The
+// fewest of 3 runs: a CPU sample that happens to land in one (~2% of them) may start the
+// deferred dump thread, which runs code of its own.
 TEST_F(StartupE2E, AStartAndAForkChildTouchAFewWindowsOfTheAgentsCode) {
   e2e::RunOptions options;
   options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_SYMBOL_CACHE", cache_}};
   ASSERT_EQ(e2e::run({e2e::program("code_windows"), "linger"}, options).exit_code(), 0);
   auto windows = [&](const char* mode) {
-    e2e::RunResult r = e2e::run({e2e::program("code_windows"), mode}, options);
-    EXPECT_EQ(r.exit_code(), 0) << r.err;
-    int n = -1;
-    EXPECT_EQ(sscanf(r.out.c_str(), "windows %d", &n), 1) << r.out << r.err;
-    return n;
+    int fewest = -1;
+    for (int run = 0; run < 3; ++run) {
+      e2e::RunResult r = e2e::run({e2e::program("code_windows"), mode}, options);
+      EXPECT_EQ(r.exit_code(), 0) << r.err;
+      int n = -1;
+      EXPECT_EQ(sscanf(r.out.c_str(), "windows %d", &n), 1) << r.out << r.err;
+      if (fewest < 0 || n < fewest) fewest = n;
+    }
+    return fewest;
   };
   int start = windows("start");
   EXPECT_GE(start, 1) << "the agent's code is not mapped";

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <initializer_list>
 
+#include "agent/core/code_layout.h"
 #include "agent/core/cost_clock.h"
 #include "agent/core/sample_path.h"
 #include "agent/runtime/unwind/fde_lookup.h"
@@ -32,6 +33,7 @@ bool process_vm_read(int pid, uintptr_t addr, void* out, size_t n, size_t* got) 
   return true;
 }
 
+PROFAGENT_START_PATH
 LocalStackMemory::LocalStackMemory(uintptr_t sp) noexcept { select_region(sp); }
 
 PROFAGENT_SAMPLE_PATH void LocalStackMemory::select_region(uintptr_t sp) noexcept {

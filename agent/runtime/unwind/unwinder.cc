@@ -184,6 +184,7 @@ int unwind_from_signal_without_tables(void* ucontext, uintptr_t* pcs, int max_fr
                           /*without_tables=*/true);
 }
 
+PROFAGENT_START_PATH
 int unwind_every_frame_from_signal(void* ucontext, uintptr_t* pcs, int max_frames) noexcept {
   if (ucontext == nullptr || max_frames <= 0) return 0;
   ErrnoKeeper keep_errno;
