@@ -17,6 +17,7 @@
 #include <string>
 
 #include "agent/core/clock.h"
+#include "agent/core/contained.h"
 #include "agent/dump_thread.h"
 #include "agent/output/http/http_server.h"
 #include "agent/runtime/agent_thread.h"
@@ -138,9 +139,17 @@ void exit_dump(void*) { dump_now(/*final=*/true, current_tid()); }
 // How long exit() from a handler on its altstack waits for the dump thread's exit dump.
 constexpr int64_t kExitDumpOnDumpThreadNanos = 10 * 1000000000LL;
 
+void exit_through_the_agent();
+
+// The atexit handler: an exception leaving it would end the exit in std::terminate.
 PROFAGENT_START_PATH
 void at_exit() {
   if (!agent_running()) return;
+  run_contained("writing the exit dump", exit_through_the_agent);
+}
+
+PROFAGENT_START_PATH
+void exit_through_the_agent() {
   if (int sig = termination_waiting()) die_of_waiting_termination(sig, current_tid());
   if (final_dump_with_thread_deferred(kExitDumpOnDumpThreadNanos, current_tid(),
                                       /*unknown_point_is_normal=*/true))
@@ -249,9 +258,16 @@ PROFAGENT_START_PATH bool defer_dump_thread_at_start() {
   return true;
 }
 
+void reset_in_fork_child();
+
+// A fork handler, run by glibc's fork(): nothing may be thrown through its C frames.
 PROFAGENT_FORK_PATH void fork_child() {
   AgentScope scope;
   if (g_state == nullptr) return;
+  run_contained("resetting the agent in a fork child", reset_in_fork_child);
+}
+
+PROFAGENT_FORK_PATH void reset_in_fork_child() {
   // Only this thread exists now. Locks another parent thread held are re-made, state that
   // belongs to the parent (its samples, its dump count, its dump thread) is dropped, and
   // the child carries on profiling under its own pid.
@@ -350,10 +366,29 @@ const std::vector<Collector*>& running_collectors() {
   return g_state != nullptr ? g_state->running : none;
 }
 
+namespace {
+
+void start_in_this_process();
+
+}  // namespace
+
+// Out of memory at start (a process started under a tight RLIMIT_AS): the collectors that
+// started are stopped and every hook passes through, as under valgrind.
 PROFAGENT_START_PATH
 void agent_start() {
   AgentScope scope;
   if (g_state != nullptr) return;
+  if (run_contained("starting; the agent is off in this process", start_in_this_process))
+    return;
+  if (g_state != nullptr)
+    for (Collector* c : g_state->running) run_contained("stopping a collector", [c] { c->stop(); });
+  set_agent_declined();
+}
+
+namespace {
+
+PROFAGENT_START_PATH
+void start_in_this_process() {
   // The working directory resolves a relative PROFAGENT_DIR (the default, "profiles");
   // exec'd children get it absolute and skip the system call.
   char cwd[PATH_MAX];
@@ -429,6 +464,8 @@ void agent_start() {
   log_info("started for {} (pid {}), writing to {}", g_state->exe, getpid(), config().dir);
 }
 
+}  // namespace
+
 PROFAGENT_FORK_PATH void finish_agent_start() {
   if (g_state == nullptr || g_state->start_finished.load(std::memory_order_acquire)) return;
   AgentScope scope;
@@ -436,16 +473,21 @@ PROFAGENT_FORK_PATH void finish_agent_start() {
   // else needs it first: each walk of another thread refreshes the tables itself.)
   std::lock_guard<std::mutex> lock(g_state->finish_mutex);
   if (g_state->start_finished.load(std::memory_order_acquire)) return;
-  unwind_tables_refresh();  // first: walks made meanwhile read the objects' .eh_frame
-  for (Collector* c : g_state->running) c->finish_start();
+  // Out of memory: what was not built is built later (each tick refreshes the tables).
+  run_contained("finishing the agent's start", [] {
+    unwind_tables_refresh();  // first: walks made meanwhile read the objects' .eh_frame
+    for (Collector* c : g_state->running) c->finish_start();
+  });
   g_state->start_finished.store(true, std::memory_order_release);
 }
 
 void prepare_profile_directory() {
   if (g_state == nullptr) return;
   AgentScope scope;
-  std::lock_guard<std::mutex> lock(g_state->dump_mutex);
-  prepare_output_directory_locked();
+  run_contained("preparing the profile directory", [] {
+    std::lock_guard<std::mutex> lock(g_state->dump_mutex);
+    prepare_output_directory_locked();
+  });
 }
 
 // Blocks SIGXFSZ on the dumping thread for the dump: a host running under `ulimit -f` must
@@ -480,10 +522,9 @@ class FileSizeSignalBlock {
   bool was_pending_ = false;
 };
 
-void dump_now(bool final, pid_t exiting_tid) {
-  if (g_state == nullptr) return;
-  AgentScope scope;
-  std::lock_guard<std::mutex> lock(g_state->dump_mutex);
+namespace {
+
+void dump_locked(bool final, pid_t exiting_tid) {
   if (g_state->final_done) return;
   if (final) g_state->final_done = true;
   if (final && nothing_to_write_at_exit(exiting_tid)) {
@@ -559,6 +600,19 @@ void dump_now(bool final, pid_t exiting_tid) {
   g_state->write_failing = failed;
   self_add_cost(SelfCost::kDump, clock_nanos(CLOCK_THREAD_CPUTIME_ID) - dump_cpu_start);
   if (final) push_flush_at_exit();
+}
+
+}  // namespace
+
+void dump_now(bool final, pid_t exiting_tid) {
+  if (g_state == nullptr) return;
+  AgentScope scope;
+  // Out of memory (RLIMIT_AS, a cgroup's limit): this dump is lost, the program runs on and
+  // the next dump tries again.
+  run_contained("writing the profiles; this dump is lost", [&] {
+    std::lock_guard<std::mutex> lock(g_state->dump_mutex);
+    dump_locked(final, exiting_tid);
+  });
 }
 
 std::span<const ProfileKind* const> known_kinds() { return all_kinds(); }

@@ -19,6 +19,7 @@
 
 #include "agent/agent.h"
 #include "agent/core/code_layout.h"
+#include "agent/core/contained.h"
 #include "agent/core/futex.h"
 #include "agent/core/process_id.h"
 #include "agent/runtime/private_files.h"
@@ -29,6 +30,7 @@
 #include "agent/runtime/signal_retry.h"
 #include "agent/core/termination_wait.h"
 #include "agent/runtime/thread_start_point.h"
+#include "agent/runtime/threads/thread_registry.h"
 #include "collectors/common/self_stats.h"
 #include "agent/signals.h"
 #include "agent/runtime/unwind/unwind_tables.h"
@@ -93,8 +95,8 @@ bool run_due_work(int64_t* next_interval, int64_t* next_tick, int64_t* deadline)
   }
   if (LastThreadCheck check = g_last_thread_check.load()) check();
   if (g_tables_check_due != 0 && monotonic_nanos() >= g_tables_check_due) g_tables_check_due = 0;
-  if (g_tables_check_due == 0)
-    unwind_tables_check_pending();  // cached tables mapped since: checked here, off the program
+  if (g_tables_check_due == 0)  // cached tables mapped since: checked here, off the program
+    run_contained("checking the cached unwind tables", unwind_tables_check_pending);
   if (g_dump_requested.exchange(false)) dump_now(false);
   int64_t now = monotonic_nanos();
   if (*next_interval != 0 && now >= *next_interval) {
@@ -117,8 +119,11 @@ bool run_due_work(int64_t* next_interval, int64_t* next_tick, int64_t* deadline)
     clear_tick_request();  // before the tick: a new ask re-arms
     log_sigprof_sharing_once();
     int64_t tick_start = clock_nanos(CLOCK_THREAD_CPUTIME_ID);
-    unwind_tables_refresh();  // modules loaded since the last tick get their tables
-    tick_collectors();
+    // Out of memory: the samples wait for the next tick, the tables for the next refresh.
+    run_contained("draining the samples", [] {
+      unwind_tables_refresh();  // modules loaded since the last tick get their tables
+      tick_collectors();
+    });
     int64_t tick_end = clock_nanos(CLOCK_THREAD_CPUTIME_ID);
     self_add_cost(SelfCost::kTick, tick_end - tick_start);
     // Samples are coming: look again in kTickDelayNanos without being woken, so the signal
@@ -180,7 +185,12 @@ void* dump_thread_main(void*) {
   for (;;) {
     uint32_t seen = wakeup_count();
     int64_t deadline = 0;
-    bool idle = run_due_work(&next_interval, &next_tick, &deadline);
+    bool idle = true;
+    // What its pieces did not contain (a log line's logger, made out of memory) costs this
+    // round only: the thread lives on, so an exit still gets its dump, and looks again soon.
+    if (!run_contained("the dump thread's work",
+                       [&] { idle = run_due_work(&next_interval, &next_tick, &deadline); }))
+      deadline = monotonic_nanos() + kTickDelayNanos;
     if (stop_asked()) return nullptr;  // after the due work: a pending termination went first
     if (idle) wait_for_wakeup(seen, deadline);
   }
@@ -341,7 +351,9 @@ void request_dump() noexcept {
 }
 
 bool final_dump_on_dump_thread(int64_t timeout_nanos, pid_t exiting_tid) noexcept {
-  if (!running_here()) return false;
+  // The dump thread itself may end the process (program_threads.cc, when no thread could
+  // be made for that): it would wait for itself, then exit without the dump.
+  if (!running_here() || current_tid() == g_dump_tid.load()) return false;
   g_final_exiting_tid.store(exiting_tid);
   g_final_requested.store(true);
   wake_dump_thread();

@@ -28,11 +28,17 @@ constinit pthread_key_t g_key = 0;
 std::atomic<bool> g_key_made{false};
 
 // True while a thread that is not the agent's still runs (a zombie main thread does not).
+// Allocates nothing: it decides when a process squeezed out of memory ends.
 bool program_thread_alive() {
-  for (pid_t tid : list_threads()) {
-    if (!is_agent_thread(tid) && thread_alive(tid)) return true;
-  }
-  return false;
+  // (/proc unreadable: only the threads the agent counted are known, and they have ended.)
+  bool alive = false;
+  for_each_thread(
+      [](pid_t tid, void* found) {
+        if (is_agent_thread(tid) || !thread_alive(tid)) return true;
+        return !(*static_cast<bool*>(found) = true);
+      },
+      &alive);
+  return alive;
 }
 
 // A new program thread came (or may come) after all: this watch ends. A thread that ended

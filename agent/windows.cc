@@ -7,6 +7,7 @@
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <new>
 #include <vector>
 
 #include "agent/agent.h"
@@ -182,7 +183,8 @@ std::optional<ProfileBuilder> end_window(int id) {
 PROFAGENT_FORK_PATH void forget_windows_after_fork() {
   // The parent's windows belong to its HTTP thread, which the child does not have; its
   // state (and mutex) may be mid-change: left alone, the child starts with none.
-  if (g_windows.load() != nullptr) g_windows.store(new Windows);
+  // (Out of memory: none, made at the first use, in normal context.)
+  if (g_windows.load() != nullptr) g_windows.store(new (std::nothrow) Windows);
 }
 
 void tick_collectors() {

@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "agent/core/clock.h"
+#include "agent/core/contained.h"
 #include "agent/core/process_id.h"
 #include "agent/runtime/hook_guard.h"
 #include "agent/runtime/threads/thread_registry.h"
@@ -68,7 +69,11 @@ void* agent_thread_main(void* p) {
   pthread_setname_np(pthread_self(), shared->name);
   sem_post(&shared->registered);
   release(shared);
-  return body(arg);
+  // What the body's own pieces of work did not contain (contained.h) ends this thread only,
+  // never the process.
+  void* result = nullptr;
+  run_contained("running an agent thread; it has ended", [&] { result = body(arg); });
+  return result;
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include "agent/core/sample_path.h"
 
 #include <sys/mman.h>
+#include <sys/resource.h>
 
 #include <cstring>
 
@@ -17,6 +18,13 @@ constexpr size_t kSpanThreshold = 64 * 1024;     // classes from here get a span
 constexpr size_t kReleaseThreshold = 128 * 1024;  // spans from here give pages back on free
 constexpr size_t kMinChunk = 64 * 1024;
 constexpr size_t kMinReserve = size_t{1} << 30;
+// Under a finite RLIMIT_AS (`ulimit -v`) the kernel counts the reservation against the
+// program's own budget (every mapping counts, PROT_NONE and MAP_NORESERVE ones too), so
+// there it is at most this fraction of the limit: the program keeps ~98% of its address
+// space. A sampled object that finds the region full is served by the program's allocator
+// and counted as lost (the heap file says how many).
+constexpr size_t kLimitFraction = 64;
+constexpr size_t kMinReserveUnderLimit = size_t{1} << 20;
 constexpr uint64_t kMagic = 0xa5;
 
 struct ObjectHeader {
@@ -50,8 +58,15 @@ size_t heap_class_size(int index) noexcept {
 
 PROFAGENT_START_PATH bool HeapRegion::reserve(size_t bytes) noexcept {
   if (size_.load() != 0) return true;
+  size_t least = kMinReserve;
+  rlimit limit;
+  if (getrlimit(RLIMIT_AS, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
+    const size_t cap = (limit.rlim_cur / kLimitFraction) & ~(kPage - 1);
+    if (bytes > cap) bytes = cap;
+    least = kMinReserveUnderLimit;
+  }
   bytes = round_up(bytes, kPage);
-  for (; bytes >= kMinReserve; bytes /= 2) {
+  for (; bytes >= least; bytes /= 2) {
     void* p = mmap(nullptr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) continue;
     max_block_ = bytes / 8;

@@ -29,8 +29,9 @@ class HeapRegion {
   HeapRegion(const HeapRegion&) = delete;
   HeapRegion& operator=(const HeapRegion&) = delete;
 
-  // Reserves `bytes` of address space, halving on failure (RLIMIT_AS, overcommit policy)
-  // down to 1 GiB. Once only; true if a reservation exists. Normal context.
+  // Reserves `bytes` of address space, halving on failure (overcommit policy) down to
+  // 1 GiB; under a finite RLIMIT_AS at most 1/64 of the limit, halving down to 1 MiB. Once
+  // only; true if a reservation exists. Normal context.
   bool reserve(size_t bytes) noexcept;
   size_t reserved_bytes() const noexcept { return size_.load(std::memory_order_relaxed); }
 

@@ -11,6 +11,7 @@
 #include "agent/runtime/private_files.h"
 #include "agent/runtime/unwind/unwinder.h"
 #include "agent/runtime/agent_thread.h"
+#include "agent/core/contained.h"
 #include "agent/core/clock.h"
 #include "agent/runtime/hook_guard.h"
 #include "agent/core/log.h"
@@ -186,22 +187,25 @@ void WallCollector::loop() {
     const int64_t cpu_before = thread_cpu_nanos();
     const int64_t now = monotonic_nanos();
     const int64_t interval = rate.interval_nanos();
-    samples.clear();
-    frames.clear();
-    WallTickCounts counts;
-    {
-      AgentScope scope;
-      counts = sampler_.tick(now, interval, probe, [&](const WallSample& s) {
-        WallSample copy = s;
-        copy.pcs = reinterpret_cast<const uintptr_t*>(frames.size());  // offset, see add_tick
-        if (s.depth > 0) frames.insert(frames.end(), s.pcs, s.pcs + s.depth);
-        samples.push_back(copy);
-      });
-    }
-    const int64_t cost = thread_cpu_nanos() - cpu_before;
-    rate.note_tick_cost(cost, counts.threads);
-    add_tick(samples, frames, counts, interval, rate.tick_cost_nanos(), now);
-    self_add_cost(SelfCost::kTick, cost);  // the agent's own background work
+    // Out of memory: this tick's samples are lost, the next tick comes as usual.
+    run_contained("taking a wall-clock tick", [&] {
+      samples.clear();
+      frames.clear();
+      WallTickCounts counts;
+      {
+        AgentScope scope;
+        counts = sampler_.tick(now, interval, probe, [&](const WallSample& s) {
+          WallSample copy = s;
+          copy.pcs = reinterpret_cast<const uintptr_t*>(frames.size());  // offset, see add_tick
+          if (s.depth > 0) frames.insert(frames.end(), s.pcs, s.pcs + s.depth);
+          samples.push_back(copy);
+        });
+      }
+      const int64_t cost = thread_cpu_nanos() - cpu_before;
+      rate.note_tick_cost(cost, counts.threads);
+      add_tick(samples, frames, counts, interval, rate.tick_cost_nanos(), now);
+      self_add_cost(SelfCost::kTick, cost);  // the agent's own background work
+    });
     // Next tick one interval after this one; if the sampler fell behind, at once (the
     // weights carry the real elapsed time).
     next = now + rate.interval_nanos();

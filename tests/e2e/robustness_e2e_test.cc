@@ -12,6 +12,7 @@
 #include <random>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "tests/e2e/support/e2e_support.h"
@@ -403,6 +404,63 @@ TEST_F(RobustnessE2E, FileSizeLimitHitDuringDumpLeavesNoFileAndOneWarning) {
   size_t first = r.err.find("profagent:");
   EXPECT_EQ(r.err.find("profagent:", first + 1), std::string::npos) << r.err;
   EXPECT_TRUE(e2e::all_files(dir_).empty()) << e2e::all_files(dir_).front();
+}
+
+// A program that runs out of address space on purpose (RLIMIT_AS lowered to what is mapped
+// plus some room, at once or after 100 ms of work) and handles its failed mallocs and
+// threads ends as it does without the agent, whose own allocations then fail too: its
+// start's unwind tables, ticks, periodic dumps and the exit dump. What throws ends that
+// work only, with a warning. Before, the agent's std::bad_alloc ended such a program in
+// std::terminate (SIGABRT), and one unwinding through dl_iterate_phdr aborted in glibc's
+// unwinder ("libgcc_s.so.1 must be installed"): half the runs of this sweep or more.
+TEST_F(RobustnessE2E, ProgramOutOfAddressSpaceEndsAsItDoesWithoutTheAgent) {
+  const std::string prog = e2e::program("address_space_squeeze");
+  for (const char* when : {"early", "late"}) {
+    for (int room_kib : {64, 256, 1024, 4096, 16384}) {
+      SCOPED_TRACE(std::string(when) + " " + std::to_string(room_kib) + " KiB");
+      std::string dir = e2e::make_temp_dir();
+      e2e::RunOptions options;
+      options.env = all_profiles_on(dir);
+      options.env["PROFAGENT_INTERVAL"] = "0.05";  // dumps and ticks while squeezed
+      options.env["PROFAGENT_WALL_HZ"] = "100";
+      options.timeout_seconds = 60;
+      e2e::RunResult r = e2e::run({prog, std::to_string(room_kib), when}, options);
+      ASSERT_FALSE(r.timed_out);
+      EXPECT_TRUE(r.exited() && r.exit_code() == 0) << "status " << r.wait_status << " " << r.err;
+      EXPECT_EQ(r.out, "squeezed ok\n");
+      std::istringstream lines(r.err);
+      for (std::string line; std::getline(lines, line);)
+        EXPECT_EQ(line.rfind("profagent: warning: ", 0), 0u) << line;
+      // What was written is whole: the last CPU profile (written squeezed) reads.
+      std::vector<std::string> cpu = e2e::profiles(dir, "cpu");
+      if (room_kib == 16384 && std::string(when) == "late") {
+        ASSERT_FALSE(cpu.empty());
+      }
+      if (!cpu.empty()) {
+        EXPECT_FALSE(e2e::read_raw(cpu.back()).sample_types.empty()) << cpu.back();
+      }
+    }
+  }
+}
+
+// Under `ulimit -v` every mapping counts against the program's budget, the heap profile's
+// reservation for sampled objects too: it takes at most 1/64 of the limit, so a program that
+// allocates 1.5 GiB of its 2 GiB gets all of it, every profile on. Before, the reservation
+// took the largest power of two that fit (1 GiB here) and the program got ~900 MiB.
+TEST_F(RobustnessE2E, ProgramUnderAnAddressSpaceLimitGetsAsMuchMemoryAsWithoutTheAgent) {
+  const std::string command =
+      "ulimit -v 2097152; exec " + e2e::program("address_space_budget") + " 1536";
+  e2e::RunOptions with;
+  with.env = all_profiles_on(dir_);
+  e2e::RunOptions without = with;
+  without.preload = false;
+  e2e::RunResult b = e2e::run({"/bin/sh", "-c", command}, without);
+  ASSERT_EQ(b.out, "allocated 1536 MiB\n") << b.err;
+  e2e::RunResult a = e2e::run({"/bin/sh", "-c", command}, with);
+  EXPECT_EQ(a.exit_code(), 0) << a.err;
+  EXPECT_EQ(a.out, b.out) << a.err;
+  EXPECT_EQ(a.err, "");
+  EXPECT_EQ(e2e::profiles(dir_, "heap").size(), 1u);  // the heap profile is still on
 }
 
 TEST_F(RobustnessE2E, CppProgramWithExceptionsTemplatesAndMutexesIsIdentical) {

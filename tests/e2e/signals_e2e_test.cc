@@ -248,6 +248,24 @@ TEST_F(SignalsE2E, LastThreadLeavingNoRoomForAThreadStillEndsTheProcess) {
   EXPECT_EQ(r.out, "last thread done\n");
 }
 
+// The same with room for the exit dump but not for a thread (4 MiB; a thread's stack is
+// 8 MiB) and a dump thread that runs (PROFAGENT_INTERVAL): the dump thread ends the process
+// and writes its exit dump itself. It used to wait 10 s for itself to write it, then exit
+// without it.
+TEST_F(SignalsE2E, DumpThreadEndingTheProcessWritesTheExitDumpItself) {
+  e2e::RunOptions options = fast_cpu();
+  options.env["PROFAGENT_INTERVAL"] = "100";  // a dump thread from the start, no dump before exit
+  options.env["PROFAGENT_HEAP_RATE"] = "1";   // every allocation (stdio's): always a heap profile
+  options.timeout_seconds = 30;
+  e2e::RunResult r = e2e::run({e2e::program("last_thread_no_room"), "4096"}, options);
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_EQ(r.out, "last thread done\n");
+  std::vector<std::string> heap = e2e::profiles(dir_, "heap");
+  ASSERT_EQ(heap.size(), 1u) << r.err;
+  EXPECT_FALSE(e2e::read_raw(heap[0]).samples.empty());
+}
+
 TEST_F(SignalsE2E, ProgramHandlerWithOnStackRunsOnItsAlternateStackWithItsMask) {
   e2e::RunResult r = e2e::run({e2e::program("sigprof_onstack")}, fast_cpu());
   ASSERT_EQ(r.exit_code(), 0) << r.err;

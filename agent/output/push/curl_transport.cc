@@ -29,11 +29,15 @@ bool resolve(void* lib, const char* name, T* fn) {
   return *fn != nullptr;
 }
 
-// Keeps the start of the server's answer for the log line.
-size_t keep_answer(char* data, size_t size, size_t n, void* user) {
+// Keeps the start of the server's answer for the log line. Called by libcurl (C frames:
+// nothing may be thrown through them, agent/core/contained.h), so out of memory keeps less.
+size_t keep_answer(char* data, size_t size, size_t n, void* user) noexcept {
   auto* answer = static_cast<std::string*>(user);
   size_t bytes = size * n;
-  if (answer->size() < 200) answer->append(data, std::min(bytes, 200 - answer->size()));
+  try {
+    if (answer->size() < 200) answer->append(data, std::min(bytes, 200 - answer->size()));
+  } catch (...) {
+  }
   return bytes;
 }
 

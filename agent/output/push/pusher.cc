@@ -13,6 +13,7 @@
 
 #include "agent/runtime/agent_thread.h"
 #include "agent/runtime/private_files.h"
+#include "agent/core/contained.h"
 #include "agent/core/clock.h"
 #include "agent/core/fork_gate.h"
 #include "agent/core/log.h"
@@ -182,7 +183,7 @@ void* push_thread_main(void* arg) {
       s.in_flight_since = monotonic_nanos();
     }
     int64_t cpu_start = clock_nanos(CLOCK_THREAD_CPUTIME_ID);
-    send_item(s, *item);
+    run_contained("pushing a profile; this push is lost", [&] { send_item(s, *item); });
     self_add_cost(SelfCost::kPush, clock_nanos(CLOCK_THREAD_CPUTIME_ID) - cpu_start);
     std::lock_guard<std::mutex> lock(s.mutex);
     s.in_flight = false;

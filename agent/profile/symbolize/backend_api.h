@@ -23,10 +23,13 @@ struct BackendStats {
   uint64_t dwarf_copies_read = 0;   // ... from its decompressed copy (dwarf_copy.h)
   uint64_t dwarf_copies_written = 0;
   uint64_t lookups = 0;             // addresses resolved from ELF symbols and DWARF
+  bool libdw_errors_redirected = false;  // libdw's out-of-memory exit leaves libdw instead
+  bool libdw_out_of_memory = false;  // libdw ran out of memory: every call fails from then on
 };
 
-// 2: lookup reports the range of its answer; 3: open_object takes the DWARF copy directory.
-constexpr uint32_t kBackendAbiVersion = 3;
+// 2: lookup reports the range of its answer; 3: open_object takes the DWARF copy directory;
+// 4: BackendStats says whether libdw's out-of-memory exit is redirected, and when it ran out.
+constexpr uint32_t kBackendAbiVersion = 4;
 
 // Every entry point of the backend. Objects are opaque handles.
 struct BackendApi {

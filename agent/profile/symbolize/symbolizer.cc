@@ -5,17 +5,21 @@
 #include "agent/profile/symbolize/symbolizer.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <link.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cinttypes>
 #include <cstdio>
 #include <map>
 #include <unordered_map>
 
+#include "agent/core/contained.h"
 #include "agent/core/fork_gate.h"
+#include "agent/core/log.h"
 #include "agent/profile/symbolize/backend_loader.h"
 #include "agent/profile/symbolize/build_id.h"
 #include "agent/profile/symbolize/maps.h"
@@ -46,6 +50,7 @@ struct Symbolizer::Impl {
   void* open_object(size_t mapping_index);
   void close_objects();
   CachedSymbol lookup(size_t mapping_index, uint64_t file_offset);
+  bool room_for_backend();
   ResolvedAddress compute(uint64_t address);
 
   pid_t pid;
@@ -59,6 +64,12 @@ struct Symbolizer::Impl {
   // Backend objects by file (name + build id), shared by the mappings of one file; nullptr
   // once opening failed.
   std::map<std::string, void*> objects;
+  int lookups_since_probe = 0;  // room_for_backend()
+  bool room_at_probe = true;
+  bool last_lookup_without_room = false;
+  // Addresses answered without room for the backend: dropped at the next refresh, so a
+  // later dump asks again.
+  std::vector<uint64_t> answered_without_room;
   std::unordered_map<uint64_t, ResolvedAddress> resolved;
   uint64_t copies_seen_at_save = 0;  // DWARF copies and unwind tables written, at the last save
   // This process's loaded objects' segments with their build ids (from the loaded notes, as
@@ -139,9 +150,8 @@ void Symbolizer::Impl::rebuild(std::string text) {
   loaded.clear();
   if (pid == 0) {
     ForkGateSection gate;  // the loader's lock is held meanwhile (fork_gate.h)
-    dl_iterate_phdr(
-        [](dl_phdr_info* info, size_t, void* out) {
-          auto* segments = static_cast<std::vector<LoadedSegment>*>(out);
+    for_each_loaded_object(
+        [segments = &loaded](dl_phdr_info* info, size_t) {
           std::string id = loaded_build_id(info->dlpi_addr, info->dlpi_phdr, info->dlpi_phnum);
           if (id.empty()) return 0;
           for (int i = 0; i < info->dlpi_phnum; ++i) {
@@ -151,8 +161,7 @@ void Symbolizer::Impl::rebuild(std::string text) {
             segments->push_back({lo & ~uint64_t{4095}, lo + ph.p_memsz, id});  // page-mapped
           }
           return 0;
-        },
-        &loaded);
+        });
   }
   for (size_t i = 0; i < mappings.size(); ++i) {
     const MapsEntry& entry = entries[sources[i]];
@@ -243,6 +252,46 @@ std::string Symbolizer::Impl::mapping_build_id(const MapsEntry& entry) {
   return {};
 }
 
+namespace {
+
+// libdw does not survive running out of memory: it ends the process (libdw_oom.h turns that
+// into a failed call) or, where it does not check an allocation, crashes (SIGSEGV in
+// dwarf_getsrclines, seen under a tight RLIMIT_AS). So the backend is asked only while this
+// much address space (and commit charge, under strict overcommit) is left, probed with a
+// mapping made and removed again (never touched) every kLookupsPerProbe backend lookups.
+constexpr size_t kBackendHeadroom = size_t{64} << 20;
+constexpr int kLookupsPerProbe = 64;
+
+bool headroom_left() {
+  void* probe = mmap(nullptr, kBackendHeadroom, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (probe == MAP_FAILED) return false;
+  munmap(probe, kBackendHeadroom);
+  return true;
+}
+
+// libdw ran out of memory in this process: the backend answers nothing from then on.
+bool backend_gave_up() {
+  if (!symbolize::symbolize_backend_loaded()) return false;
+  symbolize::BackendStats b;
+  symbolize::symbolize_backend()->stats(&b);
+  return b.libdw_out_of_memory;
+}
+
+}  // namespace
+
+// Probed every kLookupsPerProbe lookups while there is room, at each one while there is not.
+bool Symbolizer::Impl::room_for_backend() {
+  if (room_at_probe && lookups_since_probe++ % kLookupsPerProbe != 0) return true;
+  room_at_probe = headroom_left();
+  last_lookup_without_room = !room_at_probe;
+  static std::atomic<bool> warned{false};
+  if (!room_at_probe && !warned.exchange(true))
+    log().warn("less than 64 MiB of address space left: frames not in the symbol cache are "
+               "named module+offset while that lasts (the program runs on)");
+  return room_at_probe;
+}
+
 int Symbolizer::Impl::find_mapping(uint64_t address) const {
   auto it = std::upper_bound(by_start.begin(), by_start.end(), address,
                              [this](uint64_t a, size_t i) { return a < mappings[i].start; });
@@ -303,6 +352,7 @@ CachedSymbol Symbolizer::Impl::lookup(size_t mapping_index, uint64_t file_offset
   const MappingInfo& m = mappings[mapping_index];
   if (const CachedSymbol* hit = cache.find(m.build_id, file_offset)) return *hit;
   CachedSymbol result;
+  if (!room_for_backend()) return result;  // (not kept: a later lookup may have room)
   void* object = object_for(mapping_index);
   uint64_t vaddr = 0, same_from = 0, same_to = 0;
   if (object != nullptr) {
@@ -311,10 +361,11 @@ CachedSymbol Symbolizer::Impl::lookup(size_t mapping_index, uint64_t file_offset
       result.symbolized = api->lookup(object, vaddr, &result.frames, &result.has_file_line,
                                       &same_from, &same_to);
   }
-  // Only what the file itself answered is worth keeping for the next process. A function
-  // known by its symbol alone is kept for its whole range (a later process's samples land on
-  // other addresses of it, and need no DWARF reader then); anything else for this address.
-  if (object == nullptr) return result;
+  // Only what the file itself answered is worth keeping for the next process (not what a
+  // backend that gave up, out of memory, failed to answer). A function known by its symbol
+  // alone is kept for its whole range (a later process's samples land on other addresses of
+  // it, and need no DWARF reader then); anything else for this address.
+  if (object == nullptr || backend_gave_up()) return result;
   // The range in file offsets, kept inside this mapping's part of the file (a gap between
   // symbols may run past the end of this executable segment).
   uint64_t map_from = m.offset, map_to = m.offset + (m.limit - m.start);
@@ -377,6 +428,8 @@ void Symbolizer::refresh() {
   // keeps moving (JIT, plugin churn) would grow them without end. Dropped here, between
   // profiles (no answer is referenced across a refresh), once there are more than this.
   if (impl_->resolved.size() > kMaxResolved) impl_->resolved.clear();
+  for (uint64_t address : impl_->answered_without_room) impl_->resolved.erase(address);
+  impl_->answered_without_room.clear();
   if (impl_->held) return;
   std::string text;
   if (!symbolize::read_text_file(symbolize::proc_dir(impl_->pid) + "/maps", &text)) {
@@ -390,8 +443,11 @@ const std::vector<MappingInfo>& Symbolizer::mappings() const { return impl_->map
 
 const ResolvedAddress& Symbolizer::resolve(uint64_t address) {
   auto it = impl_->resolved.find(address);
-  if (it == impl_->resolved.end())
+  if (it == impl_->resolved.end()) {
+    impl_->last_lookup_without_room = false;
     it = impl_->resolved.emplace(address, impl_->compute(address)).first;
+    if (impl_->last_lookup_without_room) impl_->answered_without_room.push_back(address);
+  }
   return it->second;
 }
 
@@ -405,6 +461,10 @@ void Symbolizer::save_cache() {
     symbolize::BackendStats b;
     symbolize::symbolize_backend()->stats(&b);
     copies += b.dwarf_copies_written;
+    static std::atomic<bool> warned{false};
+    if (b.libdw_out_of_memory && !warned.exchange(true))
+      log().warn("out of memory inside libdw: frames not already in the symbol cache are "
+                 "named module+offset from now on in this process (the program runs on)");
   }
   impl_->cache.save(/*other_files_written=*/copies != impl_->copies_seen_at_save);
   impl_->copies_seen_at_save = copies;
@@ -420,7 +480,7 @@ std::string Symbolizer::stats_line() const {
          " cache_misses=" + std::to_string(c.misses) +
          " cache_files_read=" + std::to_string(c.files_read) +
          " cache_files_written=" + std::to_string(c.files_written) +
-         " backend=" + (loaded ? "loaded" : "not_loaded") +
+         " backend=" + (!loaded ? "not_loaded" : b.libdw_out_of_memory ? "out_of_memory" : "loaded") +
          " objects_mapped=" + std::to_string(b.objects_opened) +
          " debug_files=" + std::to_string(b.debug_files_opened) +
          " dwarf_read=" + std::to_string(b.dwarf_loaded) +

@@ -19,6 +19,7 @@
 #include <new>
 #include <unordered_map>
 
+#include "agent/core/contained.h"
 #include "agent/core/published_once.h"
 #include "agent/runtime/hook_guard.h"
 #include "agent/core/code_layout.h"
@@ -58,11 +59,15 @@ bool read_comm(pid_t tid, char* out, size_t size) {
 
 void note_thread_name(pid_t tid, const char* name) noexcept {
   AgentScope scope;
-  Registry& r = registry();
-  std::lock_guard<std::mutex> lock(r.mutex);
-  if (r.names.size() >= kMaxRememberedNames && r.names.find(tid) == r.names.end())
-    r.names.erase(r.names.begin());  // bounded: forget an arbitrary old thread
-  r.names[tid] = name;
+  // Out of memory (a thread started in a process out of address space): not remembered; a
+  // live thread's name is read from /proc anyway.
+  run_contained("remembering a thread's name", [tid, name] {
+    Registry& r = registry();
+    std::lock_guard<std::mutex> lock(r.mutex);
+    if (r.names.size() >= kMaxRememberedNames && r.names.find(tid) == r.names.end())
+      r.names.erase(r.names.begin());  // bounded: forget an arbitrary old thread
+    r.names[tid] = name;
+  });
 }
 
 void note_current_thread_name() noexcept {
@@ -157,25 +162,49 @@ bool thread_alive(pid_t tid) {
   return state != 0 && state != 'Z' && state != 'X';
 }
 
-std::vector<pid_t> list_threads() {
+bool for_each_thread(bool (*visit)(pid_t tid, void* data), void* data) noexcept {
   // getdents64 into a buffer on the stack, not opendir: its 32 KiB heap buffer and fstat
   // cost every process's exit dump more than the listing itself.
-  std::vector<pid_t> tids;
   int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return tids;
+  if (fd < 0) return false;
   alignas(8) char buf[4096];
-  for (;;) {
+  bool more = true;
+  while (more) {
     long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
     if (n <= 0) break;
-    for (long at = 0; at < n;) {
+    for (long at = 0; at < n && more;) {
       const auto* e = reinterpret_cast<const dirent64*>(buf + at);
       if (e->d_name[0] >= '0' && e->d_name[0] <= '9')
-        tids.push_back(static_cast<pid_t>(atoi(e->d_name)));
+        more = visit(static_cast<pid_t>(atoi(e->d_name)), data);
       at += e->d_reclen;
     }
   }
   close(fd);
-  return tids;
+  return true;
+}
+
+std::vector<pid_t> list_threads() {
+  // The vector grows between walks, never inside one (an allocation that throws there would
+  // leave the directory open): a walk that fills it is made again with twice the room.
+  std::vector<pid_t> tids;
+  for (size_t room = 64;; room *= 2) {
+    tids.clear();
+    tids.reserve(room);
+    bool full = false;
+    struct Fill {
+      std::vector<pid_t>* tids;
+      bool* full;
+    } fill{&tids, &full};
+    for_each_thread(
+        [](pid_t tid, void* data) {
+          auto* f = static_cast<Fill*>(data);
+          if (f->tids->size() == f->tids->capacity()) return !(*f->full = true);
+          f->tids->push_back(tid);
+          return true;
+        },
+        &fill);
+    if (!full) return tids;
+  }
 }
 
 }  // namespace profagent

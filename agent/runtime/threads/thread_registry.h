@@ -50,6 +50,10 @@ void unregister_agent_thread(pid_t tid) noexcept;
 int read_task_file(pid_t tid, const char* name, char* buf, size_t size,
                    size_t* length) noexcept;
 
+// Calls visit(tid, data) for each live thread of the process (/proc/self/task) until it
+// returns false; allocates nothing. False if the directory could not be read.
+bool for_each_thread(bool (*visit)(pid_t tid, void* data), void* data) noexcept;
+
 // Live threads of the process, from /proc/self/task.
 std::vector<pid_t> list_threads();
 

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "agent/core/clock.h"
+#include "agent/core/contained.h"
 #include "agent/core/fork_gate.h"
 #include "agent/core/futex.h"
 #include "agent/core/log.h"
@@ -207,14 +208,36 @@ PROFAGENT_START_PATH
 bool unwind_tables_all_cached() noexcept {
   AgentScope scope;
   bool all = true;
-  dl_iterate_phdr(object_table_cached, &all);
+  // Out of memory for a build id: not known to be cached (the dump thread starts at once).
+  if (!run_contained("looking up the cached unwind tables", [&all] {
+        for_each_loaded_object([&all](dl_phdr_info* info, size_t size) {
+          return object_table_cached(info, size, &all);
+        });
+      }))
+    return false;
   return all;
 }
 
+namespace {
+
+void refresh_locked();
+
+}  // namespace
+
+// Out of memory for a table or the scan's list: the objects not done are scanned again at
+// the next refresh (the set published before stays).
 PROFAGENT_START_PATH
 void unwind_tables_refresh() noexcept {
   AgentScope scope;
   std::lock_guard<std::mutex> lock(g_refresh_mutex);
+  if (!run_contained("building the unwind tables", refresh_locked))
+    g_rescan.store(true, std::memory_order_relaxed);
+}
+
+namespace {
+
+PROFAGENT_START_PATH
+void refresh_locked() {
   Scan scan;
   scan.old = g_set.load(std::memory_order_acquire);
   // Taken before the scan (a request made during it stands for the next one). The rescan
@@ -224,7 +247,8 @@ void unwind_tables_refresh() noexcept {
     // The loader's lock is held meanwhile (and tables are built inside the callback): a
     // program's fork() waits rather than copy it held (fork_gate.h).
     ForkGateSection gate;
-    dl_iterate_phdr(scan_object, &scan);
+    for_each_loaded_object(
+        [&scan](dl_phdr_info* info, size_t size) { return scan_object(info, size, &scan); });
   }
   if (scan.unchanged) return;
   std::sort(scan.found.begin(), scan.found.end(),
@@ -256,6 +280,8 @@ void unwind_tables_refresh() noexcept {
   g_published.fetch_add(1, std::memory_order_release);
   futex_wake(g_published, INT32_MAX);
 }
+
+}  // namespace
 
 PROFAGENT_FORK_PATH void unwind_tables_after_fork_child() noexcept {
   // The parent's dump thread may have been refreshing (holding the mutex) at the fork; the

@@ -8,32 +8,12 @@
 
 #include <string>
 
-#include "tests/common/run_in_child.h"
+#include "tests/common/stderr_in_child.h"
 
 namespace {
 
 using profagent::LogLevel;
-
-// What `say` writes to stderr at `level`, in a child process (its answer: "" or what failed).
-template <typename Say>
-std::string stderr_in_child(LogLevel level, Say say) {
-  int fds[2];
-  if (pipe(fds) != 0) return "pipe failed";
-  profagent::testing::ChildResult child = profagent::testing::run_in_child([&]() -> std::string {
-    close(fds[0]);
-    dup2(fds[1], STDERR_FILENO);
-    profagent::set_log_level(level);
-    return say();
-  });
-  close(fds[1]);
-  std::string out;
-  char buf[1024];
-  ssize_t n;
-  while ((n = read(fds[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-  close(fds[0]);
-  if (!child.passed()) return "child: " + child.message;
-  return out;
-}
+using profagent::testing::stderr_in_child;
 
 // What log_warning_direct(message) writes to stderr at `level`.
 std::string stderr_of_direct_warning(LogLevel level, const std::string& message) {

@@ -2,11 +2,16 @@
 #include "collectors/heap/heap_region.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
+#include <cstdio>
 #include <cstring>
 #include <set>
+#include <string>
 #include <thread>
 #include <vector>
+
+#include "tests/common/run_in_child.h"
 
 namespace profagent {
 namespace {
@@ -115,6 +120,32 @@ TEST(HeapRegion, FullRegionReturnsNull) {
   EXPECT_GE(got.size(), 5u);
   EXPECT_LT(got.size(), 11u);
   for (void* p : got) r.release(p);
+}
+
+// Under `ulimit -v` the reservation is the program's address space too: at most 1/64 of
+// the limit (it took the largest power of two that fit, half the budget or more, before).
+TEST(HeapRegion, UnderAnAddressSpaceLimitReservesAtMostASixtyFourth) {
+  testing::ChildResult child = testing::run_in_child([]() -> std::string {
+    // 4 GiB more than this process maps now (earlier tests' regions included).
+    size_t pages = 0;
+    if (FILE* statm = fopen("/proc/self/statm", "r")) {
+      if (fscanf(statm, "%zu", &pages) != 1) pages = 0;
+      fclose(statm);
+    }
+    const size_t cap = pages * 4096 + (size_t{4} << 30);
+    rlimit limit{cap, RLIM_INFINITY};
+    if (setrlimit(RLIMIT_AS, &limit) != 0) return "setrlimit failed";
+    HeapRegion r;
+    if (!r.reserve(size_t{256} << 30)) return "no reservation";
+    if (r.reserved_bytes() > cap / 64)
+      return "reserved " + std::to_string(r.reserved_bytes() >> 20) + " MiB";
+    if (r.reserved_bytes() < cap / 128) return "reserved too little";
+    void* p = r.allocate(1 << 20, 16, 0);  // sampled objects still fit
+    if (p == nullptr) return "no room for 1 MiB";
+    r.release(p);
+    return "";
+  });
+  EXPECT_TRUE(child.passed()) << child.message;
 }
 
 TEST(HeapRegion, ConcurrentUseKeepsObjectsDisjoint) {

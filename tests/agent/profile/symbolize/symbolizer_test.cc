@@ -3,13 +3,17 @@
 // chains, the fallbacks and the mappings; then this process itself, dlopen, a deleted
 // library and a memfd library.
 #include "agent/profile/symbolize/symbolizer.h"
+#include "agent/profile/symbolize/backend_api.h"
+#include "agent/profile/symbolize/backend_loader.h"
 #include "agent/runtime/unwind/unwind_cache.h"
+#include "tests/common/run_in_child.h"
 
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -279,7 +283,7 @@ TEST(SymbolizerTest, CStrippedNamesDynamicSymbolsOnly) {
 // MiniDebugInfo: a stripped binary whose .gnu_debugdata (xz) holds a .symtab names its static
 // functions, as Fedora builds do.
 TEST(SymbolizerTest, CStrippedWithMiniDebugInfoNamesStaticFunctions) {
-  const std::string dir = testing::TempDir() + "symbolizer_minidebuginfo";
+  const std::string dir = ::testing::TempDir() + "symbolizer_minidebuginfo";
   fs::remove_all(dir);
   fs::create_directories(dir);
   const std::string source = kFixtureDir + "/symbolizer_fixture_c_g";
@@ -392,6 +396,45 @@ TEST(SymbolizerTest, OwnProcessAndOutsideAnyMapping) {
   EXPECT_EQ(&s.resolve(probe), &r);
   munmap(big, 1 << 20);
   EXPECT_EQ(symbolizer_test::probe(1), 3);
+}
+
+// libdw does not survive running out of memory (it exits, or crashes where it does not check
+// an allocation): with under 64 MiB of address space left the backend is not asked, the
+// frame keeps its module+offset, and that answer is kept only until the next refresh (the
+// next dump); with room again the same address is named.
+TEST(SymbolizerTest, NoRoomForLibdwNamesModuleAndOffsetUntilThereIsRoom) {
+  profagent::testing::ChildResult child = profagent::testing::run_in_child([]() -> std::string {
+    Symbolizer s;  // (no symbol cache: every name comes from the backend)
+    uint64_t probe = reinterpret_cast<uintptr_t>(&symbolizer_test::probe) + 1;
+    size_t pages = 0;
+    if (FILE* statm = fopen("/proc/self/statm", "r")) {
+      if (fscanf(statm, "%zu", &pages) != 1) pages = 0;
+      fclose(statm);
+    }
+    rlimit tight{pages * 4096 + (size_t{16} << 20), RLIM_INFINITY};
+    if (setrlimit(RLIMIT_AS, &tight) != 0) return "setrlimit";
+    std::string squeezed = s.resolve(probe).frames.back().function;
+    rlimit loose{RLIM_INFINITY, RLIM_INFINITY};
+    if (setrlimit(RLIMIT_AS, &loose) != 0) return "setrlimit back";
+    if (squeezed.find("symbolizer_test") != std::string::npos) return "named squeezed: " + squeezed;
+    s.refresh();  // (where a dump starts: answers given without room are dropped)
+    std::string named = s.resolve(probe).frames.back().function;
+    if (named != "symbolizer_test::probe(int)") return "not named with room: " + named;
+    return "";
+  });
+  EXPECT_TRUE(child.passed()) << child.message << " (status " << child.status << ")";
+}
+
+// The backend points libdw's one call of error() (its out-of-memory exit) at its own
+// function, which leaves libdw instead of ending the process (libdw_oom.h).
+TEST(SymbolizerTest, TheBackendRedirectsLibdwsOutOfMemoryExit) {
+  Symbolizer s;
+  s.resolve(reinterpret_cast<uintptr_t>(&symbolizer_test::probe) + 1);  // loads the backend
+  ASSERT_TRUE(profagent::symbolize::symbolize_backend_loaded());
+  profagent::symbolize::BackendStats stats;
+  profagent::symbolize::symbolize_backend()->stats(&stats);
+  EXPECT_TRUE(stats.libdw_errors_redirected);
+  EXPECT_FALSE(stats.libdw_out_of_memory);
 }
 
 TEST(SymbolizerTest, VanishedProcessFallsBackToAddresses) {
@@ -547,7 +590,7 @@ void check_vanished_library(const std::string& dlopen_path, const std::string& m
 }
 
 TEST(SymbolizerTest, DeletedLibrary) {
-  const std::string copy = testing::TempDir() + "symbolizer_deleted_lib.so";
+  const std::string copy = ::testing::TempDir() + "symbolizer_deleted_lib.so";
   fs::copy_file(kFixtureDir + "/libsymbolizer_fixture_lib.so", copy,
                 fs::copy_options::overwrite_existing);
   void* keep = dlopen(copy.c_str(), RTLD_NOW | RTLD_LOCAL);
@@ -578,7 +621,7 @@ TEST(SymbolizerTest, SymbolOnlyFunctionIsCachedForItsWholeRange) {
                            "symbolizer_fixture_c_stripped"}) {
     SCOPED_TRACE(name);
     // One cache each: the stripped binary keeps the -g build's build id.
-    const std::string cache_dir = testing::TempDir() + "symbolizer_cache_ranges_" + name;
+    const std::string cache_dir = ::testing::TempDir() + "symbolizer_cache_ranges_" + name;
     fs::remove_all(cache_dir);
     Fixture fx(name);
     ASSERT_TRUE(fx.ready());
@@ -612,7 +655,7 @@ TEST(SymbolizerTest, SymbolOnlyFunctionIsCachedForItsWholeRange) {
 // stored looks at the bound (here: a dead writer's stale temporary file goes), where a save
 // that only added an address to an existing file does not.
 TEST(SymbolizerTest, ASaveAfterUnwindTablesWereStoredLooksAtTheDirectorysBound) {
-  const std::string cache_dir = testing::TempDir() + "symbolizer_cache_unwind_stored";
+  const std::string cache_dir = ::testing::TempDir() + "symbolizer_cache_unwind_stored";
   fs::remove_all(cache_dir);
   Fixture fx("symbolizer_fixture_c_g");
   ASSERT_TRUE(fx.ready());
@@ -640,8 +683,8 @@ TEST(SymbolizerTest, ASaveAfterUnwindTablesWereStoredLooksAtTheDirectorysBound) 
 }
 
 TEST(SymbolizerTest, SymbolCacheIsKeyedByBuildIdNotPath) {
-  const std::string cache_dir = testing::TempDir() + "symbolizer_cache_by_build_id";
-  const std::string binary = testing::TempDir() + "symbolizer_changed_binary";
+  const std::string cache_dir = ::testing::TempDir() + "symbolizer_cache_by_build_id";
+  const std::string binary = ::testing::TempDir() + "symbolizer_changed_binary";
   fs::remove_all(cache_dir);
   fs::copy_file(kFixtureDir + "/symbolizer_fixture_c_g", binary,
                 fs::copy_options::overwrite_existing);
