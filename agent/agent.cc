@@ -263,7 +263,8 @@ void reset_in_fork_child();
 // A fork handler, run by glibc's fork(): nothing may be thrown through its C frames.
 PROFAGENT_FORK_PATH void fork_child() {
   AgentScope scope;
-  if (g_state == nullptr) return;
+  // (Declined: a start that failed out of memory; every hook passes through.)
+  if (g_state == nullptr || (agent_start_decided() && !agent_running())) return;
   run_contained("resetting the agent in a fork child", reset_in_fork_child);
 }
 
@@ -288,8 +289,9 @@ PROFAGENT_FORK_PATH void reset_in_fork_child() {
   for (Collector* c : g_state->running) c->on_fork_child();
   stop_timer_while_held();  // the forking thread's hold, with the child's new timer
   forget_windows_after_fork();
-  push_after_fork_child();
   reset_signal_retries_after_fork();
+  // (It allocates: out of memory costs the child its pushes, not the rest of its reset.)
+  run_contained("resetting the push in a fork child", push_after_fork_child);
   // A parent that forked before its dump thread finished the start may have left the child
   // no tables: the child maps or builds them here (the rule that lets a handler or hook start
   // the deferred thread walks the stack with them). A parent whose own thread was deferred
@@ -440,6 +442,9 @@ void start_in_this_process() {
   // was slow).
   private_files_start();
   g_state->all = make_all_collectors();
+  // (Room first: a collector that started is always in `running`, where a failed start
+  // stops it.)
+  g_state->running.reserve(g_state->all.size());
   for (auto& c : g_state->all) {
     if (!c->wanted(config())) continue;
     if (c->start(config())) g_state->running.push_back(c.get());

@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 
 #include "agent/agent.h"
 #include "agent/core/code_layout.h"
@@ -175,6 +176,7 @@ bool finish_start_after_grace() {
 }
 
 void* dump_thread_main(void*) {
+  g_dump_tid.store(current_tid());  // (also where tid_of_thread could not tell it)
   if (!finish_start_after_grace()) return nullptr;
   int64_t& next_interval = g_next_interval;
   int64_t next_tick = 0;  // 0: no collector asked for one
@@ -239,7 +241,12 @@ bool start_thread(int64_t interval_nanos, bool in_handler) {
       log_info("no dump thread: this process cannot make threads after unshare(CLONE_NEWPID); "
                "dumps happen only at exit");
     } else {
-      log().warn("cannot start the dump thread (error {}); dumps happen only at exit", rc);
+      // (Allocation-free: a thread that cannot be made is most often a process out of memory,
+      // where building the logger would throw out of this noexcept path.)
+      char line[96];
+      snprintf(line, sizeof line, "cannot start the dump thread (error %d); dumps happen only at exit",
+               rc);
+      log_warning_direct(line);
     }
     unwind_tables_check_pending();  // its job at start: the cached unwind tables' checksums
     return false;

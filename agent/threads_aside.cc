@@ -30,10 +30,21 @@ bool pause_collectors() {
 // /proc/self/task unless the program never made a thread.
 bool program_thread_alone() {
   if (!program_may_have_other_threads()) return true;
-  const pid_t self = current_tid();
-  for (pid_t tid : list_threads())
-    if (tid != self && !is_agent_thread(tid)) return false;
-  return true;
+  // (Allocation-free: it runs in the unshare/setns hooks, which must not throw.)
+  pid_t self = current_tid();
+  struct Look {
+    pid_t self;
+    bool alone;
+  } look{self, true};
+  for_each_thread(
+      [](pid_t tid, void* data) {
+        auto* l = static_cast<Look*>(data);
+        if (tid == l->self || is_agent_thread(tid)) return true;
+        l->alone = false;
+        return false;
+      },
+      &look);
+  return look.alone;
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <string>
 
+#include "agent/core/contained.h"
 #include "agent/core/fork_gate.h"
 #include "agent/core/log.h"
 #include "agent/core/code_layout.h"
@@ -61,8 +62,17 @@ void* open_backend(std::string* error) {
   return nullptr;
 }
 
+void load_locked();
+
+// Run by std::call_once, which is pthread_once here: nothing may be thrown through its C
+// frames (out of memory for a path: no backend in this process, as when it cannot load).
 void load() {
   ForkGateSection gate;  // dlopen and dlsym take the loader's lock (fork_gate.h)
+  if (!run_contained("loading the symbolizer", load_locked)) g_api = nullptr;
+  g_loaded.store(g_api != nullptr, std::memory_order_relaxed);
+}
+
+void load_locked() {
   std::string error;
   void* handle = open_backend(&error);
   if (handle != nullptr) {
@@ -74,7 +84,6 @@ void load() {
   if (g_api == nullptr) {
     log().warn("cannot load the symbolizer ({}); frames are named module+offset", error);
   }
-  g_loaded.store(g_api != nullptr, std::memory_order_relaxed);
 }
 
 }  // namespace

@@ -5,7 +5,7 @@
 #include "agent/profile/symbolize/symbolizer.h"
 
 #include <fcntl.h>
-#include <sys/mman.h>
+#include <sys/resource.h>
 #include <link.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cinttypes>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <unordered_map>
 
@@ -256,18 +257,25 @@ namespace {
 
 // libdw does not survive running out of memory: it ends the process (libdw_oom.h turns that
 // into a failed call) or, where it does not check an allocation, crashes (SIGSEGV in
-// dwarf_getsrclines, seen under a tight RLIMIT_AS). So the backend is asked only while this
-// much address space (and commit charge, under strict overcommit) is left, probed with a
-// mapping made and removed again (never touched) every kLookupsPerProbe backend lookups.
+// dwarf_getsrclines, seen under a tight RLIMIT_AS). So under a finite RLIMIT_AS the backend
+// is asked only while this much of it is left (the limit against VmSize, /proc/self/statm:
+// nothing mapped to find out, so the program's own allocations never fail for it), looked
+// at every kLookupsPerProbe backend lookups while there is room, at each one while not.
 constexpr size_t kBackendHeadroom = size_t{64} << 20;
 constexpr int kLookupsPerProbe = 64;
 
 bool headroom_left() {
-  void* probe = mmap(nullptr, kBackendHeadroom, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (probe == MAP_FAILED) return false;
-  munmap(probe, kBackendHeadroom);
-  return true;
+  rlimit limit;
+  if (getrlimit(RLIMIT_AS, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return true;
+  char text[64];
+  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return true;
+  ssize_t n = read(fd, text, sizeof text - 1);
+  close(fd);
+  if (n <= 0) return true;
+  text[n] = '\0';
+  const size_t mapped = strtoull(text, nullptr, 10) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  return mapped < limit.rlim_cur && limit.rlim_cur - mapped >= kBackendHeadroom;
 }
 
 // libdw ran out of memory in this process: the backend answers nothing from then on.
@@ -286,9 +294,9 @@ bool Symbolizer::Impl::room_for_backend() {
   room_at_probe = headroom_left();
   last_lookup_without_room = !room_at_probe;
   static std::atomic<bool> warned{false};
-  if (!room_at_probe && !warned.exchange(true))
-    log().warn("less than 64 MiB of address space left: frames not in the symbol cache are "
-               "named module+offset while that lasts (the program runs on)");
+  if (!room_at_probe && !warned.exchange(true))  // (allocation-free: memory is short)
+    log_warning_direct("less than 64 MiB of address space left: frames not in the symbol "
+                       "cache are named module+offset while that lasts (the program runs on)");
   return room_at_probe;
 }
 

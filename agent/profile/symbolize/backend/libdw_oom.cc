@@ -120,6 +120,11 @@ bool redirect_libdw_errors() noexcept {
     }
   }
   if (symbols == nullptr || strings == nullptr) return false;
+  // The loader made read-only only the whole pages of PT_GNU_RELRO (its end rounded down,
+  // _dl_protect_relro): a slot past them is writable, and its page is left as it is.
+  const uintptr_t page_size = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  relro_from &= ~(page_size - 1);
+  relro_to &= ~(page_size - 1);
   bool redirected = false;
   for (int t = 0; t < 2; ++t) {
     if (tables[t] == nullptr) continue;
@@ -131,10 +136,10 @@ bool redirect_libdw_errors() noexcept {
       auto* slot = reinterpret_cast<void**>(base + r.r_offset);
       const auto at = reinterpret_cast<uintptr_t>(slot);
       const bool read_only = at >= relro_from && at < relro_to;  // (BIND_NOW: made read-only)
-      void* page = reinterpret_cast<void*>(at & ~uintptr_t{4095});
-      if (read_only && mprotect(page, 4096, PROT_READ | PROT_WRITE) != 0) continue;
+      void* page = reinterpret_cast<void*>(at & ~(page_size - 1));
+      if (read_only && mprotect(page, page_size, PROT_READ | PROT_WRITE) != 0) continue;
       __atomic_store_n(slot, reinterpret_cast<void*>(&profagent_libdw_error), __ATOMIC_RELEASE);
-      if (read_only) mprotect(page, 4096, PROT_READ);
+      if (read_only) mprotect(page, page_size, PROT_READ);
       redirected = true;
     }
   }
