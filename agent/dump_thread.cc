@@ -244,8 +244,8 @@ bool start_thread(int64_t interval_nanos, bool in_handler) {
       // (Allocation-free: a thread that cannot be made is most often a process out of memory,
       // where building the logger would throw out of this noexcept path.)
       char line[96];
-      snprintf(line, sizeof line, "cannot start the dump thread (error %d); dumps happen only at exit",
-               rc);
+      snprintf(line, sizeof line,
+               "cannot start the dump thread (error %d); dumps happen only at exit", rc);
       log_warning_direct(line);
     }
     unwind_tables_check_pending();  // its job at start: the cached unwind tables' checksums

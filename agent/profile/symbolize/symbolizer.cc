@@ -488,7 +488,8 @@ std::string Symbolizer::stats_line() const {
          " cache_misses=" + std::to_string(c.misses) +
          " cache_files_read=" + std::to_string(c.files_read) +
          " cache_files_written=" + std::to_string(c.files_written) +
-         " backend=" + (!loaded ? "not_loaded" : b.libdw_out_of_memory ? "out_of_memory" : "loaded") +
+         " backend=" +
+         (!loaded ? "not_loaded" : b.libdw_out_of_memory ? "out_of_memory" : "loaded") +
          " objects_mapped=" + std::to_string(b.objects_opened) +
          " debug_files=" + std::to_string(b.debug_files_opened) +
          " dwarf_read=" + std::to_string(b.dwarf_loaded) +

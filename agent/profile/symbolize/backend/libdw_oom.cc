@@ -109,12 +109,13 @@ bool redirect_libdw_errors() noexcept {
   const ElfW(Rela)* tables[2] = {nullptr, nullptr};
   size_t sizes[2] = {0, 0};
   for (const ElfW(Dyn)* d = dynamic; d->d_tag != DT_NULL; ++d) {
+    const uintptr_t at = dynamic_address(d->d_un.d_ptr, base);
     switch (d->d_tag) {
-      case DT_SYMTAB: symbols = reinterpret_cast<const ElfW(Sym)*>(dynamic_address(d->d_un.d_ptr, base)); break;
-      case DT_STRTAB: strings = reinterpret_cast<const char*>(dynamic_address(d->d_un.d_ptr, base)); break;
-      case DT_JMPREL: tables[0] = reinterpret_cast<const ElfW(Rela)*>(dynamic_address(d->d_un.d_ptr, base)); break;
+      case DT_SYMTAB: symbols = reinterpret_cast<const ElfW(Sym)*>(at); break;
+      case DT_STRTAB: strings = reinterpret_cast<const char*>(at); break;
+      case DT_JMPREL: tables[0] = reinterpret_cast<const ElfW(Rela)*>(at); break;
       case DT_PLTRELSZ: sizes[0] = d->d_un.d_val; break;
-      case DT_RELA: tables[1] = reinterpret_cast<const ElfW(Rela)*>(dynamic_address(d->d_un.d_ptr, base)); break;
+      case DT_RELA: tables[1] = reinterpret_cast<const ElfW(Rela)*>(at); break;
       case DT_RELASZ: sizes[1] = d->d_un.d_val; break;
       default: break;
     }
