@@ -5,8 +5,8 @@
 #include "agent/profile/symbolize/symbolizer.h"
 
 #include <fcntl.h>
-#include <sys/resource.h>
 #include <link.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
