@@ -31,14 +31,7 @@ std::atomic<bool> g_key_made{false};
 // Allocates nothing: it decides when a process squeezed out of memory ends.
 bool program_thread_alive() {
   // (/proc unreadable: only the threads the agent counted are known, and they have ended.)
-  bool alive = false;
-  for_each_thread(
-      [](pid_t tid, void* found) {
-        if (is_agent_thread(tid) || !thread_alive(tid)) return true;
-        return !(*static_cast<bool*>(found) = true);
-      },
-      &alive);
-  return alive;
+  return other_program_thread(/*except=*/0, /*live_only=*/true);
 }
 
 // A new program thread came (or may come) after all: this watch ends. A thread that ended

@@ -31,20 +31,7 @@ bool pause_collectors() {
 bool program_thread_alone() {
   if (!program_may_have_other_threads()) return true;
   // (Allocation-free: it runs in the unshare/setns hooks, which must not throw.)
-  pid_t self = current_tid();
-  struct Look {
-    pid_t self;
-    bool alone;
-  } look{self, true};
-  for_each_thread(
-      [](pid_t tid, void* data) {
-        auto* l = static_cast<Look*>(data);
-        if (tid == l->self || is_agent_thread(tid)) return true;
-        l->alone = false;
-        return false;
-      },
-      &look);
-  return look.alone;
+  return !other_program_thread(current_tid(), /*live_only=*/false);
 }
 
 }  // namespace

@@ -183,6 +183,24 @@ bool for_each_thread(bool (*visit)(pid_t tid, void* data), void* data) noexcept 
   return true;
 }
 
+bool other_program_thread(pid_t except, bool live_only) noexcept {
+  struct Look {
+    pid_t except;
+    bool live_only;
+    bool found;
+  } look{except, live_only, false};
+  for_each_thread(
+      [](pid_t tid, void* data) {
+        auto* l = static_cast<Look*>(data);
+        if (tid == l->except || is_agent_thread(tid) || (l->live_only && !thread_alive(tid)))
+          return true;
+        l->found = true;
+        return false;
+      },
+      &look);
+  return look.found;
+}
+
 std::vector<pid_t> list_threads() {
   // The vector grows between walks, never inside one (an allocation that throws there would
   // leave the directory open): a walk that fills it is made again with twice the room.

@@ -54,6 +54,11 @@ int read_task_file(pid_t tid, const char* name, char* buf, size_t size,
 // returns false; allocates nothing. False if the directory could not be read.
 bool for_each_thread(bool (*visit)(pid_t tid, void* data), void* data) noexcept;
 
+// Whether a thread of the program other than `except` exists (agent threads aside; with
+// `live_only`, zombies too): one walk of /proc/self/task, allocating nothing. False if the
+// directory could not be read.
+bool other_program_thread(pid_t except, bool live_only) noexcept;
+
 // Live threads of the process, from /proc/self/task.
 std::vector<pid_t> list_threads();
 

@@ -7,10 +7,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "agent/runtime/threads/thread_registry.h"
+#include "tests/common/run_in_child.h"
 
 namespace profagent {
 namespace {
@@ -57,6 +59,22 @@ TEST(ThreadList, ForEachThreadStopsWhenTheVisitSaysSo) {
   int all = 0;
   for_each_thread([](pid_t, void* n) { return ++*static_cast<int*>(n), true; }, &all);
   EXPECT_GE(all, 6);
+}
+
+// The look both "is the program alone" (unshare/setns hooks) and "has its last thread
+// ended" (the exit watch) ask: a thread of the program's other than the caller.
+TEST(ThreadList, OtherProgramThreadSeesAThreadBesideTheCaller) {
+  testing::ChildResult alone = testing::run_in_child([]() -> std::string {
+    const pid_t me = static_cast<pid_t>(syscall(SYS_gettid));
+    if (other_program_thread(me, false)) return "a lone thread saw another";
+    if (!other_program_thread(0, true)) return "the caller itself was not seen";
+    return "";
+  });
+  EXPECT_TRUE(alone.passed()) << alone.message;
+  const pid_t self = static_cast<pid_t>(syscall(SYS_gettid));
+  ParkedThreads parked(1);
+  EXPECT_TRUE(other_program_thread(self, false));
+  EXPECT_TRUE(other_program_thread(self, true));
 }
 
 }  // namespace
