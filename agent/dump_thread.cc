@@ -21,6 +21,7 @@
 #include "agent/agent.h"
 #include "agent/core/code_layout.h"
 #include "agent/core/contained.h"
+#include "agent/core/fork_child.h"
 #include "agent/core/futex.h"
 #include "agent/core/process_id.h"
 #include "agent/runtime/private_files.h"
@@ -267,8 +268,10 @@ bool take_and_start(pid_t pid, bool in_handler) noexcept {
   return started;
 }
 
-// The CPU handler's and the heap hook's offers (wakeup.h), with the back-off above.
-PROFAGENT_START_PATH bool offered_point(const void* ucontext) noexcept {
+// The CPU handler's and the heap hook's offers (wakeup.h), with the back-off above. A
+// process that forked takes only the offers of work that cannot wait (dump_thread.h).
+PROFAGENT_START_PATH bool offered_point(const void* ucontext, bool needed) noexcept {
+  if (!needed && has_forked()) return false;
   uint32_t refused = g_refused_offers.load(std::memory_order_relaxed);
   if (refused >= kOffersBeforeBackoff && refused % kOfferBackoff != 0) {
     g_refused_offers.store(refused + 1, std::memory_order_relaxed);

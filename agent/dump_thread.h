@@ -55,14 +55,24 @@ bool dump_thread_running() noexcept;
 //   - the program installs a signal handler (start_deferred_dump_thread_at(nullptr), from the
 //     sigaction hook, where thread_start_point.h accepts the point): a handler may end the
 //     process by exit() over a point where no thread can start, and the exit dump then
-//     needs the thread;
+//     needs the thread; not for SIGCHLD (a handler that reaps children), nor in a process
+//     that forked (below);
 //   - a termination or dump signal, CPU samples to drain, sampled allocations (from the third
 //     since the fork on, or one whose stack meets a library the unwind tables lack)
-//     (start_deferred_dump_thread_at, where thread_start_point.h accepts the point);
+//     (start_deferred_dump_thread_at, where thread_start_point.h accepts the point); in a
+//     process that forked, only samples that cannot wait for the exit dump (a CPU sample
+//     table a quarter full, a library the unwind tables lack);
 //   - an exit from inside a signal handler, whose dump cannot run on the exiting thread
 //     (agent.cc final_dump_with_thread_deferred).
-// Until then the exit dump runs on the exiting thread as always. Normal context, except the
-// functions marked SIGNAL-SAFE.
+// Until then the exit dump runs on the exiting thread as always.
+// A process that forked (a shell, make, a prefork server's master: fork_child.h has_forked)
+// keeps the thread deferred longer, because once a process has had a second thread glibc's
+// fork() takes its multi-threaded path for good: it locks and resets the allocator's arenas,
+// stdio's list and more around every fork, writes that copy ~12 pages (page faults in the
+// parent and the child), and a shell's loop of `true` ran ~1.5x slower instead of ~1.35x.
+// What it gives up: an exit() from a handler that interrupted a point where no thread can
+// start (malloc, the loader, a glibc leaf), in such a process that has no thread yet, skips
+// its exit dump with a warning. Normal context, except the functions marked SIGNAL-SAFE.
 void defer_dump_thread(int64_t interval_nanos) noexcept;
 // True while deferred in this process. SIGNAL-SAFE.
 bool dump_thread_deferred() noexcept;

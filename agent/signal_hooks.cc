@@ -6,7 +6,8 @@
 // agent step aside for that signal. SIGPROF is shared: the program's disposition is
 // recorded and the agent's dispatcher forwards every SIGPROF that is not the agent's own to
 // it (its ITIMER_PROF or its own timers keep working, and so do the agent's profiles).
-// A process whose dump thread is deferred starts it when the program installs a handler.
+// A process whose dump thread is deferred starts it when the program installs a handler
+// (not for SIGCHLD, nor in a process that forked: agent/dump_thread.h).
 #include <dlfcn.h>
 #include <signal.h>
 
@@ -15,6 +16,7 @@
 
 #include "agent/agent.h"
 #include "agent/core/code_layout.h"
+#include "agent/core/fork_child.h"
 #include "agent/dump_thread.h"
 #include "agent/runtime/hook_guard.h"
 #include "agent/runtime/sampling_signal.h"
@@ -31,9 +33,13 @@ void note_shared_sigprof() noexcept { profagent::note_program_uses_sigprof(); }
 // thread can start (it interrupted malloc), and the exit dump then needs the dump thread: a
 // process whose thread is deferred (agent/dump_thread.h) starts it now, if this call's own
 // point allows (a call from another handler, or from a library's constructor, does not).
-void start_deferred_dump_thread_for(const struct sigaction& act) noexcept {
+// Not for a SIGCHLD handler (it reaps children; a shell installs one before its first fork),
+// nor in a process that forked: a second thread would make each of its later forks glibc's
+// multi-threaded one (dump_thread.h).
+void start_deferred_dump_thread_for(int sig, const struct sigaction& act) noexcept {
   if (act.sa_handler == SIG_DFL || act.sa_handler == SIG_IGN) return;  // (sa_sigaction's word)
-  if (profagent::in_agent() || !profagent::dump_thread_deferred()) return;
+  if (sig == SIGCHLD || profagent::in_agent() || !profagent::dump_thread_deferred()) return;
+  if (profagent::has_forked()) return;
   int saved = errno;
   profagent::start_deferred_dump_thread_at(nullptr);
   errno = saved;
@@ -44,7 +50,7 @@ void start_deferred_dump_thread_for(const struct sigaction& act) noexcept {
 extern "C" __attribute__((visibility("default"))) PROFAGENT_FORK_PATH
 int sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
   profagent::SigactionFn real = profagent::real_sigaction();
-  if (act != nullptr) start_deferred_dump_thread_for(*act);
+  if (act != nullptr) start_deferred_dump_thread_for(sig, *act);
   if (sig == SIGPROF && profagent::sampling_signal_owned() && !profagent::in_agent()) {
     struct sigaction previous;
     profagent::program_sigprof_action(&previous);

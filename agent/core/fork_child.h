@@ -1,14 +1,20 @@
-// Which process this is, for the _exit/_Exit interposers (agent/exit_hooks.cc): a fork
-// child records its pid in a fork handler; a vfork child shares its parent's memory and runs
-// no fork handler, so the record never names it. ASYNC-SIGNAL-SAFE except start.
+// Which process this is, told by fork handlers: a fork child records its pid (for the
+// _exit/_Exit interposers, agent/exit_hooks.cc), and so does a process that forked (its
+// deferred dump thread waits longer, agent/dump_thread.h). A vfork or posix_spawn runs no
+// fork handler, so neither record names such a child or its parent. ASYNC-SIGNAL-SAFE except
+// start.
 #pragma once
 
 namespace profagent {
 
-// Registers the fork handler. Normal context, once, from agent_start.
+// Registers the fork handlers. Normal context, once, from agent_start.
 void start_fork_child_record();
 
 // True in a process created by fork() (not vfork, not posix_spawn) since the agent started.
 bool is_recorded_fork_child() noexcept;
+
+// True in a process that has called fork() since the agent started in it (a fork child has
+// not, until it forks itself).
+bool has_forked() noexcept;
 
 }  // namespace profagent

@@ -55,9 +55,9 @@ PROFAGENT_FORK_PATH void reset_wakeups_after_fork() noexcept {
   store_if_changed(g_deferred_starter, nullptr);
 }
 
-PROFAGENT_START_PATH void offer_point_for_dump_thread(const void* ucontext) noexcept {
+PROFAGENT_START_PATH void offer_point_for_dump_thread(const void* ucontext, bool needed) noexcept {
   if (DeferredDumpThreadStarter start = g_deferred_starter.load(std::memory_order_relaxed))
-    start(ucontext);
+    start(ucontext, needed);
 }
 
 PROFAGENT_FORK_PATH

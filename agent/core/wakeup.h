@@ -37,10 +37,12 @@ void reset_wakeups_after_fork() noexcept;
 // While the dump thread is deferred (agent/dump_thread.h), a signal handler whose
 // work needs it (the CPU handler: samples to drain) offers the point it interrupted (its
 // ucontext), a hook (a sampled allocation) the caller's own point (nullptr), where the
-// thread may be started. One relaxed load when nothing is deferred. SIGNAL/HOOK-SAFE.
-void offer_point_for_dump_thread(const void* ucontext) noexcept;
+// thread may be started. `needed`: the work cannot wait for the exit dump (a sample table
+// filling up, a module the unwind tables lack); a process that forked takes only such offers
+// (dump_thread.h). One relaxed load when nothing is deferred. SIGNAL/HOOK-SAFE.
+void offer_point_for_dump_thread(const void* ucontext, bool needed) noexcept;
 // The dump thread's deferred start (nullptr: nothing deferred). Set by agent/dump_thread.cc.
-using DeferredDumpThreadStarter = bool (*)(const void* ucontext) noexcept;
+using DeferredDumpThreadStarter = bool (*)(const void* ucontext, bool needed) noexcept;
 void set_deferred_dump_thread_starter(DeferredDumpThreadStarter starter) noexcept;
 
 }  // namespace profagent

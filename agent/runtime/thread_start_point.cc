@@ -322,17 +322,22 @@ ExitPoint where_exit_runs() noexcept {
   if (!owners.load()) return ExitPoint::kNormal;  // (no tables: nothing was sampled either)
   FrameBuffer buffer;
   if (!buffer.mine()) return ExitPoint::kUnknown;
-  const int n = unwind_every_frame_from_here(g_frames, kMaxFramesLooked);
+  uintptr_t ucontext = 0;  // the first signal frame's, from the walk
+  const int n = unwind_every_frame_from_here(g_frames, kMaxFramesLooked, &ucontext);
   for (int i = leading_agent_frames(owners, g_frames, n); i < n; ++i) {
     if (!is_signal_return_frame(g_frames[i])) continue;
-    // In a handler: what it interrupted must be program code over the start routines (a
-    // glibc leaf is refused: whether it was blocked in a system call is not known here).
+    // In a handler: what it interrupted must be program code over the start routines, or a
+    // glibc leaf blocked in a system call (read, waitpid, pause: its ucontext tells), as for
+    // a signal's point (may_start_thread_at).
     const int below = i + 1;
+    const bool libc_leaf = below < n && owners.of(g_frames[below]) == Owner::kLibc;
+    if (libc_leaf &&
+        (ucontext == 0 || !blocked_in_system_call(reinterpret_cast<const ucontext_t*>(ucontext))))
+      return ExitPoint::kHandlerOverUnsafe;
     // (A leaf in an executable with its own allocator may be inside it, as for a signal.)
     if (n < kMaxFramesLooked && below < n && room_for_thread_start() &&
         !owners.program_leaf_refused(g_frames[below]) &&
-        program_over_start_routines(owners, g_frames + below, n - below,
-                                    /*libc_chain_on_top=*/false))
+        program_over_start_routines(owners, g_frames + below, n - below, libc_leaf))
       return ExitPoint::kHandlerOverSafe;
     return ExitPoint::kHandlerOverUnsafe;
   }

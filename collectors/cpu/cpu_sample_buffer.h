@@ -52,6 +52,13 @@ class CpuSampleBuffer {
   // (the samples are lost).
   bool add(int32_t tid, const uintptr_t* pcs, uint32_t depth, uint64_t weight = 1) noexcept;
 
+  // A quarter of a table's entries are claimed: its samples should be drained before long
+  // (a deferred dump thread is needed, agent/dump_thread.h). SIGNAL-SAFE.
+  bool filling() const noexcept {
+    return claimed_count_[0].load(std::memory_order_relaxed) >= kEntries / 4 ||
+           claimed_count_[1].load(std::memory_order_relaxed) >= kEntries / 4;
+  }
+
   // Nothing recorded since the last drain (no entry claimed, even one being written).
   // SIGNAL-SAFE.
   bool empty() const noexcept {

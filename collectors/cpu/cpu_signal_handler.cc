@@ -11,6 +11,7 @@
 #include "agent/runtime/signal_stack_room.h"
 #include "collectors/common/self_stats.h"
 #include "agent/runtime/threads/thread_registry.h"
+#include "agent/runtime/unwind/unwind_tables.h"
 #include "agent/runtime/unwind/unwinder.h"
 #include "agent/core/code_layout.h"
 
@@ -65,7 +66,8 @@ PROFAGENT_SAMPLE_PATH void cpu_sample_handler(siginfo_t* info, void* ucontext) n
                       : record_interrupted_pc(state, ucontext, weight);
   if (!recorded) state.lost.fetch_add(weight, std::memory_order_relaxed);
   request_collector_tick();  // the dump thread drains the buffer ~100 ms from now
-  offer_point_for_dump_thread(ucontext);  // (a deferred dump thread)
+  // (A deferred dump thread; one that forked waits until the table fills or a table lacks.)
+  offer_point_for_dump_thread(ucontext, state.buffer.filling() || unknown_pc_noted());
   self_add_cost_ticks(SelfCost::kCpuHandler, cost_clock_now() - start);
 }
 

@@ -39,9 +39,10 @@ PROFAGENT_SAMPLE_PATH void* HeapRecorder::allocate(size_t size, size_t alignment
   SamplingSignalHeldOnAltstack hold(room);
   void* p = allocate_walked(size, alignment);
   // (A deferred dump thread: see samples_since_fork_.)
+  const bool tables_lack = unknown_pc_noted();
   if (samples_since_fork_.fetch_add(1, std::memory_order_relaxed) + 1 >= kSamplesBeforeOffer ||
-      unknown_pc_noted())
-    offer_point_for_dump_thread(nullptr);
+      tables_lack)
+    offer_point_for_dump_thread(nullptr, tables_lack);
   return p;
 }
 

@@ -23,6 +23,7 @@
 #include <functional>
 #include <thread>
 
+#include "agent/core/fork_child.h"
 #include "agent/runtime/thread_start_point.h"
 #include "agent/runtime/unwind/thread_stack.h"
 #include "agent/runtime/unwind/unwinder.h"
@@ -237,7 +238,7 @@ namespace {
 
 std::atomic<int> g_offers{0};
 void offer_interrupted_point(int, siginfo_t*, void* uc) {
-  offer_point_for_dump_thread(uc);
+  offer_point_for_dump_thread(uc, /*needed=*/false);
   g_offers.fetch_add(1);
 }
 
@@ -281,7 +282,7 @@ TEST(DumpThread, ADeferredThreadStartsWhereAnOfferedPointAllowsIt) {
   if (dump_thread_running()) GTEST_SKIP() << "a dump thread already runs in this process";
   expect_passed(testing::run_in_child([]() -> std::string {
     defer_with_tables();
-    offer_point_for_dump_thread(nullptr);  // a hook called from here
+    offer_point_for_dump_thread(nullptr, /*needed=*/false);  // a hook called from here
     CHILD_CHECK(dump_thread_running());
     return "";
   }));
@@ -307,6 +308,34 @@ TEST(DumpThread, ADeferredThreadStartsWhereAnOfferedPointAllowsIt) {
     spin_until_started();
     sender.join();
     CHILD_CHECK(!dump_thread_deferred());
+    CHILD_CHECK(wait_until([] { return g_checks.load() >= 1; }));
+    return "";
+  }));
+}
+
+// A process that forked takes only the offers of work that cannot wait (a sample table
+// filling up, a library the tables lack): each other one would make every later fork
+// glibc's multi-threaded one. Its fork child (which has not forked) takes any offer.
+TEST(DumpThread, AProcessThatForkedTakesOnlyTheOffersThatCannotWait) {
+  if (dump_thread_running()) GTEST_SKIP() << "a dump thread already runs in this process";
+  expect_passed(testing::run_in_child([]() -> std::string {
+    start_fork_child_record();
+    CHILD_CHECK(!has_forked());
+    pid_t child = fork();
+    if (child == 0) _exit(has_forked() ? 1 : 0);  // the child has not forked
+    int status = 0;
+    CHILD_CHECK(waitpid(child, &status, 0) == child);
+    CHILD_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHILD_CHECK(has_forked());
+    defer_with_tables();
+    offer_point_for_dump_thread(nullptr, /*needed=*/false);
+    offer_point_for_dump_thread(nullptr, /*needed=*/false);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    CHILD_CHECK(!dump_thread_running());
+    CHILD_CHECK(dump_thread_deferred());
+    CHILD_CHECK(task_count() == 1);
+    offer_point_for_dump_thread(nullptr, /*needed=*/true);
+    CHILD_CHECK(dump_thread_running());
     CHILD_CHECK(wait_until([] { return g_checks.load() >= 1; }));
     return "";
   }));

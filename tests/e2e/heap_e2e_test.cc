@@ -123,6 +123,24 @@ TEST_F(HeapE2E, RateOneIsExact) {
   EXPECT_EQ(p.cum_containing(inuse_space, "churn_malloc_free"), 0);
 }
 
+// The agent under another file name (a copy installed as agent.so) still tells its own
+// code: what its start allocates (libstdc++'s exception pool, ~72 KiB) is never a sample of
+// the program's. (Before, only a file named libprofagent* counted as the agent's code.)
+TEST_F(HeapE2E, TheAgentRenamedKeepsItsOwnAllocationsOutOfTheProfile) {
+  const std::string renamed = dir_ + "/agent-renamed.so";
+  std::filesystem::copy_file(e2e::agent_so(), renamed);
+  e2e::RunOptions o = options("1");
+  o.env["LD_PRELOAD"] = renamed;
+  e2e::RunResult r = e2e::run({e2e::program("heap_sites")}, o);
+  std::filesystem::remove(renamed);
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  RawProfile p = only_heap_profile();
+  int alloc_space = p.sample_index("alloc_space");
+  EXPECT_GT(p.cum_containing(alloc_space, "keep_small_blocks"), 0);
+  EXPECT_EQ(p.cum_containing(alloc_space, "eh_alloc"), 0);
+  EXPECT_EQ(p.cum_containing(alloc_space, "profagent"), 0);
+}
+
 // Thread names are cached per thread: a rename (pthread_setname_np on itself or on another
 // thread, prctl(PR_SET_NAME)) shows in the samples allocated after it.
 TEST_F(HeapE2E, SamplesCarryTheNameTheThreadHadWhenItAllocated) {

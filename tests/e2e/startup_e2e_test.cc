@@ -320,6 +320,23 @@ TEST_F(StartupE2E, ABusyProcessGetsItsDeferredDumpThreadFromItsSamples) {
   EXPECT_GT(cpu->flat_containing(ns, "burn_in_process"), cpu->total(ns) / 2);
 }
 
+// A process that forks, as a shell does (a SIGCHLD handler installed first, a SIGTERM
+// handler after its first fork, CPU samples between its forks), keeps its dump thread
+// deferred: a second thread would make each of its forks glibc's multi-threaded one. Its
+// SIGTERM handler's exit() (over pause(), where a thread may start) still writes the exit
+// dump, with the samples of its burns.
+TEST_F(StartupE2E, AProcessThatForksKeepsItsDumpThreadDeferred) {
+  run_deferred_start("idle", cache_);
+  DeferredStartRun forking = run_deferred_start("fork_burn", cache_);
+  EXPECT_EQ(forking.threads, "threads 1");
+  EXPECT_EQ(forking.result.exit_code(), 0) << forking.result.err;
+  EXPECT_EQ(forking.result.err, "");
+  std::optional<e2e::RawProfile> cpu = profile_of(forking.pid, "cpu");
+  ASSERT_TRUE(cpu) << forking.result.err;
+  const int ns = cpu->sample_index("cpu");
+  EXPECT_GT(cpu->flat_containing(ns, "burn_in_process"), cpu->total(ns) / 2);
+}
+
 // A SIGTERM that finds such a process where no thread can start (a qsort callback) comes back
 // a millisecond later while the program runs on (as in a fork child); an _exit meanwhile
 // still ends the process by that signal (it exited with the program's status).

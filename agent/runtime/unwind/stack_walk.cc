@@ -476,6 +476,8 @@ PROFAGENT_SAMPLE_PATH __attribute__((always_inline)) inline int walk_with(
           !mem.read(regs.sp + kGregs + REG_RSP * 8, &rsp, 8) ||
           !mem.read(regs.sp + kGregs + REG_RBP * 8, &rbp, 8))
         break;
+      if (opt.first_ucontext != nullptr && *opt.first_ucontext == 0)
+        *opt.first_ucontext = regs.sp;
       regs = {rip, rsp, rbp};
       bp_unknown = false;
       guessed = false;

@@ -94,6 +94,9 @@ struct WalkOptions {
   // Read each PC's rule from its object's .eh_frame (fde_lookup.h), as every walk does
   // before the first tables are published, even when they are: for tests.
   bool without_tables = false;
+  // Where the first signal frame's ucontext lies (the kernel's, at the trampoline's SP): set
+  // when the walk passes a signal frame, if not null.
+  uintptr_t* first_ucontext = nullptr;
 };
 
 // Walks made before the first tables (each rule read from its object's .eh_frame), since

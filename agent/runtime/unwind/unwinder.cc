@@ -46,7 +46,7 @@ struct Range {
 struct RangeSet {
   Range ranges[kMaxAgentRanges] = {};
   std::atomic<int> count{0};
-  bool only_libprofagent = false;  // skip (leave empty) unless the object is libprofagent.so
+  bool only_shared_object = false;  // skip (leave empty) if the object is the executable
 
   bool contains(uintptr_t pc) const noexcept {
     int n = count.load(std::memory_order_acquire);
@@ -81,10 +81,10 @@ PROFAGENT_START_PATH int find_ranges(dl_phdr_info* info, size_t, void* data) {
     if (found < kMaxAgentRanges) found_ranges[found++] = {lo, hi};
   }
   if (!contains_probe) return 0;
-  // Only the injected libprofagent.so is "agent code"; linked into a test executable, the
-  // same functions are ordinary program code.
-  if (query->out->only_libprofagent &&
-      (info->dlpi_name == nullptr || strstr(info->dlpi_name, "libprofagent") == nullptr))
+  // Only the injected object is "agent code", whatever its file is called (a copy renamed
+  // agent.so is the agent too); linked into a test executable, the same functions are
+  // ordinary program code. (The executable is the object the loader names "".)
+  if (query->out->only_shared_object && (info->dlpi_name == nullptr || info->dlpi_name[0] == 0))
     return 1;
   for (int i = 0; i < found; ++i) query->out->ranges[i] = found_ranges[i];
   query->out->count.store(found, std::memory_order_release);
@@ -123,7 +123,7 @@ int first_frame_below_agent_handler(const uintptr_t* pcs, int depth) noexcept {
 
 PROFAGENT_START_PATH
 void unwinder_init() noexcept {
-  g_agent_code.only_libprofagent = true;
+  g_agent_code.only_shared_object = true;
   find_code_of(reinterpret_cast<const void*>(&unwinder_init), &g_agent_code);
   note_current_thread_stack();
 }
@@ -196,9 +196,8 @@ int unwind_every_frame_from_signal(void* ucontext, uintptr_t* pcs, int max_frame
 namespace {
 
 // The hook walk itself, out of line (its frame holds the read window), from its own frame.
-PROFAGENT_SAMPLE_PATH __attribute__((noinline)) int walk_from_hook(uintptr_t* pcs,
-                                                                int max_frames,
-                                                                bool skip_agent) noexcept {
+PROFAGENT_SAMPLE_PATH __attribute__((noinline)) int walk_from_hook(
+    uintptr_t* pcs, int max_frames, bool skip_agent, uintptr_t* first_ucontext = nullptr) noexcept {
   WalkRegs regs;
   asm volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2"
                : "=r"(regs.pc), "=r"(regs.sp), "=r"(regs.bp));
@@ -206,6 +205,7 @@ PROFAGENT_SAMPLE_PATH __attribute__((noinline)) int walk_from_hook(uintptr_t* pc
   WalkOptions opt;
   opt.first_exact = true;
   opt.skip_agent = skip_agent;  // this function and the hook that called it
+  opt.first_ucontext = first_ucontext;
   return walk_stack(regs, mem, opt, pcs, max_frames);
 }
 
@@ -229,11 +229,13 @@ PROFAGENT_SAMPLE_PATH __attribute__((noinline)) int unwind_from_hook(uintptr_t* 
   return walk_from_hook(pcs, max_frames, /*skip_agent=*/true);
 }
 
-int unwind_every_frame_from_here(uintptr_t* pcs, int max_frames) noexcept {
+int unwind_every_frame_from_here(uintptr_t* pcs, int max_frames,
+                                 uintptr_t* first_ucontext) noexcept {
+  if (first_ucontext != nullptr) *first_ucontext = 0;
   if (max_frames <= 0) return 0;
   ErrnoKeeper keep_errno;
   if (unwind_modules() == nullptr || current_stack_room().bytes < kRoomForWalk) return 0;
-  return walk_from_hook(pcs, max_frames, /*skip_agent=*/false);
+  return walk_from_hook(pcs, max_frames, /*skip_agent=*/false, first_ucontext);
 }
 
 int unwind_thread_from_registers(uintptr_t pc, uintptr_t sp, uintptr_t bp, uintptr_t* pcs,

@@ -51,9 +51,11 @@ int unwind_from_signal_without_tables(void* ucontext, uintptr_t* pcs, int max_fr
 // the first tables, or with too little stack for the walk, returns 0.
 int unwind_every_frame_from_signal(void* ucontext, uintptr_t* pcs, int max_frames) noexcept;
 // And from the caller (its own frames and the agent's kept; a signal frame on the way is
-// walked through, its glibc trampoline appearing as a frame). Before the first tables, or
-// with too little stack for the walk, returns 0.
-int unwind_every_frame_from_here(uintptr_t* pcs, int max_frames) noexcept;
+// walked through, its glibc trampoline appearing as a frame; `first_ucontext`, if not null,
+// gets the address of the first such frame's ucontext, 0 if none). Before the first tables,
+// or with too little stack for the walk, returns 0.
+int unwind_every_frame_from_here(uintptr_t* pcs, int max_frames,
+                                 uintptr_t* first_ucontext = nullptr) noexcept;
 
 // Unwinds the calling thread from the caller of the hook, dropping every leading frame that
 // belongs to libprofagent.so (hooks, trampolines). Returns the number of frames written.

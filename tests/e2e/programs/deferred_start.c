@@ -11,6 +11,9 @@
 //            then prints "ran on" 20 ms later and calls _exit(3) 20 ms after that: the
 //            SIGTERM waits for a point to start the thread at, and must still end the process
 //   raise_abort  prints, then raise(SIGTERM); abort(): the process must die of SIGTERM
+//   fork_burn  as a shell does: installs a SIGCHLD handler, forks a child that ends at once
+//            and waits for it, installs a SIGTERM handler that calls exit(0), then 50 times
+//            forks and waits for a child and burns 10 ms of CPU (burn_in_process) first
 // Output goes through write(2): no stdio buffer is allocated.
 #include <fcntl.h>
 #include <signal.h>
@@ -18,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "spin_for.h"
@@ -27,11 +31,32 @@ __attribute__((noinline)) static void wait_in_process(void) {
   for (;;) pause();
 }
 
-__attribute__((noinline)) static void burn_in_process(void) { SPIN_FOR(0.5); }
-
 static void exit_on_term(int sig) {
   (void)sig;
   exit(0);
+}
+
+__attribute__((noinline)) static void burn_in_process(double seconds) { SPIN_FOR(seconds); }
+
+static void reap(int sig) { (void)sig; }
+
+static void fork_and_wait(void) {
+  pid_t child = fork();
+  if (child == 0) _exit(0);
+  if (child < 0) _exit(4);
+  int status;
+  while (waitpid(child, &status, 0) < 0) {
+  }
+}
+
+static void fork_burn(void) {
+  signal(SIGCHLD, reap);
+  fork_and_wait();
+  signal(SIGTERM, exit_on_term);
+  for (int i = 0; i < 50; ++i) {
+    fork_and_wait();
+    burn_in_process(0.01);
+  }
 }
 
 static void* volatile kept;
@@ -68,7 +93,7 @@ __attribute__((noinline)) static int spin_in_callback(const void* a, const void*
 int main(int argc, char** argv) {
   const char* mode = argc > 1 ? argv[1] : "idle";
   if (strcmp(mode, "burn") == 0) {
-    burn_in_process();
+    burn_in_process(0.5);
   } else if (strcmp(mode, "callback_exit") == 0) {
     int v[2] = {2, 1};
     qsort(v, 2, sizeof v[0], spin_in_callback);
@@ -76,6 +101,8 @@ int main(int argc, char** argv) {
     print_threads();
     raise(SIGTERM);
     abort();
+  } else if (strcmp(mode, "fork_burn") == 0) {
+    fork_burn();
   } else if (strcmp(mode, "handler") == 0) {
     signal(SIGTERM, exit_on_term);
     keep_block();
