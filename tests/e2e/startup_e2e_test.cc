@@ -54,7 +54,7 @@ if 'LD_PRELOAD' in os.environ:
         if any(n.endswith('.1.threads.pb.gz') and not n.startswith('.') for n in os.listdir(d)): break
         time.sleep(0.05)
     time.sleep(0.3)
-print('after libdw=%d libelf=%d debuginfod=%d curl=%d fds=%d child_fds=%s' % (mapped('libdw'), mapped('libelf'), mapped('libdebuginfod'), mapped('libcurl'), fds(), child_fds()), flush=True)
+print('after libdw=%d libelf=%d debuginfod=%d curl=%d stdcxx=%d fds=%d child_fds=%s' % (mapped('libdw'), mapped('libelf'), mapped('libdebuginfod'), mapped('libcurl'), mapped('libstdc++'), fds(), child_fds()), flush=True)
 )PY";
 
 struct ProbeReport {
@@ -166,6 +166,10 @@ TEST_F(StartupE2E, SymbolizerIsMappedOnlyAtTheFirstDumpAndKeepsNoDescriptor) {
   EXPECT_EQ(with.after["libdw"], "1") << "the dump did not symbolize with libdw";
   EXPECT_EQ(with.after["debuginfod"], "0");
   EXPECT_EQ(with.after["curl"], "0");
+  // The backend carries its own C++ runtime (linked in, hidden): loading it maps no
+  // libstdc++ (nor libgcc_s, libm) into a C host, ~2.5 ms of every first symbolization.
+  EXPECT_EQ(without.after["stdcxx"], "0");
+  EXPECT_EQ(with.after["stdcxx"], "0");
   EXPECT_EQ(with.after["fds"], with.before["fds"]) << "the dump left descriptors open";
   // system() children see exactly the descriptors they see without the agent.
   EXPECT_EQ(with.before["child_fds"], without.before["child_fds"]);
