@@ -21,6 +21,7 @@ struct BackendStats {
   uint64_t dwarf_loaded = 0;        // objects whose DWARF was opened (either way below)
   uint64_t dwarf_decompressed = 0;  // ... by inflating its compressed debug sections
   uint64_t dwarf_copies_read = 0;   // ... from its decompressed copy (dwarf_copy.h)
+  uint64_t dwarf_copies_checked = 0;  // copies read whole for their checksum (no mark yet)
   uint64_t dwarf_copies_written = 0;
   uint64_t lookups = 0;             // addresses resolved from ELF symbols and DWARF
   bool libdw_errors_redirected = false;  // libdw's out-of-memory exit leaves libdw instead
@@ -28,8 +29,9 @@ struct BackendStats {
 };
 
 // 2: lookup reports the range of its answer; 3: open_object takes the DWARF copy directory;
-// 4: BackendStats says whether libdw's out-of-memory exit is redirected, and when it ran out.
-constexpr uint32_t kBackendAbiVersion = 4;
+// 4: BackendStats says whether libdw's out-of-memory exit is redirected, and when it ran out;
+// 5: BackendStats counts the DWARF copies checked whole.
+constexpr uint32_t kBackendAbiVersion = 5;
 
 // Every entry point of the backend. Objects are opaque handles.
 struct BackendApi {

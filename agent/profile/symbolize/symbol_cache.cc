@@ -449,6 +449,14 @@ void SymbolCache::evict() {
     bool temp = name.find(".sym.tmp.") != std::string::npos ||
                 name.find(".unwind.tmp.") != std::string::npos ||
                 name.find(".dwarf.tmp.") != std::string::npos;
+    // A DWARF copy's "checked whole" mark (backend/dwarf_copy.h) goes with its copy.
+    if (name.ends_with(".dwarf.ok")) {
+      struct stat copy_st;
+      std::string copy = name.substr(0, name.size() - 3);
+      if (fstatat(dirfd(d), copy.c_str(), &copy_st, AT_SYMLINK_NOFOLLOW) != 0)
+        unlinkat(dirfd(d), e->d_name, 0);
+      continue;
+    }
     if (!temp && !name.ends_with(kSuffix) && !name.ends_with(".unwind") &&
         !name.ends_with(".dwarf"))
       continue;
@@ -470,7 +478,9 @@ void SymbolCache::evict() {
               [](const File& a, const File& b) { return a.mtime < b.mtime; });
     for (const File& f : pool) {
       if (pool_total <= bound) break;
-      if (unlinkat(dirfd(d), f.name.c_str(), 0) == 0) pool_total -= f.size;
+      if (unlinkat(dirfd(d), f.name.c_str(), 0) != 0) continue;
+      pool_total -= f.size;
+      if (f.name.ends_with(".dwarf")) unlinkat(dirfd(d), (f.name + ".ok").c_str(), 0);
     }
   };
   trim(files, total, max_bytes_);

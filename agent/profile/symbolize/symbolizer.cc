@@ -495,6 +495,7 @@ std::string Symbolizer::stats_line() const {
          " dwarf_read=" + std::to_string(b.dwarf_loaded) +
          " dwarf_decompressed=" + std::to_string(b.dwarf_decompressed) +
          " dwarf_copies_read=" + std::to_string(b.dwarf_copies_read) +
+         " dwarf_copies_checked=" + std::to_string(b.dwarf_copies_checked) +
          " dwarf_copies_written=" + std::to_string(b.dwarf_copies_written) +
          " lookups=" + std::to_string(b.lookups) + " cache=" + cache;
 }

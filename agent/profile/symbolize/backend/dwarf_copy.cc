@@ -80,6 +80,61 @@ uint64_t checksum(const char* image, size_t size, const char* build_id, size_t i
   return h;
 }
 
+// The mark that a copy was checked whole (`<id>.dwarf.ok`): which file (device, inode, size,
+// modification time) and which content (the trailer's checksum) were read and found right.
+// Reading 8 MiB of libc's copy to check it cost each first symbolization of a process 2-6 ms;
+// a copy the mark names is used without that pass. The copy is never written in place (a
+// new copy is a new file, renamed over it), and any write to it changes its modification time,
+// which the mark pins (the hourly touch below too: a copy in use is checked whole again at
+// most about once an hour).
+struct VerifiedMark {
+  char magic[16];
+  uint64_t dev, ino, size;
+  int64_t mtime_sec, mtime_nsec;
+  uint64_t checksum;
+};
+constexpr char kMarkMagic[16] = {'p', 'r', 'o', 'f', 'a', 'g', 'e', 'n',
+                                 't', '-', 'd', 'w', 'o', 'k', '0', '1'};
+
+VerifiedMark mark_of(const struct stat& st, uint64_t checksum) {
+  VerifiedMark m{};
+  std::memcpy(m.magic, kMarkMagic, sizeof kMarkMagic);
+  m.dev = st.st_dev;
+  m.ino = st.st_ino;
+  m.size = static_cast<uint64_t>(st.st_size);
+  m.mtime_sec = st.st_mtim.tv_sec;
+  m.mtime_nsec = st.st_mtim.tv_nsec;
+  m.checksum = checksum;
+  return m;
+}
+
+bool marked_verified(const std::string& copy_path, const struct stat& st, uint64_t checksum) {
+  int fd = open((copy_path + ".ok").c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return false;
+  struct stat mst;
+  VerifiedMark m;
+  bool ok = fstat(fd, &mst) == 0 && S_ISREG(mst.st_mode) && mst.st_uid == geteuid() &&
+            mst.st_size == sizeof m && read(fd, &m, sizeof m) == sizeof m;
+  close(fd);
+  VerifiedMark want = mark_of(st, checksum);
+  return ok && std::memcmp(&m, &want, sizeof m) == 0;
+}
+
+// Written after a whole check, to a temporary name and renamed (eviction removes one left
+// by a writer that died); any failure is silent (the next process checks whole again).
+bool file_size_allowed(uint64_t bytes);
+
+void mark_verified(const std::string& copy_path, const struct stat& st, uint64_t checksum) {
+  VerifiedMark m = mark_of(st, checksum);
+  if (!file_size_allowed(sizeof m)) return;
+  std::string temp = copy_path + ".tmp.ok." + std::to_string(getpid());
+  int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return;
+  bool ok = write_all(fd, &m, sizeof m) == 0;
+  ok = close(fd) == 0 && ok;
+  if (!ok || rename(temp.c_str(), (copy_path + ".ok").c_str()) != 0) unlink(temp.c_str());
+}
+
 const char* section_name(Elf* elf, const GElf_Shdr& shdr) {
   size_t shstrndx = 0;
   if (elf_getshdrstrndx(elf, &shstrndx) != 0) return nullptr;
@@ -235,9 +290,12 @@ bool dwarf_copy_worthwhile(const MappedElf& file) {
   return compressed;
 }
 
-std::unique_ptr<MappedElf> load_dwarf_copy(const std::string& dir, const std::string& build_id) {
+std::unique_ptr<MappedElf> load_dwarf_copy(const std::string& dir, const std::string& build_id,
+                                           bool* checked_whole) {
+  if (checked_whole != nullptr) *checked_whole = false;
   if (dir.empty() || !is_build_id_name(build_id)) return nullptr;
-  int fd = open(dwarf_copy_path(dir, build_id).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  const std::string path = dwarf_copy_path(dir, build_id);
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return nullptr;
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
@@ -249,9 +307,11 @@ std::unique_ptr<MappedElf> load_dwarf_copy(const std::string& dir, const std::st
   size_t size = static_cast<size_t>(st.st_size);
   // Private and writable, as MappedElf maps any file: libelf may convert data in place.
   void* map = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-  // Keep a file in use young, so eviction takes the ones nobody reads.
-  if (map != MAP_FAILED && time(nullptr) - st.st_mtime > kTouchAfterSeconds)
-    futimens(fd, nullptr);
+  // Keep a file in use young, so eviction takes the ones nobody reads (before the mark is
+  // looked at: it pins the modification time).
+  if (map != MAP_FAILED && time(nullptr) - st.st_mtime > kTouchAfterSeconds &&
+      futimens(fd, nullptr) == 0)
+    fstat(fd, &st);
   close(fd);
   if (map == MAP_FAILED) return nullptr;
   Trailer trailer;
@@ -259,16 +319,20 @@ std::unique_ptr<MappedElf> load_dwarf_copy(const std::string& dir, const std::st
   bool ok = std::memcmp(trailer.magic, kMagic, sizeof kMagic) == 0 &&
             trailer.elf_size == size - sizeof trailer &&
             trailer.build_id_size == build_id.size() &&
-            std::memcmp(trailer.build_id, build_id.data(), build_id.size()) == 0 &&
-            trailer.checksum == checksum(static_cast<const char*>(map), trailer.elf_size,
-                                    trailer.build_id, trailer.build_id_size);
+            std::memcmp(trailer.build_id, build_id.data(), build_id.size()) == 0;
+  if (ok && !marked_verified(path, st, trailer.checksum)) {
+    if (checked_whole != nullptr) *checked_whole = true;
+    ok = trailer.checksum == checksum(static_cast<const char*>(map), trailer.elf_size,
+                                      trailer.build_id, trailer.build_id_size);
+    if (ok) mark_verified(path, st, trailer.checksum);
+    // The check read every page; libdw reads a few units' worth. Let the rest go from this
+    // process (untouched private pages of a file: they stay in the page cache).
+    if (ok) madvise(map, size, MADV_DONTNEED);
+  }
   if (!ok) {
     munmap(map, size);
     return nullptr;
   }
-  // The check read every page; libdw reads a few units' worth. Let the rest go from this
-  // process (untouched private pages of a file: they stay in the page cache).
-  madvise(map, size, MADV_DONTNEED);
   auto copy = std::make_unique<MappedElf>(map, size, static_cast<size_t>(trailer.elf_size));
   if (copy->elf() == nullptr || copy->section(".debug_info") == nullptr) return nullptr;
   return copy;

@@ -8,7 +8,10 @@
 // needs. Same rules as the cache's other files: per user (0600, owned by us, no symlink),
 // written to a temporary name and renamed, checksummed with the build id in a trailer (a
 // corrupt, truncated or foreign file is ignored and rewritten), at most kMaxCopyBytes (a
-// quarter of the directory bound), every failure silent. Part of libprofagent-symbolize.so.
+// quarter of the directory bound), every failure silent. A copy checked whole gets a mark,
+// `<dir>/<build id>.dwarf.ok` (the file's device, inode, size, modification time and
+// checksum): a later open that finds the mark matching skips reading the whole copy. Part
+// of libprofagent-symbolize.so.
 // Normal (dump-thread) context only.
 #pragma once
 
@@ -27,8 +30,10 @@ constexpr uint64_t kMaxCopyBytes = 16ull << 20;
 bool dwarf_copy_worthwhile(const MappedElf& file);
 
 // The checked copy for `build_id` in `dir`, or nullptr (missing, not ours, corrupt,
-// truncated, or another build id's).
-std::unique_ptr<MappedElf> load_dwarf_copy(const std::string& dir, const std::string& build_id);
+// truncated, or another build id's). `checked_whole` (if not null): whether the whole copy
+// was read for its checksum (no matching mark).
+std::unique_ptr<MappedElf> load_dwarf_copy(const std::string& dir, const std::string& build_id,
+                                           bool* checked_whole = nullptr);
 
 // Writes the copy of `source`'s debug sections (decompressing any still compressed; libdw
 // has already done so for a file it opened). False (and nothing left on disk) on any failure

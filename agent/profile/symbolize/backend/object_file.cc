@@ -215,7 +215,9 @@ void ObjectFile::open_dwarf(const MappedElf& source) {
   bool compressed = dwarf_copy_worthwhile(source);
   bool copyable = compressed && !dwarf_copy_dir_.empty() && !build_id_.empty();
   if (copyable) {
-    dwarf_copy_ = load_dwarf_copy(dwarf_copy_dir_, build_id_);
+    bool checked_whole = false;
+    dwarf_copy_ = load_dwarf_copy(dwarf_copy_dir_, build_id_, &checked_whole);
+    if (checked_whole) backend_counters().dwarf_copies_checked++;
     if (dwarf_copy_ != nullptr) {
       dwarf_ = dwarf_begin_elf(dwarf_copy_->elf(), DWARF_C_READ, nullptr);
       if (dwarf_ != nullptr) {

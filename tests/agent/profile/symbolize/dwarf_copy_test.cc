@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -94,7 +95,7 @@ struct Answers {
   size_t inline_chains = 0;  // answers with more than one frame
   size_t with_lines = 0;
   // What this call did about DWARF copies (the backend's counters before and after it).
-  uint64_t decompressed = 0, copies_read = 0, copies_written = 0;
+  uint64_t decompressed = 0, copies_read = 0, copies_checked = 0, copies_written = 0;
 };
 
 Answers answers(const std::string& path, const std::string& dir,
@@ -125,6 +126,7 @@ Answers answers(const std::string& path, const std::string& dir,
   BackendStats after = stats();
   out.decompressed = after.dwarf_decompressed - before.dwarf_decompressed;
   out.copies_read = after.dwarf_copies_read - before.dwarf_copies_read;
+  out.copies_checked = after.dwarf_copies_checked - before.dwarf_copies_checked;
   out.copies_written = after.dwarf_copies_written - before.dwarf_copies_written;
   return out;
 }
@@ -217,11 +219,57 @@ TEST(DwarfCopy, CorruptOrTruncatedCopyIsIgnoredAndRewritten) {
     EXPECT_EQ(got.decompressed, 1u) << damage;
     EXPECT_EQ(got.copies_written, 1u) << damage;
     expect_same(direct, got);
-    // Rewritten whole: the next open reads it.
+    // Rewritten whole: the next open reads it (and marks it checked).
     EXPECT_EQ(answers(kCppGz, dir, {addresses[0]}).copies_read, 1u) << damage;
-    EXPECT_EQ(names_in(dir).size(), 1u) << "a temporary file was left";
+    std::vector<std::string> names = names_in(dir);
+    std::sort(names.begin(), names.end());
+    EXPECT_EQ(names, (std::vector<std::string>{kCppGzId + ".dwarf", kCppGzId + ".dwarf.ok"}))
+        << "a temporary file was left, or no mark";
     fs::remove_all(dir);
   }
+}
+
+// The first open of a copy reads it whole for its checksum and marks it checked
+// (`<id>.dwarf.ok`); the next open skips that pass. A copy changed after the mark (written
+// in place, its modification time moved) is checked whole again and, damaged, rewritten.
+TEST(DwarfCopy, ACopyCheckedWholeIsMarkedAndNotReadWholeAgainUntilItChanges) {
+  std::string dir = fresh_dir("mark");
+  std::vector<uint64_t> addresses = every_address(kCppGz, 3);
+  Answers direct = answers(kCppGz, "", addresses);
+  answers(kCppGz, dir, {addresses[0]});  // writes the copy
+  std::string path = dir + "/" + kCppGzId + ".dwarf";
+  ASSERT_TRUE(fs::exists(path));
+  EXPECT_FALSE(fs::exists(path + ".ok")) << "marked before any check";
+  auto checked = [&](const Answers& a) { return a.copies_checked; };
+
+  Answers first = answers(kCppGz, dir, addresses);
+  EXPECT_EQ(first.copies_read, 1u);
+  EXPECT_EQ(checked(first), 1u);
+  EXPECT_TRUE(fs::exists(path + ".ok"));
+  struct stat st;
+  ASSERT_EQ(stat((path + ".ok").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  expect_same(direct, first);
+
+  Answers second = answers(kCppGz, dir, addresses);
+  EXPECT_EQ(second.copies_read, 1u);
+  EXPECT_EQ(checked(second), 0u) << "read whole again despite its mark";
+  expect_same(direct, second);
+
+  // Damaged in place (same file, same size): its modification time moved, the mark no longer
+  // matches, the whole check finds the damage, the copy is rewritten.
+  // (File times come from the kernel's coarse clock, a tick of up to 10 ms: let one pass.)
+  usleep(20 * 1000);
+  std::string bytes = read_file(path);
+  bytes[bytes.size() / 2] ^= 0x40;
+  std::ofstream(path, std::ios::binary | std::ios::in | std::ios::out)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  Answers damaged = answers(kCppGz, dir, addresses);
+  EXPECT_EQ(checked(damaged), 1u);
+  EXPECT_EQ(damaged.copies_read, 0u);
+  EXPECT_EQ(damaged.copies_written, 1u);
+  expect_same(direct, damaged);
+  fs::remove_all(dir);
 }
 
 // A binary rebuilt (another build id) never reads the copy of the old one, even under its

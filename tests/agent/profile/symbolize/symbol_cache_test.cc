@@ -347,11 +347,21 @@ TEST(SymbolCache, DwarfCopiesHaveABoundOfTheirOwn) {
     timespec times[2] = {{0, UTIME_OMIT}, {1000000, 0}};  // long ago
     utimensat(AT_FDCWD, path.c_str(), times, 0);
   }
+  // Its "checked whole" mark goes with it; a mark whose copy is gone goes too; one whose
+  // copy stays, stays.
+  std::string orphan_mark = dir + "/" + std::string(40, 'e') + ".dwarf.ok";
+  std::string kept_copy = dir + "/" + std::string(40, 'f') + ".dwarf";
+  for (const std::string& path : {copy + ".ok", orphan_mark, kept_copy, kept_copy + ".ok"})
+    std::ofstream(path) << std::string(path == kept_copy ? 100 : 72, 'x');
   ASSERT_TRUE(fs::exists(copy) && fs::exists(temp));
   SymbolCache cache(dir, 3000);  // copies: 1500
   cache.add(kId, 1, entry("f", 1));
   cache.save();
   EXPECT_FALSE(fs::exists(copy));
+  EXPECT_FALSE(fs::exists(copy + ".ok"));
+  EXPECT_FALSE(fs::exists(orphan_mark));
+  EXPECT_TRUE(fs::exists(kept_copy));
+  EXPECT_TRUE(fs::exists(kept_copy + ".ok"));
   EXPECT_FALSE(fs::exists(temp));
   EXPECT_TRUE(fs::exists(dir + "/" + kId + ".sym"));
 }
