@@ -65,14 +65,14 @@ bool dump_thread_running() noexcept;
 //   - an exit from inside a signal handler, whose dump cannot run on the exiting thread
 //     (agent.cc final_dump_with_thread_deferred).
 // Until then the exit dump runs on the exiting thread as always.
-// A process that forked (a shell, make, a prefork server's master: fork_child.h has_forked)
+// A process that forked (bash, a prefork server's master: fork_child.h has_forked)
 // keeps the thread deferred longer, because once a process has had a second thread glibc's
 // fork() takes its multi-threaded path for good: it locks and resets the allocator's arenas,
 // stdio's list and more around every fork, writes that copy ~12 pages (page faults in the
 // parent and the child), and a shell's loop of `true` ran ~1.5x slower instead of ~1.35x.
 // What it gives up: an exit() from a handler that interrupted a point where no thread can
-// start (malloc, the loader, a glibc leaf), in such a process that has no thread yet, skips
-// its exit dump with a warning. Normal context, except the functions marked SIGNAL-SAFE.
+// start (malloc, the loader, a glibc leaf not blocked in a system call), in such a process
+// that has no thread yet, skips its exit dump with a warning. Normal context, except the functions marked SIGNAL-SAFE.
 void defer_dump_thread(int64_t interval_nanos) noexcept;
 // True while deferred in this process. SIGNAL-SAFE.
 bool dump_thread_deferred() noexcept;

@@ -327,8 +327,8 @@ TEST_F(StartupE2E, ABusyProcessGetsItsDeferredDumpThreadFromItsSamples) {
 // A process that forks, as a shell does (a SIGCHLD handler installed first, a SIGTERM
 // handler after its first fork, CPU samples between its forks), keeps its dump thread
 // deferred: a second thread would make each of its forks glibc's multi-threaded one. Its
-// SIGTERM handler's exit() (over pause(), where a thread may start) still writes the exit
-// dump, with the samples of its burns.
+// SIGTERM handler's exit() (over sigsuspend(), blocked in a system call, where a thread may
+// start) still writes the exit dump, with the samples of its burns.
 TEST_F(StartupE2E, AProcessThatForksKeepsItsDumpThreadDeferred) {
   run_deferred_start("idle", cache_);
   DeferredStartRun forking = run_deferred_start("fork_burn", cache_);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <link.h>
 #include <signal.h>
+#include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -83,8 +84,10 @@ PROFAGENT_START_PATH int find_ranges(dl_phdr_info* info, size_t, void* data) {
   if (!contains_probe) return 0;
   // Only the injected object is "agent code", whatever its file is called (a copy renamed
   // agent.so is the agent too); linked into a test executable, the same functions are
-  // ordinary program code. (The executable is the object the loader names "".)
-  if (query->out->only_shared_object && (info->dlpi_name == nullptr || info->dlpi_name[0] == 0))
+  // ordinary program code. (The executable is the object whose program headers the kernel
+  // named in AT_PHDR; its loader name is "" unless it was started as `ld.so ./prog`.)
+  if (query->out->only_shared_object &&
+      reinterpret_cast<uintptr_t>(info->dlpi_phdr) == getauxval(AT_PHDR))
     return 1;
   for (int i = 0; i < found; ++i) query->out->ranges[i] = found_ranges[i];
   query->out->count.store(found, std::memory_order_release);

@@ -6,8 +6,11 @@
 // case puts the test's main thread in the state, and another thread sends the signal.
 #include "agent/runtime/thread_start_point.h"
 
+#include <dlfcn.h>
 #include <gtest/gtest.h>
+#include <link.h>
 #include <pthread.h>
+#include <ucontext.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -15,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <thread>
+#include <vector>
 
 #include "agent/runtime/unwind/thread_stack.h"
 #include "agent/runtime/unwind/unwinder.h"
@@ -26,6 +30,7 @@ std::atomic<int> g_verdict{-1};    // may_start_thread_at in the SIGUSR1 handler
 std::atomic<int> g_here{-1};       // may_start_thread_here in the SIGUSR2 handler
 std::atomic<int> g_exit_point{-1}; // where_exit_runs in the SIGUSR2 handler
 std::atomic<bool> g_in_state{false};
+uintptr_t g_libc_lo = 0, g_libc_hi = 0;  // libc's executable segment (SetUp)
 
 void judge_interrupted_point(int, siginfo_t*, void* uc) {
   g_verdict = static_cast<int>(may_start_thread_at(uc));
@@ -54,6 +59,7 @@ class ThreadStartPoint : public ::testing::Test {
     unwind_tables_refresh();
     ASSERT_TRUE(wait_for_unwind_tables(2000 * 1000000LL));
     remember_libc_and_loader_code();
+    find_libc_code();
     install(SIGUSR1, judge_interrupted_point, &old1_);
     install(SIGUSR2, judge_from_handler, &old2_);
     g_verdict = g_here = g_exit_point = -1;
@@ -62,6 +68,25 @@ class ThreadStartPoint : public ::testing::Test {
   void TearDown() override {
     sigaction(SIGUSR1, &old1_, nullptr);
     sigaction(SIGUSR2, &old2_, nullptr);
+  }
+
+  // libc's executable segment, from the object that holds memchr.
+  static void find_libc_code() {
+    dl_iterate_phdr(
+        [](dl_phdr_info* info, size_t, void*) {
+          auto probe = reinterpret_cast<uintptr_t>(dlsym(RTLD_DEFAULT, "memchr"));
+          for (int i = 0; i < info->dlpi_phnum; ++i) {
+            const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+            uintptr_t lo = info->dlpi_addr + ph.p_vaddr, hi = lo + ph.p_memsz;
+            if (ph.p_type == PT_LOAD && (ph.p_flags & PF_X) && probe >= lo && probe < hi) {
+              g_libc_lo = lo;
+              g_libc_hi = hi;
+              return 1;
+            }
+          }
+          return 0;
+        },
+        nullptr);
   }
 
   static void install(int sig, void (*handler)(int, siginfo_t*, void*), struct sigaction* old) {
@@ -170,6 +195,56 @@ TEST_F(ThreadStartPoint, InsideAHandlerAHookMayNotAndAnExitKnowsWhatItInterrupte
   qsort(values, 2, sizeof values[0], compare_spinning);
   sender.join();
   EXPECT_EQ(g_here.load(), 0);
+  EXPECT_EQ(g_exit_point.load(), static_cast<int>(ExitPoint::kHandlerOverUnsafe));
+}
+
+// An exit inside a handler that interrupted a glibc wrapper blocked in a system call (a
+// shell's waitpid, read, pause) is over a safe point: the walk's signal frame holds the
+// interrupted registers, which say so. One that interrupted glibc code computing (memchr
+// here) is not: the heap or a lock may be mid-update there.
+TEST_F(ThreadStartPoint, AnExitInAHandlerOverABlockedGlibcCallIsSafeButNotOverGlibcComputing) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  std::thread sender = send_when_ready(SIGUSR2, false, [&] {
+    while (g_exit_point.load() < 0) usleep(100);
+    char c = 'x';
+    EXPECT_EQ(write(fds[1], &c, 1), 1);
+  });
+  char c;
+  EXPECT_EQ(read(fds[0], &c, 1), 1);  // restarted after the handler (SA_RESTART)
+  sender.join();
+  close(fds[0]);
+  close(fds[1]);
+  EXPECT_EQ(g_exit_point.load(), static_cast<int>(ExitPoint::kHandlerOverSafe));
+
+  // Inside memchr over 16 MiB (milliseconds each): the handler keeps a verdict only when the
+  // signal landed in libc (most of the time), and the sender sends again until it has one.
+  struct sigaction sa, old;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = [](int, siginfo_t*, void* uc) {
+    auto rip = static_cast<uintptr_t>(static_cast<ucontext_t*>(uc)->uc_mcontext.gregs[REG_RIP]);
+    if (rip - g_libc_lo >= g_libc_hi - g_libc_lo) return;
+    g_exit_point = static_cast<int>(where_exit_runs());
+  };
+  sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+  sigaction(SIGUSR2, &sa, &old);
+  g_exit_point = -1;
+  std::vector<char> big(16 << 20, 'a');
+  pthread_t target = pthread_self();
+  std::atomic<bool> done{false};
+  std::thread prodder([&] {
+    while (!done.load()) {
+      usleep(3000);
+      if (g_exit_point.load() < 0) pthread_kill(target, SIGUSR2);
+    }
+  });
+  int found = 0;
+  for (int i = 0; i < 100000 && g_exit_point.load() < 0; ++i)
+    found += memchr(big.data(), 'b', big.size()) != nullptr;
+  done = true;
+  prodder.join();
+  sigaction(SIGUSR2, &old, nullptr);
+  EXPECT_EQ(found, 0);
   EXPECT_EQ(g_exit_point.load(), static_cast<int>(ExitPoint::kHandlerOverUnsafe));
 }
 

@@ -13,7 +13,9 @@
 //   raise_abort  prints, then raise(SIGTERM); abort(): the process must die of SIGTERM
 //   fork_burn  as a shell does: installs a SIGCHLD handler, forks a child that ends at once
 //            and waits for it, installs a SIGTERM handler that calls exit(0), then 50 times
-//            forks and waits for a child and burns 10 ms of CPU (burn_in_process) first
+//            forks and waits for a child and burns 10 ms of CPU (burn_in_process) first;
+//            SIGTERM is blocked from before its line until it waits in sigsuspend(), so the
+//            handler's exit() always interrupts that blocked call
 // Output goes through write(2): no stdio buffer is allocated.
 #include <fcntl.h>
 #include <signal.h>
@@ -103,6 +105,13 @@ int main(int argc, char** argv) {
     abort();
   } else if (strcmp(mode, "fork_burn") == 0) {
     fork_burn();
+    sigset_t term, unblocked;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    sigprocmask(SIG_BLOCK, &term, &unblocked);
+    sigdelset(&unblocked, SIGTERM);
+    print_threads();
+    for (;;) sigsuspend(&unblocked);
   } else if (strcmp(mode, "handler") == 0) {
     signal(SIGTERM, exit_on_term);
     keep_block();

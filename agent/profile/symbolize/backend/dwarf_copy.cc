@@ -54,7 +54,7 @@ bool is_copied(const char* name) {
 uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
 
 // A 64-bit checksum of the image and the build id, four independent multiply-rotate lanes
-// over 8-byte words (several GB/s: the copy is checked at every open). Our own, not zlib's
+// over 8-byte words (several GB/s: a copy is checked whole until it has a mark, below). Our own, not zlib's
 // crc32: a host that defines a `crc32` of its own would take that call (global scope first).
 uint64_t checksum(const char* image, size_t size, const char* build_id, size_t id_size) {
   constexpr uint64_t k1 = 0x9e3779b185ebca87ull, k2 = 0xc2b2ae3d27d4eb4full;
@@ -81,7 +81,9 @@ uint64_t checksum(const char* image, size_t size, const char* build_id, size_t i
 }
 
 // The mark that a copy was checked whole (`<id>.dwarf.ok`): which file (device, inode, size,
-// modification time) and which content (the trailer's checksum) were read and found right.
+// modification and status-change times) and which content (the trailer's checksum) were read
+// and found right. (The status-change time cannot be set from user space: a copy rewritten in
+// place with its old modification time put back still changes it.)
 // Reading 8 MiB of libc's copy to check it cost each first symbolization of a process 2-6 ms;
 // a copy the mark names is used without that pass. The copy is never written in place (a
 // new copy is a new file, renamed over it), and any write to it changes its modification time,
@@ -91,10 +93,11 @@ struct VerifiedMark {
   char magic[16];
   uint64_t dev, ino, size;
   int64_t mtime_sec, mtime_nsec;
+  int64_t ctime_sec, ctime_nsec;
   uint64_t checksum;
 };
 constexpr char kMarkMagic[16] = {'p', 'r', 'o', 'f', 'a', 'g', 'e', 'n',
-                                 't', '-', 'd', 'w', 'o', 'k', '0', '1'};
+                                 't', '-', 'd', 'w', 'o', 'k', '0', '2'};
 
 VerifiedMark mark_of(const struct stat& st, uint64_t checksum) {
   VerifiedMark m{};
@@ -104,6 +107,8 @@ VerifiedMark mark_of(const struct stat& st, uint64_t checksum) {
   m.size = static_cast<uint64_t>(st.st_size);
   m.mtime_sec = st.st_mtim.tv_sec;
   m.mtime_nsec = st.st_mtim.tv_nsec;
+  m.ctime_sec = st.st_ctim.tv_sec;
+  m.ctime_nsec = st.st_ctim.tv_nsec;
   m.checksum = checksum;
   return m;
 }

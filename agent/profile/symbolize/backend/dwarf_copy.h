@@ -9,8 +9,8 @@
 // written to a temporary name and renamed, checksummed with the build id in a trailer (a
 // corrupt, truncated or foreign file is ignored and rewritten), at most kMaxCopyBytes (a
 // quarter of the directory bound), every failure silent. A copy checked whole gets a mark,
-// `<dir>/<build id>.dwarf.ok` (the file's device, inode, size, modification time and
-// checksum): a later open that finds the mark matching skips reading the whole copy. Part
+// `<dir>/<build id>.dwarf.ok` (the file's device, inode, size, modification and status-change
+// times and checksum): a later open that finds the mark matching skips reading the whole copy. Part
 // of libprofagent-symbolize.so.
 // Normal (dump-thread) context only.
 #pragma once
