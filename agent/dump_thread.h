@@ -72,7 +72,8 @@ bool dump_thread_running() noexcept;
 // parent and the child), and a shell's loop of `true` ran ~1.5x slower instead of ~1.35x.
 // What it gives up: an exit() from a handler that interrupted a point where no thread can
 // start (malloc, the loader, a glibc leaf not blocked in a system call), in such a process
-// that has no thread yet, skips its exit dump with a warning. Normal context, except the functions marked SIGNAL-SAFE.
+// that has no thread yet, skips its exit dump with a warning. Normal context, except the
+// functions marked SIGNAL-SAFE.
 void defer_dump_thread(int64_t interval_nanos) noexcept;
 // True while deferred in this process. SIGNAL-SAFE.
 bool dump_thread_deferred() noexcept;
