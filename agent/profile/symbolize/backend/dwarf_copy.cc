@@ -55,8 +55,8 @@ uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
 
 // A 64-bit checksum of the image and the build id, four independent multiply-rotate lanes
 // over 8-byte words (several GB/s: a copy is checked whole until it has a mark, below). Our
-// own, not zlib's
-// crc32: a host that defines a `crc32` of its own would take that call (global scope first).
+// own, not zlib's crc32: a host that defines a `crc32` of its own would take that call
+// (global scope first).
 uint64_t checksum(const char* image, size_t size, const char* build_id, size_t id_size) {
   constexpr uint64_t k1 = 0x9e3779b185ebca87ull, k2 = 0xc2b2ae3d27d4eb4full;
   uint64_t lane[4] = {k1 + k2, k2, 0, 0 - k1};
