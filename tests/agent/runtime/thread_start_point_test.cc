@@ -113,6 +113,23 @@ class ThreadStartPoint : public ::testing::Test {
     });
   }
 
+  // This thread blocks in read() on a pipe; another sends `sig` while it is blocked, and
+  // writes a byte once the handler has set `answer` (the read restarts: SA_RESTART).
+  void block_in_read_until_answered(int sig, std::atomic<int>& answer) {
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    std::thread sender = send_when_ready(sig, false, [&] {
+      while (answer.load() < 0) usleep(100);
+      char c = 'x';
+      EXPECT_EQ(write(fds[1], &c, 1), 1);
+    });
+    char c;
+    EXPECT_EQ(read(fds[0], &c, 1), 1);
+    sender.join();
+    close(fds[0]);
+    close(fds[1]);
+  }
+
   struct sigaction old1_, old2_;
 };
 
@@ -124,18 +141,7 @@ TEST_F(ThreadStartPoint, ProgramCodeIsAPlaceToStartAThread) {
 }
 
 TEST_F(ThreadStartPoint, AGlibcCallBlockedInASystemCallIsToo) {
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  std::thread sender = send_when_ready(SIGUSR1, false, [&] {
-    while (g_verdict.load() < 0) usleep(100);
-    char c = 'x';
-    EXPECT_EQ(write(fds[1], &c, 1), 1);
-  });
-  char c;
-  EXPECT_EQ(read(fds[0], &c, 1), 1);  // restarted after the handler (SA_RESTART)
-  sender.join();
-  close(fds[0]);
-  close(fds[1]);
+  block_in_read_until_answered(SIGUSR1, g_verdict);
   EXPECT_EQ(g_verdict.load(), static_cast<int>(StartPoint::kAccepted));
 }
 
@@ -203,18 +209,7 @@ TEST_F(ThreadStartPoint, InsideAHandlerAHookMayNotAndAnExitKnowsWhatItInterrupte
 // interrupted registers, which say so. One that interrupted glibc code computing (memchr
 // here) is not: the heap or a lock may be mid-update there.
 TEST_F(ThreadStartPoint, AnExitInAHandlerOverABlockedGlibcCallIsSafeButNotOverGlibcComputing) {
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  std::thread sender = send_when_ready(SIGUSR2, false, [&] {
-    while (g_exit_point.load() < 0) usleep(100);
-    char c = 'x';
-    EXPECT_EQ(write(fds[1], &c, 1), 1);
-  });
-  char c;
-  EXPECT_EQ(read(fds[0], &c, 1), 1);  // restarted after the handler (SA_RESTART)
-  sender.join();
-  close(fds[0]);
-  close(fds[1]);
+  block_in_read_until_answered(SIGUSR2, g_exit_point);
   EXPECT_EQ(g_exit_point.load(), static_cast<int>(ExitPoint::kHandlerOverSafe));
 
   // Inside memchr over 16 MiB (milliseconds each): the handler keeps a verdict only when the
