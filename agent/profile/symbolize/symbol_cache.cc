@@ -387,13 +387,8 @@ size_t SymbolCache::write_file(const std::string& build_id,
   std::string bytes = serialize(build_id, entries);
   std::string temp = path_of(build_id) + ".tmp." + std::to_string(getpid()) + "." +
                      std::to_string(g_temp_counter.fetch_add(1));
-  int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return false;
-  bool written = write_all(fd, bytes.data(), bytes.size()) == 0;
-  bool ok = close(fd) == 0 && written;
-  if (ok) ok = rename(temp.c_str(), path_of(build_id).c_str()) == 0;
-  if (!ok) unlink(temp.c_str());
-  return ok ? bytes.size() : 0;
+  return write_file_by_rename(temp, path_of(build_id), bytes.data(), bytes.size()) ? bytes.size()
+                                                                                   : 0;
 }
 
 void SymbolCache::save(bool other_files_written) {

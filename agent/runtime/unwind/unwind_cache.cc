@@ -170,9 +170,12 @@ void store_unwind_table(const std::string& build_id, uint64_t span, const FrameD
   if (getrlimit(RLIMIT_FSIZE, &fsize) != 0 || fsize.rlim_cur != RLIM_INFINITY) return;
   AgentScope scope;
   if (!dir_usable(/*create=*/true)) return;  // usually there already (the symbol cache's)
-  std::string payload(payload_bytes(row_count, pages), '\0');
-  memcpy(payload.data(), rows, static_cast<size_t>(row_count) * sizeof(FrameDesc));
-  memcpy(payload.data() + payload.size() - pages * sizeof(uint32_t), page_first_row,
+  // The file: the header, then the payload (rows, page index) it checksums.
+  const size_t payload_size = payload_bytes(row_count, pages);
+  std::string file(sizeof(Header) + payload_size, '\0');
+  char* payload = file.data() + sizeof(Header);
+  memcpy(payload, rows, static_cast<size_t>(row_count) * sizeof(FrameDesc));
+  memcpy(payload + payload_size - pages * sizeof(uint32_t), page_first_row,
          pages * sizeof(uint32_t));
   Header h{};
   memcpy(h.magic, kMagic, sizeof kMagic);
@@ -180,18 +183,13 @@ void store_unwind_table(const std::string& build_id, uint64_t span, const FrameD
   h.row_count = row_count;
   h.span = span;
   h.pages = pages;
-  h.checksum = unwind_cache_checksum(payload.data(), payload.size());
+  h.checksum = unwind_cache_checksum(payload, payload_size);
+  memcpy(file.data(), &h, sizeof h);
   static std::atomic<unsigned> counter{0};
   std::string tmp = path + ".tmp." + std::to_string(getpid()) + "." +
                     std::to_string(counter.fetch_add(1));
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return;  // no cache directory to write: skipped without a word
-  bool ok = write_all(fd, &h, sizeof h) == 0 && write_all(fd, payload.data(), payload.size()) == 0;
-  ok = close(fd) == 0 && ok;
-  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
-    unlink(tmp.c_str());
-    return;
-  }
+  // (No cache directory to write, or a full disk: skipped without a word.)
+  if (!write_file_by_rename(tmp, path, file.data(), file.size())) return;
   g_tables_stored.fetch_add(1, std::memory_order_relaxed);
 }
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -126,21 +127,6 @@ bool marked_verified(const std::string& copy_path, const struct stat& st, uint64
   return ok && std::memcmp(&m, &want, sizeof m) == 0;
 }
 
-// Written after a whole check, to a temporary name and renamed (eviction removes one left
-// by a writer that died); any failure is silent (the next process checks whole again).
-bool file_size_allowed(uint64_t bytes);
-
-void mark_verified(const std::string& copy_path, const struct stat& st, uint64_t checksum) {
-  VerifiedMark m = mark_of(st, checksum);
-  if (!file_size_allowed(sizeof m)) return;
-  std::string temp = copy_path + ".tmp.ok." + std::to_string(getpid());
-  int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return;
-  bool ok = write_all(fd, &m, sizeof m) == 0;
-  ok = close(fd) == 0 && ok;
-  if (!ok || rename(temp.c_str(), (copy_path + ".ok").c_str()) != 0) unlink(temp.c_str());
-}
-
 const char* section_name(Elf* elf, const GElf_Shdr& shdr) {
   size_t shstrndx = 0;
   if (elf_getshdrstrndx(elf, &shstrndx) != 0) return nullptr;
@@ -170,6 +156,18 @@ bool file_size_allowed(uint64_t bytes) {
   rlimit limit;
   return getrlimit(RLIMIT_FSIZE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY ||
          bytes <= limit.rlim_cur;
+}
+
+// Written after a whole check, through a temporary name (`<id>.dwarf.tmp.ok.<pid>.<n>`, which
+// eviction removes if a writer died); any failure is silent (the next process checks whole
+// again).
+void mark_verified(const std::string& copy_path, const struct stat& st, uint64_t checksum) {
+  static std::atomic<unsigned> counter{0};
+  VerifiedMark m = mark_of(st, checksum);
+  if (!file_size_allowed(sizeof m)) return;
+  std::string temp = copy_path + ".tmp.ok." + std::to_string(getpid()) + "." +
+                     std::to_string(counter.fetch_add(1));
+  write_file_by_rename(temp, copy_path + ".ok", &m, sizeof m);
 }
 
 // The copy's image (the copied sections, decompressed, as a small ELF) and its trailer,
