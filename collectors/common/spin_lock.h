@@ -29,6 +29,11 @@ class SpinLock {
       }
     }
   }
+  // One attempt: false if another thread (or this one, interrupted) holds it.
+  bool try_lock() noexcept {
+    return !held_.load(std::memory_order_relaxed) &&
+           !held_.exchange(true, std::memory_order_acquire);
+  }
   void unlock() noexcept { held_.store(false, std::memory_order_release); }
   // Fork child only: the thread that may have held it is gone.
   // (Stored only when held: a fork child whose parent held none keeps the page shared.)

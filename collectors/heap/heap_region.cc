@@ -40,6 +40,11 @@ ObjectHeader* header_of(const void* p) {
 
 size_t round_up(size_t n, size_t to) { return (n + to - 1) & ~(to - 1); }
 
+// The most the reservation may take under an address-space limit of `limit_bytes`.
+size_t cap_under_limit(uint64_t limit_bytes) {
+  return static_cast<size_t>(limit_bytes / kLimitFraction) & ~(kPage - 1);
+}
+
 }  // namespace
 
 int heap_class_index(size_t b) noexcept {
@@ -61,7 +66,7 @@ PROFAGENT_START_PATH bool HeapRegion::reserve(size_t bytes) noexcept {
   size_t least = kMinReserve;
   rlimit limit;
   if (getrlimit(RLIMIT_AS, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
-    const size_t cap = (limit.rlim_cur / kLimitFraction) & ~(kPage - 1);
+    const size_t cap = cap_under_limit(limit.rlim_cur);
     if (bytes > cap) bytes = cap;
     least = kMinReserveUnderLimit;
   }
@@ -76,6 +81,32 @@ PROFAGENT_START_PATH bool HeapRegion::reserve(size_t bytes) noexcept {
     return true;
   }
   return false;
+}
+
+size_t HeapRegion::fit_under_address_limit(uint64_t limit_bytes) noexcept {
+  if (size_.load(std::memory_order_relaxed) == 0) return 0;
+  // Bounded: the holder is another thread for a few dozen instructions, or this thread itself
+  // (a signal handler's setrlimit over a sampled malloc), which spinning would never free.
+  constexpr int kAttempts = 1000;
+  int attempt = 0;
+  while (!lock_.try_lock()) {
+    if (++attempt == kAttempts) return size_.load(std::memory_order_relaxed);
+    sched_yield();
+  }
+  const size_t size = size_.load(std::memory_order_relaxed);
+  // As reserve() would under this limit (1 MiB at least), and what was handed out.
+  size_t keep = cap_under_limit(limit_bytes);
+  if (keep < kMinReserveUnderLimit) keep = kMinReserveUnderLimit;
+  if (keep < round_up(bump_, kPage)) keep = round_up(bump_, kPage);  // (carve keeps pages whole)
+  if (keep < size) {
+    // The new size first: once the tail is unmapped the kernel may hand its addresses to the
+    // program, whose pointers there free() must not take for sampled objects.
+    size_.store(keep, std::memory_order_seq_cst);
+    munmap(reinterpret_cast<void*>(base_.load(std::memory_order_relaxed) + keep), size - keep);
+  }
+  const size_t now = size_.load(std::memory_order_relaxed);
+  lock_.unlock();
+  return now;
 }
 
 PROFAGENT_SAMPLE_PATH uintptr_t HeapRegion::carve(size_t bytes) noexcept {

@@ -35,6 +35,16 @@ class HeapRegion {
   bool reserve(size_t bytes) noexcept;
   size_t reserved_bytes() const noexcept { return size_.load(std::memory_order_relaxed); }
 
+  // The program lowers its own RLIMIT_AS to `limit_bytes` while it runs (`ulimit -v` in a
+  // shell, Python's resource.setrlimit): the reservation, made for the limit at start (up to
+  // 256 GiB when there was none), would count against the new limit and fail every later
+  // mapping of the program. It is cut to what reserve() would take under that limit, never
+  // below what it has handed out (the unused tail is unmapped; objects keep their places).
+  // Never grows back. Returns the bytes reserved now. HOOK CONTEXT (the setrlimit hooks): no
+  // allocation; the region's lock is tried a bounded number of times (a handler's call over
+  // this thread's own sampled allocation leaves the reservation as it is).
+  size_t fit_under_address_limit(uint64_t limit_bytes) noexcept;
+
   // The free-hook test: one subtraction and one compare; false for nullptr and before
   // reserve().
   bool contains(const void* p) const noexcept {

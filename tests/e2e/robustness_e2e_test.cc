@@ -475,6 +475,43 @@ TEST_F(RobustnessE2E, ProgramUnderAnAddressSpaceLimitGetsAsMuchMemoryAsWithoutTh
   EXPECT_EQ(e2e::profiles(dir_, "heap").size(), 1u);  // the heap profile is still on
 }
 
+// A program that lowers its own RLIMIT_AS while it runs (setrlimit, prlimit; a shell's
+// `ulimit -v` before its own allocations) gets as much as without the agent: the heap
+// profile's reservation, made for the unlimited start (256 GiB of PROT_NONE), is cut to 1/64
+// of the new limit first (collectors/heap/address_limit_hooks.cc). Before, every later
+// mapping of the process failed: the program got 5-9 MiB of 1,536, bash died of "xrealloc:
+// cannot allocate" (status 2), and a `sh -c 'ulimit -v ...; exec ...'` whose dump thread
+// worked late (a loaded machine) warned "out of memory while preparing the profile
+// directory" (the test above, in CI).
+TEST_F(RobustnessE2E, ProgramLoweringItsOwnAddressSpaceLimitGetsAsMuchMemoryAsWithoutTheAgent) {
+  const std::string prog = e2e::program("address_space_budget");
+  for (const char* how : {"setrlimit", "prlimit"}) {
+    SCOPED_TRACE(how);
+    const std::string dir = e2e::make_temp_dir();
+    e2e::RunOptions with;
+    with.env = all_profiles_on(dir);
+    e2e::RunResult r = e2e::run({prog, "1536", "2048", how}, with);
+    EXPECT_EQ(r.exit_code(), 0) << r.err;
+    EXPECT_EQ(r.out, "allocated 1536 MiB\n") << r.err;
+    EXPECT_EQ(r.err, "");
+    EXPECT_EQ(e2e::profiles(dir, "heap").size(), 1u);  // the heap profile is still on
+  }
+  // bash's own 15 MB string after its `ulimit -v`, then a child that takes most of the limit.
+  const std::string script =
+      "ulimit -v 2097152; x=$(head -c 5000000 /dev/zero | tr '\\0' a); y=\"$x$x$x\"; "
+      "echo ${#y}; " + prog + " 1536";
+  e2e::RunOptions with;
+  with.env = all_profiles_on(dir_);
+  e2e::RunOptions without = with;
+  without.preload = false;
+  e2e::RunResult b = e2e::run({"bash", "-c", script}, without);
+  ASSERT_EQ(b.out, "15000000\nallocated 1536 MiB\n") << b.err;
+  e2e::RunResult a = e2e::run({"bash", "-c", script}, with);
+  EXPECT_EQ(a.exit_code(), 0) << a.err;
+  EXPECT_EQ(a.out, b.out) << a.err;
+  EXPECT_EQ(a.err, "");
+}
+
 TEST_F(RobustnessE2E, CppProgramWithExceptionsTemplatesAndMutexesIsIdentical) {
   expect_identical({e2e::program("mixed_cpp")});
 }

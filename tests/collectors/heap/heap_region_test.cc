@@ -2,8 +2,11 @@
 #include "collectors/heap/heap_region.h"
 
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <set>
@@ -146,6 +149,88 @@ TEST(HeapRegion, UnderAnAddressSpaceLimitReservesAtMostASixtyFourth) {
     return "";
   });
   EXPECT_TRUE(child.passed()) << child.message;
+}
+
+// True if [p, p + bytes) is mapped (msync fails with ENOMEM on an unmapped page).
+bool mapped(uintptr_t p, size_t bytes) {
+  return msync(reinterpret_cast<void*>(p & ~uintptr_t{4095}), bytes, MS_ASYNC) == 0;
+}
+
+// A program that lowers its own RLIMIT_AS while it runs (address_limit_hooks.cc): the region
+// shrinks to 1/64 of the new limit, its unused tail unmapped, never below what it handed
+// out, and never grows back. Objects keep their places and are freed as before.
+TEST(HeapRegion, ALoweredAddressLimitCutsTheUnusedTailOnly) {
+  HeapRegion r;
+  ASSERT_TRUE(r.reserve(kGiB));
+  const uintptr_t base = reinterpret_cast<uintptr_t>(r.allocate(64, 16, 1)) & ~uintptr_t{4095};
+  void* big = r.allocate(size_t{20} << 20, 16, 2);  // a span: the bump passes 20 MiB
+  ASSERT_NE(big, nullptr);
+  void* small = r.allocate(100, 16, 3);
+  ASSERT_NE(small, nullptr);
+
+  EXPECT_EQ(r.fit_under_address_limit(size_t{64} * 64 << 20), size_t{64} << 20);  // 4 GiB: 64 MiB
+  EXPECT_EQ(r.reserved_bytes(), size_t{64} << 20);
+  EXPECT_TRUE(mapped(base, size_t{64} << 20));
+  EXPECT_FALSE(mapped(base + (size_t{64} << 20), 4096));  // the tail is given back
+  EXPECT_FALSE(r.contains(reinterpret_cast<void*>(base + (size_t{64} << 20))));
+
+  // 1 GiB would allow 16 MiB: the 20 MiB object and what follows it stay.
+  const size_t kept = r.fit_under_address_limit(kGiB);
+  EXPECT_GT(kept, size_t{20} << 20);
+  EXPECT_LT(kept, size_t{64} << 20);
+  EXPECT_TRUE(r.contains(big));
+  EXPECT_TRUE(r.info(big).valid);
+  EXPECT_EQ(r.info(small).tag, 3u);
+  EXPECT_EQ(r.allocate(size_t{64} << 20, 16, 4), nullptr);  // no room past the new end
+  r.release(big);
+  EXPECT_FALSE(r.info(big).valid);
+  void* again = r.allocate(size_t{20} << 20, 16, 5);  // its block is reused
+  EXPECT_EQ(again, big);
+
+  EXPECT_EQ(r.fit_under_address_limit(size_t{1} << 50), kept);  // a higher limit: no growth
+  EXPECT_EQ(r.reserved_bytes(), kept);
+}
+
+// Shrinking while other threads allocate and free: every object stays inside the region and
+// valid, and none is placed past its end.
+TEST(HeapRegion, ALoweredAddressLimitWhileThreadsAllocateKeepsEveryObject) {
+  HeapRegion r;
+  ASSERT_TRUE(r.reserve(kGiB));
+  std::atomic<bool> stop{false};
+  std::atomic<int> errors{0}, started{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      std::vector<void*> live;
+      started.fetch_add(1);
+      for (int i = 0; !stop.load() || i < 1000; ++i) {
+        void* p = r.allocate(static_cast<size_t>(16 + (i * 37 + t) % 5000), 16, 7);
+        if (p != nullptr) {
+          if (!r.contains(p) || !r.info(p).valid) errors.fetch_add(1);
+          memset(p, 0xab, 16);
+          live.push_back(p);
+        }
+        if (live.size() > 200) {
+          for (void* q : live) {
+            if (!r.info(q).valid) errors.fetch_add(1);
+            r.release(q);
+          }
+          live.clear();
+        }
+      }
+      for (void* q : live) r.release(q);
+    });
+  }
+  while (started.load() < 4) std::this_thread::yield();
+  for (uint64_t limit = size_t{64} << 30; limit >= (size_t{1} << 30); limit /= 2) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    r.fit_under_address_limit(limit);
+  }
+  stop.store(true);
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_LE(r.reserved_bytes(), kGiB);
+  EXPECT_EQ(r.stats().live_objects, 0u);
 }
 
 TEST(HeapRegion, ConcurrentUseKeepsObjectsDisjoint) {
