@@ -140,6 +140,7 @@ void exit_dump(void*) { dump_now(/*final=*/true, current_tid()); }
 constexpr int64_t kExitDumpOnDumpThreadNanos = 10 * 1000000000LL;
 
 void exit_through_the_agent();
+void store_unwind_tables_the_start_left();
 
 // The atexit handler: an exception leaving it would end the exit in std::terminate.
 PROFAGENT_START_PATH
@@ -163,6 +164,23 @@ void exit_through_the_agent() {
   if (in_handler && final_dump_on_dump_thread(kExitDumpOnDumpThreadNanos, current_tid()))
     return;
   final_dump_here();
+  if (!in_handler) store_unwind_tables_the_start_left();
+}
+
+// A process that ends within its dump thread's start grace (a shell's `true`, `basename`,
+// `dirname`: ~1 ms) never built its unwind tables, so no run of it stored them in the unwind
+// cache, and every run started a dump thread again, for want of them (~70 us of each such
+// process here). Such a process builds and stores them at its exit when that is small (at
+// most kExitBuildEntries FDEs in all: a coreutils binary lists ~100-500, libc ~3,700, ~1 ms);
+// its next run maps them and keeps its dump thread deferred (defer_dump_thread_at_start).
+// A bigger build is left to a process that lives past the grace.
+constexpr uint64_t kExitBuildEntries = 4096;
+
+void store_unwind_tables_the_start_left() {
+  if (g_state->start_finished.load(std::memory_order_acquire) || dump_thread_deferred()) return;
+  const uint64_t entries = unwind_tables_entries_to_build();
+  if (entries == 0 || entries > kExitBuildEntries) return;
+  unwind_tables_refresh();
 }
 
 }  // namespace

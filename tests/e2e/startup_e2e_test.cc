@@ -313,6 +313,25 @@ TEST_F(StartupE2E, AProcessWithItsTablesCachedStartsItsDumpThreadOnlyWhenItNeeds
 
 // Such a process that burns CPU gets its dump thread from its samples (a buffer to drain),
 // and its CPU profile holds the burn.
+// A process that ends within its dump thread's 2 ms start grace (a shell's `true`,
+// `basename`) never had the thread build its tables, so no run of it stored them and every
+// run started a dump thread. Its exit now builds and stores the missing ones when they are
+// few (here the program's own; libc's, ld.so's and the agent's come from a process that
+// lived past the grace, as the shell's own do in a script): its next run defers the thread.
+TEST_F(StartupE2E, AProcessEndingAtOnceStoresItsFewMissingTablesSoItsNextRunDefers) {
+  e2e::RunOptions warm;
+  warm.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_SYMBOL_CACHE", cache_}};
+  ASSERT_EQ(e2e::run({"/bin/sleep", "0.1"}, warm).exit_code(), 0);
+  DeferredStartRun first = run_deferred_start("quick", cache_, "", {}, false);
+  EXPECT_EQ(first.threads, "threads 2");  // its table was missing
+  EXPECT_EQ(first.result.exit_code(), 0) << first.result.err;
+  EXPECT_EQ(first.result.err, "");
+  DeferredStartRun next = run_deferred_start("quick", cache_, "", {}, false);
+  EXPECT_EQ(next.threads, "threads 1");
+  EXPECT_EQ(next.result.exit_code(), 0) << next.result.err;
+  EXPECT_EQ(next.result.err, "");
+}
+
 TEST_F(StartupE2E, ABusyProcessGetsItsDeferredDumpThreadFromItsSamples) {
   run_deferred_start("idle", cache_);
   DeferredStartRun busy = run_deferred_start("burn", cache_);

@@ -60,17 +60,38 @@ Rules rules_of_kind(CfaKind kind) {
 
 }  // namespace
 
-bool build_frame_table(const uint8_t* hdr, uintptr_t base, std::vector<FrameDesc>& out) {
-  out.clear();
-  if (hdr == nullptr || hdr[0] != 1) return false;
+namespace {
+
+// The header's FDE count and the start of its search table; count 0 when the header is
+// malformed or unsupported.
+struct SearchTable {
+  uint64_t count = 0;
+  const int32_t* table = nullptr;
+};
+
+SearchTable search_table(const uint8_t* hdr) {
+  if (hdr == nullptr || hdr[0] != 1) return {};
   uint8_t eh_frame_enc = hdr[1], count_enc = hdr[2], table_enc = hdr[3];
   Cursor c{hdr + 4, hdr + 4 + 64};
   uintptr_t hdr_addr = reinterpret_cast<uintptr_t>(hdr);
   c.pointer(eh_frame_enc, hdr_addr);
-  if (count_enc == cfi::kPeOmit || table_enc != (cfi::kPeDatarel | cfi::kPeSdata4)) return false;
+  if (count_enc == cfi::kPeOmit || table_enc != (cfi::kPeDatarel | cfi::kPeSdata4)) return {};
   uint64_t count = c.pointer(count_enc, hdr_addr);
-  if (!c.ok || count > (1u << 24)) return false;
-  const int32_t* table = reinterpret_cast<const int32_t*>(c.p);
+  if (!c.ok || count > (1u << 24)) return {};
+  return {count, reinterpret_cast<const int32_t*>(c.p)};
+}
+
+}  // namespace
+
+uint64_t frame_table_entry_count(const uint8_t* hdr) { return search_table(hdr).count; }
+
+bool build_frame_table(const uint8_t* hdr, uintptr_t base, std::vector<FrameDesc>& out) {
+  out.clear();
+  const SearchTable search = search_table(hdr);
+  if (search.count == 0) return false;
+  const uint64_t count = search.count;
+  const int32_t* table = search.table;
+  const uintptr_t hdr_addr = reinterpret_cast<uintptr_t>(hdr);
 
   // CIEs are shared by many FDEs: parse each once (keyed by address).
   std::vector<std::pair<const uint8_t*, Cie>> cies;

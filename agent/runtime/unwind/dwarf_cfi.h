@@ -16,4 +16,8 @@ namespace profagent {
 // Returns false (and leaves `out` empty) when the header is malformed or unsupported.
 bool build_frame_table(const uint8_t* eh_frame_hdr, uintptr_t base, std::vector<FrameDesc>& out);
 
+// How many FDEs the header's search table lists (what build_frame_table would read), or 0
+// when the header is malformed or unsupported. Reads the header only.
+uint64_t frame_table_entry_count(const uint8_t* eh_frame_hdr);
+
 }  // namespace profagent

@@ -80,6 +80,11 @@ std::string unwind_cache_path(const std::string& build_id) {
   return *g_dir + "/" + build_id + ".unwind";
 }
 
+bool unwind_cache_writable() {
+  return g_dir != nullptr && !g_dir->empty() && dir_usable(/*create=*/false) &&
+         access(g_dir->c_str(), W_OK) == 0;
+}
+
 PROFAGENT_START_PATH
 bool unwind_table_cached(const std::string& build_id) {
   std::string path = unwind_cache_path(build_id);

@@ -202,7 +202,38 @@ int object_table_cached(dl_phdr_info* info, size_t, void* data) {
   return 1;
 }
 
+// One object for unwind_tables_entries_to_build: adds its FDE count if its table is not in
+// the cache.
+int object_entries_to_build(dl_phdr_info* info, size_t, void* data) {
+  bool executable = false;
+  const uint8_t* eh_frame_hdr = nullptr;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    executable |= ph.p_type == PT_LOAD && (ph.p_flags & PF_X) && ph.p_memsz != 0;
+    if (ph.p_type == PT_GNU_EH_FRAME)
+      eh_frame_hdr = reinterpret_cast<const uint8_t*>(info->dlpi_addr + ph.p_vaddr);
+  }
+  if (!executable || eh_frame_hdr == nullptr) return 0;
+  if (unwind_table_cached(loaded_build_id(info->dlpi_addr, info->dlpi_phdr, info->dlpi_phnum)))
+    return 0;
+  *static_cast<uint64_t*>(data) += frame_table_entry_count(eh_frame_hdr);
+  return 0;
+}
+
 }  // namespace
+
+uint64_t unwind_tables_entries_to_build() noexcept {
+  AgentScope scope;
+  if (!unwind_cache_writable()) return UINT64_MAX;  // nothing built now would be kept
+  uint64_t entries = 0;
+  if (!run_contained("looking up the cached unwind tables", [&entries] {
+        for_each_loaded_object([&entries](dl_phdr_info* info, size_t size) {
+          return object_entries_to_build(info, size, &entries);
+        });
+      }))
+    return UINT64_MAX;
+  return entries;
+}
 
 PROFAGENT_START_PATH
 bool unwind_tables_all_cached() noexcept {

@@ -51,6 +51,11 @@ void unwind_tables_refresh() noexcept;
 // milliseconds). A file that then fails to load is built after all. Normal context.
 bool unwind_tables_all_cached() noexcept;
 
+// How many FDEs the loaded objects whose table is not in the unwind cache list in all (what
+// a refresh now would build: ~1 ms per few thousand), or UINT64_MAX when that cannot be told
+// (the cache off, unusable or not writable, out of memory). Normal context.
+uint64_t unwind_tables_entries_to_build() noexcept;
+
 // In a forked child (only the forking thread survives): re-makes the refresh lock. Normal
 // context.
 void unwind_tables_after_fork_child() noexcept;

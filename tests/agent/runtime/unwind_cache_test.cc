@@ -2,6 +2,7 @@
 // is refused, a damaged one fails its checksum when checked, a bad page index is never
 // followed; no directory means no cache.
 #include "agent/runtime/unwind/unwind_cache.h"
+#include "agent/runtime/unwind/dwarf_cfi.h"
 #include "agent/runtime/unwind/unwind_tables.h"
 
 #include <gtest/gtest.h>
@@ -173,6 +174,56 @@ TEST_F(UnwindCache, AllCachedOnlyWhenEveryLoadedObjectsTableIsThere) {
   EXPECT_TRUE(unwind_tables_all_cached());
   set_unwind_cache_dir("");
   EXPECT_FALSE(unwind_tables_all_cached());
+}
+
+// The FDE count of every loaded object with a table to build, by build id.
+int fde_counts(dl_phdr_info* info, size_t, void* out) {
+  bool executable = false;
+  const uint8_t* hdr = nullptr;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    executable |= info->dlpi_phdr[i].p_type == PT_LOAD && (info->dlpi_phdr[i].p_flags & PF_X);
+    if (info->dlpi_phdr[i].p_type == PT_GNU_EH_FRAME)
+      hdr = reinterpret_cast<const uint8_t*>(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+  }
+  if (executable && hdr != nullptr)
+    static_cast<std::vector<std::pair<std::string, uint64_t>>*>(out)->emplace_back(
+        loaded_build_id(info->dlpi_addr, info->dlpi_phdr, info->dlpi_phnum),
+        frame_table_entry_count(hdr));
+  return 0;
+}
+
+// The exit of a process that ended within its dump thread's start grace builds the missing
+// tables only when few (agent.cc): the count is the FDEs of the objects not in the cache,
+// and "cannot tell" while the cache directory is missing, not writable or off.
+TEST_F(UnwindCache, EntriesToBuildCountTheFdesOfTheObjectsNotCached) {
+  std::vector<std::pair<std::string, uint64_t>> objects;
+  dl_iterate_phdr(fde_counts, &objects);
+  ASSERT_GE(objects.size(), 2u);
+  EXPECT_EQ(unwind_tables_entries_to_build(), UINT64_MAX);  // the directory is not made yet
+  ASSERT_EQ(mkdir((dir_ + "/cache").c_str(), 0700), 0);
+  uint64_t all = 0;
+  for (const auto& [id, count] : objects) {
+    EXPECT_GT(count, 0u) << id;
+    all += count;
+  }
+  EXPECT_EQ(unwind_tables_entries_to_build(), all);
+  const auto& [last_id, last_count] = objects.back();
+  for (const auto& [id, count] : objects)
+    if (id != last_id)
+      store_unwind_table(id, 8192, rows_.data(), static_cast<uint32_t>(rows_.size()),
+                         index_.data(), index_.size());
+  EXPECT_EQ(unwind_tables_entries_to_build(), last_count);
+  store_unwind_table(last_id, 8192, rows_.data(), static_cast<uint32_t>(rows_.size()),
+                     index_.data(), index_.size());
+  EXPECT_EQ(unwind_tables_entries_to_build(), 0u);
+  if (geteuid() != 0) {  // (root writes anywhere)
+    ASSERT_EQ(chmod((dir_ + "/cache").c_str(), 0500), 0);
+    set_unwind_cache_dir(dir_ + "/cache");
+    EXPECT_EQ(unwind_tables_entries_to_build(), UINT64_MAX);
+    chmod((dir_ + "/cache").c_str(), 0700);
+  }
+  set_unwind_cache_dir("");
+  EXPECT_EQ(unwind_tables_entries_to_build(), UINT64_MAX);
 }
 
 // The build id read from the loaded program headers is the one in the file.
