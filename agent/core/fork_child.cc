@@ -12,6 +12,7 @@
 namespace profagent {
 namespace {
 
+std::atomic<pid_t> g_start_pid{0};  // the process the agent started in
 std::atomic<pid_t> g_fork_child_pid{0};
 std::atomic<pid_t> g_fork_parent_pid{0};
 
@@ -28,11 +29,17 @@ PROFAGENT_FORK_PATH void record_fork_parent() {
 
 PROFAGENT_START_PATH
 void start_fork_child_record() {
+  g_start_pid.store(own_pid());
   pthread_atfork(nullptr, record_fork_parent, record_fork_child);
 }
 
 bool is_recorded_fork_child() noexcept { return is_own_pid(g_fork_child_pid.load()); }
 
 bool has_forked() noexcept { return is_own_pid(g_fork_parent_pid.load()); }
+
+bool shares_its_parents_memory() noexcept {
+  const pid_t start = g_start_pid.load();
+  return start != 0 && !is_own_pid(start) && !is_recorded_fork_child();
+}
 
 }  // namespace profagent

@@ -17,4 +17,9 @@ bool is_recorded_fork_child() noexcept;
 // not, until it forks itself).
 bool has_forked() noexcept;
 
+// True in a child that shares its parent's memory (vfork, or a clone that ran no fork
+// handler): neither the process the agent started in nor a recorded fork child. What it
+// changes in the agent's state or mappings it changes for the parent.
+bool shares_its_parents_memory() noexcept;
+
 }  // namespace profagent

@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "agent/core/fork_child.h"
 #include "collectors/heap/heap_recorder.h"
 
 #define PROFAGENT_HOOK extern "C" __attribute__((visibility("default")))
@@ -38,6 +39,8 @@ void before_limit_change(pid_t pid, int resource, const rlimit64* limit) {
   if (resource != RLIMIT_AS || limit == nullptr || limit->rlim_cur == RLIM64_INFINITY ||
       !names_this_process(pid))
     return;
+  // A vfork child's limit is its own, the region its parent's (their memory is one).
+  if (profagent::shares_its_parents_memory()) return;
   const int saved_errno = errno;
   profagent::g_heap_recorder.region().fit_under_address_limit(limit->rlim_cur);
   errno = saved_errno;
