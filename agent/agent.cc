@@ -141,6 +141,7 @@ constexpr int64_t kExitDumpOnDumpThreadNanos = 10 * 1000000000LL;
 
 void exit_through_the_agent();
 void store_unwind_tables_the_start_left();
+bool dump_thread_can_wait();
 
 // The atexit handler: an exception leaving it would end the exit in std::terminate.
 PROFAGENT_START_PATH
@@ -170,17 +171,29 @@ void exit_through_the_agent() {
 // A process that ends within its dump thread's start grace (a shell's `true`, `basename`,
 // `dirname`: ~1 ms) never built its unwind tables, so no run of it stored them in the unwind
 // cache, and every run started a dump thread again, for want of them (~70 us of each such
-// process here). Such a process builds and stores them at its exit when that is small (at
-// most kExitBuildEntries FDEs in all: a coreutils binary lists ~100-500, libc ~3,700, ~1 ms);
-// its next run maps them and keeps its dump thread deferred (defer_dump_thread_at_start).
+// process on the VM of 2026-12-06's night). Such a process builds and stores them at its exit
+// when that is small (at most kExitBuildEntries FDEs in all: a coreutils binary lists
+// ~100-500, libc ~3,700, ~1 ms) and would let its next run defer the thread
+// (defer_dump_thread_at_start's other conditions), on a stack with the exit dump's room, and
+// not while the dump thread builds them itself; its next run maps them and defers the thread.
 // A bigger build is left to a process that lives past the grace.
 constexpr uint64_t kExitBuildEntries = 4096;
+bool g_tables_cached_at_start = false;  // (then nothing is missing: no count at exit)
 
+PROFAGENT_START_PATH
 void store_unwind_tables_the_start_left() {
-  if (g_state->start_finished.load(std::memory_order_acquire) || dump_thread_deferred()) return;
-  const uint64_t entries = unwind_tables_entries_to_build();
+  if (g_state->start_finished.load(std::memory_order_acquire) || dump_thread_deferred() ||
+      g_tables_cached_at_start || shares_its_parents_memory())
+    return;
+  if (!dump_thread_can_wait() || program_may_have_other_threads() ||
+      program_allocator_in_executable())
+    return;
+  const StackRoom room = current_stack_room();
+  if (room.where != StackRoom::kThreadStack || room.bytes < kRoomForExitDump) return;
+  const uint64_t entries = unwind_tables_entries_to_build(kExitBuildEntries);
   if (entries == 0 || entries > kExitBuildEntries) return;
-  unwind_tables_refresh();
+  if (unwind_tables_refresh_if_idle())
+    log_debug("built the unwind tables the start left ({} FDEs) for the cache", entries);
 }
 
 }  // namespace
@@ -270,6 +283,7 @@ PROFAGENT_START_PATH bool defer_dump_thread_at_start() {
   if (!dump_thread_can_wait() || program_may_have_other_threads() ||
       program_allocator_in_executable() || !unwind_tables_all_cached())
     return false;
+  g_tables_cached_at_start = true;
   unwind_tables_refresh();
   if (unwind_modules() == nullptr) return false;
   defer_dump_thread(config().interval_nanos);

@@ -1,9 +1,11 @@
 // The sampled-object region allocator (see heap_region.h). HOOK CONTEXT except reserve():
-// no host allocation, the agent's own spin lock only, mprotect/madvise syscalls.
+// no host allocation, the agent's own spin lock only; mprotect/madvise syscalls (munmap and
+// sched_yield in fit_under_address_limit, from the setrlimit hooks).
 #include "collectors/heap/heap_region.h"
 
 #include "agent/core/code_layout.h"
 #include "agent/core/sample_path.h"
+#include "agent/runtime/hook_guard.h"
 
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -74,8 +76,9 @@ PROFAGENT_START_PATH bool HeapRegion::reserve(size_t bytes) noexcept {
   for (; bytes >= least; bytes /= 2) {
     void* p = mmap(nullptr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) continue;
-    max_block_ = bytes / 8;
-    if (max_block_ > heap_class_size(kMaxClasses - 1)) max_block_ = heap_class_size(kMaxClasses - 1);
+    size_t max_block = bytes / 8;
+    if (max_block > heap_class_size(kMaxClasses - 1)) max_block = heap_class_size(kMaxClasses - 1);
+    max_block_.store(max_block, std::memory_order_relaxed);
     base_.store(reinterpret_cast<uintptr_t>(p), std::memory_order_relaxed);
     size_.store(bytes, std::memory_order_release);
     return true;
@@ -83,26 +86,40 @@ PROFAGENT_START_PATH bool HeapRegion::reserve(size_t bytes) noexcept {
   return false;
 }
 
-size_t HeapRegion::fit_under_address_limit(uint64_t limit_bytes) noexcept {
-  if (size_.load(std::memory_order_relaxed) == 0) return 0;
-  // Bounded: the holder is another thread for a few dozen instructions, or this thread itself
-  // (a signal handler's setrlimit over a sampled malloc), which spinning would never free.
-  constexpr int kAttempts = 1000;
-  int attempt = 0;
-  while (!lock_.try_lock()) {
-    if (++attempt == kAttempts) return size_.load(std::memory_order_relaxed);
+size_t HeapRegion::fit_under_address_limit(uint64_t limit_bytes, uint64_t mapped_bytes) noexcept {
+  const size_t reserved = size_.load(std::memory_order_relaxed);
+  if (reserved == 0) return 0;
+  // The holder is another thread for a few dozen instructions; or this thread (a signal
+  // handler's setrlimit over its own sampled malloc), which no retry would free: one try.
+  const int attempts = in_agent() ? 1 : 1000;
+  for (int attempt = 1; !lock_.try_lock(); ++attempt) {
+    if (attempt == attempts) return reserved;
     sched_yield();
   }
   const size_t size = size_.load(std::memory_order_relaxed);
-  // As reserve() would under this limit (1 MiB at least), and what was handed out.
-  size_t keep = cap_under_limit(limit_bytes);
+  // Below what is mapped, the limit was set without knowing of the reservation: it is cut as
+  // reserve() would take it under that limit and its tail given back. At or above (`current +
+  // X`), the reservation was counted in: it stays mapped (the room left is the room it would
+  // leave without the agent) and only its usable part shrinks, to a 64th of the limit the
+  // program would have set without it, so sampled objects, which take no new address space
+  // in it, escape that limit by that much at most.
+  const bool unmap_tail = limit_bytes < mapped_bytes;
+  const uint64_t as_without = unmap_tail ? limit_bytes
+                              : limit_bytes > size ? limit_bytes - size
+                                                   : 0;
+  // 1 MiB at least (where reserve() would take none, the heap profile stays on), and never
+  // what was handed out.
+  size_t keep = cap_under_limit(as_without);
   if (keep < kMinReserveUnderLimit) keep = kMinReserveUnderLimit;
   if (keep < round_up(bump_, kPage)) keep = round_up(bump_, kPage);  // (carve keeps pages whole)
   if (keep < size) {
     // The new size first: once the tail is unmapped the kernel may hand its addresses to the
     // program, whose pointers there free() must not take for sampled objects.
     size_.store(keep, std::memory_order_seq_cst);
-    munmap(reinterpret_cast<void*>(base_.load(std::memory_order_relaxed) + keep), size - keep);
+    if (max_block_.load(std::memory_order_relaxed) > keep / 8)
+      max_block_.store(keep / 8, std::memory_order_relaxed);
+    if (unmap_tail)
+      munmap(reinterpret_cast<void*>(base_.load(std::memory_order_relaxed) + keep), size - keep);
   }
   const size_t now = size_.load(std::memory_order_relaxed);
   lock_.unlock();
@@ -126,7 +143,8 @@ void* HeapRegion::allocate(size_t size, size_t alignment, uint32_t tag) noexcept
   if (alignment > kMaxAlignment || (alignment & (alignment - 1)) != 0) return nullptr;
   size_t object = size < 16 ? 16 : size;
   size_t slack = alignment == 16 ? kHeaderSize : alignment;
-  if (object > max_block_ || object + slack > max_block_) return nullptr;
+  const size_t max_block = max_block_.load(std::memory_order_relaxed);
+  if (object > max_block || object + slack > max_block) return nullptr;
   int cls = heap_class_index(object + slack);
   size_t class_bytes = heap_class_size(cls);
 

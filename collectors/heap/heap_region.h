@@ -2,7 +2,8 @@
 // agent's own from which every sampled allocation is served, so `free` decides "was this
 // pointer sampled?" with one range compare (no hash lookup, no lock, no shared write).
 // HOOK CONTEXT: allocate/release/info run inside malloc hooks — no host allocator, only the
-// agent's own spin lock, syscalls mprotect/madvise only; errno is preserved by the callers.
+// agent's own spin lock, syscalls mprotect/madvise only (fit_under_address_limit, run by the
+// setrlimit hooks, also munmap and sched_yield); errno is preserved by the callers.
 //
 // Layout: a 16-byte header right before every object records its tag (the heap bucket), its
 // requested size, its size class and its distance from the start of its block. Blocks come in
@@ -35,15 +36,21 @@ class HeapRegion {
   bool reserve(size_t bytes) noexcept;
   size_t reserved_bytes() const noexcept { return size_.load(std::memory_order_relaxed); }
 
-  // The program lowers its own RLIMIT_AS to `limit_bytes` while it runs (`ulimit -v` in a
-  // shell, Python's resource.setrlimit): the reservation, made for the limit at start (up to
-  // 256 GiB when there was none), would count against the new limit and fail every later
-  // mapping of the program. It is cut to what reserve() would take under that limit, never
-  // below what it has handed out (the unused tail is unmapped; objects keep their places).
-  // Never grows back. Returns the bytes reserved now. HOOK CONTEXT (the setrlimit hooks): no
-  // allocation; the region's lock is tried a bounded number of times (a handler's call over
-  // this thread's own sampled allocation leaves the reservation as it is).
-  size_t fit_under_address_limit(uint64_t limit_bytes) noexcept;
+  // The program set its RLIMIT_AS to `limit_bytes` while it runs, with `mapped_bytes` mapped
+  // (VmSize, the reservation included). A limit below that (`ulimit -v` in a shell, Python's
+  // resource.setrlimit with an absolute figure) was set without knowing of the reservation,
+  // made for the limit at start (up to 256 GiB when there was none), which would fail every
+  // later mapping of the program: it is cut to what reserve() would take under that limit,
+  // its unused tail unmapped. A limit at or above it (`current + X`) counted the reservation
+  // in: it stays mapped (the program keeps the room it would have without the agent), and
+  // only its usable part shrinks, to a 64th of the limit less the reservation (sampled
+  // objects take no new address space in it: that is how far they can pass the limit). Both:
+  // 1 MiB at least, never below what was handed out (objects keep their places), the largest
+  // sampled block shrinks with it, and it never grows back. Returns the usable bytes now.
+  // HOOK CONTEXT (the setrlimit hooks): no allocation; the region's lock is tried a bounded
+  // number of times, once when this thread is inside the agent (a handler's call over its
+  // own sampled allocation), and a call that finds it held leaves the reservation as it is.
+  size_t fit_under_address_limit(uint64_t limit_bytes, uint64_t mapped_bytes) noexcept;
 
   // The free-hook test: one subtraction and one compare; false for nullptr and before
   // reserve().
@@ -101,7 +108,7 @@ class HeapRegion {
   std::atomic<size_t> size_{0};
   alignas(64) SpinLock lock_;
   size_t bump_ = 0;  // offset of the first never-used byte
-  size_t max_block_ = 0;
+  std::atomic<size_t> max_block_{0};  // read by allocate() outside the lock
   ClassState classes_[kMaxClasses] = {};
   std::atomic<size_t> committed_{0};
   std::atomic<size_t> live_objects_{0};

@@ -311,27 +311,36 @@ TEST_F(StartupE2E, AProcessWithItsTablesCachedStartsItsDumpThreadOnlyWhenItNeeds
   EXPECT_EQ(run_deferred_start("idle", "off").threads, "threads 2");
 }
 
-// Such a process that burns CPU gets its dump thread from its samples (a buffer to drain),
-// and its CPU profile holds the burn.
 // A process that ends within its dump thread's 2 ms start grace (a shell's `true`,
 // `basename`) never had the thread build its tables, so no run of it stored them and every
 // run started a dump thread. Its exit now builds and stores the missing ones when they are
 // few (here the program's own; libc's, ld.so's and the agent's come from a process that
 // lived past the grace, as the shell's own do in a script): its next run defers the thread.
 TEST_F(StartupE2E, AProcessEndingAtOnceStoresItsFewMissingTablesSoItsNextRunDefers) {
-  e2e::RunOptions warm;
-  warm.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_SYMBOL_CACHE", cache_}};
-  ASSERT_EQ(e2e::run({"/bin/sleep", "0.1"}, warm).exit_code(), 0);
-  DeferredStartRun first = run_deferred_start("quick", cache_, "", {}, false);
-  EXPECT_EQ(first.threads, "threads 2");  // its table was missing
-  EXPECT_EQ(first.result.exit_code(), 0) << first.result.err;
-  EXPECT_EQ(first.result.err, "");
-  DeferredStartRun next = run_deferred_start("quick", cache_, "", {}, false);
-  EXPECT_EQ(next.threads, "threads 1");
-  EXPECT_EQ(next.result.exit_code(), 0) << next.result.err;
-  EXPECT_EQ(next.result.err, "");
+  // Up to 10 fresh caches: a loaded machine may hold the process past the grace, and then its
+  // dump thread builds the tables (as it should), not its exit, which says when it did.
+  bool built_at_exit = false;
+  for (int i = 0; i < 10 && !built_at_exit; ++i) {
+    const std::string cache = dir_ + "/tables" + std::to_string(i);
+    e2e::RunOptions warm;
+    warm.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_SYMBOL_CACHE", cache}};
+    ASSERT_EQ(e2e::run({"/bin/sleep", "0.1"}, warm).exit_code(), 0);
+    DeferredStartRun first =
+        run_deferred_start("quick", cache, "", {{"PROFAGENT_LOG", "debug"}}, false);
+    EXPECT_EQ(first.threads, "threads 2");  // its table was missing
+    EXPECT_EQ(first.result.exit_code(), 0) << first.result.err;
+    built_at_exit =
+        first.result.err.find("built the unwind tables the start left") != std::string::npos;
+    DeferredStartRun next = run_deferred_start("quick", cache, "", {}, false);
+    EXPECT_EQ(next.threads, "threads 1");
+    EXPECT_EQ(next.result.exit_code(), 0) << next.result.err;
+    EXPECT_EQ(next.result.err, "");
+  }
+  EXPECT_TRUE(built_at_exit) << "no exit built the missing tables in 10 tries";
 }
 
+// Such a process that burns CPU gets its dump thread from its samples (a buffer to drain),
+// and its CPU profile holds the burn.
 TEST_F(StartupE2E, ABusyProcessGetsItsDeferredDumpThreadFromItsSamples) {
   run_deferred_start("idle", cache_);
   DeferredStartRun busy = run_deferred_start("burn", cache_);

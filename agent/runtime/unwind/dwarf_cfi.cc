@@ -1,6 +1,7 @@
 // DWARF call-frame information (.eh_frame) to FrameDesc rows, with the interpreter of
-// cfi_program.h. NORMAL CONTEXT ONLY: runs on the agent thread (or at init) inside a
-// dl_iterate_phdr callback, so the module stays mapped while we read it; allocates freely.
+// cfi_program.h. NORMAL CONTEXT ONLY: runs on the agent thread (or at init, or at a short
+// process's exit) inside a dl_iterate_phdr callback, so the module stays mapped while we read
+// it; allocates freely.
 #include "agent/runtime/unwind/dwarf_cfi.h"
 
 #include <algorithm>

@@ -1,5 +1,6 @@
 // The persistent unwind-table cache (see unwind_cache.h). NORMAL CONTEXT only: file I/O and
-// allocation, called by the table refresh under its mutex. Descriptors are O_CLOEXEC and
+// allocation, called by the table refresh under its mutex (and, for the lookups, by the start
+// and by a short process's exit, agent.cc). Descriptors are O_CLOEXEC and
 // closed before returning; loaded tables stay mapped for the life of the process.
 #include "agent/runtime/unwind/unwind_cache.h"
 
@@ -39,7 +40,7 @@ struct Header {
 static_assert(sizeof(Header) == 40);
 
 std::string* g_dir = nullptr;  // set once at start, before any refresh
-bool g_dir_checked = false;    // the directory was found ours and private
+std::atomic<bool> g_dir_checked{false};  // the directory was found ours and private
 std::atomic<uint64_t> g_tables_stored{0};  // files this process wrote (unwind_tables_stored)
 
 // Like the symbol cache: a directory owned by another user, or writable by group or others,
@@ -53,8 +54,9 @@ bool dir_usable(bool create) {
         lstat(g_dir->c_str(), &st) != 0)
       return false;
   }
-  g_dir_checked = S_ISDIR(st.st_mode) && st.st_uid == geteuid() && (st.st_mode & 022) == 0;
-  return g_dir_checked;
+  const bool ours = S_ISDIR(st.st_mode) && st.st_uid == geteuid() && (st.st_mode & 022) == 0;
+  g_dir_checked.store(ours);
+  return ours;
 }
 
 PROFAGENT_START_PATH
@@ -80,9 +82,14 @@ std::string unwind_cache_path(const std::string& build_id) {
   return *g_dir + "/" + build_id + ".unwind";
 }
 
+PROFAGENT_START_PATH
 bool unwind_cache_writable() {
+  // (A finite RLIMIT_FSIZE: a store may be refused, see store_unwind_table.)
+  rlimit file_size;
+  if (getrlimit(RLIMIT_FSIZE, &file_size) != 0 || file_size.rlim_cur != RLIM_INFINITY)
+    return false;
   return g_dir != nullptr && !g_dir->empty() && dir_usable(/*create=*/false) &&
-         access(g_dir->c_str(), W_OK) == 0;
+         faccessat(AT_FDCWD, g_dir->c_str(), W_OK, AT_EACCESS) == 0;
 }
 
 PROFAGENT_START_PATH

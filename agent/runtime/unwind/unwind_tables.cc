@@ -203,8 +203,15 @@ int object_table_cached(dl_phdr_info* info, size_t, void* data) {
 }
 
 // One object for unwind_tables_entries_to_build: adds its FDE count if its table is not in
-// the cache.
+// the cache; stops past the limit, or at an object whose table could not be cached.
+struct EntriesToBuild {
+  uint64_t limit = 0;
+  uint64_t entries = 0;
+};
+
+PROFAGENT_START_PATH
 int object_entries_to_build(dl_phdr_info* info, size_t, void* data) {
+  auto* count = static_cast<EntriesToBuild*>(data);
   bool executable = false;
   const uint8_t* eh_frame_hdr = nullptr;
   for (int i = 0; i < info->dlpi_phnum; ++i) {
@@ -214,25 +221,43 @@ int object_entries_to_build(dl_phdr_info* info, size_t, void* data) {
       eh_frame_hdr = reinterpret_cast<const uint8_t*>(info->dlpi_addr + ph.p_vaddr);
   }
   if (!executable || eh_frame_hdr == nullptr) return 0;
-  if (unwind_table_cached(loaded_build_id(info->dlpi_addr, info->dlpi_phdr, info->dlpi_phnum)))
-    return 0;
-  *static_cast<uint64_t*>(data) += frame_table_entry_count(eh_frame_hdr);
-  return 0;
+  const std::string id = loaded_build_id(info->dlpi_addr, info->dlpi_phdr, info->dlpi_phnum);
+  if (id.empty()) {  // never stored: every run would build it again
+    count->entries = UINT64_MAX;
+    return 1;
+  }
+  if (unwind_table_cached(id)) return 0;
+  count->entries += frame_table_entry_count(eh_frame_hdr);
+  return count->entries > count->limit ? 1 : 0;
 }
+
+void refresh_locked();
 
 }  // namespace
 
-uint64_t unwind_tables_entries_to_build() noexcept {
+PROFAGENT_START_PATH
+uint64_t unwind_tables_entries_to_build(uint64_t limit) noexcept {
   AgentScope scope;
   if (!unwind_cache_writable()) return UINT64_MAX;  // nothing built now would be kept
-  uint64_t entries = 0;
-  if (!run_contained("looking up the cached unwind tables", [&entries] {
-        for_each_loaded_object([&entries](dl_phdr_info* info, size_t size) {
-          return object_entries_to_build(info, size, &entries);
+  EntriesToBuild count{limit, 0};
+  if (!run_contained("looking up the cached unwind tables", [&count] {
+        ForkGateSection gate;  // (the loader's lock: a program's fork waits, fork_gate.h)
+        for_each_loaded_object([&count](dl_phdr_info* info, size_t size) {
+          return object_entries_to_build(info, size, &count);
         });
       }))
     return UINT64_MAX;
-  return entries;
+  return count.entries;
+}
+
+PROFAGENT_START_PATH
+bool unwind_tables_refresh_if_idle() noexcept {
+  AgentScope scope;
+  std::unique_lock<std::mutex> lock(g_refresh_mutex, std::try_to_lock);
+  if (!lock.owns_lock()) return false;
+  if (!run_contained("building the unwind tables", refresh_locked))
+    g_rescan.store(true, std::memory_order_relaxed);
+  return true;
 }
 
 PROFAGENT_START_PATH

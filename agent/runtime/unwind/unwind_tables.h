@@ -52,9 +52,15 @@ void unwind_tables_refresh() noexcept;
 bool unwind_tables_all_cached() noexcept;
 
 // How many FDEs the loaded objects whose table is not in the unwind cache list in all (what
-// a refresh now would build: ~1 ms per few thousand), or UINT64_MAX when that cannot be told
-// (the cache off, unusable or not writable, out of memory). Normal context.
-uint64_t unwind_tables_entries_to_build() noexcept;
+// a refresh now would build: ~1 ms per few thousand), counted up to just past `limit`, or
+// UINT64_MAX when a built table could not be kept or found again (the cache off, unusable,
+// not writable or under a file size limit; an object without a build id; out of memory).
+// Normal context.
+uint64_t unwind_tables_entries_to_build(uint64_t limit) noexcept;
+
+// unwind_tables_refresh(), unless a refresh runs now on another thread (the dump thread
+// building the start's tables): then false, at once. Normal context.
+bool unwind_tables_refresh_if_idle() noexcept;
 
 // In a forked child (only the forking thread survives): re-makes the refresh lock. Normal
 // context.

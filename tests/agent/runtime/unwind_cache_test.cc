@@ -193,37 +193,41 @@ int fde_counts(dl_phdr_info* info, size_t, void* out) {
 }
 
 // The exit of a process that ended within its dump thread's start grace builds the missing
-// tables only when few (agent.cc): the count is the FDEs of the objects not in the cache,
-// and "cannot tell" while the cache directory is missing, not writable or off.
+// tables only when few (agent.cc): the count is the FDEs of the objects not in the cache (up
+// to just past a limit), and "cannot tell" while the cache directory is missing, not writable
+// or off.
 TEST_F(UnwindCache, EntriesToBuildCountTheFdesOfTheObjectsNotCached) {
+  constexpr uint64_t kAll = UINT64_MAX - 1;
   std::vector<std::pair<std::string, uint64_t>> objects;
   dl_iterate_phdr(fde_counts, &objects);
   ASSERT_GE(objects.size(), 2u);
-  EXPECT_EQ(unwind_tables_entries_to_build(), UINT64_MAX);  // the directory is not made yet
+  EXPECT_EQ(unwind_tables_entries_to_build(kAll), UINT64_MAX);  // the directory is not made yet
   ASSERT_EQ(mkdir((dir_ + "/cache").c_str(), 0700), 0);
   uint64_t all = 0;
   for (const auto& [id, count] : objects) {
     EXPECT_GT(count, 0u) << id;
     all += count;
   }
-  EXPECT_EQ(unwind_tables_entries_to_build(), all);
+  EXPECT_EQ(unwind_tables_entries_to_build(kAll), all);
+  // Counted up to just past a limit: the first object's count alone passes 1.
+  EXPECT_EQ(unwind_tables_entries_to_build(1), objects.front().second);
   const auto& [last_id, last_count] = objects.back();
   for (const auto& [id, count] : objects)
     if (id != last_id)
       store_unwind_table(id, 8192, rows_.data(), static_cast<uint32_t>(rows_.size()),
                          index_.data(), index_.size());
-  EXPECT_EQ(unwind_tables_entries_to_build(), last_count);
+  EXPECT_EQ(unwind_tables_entries_to_build(kAll), last_count);
   store_unwind_table(last_id, 8192, rows_.data(), static_cast<uint32_t>(rows_.size()),
                      index_.data(), index_.size());
-  EXPECT_EQ(unwind_tables_entries_to_build(), 0u);
+  EXPECT_EQ(unwind_tables_entries_to_build(kAll), 0u);
   if (geteuid() != 0) {  // (root writes anywhere)
     ASSERT_EQ(chmod((dir_ + "/cache").c_str(), 0500), 0);
     set_unwind_cache_dir(dir_ + "/cache");
-    EXPECT_EQ(unwind_tables_entries_to_build(), UINT64_MAX);
+    EXPECT_EQ(unwind_tables_entries_to_build(kAll), UINT64_MAX);
     chmod((dir_ + "/cache").c_str(), 0700);
   }
   set_unwind_cache_dir("");
-  EXPECT_EQ(unwind_tables_entries_to_build(), UINT64_MAX);
+  EXPECT_EQ(unwind_tables_entries_to_build(kAll), UINT64_MAX);
 }
 
 // The build id read from the loaded program headers is the one in the file.

@@ -156,10 +156,12 @@ bool mapped(uintptr_t p, size_t bytes) {
   return msync(reinterpret_cast<void*>(p & ~uintptr_t{4095}), bytes, MS_ASYNC) == 0;
 }
 
-// A program that lowers its own RLIMIT_AS while it runs (address_limit_hooks.cc): the region
-// shrinks to 1/64 of the new limit, its unused tail unmapped, never below what it handed
-// out, and never grows back. Objects keep their places and are freed as before.
+// A program that sets its RLIMIT_AS below what it has mapped while it runs
+// (address_limit_hooks.cc): the region shrinks to 1/64 of the new limit, its unused tail
+// unmapped, never below what it handed out, and never grows back. Objects keep their places
+// and are freed as before.
 TEST(HeapRegion, ALoweredAddressLimitCutsTheUnusedTailOnly) {
+  constexpr uint64_t kMapped = uint64_t{1} << 50;  // a limit under this was set without it
   HeapRegion r;
   ASSERT_TRUE(r.reserve(kGiB));
   const uintptr_t base = reinterpret_cast<uintptr_t>(r.allocate(64, 16, 1)) & ~uintptr_t{4095};
@@ -168,27 +170,43 @@ TEST(HeapRegion, ALoweredAddressLimitCutsTheUnusedTailOnly) {
   void* small = r.allocate(100, 16, 3);
   ASSERT_NE(small, nullptr);
 
-  EXPECT_EQ(r.fit_under_address_limit(size_t{64} * 64 << 20), size_t{64} << 20);  // 4 GiB: 64 MiB
+  EXPECT_EQ(r.fit_under_address_limit(size_t{64} * 64 << 20, kMapped), size_t{64} << 20);
   EXPECT_EQ(r.reserved_bytes(), size_t{64} << 20);
   EXPECT_TRUE(mapped(base, size_t{64} << 20));
   EXPECT_FALSE(mapped(base + (size_t{64} << 20), 4096));  // the tail is given back
   EXPECT_FALSE(r.contains(reinterpret_cast<void*>(base + (size_t{64} << 20))));
 
   // 1 GiB would allow 16 MiB: the 20 MiB object and what follows it stay.
-  const size_t kept = r.fit_under_address_limit(kGiB);
+  const size_t kept = r.fit_under_address_limit(kGiB, kMapped);
   EXPECT_GT(kept, size_t{20} << 20);
   EXPECT_LT(kept, size_t{64} << 20);
   EXPECT_TRUE(r.contains(big));
   EXPECT_TRUE(r.info(big).valid);
   EXPECT_EQ(r.info(small).tag, 3u);
   EXPECT_EQ(r.allocate(size_t{64} << 20, 16, 4), nullptr);  // no room past the new end
+  EXPECT_EQ(r.allocate(kept / 8 + 1, 16, 4), nullptr);  // the largest block shrank with it
   r.release(big);
   EXPECT_FALSE(r.info(big).valid);
-  void* again = r.allocate(size_t{20} << 20, 16, 5);  // its block is reused
-  EXPECT_EQ(again, big);
+  r.release(small);
+  EXPECT_EQ(r.allocate(100, 16, 5), small);  // blocks are reused as before
 
-  EXPECT_EQ(r.fit_under_address_limit(size_t{1} << 50), kept);  // a higher limit: no growth
+  EXPECT_EQ(r.fit_under_address_limit(size_t{1} << 49, kMapped), kept);  // higher: no growth
   EXPECT_EQ(r.reserved_bytes(), kept);
+}
+
+// A limit at or above what is mapped (`current + X`, the reservation counted in): the
+// reservation stays mapped, so the program keeps the room it computed, and only its usable
+// part shrinks, to a 64th of the limit less the reservation.
+TEST(HeapRegion, ALimitAboveWhatIsMappedKeepsTheReservationMappedAndUsesLessOfIt) {
+  HeapRegion r;
+  ASSERT_TRUE(r.reserve(kGiB));
+  const uintptr_t base = reinterpret_cast<uintptr_t>(r.allocate(64, 16, 1)) & ~uintptr_t{4095};
+  const uint64_t vm_size = kGiB + (size_t{100} << 20);
+  EXPECT_EQ(r.fit_under_address_limit(kGiB + (size_t{640} << 20), vm_size), size_t{10} << 20);
+  EXPECT_TRUE(mapped(base, kGiB));  // nothing given back
+  EXPECT_FALSE(r.contains(reinterpret_cast<void*>(base + (size_t{10} << 20))));
+  EXPECT_EQ(r.allocate(size_t{2} << 20, 16, 2), nullptr);  // past the new largest block
+  EXPECT_NE(r.allocate(size_t{1} << 20, 16, 3), nullptr);
 }
 
 // Shrinking while other threads allocate and free: every object stays inside the region and
@@ -224,12 +242,13 @@ TEST(HeapRegion, ALoweredAddressLimitWhileThreadsAllocateKeepsEveryObject) {
   while (started.load() < 4) std::this_thread::yield();
   for (uint64_t limit = size_t{64} << 30; limit >= (size_t{1} << 30); limit /= 2) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    r.fit_under_address_limit(limit);
+    r.fit_under_address_limit(limit, uint64_t{1} << 50);
   }
   stop.store(true);
   for (auto& t : threads) t.join();
   EXPECT_EQ(errors.load(), 0);
-  EXPECT_LE(r.reserved_bytes(), kGiB);
+  EXPECT_LT(r.reserved_bytes(), kGiB);  // cut (to 16 MiB, or what the threads held then)
+  EXPECT_GE(r.reserved_bytes(), size_t{16} << 20);
   EXPECT_EQ(r.stats().live_objects, 0u);
 }
 
