@@ -34,9 +34,10 @@ class RobustnessE2E : public ::testing::Test {
     if (!e2e::have_go()) GTEST_FAIL() << "go tool pprof (golang-go) is required";
     dir_ = e2e::make_temp_dir();
   }
-  // Runs argv with and without the agent; both must give the same stdout and status.
+  // Runs argv with and without the agent; both must give the same stdout, stderr and status
+  // (and, when given, the run without it `expected_out`).
   void expect_identical(const std::vector<std::string>& argv, const std::string& stdin_data = "",
-                        int timeout = 300) {
+                        int timeout = 300, const std::string& expected_out = "") {
     e2e::RunOptions with;
     with.env = all_profiles_on(dir_);
     with.stdin_data = stdin_data;
@@ -51,6 +52,7 @@ class RobustnessE2E : public ::testing::Test {
         << argv[0] << " did not run cleanly without the agent (status " << b.wait_status
         << "): " << b.err;
     EXPECT_FALSE(b.out.empty()) << argv[0];
+    if (!expected_out.empty()) ASSERT_EQ(b.out, expected_out) << b.err;
     EXPECT_FALSE(a.timed_out) << argv[0];
     EXPECT_EQ(a.wait_status, b.wait_status) << argv[0] << " stderr: " << a.err;
     EXPECT_EQ(a.out, b.out) << argv[0];
@@ -462,16 +464,7 @@ TEST_F(RobustnessE2E, ProgramOutOfAddressSpaceEndsAsItDoesWithoutTheAgent) {
 TEST_F(RobustnessE2E, ProgramUnderAnAddressSpaceLimitGetsAsMuchMemoryAsWithoutTheAgent) {
   const std::string command =
       "ulimit -v 2097152; exec " + e2e::program("address_space_budget") + " 1536";
-  e2e::RunOptions with;
-  with.env = all_profiles_on(dir_);
-  e2e::RunOptions without = with;
-  without.preload = false;
-  e2e::RunResult b = e2e::run({"/bin/sh", "-c", command}, without);
-  ASSERT_EQ(b.out, "allocated 1536 MiB\n") << b.err;
-  e2e::RunResult a = e2e::run({"/bin/sh", "-c", command}, with);
-  EXPECT_EQ(a.exit_code(), 0) << a.err;
-  EXPECT_EQ(a.out, b.out) << a.err;
-  EXPECT_EQ(a.err, "");
+  expect_identical({"/bin/sh", "-c", command}, "", 300, "allocated 1536 MiB\n");
   EXPECT_EQ(e2e::profiles(dir_, "heap").size(), 1u);  // the heap profile is still on
 }
 
@@ -500,16 +493,7 @@ TEST_F(RobustnessE2E, ProgramLoweringItsOwnAddressSpaceLimitGetsAsMuchMemoryAsWi
   const std::string script =
       "ulimit -v 2097152; x=$(head -c 5000000 /dev/zero | tr '\\0' a); y=\"$x$x$x\"; "
       "echo ${#y}; " + prog + " 1536";
-  e2e::RunOptions with;
-  with.env = all_profiles_on(dir_);
-  e2e::RunOptions without = with;
-  without.preload = false;
-  e2e::RunResult b = e2e::run({"bash", "-c", script}, without);
-  ASSERT_EQ(b.out, "15000000\nallocated 1536 MiB\n") << b.err;
-  e2e::RunResult a = e2e::run({"bash", "-c", script}, with);
-  EXPECT_EQ(a.exit_code(), 0) << a.err;
-  EXPECT_EQ(a.out, b.out) << a.err;
-  EXPECT_EQ(a.err, "");
+  expect_identical({"bash", "-c", script}, "", 300, "15000000\nallocated 1536 MiB\n");
   // A limit set as what is mapped plus 64 MiB counted the reservation in: the program gets
   // its 64 MiB, no more (its 1 MiB objects, all sampled, are placed in the reservation, which
   // takes no new address space: it got 444 of them while the reservation stayed whole).
@@ -523,6 +507,10 @@ try:
 except MemoryError: pass
 print(len(blocks) // 8)
 )PY";
+  e2e::RunOptions with;
+  with.env = all_profiles_on(dir_);
+  e2e::RunOptions without = with;
+  without.preload = false;
   e2e::RunResult rb = e2e::run({"/usr/bin/python3", "-c", relative}, without);
   ASSERT_EQ(rb.exit_code(), 0) << rb.err;
   e2e::RunResult ra = e2e::run({"/usr/bin/python3", "-c", relative}, with);
