@@ -18,3 +18,9 @@
 // The agent's start (the constructors) and a short process's exit, and the hooks every
 // process calls (malloc, free, the common lock calls): what every process runs.
 #define PROFAGENT_START_PATH __attribute__((section(".text.startup.profagent")))
+// A hook whose fast path every program call takes (malloc, free, calloc, realloc, a mutex's or
+// rwlock's lock and unlock) starts a 64-byte line of its own: its few instructions then never
+// straddle two lines, wherever the code before it in its section ends. (32 bytes of start code
+// added before them put pthread_mutex_lock's jump to the real function on the next line: an
+// uncontended lock and unlock pair cost 8.1 ns instead of 7.3, 6.3 without the agent.)
+#define PROFAGENT_HOT_HOOK __attribute__((aligned(64)))

@@ -264,20 +264,20 @@ using profagent::AlignedKind;
 
 #define PROFAGENT_HOOK extern "C" __attribute__((visibility("default")))
 
-PROFAGENT_HOOK PROFAGENT_START_PATH
+PROFAGENT_HOOK PROFAGENT_START_PATH PROFAGENT_HOT_HOOK
 void* malloc(size_t n) noexcept {
   if (__builtin_expect(t_heap_sampler.try_record_allocation_fast(n), 1)) return g_next.malloc(n);
   return profagent::malloc_slow(n, __builtin_return_address(0));
 }
 
-PROFAGENT_HOOK PROFAGENT_START_PATH
+PROFAGENT_HOOK PROFAGENT_START_PATH PROFAGENT_HOT_HOOK
 void free(void* p) noexcept {
   if (__builtin_expect(!g_heap_recorder.owns(p) && !profagent::arena_owns(p), 1))
     return g_next.free(p);
   profagent::free_slow(p);
 }
 
-PROFAGENT_HOOK PROFAGENT_START_PATH
+PROFAGENT_HOOK PROFAGENT_START_PATH PROFAGENT_HOT_HOOK
 void* calloc(size_t count, size_t size) noexcept {
   size_t total;
   if (__builtin_mul_overflow(count, size, &total)) return g_next.calloc(count, size);
@@ -286,7 +286,7 @@ void* calloc(size_t count, size_t size) noexcept {
   return profagent::calloc_slow(count, size, total);
 }
 
-PROFAGENT_HOOK PROFAGENT_START_PATH
+PROFAGENT_HOOK PROFAGENT_START_PATH PROFAGENT_HOT_HOOK
 void* realloc(void* p, size_t n) noexcept { return profagent::do_realloc(p, n); }
 
 PROFAGENT_HOOK void* reallocarray(void* p, size_t count, size_t size) noexcept {

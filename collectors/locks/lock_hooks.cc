@@ -72,7 +72,7 @@ __attribute__((noinline)) int unlock_slow(Lock* lock, const void* caller,
 #define FAST(lock) __builtin_expect(!profagent::lock_profiling_on() || looks_free(lock), 1)
 #define CALLER __builtin_return_address(0)
 
-PROFAGENT_HOOK PROFAGENT_START_PATH
+PROFAGENT_HOOK PROFAGENT_START_PATH PROFAGENT_HOT_HOOK
 int pthread_mutex_lock(pthread_mutex_t* m) noexcept {
   if (FAST(m)) return PROFAGENT_REAL(mutex_lock)(m);
   return acquire_slow(m, CALLER, PROFAGENT_REAL(mutex_trylock),
@@ -94,21 +94,22 @@ PROFAGENT_HOOK int pthread_mutex_clocklock(pthread_mutex_t* m, clockid_t clock,
   });
 }
 
-PROFAGENT_HOOK PROFAGENT_START_PATH
+PROFAGENT_HOOK PROFAGENT_START_PATH PROFAGENT_HOT_HOOK
 int pthread_mutex_unlock(pthread_mutex_t* m) noexcept {
   if (__builtin_expect(!profagent::unlock_may_charge(), 1))
     return PROFAGENT_REAL(mutex_unlock)(m);
   return unlock_slow(m, CALLER, PROFAGENT_REAL(mutex_unlock));
 }
 
-PROFAGENT_HOOK PROFAGENT_START_PATH
+PROFAGENT_HOOK PROFAGENT_START_PATH PROFAGENT_HOT_HOOK
 int pthread_rwlock_rdlock(pthread_rwlock_t* l) noexcept {
   if (FAST(l)) return PROFAGENT_REAL(rwlock_rdlock)(l);
   return acquire_slow(l, CALLER, PROFAGENT_REAL(rwlock_tryrdlock),
                       [l] { return PROFAGENT_REAL(rwlock_rdlock)(l); });
 }
 
-PROFAGENT_HOOK int pthread_rwlock_wrlock(pthread_rwlock_t* l) noexcept {
+PROFAGENT_HOOK PROFAGENT_HOT_HOOK
+int pthread_rwlock_wrlock(pthread_rwlock_t* l) noexcept {
   if (FAST(l)) return PROFAGENT_REAL(rwlock_wrlock)(l);
   return acquire_slow(l, CALLER, PROFAGENT_REAL(rwlock_trywrlock),
                       [l] { return PROFAGENT_REAL(rwlock_wrlock)(l); });
@@ -144,7 +145,7 @@ PROFAGENT_HOOK int pthread_rwlock_clockwrlock(pthread_rwlock_t* l, clockid_t clo
   });
 }
 
-PROFAGENT_HOOK PROFAGENT_START_PATH
+PROFAGENT_HOOK PROFAGENT_START_PATH PROFAGENT_HOT_HOOK
 int pthread_rwlock_unlock(pthread_rwlock_t* l) noexcept {
   if (__builtin_expect(!profagent::unlock_may_charge(), 1))
     return PROFAGENT_REAL(rwlock_unlock)(l);
