@@ -309,11 +309,32 @@ TEST(InstallDirectory, ShortDirectoryNameStartsAndSymbolizes) {
   EXPECT_GT(e2e::read_raw(files[0]).cum_containing(0, "burn_one"), 0);
 }
 
-TEST(Exports, OnlyTheInterposedFunctions) {
+// The symbols libprofagent.so defines for others (`nm -D --defined-only`), by name without
+// its version, with the line nm printed.
+struct Export {
+  std::string name;
+  uint64_t address = 0;
+  std::string line;
+};
+
+std::vector<Export> agent_exports() {
   e2e::RunOptions options;
   options.preload = false;
   e2e::RunResult r = e2e::run({"nm", "-D", "--defined-only", e2e::agent_so()}, options);
-  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_EQ(r.exit_code(), 0) << r.err;
+  std::vector<Export> exports;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream fields(line);
+    std::string address, type, name;
+    fields >> address >> type >> name;
+    if (name.empty()) continue;
+    exports.push_back({name.substr(0, name.find('@')), std::stoull(address, nullptr, 16), line});
+  }
+  return exports;
+}
+
+TEST(Exports, OnlyTheInterposedFunctions) {
   std::ifstream map_file(std::string(PROFAGENT_SOURCE_DIR) + "/agent/exports.map");
   std::string map((std::istreambuf_iterator<char>(map_file)), std::istreambuf_iterator<char>());
   std::set<std::string> allowed;
@@ -324,44 +345,30 @@ TEST(Exports, OnlyTheInterposedFunctions) {
   for (std::string line; std::getline(lines, line);)
     if (std::regex_search(line, m, symbol_re)) allowed.insert(m[1]);
   ASSERT_GT(allowed.size(), 10u);
-  std::istringstream exported(r.out);
-  int count = 0;
-  for (std::string line; std::getline(exported, line);) {
-    std::istringstream fields(line);
-    std::string address, type, name;
-    fields >> address >> type >> name;
-    if (name.empty()) continue;
-    name = name.substr(0, name.find('@'));
-    EXPECT_TRUE(allowed.count(name)) << "unexpected export: " << line;
-    ++count;
+  std::set<std::string> exported;
+  for (const Export& e : agent_exports()) {
+    EXPECT_TRUE(allowed.count(e.name)) << "unexpected export: " << e.line;
+    exported.insert(e.name);
   }
-  EXPECT_GE(count, 10);
-  EXPECT_NE(r.out.find(" malloc"), std::string::npos);
-  EXPECT_NE(r.out.find(" pthread_create"), std::string::npos);
+  EXPECT_GE(exported.size(), 10u);
+  EXPECT_TRUE(exported.count("malloc"));
+  EXPECT_TRUE(exported.count("pthread_create"));
 }
 
 // The hooks every program call takes start a 64-byte line each (PROFAGENT_HOT_HOOK in
 // agent/core/code_layout.h), wherever the code before them ends: 32 bytes added there once
 // split pthread_mutex_lock's fast path over two lines (an uncontended pair 8.1 ns, not 7.3).
 TEST(Exports, TheHotHooksStartACacheLineEach) {
-  e2e::RunOptions options;
-  options.preload = false;
-  e2e::RunResult r = e2e::run({"nm", "-D", "--defined-only", e2e::agent_so()}, options);
-  ASSERT_EQ(r.exit_code(), 0) << r.err;
-  std::set<std::string> hot = {"malloc", "free", "calloc", "realloc", "pthread_mutex_lock",
-                               "pthread_mutex_unlock", "pthread_rwlock_rdlock",
-                               "pthread_rwlock_wrlock", "pthread_rwlock_unlock"};
-  std::istringstream exported(r.out);
+  const std::set<std::string> hot = {"malloc", "free", "calloc", "realloc", "pthread_mutex_lock",
+                                     "pthread_mutex_unlock", "pthread_rwlock_rdlock",
+                                     "pthread_rwlock_wrlock", "pthread_rwlock_unlock"};
   size_t seen = 0;
-  for (std::string line; std::getline(exported, line);) {
-    std::istringstream fields(line);
-    std::string address, type, name;
-    fields >> address >> type >> name;
-    if (!hot.count(name.substr(0, name.find('@')))) continue;
+  for (const Export& e : agent_exports()) {
+    if (!hot.count(e.name)) continue;
     ++seen;
-    EXPECT_EQ(std::stoull(address, nullptr, 16) % 64, 0u) << line;
+    EXPECT_EQ(e.address % 64, 0u) << e.line;
   }
-  EXPECT_EQ(seen, hot.size()) << r.out;
+  EXPECT_EQ(seen, hot.size());
 }
 
 }  // namespace
