@@ -48,8 +48,9 @@ uint64_t unwind_tables_stored() noexcept;
 // The cache file of a build id ("" when the cache is off or there is no build id).
 std::string unwind_cache_path(const std::string& build_id);
 
-// Whether the cache is on and its directory exists, is ours, private and writable: a table
-// built now would be stored. Normal context.
+// Whether the cache is on, its directory exists, is ours, private and writable (by the
+// effective uid), and no file size limit applies: a table built now would be stored. Normal
+// context.
 bool unwind_cache_writable();
 
 // Whether a table for `build_id` is there to load (a file in a usable cache directory; its
