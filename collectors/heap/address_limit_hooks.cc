@@ -15,13 +15,12 @@
 // here, which this file defines too.)
 #undef _FILE_OFFSET_BITS
 #include <errno.h>
-#include <fcntl.h>
-#include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "agent/core/fork_child.h"
+#include "agent/core/proc_status.h"
 #include "collectors/heap/heap_recorder.h"
 
 #define PROFAGENT_HOOK extern "C" __attribute__((visibility("default")))
@@ -36,18 +35,6 @@ int prlimit_call(pid_t pid, int resource, const void* new_limit, void* old_limit
   return static_cast<int>(syscall(SYS_prlimit64, pid, resource, new_limit, old_limit));
 }
 
-// VmSize in bytes (/proc/self/statm's first field), or 0 if it cannot be read.
-uint64_t mapped_bytes() {
-  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  char text[64];
-  ssize_t n = read(fd, text, sizeof text - 1);
-  close(fd);
-  if (n <= 0) return 0;
-  text[n] = '\0';
-  return strtoull(text, nullptr, 10) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-}
-
 // After a successful call that may have set this process's RLIMIT_AS (the pid of another
 // process leaves it as it was, and then nothing is cut that was not over it already).
 void after_limit_change(int rc, int resource) {
@@ -57,7 +44,7 @@ void after_limit_change(int rc, int resource) {
   const int saved_errno = errno;
   rlimit64 now;
   if (prlimit_call(0, RLIMIT_AS, nullptr, &now) == 0 && now.rlim_cur != RLIM64_INFINITY) {
-    const uint64_t mapped = mapped_bytes();
+    const uint64_t mapped = profagent::process_mapped_bytes();
     if (mapped != 0)
       profagent::g_heap_recorder.region().fit_under_address_limit(now.rlim_cur, mapped);
   }

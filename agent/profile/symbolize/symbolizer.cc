@@ -21,6 +21,7 @@
 #include "agent/core/contained.h"
 #include "agent/core/fork_gate.h"
 #include "agent/core/log.h"
+#include "agent/core/proc_status.h"
 #include "agent/profile/symbolize/backend_loader.h"
 #include "agent/profile/symbolize/build_id.h"
 #include "agent/profile/symbolize/maps.h"
@@ -267,14 +268,8 @@ constexpr int kLookupsPerProbe = 64;
 bool headroom_left() {
   rlimit limit;
   if (getrlimit(RLIMIT_AS, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return true;
-  char text[64];
-  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return true;
-  ssize_t n = read(fd, text, sizeof text - 1);
-  close(fd);
-  if (n <= 0) return true;
-  text[n] = '\0';
-  const size_t mapped = strtoull(text, nullptr, 10) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const uint64_t mapped = process_mapped_bytes();
+  if (mapped == 0) return true;
   return mapped < limit.rlim_cur && limit.rlim_cur - mapped >= kBackendHeadroom;
 }
 
