@@ -66,6 +66,14 @@ size_t payload_bytes(uint32_t rows, size_t pages) {
 }
 
 
+// No RLIMIT_FSIZE applies. Under `ulimit -f` a write past the limit raises SIGXFSZ in the
+// host: no table is stored then (not worth the risk).
+PROFAGENT_START_PATH
+bool file_size_unlimited() {
+  struct rlimit fsize;
+  return getrlimit(RLIMIT_FSIZE, &fsize) == 0 && fsize.rlim_cur == RLIM_INFINITY;
+}
+
 }  // namespace
 
 PROFAGENT_START_PATH
@@ -84,10 +92,7 @@ std::string unwind_cache_path(const std::string& build_id) {
 
 PROFAGENT_START_PATH
 bool unwind_cache_writable() {
-  // (A finite RLIMIT_FSIZE: a store may be refused, see store_unwind_table.)
-  rlimit file_size;
-  if (getrlimit(RLIMIT_FSIZE, &file_size) != 0 || file_size.rlim_cur != RLIM_INFINITY)
-    return false;
+  if (!file_size_unlimited()) return false;  // store_unwind_table would write nothing
   return g_dir != nullptr && !g_dir->empty() && dir_usable(/*create=*/false) &&
          faccessat(AT_FDCWD, g_dir->c_str(), W_OK, AT_EACCESS) == 0;
 }
@@ -177,9 +182,7 @@ void store_unwind_table(const std::string& build_id, uint64_t span, const FrameD
                         uint32_t row_count, const uint32_t* page_first_row, size_t pages) {
   std::string path = unwind_cache_path(build_id);
   if (path.empty() || row_count == 0) return;
-  // Under `ulimit -f` a write past the limit raises SIGXFSZ in the host: not worth the risk.
-  struct rlimit fsize;
-  if (getrlimit(RLIMIT_FSIZE, &fsize) != 0 || fsize.rlim_cur != RLIM_INFINITY) return;
+  if (!file_size_unlimited()) return;
   AgentScope scope;
   if (!dir_usable(/*create=*/true)) return;  // usually there already (the symbol cache's)
   // The file: the header, then the payload (rows, page index) it checksums.

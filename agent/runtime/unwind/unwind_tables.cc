@@ -184,18 +184,26 @@ int scan_object(dl_phdr_info* info, size_t size, void* data) {
 
 constinit std::mutex g_refresh_mutex;
 
+// The loaded .eh_frame_hdr of an object that has a table to build (an executable segment and
+// that header), or nullptr.
+PROFAGENT_START_PATH
+const uint8_t* table_source(const dl_phdr_info* info) {
+  bool executable = false;
+  const uint8_t* eh_frame_hdr = nullptr;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    executable |= ph.p_type == PT_LOAD && (ph.p_flags & PF_X) && ph.p_memsz != 0;
+    if (ph.p_type == PT_GNU_EH_FRAME)
+      eh_frame_hdr = reinterpret_cast<const uint8_t*>(info->dlpi_addr + ph.p_vaddr);
+  }
+  return executable ? eh_frame_hdr : nullptr;
+}
+
 // One object for unwind_tables_all_cached: true (go on) while its table is in the cache, or it
 // has none to build (no executable segment, no .eh_frame_hdr).
 PROFAGENT_START_PATH
 int object_table_cached(dl_phdr_info* info, size_t, void* data) {
-  bool executable = false;
-  bool has_table = false;
-  for (int i = 0; i < info->dlpi_phnum; ++i) {
-    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-    executable |= ph.p_type == PT_LOAD && (ph.p_flags & PF_X) && ph.p_memsz != 0;
-    has_table |= ph.p_type == PT_GNU_EH_FRAME;
-  }
-  if (!executable || !has_table) return 0;
+  if (table_source(info) == nullptr) return 0;
   if (unwind_table_cached(loaded_build_id(info->dlpi_addr, info->dlpi_phdr, info->dlpi_phnum)))
     return 0;
   *static_cast<bool*>(data) = false;
@@ -212,15 +220,8 @@ struct EntriesToBuild {
 PROFAGENT_START_PATH
 int object_entries_to_build(dl_phdr_info* info, size_t, void* data) {
   auto* count = static_cast<EntriesToBuild*>(data);
-  bool executable = false;
-  const uint8_t* eh_frame_hdr = nullptr;
-  for (int i = 0; i < info->dlpi_phnum; ++i) {
-    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-    executable |= ph.p_type == PT_LOAD && (ph.p_flags & PF_X) && ph.p_memsz != 0;
-    if (ph.p_type == PT_GNU_EH_FRAME)
-      eh_frame_hdr = reinterpret_cast<const uint8_t*>(info->dlpi_addr + ph.p_vaddr);
-  }
-  if (!executable || eh_frame_hdr == nullptr) return 0;
+  const uint8_t* eh_frame_hdr = table_source(info);
+  if (eh_frame_hdr == nullptr) return 0;
   const std::string id = loaded_build_id(info->dlpi_addr, info->dlpi_phdr, info->dlpi_phnum);
   if (id.empty()) {  // never stored: every run would build it again
     count->entries = UINT64_MAX;
@@ -232,6 +233,13 @@ int object_entries_to_build(dl_phdr_info* info, size_t, void* data) {
 }
 
 void refresh_locked();
+
+// A refresh with the refresh mutex held: out of memory, the next one scans again.
+PROFAGENT_START_PATH
+void refresh_contained() {
+  if (!run_contained("building the unwind tables", refresh_locked))
+    g_rescan.store(true, std::memory_order_relaxed);
+}
 
 }  // namespace
 
@@ -255,8 +263,7 @@ bool unwind_tables_refresh_if_idle() noexcept {
   AgentScope scope;
   std::unique_lock<std::mutex> lock(g_refresh_mutex, std::try_to_lock);
   if (!lock.owns_lock()) return false;
-  if (!run_contained("building the unwind tables", refresh_locked))
-    g_rescan.store(true, std::memory_order_relaxed);
+  refresh_contained();
   return true;
 }
 
@@ -274,20 +281,13 @@ bool unwind_tables_all_cached() noexcept {
   return all;
 }
 
-namespace {
-
-void refresh_locked();
-
-}  // namespace
-
 // Out of memory for a table or the scan's list: the objects not done are scanned again at
 // the next refresh (the set published before stays).
 PROFAGENT_START_PATH
 void unwind_tables_refresh() noexcept {
   AgentScope scope;
   std::lock_guard<std::mutex> lock(g_refresh_mutex);
-  if (!run_contained("building the unwind tables", refresh_locked))
-    g_rescan.store(true, std::memory_order_relaxed);
+  refresh_contained();
 }
 
 namespace {
