@@ -141,7 +141,7 @@ constexpr int64_t kExitDumpOnDumpThreadNanos = 10 * 1000000000LL;
 
 void exit_through_the_agent();
 void store_unwind_tables_the_start_left();
-bool dump_thread_can_wait();
+bool start_may_defer_dump_thread();
 
 // The atexit handler: an exception leaving it would end the exit in std::terminate.
 PROFAGENT_START_PATH
@@ -185,9 +185,7 @@ void store_unwind_tables_the_start_left() {
   if (g_state->start_finished.load(std::memory_order_acquire) || dump_thread_deferred() ||
       g_tables_cached_at_start || shares_its_parents_memory())
     return;
-  if (!dump_thread_can_wait() || program_may_have_other_threads() ||
-      program_allocator_in_executable())
-    return;
+  if (!start_may_defer_dump_thread()) return;
   const StackRoom room = current_stack_room();
   if (room.where != StackRoom::kThreadStack || room.bytes < kRoomForExitDump) return;
   const uint64_t entries = unwind_tables_entries_to_build(kExitBuildEntries);
@@ -267,6 +265,14 @@ PROFAGENT_FORK_PATH bool dump_thread_can_wait() {
   return true;
 }
 
+// What a start that defers its dump thread needs besides every table cached: no periodic
+// work for the thread, no thread but the program's, no allocator of its own in the
+// executable (see defer_dump_thread_at_start).
+PROFAGENT_START_PATH bool start_may_defer_dump_thread() {
+  return dump_thread_can_wait() && !program_may_have_other_threads() &&
+         !program_allocator_in_executable();
+}
+
 // A process started with no periodic work for the dump thread starts it only when it needs
 // one, as a fork child does (dump_thread.h): a shell's `true` or `sed`, make's compilers and
 // a test suite's processes mostly end first, and the thread (made, then torn down by the
@@ -280,9 +286,7 @@ PROFAGENT_START_PATH bool defer_dump_thread_at_start() {
   // later, and a termination signal's retry, sent to the thread that got it, assume so.)
   // Nor for a program with its own allocator, where most points are refused (its CPU
   // samples would wait undrained).
-  if (!dump_thread_can_wait() || program_may_have_other_threads() ||
-      program_allocator_in_executable() || !unwind_tables_all_cached())
-    return false;
+  if (!start_may_defer_dump_thread() || !unwind_tables_all_cached()) return false;
   g_tables_cached_at_start = true;
   unwind_tables_refresh();
   if (unwind_modules() == nullptr) return false;
