@@ -14,14 +14,27 @@
 namespace profagent {
 namespace {
 
-pthread_rwlock_t g_gate = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
+// What a fork writes, together: every fork writes the lock (taken and released in the parent,
+// made anew in the child), and whatever else it wrote in another page cost the shell a page
+// fault per command on each side of the fork (copy-on-write). One struct with a non-zero
+// initializer keeps all of it in one line of .data. The forking thread is named by the
+// address of its t_depth (computed, never read: no page of the thread's TLS is written).
+struct Gate {
+  pthread_rwlock_t lock = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
+  // The thread whose fork holds the lock (t_depth's address), and the forks its signal
+  // handlers made meanwhile (both changed only by that thread; read by any).
+  std::atomic<const void*> holder{nullptr};
+  std::atomic<int> nested{0};
+  std::atomic<bool> wait_ran_out{false};  // a fork gave up waiting; none waits till it is free
+  std::atomic<uint64_t> generation{0};  // bumped in every fork child
+};
+alignas(64) constinit Gate g_gate;
 constinit thread_local int t_depth __attribute__((tls_model("initial-exec"))) = 0;
-constinit thread_local bool t_fork_holds __attribute__((tls_model("initial-exec"))) = false;
-std::atomic<uint64_t> g_generation{0};   // bumped in every fork child
-std::atomic<bool> g_wait_ran_out{false};  // a fork gave up waiting; none waits till it is free
 std::atomic<int64_t> g_wait_nanos{2'000'000'000};
 std::atomic<uint64_t> g_waits{0};
 std::atomic<uint64_t> g_timeouts{0};
+
+const void* this_thread() { return &t_depth; }
 
 timespec deadline_after(int64_t nanos) {
   timespec t;
@@ -33,41 +46,51 @@ timespec deadline_after(int64_t nanos) {
 }
 
 PROFAGENT_FORK_PATH void before_fork() {
-  t_fork_holds = false;
   // A fork from inside a section on this thread (a signal handler's fork during a loader
-  // call) would wait for itself: it goes ahead, as it would without the agent.
+  // call) would wait for itself: it goes ahead, as it would without the agent. So does one
+  // from a handler that interrupted this thread's own fork: that fork holds the lock.
   if (t_depth > 0) return;
-  int rc = pthread_rwlock_trywrlock(&g_gate);
-  if (rc == EBUSY && !g_wait_ran_out.load(std::memory_order_relaxed)) {
+  if (g_gate.holder.load(std::memory_order_relaxed) == this_thread()) {
+    g_gate.nested.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  int rc = pthread_rwlock_trywrlock(&g_gate.lock);
+  if (rc == EBUSY && !g_gate.wait_ran_out.load(std::memory_order_relaxed)) {
     g_waits.fetch_add(1, std::memory_order_relaxed);
     timespec deadline = deadline_after(g_wait_nanos.load(std::memory_order_relaxed));
-    do rc = pthread_rwlock_clockwrlock(&g_gate, CLOCK_MONOTONIC, &deadline);
+    do rc = pthread_rwlock_clockwrlock(&g_gate.lock, CLOCK_MONOTONIC, &deadline);
     while (rc == EINTR);
     if (rc != 0) {
       g_timeouts.fetch_add(1, std::memory_order_relaxed);
-      g_wait_ran_out.store(true, std::memory_order_relaxed);
+      g_gate.wait_ran_out.store(true, std::memory_order_relaxed);
     }
   }
-  if (rc == 0) g_wait_ran_out.store(false, std::memory_order_relaxed);  // free again
-  t_fork_holds = rc == 0;
+  if (rc != 0) return;
+  if (g_gate.wait_ran_out.load(std::memory_order_relaxed))
+    g_gate.wait_ran_out.store(false, std::memory_order_relaxed);  // free again
+  g_gate.holder.store(this_thread(), std::memory_order_relaxed);
 }
 
 PROFAGENT_FORK_PATH void after_fork_in_parent() {
-  if (!t_fork_holds) return;
-  t_fork_holds = false;
-  pthread_rwlock_unlock(&g_gate);
+  if (g_gate.holder.load(std::memory_order_relaxed) != this_thread()) return;
+  if (g_gate.nested.load(std::memory_order_relaxed) > 0) {
+    g_gate.nested.fetch_sub(1, std::memory_order_relaxed);  // a handler's fork: the
+    return;                                                  // interrupted one holds it
+  }
+  g_gate.holder.store(nullptr, std::memory_order_relaxed);
+  pthread_rwlock_unlock(&g_gate.lock);
 }
 
 PROFAGENT_FORK_PATH void after_fork_in_child() {
   // Only this thread exists: whatever the parent's threads held is gone with them. A
   // section this thread was in (a fork from inside one) ends without unlocking: its
-  // generation is the parent's.
-  // (Written unconditionally: the fork held the gate, and the generation shares its page.)
+  // generation is the parent's. (All of it on the page the fork wrote anyway.)
   pthread_rwlock_t fresh = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
-  g_gate = fresh;
-  g_generation.fetch_add(1, std::memory_order_relaxed);
-  g_wait_ran_out.store(false, std::memory_order_relaxed);
-  t_fork_holds = false;
+  g_gate.lock = fresh;
+  g_gate.holder.store(nullptr, std::memory_order_relaxed);
+  g_gate.nested.store(0, std::memory_order_relaxed);
+  g_gate.generation.fetch_add(1, std::memory_order_relaxed);
+  g_gate.wait_ran_out.store(false, std::memory_order_relaxed);
 }
 
 }  // namespace
@@ -81,15 +104,15 @@ void install_fork_gate() {
 
 PROFAGENT_START_PATH ForkGateSection::ForkGateSection() noexcept : outermost_(t_depth++ == 0) {
   if (!outermost_) return;
-  pthread_rwlock_rdlock(&g_gate);
-  generation_ = g_generation.load(std::memory_order_relaxed);
+  pthread_rwlock_rdlock(&g_gate.lock);
+  generation_ = g_gate.generation.load(std::memory_order_relaxed);
 }
 
 PROFAGENT_START_PATH ForkGateSection::~ForkGateSection() {
   // Unlocked before the depth drops: a fork from a signal handler in between goes ahead
   // (depth > 0) rather than waiting for this thread's own read lock.
-  if (outermost_ && generation_ == g_generation.load(std::memory_order_relaxed))
-    pthread_rwlock_unlock(&g_gate);
+  if (outermost_ && generation_ == g_gate.generation.load(std::memory_order_relaxed))
+    pthread_rwlock_unlock(&g_gate.lock);
   --t_depth;
 }
 

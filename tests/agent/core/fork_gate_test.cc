@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -145,6 +146,57 @@ TEST(ForkGate, AForkFromInsideASectionOnTheSameThreadGoesAheadAndTheChildsGateSt
       return "the child's gate broke after it left an inherited section (status " +
              std::to_string(status) + ")";
     if (fork_gate_waits() != waits) return "the fork waited for its own thread's section";
+    return "";
+  });
+  EXPECT_TRUE(result.passed()) << result.message << " status " << result.status;
+}
+
+// A prepare handler registered before the gate's runs after it (glibc runs them in reverse
+// order), while this thread's fork holds the gate: there, a signal whose handler forks.
+std::atomic<bool> g_fork_in_handler{false};
+std::atomic<int> g_handler_child_status{-1};
+
+void fork_in_signal_handler(int) {
+  pid_t pid = fork();
+  if (pid == 0) _exit(0);
+  int status = -1;
+  waitpid(pid, &status, 0);
+  g_handler_child_status = status;
+}
+
+void raise_during_fork() {
+  if (g_fork_in_handler.exchange(false)) raise(SIGUSR1);
+}
+
+TEST(ForkGate, AForkFromASignalHandlerDuringTheThreadsOwnForkGoesAheadAndTheGateIsFreedOnce) {
+  auto result = run_in_child([]() -> std::string {
+    pthread_atfork(raise_during_fork, nullptr, nullptr);
+    install_fork_gate();
+    set_fork_gate_wait_nanos(3'000'000'000);
+    signal(SIGUSR1, fork_in_signal_handler);
+    uint64_t waits = fork_gate_waits();
+    g_fork_in_handler = true;
+    auto start = std::chrono::steady_clock::now();
+    int status = fork_and_wait([] { return true; });
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return "the outer child failed";
+    int inner = g_handler_child_status.load();
+    if (!WIFEXITED(inner) || WEXITSTATUS(inner) != 0) return "the handler's fork did not run";
+    if (fork_gate_waits() != waits || seconds > 1.5)
+      return "the handler's fork waited for its own thread's fork";
+    if (fork_gate_timeouts() != 0) return "a wait ran out";
+    // Unlocked once, by the outer fork: another thread's section opens now, and a fork made
+    // while it is open still waits for it (the lock was not released twice, nor kept).
+    std::atomic<bool> opened{false};
+    std::thread other([&] {
+      ForkGateSection section;
+      opened = true;
+    });
+    other.join();
+    if (!opened) return "no section could be opened after the forks";
+    uint64_t before = fork_gate_waits();
+    if (fork_while_another_thread_holds_a_section() != 0) return "the last child failed";
+    if (fork_gate_waits() != before + 1) return "a later fork no longer waits for a section";
     return "";
   });
   EXPECT_TRUE(result.passed()) << result.message << " status " << result.status;
