@@ -3,6 +3,7 @@
 // fork generation, so that a section a fork child inherited never unlocks the child's fresh
 // lock.
 #include "agent/core/fork_gate.h"
+#include "agent/core/clock.h"
 #include "agent/core/code_layout.h"
 
 #include <errno.h>
@@ -27,6 +28,8 @@ struct Gate {
   std::atomic<int> nested{0};
   std::atomic<bool> wait_ran_out{false};  // a fork gave up waiting; none waits till it is free
   std::atomic<uint64_t> generation{0};  // bumped in every fork child
+  std::atomic<int64_t> began_unix{0};  // last_fork_time()
+  std::atomic<int64_t> began_monotonic{0};
 };
 alignas(64) constinit Gate g_gate;
 constinit thread_local int t_depth __attribute__((tls_model("initial-exec"))) = 0;
@@ -45,14 +48,21 @@ timespec deadline_after(int64_t nanos) {
   return t;
 }
 
+// Noted by the thread whose fork holds the gate (or that goes ahead without it), so a
+// concurrent fork waiting for the gate never stamps another's child.
+PROFAGENT_FORK_PATH void note_fork_time() {
+  g_gate.began_unix.store(unix_nanos(), std::memory_order_relaxed);
+  g_gate.began_monotonic.store(monotonic_nanos(), std::memory_order_relaxed);
+}
+
 PROFAGENT_FORK_PATH void before_fork() {
   // A fork from inside a section on this thread (a signal handler's fork during a loader
   // call) would wait for itself: it goes ahead, as it would without the agent. So does one
   // from a handler that interrupted this thread's own fork: that fork holds the lock.
-  if (t_depth > 0) return;
+  if (t_depth > 0) return note_fork_time();
   if (g_gate.holder.load(std::memory_order_relaxed) == this_thread()) {
     g_gate.nested.fetch_add(1, std::memory_order_relaxed);
-    return;
+    return note_fork_time();
   }
   int rc = pthread_rwlock_trywrlock(&g_gate.lock);
   if (rc == EBUSY && !g_gate.wait_ran_out.load(std::memory_order_relaxed)) {
@@ -65,10 +75,11 @@ PROFAGENT_FORK_PATH void before_fork() {
       g_gate.wait_ran_out.store(true, std::memory_order_relaxed);
     }
   }
-  if (rc != 0) return;
+  if (rc != 0) return note_fork_time();
   if (g_gate.wait_ran_out.load(std::memory_order_relaxed))
     g_gate.wait_ran_out.store(false, std::memory_order_relaxed);  // free again
   g_gate.holder.store(this_thread(), std::memory_order_relaxed);
+  note_fork_time();
 }
 
 PROFAGENT_FORK_PATH void after_fork_in_parent() {
@@ -114,6 +125,11 @@ PROFAGENT_START_PATH ForkGateSection::~ForkGateSection() {
   if (outermost_ && generation_ == g_gate.generation.load(std::memory_order_relaxed))
     pthread_rwlock_unlock(&g_gate.lock);
   --t_depth;
+}
+
+PROFAGENT_FORK_PATH ForkTime last_fork_time() noexcept {
+  return {g_gate.began_unix.load(std::memory_order_relaxed),
+          g_gate.began_monotonic.load(std::memory_order_relaxed)};
 }
 
 int64_t fork_gate_wait_nanos() noexcept { return g_wait_nanos.load(std::memory_order_relaxed); }

@@ -37,6 +37,16 @@ class ForkGateSection {
   uint64_t generation_ = 0;  // the process's fork generation when the lock was taken
 };
 
+// When the last fork of this process began (CLOCK_REALTIME and CLOCK_MONOTONIC, ns, read by
+// its prepare handler once it held the gate; zeros before any fork): where a fork child's
+// windows start, read without a clock call of the child's own (in a shell's child, which execs
+// at once, that call faulted in the vDSO's and libc's clock pages). Any context.
+struct ForkTime {
+  int64_t unix_nanos = 0;
+  int64_t monotonic_nanos = 0;
+};
+ForkTime last_fork_time() noexcept;
+
 // How long a fork waits for an open section (2 s; tests set it shorter).
 int64_t fork_gate_wait_nanos() noexcept;
 void set_fork_gate_wait_nanos(int64_t nanos) noexcept;

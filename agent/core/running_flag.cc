@@ -21,7 +21,7 @@ void set_agent_running() noexcept { g_state.store(kRunning, std::memory_order_re
 
 void set_agent_declined() noexcept { g_state.store(kDeclined, std::memory_order_release); }
 
-PROFAGENT_START_PATH
+PROFAGENT_FORK_PATH  // (asked by every fork child's handler; the start's code calls fork-path code too)
 bool agent_start_decided() noexcept {
   return g_state.load(std::memory_order_acquire) != kUndecided;
 }

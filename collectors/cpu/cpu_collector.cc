@@ -18,6 +18,7 @@
 #include "agent/runtime/signal_mask.h"
 #include "agent/runtime/threads/thread_registry.h"
 #include "collectors/cpu/cpu_signal_handler.h"
+#include "agent/core/fork_gate.h"
 #include "agent/core/fork_reset.h"
 
 namespace profagent {
@@ -84,8 +85,8 @@ void CpuCollector::on_thread_exit() noexcept { g_timers.disarm_current_thread();
 
 PROFAGENT_FORK_PATH void CpuCollector::on_fork_child() noexcept {
   // Timers are not inherited; the parent's samples are the parent's. The child starts its
-  // own window and re-arms a timer for its only thread.
-  g_timers.forget_all_after_fork();
+  // own window where the fork began (no clock call: fork_gate.h) and re-arms a timer for its
+  // only thread.
   CpuHandlerState& state = cpu_handler_state();
   state.buffer.clear();
   store_if_changed(state.lost, 0);
@@ -104,9 +105,13 @@ PROFAGENT_FORK_PATH void CpuCollector::on_fork_child() noexcept {
     new (&dump_window_.samples) std::map<Key, uint64_t>;
   if (lock_was_held || !extra_windows_.empty()) new (&extra_windows_) std::map<int, Window>;
   if (lock_was_held || !thread_cpu_.empty()) new (&thread_cpu_) std::map<int32_t, ThreadCpu>;
-  dump_window_.start_unix = unix_nanos();
-  dump_window_.start_mono = monotonic_nanos();
-  if (running_ && state.active.load()) g_timers.arm_current_thread();
+  ForkTime fork = last_fork_time();
+  if (fork.monotonic_nanos == 0) fork = {unix_nanos(), monotonic_nanos()};  // (not noted)
+  dump_window_.start_unix = fork.unix_nanos;
+  dump_window_.start_mono = fork.monotonic_nanos;
+  // Last: a sample the new timer delivers finds the rest reset.
+  g_timers.reset_after_fork(running_ && state.active.load(),
+                            static_cast<uint64_t>(fork.monotonic_nanos));
 }
 
 void CpuCollector::add_locked(const Key& key, uint64_t count) {

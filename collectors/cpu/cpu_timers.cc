@@ -47,16 +47,22 @@ std::span<TimerSlot> used_slots() noexcept {
 // The calling thread's slot, when it armed its own timer (saves a table scan at exit).
 thread_local int t_slot __attribute__((tls_model("initial-exec"))) = -1;
 
-int64_t random_below(int64_t bound) noexcept {
-  // Stagger first expirations so threads do not sample in lockstep. A cheap per-thread
-  // xorshift seeded from the tid and the clock (no allocation, no shared state).
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  uint64_t x = static_cast<uint64_t>(ts.tv_nsec) ^ (static_cast<uint64_t>(syscall(SYS_gettid)) << 32);
+// A value in [0, bound) from a cheap xorshift of `seed` (no allocation, no shared state).
+PROFAGENT_FORK_PATH int64_t random_below(int64_t bound, uint64_t seed) noexcept {
+  uint64_t x = seed;
   x ^= x << 13;
   x ^= x >> 7;
   x ^= x << 17;
   return bound > 0 ? static_cast<int64_t>(x % static_cast<uint64_t>(bound)) : 0;
+}
+
+// What a timer of this process delivers: SIGPROF to thread `tid`, marked as ours.
+PROFAGENT_FORK_PATH void fill_timer_event(sigevent& sev, pid_t tid) noexcept {
+  memset(&sev, 0, sizeof sev);
+  sev.sigev_notify = SIGEV_THREAD_ID;
+  sev.sigev_signo = kSamplingSignal;
+  sev.sigev_value.sival_ptr = kTimerCookie;  // tells the dispatcher this SIGPROF is ours
+  sev._sigev_un._tid = tid;
 }
 
 TimerSlot* find_slot(pid_t tid) noexcept {
@@ -92,11 +98,7 @@ PROFAGENT_FORK_PATH bool CpuTimers::arm(pid_t tid, bool own_thread) noexcept {
   for (int cur = g_used.load(); cur < used && !g_used.compare_exchange_weak(cur, used);) {
   }
   sigevent sev;
-  memset(&sev, 0, sizeof sev);
-  sev.sigev_notify = SIGEV_THREAD_ID;
-  sev.sigev_signo = kSamplingSignal;
-  sev.sigev_value.sival_ptr = kTimerCookie;  // tells the dispatcher this SIGPROF is ours
-  sev._sigev_un._tid = tid;
+  fill_timer_event(sev, tid);
   clockid_t clock = own_thread ? CLOCK_THREAD_CPUTIME_ID : thread_cpu_clock(tid);
   timer_t timer;
   if (timer_create(clock, &sev, &timer) != 0) {
@@ -142,11 +144,20 @@ bool CpuTimers::take_stopped_for_hold(const Armed& armed) noexcept {
 
 // Every period, the first expiration at a random point of the first one, so threads do not
 // sample in lockstep.
+// Stagger first expirations so threads do not sample in lockstep: seeded from the clock and
+// the tid.
 PROFAGENT_FORK_PATH itimerspec CpuTimers::running_timer() const noexcept {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return running_timer(static_cast<uint64_t>(ts.tv_nsec) ^
+                       (static_cast<uint64_t>(syscall(SYS_gettid)) << 32));
+}
+
+PROFAGENT_FORK_PATH itimerspec CpuTimers::running_timer(uint64_t seed) const noexcept {
   itimerspec its;
   its.it_interval.tv_sec = period_nanos_ / 1000000000;
   its.it_interval.tv_nsec = period_nanos_ % 1000000000;
-  int64_t first = 1 + random_below(period_nanos_);
+  int64_t first = 1 + random_below(period_nanos_, seed);
   its.it_value.tv_sec = first / 1000000000;
   its.it_value.tv_nsec = first % 1000000000;
   return its;
@@ -207,11 +218,40 @@ void CpuTimers::disarm_all() {
   }
 }
 
-PROFAGENT_FORK_PATH void CpuTimers::forget_all_after_fork() noexcept {
+// Written only where a value changes (fork_reset.h), and with no call a shell's child makes
+// for nothing else: g_used stays the parent's (a bound for the scans, never too low), the
+// timer is made with raw system calls (glibc's timer_create and timer_settime are a page of
+// libc no other fork-path call touches), its first expiration drawn from the fork's time and
+// the child's pid, and its CPU time at arming is 0 (the child's thread began at the fork):
+// no clock call, whose vDSO and libc pages a child that execs at once faulted in for nothing.
+PROFAGENT_FORK_PATH void CpuTimers::reset_after_fork(bool rearm, uint64_t seed) noexcept {
   for (auto& s : used_slots()) store_if_changed(s.tid, 0);
-  store_if_changed(g_used, 0);
-  store_if_changed(g_live, 0);
   assign_if_changed(t_slot, -1);
+  bool armed = false;
+  if (rearm) {
+    const pid_t tid = current_tid();
+    TimerSlot& slot = g_slots[0];  // every slot is free now
+    slot.tid.store(-1);  // reserved while arming
+    if (g_used.load() < 1) g_used.store(1);
+    sigevent sev;
+    fill_timer_event(sev, tid);
+    int kernel_timer = -1;
+    itimerspec its = running_timer(seed ^ static_cast<uint64_t>(tid));
+    if (syscall(SYS_timer_create, CLOCK_THREAD_CPUTIME_ID, &sev, &kernel_timer) == 0) {
+      if (syscall(SYS_timer_settime, kernel_timer, 0, &its, nullptr) == 0) {
+        // (glibc's timer_t of a signal-delivering timer is the kernel's id.)
+        slot.timer = reinterpret_cast<timer_t>(static_cast<intptr_t>(kernel_timer));
+        slot.armed_cpu = 0;
+        slot.tid.store(tid, std::memory_order_release);
+        t_slot = 0;
+        armed = true;
+      } else {
+        syscall(SYS_timer_delete, kernel_timer);
+      }
+    }
+    if (!armed) slot.tid.store(0);
+  }
+  store_if_changed(g_live, armed ? 1 : 0);
 }
 
 PROFAGENT_START_PATH int CpuTimers::live_timers() const noexcept { return g_live.load(); }

@@ -33,8 +33,10 @@ class CpuTimers {
   void sweep_dead_threads();
   // Deletes every timer this process armed (stop, or the program took SIGPROF).
   void disarm_all();
-  // After fork: the child has no timers (they are not inherited); forget the parent's.
-  void forget_all_after_fork() noexcept;
+  // In a fork child: the child has no timers (they are not inherited); forgets the parent's
+  // and, if `rearm`, arms one for the calling thread (the child's only one), its first
+  // expiration drawn from `seed`. Fork-handler context.
+  void reset_after_fork(bool rearm, uint64_t seed) noexcept;
 
   int live_timers() const noexcept;
   // The threads that have a timer now, with their CPU time (ns) when it was armed.
@@ -54,6 +56,7 @@ class CpuTimers {
  private:
   bool arm(pid_t tid, bool own_thread) noexcept;
   itimerspec running_timer() const noexcept;
+  itimerspec running_timer(uint64_t seed) const noexcept;
   int64_t period_nanos_ = 10000000;
 };
 

@@ -47,7 +47,9 @@ void note_thread_renamed() noexcept {
   g_name_generation.fetch_add(1, std::memory_order_acq_rel);
 }
 
-PROFAGENT_SAMPLE_PATH pid_t current_tid() noexcept {
+// (With the fork path's code: a fork child's handlers ask for it, and the sample path's is
+// another window of the library's code, one more page fault in every child of a shell.)
+PROFAGENT_FORK_PATH pid_t current_tid() noexcept {
   pid_t tid = t_identity.tid;
   return tid != 0 ? tid : static_cast<pid_t>(syscall(SYS_gettid));
 }

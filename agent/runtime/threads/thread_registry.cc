@@ -20,6 +20,7 @@
 #include <unordered_map>
 
 #include "agent/core/contained.h"
+#include "agent/core/fork_reset.h"
 #include "agent/core/published_once.h"
 #include "agent/runtime/hook_guard.h"
 #include "agent/core/code_layout.h"
@@ -96,8 +97,9 @@ PROFAGENT_FORK_PATH void reset_thread_registry() noexcept {
     // leaks the parent's names once.
     new (&r->names) std::unordered_map<pid_t, std::string>;
   }
-  for (auto& slot : g_agent_threads) slot.store(0, std::memory_order_relaxed);
-  g_other_program_threads.store(false, std::memory_order_relaxed);  // only the forking thread
+  // (Written only where they change, fork_reset.h: most are zero already.)
+  for (auto& slot : g_agent_threads) store_if_changed(slot, 0);
+  store_if_changed(g_other_program_threads, false);  // only the forking thread
 }
 
 PROFAGENT_START_PATH bool program_may_have_other_threads() noexcept {

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -197,6 +198,38 @@ TEST(ForkGate, AForkFromASignalHandlerDuringTheThreadsOwnForkGoesAheadAndTheGate
     uint64_t before = fork_gate_waits();
     if (fork_while_another_thread_holds_a_section() != 0) return "the last child failed";
     if (fork_gate_waits() != before + 1) return "a later fork no longer waits for a section";
+    return "";
+  });
+  EXPECT_TRUE(result.passed()) << result.message << " status " << result.status;
+}
+
+TEST(ForkGate, AForkChildReadsWhenItsForkBeganWithoutAClockCallOfItsOwn) {
+  auto result = run_in_child([]() -> std::string {
+    install_fork_gate();
+    timespec before_mono, before_unix, after_mono, after_unix;
+    clock_gettime(CLOCK_MONOTONIC, &before_mono);
+    clock_gettime(CLOCK_REALTIME, &before_unix);
+    int pipe_fds[2];
+    if (pipe(pipe_fds) != 0) return "no pipe";
+    pid_t pid = fork();
+    if (pid == 0) {
+      ForkTime t = last_fork_time();
+      ssize_t n = write(pipe_fds[1], &t, sizeof t);
+      _exit(n == sizeof t ? 0 : 1);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &after_mono);
+    clock_gettime(CLOCK_REALTIME, &after_unix);
+    ForkTime seen;
+    ssize_t n = read(pipe_fds[0], &seen, sizeof seen);
+    int status = -1;
+    waitpid(pid, &status, 0);
+    if (n != sizeof seen || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+      return "the child did not report";
+    auto nanos = [](const timespec& t) { return t.tv_sec * 1'000'000'000LL + t.tv_nsec; };
+    if (seen.monotonic_nanos < nanos(before_mono) || seen.monotonic_nanos > nanos(after_mono))
+      return "the monotonic fork time is not the fork's";
+    if (seen.unix_nanos < nanos(before_unix) || seen.unix_nanos > nanos(after_unix))
+      return "the wall-clock fork time is not the fork's";
     return "";
   });
   EXPECT_TRUE(result.passed()) << result.message << " status " << result.status;

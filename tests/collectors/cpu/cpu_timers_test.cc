@@ -322,7 +322,7 @@ TEST(CpuTimers, AForkedChildStartsWithoutTimersAndCanArmItsOwn) {
   int parent_timers = process_timers();
   auto result = run_in_child([&]() -> std::string {
     CHILD_CHECK(process_timers() == 0);  // the kernel does not inherit timers
-    timers.forget_all_after_fork();
+    timers.reset_after_fork(/*rearm=*/false, 0);
     CHILD_CHECK(timers.live_timers() == 0);
     CHILD_CHECK(timers.live_threads().empty());
     CHILD_CHECK(timers.arm_current_thread());  // not mistaken for the parent's armed thread
@@ -336,6 +336,34 @@ TEST(CpuTimers, AForkedChildStartsWithoutTimersAndCanArmItsOwn) {
   EXPECT_EQ(process_timers(), parent_timers);  // the parent's timer is untouched
   timers.disarm_current_thread();
   EXPECT_EQ(timers.live_timers(), 0);
+}
+
+// The fork child's own re-arming: raw system calls and no clock, yet a timer glibc's own
+// timer functions (timer_delete here) take for theirs, on the child's thread, counted once.
+TEST(CpuTimers, AForkChildsRearmedTimerIsItsThreadsAndGlibcCanDeleteIt) {
+  CpuTimers timers;
+  timers.set_period(1000000000LL * 3600);
+  ASSERT_TRUE(timers.arm_current_thread());
+  int parent_timers = process_timers();
+  auto result = run_in_child([&]() -> std::string {
+    CHILD_CHECK(process_timers() == 0);
+    timers.reset_after_fork(/*rearm=*/true, 12345);
+    CHILD_CHECK(timers.live_timers() == 1);
+    CHILD_CHECK(process_timers(gettid_now()) == 1);
+    CHILD_CHECK(timer_clock_of(gettid_now()) == static_cast<long>(CLOCK_THREAD_CPUTIME_ID) ||
+                timer_clock_of(gettid_now()) == static_cast<long>(thread_cpu_clock(0)));
+    auto live = timers.live_threads();
+    CHILD_CHECK(live.size() == 1 && live[0].tid == gettid_now() && live[0].armed_cpu == 0);
+    CHILD_CHECK(timers.arm_current_thread());  // already armed: no second timer
+    CHILD_CHECK(process_timers() == 1);
+    timers.disarm_current_thread();  // glibc's timer_delete on the raw timer's id
+    CHILD_CHECK(process_timers() == 0);
+    CHILD_CHECK(timers.live_timers() == 0);
+    return "";
+  });
+  EXPECT_TRUE(result.passed()) << result.message << " (status " << result.status << ")";
+  EXPECT_EQ(process_timers(), parent_timers);
+  timers.disarm_current_thread();
 }
 
 }  // namespace
