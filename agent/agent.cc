@@ -48,6 +48,7 @@
 #include "agent/runtime/unwind/stack_walk.h"
 #include "agent/runtime/threads/thread_registry.h"
 #include "agent/runtime/unwind/unwind_cache.h"
+#include "agent/runtime/unwind/deferred_tables.h"
 #include "agent/runtime/unwind/unwind_tables.h"
 #include "agent/runtime/unwind/unwinder.h"
 #include "agent/core/running_flag.h"
@@ -278,18 +279,29 @@ PROFAGENT_START_PATH bool start_may_defer_dump_thread() {
 // a test suite's processes mostly end first, and the thread (made, then torn down by the
 // exit) cost each ~0.25 ms here. The rule that lets a handler or hook start it later walks
 // the stack with the unwind tables, so this waits only when every table is in the unwind
-// cache: mapped now (~0.1 ms), instead of built from .eh_frame (milliseconds), which the
-// thread does off the program's path. With the cache off or a table missing (a binary's
-// first run) the thread starts as before. False: start it now.
+// cache: mapped by the first walk (deferred_tables.h; a process that never walks maps none,
+// ~60 us less), instead of built from .eh_frame (milliseconds), which the thread does off
+// the program's path. With the cache off or a table missing (a binary's first run) the
+// thread starts as before. False: start it now.
 PROFAGENT_START_PATH bool defer_dump_thread_at_start() {
   // (Only for a process whose only thread is the program's: the rule that starts the thread
   // later, and a termination signal's retry, sent to the thread that got it, assume so.)
   // Nor for a program with its own allocator, where most points are refused (its CPU
   // samples would wait undrained).
-  if (!start_may_defer_dump_thread() || !unwind_tables_all_cached()) return false;
+  if (!start_may_defer_dump_thread()) return false;
+  // Every table cached: the first walk maps them (deferred_tables.h), a process that never
+  // walks maps none.
+  switch (unwind_tables_defer_cached()) {
+    case DeferredTables::kNotAllCached:
+      return false;
+    case DeferredTables::kDeferred:
+      break;
+    case DeferredTables::kCachedNotDeferred:
+      unwind_tables_refresh();
+      if (unwind_modules() == nullptr) return false;
+      break;
+  }
   g_tables_cached_at_start = true;
-  unwind_tables_refresh();
-  if (unwind_modules() == nullptr) return false;
   defer_dump_thread(config().interval_nanos);
   return true;
 }
@@ -331,9 +343,11 @@ PROFAGENT_FORK_PATH void reset_in_fork_child() {
   // A parent that forked before its dump thread finished the start may have left the child
   // no tables: the child maps or builds them here (the rule that lets a handler or hook start
   // the deferred thread walks the stack with them). A parent whose own thread was deferred
-  // (agent_start) mapped them at its start; the rest of its start waits for the thread.
+  // (agent_start) left its cached tables to its first walk, and so does the child
+  // (deferred_tables.h: most of a shell's children exec at once); the rest of its start
+  // waits for the thread.
   if (dump_thread_can_wait()) {
-    if (unwind_modules() == nullptr) finish_agent_start();
+    if (unwind_modules() == nullptr && !unwind_tables_deferred()) finish_agent_start();
     defer_dump_thread(config().interval_nanos);
   } else if (!start_dump_thread(config().interval_nanos)) {
     finish_agent_start();

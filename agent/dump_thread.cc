@@ -35,6 +35,7 @@
 #include "agent/runtime/threads/thread_registry.h"
 #include "collectors/common/self_stats.h"
 #include "agent/signals.h"
+#include "agent/runtime/unwind/deferred_tables.h"
 #include "agent/runtime/unwind/unwind_tables.h"
 #include "agent/runtime/unwind/unwinder.h"
 #include "agent/core/wakeup.h"
@@ -216,6 +217,10 @@ constexpr uint32_t kOfferBackoff = 16;
 // start_dump_thread's work. `in_handler`: called from a signal handler (no log, no checksum
 // work when the thread cannot be made).
 bool start_thread(int64_t interval_nanos, bool in_handler) {
+  // Tables the start deferred are mapped while this is still the process's only thread (the
+  // mapping holds a descriptor for a moment: deferred_tables.h); the thread's refresh then
+  // keeps them.
+  map_deferred_unwind_tables();
   g_deferred_pid.store(0, std::memory_order_release);
   set_deferred_dump_thread_starter(nullptr);
   // A retry still armed for a termination signal stays: it comes back to find this thread

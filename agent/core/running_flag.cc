@@ -21,7 +21,8 @@ void set_agent_running() noexcept { g_state.store(kRunning, std::memory_order_re
 
 void set_agent_declined() noexcept { g_state.store(kDeclined, std::memory_order_release); }
 
-PROFAGENT_FORK_PATH  // (asked by every fork child's handler; the start's code calls fork-path code too)
+// (With the fork path: every fork child's handler asks; the start runs fork-path code too.)
+PROFAGENT_FORK_PATH
 bool agent_start_decided() noexcept {
   return g_state.load(std::memory_order_acquire) != kUndecided;
 }

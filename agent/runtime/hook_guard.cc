@@ -3,6 +3,6 @@
 
 namespace profagent {
 
-thread_local int t_in_agent __attribute__((tls_model("initial-exec"))) = 0;
+constinit thread_local int t_in_agent __attribute__((tls_model("initial-exec"))) = 0;
 
 }  // namespace profagent

@@ -8,7 +8,9 @@ namespace profagent {
 // Non-zero while this thread runs agent code that may allocate, lock or unwind (a hook's
 // slow path, the dump, the agent's own threads). Hooks seeing it pass straight through to the
 // real function; the CPU signal handler seeing it charges the sample to "[profagent]".
-extern thread_local int t_in_agent __attribute__((tls_model("initial-exec")));
+// constinit: no dynamic initializer, so no access goes through a TLS wrapper that first asks
+// the loader for one (a weak undefined symbol every process looked up in every library).
+extern constinit thread_local int t_in_agent __attribute__((tls_model("initial-exec")));
 
 class AgentScope {
  public:

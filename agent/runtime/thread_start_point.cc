@@ -71,7 +71,7 @@ class Owners {
  public:
   // False when the tables are not there yet (nothing can be told apart).
   bool load() noexcept {
-    set_ = unwind_modules();
+    set_ = unwind_tables_for_walk() ? unwind_modules() : nullptr;  // (deferred: mapped now)
     if (set_ == nullptr) return false;
     libc_base_ = base_of(g_libc_code.load());
     loader_base_ = base_of(g_loader_code.load());

@@ -516,6 +516,33 @@ TEST_F(StartupE2E, ACProgramMapsNoLibraryButLibcForTheAgent) {
   EXPECT_FALSE(e2e::profiles(dir_, "heap").empty());
 }
 
+// A process whose unwind tables are all in the cache maps none of them at start
+// (agent/runtime/unwind/deferred_tables.h): one that never walks (a shell's `true`) never
+// does, one that walks maps them at its first walk, and its stacks are whole.
+TEST_F(StartupE2E, CachedTablesAreMappedAtTheFirstWalkNotAtStart) {
+  e2e::RunOptions options;
+  options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_SYMBOL_CACHE", cache_}};
+  ASSERT_EQ(e2e::run({e2e::program("table_mappings"), "linger"}, options).exit_code(), 0);
+  e2e::RunResult quiet = e2e::run({e2e::program("table_mappings"), "count"}, options);
+  ASSERT_EQ(quiet.exit_code(), 0) << quiet.err;
+  EXPECT_EQ(quiet.out, "tables 0\n") << "a process that has not walked mapped its tables";
+
+  options.env["PROFAGENT_HEAP_RATE"] = "1";  // every allocation sampled: the hook walks
+  e2e::RunResult walked = e2e::run({e2e::program("table_mappings"), "walk"}, options);
+  ASSERT_EQ(walked.exit_code(), 0) << walked.err;
+  int before = -1, after = -1;
+  ASSERT_EQ(sscanf(walked.out.c_str(), "before %d\nafter %d", &before, &after), 2)
+      << walked.out;
+  EXPECT_EQ(before, 0);
+  EXPECT_GE(after, 3) << "the program, libc and the agent at least";
+  std::string traces;
+  for (const std::string& f : e2e::profiles(dir_, "heap"))
+    if (std::filesystem::path(f).filename().string().starts_with("table_mappings"))
+      traces += e2e::pprof({"-traces", "-sample_index=alloc_space", f});
+  EXPECT_NE(traces.find("allocate_here"), std::string::npos) << traces;
+  EXPECT_NE(traces.find("main"), std::string::npos) << "the walk stopped short:\n" << traces;
+}
+
 // A start and a fork child touch a few 64 KiB windows of the agent's code (one page fault
 // each), not one per module they pass through: the code they run lies together
 // (agent/core/code_layout.h and code_layout.ld). Before that layout, 13-18 windows for a

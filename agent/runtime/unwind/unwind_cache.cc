@@ -1,7 +1,8 @@
-// The persistent unwind-table cache (see unwind_cache.h). NORMAL CONTEXT only: file I/O and
+// The persistent unwind-table cache (see unwind_cache.h). NORMAL CONTEXT: file I/O and
 // allocation, called by the table refresh under its mutex (and, for the lookups, by the start
-// and by a short process's exit, agent.cc). Descriptors are O_CLOEXEC and
-// closed before returning; loaded tables stay mapped for the life of the process.
+// and by a short process's exit, agent.cc), except load_unwind_table_at: SIGNAL/HOOK-SAFE
+// (system calls only), for the deferred mapping (deferred_tables.h). Descriptors are
+// O_CLOEXEC and closed before returning; loaded tables stay mapped for the life of the process.
 #include "agent/runtime/unwind/unwind_cache.h"
 
 #include <elf.h>
@@ -137,10 +138,15 @@ std::string loaded_build_id(uintptr_t load_bias, const void* phdrs, int phnum) {
 
 PROFAGENT_START_PATH
 CachedTable load_unwind_table(const std::string& build_id, uint64_t span, size_t pages) {
-  CachedTable none;
   std::string path = unwind_cache_path(build_id);
-  if (path.empty() || !dir_usable(/*create=*/false)) return none;
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (path.empty() || !dir_usable(/*create=*/false)) return CachedTable{};
+  return load_unwind_table_at(path.c_str(), span, pages);
+}
+
+PROFAGENT_START_PATH
+CachedTable load_unwind_table_at(const char* path, uint64_t span, size_t pages) noexcept {
+  CachedTable none;
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return none;
   struct stat st;
   Header h;
@@ -162,11 +168,10 @@ CachedTable load_unwind_table(const std::string& build_id, uint64_t span, size_t
   size_t bytes = payload_bytes(h.row_count, pages);
   const auto* rows = reinterpret_cast<const FrameDesc*>(payload);
   const auto* index = reinterpret_cast<const uint32_t*>(payload + bytes - pages * sizeof(uint32_t));
-  // Nothing of the mapping is read here: a process that maps its tables at start and ends
-  // without a walk (agent.cc defer_dump_thread_at_start) faults in none of its pages. The
-  // lookup never follows a page index entry past the rows (find_frame_desc); the rows'
-  // checksum waits for the table's first use (most processes never walk), and with no
-  // check slot left it is computed now.
+  // Nothing of the mapping is read here: a process that maps its tables and ends without a
+  // walk faults in none of its pages. The lookup never follows a page index entry past the
+  // rows (find_frame_desc); the rows' checksum waits for the table's first use (most
+  // processes never walk), and with no check slot left it is computed now.
   TableCheck* check = new_table_check(payload, bytes, h.checksum);
   bool valid = check != nullptr || unwind_cache_checksum(payload, bytes) == h.checksum;
   if (!valid) {
@@ -174,7 +179,7 @@ CachedTable load_unwind_table(const std::string& build_id, uint64_t span, size_t
     return none;
   }
   // Keep a file in use young: the symbol cache's eviction (oldest first) counts these too.
-  if (time(nullptr) - st.st_mtime > 24 * 3600) utimensat(AT_FDCWD, path.c_str(), nullptr, 0);
+  if (time(nullptr) - st.st_mtime > 24 * 3600) utimensat(AT_FDCWD, path, nullptr, 0);
   return CachedTable{rows, h.row_count, index, check};
 }
 

@@ -7,8 +7,8 @@
 // checked by the dump thread soon after the table is mapped (table_check.h), and a table
 // that fails it is withdrawn and rebuilt. A directory that cannot be written is skipped
 // silently.
-// NORMAL CONTEXT only (called from the table refresh); the tables it returns are never
-// freed and are read by the walk in signal/hook context.
+// NORMAL CONTEXT (called from the table refresh; load_unwind_table_at also from a walk); the
+// tables it returns are never freed and are read by the walk in signal/hook context.
 #pragma once
 
 #include <cstddef>
@@ -36,6 +36,11 @@ struct CachedTable {
 // The cached table of `build_id` for an object whose executable span is `span` bytes with
 // `pages` index entries; rows == nullptr when there is none that checks out.
 CachedTable load_unwind_table(const std::string& build_id, uint64_t span, size_t pages);
+
+// The same from the file at `path`, in a directory the caller found usable: no allocation,
+// no lock, only system calls (open, fstat, pread, mmap, close), so a walk may map a table in
+// a signal handler or a hook (deferred_tables.h). The descriptor lives only inside the call.
+CachedTable load_unwind_table_at(const char* path, uint64_t span, size_t pages) noexcept;
 
 // Stores a freshly built table (best effort).
 void store_unwind_table(const std::string& build_id, uint64_t span, const FrameDesc* rows,

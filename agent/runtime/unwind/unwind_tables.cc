@@ -23,6 +23,7 @@
 #include "agent/core/sample_path.h"
 #include "agent/core/code_layout.h"
 #include "agent/runtime/hook_guard.h"
+#include "agent/runtime/unwind/deferred_tables.h"
 #include "agent/runtime/unwind/dwarf_cfi.h"
 #include "agent/runtime/unwind/unwind_cache.h"
 #include "agent/core/fork_reset.h"
@@ -199,17 +200,6 @@ const uint8_t* table_source(const dl_phdr_info* info) {
   return executable ? eh_frame_hdr : nullptr;
 }
 
-// One object for unwind_tables_all_cached: true (go on) while its table is in the cache, or it
-// has none to build (no executable segment, no .eh_frame_hdr).
-PROFAGENT_START_PATH
-int object_table_cached(dl_phdr_info* info, size_t, void* data) {
-  if (table_source(info) == nullptr) return 0;
-  if (unwind_table_cached(loaded_build_id(info->dlpi_addr, info->dlpi_phdr, info->dlpi_phnum)))
-    return 0;
-  *static_cast<bool*>(data) = false;
-  return 1;
-}
-
 // One object for unwind_tables_entries_to_build: adds its FDE count if its table is not in
 // the cache; stops past the limit, or at an object whose table could not be cached.
 struct EntriesToBuild {
@@ -267,18 +257,86 @@ bool unwind_tables_refresh_if_idle() noexcept {
   return true;
 }
 
+namespace {
+
+// One object for unwind_tables_defer_cached: false (stop) at an object whose table the cache
+// does not hold, or one that does not fit the deferred table.
+struct DeferCapture {
+  std::vector<DeferredObject> objects;
+  bool all_cached = true;
+  bool fits = true;
+};
+
 PROFAGENT_START_PATH
-bool unwind_tables_all_cached() noexcept {
+int capture_object(dl_phdr_info* info, DeferCapture* c) {
+  // What scan_object would publish for it.
+  const uint8_t* eh_frame_hdr = nullptr;
+  uintptr_t lo = UINTPTR_MAX, hi = 0;
+  DeferredObject o{};
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type == PT_LOAD && (ph.p_flags & PF_X)) {
+      lo = std::min<uintptr_t>(lo, info->dlpi_addr + ph.p_vaddr);
+      hi = std::max<uintptr_t>(hi, info->dlpi_addr + ph.p_vaddr + ph.p_memsz);
+      if (ph.p_memsz == 0) continue;
+      if (o.segment_count == kMaxDeferredSegments) {
+        c->fits = false;
+        return 1;
+      }
+      o.segment_lo[o.segment_count] = info->dlpi_addr + ph.p_vaddr;
+      o.segment_hi[o.segment_count] = info->dlpi_addr + ph.p_vaddr + ph.p_memsz;
+      ++o.segment_count;
+    } else if (ph.p_type == PT_GNU_EH_FRAME) {
+      eh_frame_hdr = reinterpret_cast<const uint8_t*>(info->dlpi_addr + ph.p_vaddr);
+    }
+  }
+  if (hi <= lo) return 0;  // no code: not in the set
+  const std::string build_id =
+      loaded_build_id(info->dlpi_addr, info->dlpi_phdr, info->dlpi_phnum);
+  o.base = lo;
+  o.span = hi - lo;
+  o.pages = ((hi - lo) >> kUnwindPageShift) + 2;
+  o.load_bias = info->dlpi_addr;
+  o.phdr = info->dlpi_phdr;
+  o.fingerprint = module_fingerprint(build_id, eh_frame_hdr);
+  if (eh_frame_hdr != nullptr && o.segment_count > 0) {  // (else no table: rows stay null)
+    if (!unwind_table_cached(build_id)) {
+      c->all_cached = false;
+      return 1;
+    }
+    const std::string path = unwind_cache_path(build_id);
+    if (path.size() >= sizeof o.path) {
+      c->fits = false;
+      return 1;
+    }
+    memcpy(o.path, path.c_str(), path.size() + 1);
+  }
+  if (c->objects.size() == kMaxDeferredObjects) {
+    c->fits = false;
+    return 1;
+  }
+  c->objects.push_back(o);
+  return 0;
+}
+
+}  // namespace
+
+PROFAGENT_START_PATH
+DeferredTables unwind_tables_defer_cached() noexcept {
   AgentScope scope;
-  bool all = true;
-  // Out of memory for a build id: not known to be cached (the dump thread starts at once).
-  if (!run_contained("looking up the cached unwind tables", [&all] {
-        for_each_loaded_object([&all](dl_phdr_info* info, size_t size) {
-          return object_table_cached(info, size, &all);
+  DeferCapture capture;
+  if (!run_contained("looking up the cached unwind tables", [&capture] {
+        capture.objects.reserve(kMaxDeferredObjects);
+        for_each_loaded_object([&capture](dl_phdr_info* info, size_t) {
+          return capture_object(info, &capture);
         });
       }))
-    return false;
-  return all;
+    return DeferredTables::kNotAllCached;  // (out of memory: not known to be cached)
+  if (!capture.all_cached) return DeferredTables::kNotAllCached;
+  if (!capture.fits || !defer_unwind_tables(capture.objects.data(),
+                                            static_cast<int>(capture.objects.size())))
+    return DeferredTables::kCachedNotDeferred;
+  return DeferredTables::kDeferred;
 }
 
 // Out of memory for a table or the scan's list: the objects not done are scanned again at
@@ -307,24 +365,30 @@ void refresh_locked() {
         [&scan](dl_phdr_info* info, size_t size) { return scan_object(info, size, &scan); });
   }
   if (scan.unchanged) return;
+  cancel_deferred_unwind_tables();  // (a set is published now: nothing is left to map)
   std::sort(scan.found.begin(), scan.found.end(),
             [](const UnwindModule& a, const UnwindModule& b) { return a.lo < b.lo; });
-  size_t head = sizeof(UnwindModuleSet) + scan.found.size() * sizeof(UnwindModule);
-  head = (head + 63) & ~size_t{63};
-  auto* set = static_cast<UnwindModuleSet*>(
-      map_forever(head + scan.found.size() * sizeof(uintptr_t)));
-  if (set == nullptr) {
+  if (!publish_unwind_modules(scan.found.data(), scan.found.size())) {
     // Without a set no stack can be walked (CPU samples keep one frame): say so, once.
     static std::atomic<bool> warned{false};
     if (!warned.exchange(true))
       log().warn("cannot map the unwind tables' index (out of memory); stacks are not walked");
-    return;
   }
+}
+
+}  // namespace
+
+PROFAGENT_START_PATH
+bool publish_unwind_modules(const UnwindModule* sorted, size_t count) noexcept {
+  size_t head = sizeof(UnwindModuleSet) + count * sizeof(UnwindModule);
+  head = (head + 63) & ~size_t{63};
+  auto* set = static_cast<UnwindModuleSet*>(map_forever(head + count * sizeof(uintptr_t)));
+  if (set == nullptr) return false;
   auto* los = reinterpret_cast<uintptr_t*>(reinterpret_cast<char*>(set) + head);
-  set->count = static_cast<uint32_t>(scan.found.size());
-  for (size_t i = 0; i < scan.found.size(); ++i) {
-    set->modules[i] = scan.found[i];
-    los[i] = scan.found[i].lo;
+  set->count = static_cast<uint32_t>(count);
+  for (size_t i = 0; i < count; ++i) {
+    set->modules[i] = sorted[i];
+    los[i] = sorted[i].lo;
   }
   set->los = los;
   // The previous set is retired, not unmapped: a walk may still be reading it. Sets are
@@ -335,15 +399,15 @@ void refresh_locked() {
   // Walks waiting for the first tables (wait_for_unwind_tables) sleep on this word.
   g_published.fetch_add(1, std::memory_order_release);
   futex_wake(g_published, INT32_MAX);
+  return true;
 }
-
-}  // namespace
 
 PROFAGENT_FORK_PATH void unwind_tables_after_fork_child() noexcept {
   // The parent's dump thread may have been refreshing (holding the mutex) at the fork; the
   // tables themselves are complete or unpublished, so only the lock is made anew.
   remake_lock_if_used(g_refresh_mutex);
   table_checks_after_fork_child();
+  deferred_unwind_tables_after_fork_child();
 }
 
 PROFAGENT_SAMPLE_PATH

@@ -7,6 +7,7 @@
 // retired and kept), so a walk that loaded the old pointer keeps reading valid memory.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "agent/runtime/unwind/frame_desc.h"
@@ -46,10 +47,19 @@ struct UnwindModuleSet {
 // Re-reads the loaded objects (cheap when none was loaded or unloaded since the last call).
 void unwind_tables_refresh() noexcept;
 
-// Whether every loaded object's table is in the unwind cache (unwind_cache.h), so that a
-// refresh now maps files and builds nothing (a build reads a library's whole .eh_frame:
-// milliseconds). A file that then fails to load is built after all. Normal context.
-bool unwind_tables_all_cached() noexcept;
+// Publishes a new set of `count` modules sorted by lo (copied); false when its memory cannot
+// be mapped. For the refresh and the deferred mapping (deferred_tables.h) only.
+// Async-signal-safe (mmap, atomics, a futex wake-up).
+bool publish_unwind_modules(const UnwindModule* sorted, size_t count) noexcept;
+
+// At start: when every loaded object's table is in the unwind cache (unwind_cache.h: a
+// refresh would then map files and build nothing; a build reads a library's whole
+// .eh_frame, milliseconds), notes them for a deferred mapping (deferred_tables.h: the first
+// walk maps them) and maps nothing. kCachedNotDeferred: all cached, but too many objects or
+// too long a path for the deferred table (the caller refreshes now). A file that then fails
+// to load is built after all. Normal context.
+enum class DeferredTables { kNotAllCached, kDeferred, kCachedNotDeferred };
+DeferredTables unwind_tables_defer_cached() noexcept;
 
 // How many FDEs the loaded objects whose table is not in the unwind cache list in all (what
 // a refresh now would build: ~1 ms per few thousand), counted up to just past `limit`, or

@@ -19,6 +19,7 @@
 #include "agent/core/wakeup.h"
 #include "agent/core/sample_path.h"
 #include "agent/runtime/signal_stack_room.h"
+#include "agent/runtime/unwind/deferred_tables.h"
 #include "agent/runtime/unwind/stack_walk.h"
 #include "agent/runtime/unwind/thread_stack.h"
 #include "agent/runtime/unwind/unwind_tables.h"
@@ -104,10 +105,21 @@ void find_code_of(const void* probe, RangeSet* out) {
 // Set by the first hook walk made before the first tables (it wakes the dump thread).
 std::atomic<bool> g_asked_for_tables{false};
 
+// Whether a walk has its tables: the published set, or the cached tables the start deferred,
+// mapped now (deferred_tables.h: a process that never walks maps none), on a stack with a
+// walk's room (the mapping needs less).
+PROFAGENT_SAMPLE_PATH bool tables_for_walk() noexcept {
+  if (unwind_modules() != nullptr) return true;
+  return unwind_tables_deferred() && current_stack_room().bytes >= kRoomForWalk &&
+         map_deferred_unwind_tables();
+}
+
 }  // namespace
 
+PROFAGENT_SAMPLE_PATH bool unwind_tables_for_walk() noexcept { return tables_for_walk(); }
+
 bool wait_for_unwind_tables(int64_t timeout_nanos) noexcept {
-  if (unwind_modules() != nullptr) return true;
+  if (tables_for_walk()) return true;
   want_unwind_tables();  // before the wake-up: the dump thread looks at it before sleeping
   wake_dump_thread();
   return wait_for_first_unwind_tables(monotonic_nanos() + timeout_nanos);
@@ -171,7 +183,8 @@ int unwind_from_signal(void* ucontext, uintptr_t* pcs, int max_frames) noexcept 
   // takes more stack. On an alternate signal stack too small for the walk the sample keeps
   // the function it interrupted, without guessing its callers.
   const size_t room = signal_stack_room(ucontext);
-  if (room < (unwind_modules() == nullptr ? kRoomForWalkWithoutTables : kRoomForWalk)) {
+  const bool tables = tables_for_walk();
+  if (room < (tables ? kRoomForWalk : kRoomForWalkWithoutTables)) {
     if (is_agent_pc(regs.pc)) return 0;
     pcs[0] = regs.pc;
     return 1;
@@ -191,7 +204,7 @@ PROFAGENT_START_PATH
 int unwind_every_frame_from_signal(void* ucontext, uintptr_t* pcs, int max_frames) noexcept {
   if (ucontext == nullptr || max_frames <= 0) return 0;
   ErrnoKeeper keep_errno;
-  if (unwind_modules() == nullptr || signal_stack_room(ucontext) < kRoomForWalk) return 0;
+  if (!tables_for_walk() || signal_stack_room(ucontext) < kRoomForWalk) return 0;
   return walk_from_signal(interrupted_registers(ucontext), pcs, max_frames,
                           /*skip_agent=*/false, /*without_tables=*/false);
 }
@@ -222,7 +235,7 @@ PROFAGENT_SAMPLE_PATH __attribute__((noinline)) int unwind_from_hook(uintptr_t* 
   // program's first allocations and locks keep their stacks without waiting for the dump
   // thread, which the first such walk asks to build them at once (as a CPU sample does).
   // With too little stack for the walk the sample is lost.
-  const bool without_tables = unwind_modules() == nullptr;
+  const bool without_tables = !tables_for_walk();
   if (without_tables && !g_asked_for_tables.exchange(true, std::memory_order_relaxed)) {
     want_unwind_tables();  // before the wake-up: the dump thread looks at it before sleeping
     wake_dump_thread();
@@ -237,13 +250,13 @@ int unwind_every_frame_from_here(uintptr_t* pcs, int max_frames,
   if (first_ucontext != nullptr) *first_ucontext = 0;
   if (max_frames <= 0) return 0;
   ErrnoKeeper keep_errno;
-  if (unwind_modules() == nullptr || current_stack_room().bytes < kRoomForWalk) return 0;
+  if (!tables_for_walk() || current_stack_room().bytes < kRoomForWalk) return 0;
   return walk_from_hook(pcs, max_frames, /*skip_agent=*/false, first_ucontext);
 }
 
 int unwind_thread_from_registers(uintptr_t pc, uintptr_t sp, uintptr_t bp, uintptr_t* pcs,
                                  int max_frames) noexcept {
-  if (max_frames <= 0 || unwind_modules() == nullptr) return 0;  // before the first tables
+  if (max_frames <= 0 || !tables_for_walk()) return 0;  // before the first tables
   ErrnoKeeper keep_errno;
   ProcessVmMemory mem;
   WalkOptions opt;

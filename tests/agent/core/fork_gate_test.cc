@@ -179,7 +179,8 @@ TEST(ForkGate, AForkFromASignalHandlerDuringTheThreadsOwnForkGoesAheadAndTheGate
     g_fork_in_handler = true;
     auto start = std::chrono::steady_clock::now();
     int status = fork_and_wait([] { return true; });
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return "the outer child failed";
     int inner = g_handler_child_status.load();
     if (!WIFEXITED(inner) || WEXITSTATUS(inner) != 0) return "the handler's fork did not run";

@@ -4,6 +4,7 @@
 #include "agent/runtime/unwind/unwind_cache.h"
 #include "agent/runtime/unwind/dwarf_cfi.h"
 #include "agent/runtime/unwind/unwind_tables.h"
+#include "agent/runtime/unwind/deferred_tables.h"
 
 #include <gtest/gtest.h>
 #include <link.h>
@@ -154,26 +155,38 @@ int objects_with_tables(dl_phdr_info* info, size_t, void* out) {
   return 0;
 }
 
-// The start's test for deferring the dump thread (agent.cc): every loaded object's table is
-// in the cache, or it is not worth the wait; the cache off never is.
-TEST_F(UnwindCache, AllCachedOnlyWhenEveryLoadedObjectsTableIsThere) {
+// The start's test for deferring the dump thread and the tables' mapping (agent.cc,
+// deferred_tables.h): every loaded object's table is in the cache, or it is not worth the
+// wait; the cache off never is. (Each deferral is cancelled at once: nothing of this test
+// binary maps these stand-in tables.)
+DeferredTables defer_now() {
+  DeferredTables d = unwind_tables_defer_cached();
+  if (d == DeferredTables::kDeferred) {
+    EXPECT_TRUE(unwind_tables_deferred());
+    cancel_deferred_unwind_tables();
+    EXPECT_FALSE(unwind_tables_deferred());
+  }
+  return d;
+}
+
+TEST_F(UnwindCache, DeferredOnlyWhenEveryLoadedObjectsTableIsThere) {
   std::vector<std::string> ids;
   dl_iterate_phdr(objects_with_tables, &ids);
   ASSERT_GE(ids.size(), 2u);  // this test binary and libc at least
-  EXPECT_FALSE(unwind_tables_all_cached());
+  EXPECT_EQ(defer_now(), DeferredTables::kNotAllCached);
   for (const std::string& id : ids) {
     ASSERT_FALSE(id.empty());
     store_unwind_table(id, 8192, rows_.data(), static_cast<uint32_t>(rows_.size()),
                        index_.data(), index_.size());
   }
-  EXPECT_TRUE(unwind_tables_all_cached());
+  EXPECT_EQ(defer_now(), DeferredTables::kDeferred);
   ASSERT_EQ(unlink(unwind_cache_path(ids.back()).c_str()), 0);
-  EXPECT_FALSE(unwind_tables_all_cached());
+  EXPECT_EQ(defer_now(), DeferredTables::kNotAllCached);
   store_unwind_table(ids.back(), 8192, rows_.data(), static_cast<uint32_t>(rows_.size()),
                      index_.data(), index_.size());
-  EXPECT_TRUE(unwind_tables_all_cached());
+  EXPECT_EQ(defer_now(), DeferredTables::kDeferred);
   set_unwind_cache_dir("");
-  EXPECT_FALSE(unwind_tables_all_cached());
+  EXPECT_EQ(defer_now(), DeferredTables::kNotAllCached);
 }
 
 // The FDE count of every loaded object with a table to build, by build id.

@@ -1,0 +1,128 @@
+// The deferred mapping of the cached unwind tables (see deferred_tables.h). defer_unwind_tables
+// is NORMAL CONTEXT (at start); the rest is SIGNAL/HOOK-SAFE: one atomic state word decides
+// who maps, the objects and the scratch list of modules are fixed arrays in .bss, and the
+// files are opened, mapped and closed with plain system calls.
+#include "agent/runtime/unwind/deferred_tables.h"
+
+#include <dlfcn.h>
+#include <link.h>
+#include <sys/single_threaded.h>
+
+#include <atomic>
+#include <cstring>
+
+#include "agent/core/code_layout.h"
+#include "agent/core/fork_child.h"
+#include "agent/core/large_bss.h"
+#include "agent/runtime/threads/thread_registry.h"
+#include "agent/runtime/unwind/unwind_cache.h"
+#include "agent/runtime/unwind/unwind_tables.h"
+
+namespace profagent {
+namespace {
+
+enum State : int { kNone, kWaiting, kMapping, kDone };
+constinit std::atomic<int> g_state{kNone};
+// Written at start, before any walk can read them (the state is released after).
+PROFAGENT_LARGE_BSS constinit DeferredObject g_objects[kMaxDeferredObjects] = {};
+constinit int g_count = 0;
+// The modules being made (one mapping at a time: the state says whose), sorted by lo.
+PROFAGENT_LARGE_BSS constinit UnwindModule g_found[kMaxDeferredObjects * kMaxDeferredSegments] = {};
+
+// A descriptor held for a moment cannot be taken or closed by another thread of the program.
+PROFAGENT_START_PATH bool may_hold_a_descriptor() noexcept {
+  return __libc_single_threaded && !program_may_have_other_threads() &&
+         !shares_its_parents_memory();
+}
+
+// The object the start noted is still the one loaded there (none was unloaded and another
+// loaded in its place since): found at its code by the loader's lock-free lookup, with the
+// same load bias, over all of its executable segments.
+PROFAGENT_START_PATH bool still_loaded(const DeferredObject& o) noexcept {
+  for (int s = 0; s < o.segment_count; ++s) {
+    dl_find_object found;
+    if (_dl_find_object(reinterpret_cast<void*>(o.segment_lo[s]), &found) != 0) return false;
+    const auto* map = static_cast<const link_map*>(found.dlfo_link_map);
+    if (map == nullptr || map->l_addr != o.load_bias ||
+        reinterpret_cast<uintptr_t>(found.dlfo_map_start) > o.segment_lo[s] ||
+        reinterpret_cast<uintptr_t>(found.dlfo_map_end) < o.segment_hi[s])
+      return false;
+  }
+  return true;
+}
+
+PROFAGENT_START_PATH void insert_sorted(UnwindModule* found, size_t& n, const UnwindModule& m) {
+  size_t i = n++;
+  for (; i > 0 && found[i - 1].lo > m.lo; --i) found[i] = found[i - 1];
+  found[i] = m;
+}
+
+}  // namespace
+
+PROFAGENT_START_PATH
+bool defer_unwind_tables(const DeferredObject* objects, int count) noexcept {
+  if (count < 0 || count > kMaxDeferredObjects) return false;
+  for (int i = 0; i < count; ++i) g_objects[i] = objects[i];
+  g_count = count;
+  g_state.store(kWaiting, std::memory_order_release);
+  return true;
+}
+
+PROFAGENT_START_PATH bool unwind_tables_deferred() noexcept {
+  return g_state.load(std::memory_order_acquire) == kWaiting;
+}
+
+PROFAGENT_START_PATH bool map_deferred_unwind_tables() noexcept {
+  if (g_state.load(std::memory_order_acquire) != kWaiting || !may_hold_a_descriptor())
+    return false;
+  int waiting = kWaiting;
+  if (!g_state.compare_exchange_strong(waiting, kMapping, std::memory_order_acq_rel))
+    return false;  // another call maps (this one interrupted it) or a refresh published
+  size_t n = 0;
+  bool complete = true;
+  for (int i = 0; i < g_count && complete; ++i) {
+    const DeferredObject& o = g_objects[i];
+    if (!still_loaded(o)) {
+      complete = false;  // the loader's list changed: the dump thread's refresh reads it anew
+      break;
+    }
+    CachedTable t;  // (an object without .eh_frame_hdr has no table: published without rows)
+    if (o.path[0] != '\0') {
+      t = load_unwind_table_at(o.path, o.span, o.pages);
+      if (t.rows == nullptr) {
+        complete = false;  // gone or damaged since the start looked: the refresh builds it
+        break;
+      }
+    }
+    UnwindModule m{};
+    m.base = o.base;
+    m.rows = t.rows;
+    m.row_count = t.row_count;
+    m.page_first_row = t.page_first_row;
+    m.page_count = static_cast<uint32_t>(o.pages);
+    m.check = t.check;
+    m.load_bias = o.load_bias;
+    m.phdr = o.phdr;
+    m.fingerprint = o.fingerprint;
+    for (int s = 0; s < o.segment_count; ++s) {
+      m.lo = o.segment_lo[s];
+      m.hi = o.segment_hi[s];
+      insert_sorted(g_found, n, m);
+    }
+  }
+  // (Tables mapped before a failure stay mapped, unused: the refresh maps its own.)
+  const bool published = complete && publish_unwind_modules(g_found, n);
+  g_state.store(published ? kDone : kNone, std::memory_order_release);
+  return published;
+}
+
+void cancel_deferred_unwind_tables() noexcept {
+  int waiting = kWaiting;
+  g_state.compare_exchange_strong(waiting, kDone, std::memory_order_acq_rel);
+}
+
+PROFAGENT_FORK_PATH void deferred_unwind_tables_after_fork_child() noexcept {
+  if (g_state.load(std::memory_order_relaxed) == kMapping) g_state.store(kWaiting);
+}
+
+}  // namespace profagent

@@ -1,0 +1,63 @@
+// The deferred mapping of the cached unwind tables. A process whose every loaded object has
+// its table in the unwind cache (unwind_cache.h), and whose only thread is the program's,
+// maps none of them at start: the start notes what a refresh would map (each object's
+// executable segments, its identity and its cache file's path; unwind_tables.h) and the first
+// walk that needs them, or the program's first pthread_create, maps and publishes them then.
+// A process that never walks (a shell's `true`, `basename`, `test`) maps none: ~60 us and
+// five mappings less at every start on the VM of 2026-12-06, paid by every command of a
+// shell loop.
+//
+// defer_unwind_tables runs in NORMAL CONTEXT at start; the rest is SIGNAL/HOOK-SAFE: a fixed
+// table in .bss, atomics, and system calls (open, fstat, pread, mmap, close) through
+// load_unwind_table_at. The mapping holds a descriptor for a moment only while the process
+// has no other thread (a second thread could take or close that number meanwhile: the
+// agent's descriptors never take a number the program may count on), never in a vfork child
+// (whose memory is its parent's); otherwise walks go on without tables, as before the first
+// tables of any process, and the dump thread maps them in its refresh.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace profagent {
+
+constexpr int kMaxDeferredObjects = 32;
+constexpr int kMaxDeferredSegments = 4;  // executable segments of one object
+constexpr size_t kMaxDeferredPath = 320;
+
+// What the refresh would publish for one object, and where its table is.
+struct DeferredObject {
+  uintptr_t base;  // its lowest executable address (rows are offsets from it)
+  uintptr_t span;  // up to its highest executable address
+  size_t pages;  // page index entries of its table
+  uintptr_t load_bias;
+  const void* phdr;
+  uint64_t fingerprint;
+  int segment_count;
+  uintptr_t segment_lo[kMaxDeferredSegments];
+  uintptr_t segment_hi[kMaxDeferredSegments];
+  char path[kMaxDeferredPath];  // its cache file
+};
+
+// At start, with the objects whose tables the cache holds: they wait for the first walk.
+// False (nothing deferred) when there are more than fit. Normal context.
+bool defer_unwind_tables(const DeferredObject* objects, int count) noexcept;
+
+// Whether tables wait to be mapped. Async-signal-safe.
+bool unwind_tables_deferred() noexcept;
+
+// Maps the waiting tables and publishes them, if they wait and this process may hold a
+// descriptor for a moment (no other thread, not a vfork child); only one call maps, a call
+// made meanwhile (a signal handler over a hook's mapping) goes without. True if a set is
+// published now. A table that fails to load leaves the set unpublished: walks go on without
+// tables and the dump thread's refresh builds what is missing. Async-signal-safe.
+bool map_deferred_unwind_tables() noexcept;
+
+// A refresh publishes a set of its own: nothing deferred is mapped after it.
+void cancel_deferred_unwind_tables() noexcept;
+
+// In a fork child: a mapping the parent was making at the fork (unpublished) is made again
+// by the child's first walk.
+void deferred_unwind_tables_after_fork_child() noexcept;
+
+}  // namespace profagent
