@@ -41,13 +41,13 @@ struct StackTableMemory {
   void* buckets = nullptr;
   uint32_t* index = nullptr;
   uint32_t index_mask = 0;
-  bool wiped_on_fork = false;  // MADV_WIPEONFORK took on both mappings
+  bool wiped_on_fork = false;  // MADV_WIPEONFORK took on the mapping
 };
 
 // Maps `max_buckets` buckets and a power-of-two index of at least 2 * max_buckets uint32
-// slots, both MAP_NORESERVE (zero pages); with `wipe_on_fork`, a fork child gets them as zero
-// pages (MADV_WIPEONFORK, Linux >= 4.14) instead of copies. Returns false (and maps nothing)
-// if either fails. Normal context.
+// slots, in one MAP_NORESERVE mapping (zero pages; the index starts on a page of its own);
+// with `wipe_on_fork`, a fork child gets them as zero pages (MADV_WIPEONFORK, Linux >= 4.14)
+// instead of copies. Returns false (and maps nothing) if it fails. Normal context.
 bool map_stack_table(size_t bucket_size, uint32_t max_buckets, bool wipe_on_fork,
                      StackTableMemory* out) noexcept;
 
