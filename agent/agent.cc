@@ -397,9 +397,12 @@ std::string unwinder_comment() {
   line += first != 0 && start != 0 && first >= start ? format_nanos(first - start) + " after start"
                                                      : "not built yet";
   const WalksWithoutTables early = walks_without_tables();
-  return line + "; " + std::to_string(early.count) +
-         " walks before them read their rules from .eh_frame (" + format_nanos(early.nanos) +
-         ")";
+  line += "; " + std::to_string(early.count) +
+          " walks before them read their rules from .eh_frame (" + format_nanos(early.nanos) + ")";
+  // (A process that deferred its cached tables: the walk that mapped them paid this once.)
+  if (int64_t mapping = deferred_tables_mapping_nanos(); mapping > 0)
+    line += "; the cached tables mapped by the first walk (" + format_nanos(mapping) + ")";
+  return line;
 }
 
 std::string symbolizer_comment() {

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "agent/core/clock.h"
 #include "agent/core/code_layout.h"
 #include "agent/core/fork_child.h"
 #include "agent/core/large_bss.h"
@@ -26,6 +27,7 @@ constinit std::atomic<int> g_state{kNone};
 // Written at start, before any walk can read them (the state is released after).
 PROFAGENT_LARGE_BSS constinit DeferredObject g_objects[kMaxDeferredObjects] = {};
 constinit int g_count = 0;
+constinit std::atomic<int64_t> g_mapping_nanos{0};  // deferred_tables_mapping_nanos()
 // The modules being made (one mapping at a time: the state says whose), sorted by lo.
 PROFAGENT_LARGE_BSS constinit UnwindModule g_found[kMaxDeferredObjects * kMaxDeferredSegments] = {};
 
@@ -78,6 +80,7 @@ PROFAGENT_START_PATH bool map_deferred_unwind_tables() noexcept {
   int waiting = kWaiting;
   if (!g_state.compare_exchange_strong(waiting, kMapping, std::memory_order_acq_rel))
     return false;  // another call maps (this one interrupted it) or a refresh published
+  const int64_t began = monotonic_nanos();
   size_t n = 0;
   bool complete = true;
   for (int i = 0; i < g_count && complete; ++i) {
@@ -112,8 +115,13 @@ PROFAGENT_START_PATH bool map_deferred_unwind_tables() noexcept {
   }
   // (Tables mapped before a failure stay mapped, unused: the refresh maps its own.)
   const bool published = complete && publish_unwind_modules(g_found, n);
+  if (published) g_mapping_nanos.store(monotonic_nanos() - began, std::memory_order_relaxed);
   g_state.store(published ? kDone : kNone, std::memory_order_release);
   return published;
+}
+
+int64_t deferred_tables_mapping_nanos() noexcept {
+  return g_mapping_nanos.load(std::memory_order_relaxed);
 }
 
 void cancel_deferred_unwind_tables() noexcept {

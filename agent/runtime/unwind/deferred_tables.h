@@ -53,6 +53,11 @@ bool unwind_tables_deferred() noexcept;
 // tables and the dump thread's refresh builds what is missing. Async-signal-safe.
 bool map_deferred_unwind_tables() noexcept;
 
+// How long the deferred mapping took (ns of the monotonic clock; 0 when none was made): a
+// one-off of the walk that made it (the self-accounting says so apart from the per-sample
+// cost). Async-signal-safe.
+int64_t deferred_tables_mapping_nanos() noexcept;
+
 // A refresh publishes a set of its own: nothing deferred is mapped after it.
 void cancel_deferred_unwind_tables() noexcept;
 
