@@ -24,7 +24,11 @@ constinit HeapRecorder g_heap_recorder;
 PROFAGENT_START_PATH
 bool HeapRecorder::init(size_t region_bytes, uint32_t max_buckets) noexcept {
   AgentScope scope;
-  return buckets_.init(max_buckets) && region_.reserve(region_bytes);
+  // The region first: the bucket table is then mapped next to the collectors' later tables
+  // with the same protection and flags (the threads snapshotter's), which the kernel joins
+  // into one mapping (one fewer for every fork of a shell to copy), not on the far side of
+  // the region's reservation.
+  return region_.reserve(region_bytes) && buckets_.init(max_buckets);
 }
 
 PROFAGENT_SAMPLE_PATH void* HeapRecorder::allocate(size_t size, size_t alignment) noexcept {
