@@ -9,6 +9,7 @@
 #include <sys/single_threaded.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstring>
 
 #include "agent/core/clock.h"
@@ -80,6 +81,7 @@ PROFAGENT_START_PATH bool map_deferred_unwind_tables() noexcept {
   int waiting = kWaiting;
   if (!g_state.compare_exchange_strong(waiting, kMapping, std::memory_order_acq_rel))
     return false;  // another call maps (this one interrupted it) or a refresh published
+  const int saved_errno = errno;  // (a hook's or handler's caller sees its own)
   const int64_t began = monotonic_nanos();
   size_t n = 0;
   bool complete = true;
@@ -102,7 +104,7 @@ PROFAGENT_START_PATH bool map_deferred_unwind_tables() noexcept {
     m.rows = t.rows;
     m.row_count = t.row_count;
     m.page_first_row = t.page_first_row;
-    m.page_count = static_cast<uint32_t>(o.pages);
+    m.page_count = t.rows != nullptr ? static_cast<uint32_t>(o.pages) : 0;
     m.check = t.check;
     m.load_bias = o.load_bias;
     m.phdr = o.phdr;
@@ -117,6 +119,7 @@ PROFAGENT_START_PATH bool map_deferred_unwind_tables() noexcept {
   const bool published = complete && publish_unwind_modules(g_found, n);
   if (published) g_mapping_nanos.store(monotonic_nanos() - began, std::memory_order_relaxed);
   g_state.store(published ? kDone : kNone, std::memory_order_release);
+  errno = saved_errno;
   return published;
 }
 
