@@ -201,8 +201,8 @@ PROFAGENT_START_PATH
 bool final_dump_with_thread_deferred(int64_t timeout_nanos, pid_t exiting_tid,
                                      bool unknown_point_is_normal) {
   if (!dump_thread_deferred()) return false;
-  // Nothing to write (a shell's `true`): no walk, whose table pages a process that maps its
-  // tables at start would fault in only for this, tells where the exit runs.
+  // Nothing to write (a shell's `true`): no walk tells where the exit runs (it would map the
+  // deferred tables and fault their pages in only for this).
   if (gathered_nothing_to_write()) return true;
   const bool on_altstack = current_stack_room().where == StackRoom::kAltStack;
   ExitPoint point = where_exit_runs();
