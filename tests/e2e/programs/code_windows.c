@@ -19,17 +19,11 @@
 #include <time.h>
 #include <unistd.h>
 
-static char maps[1 << 16];
+#include "own_maps.h"
 
 static int windows_of_agent_code(void) {
-  int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  size_t len = 0;
-  for (ssize_t n; len < sizeof maps - 1 &&
-                  (n = syscall(SYS_read, fd, maps + len, sizeof maps - 1 - len)) > 0;)
-    len += (size_t)n;
-  syscall(SYS_close, fd);
-  maps[len] = '\0';
+  char* maps = read_own_maps();
+  if (maps == NULL) return -1;
   int pagemap = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
   if (pagemap < 0) return -1;
   int windows = 0;

@@ -15,18 +15,13 @@
 #include <time.h>
 #include <unistd.h>
 
-static char maps[1 << 16];
+#include "own_maps.h"
+
 static void* volatile kept;
 
 static int mapped_tables(void) {
-  int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  size_t len = 0;
-  for (ssize_t n; len < sizeof maps - 1 &&
-                  (n = syscall(SYS_read, fd, maps + len, sizeof maps - 1 - len)) > 0;)
-    len += (size_t)n;
-  syscall(SYS_close, fd);
-  maps[len] = '\0';
+  char* maps = read_own_maps();
+  if (maps == NULL) return -1;
   int tables = 0;
   for (char* line = maps; *line != '\0';) {
     char* end = strchr(line, '\n');
