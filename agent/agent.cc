@@ -401,7 +401,7 @@ std::string unwinder_comment() {
           " walks before them read their rules from .eh_frame (" + format_nanos(early.nanos) + ")";
   // (A process that deferred its cached tables: the walk that mapped them paid this once.)
   if (int64_t mapping = deferred_tables_mapping_nanos(); mapping > 0)
-    line += "; the cached tables mapped by the first walk (" + format_nanos(mapping) + ")";
+    line += "; the cached tables mapped when first needed (" + format_nanos(mapping) + ")";
   return line;
 }
 

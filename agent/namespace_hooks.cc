@@ -4,7 +4,9 @@
 // `unshare -U`, `nsenter -m`, bubblewrap and rootless container tools work under the agent as
 // without it. Every other call is the system call itself. The program's asynchronous signals
 // wait (blocked) for the few hundred microseconds the agent's threads are away, so a
-// termination signal meanwhile still finds a dump thread. errno is the call's.
+// termination signal meanwhile still finds a dump thread. A mount namespace change first maps
+// the cached unwind tables the start deferred (the cache may not be there after it). errno
+// is the call's.
 #include <errno.h>
 #include <sched.h>
 #include <signal.h>
@@ -15,6 +17,7 @@
 #include "agent/core/real_sigaction.h"
 #include "agent/runtime/hook_guard.h"
 #include "agent/runtime/namespace_change.h"
+#include "agent/runtime/unwind/deferred_tables.h"
 #include "agent/dump_thread.h"
 #include "agent/threads_aside.h"
 
@@ -68,9 +71,20 @@ void start_deferred_dump_thread_before_pid_namespace_change() {
   errno = saved_errno;
 }
 
+// A mount namespace change may take the cache's directory away: tables the start deferred
+// are mapped before it (agent/runtime/unwind/deferred_tables.h).
+void map_deferred_tables_before_mount_namespace_change(int flags) {
+  if (!(flags & CLONE_NEWNS) && flags != 0) return;  // (setns's 0: any type)
+  if (!profagent::unwind_tables_deferred()) return;
+  const int saved_errno = errno;
+  profagent::map_deferred_unwind_tables();
+  errno = saved_errno;
+}
+
 }  // namespace
 
 PROFAGENT_HOOK int unshare(int flags) noexcept {
+  map_deferred_tables_before_mount_namespace_change(flags);
   if (flags & CLONE_NEWPID) start_deferred_dump_thread_before_pid_namespace_change();
   if (!profagent::unshare_needs_one_thread(flags))
     return static_cast<int>(syscall(SYS_unshare, flags));
@@ -78,6 +92,7 @@ PROFAGENT_HOOK int unshare(int flags) noexcept {
 }
 
 PROFAGENT_HOOK int setns(int fd, int nstype) noexcept {
+  map_deferred_tables_before_mount_namespace_change(nstype);
   if (nstype == 0 || (nstype & CLONE_NEWPID))  // (0: any type, a PID namespace's too)
     start_deferred_dump_thread_before_pid_namespace_change();
   if (!profagent::setns_needs_one_thread(fd, nstype))

@@ -17,6 +17,7 @@
 #include <cstddef>
 
 #include "agent/runtime/signal_stack_room.h"
+#include "agent/runtime/unwind/deferred_tables.h"
 #include "agent/runtime/unwind/thread_stack.h"
 #include "agent/runtime/unwind/stack_walk.h"
 #include "agent/runtime/unwind/unwind_tables.h"
@@ -70,8 +71,9 @@ enum class Owner { kProgram, kLibc, kLoader, kAgent, kAllocator };
 class Owners {
  public:
   // False when the tables are not there yet (nothing can be told apart).
-  bool load() noexcept {
-    set_ = unwind_tables_for_walk() ? unwind_modules() : nullptr;  // (deferred: mapped now)
+  // `room`: of the stack the caller runs on (deferred tables are mapped only with a walk's).
+  bool load(size_t room) noexcept {
+    set_ = unwind_tables_for_walk(room) ? unwind_modules() : nullptr;  // (deferred: mapped now)
     if (set_ == nullptr) return false;
     libc_base_ = base_of(g_libc_code.load());
     loader_base_ = base_of(g_loader_code.load());
@@ -286,7 +288,8 @@ void note_allocator_entry_points(const void* const* entries, int count) noexcept
 PROFAGENT_START_PATH StartPoint may_start_thread_at(const void* ucontext) noexcept {
   Owners owners;
   FrameBuffer buffer;
-  if (ucontext == nullptr || !buffer.mine() || !room_for_thread_start() || !owners.load())
+  if (ucontext == nullptr || !buffer.mine() || !room_for_thread_start() ||
+      !owners.load(current_stack_room().bytes))
     return StartPoint::kRefused;
   const auto* uc = static_cast<const ucontext_t*>(ucontext);
   const bool blocked = blocked_in_system_call(uc);
@@ -306,7 +309,8 @@ PROFAGENT_START_PATH StartPoint may_start_thread_at(const void* ucontext) noexce
 bool may_start_thread_here() noexcept {
   Owners owners;
   FrameBuffer buffer;
-  if (!buffer.mine() || !room_for_thread_start() || !owners.load()) return false;
+  if (!buffer.mine() || !room_for_thread_start() || !owners.load(current_stack_room().bytes))
+    return false;
   // A hook's caller in an executable with its own allocator may be that allocator, holding
   // its lock (a sigaction call from its lazy set-up): refused, as such a leaf is.
   if (owners.allocator_in_main()) return false;
@@ -319,7 +323,12 @@ bool may_start_thread_here() noexcept {
 
 ExitPoint where_exit_runs() noexcept {
   Owners owners;
-  if (!owners.load()) return ExitPoint::kNormal;  // (no tables: nothing was sampled either)
+  // No tables: nothing was sampled either, unless the start deferred cached ones that are
+  // not mapped (deferred_tables.h: a failed or unfinished mapping, too little stack here):
+  // the walk that would tell cannot be made.
+  const StackRoom room = current_stack_room();
+  if (!owners.load(room.where == StackRoom::kUnknown ? 0 : room.bytes))
+    return deferred_unwind_tables_unpublished() ? ExitPoint::kUnknown : ExitPoint::kNormal;
   FrameBuffer buffer;
   if (!buffer.mine()) return ExitPoint::kUnknown;
   uintptr_t ucontext = 0;  // the first signal frame's, from the walk

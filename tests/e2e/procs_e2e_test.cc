@@ -100,6 +100,35 @@ TEST_F(ProcsE2E, WorkerThatDropsRootForNobodyWritesItsOwnPrivateProfile) {
   EXPECT_NE(e2e::pprof({"-top", worker_cpu}).find("worker_burn"), std::string::npos);
 }
 
+// A root master whose unwind tables are all cached maps none at start, and neither does its
+// worker until it walks; the worker becomes `nobody` first, and could then no longer open
+// root's 0600 cache files: the setuid hook maps them before the switch, so the worker's
+// samples are walked with the tables (none read its rules from .eh_frame; before, every one).
+TEST_F(ProcsE2E, AWorkerThatDropsRootMapsItsDeferredTablesBeforeTheSwitch) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root (the master runs as root)";
+  const std::string out = dir_ + "/profiles";
+  e2e::RunOptions options;
+  options.env = {{"PROFAGENT_DIR", out}, {"PROFAGENT_SYMBOL_CACHE", dir_ + "/cache"}};
+  ASSERT_EQ(e2e::run({e2e::program("drop_privileges")}, options).exit_code(), 0);  // caches
+  std::filesystem::remove_all(out);
+  e2e::RunResult r = e2e::run({e2e::program("drop_privileges")}, options);
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"(worker (\d+) done as uid 65534)")))
+      << r.out;
+  const int worker = std::stoi(m[1]);
+  std::string unwinding;
+  for (const std::string& name : e2e::all_files(out)) {
+    auto [exe, pid] = name_and_pid(out + "/" + name);
+    if (pid != worker || name.find(".cpu.pb.gz") == std::string::npos) continue;
+    for (const std::string& c : e2e::read_raw(out + "/" + name).comments)
+      if (c.starts_with("profagent unwinding:")) unwinding = c;
+  }
+  ASSERT_FALSE(unwinding.empty()) << "the worker wrote no CPU profile";
+  EXPECT_NE(unwinding.find("; 0 walks before them"), std::string::npos) << unwinding;
+  EXPECT_NE(unwinding.find("the cached tables mapped"), std::string::npos) << unwinding;
+}
+
 // The agent's own entries: what PROFAGENT_CHILDREN=0 strips from a child's environment.
 bool agent_entry(const std::string& e) {
   return e.rfind("PROFAGENT_", 0) == 0 || e.rfind("LD_PRELOAD=", 0) == 0;

@@ -23,7 +23,9 @@
 namespace profagent {
 namespace {
 
-enum State : int { kNone, kWaiting, kMapping, kDone };
+// kMapping in a fork child is the forking thread's own mapping (a signal handler over it
+// forked), which resumes in the child as in the parent: left as it is.
+enum State : int { kNone, kWaiting, kMapping, kDone, kFailed };
 constinit std::atomic<int> g_state{kNone};
 // Written at start, before any walk can read them (the state is released after).
 PROFAGENT_LARGE_BSS constinit DeferredObject g_objects[kMaxDeferredObjects] = {};
@@ -75,6 +77,11 @@ PROFAGENT_START_PATH bool unwind_tables_deferred() noexcept {
   return g_state.load(std::memory_order_acquire) == kWaiting;
 }
 
+bool deferred_unwind_tables_unpublished() noexcept {
+  const int state = g_state.load(std::memory_order_acquire);
+  return state == kWaiting || state == kMapping || state == kFailed;
+}
+
 PROFAGENT_START_PATH bool map_deferred_unwind_tables() noexcept {
   if (g_state.load(std::memory_order_acquire) != kWaiting || !may_hold_a_descriptor())
     return false;
@@ -118,7 +125,7 @@ PROFAGENT_START_PATH bool map_deferred_unwind_tables() noexcept {
   // (Tables mapped before a failure stay mapped, unused: the refresh maps its own.)
   const bool published = complete && publish_unwind_modules(g_found, n);
   if (published) g_mapping_nanos.store(monotonic_nanos() - began, std::memory_order_relaxed);
-  g_state.store(published ? kDone : kNone, std::memory_order_release);
+  g_state.store(published ? kDone : kFailed, std::memory_order_release);
   errno = saved_errno;
   return published;
 }
@@ -128,12 +135,11 @@ int64_t deferred_tables_mapping_nanos() noexcept {
 }
 
 void cancel_deferred_unwind_tables() noexcept {
-  int waiting = kWaiting;
-  g_state.compare_exchange_strong(waiting, kDone, std::memory_order_acq_rel);
+  int state = g_state.load(std::memory_order_acquire);
+  while ((state == kWaiting || state == kFailed) &&
+         !g_state.compare_exchange_weak(state, kDone, std::memory_order_acq_rel)) {
+  }
 }
 
-PROFAGENT_FORK_PATH void deferred_unwind_tables_after_fork_child() noexcept {
-  if (g_state.load(std::memory_order_relaxed) == kMapping) g_state.store(kWaiting);
-}
 
 }  // namespace profagent

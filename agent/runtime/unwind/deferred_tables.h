@@ -46,11 +46,19 @@ bool defer_unwind_tables(const DeferredObject* objects, int count) noexcept;
 // Whether tables wait to be mapped. Async-signal-safe.
 bool unwind_tables_deferred() noexcept;
 
+// Whether the start deferred the tables and no set of them is published: they wait, are being
+// mapped, or their mapping failed (a file gone or damaged since the start looked; the walks
+// then read their rules from .eh_frame and the dump thread's refresh builds the tables).
+// Async-signal-safe.
+bool deferred_unwind_tables_unpublished() noexcept;
+
 // Maps the waiting tables and publishes them, if they wait and this process may hold a
 // descriptor for a moment (no other thread, not a vfork child); only one call maps, a call
 // made meanwhile (a signal handler over a hook's mapping) goes without. True if a set is
-// published now. A table that fails to load leaves the set unpublished: walks go on without
-// tables and the dump thread's refresh builds what is missing. Async-signal-safe.
+// published now. A table that fails to load leaves the set unpublished for good: walks go
+// on without tables (rules read from .eh_frame), the exit of a handler counts as one from an
+// unknown point, and the dump thread, once something starts it (a thread the program makes,
+// a dump signal), builds what is missing. Async-signal-safe.
 bool map_deferred_unwind_tables() noexcept;
 
 // How long the deferred mapping took (ns of the monotonic clock; 0 when none was made): a
@@ -61,8 +69,5 @@ int64_t deferred_tables_mapping_nanos() noexcept;
 // A refresh publishes a set of its own: nothing deferred is mapped after it.
 void cancel_deferred_unwind_tables() noexcept;
 
-// In a fork child: a mapping the parent was making at the fork (unpublished) is made again
-// by the child's first walk.
-void deferred_unwind_tables_after_fork_child() noexcept;
 
 }  // namespace profagent

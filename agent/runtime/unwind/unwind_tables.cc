@@ -407,7 +407,6 @@ PROFAGENT_FORK_PATH void unwind_tables_after_fork_child() noexcept {
   // tables themselves are complete or unpublished, so only the lock is made anew.
   remake_lock_if_used(g_refresh_mutex);
   table_checks_after_fork_child();
-  deferred_unwind_tables_after_fork_child();
 }
 
 PROFAGENT_SAMPLE_PATH

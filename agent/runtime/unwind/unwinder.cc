@@ -106,20 +106,28 @@ void find_code_of(const void* probe, RangeSet* out) {
 std::atomic<bool> g_asked_for_tables{false};
 
 // Whether a walk has its tables: the published set, or the cached tables the start deferred,
-// mapped now (deferred_tables.h: a process that never walks maps none), on a stack with a
-// walk's room (the mapping needs less).
-PROFAGENT_SAMPLE_PATH bool tables_for_walk() noexcept {
+// mapped now (deferred_tables.h: a process that never walks maps none) when the stack the
+// caller runs on has `room` for a walk (the mapping needs less).
+PROFAGENT_SAMPLE_PATH bool tables_for_walk(size_t room) noexcept {
   if (unwind_modules() != nullptr) return true;
-  return unwind_tables_deferred() && current_stack_room().bytes >= kRoomForWalk &&
-         map_deferred_unwind_tables();
+  return room >= kRoomForWalk && unwind_tables_deferred() && map_deferred_unwind_tables();
+}
+
+// The room of the stack this code runs on, none where that cannot be told (a coroutine's, an
+// alternate stack set with a raw system call).
+size_t room_here() noexcept {
+  const StackRoom room = current_stack_room();
+  return room.where == StackRoom::kUnknown ? 0 : room.bytes;
 }
 
 }  // namespace
 
-PROFAGENT_SAMPLE_PATH bool unwind_tables_for_walk() noexcept { return tables_for_walk(); }
+PROFAGENT_SAMPLE_PATH bool unwind_tables_for_walk(size_t room) noexcept {
+  return tables_for_walk(room);
+}
 
 bool wait_for_unwind_tables(int64_t timeout_nanos) noexcept {
-  if (tables_for_walk()) return true;
+  if (tables_for_walk(room_here())) return true;
   want_unwind_tables();  // before the wake-up: the dump thread looks at it before sleeping
   wake_dump_thread();
   return wait_for_first_unwind_tables(monotonic_nanos() + timeout_nanos);
@@ -183,7 +191,7 @@ int unwind_from_signal(void* ucontext, uintptr_t* pcs, int max_frames) noexcept 
   // takes more stack. On an alternate signal stack too small for the walk the sample keeps
   // the function it interrupted, without guessing its callers.
   const size_t room = signal_stack_room(ucontext);
-  const bool tables = tables_for_walk();
+  const bool tables = tables_for_walk(room);
   if (room < (tables ? kRoomForWalk : kRoomForWalkWithoutTables)) {
     if (is_agent_pc(regs.pc)) return 0;
     pcs[0] = regs.pc;
@@ -204,7 +212,8 @@ PROFAGENT_START_PATH
 int unwind_every_frame_from_signal(void* ucontext, uintptr_t* pcs, int max_frames) noexcept {
   if (ucontext == nullptr || max_frames <= 0) return 0;
   ErrnoKeeper keep_errno;
-  if (!tables_for_walk() || signal_stack_room(ucontext) < kRoomForWalk) return 0;
+  const size_t room = signal_stack_room(ucontext);
+  if (room < kRoomForWalk || !tables_for_walk(room)) return 0;
   return walk_from_signal(interrupted_registers(ucontext), pcs, max_frames,
                           /*skip_agent=*/false, /*without_tables=*/false);
 }
@@ -235,7 +244,7 @@ PROFAGENT_SAMPLE_PATH __attribute__((noinline)) int unwind_from_hook(uintptr_t* 
   // program's first allocations and locks keep their stacks without waiting for the dump
   // thread, which the first such walk asks to build them at once (as a CPU sample does).
   // With too little stack for the walk the sample is lost.
-  const bool without_tables = !tables_for_walk();
+  const bool without_tables = !tables_for_walk(room_here());
   if (without_tables && !g_asked_for_tables.exchange(true, std::memory_order_relaxed)) {
     want_unwind_tables();  // before the wake-up: the dump thread looks at it before sleeping
     wake_dump_thread();
@@ -250,13 +259,13 @@ int unwind_every_frame_from_here(uintptr_t* pcs, int max_frames,
   if (first_ucontext != nullptr) *first_ucontext = 0;
   if (max_frames <= 0) return 0;
   ErrnoKeeper keep_errno;
-  if (!tables_for_walk() || current_stack_room().bytes < kRoomForWalk) return 0;
+  if (current_stack_room().bytes < kRoomForWalk || !tables_for_walk(room_here())) return 0;
   return walk_from_hook(pcs, max_frames, /*skip_agent=*/false, first_ucontext);
 }
 
 int unwind_thread_from_registers(uintptr_t pc, uintptr_t sp, uintptr_t bp, uintptr_t* pcs,
                                  int max_frames) noexcept {
-  if (max_frames <= 0 || !tables_for_walk()) return 0;  // before the first tables
+  if (max_frames <= 0 || !tables_for_walk(room_here())) return 0;  // before the first tables
   ErrnoKeeper keep_errno;
   ProcessVmMemory mem;
   WalkOptions opt;

@@ -37,10 +37,10 @@ void unwind_tables_refresh() noexcept;
 bool wait_for_unwind_tables(int64_t timeout_nanos) noexcept;
 
 // Whether walks have their tables now: the published set, or the cached tables the start
-// deferred, mapped by this call (deferred_tables.h). For code that looks the set up itself
-// before it walks (thread_start_point.cc); with less than a walk's room on this stack, only
-// the set already published. Async-signal-safe.
-bool unwind_tables_for_walk() noexcept;
+// deferred, mapped by this call (deferred_tables.h) when the caller's stack has `room` for a
+// walk (else only the set already published). For code that looks the set up itself before
+// it walks (thread_start_point.cc). Async-signal-safe.
+bool unwind_tables_for_walk(size_t room) noexcept;
 
 // In a forked child: the refresh lock is made anew (the walk itself needs nothing).
 void unwinder_after_fork_child() noexcept;
