@@ -368,12 +368,19 @@ TEST_F(HeapE2E, EarlySamplesWithCachedTablesReachTheProgramsEntry) {
 // sampled before that are walked with the rules read from each object's .eh_frame, at once
 // (no wait for the dump thread): their stacks go down to the program's entry like the rest,
 // and the profile's comment counts those walks.
+// (Up to 8 runs: a loaded machine can hold the program back until the dump thread has built
+// the tables, ~1 run in 6 there, and such a run has no early walk to look at.)
 TEST_F(HeapE2E, SamplesBeforeTheFirstUnwindTablesReachTheProgramsEntry) {
-  e2e::RunOptions o = options("1");
-  o.env["PROFAGENT_SYMBOL_CACHE"] = "off";
-  e2e::RunResult r = e2e::run({e2e::program("heap_sites")}, o);
-  ASSERT_EQ(r.exit_code(), 0) << r.err;
-  RawProfile p = only_heap_profile();
+  RawProfile p;
+  const std::string base = dir_;
+  for (int run = 0; run < 8 && p.walks_before_first_tables() <= 0; ++run) {
+    dir_ = base + "/run" + std::to_string(run);
+    e2e::RunOptions o = options("1");
+    o.env["PROFAGENT_SYMBOL_CACHE"] = "off";
+    e2e::RunResult r = e2e::run({e2e::program("heap_sites")}, o);
+    ASSERT_EQ(r.exit_code(), 0) << r.err;
+    p = only_heap_profile();
+  }
   EXPECT_GT(p.walks_before_first_tables(), 0) << "no sample was taken before the first tables";
   // Every sample of one of the program's allocation sites goes down through main to libc's
   // start (a walk that stopped at the site, or at main, is counted).
