@@ -94,6 +94,45 @@ uint64_t module_fingerprint(const std::string& build_id, const uint8_t* hdr) {
   return h ^ bytes;
 }
 
+// An object's code as the published set holds it: the span of its executable segments (none
+// when hi <= lo) and its loaded .eh_frame_hdr (nullptr without one). Normal context; reads
+// the object's own program headers.
+struct ObjectCode {
+  uintptr_t lo = UINTPTR_MAX, hi = 0;
+  const uint8_t* eh_frame_hdr = nullptr;
+  bool has_code() const { return hi > lo; }
+  size_t table_pages() const { return ((hi - lo) >> kUnwindPageShift) + 2; }  // index entries
+};
+
+PROFAGENT_START_PATH
+ObjectCode code_of(const dl_phdr_info* info) {
+  ObjectCode code;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type == PT_LOAD && (ph.p_flags & PF_X)) {
+      code.lo = std::min<uintptr_t>(code.lo, info->dlpi_addr + ph.p_vaddr);
+      code.hi = std::max<uintptr_t>(code.hi, info->dlpi_addr + ph.p_vaddr + ph.p_memsz);
+    } else if (ph.p_type == PT_GNU_EH_FRAME) {
+      code.eh_frame_hdr = reinterpret_cast<const uint8_t*>(info->dlpi_addr + ph.p_vaddr);
+    }
+  }
+  return code;
+}
+
+// Calls fn(lo, hi) for each executable segment with bytes: the set has one entry per segment,
+// so a range never covers a gap between them (the walk reads code bytes inside a range).
+// fn returns false to stop (and this returns false).
+template <typename Fn>
+bool for_each_code_segment(const dl_phdr_info* info, Fn&& fn) {
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X) || ph.p_memsz == 0) continue;
+    const uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
+    if (!fn(lo, lo + ph.p_memsz)) return false;
+  }
+  return true;
+}
+
 PROFAGENT_START_PATH
 int scan_object(dl_phdr_info* info, size_t size, void* data) {
   auto* scan = static_cast<Scan*>(data);
@@ -111,18 +150,10 @@ int scan_object(dl_phdr_info* info, size_t size, void* data) {
   UnwindModule m{};
   m.load_bias = info->dlpi_addr;
   m.phdr = info->dlpi_phdr;
-  const uint8_t* eh_frame_hdr = nullptr;
-  uintptr_t lo = UINTPTR_MAX, hi = 0;
-  for (int i = 0; i < info->dlpi_phnum; ++i) {
-    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-    if (ph.p_type == PT_LOAD && (ph.p_flags & PF_X)) {
-      lo = std::min<uintptr_t>(lo, info->dlpi_addr + ph.p_vaddr);
-      hi = std::max<uintptr_t>(hi, info->dlpi_addr + ph.p_vaddr + ph.p_memsz);
-    } else if (ph.p_type == PT_GNU_EH_FRAME) {
-      eh_frame_hdr = reinterpret_cast<const uint8_t*>(info->dlpi_addr + ph.p_vaddr);
-    }
-  }
-  if (hi <= lo) return 0;
+  const ObjectCode code = code_of(info);
+  if (!code.has_code()) return 0;
+  const uintptr_t lo = code.lo, hi = code.hi;
+  const uint8_t* eh_frame_hdr = code.eh_frame_hdr;
   m.base = lo;
   std::string build_id = loaded_build_id(info->dlpi_addr, info->dlpi_phdr, info->dlpi_phnum);
   m.fingerprint = module_fingerprint(build_id, eh_frame_hdr);
@@ -139,7 +170,7 @@ int scan_object(dl_phdr_info* info, size_t size, void* data) {
                   old->check->state.load(std::memory_order_acquire) == TableCheck::kPassed;
     m.check = passed ? nullptr : old->check;  // checked once: lookups skip the state
   } else if (eh_frame_hdr != nullptr) {
-    size_t pages = ((hi - lo) >> kUnwindPageShift) + 2;
+    const size_t pages = code.table_pages();
     CachedTable cached;
     if (!cache_failed) cached = load_unwind_table(build_id, hi - lo, pages);
     if (cached.rows != nullptr) {  // built by an earlier process: mapped, not rebuilt
@@ -171,15 +202,13 @@ int scan_object(dl_phdr_info* info, size_t size, void* data) {
       }
     }
   }
-  // One entry per executable segment, so a range never covers a gap between segments (the
-  // walk reads code bytes inside a module's range); all share the object's table.
-  for (int i = 0; i < info->dlpi_phnum; ++i) {
-    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-    if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X) || ph.p_memsz == 0) continue;
-    m.lo = info->dlpi_addr + ph.p_vaddr;
-    m.hi = m.lo + ph.p_memsz;
+  // One entry per executable segment; all share the object's table.
+  for_each_code_segment(info, [&](uintptr_t seg_lo, uintptr_t seg_hi) {
+    m.lo = seg_lo;
+    m.hi = seg_hi;
     scan->found.push_back(m);
-  }
+    return true;
+  });
   return 0;
 }
 
@@ -189,15 +218,8 @@ constinit std::mutex g_refresh_mutex;
 // that header), or nullptr.
 PROFAGENT_START_PATH
 const uint8_t* table_source(const dl_phdr_info* info) {
-  bool executable = false;
-  const uint8_t* eh_frame_hdr = nullptr;
-  for (int i = 0; i < info->dlpi_phnum; ++i) {
-    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-    executable |= ph.p_type == PT_LOAD && (ph.p_flags & PF_X) && ph.p_memsz != 0;
-    if (ph.p_type == PT_GNU_EH_FRAME)
-      eh_frame_hdr = reinterpret_cast<const uint8_t*>(info->dlpi_addr + ph.p_vaddr);
-  }
-  return executable ? eh_frame_hdr : nullptr;
+  const ObjectCode code = code_of(info);
+  return code.has_code() ? code.eh_frame_hdr : nullptr;
 }
 
 // One object for unwind_tables_entries_to_build: adds its FDE count if its table is not in
@@ -270,36 +292,28 @@ struct DeferCapture {
 PROFAGENT_START_PATH
 int capture_object(dl_phdr_info* info, DeferCapture* c) {
   // What scan_object would publish for it.
-  const uint8_t* eh_frame_hdr = nullptr;
-  uintptr_t lo = UINTPTR_MAX, hi = 0;
+  const ObjectCode code = code_of(info);
+  if (!code.has_code()) return 0;  // no code: not in the set
   DeferredObject o{};
-  for (int i = 0; i < info->dlpi_phnum; ++i) {
-    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-    if (ph.p_type == PT_LOAD && (ph.p_flags & PF_X)) {
-      lo = std::min<uintptr_t>(lo, info->dlpi_addr + ph.p_vaddr);
-      hi = std::max<uintptr_t>(hi, info->dlpi_addr + ph.p_vaddr + ph.p_memsz);
-      if (ph.p_memsz == 0) continue;
-      if (o.segment_count == kMaxDeferredSegments) {
-        c->fits = false;
-        return 1;
-      }
-      o.segment_lo[o.segment_count] = info->dlpi_addr + ph.p_vaddr;
-      o.segment_hi[o.segment_count] = info->dlpi_addr + ph.p_vaddr + ph.p_memsz;
-      ++o.segment_count;
-    } else if (ph.p_type == PT_GNU_EH_FRAME) {
-      eh_frame_hdr = reinterpret_cast<const uint8_t*>(info->dlpi_addr + ph.p_vaddr);
-    }
+  if (!for_each_code_segment(info, [&o](uintptr_t lo, uintptr_t hi) {
+        if (o.segment_count == kMaxDeferredSegments) return false;
+        o.segment_lo[o.segment_count] = lo;
+        o.segment_hi[o.segment_count] = hi;
+        ++o.segment_count;
+        return true;
+      })) {
+    c->fits = false;
+    return 1;
   }
-  if (hi <= lo) return 0;  // no code: not in the set
   const std::string build_id =
       loaded_build_id(info->dlpi_addr, info->dlpi_phdr, info->dlpi_phnum);
-  o.base = lo;
-  o.span = hi - lo;
-  o.pages = ((hi - lo) >> kUnwindPageShift) + 2;
+  o.base = code.lo;
+  o.span = code.hi - code.lo;
+  o.pages = code.table_pages();
   o.load_bias = info->dlpi_addr;
   o.phdr = info->dlpi_phdr;
-  o.fingerprint = module_fingerprint(build_id, eh_frame_hdr);
-  if (eh_frame_hdr != nullptr && o.segment_count > 0) {  // (else no table: rows stay null)
+  o.fingerprint = module_fingerprint(build_id, code.eh_frame_hdr);
+  if (code.eh_frame_hdr != nullptr) {  // (else no table: its rows stay null)
     if (!unwind_table_cached(build_id)) {
       c->all_cached = false;
       return 1;
