@@ -68,11 +68,12 @@ const RealFunctions& real() {
 
 // What the process's start user must do before it becomes another (no-op when done).
 void before_the_switch() {
+  profagent::map_deferred_unwind_tables();  // (keeps errno; a no-op when nothing waits)
+  if (!profagent::agent_running() || profagent::shares_its_parents_memory() ||
+      profagent::in_agent())
+    return;
   const int saved = errno;
-  if (profagent::unwind_tables_deferred()) profagent::map_deferred_unwind_tables();
-  if (profagent::agent_running() && !profagent::shares_its_parents_memory() &&
-      !profagent::in_agent() && profagent::may_start_thread_here())
-    profagent::prepare_profile_directory();
+  if (profagent::may_start_thread_here()) profagent::prepare_profile_directory();
   errno = saved;
 }
 

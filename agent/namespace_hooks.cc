@@ -74,11 +74,7 @@ void start_deferred_dump_thread_before_pid_namespace_change() {
 // A mount namespace change may take the cache's directory away: tables the start deferred
 // are mapped before it (agent/runtime/unwind/deferred_tables.h).
 void map_deferred_tables_before_mount_namespace_change(int flags) {
-  if (!(flags & CLONE_NEWNS) && flags != 0) return;  // (setns's 0: any type)
-  if (!profagent::unwind_tables_deferred()) return;
-  const int saved_errno = errno;
-  profagent::map_deferred_unwind_tables();
-  errno = saved_errno;
+  if ((flags & CLONE_NEWNS) || flags == 0) profagent::map_deferred_unwind_tables();  // (0: any)
 }
 
 }  // namespace

@@ -28,6 +28,14 @@ struct StackRoom {
 };
 StackRoom current_stack_room() noexcept;
 
+// current_stack_room()'s bytes where the stack is known, 0 where it is not: for work that
+// needs room it must be sure of (a coroutine's stack, an alternate stack set with a raw
+// system call, count as none).
+inline size_t known_stack_room() noexcept {
+  const StackRoom room = current_stack_room();
+  return room.where == StackRoom::kUnknown ? 0 : room.bytes;
+}
+
 // While a hook records a sample on an alternate signal stack (a program handler that
 // allocates or locks there), the agent's own SIGPROF waits: a CPU sample nested under it
 // would need another kernel signal frame (~3 KiB) below the hook's frames, which a small

@@ -235,10 +235,7 @@ bool blocked_in_system_call(const ucontext_t* uc) noexcept {
   return at[0] == 0x0f && at[1] == 0x05 && blocking_call(static_cast<long>(rax));
 }
 
-bool room_for_thread_start() noexcept {
-  StackRoom room = current_stack_room();
-  return room.where != StackRoom::kUnknown && room.bytes >= kRoomToStartThread;
-}
+bool room_for_thread_start() noexcept { return known_stack_room() >= kRoomToStartThread; }
 
 // The agent's own frames at the top of a walk from here (this file, the hook).
 int leading_agent_frames(const Owners& owners, const uintptr_t* pcs, int n) noexcept {
@@ -289,7 +286,7 @@ PROFAGENT_START_PATH StartPoint may_start_thread_at(const void* ucontext) noexce
   Owners owners;
   FrameBuffer buffer;
   if (ucontext == nullptr || !buffer.mine() || !room_for_thread_start() ||
-      !owners.load(current_stack_room().bytes))
+      !owners.load(known_stack_room()))
     return StartPoint::kRefused;
   const auto* uc = static_cast<const ucontext_t*>(ucontext);
   const bool blocked = blocked_in_system_call(uc);
@@ -309,7 +306,7 @@ PROFAGENT_START_PATH StartPoint may_start_thread_at(const void* ucontext) noexce
 bool may_start_thread_here() noexcept {
   Owners owners;
   FrameBuffer buffer;
-  if (!buffer.mine() || !room_for_thread_start() || !owners.load(current_stack_room().bytes))
+  if (!buffer.mine() || !room_for_thread_start() || !owners.load(known_stack_room()))
     return false;
   // A hook's caller in an executable with its own allocator may be that allocator, holding
   // its lock (a sigaction call from its lazy set-up): refused, as such a leaf is.
@@ -326,8 +323,7 @@ ExitPoint where_exit_runs() noexcept {
   // No tables: nothing was sampled either, unless the start deferred cached ones that are
   // not mapped (deferred_tables.h: a failed or unfinished mapping, too little stack here):
   // the walk that would tell cannot be made.
-  const StackRoom room = current_stack_room();
-  if (!owners.load(room.where == StackRoom::kUnknown ? 0 : room.bytes))
+  if (!owners.load(known_stack_room()))
     return deferred_unwind_tables_unpublished() ? ExitPoint::kUnknown : ExitPoint::kNormal;
   FrameBuffer buffer;
   if (!buffer.mine()) return ExitPoint::kUnknown;

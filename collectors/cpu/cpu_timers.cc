@@ -142,10 +142,7 @@ bool CpuTimers::take_stopped_for_hold(const Armed& armed) noexcept {
          slot.stopped_for_hold.exchange(false, std::memory_order_relaxed);
 }
 
-// Every period, the first expiration at a random point of the first one, so threads do not
-// sample in lockstep.
-// Stagger first expirations so threads do not sample in lockstep: seeded from the clock and
-// the tid.
+// running_timer(seed) seeded from the clock and the calling thread's tid.
 PROFAGENT_FORK_PATH itimerspec CpuTimers::running_timer() const noexcept {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -153,6 +150,8 @@ PROFAGENT_FORK_PATH itimerspec CpuTimers::running_timer() const noexcept {
                        (static_cast<uint64_t>(syscall(SYS_gettid)) << 32));
 }
 
+// Every period, the first expiration at a random point of the first one (drawn from
+// `seed`), so threads do not sample in lockstep.
 PROFAGENT_FORK_PATH itimerspec CpuTimers::running_timer(uint64_t seed) const noexcept {
   itimerspec its;
   its.it_interval.tv_sec = period_nanos_ / 1000000000;

@@ -110,14 +110,7 @@ std::atomic<bool> g_asked_for_tables{false};
 // caller runs on has `room` for a walk (the mapping needs less).
 PROFAGENT_SAMPLE_PATH bool tables_for_walk(size_t room) noexcept {
   if (unwind_modules() != nullptr) return true;
-  return room >= kRoomForWalk && unwind_tables_deferred() && map_deferred_unwind_tables();
-}
-
-// The room of the stack this code runs on, none where that cannot be told (a coroutine's, an
-// alternate stack set with a raw system call).
-size_t room_here() noexcept {
-  const StackRoom room = current_stack_room();
-  return room.where == StackRoom::kUnknown ? 0 : room.bytes;
+  return room >= kRoomForWalk && map_deferred_unwind_tables();
 }
 
 }  // namespace
@@ -127,7 +120,7 @@ PROFAGENT_SAMPLE_PATH bool unwind_tables_for_walk(size_t room) noexcept {
 }
 
 bool wait_for_unwind_tables(int64_t timeout_nanos) noexcept {
-  if (tables_for_walk(room_here())) return true;
+  if (tables_for_walk(known_stack_room())) return true;
   want_unwind_tables();  // before the wake-up: the dump thread looks at it before sleeping
   wake_dump_thread();
   return wait_for_first_unwind_tables(monotonic_nanos() + timeout_nanos);
@@ -244,7 +237,7 @@ PROFAGENT_SAMPLE_PATH __attribute__((noinline)) int unwind_from_hook(uintptr_t* 
   // program's first allocations and locks keep their stacks without waiting for the dump
   // thread, which the first such walk asks to build them at once (as a CPU sample does).
   // With too little stack for the walk the sample is lost.
-  const bool without_tables = !tables_for_walk(room_here());
+  const bool without_tables = !tables_for_walk(known_stack_room());
   if (without_tables && !g_asked_for_tables.exchange(true, std::memory_order_relaxed)) {
     want_unwind_tables();  // before the wake-up: the dump thread looks at it before sleeping
     wake_dump_thread();
@@ -259,13 +252,13 @@ int unwind_every_frame_from_here(uintptr_t* pcs, int max_frames,
   if (first_ucontext != nullptr) *first_ucontext = 0;
   if (max_frames <= 0) return 0;
   ErrnoKeeper keep_errno;
-  if (current_stack_room().bytes < kRoomForWalk || !tables_for_walk(room_here())) return 0;
+  if (current_stack_room().bytes < kRoomForWalk || !tables_for_walk(known_stack_room())) return 0;
   return walk_from_hook(pcs, max_frames, /*skip_agent=*/false, first_ucontext);
 }
 
 int unwind_thread_from_registers(uintptr_t pc, uintptr_t sp, uintptr_t bp, uintptr_t* pcs,
                                  int max_frames) noexcept {
-  if (max_frames <= 0 || !tables_for_walk(room_here())) return 0;  // before the first tables
+  if (max_frames <= 0 || !tables_for_walk(known_stack_room())) return 0;  // before the first tables
   ErrnoKeeper keep_errno;
   ProcessVmMemory mem;
   WalkOptions opt;
