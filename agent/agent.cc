@@ -732,6 +732,7 @@ void agent_thread_exiting() noexcept {
   if (g_state == nullptr) return;
   note_current_thread_name();
   for (Collector* c : g_state->running) c->on_thread_exit();
+  unwinder_thread_exiting();  // (last: the collectors' exits may still walk)
 }
 
 }  // namespace profagent

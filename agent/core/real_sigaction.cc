@@ -13,10 +13,11 @@
 #include <initializer_list>
 
 #include "agent/core/code_layout.h"
+#include "agent/core/raw_syscall.h"
 
 namespace profagent {
 
-PROFAGENT_START_PATH SigactionFn real_sigaction() {
+PROFAGENT_FORK_PATH SigactionFn real_sigaction() {
   static SigactionFn fn = reinterpret_cast<SigactionFn>(dlsym(RTLD_NEXT, "sigaction"));
   return fn != nullptr ? fn : &::sigaction;
 }
@@ -38,9 +39,10 @@ PROFAGENT_START_PATH void fill_asynchronous_signals(sigset_t* set) noexcept {
   for (int fault : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS}) sigdelset(set, fault);
 }
 
-PROFAGENT_START_PATH int raw_sigmask(int how, const sigset_t* set, sigset_t* old) noexcept {
-  const int saved = errno;  // pthread_sigmask reports errors by value, never through errno
-  if (old != nullptr) sigemptyset(old);
+// (On a shell's fork child's path: in line, no call into libc, errno untouched: pthread_sigmask
+// reports errors by value.)
+PROFAGENT_FORK_PATH int raw_sigmask(int how, const sigset_t* set, sigset_t* old) noexcept {
+  if (old != nullptr) __builtin_memset(old, 0, sizeof *old);
   // The kernel's sigset is 64 bits on Linux; glibc's sigset_t is larger, the head matches.
   uint64_t word = 0;
   if (set != nullptr) {
@@ -51,12 +53,10 @@ PROFAGENT_START_PATH int raw_sigmask(int how, const sigset_t* set, sigset_t* old
     if (how == SIG_BLOCK || how == SIG_SETMASK)
       word &= ~((uint64_t{1} << 31) | (uint64_t{1} << 32));
   }
-  int rc = 0;
-  if (syscall(SYS_rt_sigprocmask, how, set != nullptr ? &word : nullptr, old,
-              kKernelSigsetBytes) != 0)
-    rc = errno;
-  errno = saved;
-  return rc;
+  const long rc =
+      raw_syscall(SYS_rt_sigprocmask, how, set != nullptr ? reinterpret_cast<long>(&word) : 0,
+                  reinterpret_cast<long>(old), kKernelSigsetBytes);
+  return rc < 0 ? static_cast<int>(-rc) : 0;
 }
 
 }  // namespace profagent

@@ -23,8 +23,11 @@ namespace profagent {
 using SignalHandlerFn = void (*)(siginfo_t* info, void* ucontext) noexcept;
 
 constexpr int kSamplingSignal = SIGPROF;
-// si_value.sival_ptr of the agent's CPU timers.
-inline void* const kTimerCookie = reinterpret_cast<void*>(0x70726f6661676e74ull);  // "profagnt"
+// si_value.sival_ptr of the agent's CPU timers. (The bits are what a timer is made with: an
+// immediate, where the pointer constant is read from .rodata, a page of the library a shell's
+// fork child would not touch otherwise.)
+constexpr uintptr_t kTimerCookieBits = 0x70726f6661676e74ull;  // "profagnt"
+inline void* const kTimerCookie = reinterpret_cast<void*>(kTimerCookieBits);
 constexpr uint32_t kSnapshotMagic = 0x50524f46u;
 // A snapshot-request cookie with this bit set is the wall-clock sampler's request: the
 // dispatcher hands it to the wall handler instead of the threads profile's.

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "agent/runtime/hook_guard.h"
@@ -26,6 +27,24 @@ Fn next_symbol(const char* name) {
   return reinterpret_cast<Fn>(dlsym(RTLD_NEXT, name));
 }
 
+// SIGPROF in a set (bit 26 of its first word, the kernel's view), tested and changed in line:
+// libc's sigismember and sigdelset lie on a page a shell's fork child, which sets its mask
+// before the exec, would not touch otherwise.
+constexpr uint64_t kSamplingBit = uint64_t{1} << (kSamplingSignal - 1);
+
+PROFAGENT_FORK_PATH bool has_sampling_signal(const sigset_t* set) noexcept {
+  uint64_t word;
+  memcpy(&word, set, sizeof word);
+  return (word & kSamplingBit) != 0;
+}
+
+PROFAGENT_FORK_PATH void set_sampling_signal(sigset_t* set, bool on) noexcept {
+  uint64_t word;
+  memcpy(&word, set, sizeof word);
+  word = on ? word | kSamplingBit : word & ~kSamplingBit;
+  memcpy(set, &word, sizeof word);
+}
+
 // The real mask change, as pthread_sigmask (returns an errno value).
 PROFAGENT_FORK_PATH int real_mask(int how, const sigset_t* set, sigset_t* old) {
   return profagent::raw_sigmask(how, set, old);
@@ -38,14 +57,14 @@ PROFAGENT_FORK_PATH bool passes_through() noexcept {
 // pthread_sigmask semantics (errno value returned) with SIGPROF virtualized.
 PROFAGENT_FORK_PATH int virtual_mask(int how, const sigset_t* set, sigset_t* old) {
   if (passes_through()) return real_mask(how, set, old);
-  bool has_sigprof = set != nullptr && sigismember(set, kSamplingSignal) == 1;
+  bool has_sigprof = set != nullptr && has_sampling_signal(set);
   bool held = profagent::sigprof_held();
   // Whether SIGPROF is stripped depends only on the hold, not on the view.
   profagent::MaskChange strip = profagent::plan_mask_change(how, has_sigprof, false, held);
   sigset_t copy, real_old;
   if (set != nullptr) {
     memcpy(&copy, set, sizeof copy);
-    if (strip.strip_sigprof) sigdelset(&copy, kSamplingSignal);
+    if (strip.strip_sigprof) set_sampling_signal(&copy, false);
   }
   int rc = real_mask(how, set != nullptr ? &copy : nullptr, &real_old);
   if (rc != 0) return rc;
@@ -60,7 +79,7 @@ PROFAGENT_FORK_PATH int virtual_mask(int how, const sigset_t* set, sigset_t* old
   }
   if (old != nullptr) {
     memcpy(old, &real_old, sizeof real_old);
-    if (view_before) sigaddset(old, kSamplingSignal);
+    if (view_before) set_sampling_signal(old, true);
   }
   return 0;
 }

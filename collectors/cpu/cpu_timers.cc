@@ -16,6 +16,7 @@
 #include <random>
 
 #include "agent/core/code_layout.h"
+#include "agent/core/raw_syscall.h"
 #include "agent/runtime/sampling_signal.h"
 #include "agent/runtime/threads/thread_registry.h"
 #include "agent/core/fork_reset.h"
@@ -59,9 +60,15 @@ PROFAGENT_FORK_PATH int64_t random_below(int64_t bound, uint64_t seed) noexcept 
 // What a timer of this process delivers: SIGPROF to thread `tid`, marked as ours.
 PROFAGENT_FORK_PATH void fill_timer_event(sigevent& sev, pid_t tid) noexcept {
   memset(&sev, 0, sizeof sev);
-  sev.sigev_notify = SIGEV_THREAD_ID;
-  sev.sigev_signo = kSamplingSignal;
-  sev.sigev_value.sival_ptr = kTimerCookie;  // tells the dispatcher this SIGPROF is ours
+  // Stored as immediates: the compiler would merge the pair into one 8-byte constant read
+  // from .rodata, a page of the library a shell's fork child touches for nothing else.
+  int notify = SIGEV_THREAD_ID;
+  int signo = kSamplingSignal;
+  __asm__("" : "+r"(notify), "+r"(signo));
+  sev.sigev_notify = notify;
+  sev.sigev_signo = signo;
+  // (Tells the dispatcher this SIGPROF is ours.)
+  sev.sigev_value.sival_ptr = reinterpret_cast<void*>(kTimerCookieBits);
   sev._sigev_un._tid = tid;
 }
 
@@ -236,8 +243,10 @@ PROFAGENT_FORK_PATH void CpuTimers::reset_after_fork(bool rearm, uint64_t seed) 
     fill_timer_event(sev, tid);
     int kernel_timer = -1;
     itimerspec its = running_timer(seed ^ static_cast<uint64_t>(tid));
-    if (syscall(SYS_timer_create, CLOCK_THREAD_CPUTIME_ID, &sev, &kernel_timer) == 0) {
-      if (syscall(SYS_timer_settime, kernel_timer, 0, &its, nullptr) == 0) {
+    // (In line: raw_syscall.h.)
+    if (raw_syscall(SYS_timer_create, CLOCK_THREAD_CPUTIME_ID, reinterpret_cast<long>(&sev),
+                    reinterpret_cast<long>(&kernel_timer)) == 0) {
+      if (raw_syscall(SYS_timer_settime, kernel_timer, 0, reinterpret_cast<long>(&its)) == 0) {
         // (glibc's timer_t of a signal-delivering timer is the kernel's id.)
         slot.timer = reinterpret_cast<timer_t>(static_cast<intptr_t>(kernel_timer));
         slot.armed_cpu = 0;
@@ -245,7 +254,7 @@ PROFAGENT_FORK_PATH void CpuTimers::reset_after_fork(bool rearm, uint64_t seed) 
         t_slot = 0;
         armed = true;
       } else {
-        syscall(SYS_timer_delete, kernel_timer);
+        raw_syscall(SYS_timer_delete, kernel_timer);
       }
     }
     if (!armed) slot.tid.store(0);

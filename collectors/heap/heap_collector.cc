@@ -32,9 +32,9 @@ void HeapCollector::stop() {
   g_heap_sample_rate.store(0, std::memory_order_release);
 }
 
+// (The thread's sampler needs nothing: it seeds itself anew in the child, heap_sampler.h.)
 PROFAGENT_FORK_PATH void HeapCollector::on_fork_child() noexcept {
   g_heap_recorder.reset_after_fork();
-  t_heap_sampler.reset();
 }
 
 ProfileBuilder build_heap_profile(int64_t rate, int64_t time_nanos) {

@@ -7,6 +7,7 @@
 #include "agent/core/code_layout.h"
 #include "agent/core/running_flag.h"
 #include "agent/core/clock.h"
+#include "agent/core/process_id.h"
 #include "agent/core/sample_path.h"
 #include "agent/runtime/hook_guard.h"
 #include "agent/runtime/threads/thread_registry.h"
@@ -27,14 +28,22 @@ uint64_t splitmix64(uint64_t x) noexcept {
 
 }  // namespace
 
+void HeapSampler::seed(uint64_t seed) noexcept {
+  rng_ = seed;
+  seeded_in_ = own_pid();
+}
+
 PROFAGENT_SAMPLE_PATH uint64_t HeapSampler::next_random() noexcept {
-  if (rng_ == 0) {
-    // Distinct per thread and per process (fork resets it): tid, clock, and where this
-    // thread's TLS block lives.
+  const pid_t pid = own_pid();
+  if (rng_ == 0 || seeded_in_ != pid) {
+    // Distinct per thread and per process (a fork child seeds anew): tid, pid, clock, and
+    // where this thread's TLS block lives.
     uint64_t seed = splitmix64(static_cast<uint64_t>(current_tid()));
+    seed = splitmix64(seed ^ static_cast<uint64_t>(pid));
     seed = splitmix64(seed ^ static_cast<uint64_t>(monotonic_nanos()));
     seed = splitmix64(seed ^ reinterpret_cast<uintptr_t>(this));
     rng_ = seed | 1;
+    seeded_in_ = pid;
   }
   // xorshift64* (Vigna): full period over non-zero states, good low and high bits.
   rng_ ^= rng_ >> 12;

@@ -5,6 +5,8 @@
 // is async-signal-safe.
 #pragma once
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -51,15 +53,9 @@ class HeapSampler {
   // allocation is sampled). Exposed for tests.
   size_t pick_next_interval(int64_t rate) noexcept;
 
-  // Deterministic seeding (tests); seed 0 means "seed from tid and clock on next use".
-  void seed(uint64_t seed) noexcept { rng_ = seed; }
-  // Fork child: forget the countdown and the random state so the child does not repeat the
-  // parent's sampling points.
-  void reset() noexcept {
-    bytes_until_sample_ = 0;
-    rng_ = 0;
-    primed_ = false;
-  }
+  // Deterministic seeding (tests), for this process; seed 0 means "seed from tid and clock on
+  // next use".
+  void seed(uint64_t seed) noexcept;
   size_t bytes_until_sample() const noexcept { return bytes_until_sample_; }
 
   // The countdown once the agent runs without heap sampling: the slow path never runs again.
@@ -70,6 +66,12 @@ class HeapSampler {
 
   size_t bytes_until_sample_ = 0;
   uint64_t rng_ = 0;
+  // The process rng_ was seeded in. A fork child keeps the countdown it inherits (what is
+  // left of an exponential interval is one: the process is memoryless) and draws its next
+  // intervals from a seed of its own, so it does not repeat the parent's sampling points.
+  // Nothing is reset at the fork: a shell's fork child, which execs after a few allocations,
+  // writes no page of the sampler's and runs none of the slow path.
+  pid_t seeded_in_ = 0;
   bool primed_ = false;  // a first interval was drawn while the collector ran
 };
 

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "agent/core/raw_syscall.h"
 #include "agent/core/sample_path.h"
 #include "agent/runtime/threads/thread_registry.h"
 #include "agent/core/code_layout.h"
@@ -30,7 +31,7 @@ struct ThreadIdentity {
 constinit thread_local ThreadIdentity t_identity __attribute__((tls_model("initial-exec"))) = {};
 
 PROFAGENT_FORK_PATH void recache_in_fork_child() noexcept {
-  t_identity.tid = static_cast<pid_t>(syscall(SYS_gettid));
+  t_identity.tid = static_cast<pid_t>(raw_syscall(SYS_gettid));
   t_identity.name_gen = 0;
 }
 
@@ -51,7 +52,7 @@ void note_thread_renamed() noexcept {
 // another window of the library's code, one more page fault in every child of a shell.)
 PROFAGENT_FORK_PATH pid_t current_tid() noexcept {
   pid_t tid = t_identity.tid;
-  return tid != 0 ? tid : static_cast<pid_t>(syscall(SYS_gettid));
+  return tid != 0 ? tid : static_cast<pid_t>(raw_syscall(SYS_gettid));
 }
 
 void current_thread_name(char (&name)[16]) noexcept {

@@ -73,7 +73,7 @@ bool defer_unwind_tables(const DeferredObject* objects, int count) noexcept {
   return true;
 }
 
-PROFAGENT_START_PATH bool unwind_tables_deferred() noexcept {
+PROFAGENT_FORK_PATH bool unwind_tables_deferred() noexcept {
   return g_state.load(std::memory_order_acquire) == kWaiting;
 }
 

@@ -18,6 +18,7 @@
 #include "agent/core/sample_path.h"
 #include "agent/runtime/unwind/fde_lookup.h"
 #include "agent/runtime/unwind/frame_desc.h"
+#include "agent/runtime/unwind/thread_cache_slots.h"
 #include "agent/runtime/unwind/thread_stack.h"
 #include "agent/runtime/unwind/unwind_tables.h"
 #include "agent/runtime/unwind/unwinder.h"
@@ -216,10 +217,11 @@ struct PcInfo {
   bool sigreturn;
 };
 
-// A small per-thread cache of PcInfo (initial-exec TLS: no allocation, safe in a handler),
-// valid for one published module set, or for none (the walks before the first tables). A
-// walk nested in another on the same thread (a signal landing in a hook's walk) only reads
-// it, and an entry being written has key 0 meanwhile, so a reader never sees half an entry.
+// A small per-thread cache of PcInfo (in the thread's slot, thread_cache_slots.h: no
+// allocation, safe in a handler), valid for one published module set, or for none (the walks
+// before the first tables). A walk nested in another on the same thread (a signal landing in
+// a hook's walk) only reads it, and an entry being written has key 0 meanwhile, so a reader
+// never sees half an entry.
 // 128 entries (4 KiB per thread; 32 before), two-way: a set is one cache line, and two
 // callers of one walk whose PCs fell on the same slot of a direct-mapped cache missed on
 // every sample (one frame in ~11 of a zstd sample).
@@ -255,12 +257,14 @@ struct PcCache {
   alignas(64) PcCacheEntry entries[kPcCacheSize];  // set s: entries 2s (newest) and 2s + 1
 };
 static_assert(sizeof(PcCacheEntry) * kPcCacheWays == 64, "a set is one cache line");
-constinit thread_local PcCache t_pc_cache __attribute__((tls_model("initial-exec"))) = {};
+static_assert(sizeof(PcCache) <= kThreadCacheSlotBytes);
 
 class CacheUse {
  public:
-  explicit CacheUse(const UnwindModuleSet* set) noexcept {
-    PcCache& c = t_pc_cache;
+  explicit CacheUse(const UnwindModuleSet* set) noexcept
+      : cache_(static_cast<PcCache*>(thread_cache_slot(sizeof(PcCache)))) {
+    if (cache_ == nullptr) return;  // (no slot: every lookup misses)
+    PcCache& c = *cache_;
     ++c.depth;
     std::atomic_signal_fence(std::memory_order_seq_cst);
     writer_ = c.depth == 1;
@@ -283,18 +287,19 @@ class CacheUse {
     }
   }
   ~CacheUse() {
+    if (cache_ == nullptr) return;
     // Only the outermost walk records: a nested one (a signal in a hook's walk) reads only.
-    if (usable_ && writer_) t_pc_cache.last_count = static_cast<uint8_t>(remembered_);
+    if (usable_ && writer_) cache_->last_count = static_cast<uint8_t>(remembered_);
     std::atomic_signal_fence(std::memory_order_seq_cst);
-    --t_pc_cache.depth;
+    --cache_->depth;
   }
   bool get(uintptr_t key, PcInfo* out) noexcept {
     if (!usable_) return false;
     size_t set = set_of(key);
     if (writer_ && remembered_ < kRememberedSets)
-      t_pc_cache.last_sets[remembered_++] = static_cast<uint8_t>(set);
+      cache_->last_sets[remembered_++] = static_cast<uint8_t>(set);
     for (int way = 0; way < kPcCacheWays; ++way) {
-      PcCacheEntry& e = t_pc_cache.entries[set * kPcCacheWays + way];
+      PcCacheEntry& e = cache_->entries[set * kPcCacheWays + way];
       if (e.key != key) continue;
       std::atomic_signal_fence(std::memory_order_seq_cst);
       *out = e.info;
@@ -306,7 +311,7 @@ class CacheUse {
   // An interrupted PC (exact lookup) is looked up by the range of its row.
   bool get_leaf(uintptr_t pc, PcInfo* out) const noexcept {
     if (!usable_) return false;
-    for (const LeafRange& r : t_pc_cache.leaf) {
+    for (const LeafRange& r : cache_->leaf) {
       if (pc < r.lo || pc >= r.hi) continue;  // a range being written has hi == 0
       *out = r.info;
       return true;
@@ -315,7 +320,7 @@ class CacheUse {
   }
   void put_leaf(uintptr_t lo, uintptr_t hi, const PcInfo& info) noexcept {
     if (!usable_ || !writer_ || hi <= lo) return;
-    PcCache& c = t_pc_cache;
+    PcCache& c = *cache_;
     LeafRange& r = c.leaf[c.leaf_next++ % kLeafRanges];
     // A walk nested in this one runs on this thread, interrupting it: it sees the range
     // empty (hi == 0) or whole.
@@ -330,7 +335,7 @@ class CacheUse {
   // entry is dropped.
   void put(uintptr_t key, const PcInfo& info) noexcept {
     if (!usable_ || !writer_) return;
-    PcCacheEntry* set = &t_pc_cache.entries[set_of(key) * kPcCacheWays];
+    PcCacheEntry* set = &cache_->entries[set_of(key) * kPcCacheWays];
     if (set[0].key != 0) write(set[1], set[0].key, set[0].info);
     write(set[0], key, info);
   }
@@ -346,6 +351,7 @@ class CacheUse {
   static size_t set_of(uintptr_t key) noexcept {
     return static_cast<size_t>((key * 0x9e3779b97f4a7c15ull) >> 58) % kPcCacheSets;
   }
+  PcCache* const cache_;  // the thread's, or nullptr
   bool writer_ = false, usable_ = false;
   int remembered_ = 0;  // sets this walk looked up so far (outermost walk only)
 };

@@ -424,7 +424,9 @@ PROFAGENT_FORK_PATH void unwind_tables_after_fork_child() noexcept {
 }
 
 PROFAGENT_SAMPLE_PATH
-const UnwindModuleSet* unwind_modules() noexcept { return g_set.load(std::memory_order_acquire); }
+PROFAGENT_FORK_PATH const UnwindModuleSet* unwind_modules() noexcept {
+  return g_set.load(std::memory_order_acquire);
+}
 
 void want_unwind_tables() noexcept { g_wanted.store(true, std::memory_order_release); }
 

@@ -21,6 +21,7 @@
 #include "agent/runtime/signal_stack_room.h"
 #include "agent/runtime/unwind/deferred_tables.h"
 #include "agent/runtime/unwind/stack_walk.h"
+#include "agent/runtime/unwind/thread_cache_slots.h"
 #include "agent/runtime/unwind/thread_stack.h"
 #include "agent/runtime/unwind/unwind_tables.h"
 #include "agent/core/code_layout.h"
@@ -145,6 +146,8 @@ void unwinder_init() noexcept {
 }
 
 PROFAGENT_FORK_PATH void unwinder_after_fork_child() noexcept { unwind_tables_after_fork_child(); }
+
+void unwinder_thread_exiting() noexcept { release_thread_cache_slot(); }
 
 namespace {
 

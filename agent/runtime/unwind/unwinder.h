@@ -45,6 +45,10 @@ bool unwind_tables_for_walk(size_t room) noexcept;
 // In a forked child: the refresh lock is made anew (the walk itself needs nothing).
 void unwinder_after_fork_child() noexcept;
 
+// The calling thread is ending: its walks' cache goes back to the process
+// (thread_cache_slots.h). A walk on it later goes without. Async-signal-safe.
+void unwinder_thread_exiting() noexcept;
+
 // Unwinds the thread interrupted by a signal, from the handler's ucontext. Returns the number
 // of frames written (0 if nothing could be unwound).
 int unwind_from_signal(void* ucontext, uintptr_t* pcs, int max_frames) noexcept;

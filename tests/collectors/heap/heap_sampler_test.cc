@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cmath>
 
 #include "agent/agent.h"
@@ -108,15 +111,38 @@ TEST(HeapSampler, FirstAllocationOfAThreadIsNotFavoured) {
   EXPECT_LT(sampled, 5);  // expected 2000 * (1 - exp(-64/524288)) = 0.24
 }
 
-TEST(HeapSampler, ResetForgetsTheRandomState) {
+// Nothing is reset at a fork: the child keeps its countdown and draws its next intervals from
+// a seed of its own, not the parent's sequence.
+TEST(HeapSampler, AForkChildDrawsIntervalsOfItsOwn) {
   RateScope rate(4096);
-  HeapSampler a;
-  a.seed(42);
-  size_t first = a.pick_next_interval(4096);
-  a.reset();
-  EXPECT_EQ(a.bytes_until_sample(), 0u);
-  a.seed(42);
-  EXPECT_EQ(a.pick_next_interval(4096), first);
+  HeapSampler s;
+  s.seed(42);
+  s.pick_next_interval(4096);
+  int out[2];
+  ASSERT_EQ(pipe(out), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    size_t drawn[8];
+    for (size_t& d : drawn) d = s.pick_next_interval(4096);
+    _exit(write(out[1], drawn, sizeof drawn) == sizeof drawn ? 0 : 1);
+  }
+  size_t parents[8], childs[8];
+  for (size_t& d : parents) d = s.pick_next_interval(4096);
+  close(out[1]);
+  ASSERT_EQ(read(out[0], childs, sizeof childs), static_cast<ssize_t>(sizeof childs));
+  close(out[0]);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  int same = 0;
+  for (int i = 0; i < 8; ++i) same += parents[i] == childs[i] ? 1 : 0;
+  EXPECT_LT(same, 2) << "the child repeated the parent's intervals";
+  // And the parent's own sequence went on from its seed, as before the fork.
+  HeapSampler again;
+  again.seed(42);
+  again.pick_next_interval(4096);
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(again.pick_next_interval(4096), parents[i]);
 }
 
 TEST(HeapScale, ReproducesGoNumbers) {

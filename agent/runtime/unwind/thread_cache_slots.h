@@ -1,0 +1,30 @@
+// Per-thread memory for the stack walk's PC cache (stack_walk.cc), in slots of one process-wide
+// table mapped at the process's first walk. SIGNAL/HOOK-SAFE: system calls (mmap) and atomics
+// only, no allocation, no lock; errno is kept.
+//
+// The cache used to live in initial-exec TLS (4.5 KiB of every thread's static TLS). There it
+// sat between the agent's small thread-locals (the hook depth, the heap sampler's countdown,
+// the cached tid), which a shell writes in every fork, on two pages: each fork cost the shell
+// and its child a copy-on-write fault more, and every process one TLS page more at its start.
+// A thread that never walks now owns no slot; one that walks claims a slot once, and gives it
+// back when it ends (agent_thread_exiting). A fork child's thread keeps its slot (the child's
+// copy of it): it re-tags the slot with its new tid at its next walk.
+#pragma once
+
+#include <cstddef>
+
+namespace profagent {
+
+constexpr int kThreadCacheSlots = 4096;
+
+// The calling thread's slot of `bytes` (one size for the whole process, at most
+// kThreadCacheSlotBytes), 64-byte aligned and zeroed when first claimed; nullptr when none can
+// be had (all taken, out of address space, or given back at the thread's exit): the walk then
+// goes without its cache.
+void* thread_cache_slot(size_t bytes) noexcept;
+constexpr size_t kThreadCacheSlotBytes = 8192 - 64;
+
+// Gives the calling thread's slot back, for good (the thread is ending).
+void release_thread_cache_slot() noexcept;
+
+}  // namespace profagent
