@@ -31,7 +31,7 @@ std::string lower(std::string s) {
   return s;
 }
 
-std::string trim(const std::string& s) {
+PROFAGENT_START_PATH std::string trim(const std::string& s) {
   size_t b = s.find_first_not_of(" \t\n\r");
   if (b == std::string::npos) return "";
   size_t e = s.find_last_not_of(" \t\n\r");

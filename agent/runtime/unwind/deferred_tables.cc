@@ -27,12 +27,18 @@ namespace {
 // forked), which resumes in the child as in the parent: left as it is.
 enum State : int { kNone, kWaiting, kMapping, kDone, kFailed };
 constinit std::atomic<int> g_state{kNone};
-// Written at start, before any walk can read them (the state is released after).
-PROFAGENT_LARGE_BSS constinit DeferredObject g_objects[kMaxDeferredObjects] = {};
+// Written at start, before any walk can read them (the state is released after). On a page
+// boundary: the few objects a process has (~2 KiB) are written to one page, not two.
+alignas(4096) PROFAGENT_LARGE_BSS constinit DeferredObject g_objects[kMaxDeferredObjects] = {};
 constinit int g_count = 0;
 constinit std::atomic<int64_t> g_mapping_nanos{0};  // deferred_tables_mapping_nanos()
 // The modules being made (one mapping at a time: the state says whose), sorted by lo.
 PROFAGENT_LARGE_BSS constinit UnwindModule g_found[kMaxDeferredObjects * kMaxDeferredSegments] = {};
+// The set the mapping publishes (once per process: the state never returns to kWaiting), here
+// rather than in a page mapped for it: one mapping fewer in every process that walks, for a
+// shell one fewer to copy at each fork.
+constexpr size_t kSetBytes = unwind_module_set_bytes(kMaxDeferredObjects * kMaxDeferredSegments);
+alignas(64) PROFAGENT_LARGE_BSS constinit char g_set_storage[kSetBytes] = {};
 
 // A descriptor held for a moment cannot be taken or closed by another thread of the program.
 PROFAGENT_START_PATH bool may_hold_a_descriptor() noexcept {
@@ -123,7 +129,8 @@ PROFAGENT_START_PATH bool map_deferred_unwind_tables() noexcept {
     }
   }
   // (Tables mapped before a failure stay mapped, unused: the refresh maps its own.)
-  const bool published = complete && publish_unwind_modules(g_found, n);
+  const bool published =
+      complete && publish_unwind_modules(g_found, n, g_set_storage, sizeof g_set_storage);
   if (published) g_mapping_nanos.store(monotonic_nanos() - began, std::memory_order_relaxed);
   g_state.store(published ? kDone : kFailed, std::memory_order_release);
   errno = saved_errno;

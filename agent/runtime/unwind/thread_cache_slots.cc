@@ -22,7 +22,11 @@ struct alignas(64) SlotHeader {
 };
 constexpr size_t kSlotStride = 64 + kThreadCacheSlotBytes;
 static_assert(kSlotStride % 64 == 0);
-constexpr size_t kTableBytes = kSlotStride * kThreadCacheSlots;
+// One page more than the slots: a length that is a multiple of 2 MiB is placed on a 2 MiB
+// boundary (for transparent huge pages), away from the agent's other mappings; this one
+// lands next to them, and the kernel joins it to a neighbour with the same flags (one
+// mapping fewer for every fork of a shell to copy).
+constexpr size_t kTableBytes = kSlotStride * kThreadCacheSlots + 4096;
 
 constinit std::atomic<char*> g_table{nullptr};
 

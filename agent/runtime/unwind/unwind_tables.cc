@@ -340,7 +340,7 @@ DeferredTables unwind_tables_defer_cached() noexcept {
   AgentScope scope;
   DeferCapture capture;
   if (!run_contained("looking up the cached unwind tables", [&capture] {
-        capture.objects.reserve(kMaxDeferredObjects);
+        capture.objects.reserve(8);  // (a program with its libc: ~5; more grow the list)
         for_each_loaded_object([&capture](dl_phdr_info* info, size_t) {
           return capture_object(info, &capture);
         });
@@ -393,10 +393,12 @@ void refresh_locked() {
 }  // namespace
 
 PROFAGENT_START_PATH
-bool publish_unwind_modules(const UnwindModule* sorted, size_t count) noexcept {
+bool publish_unwind_modules(const UnwindModule* sorted, size_t count, void* storage,
+                            size_t storage_bytes) noexcept {
   size_t head = sizeof(UnwindModuleSet) + count * sizeof(UnwindModule);
   head = (head + 63) & ~size_t{63};
-  auto* set = static_cast<UnwindModuleSet*>(map_forever(head + count * sizeof(uintptr_t)));
+  const size_t bytes = unwind_module_set_bytes(count);
+  auto* set = static_cast<UnwindModuleSet*>(bytes <= storage_bytes ? storage : map_forever(bytes));
   if (set == nullptr) return false;
   auto* los = reinterpret_cast<uintptr_t*>(reinterpret_cast<char*>(set) + head);
   set->count = static_cast<uint32_t>(count);

@@ -47,10 +47,17 @@ struct UnwindModuleSet {
 // Re-reads the loaded objects (cheap when none was loaded or unloaded since the last call).
 void unwind_tables_refresh() noexcept;
 
-// Publishes a new set of `count` modules sorted by lo (copied); false when its memory cannot
-// be mapped. For the refresh and the deferred mapping (deferred_tables.h) only.
+// Publishes a new set of `count` modules sorted by lo (copied), into `storage` when it has
+// room (the deferred mapping's, used once: deferred_tables.h), else into memory mapped for
+// it; false when that cannot be mapped. For the refresh and the deferred mapping only.
 // Async-signal-safe (mmap, atomics, a futex wake-up).
-bool publish_unwind_modules(const UnwindModule* sorted, size_t count) noexcept;
+bool publish_unwind_modules(const UnwindModule* sorted, size_t count, void* storage = nullptr,
+                            size_t storage_bytes = 0) noexcept;
+// The bytes a set of `count` modules takes.
+constexpr size_t unwind_module_set_bytes(size_t count) noexcept {
+  return ((sizeof(UnwindModuleSet) + count * sizeof(UnwindModule) + 63) & ~size_t{63}) +
+         count * sizeof(uintptr_t);
+}
 
 // At start: when every loaded object's table is in the unwind cache (unwind_cache.h: a
 // refresh would then map files and build nothing; a build reads a library's whole
