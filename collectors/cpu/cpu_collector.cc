@@ -46,10 +46,8 @@ bool sigprof_blocked_in(pid_t tid) {
 PROFAGENT_START_PATH
 bool CpuCollector::start(const Config& config) {
   CpuHandlerState& state = cpu_handler_state();
-  if (!state.buffer.init()) {
-    log().warn("cannot map the CPU sample buffer; CPU profile is off");
-    return false;
-  }
+  // (The sample buffer is mapped by the first sample, or by the dump thread's start:
+  // finish_start. One that cannot be mapped then counts its samples as lost.)
   period_nanos_ = 1000000000 / config.value(kCpuKind.name);
   g_timers.set_period(period_nanos_);
   set_cpu_sample_handler(cpu_sample_handler);

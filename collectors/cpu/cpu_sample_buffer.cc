@@ -1,6 +1,6 @@
-// CPU sample tables written by the SIGPROF handler. add() is SIGNAL CONTEXT (lock-free,
-// allocation-free, bounded probing); init(), prepare() and drain() are normal context (the
-// agent's start, then the dump thread), and their page touching (touch_ahead: atomic no-op
+// CPU sample tables written by the SIGPROF handler. add() and init() are SIGNAL CONTEXT
+// (lock-free, allocation-free, bounded probing; init() maps with mmap); prepare() and drain()
+// are normal context (the dump thread), and their page touching (touch_ahead: atomic no-op
 // writes) may run while handlers add.
 #include "collectors/cpu/cpu_sample_buffer.h"
 
@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include <cerrno>
 #include <cstring>
 
 #include "agent/core/sample_path.h"
@@ -28,27 +29,32 @@ uint64_t hash_stack(int32_t tid, const uintptr_t* pcs, uint32_t depth) noexcept 
 
 }  // namespace
 
-PROFAGENT_START_PATH
-bool CpuSampleBuffer::init() noexcept {
-  if (tables_[0] != nullptr) return true;
-  size_t bytes = sizeof(Entry) * kEntries + sizeof(uint32_t) * kEntries;  // one table
-  // Both tables in one mapping: two system calls at start and one mapping for every fork to
-  // copy, instead of four and two.
-  void* map = mmap(nullptr, 2 * bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (map == MAP_FAILED) return false;
+PROFAGENT_SAMPLE_PATH bool CpuSampleBuffer::init() noexcept {
+  if (mapping() != nullptr) return true;
+  const int saved_errno = errno;  // (a handler's caller sees its own)
+  // Both tables in one mapping: two system calls and one mapping for every fork to copy,
+  // instead of four and two. Zero pages: every entry kEmpty.
+  void* map = mmap(nullptr, 2 * kTableBytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (map == MAP_FAILED) {
+    errno = saved_errno;
+    return false;
+  }
   // A fork child starts with zero pages instead of copy-on-write copies of ours, so the
   // parent's handlers take no copy fault on its touched pages after every fork (a shell).
   // The child drops the parent's samples anyway (clear()). Linux >= 4.14; else ignored.
-  wiped_on_fork_ = madvise(map, 2 * bytes, MADV_WIPEONFORK) == 0;
-  for (int t = 0; t < 2; ++t) {
-    tables_[t] = reinterpret_cast<Entry*>(static_cast<char*>(map) + t * bytes);  // zero pages: kEmpty
-    index_[t] = reinterpret_cast<std::atomic<uint32_t>*>(tables_[t] + kEntries);
-  }
+  // (Written before the mapping is published, read after: one value for any mapping.)
+  wiped_on_fork_ = madvise(map, 2 * kTableBytes, MADV_WIPEONFORK) == 0;
+  char* none = nullptr;
+  if (!map_.compare_exchange_strong(none, static_cast<char*>(map), std::memory_order_acq_rel))
+    munmap(map, 2 * kTableBytes);  // another thread's handler mapped them meanwhile
+  errno = saved_errno;
   // Nothing is touched here: prepare() does it on the dump thread, off the program's start.
   return true;
 }
 
 void CpuSampleBuffer::prepare() noexcept {
+  if (!init()) return;  // (the handlers' add() tries again)
   // Only the table the handlers fill first: the other one is made ready at the first drain,
   // which only a process that takes samples reaches (most of a shell script's never do).
   touch_ahead(active_.load(std::memory_order_acquire), kTouchedAtStart);
@@ -70,16 +76,17 @@ void touch_pages(uintptr_t first, uintptr_t end) noexcept {
 }  // namespace
 
 void CpuSampleBuffer::touch_ahead(int t, uint32_t entries) noexcept {
-  if (tables_[t] == nullptr) return;
+  char* map = mapping();
+  if (map == nullptr) return;
   if (!index_resident_[t]) {  // once, so the handler's first probes do not fault on it
-    auto index = reinterpret_cast<uintptr_t>(index_[t]);
-    touch_pages(index, index + sizeof(uint32_t) * kEntries);
+    auto at = reinterpret_cast<uintptr_t>(index(map, t));
+    touch_pages(at, at + sizeof(uint32_t) * kEntries);
     index_resident_[t] = true;
   }
   if (entries > kEntries) entries = kEntries;
   if (entries <= touched_[t]) return;
-  touch_pages(reinterpret_cast<uintptr_t>(&tables_[t][touched_[t]]),
-              reinterpret_cast<uintptr_t>(&tables_[t][entries]));
+  touch_pages(reinterpret_cast<uintptr_t>(&table(map, t)[touched_[t]]),
+              reinterpret_cast<uintptr_t>(&table(map, t)[entries]));
   touched_[t] = entries;
 }
 
@@ -97,20 +104,22 @@ PROFAGENT_SAMPLE_PATH bool CpuSampleBuffer::add(int32_t tid, const uintptr_t* pc
     idx = 1 - idx;
     writers_[idx].fetch_add(1, std::memory_order_seq_cst);
   }
-  Entry* table = tables_[idx];
-  std::atomic<uint32_t>* index = index_[idx];
+  char* map = mapping();
+  if (map == nullptr && init()) map = mapping();  // the process's first sample
+  Entry* const entries = table(map, idx);
+  std::atomic<uint32_t>* const slots = index(map, idx);
   bool stored = false;
-  if (table != nullptr) {
+  if (entries != nullptr) {
     uint64_t h = hash_stack(tid, pcs, depth);
     uint32_t mine = 0;  // entry number + 1 of the entry this call filled, 0 = none yet
     for (uint32_t probe = 0; probe < kMaxProbes && !stored; ++probe) {
-      std::atomic<uint32_t>& slot = index[(h + probe) & (kEntries - 1)];
+      std::atomic<uint32_t>& slot = slots[(h + probe) & (kEntries - 1)];
       uint32_t v = slot.load(std::memory_order_acquire);
       if (v == 0) {
         if (mine == 0) {
           uint32_t n = claimed_count_[idx].fetch_add(1, std::memory_order_relaxed);
           if (n >= kEntries) break;  // full: lost
-          Entry& e = table[n];
+          Entry& e = entries[n];
           e.tid = tid;
           e.depth = depth;
           e.hash = h;
@@ -126,7 +135,7 @@ PROFAGENT_SAMPLE_PATH bool CpuSampleBuffer::add(int32_t tid, const uintptr_t* pc
         slot.compare_exchange_strong(v, mine, std::memory_order_acq_rel);
         break;
       }
-      Entry& e = table[v - 1];
+      Entry& e = entries[v - 1];
       if (e.state.load(std::memory_order_acquire) == kReady && e.hash == h && e.tid == tid &&
           e.depth == depth && memcmp(e.pcs, pcs, depth * sizeof(uintptr_t)) == 0) {
         e.count.fetch_add(weight, std::memory_order_relaxed);
@@ -140,7 +149,7 @@ PROFAGENT_SAMPLE_PATH bool CpuSampleBuffer::add(int32_t tid, const uintptr_t* pc
 
 void CpuSampleBuffer::drain(
     const std::function<void(int32_t, const uintptr_t*, uint32_t, uint64_t)>& fn) {
-  if (tables_[0] == nullptr) return;
+  if (mapping() == nullptr) return;
   int old = active_.load(std::memory_order_acquire);
   // Nothing claimed since the last drain: no flip and no page touched (a process that takes
   // no sample, as most of a shell script's, pays nothing here at its exit). A handler adding
@@ -168,17 +177,17 @@ void CpuSampleBuffer::drain(
 
 template <typename Fn>
 void CpuSampleBuffer::for_each_claimed(int t, bool full_scan, Fn&& fn) {
-  Entry* table = tables_[t];
+  char* map = mapping();
+  Entry* entries = table(map, t);
   uint32_t n = claimed_count_[t].load(std::memory_order_acquire);
   if (full_scan || n > kEntries) n = kEntries;
-  for (uint32_t i = 0; i < n; ++i) fn(table[i]);
-  if (n > 0) memset(static_cast<void*>(index_[t]), 0, sizeof(uint32_t) * kEntries);
+  for (uint32_t i = 0; i < n; ++i) fn(entries[i]);
+  if (n > 0) memset(static_cast<void*>(index(map, t)), 0, sizeof(uint32_t) * kEntries);
   claimed_count_[t].store(0, std::memory_order_release);
 }
 
 PROFAGENT_FORK_PATH void CpuSampleBuffer::clear() noexcept {
-  for (int t = 0; t < 2; ++t) {
-    if (tables_[t] == nullptr) continue;
+  for (int t = 0; t < 2 && mapping() != nullptr; ++t) {  // (none mapped: nothing recorded)
     // Zero pages already (every state kEmpty) in a fork child when MADV_WIPEONFORK took:
     // writing each claimed entry again would only fault in pages (a shell's fork children
     // exec at once).

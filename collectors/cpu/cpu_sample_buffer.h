@@ -3,7 +3,10 @@
 // bounded work; a full table counts the sample as lost instead of blocking. The dump thread
 // drains it in normal context.
 //
-// Two tables of kEntries stacks each, mmap'ed once. Entries are claimed densely (a bump
+// Two tables of kEntries stacks each, mmap'ed once, when first needed: by the first sample's
+// handler, or by prepare() on the dump thread, so a process that never takes a sample (most
+// of a shell script's) maps none (two system calls and a mapping fewer at its start and
+// exit). Entries are claimed densely (a bump
 // counter), so a table's resident pages grow with its distinct stacks, a new page is first
 // touched by a write (no zero-page copy-on-write and TLB shoot-down in the handler), and
 // drain() and clear() visit only the claimed prefix: an idle process's drain touches no page
@@ -42,10 +45,12 @@ class CpuSampleBuffer {
     uintptr_t pcs[kMaxFrames];
   };
 
-  // Maps the tables. Normal context; returns false if the memory cannot be had.
+  // Maps the tables now (else the first add() or prepare() does). SIGNAL-SAFE; returns false
+  // if the memory cannot be had.
   bool init() noexcept;
-  // Makes the first table's index and first entries resident (see above). Normal context
-  // (the dump thread, once, after start); handlers may already be writing.
+  // Maps the tables if need be and makes the first table's index and first entries resident
+  // (see above). Normal context (the dump thread, once, after start); handlers may already be
+  // writing.
   void prepare() noexcept;
 
   // Records `weight` samples of one stack. SIGNAL-SAFE. Returns false when the table is full
@@ -85,8 +90,19 @@ class CpuSampleBuffer {
   // context; handlers may be writing into the table (every touch is an atomic no-op).
   void touch_ahead(int t, uint32_t entries) noexcept;
 
-  Entry* tables_[2] = {nullptr, nullptr};
-  std::atomic<uint32_t>* index_[2] = {nullptr, nullptr};  // entry number + 1, 0 = free
+  static constexpr size_t kTableBytes = sizeof(Entry) * kEntries + sizeof(uint32_t) * kEntries;
+  // Table t of the mapping at `map` (nullptr while none is), and its index (entry number + 1,
+  // 0 = free) right after its entries.
+  static Entry* table(char* map, int t) noexcept {
+    return map == nullptr ? nullptr : reinterpret_cast<Entry*>(map + t * kTableBytes);
+  }
+  static std::atomic<uint32_t>* index(char* map, int t) noexcept {
+    return map == nullptr ? nullptr
+                          : reinterpret_cast<std::atomic<uint32_t>*>(table(map, t) + kEntries);
+  }
+  char* mapping() const noexcept { return map_.load(std::memory_order_acquire); }
+
+  std::atomic<char*> map_{nullptr};  // both tables; published once, never unmapped
   std::atomic<uint32_t> claimed_count_[2] = {0, 0};       // entries claimed, in order
   uint32_t touched_[2] = {0, 0};  // entries whose pages touch_ahead made resident
   bool index_resident_[2] = {false, false};

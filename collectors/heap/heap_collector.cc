@@ -16,10 +16,8 @@ namespace profagent {
 
 PROFAGENT_START_PATH
 bool HeapCollector::start(const Config& config) {
-  if (!g_heap_recorder.init(kRegionBytes, HeapBucketTable::kDefaultMaxBuckets)) {
-    log().warn("heap profile off: cannot reserve address space for sampled objects");
-    return false;
-  }
+  // Reserved and mapped by the first sample (heap_recorder.h).
+  g_heap_recorder.configure(kRegionBytes, HeapBucketTable::kDefaultMaxBuckets);
   rate_ = config.value(kHeapKind.name);
   started_ = true;
   g_heap_sample_rate.store(rate_, std::memory_order_release);

@@ -6,6 +6,7 @@
 #include <cerrno>
 
 #include "agent/core/clock.h"
+#include "agent/core/log.h"
 #include "agent/core/sample_path.h"
 #include "agent/runtime/hook_guard.h"
 #include "collectors/common/self_stats.h"
@@ -22,16 +23,45 @@ namespace profagent {
 constinit HeapRecorder g_heap_recorder;
 
 PROFAGENT_START_PATH
+void HeapRecorder::configure(size_t region_bytes, uint32_t max_buckets) noexcept {
+  region_bytes_ = region_bytes;
+  max_buckets_ = max_buckets;
+  int unconfigured = kUnconfigured;
+  state_.compare_exchange_strong(unconfigured, kConfigured, std::memory_order_release);
+}
+
+PROFAGENT_SAMPLE_PATH
 bool HeapRecorder::init(size_t region_bytes, uint32_t max_buckets) noexcept {
   AgentScope scope;
-  // The region first: the bucket table is then mapped next to the collectors' later tables
+  const int saved_errno = errno;
+  // The region first: the bucket table is then mapped next to the collectors' other tables
   // with the same protection and flags (the threads snapshotter's), which the kernel joins
   // into one mapping (one fewer for every fork of a shell to copy), not on the far side of
   // the region's reservation.
-  return region_.reserve(region_bytes) && buckets_.init(max_buckets);
+  const bool made = region_.reserve(region_bytes) && buckets_.init(max_buckets);
+  if (made) state_.store(kReady, std::memory_order_release);
+  errno = saved_errno;
+  return made;
+}
+
+PROFAGENT_SAMPLE_PATH bool HeapRecorder::ready_for_samples() noexcept {
+  int state = state_.load(std::memory_order_acquire);
+  if (state == kReady) return true;
+  if (state != kConfigured ||
+      !state_.compare_exchange_strong(state, kPreparing, std::memory_order_acq_rel))
+    return false;
+  if (init(region_bytes_, max_buckets_)) return true;
+  state_.store(kFailed, std::memory_order_release);
+  // Once per process, and its samples are counted as lost (the heap file says how many).
+  log_warning_direct("heap profile off: cannot reserve address space for sampled objects");
+  return false;
 }
 
 PROFAGENT_SAMPLE_PATH void* HeapRecorder::allocate(size_t size, size_t alignment) noexcept {
+  if (!ready_for_samples()) {
+    self_note_lost(g_heap_lost, 1, static_cast<int64_t>(size));
+    return nullptr;
+  }
   // A program handler on a small altstack that allocates: too little room for this path's
   // 64-frame array and the walk, so the sample is given up (counted) before either is on
   // the stack; the caller serves the allocation unsampled.

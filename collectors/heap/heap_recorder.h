@@ -19,7 +19,12 @@ class HeapRecorder {
  public:
   constexpr HeapRecorder() = default;
 
-  // Reserves the region and maps the bucket table (idempotent). Normal context.
+  // At the agent's start: what the first sample reserves and maps (the region and the bucket
+  // table), in hook context, so that a process that never takes a sample (most of a shell
+  // script's) makes neither (three system calls and two mappings fewer at its start and
+  // exit). Normal context.
+  void configure(size_t region_bytes, uint32_t max_buckets) noexcept;
+  // Reserves the region and maps the bucket table now (idempotent). Hook-safe.
   bool init(size_t region_bytes, uint32_t max_buckets) noexcept;
   bool initialized() const noexcept { return buckets_.initialized() && region_.reserved_bytes(); }
 
@@ -38,6 +43,9 @@ class HeapRecorder {
   HeapBucketTable& buckets() noexcept { return buckets_; }
   HeapRegion& region() noexcept { return region_; }
   void reset_after_fork() noexcept {
+    // A thread that was reserving them at the fork is gone: the child's next sample does it
+    // again (both steps are idempotent; what the other thread had mapped is kept).
+    if (state_.load(std::memory_order_relaxed) == kPreparing) state_.store(kConfigured);
     region_.reset_after_fork();
     buckets_.reset_after_fork();
     // (Only if it changed: a child of a parent that sampled nothing keeps the page shared.)
@@ -54,6 +62,15 @@ class HeapRecorder {
 
   // allocate() with room on the stack checked: walks and records.
   void* allocate_walked(size_t size, size_t alignment) noexcept;
+  // The region and the table are there, made now by the first sample if need be (one
+  // thread makes them; a sample meanwhile on another thread, or in a signal handler over
+  // the making, finds them not ready). Hook-safe.
+  bool ready_for_samples() noexcept;
+
+  enum State : int { kUnconfigured, kConfigured, kPreparing, kReady, kFailed };
+  std::atomic<int> state_{kUnconfigured};
+  size_t region_bytes_ = 0;    // (written by configure before the rate lets hooks sample)
+  uint32_t max_buckets_ = 0;
 
   HeapRegion region_;
   HeapBucketTable buckets_;

@@ -63,7 +63,10 @@ size_t heap_class_size(int index) noexcept {
   return (size_t{1} << k) + (sub + 1) * (size_t{1} << (k - 2));
 }
 
-PROFAGENT_START_PATH bool HeapRegion::reserve(size_t bytes) noexcept {
+PROFAGENT_SAMPLE_PATH bool HeapRegion::reserve(size_t bytes) noexcept {
+  // Under the lock: a setrlimit hook on another thread that fits the region to a new limit
+  // (fit_under_address_limit) waits for it, or came first and this reads its limit.
+  SpinGuard guard(lock_);
   if (size_.load() != 0) return true;
   size_t least = kMinReserve;
   rlimit limit;

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <map>
 #include <thread>
 #include <vector>
@@ -52,6 +53,34 @@ TEST(CpuSampleBuffer, DrainReturnsEverySampleOnceWithItsCount) {
   EXPECT_EQ(total, 5u);
   buffer.drain([&](int32_t, const uintptr_t*, uint32_t, uint64_t) { ADD_FAILURE(); });
   buffer.drain([&](int32_t, const uintptr_t*, uint32_t, uint64_t) { ADD_FAILURE(); });
+}
+
+// Nothing is mapped until a sample needs the tables: draining or clearing a buffer that never
+// took one maps nothing, and the first add() maps them (as a handler would) and records.
+TEST(CpuSampleBuffer, TheFirstSampleMapsTheTables) {
+  static CpuSampleBuffer buffer;
+  auto mappings = [] {
+    FILE* f = fopen("/proc/self/maps", "r");
+    int n = 0;
+    for (int c; (c = fgetc(f)) != EOF;) n += c == '\n' ? 1 : 0;
+    fclose(f);
+    return n;
+  };
+  const int before = mappings();
+  buffer.drain([&](int32_t, const uintptr_t*, uint32_t, uint64_t) { ADD_FAILURE(); });
+  buffer.clear();
+  EXPECT_EQ(mappings(), before) << "the tables were mapped without a sample";
+  uintptr_t pcs[2] = {0x1234, 0x5678};
+  ASSERT_TRUE(buffer.add(9, pcs, 2, 3));
+  EXPECT_GT(mappings(), before) << "the first sample mapped nothing";
+  uint64_t total = 0;
+  buffer.drain([&](int32_t tid, const uintptr_t* got, uint32_t depth, uint64_t count) {
+    EXPECT_EQ(tid, 9);
+    EXPECT_EQ(depth, 2u);
+    EXPECT_EQ(got[1], 0x5678u);
+    total += count;
+  });
+  EXPECT_EQ(total, 3u);
 }
 
 // The agent's start maps the tables and touches none of their pages: the dump thread does

@@ -10,6 +10,7 @@
 //          the unwind tables of every object it maps are in the cache for the next runs
 // Only system calls and stack buffers between the measured point and the count: nothing of
 // the program's own goes through the agent's hooks (malloc, stdio).
+#include <elf.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,6 +22,30 @@
 
 #include "own_maps.h"
 
+// The span [*lo, *hi) of the executable sections of the ELF file at `path`, as file addresses
+// (the library's text mapping also holds its read-only data, linked without a separate code
+// segment: only pages of code are counted). 0 on success.
+static int code_span(const char* path, uint64_t* lo, uint64_t* hi) {
+  int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  Elf64_Ehdr eh;
+  static Elf64_Shdr sh[256];
+  int ok = syscall(SYS_pread64, fd, &eh, sizeof eh, 0) == (long)sizeof eh &&
+           eh.e_shentsize == sizeof(Elf64_Shdr) && eh.e_shnum > 0 && eh.e_shnum <= 256 &&
+           syscall(SYS_pread64, fd, sh, eh.e_shnum * sizeof(Elf64_Shdr), (off_t)eh.e_shoff) ==
+               (long)(eh.e_shnum * sizeof(Elf64_Shdr));
+  syscall(SYS_close, fd);
+  if (!ok) return -1;
+  *lo = UINT64_MAX;
+  *hi = 0;
+  for (int i = 0; i < eh.e_shnum; ++i) {
+    if (!(sh[i].sh_flags & SHF_EXECINSTR) || sh[i].sh_size == 0) continue;
+    if (sh[i].sh_addr < *lo) *lo = sh[i].sh_addr;
+    if (sh[i].sh_addr + sh[i].sh_size > *hi) *hi = sh[i].sh_addr + sh[i].sh_size;
+  }
+  return *hi > *lo ? 0 : -1;
+}
+
 static int windows_of_agent_code(void) {
   char* maps = read_own_maps();
   if (maps == NULL) return -1;
@@ -31,11 +56,18 @@ static int windows_of_agent_code(void) {
   for (char* line = maps; *line != '\0';) {
     char* end = strchr(line, '\n');
     if (end != NULL) *end = '\0';
-    unsigned long lo, hi;
+    unsigned long lo, hi, offset;
     char perms[5];
+    const char* path = strchr(line, '/');
+    uint64_t code_lo, code_hi;
     if (strstr(line, "libprofagent.so") != NULL &&
-        sscanf(line, "%lx-%lx %4s", &lo, &hi, perms) == 3 && perms[2] == 'x') {
-      for (uintptr_t page = lo; page < hi; page += 4096) {
+        sscanf(line, "%lx-%lx %4s %lx", &lo, &hi, perms, &offset) == 4 && perms[2] == 'x' &&
+        path != NULL && code_span(path, &code_lo, &code_hi) == 0) {
+      // (The code segment's file offsets are its addresses in the file: bias = lo - offset.)
+      uintptr_t first = lo - offset + code_lo, last = lo - offset + code_hi;
+      if (first < lo) first = lo;
+      if (last > hi) last = hi;
+      for (uintptr_t page = first & ~(uintptr_t)4095; page < last; page += 4096) {
         uint64_t entry = 0;
         if (syscall(SYS_pread64, pagemap, &entry, sizeof entry, (off_t)(page / 4096 * 8)) != 8)
           return -1;
