@@ -15,8 +15,8 @@
 namespace profagent {
 namespace {
 
-// A slot: a 64-byte header (who owns it) and the payload. 32 MiB of address space reserved
-// with MAP_NORESERVE; only the slots of threads that walked are ever touched (two pages each).
+// A slot: a 64-byte header (who owns it) and the payload. 18 MiB of address space reserved
+// with MAP_NORESERVE; only the slots of threads that walked are ever touched.
 struct alignas(64) SlotHeader {
   std::atomic<pid_t> owner;  // the owning thread's tid; 0: free
 };

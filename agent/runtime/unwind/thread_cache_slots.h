@@ -20,9 +20,11 @@ constexpr int kThreadCacheSlots = 4096;
 // The calling thread's slot of `bytes` (one size for the whole process, at most
 // kThreadCacheSlotBytes), 64-byte aligned and zeroed when first claimed; nullptr when none can
 // be had (all taken, out of address space, or given back at the thread's exit): the walk then
-// goes without its cache.
+// goes without its cache. (A signal landing while its thread claims a slot may make that
+// walk claim a second one, never given back: a slot, at most once per thread.)
 void* thread_cache_slot(size_t bytes) noexcept;
-constexpr size_t kThreadCacheSlotBytes = 8192 - 64;
+// The PC cache's size (stack_walk.cc checks it fits): slots are packed 4.5 KiB apart.
+constexpr size_t kThreadCacheSlotBytes = 4544;
 
 // Gives the calling thread's slot back, for good (the thread is ending).
 void release_thread_cache_slot() noexcept;
