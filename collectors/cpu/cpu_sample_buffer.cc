@@ -43,10 +43,11 @@ PROFAGENT_SAMPLE_PATH bool CpuSampleBuffer::init() noexcept {
   // A fork child starts with zero pages instead of copy-on-write copies of ours, so the
   // parent's handlers take no copy fault on its touched pages after every fork (a shell).
   // The child drops the parent's samples anyway (clear()). Linux >= 4.14; else ignored.
-  // (Written before the mapping is published, read after: one value for any mapping.)
-  wiped_on_fork_ = madvise(map, 2 * kTableBytes, MADV_WIPEONFORK) == 0;
+  const bool wiped = madvise(map, 2 * kTableBytes, MADV_WIPEONFORK) == 0;
   char* none = nullptr;
-  if (!map_.compare_exchange_strong(none, static_cast<char*>(map), std::memory_order_acq_rel))
+  if (map_.compare_exchange_strong(none, static_cast<char*>(map), std::memory_order_acq_rel))
+    wiped_on_fork_.store(wiped, std::memory_order_relaxed);
+  else
     munmap(map, 2 * kTableBytes);  // another thread's handler mapped them meanwhile
   errno = saved_errno;
   // Nothing is touched here: prepare() does it on the dump thread, off the program's start.
@@ -191,7 +192,7 @@ PROFAGENT_FORK_PATH void CpuSampleBuffer::clear() noexcept {
     // Zero pages already (every state kEmpty) in a fork child when MADV_WIPEONFORK took:
     // writing each claimed entry again would only fault in pages (a shell's fork children
     // exec at once).
-    if (wiped_on_fork_) store_if_changed(claimed_count_[t], 0);
+    if (wiped_on_fork_.load(std::memory_order_relaxed)) store_if_changed(claimed_count_[t], 0);
     else for_each_claimed(t, false, [](Entry& e) { store_if_changed(e.state, kEmpty); });
     // Zero pages, or copy-on-write copies of the parent's: nothing is touched ahead here
     // (a shell's fork children exec at once); the child's first samples fault their pages

@@ -48,6 +48,8 @@ class CpuSampleBuffer {
   // Maps the tables now (else the first add() or prepare() does). SIGNAL-SAFE; returns false
   // if the memory cannot be had.
   bool init() noexcept;
+  // Whether the tables are mapped. SIGNAL-SAFE.
+  bool mapped() const noexcept { return mapping() != nullptr; }
   // Maps the tables if need be and makes the first table's index and first entries resident
   // (see above). Normal context (the dump thread, once, after start); handlers may already be
   // writing.
@@ -106,7 +108,8 @@ class CpuSampleBuffer {
   std::atomic<uint32_t> claimed_count_[2] = {0, 0};       // entries claimed, in order
   uint32_t touched_[2] = {0, 0};  // entries whose pages touch_ahead made resident
   bool index_resident_[2] = {false, false};
-  bool wiped_on_fork_ = false;    // MADV_WIPEONFORK took: a fork child's tables are zero
+  // MADV_WIPEONFORK took: a fork child's tables are zero (set by the init() that mapped them).
+  std::atomic<bool> wiped_on_fork_{false};
   std::atomic<int> active_{0};
   std::atomic<int> writers_[2] = {0, 0};
 };

@@ -1,4 +1,4 @@
-// Sampled heap objects (see heap_recorder.h). HOOK CONTEXT except init().
+// Sampled heap objects (see heap_recorder.h). HOOK CONTEXT except configure().
 #include "collectors/heap/heap_recorder.h"
 
 #include "agent/core/cost_clock.h"

@@ -43,9 +43,9 @@ class HeapRecorder {
   HeapBucketTable& buckets() noexcept { return buckets_; }
   HeapRegion& region() noexcept { return region_; }
   void reset_after_fork() noexcept {
-    // A thread that was reserving them at the fork is gone: the child's next sample does it
-    // again (both steps are idempotent; what the other thread had mapped is kept).
-    if (state_.load(std::memory_order_relaxed) == kPreparing) state_.store(kConfigured);
+    // A thread that was reserving them at the fork is gone, perhaps halfway through the
+    // bucket table's fields: the child takes no heap sample (each counted as lost).
+    if (state_.load(std::memory_order_relaxed) == kPreparing) state_.store(kFailed);
     region_.reset_after_fork();
     buckets_.reset_after_fork();
     // (Only if it changed: a child of a parent that sampled nothing keeps the page shared.)

@@ -1,6 +1,7 @@
-// The sampled-object region allocator (see heap_region.h). HOOK CONTEXT except reserve():
-// no host allocation, the agent's own spin lock only; mprotect/madvise syscalls (munmap and
-// sched_yield in fit_under_address_limit, from the setrlimit hooks).
+// The sampled-object region allocator (see heap_region.h). HOOK CONTEXT (reserve() too: the
+// first sampled allocation makes the reservation): no host allocation, the agent's own spin
+// lock only; mmap/mprotect/madvise syscalls (munmap and sched_yield in
+// fit_under_address_limit, from the setrlimit hooks).
 #include "collectors/heap/heap_region.h"
 
 #include "agent/core/code_layout.h"
@@ -90,16 +91,21 @@ PROFAGENT_SAMPLE_PATH bool HeapRegion::reserve(size_t bytes) noexcept {
 }
 
 size_t HeapRegion::fit_under_address_limit(uint64_t limit_bytes, uint64_t mapped_bytes) noexcept {
-  const size_t reserved = size_.load(std::memory_order_relaxed);
-  if (reserved == 0) return 0;
-  // The holder is another thread for a few dozen instructions; or this thread (a signal
-  // handler's setrlimit over its own sampled malloc), which no retry would free: one try.
+  // The lock even before any reservation: the first sample may be making one on another
+  // thread (reserve(), which reads the limit under it), and is then waited for and fitted.
+  // The holder is another thread for a few dozen instructions (a few microseconds while it
+  // reserves); or this thread (a signal handler's setrlimit over its own sampled malloc),
+  // which no retry would free: one try.
   const int attempts = in_agent() ? 1 : 1000;
   for (int attempt = 1; !lock_.try_lock(); ++attempt) {
-    if (attempt == attempts) return reserved;
+    if (attempt == attempts) return size_.load(std::memory_order_relaxed);
     sched_yield();
   }
   const size_t size = size_.load(std::memory_order_relaxed);
+  if (size == 0) {  // (none yet: the one made later reads this limit)
+    lock_.unlock();
+    return 0;
+  }
   // Below what is mapped, the limit was set without knowing of the reservation: it is cut as
   // reserve() would take it under that limit and its tail given back. At or above (`current +
   // X`), the reservation was counted in: it stays mapped (the room left is the room it would

@@ -32,7 +32,8 @@ class HeapRegion {
 
   // Reserves `bytes` of address space, halving on failure (overcommit policy) down to
   // 1 GiB; under a finite RLIMIT_AS at most 1/64 of the limit, halving down to 1 MiB. Once
-  // only; true if a reservation exists. Normal context.
+  // only; true if a reservation exists. Hook-safe (the first sampled allocation calls it),
+  // under the region's lock.
   bool reserve(size_t bytes) noexcept;
   size_t reserved_bytes() const noexcept { return size_.load(std::memory_order_relaxed); }
 
@@ -54,9 +55,11 @@ class HeapRegion {
 
   // The free-hook test: one subtraction and one compare; false for nullptr and before
   // reserve().
+  // (The size first, acquired: a reservation made by another thread's first sample is seen
+  // with its base, never a size with the base still 0.)
   bool contains(const void* p) const noexcept {
-    return reinterpret_cast<uintptr_t>(p) - base_.load(std::memory_order_relaxed) <
-           size_.load(std::memory_order_relaxed);
+    const size_t size = size_.load(std::memory_order_acquire);
+    return reinterpret_cast<uintptr_t>(p) - base_.load(std::memory_order_relaxed) < size;
   }
 
   // An object of `size` bytes aligned to `alignment` (a power of two; values under 16 mean

@@ -1,14 +1,14 @@
-// Per-thread memory for the stack walk's PC cache (stack_walk.cc), in slots of one process-wide
-// table mapped at the process's first walk. SIGNAL/HOOK-SAFE: system calls (mmap) and atomics
-// only, no allocation, no lock; errno is kept.
+// Per-thread memory for the stack walk's PC cache (stack_walk.cc), in slots of a process-wide
+// table mapped 256 slots at a time, when a walk first needs one of them. SIGNAL/HOOK-SAFE:
+// system calls (mmap) and atomics only, no allocation, no lock; errno is kept.
 //
 // The cache used to live in initial-exec TLS (4.5 KiB of every thread's static TLS). There it
 // sat between the agent's small thread-locals (the hook depth, the heap sampler's countdown,
 // the cached tid), which a shell writes in every fork, on two pages: each fork cost the shell
 // and its child a copy-on-write fault more, and every process one TLS page more at its start.
-// A thread that never walks now owns no slot; one that walks claims a slot once, and gives it
-// back when it ends (agent_thread_exiting). A fork child's thread keeps its slot (the child's
-// copy of it): it re-tags the slot with its new tid at its next walk.
+// A thread that never walks now owns no slot; one that walks takes the lowest free slot once,
+// and gives it back when it ends (agent_thread_exiting). A fork child's thread keeps its slot
+// (the child's copy of it).
 #pragma once
 
 #include <cstddef>

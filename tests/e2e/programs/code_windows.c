@@ -61,8 +61,8 @@ static int windows_of_agent_code(void) {
     const char* path = strchr(line, '/');
     uint64_t code_lo, code_hi;
     if (strstr(line, "libprofagent.so") != NULL &&
-        sscanf(line, "%lx-%lx %4s %lx", &lo, &hi, perms, &offset) == 4 && perms[2] == 'x' &&
-        path != NULL && code_span(path, &code_lo, &code_hi) == 0) {
+        sscanf(line, "%lx-%lx %4s %lx", &lo, &hi, perms, &offset) == 4 && perms[2] == 'x') {
+      if (path == NULL || code_span(path, &code_lo, &code_hi) != 0) return -1;
       // (The code segment's file offsets are its addresses in the file: bias = lo - offset.)
       uintptr_t first = lo - offset + code_lo, last = lo - offset + code_hi;
       if (first < lo) first = lo;
