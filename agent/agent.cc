@@ -306,17 +306,21 @@ PROFAGENT_START_PATH bool defer_dump_thread_at_start() {
   return true;
 }
 
-void reset_in_fork_child();
+void reset_in_fork_child() noexcept;
 
-// A fork handler, run by glibc's fork(): nothing may be thrown through its C frames.
+// A fork handler, run by glibc's fork(): nothing may be thrown through its C frames. The reset
+// allocates nothing and reaches no cancellation point; what may (finishing the start,
+// starting the dump thread, a push's state) runs contained there. (Contained as a whole, it
+// called pthread_setcancelstate twice in every fork child: a page of libc's code a shell's
+// child touches for nothing else.)
 PROFAGENT_FORK_PATH void fork_child() {
   AgentScope scope;
   // (Declined: a start that failed out of memory; every hook passes through.)
   if (g_state == nullptr || (agent_start_decided() && !agent_running())) return;
-  run_contained("resetting the agent in a fork child", reset_in_fork_child);
+  reset_in_fork_child();
 }
 
-PROFAGENT_FORK_PATH void reset_in_fork_child() {
+PROFAGENT_FORK_PATH void reset_in_fork_child() noexcept {
   // Only this thread exists now. Locks another parent thread held are re-made, state that
   // belongs to the parent (its samples, its dump count, its dump thread) is dropped, and
   // the child carries on profiling under its own pid.
@@ -339,18 +343,23 @@ PROFAGENT_FORK_PATH void reset_in_fork_child() {
   forget_windows_after_fork();
   reset_signal_retries_after_fork();
   // (It allocates: out of memory costs the child its pushes, not the rest of its reset.)
-  run_contained("resetting the push in a fork child", push_after_fork_child);
+  if (!config().push_url.empty())
+    run_contained("resetting the push in a fork child", push_after_fork_child);
   // A parent that forked before its dump thread finished the start may have left the child
   // no tables: the child maps or builds them here (the rule that lets a handler or hook start
   // the deferred thread walks the stack with them). A parent whose own thread was deferred
   // (agent_start) left its cached tables to its first walk, and so does the child
   // (deferred_tables.h: most of a shell's children exec at once); the rest of its start
   // waits for the thread.
+  constexpr const char* kWhat = "resetting the agent in a fork child";
   if (dump_thread_can_wait()) {
-    if (unwind_modules() == nullptr && !unwind_tables_deferred()) finish_agent_start();
+    if (unwind_modules() == nullptr && !unwind_tables_deferred())
+      run_contained(kWhat, finish_agent_start);
     defer_dump_thread(config().interval_nanos);
-  } else if (!start_dump_thread(config().interval_nanos)) {
-    finish_agent_start();
+  } else {
+    run_contained(kWhat, [] {
+      if (!start_dump_thread(config().interval_nanos)) finish_agent_start();
+    });
   }
 }
 
