@@ -14,6 +14,7 @@
 #include "agent/runtime/hook_guard.h"
 #include "agent/core/log.h"
 #include "agent/core/proc_status.h"
+#include "agent/core/process_id.h"
 #include "agent/runtime/sampling_signal.h"
 #include "agent/runtime/signal_mask.h"
 #include "agent/runtime/threads/thread_registry.h"
@@ -55,6 +56,7 @@ bool CpuCollector::start(const Config& config) {
   set_sigprof_hold_listener(hold_current_thread_timer);
   dump_window_.start_unix = unix_nanos();
   dump_window_.start_mono = monotonic_nanos();
+  dump_window_.pid = own_pid();
   state.active.store(true, std::memory_order_release);
   running_ = true;
   g_timers.arm_existing_threads();
@@ -103,10 +105,9 @@ PROFAGENT_FORK_PATH void CpuCollector::on_fork_child() noexcept {
     new (&dump_window_.samples) std::map<Key, uint64_t>;
   if (lock_was_held || !extra_windows_.empty()) new (&extra_windows_) std::map<int, Window>;
   if (lock_was_held || !thread_cpu_.empty()) new (&thread_cpu_) std::map<int32_t, ThreadCpu>;
+  // (The window's start: the fork's, read by build(), Window::pid.)
   ForkTime fork = last_fork_time();
   if (fork.monotonic_nanos == 0) fork = {unix_nanos(), monotonic_nanos()};  // (not noted)
-  dump_window_.start_unix = fork.unix_nanos;
-  dump_window_.start_mono = fork.monotonic_nanos;
   // Last: a sample the new timer delivers finds the rest reset.
   g_timers.reset_after_fork(running_ && state.active.load(),
                             static_cast<uint64_t>(fork.monotonic_nanos));
@@ -192,7 +193,15 @@ void CpuCollector::on_tick() {
 
 ProfileBuilder CpuCollector::build(const Window& window, int64_t now_mono) const {
   ProfileBuilder builder(shape_of(kCpuKind, period_nanos_));
-  builder.set_time(window.start_unix, now_mono - window.start_mono);
+  int64_t start_unix = window.start_unix, start_mono = window.start_mono;
+  if (window.pid != own_pid()) {  // a fork child's first window: it began at the fork
+    ForkTime fork = last_fork_time();
+    if (fork.monotonic_nanos != 0) {
+      start_unix = fork.unix_nanos;
+      start_mono = fork.monotonic_nanos;
+    }
+  }
+  builder.set_time(start_unix, now_mono - start_mono);
   std::map<int32_t, std::string> names;
   for (const auto& [key, count] : window.samples) {
     int64_t values[2] = {static_cast<int64_t>(count), static_cast<int64_t>(count) * period_nanos_};
@@ -247,6 +256,7 @@ std::optional<ProfileBuilder> CpuCollector::snapshot(const DumpRequest& request)
   dump_window_ = Window{};
   dump_window_.start_unix = request.now_unix_nanos;
   dump_window_.start_mono = request.now_monotonic_nanos;
+  dump_window_.pid = own_pid();
   return builder;
 }
 
@@ -257,6 +267,7 @@ int CpuCollector::open_window() {
   Window& w = extra_windows_[id];
   w.start_unix = unix_nanos();
   w.start_mono = monotonic_nanos();
+  w.pid = own_pid();
   return id;
 }
 

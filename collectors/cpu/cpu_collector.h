@@ -3,6 +3,8 @@
 // an aggregate and writes a delta profile per dump. This file pair is normal context.
 #pragma once
 
+#include <sys/types.h>
+
 #include <map>
 #include <mutex>
 #include <vector>
@@ -45,6 +47,9 @@ class CpuCollector final : public Collector {
     std::map<Key, uint64_t> samples;
     int64_t start_unix = 0;
     int64_t start_mono = 0;
+    // The process it began in: in a fork child, a window copied from the parent began at the
+    // fork (build() reads the fork's time then), so the fork handler writes nothing here.
+    pid_t pid = 0;
   };
   static constexpr int32_t kLostTid = -1, kAgentTid = -2;
   // The one-frame stack of "[profagent: signals blocked]" samples (never a real PC).

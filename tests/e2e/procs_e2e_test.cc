@@ -767,3 +767,30 @@ TEST_F(ProcsE2E, ExitFromAHandlerInAChildWithNoDumpThreadEndsAsAsked) {
     EXPECT_EQ(r.out, "child exit 7\n");
   }
 }
+
+// A fork child's CPU profile covers its own life: its window begins at its fork (the time the
+// parent's fork gate noted), not where the parent's began, although the child's fork handler
+// writes nothing of the window (it finds the parent's, copied, and reads the fork's time).
+TEST_F(ProcsE2E, AForkChildsCpuProfileBeginsAtItsFork) {
+  e2e::RunOptions options;
+  options.env = {{"PROFAGENT_DIR", dir_}};
+  e2e::RunResult r = e2e::run({e2e::program("fork_late_child")}, options);
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  long long start = 0, fork_at = 0;
+  int child = 0;
+  ASSERT_EQ(sscanf(r.out.c_str(), "start %lld fork %lld child %d", &start, &fork_at, &child), 3)
+      << r.out;
+  const std::string name = "fork_late_child." + std::to_string(child) + ".";
+  std::vector<std::string> files;
+  for (const std::string& f : e2e::profiles(dir_, "cpu"))
+    if (std::filesystem::path(f).filename().string().rfind(name, 0) == 0) files.push_back(f);
+  ASSERT_EQ(files.size(), 1u) << r.err;
+  e2e::RawProfile p = e2e::read_raw(files[0]);
+  ASSERT_TRUE(p.has_time);
+  ASSERT_NE(p.time_unix_nanos, 0);
+  // The parent waited 400 ms before the fork: a window from the parent's start is that early.
+  EXPECT_GE(p.time_unix_nanos, fork_at - 20 * 1000000LL)
+      << "the child's window began " << (fork_at - p.time_unix_nanos) / 1000000
+      << " ms before its fork";
+  EXPECT_GT(p.cum_containing(p.sample_index("cpu"), "burn_in_late_child"), 0);
+}

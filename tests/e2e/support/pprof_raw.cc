@@ -1,6 +1,8 @@
 // Parser for `go tool pprof -raw` text (google/pprof profile.String() format, pprof 1.19).
 #include "tests/e2e/support/pprof_raw.h"
 
+#include <cstdio>
+#include <ctime>
 #include <regex>
 #include <sstream>
 
@@ -8,6 +10,22 @@ namespace e2e {
 namespace {
 
 bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
+
+// "2026-12-07 00:44:11.070110498 +0000 UTC" (how pprof -raw prints time_nanos) to ns since the
+// epoch; 0 if it does not parse.
+int64_t parse_pprof_time(const std::string& text) {
+  std::tm tm{};
+  char frac[16] = {0};
+  if (sscanf(text.c_str(), "%d-%d-%d %d:%d:%d.%15[0-9]", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+             &tm.tm_hour, &tm.tm_min, &tm.tm_sec, frac) < 6)
+    return 0;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  int64_t nanos = 0;
+  for (int i = 0; i < 9; ++i)
+    nanos = nanos * 10 + (frac[i] >= '0' && frac[i] <= '9' ? frac[i] - '0' : 0);
+  return static_cast<int64_t>(timegm(&tm)) * 1000000000 + nanos;
+}
 
 std::string trim(const std::string& s) {
   size_t b = s.find_first_not_of(' ');
@@ -52,7 +70,10 @@ RawProfile parse_raw(const std::string& text) {
     if (state == kHeader) {
       if (starts_with(line, "PeriodType: ")) p.period_type = line.substr(12);
       else if (starts_with(line, "Period: ")) p.period = std::stoll(line.substr(8));
-      else if (starts_with(line, "Time: ")) p.has_time = true;
+      else if (starts_with(line, "Time: ")) {
+        p.has_time = true;
+        p.time_unix_nanos = parse_pprof_time(line.substr(6));
+      }
       else if (starts_with(line, "Duration: ")) p.has_duration = true;
       else if (starts_with(line, "Comment: ")) p.comments.push_back(line.substr(9));
       else if (line == "Samples:") state = kSampleTypes;

@@ -39,6 +39,7 @@ struct RawProfile {
   std::string period_type;  // "cpu nanoseconds"
   int64_t period = 0;
   bool has_time = false;
+  int64_t time_unix_nanos = 0;  // from "Time: 2026-12-07 00:44:11.070110498 +0000 UTC"
   bool has_duration = false;
   std::vector<std::string> sample_types;  // "samples/count", default marked with "[dflt]"
   std::vector<RawSample> samples;
