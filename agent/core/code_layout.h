@@ -5,8 +5,8 @@
 // a page fault (20-70 us on a slow VM). The functions marked here are gathered by
 // agent/core/code_layout.ld into one output section before .text, with what they run that
 // cannot carry a mark (lambdas, templates, libstdc++), the static initializers and the
-// sample path: a start touches 2-4 windows of the agent's code instead of 13-18, a fork child
-// 2-3 instead of 4-7 (tests/e2e/startup_e2e_test.cc counts them in a real process). A function
+// sample path: a start touches 3-4 windows of the agent's code instead of 13-18, a fork child
+// 1-2 instead of 4-7 (tests/e2e/startup_e2e_test.cc counts them in a real process). A function
 // a start or fork child runs that is neither marked nor listed there costs one fault per
 // process, nothing else: placement only, no effect on what the code does.
 // tests/agent/code_layout_test.cc checks the grouping of the marked functions in a test binary.
