@@ -11,18 +11,16 @@
 //   handler over malloc, not in a vfork child).
 // errno is the call's. The real functions are looked up when the library loads (a vfork
 // child may make these calls, and must not call dlsym).
-#include <dlfcn.h>
 #include <errno.h>
 #include <sys/types.h>
 #include <unistd.h>
-
-#include <atomic>
 
 #include "agent/agent.h"
 #include "agent/core/code_layout.h"
 #include "agent/core/fork_child.h"
 #include "agent/core/running_flag.h"
 #include "agent/runtime/hook_guard.h"
+#include "agent/runtime/real_functions.h"
 #include "agent/runtime/thread_start_point.h"
 #include "agent/runtime/unwind/deferred_tables.h"
 
@@ -35,36 +33,24 @@ using TwoIdsFn = int (*)(uid_t, uid_t);
 using ThreeIdsFn = int (*)(uid_t, uid_t, uid_t);
 using PathFn = int (*)(const char*);
 
-struct RealFunctions {
+struct Functions {
   OneIdFn setuid, seteuid, setfsuid;
   TwoIdsFn setreuid;
   ThreeIdsFn setresuid;
   PathFn chroot;
 };
-constinit RealFunctions g_real{};
-constinit std::atomic<bool> g_resolved{false};
-
-template <typename T>
-void next(const char* name, T* fn) {
-  *fn = reinterpret_cast<T>(dlsym(RTLD_NEXT, name));
+PROFAGENT_START_PATH void fill(Functions& f) {
+  profagent::next_function("setuid", &f.setuid);
+  profagent::next_function("seteuid", &f.seteuid);
+  profagent::next_function("setfsuid", &f.setfsuid);
+  profagent::next_function("setreuid", &f.setreuid);
+  profagent::next_function("setresuid", &f.setresuid);
+  profagent::next_function("chroot", &f.chroot);
 }
 
-PROFAGENT_START_PATH void resolve() {
-  next("setuid", &g_real.setuid);
-  next("seteuid", &g_real.seteuid);
-  next("setfsuid", &g_real.setfsuid);
-  next("setreuid", &g_real.setreuid);
-  next("setresuid", &g_real.setresuid);
-  next("chroot", &g_real.chroot);
-  g_resolved.store(true, std::memory_order_release);
-}
+constinit profagent::RealFunctions<Functions> g_real{fill};
 
-__attribute__((constructor(102))) PROFAGENT_START_PATH void resolve_at_load() { resolve(); }
-
-const RealFunctions& real() {
-  if (!g_resolved.load(std::memory_order_acquire)) resolve();  // (from an earlier constructor)
-  return g_real;
-}
+__attribute__((constructor(102))) PROFAGENT_START_PATH void resolve_at_load() { g_real.resolve(); }
 
 // What the process's start user must do before it becomes another (no-op when done).
 void before_the_switch() {
@@ -81,30 +67,30 @@ void before_the_switch() {
 
 PROFAGENT_HOOK int setuid(uid_t uid) noexcept {
   before_the_switch();
-  return real().setuid(uid);
+  return g_real.get().setuid(uid);
 }
 
 PROFAGENT_HOOK int seteuid(uid_t euid) noexcept {
   before_the_switch();
-  return real().seteuid(euid);
+  return g_real.get().seteuid(euid);
 }
 
 PROFAGENT_HOOK int setreuid(uid_t ruid, uid_t euid) noexcept {
   before_the_switch();
-  return real().setreuid(ruid, euid);
+  return g_real.get().setreuid(ruid, euid);
 }
 
 PROFAGENT_HOOK int setresuid(uid_t ruid, uid_t euid, uid_t suid) noexcept {
   before_the_switch();
-  return real().setresuid(ruid, euid, suid);
+  return g_real.get().setresuid(ruid, euid, suid);
 }
 
 PROFAGENT_HOOK int setfsuid(uid_t fsuid) noexcept {
   before_the_switch();
-  return real().setfsuid(fsuid);
+  return g_real.get().setfsuid(fsuid);
 }
 
 PROFAGENT_HOOK int chroot(const char* path) noexcept {
   before_the_switch();
-  return real().chroot(path);
+  return g_real.get().chroot(path);
 }

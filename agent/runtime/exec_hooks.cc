@@ -12,18 +12,16 @@
 // larger environment (child_env_buffer.h); nothing is allocated with malloc, no lock is
 // taken, errno is preserved. The real functions are looked up when the library loads,
 // never in a hook.
-#include <dlfcn.h>
 #include <errno.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <unistd.h>
 
-#include <atomic>
-
 #include "agent/core/code_layout.h"
 #include "agent/core/real_sigaction.h"
 #include "agent/core/termination_wait.h"
 #include "agent/runtime/child_env_buffer.h"
+#include "agent/runtime/real_functions.h"
 #include "agent/runtime/sampling_signal.h"
 
 #define PROFAGENT_HOOK extern "C" __attribute__((visibility("default")))
@@ -38,7 +36,7 @@ using ExecveatFn = int (*)(int, const char*, char* const[], char* const[], int);
 using SpawnFn = int (*)(pid_t*, const char*, const posix_spawn_file_actions_t*,
                         const posix_spawnattr_t*, char* const[], char* const[]);
 
-struct RealFunctions {
+struct Functions {
   ExecveFn execve;
   ExecveFn execvpe;
   FexecveFn fexecve;
@@ -47,32 +45,20 @@ struct RealFunctions {
   SpawnFn posix_spawnp;
 };
 
-constinit RealFunctions g_real{};
-constinit std::atomic<bool> g_resolved{false};
-
-template <typename T>
-void next(const char* name, T* fn) {
-  *fn = reinterpret_cast<T>(dlsym(RTLD_NEXT, name));
+PROFAGENT_START_PATH void fill(Functions& f) {
+  profagent::next_function("execve", &f.execve);
+  profagent::next_function("execvpe", &f.execvpe);
+  profagent::next_function("fexecve", &f.fexecve);
+  profagent::next_function("execveat", &f.execveat);
+  profagent::next_function("posix_spawn", &f.posix_spawn);
+  profagent::next_function("posix_spawnp", &f.posix_spawnp);
 }
 
-PROFAGENT_START_PATH void resolve() {
-  next("execve", &g_real.execve);
-  next("execvpe", &g_real.execvpe);
-  next("fexecve", &g_real.fexecve);
-  next("execveat", &g_real.execveat);
-  next("posix_spawn", &g_real.posix_spawn);
-  next("posix_spawnp", &g_real.posix_spawnp);
-  g_resolved.store(true, std::memory_order_release);
-}
+constinit profagent::RealFunctions<Functions> g_real{fill};
 
 // At load, right after the agent's constructor (priority 101): no hook ever calls dlsym,
 // which a vfork child must not.
-__attribute__((constructor(102))) PROFAGENT_START_PATH void resolve_at_load() { resolve(); }
-
-const RealFunctions& real() {
-  if (!g_resolved.load(std::memory_order_acquire)) resolve();  // from an earlier constructor
-  return g_real;
-}
+__attribute__((constructor(102))) PROFAGENT_START_PATH void resolve_at_load() { g_real.resolve(); }
 
 // The real exec, with SIGPROF as the program left it: an ignored SIGPROF stays ignored in the
 // new program (sampling_signal.h); put back if the exec fails.
@@ -95,42 +81,42 @@ int exec_as_the_program(Call call) {
 PROFAGENT_HOOK PROFAGENT_FORK_PATH
 int execve(const char* path, char* const argv[], char* const envp[]) {
   return with_child_env(envp, [&](char* const* e) {
-    return exec_as_the_program([&] { return real().execve(path, argv, e); });
+    return exec_as_the_program([&] { return g_real.get().execve(path, argv, e); });
   });
 }
 
 PROFAGENT_HOOK int execv(const char* path, char* const argv[]) {
   return with_child_env(environ, [&](char* const* e) {
-    return exec_as_the_program([&] { return real().execve(path, argv, e); });
+    return exec_as_the_program([&] { return g_real.get().execve(path, argv, e); });
   });
 }
 
 PROFAGENT_HOOK int execvpe(const char* file, char* const argv[], char* const envp[]) {
   return with_child_env(envp, [&](char* const* e) {
-    return exec_as_the_program([&] { return real().execvpe(file, argv, e); });
+    return exec_as_the_program([&] { return g_real.get().execvpe(file, argv, e); });
   });
 }
 
 PROFAGENT_HOOK int execvp(const char* file, char* const argv[]) {
   return with_child_env(environ, [&](char* const* e) {
-    return exec_as_the_program([&] { return real().execvpe(file, argv, e); });
+    return exec_as_the_program([&] { return g_real.get().execvpe(file, argv, e); });
   });
 }
 
 PROFAGENT_HOOK int fexecve(int fd, char* const argv[], char* const envp[]) {
   return with_child_env(envp, [&](char* const* e) {
-    return exec_as_the_program([&] { return real().fexecve(fd, argv, e); });
+    return exec_as_the_program([&] { return g_real.get().fexecve(fd, argv, e); });
   });
 }
 
 PROFAGENT_HOOK int execveat(int dirfd, const char* path, char* const argv[],
                             char* const envp[], int flags) {
-  if (real().execveat == nullptr) {
+  if (g_real.get().execveat == nullptr) {
     errno = ENOSYS;
     return -1;
   }
   return with_child_env(envp, [&](char* const* e) {
-    return exec_as_the_program([&] { return real().execveat(dirfd, path, argv, e, flags); });
+    return exec_as_the_program([&] { return g_real.get().execveat(dirfd, path, argv, e, flags); });
   });
 }
 
@@ -156,7 +142,7 @@ PROFAGENT_HOOK int execveat(int dirfd, const char* path, char* const argv[],
 PROFAGENT_HOOK int execl(const char* path, const char* arg, ...) {
   PROFAGENT_GATHER_ARGS(arg, argv, (void)0)
   return with_child_env(environ, [&](char* const* e) {
-    return exec_as_the_program([&] { return real().execve(path, argv, e); });
+    return exec_as_the_program([&] { return g_real.get().execve(path, argv, e); });
   });
 }
 
@@ -164,14 +150,14 @@ PROFAGENT_HOOK int execle(const char* path, const char* arg, ...) {
   char* const* envp = nullptr;
   PROFAGENT_GATHER_ARGS(arg, argv, envp = va_arg(ap, char* const*))
   return with_child_env(envp, [&](char* const* e) {
-    return exec_as_the_program([&] { return real().execve(path, argv, e); });
+    return exec_as_the_program([&] { return g_real.get().execve(path, argv, e); });
   });
 }
 
 PROFAGENT_HOOK int execlp(const char* file, const char* arg, ...) {
   PROFAGENT_GATHER_ARGS(arg, argv, (void)0)
   return with_child_env(environ, [&](char* const* e) {
-    return exec_as_the_program([&] { return real().execvpe(file, argv, e); });
+    return exec_as_the_program([&] { return g_real.get().execvpe(file, argv, e); });
   });
 }
 
@@ -179,15 +165,17 @@ PROFAGENT_HOOK int posix_spawn(pid_t* pid, const char* path,
                                const posix_spawn_file_actions_t* actions,
                                const posix_spawnattr_t* attr, char* const argv[],
                                char* const envp[]) {
-  return with_child_env(envp,
-                        [&](char* const* e) { return real().posix_spawn(pid, path, actions, attr, argv, e); });
+  return with_child_env(envp, [&](char* const* e) {
+    return g_real.get().posix_spawn(pid, path, actions, attr, argv, e);
+  });
 }
 
 PROFAGENT_HOOK int posix_spawnp(pid_t* pid, const char* file,
                                 const posix_spawn_file_actions_t* actions,
                                 const posix_spawnattr_t* attr, char* const argv[],
                                 char* const envp[]) {
-  return with_child_env(envp,
-                        [&](char* const* e) { return real().posix_spawnp(pid, file, actions, attr, argv, e); });
+  return with_child_env(envp, [&](char* const* e) {
+    return g_real.get().posix_spawnp(pid, file, actions, attr, argv, e);
+  });
 }
 

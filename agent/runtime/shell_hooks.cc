@@ -10,7 +10,6 @@
 // With the default PROFAGENT_CHILDREN=1 each is a flag test and a call to glibc's.
 // The locks are spins of our own: the pthread lock functions are interposed by the lock
 // profiler. The real functions are looked up when the library loads.
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -26,6 +25,7 @@
 
 #include "agent/core/large_bss.h"
 #include "agent/runtime/child_env_buffer.h"
+#include "agent/runtime/real_functions.h"
 #include "agent/core/code_layout.h"
 
 #define PROFAGENT_HOOK extern "C" __attribute__((visibility("default")))
@@ -44,7 +44,7 @@ using FcloseFn = int (*)(FILE*);
 using SigactionFn = int (*)(int, const struct sigaction*, struct sigaction*);
 using SigprocmaskFn = int (*)(int, const sigset_t*, sigset_t*);
 
-struct RealFunctions {
+struct Functions {
   SpawnFn posix_spawn;
   SystemFn system;
   PopenFn popen;
@@ -54,37 +54,26 @@ struct RealFunctions {
   SigprocmaskFn sigprocmask;
 };
 
-constinit RealFunctions g_real{};
-constinit std::atomic<bool> g_resolved{false};
-
-template <typename T>
-void next(const char* name, T* fn) {
-  *fn = reinterpret_cast<T>(dlsym(RTLD_NEXT, name));
+PROFAGENT_START_PATH void fill(Functions& f) {
+  profagent::next_function("posix_spawn", &f.posix_spawn);
+  profagent::next_function("system", &f.system);
+  profagent::next_function("popen", &f.popen);
+  profagent::next_function("pclose", &f.pclose);
+  profagent::next_function("fclose", &f.fclose);
+  // libc's: the agent's own sigaction hook is skipped.
+  profagent::next_function("sigaction", &f.sigaction);
+  profagent::next_function("sigprocmask", &f.sigprocmask);
 }
 
-PROFAGENT_START_PATH void resolve() {
-  next("posix_spawn", &g_real.posix_spawn);
-  next("system", &g_real.system);
-  next("popen", &g_real.popen);
-  next("pclose", &g_real.pclose);
-  next("fclose", &g_real.fclose);
-  next("sigaction", &g_real.sigaction);  // libc's: the agent's own sigaction hook is skipped
-  next("sigprocmask", &g_real.sigprocmask);
-  g_resolved.store(true, std::memory_order_release);
-}
+constinit profagent::RealFunctions<Functions> g_real{fill};
 
 void reset_locks_in_fork_child();
 
 __attribute__((constructor(102))) PROFAGENT_START_PATH void resolve_at_load() {
-  resolve();
+  g_real.resolve();
   // A thread of the parent may have held one of the locks at fork(): only this thread
   // exists in the child.
   pthread_atfork(nullptr, nullptr, reset_locks_in_fork_child);
-}
-
-const RealFunctions& real() {
-  if (!g_resolved.load(std::memory_order_acquire)) resolve();  // from an earlier constructor
-  return g_real;
 }
 
 // A lock of our own for system()'s shared signal state and the popen table: a spin with
@@ -118,8 +107,8 @@ struct sigaction g_intr, g_quit;    // dispositions saved by the first concurren
 void restore_system_signals() {
   SpinGuard guard(g_system_lock);
   if (--g_system_callers == 0) {
-    real().sigaction(SIGQUIT, &g_quit, nullptr);
-    real().sigaction(SIGINT, &g_intr, nullptr);
+    g_real.get().sigaction(SIGQUIT, &g_quit, nullptr);
+    g_real.get().sigaction(SIGINT, &g_intr, nullptr);
   }
 }
 
@@ -141,7 +130,7 @@ void system_cancelled(void* arg) {
 }
 
 int system_without_agent(const char* line) {
-  const RealFunctions& r = real();
+  const Functions& r = g_real.get();
   struct sigaction ignore;
   memset(&ignore, 0, sizeof ignore);
   ignore.sa_handler = SIG_IGN;
@@ -230,7 +219,7 @@ FILE* popen_without_agent(const char* command, const char* mode) {
   }
   SpinGuard guard(g_popen_lock);
   const int slot = free_popen_slot();
-  if (slot < 0) return real().popen(command, mode);  // table full: glibc's (child keeps agent)
+  if (slot < 0) return g_real.get().popen(command, mode);  // table full: glibc's (child keeps it)
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return nullptr;
   const int parent_end = do_read ? fds[0] : fds[1];
@@ -261,7 +250,7 @@ FILE* popen_without_agent(const char* command, const char* mode) {
   pid_t pid = 0;
   if (rc == 0) {
     ChildEnv env(environ);
-    rc = real().posix_spawn(&pid, "/bin/sh", &actions, nullptr, argv, env.get());
+    rc = g_real.get().posix_spawn(&pid, "/bin/sh", &actions, nullptr, argv, env.get());
   }
   posix_spawn_file_actions_destroy(&actions);
   close(child_end);
@@ -311,13 +300,13 @@ PROFAGENT_FORK_PATH void reset_locks_in_fork_child() {
 // ---- system, popen, pclose -----------------------------------------------------------
 
 PROFAGENT_HOOK int system(const char* line) {
-  if (!child_env_active()) return real().system(line);
+  if (!child_env_active()) return g_real.get().system(line);
   if (line == nullptr) return system_without_agent("exit 0") == 0;  // is there a shell?
   return system_without_agent(line);
 }
 
 PROFAGENT_HOOK FILE* popen(const char* command, const char* mode) {
-  if (!child_env_active()) return real().popen(command, mode);
+  if (!child_env_active()) return g_real.get().popen(command, mode);
   return popen_without_agent(command, mode);
 }
 
@@ -326,7 +315,7 @@ namespace {
 // Closes one of our popen() streams and reaps its child, as glibc's close of a popen stream
 // does: the child's wait status, or -1.
 int close_popen_stream(FILE* fp, pid_t pid) {
-  real().fclose(fp);
+  g_real.get().fclose(fp);
   int status = 0;
   pid_t waited;
   do {
@@ -339,7 +328,7 @@ int close_popen_stream(FILE* fp, pid_t pid) {
 
 PROFAGENT_HOOK int pclose(FILE* fp) {
   const pid_t pid = take_popen_child(fp);
-  if (pid == 0) return real().pclose(fp);
+  if (pid == 0) return g_real.get().pclose(fp);
   return close_popen_stream(fp, pid);
 }
 
@@ -348,8 +337,8 @@ PROFAGENT_HOOK int pclose(FILE* fp) {
 // open (one relaxed load), goes straight to glibc's.
 PROFAGENT_HOOK int fclose(FILE* fp) {
   if (g_popen_open.load(std::memory_order_relaxed) == 0 || fp == nullptr)
-    return real().fclose(fp);
+    return g_real.get().fclose(fp);
   const pid_t pid = take_popen_child(fp, fileno(fp));
-  if (pid == 0) return real().fclose(fp);
+  if (pid == 0) return g_real.get().fclose(fp);
   return close_popen_stream(fp, pid);
 }
