@@ -48,7 +48,6 @@ class HeapBucketTable {
 
   // Maps the storage. Once; normal context. False if mmap fails.
   bool init(uint32_t max_buckets = kDefaultMaxBuckets) noexcept { return table_.init(max_buckets); }
-  bool initialized() const noexcept { return table_.initialized(); }
 
   // Counts one sampled allocation; returns the bucket id to store with the object.
   uint32_t record_alloc(const uintptr_t* pcs, int depth, uint64_t size, int32_t tid,

@@ -26,7 +26,6 @@ class HeapRecorder {
   void configure(size_t region_bytes, uint32_t max_buckets) noexcept;
   // Reserves the region and maps the bucket table now (idempotent). Hook-safe.
   bool init(size_t region_bytes, uint32_t max_buckets) noexcept;
-  bool initialized() const noexcept { return buckets_.initialized() && region_.reserved_bytes(); }
 
   // The free-hook test.
   bool owns(const void* p) const noexcept { return region_.contains(p); }
