@@ -306,7 +306,7 @@ PROFAGENT_START_PATH bool defer_dump_thread_at_start() {
   return true;
 }
 
-void reset_in_fork_child() noexcept;
+void reset_in_fork_child(pid_t pid) noexcept;
 
 // A fork handler, run by glibc's fork(): nothing may be thrown through its C frames. The reset
 // allocates nothing and reaches no cancellation point; what may (finishing the start,
@@ -317,10 +317,14 @@ PROFAGENT_FORK_PATH void fork_child() {
   AgentScope scope;
   // (Declined: a start that failed out of memory; every hook passes through.)
   if (g_state == nullptr || (agent_start_decided() && !agent_running())) return;
-  reset_in_fork_child();
+  // The child's only thread: its tid, cached by thread_identity's earlier fork handler, is
+  // the child's pid (no getpid here).
+  const pid_t pid = current_tid();
+  reset_in_fork_child(pid);
+  record_fork_child(pid);
 }
 
-PROFAGENT_FORK_PATH void reset_in_fork_child() noexcept {
+PROFAGENT_FORK_PATH void reset_in_fork_child(pid_t pid) noexcept {
   // Only this thread exists now. Locks another parent thread held are re-made, state that
   // belongs to the parent (its samples, its dump count, its dump thread) is dropped, and
   // the child carries on profiling under its own pid.
@@ -355,7 +359,7 @@ PROFAGENT_FORK_PATH void reset_in_fork_child() noexcept {
   if (dump_thread_can_wait()) {
     if (unwind_modules() == nullptr && !unwind_tables_deferred())
       run_contained(kWhat, finish_agent_start);
-    defer_dump_thread(config().interval_nanos);
+    defer_dump_thread(config().interval_nanos, pid);
   } else {
     run_contained(kWhat, [] {
       if (!start_dump_thread(config().interval_nanos)) finish_agent_start();

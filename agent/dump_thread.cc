@@ -294,11 +294,11 @@ bool start_dump_thread(int64_t interval_nanos) {
   return start_thread(interval_nanos, /*in_handler=*/false);
 }
 
-PROFAGENT_FORK_PATH void defer_dump_thread(int64_t interval_nanos) noexcept {
+PROFAGENT_FORK_PATH void defer_dump_thread(int64_t interval_nanos, pid_t pid) noexcept {
   g_interval_nanos = interval_nanos;
   g_refused_offers.store(0);
   g_starting_pid.store(0);
-  g_deferred_pid.store(own_pid(), std::memory_order_release);
+  g_deferred_pid.store(pid, std::memory_order_release);
   set_deferred_dump_thread_starter(offered_point);
 }
 

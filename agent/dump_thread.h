@@ -10,6 +10,7 @@
 
 #include <cstdint>
 
+#include "agent/core/process_id.h"
 #include "agent/core/wakeup.h"
 
 namespace profagent {
@@ -74,7 +75,8 @@ bool dump_thread_running() noexcept;
 // start (malloc, the loader, a glibc leaf not blocked in a system call), in such a process
 // that has no thread yet, skips its exit dump with a warning. Normal context, except the
 // functions marked SIGNAL-SAFE.
-void defer_dump_thread(int64_t interval_nanos) noexcept;
+// `pid`: this process's (a fork child's handler passes the one it knows: no system call).
+void defer_dump_thread(int64_t interval_nanos, pid_t pid = own_pid()) noexcept;
 // True while deferred in this process. SIGNAL-SAFE.
 bool dump_thread_deferred() noexcept;
 // True while a deferred thread is being started in this process (on its only thread: a

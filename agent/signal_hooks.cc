@@ -38,8 +38,10 @@ void note_shared_sigprof() noexcept { profagent::note_program_uses_sigprof(); }
 // multi-threaded one (dump_thread.h).
 void start_deferred_dump_thread_for(int sig, const struct sigaction& act) noexcept {
   if (act.sa_handler == SIG_DFL || act.sa_handler == SIG_IGN) return;  // (sa_sigaction's word)
-  if (sig == SIGCHLD || profagent::in_agent() || !profagent::dump_thread_deferred()) return;
-  if (profagent::has_forked()) return;
+  // (A shell installs its SIGINT handler around every command: after its first fork that
+  // costs no system call here.)
+  if (sig == SIGCHLD || profagent::in_agent() || profagent::may_have_forked()) return;
+  if (!profagent::dump_thread_deferred()) return;
   int saved = errno;
   profagent::start_deferred_dump_thread_at(nullptr);
   errno = saved;

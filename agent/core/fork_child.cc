@@ -14,15 +14,14 @@ namespace {
 
 std::atomic<pid_t> g_start_pid{0};  // the process the agent started in
 std::atomic<pid_t> g_fork_child_pid{0};
+// The process that forked; 0 in a fork child until it forks itself (record_fork_child).
 std::atomic<pid_t> g_fork_parent_pid{0};
 
-PROFAGENT_FORK_PATH void record_fork_child() { g_fork_child_pid.store(own_pid()); }
-
-// Written at the first fork only: a store at every fork would copy its page in the parent
-// (the child shares it until then), a page fault per fork of a shell.
+// Written at the first fork only, with no system call at the later ones: a store at every
+// fork would copy its page in the parent (the child shares it until then), a page fault per
+// fork of a shell, and a getpid per fork was a system call per command.
 PROFAGENT_FORK_PATH void record_fork_parent() {
-  pid_t pid = own_pid();
-  if (g_fork_parent_pid.load(std::memory_order_relaxed) != pid) g_fork_parent_pid.store(pid);
+  if (g_fork_parent_pid.load(std::memory_order_relaxed) == 0) g_fork_parent_pid.store(own_pid());
 }
 
 }  // namespace
@@ -30,12 +29,19 @@ PROFAGENT_FORK_PATH void record_fork_parent() {
 PROFAGENT_START_PATH
 void start_fork_child_record() {
   g_start_pid.store(own_pid());
-  pthread_atfork(nullptr, record_fork_parent, record_fork_child);
+  pthread_atfork(nullptr, record_fork_parent, nullptr);
+}
+
+PROFAGENT_FORK_PATH void record_fork_child(pid_t pid) noexcept {
+  g_fork_child_pid.store(pid);
+  if (g_fork_parent_pid.load(std::memory_order_relaxed) != 0) g_fork_parent_pid.store(0);
 }
 
 bool is_recorded_fork_child() noexcept { return is_own_pid(g_fork_child_pid.load()); }
 
 bool has_forked() noexcept { return is_own_pid(g_fork_parent_pid.load()); }
+
+bool may_have_forked() noexcept { return g_fork_parent_pid.load(std::memory_order_relaxed) != 0; }
 
 bool shares_its_parents_memory() noexcept {
   const pid_t start = g_start_pid.load();

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sys/single_threaded.h>
 #include <time.h>
 
 #include <atomic>
@@ -64,6 +65,10 @@ PROFAGENT_FORK_PATH void before_fork() {
     g_gate.nested.fetch_add(1, std::memory_order_relaxed);
     return note_fork_time();
   }
+  // No other thread (glibc's own test, which its fork uses too: a shell, most of a build's
+  // processes): none can hold a section, and a lock taken here would be released after the
+  // fork, a write that copied the page the child still shared, a page fault per fork.
+  if (__libc_single_threaded) return note_fork_time();
   int rc = pthread_rwlock_trywrlock(&g_gate.lock);
   if (rc == EBUSY && !g_gate.wait_ran_out.load(std::memory_order_relaxed)) {
     g_waits.fetch_add(1, std::memory_order_relaxed);

@@ -1,3 +1,5 @@
+// Where the agent's zero-initialised data lies (plain attributes, any context):
+//
 // PROFAGENT_LARGE_BSS: puts a big zero-initialised array (kilobytes, mostly never touched) in
 // .lbss, which the linker lays out after .bss. The small variables a process's start and a
 // fork child write then share a few pages instead of being spread between the arrays, each
@@ -8,3 +10,10 @@
 #pragma once
 
 #define PROFAGENT_LARGE_BSS __attribute__((section(".lbss")))
+
+// PROFAGENT_FORK_BSS: a small object every fork child of a process that profiles writes
+// (its CPU timer and sample buffer's reset). code_layout.ld lays these out first in .bss,
+// right after .data, on the page whose fork gate the child writes anyway
+// (agent/core/fork_gate.cc): each of a shell's children copies that one page of the agent's,
+// not one more per object (~3 us each here). Placement only.
+#define PROFAGENT_FORK_BSS __attribute__((section(".bss.profagent_fork")))

@@ -3,6 +3,7 @@
 // CpuSampleBuffer. No allocation, no locks, bounded work; errno is saved by the dispatcher
 // (agent/runtime/sampling_signal.cc). Samples that cannot be stored are counted, never waited for.
 #include "collectors/cpu/cpu_signal_handler.h"
+#include "agent/core/large_bss.h"
 
 #include "agent/core/cost_clock.h"
 #include "agent/core/sample_path.h"
@@ -18,7 +19,8 @@
 namespace profagent {
 
 PROFAGENT_FORK_PATH CpuHandlerState& cpu_handler_state() noexcept {
-  constinit static CpuHandlerState state;  // constant-initialised: no guard, no allocation
+  // Constant-initialised (no guard, no allocation); a fork child resets its buffer here.
+  PROFAGENT_FORK_BSS constinit static CpuHandlerState state;
   return state;
 }
 

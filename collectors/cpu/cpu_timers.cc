@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <span>
 #include <cstring>
 #include <random>
 
@@ -34,16 +33,31 @@ struct TimerSlot {
   // Stopped for a hold since the collector last asked (take_stopped_for_hold).
   std::atomic<bool> stopped_for_hold;
 };
-PROFAGENT_LARGE_BSS constinit TimerSlot g_slots[kMaxTimers] = {};
-std::atomic<int> g_live{0};
+// The first slots (a process's first threads, and the one a fork child arms) lie with the
+// rest of what every fork child writes (large_bss.h): that child copies one page of the
+// agent's, not one more for its timer. The others in .lbss.
+constexpr int kNearSlots = 4;
+PROFAGENT_FORK_BSS constinit TimerSlot g_near_slots[kNearSlots] = {};
+PROFAGENT_LARGE_BSS constinit TimerSlot g_far_slots[kMaxTimers - kNearSlots] = {};
+PROFAGENT_FORK_BSS constinit std::atomic<int> g_live{0};
 // Slots [0, g_used) were ever claimed: the scans stop there, so a process with a few threads
 // touches one page of the table, not all of it (a fork child of a shell resets it all).
-constinit std::atomic<int> g_used{0};
+PROFAGENT_FORK_BSS constinit std::atomic<int> g_used{0};
 
-// The slots ever claimed.
-std::span<TimerSlot> used_slots() noexcept {
+PROFAGENT_FORK_PATH TimerSlot& slot_at(int i) noexcept {
+  return i < kNearSlots ? g_near_slots[i] : g_far_slots[i - kNearSlots];
+}
+
+int index_of(const TimerSlot& slot) noexcept {
+  if (&slot >= g_near_slots && &slot < g_near_slots + kNearSlots)
+    return static_cast<int>(&slot - g_near_slots);
+  return kNearSlots + static_cast<int>(&slot - g_far_slots);
+}
+
+// The slots ever claimed, in order.
+PROFAGENT_FORK_PATH int used_count() noexcept {
   int n = g_used.load(std::memory_order_acquire);
-  return {g_slots, static_cast<size_t>(n < kMaxTimers ? n : kMaxTimers)};
+  return n < kMaxTimers ? n : kMaxTimers;
 }
 // The calling thread's slot, when it armed its own timer (saves a table scan at exit).
 thread_local int t_slot __attribute__((tls_model("initial-exec"))) = -1;
@@ -73,35 +87,33 @@ PROFAGENT_FORK_PATH void fill_timer_event(sigevent& sev, pid_t tid) noexcept {
 }
 
 TimerSlot* find_slot(pid_t tid) noexcept {
-  for (auto& s : used_slots())
-    if (s.tid.load(std::memory_order_acquire) == tid) return &s;
+  for (int i = 0, n = used_count(); i < n; ++i)
+    if (slot_at(i).tid.load(std::memory_order_acquire) == tid) return &slot_at(i);
   return nullptr;
 }
 
 // The calling thread's slot: the one it remembers, else found by a scan (a thread armed from
 // /proc/self/task at start by another thread).
 TimerSlot* own_slot(pid_t tid) noexcept {
-  if (t_slot >= 0 && g_slots[t_slot].tid.load(std::memory_order_acquire) == tid)
-    return &g_slots[t_slot];
+  if (t_slot >= 0 && slot_at(t_slot).tid.load(std::memory_order_acquire) == tid)
+    return &slot_at(t_slot);
   return find_slot(tid);
 }
 
 }  // namespace
 
 PROFAGENT_FORK_PATH bool CpuTimers::arm(pid_t tid, bool own_thread) noexcept {
-  if (own_thread && t_slot >= 0 && g_slots[t_slot].tid.load() == tid) return true;
+  if (own_thread && t_slot >= 0 && slot_at(t_slot).tid.load() == tid) return true;
   if (!own_thread && find_slot(tid) != nullptr) return true;
   TimerSlot* slot = nullptr;
-  for (auto& s : g_slots) {
+  for (int i = 0; i < kMaxTimers && slot == nullptr; ++i) {
     pid_t expected = 0;
-    if (s.tid.compare_exchange_strong(expected, -1)) {  // -1: reserved while arming
-      slot = &s;
-      break;
-    }
+    // -1: reserved while arming
+    if (slot_at(i).tid.compare_exchange_strong(expected, -1)) slot = &slot_at(i);
   }
   if (slot == nullptr) return false;
   // Before the tid is published below: a scan that can see the tid sees the slot.
-  int used = static_cast<int>(slot - g_slots) + 1;
+  int used = index_of(*slot) + 1;
   for (int cur = g_used.load(); cur < used && !g_used.compare_exchange_weak(cur, used);) {
   }
   sigevent sev;
@@ -123,7 +135,7 @@ PROFAGENT_FORK_PATH bool CpuTimers::arm(pid_t tid, bool own_thread) noexcept {
   clock_gettime(clock, &cpu);
   slot->armed_cpu = cpu.tv_sec * 1000000000LL + cpu.tv_nsec;
   slot->tid.store(tid, std::memory_order_release);
-  if (own_thread) t_slot = static_cast<int>(slot - g_slots);
+  if (own_thread) t_slot = index_of(*slot);
   g_live.fetch_add(1);
   return true;
 }
@@ -136,14 +148,14 @@ bool CpuTimers::arm_current_thread() noexcept { return arm(current_tid(), true);
 bool CpuTimers::hold_current_thread(bool held) noexcept {
   TimerSlot* slot = own_slot(current_tid());
   if (slot == nullptr) return false;
-  t_slot = static_cast<int>(slot - g_slots);
+  t_slot = index_of(*slot);
   itimerspec its = held ? itimerspec{} : running_timer();
   if (held) slot->stopped_for_hold.store(true, std::memory_order_relaxed);
   return timer_settime(slot->timer, 0, &its, nullptr) == 0;
 }
 
 bool CpuTimers::take_stopped_for_hold(const Armed& armed) noexcept {
-  TimerSlot& slot = g_slots[armed.slot];
+  TimerSlot& slot = slot_at(armed.slot);
   return slot.tid.load(std::memory_order_acquire) == armed.tid &&
          slot.stopped_for_hold.load(std::memory_order_relaxed) &&
          slot.stopped_for_hold.exchange(false, std::memory_order_relaxed);
@@ -199,7 +211,8 @@ void CpuTimers::arm_existing_threads() {
 }
 
 void CpuTimers::sweep_dead_threads() {
-  for (auto& s : used_slots()) {
+  for (int i = 0, n = used_count(); i < n; ++i) {
+    TimerSlot& s = slot_at(i);
     pid_t tid = s.tid.load(std::memory_order_acquire);
     if (tid <= 0) continue;
     // tgkill with signal 0 only checks that the thread exists in this process.
@@ -213,7 +226,8 @@ void CpuTimers::sweep_dead_threads() {
 }
 
 void CpuTimers::disarm_all() {
-  for (auto& s : used_slots()) {
+  for (int i = 0, n = used_count(); i < n; ++i) {
+    TimerSlot& s = slot_at(i);
     pid_t tid = s.tid.load(std::memory_order_acquire);
     if (tid <= 0) continue;
     pid_t expected = tid;
@@ -231,12 +245,12 @@ void CpuTimers::disarm_all() {
 // the child's pid, and its CPU time at arming is 0 (the child's thread began at the fork):
 // no clock call, whose vDSO and libc pages a child that execs at once faulted in for nothing.
 PROFAGENT_FORK_PATH void CpuTimers::reset_after_fork(bool rearm, uint64_t seed) noexcept {
-  for (auto& s : used_slots()) store_if_changed(s.tid, 0);
+  for (int i = 0, n = used_count(); i < n; ++i) store_if_changed(slot_at(i).tid, 0);
   assign_if_changed(t_slot, -1);
   bool armed = false;
   if (rearm) {
     const pid_t tid = current_tid();
-    TimerSlot& slot = g_slots[0];  // every slot is free now
+    TimerSlot& slot = g_near_slots[0];  // every slot is free now
     slot.tid.store(-1);  // reserved while arming
     if (g_used.load() < 1) g_used.store(1);
     sigevent sev;
@@ -266,9 +280,10 @@ PROFAGENT_START_PATH int CpuTimers::live_timers() const noexcept { return g_live
 
 std::vector<CpuTimers::Armed> CpuTimers::live_threads() const {
   std::vector<Armed> threads;
-  for (const auto& s : used_slots()) {
+  for (int i = 0, n = used_count(); i < n; ++i) {
+    const TimerSlot& s = slot_at(i);
     pid_t tid = s.tid.load(std::memory_order_acquire);
-    if (tid > 0) threads.push_back(Armed{tid, s.armed_cpu, static_cast<int>(&s - g_slots)});
+    if (tid > 0) threads.push_back(Armed{tid, s.armed_cpu, i});
   }
   return threads;
 }

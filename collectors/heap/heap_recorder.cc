@@ -7,6 +7,7 @@
 
 #include "agent/core/clock.h"
 #include "agent/core/log.h"
+#include "agent/core/process_id.h"
 #include "agent/core/sample_path.h"
 #include "agent/runtime/hook_guard.h"
 #include "collectors/common/self_stats.h"
@@ -72,12 +73,19 @@ PROFAGENT_SAMPLE_PATH void* HeapRecorder::allocate(size_t size, size_t alignment
   }
   SamplingSignalHeldOnAltstack hold(room);
   void* p = allocate_walked(size, alignment);
-  // (A deferred dump thread: see samples_since_fork_.)
+  // (A deferred dump thread: see kSamplesBeforeOffer.)
   const bool tables_lack = unknown_pc_noted();
-  if (samples_since_fork_.fetch_add(1, std::memory_order_relaxed) + 1 >= kSamplesBeforeOffer ||
-      tables_lack)
+  if (count_sample() >= kSamplesBeforeOffer || tables_lack)
     offer_point_for_dump_thread(nullptr, tables_lack);
   return p;
+}
+
+uint32_t HeapRecorder::count_sample() noexcept {
+  const uint64_t pid = static_cast<uint32_t>(own_pid());
+  uint64_t old = samples_since_start_.load(std::memory_order_relaxed), next;
+  do next = (old >> 32) != pid ? (pid << 32) | 1 : old + (uint32_t(old) != UINT32_MAX);
+  while (!samples_since_start_.compare_exchange_weak(old, next, std::memory_order_relaxed));
+  return static_cast<uint32_t>(next);
 }
 
 PROFAGENT_SAMPLE_PATH __attribute__((noinline)) void* HeapRecorder::allocate_walked(

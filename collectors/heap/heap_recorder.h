@@ -47,8 +47,7 @@ class HeapRecorder {
     if (state_.load(std::memory_order_relaxed) == kPreparing) state_.store(kFailed);
     region_.reset_after_fork();
     buckets_.reset_after_fork();
-    // (Only if it changed: a child of a parent that sampled nothing keeps the page shared.)
-    store_if_changed(samples_since_fork_, 0);
+    // (The samples since the fork count anew by themselves: samples_since_start_.)
   }
 
  private:
@@ -57,7 +56,12 @@ class HeapRecorder {
   // allocates a lot lives on; one sample is often a shell child's single opendir buffer just
   // before its exec), or at once when a walk met a module the unwind tables lack.
   static constexpr uint32_t kSamplesBeforeOffer = 3;
-  std::atomic<uint32_t> samples_since_fork_{0};
+  // The process that counted (high 32 bits) and its samples so far (low 32): a fork child's
+  // first sample starts its own count, and its fork handler writes nothing here (that write
+  // copied a page of the parent's in every child of a shell that sampled).
+  std::atomic<uint64_t> samples_since_start_{0};
+  // Counts a sample of this process's; returns its samples so far. Hook-safe (getpid).
+  uint32_t count_sample() noexcept;
 
   // allocate() with room on the stack checked: walks and records.
   void* allocate_walked(size_t size, size_t alignment) noexcept;

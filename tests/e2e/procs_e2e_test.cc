@@ -771,6 +771,48 @@ TEST_F(ProcsE2E, ExitFromAHandlerInAChildWithNoDumpThreadEndsAsAsked) {
 // A fork child's CPU profile covers its own life: its window begins at its fork (the time the
 // parent's fork gate noted), not where the parent's began, although the child's fork handler
 // writes nothing of the window (it finds the parent's, copied, and reads the fork's time).
+// A shell that forks for each command, having taken CPU and heap samples: each child's fork
+// handlers write one page of the agent's data (the fork gate's, where what a child resets
+// lies: large_bss.h PROFAGENT_FORK_BSS), its parent's none. Each further page was a
+// copy-on-write fault in every child (three before: the gate's, the sample buffer's and the
+// CPU timers' pages; the parent copied the gate's page again to release its lock).
+TEST_F(ProcsE2E, AShellsForkChildCopiesOnePageOfTheAgentsData) {
+  e2e::RunOptions options;
+  options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_CPU_HZ", "1000"}};
+  // A shell's unwind tables are in the cache: its dump thread waits (agent/dump_thread.h).
+  ASSERT_EQ(e2e::run({e2e::program("fork_pages")}, options).exit_code(), 0);
+  std::filesystem::remove_all(dir_);
+  e2e::RunResult r = e2e::run({e2e::program("fork_pages")}, options);
+  ASSERT_EQ(r.exit_code(), 0) << r.out << r.err;
+  std::istringstream lines(r.out);
+  std::string line;
+  int forks = 0, fewest = 1 << 30, pid = 0, parent_fewest = 1 << 30;
+  while (std::getline(lines, line)) {
+    int pages = 0;
+    if (sscanf(line.c_str(), "parent pages %d:", &pages) == 1) {
+      parent_fewest = std::min(parent_fewest, pages);
+      continue;
+    }
+    if (sscanf(line.c_str(), "parent %d", &pid) == 1) continue;
+    if (sscanf(line.c_str(), "pages %d:", &pages) != 1) continue;
+    ++forks;
+    fewest = std::min(fewest, pages);  // (a sample in a child could add its buffer's page)
+  }
+  ASSERT_EQ(forks, 3) << r.out;
+  EXPECT_LE(fewest, 1) << r.out;
+  EXPECT_EQ(parent_fewest, 0) << r.out;
+  // What a shell has when it forks: CPU samples and heap samples in the parent.
+  const std::string parent = "fork_pages." + std::to_string(pid) + ".";
+  bool cpu = false, heap = false;
+  for (const char* kind : {"cpu", "heap"})
+    for (const std::string& f : e2e::profiles(dir_, kind)) {
+      if (std::filesystem::path(f).filename().string().rfind(parent, 0) != 0) continue;
+      e2e::RawProfile p = e2e::read_raw(f);
+      (std::string(kind) == "cpu" ? cpu : heap) = !p.samples.empty();
+    }
+  EXPECT_TRUE(cpu && heap) << "the parent had no CPU or no heap samples: nothing to reset";
+}
+
 TEST_F(ProcsE2E, AForkChildsCpuProfileBeginsAtItsFork) {
   e2e::RunOptions options;
   options.env = {{"PROFAGENT_DIR", dir_}};

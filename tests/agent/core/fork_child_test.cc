@@ -24,12 +24,45 @@ TEST(ForkChild, OnlyAVforkChildSharesItsParentsMemory) {
     start_fork_child_record();
     CHILD_CHECK(!shares_its_parents_memory());
     pid_t child = fork();
-    if (child == 0) _exit(shares_its_parents_memory() ? 0 : 1);
+    if (child == 0) {
+      record_fork_child(getpid());  // (the agent's fork handler, agent.cc)
+      _exit(shares_its_parents_memory() ? 0 : 1);
+    }
     CHILD_CHECK(answer_of(child) == 1);
     child = vfork();  // (vfork's child may only call _exit here: it runs on this frame)
     if (child == 0) _exit(shares_its_parents_memory() ? 0 : 1);
     CHILD_CHECK(answer_of(child) == 0);
     CHILD_CHECK(!shares_its_parents_memory());  // the parent, after both
+    return "";
+  });
+  EXPECT_TRUE(r.passed()) << r.message;
+}
+
+// A process that forked says so, with or without a system call; its fork child has not
+// forked (until it does), and its vfork child, which must not start a thread either, may
+// have: it shares the parent's record.
+TEST(ForkChild, AProcessThatForkedIsToldFromItsChildren) {
+  testing::ChildResult r = testing::run_in_child([]() -> std::string {
+    start_fork_child_record();
+    CHILD_CHECK(!has_forked() && !may_have_forked());
+    pid_t child = fork();
+    if (child == 0) {
+      record_fork_child(getpid());
+      _exit(!has_forked() && !may_have_forked() ? 1 : 0);
+    }
+    CHILD_CHECK(answer_of(child) == 1);
+    CHILD_CHECK(has_forked() && may_have_forked());
+    child = vfork();
+    if (child == 0) _exit(!has_forked() && may_have_forked() ? 1 : 0);
+    CHILD_CHECK(answer_of(child) == 1);
+    child = fork();  // a grandchild: the child's own fork makes it a process that forked
+    if (child == 0) {
+      record_fork_child(getpid());
+      pid_t grandchild = fork();
+      if (grandchild == 0) _exit(0);
+      _exit(answer_of(grandchild) == 0 && has_forked() ? 1 : 0);
+    }
+    CHILD_CHECK(answer_of(child) == 1);
     return "";
   });
   EXPECT_TRUE(r.passed()) << r.message;
