@@ -13,6 +13,16 @@
 
 #include <atomic>
 
+// The read lock and the unlock under glibc's own names, which the agent does not interpose
+// (exported only as GLIBC_2.2.5 versions, hence the .symver): the gate is the agent's lock,
+// never the program's contention, and the interposed unlock's check for tracked waiters
+// faulted in a page of the mutex profile's table in every process (a section opens at
+// every start).
+extern "C" int profagent_gate_rdlock(pthread_rwlock_t*) noexcept;
+extern "C" int profagent_gate_unlock(pthread_rwlock_t*) noexcept;
+__asm__(".symver profagent_gate_rdlock, __pthread_rwlock_rdlock@GLIBC_2.2.5");
+__asm__(".symver profagent_gate_unlock, __pthread_rwlock_unlock@GLIBC_2.2.5");
+
 namespace profagent {
 namespace {
 
@@ -94,7 +104,7 @@ PROFAGENT_FORK_PATH void after_fork_in_parent() {
     return;                                                  // interrupted one holds it
   }
   g_gate.holder.store(nullptr, std::memory_order_relaxed);
-  pthread_rwlock_unlock(&g_gate.lock);
+  profagent_gate_unlock(&g_gate.lock);
 }
 
 PROFAGENT_FORK_PATH void after_fork_in_child() {
@@ -120,7 +130,7 @@ void install_fork_gate() {
 
 PROFAGENT_START_PATH ForkGateSection::ForkGateSection() noexcept : outermost_(t_depth++ == 0) {
   if (!outermost_) return;
-  pthread_rwlock_rdlock(&g_gate.lock);
+  profagent_gate_rdlock(&g_gate.lock);
   generation_ = g_gate.generation.load(std::memory_order_relaxed);
 }
 
@@ -128,7 +138,7 @@ PROFAGENT_START_PATH ForkGateSection::~ForkGateSection() {
   // Unlocked before the depth drops: a fork from a signal handler in between goes ahead
   // (depth > 0) rather than waiting for this thread's own read lock.
   if (outermost_ && generation_ == g_gate.generation.load(std::memory_order_relaxed))
-    pthread_rwlock_unlock(&g_gate.lock);
+    profagent_gate_unlock(&g_gate.lock);
   --t_depth;
 }
 

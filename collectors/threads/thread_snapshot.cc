@@ -8,8 +8,10 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "agent/core/clock.h"
+#include "agent/core/log.h"
 #include "agent/runtime/fresh_stack.h"
 #include "agent/runtime/sampling_signal.h"
 #include "agent/runtime/threads/thread_registry.h"
@@ -94,7 +96,7 @@ bool ThreadSnapshotter::settle_if_asleep(pid_t tid, uint32_t gen, Slot& slot, ui
 
 constinit ThreadSnapshotter g_thread_snapshotter;
 
-PROFAGENT_START_PATH bool ThreadSnapshotter::init(uint32_t max_threads) noexcept {
+bool ThreadSnapshotter::init(uint32_t max_threads) noexcept {
   if (slots_ != nullptr) return true;
   if (max_threads == 0 || max_threads >= (1u << kIndexBits)) max_threads = kDefaultMaxThreads;
   void* p = mmap(nullptr, sizeof(Slot) * max_threads, PROT_READ | PROT_WRITE,
@@ -126,7 +128,12 @@ void ThreadSnapshotter::handler(siginfo_t* info, void* ucontext) noexcept {
 std::vector<CapturedThread> ThreadSnapshotter::capture(const std::vector<pid_t>& tids,
                                                        int64_t timeout_nanos) {
   std::vector<CapturedThread> out;
-  if (slots_ == nullptr) return out;
+  if (slots_ == nullptr && !init()) {
+    static bool warned = false;  // (one capture at a time: the dump lock)
+    if (!std::exchange(warned, true))
+      log().warn("threads profile: cannot map its slots; running threads are left out");
+    return out;
+  }
   unwind_tables_refresh();  // a module loaded since the last tick gets its tables
   generation_ = (generation_ + 1) & kGenerationMask;
   if (generation_ == 0) generation_ = 1;

@@ -45,7 +45,7 @@ class ThreadSnapshotter {
  public:
   static constexpr uint32_t kDefaultMaxThreads = 4096;
 
-  // Maps the slots (once). False if mmap fails.
+  // Maps the slots (once: the first capture does). False if mmap fails.
   bool init(uint32_t max_threads = kDefaultMaxThreads) noexcept;
   uint32_t max_threads() const noexcept { return max_threads_; }
 

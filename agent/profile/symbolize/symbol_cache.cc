@@ -1,6 +1,7 @@
 // The persistent symbol cache (see symbol_cache.h). Normal (dump-thread) context only.
 #include "agent/profile/symbolize/symbol_cache.h"
 
+#include "agent/core/clock.h"
 #include "agent/core/write_all.h"
 #include "agent/profile/symbolize/build_id.h"
 
@@ -180,7 +181,7 @@ int SymbolCache::open_file(const std::string& build_id, uint64_t* inode, uint64_
   *inode = st.st_ino;
   *size = static_cast<uint64_t>(st.st_size);
   // Keep a file in use young, so eviction takes the ones nobody reads.
-  if (time(nullptr) - st.st_mtime > kTouchAfterSeconds) futimens(fd, nullptr);
+  if (unix_seconds() - st.st_mtime > kTouchAfterSeconds) futimens(fd, nullptr);
   return fd;
 }
 
@@ -436,7 +437,7 @@ void SymbolCache::evict() {
   // the small files a copy (which the next process would inflate and write again).
   std::vector<File> files, copies;
   uint64_t total = 0, copies_total = 0;
-  int64_t now = time(nullptr);
+  int64_t now = unix_seconds();
   while (dirent* e = readdir(d)) {
     std::string name = e->d_name;
     // The unwind-table cache (agent/runtime/unwind/unwind_cache.h) and the backend's

@@ -18,6 +18,7 @@
 #include <ctime>
 #include <cstring>
 
+#include "agent/core/clock.h"
 #include "agent/core/write_all.h"
 #include "agent/runtime/hook_guard.h"
 #include "agent/core/code_layout.h"
@@ -179,7 +180,7 @@ CachedTable load_unwind_table_at(const char* path, uint64_t span, size_t pages) 
     return none;
   }
   // Keep a file in use young: the symbol cache's eviction (oldest first) counts these too.
-  if (time(nullptr) - st.st_mtime > 24 * 3600) utimensat(AT_FDCWD, path, nullptr, 0);
+  if (unix_seconds() - st.st_mtime > 24 * 3600) utimensat(AT_FDCWD, path, nullptr, 0);
   return CachedTable{rows, h.row_count, index, check};
 }
 
