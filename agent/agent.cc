@@ -315,13 +315,14 @@ void reset_in_fork_child(pid_t pid) noexcept;
 // child touches for nothing else.)
 PROFAGENT_FORK_PATH void fork_child() {
   AgentScope scope;
+  // The child's only thread: its tid, cached by thread_identity's earlier fork handler, is
+  // the child's pid (no getpid here). Recorded first: the reset below already runs in a
+  // process known as a fork child, not as one sharing its parent's memory.
+  const pid_t pid = current_tid();
+  record_fork_child(pid);
   // (Declined: a start that failed out of memory; every hook passes through.)
   if (g_state == nullptr || (agent_start_decided() && !agent_running())) return;
-  // The child's only thread: its tid, cached by thread_identity's earlier fork handler, is
-  // the child's pid (no getpid here).
-  const pid_t pid = current_tid();
   reset_in_fork_child(pid);
-  record_fork_child(pid);
 }
 
 PROFAGENT_FORK_PATH void reset_in_fork_child(pid_t pid) noexcept {

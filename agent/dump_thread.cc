@@ -23,6 +23,7 @@
 #include "agent/core/contained.h"
 #include "agent/core/fork_child.h"
 #include "agent/core/futex.h"
+#include "agent/core/large_bss.h"
 #include "agent/core/process_id.h"
 #include "agent/runtime/private_files.h"
 #include "agent/runtime/agent_thread.h"
@@ -58,7 +59,7 @@ std::atomic<bool> g_final_requested{false};
 std::atomic<pid_t> g_final_exiting_tid{0};  // the thread that asked for the final dump
 std::atomic<uint32_t> g_final_done{0};  // a futex word: 1 once the final dump asked for ran
 std::atomic<LastThreadCheck> g_last_thread_check{nullptr};
-int64_t g_interval_nanos = 0;
+PROFAGENT_FORK_BSS constinit int64_t g_interval_nanos = 0;  // (a fork child's defer writes it)
 std::atomic<pid_t> g_dump_tid{0};  // the running dump thread's tid (0: not known)
 // The next PROFAGENT_INTERVAL dump (monotonic ns; 0: none due). Kept across a stop and
 // restart (a namespace change), so changes more frequent than the interval do not put the
@@ -204,13 +205,14 @@ void* dump_thread_main(void*) {
 // The process whose dump thread is deferred (0: none; a pid, as g_running_pid), and the one
 // in which a deferred thread is being started (between the two, a termination signal can
 // neither start it nor wait for it: it comes back a moment later, signals.cc).
-std::atomic<pid_t> g_deferred_pid{0};
-std::atomic<pid_t> g_starting_pid{0};
+// (Written by a fork child's defer_dump_thread: with the rest of what it writes, large_bss.h.)
+PROFAGENT_FORK_BSS constinit std::atomic<pid_t> g_deferred_pid{0};
+PROFAGENT_FORK_BSS constinit std::atomic<pid_t> g_starting_pid{0};
 // Points offered by the CPU handler and the heap hook and refused in a row: past
 // kOffersBeforeBackoff only every kOfferBackoff-th is looked at (a thread that stays where
 // the rule refuses, deep in a recursion or a qsort callback, does not pay another walk at
 // every sample).
-std::atomic<uint32_t> g_refused_offers{0};
+PROFAGENT_FORK_BSS constinit std::atomic<uint32_t> g_refused_offers{0};
 constexpr uint32_t kOffersBeforeBackoff = 8;
 constexpr uint32_t kOfferBackoff = 16;
 

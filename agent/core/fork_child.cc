@@ -6,6 +6,7 @@
 
 #include <atomic>
 
+#include "agent/core/large_bss.h"
 #include "agent/core/process_id.h"
 #include "agent/core/code_layout.h"
 
@@ -13,15 +14,18 @@ namespace profagent {
 namespace {
 
 std::atomic<pid_t> g_start_pid{0};  // the process the agent started in
-std::atomic<pid_t> g_fork_child_pid{0};
-// The process that forked; 0 in a fork child until it forks itself (record_fork_child).
-std::atomic<pid_t> g_fork_parent_pid{0};
+// Written by every fork child (with the rest of what it writes, large_bss.h): its pid, and 0
+// for "has forked" until it forks itself.
+PROFAGENT_FORK_BSS constinit std::atomic<pid_t> g_fork_child_pid{0};
+PROFAGENT_FORK_BSS constinit std::atomic<pid_t> g_fork_parent_pid{0};
 
-// Written at the first fork only, with no system call at the later ones: a store at every
-// fork would copy its page in the parent (the child shares it until then), a page fault per
-// fork of a shell, and a getpid per fork was a system call per command.
+// Written only when it changes (at the first fork): a store at every fork would copy its page
+// in the parent (the child shares it until then), a page fault per fork of a shell. Checked
+// against the pid at every fork (one getpid): a child that ran no handler of ours (glibc's
+// _Fork, a raw clone) inherits the parent's value and corrects it here.
 PROFAGENT_FORK_PATH void record_fork_parent() {
-  if (g_fork_parent_pid.load(std::memory_order_relaxed) == 0) g_fork_parent_pid.store(own_pid());
+  pid_t pid = own_pid();
+  if (g_fork_parent_pid.load(std::memory_order_relaxed) != pid) g_fork_parent_pid.store(pid);
 }
 
 }  // namespace

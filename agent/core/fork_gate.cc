@@ -5,6 +5,7 @@
 #include "agent/core/fork_gate.h"
 #include "agent/core/clock.h"
 #include "agent/core/code_layout.h"
+#include "agent/core/raw_syscall.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -39,7 +40,7 @@ struct Gate {
   std::atomic<int> nested{0};
   std::atomic<bool> wait_ran_out{false};  // a fork gave up waiting; none waits till it is free
   std::atomic<uint64_t> generation{0};  // bumped in every fork child
-  std::atomic<int64_t> began_unix{0};  // last_fork_time()
+  std::atomic<int64_t> began_unix{0};  // last_fork_time(), written by the child
   std::atomic<int64_t> began_monotonic{0};
 };
 alignas(64) constinit Gate g_gate;
@@ -59,26 +60,33 @@ timespec deadline_after(int64_t nanos) {
   return t;
 }
 
-// Noted by the thread whose fork holds the gate (or that goes ahead without it), so a
-// concurrent fork waiting for the gate never stamps another's child.
-PROFAGENT_FORK_PATH void note_fork_time() {
-  g_gate.began_unix.store(unix_nanos(), std::memory_order_relaxed);
-  g_gate.began_monotonic.store(monotonic_nanos(), std::memory_order_relaxed);
+// Read by the child, with system calls in line (the vDSO's and libc's clock pages are ones a
+// shell's child that execs at once touches for nothing else), on the page its gate reset
+// writes anyway: a parent that noted it before each fork wrote that page at every fork, a
+// copy of it whenever the page was still held elsewhere (its last child not yet freed).
+PROFAGENT_FORK_PATH void note_fork_time_in_child() {
+  timespec unix_now{}, mono_now{};
+  raw_syscall(SYS_clock_gettime, CLOCK_REALTIME, reinterpret_cast<long>(&unix_now));
+  raw_syscall(SYS_clock_gettime, CLOCK_MONOTONIC, reinterpret_cast<long>(&mono_now));
+  g_gate.began_unix.store(unix_now.tv_sec * 1000000000LL + unix_now.tv_nsec,
+                          std::memory_order_relaxed);
+  g_gate.began_monotonic.store(mono_now.tv_sec * 1000000000LL + mono_now.tv_nsec,
+                               std::memory_order_relaxed);
 }
 
 PROFAGENT_FORK_PATH void before_fork() {
   // A fork from inside a section on this thread (a signal handler's fork during a loader
   // call) would wait for itself: it goes ahead, as it would without the agent. So does one
   // from a handler that interrupted this thread's own fork: that fork holds the lock.
-  if (t_depth > 0) return note_fork_time();
+  if (t_depth > 0) return;
   if (g_gate.holder.load(std::memory_order_relaxed) == this_thread()) {
     g_gate.nested.fetch_add(1, std::memory_order_relaxed);
-    return note_fork_time();
+    return;
   }
   // No other thread (glibc's own test, which its fork uses too: a shell, most of a build's
   // processes): none can hold a section, and a lock taken here would be released after the
   // fork, a write that copied the page the child still shared, a page fault per fork.
-  if (__libc_single_threaded) return note_fork_time();
+  if (__libc_single_threaded) return;
   int rc = pthread_rwlock_trywrlock(&g_gate.lock);
   if (rc == EBUSY && !g_gate.wait_ran_out.load(std::memory_order_relaxed)) {
     g_waits.fetch_add(1, std::memory_order_relaxed);
@@ -90,11 +98,10 @@ PROFAGENT_FORK_PATH void before_fork() {
       g_gate.wait_ran_out.store(true, std::memory_order_relaxed);
     }
   }
-  if (rc != 0) return note_fork_time();
+  if (rc != 0) return;
   if (g_gate.wait_ran_out.load(std::memory_order_relaxed))
     g_gate.wait_ran_out.store(false, std::memory_order_relaxed);  // free again
   g_gate.holder.store(this_thread(), std::memory_order_relaxed);
-  note_fork_time();
 }
 
 PROFAGENT_FORK_PATH void after_fork_in_parent() {
@@ -117,6 +124,7 @@ PROFAGENT_FORK_PATH void after_fork_in_child() {
   g_gate.nested.store(0, std::memory_order_relaxed);
   g_gate.generation.fetch_add(1, std::memory_order_relaxed);
   g_gate.wait_ran_out.store(false, std::memory_order_relaxed);
+  note_fork_time_in_child();
 }
 
 }  // namespace

@@ -37,10 +37,11 @@ class ForkGateSection {
   uint64_t generation_ = 0;  // the process's fork generation when the lock was taken
 };
 
-// When the last fork of this process began (CLOCK_REALTIME and CLOCK_MONOTONIC, ns, read by
-// its prepare handler once it held the gate; zeros before any fork): where a fork child's
-// windows start, read without a clock call of the child's own (in a shell's child, which execs
-// at once, that call faulted in the vDSO's and libc's clock pages). Any context.
+// When this process, a fork child, began (CLOCK_REALTIME and CLOCK_MONOTONIC, ns, read by its
+// gate's fork handler with system calls in line, before the agent's own handler runs; zeros
+// in a process that no fork made): where a fork child's windows start. The parent writes
+// nothing for it (a write before each fork copied the gate's page whenever its last child
+// still held it). Any context.
 struct ForkTime {
   int64_t unix_nanos = 0;
   int64_t monotonic_nanos = 0;

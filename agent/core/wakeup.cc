@@ -6,6 +6,7 @@
 
 #include "agent/core/code_layout.h"
 #include "agent/core/futex.h"
+#include "agent/core/large_bss.h"
 #include "agent/core/sample_path.h"
 #include "agent/core/fork_reset.h"
 
@@ -15,7 +16,8 @@ namespace {
 std::atomic<uint32_t> g_wake_word{0};  // bumped by every wake-up (futex word)
 std::atomic<bool> g_tick_requested{false};
 std::atomic<bool> g_tick_expected{false};  // the dump thread will look by itself
-std::atomic<DeferredDumpThreadStarter> g_deferred_starter{nullptr};
+// (Set again by a fork child's defer: with the rest of what it writes, large_bss.h.)
+PROFAGENT_FORK_BSS constinit std::atomic<DeferredDumpThreadStarter> g_deferred_starter{nullptr};
 
 }  // namespace
 
@@ -62,7 +64,7 @@ PROFAGENT_START_PATH void offer_point_for_dump_thread(const void* ucontext, bool
 
 PROFAGENT_FORK_PATH
 void set_deferred_dump_thread_starter(DeferredDumpThreadStarter starter) noexcept {
-  g_deferred_starter.store(starter);
+  store_if_changed(g_deferred_starter, starter);
 }
 
 }  // namespace profagent

@@ -768,12 +768,10 @@ TEST_F(ProcsE2E, ExitFromAHandlerInAChildWithNoDumpThreadEndsAsAsked) {
   }
 }
 
-// A fork child's CPU profile covers its own life: its window begins at its fork (the time the
-// parent's fork gate noted), not where the parent's began, although the child's fork handler
-// writes nothing of the window (it finds the parent's, copied, and reads the fork's time).
 // A shell that forks for each command, having taken CPU and heap samples: each child's fork
 // handlers write one page of the agent's data (the fork gate's, where what a child resets
-// lies: large_bss.h PROFAGENT_FORK_BSS), its parent's none. Each further page was a
+// lies: large_bss.h PROFAGENT_FORK_BSS), its parent's none (checked as root: it compares
+// page frame numbers). Each further page was a
 // copy-on-write fault in every child (three before: the gate's, the sample buffer's and the
 // CPU timers' pages; the parent copied the gate's page again to release its lock).
 TEST_F(ProcsE2E, AShellsForkChildCopiesOnePageOfTheAgentsData) {
@@ -790,7 +788,7 @@ TEST_F(ProcsE2E, AShellsForkChildCopiesOnePageOfTheAgentsData) {
   while (std::getline(lines, line)) {
     int pages = 0;
     if (sscanf(line.c_str(), "parent pages %d:", &pages) == 1) {
-      parent_fewest = std::min(parent_fewest, pages);
+      if (pages >= 0) parent_fewest = std::min(parent_fewest, pages);  // (-1: no frames)
       continue;
     }
     if (sscanf(line.c_str(), "parent %d", &pid) == 1) continue;
@@ -800,7 +798,10 @@ TEST_F(ProcsE2E, AShellsForkChildCopiesOnePageOfTheAgentsData) {
   }
   ASSERT_EQ(forks, 3) << r.out;
   EXPECT_LE(fewest, 1) << r.out;
-  EXPECT_EQ(parent_fewest, 0) << r.out;
+  // The parent's side needs page frame numbers (CAP_SYS_ADMIN; fork_pages.c).
+  if (geteuid() == 0) {
+    EXPECT_EQ(parent_fewest, 0) << r.out;
+  }
   // What a shell has when it forks: CPU samples and heap samples in the parent.
   const std::string parent = "fork_pages." + std::to_string(pid) + ".";
   bool cpu = false, heap = false;
@@ -813,6 +814,9 @@ TEST_F(ProcsE2E, AShellsForkChildCopiesOnePageOfTheAgentsData) {
   EXPECT_TRUE(cpu && heap) << "the parent had no CPU or no heap samples: nothing to reset";
 }
 
+// A fork child's CPU profile covers its own life: its window begins at its fork (the time its
+// fork gate's handler read), not where the parent's began, although the child's fork handler
+// writes nothing of the window (it finds the parent's, copied, and reads the fork's time).
 TEST_F(ProcsE2E, AForkChildsCpuProfileBeginsAtItsFork) {
   e2e::RunOptions options;
   options.env = {{"PROFAGENT_DIR", dir_}};

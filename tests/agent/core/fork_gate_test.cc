@@ -204,33 +204,44 @@ TEST(ForkGate, AForkFromASignalHandlerDuringTheThreadsOwnForkGoesAheadAndTheGate
   EXPECT_TRUE(result.passed()) << result.message << " status " << result.status;
 }
 
-TEST(ForkGate, AForkChildReadsWhenItsForkBeganWithoutAClockCallOfItsOwn) {
+// A fork child knows when it began (its gate handler reads the clock, before any other
+// handler of the agent's runs), between the parent's last reading before the fork and the
+// child's first own one; the parent notes nothing (its own value stays what it was).
+TEST(ForkGate, AForkChildKnowsWhenItBeganAndItsParentWritesNothingForIt) {
   auto result = run_in_child([]() -> std::string {
     install_fork_gate();
-    timespec before_mono, before_unix, after_mono, after_unix;
+    const ForkTime own = last_fork_time();  // (this process's own, zeros if no fork made it)
+    timespec before_mono, before_unix;
     clock_gettime(CLOCK_MONOTONIC, &before_mono);
     clock_gettime(CLOCK_REALTIME, &before_unix);
     int pipe_fds[2];
     if (pipe(pipe_fds) != 0) return "no pipe";
     pid_t pid = fork();
     if (pid == 0) {
-      ForkTime t = last_fork_time();
-      ssize_t n = write(pipe_fds[1], &t, sizeof t);
+      ForkTime t[2] = {last_fork_time(), {}};
+      timespec mono, unix_now;
+      clock_gettime(CLOCK_MONOTONIC, &mono);
+      clock_gettime(CLOCK_REALTIME, &unix_now);
+      t[1] = {unix_now.tv_sec * 1'000'000'000LL + unix_now.tv_nsec,
+              mono.tv_sec * 1'000'000'000LL + mono.tv_nsec};
+      ssize_t n = write(pipe_fds[1], t, sizeof t);
       _exit(n == sizeof t ? 0 : 1);
     }
-    clock_gettime(CLOCK_MONOTONIC, &after_mono);
-    clock_gettime(CLOCK_REALTIME, &after_unix);
-    ForkTime seen;
-    ssize_t n = read(pipe_fds[0], &seen, sizeof seen);
+    ForkTime seen[2];
+    ssize_t n = read(pipe_fds[0], seen, sizeof seen);
     int status = -1;
     waitpid(pid, &status, 0);
     if (n != sizeof seen || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
       return "the child did not report";
     auto nanos = [](const timespec& t) { return t.tv_sec * 1'000'000'000LL + t.tv_nsec; };
-    if (seen.monotonic_nanos < nanos(before_mono) || seen.monotonic_nanos > nanos(after_mono))
+    if (seen[0].monotonic_nanos < nanos(before_mono) ||
+        seen[0].monotonic_nanos > seen[1].monotonic_nanos)
       return "the monotonic fork time is not the fork's";
-    if (seen.unix_nanos < nanos(before_unix) || seen.unix_nanos > nanos(after_unix))
+    if (seen[0].unix_nanos < nanos(before_unix) || seen[0].unix_nanos > seen[1].unix_nanos)
       return "the wall-clock fork time is not the fork's";
+    ForkTime parent = last_fork_time();
+    if (parent.monotonic_nanos != own.monotonic_nanos || parent.unix_nanos != own.unix_nanos)
+      return "the parent noted a fork time";
     return "";
   });
   EXPECT_TRUE(result.passed()) << result.message << " status " << result.status;
