@@ -2,6 +2,8 @@
 // here. Normal context.
 #include "collectors/registry.h"
 
+#include <array>
+
 #include "collectors/locks/contention_collector.h"
 #include "collectors/locks/contention_kinds.h"
 #include "collectors/cpu/cpu_collector.h"
@@ -27,7 +29,7 @@ std::unique_ptr<Collector> make() {
   return std::make_unique<T>();
 }
 
-constinit const Entry kRegistry[] = {
+constexpr Entry kRegistry[] = {
     {&kCpuKind, make<CpuCollector>},
     {&kHeapKind, make<HeapCollector>},
     {&kMutexKind, [] { return make_contention_collector(ContentionSide::kMutex); }},
@@ -38,18 +40,20 @@ constinit const Entry kRegistry[] = {
 
 constexpr size_t kKinds = sizeof kRegistry / sizeof kRegistry[0];
 
-const ProfileKind* const* kind_list() {
-  static const ProfileKind* kinds[kKinds];
+// Made by the compiler (no guard, nothing written at start: a guard's first read and its
+// write were two page faults of every start, on a page of .bss a start touches anyway).
+constexpr std::array<const ProfileKind*, kKinds> kind_list() {
+  std::array<const ProfileKind*, kKinds> kinds{};
   for (size_t i = 0; i < kKinds; ++i) kinds[i] = kRegistry[i].kind;
   return kinds;
 }
+constinit const std::array<const ProfileKind*, kKinds> kKindList = kind_list();
 
 }  // namespace
 
 PROFAGENT_START_PATH
 std::span<const ProfileKind* const> all_kinds() {
-  static const ProfileKind* const* kinds = kind_list();
-  return {kinds, kKinds};
+  return {kKindList.data(), kKinds};
 }
 
 const ProfileKind* find_kind(std::string_view name) {

@@ -33,7 +33,12 @@ inline bool lock_profiling_on() noexcept {
 inline bool block_profiling_on() noexcept {
   return g_block_rate.load(std::memory_order_relaxed) != 0;
 }
-inline bool unlock_may_charge() noexcept { return g_lock_waits.any_waiters(); }
+// Waiters are tracked only while the mutex profile runs (lock_wait_begin): with it off, no
+// unlock reads the waiter table (its count lies on a page of its own, .lbss, that every
+// process's first unlock faulted in).
+inline bool unlock_may_charge() noexcept {
+  return g_mutex_fraction.load(std::memory_order_relaxed) != 0 && g_lock_waits.any_waiters();
+}
 
 // A contended acquisition, from the failed try to the real call's return.
 struct LockWait {

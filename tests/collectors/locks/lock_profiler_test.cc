@@ -127,6 +127,23 @@ TEST_F(LockProfilerTest, UnlockChargesTheWaitersDelayToTheUnlocker) {
   EXPECT_EQ(totals(g_mutex_table).count, 1.0);
 }
 
+// An unlock's fast path asks the waiter table only while the mutex profile runs: with it off
+// (the defaults) no unlock reads the table's page, one of its own that every process's first
+// unlock faulted in. A waiter tracked before the profile stopped is left to depart.
+TEST_F(LockProfilerTest, UnlockLooksAtWaitersOnlyWhileTheMutexProfileRuns) {
+  int lock = 0;
+  EXPECT_FALSE(unlock_may_charge());
+  g_mutex_fraction.store(1);
+  LockWait wait;
+  lock_wait_begin(&wait, &lock);
+  EXPECT_TRUE(unlock_may_charge());
+  g_mutex_fraction.store(0);  // the profile stops with a waiter tracked
+  EXPECT_TRUE(g_lock_waits.any_waiters());
+  EXPECT_FALSE(unlock_may_charge());
+  lock_wait_end(wait, false);
+  EXPECT_FALSE(g_lock_waits.any_waiters());
+}
+
 TEST_F(LockProfilerTest, UnlockOfAnotherLockChargesNothing) {
   g_mutex_fraction.store(1);
   int a = 0, b = 0;
