@@ -5,7 +5,6 @@
 #include "agent/core/fork_gate.h"
 #include "agent/core/clock.h"
 #include "agent/core/code_layout.h"
-#include "agent/core/raw_syscall.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -65,12 +64,8 @@ timespec deadline_after(int64_t nanos) {
 // writes anyway: a parent that noted it before each fork wrote that page at every fork, a
 // copy of it whenever the page was still held elsewhere (its last child not yet freed).
 PROFAGENT_FORK_PATH void note_fork_time_in_child() {
-  timespec unix_now{}, mono_now{};
-  raw_syscall(SYS_clock_gettime, CLOCK_REALTIME, reinterpret_cast<long>(&unix_now));
-  raw_syscall(SYS_clock_gettime, CLOCK_MONOTONIC, reinterpret_cast<long>(&mono_now));
-  g_gate.began_unix.store(unix_now.tv_sec * 1000000000LL + unix_now.tv_nsec,
-                          std::memory_order_relaxed);
-  g_gate.began_monotonic.store(mono_now.tv_sec * 1000000000LL + mono_now.tv_nsec,
+  g_gate.began_unix.store(clock_nanos_by_syscall(CLOCK_REALTIME), std::memory_order_relaxed);
+  g_gate.began_monotonic.store(clock_nanos_by_syscall(CLOCK_MONOTONIC),
                                std::memory_order_relaxed);
 }
 
