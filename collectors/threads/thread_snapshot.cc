@@ -7,8 +7,8 @@
 #include <time.h>
 
 #include <cerrno>
+#include <atomic>
 #include <cstring>
-#include <utility>
 
 #include "agent/core/clock.h"
 #include "agent/core/log.h"
@@ -129,8 +129,8 @@ std::vector<CapturedThread> ThreadSnapshotter::capture(const std::vector<pid_t>&
                                                        int64_t timeout_nanos) {
   std::vector<CapturedThread> out;
   if (slots_ == nullptr && !init()) {
-    static bool warned = false;  // (one capture at a time: the dump lock)
-    if (!std::exchange(warned, true))
+    static std::atomic<bool> warned{false};
+    if (!warned.exchange(true))
       log().warn("threads profile: cannot map its slots; running threads are left out");
     return out;
   }
