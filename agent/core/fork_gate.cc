@@ -145,6 +145,10 @@ PROFAGENT_START_PATH ForkGateSection::~ForkGateSection() {
   --t_depth;
 }
 
+uint64_t fork_generation() noexcept {
+  return g_gate.generation.load(std::memory_order_relaxed);
+}
+
 PROFAGENT_FORK_PATH ForkTime last_fork_time() noexcept {
   return {g_gate.began_unix.load(std::memory_order_relaxed),
           g_gate.began_monotonic.load(std::memory_order_relaxed)};

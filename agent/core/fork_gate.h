@@ -48,6 +48,10 @@ struct ForkTime {
 };
 ForkTime last_fork_time() noexcept;
 
+// A number every fork child's gate handler changes (bumped): state tagged with it tells a
+// fork child's own from its parent's without a system call. Any context.
+uint64_t fork_generation() noexcept;
+
 // How long a fork waits for an open section (2 s; tests set it shorter).
 int64_t fork_gate_wait_nanos() noexcept;
 void set_fork_gate_wait_nanos(int64_t nanos) noexcept;

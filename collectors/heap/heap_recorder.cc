@@ -7,7 +7,7 @@
 
 #include "agent/core/clock.h"
 #include "agent/core/log.h"
-#include "agent/core/process_id.h"
+#include "agent/core/fork_gate.h"
 #include "agent/core/sample_path.h"
 #include "agent/runtime/hook_guard.h"
 #include "collectors/common/self_stats.h"
@@ -81,11 +81,14 @@ PROFAGENT_SAMPLE_PATH void* HeapRecorder::allocate(size_t size, size_t alignment
 }
 
 uint32_t HeapRecorder::count_sample() noexcept {
-  const uint64_t pid = static_cast<uint32_t>(own_pid());
-  uint64_t old = samples_since_start_.load(std::memory_order_relaxed), next;
-  do next = (old >> 32) != pid ? (pid << 32) | 1 : old + (uint32_t(old) != UINT32_MAX);
-  while (!samples_since_start_.compare_exchange_weak(old, next, std::memory_order_relaxed));
-  return static_cast<uint32_t>(next);
+  const uint64_t tag = static_cast<uint32_t>(fork_generation());
+  uint64_t old = samples_since_start_.load(std::memory_order_relaxed);
+  if ((old >> 32) == tag && static_cast<uint32_t>(old) != UINT32_MAX)
+    return static_cast<uint32_t>(samples_since_start_.fetch_add(1, std::memory_order_relaxed) + 1);
+  // A new generation's first sample (or a full count): starts it anew, unless another
+  // thread's sample just did.
+  samples_since_start_.compare_exchange_strong(old, (tag << 32) | 1, std::memory_order_relaxed);
+  return 1;
 }
 
 PROFAGENT_SAMPLE_PATH __attribute__((noinline)) void* HeapRecorder::allocate_walked(

@@ -56,11 +56,13 @@ class HeapRecorder {
   // allocates a lot lives on; one sample is often a shell child's single opendir buffer just
   // before its exec), or at once when a walk met a module the unwind tables lack.
   static constexpr uint32_t kSamplesBeforeOffer = 3;
-  // The process that counted (high 32 bits) and its samples so far (low 32): a fork child's
-  // first sample starts its own count, and its fork handler writes nothing here (that write
-  // copied a page of the parent's in every child of a shell that sampled).
+  // The fork generation that counted (fork_gate.h, low 32 bits, in the high 32) and its
+  // samples so far (low 32): a fork child's first sample starts its own count, and its fork
+  // handler writes nothing here (that write copied a page of the parent's in every child of
+  // a shell that sampled).
   std::atomic<uint64_t> samples_since_start_{0};
-  // Counts a sample of this process's; returns its samples so far. Hook-safe (getpid).
+  // Counts a sample of this process's; returns its samples so far. Hook-safe: no system call
+  // (a getpid here cost every sampled allocation ~140 ns).
   uint32_t count_sample() noexcept;
 
   // allocate() with room on the stack checked: walks and records.

@@ -247,6 +247,23 @@ TEST(ForkGate, AForkChildKnowsWhenItBeganAndItsParentWritesNothingForIt) {
   EXPECT_TRUE(result.passed()) << result.message << " status " << result.status;
 }
 
+// A fork child's generation is not its parent's (state tagged with it restarts there: the
+// heap recorder's samples since the fork), and the parent's own stays as it was.
+TEST(ForkGate, AForkChildHasAGenerationOfItsOwn) {
+  auto result = run_in_child([]() -> std::string {
+    install_fork_gate();
+    const uint64_t parent = fork_generation();
+    pid_t pid = fork();
+    if (pid == 0) _exit(fork_generation() != parent ? 0 : 1);
+    int status = -1;
+    waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return "the child has its parent's";
+    if (fork_generation() != parent) return "the parent's changed";
+    return "";
+  });
+  EXPECT_TRUE(result.passed()) << result.message << " status " << result.status;
+}
+
 TEST(ForkGate, AfterAWaitRunsOutForksDoNotWaitUntilTheGateIsFreeAgain) {
   auto result = run_in_child([]() -> std::string {
     install_fork_gate();
