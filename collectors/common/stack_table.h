@@ -4,7 +4,7 @@
 //
 // HOOK CONTEXT for record(), bucket(), count() and clear(): no host allocation (storage is
 // mmap'ed once by init(), MAP_NORESERVE, touched only as buckets are used, dense in insertion
-// order), only the table's own spin lock, held for one hash probe (and, on a new key, one
+// order downward from the index: see map_stack_table), only the table's own spin lock, held for one hash probe (and, on a new key, one
 // bucket write) plus the payload update. init() and copy_locked() are normal context.
 //
 // Keyed on the thread *name*, not the tid: a program that churns threads (one per request)
@@ -45,7 +45,10 @@ struct StackTableMemory {
 };
 
 // Maps `max_buckets` buckets and a power-of-two index of at least 2 * max_buckets uint32
-// slots, in one MAP_NORESERVE mapping (zero pages; the index starts on a page of its own);
+// slots, in one MAP_NORESERVE mapping (zero pages; the index starts on a page of its own,
+// right after the buckets, which fill downward from it: bucket id i is the i-th below the
+// index, so the few buckets and index pages a process uses lie together, in one page table
+// that each fork of a shell copies and its child's exec frees, not at both ends of ~38 MiB);
 // with `wipe_on_fork`, a fork child gets them as zero pages (MADV_WIPEONFORK, Linux >= 4.14)
 // instead of copies. Returns false (and maps nothing) if it fails. Normal context.
 bool map_stack_table(size_t bucket_size, uint32_t max_buckets, bool wipe_on_fork,
@@ -91,12 +94,13 @@ class StackTable {
   // for a table a fork child forgets (forget_in_fork_child), so the child is handed zero
   // pages instead of copying them when it wipes them.
   bool init(uint32_t max_buckets, bool wipe_on_fork = false) noexcept {
-    if (buckets_ != nullptr) return true;
+    if (buckets_top_ != nullptr) return true;
     if (max_buckets < 2) max_buckets = 2;
     StackTableMemory memory;
     if (!map_stack_table(sizeof(Bucket), max_buckets, wipe_on_fork, &memory)) return false;
     SpinGuard guard(lock_);
-    buckets_ = static_cast<Bucket*>(memory.buckets);  // zero pages: every counter starts at 0
+    // Zero pages: every counter starts at 0. Bucket id i sits i below the top (at()).
+    buckets_top_ = static_cast<Bucket*>(memory.buckets) + max_buckets;
     index_ = memory.index;
     wiped_on_fork_ = memory.wiped_on_fork;
     max_buckets_ = max_buckets;
@@ -104,7 +108,7 @@ class StackTable {
     count_.store(1, std::memory_order_release);
     return true;
   }
-  bool initialized() const noexcept { return buckets_ != nullptr; }
+  bool initialized() const noexcept { return buckets_top_ != nullptr; }
   // Whether a fork child gets the storage as zero pages (init's wipe_on_fork took).
   bool wiped_on_fork() const noexcept { return wiped_on_fork_; }
 
@@ -114,7 +118,7 @@ class StackTable {
   template <class Update>
   uint32_t record(const uintptr_t* pcs, int depth, const char* thread_name, uint64_t extra,
                   int32_t tid, Update&& update) noexcept {
-    if (buckets_ == nullptr) return kOverflowBucket;
+    if (buckets_top_ == nullptr) return kOverflowBucket;
     if (depth > kMaxFrames) depth = kMaxFrames;
     if (depth < 0) depth = 0;
     char name[16] = {};
@@ -128,7 +132,7 @@ class StackTable {
       if (v == 0) {
         const uint32_t n = count_.load(std::memory_order_relaxed);
         if (n >= max_buckets_) break;  // full: overflow bucket
-        Bucket& b = buckets_[n];
+        Bucket& b = at(n);
         b.key.hash = h;
         b.key.extra = extra;
         b.key.depth = static_cast<uint32_t>(depth);
@@ -141,7 +145,7 @@ class StackTable {
         id = n;
         break;
       }
-      Bucket& b = buckets_[v - 1];
+      Bucket& b = at(v - 1);
       if (b.key.hash == h && b.key.extra == extra && b.key.depth == static_cast<uint32_t>(depth) &&
           memcmp(b.key.thread_name, name, sizeof name) == 0 &&
           memcmp(b.key.pcs, pcs, stack_bytes) == 0) {
@@ -151,27 +155,27 @@ class StackTable {
         break;
       }
     }
-    update(buckets_[id].payload);
+    update(at(id).payload);
     return id;
   }
 
   // Buckets in use, including bucket 0; the keys of [0, count()) are published (acquire).
   uint32_t count() const noexcept { return count_.load(std::memory_order_acquire); }
   uint32_t max_buckets() const noexcept { return max_buckets_; }
-  Bucket& bucket(uint32_t id) noexcept { return buckets_[id]; }
-  const Bucket& bucket(uint32_t id) const noexcept { return buckets_[id]; }
+  Bucket& bucket(uint32_t id) noexcept { return at(id); }
+  const Bucket& bucket(uint32_t id) const noexcept { return at(id); }
 
   // Every bucket, copied under the lock into memory allocated before taking it (a host
   // thread may be spinning on the lock meanwhile). Normal context.
   std::vector<BucketCopy> copy_locked() const {
     std::vector<BucketCopy> out;
-    if (buckets_ == nullptr) return out;
+    if (buckets_top_ == nullptr) return out;
     out.resize(count());
     SpinGuard guard(lock_);
     uint32_t n = count_.load(std::memory_order_relaxed);
     if (n < out.size()) out.resize(n);  // clear() ran in between (fork child only)
     for (size_t id = 0; id < out.size(); ++id) {
-      const Bucket& b = buckets_[id];
+      const Bucket& b = at(id);
       memcpy(&out[id].key, &b.key, sizeof b.key);
       out[id].tid = b.tid.load(std::memory_order_relaxed);
       out[id].payload = b.payload;
@@ -185,9 +189,9 @@ class StackTable {
   // Forgets every bucket (fork child: async-signal-safe; the lock is re-made first).
   void clear() noexcept {
     lock_.reset();
-    if (buckets_ == nullptr) return;
+    if (buckets_top_ == nullptr) return;
     memset(index_, 0, sizeof(uint32_t) * (static_cast<size_t>(index_mask_) + 1));
-    new (&buckets_[kOverflowBucket].payload) Payload{};
+    new (&at(kOverflowBucket).payload) Payload{};
     count_.store(1, std::memory_order_release);
   }
 
@@ -204,7 +208,12 @@ class StackTable {
   }
 
  private:
-  Bucket* buckets_ = nullptr;
+  Bucket& at(uint32_t id) noexcept { return buckets_top_[-1 - static_cast<ptrdiff_t>(id)]; }
+  const Bucket& at(uint32_t id) const noexcept {
+    return buckets_top_[-1 - static_cast<ptrdiff_t>(id)];
+  }
+
+  Bucket* buckets_top_ = nullptr;  // one past bucket 0, the lowest address of the index
   uint32_t* index_ = nullptr;  // bucket id + 1, 0 = empty
   uint32_t max_buckets_ = 0;
   uint32_t index_mask_ = 0;

@@ -8,7 +8,8 @@
 // Layout: a 16-byte header right before every object records its tag (the heap bucket), its
 // requested size, its size class and its distance from the start of its block. Blocks come in
 // geometric size classes (16-byte steps up to 128 B, then 4 classes per power of two);
-// classes under 64 KiB are carved from chunks, larger ones get one page-aligned span each.
+// classes under 64 KiB are carved from chunks (a class's first holds one block, each next one
+// twice as many, up to 4 blocks or 64 KiB), larger ones get one page-aligned span each.
 // Freed blocks go to their class's free list and are reused; spans of 128 KiB and more give
 // their pages back (MADV_DONTNEED) when freed. Memory is committed (mprotect RW) only as the
 // bump pointer advances. Bounds: virtual = the reservation; committed = sum over classes of
@@ -100,6 +101,7 @@ class HeapRegion {
     uintptr_t free_head = 0;  // singly linked through each free block's first word
     uintptr_t chunk_next = 0;
     uintptr_t chunk_end = 0;
+    unsigned chunks_carved = 0;  // its chunks grow from one block (heap_region.cc chunk_bytes)
   };
   // Makes `bytes` more of the reservation usable; returns its address or 0. Lock held.
   uintptr_t carve(size_t bytes) noexcept;

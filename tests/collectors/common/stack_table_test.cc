@@ -92,6 +92,28 @@ TEST(StackTable, DepthIsClampedAndCopyAndClearWork) {
 // forget_in_fork_child only resets the lock and the count, and a stack the parent had
 // recorded is a new bucket with a fresh payload in the child (not found through a stale
 // index slot, as it would be had the kernel not wiped the index).
+// The buckets fill downward from the index, so the buckets and index pages a process with few
+// stacks uses lie on neighbouring pages (one page table for each fork to copy), not at the two
+// ends of the mapping (~38 MiB apart for the heap table's 65,536 buckets).
+TEST(StackTable, TheFirstBucketsLieNextToTheIndex) {
+  auto t = std::make_unique<StackTable<Tally>>();
+  constexpr uint32_t kMax = 65536;
+  ASSERT_TRUE(t->init(kMax));
+  auto add = [](Tally& x) { x.n += 1; };
+  uintptr_t a = 1, b = 2;
+  const uint32_t first = t->record(&a, 1, "w", 0, 1, add);
+  const uint32_t second = t->record(&b, 1, "w", 0, 1, add);
+  const auto at = [&](uint32_t id) { return reinterpret_cast<uintptr_t>(&t->bucket(id)); };
+  const size_t size = sizeof(t->bucket(0));
+  EXPECT_EQ(at(first), at(0) - size);
+  EXPECT_EQ(at(second), at(first) - size);
+  // Bucket 0 is the highest: the last bucket of the storage, right below the index, which
+  // starts on the next page boundary at the latest.
+  EXPECT_EQ(at(kMax - 1), at(0) - (kMax - 1) * size);
+  const uintptr_t index_start = (at(0) + size + 4095) & ~uintptr_t{4095};
+  EXPECT_LT(index_start - at(second), size_t{3} * 4096);
+}
+
 TEST(StackTable, AForkChildForgetsTheParentsStacksFromWipedPages) {
   auto t = std::make_unique<StackTable<Tally>>();
   ASSERT_TRUE(t->init(16, /*wipe_on_fork=*/true));

@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -62,6 +63,22 @@ TEST(HeapRegion, AllocateInfoRelease) {
   void* q = r.allocate(100, 16, 1);
   EXPECT_EQ(q, p);
   r.release(q);
+}
+
+// One sampled object in each of eight small classes (a process with a few samples) lies on
+// eight neighbouring pages, not in eight 64 KiB chunks: a class's first chunk holds one
+// block, each next one doubles, up to 64 KiB.
+TEST(HeapRegion, AFewObjectsOfManyClassesLieOnNeighbouringPages) {
+  HeapRegion r;
+  ASSERT_TRUE(r.reserve(kGiB));
+  uintptr_t lo = UINTPTR_MAX, hi = 0;
+  for (size_t size : {16, 48, 100, 200, 400, 900, 1800, 3000}) {
+    const auto p = reinterpret_cast<uintptr_t>(r.allocate(size, 16, 1));
+    ASSERT_NE(p, 0u);
+    lo = std::min(lo, p);
+    hi = std::max(hi, p + size);
+  }
+  EXPECT_LE(hi - lo, size_t{8} * 4096);
 }
 
 TEST(HeapRegion, DoubleFreeDoesNotCorruptFreeLists) {
