@@ -18,6 +18,8 @@
 #include "agent/core/sample_path.h"
 #include "agent/runtime/thread_start_point.h"
 #include "agent/runtime/unwind/unwinder.h"
+#include "agent/runtime/hook_guard.h"
+#include "collectors/heap/boot_arena.h"
 #include "collectors/heap/heap_alloc.h"
 #include "collectors/heap/heap_recorder.h"
 #include "collectors/heap/heap_sampler.h"
@@ -35,36 +37,17 @@ void* __libc_pvalloc(size_t) noexcept;
 namespace profagent {
 namespace {
 
-// ---- Bootstrap arena: serves allocations made by dlsym while the real functions are being
-// looked up. Never reused; free ignores its pointers and realloc moves them out, forever.
-constexpr size_t kArenaBytes = 64 * 1024;
-alignas(64) PROFAGENT_LARGE_BSS char g_arena[kArenaBytes];
-std::atomic<size_t> g_arena_used{0};
+// ---- Bootstrap arena (boot_arena.h): dlsym's allocations while the real functions are
+// looked up, and the agent's own until the program's first allocation looks them up. In
+// .lbss: only the pages it hands out are ever touched (the exception pool's 71 KiB, never
+// written unless an exception finds no memory, costs one page).
+constexpr size_t kArenaBytes = 256 * 1024;
+alignas(4096) PROFAGENT_LARGE_BSS char g_arena_memory[kArenaBytes];
+constinit BootArena g_arena(g_arena_memory, kArenaBytes);
 
-inline bool arena_owns(const void* p) {
-  return reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(g_arena) < kArenaBytes;
-}
-
-void* arena_alloc(size_t size, size_t alignment) {
-  if (alignment < 16) alignment = 16;
-  if (size > kArenaBytes || alignment > 4096) return nullptr;
-  size_t used = g_arena_used.load(std::memory_order_relaxed);
-  for (;;) {
-    size_t start = (used + 16 + alignment - 1) & ~(alignment - 1);  // room for the size word
-    size_t end = start + size;
-    if (end > kArenaBytes) return nullptr;
-    if (g_arena_used.compare_exchange_weak(used, end, std::memory_order_relaxed)) {
-      memcpy(g_arena + start - sizeof(size_t), &size, sizeof(size_t));
-      return g_arena + start;  // the arena is zero and never reused: calloc-ready
-    }
-  }
-}
-
-size_t arena_size(const void* p) {
-  size_t size;
-  memcpy(&size, static_cast<const char*>(p) - sizeof(size_t), sizeof(size_t));
-  return size;
-}
+inline bool arena_owns(const void* p) { return g_arena.owns(p); }
+void* arena_alloc(size_t size, size_t alignment) { return g_arena.allocate(size, alignment); }
+size_t arena_size(const void* p) { return BootArena::size_of(p); }
 
 // ---- Real functions, resolved on first use.
 std::atomic<int> g_resolve_state{0};  // 0 unresolved, 1 resolving, 2 done
@@ -141,6 +124,23 @@ PROFAGENT_START_PATH bool resolve() noexcept {
   return true;
 }
 
+// Set by the program's first malloc or calloc (the slow path sees it: until then the hooks'
+// countdown stays exhausted, as the agent's own allocations leave it as it is).
+std::atomic<bool> g_program_allocated{false};
+
+// Whether an allocation by `caller` comes from the arena: the agent's own (inside an
+// AgentScope, or called from the agent's code: libstdc++'s static initializers run outside
+// any) until the program's first allocation started the real allocator. The real functions
+// are looked up first all the same, at the agent's first allocation (its start, on a normal
+// stack): the program's first allocation may come from a signal handler on a small
+// altstack, where a dlsym would not fit. A call from the program marks the end.
+PROFAGENT_START_PATH bool agent_allocation_before_program(const void* caller) noexcept {
+  if (g_program_allocated.load(std::memory_order_relaxed)) return false;
+  if (in_agent() || is_agent_pc(reinterpret_cast<uintptr_t>(caller))) return resolve();
+  g_program_allocated.store(true, std::memory_order_relaxed);
+  return false;
+}
+
 PROFAGENT_START_PATH
 void* boot_malloc(size_t n) noexcept { return resolve() ? g_next.malloc(n) : arena_alloc(n, 16); }
 void boot_free(void* p) noexcept {
@@ -194,13 +194,17 @@ size_t boot_malloc_usable_size(void* p) noexcept {
 // on cold caches.
 __attribute__((noinline)) PROFAGENT_SAMPLE_PATH
 void* malloc_slow(size_t n, const void* caller) noexcept {
+  if (__builtin_expect(agent_allocation_before_program(caller), 0))
+    if (void* p = arena_alloc(n, 16)) return p;
   if (!t_heap_sampler.record_allocation_slow(n) ||
       is_agent_pc(reinterpret_cast<uintptr_t>(caller)))
     return g_next.malloc(n);
   return heap_sampled_malloc(g_next, g_heap_recorder, n);
 }
 
-SLOW void* calloc_slow(size_t count, size_t size, size_t total) noexcept {
+SLOW void* calloc_slow(size_t count, size_t size, size_t total, const void* caller) noexcept {
+  if (agent_allocation_before_program(caller))
+    if (void* p = arena_alloc(total, 16)) return p;  // (zero memory)
   if (!t_heap_sampler.record_allocation_slow(total)) return g_next.calloc(count, size);
   return heap_sampled_calloc(g_next, g_heap_recorder, count, size);
 }
@@ -283,7 +287,7 @@ void* calloc(size_t count, size_t size) noexcept {
   if (__builtin_mul_overflow(count, size, &total)) return g_next.calloc(count, size);
   if (__builtin_expect(t_heap_sampler.try_record_allocation_fast(total), 1))
     return g_next.calloc(count, size);
-  return profagent::calloc_slow(count, size, total);
+  return profagent::calloc_slow(count, size, total, __builtin_return_address(0));
 }
 
 PROFAGENT_HOOK PROFAGENT_START_PATH PROFAGENT_HOT_HOOK

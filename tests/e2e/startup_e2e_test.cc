@@ -516,6 +516,25 @@ TEST_F(StartupE2E, ACProgramMapsNoLibraryButLibcForTheAgent) {
   EXPECT_FALSE(e2e::profiles(dir_, "heap").empty());
 }
 
+// The agent's own start allocates from its bootstrap arena (collectors/heap/boot_arena.h)
+// until the program's first allocation looks up the real allocator: a program that never
+// allocates (a shell's `true`) never has the C library's allocator started for the agent (no
+// heap set up, no lookup of the real functions). The agent did start (its log says so, and
+// logging allocates too); the control shows the check sees a started allocator.
+TEST_F(StartupE2E, AProgramThatNeverAllocatesHasNoAllocatorStartedForTheAgent) {
+  e2e::RunOptions options;
+  options.env = {{"PROFAGENT_DIR", dir_}, {"PROFAGENT_SYMBOL_CACHE", cache_},
+                 {"PROFAGENT_LOG", "info"}};
+  e2e::RunResult untouched = e2e::run({e2e::program("heap_untouched")}, options);
+  EXPECT_EQ(untouched.exit_code(), 0) << "the heap was started before main\n" << untouched.err;
+  EXPECT_NE(untouched.err.find("started for heap_untouched"), std::string::npos)
+      << untouched.err;
+  EXPECT_EQ(e2e::run({e2e::program("heap_untouched"), "malloc"}, options).exit_code(), 1);
+  // Without the agent, the same (nothing else in a C program's start allocates).
+  options.preload = false;
+  EXPECT_EQ(e2e::run({e2e::program("heap_untouched")}, options).exit_code(), 0);
+}
+
 // A process whose unwind tables are all in the cache maps none of them at start
 // (agent/runtime/unwind/deferred_tables.h): one that never walks (a shell's `true`) never
 // does, one that walks maps them at its first walk, and its stacks are whole.
