@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "agent/core/code_layout.h"
 #include "agent/core/sample_path.h"
 
 namespace profagent {
@@ -19,8 +20,10 @@ namespace {
 // took in each thread's static TLS, counted against RLIMIT_AS (and a strict overcommit
 // policy) only for the threads that walk, 256 at a time. A chunk's length is not a multiple
 // of 2 MiB: such a mapping is placed on a 2 MiB boundary (for transparent huge pages), away
-// from the agent's other mappings; this one lands next to them, and the kernel joins it to a
-// neighbour with the same flags (one mapping fewer for every fork of a shell to copy).
+// from the agent's other mappings; this one lands next to them. A fork child gets the chunks
+// as zero pages (MADV_WIPEONFORK): every fork of a shell that walked once copied the page
+// table of its slot (and its child's exec freed it) for a cache the child barely uses; the
+// child's thread takes its emptied slot again at its next walk (thread_cache_slot).
 struct alignas(64) SlotHeader {
   std::atomic<bool> taken;
 };
@@ -52,6 +55,7 @@ PROFAGENT_SAMPLE_PATH char* chunk(int c) noexcept {
   const int saved_errno = errno;
   void* fresh = mmap(nullptr, kChunkBytes, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (fresh != MAP_FAILED) madvise(fresh, kChunkBytes, MADV_WIPEONFORK);  // (Linux >= 4.14)
   errno = saved_errno;
   if (fresh == MAP_FAILED) return nullptr;
   if (g_chunks[c].compare_exchange_strong(mapped, static_cast<char*>(fresh),
@@ -94,7 +98,15 @@ PROFAGENT_SAMPLE_PATH void* thread_cache_slot(size_t bytes) noexcept {
   if (bytes > kThreadCacheSlotBytes) return nullptr;
   char* payload = t_slot_payload;
   if (payload == kReleased) return nullptr;
-  if (payload != nullptr) return payload;
+  if (payload != nullptr) {
+    std::atomic<bool>& taken = reinterpret_cast<SlotHeader*>(payload - 64)->taken;
+    if (__builtin_expect(taken.load(std::memory_order_relaxed), 1)) return payload;
+    // A fork child's thread: the wipe made its slot a free, empty one. Taken again (no fork
+    // handler writes the table or the thread's own variables for it: most children exec at
+    // once), unless a thread the child made since took it first.
+    bool free = false;
+    if (taken.compare_exchange_strong(free, true, std::memory_order_acq_rel)) return payload;
+  }
   int index = -1;
   payload = claim(&index);
   if (payload == nullptr) return nullptr;

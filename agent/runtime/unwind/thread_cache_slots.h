@@ -7,8 +7,8 @@
 // the cached tid), which a shell writes in every fork, on two pages: each fork cost the shell
 // and its child a copy-on-write fault more, and every process one TLS page more at its start.
 // A thread that never walks now owns no slot; one that walks takes the lowest free slot once,
-// and gives it back when it ends (agent_thread_exiting). A fork child's thread keeps its slot
-// (the child's copy of it).
+// and gives it back when it ends (agent_thread_exiting). The chunks come to a fork child as
+// zero pages (MADV_WIPEONFORK): its thread takes its slot, now empty, again at its next walk.
 #pragma once
 
 #include <cstddef>

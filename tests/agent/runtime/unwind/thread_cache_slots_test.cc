@@ -1,6 +1,6 @@
 // Per-thread cache slots (agent/runtime/unwind/thread_cache_slots.h): a thread keeps one slot,
 // gives it back when it ends, the next thread takes the lowest free one (zeroed), a thread
-// that gave its slot back goes without, and a fork child's thread keeps its own.
+// that gave its slot back goes without, and a fork child's thread takes its own, emptied.
 #include "agent/runtime/unwind/thread_cache_slots.h"
 
 #include <gtest/gtest.h>
@@ -69,20 +69,30 @@ TEST(ThreadCacheSlots, LiveThreadsHaveSlotsOfTheirOwn) {
   EXPECT_GE(static_cast<size_t>(a > b ? a - b : b - a), kThreadCacheSlotBytes);
 }
 
-TEST(ThreadCacheSlots, AForkChildsThreadKeepsItsSlot) {
+// The slots come to a fork child as zero pages (MADV_WIPEONFORK: no page table of them copied
+// at every fork of a shell): the thread's cache reads empty, and its next walk takes the same
+// slot again (a thread the child makes gets another one). The parent's is untouched.
+TEST(ThreadCacheSlots, AForkChildGetsTheSlotsAsZeroPagesAndItsThreadTakesItsOwnAgain) {
   char* mine = static_cast<char*>(thread_cache_slot(kBytes));
   ASSERT_NE(mine, nullptr);
-  mine[0] = 42;
+  memset(mine, 42, kBytes);
   pid_t child = fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
+    if (mine[0] != 0 || mine[kBytes - 1] != 0) _exit(2);  // not wiped
     char* there = static_cast<char*>(thread_cache_slot(kBytes));
-    _exit(there == mine && there[0] == 42 ? 0 : 1);
+    if (there != mine) _exit(3);
+    char* other = nullptr;
+    std::thread t([&] { other = static_cast<char*>(thread_cache_slot(kBytes)); });
+    t.join();
+    _exit(other != nullptr && other != mine ? 0 : 5);
   }
   int status = 0;
   ASSERT_EQ(waitpid(child, &status, 0), child);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "2: not wiped, 3: not its own again, 5: a new thread shares it";
   EXPECT_EQ(thread_cache_slot(kBytes), mine);
+  EXPECT_EQ(mine[kBytes - 1], 42);
 }
 
 TEST(ThreadCacheSlots, MoreThanASlotHoldsIsRefused) {
