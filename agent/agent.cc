@@ -30,6 +30,7 @@
 #include "agent/core/fork_gate.h"
 #include "agent/program_threads.h"
 #include "agent/profile/pprof/output_dir.h"
+#include "agent/core/process_id.h"
 #include "agent/core/program_name.h"
 #include "agent/output/push/pusher.h"
 #include "collectors/common/self_stats.h"
@@ -446,6 +447,7 @@ void start_in_this_process();
 PROFAGENT_START_PATH
 void agent_start() {
   AgentScope scope;
+  StartPid pid;  // (the start's ~7 own_pid() calls: one system call)
   if (g_state != nullptr) return;
   if (run_contained("starting; the agent is off in this process", start_in_this_process))
     return;
@@ -496,9 +498,9 @@ void start_in_this_process() {
   g_state->exe = program_name();
   child_env_start(config().children);  // PROFAGENT_CHILDREN=0: exec hooks filter the env
   set_unwind_cache_dir(config().symbol_cache_dir);  // built tables kept beside the symbols
+  remember_current_tid();  // (before unwinder_init: the main thread's stack asks for it)
   unwinder_init();
   remember_libc_and_loader_code();  // (a fork child's deferred dump thread)
-  remember_current_tid();
   note_threads_at_start();  // before the agent's own threads make glibc's flag false
   pthread_key_create(&g_thread_exit_key, on_thread_exit_key);
 

@@ -166,7 +166,7 @@ PROFAGENT_FORK_PATH itimerspec CpuTimers::running_timer() const noexcept {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return running_timer(static_cast<uint64_t>(ts.tv_nsec) ^
-                       (static_cast<uint64_t>(syscall(SYS_gettid)) << 32));
+                       (static_cast<uint64_t>(current_tid()) << 32));
 }
 
 // Every period, the first expiration at a random point of the first one (drawn from

@@ -51,7 +51,10 @@ inline bool arena_owns(const void* p) {
   return reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(g_arena_memory) <
          kArenaBytes;
 }
-void* arena_alloc(size_t size, size_t alignment) { return g_arena.allocate(size, alignment); }
+// (With the start's code: every allocation of the agent's start comes here.)
+PROFAGENT_START_PATH void* arena_alloc(size_t size, size_t alignment) {
+  return g_arena.allocate(size, alignment);
+}
 size_t arena_size(const void* p) { return BootArena::size_of(p); }
 
 // ---- Real functions, resolved on first use.

@@ -7,8 +7,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "agent/core/process_id.h"
 #include "agent/core/sample_path.h"
 #include "agent/core/code_layout.h"
+#include "agent/runtime/threads/thread_registry.h"
 
 extern "C" void* __libc_stack_end;  // ld.so's (GLIBC_2.1): where the initial stack began
 
@@ -32,7 +34,7 @@ constinit thread_local StackBounds t_stack __attribute__((tls_model("initial-exe
 // False when this is not the main thread or the answer does not hold together.
 PROFAGENT_START_PATH
 bool main_thread_stack(uintptr_t* lo, uintptr_t* hi) {
-  if (syscall(SYS_gettid) != getpid()) return false;
+  if (current_tid() != own_pid()) return false;  // (both cached during the start)
   auto stack_end = reinterpret_cast<uintptr_t>(__libc_stack_end);
   long page = sysconf(_SC_PAGESIZE);
   if (stack_end == 0 || page <= 0) return false;
