@@ -9,7 +9,6 @@
 #include <cstdint>
 #include <cstring>
 
-#include "agent/core/code_layout.h"
 #include "agent/core/sample_path.h"
 
 namespace profagent {
