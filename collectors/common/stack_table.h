@@ -4,8 +4,9 @@
 //
 // HOOK CONTEXT for record(), bucket(), count() and clear(): no host allocation (storage is
 // mmap'ed once by init(), MAP_NORESERVE, touched only as buckets are used, dense in insertion
-// order downward from the index: see map_stack_table), only the table's own spin lock, held for one hash probe (and, on a new key, one
-// bucket write) plus the payload update. init() and copy_locked() are normal context.
+// order downward from the index: see map_stack_table), only the table's own spin lock, held
+// for one hash probe (and, on a new key, one bucket write) plus the payload update. init()
+// and copy_locked() are normal context.
 //
 // Keyed on the thread *name*, not the tid: a program that churns threads (one per request)
 // would otherwise fill the table with one bucket per dead thread. A bucket remembers the one
