@@ -90,7 +90,8 @@ TEST(ThreadCacheSlots, AForkChildGetsTheSlotsAsZeroPagesAndItsThreadTakesItsOwnA
   int status = 0;
   ASSERT_EQ(waitpid(child, &status, 0), child);
   EXPECT_TRUE(WIFEXITED(status)) << status;
-  EXPECT_EQ(WEXITSTATUS(status), 0) << "2: not wiped, 3: not its own again, 5: a new thread shares it";
+  EXPECT_EQ(WEXITSTATUS(status), 0)
+      << "2: not wiped, 3: not its own again, 5: a new thread shares it";
   EXPECT_EQ(thread_cache_slot(kBytes), mine);
   EXPECT_EQ(mine[kBytes - 1], 42);
 }
