@@ -6,7 +6,8 @@
 //     allocator up: its start and libstdc++'s static initializers (the 71 KiB exception
 //     pool). A program that never allocates (`true`, `test`, most of a shell script's
 //     children) then never starts the C library's allocator for the agent: no heap set up
-//     (brk, a tcache, getrandom) and no lookup of the ten real functions, ~15 us per process.
+//     (brk, a tcache, getrandom), ~15 us per process. (The ten real functions are still
+//     looked up at the agent's first allocation, on the start's normal stack: heap_hooks.cc.)
 // Each block is preceded by its size (one word), 16-byte aligned at least.
 // HOOK CONTEXT: lock-free (one compare-and-swap per block), no system call.
 #pragma once
