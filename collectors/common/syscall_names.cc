@@ -7,9 +7,11 @@
 namespace profagent {
 namespace {
 
+// The name in the entry, not a pointer to it: the table is read-only data the loader does not
+// relocate (a pointer each would put it on a page copied at every process's start).
 struct Entry {
   long nr;
-  const char* name;
+  char name[16];
 };
 
 #define PROFAGENT_SYSCALL(n) {SYS_##n, #n},
