@@ -56,6 +56,8 @@ PROFAGENT_START_PATH void* arena_alloc(size_t size, size_t alignment) {
   return g_arena.allocate(size, alignment);
 }
 size_t arena_size(const void* p) { return BootArena::size_of(p); }
+// free's arena branch: the start's temporaries (boot_arena.h). Out of line, with the start.
+__attribute__((noinline)) PROFAGENT_START_PATH void arena_free(void* p) { g_arena.release(p); }
 
 // ---- Real functions, resolved on first use.
 std::atomic<int> g_resolve_state{0};  // 0 unresolved, 1 resolving, 2 done
@@ -218,11 +220,15 @@ SLOW void* calloc_slow(size_t count, size_t size, size_t total, const void* call
 }
 
 SLOW void* arena_realloc(void* p, size_t n) noexcept {
-  if (n == 0) return nullptr;  // realloc(p, 0) frees p; arena memory is never reused
+  if (n == 0) {  // realloc(p, 0) frees p
+    arena_free(p);
+    return nullptr;
+  }
   void* q = malloc(n);
   if (q != nullptr) {
     size_t old = arena_size(p);
     memcpy(q, p, old < n ? old : n);
+    arena_free(p);  // (taken back only if q came from elsewhere: p is then the last block)
   }
   return q;
 }
@@ -283,7 +289,7 @@ PROFAGENT_HOOK PROFAGENT_START_PATH PROFAGENT_HOT_HOOK
 void free(void* p) noexcept {
   if (__builtin_expect(!g_heap_recorder.owns(p), 1)) {
     if (__builtin_expect(!profagent::arena_owns(p), 1)) return g_next.free(p);
-    return;  // a bootstrap arena block (the agent's, at its start): never given back
+    return profagent::arena_free(p);  // a bootstrap arena block (the agent's, at its start)
   }
   profagent::free_slow(p);
 }

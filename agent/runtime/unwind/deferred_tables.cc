@@ -27,8 +27,9 @@ namespace {
 // forked), which resumes in the child as in the parent: left as it is.
 enum State : int { kNone, kWaiting, kMapping, kDone, kFailed };
 constinit std::atomic<int> g_state{kNone};
-// Written at start, before any walk can read them (the state is released after). On a page
-// boundary: the few objects a process has (~2 KiB) are written to one page, not two.
+// Filled in at start (deferred_objects_to_fill), before any walk can read them (the state is
+// released after). On a page boundary: the few objects a process has (~2 KiB) are written to
+// one page, not two.
 alignas(4096) PROFAGENT_LARGE_BSS constinit DeferredObject g_objects[kMaxDeferredObjects] = {};
 constinit int g_count = 0;
 constinit std::atomic<int64_t> g_mapping_nanos{0};  // deferred_tables_mapping_nanos()
@@ -68,12 +69,22 @@ PROFAGENT_START_PATH void insert_sorted(UnwindModule* found, size_t& n, const Un
   found[i] = m;
 }
 
+// (Not while tables wait or are being mapped, nor after a failed mapping, whose walks may
+// still read the objects.)
+PROFAGENT_START_PATH bool may_fill() noexcept {
+  const int state = g_state.load(std::memory_order_acquire);
+  return state == kNone || state == kDone;
+}
+
 }  // namespace
 
+PROFAGENT_START_PATH DeferredObject* deferred_objects_to_fill() noexcept {
+  return may_fill() ? g_objects : nullptr;
+}
+
 PROFAGENT_START_PATH
-bool defer_unwind_tables(const DeferredObject* objects, int count) noexcept {
-  if (count < 0 || count > kMaxDeferredObjects) return false;
-  for (int i = 0; i < count; ++i) g_objects[i] = objects[i];
+bool defer_unwind_tables(int count) noexcept {
+  if (count < 0 || count > kMaxDeferredObjects || !may_fill()) return false;
   g_count = count;
   g_state.store(kWaiting, std::memory_order_release);
   return true;

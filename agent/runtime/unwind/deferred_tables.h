@@ -39,9 +39,13 @@ struct DeferredObject {
   char path[kMaxDeferredPath];  // its cache file
 };
 
-// At start, with the objects whose tables the cache holds: they wait for the first walk.
-// False (nothing deferred) when there are more than fit. Normal context.
-bool defer_unwind_tables(const DeferredObject* objects, int count) noexcept;
+// The table the start fills in place (kMaxDeferredObjects entries: no list allocated, nothing
+// copied), or nullptr while deferred tables wait or are mapped. Normal context, at start.
+DeferredObject* deferred_objects_to_fill() noexcept;
+// At start, once the first `count` entries of that table are filled in with the objects whose
+// tables the cache holds: they wait for the first walk. False (nothing deferred) when there
+// are more than fit. Normal context.
+bool defer_unwind_tables(int count) noexcept;
 
 // Whether tables wait to be mapped. Async-signal-safe.
 bool unwind_tables_deferred() noexcept;

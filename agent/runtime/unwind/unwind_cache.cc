@@ -89,7 +89,15 @@ void set_unwind_cache_dir(const std::string& dir) {
 PROFAGENT_START_PATH
 std::string unwind_cache_path(const std::string& build_id) {
   if (g_dir == nullptr || g_dir->empty() || build_id.empty()) return "";
-  return *g_dir + "/" + build_id + ".unwind";
+  // (One allocation, freed first by the caller: the start's arena takes it back.)
+  constexpr std::string_view kSuffix = ".unwind";
+  std::string path;
+  path.reserve(g_dir->size() + 1 + build_id.size() + kSuffix.size());
+  path += *g_dir;
+  path += '/';
+  path += build_id;
+  path += kSuffix;
+  return path;
 }
 
 PROFAGENT_START_PATH
@@ -123,6 +131,7 @@ std::string loaded_build_id(uintptr_t load_bias, const void* phdrs, int phnum) {
       if (n.n_type == NT_GNU_BUILD_ID && n.n_namesz == 4 &&
           memcmp(p + sizeof n, "GNU", 4) == 0 && n.n_descsz > 0 && n.n_descsz <= 64) {
         std::string id;
+        id.reserve(2 * n.n_descsz);  // (one allocation, not one per growth)
         const unsigned char* d = p + sizeof n + name_sz;
         for (uint32_t k = 0; k < n.n_descsz; ++k) {
           id += hex[d[k] >> 4];

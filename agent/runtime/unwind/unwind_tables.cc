@@ -284,7 +284,8 @@ namespace {
 // One object for unwind_tables_defer_cached: false (stop) at an object whose table the cache
 // does not hold, or one that does not fit the deferred table.
 struct DeferCapture {
-  std::vector<DeferredObject> objects;
+  DeferredObject* objects;  // deferred_objects_to_fill(): kMaxDeferredObjects entries
+  int count = 0;
   bool all_cached = true;
   bool fits = true;
 };
@@ -325,11 +326,11 @@ int capture_object(dl_phdr_info* info, DeferCapture* c) {
     }
     memcpy(o.path, path.c_str(), path.size() + 1);
   }
-  if (c->objects.size() == kMaxDeferredObjects) {
+  if (c->count == kMaxDeferredObjects) {
     c->fits = false;
     return 1;
   }
-  c->objects.push_back(o);
+  c->objects[c->count++] = o;
   return 0;
 }
 
@@ -338,17 +339,16 @@ int capture_object(dl_phdr_info* info, DeferCapture* c) {
 PROFAGENT_START_PATH
 DeferredTables unwind_tables_defer_cached() noexcept {
   AgentScope scope;
-  DeferCapture capture;
+  DeferCapture capture{deferred_objects_to_fill()};
+  if (capture.objects == nullptr) return DeferredTables::kCachedNotDeferred;  // (they wait)
   if (!run_contained("looking up the cached unwind tables", [&capture] {
-        capture.objects.reserve(8);  // (a program with its libc: ~5; more grow the list)
         for_each_loaded_object([&capture](dl_phdr_info* info, size_t) {
           return capture_object(info, &capture);
         });
       }))
     return DeferredTables::kNotAllCached;  // (out of memory: not known to be cached)
   if (!capture.all_cached) return DeferredTables::kNotAllCached;
-  if (!capture.fits || !defer_unwind_tables(capture.objects.data(),
-                                            static_cast<int>(capture.objects.size())))
+  if (!capture.fits || !defer_unwind_tables(capture.count))
     return DeferredTables::kCachedNotDeferred;
   return DeferredTables::kDeferred;
 }

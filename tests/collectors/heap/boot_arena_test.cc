@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -50,6 +51,35 @@ TEST(BootArena, AFullArenaSaysSoAndKeepsWhatItGave) {
   ASSERT_NE(small, nullptr);
   EXPECT_LE(arena.used_bytes(), sizeof memory);
   EXPECT_EQ(BootArena::size_of(big), 6000u);
+}
+
+// A start's temporaries (a path built, used and dropped) reuse the same bytes, zeroed; a block
+// with another allocated after it stays where it is.
+TEST(BootArena, OnlyTheLastBlockIsTakenBackAndItComesBackZeroed) {
+  alignas(4096) static char memory[8192];
+  BootArena arena(memory, sizeof memory);
+  char* kept = static_cast<char*>(arena.allocate(100, 16));
+  ASSERT_NE(kept, nullptr);
+  const size_t used = arena.used_bytes();
+  char* temporary = static_cast<char*>(arena.allocate(300, 16));
+  ASSERT_NE(temporary, nullptr);
+  memset(temporary, 0x5a, 300);
+  arena.release(temporary);
+  // Back to the temporary's size word, at most an alignment's padding past `kept`'s end.
+  EXPECT_EQ(arena.used_bytes(), static_cast<size_t>(temporary - memory) - sizeof(size_t));
+  EXPECT_LT(arena.used_bytes(), used + 16);
+  char* again = static_cast<char*>(arena.allocate(200, 16));
+  EXPECT_EQ(again, temporary);  // the same bytes
+  EXPECT_TRUE(std::all_of(again, again + 200, [](char x) { return x == 0; }));
+  EXPECT_EQ(BootArena::size_of(again), 200u);
+  // Not the last one: `kept` stays used (a later block lies after it), nothing moves.
+  const size_t before = arena.used_bytes();
+  memset(kept, 0x33, 100);
+  arena.release(kept);
+  EXPECT_EQ(arena.used_bytes(), before);
+  EXPECT_EQ(kept[99], 0x33);
+  char* next = static_cast<char*>(arena.allocate(16, 16));
+  EXPECT_GE(next, again + 200);
 }
 
 TEST(BootArena, ConcurrentAllocationsAreDisjoint) {
