@@ -7,6 +7,7 @@
 #include <exception>
 #include <new>
 
+#include "agent/core/large_bss.h"
 #include "agent/core/log.h"
 
 namespace profagent {
@@ -16,7 +17,7 @@ namespace {
 // The places that have warned (a place is its `what`: a string literal of its own); past
 // kPlaces of them, each failure warns.
 constexpr int kPlaces = 32;
-std::atomic<const char*> g_warned[kPlaces];
+PROFAGENT_LARGE_BSS std::atomic<const char*> g_warned[kPlaces];  // (large_bss.h)
 
 // True the first time `what` is seen.
 bool first_failure_of(const char* what) noexcept {

@@ -1,10 +1,11 @@
 // Where the agent's zero-initialised data lies (plain attributes, any context):
 //
-// PROFAGENT_LARGE_BSS: puts a big zero-initialised array (kilobytes, mostly never touched) in
-// .lbss, which the linker lays out after .bss. The small variables a process's start and a
-// fork child write then share a few pages instead of being spread between the arrays, each
-// page a fault at start and a copy-on-write fault in every fork child. Plain attribute; any
-// context. GCC names the section without a type; the GNU assembler knows .lbss as NOBITS
+// PROFAGENT_LARGE_BSS: puts a big zero-initialised array (kilobytes, mostly never touched), or
+// a smaller one a process's start never touches (hundreds of bytes: a system() call's saved
+// dispositions, the agent threads' start slots), in .lbss, which the linker lays out after
+// .bss. The small variables a process's start and a fork child write then share one page
+// with .data (code_layout.ld) instead of being spread between the arrays, each page a fault
+// at start and a copy-on-write fault in every fork child. Plain attribute; any context. GCC names the section without a type; the GNU assembler knows .lbss as NOBITS
 // (an assembler that did not, such as clang's integrated one, would store the zeros in the
 // file). Only zero-initialised objects may carry it.
 #pragma once

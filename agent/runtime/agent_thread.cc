@@ -19,6 +19,7 @@
 #include "agent/runtime/hook_guard.h"
 #include "agent/runtime/threads/thread_registry.h"
 #include "agent/core/fork_reset.h"
+#include "agent/core/large_bss.h"
 
 namespace profagent {
 namespace {
@@ -38,7 +39,7 @@ struct AgentThreadStart {
 };
 
 constexpr int kStartSlots = 8;  // agent threads starting at once: dump, HTTP, push, wall
-constinit AgentThreadStart g_start_slots[kStartSlots];
+PROFAGENT_LARGE_BSS constinit AgentThreadStart g_start_slots[kStartSlots];  // (large_bss.h)
 
 AgentThreadStart* take_start_slot() {
   for (AgentThreadStart& slot : g_start_slots) {

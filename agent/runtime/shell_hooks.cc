@@ -102,7 +102,8 @@ struct SpinGuard {
 
 constinit SpinLock g_system_lock;
 int g_system_callers = 0;           // under g_system_lock
-struct sigaction g_intr, g_quit;    // dispositions saved by the first concurrent caller
+// (Dispositions saved by the first concurrent caller; .lbss: off the page a start writes.)
+PROFAGENT_LARGE_BSS struct sigaction g_intr, g_quit;
 
 void restore_system_signals() {
   SpinGuard guard(g_system_lock);

@@ -15,6 +15,7 @@
 #include "agent/runtime/sampling_signal.h"
 #include "agent/core/real_sigaction.h"
 #include "agent/core/code_layout.h"
+#include "agent/core/large_bss.h"
 
 namespace profagent {
 namespace {
@@ -39,7 +40,7 @@ std::atomic<SigprofHoldListener> g_hold_listener{nullptr};
 
 // The threads that hold SIGPROF (thread_holds_sigprof): tid, or 0 for a free slot.
 constexpr int kMaxHolders = 64;
-constinit std::atomic<pid_t> g_holders[kMaxHolders] = {};
+PROFAGENT_LARGE_BSS constinit std::atomic<pid_t> g_holders[kMaxHolders] = {};  // (large_bss.h)
 
 // (A handler that interrupted the listing of its own thread may list it twice: the end of the
 // hold removes every copy.)

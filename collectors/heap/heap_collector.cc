@@ -70,10 +70,10 @@ ProfileBuilder build_heap_profile(int64_t rate, int64_t time_nanos) {
 PROFAGENT_START_PATH
 bool HeapCollector::nothing_to_write_at_exit(const DumpRequest&) { return gathered_nothing(); }
 
-// No allocation was ever sampled: only the overflow bucket (bucket 0, used once the table
-// is full) exists.
+// No allocation was ever sampled: no bucket table, or only its overflow bucket (bucket 0,
+// used once the table is full).
 PROFAGENT_START_PATH bool HeapCollector::gathered_nothing() noexcept {
-  return !started_ || g_heap_recorder.buckets().bucket_count() <= 1;
+  return !started_ || g_heap_recorder.counted_nothing();
 }
 
 std::optional<ProfileBuilder> HeapCollector::snapshot(const DumpRequest& request) {

@@ -39,6 +39,13 @@ class HeapRecorder {
   // Bytes usable at p (owns(p) must be true); 0 for a pointer that is not live.
   size_t usable_size(const void* p) const noexcept;
 
+  // No allocation was ever counted: the bucket table was never made (the first sample makes
+  // it) or holds only its overflow bucket. The table is read only once made: a process that
+  // never took a sample touches only the recorder's first bytes (code_layout.ld).
+  bool counted_nothing() const noexcept {
+    return state_.load(std::memory_order_acquire) != kReady || buckets_.bucket_count() <= 1;
+  }
+
   HeapBucketTable& buckets() noexcept { return buckets_; }
   HeapRegion& region() noexcept { return region_; }
   void reset_after_fork() noexcept {

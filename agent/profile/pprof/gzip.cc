@@ -21,13 +21,14 @@
 #include <atomic>
 #include <memory>
 
+#include "agent/core/large_bss.h"
 #include "agent/profile/pprof/profile_builder.h"
 
 namespace profagent {
 namespace {
 
 constexpr int kLevels = 13;  // libdeflate's levels 0..12
-std::atomic<libdeflate_compressor*> g_kept[kLevels];
+PROFAGENT_LARGE_BSS std::atomic<libdeflate_compressor*> g_kept[kLevels];  // (large_bss.h)
 
 // `level` in 0..kLevels-1 (gzip_compress checks it).
 libdeflate_compressor* borrow_compressor(int level) {

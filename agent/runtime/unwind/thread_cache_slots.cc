@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "agent/core/large_bss.h"
 #include "agent/core/sample_path.h"
 
 namespace profagent {
@@ -34,7 +35,7 @@ static_assert(kChunks * kSlotsPerChunk == kThreadCacheSlots);
 constexpr size_t kChunkBytes = kSlotStride * kSlotsPerChunk;
 static_assert(kChunkBytes % (size_t{2} << 20) != 0);
 
-constinit std::atomic<char*> g_chunks[kChunks] = {};
+PROFAGENT_LARGE_BSS constinit std::atomic<char*> g_chunks[kChunks] = {};  // (large_bss.h)
 // No free slot lies below this one: claims take the lowest free slot, so a program that makes
 // and ends threads all its life (20,000 in RobustnessE2E) reuses the few slots its live
 // threads need instead of touching new ones.
