@@ -1,8 +1,7 @@
 // The bootstrap arena: a fixed block of zero memory handed out by bumping one atomic offset.
-// Only the last block handed out is ever taken back (release: a temporary freed before anything
-// else was allocated); free keeps every other block, realloc moves them out. The malloc hooks
-// serve from
-// it what must not, or need not, reach the real allocator yet:
+// Only the last block handed out is ever taken back (release: a temporary freed before
+// anything else was allocated); free keeps every other block, realloc moves them out. The
+// malloc hooks serve from it what must not, or need not, reach the real allocator yet:
 //   - dlsym's allocations while the real allocator is being looked up (heap_hooks.cc);
 //   - the agent's own allocations until the program's first allocation looks the real
 //     allocator up: its start and libstdc++'s static initializers (the 71 KiB exception
@@ -43,7 +42,7 @@ class BootArena {
       if (used_.compare_exchange_weak(used, end, std::memory_order_acquire,
                                       std::memory_order_relaxed)) {
         memcpy(memory_ + start - sizeof(size_t), &size, sizeof(size_t));
-        return memory_ + start;  // zero memory, never handed out twice: calloc-ready
+        return memory_ + start;  // zero memory (a block taken back was zeroed): calloc-ready
       }
     }
   }

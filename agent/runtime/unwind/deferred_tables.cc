@@ -24,8 +24,9 @@ namespace profagent {
 namespace {
 
 // kMapping in a fork child is the forking thread's own mapping (a signal handler over it
-// forked), which resumes in the child as in the parent: left as it is.
-enum State : int { kNone, kWaiting, kMapping, kDone, kFailed };
+// forked), which resumes in the child as in the parent: left as it is. kDone: the set is
+// published; kCancelled: a refresh published its own first, nothing of this file's is.
+enum State : int { kNone, kWaiting, kMapping, kDone, kFailed, kCancelled };
 constinit std::atomic<int> g_state{kNone};
 // Filled in at start (deferred_objects_to_fill), before any walk can read them (the state is
 // released after). On a page boundary: the few objects a process has (~2 KiB) are written to
@@ -69,11 +70,11 @@ PROFAGENT_START_PATH void insert_sorted(UnwindModule* found, size_t& n, const Un
   found[i] = m;
 }
 
-// (Not while tables wait or are being mapped, nor after a failed mapping, whose walks may
-// still read the objects.)
+// Nothing waits, is being mapped, or was published from the objects (the published set is
+// made once per process).
 PROFAGENT_START_PATH bool may_fill() noexcept {
   const int state = g_state.load(std::memory_order_acquire);
-  return state == kNone || state == kDone;
+  return state == kNone || state == kCancelled;
 }
 
 }  // namespace
@@ -155,7 +156,7 @@ int64_t deferred_tables_mapping_nanos() noexcept {
 void cancel_deferred_unwind_tables() noexcept {
   int state = g_state.load(std::memory_order_acquire);
   while ((state == kWaiting || state == kFailed) &&
-         !g_state.compare_exchange_weak(state, kDone, std::memory_order_acq_rel)) {
+         !g_state.compare_exchange_weak(state, kCancelled, std::memory_order_acq_rel)) {
   }
 }
 

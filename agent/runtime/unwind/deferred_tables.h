@@ -40,7 +40,8 @@ struct DeferredObject {
 };
 
 // The table the start fills in place (kMaxDeferredObjects entries: no list allocated, nothing
-// copied), or nullptr while deferred tables wait or are mapped. Normal context, at start.
+// copied), or nullptr once tables were deferred (and not cancelled since). Normal context,
+// at start.
 DeferredObject* deferred_objects_to_fill() noexcept;
 // At start, once the first `count` entries of that table are filled in with the objects whose
 // tables the cache holds: they wait for the first walk. False (nothing deferred) when there
