@@ -27,28 +27,63 @@
 
 #include "own_maps.h"
 
-// The span [*lo, *hi) of the executable sections of the ELF file at `path`, as file addresses
-// (the library's text mapping also holds its read-only data, linked without a separate code
-// segment: only pages of code are counted). 0 on success.
-static int code_span(const char* path, uint64_t* lo, uint64_t* hi) {
+// One of the header tables of the ELF file at `path` (`program`: its program headers, else
+// its section headers), read into `table`, which holds `max` entries of `entry_size` bytes.
+// The number of entries, or -1.
+static int read_header_table(const char* path, int program, void* table, int max,
+                             size_t entry_size) {
   int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -1;
   Elf64_Ehdr eh;
-  static Elf64_Shdr sh[256];
-  int ok = syscall(SYS_pread64, fd, &eh, sizeof eh, 0) == (long)sizeof eh &&
-           eh.e_shentsize == sizeof(Elf64_Shdr) && eh.e_shnum > 0 && eh.e_shnum <= 256 &&
-           syscall(SYS_pread64, fd, sh, eh.e_shnum * sizeof(Elf64_Shdr), (off_t)eh.e_shoff) ==
-               (long)(eh.e_shnum * sizeof(Elf64_Shdr));
-  syscall(SYS_close, fd);
-  if (!ok) return -1;
-  *lo = UINT64_MAX;
-  *hi = 0;
-  for (int i = 0; i < eh.e_shnum; ++i) {
-    if (!(sh[i].sh_flags & SHF_EXECINSTR) || sh[i].sh_size == 0) continue;
-    if (sh[i].sh_addr < *lo) *lo = sh[i].sh_addr;
-    if (sh[i].sh_addr + sh[i].sh_size > *hi) *hi = sh[i].sh_addr + sh[i].sh_size;
+  int n = -1;
+  if (syscall(SYS_pread64, fd, &eh, sizeof eh, 0) == (long)sizeof eh) {
+    const int count = program ? eh.e_phnum : eh.e_shnum;
+    const size_t size = program ? eh.e_phentsize : eh.e_shentsize;
+    const off_t at = (off_t)(program ? eh.e_phoff : eh.e_shoff);
+    if (size == entry_size && count > 0 && count <= max &&
+        syscall(SYS_pread64, fd, table, count * size, at) == (long)(count * size))
+      n = count;
   }
-  return *hi > *lo ? 0 : -1;
+  syscall(SYS_close, fd);
+  return n;
+}
+
+// The executable sections of the ELF file at `path`, as [lo, hi) file addresses in `ranges`
+// (pairs; the library's text mapping also holds its read-only data, linked without a
+// separate code segment: only pages of code are counted). Their number, or -1.
+static int code_ranges(const char* path, uint64_t (*ranges)[2], int max) {
+  static Elf64_Shdr sh[256];
+  const int n = read_header_table(path, 0, sh, 256, sizeof(Elf64_Shdr));
+  int count = 0;
+  for (int i = 0; i < n && count < max; ++i) {
+    if (!(sh[i].sh_flags & SHF_EXECINSTR) || sh[i].sh_size == 0) continue;
+    ranges[count][0] = sh[i].sh_addr;
+    ranges[count][1] = sh[i].sh_addr + sh[i].sh_size;
+    ++count;
+  }
+  return count > 0 ? count : -1;
+}
+
+struct mapping {
+  unsigned long lo, hi, offset;
+  char perms[5];
+  const char* path;
+};
+
+// The next mapping of libprofagent.so in the maps text at *cursor, which it advances (cutting
+// the text into lines as it goes). 1 if there is one, 0 at the end.
+static int next_agent_mapping(char** cursor, struct mapping* m) {
+  while (*cursor != NULL && **cursor != '\0') {
+    char* line = *cursor;
+    char* end = strchr(line, '\n');
+    if (end != NULL) *end = '\0';
+    *cursor = end != NULL ? end + 1 : NULL;
+    m->path = strchr(line, '/');
+    if (strstr(line, "libprofagent.so") != NULL && m->path != NULL &&
+        sscanf(line, "%lx-%lx %4s %lx", &m->lo, &m->hi, m->perms, &m->offset) == 4)
+      return 1;
+  }
+  return 0;
 }
 
 static int windows_of_agent_code(void) {
@@ -58,20 +93,17 @@ static int windows_of_agent_code(void) {
   if (pagemap < 0) return -1;
   int windows = 0;
   uintptr_t last_window = 0;
-  for (char* line = maps; *line != '\0';) {
-    char* end = strchr(line, '\n');
-    if (end != NULL) *end = '\0';
-    unsigned long lo, hi, offset;
-    char perms[5];
-    const char* path = strchr(line, '/');
-    uint64_t code_lo, code_hi;
-    if (strstr(line, "libprofagent.so") != NULL &&
-        sscanf(line, "%lx-%lx %4s %lx", &lo, &hi, perms, &offset) == 4 && perms[2] == 'x') {
-      if (path == NULL || code_span(path, &code_lo, &code_hi) != 0) return -1;
+  struct mapping m;
+  for (char* cursor = maps; next_agent_mapping(&cursor, &m);) {
+    if (m.perms[2] != 'x') continue;
+    uint64_t ranges[16][2];
+    const int count = code_ranges(m.path, ranges, 16);
+    if (count < 0) return -1;
+    for (int r = 0; r < count; ++r) {  // (in address order, as the linker laid them out)
       // (The code segment's file offsets are its addresses in the file: bias = lo - offset.)
-      uintptr_t first = lo - offset + code_lo, last = lo - offset + code_hi;
-      if (first < lo) first = lo;
-      if (last > hi) last = hi;
+      uintptr_t first = m.lo - m.offset + ranges[r][0], last = m.lo - m.offset + ranges[r][1];
+      if (first < m.lo) first = m.lo;
+      if (last > m.hi) last = m.hi;
       for (uintptr_t page = first & ~(uintptr_t)4095; page < last; page += 4096) {
         uint64_t entry = 0;
         if (syscall(SYS_pread64, pagemap, &entry, sizeof entry, (off_t)(page / 4096 * 8)) != 8)
@@ -83,8 +115,6 @@ static int windows_of_agent_code(void) {
         }
       }
     }
-    if (end == NULL) break;
-    line = end + 1;
   }
   syscall(SYS_close, pagemap);
   return windows;
@@ -93,19 +123,11 @@ static int windows_of_agent_code(void) {
 // The span [*lo, *hi) of the writable segments of the ELF file at `path` (its data, relocated
 // or not, and its zero-filled memory), as file addresses. 0 on success.
 static int data_span(const char* path, uint64_t* lo, uint64_t* hi) {
-  int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  Elf64_Ehdr eh;
   static Elf64_Phdr ph[64];
-  int ok = syscall(SYS_pread64, fd, &eh, sizeof eh, 0) == (long)sizeof eh &&
-           eh.e_phentsize == sizeof(Elf64_Phdr) && eh.e_phnum > 0 && eh.e_phnum <= 64 &&
-           syscall(SYS_pread64, fd, ph, eh.e_phnum * sizeof(Elf64_Phdr), (off_t)eh.e_phoff) ==
-               (long)(eh.e_phnum * sizeof(Elf64_Phdr));
-  syscall(SYS_close, fd);
-  if (!ok) return -1;
+  const int n = read_header_table(path, 1, ph, 64, sizeof(Elf64_Phdr));
   *lo = UINT64_MAX;
   *hi = 0;
-  for (int i = 0; i < eh.e_phnum; ++i) {
+  for (int i = 0; i < n; ++i) {
     if (ph[i].p_type != PT_LOAD || !(ph[i].p_flags & PF_W)) continue;
     if (ph[i].p_vaddr < *lo) *lo = ph[i].p_vaddr;
     if (ph[i].p_vaddr + ph[i].p_memsz > *hi) *hi = ph[i].p_vaddr + ph[i].p_memsz;
@@ -118,32 +140,23 @@ static int data_span(const char* path, uint64_t* lo, uint64_t* hi) {
 static int pages_of_agent_data(void) {
   char* maps = read_own_maps();
   if (maps == NULL) return -1;
-  for (char* line = maps; *line != '\0';) {
-    char* end = strchr(line, '\n');
-    if (end != NULL) *end = '\0';
-    unsigned long lo, hi, offset;
-    char perms[5];
-    const char* path = strchr(line, '/');
-    if (strstr(line, "libprofagent.so") != NULL &&
-        sscanf(line, "%lx-%lx %4s %lx", &lo, &hi, perms, &offset) == 4 && offset == 0) {
-      uint64_t data_lo, data_hi;
-      if (path == NULL || data_span(path, &data_lo, &data_hi) != 0) return -1;
-      int pagemap =
-          (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-      if (pagemap < 0) return -1;
-      int pages = 0;
-      for (uintptr_t page = (lo + data_lo) & ~(uintptr_t)4095; page < lo + data_hi;
-           page += 4096) {
-        uint64_t entry = 0;
-        if (syscall(SYS_pread64, pagemap, &entry, sizeof entry, (off_t)(page / 4096 * 8)) != 8)
-          return -1;
-        pages += (int)(entry >> 63);
-      }
-      syscall(SYS_close, pagemap);
-      return pages;
+  struct mapping m;
+  for (char* cursor = maps; next_agent_mapping(&cursor, &m);) {
+    if (m.offset != 0) continue;
+    uint64_t data_lo, data_hi;
+    if (data_span(m.path, &data_lo, &data_hi) != 0) return -1;
+    int pagemap = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (pagemap < 0) return -1;
+    int pages = 0;
+    for (uintptr_t page = (m.lo + data_lo) & ~(uintptr_t)4095; page < m.lo + data_hi;
+         page += 4096) {
+      uint64_t entry = 0;
+      if (syscall(SYS_pread64, pagemap, &entry, sizeof entry, (off_t)(page / 4096 * 8)) != 8)
+        return -1;
+      pages += (int)(entry >> 63);
     }
-    if (end == NULL) break;
-    line = end + 1;
+    syscall(SYS_close, pagemap);
+    return pages;
   }
   return -1;
 }
