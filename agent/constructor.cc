@@ -20,7 +20,7 @@ __attribute__((constructor(101))) PROFAGENT_START_PATH static void profagent_con
 // std::get_terminate of the agent's copy of the runtime. Its default,
 // __gnu_cxx::__verbose_terminate_handler, demangles the exception's type name and so links
 // the C++ demangler into the agent: 3.2 KiB of pointer tables the loader relocates (one more
-// copy-on-write page in every process's start) and 30 KiB of code. Defined here, it keeps
+// copy-on-write page in every process's start) and ~45 KiB of code. Defined here, it keeps
 // libstdc++'s definition (eh_term_handler.o) and the demangler out of the link. Only in the
 // shared object: a test binary keeps its own runtime's.
 namespace __cxxabiv1 {

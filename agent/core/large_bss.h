@@ -5,9 +5,10 @@
 // dispositions, the agent threads' start slots), in .lbss, which the linker lays out after
 // .bss. The small variables a process's start and a fork child write then share one page
 // with .data (code_layout.ld) instead of being spread between the arrays, each page a fault
-// at start and a copy-on-write fault in every fork child. Plain attribute; any context. GCC names the section without a type; the GNU assembler knows .lbss as NOBITS
-// (an assembler that did not, such as clang's integrated one, would store the zeros in the
-// file). Only zero-initialised objects may carry it.
+// at start and a copy-on-write fault in every fork child. Plain attribute; any context. GCC
+// names the section without a type; the GNU assembler knows .lbss as NOBITS (an assembler
+// that did not, such as clang's integrated one, would store the zeros in the file). Only
+// zero-initialised objects may carry it.
 #pragma once
 
 #define PROFAGENT_LARGE_BSS __attribute__((section(".lbss")))

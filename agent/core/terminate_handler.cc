@@ -2,8 +2,10 @@
 // write(2) only, then abort().
 #include "agent/core/terminate_handler.h"
 
+#include <cxxabi.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -24,10 +26,13 @@ void write_text(const char* text) noexcept {
 }  // namespace
 
 void agent_terminate() noexcept {
+  // (Reached again from within, e.g. what() throwing: no second line.)
+  static constinit std::atomic<bool> g_terminating{false};
+  if (g_terminating.exchange(true)) abort();
   write_text("profagent: internal error: std::terminate called in the agent");
-  if (std::exception_ptr thrown = std::current_exception()) {
+  if (abi::__cxa_current_exception_type() != nullptr) {
     try {
-      std::rethrow_exception(thrown);
+      throw;  // the exception being handled, rethrown in place: nothing is allocated
     } catch (const std::exception& e) {
       write_text(" after an exception: ");
       write_text(e.what());

@@ -228,7 +228,7 @@ SLOW void* arena_realloc(void* p, size_t n) noexcept {
   if (q != nullptr) {
     size_t old = arena_size(p);
     memcpy(q, p, old < n ? old : n);
-    arena_free(p);  // (taken back only if q came from elsewhere: p is then the last block)
+    arena_free(p);  // (taken back only if p is still the last block: q came from elsewhere)
   }
   return q;
 }

@@ -36,7 +36,7 @@ constinit int g_count = 0;
 constinit std::atomic<int64_t> g_mapping_nanos{0};  // deferred_tables_mapping_nanos()
 // The modules being made (one mapping at a time: the state says whose), sorted by lo.
 PROFAGENT_LARGE_BSS constinit UnwindModule g_found[kMaxDeferredObjects * kMaxDeferredSegments] = {};
-// The set the mapping publishes (once per process: the state never returns to kWaiting), here
+// The set the mapping publishes (once per process: the state never leaves kDone), here
 // rather than in a page mapped for it: one mapping fewer in every process that walks, for a
 // shell one fewer to copy at each fork.
 constexpr size_t kSetBytes = unwind_module_set_bytes(kMaxDeferredObjects * kMaxDeferredSegments);
