@@ -1,26 +1,25 @@
 // The agent's std::terminate handler (see terminate_handler.h). Any context: no allocation,
-// write(2) only, then abort().
+// one line to the program's stderr, then abort().
 #include "agent/core/terminate_handler.h"
 
 #include <cxxabi.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
 
+#include "agent/core/program_stderr.h"
+
 namespace profagent {
 namespace {
 
-void write_text(const char* text) noexcept {
+// Appends as much of `text` as fits in the `room` bytes of `line` (cut, never overflowed).
+void append(char* line, size_t& used, size_t room, const char* text) noexcept {
   size_t size = strlen(text);
-  while (size > 0) {
-    ssize_t n = write(STDERR_FILENO, text, size);
-    if (n <= 0) return;  // (EINTR included: this line is the last thing done)
-    text += n;
-    size -= static_cast<size_t>(n);
-  }
+  if (size > room - used) size = room - used;
+  memcpy(line + used, text, size);
+  used += size;
 }
 
 }  // namespace
@@ -29,18 +28,23 @@ void agent_terminate() noexcept {
   // (Reached again from within, e.g. what() throwing: no second line.)
   static constinit std::atomic<bool> g_terminating{false};
   if (g_terminating.exchange(true)) abort();
-  write_text("profagent: internal error: std::terminate called in the agent");
+  char line[512];
+  constexpr size_t kRoom = sizeof line - 1;  // (and the newline)
+  size_t used = 0;
+  append(line, used, kRoom, "profagent: internal error: std::terminate called in the agent");
   if (abi::__cxa_current_exception_type() != nullptr) {
     try {
       throw;  // the exception being handled, rethrown in place: nothing is allocated
     } catch (const std::exception& e) {
-      write_text(" after an exception: ");
-      write_text(e.what());
+      append(line, used, kRoom, " after an exception: ");
+      append(line, used, kRoom, e.what());
     } catch (...) {
-      write_text(" after an exception");
+      append(line, used, kRoom, " after an exception");
     }
   }
-  write_text("\n");
+  line[used++] = '\n';
+  // (On an agent thread with a file table of its own, fd 2 is /dev/null: program_stderr.h.)
+  write_program_stderr(line, used);
   abort();
 }
 

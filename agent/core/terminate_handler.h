@@ -1,6 +1,7 @@
 // The std::terminate handler of the agent's own C++ runtime (libstdc++ is linked into
 // libprofagent.so, hidden), installed by agent/constructor.cc in place of libstdc++'s. Any
-// context: it allocates nothing and only writes to stderr before it aborts.
+// context: it allocates nothing and writes one line to the program's stderr (from any agent
+// thread: program_stderr.h) before it aborts.
 #pragma once
 
 namespace profagent {
