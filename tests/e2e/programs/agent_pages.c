@@ -80,6 +80,15 @@ static int next_agent_mapping(char** cursor, struct mapping* m) {
   return 0;
 }
 
+// Whether the page at `page` is present in this process's page table (bit 63 of its pagemap
+// entry); -1 if the entry cannot be read.
+static int page_present(int pagemap, uintptr_t page) {
+  uint64_t entry = 0;
+  if (syscall(SYS_pread64, pagemap, &entry, sizeof entry, (off_t)(page / 4096 * 8)) != 8)
+    return -1;
+  return (int)(entry >> 63);
+}
+
 int agent_code_windows(void) {
   char* maps = read_own_maps();
   if (maps == NULL) return -1;
@@ -99,11 +108,10 @@ int agent_code_windows(void) {
       if (first < m.lo) first = m.lo;
       if (last > m.hi) last = m.hi;
       for (uintptr_t page = first & ~(uintptr_t)4095; page < last; page += 4096) {
-        uint64_t entry = 0;
-        if (syscall(SYS_pread64, pagemap, &entry, sizeof entry, (off_t)(page / 4096 * 8)) != 8)
-          return -1;
+        const int present = page_present(pagemap, page);
+        if (present < 0) return -1;
         uintptr_t window = page >> 16;
-        if ((entry >> 63) != 0 && (windows == 0 || window != last_window)) {
+        if (present && (windows == 0 || window != last_window)) {
           ++windows;
           last_window = window;
         }
@@ -144,10 +152,9 @@ int agent_data_pages(void) {
     int pages = 0;
     for (uintptr_t page = (m.lo + data_lo) & ~(uintptr_t)4095; page < m.lo + data_hi;
          page += 4096) {
-      uint64_t entry = 0;
-      if (syscall(SYS_pread64, pagemap, &entry, sizeof entry, (off_t)(page / 4096 * 8)) != 8)
-        return -1;
-      pages += (int)(entry >> 63);
+      const int present = page_present(pagemap, page);
+      if (present < 0) return -1;
+      pages += present;
     }
     syscall(SYS_close, pagemap);
     return pages;
