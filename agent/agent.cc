@@ -57,10 +57,6 @@
 #include "collectors/registry.h"
 #include "agent/core/fork_reset.h"
 
-namespace __gnu_cxx {
-void __freeres();  // libstdc++ (eh_alloc.cc): frees the exception emergency pool
-}
-
 namespace profagent {
 namespace {
 
@@ -425,10 +421,6 @@ std::string symbolizer_comment() {
                                                               : "";
 }
 
-// The exception emergency pool of the libstdc++ linked into this library (eh_alloc.cc),
-// freed as valgrind frees libstdc++.so's (it calls the same function at the end of a run).
-void free_cxx_runtime_pool() { __gnu_cxx::__freeres(); }
-
 }  // namespace
 
 const std::vector<Collector*>& running_collectors() {
@@ -479,10 +471,6 @@ void start_in_this_process() {
     log_warning_direct(
         "running under valgrind: the agent stays off in this process (valgrind cannot deliver "
         "its sampling signal safely, and memcheck must see every allocation itself)");
-    // libstdc++'s exception pool (ours is linked in statically, and hidden: valgrind's own
-    // end-of-run call only frees the shared library's) is given back at exit, so a leak
-    // check that counts reachable blocks sees none of the agent's.
-    atexit(free_cxx_runtime_pool);
     set_agent_declined();
     return;
   }

@@ -39,8 +39,7 @@ namespace {
 
 // ---- Bootstrap arena (boot_arena.h): dlsym's allocations while the real functions are
 // looked up, and the agent's own until the program's first allocation looks them up. In
-// .lbss: only the pages it hands out are ever touched (the exception pool's 71 KiB, never
-// written unless an exception finds no memory, costs one page).
+// .lbss: only the pages it hands out are ever touched.
 constexpr size_t kArenaBytes = 256 * 1024;
 alignas(4096) PROFAGENT_LARGE_BSS char g_arena_memory[kArenaBytes];
 constinit BootArena g_arena(g_arena_memory, kArenaBytes);
@@ -196,9 +195,10 @@ size_t boot_malloc_usable_size(void* p) noexcept {
 #define SLOW __attribute__((noinline, cold))
 
 // `caller`: malloc's return address. The agent's own C++ runtime (libstdc++ is linked into
-// libprofagent.so) allocates from its static initialisers, which run after the agent's
-// constructor armed this hook and outside any AgentScope (e.g. the 71 KiB exception
-// emergency pool): an allocation called from the agent's code is never the program's.
+// libprofagent.so) may allocate outside any AgentScope (its static initialisers run after the
+// agent's constructor armed this hook; libstdc++'s 71 KiB exception pool was one, until
+// agent/cxx_exception_memory.cc kept it out): an allocation called from the agent's code is
+// never the program's.
 // The sampled path (and the walk, the recorder) sit with the other sample-path code
 // (agent/core/sample_path.h), not with the cold code: at the default rate each sample runs
 // on cold caches.

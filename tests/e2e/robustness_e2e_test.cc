@@ -250,8 +250,8 @@ TEST_F(RobustnessE2E, ProgramWithItsOwnProfilerKeepsItAndSoDoesTheAgent) {
 // Valgrind cannot deliver a sampling signal that arrives while the program's stack must grow:
 // this CPU-bound program under memcheck died of SIGSEGV in 4 runs of 4 with the CPU profile on.
 // Under valgrind the agent stays off: one warning, no file, nothing of the agent's left for a
-// leak check that counts reachable blocks as errors (libstdc++'s exception pool is given back),
-// the program's own output and status.
+// leak check that counts reachable blocks as errors (the agent's C++ runtime keeps no
+// exception pool: agent/cxx_exception_memory.cc), the program's own output and status.
 TEST_F(RobustnessE2E, UnderValgrindTheAgentStaysOffAndTheProgramRunsUnchanged) {
   const std::vector<std::string> argv = {
       "valgrind", "-q", "--tool=memcheck", "--leak-check=full", "--errors-for-leak-kinds=all",

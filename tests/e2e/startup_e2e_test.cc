@@ -536,6 +536,24 @@ TEST_F(StartupE2E, AProgramThatNeverAllocatesHasNoAllocatorStartedForTheAgent) {
   EXPECT_EQ(e2e::run({e2e::program("heap_untouched")}, options).exit_code(), 0);
 }
 
+// The agent's own C++ runtime keeps no exception emergency pool: libstdc++'s (eh_alloc.cc)
+// malloc'ed ~72 KiB from a static constructor in every process, before main, through the
+// agent's own malloc hook (~10 us of each `/bin/true`). agent/cxx_exception_memory.cc
+// defines the exception allocation functions instead, so eh_alloc.o is not linked; its
+// fallback under a full address space is RobustnessE2E.ProgramOutOfAddressSpace... Read from
+// the object's symbol table (`nm`, binutils); an object without one fails here.
+TEST_F(StartupE2E, TheAgentsCxxRuntimeHasNoExceptionPoolToAllocateAtLoad) {
+  e2e::RunOptions options;
+  options.preload = false;
+  e2e::RunResult r = e2e::run({"nm", "--demangle", e2e::agent_so()}, options);
+  ASSERT_EQ(r.exit_code(), 0) << r.err;
+  EXPECT_NE(r.out.find(" t __cxa_allocate_exception\n"), std::string::npos)
+      << "the agent's own exception allocation is not in the object";
+  EXPECT_NE(r.out.find("ExceptionReserve::take"), std::string::npos);
+  for (const char* pool : {"emergency_pool", "_GLOBAL__sub_I_eh_alloc.cc", "__gnu_cxx::__freeres"})
+    EXPECT_EQ(r.out.find(pool), std::string::npos) << pool << " is linked into the agent";
+}
+
 // A process whose unwind tables are all in the cache maps none of them at start
 // (agent/runtime/unwind/deferred_tables.h): one that never walks (a shell's `true`) never
 // does, one that walks maps them at its first walk, and its stacks are whole.
