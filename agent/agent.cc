@@ -493,10 +493,10 @@ void start_in_this_process() {
   pthread_key_create(&g_thread_exit_key, on_thread_exit_key);
 
   // Before any agent thread, the wall collector's sampler (started by its start()) included:
-  // a thread that asked whether it can have a file table of its own before the probe ran
-  // kept the program's, and its /proc reads then took and closed the program's numbers
-  // (SignalsE2E.TheAgentsDescriptorsNeverTakeTheProgramsNumbers, ~1 run in 5 when the start
-  // was slow).
+  // each reads whether the loader is being debugged when it takes a file table of its own.
+  // (Whether it can have one is probed by the first that asks, in its own thread: a probe
+  // made here, its result read by a thread that raced ahead of it, had kept that thread on
+  // the program's table, SignalsE2E.TheAgentsDescriptorsNeverTakeTheProgramsNumbers.)
   private_files_start();
   g_state->all = make_all_collectors();
   // (Room first: a collector that started is always in `running`, where a failed start
@@ -523,7 +523,7 @@ void start_in_this_process() {
   start_fork_child_record();  // _exit in a fork child dumps first
   atexit(at_exit);
   set_agent_running();
-  log_info("started for {} (pid {}), writing to {}", g_state->exe, getpid(), config().dir);
+  log_info("started for {} (pid {}), writing to {}", g_state->exe, own_pid(), config().dir);
 }
 
 }  // namespace

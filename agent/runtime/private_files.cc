@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 
@@ -19,38 +20,43 @@ int sys_close_range(unsigned first, unsigned last) noexcept {
   return static_cast<int>(syscall(SYS_close_range, first, last, 0));
 }
 
-// Decided once at start (private_files_start): whether the process can borrow its stderr
-// through a pidfd, and whether the loader is being debugged.
-constinit bool g_pidfd_works = false;
+// Whether the loader is being debugged, read at start (private_files_start).
 constinit bool g_loader_debug = false;
+
+// Whether the process can borrow its stderr through a pidfd, probed by the first agent thread
+// that asks (a process that never starts one, a shell's `true`, makes neither call: two
+// system calls, ~2 us here). Both calls are asked something they refuse after the checks a
+// kernel without them (ENOSYS) or a seccomp policy (EPERM, ENOSYS) fails first: pid 0
+// (EINVAL, on every kernel: nothing is ever opened, so a probe made while program threads
+// run takes no number of theirs) and no pidfd (EBADF). The ptrace check pidfd_getfd makes
+// always passes for the caller's own process; what this cannot see is a policy that refuses
+// only a real descriptor (a seccomp filter on the arguments, a security module's check on
+// the received file): there the thread's log lines take program_stderr's /proc fallback.
+bool pidfd_works() noexcept {
+  enum : int { kUnknown, kWorks, kRefused };
+  static constinit std::atomic<int> state{kUnknown};
+  int known = state.load(std::memory_order_acquire);
+  if (known == kUnknown) {
+    const bool open_works = syscall(SYS_pidfd_open, 0, 0) < 0 && errno == EINVAL;
+    const bool works =
+        open_works && syscall(SYS_pidfd_getfd, -1, STDERR_FILENO, 0) < 0 && errno == EBADF;
+    known = works ? kWorks : kRefused;
+    state.store(known, std::memory_order_release);  // (two threads probing agree)
+  }
+  return known == kWorks;
+}
 
 }  // namespace
 
 PROFAGENT_START_PATH
-void private_files_start() noexcept {
-  int saved = errno;
-  g_loader_debug = getenv("LD_DEBUG") != nullptr;
-  // Both calls are asked something they refuse after the checks a kernel without them
-  // (ENOSYS) or a seccomp policy (EPERM, ENOSYS) fails first: an unknown flag (EINVAL), no
-  // pidfd (EBADF). Nothing is opened, so a process start pays two failing system calls, not
-  // four calls and two descriptors (~10 us on a VM). The ptrace check pidfd_getfd makes
-  // always passes for the caller's own process; what this cannot see is a policy that refuses
-  // only a real descriptor (a seccomp filter on the arguments, a security module's check on
-  // the received file): there the thread's log lines take program_stderr's /proc fallback.
-  constexpr unsigned kUnknownFlag = 1u << 30;
-  long opened = syscall(SYS_pidfd_open, getpid(), kUnknownFlag);
-  bool open_works = opened >= 0 || errno == EINVAL;
-  if (opened >= 0) close(static_cast<int>(opened));  // (a later kernel that knows the flag)
-  g_pidfd_works = open_works && syscall(SYS_pidfd_getfd, -1, STDERR_FILENO, 0) < 0 && errno == EBADF;
-  errno = saved;
-}
+void private_files_start() noexcept { g_loader_debug = getenv("LD_DEBUG") != nullptr; }
 
 bool enter_private_file_table() noexcept {
   int saved = errno;
   // Nothing is opened before the table is the thread's own: a descriptor opened in the
   // shared table, even for a moment, could take a number the program is about to use.
   bool can_close_range = sys_close_range(~0U, ~0U) == 0;  // closes nothing, where it exists
-  if (!g_pidfd_works || !can_close_range || unshare(CLONE_FILES) != 0) {
+  if (!can_close_range || !pidfd_works() || unshare(CLONE_FILES) != 0) {
     errno = saved;
     return false;
   }

@@ -13,8 +13,9 @@
 
 namespace profagent {
 
-// At start (the constructor, before the program's main): whether pidfd_open and pidfd_getfd
-// work here, and whether LD_DEBUG is set. Normal context.
+// At start (the constructor, before the program's main): whether LD_DEBUG is set. (Whether
+// pidfd_open and pidfd_getfd work is probed by the first thread that asks for a table.)
+// Normal context.
 void private_files_start() noexcept;
 
 // Gives the calling agent thread its own file table. False (and nothing changed) where the

@@ -6,8 +6,16 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <poll.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
 
 #include <atomic>
 #include <string>
@@ -96,6 +104,52 @@ TEST(PrivateFiles, LogLinesGoToTheProgramsStderrAsItIsThen) {
     CHILD_CHECK(read_some(pipe_fds[0]) == "hello\n");
     close(STDERR_FILENO);  // the last writer: no copy of it lives on in the thread's table
     CHILD_CHECK(read_some(pipe_fds[0]).empty());
+    return "";
+  }));
+}
+
+// A seccomp policy that refuses pidfd_open (EPERM), as a sandboxing program sets after its
+// start: x86-64 only, every other call allowed.
+bool refuse_pidfd_open() {
+  sock_filter filter[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pidfd_open, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  sock_fprog program{static_cast<unsigned short>(sizeof filter / sizeof filter[0]), filter};
+  return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+         prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) == 0;
+}
+
+// Whether a thread can borrow the program's stderr through a pidfd is asked when a thread
+// first wants a table of its own, not at the start (a process that starts no agent thread
+// makes no such call): a policy the program set after the start is seen, and the thread
+// keeps the program's table, its descriptors and log lines as they were without a table of
+// its own. (Probed at start, the answer was "works", the thread took a table of its own and
+// then could not open its pidfd.) The probe itself opens nothing.
+TEST(PrivateFiles, APolicyRefusingPidfdsSetAfterTheStartKeepsThreadsOnTheProgramsTable) {
+  expect_passed(testing::run_in_child([]() -> std::string {
+    private_files_start();
+    CHILD_CHECK(refuse_pidfd_open());
+    const int next_before = dup(STDIN_FILENO);
+    CHILD_CHECK(next_before >= 0);
+    close(next_before);
+    std::atomic<bool> entered{true};
+    std::atomic<int> thread_fd{-1};
+    std::thread agent([&] {
+      entered = enter_private_file_table();
+      thread_fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+    });
+    agent.join();
+    CHILD_CHECK(!entered.load());
+    // The thread's file is in the program's table, at the number the program would get next:
+    // the probe left no descriptor behind.
+    CHILD_CHECK(thread_fd.load() == next_before);
+    CHILD_CHECK(link_of(thread_fd.load()) == "/dev/zero");
     return "";
   }));
 }
