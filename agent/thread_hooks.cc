@@ -24,6 +24,7 @@
 #include "agent/runtime/threads/thread_identity.h"
 #include "agent/runtime/threads/thread_registry.h"
 #include "agent/runtime/unwind/thread_stack.h"
+#include "agent/core/next_symbol.h"
 
 namespace {
 
@@ -80,7 +81,7 @@ using ThrdCreateFn = int (*)(thrd_t*, thrd_start_t, void*);
 constinit std::atomic<ThrdCreateFn> g_real_thrd_create{nullptr};
 
 PROFAGENT_START_PATH ThrdCreateFn lookup_thrd_create() {
-  auto fn = reinterpret_cast<ThrdCreateFn>(dlsym(RTLD_NEXT, "thrd_create"));
+  auto fn = reinterpret_cast<ThrdCreateFn>(profagent::next_symbol("thrd_create"));
   g_real_thrd_create.store(fn, std::memory_order_release);
   return fn;
 }

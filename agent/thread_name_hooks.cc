@@ -13,6 +13,7 @@
 #include <cstdarg>
 
 #include "agent/runtime/threads/thread_identity.h"
+#include "agent/core/next_symbol.h"
 
 namespace {
 
@@ -26,7 +27,7 @@ template <typename Fn>
 Fn real(std::atomic<Fn>& slot, const char* name) {
   Fn fn = slot.load(std::memory_order_acquire);
   if (fn == nullptr) {
-    fn = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, name));
+    fn = reinterpret_cast<Fn>(profagent::next_symbol(name));
     slot.store(fn, std::memory_order_release);
   }
   return fn;

@@ -14,11 +14,12 @@
 
 #include "agent/core/code_layout.h"
 #include "agent/core/raw_syscall.h"
+#include "agent/core/next_symbol.h"
 
 namespace profagent {
 
 PROFAGENT_FORK_PATH SigactionFn real_sigaction() {
-  static SigactionFn fn = reinterpret_cast<SigactionFn>(dlsym(RTLD_NEXT, "sigaction"));
+  static SigactionFn fn = reinterpret_cast<SigactionFn>(next_symbol("sigaction"));
   return fn != nullptr ? fn : &::sigaction;
 }
 

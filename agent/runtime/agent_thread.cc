@@ -20,6 +20,7 @@
 #include "agent/runtime/threads/thread_registry.h"
 #include "agent/core/fork_reset.h"
 #include "agent/core/large_bss.h"
+#include "agent/core/next_symbol.h"
 
 namespace profagent {
 namespace {
@@ -88,7 +89,7 @@ PROFAGENT_FORK_PATH void forget_agent_thread_starts_after_fork() noexcept {
 
 PthreadCreateFn real_pthread_create() {
   static PthreadCreateFn fn =
-      reinterpret_cast<PthreadCreateFn>(dlsym(RTLD_NEXT, "pthread_create"));
+      reinterpret_cast<PthreadCreateFn>(next_symbol("pthread_create"));
   return fn != nullptr ? fn : &pthread_create;
 }
 

@@ -10,6 +10,8 @@
 
 #include <atomic>
 
+#include "agent/core/next_symbol.h"
+
 namespace profagent {
 
 template <typename Table>
@@ -38,7 +40,7 @@ class RealFunctions {
 // The next definition of `name` after the agent's, as a T (nullptr when there is none).
 template <typename T>
 void next_function(const char* name, T* fn) {
-  *fn = reinterpret_cast<T>(dlsym(RTLD_NEXT, name));
+  *fn = reinterpret_cast<T>(next_symbol(name));
 }
 
 }  // namespace profagent

@@ -17,14 +17,15 @@
 #include "agent/runtime/signal_mask.h"
 #include "agent/core/real_sigaction.h"
 #include "agent/core/code_layout.h"
+#include "agent/core/next_symbol.h"
 
 namespace {
 
 using profagent::kSamplingSignal;
 
 template <typename Fn>
-Fn next_symbol(const char* name) {
-  return reinterpret_cast<Fn>(dlsym(RTLD_NEXT, name));
+Fn next_function(const char* name) {
+  return reinterpret_cast<Fn>(profagent::next_symbol(name));
 }
 
 // SIGPROF in a set (bit 26 of its first word, the kernel's view), tested and changed in line:
@@ -152,7 +153,7 @@ __attribute__((visibility("default"))) int sigrelse(int sig) {
 }
 
 __attribute__((visibility("default"))) int sigwaitinfo(const sigset_t* set, siginfo_t* info) {
-  static auto real = next_symbol<int (*)(const sigset_t*, siginfo_t*)>("sigwaitinfo");
+  static auto real = next_function<int (*)(const sigset_t*, siginfo_t*)>("sigwaitinfo");
   if (passes_through()) return real(set, info);
   profagent::hold_sigprof_for_wait(set);
   for (;;) {
@@ -173,7 +174,7 @@ __attribute__((visibility("default"))) int sigwaitinfo(const sigset_t* set, sigi
 
 __attribute__((visibility("default"))) int sigtimedwait(const sigset_t* set, siginfo_t* info,
                                                        const struct timespec* timeout) {
-  static auto real = next_symbol<int (*)(const sigset_t*, siginfo_t*, const struct timespec*)>(
+  static auto real = next_function<int (*)(const sigset_t*, siginfo_t*, const struct timespec*)>(
       "sigtimedwait");
   if (passes_through()) return real(set, info, timeout);
   profagent::hold_sigprof_for_wait(set);
@@ -227,7 +228,7 @@ __attribute__((visibility("default"))) int sigwait(const sigset_t* set, int* sig
 }
 
 __attribute__((visibility("default"))) int signalfd(int fd, const sigset_t* mask, int flags) {
-  static auto real = next_symbol<int (*)(int, const sigset_t*, int)>("signalfd");
+  static auto real = next_function<int (*)(int, const sigset_t*, int)>("signalfd");
   if (!passes_through()) profagent::hold_sigprof_for_wait(mask);
   return real(fd, mask, flags);
 }

@@ -23,6 +23,7 @@
 #include "agent/runtime/unwind/unwind_tables.h"
 #include "agent/runtime/unwind/unwinder.h"
 #include "agent/core/code_layout.h"
+#include "agent/core/next_symbol.h"
 #include "agent/core/large_bss.h"
 
 extern "C" void* __tls_get_addr(void*);  // the dynamic loader's (ld-linux-x86-64.so.2)
@@ -256,7 +257,7 @@ void remember_libc_and_loader_code() noexcept {
   // (_dl_find_object, not dladdr: dladdr also looks for the nearest symbol, a scan of libc's
   // whole symbol table that cost every process start ~14 us on this VM.)
   dl_find_object self, mine, glibc, main;
-  void* first = dlsym(RTLD_DEFAULT, "malloc");
+  void* first = first_symbol("malloc");
   if (first != nullptr &&
       _dl_find_object(reinterpret_cast<void*>(&remember_libc_and_loader_code), &self) == 0 &&
       _dl_find_object(first, &mine) == 0 &&

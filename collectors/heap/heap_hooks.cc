@@ -23,6 +23,7 @@
 #include "collectors/heap/heap_alloc.h"
 #include "collectors/heap/heap_recorder.h"
 #include "collectors/heap/heap_sampler.h"
+#include "agent/core/next_symbol.h"
 
 extern "C" {
 void* __libc_malloc(size_t) noexcept;
@@ -81,7 +82,7 @@ constinit NextAllocator g_next = {
 
 template <typename F>
 F lookup(const char* name, F fallback) {
-  void* f = dlsym(RTLD_NEXT, name);
+  void* f = next_symbol(name);
   return f != nullptr ? reinterpret_cast<F>(f) : fallback;
 }
 

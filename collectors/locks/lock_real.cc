@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "agent/core/code_layout.h"
+#include "agent/core/next_symbol.h"
 
 namespace profagent {
 namespace {
@@ -24,10 +25,8 @@ Fn resolve_into(std::atomic<Fn>* slot, const char* name, const char* version) no
 }  // namespace
 
 void* lookup_real_lock_fn(const char* name, const char* version) noexcept {
-  int saved = errno;
-  void* p = version != nullptr ? dlvsym(RTLD_NEXT, name, version) : nullptr;
-  if (p == nullptr) p = dlsym(RTLD_NEXT, name);
-  errno = saved;
+  void* p = version != nullptr ? next_symbol(name, version) : nullptr;
+  if (p == nullptr) p = next_symbol(name);
   if (p == nullptr) {
     static const char kMsg[] = "profagent: cannot find the real lock function ";
     ssize_t ignored = write(2, kMsg, sizeof kMsg - 1);
