@@ -12,7 +12,7 @@
 
 namespace profagent {
 
-// The allocator below us (dlsym(RTLD_NEXT, ...)).
+// The allocator below us (what dlsym(RTLD_NEXT, ...) finds: agent/core/next_symbol.h).
 // noexcept as glibc declares them: a noexcept hook can then tail-call them.
 struct NextAllocator {
   void* (*malloc)(size_t) noexcept;

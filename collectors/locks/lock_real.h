@@ -1,9 +1,9 @@
 // The real (next in lookup order) pthread/semaphore functions behind the lock and wait
 // hooks. Each slot starts out pointing at a bootstrap function that resolves the real one
-// with dlsym(RTLD_NEXT) (dlvsym for the condition variables, whose default version is
-// GLIBC_2.3.2), stores it in the slot and calls it; an early constructor resolves them all
-// while the process normally has one thread, so a later first use never takes the loader
-// lock. Hooks therefore work before the agent starts, and a hook's fast path is one load and
+// as dlsym(RTLD_NEXT) would (dlvsym for the condition variables, whose default version is
+// GLIBC_2.3.2; agent/core/next_symbol.h), stores it in the slot and calls it; an early
+// constructor resolves them all while the process normally has one thread, so a later first
+// use never takes the loader lock. Hooks therefore work before the agent starts, and a hook's fast path is one load and
 // an indirect tail jump (no null test, no frame). HOOK CONTEXT: resolution may allocate
 // inside dlsym (the heap hooks serve that) and preserves errno. Only in libprofagent.so
 // (hook_sources).
