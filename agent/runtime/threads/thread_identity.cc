@@ -5,12 +5,14 @@
 
 #include <pthread.h>
 #include <sys/prctl.h>
+#include <sys/single_threaded.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstring>
 
+#include "agent/core/process_id.h"
 #include "agent/core/raw_syscall.h"
 #include "agent/core/sample_path.h"
 #include "agent/runtime/threads/thread_registry.h"
@@ -41,7 +43,13 @@ PROFAGENT_START_PATH
 void remember_current_tid() noexcept {
   static std::atomic<bool> fork_handler{false};
   if (!fork_handler.exchange(true)) pthread_atfork(nullptr, nullptr, recache_in_fork_child);
-  t_identity.tid = static_cast<pid_t>(syscall(SYS_gettid));
+  // During the agent's start in a process that never had a second thread (glibc's flag),
+  // the caller is the process's initial thread, whose tid is the pid the start read once
+  // (process_id.h): one system call less at every start. A thread made since asks.
+  const pid_t start_pid = t_start_pid;
+  t_identity.tid = start_pid != 0 && __libc_single_threaded != 0
+                       ? start_pid
+                       : static_cast<pid_t>(syscall(SYS_gettid));
 }
 
 void note_thread_renamed() noexcept {

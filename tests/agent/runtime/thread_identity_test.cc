@@ -8,6 +8,7 @@
 #include <cstring>
 #include <thread>
 
+#include "agent/core/process_id.h"
 #include "agent/runtime/threads/thread_identity.h"
 #include "agent/runtime/threads/thread_registry.h"
 
@@ -23,6 +24,22 @@ TEST(ThreadIdentity, TidIsTheCallersBeforeAndAfterCaching) {
     EXPECT_EQ(current_tid(), gettid_syscall());
   }).join();
   std::thread([] { EXPECT_EQ(current_tid(), gettid_syscall()); }).join();  // its own
+}
+
+// During the agent's start (a StartPid scope) the tid is the pid only on the process's
+// initial thread of a process that never had another (glibc's flag): a thread made since
+// gets its own tid, not the pid the start read. (This test program has had threads: the
+// flag is off, and a started thread's tid is asked of the kernel.)
+TEST(ThreadIdentity, DuringTheStartAThreadMadeSinceGetsItsOwnTid) {
+  std::thread([] {
+    StartPid start;
+    remember_current_tid();
+    EXPECT_EQ(current_tid(), gettid_syscall());
+    EXPECT_NE(current_tid(), getpid());
+  }).join();
+  StartPid start;
+  remember_current_tid();
+  EXPECT_EQ(current_tid(), gettid_syscall());
 }
 
 TEST(ThreadIdentity, ForkChildSeesItsOwnTid) {
