@@ -150,7 +150,13 @@ bool install_sampling_signal() {
                                                              : current.sa_handler != SIG_DFL;
   if (program_has_handler)
     log_info("sharing SIGPROF with the program's own handler (installed before the agent)");
-  set_program_sigprof_action(current);
+  // The usual plain default action, with nothing recorded yet, is what the zeroed record
+  // already says: not written, so a start makes no two mask changes for it (only the kernel's
+  // word of sa_mask counts: libc leaves the rest of the mask as its own stack had it).
+  const bool plain_default = current.sa_handler == SIG_DFL && current.sa_flags == 0 &&
+                             kernel_mask_word(&current.sa_mask) == 0;
+  if (!plain_default || g_program_sequence.load(std::memory_order_acquire) != 0)
+    set_program_sigprof_action(current);
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_sigaction = dispatch;

@@ -339,6 +339,32 @@ TEST(SamplingSignal, AHandlerTheProgramSetBeforeInstallationIsForwardedTo) {
   }));
 }
 
+// The usual case at a start: SIGPROF at its plain default. Installation records nothing (the
+// zeroed record already is the default: no mask changes for it), and the program's own
+// SIGPROF still kills the process as without the agent.
+TEST(SamplingSignal, TheDefaultDispositionAtInstallationStaysTheProgramsDefault) {
+  if (sampling_signal_owned()) GTEST_SKIP() << "the dispatcher is already installed here";
+  auto result = run_in_child([]() -> std::string {
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    CHILD_CHECK(sigaction(SIGPROF, &dfl, nullptr) == 0);  // the real one: no interposer here
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPROF);
+    pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+    CHILD_CHECK(install_sampling_signal());
+    struct sigaction seen;
+    program_sigprof_action(&seen);
+    CHILD_CHECK(seen.sa_handler == SIG_DFL && (seen.sa_flags & SA_SIGINFO) == 0);
+    kill(getpid(), SIGPROF);
+    return "survived the program's SIGPROF with SIG_DFL";
+  });
+  EXPECT_TRUE(WIFSIGNALED(result.status) && WTERMSIG(result.status) == SIGPROF)
+      << result.message << " (status " << result.status << ")";
+  EXPECT_EQ(result.message, "");
+}
+
 TEST(SamplingSignal, AClockRequestOnARunningThreadReachesItAndAGoneThreadIsEsrch) {
   expect_passed(run_in_child([]() -> std::string {
     if (std::string e = set_up_child(); !e.empty()) return e;
