@@ -39,8 +39,7 @@ struct Gate {
   std::atomic<int> nested{0};
   std::atomic<bool> wait_ran_out{false};  // a fork gave up waiting; none waits till it is free
   std::atomic<uint64_t> generation{0};  // bumped in every fork child
-  std::atomic<int64_t> began_unix{0};  // last_fork_time(), written by the child
-  std::atomic<int64_t> began_monotonic{0};
+  std::atomic<int64_t> began_monotonic{0};  // last_fork_time(), written by the child
 };
 alignas(64) constinit Gate g_gate;
 constinit thread_local int t_depth __attribute__((tls_model("initial-exec"))) = 0;
@@ -59,12 +58,13 @@ timespec deadline_after(int64_t nanos) {
   return t;
 }
 
-// Read by the child, with system calls in line (the vDSO's and libc's clock pages are ones a
-// shell's child that execs at once touches for nothing else), on the page its gate reset
+// Read by the child, with a system call in line (the vDSO's and libc's clock pages are ones
+// a shell's child that execs at once touches for nothing else), on the page its gate reset
 // writes anyway: a parent that noted it before each fork wrote that page at every fork, a
-// copy of it whenever the page was still held elsewhere (its last child not yet freed).
+// copy of it whenever the page was still held elsewhere (its last child not yet freed). The
+// monotonic clock only: the wall-clock time of the fork is derived from it when a profile
+// asks (last_fork_time), so a child that execs at once makes one clock call, not two.
 PROFAGENT_FORK_PATH void note_fork_time_in_child() {
-  g_gate.began_unix.store(clock_nanos_by_syscall(CLOCK_REALTIME), std::memory_order_relaxed);
   g_gate.began_monotonic.store(clock_nanos_by_syscall(CLOCK_MONOTONIC),
                                std::memory_order_relaxed);
 }
@@ -149,9 +149,17 @@ uint64_t fork_generation() noexcept {
   return g_gate.generation.load(std::memory_order_relaxed);
 }
 
-PROFAGENT_FORK_PATH ForkTime last_fork_time() noexcept {
-  return {g_gate.began_unix.load(std::memory_order_relaxed),
-          g_gate.began_monotonic.load(std::memory_order_relaxed)};
+PROFAGENT_FORK_PATH int64_t last_fork_monotonic_nanos() noexcept {
+  return g_gate.began_monotonic.load(std::memory_order_relaxed);
+}
+
+ForkTime last_fork_time() noexcept {
+  const int64_t began = last_fork_monotonic_nanos();
+  if (began == 0) return {};
+  // The wall clock now, less the monotonic time since the fork (both advance alike; a step
+  // of the wall clock since the fork moves the fork's wall-clock time with it).
+  const int64_t mono = monotonic_nanos();
+  return {unix_nanos() - (mono - began), began};
 }
 
 int64_t fork_gate_wait_nanos() noexcept { return g_wait_nanos.load(std::memory_order_relaxed); }

@@ -37,9 +37,10 @@ class ForkGateSection {
   uint64_t generation_ = 0;  // the process's fork generation when the lock was taken
 };
 
-// When this process, a fork child, began (CLOCK_REALTIME and CLOCK_MONOTONIC, ns, read by its
-// gate's fork handler with system calls in line, before the agent's own handler runs; zeros
-// in a process that no fork made): where a fork child's windows start. The parent writes
+// When this process, a fork child, began (CLOCK_REALTIME and CLOCK_MONOTONIC, ns; zeros in a
+// process that no fork made): where a fork child's windows start. Its gate's fork handler
+// reads the monotonic clock with a system call in line, before the agent's own handler runs;
+// the wall-clock time is derived from it here (two vDSO clock reads). The parent writes
 // nothing for it (a write before each fork copied the gate's page whenever its last child
 // still held it). Any context.
 struct ForkTime {
@@ -47,6 +48,8 @@ struct ForkTime {
   int64_t monotonic_nanos = 0;
 };
 ForkTime last_fork_time() noexcept;
+// The monotonic part alone, with no clock read: for the fork child's own handlers.
+int64_t last_fork_monotonic_nanos() noexcept;
 
 // A number every fork child's gate handler changes (bumped): state tagged with it tells a
 // fork child's own from its parent's without a system call. Any context.

@@ -107,7 +107,7 @@ PROFAGENT_FORK_PATH void CpuCollector::on_fork_child() noexcept {
   if (lock_was_held || !thread_cpu_.empty()) new (&thread_cpu_) std::map<int32_t, ThreadCpu>;
   // (The window's start: the fork's, read by build(), Window::pid.) The new timer's first
   // expiration is drawn from the fork's monotonic time (a clock read if none was noted).
-  int64_t fork_mono = last_fork_time().monotonic_nanos;
+  int64_t fork_mono = last_fork_monotonic_nanos();
   if (fork_mono == 0) fork_mono = monotonic_nanos();
   // Last: a sample the new timer delivers finds the rest reset.
   g_timers.reset_after_fork(running_ && state.active.load(), static_cast<uint64_t>(fork_mono));
