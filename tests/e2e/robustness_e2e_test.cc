@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <random>
 #include <regex>
@@ -496,7 +497,11 @@ TEST_F(RobustnessE2E, ProgramLoweringItsOwnAddressSpaceLimitGetsAsMuchMemoryAsWi
   expect_identical({"bash", "-c", script}, "", 300, "15000000\nallocated 1536 MiB\n");
   // A limit set as what is mapped plus 64 MiB counted the reservation in: the program gets
   // its 64 MiB, no more (its 1 MiB objects, all sampled, are placed in the reservation, which
-  // takes no new address space: it got 444 of them while the reservation stayed whole).
+  // takes no new address space: it got 444 of them while the reservation stayed whole). Counted
+  // in MiB: the agent's own later mappings take a few of them, and a mapping of its that was
+  // there when the program read its size and is gone since gives one back (63 without the
+  // agent, 63 or 64 with it here; compared in 8 MiB steps, 64 fell in the next step in ~1 run
+  // in 6, the build before this change too).
   const char* relative = R"PY(
 import resource
 mapped = int(open("/proc/self/statm").read().split()[0]) * resource.getpagesize()
@@ -505,7 +510,7 @@ blocks = []
 try:
     for i in range(1000): blocks.append(bytearray(1 << 20))
 except MemoryError: pass
-print(len(blocks) // 8)
+print(len(blocks))
 )PY";
   e2e::RunOptions with;
   with.env = all_profiles_on(dir_);
@@ -515,7 +520,10 @@ print(len(blocks) // 8)
   ASSERT_EQ(rb.exit_code(), 0) << rb.err;
   e2e::RunResult ra = e2e::run({"/usr/bin/python3", "-c", relative}, with);
   EXPECT_EQ(ra.exit_code(), 0) << ra.err;
-  EXPECT_EQ(ra.out, rb.out) << ra.err;  // (in 8 MiB steps: the agent's own pages count too)
+  const int without_agent = atoi(rb.out.c_str()), with_agent = atoi(ra.out.c_str());
+  EXPECT_GE(without_agent, 56) << rb.out;  // (the 64 MiB, less the program's own growth)
+  EXPECT_GE(with_agent, without_agent - 8) << ra.out << ra.err;
+  EXPECT_LE(with_agent, without_agent + 2) << ra.out << ra.err;
 }
 
 TEST_F(RobustnessE2E, CppProgramWithExceptionsTemplatesAndMutexesIsIdentical) {
