@@ -17,10 +17,10 @@ constinit std::atomic<int64_t> g_mono0{0};
 
 }  // namespace
 
-PROFAGENT_START_PATH void cost_clock_start() noexcept {
+PROFAGENT_START_PATH void cost_clock_start(int64_t monotonic_now) noexcept {
   // glibc's cached CPUID (no CPUID instruction here: it traps to the hypervisor in a VM).
   bool invariant = CPU_FEATURE_PRESENT(INVARIANT_TSC);
-  g_mono0.store(monotonic_nanos(), std::memory_order_relaxed);
+  g_mono0.store(monotonic_now, std::memory_order_relaxed);
   g_tsc0.store(__rdtsc(), std::memory_order_relaxed);
   g_cost_clock_tsc.store(invariant, std::memory_order_relaxed);
 }

@@ -18,6 +18,7 @@
 #include "agent/runtime/sampling_signal.h"
 #include "agent/runtime/signal_mask.h"
 #include "agent/runtime/threads/thread_registry.h"
+#include "collectors/common/self_stats.h"
 #include "collectors/cpu/cpu_signal_handler.h"
 #include "agent/core/fork_gate.h"
 #include "agent/core/fork_reset.h"
@@ -54,8 +55,12 @@ bool CpuCollector::start(const Config& config) {
   set_cpu_sample_handler(cpu_sample_handler);
   if (!install_sampling_signal()) return false;
   set_sigprof_hold_listener(hold_current_thread_timer);
-  dump_window_.start_unix = unix_nanos();
-  dump_window_.start_mono = monotonic_nanos();
+  // (At the agent's start, its own start time: no clock read. Later, an observation window's
+  // start, now.)
+  const bool agent_starting = t_start_pid != 0;
+  dump_window_.start_unix = agent_starting ? self_stats_start_unix_nanos() : unix_nanos();
+  dump_window_.start_mono = agent_starting ? self_stats_start_monotonic_nanos()
+                                           : monotonic_nanos();
   dump_window_.pid = own_pid();
   state.active.store(true, std::memory_order_release);
   running_ = true;
@@ -240,8 +245,10 @@ PROFAGENT_START_PATH bool CpuCollector::gathered_nothing() noexcept {
     return false;
   // A drain charges a thread that keeps SIGPROF blocked with its unsampled CPU time, from
   // two periods on: none can have that while the whole process used less.
-  timespec used;
-  if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &used) != 0 ||
+  // (A CPU clock is a system call either way: in line, not through libc and the vDSO.)
+  timespec used{};
+  if (raw_syscall(SYS_clock_gettime, CLOCK_PROCESS_CPUTIME_ID, reinterpret_cast<long>(&used)) !=
+          0 ||
       used.tv_sec * 1000000000LL + used.tv_nsec >= 2 * period_nanos_)
     return false;
   std::unique_lock<std::mutex> lock(mutex_, std::try_to_lock);  // (never waited for)

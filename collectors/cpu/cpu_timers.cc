@@ -14,6 +14,9 @@
 #include <cstring>
 #include <random>
 
+#include <x86intrin.h>
+
+#include "agent/core/clock.h"
 #include "agent/core/code_layout.h"
 #include "agent/core/raw_syscall.h"
 #include "agent/runtime/sampling_signal.h"
@@ -131,9 +134,7 @@ PROFAGENT_FORK_PATH bool CpuTimers::arm(pid_t tid, bool own_thread) noexcept {
     return false;
   }
   slot->timer = timer;
-  timespec cpu{};
-  clock_gettime(clock, &cpu);
-  slot->armed_cpu = cpu.tv_sec * 1000000000LL + cpu.tv_nsec;
+  slot->armed_cpu = clock_nanos_by_syscall(clock);  // (a CPU clock: a system call either way)
   slot->tid.store(tid, std::memory_order_release);
   if (own_thread) t_slot = index_of(*slot);
   g_live.fetch_add(1);
@@ -161,11 +162,11 @@ bool CpuTimers::take_stopped_for_hold(const Armed& armed) noexcept {
          slot.stopped_for_hold.exchange(false, std::memory_order_relaxed);
 }
 
-// running_timer(seed) seeded from the clock and the calling thread's tid.
+// running_timer(seed) seeded from the time-stamp counter and the calling thread's tid (no
+// clock read: a start that reads none through the vDSO faults in neither its data page nor
+// libc's clock_gettime).
 PROFAGENT_FORK_PATH itimerspec CpuTimers::running_timer() const noexcept {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return running_timer(static_cast<uint64_t>(ts.tv_nsec) ^
+  return running_timer(static_cast<uint64_t>(__rdtsc()) ^
                        (static_cast<uint64_t>(current_tid()) << 32));
 }
 

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include <clocale>
 #include <cstdio>
@@ -22,6 +23,22 @@ ProfileBuilder heap_builder() {
   return ProfileBuilder(ProfileShape{{{"alloc_objects", "count"}, {"alloc_space", "bytes"},
                                       {"inuse_objects", "count"}, {"inuse_space", "bytes"}},
                                      {"space", "bytes"}, 524288, ""});
+}
+
+// The start reads both clocks with system calls in line (no vDSO page touched by a process
+// that ends at once); the times it keeps are the clocks' at that moment.
+TEST(SelfStats, TheStartKeepsBothClocksAsTheyWereThen) {
+  timespec mono_before, unix_before, mono_after, unix_after;
+  clock_gettime(CLOCK_MONOTONIC, &mono_before);
+  clock_gettime(CLOCK_REALTIME, &unix_before);
+  self_stats_start();
+  clock_gettime(CLOCK_MONOTONIC, &mono_after);
+  clock_gettime(CLOCK_REALTIME, &unix_after);
+  auto nanos = [](const timespec& t) { return t.tv_sec * 1'000'000'000LL + t.tv_nsec; };
+  EXPECT_GE(self_stats_start_monotonic_nanos(), nanos(mono_before));
+  EXPECT_LE(self_stats_start_monotonic_nanos(), nanos(mono_after));
+  EXPECT_GE(self_stats_start_unix_nanos(), nanos(unix_before));
+  EXPECT_LE(self_stats_start_unix_nanos(), nanos(unix_after));
 }
 
 TEST(SelfStats, CostsAndLostAreCounted) {
