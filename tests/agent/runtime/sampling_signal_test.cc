@@ -310,6 +310,17 @@ TEST(SamplingSignal, AProgramWithTheDefaultDispositionDiesOfItsOwnSigprof) {
   EXPECT_EQ(result.message, "");
 }
 
+// In a child: the program's disposition of SIGPROF set (the real sigaction: no interposer
+// here), SIGPROF unblocked, then the dispatcher installed over it.
+bool install_over_programs(const struct sigaction& program) {
+  if (sigaction(SIGPROF, &program, nullptr) != 0) return false;
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPROF);
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  return install_sampling_signal();
+}
+
 TEST(SamplingSignal, AHandlerTheProgramSetBeforeInstallationIsForwardedTo) {
   if (sampling_signal_owned()) GTEST_SKIP() << "the dispatcher is already installed here";
   expect_passed(run_in_child([]() -> std::string {
@@ -317,12 +328,7 @@ TEST(SamplingSignal, AHandlerTheProgramSetBeforeInstallationIsForwardedTo) {
     memset(&program, 0, sizeof program);
     program.sa_sigaction = on_program;
     program.sa_flags = SA_SIGINFO;
-    CHILD_CHECK(sigaction(SIGPROF, &program, nullptr) == 0);  // the real one: no interposer here
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGPROF);
-    pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
-    CHILD_CHECK(install_sampling_signal());
+    CHILD_CHECK(install_over_programs(program));
     struct sigaction seen;
     program_sigprof_action(&seen);
     CHILD_CHECK(seen.sa_sigaction == on_program);
@@ -348,12 +354,7 @@ TEST(SamplingSignal, TheDefaultDispositionAtInstallationStaysTheProgramsDefault)
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
-    CHILD_CHECK(sigaction(SIGPROF, &dfl, nullptr) == 0);  // the real one: no interposer here
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGPROF);
-    pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
-    CHILD_CHECK(install_sampling_signal());
+    CHILD_CHECK(install_over_programs(dfl));
     struct sigaction seen;
     program_sigprof_action(&seen);
     CHILD_CHECK(seen.sa_handler == SIG_DFL && (seen.sa_flags & SA_SIGINFO) == 0);
