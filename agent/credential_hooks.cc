@@ -9,9 +9,8 @@
 //   waits: its worker, become `nobody`, could not make it), only at a point where the agent
 //   may run normal code (the thread-start rule, agent/runtime/thread_start_point.h: not in a
 //   handler over malloc, not in a vfork child).
-// errno is the call's. The real functions are looked up when the library loads or before the
-// process has a second thread (agent/runtime/real_functions.h: a vfork child may make these
-// calls, and must not call dlsym).
+// errno is the call's. The real functions are looked up when the library loads (a vfork
+// child may make these calls, and must not call dlsym).
 #include <errno.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -51,9 +50,7 @@ PROFAGENT_START_PATH void fill(Functions& f) {
 
 constinit profagent::RealFunctions<Functions> g_real{fill};
 
-__attribute__((constructor(102))) PROFAGENT_START_PATH void resolve_at_load() {
-  profagent::resolve_at_load_or_later([]() noexcept { g_real.resolve(); });
-}
+__attribute__((constructor(102))) PROFAGENT_START_PATH void resolve_at_load() { g_real.resolve(); }
 
 // What the process's start user must do before it becomes another (no-op when done).
 void before_the_switch() {

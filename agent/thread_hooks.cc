@@ -25,7 +25,6 @@
 #include "agent/runtime/threads/thread_registry.h"
 #include "agent/runtime/unwind/thread_stack.h"
 #include "agent/core/next_symbol.h"
-#include "agent/runtime/real_functions.h"
 
 namespace {
 
@@ -75,10 +74,9 @@ int create_program_thread(pthread_t* thread, const pthread_attr_t* attr, ThreadS
   return rc;
 }
 
-// glibc's thrd_create, looked up when the library loads or before a second thread exists
-// (agent/runtime/real_functions.h; a lookup with threads running would take the loader's
-// lock: a dlopen'ed constructor calling thrd_create meanwhile could wait on it while holding
-// the loader's lock).
+// glibc's thrd_create, looked up when the library loads (a lookup at the first call would
+// take the loader's lock inside a C++ init guard: a dlopen'ed constructor calling
+// thrd_create meanwhile could wait on the guard while holding the loader's lock).
 using ThrdCreateFn = int (*)(thrd_t*, thrd_start_t, void*);
 constinit std::atomic<ThrdCreateFn> g_real_thrd_create{nullptr};
 
@@ -89,11 +87,10 @@ PROFAGENT_START_PATH ThrdCreateFn lookup_thrd_create() {
 }
 
 __attribute__((constructor(102))) PROFAGENT_START_PATH void resolve_thrd_create_at_load() {
-  profagent::resolve_at_load_or_later([]() noexcept { lookup_thrd_create(); });
+  lookup_thrd_create();
 }
 
 ThrdCreateFn real_thrd_create() {
-  profagent::resolve_kept_functions();  // (a second thread is on its way)
   ThrdCreateFn fn = g_real_thrd_create.load(std::memory_order_acquire);
   return fn != nullptr ? fn : lookup_thrd_create();  // only before this library's constructors
 }

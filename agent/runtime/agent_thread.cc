@@ -21,7 +21,6 @@
 #include "agent/core/fork_reset.h"
 #include "agent/core/large_bss.h"
 #include "agent/core/next_symbol.h"
-#include "agent/runtime/real_functions.h"
 
 namespace profagent {
 namespace {
@@ -89,10 +88,6 @@ PROFAGENT_FORK_PATH void forget_agent_thread_starts_after_fork() noexcept {
 }
 
 PthreadCreateFn real_pthread_create() {
-  // Every thread, the program's (thread_hooks.cc) or the agent's, is made through here: the
-  // hooks' real functions kept for later are looked up while the process still has one
-  // thread (real_functions.h).
-  resolve_kept_functions();
   static PthreadCreateFn fn =
       reinterpret_cast<PthreadCreateFn>(next_symbol("pthread_create"));
   return fn != nullptr ? fn : &pthread_create;

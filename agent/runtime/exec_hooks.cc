@@ -56,11 +56,9 @@ PROFAGENT_START_PATH void fill(Functions& f) {
 
 constinit profagent::RealFunctions<Functions> g_real{fill};
 
-// At load, right after the agent's constructor (priority 101), or later (real_functions.h):
-// no hook ever calls dlsym, which a vfork child must not.
-__attribute__((constructor(102))) PROFAGENT_START_PATH void resolve_at_load() {
-  profagent::resolve_at_load_or_later([]() noexcept { g_real.resolve(); });
-}
+// At load, right after the agent's constructor (priority 101): no hook ever calls dlsym,
+// which a vfork child must not.
+__attribute__((constructor(102))) PROFAGENT_START_PATH void resolve_at_load() { g_real.resolve(); }
 
 // The real exec, with SIGPROF as the program left it: an ignored SIGPROF stays ignored in the
 // new program (sampling_signal.h); put back if the exec fails.

@@ -70,7 +70,7 @@ constinit profagent::RealFunctions<Functions> g_real{fill};
 void reset_locks_in_fork_child();
 
 __attribute__((constructor(102))) PROFAGENT_START_PATH void resolve_at_load() {
-  profagent::resolve_at_load_or_later([]() noexcept { g_real.resolve(); });
+  g_real.resolve();
   // A thread of the parent may have held one of the locks at fork(): only this thread
   // exists in the child.
   pthread_atfork(nullptr, nullptr, reset_locks_in_fork_child);

@@ -10,7 +10,6 @@
 
 #include "agent/core/code_layout.h"
 #include "agent/core/next_symbol.h"
-#include "agent/runtime/real_functions.h"
 
 namespace profagent {
 namespace {
@@ -94,18 +93,15 @@ constinit RealLockFns g_real_lock = {PROFAGENT_LOCK_FNS(BOOT)};
 
 namespace {
 
-// Resolves every slot before the process has a second thread: at load when it already has
-// one, else when it makes its second (or forks; agent/runtime/real_functions.h). A use before
-// that resolves its own slot, on the only thread (the table lookup takes no lock). So a later
-// first use never takes the loader lock, which a thread inside dlopen could hold while it
-// waits for a lock whose hook is resolving; and a process that never locks looks none up.
+// Resolves every slot early (before the program's own constructors that come after
+// libprofagent.so), while the process normally has one thread: a later first use then never
+// takes the loader lock, which a thread inside dlopen could hold while it waits for a lock
+// whose hook is resolving.
 #define EARLY(field, name, version) \
   resolve_into(&g_real_lock.field, name, version[0] ? version : nullptr);
 
-PROFAGENT_START_PATH void resolve_every_slot() noexcept { PROFAGENT_LOCK_FNS(EARLY) }
-
 __attribute__((constructor(101))) PROFAGENT_START_PATH void resolve_early() {
-  resolve_at_load_or_later(resolve_every_slot);
+  PROFAGENT_LOCK_FNS(EARLY)
 }
 
 }  // namespace
