@@ -15,6 +15,12 @@
 #include "agent/core/exception_reserve.h"
 #include "agent/core/large_bss.h"
 
+// The sizes below are libstdc++'s on x86-64 (unchanged since GCC 4.x); any other target or
+// runtime must check them first.
+#if !defined(__x86_64__) || !defined(__GLIBCXX__)
+#error "cxx_exception_memory.cc knows libstdc++'s exception header sizes on x86-64 only"
+#endif
+
 namespace {
 
 // The runtime's header in front of each thrown object, __cxa_refcounted_exception (in

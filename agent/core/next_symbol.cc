@@ -8,6 +8,7 @@
 #include <sys/auxv.h>
 #include <sys/single_threaded.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -65,11 +66,13 @@ PROFAGENT_START_PATH uint32_t gnu_hash_of(const char* name) {
   return h;
 }
 
-// The name of the object's version with index `ndx` (its definitions; index 1 is the
-// object's own name), nullptr if it defines none.
+// The name of the object's version with index `ndx`, nullptr if it defines none. Its base
+// version (the object's own name, VER_FLG_BASE) has none: the loader records no name for it,
+// so a lookup by version never matches it.
 PROFAGENT_START_PATH const char* version_name(const Tables& t, ElfW(Half) ndx) {
   for (const ElfW(Verdef)* def = t.verdef; def != nullptr;) {
     if (def->vd_ndx == ndx) {
+      if ((def->vd_flags & VER_FLG_BASE) != 0) return nullptr;
       const auto* aux = reinterpret_cast<const ElfW(Verdaux)*>(
           reinterpret_cast<const char*>(def) + def->vd_aux);
       return t.strings + aux->vda_name;
@@ -91,19 +94,27 @@ PROFAGENT_START_PATH bool needs_the_loader(const ElfW(Sym)& sym) {
 }
 
 // The loader's check_match for one candidate whose hash matched (dl-lookup.c), up to the
-// version rules: defined, of a type a lookup may find, not local, of that name.
+// version rules: defined, of a type a lookup may find, of that name. (Its binding is looked
+// at once the object's candidate is chosen: a local one ends the search in that object.)
 PROFAGENT_START_PATH bool may_match(const Tables& t, const ElfW(Sym)& sym, const char* name) {
   const int type = ELF64_ST_TYPE(sym.st_info);
-  if (sym.st_value == 0 && type != STT_TLS) return false;
+  if (sym.st_value == 0 && sym.st_shndx != SHN_ABS && type != STT_TLS) return false;
   if (sym.st_shndx == SHN_UNDEF && sym.st_value == 0) return false;
   if (type != STT_NOTYPE && type != STT_OBJECT && type != STT_FUNC && type != STT_COMMON &&
       type != STT_TLS && type != STT_GNU_IFUNC)
     return false;
-  if (ELF64_ST_BIND(sym.st_info) == STB_LOCAL) return false;
   return strcmp(t.strings + sym.st_name, name) == 0;
 }
 
+// The object's chosen candidate, as the loader takes it: a global or weak definition is the
+// answer, a local one is ignored (the search goes on in the next object), one the loader
+// turns into an address itself is left to it.
 enum class InObject { kFound, kAbsent, kAskTheLoader };
+
+PROFAGENT_START_PATH InObject chosen(const ElfW(Sym)& sym) {
+  if (ELF64_ST_BIND(sym.st_info) == STB_LOCAL) return InObject::kAbsent;
+  return needs_the_loader(sym) ? InObject::kAskTheLoader : InObject::kFound;
+}
 
 // One object's definition of `name`, by the loader's rules: with a version, the symbol of
 // exactly that version (dlvsym); without, an unversioned symbol, else the one version that
@@ -134,33 +145,34 @@ PROFAGENT_START_PATH InObject find_in(const Tables& t, const char* name, uint32_
         const char* defined = t.versym != nullptr ? version_name(t, tag & 0x7fff) : version;
         if (defined != nullptr && strcmp(defined, version) == 0) {
           *found = &sym;
-          return needs_the_loader(sym) ? InObject::kAskTheLoader : InObject::kFound;
+          return chosen(sym);
         }
       } else if (t.versym != nullptr && (tag & 0x7fff) >= 2) {
         if ((tag & 0x8000) == 0 && versions++ == 0) versioned = &sym;
       } else {
         *found = &sym;
-        return needs_the_loader(sym) ? InObject::kAskTheLoader : InObject::kFound;
+        return chosen(sym);
       }
     }
     if ((entry & 1) != 0) break;
   }
   if (versions != 1) return InObject::kAbsent;
   *found = versioned;
-  return needs_the_loader(*versioned) ? InObject::kAskTheLoader : InObject::kFound;
+  return chosen(*versioned);
 }
 
 }  // namespace
 
 namespace {
 
-// The search from `map` on, through the end of the loader's list.
+// The search from `map` on, through `count` objects of the loader's list at most.
 PROFAGENT_START_PATH
-Answer look_up_from(const link_map* map, const char* name, const char* version, void** found) {
+Answer look_up_from(const link_map* map, int count, const char* name, const char* version,
+                    void** found) {
   const uint32_t hash = gnu_hash_of(name);
   // (The vDSO is on the loader's list but not in its search scope: dlsym finds nothing there.)
   const uintptr_t vdso = getauxval(AT_SYSINFO_EHDR);
-  for (; map != nullptr; map = map->l_next) {
+  for (; map != nullptr && count > 0; map = map->l_next, --count) {
     if (vdso != 0 && map->l_addr == vdso) continue;
     const Tables t = tables_of(map);
     if (t.gnu_hash == nullptr) {
@@ -170,8 +182,8 @@ Answer look_up_from(const link_map* map, const char* name, const char* version, 
     if (t.symbols == nullptr || t.strings == nullptr) return Answer::kAskTheLoader;
     const ElfW(Sym)* sym = nullptr;
     switch (find_in(t, name, hash, version, &sym)) {
-      case InObject::kFound:
-        *found = reinterpret_cast<void*>(t.bias + sym->st_value);
+      case InObject::kFound:  // (an absolute symbol's value is its address)
+        *found = reinterpret_cast<void*>((sym->st_shndx == SHN_ABS ? 0 : t.bias) + sym->st_value);
         return Answer::kFound;
       case InObject::kAskTheLoader:
         return Answer::kAskTheLoader;
@@ -185,30 +197,42 @@ Answer look_up_from(const link_map* map, const char* name, const char* version, 
 }  // namespace
 
 PROFAGENT_START_PATH
-Answer look_up_after(uintptr_t after, const char* name, const char* version,
-                     void** found) noexcept {
+Answer look_up_after(uintptr_t after, const char* name, const char* version, void** found,
+                     int objects) noexcept {
   const link_map* map = _r_debug.r_map;
-  while (map != nullptr && map->l_addr != after) map = map->l_next;
-  if (map == nullptr) return Answer::kAskTheLoader;
-  return look_up_from(map->l_next, name, version, found);
+  while (map != nullptr && objects > 0 && map->l_addr != after) {
+    map = map->l_next;
+    --objects;
+  }
+  if (map == nullptr || objects == 0) return Answer::kAskTheLoader;
+  return look_up_from(map->l_next, objects - 1, name, version, found);
 }
 
 PROFAGENT_START_PATH
-Answer look_up_first(const char* name, void** found) noexcept {
-  return look_up_from(_r_debug.r_map, name, nullptr, found);
+Answer look_up_first(const char* name, void** found, int objects) noexcept {
+  return look_up_from(_r_debug.r_map, objects, name, nullptr, found);
+}
+
+// How many objects of the loader's list the lookups read (0: none, ask dlsym): those there
+// when the agent first looked while the process had one thread and the list was whole (the
+// program's start). The loader appends an object it loads at the end of its list and never
+// unloads one a process started with, so these entries stay as they are whatever another
+// thread loads meanwhile, and a walk never reaches one being added; an object loaded later (a
+// dlopen'ed plugin, RTLD_LOCAL or not) is left to dlsym.
+namespace {
+constinit std::atomic<int> g_listed{0};
+}  // namespace
+
+PROFAGENT_START_PATH int listed_objects() noexcept {
+  if (const int n = g_listed.load(std::memory_order_acquire); n != 0) return n;
+  if (__libc_single_threaded == 0 || _r_debug.r_state != r_debug::RT_CONSISTENT) return 0;
+  int n = 0;
+  for (const link_map* map = _r_debug.r_map; map != nullptr; map = map->l_next) ++n;
+  g_listed.store(n, std::memory_order_release);
+  return n;
 }
 
 }  // namespace next_symbol_detail
-
-namespace {
-
-// Whether the loader's list may be read without its lock: no other thread could be changing
-// it (the process never had one), and no change is half done.
-PROFAGENT_START_PATH bool list_is_still() {
-  return __libc_single_threaded != 0 && _r_debug.r_state == r_debug::RT_CONSISTENT;
-}
-
-}  // namespace
 
 // (A name none of the objects defines is asked of the loader too, in both: its answer is the
 // one that counts, and such a lookup is rare.)
@@ -216,8 +240,9 @@ PROFAGENT_START_PATH
 void* first_symbol(const char* name) noexcept {
   const int saved = errno;
   void* found = nullptr;
-  if (!list_is_still() ||
-      next_symbol_detail::look_up_first(name, &found) != next_symbol_detail::Answer::kFound)
+  const int objects = next_symbol_detail::listed_objects();
+  if (objects == 0 || next_symbol_detail::look_up_first(name, &found, objects) !=
+                          next_symbol_detail::Answer::kFound)
     found = dlsym(RTLD_DEFAULT, name);
   errno = saved;
   return found;
@@ -228,9 +253,10 @@ void* next_symbol(const char* name, const char* version) noexcept {
   using next_symbol_detail::Answer;
   const int saved = errno;
   void* found = nullptr;
-  if (!list_is_still() ||
-      next_symbol_detail::look_up_after(reinterpret_cast<uintptr_t>(&__ehdr_start), name,
-                                        version, &found) != Answer::kFound)
+  const int objects = next_symbol_detail::listed_objects();
+  const auto self = reinterpret_cast<uintptr_t>(&__ehdr_start);
+  if (objects == 0 ||
+      next_symbol_detail::look_up_after(self, name, version, &found, objects) != Answer::kFound)
     found = version != nullptr ? dlvsym(RTLD_NEXT, name, version) : dlsym(RTLD_NEXT, name);
   errno = saved;
   return found;

@@ -4,15 +4,17 @@
 // its error catching, the caller's object found again each time) and the agent looks up ~58
 // names at every load, before the program's main: ~15 us of each `/bin/true`.
 //
-// The table lookup runs only while the loader's list of objects cannot change under it: the
-// process has never had a second thread (glibc's __libc_single_threaded) and the loader's
-// debug state says the list is consistent (no dlopen half done). It searches the objects
-// loaded after the agent, in their load order (for the objects a process starts with, the
-// loader's own search order after the agent, as RTLD_NEXT searches), and applies the loader's
-// rules: the default, non-hidden version for a name alone, the exact version otherwise.
-// Anything it does not answer itself (a name none of those objects defines, an IFUNC, an
-// object without a GNU hash table, a later call with threads running) goes to dlsym/dlvsym.
-// NORMAL CONTEXT, at load and in hooks (the fallback takes the loader's lock).
+// The table lookup reads the objects the process started with: the loader's list as it was
+// when the agent first looked, while the process had one thread and the list was whole (no
+// dlopen half done), normally at load. The loader only appends to that list and never unloads
+// an object a process started with, so those entries can be read without its lock from then
+// on. It searches the ones loaded after the agent, in their load order (the loader's own
+// search order after the agent, as RTLD_NEXT searches), the vDSO left out, and applies the
+// loader's rules: the default, non-hidden version for a name alone, the exact version
+// otherwise. What it does not answer itself goes to dlsym/dlvsym: a name none of those
+// objects defines (an object loaded since may: dlsym knows), an IFUNC, a thread-local or
+// unique symbol, an object with only a SysV hash table, a first look with threads running.
+// NORMAL CONTEXT: the hooks' files call it at load (the fallback takes the loader's lock).
 #pragma once
 
 #include <cstdint>
@@ -31,12 +33,16 @@ namespace next_symbol_detail {
 enum class Answer { kFound, kNotFound, kAskTheLoader };
 
 // The table lookup alone, past the loaded object whose load bias is `after` (the agent's,
-// or in a test the test program's), whatever the process's threads: kAskTheLoader where the
-// loader must answer. For the comparison with dlsym in the unit tests.
-Answer look_up_after(uintptr_t after, const char* name, const char* version,
-                     void** found) noexcept;
+// or in a test the test program's), among the first `objects` of the loader's list:
+// kAskTheLoader where the loader must answer. For the comparison with dlsym in the unit tests.
+constexpr int kWholeList = 1 << 30;
+Answer look_up_after(uintptr_t after, const char* name, const char* version, void** found,
+                     int objects = kWholeList) noexcept;
 // The same from the first object on (the program's executable): dlsym(RTLD_DEFAULT, name).
-Answer look_up_first(const char* name, void** found) noexcept;
+Answer look_up_first(const char* name, void** found, int objects = kWholeList) noexcept;
+// How many of the loader's objects next_symbol reads (counted at its first call while the
+// process has one thread; 0 before, or when it never had one thread then).
+int listed_objects() noexcept;
 
 }  // namespace next_symbol_detail
 }  // namespace profagent

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdlib>
 
+#include "agent/core/process_id.h"
 #include "agent/core/program_stderr.h"
 #include "agent/core/code_layout.h"
 
@@ -32,18 +33,18 @@ constinit bool g_loader_debug = false;
 // always passes for the caller's own process; what this cannot see is a policy that refuses
 // only a real descriptor (a seccomp filter on the arguments, a security module's check on
 // the received file): there the thread's log lines take program_stderr's /proc fallback.
+// The answer is kept with the pid it was probed in: a fork child probes again (a policy the
+// child set after the fork is seen there too).
 bool pidfd_works() noexcept {
-  enum : int { kUnknown, kWorks, kRefused };
-  static constinit std::atomic<int> state{kUnknown};
-  int known = state.load(std::memory_order_acquire);
-  if (known == kUnknown) {
-    const bool open_works = syscall(SYS_pidfd_open, 0, 0) < 0 && errno == EINVAL;
-    const bool works =
-        open_works && syscall(SYS_pidfd_getfd, -1, STDERR_FILENO, 0) < 0 && errno == EBADF;
-    known = works ? kWorks : kRefused;
-    state.store(known, std::memory_order_release);  // (two threads probing agree)
-  }
-  return known == kWorks;
+  static constinit std::atomic<uint64_t> probed{0};  // pid << 1 | works, 0: not yet
+  const pid_t pid = own_pid();
+  const uint64_t known = probed.load(std::memory_order_acquire);
+  if (known != 0 && static_cast<pid_t>(known >> 1) == pid) return (known & 1) != 0;
+  const bool open_works = syscall(SYS_pidfd_open, 0, 0) < 0 && errno == EINVAL;
+  const bool works =
+      open_works && syscall(SYS_pidfd_getfd, -1, STDERR_FILENO, 0) < 0 && errno == EBADF;
+  probed.store(static_cast<uint64_t>(pid) << 1 | (works ? 1 : 0), std::memory_order_release);
+  return works;  // (two threads probing at once agree)
 }
 
 }  // namespace
@@ -66,7 +67,7 @@ bool enter_private_file_table() noexcept {
   // to fd 2 on this thread writes nowhere.
   sys_close_range(0, ~0U);
   for (int fd = 0; fd <= STDERR_FILENO; ++fd) open("/dev/null", O_RDWR | O_CLOEXEC);
-  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0));  // (probed at start)
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0));  // (probed above)
   // Where /dev/null could not be opened the pidfd took a standard number: copies of it take
   // the rest, and the one used sits above them.
   while (pidfd >= 0 && pidfd <= STDERR_FILENO) pidfd = fcntl(pidfd, F_DUPFD_CLOEXEC, 0);
