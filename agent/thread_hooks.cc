@@ -4,7 +4,6 @@
 // and go), and the new thread inherits the creator's program-visible signal mask
 // (signal_mask.h). The trampoline frame never appears in a profile (the unwinder drops agent
 // PCs). thrd_create (C11 threads) is done the same way.
-#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <threads.h>

@@ -2,7 +2,6 @@
 // names the hooks and handlers cache per thread (agent/runtime/threads/thread_identity.h).
 // Both pass straight through to libc; the real functions are looked up without a guarded
 // static (dlsym may allocate, and the malloc hook may run here).
-#include <dlfcn.h>
 #include <pthread.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>

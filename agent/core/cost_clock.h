@@ -21,7 +21,6 @@ extern std::atomic<bool> g_cost_clock_tsc;
 // Records the starting point (CLOCK_MONOTONIC now, ns) and decides TSC or not. Once, at
 // agent start.
 void cost_clock_start(int64_t monotonic_now) noexcept;
-inline void cost_clock_start() noexcept { cost_clock_start(monotonic_nanos()); }
 
 inline uint64_t cost_clock_now() noexcept {
   if (g_cost_clock_tsc.load(std::memory_order_relaxed)) return __rdtsc();

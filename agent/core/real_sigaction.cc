@@ -2,7 +2,6 @@
 // raise_with_default_action runs in signal handlers: async-signal-safe calls only.
 #include "agent/core/real_sigaction.h"
 
-#include <dlfcn.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/syscall.h>

@@ -2,7 +2,6 @@
 // context.
 #include "agent/runtime/agent_thread.h"
 
-#include <dlfcn.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <sys/syscall.h>

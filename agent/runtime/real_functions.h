@@ -6,7 +6,6 @@
 // filled (from another library's constructor) fills it first, as the constructor would.
 #pragma once
 
-#include <dlfcn.h>
 
 #include <atomic>
 

@@ -3,7 +3,6 @@
 // deliverable (agent/runtime/signal_mask.h): pthread_sigmask, sigprocmask, the BSD/System V mask
 // calls, and the calls that wait for a signal (sigwait, sigwaitinfo, sigtimedwait,
 // signalfd), which really block SIGPROF on the thread when the program waits for it.
-#include <dlfcn.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <time.h>

@@ -4,7 +4,6 @@
 // countdown (heap_sampler.h) and, in free, one range compare against the sampled-object
 // region plus one against the bootstrap arena; no lock, no shared write, errno untouched.
 // Only in libprofagent.so (hook_sources), never in unit tests.
-#include <dlfcn.h>
 #include <sched.h>
 
 #include <atomic>

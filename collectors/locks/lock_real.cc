@@ -1,10 +1,8 @@
 // Resolution of the real lock and wait functions (see lock_real.h). HOOK CONTEXT.
 #include "collectors/locks/lock_real.h"
 
-#include <dlfcn.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 

@@ -3,10 +3,10 @@
 // as dlsym(RTLD_NEXT) would (dlvsym for the condition variables, whose default version is
 // GLIBC_2.3.2; agent/core/next_symbol.h), stores it in the slot and calls it; an early
 // constructor resolves them all while the process normally has one thread, so a later first
-// use never takes the loader lock. Hooks therefore work before the agent starts, and a hook's fast path is one load and
-// an indirect tail jump (no null test, no frame). HOOK CONTEXT: resolution may allocate
-// inside dlsym (the heap hooks serve that) and preserves errno. Only in libprofagent.so
-// (hook_sources).
+// use never takes the loader lock. Hooks therefore work before the agent starts, and a
+// hook's fast path is one load and an indirect tail jump (no null test, no frame). HOOK
+// CONTEXT: resolution may allocate inside dlsym when it falls back to it (the heap hooks
+// serve that) and preserves errno. Only in libprofagent.so (hook_sources).
 #pragma once
 
 #include <pthread.h>

@@ -15,7 +15,7 @@ void sleep_ms(int ms) {
 }
 
 TEST(CostClock, TicksConvertToTheElapsedNanoseconds) {
-  cost_clock_start();
+  cost_clock_start(monotonic_nanos());
   sleep_ms(5);  // the ratio needs some time since the start
   uint64_t t0 = cost_clock_now();
   int64_t m0 = monotonic_nanos();
@@ -27,7 +27,7 @@ TEST(CostClock, TicksConvertToTheElapsedNanoseconds) {
 }
 
 TEST(CostClock, WithoutTheTscTicksAreNanoseconds) {
-  cost_clock_start();
+  cost_clock_start(monotonic_nanos());
   bool tsc = g_cost_clock_tsc.load();
   g_cost_clock_tsc.store(false);
   EXPECT_EQ(cost_clock_nanos_per_tick(), 1.0);
