@@ -41,6 +41,7 @@ class ProcWallProbe final : public WallProbe {
   BlockedCapture capture_blocked(pid_t tid, uintptr_t* pcs, int max_frames) override {
     return capture_blocked_thread(tid, pcs, max_frames);
   }
+  bool is_agent_code(uintptr_t pc) override { return is_agent_pc(pc); }
   void pause_nanos(int64_t nanos) override {
     timespec ts{0, static_cast<long>(nanos)};
     nanosleep(&ts, nullptr);

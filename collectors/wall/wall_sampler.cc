@@ -26,6 +26,14 @@ bool WallSampler::sample_blocked(pid_t tid, ThreadState& t, WallProbe& probe, in
   counts.walks += static_cast<uint64_t>(c.attempts);
   switch (c.outcome) {
     case BlockedCapture::Outcome::kCaptured: {
+      if (c.depth > 0 && probe.is_agent_code(pcs[0])) {
+        // Waiting in the agent's own code, e.g. a SIGPROF handler's page fault on a table
+        // page while another thread holds the address space's lock: the agent took that
+        // time from the thread, so it is the agent's ("[profagent]"), and nothing is cached.
+        t.cached = false;
+        emit(t, tid, WallState::kAgent, -1, nullptr, 0, now_mono, sink);
+        return true;
+      }
       t.cached = true;
       t.wait = c.syscall;
       t.stack.assign(pcs, pcs + c.depth);

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <sys/syscall.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -63,6 +64,8 @@ class FakeProbe final : public WallProbe {
     }
     return c;
   }
+  std::set<uintptr_t> agent_code;  // pcs the probe calls the agent's own code
+  bool is_agent_code(uintptr_t pc) override { return agent_code.count(pc) != 0; }
   void pause_nanos(int64_t) override { ++pauses; }
   // Running threads: answer with a 2-frame stack unless signal_answer says otherwise
   // (a depth, kInAgent, kFailed), after `late_polls` polls still pending.
@@ -230,6 +233,36 @@ TEST(WallSampler, AThreadRunningTheAgentsOwnCodeIsChargedToTheAgent) {
   EXPECT_EQ(w.samples().begin()->first.state, WallState::kAgent);
 }
 
+TEST(WallSampler, AThreadBlockedInTheAgentsOwnCodeIsChargedToTheAgentAndWalkedAgain) {
+  FakeProbe probe;
+  probe.tids = {10, 11};
+  // Thread 10 waits in a page fault inside the agent's signal handler (no system call), on
+  // top of the program's frames; thread 11 waits in read() called from the program.
+  ThreadSyscall fault;
+  fault.kind = ThreadSyscall::Kind::kBlockedNoCall;
+  fault.sp = 0x7000;
+  fault.pc = 0xa9e;
+  probe.reads[10] = {fault};
+  probe.walked_stack[10] = {0xa9e, 0xa80, 0x500};
+  probe.reads[11] = {blocked_in(SYS_read, 0x8000, 0x40)};
+  probe.agent_code = {0xa9e, 0xa80};
+  WallSampler sampler;
+  Recorder rec;
+  sampler.tick(5 * kMs, 5 * kMs, probe, rec.sink());
+  ASSERT_EQ(rec.all.size(), 2u);
+  EXPECT_EQ(rec.all[0].tid, 10);
+  EXPECT_EQ(rec.all[0].state, WallState::kAgent);
+  EXPECT_TRUE(rec.all[0].stack.empty());
+  EXPECT_EQ(rec.all[0].weight, 5 * kMs);
+  EXPECT_EQ(rec.all[1].state, WallState::kBlocked);  // a program's wait stays the program's
+  // Still there at the next tick: walked again, not answered from a cache.
+  sampler.tick(10 * kMs, 5 * kMs, probe, rec.sink());
+  EXPECT_EQ(std::count(probe.captured.begin(), probe.captured.end(), 10), 2);
+  EXPECT_EQ(std::count(probe.captured.begin(), probe.captured.end(), 11), 1);
+  ASSERT_EQ(rec.all.size(), 4u);
+  EXPECT_EQ(rec.all[2].state, WallState::kAgent);
+}
+
 TEST(WallSampler, ALateAnswerStandsForTheWholeTimeTheThreadWaitedForACpu) {
   FakeProbe probe;
   probe.tids = {10};
@@ -363,14 +396,21 @@ TEST(WallWindow, LabelsSayStateAndSyscall) {
   EXPECT_TRUE(has(blocked, "state"));
   ASSERT_TRUE(has(blocked, "syscall"));
   for (const auto& l : blocked) {
-    if (l.key == "state") EXPECT_EQ(l.str, "blocked");
-    if (l.key == "syscall") EXPECT_EQ(l.str, "epoll_wait");
+    if (l.key == "state") {
+      EXPECT_EQ(l.str, "blocked");
+    }
+    if (l.key == "syscall") {
+      EXPECT_EQ(l.str, "epoll_wait");
+    }
   }
   auto run = wall_labels(7, "", WallState::kRunning, -1);
   EXPECT_FALSE(has(run, "syscall"));
   EXPECT_FALSE(has(run, "thread_name"));
-  for (const auto& l : run)
-    if (l.key == "state") EXPECT_EQ(l.str, "running");
+  for (const auto& l : run) {
+    if (l.key == "state") {
+      EXPECT_EQ(l.str, "running");
+    }
+  }
 }
 
 TEST(WallWindow, ProfileRecordsALoweredRateInPeriodAndComments) {
