@@ -4,11 +4,14 @@
 // deltas (counters subtracted, levels kept) while a window kind goes as it is.
 #include "agent/output/push/pusher.h"
 
+#include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <zlib.h>
 
 #include <chrono>
+#include <iostream>
 #include <thread>
 
 #include "collectors/common/collector.h"
@@ -92,7 +95,7 @@ std::vector<e2e::SeenRequest> wait_for(e2e::IngestReceiver& receiver, size_t n) 
   return receiver.requests();
 }
 
-TEST(Pusher, SendsEachDumpWithItsWindowAndDeltasOfCumulativeKinds) {
+void sends_each_dump_with_its_window_and_deltas() {
   e2e::IngestReceiver receiver(e2e::IngestReceiver::Mode::kOk);
   Config config;
   config.push_url = receiver.url();
@@ -133,6 +136,28 @@ TEST(Pusher, SendsEachDumpWithItsWindowAndDeltasOfCumulativeKinds) {
   auto start = std::chrono::steady_clock::now();
   push_flush_at_exit();  // nothing queued: returns at once
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(900));
+}
+
+// Runs `body` in a death-test child and exits 0, or 1 after printing its failures to stderr
+// (gtest reports nothing of a child's own failures otherwise).
+[[noreturn]] void exit_with_failures_of(void (*body)()) {
+  testing::TestPartResultArray failures;
+  {
+    testing::ScopedFakeTestPartResultReporter keep(
+        testing::ScopedFakeTestPartResultReporter::INTERCEPT_ALL_THREADS, &failures);
+    body();
+  }
+  for (int i = 0; i < failures.size(); ++i) std::cerr << failures.GetTestPartResult(i);
+  _exit(failures.size() == 0 ? 0 : 1);
+}
+
+// The push path is set up once per process (push_start), so the test runs in a child of its
+// own (re-executed, not forked from the threads of this one): every run, --gtest_repeat's
+// too, starts with no push state. The child's failures show in this test's failure message.
+TEST(Pusher, SendsEachDumpWithItsWindowAndDeltasOfCumulativeKinds) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(exit_with_failures_of(sends_each_dump_with_its_window_and_deltas),
+              testing::ExitedWithCode(0), "");
 }
 
 }  // namespace
