@@ -40,12 +40,14 @@ TEST(ExceptionReserve, HandsOutEverySlotOnceZeroedAndAlignedThenRefuses) {
 TEST(ExceptionReserve, RefusesWhatDoesNotFitAndLeavesOtherMemoryAlone) {
   static ExceptionReserve reserve;
   EXPECT_EQ(reserve.take(ExceptionReserve::kSlotBytes + 1), nullptr);
-  EXPECT_NE(reserve.take(ExceptionReserve::kSlotBytes), nullptr);
+  void* taken = reserve.take(ExceptionReserve::kSlotBytes);
+  EXPECT_NE(taken, nullptr);
   int elsewhere = 0;
   std::vector<char> heap(64);
   EXPECT_FALSE(reserve.give_back(&elsewhere));  // then the caller frees it with free()
   EXPECT_FALSE(reserve.give_back(heap.data()));
   EXPECT_EQ(reserve.in_use(), 1u);
+  EXPECT_TRUE(reserve.give_back(taken));
 }
 
 TEST(ExceptionReserve, ThreadsTakingAndGivingBackNeverShareASlot) {

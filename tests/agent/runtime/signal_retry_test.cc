@@ -46,6 +46,8 @@ bool wait_for(const std::atomic<int>& n, int value) {
 }
 
 TEST(SignalRetry, TheSignalComesBackToTheCallingThreadAfterTheDelay) {
+  g_usr1 = 0;  // (a --gtest_repeat round counts afresh)
+  g_usr2 = 0;
   struct sigaction sa, old1, old2;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = count;

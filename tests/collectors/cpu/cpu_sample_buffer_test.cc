@@ -21,12 +21,16 @@ long minor_faults() {  // of this thread only
   return ru.ru_minflt;
 }
 
+// A buffer of its own for each test, every --gtest_repeat round too. Never destroyed, as the
+// agent's is not (its tables stay mapped: a handler may still be writing into them).
+CpuSampleBuffer& fresh_buffer() { return *new CpuSampleBuffer; }
+
 TEST(CpuSampleBuffer, DrainReturnsEverySampleOnceWithItsCount) {
-  static CpuSampleBuffer buffer;
+  CpuSampleBuffer& buffer = fresh_buffer();
   ASSERT_TRUE(buffer.init());
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
-    threads.emplace_back([t] {
+    threads.emplace_back([&buffer, t] {
       for (int i = 0; i < 1000; ++i) {
         uintptr_t pcs[3] = {0x1000u + static_cast<uintptr_t>(i % 10), 0x2000, 0x3000};
         ASSERT_TRUE(buffer.add(100 + t, pcs, 3));
@@ -57,7 +61,7 @@ TEST(CpuSampleBuffer, DrainReturnsEverySampleOnceWithItsCount) {
 // Nothing is mapped until a sample needs the tables: draining or clearing a buffer that never
 // took one maps nothing, and the first add() maps them (as a handler would) and records.
 TEST(CpuSampleBuffer, TheFirstSampleMapsTheTables) {
-  static CpuSampleBuffer buffer;
+  CpuSampleBuffer& buffer = fresh_buffer();
   buffer.drain([&](int32_t, const uintptr_t*, uint32_t, uint64_t) { ADD_FAILURE(); });
   buffer.clear();
   EXPECT_FALSE(buffer.mapped()) << "the tables were mapped without a sample";
@@ -77,7 +81,7 @@ TEST(CpuSampleBuffer, TheFirstSampleMapsTheTables) {
 // The agent's start maps the tables and touches none of their pages: the dump thread does
 // (prepare), so a process that ends at once never faults them in.
 TEST(CpuSampleBuffer, InitTouchesNoTablePage) {
-  static CpuSampleBuffer buffer;
+  CpuSampleBuffer& buffer = fresh_buffer();
   long before = minor_faults();
   ASSERT_TRUE(buffer.init());
   EXPECT_LE(minor_faults() - before, 1);  // touching the index and 16 entries: 7 pages
@@ -87,7 +91,7 @@ TEST(CpuSampleBuffer, InitTouchesNoTablePage) {
 }
 
 TEST(CpuSampleBuffer, DrainingAnIdleBufferTouchesNoPage) {
-  static CpuSampleBuffer buffer;
+  CpuSampleBuffer& buffer = fresh_buffer();
   ASSERT_TRUE(buffer.init());
   long before = minor_faults();
   for (int i = 0; i < 10; ++i) {
@@ -116,7 +120,7 @@ long faults_adding_distinct_stacks(CpuSampleBuffer& buffer, int count, uintptr_t
 }
 
 TEST(CpuSampleBuffer, NewEntriesTakeNoPageFaultWithinWhatWasTouchedAhead) {
-  static CpuSampleBuffer buffer;
+  CpuSampleBuffer& buffer = fresh_buffer();
   ASSERT_TRUE(buffer.init());
   buffer.prepare();  // the dump thread's first work
   // Each entry is ~0.5 KiB: 16 entries span 3 pages, 80 entries 11.
@@ -133,7 +137,7 @@ TEST(CpuSampleBuffer, NewEntriesTakeNoPageFaultWithinWhatWasTouchedAhead) {
 // take no copy-on-write fault while the child lives, and the child starts with empty tables
 // without faulting any of their pages in.
 TEST(CpuSampleBuffer, AForkLeavesTheParentsTouchedPagesPrivateAndTheChildsTablesEmpty) {
-  static CpuSampleBuffer buffer;
+  CpuSampleBuffer& buffer = fresh_buffer();
   ASSERT_TRUE(buffer.init());
   buffer.prepare();
   faults_adding_distinct_stacks(buffer, 2, 0x40000);  // entries 0-1: the first page written
