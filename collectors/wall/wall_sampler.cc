@@ -27,9 +27,9 @@ bool WallSampler::sample_blocked(pid_t tid, ThreadState& t, WallProbe& probe, in
   switch (c.outcome) {
     case BlockedCapture::Outcome::kCaptured: {
       if (c.depth > 0 && probe.is_agent_code(pcs[0])) {
-        // Waiting in the agent's own code, e.g. a SIGPROF handler's page fault on a table
-        // page while another thread holds the address space's lock: the agent took that
-        // time from the thread, so it is the agent's ("[profagent]"), and nothing is cached.
+        // Stopped in the agent's own code, e.g. in a SIGPROF handler whose page fault on a
+        // table page had to wait in the kernel: the agent took that time from the thread, so
+        // it is the agent's ("[profagent]"), and nothing is cached.
         t.cached = false;
         emit(t, tid, WallState::kAgent, -1, nullptr, 0, now_mono, sink);
         return true;
