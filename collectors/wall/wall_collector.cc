@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "agent/runtime/private_files.h"
+#include "agent/runtime/unwind/agent_frames.h"
 #include "agent/runtime/unwind/unwinder.h"
 #include "agent/runtime/agent_thread.h"
 #include "agent/core/contained.h"
@@ -41,7 +42,9 @@ class ProcWallProbe final : public WallProbe {
   BlockedCapture capture_blocked(pid_t tid, uintptr_t* pcs, int max_frames) override {
     return capture_blocked_thread(tid, pcs, max_frames);
   }
-  bool is_agent_code(uintptr_t pc) override { return is_agent_pc(pc); }
+  bool stopped_in_agent(const uintptr_t* pcs, int depth) override {
+    return stopped_in_agent_code(pcs, depth);
+  }
   void pause_nanos(int64_t nanos) override {
     timespec ts{0, static_cast<long>(nanos)};
     nanosleep(&ts, nullptr);

@@ -26,7 +26,7 @@ bool WallSampler::sample_blocked(pid_t tid, ThreadState& t, WallProbe& probe, in
   counts.walks += static_cast<uint64_t>(c.attempts);
   switch (c.outcome) {
     case BlockedCapture::Outcome::kCaptured: {
-      if (c.depth > 0 && probe.is_agent_code(pcs[0])) {
+      if (probe.stopped_in_agent(pcs, c.depth)) {
         // Stopped in the agent's own code, e.g. in a SIGPROF handler whose page fault on a
         // table page had to wait in the kernel: the agent took that time from the thread, so
         // it is the agent's ("[profagent]"), and nothing is cached.

@@ -4,8 +4,8 @@
 //    the line (call, arguments, SP, PC) is the one of its last walk, it is still in that
 //    wait and the cached stack is reused; otherwise its stack is walked from the saved
 //    registers and re-checked (thread_snapshot_blocked.h), retried, or counted lost. One
-//    stopped in the agent's own code (a page fault in a signal handler's table, in a hook)
-//    is charged to the agent, as a running thread answering from there is.
+//    stopped in the agent's own code (a page fault in the CPU handler, or in libc's memcpy
+//    the handler called) is charged to the agent, as a running thread answering from there is.
 //  - Running: read again after a short pause (a thread that merely passes between two waits
 //    is then blocked again and walked like one); one still running is asked by signal
 //    (wall_signal_handler.h) to unwind itself. A thread /proc shows blocked is never signalled.
@@ -41,8 +41,9 @@ class WallProbe {
   virtual ProcRead read_syscall(pid_t tid, ThreadSyscall* out) = 0;
   // Walks a blocked thread, re-checks, retries (capture_blocked_thread).
   virtual BlockedCapture capture_blocked(pid_t tid, uintptr_t* pcs, int max_frames) = 0;
-  // True if `pc` is the agent's own code (a blocked thread stopped there is the agent's time).
-  virtual bool is_agent_code(uintptr_t pc) = 0;
+  // True if a blocked thread walked to `pcs` is running the agent's own code (its time is
+  // the agent's): stopped_in_agent_code (agent_frames.h).
+  virtual bool stopped_in_agent(const uintptr_t* pcs, int depth) = 0;
   virtual void pause_nanos(int64_t nanos) = 0;
   // Asks a running thread by signal for its stack: a ticket, kGone if it exited, kFailed.
   static constexpr int kGone = -2, kFailed = -1;

@@ -41,7 +41,7 @@ class ErrnoKeeper {
   int saved_;
 };
 
-// Executable segments of libprofagent.so, found once at init.
+// Executable segments of one object (libprofagent.so, found once at init; libc).
 constexpr int kMaxAgentRanges = 4;
 struct Range {
   uintptr_t lo, hi;
@@ -62,6 +62,7 @@ struct RangeSet {
 // constinit: filled by unwinder_init() from the agent's constructor, which runs before this
 // library's dynamic initializers (agent/constructor.cc); a dynamic initializer would reset them.
 constinit RangeSet g_agent_code;  // libprofagent.so itself (empty when linked into a test)
+constinit RangeSet g_libc_code;   // libc, found at the first is_libc_pc()
 
 struct RangeQuery {
   uintptr_t probe;
@@ -128,6 +129,11 @@ bool wait_for_unwind_tables(int64_t timeout_nanos) noexcept {
 }
 
 PROFAGENT_SAMPLE_PATH bool is_agent_pc(uintptr_t pc) noexcept { return g_agent_code.contains(pc); }
+
+bool is_libc_pc(uintptr_t pc) noexcept {
+  find_code_of(reinterpret_cast<const void*>(&getpid), &g_libc_code);  // (once)
+  return g_libc_code.contains(pc);
+}
 
 int first_frame_below_agent_handler(const uintptr_t* pcs, int depth) noexcept {
   bool in_agent = false;

@@ -83,6 +83,10 @@ int unwind_thread_from_registers(uintptr_t pc, uintptr_t sp, uintptr_t bp, uintp
 // True if `pc` lies inside libprofagent.so's own code.
 bool is_agent_pc(uintptr_t pc) noexcept;
 
+// True if `pc` lies inside libc's code. Normal context: the first call finds libc's code
+// (dl_iterate_phdr, under the fork gate).
+bool is_libc_pc(uintptr_t pc) noexcept;
+
 // True if the frame `lookup` (a return address - 1, as walks write them) is the kernel's
 // return into glibc's signal trampoline (__restore_rt): a signal frame, under the handler's
 // frames. Async-signal-safe.

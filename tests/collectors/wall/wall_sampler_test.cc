@@ -64,8 +64,10 @@ class FakeProbe final : public WallProbe {
     }
     return c;
   }
-  std::set<uintptr_t> agent_code;  // pcs the probe calls the agent's own code
-  bool is_agent_code(uintptr_t pc) override { return agent_code.count(pc) != 0; }
+  std::set<uintptr_t> agent_code;  // innermost pcs the probe calls the agent's own code
+  bool stopped_in_agent(const uintptr_t* pcs, int depth) override {
+    return depth > 0 && agent_code.count(pcs[0]) != 0;
+  }
   void pause_nanos(int64_t) override { ++pauses; }
   // Running threads: answer with a 2-frame stack unless signal_answer says otherwise
   // (a depth, kInAgent, kFailed), after `late_polls` polls still pending.
