@@ -62,13 +62,13 @@ bool WallSampler::harvest(pid_t tid, ThreadState& t, WallProbe& probe, int64_t n
   int depth = probe.poll_answer(t.ticket, pcs, kMaxFrames);
   if (depth == WallProbe::kPending) return false;  // the caller decides (see tick)
   t.ticket = -1;
+  t.cached = false;  // it answered, so it ran: whatever was cached is stale
   if (depth == WallProbe::kInAgent) {
     emit(t, tid, WallState::kAgent, -1, nullptr, 0, now_mono, sink);
   } else if (depth < 0) {
     ++counts.lost;
     emit(t, tid, WallState::kLost, -1, nullptr, 0, now_mono, sink);
   } else {
-    t.cached = false;  // it ran: whatever was cached is stale
     emit(t, tid, WallState::kRunning, -1, pcs, depth, now_mono, sink);
   }
   return true;

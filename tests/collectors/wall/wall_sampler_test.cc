@@ -174,6 +174,23 @@ TEST(WallSampler, ChangedWaitIsWalkedAgain) {
   EXPECT_EQ(probe.captured.size(), 2u);
 }
 
+TEST(WallSampler, AThreadThatRanIsWalkedAgainWhateverItAnswered) {
+  for (int answer : {2, int{WallProbe::kInAgent}, int{WallProbe::kFailed}}) {
+    SCOPED_TRACE(answer);
+    FakeProbe probe;
+    probe.tids = {10};
+    // Blocked (walked), running (asked; it answers), then blocked again on the same line.
+    const ThreadSyscall wait = blocked_in(SYS_read, 0x7000, 0x40);
+    probe.reads[10] = {wait, wait, running(), running(), wait};
+    probe.signal_answer[10] = answer;
+    WallSampler sampler;
+    Recorder rec;
+    for (int tick = 1; tick <= 3; ++tick) sampler.tick(tick * kMs, kMs, probe, rec.sink());
+    EXPECT_EQ(probe.signalled.size(), 1u);
+    EXPECT_EQ(probe.captured.size(), 2u);  // its cached stack is not trusted after it ran
+  }
+}
+
 TEST(WallSampler, ABlockedThreadIsNeverSignalledARunningOneIsAfterARecheck) {
   FakeProbe probe;
   probe.tids = {10, 11, 12};
