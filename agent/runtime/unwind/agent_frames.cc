@@ -2,8 +2,6 @@
 // context.
 #include "agent/runtime/unwind/agent_frames.h"
 
-#include <unistd.h>
-
 #include "agent/runtime/unwind/unwinder.h"
 
 namespace profagent {
